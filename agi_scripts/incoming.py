@@ -1,0 +1,73 @@
+"""FastAGI route ``incoming``: who is calling, and where their call goes.
+
+Normalises the caller number, finds the resident, reads the 12345 platform's headers, sets
+channel variables for the dialplan and hands the rest to the call service. Quick by design:
+one indexed lookup (on a thread) and a few AGI round trips; the pop's profile is built later.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agi_scripts.server import AgiRequest
+from callcenter.calls.service import lookup_resident_id
+from callcenter.calls.state import Identified
+from callcenter.phone import normalize
+
+_ORDER = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+_QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
+_HEADER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
+_LINKEDID = re.compile(r"^[0-9.]{1,40}$")
+
+
+def clean_text(value: str | None, limit: int) -> str:
+    """Untrusted header text: printable, bounded. Escaping happens where it is shown."""
+    if not value:
+        return ""
+    return "".join(ch for ch in value if ch.isprintable())[:limit]
+
+
+async def incoming(request: AgiRequest, context) -> None:
+    settings = context.settings
+    h = request.headers
+    # Arguments from the dialplan: source, DID, queue, linkedid (never caller text).
+    source, did, queue, linkedid = (request.arg(i) for i in (1, 2, 3, 4))
+    if not _LINKEDID.match(linkedid or ""):
+        linkedid = await request.get_variable("CHANNEL(linkedid)") or h.get("agi_uniqueid", "")
+    caller = normalize(h.get("agi_callerid"), settings.default_region, settings.default_area_code)
+
+    order = summary = ""
+    if source == "12345":
+        for name in (settings.header_12345_order, settings.header_12345_summary):
+            if not _HEADER.match(name):
+                raise ValueError(f"bad 12345 header name in settings: {name!r}")
+        raw_order = await request.get_variable(f"PJSIP_HEADER(read,{settings.header_12345_order})")
+        order = raw_order if raw_order and _ORDER.match(raw_order) else ""
+        summary = clean_text(
+            await request.get_variable(f"PJSIP_HEADER(read,{settings.header_12345_summary})"), 500
+        )
+
+    resident_id = await context.run_db(lookup_resident_id, settings, caller)
+
+    if caller:
+        await request.set_variable("CC_CALLER", caller)
+    if resident_id is not None:
+        await request.set_variable("CC_RESIDENT_ID", str(resident_id))
+    if order:
+        await request.set_variable("CC_ORDER12345", order)
+    await request.set_variable("CC_ROUTE_OK", "1")
+
+    context.calls.identified(
+        Identified(
+            linkedid=linkedid,
+            caller=caller,
+            resident_id=resident_id,
+            did=did if did.isdigit() else "",
+            source=source if source in ("carrier", "12345") else "carrier",
+            queue=queue if _QUEUE.match(queue or "") else "",
+            order_12345=order,
+            summary_12345=summary,
+        )
+    )
+
+

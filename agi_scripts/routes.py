@@ -1,0 +1,17 @@
+"""The FastAGI route table: one route, one small module (as wazo-agid does)."""
+
+from __future__ import annotations
+
+import functools
+
+from agi_scripts.incoming import incoming
+from agi_scripts.server import FastAgiServer
+
+ROUTES = {
+    "incoming": incoming,
+}
+
+
+def register_routes(server: FastAgiServer, context) -> None:
+    for path, route in ROUTES.items():
+        server.add_route(path, functools.partial(route, context=context))

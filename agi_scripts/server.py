@@ -1,0 +1,145 @@
+"""FastAGI server: panoramisk's route registry with a safe connection handler.
+
+panoramisk 1.4's handler loops forever on a connection that closes before sending its
+headers (``read`` returns b"" and ``b"\\n\\n"`` never arrives), freezing the event loop. This
+handler reads the headers with ``readuntil`` under a timeout and a size limit instead.
+
+Commands are built only from fixed verbs; values are quoted (``quote``), variable names
+checked, so caller-controlled text is never spliced into an AGI command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from panoramisk.fast_agi import Application
+
+log = logging.getLogger(__name__)
+
+MAX_HEADERS = 16 * 1024
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,.\-]*\))?$")
+_RESULT = re.compile(r"^200 result=(-?\d+)(?: \((.*)\))?", re.DOTALL)
+
+
+class AgiError(Exception):
+    """Asterisk answered an AGI command with an error, or the channel hung up."""
+
+
+def quote(value: str) -> str:
+    """Quote one AGI argument: Asterisk's parser honours \\\\ and \\" inside double quotes."""
+    value = value.replace("\r", " ").replace("\n", " ").replace("\0", "")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class AgiRequest:
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    timeout: float = 5.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def args(self) -> list[str]:
+        out = []
+        i = 1
+        while f"agi_arg_{i}" in self.headers:
+            out.append(self.headers[f"agi_arg_{i}"])
+            i += 1
+        return out
+
+    def arg(self, n: int) -> str:
+        return self.headers.get(f"agi_arg_{n}", "")
+
+    async def command(self, line: str) -> tuple[int, str | None]:
+        """Send one command line; return (result, data in parentheses)."""
+        self.writer.write(line.encode() + b"\n")
+        await self.writer.drain()
+        while True:
+            raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
+            if not raw:
+                raise AgiError("connection closed")
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if text.startswith("100"):
+                continue
+            if text.startswith("HANGUP"):
+                continue  # a hangup notice; the reply to our command follows
+            m = _RESULT.match(text)
+            if not m:
+                if text.startswith("520-"):  # multi-line usage error
+                    while raw and not raw.startswith(b"520 "):
+                        raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
+                raise AgiError(text)
+            return int(m.group(1)), m.group(2)
+
+    async def get_variable(self, name: str) -> str | None:
+        if not _NAME.match(name):
+            raise ValueError(f"bad variable name {name!r}")
+        result, data = await self.command(f"GET VARIABLE {name}")
+        return data if result == 1 else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"bad variable name {name!r}")
+        result, _ = await self.command(f"SET VARIABLE {name} {quote(str(value))}")
+        if result != 1:
+            raise AgiError(f"SET VARIABLE {name} failed")
+
+
+Route = Callable[[AgiRequest], Awaitable[Any]]
+
+
+class FastAgiServer(Application):
+    """panoramisk's Application (``add_route``) with a handler that cannot freeze the loop."""
+
+    def __init__(self, read_timeout: float = 5.0) -> None:
+        super().__init__(loop=asyncio.get_running_loop())
+        self.read_timeout = read_timeout
+        self._server: asyncio.base_events.Server | None = None
+        self.handled = 0
+        self.failed = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADERS)
+
+    async def stop(self) -> None:
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), self.read_timeout)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+            writer.close()
+            return
+        headers: dict[str, str] = {}
+        for line in raw.decode("utf-8", "replace").split("\n"):
+            key, sep, value = line.partition(": ")
+            if sep:
+                headers[key] = value
+        script = headers.get("agi_network_script", "")
+        route = self._route.get(script.split("?", 1)[0])
+        if route is None:
+            log.error("no FastAGI route for %r", script[:80])
+            writer.close()
+            return
+        request = AgiRequest(headers=headers, reader=reader, writer=writer, timeout=self.read_timeout)
+        try:
+            await route(request)
+            self.handled += 1
+        except (AgiError, TimeoutError, ConnectionError) as exc:
+            self.failed += 1
+            log.warning("FastAGI %s ended early: %s", script, exc)
+        except Exception:
+            self.failed += 1
+            log.exception("FastAGI route %s failed", script)
+        finally:
+            writer.close()

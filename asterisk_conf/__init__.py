@@ -1,0 +1,1 @@
+"""Asterisk configuration templates, the installer and process control."""

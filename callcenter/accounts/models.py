@@ -1,0 +1,47 @@
+"""Accounts and roles. A seat (座席) account carries its SIP endpoint."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    SEAT = "seat"
+    OUTLET = "outlet"
+
+
+class Account(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=64)
+    display_name: str = Field(default="", max_length=64)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(default=Role.SEAT, max_length=16)
+    active: bool = True
+    must_change_password: bool = False
+    # Seats only: the extension and the SIP account their phone registers with.
+    extension: str | None = Field(default=None, index=True, unique=True, max_length=16)
+    sip_password: str = Field(default="", max_length=64)
+    # A fixed contact (sip:...@host:port) for desk phones that do not register.
+    sip_contact: str = Field(default="", max_length=128)
+    outlet_id: int | None = Field(default=None, foreign_key="outlet.id")
+
+    @property
+    def endpoint(self) -> str:
+        return f"seat{self.extension}"
+
+    @property
+    def interface(self) -> str:
+        return f"PJSIP/{self.endpoint}"
+
+
+class QueueMembership(SQLModel, table=True):
+    """Which seats answer which queue, with their penalty."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    queue_name: str = Field(max_length=32, index=True)
+    penalty: int = 0

@@ -1,0 +1,122 @@
+"""AMI client on panoramisk, with the 1.4 caveats handled.
+
+- Events are parsed into typed events (``events.parse_event``) in the reader callback and put
+  on one queue; a single consumer applies them in order, so no handler runs in the callback.
+- After every login (first connection or a reconnection after an Asterisk restart) the client
+  re-syncs with ``QueueStatus`` and ``CoreShowChannels``: events lost in the gap are made good.
+- UTF-8 caller names split across TCP reads are not mangled (panoramisk decodes each read
+  with errors='ignore'; the protocol here only hands it whole lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
+
+from callcenter.ami import events as ev
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _LineSafeProtocol(AMIProtocol):
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._pending = b""
+
+    def data_received(self, data: bytes) -> None:
+        data = self._pending + data
+        cut = data.rfind(b"\r\n")
+        if cut < 0:
+            self._pending = data
+            return
+        self._pending = data[cut + 2 :]
+        super().data_received(data[: cut + 2])
+
+
+class AmiClient:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.events: asyncio.Queue[ev.AmiEvent] = asyncio.Queue()
+        self.logged_in = asyncio.Event()
+        self.logins = 0
+        self.last_resync: float | None = None
+        self._manager: Manager | None = None
+        self._resync_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self._manager = Manager(
+            host=s.ami_host,
+            port=s.ami_port,
+            username=s.ami_user,
+            secret=s.ami_secret,
+            loop=asyncio.get_running_loop(),
+            protocol_factory=_LineSafeProtocol,
+            reconnect_timeout=1,
+            ping_delay=10,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+        )
+        self._manager.register_event("*", self._on_event)
+        self._manager.connect()
+
+    async def stop(self) -> None:
+        if self._resync_task:
+            self._resync_task.cancel()
+        if self._manager:
+            # panoramisk reconnects on connection_lost; stop it from doing so.
+            self._manager.connection_lost = lambda exc: None  # type: ignore[method-assign]
+            self._manager.close()
+            self._manager = None
+
+    async def wait_ready(self, timeout: float = 30) -> None:
+        await asyncio.wait_for(self.logged_in.wait(), timeout)
+
+    # -- callbacks (run in panoramisk's reader: keep them tiny) ----------------------------
+    def _on_event(self, _manager: Manager, message) -> None:
+        event = ev.parse_event(message)
+        if event is not None:
+            self.events.put_nowait(event)
+
+    def _on_login(self, _manager: Manager) -> None:
+        self.logins += 1
+        log.info("AMI logged in (%d); re-syncing", self.logins)
+        self._resync_task = asyncio.ensure_future(self._resync())
+
+    def _on_disconnect(self, _manager: Manager, exc) -> None:
+        self.logged_in.clear()
+        log.warning("AMI connection lost: %s", exc)
+
+    # -- actions ---------------------------------------------------------------------------
+    async def action(self, action: dict, timeout: float = 10.0, as_list: bool | None = None):
+        if self._manager is None:
+            raise RuntimeError("AMI client not started")
+        # panoramisk's QueueAdd replies never resolve unless as_list=False.
+        if as_list is None and action.get("Action", "").lower() in ("queueadd", "queueremove", "queuepause"):
+            as_list = False
+        return await asyncio.wait_for(self._manager.send_action(action, as_list=as_list), timeout)
+
+    async def list_action(self, action: dict, timeout: float = 10.0) -> list:
+        result = await self.action(action, timeout=timeout, as_list=True)
+        return result if isinstance(result, list) else [result]
+
+    async def _resync(self) -> None:
+        try:
+            queue_lines = await self.list_action({"Action": "QueueStatus"})
+            chan_lines = await self.list_action({"Action": "CoreShowChannels"})
+        except Exception:
+            log.exception("AMI re-sync failed")
+            return
+        parsed = [ev.parse_event(m) for m in queue_lines + chan_lines]
+        channels = [e for e in parsed if isinstance(e, ev.CoreShowChannel)]
+        members = [e for e in parsed if isinstance(e, ev.QueueMemberStatus)]
+        entries = [e for e in parsed if isinstance(e, ev.QueueEntry)]
+        # Through the event queue, so the re-sync is applied in order with the live events.
+        self.events.put_nowait(ev.Resync(channels=channels, members=members, entries=entries))
+        self.last_resync = time.time()
+        self.logged_in.set()

@@ -1,0 +1,293 @@
+"""The AMI edge: raw AMI messages become typed events here, and nowhere else.
+
+Everything past this module works with these dataclasses. Unknown events are ignored, so a
+new Asterisk version adding events changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+def _s(msg: Mapping[str, Any], key: str) -> str:
+    value = msg.get(key, "")
+    if isinstance(value, list):  # repeated headers (ChanVariable) come as lists
+        value = value[-1] if value else ""
+    value = str(value)
+    return "" if value in ("<unknown>", "(null)") else value
+
+
+def _i(msg: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(_s(msg, key) or 0)
+    except ValueError:
+        return 0
+
+
+@dataclass(slots=True)
+class AmiEvent:
+    name: ClassVar[str] = ""
+    received: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(slots=True)
+class FullyBooted(AmiEvent):
+    name: ClassVar[str] = "FullyBooted"
+
+
+@dataclass(slots=True)
+class ChannelEvent(AmiEvent):
+    """Any event carrying a channel snapshot (the caller's channel for queue events)."""
+
+    channel: str = ""
+    uniqueid: str = ""
+    linkedid: str = ""
+    state: str = ""
+    caller_num: str = ""
+    caller_name: str = ""
+    exten: str = ""
+    context: str = ""
+    application: str = ""
+
+    @classmethod
+    def _channel_fields(cls, msg: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "channel": _s(msg, "Channel"),
+            "uniqueid": _s(msg, "Uniqueid"),
+            "linkedid": _s(msg, "Linkedid") or _s(msg, "Uniqueid"),
+            "state": _s(msg, "ChannelStateDesc"),
+            "caller_num": _s(msg, "CallerIDNum"),
+            "caller_name": _s(msg, "CallerIDName"),
+            "exten": _s(msg, "Exten"),
+            "context": _s(msg, "Context"),
+            "application": _s(msg, "Application"),
+        }
+
+
+@dataclass(slots=True)
+class Newchannel(ChannelEvent):
+    name: ClassVar[str] = "Newchannel"
+
+
+@dataclass(slots=True)
+class Hangup(ChannelEvent):
+    name: ClassVar[str] = "Hangup"
+    cause: int = 0
+
+
+@dataclass(slots=True)
+class CoreShowChannel(ChannelEvent):
+    """One line of a CoreShowChannels re-sync."""
+
+    name: ClassVar[str] = "CoreShowChannel"
+    duration: int = 0  # seconds since the channel was created
+
+
+@dataclass(slots=True)
+class QueueCallerJoin(ChannelEvent):
+    name: ClassVar[str] = "QueueCallerJoin"
+    queue: str = ""
+    position: int = 0
+    count: int = 0
+
+
+@dataclass(slots=True)
+class QueueCallerLeave(ChannelEvent):
+    name: ClassVar[str] = "QueueCallerLeave"
+    queue: str = ""
+    count: int = 0
+
+
+@dataclass(slots=True)
+class QueueCallerAbandon(ChannelEvent):
+    name: ClassVar[str] = "QueueCallerAbandon"
+    queue: str = ""
+    hold_time: int = 0
+
+
+@dataclass(slots=True)
+class AgentEvent(ChannelEvent):
+    """Queue-to-seat events: the caller's channel plus the seat's (Dest…) channel."""
+
+    queue: str = ""
+    interface: str = ""
+    member_name: str = ""
+    dest_channel: str = ""
+    dest_uniqueid: str = ""
+
+
+@dataclass(slots=True)
+class AgentCalled(AgentEvent):
+    name: ClassVar[str] = "AgentCalled"
+
+
+@dataclass(slots=True)
+class AgentConnect(AgentEvent):
+    name: ClassVar[str] = "AgentConnect"
+    hold_time: int = 0  # s
+    ring_time: int = 0  # s
+
+
+@dataclass(slots=True)
+class AgentComplete(AgentEvent):
+    name: ClassVar[str] = "AgentComplete"
+    hold_time: int = 0  # s
+    talk_time: int = 0  # s
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class AgentRingNoAnswer(AgentEvent):
+    name: ClassVar[str] = "AgentRingNoAnswer"
+    ring_time_ms: int = 0  # Asterisk gives this one in ms
+
+
+@dataclass(slots=True)
+class AgentDump(AgentEvent):
+    name: ClassVar[str] = "AgentDump"
+
+
+@dataclass(slots=True)
+class QueueMemberStatus(AmiEvent):
+    """A seat's state in a queue; also the QueueMember lines of a QueueStatus re-sync."""
+
+    name: ClassVar[str] = "QueueMemberStatus"
+    queue: str = ""
+    interface: str = ""
+    member_name: str = ""
+    status: int = 0  # AST_DEVICE_*: 1 not in use, 2 in use, 3 busy, 5 unavailable, 6 ringing, 8 on hold
+    paused: bool = False
+    paused_reason: str = ""
+    in_call: bool = False
+    calls_taken: int = 0
+
+
+@dataclass(slots=True)
+class QueueMemberRemoved(AmiEvent):
+    name: ClassVar[str] = "QueueMemberRemoved"
+    queue: str = ""
+    interface: str = ""
+
+
+@dataclass(slots=True)
+class QueueEntry(AmiEvent):
+    """A caller waiting in a queue, from a QueueStatus re-sync."""
+
+    name: ClassVar[str] = "QueueEntry"
+    queue: str = ""
+    channel: str = ""
+    uniqueid: str = ""
+    linkedid: str = ""
+    caller_num: str = ""
+    caller_name: str = ""
+    wait: int = 0
+
+
+@dataclass(slots=True)
+class QueueParams(AmiEvent):
+    name: ClassVar[str] = "QueueParams"
+    queue: str = ""
+    calls: int = 0
+
+
+@dataclass(slots=True)
+class Resync(AmiEvent):
+    """Not an Asterisk event: the client's snapshot after a (re)login."""
+
+    name: ClassVar[str] = "Resync"
+    channels: list[CoreShowChannel] = field(default_factory=list)
+    members: list[QueueMemberStatus] = field(default_factory=list)
+    entries: list[QueueEntry] = field(default_factory=list)
+
+
+def _agent_fields(msg: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "queue": _s(msg, "Queue"),
+        "interface": _s(msg, "Interface"),
+        "member_name": _s(msg, "MemberName"),
+        "dest_channel": _s(msg, "DestChannel"),
+        "dest_uniqueid": _s(msg, "DestUniqueid"),
+    }
+
+
+def _member_status(msg: Mapping[str, Any], cls: type = QueueMemberStatus) -> QueueMemberStatus:
+    return QueueMemberStatus(
+        queue=_s(msg, "Queue"),
+        interface=_s(msg, "Interface") or _s(msg, "Location") or _s(msg, "StateInterface"),
+        member_name=_s(msg, "MemberName") or _s(msg, "Name"),
+        status=_i(msg, "Status"),
+        paused=_s(msg, "Paused") == "1",
+        paused_reason=_s(msg, "PausedReason"),
+        in_call=_s(msg, "InCall") == "1",
+        calls_taken=_i(msg, "CallsTaken"),
+    )
+
+
+def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
+    """Turn one AMI message (a case-insensitive mapping, as panoramisk gives) into a typed event."""
+    kind = _s(msg, "Event")
+    if kind == "FullyBooted":
+        return FullyBooted()
+    if kind in ("Newchannel", "Hangup", "CoreShowChannel"):
+        base = ChannelEvent._channel_fields(msg)
+        if kind == "Hangup":
+            return Hangup(**base, cause=_i(msg, "Cause"))
+        if kind == "CoreShowChannel":
+            dur = _s(msg, "Duration")  # HH:MM:SS
+            secs = 0
+            if dur.count(":") == 2:
+                h, m, s = (int(x) if x.isdigit() else 0 for x in dur.split(":"))
+                secs = h * 3600 + m * 60 + s
+            return CoreShowChannel(**base, duration=secs)
+        return Newchannel(**base)
+    if kind == "QueueCallerJoin":
+        return QueueCallerJoin(
+            **ChannelEvent._channel_fields(msg),
+            queue=_s(msg, "Queue"),
+            position=_i(msg, "Position"),
+            count=_i(msg, "Count"),
+        )
+    if kind == "QueueCallerLeave":
+        return QueueCallerLeave(**ChannelEvent._channel_fields(msg), queue=_s(msg, "Queue"), count=_i(msg, "Count"))
+    if kind == "QueueCallerAbandon":
+        return QueueCallerAbandon(
+            **ChannelEvent._channel_fields(msg), queue=_s(msg, "Queue"), hold_time=_i(msg, "HoldTime")
+        )
+    if kind in ("AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "AgentDump"):
+        base = {**ChannelEvent._channel_fields(msg), **_agent_fields(msg)}
+        if kind == "AgentCalled":
+            return AgentCalled(**base)
+        if kind == "AgentConnect":
+            return AgentConnect(**base, hold_time=_i(msg, "HoldTime"), ring_time=_i(msg, "RingTime"))
+        if kind == "AgentComplete":
+            return AgentComplete(
+                **base, hold_time=_i(msg, "HoldTime"), talk_time=_i(msg, "TalkTime"), reason=_s(msg, "Reason")
+            )
+        if kind == "AgentRingNoAnswer":
+            return AgentRingNoAnswer(**base, ring_time_ms=_i(msg, "RingTime"))
+        return AgentDump(**base)
+    if kind in ("QueueMemberStatus", "QueueMember", "QueueMemberAdded", "QueueMemberPause"):
+        return _member_status(msg)
+    if kind == "QueueMemberRemoved":
+        return QueueMemberRemoved(queue=_s(msg, "Queue"), interface=_s(msg, "Interface"))
+    if kind == "QueueEntry":
+        return QueueEntry(
+            queue=_s(msg, "Queue"),
+            channel=_s(msg, "Channel"),
+            uniqueid=_s(msg, "Uniqueid"),
+            linkedid=_s(msg, "Linkedid") or _s(msg, "Uniqueid"),
+            caller_num=_s(msg, "CallerIDNum"),
+            caller_name=_s(msg, "CallerIDName"),
+            wait=_i(msg, "Wait"),
+        )
+    if kind == "QueueParams":
+        return QueueParams(queue=_s(msg, "Queue"), calls=_i(msg, "Calls"))
+    return None
+
+
+def as_dict(event: AmiEvent) -> dict[str, Any]:
+    """The event's fields (for persisting queue events)."""
+    return {f.name: getattr(event, f.name) for f in fields(event) if f.name != "received"}

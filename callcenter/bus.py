@@ -1,0 +1,189 @@
+"""The event bus: one interface, two back ends.
+
+In-process (the default) for one process; Redis pub/sub when ``redis_url`` is set, so several
+web workers can serve consoles from one engine. Topics are dotted strings (``seat.1001``,
+``calls``, ``queues``); payloads are JSON-able dicts. Subscribers match a topic exactly or by a
+trailing ``*`` (``seat.*``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, dict[str, Any]]
+
+
+class EventBus(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
+    def subscribe(self, *patterns: str) -> Subscription: ...
+
+
+def _matches(pattern: str, topic: str) -> bool:
+    if pattern.endswith("*"):
+        return topic.startswith(pattern[:-1])
+    return pattern == topic
+
+
+class Subscription:
+    """An async iterator of (topic, payload); close it (or use ``async with``) when done."""
+
+    def __init__(self, patterns: tuple[str, ...], on_close) -> None:
+        self.patterns = patterns
+        # Bounded: a stuck console must not grow the engine's memory; it loses old events instead.
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=1000)
+        self._on_close = on_close
+        self.ready = asyncio.Event()
+
+    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+        self.queue.put_nowait((topic, payload))
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self
+
+    async def __anext__(self) -> Message:
+        return await self.queue.get()
+
+    async def get(self, timeout: float | None = None) -> Message:
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    async def close(self) -> None:
+        await self._on_close(self)
+
+    async def __aenter__(self) -> Subscription:
+        await self.ready.wait()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+class InProcessBus:
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subs.clear()
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        for sub in list(self._subs):
+            if any(_matches(p, topic) for p in sub.patterns):
+                sub.deliver(topic, payload)
+
+    def subscribe(self, *patterns: str) -> Subscription:
+        sub = Subscription(patterns, self._unsubscribe)
+        self._subs.append(sub)
+        sub.ready.set()
+        return sub
+
+    async def _unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+
+class RedisBus:
+    """Redis pub/sub. One connection reads for all local subscribers of this process."""
+
+    def __init__(self, url: str, prefix: str = "callcenter:") -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url)
+        self._prefix = prefix
+        self._pubsub = self._redis.pubsub()
+        self._subs: list[Subscription] = []
+        self._reader: asyncio.Task | None = None
+        self._channels: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self._redis.ping()
+        # Keep the pubsub connection subscribed to something so the reader has a socket.
+        await self._pubsub.subscribe(self._prefix + "_control")
+        self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+        await self._redis.aclose()
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        await self._redis.publish(self._prefix + topic, json.dumps(payload, ensure_ascii=False))
+
+    def subscribe(self, *patterns: str) -> Subscription:
+        sub = Subscription(patterns, self._unsubscribe)
+        self._subs.append(sub)
+        asyncio.get_running_loop().create_task(self._add(sub))
+        return sub
+
+    def _redis_name(self, pattern: str) -> str:
+        return self._prefix + pattern
+
+    async def _add(self, sub: Subscription) -> None:
+        async with self._lock:
+            for p in sub.patterns:
+                self._channels[p] = self._channels.get(p, 0) + 1
+                if self._channels[p] == 1:
+                    if p.endswith("*"):
+                        await self._pubsub.psubscribe(self._redis_name(p))
+                    else:
+                        await self._pubsub.subscribe(self._redis_name(p))
+        sub.ready.set()
+
+    async def _unsubscribe(self, sub: Subscription) -> None:
+        if sub not in self._subs:
+            return
+        self._subs.remove(sub)
+        async with self._lock:
+            for p in sub.patterns:
+                self._channels[p] -= 1
+                if self._channels[p] == 0:
+                    del self._channels[p]
+                    if p.endswith("*"):
+                        await self._pubsub.punsubscribe(self._redis_name(p))
+                    else:
+                        await self._pubsub.unsubscribe(self._redis_name(p))
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis bus read failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            if not msg or msg.get("type") not in ("message", "pmessage"):
+                continue
+            channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]
+            topic = channel.removeprefix(self._prefix)
+            try:
+                payload = json.loads(msg["data"])
+            except (TypeError, ValueError):
+                log.warning("dropping a malformed bus message on %s", topic)
+                continue
+            for sub in list(self._subs):
+                if any(_matches(p, topic) for p in sub.patterns):
+                    sub.deliver(topic, payload)
+
+
+def make_bus(redis_url: str = "") -> EventBus:
+    return RedisBus(redis_url) if redis_url else InProcessBus()

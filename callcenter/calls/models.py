@@ -1,0 +1,40 @@
+"""What the hotline keeps of each call: one call record per call, and the queue events behind it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+class CallRecord(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    linkedid: str = Field(index=True, unique=True, max_length=64)
+    caller: str = Field(default="", max_length=40, index=True)  # normalised (E.164) when possible
+    caller_raw: str = Field(default="", max_length=80)
+    caller_name: str = Field(default="", max_length=80)  # as the caller sent it: untrusted
+    did: str = Field(default="", max_length=32)
+    source: str = Field(default="carrier", max_length=16)  # carrier | 12345
+    order_12345: str = Field(default="", max_length=64)
+    summary_12345: str = Field(default="", max_length=500)
+    resident_id: int | None = Field(default=None, index=True)
+    queue: str = Field(default="", max_length=32)
+    seat: str = Field(default="", max_length=16)  # extension of the seat who answered
+    started_at: datetime = Field(index=True)
+    ended_at: datetime | None = None
+    wait_s: float | None = None  # queue entry to answer (or to abandon)
+    ring_s: float | None = None  # seat's phone ringing to answer
+    talk_s: float | None = None
+    outcome: str = Field(default="", max_length=16)  # answered | abandoned | timeout | ivr | failed
+
+
+class QueueEventRow(SQLModel, table=True):
+    __tablename__ = "queue_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    linkedid: str = Field(default="", index=True, max_length=64)
+    event: str = Field(max_length=32)
+    queue: str = Field(default="", max_length=32)
+    interface: str = Field(default="", max_length=64)
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON))

@@ -1,0 +1,320 @@
+"""The call service: applies AMI events to the live model, pushes screen pops, records calls.
+
+One consumer task applies events in order and only publishes; database work (the resident's
+profile for the pop, call records, queue events) runs in worker tasks on threads, so a slow
+database never delays the next event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from callcenter.ami import events as ev
+from callcenter.bus import EventBus
+from callcenter.calls.models import CallRecord, QueueEventRow
+from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
+from callcenter.config import Settings
+from callcenter.database import get_engine, session_scope
+from callcenter.directory.models import Community, Grid, Jurisdiction
+from callcenter.phone import display, normalize
+from callcenter.residents.models import Resident
+from dispatch.models import WorkOrder
+
+log = logging.getLogger(__name__)
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).isoformat(timespec="milliseconds") if ts else None
+
+
+def lookup_resident_id(settings: Settings, caller: str | None) -> int | None:
+    """The resident whose phone is this E.164 number (an indexed lookup)."""
+    if not caller:
+        return None
+    with get_engine(settings).connect() as conn:
+        row = conn.execute(
+            select(Resident.id).where(or_(Resident.phone == caller, Resident.phone2 == caller)).limit(1)
+        ).first()
+    return row[0] if row else None
+
+
+def build_profile(settings: Settings, resident_id: int | None, caller: str | None) -> dict[str, Any]:
+    """The resident and their history, as the pop shows them."""
+    out: dict[str, Any] = {"resident": None, "history": {"calls": 0, "last_call": None, "orders": 0, "last_order": None}}
+    with session_scope(settings) as s:
+        if resident_id is not None:
+            row = s.exec(
+                select(Resident, Community.name, Jurisdiction.name, Grid.name)
+                .join(Community, Community.id == Resident.community_id, isouter=True)
+                .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id, isouter=True)
+                .join(Grid, Grid.id == Resident.grid_id, isouter=True)
+                .where(Resident.id == resident_id)
+            ).first()
+            if row:
+                r, community, jurisdiction, grid = row
+                out["resident"] = {
+                    "id": r.id,
+                    "name": r.name,
+                    "community": community or "",
+                    "jurisdiction": jurisdiction or "",
+                    "grid": grid or "",
+                    "address": r.address,
+                    "elderly": r.elderly,
+                    "lives_alone": r.lives_alone,
+                    "vulnerable": r.vulnerable,
+                    "age": (datetime.now().year - r.birth_year) if r.birth_year else None,
+                }
+        who = CallRecord.resident_id == resident_id if resident_id is not None else CallRecord.caller == caller
+        if resident_id is not None or caller:
+            n_calls = s.exec(select(func.count()).select_from(CallRecord).where(who)).one()[0]
+            last = s.exec(select(CallRecord).where(who).order_by(CallRecord.started_at.desc()).limit(1)).first()
+            out["history"]["calls"] = n_calls
+            if last:
+                c = last[0]
+                out["history"]["last_call"] = {
+                    "at": c.started_at.isoformat(timespec="seconds"),
+                    "outcome": c.outcome,
+                    "seat": c.seat,
+                }
+        if resident_id is not None:
+            n_orders = s.exec(
+                select(func.count()).select_from(WorkOrder).where(WorkOrder.resident_id == resident_id)
+            ).one()[0]
+            last_o = s.exec(
+                select(WorkOrder)
+                .where(WorkOrder.resident_id == resident_id)
+                .order_by(WorkOrder.created_at.desc())
+                .limit(1)
+            ).first()
+            out["history"]["orders"] = n_orders
+            if last_o:
+                o = last_o[0]
+                out["history"]["last_order"] = {
+                    "number": o.number,
+                    "type": o.order_type,
+                    "status": o.status,
+                    "created_at": o.created_at.isoformat(timespec="seconds"),
+                    "summary": o.summary[:200],
+                }
+    return out
+
+
+def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
+    profile = call.profile or {}
+    history = profile.get("history") or {"calls": 0, "last_call": None, "orders": 0, "last_order": None}
+    return {
+        "type": "pop",
+        "linkedid": call.linkedid,
+        "state": "talking" if call.seat == ext and call.answered_at else "ringing",
+        "caller": call.caller or call.caller_raw,
+        "caller_display": display(call.caller) or call.caller_raw,
+        "caller_name": call.caller_name,
+        "did": call.did,
+        "queue": call.queue,
+        "source": call.source,
+        "order_12345": call.order_12345,
+        "summary_12345": call.summary_12345,
+        "resident": profile.get("resident"),
+        "history": history,
+        "profile_ready": call.profile is not None,
+        "ringing_at": _iso(call.ringing.get(ext)),
+        "answered_at": _iso(call.answered_at) if call.seat == ext else None,
+        "sent_at": time.time(),
+    }
+
+
+def record_row(call: LiveCall) -> dict[str, Any]:
+    return {
+        "linkedid": call.linkedid,
+        "caller": call.caller or call.caller_raw[:40],
+        "caller_raw": call.caller_raw[:80],
+        "caller_name": call.caller_name[:80],
+        "did": call.did[:32],
+        "source": call.source,
+        "order_12345": call.order_12345,
+        "summary_12345": call.summary_12345[:500],
+        "resident_id": call.resident_id,
+        "queue": call.queue,
+        "seat": call.seat,
+        "started_at": datetime.fromtimestamp(call.started),
+        "ended_at": datetime.fromtimestamp(call.ended_at) if call.ended_at else None,
+        "wait_s": None if call.wait_s is None else round(call.wait_s, 3),
+        "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
+        "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
+        "outcome": call.outcome,
+    }
+
+
+class CallService:
+    def __init__(self, settings: Settings, bus: EventBus, events: asyncio.Queue | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.model = LiveModel()
+        self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
+        self._profiles: asyncio.Queue[str] = asyncio.Queue()
+        self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
+        self._tasks: list[asyncio.Task] = []
+        self.recorded = 0
+
+    async def start(self) -> None:
+        hello = self.bus.subscribe("console.hello")
+        await hello.ready.wait()
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="calls-consume"),
+            asyncio.create_task(self._profile_worker(), name="calls-profiles"),
+            asyncio.create_task(self._record_worker(), name="calls-records"),
+            asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self._flush_records()
+        self._pool.shutdown(wait=True)
+
+    def identified(self, info: Identified) -> None:
+        """Called by the FastAGI route; applied by the consumer in order with the AMI events."""
+        self.events.put_nowait(info)
+
+    async def _run_db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # -- the event path: no database work here ---------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            item = await self.events.get()
+            try:
+                await self._apply(item)
+            except Exception:
+                log.exception("applying %r failed", item)
+
+    async def _apply(self, item: Any) -> None:
+        if isinstance(item, Identified):
+            call = self.model.identify(item)
+            self._profiles.put_nowait(call.linkedid)
+            return
+        if isinstance(item, ev.Resync):
+            effects = self.model.resync(item.channels, item.members, item.entries, now=item.received)
+            for call in self.model.calls.values():
+                if call.profile is None:
+                    self._profiles.put_nowait(call.linkedid)
+            await self.bus.publish("calls.resync", {"at": item.received, "calls": len(self.model.calls)})
+        else:
+            effects = self.model.apply(item)
+        for effect in effects:
+            await self._effect(effect)
+
+    async def _effect(self, effect: Effect) -> None:
+        if effect.kind == "pop" and effect.call is not None:
+            await self.bus.publish(f"seat.{effect.ext}", pop_payload(effect.call, effect.ext))
+        elif effect.kind == "clear" and effect.call is not None:
+            await self.bus.publish(
+                f"seat.{effect.ext}", {"type": "clear", "linkedid": effect.call.linkedid, "reason": effect.reason}
+            )
+        elif effect.kind == "record" and effect.call is not None:
+            self._records.put_nowait(effect.call)
+        elif effect.kind == "seat":
+            seat = self.model.seats[effect.ext]
+            await self.bus.publish(
+                "seats",
+                {
+                    "type": "seat",
+                    "ext": seat.ext,
+                    "state": seat.state,
+                    "paused_reason": seat.paused_reason,
+                    "queues": sorted(seat.queues),
+                    "since": seat.since,
+                },
+            )
+
+    # -- workers ---------------------------------------------------------------------------
+    async def _profile_worker(self) -> None:
+        while True:
+            linkedid = await self._profiles.get()
+            call = self.model.calls.get(linkedid)
+            if call is None:
+                continue
+            try:
+                if not call.identified and call.caller is None:
+                    # Re-synced or un-routed calls: identify from the channel's caller ID.
+                    call.caller = normalize(call.caller_raw, self.settings.default_region, self.settings.default_area_code)
+                    call.resident_id = await self._run_db(lookup_resident_id, self.settings, call.caller)
+                call.profile = await self._run_db(build_profile, self.settings, call.resident_id, call.caller)
+            except Exception:
+                log.exception("building the profile of %s failed", linkedid)
+                continue
+            # A pop already sent without the profile is sent again, complete.
+            for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
+                await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))
+
+    async def _hello_worker(self, sub) -> None:
+        async for _topic, payload in sub:
+            ext = str(payload.get("ext", ""))
+            call = self.model.pop_for(ext)
+            if call is not None:
+                await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))
+
+    async def _record_worker(self) -> None:
+        while True:
+            call = await self._records.get()
+            batch = [call]
+            while not self._records.empty() and len(batch) < 200:
+                batch.append(self._records.get_nowait())
+            try:
+                await self._run_db(self._write, batch)
+                self.recorded += len(batch)
+                for c in batch:
+                    await self.bus.publish("calls.recorded", record_row(c) | {"started_at": c.started})
+            except Exception:
+                log.exception("writing %d call records failed; retrying", len(batch))
+                for c in batch:
+                    self._records.put_nowait(c)
+                await asyncio.sleep(1)
+
+    async def _flush_records(self) -> None:
+        batch = []
+        while not self._records.empty():
+            batch.append(self._records.get_nowait())
+        if batch:
+            self._write(batch)
+
+    def _write(self, calls: list[LiveCall]) -> None:
+        with session_scope(self.settings) as s:
+            for call in calls:
+                row = record_row(call)
+                existing = s.exec(select(CallRecord).where(CallRecord.linkedid == call.linkedid)).first()
+                if existing:
+                    # A call seen again after a re-sync: update, never count twice.
+                    rec = existing[0]
+                    for k, v in row.items():
+                        if v not in (None, ""):
+                            setattr(rec, k, v)
+                    s.add(rec)
+                else:
+                    s.add(CallRecord(**row))
+                for e in call.events:
+                    data = {k: v for k, v in e.items() if k not in ("at", "event")}
+                    s.add(
+                        QueueEventRow(
+                            at=datetime.fromtimestamp(e["at"]),
+                            linkedid=call.linkedid,
+                            event=e["event"],
+                            queue=str(e.get("queue", "")),
+                            interface=str(e.get("interface", "")),
+                            data=data,
+                        )
+                    )
+                call.events = []
+            s.commit()

@@ -1,0 +1,363 @@
+"""The live model of the hotline: calls by Linkedid, queue callers, seats' states.
+
+Pure logic: ``LiveModel.apply`` takes one typed AMI event and returns the effects (pops to
+show, pops to clear, calls to record). The service does the I/O. Keeping it pure keeps it
+testable without Asterisk, and keeps every handler fast.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from callcenter.ami import events as ev
+
+_SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
+
+SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
+
+
+def seat_of(interface_or_channel: str) -> str | None:
+    """The seat's extension from ``PJSIP/seat1001`` or a channel ``PJSIP/seat1001-0000002a``."""
+    m = _SEAT.match(interface_or_channel or "")
+    return m.group(1) if m else None
+
+
+@dataclass
+class Identified:
+    """What the FastAGI route learnt about a call (not an AMI event: the route's message)."""
+
+    linkedid: str
+    caller: str | None = None  # E.164
+    resident_id: int | None = None
+    did: str = ""
+    source: str = ""
+    queue: str = ""
+    order_12345: str = ""
+    summary_12345: str = ""
+    received: float = field(default_factory=time.time)
+
+
+@dataclass
+class LiveCall:
+    linkedid: str
+    channel: str = ""
+    caller_raw: str = ""
+    caller_name: str = ""
+    caller: str | None = None
+    did: str = ""
+    source: str = "carrier"
+    queue: str = ""
+    order_12345: str = ""
+    summary_12345: str = ""
+    resident_id: int | None = None
+    identified: bool = False
+    started: float = field(default_factory=time.time)
+    queued_at: float | None = None
+    ringing: dict[str, float] = field(default_factory=dict)  # ext -> when its phone began ringing
+    seat: str = ""
+    answered_at: float | None = None
+    ring_s: float | None = None
+    talk_end: float | None = None
+    abandoned_at: float | None = None
+    ended_at: float | None = None
+    outcome: str = ""
+    resynced: bool = False
+    profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def wait_s(self) -> float | None:
+        if self.queued_at is None:
+            return None
+        end = self.answered_at or self.abandoned_at or self.ended_at
+        return None if end is None else max(0.0, end - self.queued_at)
+
+    @property
+    def talk_s(self) -> float | None:
+        if self.answered_at is None:
+            return None
+        end = self.talk_end or self.ended_at
+        return None if end is None else max(0.0, end - self.answered_at)
+
+
+@dataclass
+class SeatState:
+    ext: str
+    name: str = ""
+    status: int = 0  # AST_DEVICE_* of the seat's phone
+    paused: bool = False
+    paused_reason: str = ""
+    queues: set[str] = field(default_factory=set)
+    linkedid: str = ""  # the call ringing or talking on this seat
+    since: float = field(default_factory=time.time)
+
+    @property
+    def state(self) -> str:
+        if self.paused:
+            return "paused"
+        return {1: "available", 2: "talking", 3: "talking", 6: "ringing", 7: "ringing", 8: "talking"}.get(
+            self.status, "unavailable" if self.status in (4, 5) else "available"
+        )
+
+
+@dataclass
+class Effect:
+    kind: str  # pop | clear | record | seat
+    ext: str = ""
+    call: LiveCall | None = None
+    reason: str = ""
+
+
+class LiveModel:
+    def __init__(self) -> None:
+        self.calls: dict[str, LiveCall] = {}
+        self.channels: dict[str, str] = {}  # uniqueid -> linkedid, for secondary channels
+        self.seats: dict[str, SeatState] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _call(self, linkedid: str, at: float) -> LiveCall:
+        call = self.calls.get(linkedid)
+        if call is None:
+            call = self.calls[linkedid] = LiveCall(linkedid=linkedid, started=at)
+        return call
+
+    def _seat(self, ext: str) -> SeatState:
+        seat = self.seats.get(ext)
+        if seat is None:
+            seat = self.seats[ext] = SeatState(ext=ext)
+        return seat
+
+    def _set_seat_call(self, ext: str, linkedid: str, at: float) -> None:
+        seat = self._seat(ext)
+        seat.linkedid = linkedid
+        seat.since = at
+
+    def pop_for(self, ext: str) -> LiveCall | None:
+        seat = self.seats.get(ext)
+        if seat and seat.linkedid:
+            call = self.calls.get(seat.linkedid)
+            if call and (ext in call.ringing or call.seat == ext) and call.talk_end is None:
+                return call
+        return None
+
+    def _log(self, call: LiveCall, event: ev.AmiEvent) -> None:
+        call.events.append({"at": event.received, "event": event.name, **ev.as_dict(event)})
+
+    # -- events ----------------------------------------------------------------------------
+    def identify(self, info: Identified) -> LiveCall:
+        call = self._call(info.linkedid, info.received)
+        call.identified = True
+        call.caller = info.caller
+        call.resident_id = info.resident_id
+        call.did = info.did or call.did
+        call.source = info.source or call.source
+        call.queue = info.queue or call.queue
+        call.order_12345 = info.order_12345
+        call.summary_12345 = info.summary_12345
+        return call
+
+    def apply(self, event: ev.AmiEvent) -> list[Effect]:
+        at = event.received
+        if isinstance(event, ev.Newchannel):
+            if event.uniqueid == event.linkedid:
+                call = self._call(event.linkedid, at)
+                call.channel = event.channel
+                call.caller_raw = event.caller_num
+                call.caller_name = event.caller_name
+                call.did = call.did or event.exten
+                call.source = SOURCES.get(event.context, call.source if call.identified else "other")
+            else:
+                self.channels[event.uniqueid] = event.linkedid
+            return []
+
+        if isinstance(event, ev.QueueCallerJoin):
+            call = self._call(event.linkedid, at)
+            call.queue = event.queue
+            call.queued_at = at
+            self._log(call, event)
+            return []
+
+        if isinstance(event, ev.AgentEvent):
+            return self._agent_event(event)
+
+        if isinstance(event, ev.QueueCallerAbandon):
+            call = self.calls.get(event.linkedid)
+            if call is None:
+                return []
+            call.abandoned_at = at
+            self._log(call, event)
+            return self._clear_ringing(call, "abandoned")
+
+        if isinstance(event, ev.QueueCallerLeave):
+            call = self.calls.get(event.linkedid)
+            if call is not None:
+                self._log(call, event)
+            return []
+
+        if isinstance(event, ev.Hangup):
+            return self._hangup(event)
+
+        if isinstance(event, ev.QueueMemberStatus):
+            ext = seat_of(event.interface)
+            if ext is None:
+                return []
+            seat = self._seat(ext)
+            changed = (seat.status, seat.paused, seat.paused_reason) != (
+                event.status,
+                event.paused,
+                event.paused_reason,
+            )
+            seat.name = event.member_name or seat.name
+            seat.status = event.status
+            seat.paused = event.paused
+            seat.paused_reason = event.paused_reason
+            seat.queues.add(event.queue)
+            if changed:
+                seat.since = at
+            return [Effect("seat", ext=ext)] if changed else []
+
+        if isinstance(event, ev.QueueMemberRemoved):
+            ext = seat_of(event.interface)
+            if ext and ext in self.seats:
+                self.seats[ext].queues.discard(event.queue)
+                return [Effect("seat", ext=ext)]
+        return []
+
+    def _agent_event(self, event: ev.AgentEvent) -> list[Effect]:
+        at = event.received
+        ext = seat_of(event.interface) or seat_of(event.dest_channel)
+        call = self._call(event.linkedid, at)
+        self._log(call, event)
+        if ext is None:
+            return []
+        if isinstance(event, ev.AgentCalled):
+            call.ringing[ext] = at
+            self._set_seat_call(ext, call.linkedid, at)
+            return [Effect("pop", ext=ext, call=call)]
+        if isinstance(event, ev.AgentConnect):
+            call.seat = ext
+            call.answered_at = at
+            began = call.ringing.pop(ext, None)
+            call.ring_s = (at - began) if began is not None else float(event.ring_time)
+            self._set_seat_call(ext, call.linkedid, at)
+            effects = [Effect("pop", ext=ext, call=call)]
+            return effects + self._clear_ringing(call, "answered_elsewhere")
+        if isinstance(event, (ev.AgentRingNoAnswer, ev.AgentDump)):
+            call.ringing.pop(ext, None)
+            return [Effect("clear", ext=ext, call=call, reason="noanswer")]
+        if isinstance(event, ev.AgentComplete):
+            call.talk_end = at
+            return [Effect("clear", ext=ext, call=call, reason="hangup")]
+        return []
+
+    def _clear_ringing(self, call: LiveCall, reason: str) -> list[Effect]:
+        effects = [Effect("clear", ext=ext, call=call, reason=reason) for ext in call.ringing]
+        call.ringing.clear()
+        return effects
+
+    def _finish(self, call: LiveCall, at: float, reason: str) -> list[Effect]:
+        call.ended_at = at
+        if call.answered_at is not None:
+            call.outcome = "answered"
+        elif call.abandoned_at is not None:
+            call.outcome = "abandoned"
+        elif reason == "resync":
+            call.outcome = "failed"  # Asterisk went away with the call still waiting
+        elif call.queued_at is not None:
+            call.outcome = "timeout"
+        else:
+            call.outcome = "ivr"
+        effects = self._clear_ringing(call, reason)
+        if call.seat and call.talk_end is None:
+            call.talk_end = at
+            effects.append(Effect("clear", ext=call.seat, call=call, reason=reason))
+        for seat in self.seats.values():
+            if seat.linkedid == call.linkedid:
+                seat.linkedid = ""
+        self.calls.pop(call.linkedid, None)
+        effects.append(Effect("record", call=call))
+        return effects
+
+    def _hangup(self, event: ev.Hangup) -> list[Effect]:
+        if event.uniqueid != event.linkedid:
+            self.channels.pop(event.uniqueid, None)
+            return []
+        call = self.calls.get(event.linkedid)
+        if call is None:
+            return []
+        return self._finish(call, event.received, "hangup")
+
+    # -- re-sync after a (re)connection ----------------------------------------------------
+    def resync(
+        self,
+        channels: list[ev.CoreShowChannel],
+        members: list[ev.QueueMemberStatus],
+        entries: list[ev.QueueEntry],
+        now: float | None = None,
+    ) -> list[Effect]:
+        """Make the model match what Asterisk reports now; calls that ended meanwhile are recorded."""
+        now = now or time.time()
+        effects: list[Effect] = []
+        live_ids = {c.linkedid for c in channels}
+        for call in list(self.calls.values()):
+            if call.linkedid not in live_ids:
+                call.resynced = True
+                effects += self._finish(call, now, "resync")
+
+        entry_by_channel = {e.channel: e for e in entries}
+        for ch in channels:
+            if ch.uniqueid != ch.linkedid:
+                continue
+            call = self.calls.get(ch.linkedid)
+            if call is None:
+                call = self._call(ch.linkedid, now - ch.duration)
+                call.resynced = True
+                call.channel = ch.channel
+                call.caller_raw = ch.caller_num
+                call.caller_name = ch.caller_name
+                call.did = ch.exten
+                call.source = SOURCES.get(ch.context, "other")
+            entry = entry_by_channel.get(ch.channel)
+            if entry is not None:
+                call.queue = entry.queue
+                if call.queued_at is None:
+                    call.queued_at = now - entry.wait
+
+        for ch in channels:
+            ext = seat_of(ch.channel)
+            call = self.calls.get(ch.linkedid)
+            if ext is None or call is None or ch.uniqueid == ch.linkedid:
+                continue
+            if ch.state == "Up" and call.seat != ext:
+                call.seat = ext
+                call.answered_at = call.answered_at or now - ch.duration
+                call.ringing.pop(ext, None)
+                self._set_seat_call(ext, call.linkedid, now)
+                effects.append(Effect("pop", ext=ext, call=call))
+            elif ch.state in ("Ringing", "Ring", "Down") and ext not in call.ringing and call.seat != ext:
+                call.ringing[ext] = now
+                self._set_seat_call(ext, call.linkedid, now)
+                effects.append(Effect("pop", ext=ext, call=call))
+
+        seen: set[str] = set()
+        for m in members:
+            ext = seat_of(m.interface)
+            if ext is None:
+                continue
+            seat = self._seat(ext)
+            if ext not in seen:
+                seat.queues = set()
+                seen.add(ext)
+            seat.name = m.member_name or seat.name
+            seat.status, seat.paused, seat.paused_reason = m.status, m.paused, m.paused_reason
+            seat.queues.add(m.queue)
+            effects.append(Effect("seat", ext=ext))
+        for ext, seat in self.seats.items():
+            if ext not in seen:
+                seat.queues = set()
+            if seat.linkedid and seat.linkedid not in self.calls:
+                seat.linkedid = ""
+        return effects

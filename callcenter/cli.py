@@ -1,0 +1,48 @@
+"""The ``callcenter`` command. Each domain adds its sub-commands through a ``register`` function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from callcenter.config import get_settings
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from callcenter.database import migrate
+
+    migrate(get_settings())
+    print("database is at the newest schema")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcenter", description="Community hotline call center")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p.set_defaults(func=_cmd_migrate)
+
+    from asterisk_conf.cli import register as register_asterisk
+
+    from callcenter.runner import register as register_runner
+
+    register_asterisk(sub)
+    register_runner(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

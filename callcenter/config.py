@@ -1,0 +1,103 @@
+"""Settings, from the environment (prefix ``CALLCENTER_``) or a ``.env`` file.
+
+Secrets (AMI secret, session key) are never in the repository: when not configured they are
+generated once and kept in ``<data_dir>/secrets.json`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLCENTER_", env_file=".env", extra="ignore")
+
+    # Where the product keeps its state: the SQLite file, secrets, rendered Asterisk instance.
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: sqlite:///<data_dir>/callcenter.db
+    redis_url: str = ""  # empty: in-process event bus
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    session_secret: str = ""
+    production: bool = False
+
+    # Asterisk. AMI and FastAGI stay on loopback unless an operator says otherwise.
+    asterisk_mode: str = "auto"  # auto | system | chroot
+    asterisk_root: Path = Path("/var/cache/callcenter/asterisk-sid")  # the Debian sid root (chroot mode)
+    asterisk_mirror: str = ""  # empty: taken from the machine's apt sources
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "callcenter"
+    ami_secret: str = ""
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+
+    # Where the hotline's calls come from. Each trunk is matched on its source address.
+    carrier_match: str = "127.0.0.1"
+    trunk12345_match: str = "127.0.0.2"
+    trunk12345_queue: str = "hotline"
+    trunk12345_priority: int = 5
+    # The 12345 platform's custom SIP headers; each city platform names them its own way.
+    header_12345_order: str = "X-12345-OrderNo"
+    header_12345_summary: str = "X-12345-Summary"
+
+    default_region: str = "CN"
+    default_area_code: str = "931"  # Lanzhou, for 7/8-digit local landline numbers
+    queue_timeout: int = 300
+    agi_read_timeout: float = 5.0
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'callcenter.db').resolve()}"
+
+    def asterisk_instance_dir(self) -> Path:
+        """The rendered Asterisk instance (etc, run, log, spool, sounds) as the host sees it."""
+        return self.data_dir.resolve() / "asterisk"
+
+    def load_secrets(self) -> Settings:
+        """Fill unset secrets from <data_dir>/secrets.json, generating them the first time."""
+        path = self.data_dir / "secrets.json"
+        stored: dict[str, str] = {}
+        if path.exists():
+            stored = json.loads(path.read_text())
+        changed = False
+        for key in ("ami_secret", "session_secret"):
+            if getattr(self, key):
+                continue
+            if key not in stored:
+                stored[key] = secrets.token_urlsafe(24)
+                changed = True
+            setattr(self, key, stored[key])
+        if changed:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(stored, fh)
+        return self
+
+
+class _Holder:
+    settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    if _Holder.settings is None:
+        _Holder.settings = Settings().load_secrets()
+    return _Holder.settings
+
+
+def set_settings(settings: Settings) -> Settings:
+    """Install settings for this process (tests and the CLI's options)."""
+    _Holder.settings = settings.load_secrets()
+    return _Holder.settings

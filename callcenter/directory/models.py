@@ -1,0 +1,64 @@
+"""Basic data (基础数据): jurisdictions, communities, grids, service numbers, queues, outlets."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class Jurisdiction(SQLModel, table=True):
+    """A sub-district office (街道办事处)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    code: str = Field(default="", max_length=32)
+
+
+class Community(SQLModel, table=True):
+    """A community (社区) under a jurisdiction."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    jurisdiction_id: int = Field(foreign_key="jurisdiction.id", index=True)
+    name: str = Field(index=True, max_length=64)
+    urban: bool = True
+    demo: bool = False  # illustrative names from the demo data
+
+
+class Grid(SQLModel, table=True):
+    """A grid (网格) inside a community."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    name: str = Field(max_length=64)
+
+
+class CallQueue(SQLModel, table=True):
+    """An Asterisk queue (one skill)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=32, regex=r"^[a-z0-9_-]+$")
+    title: str = Field(default="", max_length=64)
+    strategy: str = Field(default="rrmemory", max_length=16)
+    agent_timeout: int = 15  # seconds a seat's phone rings before the next one
+    wrapup: int = 5
+    service_level: int = 15
+
+
+class ServiceNumber(SQLModel, table=True):
+    """A called service number (服务号码, DID) and the queue it leads to."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(index=True, unique=True, max_length=32, regex=r"^[0-9]+$")
+    title: str = Field(default="", max_length=64)
+    queue_name: str = Field(max_length=32)
+
+
+class Outlet(SQLModel, table=True):
+    """A service outlet (服务网点) or goods supplier."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    kind: str = Field(default="outlet", max_length=16)  # outlet | supplier
+    community_id: int | None = Field(default=None, foreign_key="community.id")
+    categories: str = Field(default="", max_length=255)
+    phone: str = Field(default="", max_length=32)
+    email: str = Field(default="", max_length=128)

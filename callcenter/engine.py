@@ -1,0 +1,57 @@
+"""The telephony engine: AMI client, FastAGI server and call service on one event loop.
+
+Web workers may run in other processes; they only need the event bus (Redis when several).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from agi_scripts.routes import register_routes
+from agi_scripts.server import FastAgiServer
+from callcenter.ami.client import AmiClient
+from callcenter.bus import EventBus
+from callcenter.calls.service import CallService
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, settings: Settings, bus: EventBus, agi: bool = True) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.ami = AmiClient(settings)
+        self.calls = CallService(settings, bus, events=self.ami.events)
+        self.agi: FastAgiServer | None = None
+        self._agi_enabled = agi
+        # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
+        self._db_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agi-db")
+
+    async def run_db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._db_pool, fn, *args)
+
+    async def start(self) -> None:
+        await self.calls.start()
+        if self._agi_enabled:
+            await self.start_agi()
+        await self.ami.start()
+
+    async def start_agi(self) -> None:
+        self.agi = FastAgiServer(read_timeout=self.settings.agi_read_timeout)
+        register_routes(self.agi, self)
+        await self.agi.start(self.settings.agi_host, self.settings.agi_port)
+        log.info("FastAGI listening on %s:%d", self.settings.agi_host, self.settings.agi_port)
+
+    async def stop_agi(self) -> None:
+        if self.agi is not None:
+            await self.agi.stop()
+            self.agi = None
+
+    async def stop(self) -> None:
+        await self.ami.stop()
+        await self.stop_agi()
+        await self.calls.stop()
+        self._db_pool.shutdown(wait=False)

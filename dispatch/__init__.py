@@ -1,0 +1,1 @@
+"""Work orders and dispatch to service outlets."""

@@ -1,0 +1,1 @@
+"""Seat console and supervisor pages (FastAPI)."""

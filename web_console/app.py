@@ -1,0 +1,124 @@
+"""The web application: ``create_app(settings, bus)``.
+
+The app does not start the event bus or the telephony engine; the runner does both and serves
+this app with uvicorn. What the routes need is on ``app.state``: ``settings``, ``bus``,
+``templates``, ``login_throttle``, ``revocations`` and ``ws_recheck_interval``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import jinja2
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callcenter.accounts.service import LoginThrottle
+from callcenter.bus import EventBus
+from callcenter.config import Settings
+from web_console import views
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+
+SESSION_COOKIE = "cc_session"
+
+# Everything the pages load comes from this origin; no inline scripts, no frames.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds the browser hardening headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, production: bool) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+        if production:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _static_versions() -> dict[str, str]:
+    versions = {}
+    for path in STATIC_DIR.rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(STATIC_DIR).as_posix()
+            versions[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    return versions
+
+
+def make_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,  # every template, whatever its extension
+        undefined=jinja2.StrictUndefined,
+    )
+    versions = _static_versions()
+
+    def static_url(name: str) -> str:
+        v = versions.get(name)
+        return f"/static/{name}?v={v}" if v else f"/static/{name}"
+
+    env.globals["static_url"] = static_url
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: Settings, bus: EventBus) -> FastAPI:
+    if not settings.session_secret:
+        settings.load_secrets()
+    app = FastAPI(
+        title="Anning community hotline console",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.bus = bus
+    app.state.templates = make_templates()
+    app.state.login_throttle = LoginThrottle()
+    app.state.revocations = views.SessionRevocations()
+    app.state.ws_recheck_interval = 60.0
+
+    views.install_exception_handlers(app)
+    app.include_router(views.public)
+    app.include_router(views.protected)
+    app.include_router(views.sockets)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=views.SESSION_MAX_AGE,
+        same_site="strict",
+        https_only=settings.production,
+    )
+    app.add_middleware(SecurityHeaders, production=settings.production)
+    return app
