@@ -8,6 +8,7 @@ one indexed lookup (on a thread) and a few AGI round trips; the pop's profile is
 from __future__ import annotations
 
 import re
+import time
 
 from agi_scripts.server import AgiRequest
 from callcenter.calls.service import lookup_resident_id
@@ -55,6 +56,8 @@ async def incoming(request: AgiRequest, context) -> None:
         await request.set_variable("CC_RESIDENT_ID", str(resident_id))
     if order:
         await request.set_variable("CC_ORDER12345", order)
+    # When the route ran (the doctor reads it from AMI channel variables to time the hop).
+    await request.set_variable("CC_ROUTE_AT", f"{time.time():.6f}")
     await request.set_variable("CC_ROUTE_OK", "1")
 
     context.calls.identified(

@@ -82,7 +82,7 @@ class AsteriskInstall:
         """
         instance_dir = Path(instance_dir).resolve()
         if self.mode == "chroot":
-            return CHROOT_INSTANCE_BASE / f"cc-{instance_hash(instance_dir)}"
+            return chroot_instance_path(instance_dir)
         return instance_dir
 
     @property
@@ -104,6 +104,11 @@ class AsteriskInstall:
 
 def instance_hash(instance_dir: Path) -> str:
     return hashlib.sha256(str(Path(instance_dir).resolve()).encode()).hexdigest()[:10]
+
+
+def chroot_instance_path(instance_dir: Path) -> Path:
+    """/srv/cc-<hash>: where an instance is bind-mounted inside the chroot."""
+    return CHROOT_INSTANCE_BASE / f"cc-{instance_hash(instance_dir)}"
 
 
 # --- locating ------------------------------------------------------------------------------------
@@ -147,7 +152,9 @@ def _describe(mode: str, root: Path | None, binary: Path) -> AsteriskInstall:
             (c for c in _DATA_DIR_CANDIDATES if host(c + "/sounds").is_dir()),
             _DATA_DIR_CANDIDATES[0],
         )
-    return AsteriskInstall(mode=mode, root=root, binary=binary, modules_dir=Path(modules), data_dir=Path(data))
+    return AsteriskInstall(
+        mode=mode, root=root, binary=binary, modules_dir=Path(modules), data_dir=Path(data)
+    )
 
 
 def _system_binary() -> Path | None:
@@ -383,4 +390,3 @@ def ensure_asterisk(settings: Settings) -> AsteriskInstall:
     elif _needs_fix(root):
         _fix_root(root)  # a root made by hand with the same debootstrap command
     return install
-

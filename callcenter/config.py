@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     header_12345_order: str = "X-12345-OrderNo"
     header_12345_summary: str = "X-12345-Summary"
 
+    # The doctor's test call: a diagnostics number, queue and seat that no resident reaches.
+    doctor_did: str = "96399"
+    doctor_extension: str = "1999"
+    doctor_sip_port: int = 5099
+
     default_region: str = "CN"
     default_area_code: str = "931"  # Lanzhou, for 7/8-digit local landline numbers
     queue_timeout: int = 300

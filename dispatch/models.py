@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
@@ -16,4 +16,4 @@ class WorkOrder(SQLModel, table=True):
     category: str = Field(default="", max_length=64)
     status: str = Field(default="受理", max_length=16)
     summary: str = Field(default="", max_length=1000)
-    created_at: datetime = Field(default_factory=datetime.now, index=True)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC), index=True)

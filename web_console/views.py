@@ -103,6 +103,11 @@ class SessionRevocations:
 # --- sessions and accounts ---------------------------------------------------------------
 
 
+def _now() -> float:
+    """The wall clock, for session ages (a seam for tests)."""
+    return time.time()
+
+
 def password_fingerprint(settings: Settings, password_hash: str) -> str:
     key = hashlib.sha256(("pwfp:" + settings.session_secret).encode()).digest()
     return hmac.new(key, password_hash.encode(), hashlib.sha256).hexdigest()[:24]
@@ -126,7 +131,7 @@ def resolve_account(state: Any, session: dict[str, Any]) -> Account | None:
     uid, sid, iat = session.get("uid"), session.get("sid"), session.get("iat")
     if not isinstance(uid, int) or not isinstance(sid, str) or not isinstance(iat, int | float):
         return None
-    now = time.time()
+    now = _now()
     if now - iat > SESSION_MAX_AGE or iat > now + 60:
         return None
     if sid in state.revocations:
@@ -152,7 +157,7 @@ def start_session(request: Request, account: Account) -> None:
     session.update(
         uid=account.id,
         sid=secrets.token_urlsafe(16),
-        iat=int(time.time()),
+        iat=int(_now()),
         pwfp=password_fingerprint(request.app.state.settings, account.password_hash),
         csrf=secrets.token_urlsafe(32),
     )
@@ -244,6 +249,13 @@ def install_exception_handlers(app) -> None:
     app.add_exception_handler(Forbidden, on_forbidden)
 
 
+def render_login(
+    request: Request, status_code: int = 200, error: tuple[str, dict] | None = None, username: str = ""
+) -> Response:
+    flash = request.session.pop("flash", None) if status_code == 200 else None
+    return render(request, "login.html", status_code, message=flash, error=error, username=username)
+
+
 # --- public routes -------------------------------------------------------------------------
 
 public = APIRouter()
@@ -270,8 +282,7 @@ def login_form(request: Request) -> Response:
     account = resolve_account(request.app.state, request.session)
     if account is not None and account.role in HOME_BY_ROLE:
         return RedirectResponse(HOME_BY_ROLE[account.role], status_code=303)
-    flash = request.session.pop("flash", None)
-    return render(request, "login.html", message=flash, error=None, username="")
+    return render_login(request)
 
 
 @public.post("/login")
@@ -284,17 +295,16 @@ def login_submit(
     username = username.strip()[:64]
     if not csrf_ok(request.session, csrf):
         request.session["csrf"] = secrets.token_urlsafe(32)
-        return render(request, "login.html", 403, error=("login.csrf", {}), username=username)
+        return render_login(request, 403, error=("login.csrf", {}), username=username)
     if not username or not password:
-        return render(request, "login.html", 400, error=("login.missing", {}), username=username)
+        return render_login(request, 400, error=("login.missing", {}), username=username)
     ip = request.client.host if request.client else ""
     throttle = request.app.state.login_throttle
     decision = throttle.check(username, ip)
     if not decision.allowed:
         log.warning("login throttled for %r from %s", username, ip)
-        return render(
+        return render_login(
             request,
-            "login.html",
             429,
             error=("login.throttled", {"minutes": decision.retry_after_minutes}),
             username=username,
@@ -304,7 +314,7 @@ def login_submit(
     if account is None:
         throttle.record_failure(username, ip)
         log.info("login failed for %r from %s", username, ip)
-        return render(request, "login.html", 401, error=("login.failed", {}), username=username)
+        return render_login(request, 401, error=("login.failed", {}), username=username)
     throttle.record_success(username, ip)
     start_session(request, account)
     log.info("login: %s (%s) from %s", account.username, account.role, ip)

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts).isoformat(timespec="milliseconds") if ts else None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 def lookup_resident_id(settings: Settings, caller: str | None) -> int | None:
@@ -144,8 +144,8 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "resident_id": call.resident_id,
         "queue": call.queue,
         "seat": call.seat,
-        "started_at": datetime.fromtimestamp(call.started),
-        "ended_at": datetime.fromtimestamp(call.ended_at) if call.ended_at else None,
+        "started_at": datetime.fromtimestamp(call.started, UTC),
+        "ended_at": datetime.fromtimestamp(call.ended_at, UTC) if call.ended_at else None,
         "wait_s": None if call.wait_s is None else round(call.wait_s, 3),
         "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
         "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
@@ -276,7 +276,8 @@ class CallService:
                 await self._run_db(self._write, batch)
                 self.recorded += len(batch)
                 for c in batch:
-                    await self.bus.publish("calls.recorded", record_row(c) | {"started_at": c.started})
+                    row = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()}
+                    await self.bus.publish("calls.recorded", row)
             except Exception:
                 log.exception("writing %d call records failed; retrying", len(batch))
                 for c in batch:
@@ -308,7 +309,7 @@ class CallService:
                     data = {k: v for k, v in e.items() if k not in ("at", "event")}
                     s.add(
                         QueueEventRow(
-                            at=datetime.fromtimestamp(e["at"]),
+                            at=datetime.fromtimestamp(e["at"], UTC),
                             linkedid=call.linkedid,
                             event=e["event"],
                             queue=str(e.get("queue", "")),

@@ -1,0 +1,25 @@
+# The two commands: `make demo` (set up and run the product with demo data) and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test bench lint asterisk-stop
+
+install:
+	./scripts/install-deps.sh
+	$(BIN)/callcenter asterisk install
+
+demo: install
+	$(BIN)/callcenter demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -ra
+
+bench: install
+	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+asterisk-stop:
+	$(BIN)/callcenter asterisk stop

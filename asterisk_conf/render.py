@@ -1,0 +1,376 @@
+"""Render the whole Asterisk configuration from settings and the database.
+
+The instance (``settings.asterisk_instance_dir()``) is self-contained::
+
+    <instance>/etc/      every *.conf (rendered here; nothing is edited by hand)
+    <instance>/lib/      astvarlibdir, astdbdir, astkeydir (astdb.sqlite3)
+    <instance>/spool/    astspooldir (MixMonitor recordings in spool/monitor)
+    <instance>/run/      astrundir (asterisk.ctl, asterisk.pid, our pid file)
+    <instance>/log/      astlogdir (messages, queue_log, asterisk.out)
+    <instance>/cache/    astcachedir
+    <instance>/data/     astdatadir: symlinks to the system data dir's entries, except
+      sounds/            a real folder: symlinks to each system language folder, plus
+        zh/              our generated Mandarin prompts (sounds.py)
+      moh/               our generated hold music (sounds.py)
+
+Paths written into the files are the paths *as Asterisk sees them*
+(:meth:`AsteriskInstall.instance_path`): the host paths in system mode, ``/srv/cc-<hash>/...``
+in chroot mode.
+
+Everything taken from the database is sanitised: numbers and queue names must match strict
+patterns (rows that do not are skipped with a warning), display names lose control characters
+and the characters that mean something in a config line (``; , " < > \\`` ...).
+
+Queue validation: the route (FastAGI) may set ``CC_QUEUE``; the dialplan checks it with
+``QUEUE_EXISTS()`` and falls back to the DID's queue (setting ``CC_FALLBACK=1``) when Asterisk
+does not know the queue, so a bad route answer can never strand a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlmodel import Session, select
+
+from asterisk_conf.installer import AsteriskInstall, locate_asterisk
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CONFIG_FILES = (
+    "asterisk.conf",
+    "modules.conf",
+    "logger.conf",
+    "manager.conf",
+    "pjsip.conf",
+    "extensions.conf",
+    "queues.conf",
+    "rtp.conf",
+    "features.conf",
+    "musiconhold.conf",
+    "cdr.conf",
+    "cel.conf",
+    "indications.conf",
+    "ccss.conf",
+    "udptl.conf",
+    "http.conf",
+    "acl.conf",
+    "cli.conf",
+    "pjproject.conf",
+    "codecs.conf",
+    "stasis.conf",
+    "queuerules.conf",
+)
+INSTANCE_DIRS = ("etc", "lib", "spool", "run", "log", "cache", "data")
+# Our folders inside <instance>/data (never symlinked to the system's).
+OWN_SOUNDS_LANG = "zh"
+OWN_DATA_DIRS = ("sounds", "moh")
+QUEUE_OPTIONS = "rt"  # r: ring instead of hold music; t: the seat may transfer (features atxfer)
+STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"}
+
+_DIGITS = re.compile(r"^[0-9]{1,32}$")
+_QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
+_MATCH = re.compile(r"^[0-9A-Za-z.:/,_-]+$")
+_HOST = re.compile(r"^[0-9A-Za-z.:_-]+$")
+_CONTACT = re.compile(r"^sips?:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*$")
+# Characters that end a value, start a comment, split a list or close a quote in Asterisk configs.
+_NAME_BAD = set(';,"<>\\[]{}$`')
+
+
+# --- sanitising ----------------------------------------------------------------------------------
+
+
+_CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def _no_controls(value: str, replacement: str = "") -> str:
+    """Replace control, format and line/paragraph separator characters (CR, LF, U+2028, ...)."""
+    return "".join(replacement if unicodedata.category(ch) in _CONTROL_CATEGORIES else ch for ch in value)
+
+
+def clean_name(value: str | None, fallback: str = "", maxlen: int = 40) -> str:
+    """A display name safe inside any config line: no newlines, ``;``, ``,``, quotes, brackets."""
+    text = _no_controls(value or "", " ")
+    text = "".join(ch for ch in text if ch not in _NAME_BAD)
+    text = " ".join(text.split())[:maxlen].strip()
+    return text or fallback
+
+
+def conf_value(value: str | None) -> str:
+    """A free value (password, secret): one line, ``;`` escaped so it does not start a comment."""
+    text = _no_controls(str(value or "")).strip()
+    return text.replace(";", "\\;")
+
+
+def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
+    value = (value or "").strip()
+    if not pattern.match(value):
+        raise ValueError(f"invalid {what}: {value!r}")
+    return value
+
+
+# --- what goes into the files --------------------------------------------------------------------
+
+
+@dataclass
+class SeatConf:
+    extension: str
+    endpoint: str
+    name: str
+    password: str
+    contact: str = ""
+
+
+@dataclass
+class MemberConf:
+    interface: str
+    penalty: int
+    name: str
+
+
+@dataclass
+class QueueConf:
+    name: str
+    title: str
+    strategy: str
+    timeout: int
+    wrapup: int
+    service_level: int
+    members: list[MemberConf] = field(default_factory=list)
+
+
+@dataclass
+class DidConf:
+    number: str
+    queue: str
+
+
+@dataclass
+class DialplanData:
+    dids: list[DidConf]
+    queues: list[QueueConf]
+    seats: list[SeatConf]
+
+
+def load_data(session: Session) -> DialplanData:
+    """Read DIDs, queues, seats and memberships, keeping only what is safe to render."""
+    from callcenter.accounts.models import Account, QueueMembership
+    from callcenter.directory.models import CallQueue, ServiceNumber
+
+    queues: dict[str, QueueConf] = {}
+    for q in session.exec(select(CallQueue).order_by(CallQueue.name)).all():
+        if not _QUEUE.match(q.name or ""):
+            log.warning("queue %r skipped: the name must match %s", q.name, _QUEUE.pattern)
+            continue
+        strategy = q.strategy if q.strategy in STRATEGIES else "rrmemory"
+        queues[q.name] = QueueConf(
+            name=q.name,
+            title=clean_name(q.title),
+            strategy=strategy,
+            timeout=max(1, int(q.agent_timeout or 15)),
+            wrapup=max(0, int(q.wrapup or 0)),
+            service_level=max(0, int(q.service_level or 0)),
+        )
+
+    seats: dict[int, SeatConf] = {}
+    accounts = session.exec(
+        select(Account).where(Account.role == "seat", Account.active == True)  # noqa: E712
+    ).all()
+    for a in sorted(accounts, key=lambda a: a.extension or ""):
+        ext = (a.extension or "").strip()
+        if not _DIGITS.match(ext):
+            if ext:
+                log.warning("seat %r skipped: extension %r is not digits", a.username, ext)
+            continue
+        contact = (a.sip_contact or "").strip()
+        if contact and not _CONTACT.match(contact):
+            log.warning("seat %s: sip_contact %r ignored (not a plain sip: URI)", ext, contact)
+            contact = ""
+        password = conf_value(a.sip_password)
+        if not password:
+            # No password: nobody can register as this seat (a fixed contact still rings it).
+            password = secrets.token_urlsafe(24)
+        seats[a.id] = SeatConf(
+            extension=ext,
+            endpoint=f"seat{ext}",
+            name=clean_name(a.display_name, fallback=clean_name(a.username, fallback=ext)),
+            password=password,
+            contact=conf_value(contact),
+        )
+
+    for m in session.exec(select(QueueMembership).order_by(QueueMembership.id)).all():
+        seat = seats.get(m.account_id)
+        queue = queues.get(m.queue_name)
+        if seat is None or queue is None:
+            continue
+        if any(x.interface == f"PJSIP/{seat.endpoint}" for x in queue.members):
+            continue
+        queue.members.append(
+            MemberConf(
+                interface=f"PJSIP/{seat.endpoint}", penalty=max(0, int(m.penalty or 0)), name=seat.name
+            )
+        )
+
+    dids: list[DidConf] = []
+    for n in session.exec(select(ServiceNumber).order_by(ServiceNumber.number)).all():
+        number = (n.number or "").strip()
+        if not _DIGITS.match(number):
+            log.warning("service number %r skipped: not digits", n.number)
+            continue
+        if n.queue_name not in queues:
+            log.warning("service number %s skipped: queue %r is not configured", number, n.queue_name)
+            continue
+        dids.append(DidConf(number=number, queue=n.queue_name))
+
+    return DialplanData(dids=dids, queues=list(queues.values()), seats=list(seats.values()))
+
+
+def _loopback_for(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "*") else host
+
+
+def build_context(settings: Settings, install: AsteriskInstall, data: DialplanData) -> dict:
+    instance = install.instance_path(settings.asterisk_instance_dir())
+    ami_host = _checked(_HOST, settings.ami_host, "ami_host")
+    permits = ["127.0.0.1/255.255.255.255"]
+    if ami_host not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and re.match(r"^[0-9.]+$", ami_host):
+        permits.append(f"{ami_host}/255.255.255.255")
+    if not settings.ami_secret:
+        raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")
+    queue_names = {q.name for q in data.queues}
+    if settings.trunk12345_queue not in queue_names:
+        log.warning("trunk12345_queue %r is not a configured queue", settings.trunk12345_queue)
+    return {
+        "instance": str(instance),
+        "install": install,
+        "modules_dir": str(install.modules_dir),
+        "sbin_dir": str(install.binary.parent),
+        "data_dir": f"{instance}/data",
+        "system_name": "cc-" + re.sub(r"[^a-z0-9]", "", instance.name.lower())[:20],
+        "ami": {
+            "host": ami_host,
+            "port": int(settings.ami_port),
+            "user": clean_name(settings.ami_user, fallback="callcenter"),
+            "secret": conf_value(settings.ami_secret),
+            "permits": permits,
+        },
+        "sip": {"host": _checked(_HOST, settings.sip_host, "sip_host"), "port": int(settings.sip_port)},
+        "rtp": {"start": int(settings.rtp_start), "end": int(settings.rtp_end)},
+        "agi_url": f"agi://{_loopback_for(_checked(_HOST, settings.agi_host, 'agi_host'))}"
+        f":{int(settings.agi_port)}/incoming",
+        "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
+        "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
+        "trunk12345_queue": _checked(_QUEUE, settings.trunk12345_queue, "trunk12345_queue"),
+        "trunk12345_priority": int(settings.trunk12345_priority),
+        "queue_timeout": int(settings.queue_timeout),
+        "queue_options": QUEUE_OPTIONS,
+        "dids": data.dids,
+        "queues": data.queues,
+        "seats": data.seats,
+    }
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _symlink(link: Path, target: Path) -> None:
+    if link.is_symlink():
+        if os.readlink(link) == str(target):
+            return
+        link.unlink()
+    elif link.exists():
+        return  # a real file or folder of ours
+    link.symlink_to(target)
+
+
+def link_data_dir(install: AsteriskInstall, instance_dir: Path) -> Path:
+    """Make <instance>/data: symlinks to the system data dir, our own sounds/zh and moh."""
+    data = instance_dir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    system = install.host_path(install.data_dir)
+    wanted: set[str] = set()
+    if system.is_dir():
+        for entry in sorted(system.iterdir()):
+            if entry.name in OWN_DATA_DIRS:
+                continue
+            wanted.add(entry.name)
+            _symlink(data / entry.name, install.data_dir / entry.name)
+    sounds = data / "sounds"
+    if sounds.is_symlink():
+        sounds.unlink()
+    sounds.mkdir(exist_ok=True)
+    wanted_sounds: set[str] = set()
+    if (system / "sounds").is_dir():
+        for entry in sorted((system / "sounds").iterdir()):
+            if entry.name == OWN_SOUNDS_LANG:
+                continue
+            wanted_sounds.add(entry.name)
+            _symlink(sounds / entry.name, install.data_dir / "sounds" / entry.name)
+    (sounds / OWN_SOUNDS_LANG).mkdir(exist_ok=True)
+    (data / "moh").mkdir(exist_ok=True)
+    # Drop links to entries the system no longer has.
+    for folder, keep in ((data, wanted), (sounds, wanted_sounds)):
+        for entry in folder.iterdir():
+            if entry.is_symlink() and entry.name not in keep:
+                entry.unlink()
+    return data
+
+
+def render_config(
+    settings: Settings, session: Session | None = None, install: AsteriskInstall | None = None
+) -> Path:
+    """Render every config file into <instance>/etc and lay out the instance; return the etc dir."""
+    if not settings.ami_secret:
+        settings.load_secrets()
+    install = install or locate_asterisk(settings)
+    instance_dir = settings.asterisk_instance_dir()
+    for d in INSTANCE_DIRS:
+        (instance_dir / d).mkdir(parents=True, exist_ok=True)
+    (instance_dir / "spool" / "monitor").mkdir(exist_ok=True)
+    link_data_dir(install, instance_dir)
+
+    if session is None:
+        from callcenter.database import session_scope
+
+        with session_scope(settings) as s:
+            data = load_data(s)
+    else:
+        data = load_data(session)
+
+    ctx = build_context(settings, install, data)
+    env = _environment()
+    etc = instance_dir / "etc"
+    for name in CONFIG_FILES:
+        text = env.get_template(name + ".j2").render(**ctx)
+        secret = name in ("manager.conf", "pjsip.conf")
+        _write(etc / name, text, 0o600 if secret else 0o644)
+    known = set(CONFIG_FILES)
+    for stale in etc.glob("*.conf"):
+        if stale.name not in known:
+            stale.unlink()
+    return etc

@@ -1,0 +1,160 @@
+"""Mandarin prompts, generated offline with espeak-ng and sox.
+
+``espeak-ng -v cmn -w tmp.wav TEXT`` then ``sox tmp.wav -r 8000 -c 1 -b 16 -e signed-integer
+out.wav`` into ``<instance>/data/sounds/zh/cc/<name>.wav`` (``Playback(cc/<name>)`` with
+``CHANNEL(language)=zh``). A ``<name>.wav.sha256`` next to each file records what it was made
+from; a prompt is made again only when its text (or voice) changes.
+
+The hold music (``<instance>/data/moh/``) is a short soft chime made by sox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from callcenter.config import Settings
+
+VOICE = "cmn"
+PROMPTS: dict[str, str] = {
+    "welcome": (
+        "您好，这里是安宁区社区服务热线。如遇火警、匪警或急救等紧急情况，"
+        "请挂机直接拨打119、110或120。正在为您接通座席，请稍候。"
+    ),
+    "not_in_service": "您拨打的号码暂不提供服务，谢谢。",
+}
+_PIPELINE = "espeak-ng/sox 8000 Hz mono s16 v1"
+# A C-major chime, note (Hz) and length (s); silence between repetitions.
+_MOH_NOTES = ((523.25, 0.5), (659.25, 0.5), (783.99, 0.5), (659.25, 0.5), (587.33, 0.5), (523.25, 1.0))
+
+
+class SoundToolMissing(RuntimeError):
+    """espeak-ng or sox is not installed."""
+
+
+def _require(tool: str, package: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise SoundToolMissing(
+            f"{tool} is needed to generate the Mandarin prompts: apt-get install {package}"
+        )
+    return path
+
+
+def sounds_dir(settings: Settings) -> Path:
+    return settings.asterisk_instance_dir() / "data" / "sounds" / "zh" / "cc"
+
+
+def moh_dir(settings: Settings) -> Path:
+    return settings.asterisk_instance_dir() / "data" / "moh"
+
+
+def _digest(text: str, voice: str) -> str:
+    return hashlib.sha256(f"{_PIPELINE}\n{voice}\n{text}".encode()).hexdigest()
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])}... failed ({proc.returncode}): {proc.stderr.strip()}")
+
+
+def synthesize(text: str, out: Path, voice: str = VOICE) -> None:
+    """Speak ``text`` into an 8 kHz mono 16-bit WAV at ``out``."""
+    espeak = _require("espeak-ng", "espeak-ng")
+    sox = _require("sox", "sox")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cc-tts-") as tmp:
+        raw = Path(tmp) / "tts.wav"
+        conv = Path(tmp) / "out.wav"
+        # "--" so a text starting with "-" is not taken for an option
+        _run([espeak, "-v", voice, "-w", str(raw), "--", text])
+        _run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(conv)])
+        shutil.move(str(conv), out)
+
+
+def generate_prompts(
+    settings: Settings, prompts: dict[str, str] | None = None, voice: str = VOICE, force: bool = False
+) -> list[Path]:
+    """Make every prompt whose text changed; return the files (re)generated."""
+    prompts = PROMPTS if prompts is None else prompts
+    target = sounds_dir(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    for name, text in prompts.items():
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"bad prompt name {name!r}")
+        wav = target / f"{name}.wav"
+        stamp = target / f"{name}.wav.sha256"
+        digest = _digest(text, voice)
+        if not force and wav.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+            continue
+        synthesize(text, wav, voice)
+        stamp.write_text(digest + "\n")
+        made.append(wav)
+    return made
+
+
+def generate_moh(settings: Settings) -> Path | None:
+    """A soft chime as the default hold music (made once)."""
+    target = moh_dir(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    out = target / "chime.wav"
+    if out.exists():
+        return None
+    sox = _require("sox", "sox")
+    with tempfile.TemporaryDirectory(prefix="cc-moh-") as tmp:
+        parts = []
+        for i, (freq, length) in enumerate(_MOH_NOTES):
+            p = Path(tmp) / f"{i}.wav"
+            fade = min(0.05, length / 4)
+            _run(
+                [sox, "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(p)]
+                + [
+                    "synth",
+                    str(length),
+                    "sine",
+                    str(freq),
+                    "fade",
+                    "q",
+                    str(fade),
+                    str(length),
+                    str(length / 2),
+                ]
+                + ["vol", "0.15"]
+            )
+            parts.append(str(p))
+        gap = Path(tmp) / "gap.wav"
+        _run(
+            [
+                sox,
+                "-n",
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                str(gap),
+                "trim",
+                "0",
+                "2",
+            ]
+        )
+        tmp_out = Path(tmp) / "chime.wav"
+        _run([sox, *parts, str(gap), str(tmp_out)])
+        shutil.move(str(tmp_out), out)
+    os.chmod(out, 0o644)
+    return out
+
+
+def generate_all(settings: Settings, force: bool = False) -> list[Path]:
+    made = generate_prompts(settings, force=force)
+    moh = generate_moh(settings)
+    return made + ([moh] if moh else [])

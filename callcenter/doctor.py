@@ -1,0 +1,240 @@
+"""``callcenter doctor``: check the running stack hop by hop with one real test call.
+
+Checks the database, Redis (when configured), the AMI login and the FastAGI port, then places
+a call from a sipp "resident" to the diagnostics number. A diagnostics seat (its phone is a
+sipp answering machine run by the doctor) sits alone in a diagnostics queue, so no real seat
+is disturbed. Each hop is timed: INVITE → FastAGI route → seat's phone ringing (AgentCalled) →
+pop on the seat's console WebSocket. Exits non-zero on any failure; the last line is JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+from panoramisk import Manager
+from sqlalchemy import text
+from sqlmodel import select
+
+from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.config import Settings
+from callcenter.database import get_engine, session_scope
+from callcenter.directory.models import CallQueue, ServiceNumber
+
+DOCTOR_QUEUE = "cc-doctor"
+DOCTOR_USER = "ccdoctor"
+
+
+def ensure_diagnostics(settings: Settings) -> bool:
+    """Create the diagnostics queue, number and seat if missing; True when something was added."""
+    added = False
+    with session_scope(settings) as s:
+        if not s.exec(select(CallQueue).where(CallQueue.name == DOCTOR_QUEUE)).first():
+            s.add(CallQueue(name=DOCTOR_QUEUE, title="诊断队列 diagnostics", agent_timeout=10, wrapup=0))
+            added = True
+        if not s.exec(select(ServiceNumber).where(ServiceNumber.number == settings.doctor_did)).first():
+            s.add(ServiceNumber(number=settings.doctor_did, title="诊断号码 diagnostics", queue_name=DOCTOR_QUEUE))
+            added = True
+        acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
+        contact = f"sip:seat{settings.doctor_extension}@127.0.0.1:{settings.doctor_sip_port}"
+        if acc is None:
+            from callcenter.accounts.service import hash_password
+
+            acc = Account(
+                username=DOCTOR_USER,
+                display_name="诊断座席",
+                password_hash=hash_password(secrets.token_urlsafe(24)),
+                role=Role.SEAT,
+                extension=settings.doctor_extension,
+                sip_password=secrets.token_urlsafe(12),
+                sip_contact=contact,
+            )
+            s.add(acc)
+            s.flush()
+            s.add(QueueMembership(account_id=acc.id, queue_name=DOCTOR_QUEUE))
+            added = True
+        s.commit()
+    return added
+
+
+def _reset_doctor_password(settings: Settings) -> str:
+    from callcenter.accounts.service import hash_password
+
+    password = secrets.token_urlsafe(18)
+    with session_scope(settings) as s:
+        acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).one()
+        acc.password_hash = hash_password(password)
+        s.add(acc)
+        s.commit()
+    return password
+
+
+async def console_login(base_url: str, username: str, password: str):
+    """Log in like a browser does (CSRF token from the form); return the httpx client."""
+    import httpx
+
+    client = httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10)
+    page = await client.get("/login")
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    if not m:
+        raise RuntimeError("login page has no CSRF token")
+    resp = await client.post("/login", data={"username": username, "password": password, "csrf": m.group(1)})
+    if resp.status_code not in (302, 303):
+        raise RuntimeError(f"login as {username} failed: HTTP {resp.status_code}")
+    return client
+
+
+async def open_console_ws(base_url: str, client) -> Any:
+    import websockets
+
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    ws_url = base_url.replace("http", "ws", 1) + "/ws/console"
+    return await websockets.connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=10)
+
+
+class Hops:
+    def __init__(self) -> None:
+        self.t: dict[str, float] = {}
+        self.linkedid = ""
+        self.route_at: float | None = None
+        self.agent_called = asyncio.Event()
+
+
+async def run_doctor(settings: Settings) -> int:
+    from asterisk_conf import process
+    from asterisk_conf.sipp import SippUAS, place_call
+
+    report: dict[str, Any] = {"doctor": "fail"}
+    ok = True
+
+    def step(name: str, passed: bool, detail: str = "") -> None:
+        nonlocal ok
+        ok = ok and passed
+        print(f"{'✔' if passed else '✘'} {name}{': ' + detail if detail else ''}", flush=True)
+
+    t0 = time.perf_counter()
+    try:
+        with get_engine(settings).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        report["db_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        step("database", True, settings.resolved_database_url().split("@")[-1])
+    except Exception as exc:
+        step("database", False, str(exc))
+        print(json.dumps(report))
+        return 1
+
+    if settings.redis_url:
+        try:
+            import redis.asyncio as aioredis
+
+            r = aioredis.from_url(settings.redis_url)
+            t0 = time.perf_counter()
+            await r.ping()
+            report["redis_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+            await r.aclose()
+            step("redis", True)
+        except Exception as exc:
+            step("redis", False, str(exc))
+
+    if ensure_diagnostics(settings):
+        await asyncio.to_thread(process.reload, settings)
+
+    hops = Hops()
+    manager = Manager(
+        host=settings.ami_host, port=settings.ami_port, username=settings.ami_user, secret=settings.ami_secret,
+        loop=asyncio.get_running_loop(), reconnect_timeout=1,
+    )
+    logged_in = asyncio.Event()
+    manager.on_login = lambda _m: logged_in.set()
+
+    def on_event(_m, msg) -> None:
+        now = time.time()
+        event = msg.get("Event", "")
+        if event == "Newchannel" and msg.get("Exten") == settings.doctor_did and "newchannel" not in hops.t:
+            hops.t["newchannel"] = now
+            hops.linkedid = msg.get("Linkedid", "")
+        elif event == "AgentCalled" and msg.get("Linkedid") == hops.linkedid and hops.linkedid:
+            hops.t["agent_called"] = now
+            for var in msg.get("ChanVariable", []) if isinstance(msg.get("ChanVariable"), list) else [
+                msg.get("ChanVariable", "")
+            ]:
+                if str(var).startswith("CC_ROUTE_AT="):
+                    hops.route_at = float(str(var).split("=", 1)[1] or 0) or None
+            hops.agent_called.set()
+
+    manager.register_event("*", on_event)
+    t0 = time.perf_counter()
+    manager.connect()
+    try:
+        await asyncio.wait_for(logged_in.wait(), 10)
+        report["ami_login_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        step("AMI login", True, f"{settings.ami_host}:{settings.ami_port}")
+    except TimeoutError:
+        step("AMI login", False, "no login within 10 s (is Asterisk running? `callcenter asterisk status`)")
+        manager.close()
+        print(json.dumps(report))
+        return 1
+
+    try:
+        _r, w = await asyncio.wait_for(asyncio.open_connection(settings.agi_host, settings.agi_port), 3)
+        w.close()
+        step("FastAGI port", True, f"{settings.agi_host}:{settings.agi_port}")
+    except (OSError, TimeoutError) as exc:
+        step("FastAGI port", False, f"{exc} (is `callcenter serve` running?)")
+
+    base_url = f"http://{settings.web_host}:{settings.web_port}"
+    ws = None
+    try:
+        client = await console_login(base_url, DOCTOR_USER, _reset_doctor_password(settings))
+        ws = await open_console_ws(base_url, client)
+        step("console WebSocket", True, base_url)
+    except Exception as exc:
+        step("console WebSocket", False, str(exc))
+
+    pop_at: float | None = None
+    answered = False
+    if ws is not None:
+        uas = SippUAS(port=settings.doctor_sip_port, ring_ms=1000, talk_ms=0)
+        uas.start()
+        try:
+            call = asyncio.create_task(
+                place_call(settings, did=settings.doctor_did, caller="13800000000", caller_name="诊断",
+                           source_ip=settings.carrier_match, hold_ms=1500)
+            )
+            deadline = time.time() + 40
+            while pop_at is None and time.time() < deadline:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.time()))
+                except TimeoutError:
+                    break
+                msg = json.loads(raw)
+                if msg.get("type") == "pop" and msg.get("did") == settings.doctor_did:
+                    pop_at = time.time()
+            result = await asyncio.wait_for(call, 60)
+            answered = bool(getattr(result, "ok", result))
+        finally:
+            uas.stop()
+            await ws.close()
+
+    t = hops.t
+    if "newchannel" in t and hops.route_at:
+        report["invite_to_route_ms"] = round((hops.route_at - t["newchannel"]) * 1000, 1)
+    step("INVITE → FastAGI route", hops.route_at is not None,
+         f"{report.get('invite_to_route_ms', '?')} ms" if hops.route_at else "the route did not run for the test call")
+    if hops.route_at and "agent_called" in t:
+        report["route_to_agent_called_ms"] = round((t["agent_called"] - hops.route_at) * 1000, 1)
+    step("route → seat's phone ringing (AgentCalled)", "agent_called" in t,
+         f"{report.get('route_to_agent_called_ms', '?')} ms (includes the welcome prompt)")
+    if pop_at and "agent_called" in t:
+        report["agent_called_to_pop_ms"] = round((pop_at - t["agent_called"]) * 1000, 1)
+    step("ringing → pop on the console WebSocket", pop_at is not None and "agent_called" in t,
+         f"{report.get('agent_called_to_pop_ms', '?')} ms")
+    step("test call answered and ended", answered)
+    manager.close()
+    report["doctor"] = "ok" if ok else "fail"
+    print(json.dumps(report, ensure_ascii=False))
+    return 0 if ok else 1

@@ -1,0 +1,198 @@
+"""Running the product: ``serve``, ``demo``, ``load-demo``, ``call``, ``phones`` and ``doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+
+from callcenter.bus import make_bus
+from callcenter.config import Settings, get_settings
+from callcenter.database import migrate, session_scope
+from callcenter.engine import Engine
+
+log = logging.getLogger(__name__)
+
+DEMO_PHONE_RING_MS = 3000
+DEMO_PHONE_TALK_MS = 20000
+
+
+async def serve(settings: Settings, web: bool = True, engine: bool = True, stop: asyncio.Event | None = None) -> None:
+    """Run the engine and/or the web console until ``stop`` is set (or SIGINT/SIGTERM)."""
+    import uvicorn
+
+    from web_console.app import create_app
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    bus = make_bus(settings.redis_url)
+    await bus.start()
+    eng = Engine(settings, bus) if engine else None
+    server = None
+    try:
+        if eng:
+            await eng.start()
+        if web:
+            config = uvicorn.Config(
+                create_app(settings, bus),
+                host=settings.web_host,
+                port=settings.web_port,
+                log_level="warning",
+                lifespan="on",
+                ws_ping_interval=20,
+            )
+            server = uvicorn.Server(config)
+            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop it
+            web_task = asyncio.create_task(server.serve())
+            stop_task = asyncio.create_task(stop.wait())
+            await asyncio.wait({web_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            await web_task
+            stop_task.cancel()
+        else:
+            await stop.wait()
+    finally:
+        if eng:
+            await eng.stop()
+        await bus.close()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    migrate(settings)
+    asyncio.run(serve(settings, web=not args.no_web, engine=not args.no_engine))
+    return 0
+
+
+def _cmd_load_demo(args: argparse.Namespace) -> int:
+    from callcenter.demo import load_demo
+
+    settings = get_settings()
+    migrate(settings)
+    with session_scope(settings) as s:
+        counts = load_demo(s, residents=args.residents)
+    print(json.dumps(counts, ensure_ascii=False))
+    return 0
+
+
+def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
+    """Seats whose fixed SIP contact is on this machine: the demo answers them with sipp."""
+    from urllib.parse import urlparse
+
+    from sqlmodel import select
+
+    from callcenter.accounts.models import Account
+
+    out = []
+    with session_scope(settings) as s:
+        for acc in s.exec(select(Account).where(Account.active, Account.sip_contact != "")):
+            if acc.extension:
+                url = urlparse(acc.sip_contact.replace("sip:", "sip://", 1))
+                if url.hostname in ("127.0.0.1", "localhost") and url.port:
+                    out.append((acc.extension, url.port))
+    return out
+
+
+async def _run_demo(settings: Settings, residents: int) -> None:
+    from asterisk_conf import process
+    from asterisk_conf.sipp import SippUAS
+    from callcenter.demo import DEMO_PASSWORD, load_demo
+
+    migrate(settings)
+    with session_scope(settings) as s:
+        load_demo(s, residents=residents)
+    await asyncio.to_thread(process.start, settings)
+    phones = []
+    try:
+        for ext, port in demo_phone_ports(settings):
+            uas = SippUAS(port=port, ring_ms=DEMO_PHONE_RING_MS, talk_ms=DEMO_PHONE_TALK_MS)
+            uas.start()
+            phones.append(uas)
+        url = f"http://{settings.web_host}:{settings.web_port}/"
+        print(
+            "\n".join(
+                [
+                    "",
+                    "社区服务热线 demo is running / 演示已启动",
+                    f"  console:  {url}",
+                    f"  logins:   seat1001 … seat1004 (seats), supervisor, admin — password {DEMO_PASSWORD}",
+                    "  a call:   .venv/bin/callcenter call --from 13919310001   (rings a seat; the pop shows)",
+                    "  stop:     Ctrl-C",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+        await serve(settings)
+    finally:
+        for uas in phones:
+            uas.stop()
+        await asyncio.to_thread(process.stop, settings)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    asyncio.run(_run_demo(get_settings(), args.residents))
+    return 0
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    from asterisk_conf.sipp import place_call
+
+    settings = get_settings()
+    headers = {}
+    if args.order_12345:
+        headers[settings.header_12345_order] = args.order_12345
+    if args.summary_12345:
+        headers[settings.header_12345_summary] = args.summary_12345
+    result = asyncio.run(
+        place_call(
+            settings,
+            did=args.did,
+            caller=args.caller,
+            caller_name=args.name,
+            headers=headers or None,
+            source_ip=settings.trunk12345_match if args.order_12345 else settings.carrier_match,
+            hold_ms=args.hold * 1000,
+        )
+    )
+    print(result)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from callcenter.doctor import run_doctor
+
+    return asyncio.run(run_doctor(get_settings()))
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the telephony engine and the web console")
+    p.add_argument("--no-web", action="store_true", help="engine only (web workers elsewhere, Redis bus)")
+    p.add_argument("--no-engine", action="store_true", help="web console only (needs the Redis bus)")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("load-demo", help="load Anning District demo data")
+    p.add_argument("--residents", type=int, default=3000)
+    p.set_defaults(func=_cmd_load_demo)
+
+    p = sub.add_parser("demo", help="demo data + Asterisk + demo phones + the console, in the foreground")
+    p.add_argument("--residents", type=int, default=3000)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("call", help="place a test call into the hotline from the command line (sipp)")
+    p.add_argument("--from", dest="caller", default="13919310001")
+    p.add_argument("--did", default="96345")
+    p.add_argument("--name", default="")
+    p.add_argument("--order-12345", default="", help="come in over the 12345 trunk with this order number")
+    p.add_argument("--summary-12345", default="")
+    p.add_argument("--hold", type=int, default=30, help="seconds the caller stays on the line")
+    p.set_defaults(func=_cmd_call)
+
+    p = sub.add_parser("doctor", help="check every hop of the call path with one real test call")
+    p.set_defaults(func=_cmd_doctor)

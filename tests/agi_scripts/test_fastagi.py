@@ -1,0 +1,132 @@
+"""The FastAGI server and the incoming route over real TCP, with a scripted Asterisk side."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from agi_scripts.routes import register_routes
+from agi_scripts.server import FastAgiServer, quote
+from agi_scripts.testing import run_agi_call
+from callcenter.bus import InProcessBus
+from callcenter.calls.state import Identified
+from callcenter.database import session_scope
+from callcenter.residents.models import Resident
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Context:
+    def __init__(self, settings):
+        self.settings = settings
+        self.bus = InProcessBus()
+        self.seen: list[Identified] = []
+        self.calls = self
+        self._pool = ThreadPoolExecutor(2)
+
+    def identified(self, info):
+        self.seen.append(info)
+
+    async def run_db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+
+@pytest.fixture
+async def agi(settings):
+    ctx = Context(settings)
+    server = FastAgiServer(read_timeout=0.5)
+    register_routes(server, ctx)
+    port = free_port()
+    await server.start("127.0.0.1", port)
+    yield server, ctx, port
+    await server.stop()
+
+
+def test_quote_keeps_values_inside_one_argument():
+    assert quote('a"b\\c\nEXEC Dial') == '"a\\"b\\\\c EXEC Dial"'
+
+
+async def test_empty_connection_does_not_freeze_the_loop(agi):
+    server, ctx, port = agi
+    for _ in range(3):
+        _r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.close()
+    # A half-sent header block that then stalls is cut off by the read timeout.
+    _r, stalled = await asyncio.open_connection("127.0.0.1", port)
+    stalled.write(b"agi_network: yes\n")
+    await stalled.drain()
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    await asyncio.wait_for(ticker(), 1)
+    assert ticks == 10
+    set_vars, _ = await asyncio.wait_for(
+        run_agi_call("127.0.0.1", port, "incoming", args=["carrier", "96345", "hotline", "1700000000.1"]), 2
+    )
+    assert set_vars["CC_ROUTE_OK"] == "1"
+    stalled.close()
+
+
+async def test_incoming_route_identifies_a_resident(agi, settings):
+    server, ctx, port = agi
+    with session_scope(settings) as s:
+        r = Resident(name="王秀英", phone="+8613919310001", elderly=True, lives_alone=True)
+        s.add(r)
+        s.commit()
+        rid = r.id
+    set_vars, sent = await run_agi_call(
+        "127.0.0.1", port, "incoming", args=["carrier", "96345", "hotline", "1700000000.5"],
+        env={"agi_callerid": "0086 139 1931 0001", "agi_calleridname": '"><script>alert(1)</script>'},
+    )
+    assert float(set_vars.pop("CC_ROUTE_AT")) > 0
+    assert set_vars == {"CC_CALLER": "+8613919310001", "CC_RESIDENT_ID": str(rid), "CC_ROUTE_OK": "1"}
+    # The caller's name never travels into an AGI command.
+    assert not any("script" in line for line in sent)
+    info = ctx.seen[-1]
+    assert (info.linkedid, info.resident_id, info.did, info.source, info.queue) == (
+        "1700000000.5", rid, "96345", "carrier", "hotline")
+
+
+async def test_12345_headers_are_validated(agi, settings):
+    server, ctx, port = agi
+    hostile = 'GS001" EXEC System rm'
+    set_vars, sent = await run_agi_call(
+        "127.0.0.1", port, "incoming", args=["12345", "12345", "hotline", "1700000000.6"],
+        variables={
+            "PJSIP_HEADER(read,X-12345-OrderNo)": hostile,
+            "PJSIP_HEADER(read,X-12345-Summary)": "楼道灯坏了 <b>急</b>\x07",
+        },
+    )
+    assert "CC_ORDER12345" not in set_vars and set_vars["CC_ROUTE_OK"] == "1"
+    assert ctx.seen[-1].order_12345 == "" and ctx.seen[-1].summary_12345 == "楼道灯坏了 <b>急</b>"
+    set_vars, _ = await run_agi_call(
+        "127.0.0.1", port, "incoming", args=["12345", "12345", "hotline", "1700000000.7"],
+        variables={"PJSIP_HEADER(read,X-12345-OrderNo)": "GS2026112800123"},
+    )
+    assert set_vars["CC_ORDER12345"] == "GS2026112800123" and ctx.seen[-1].source == "12345"
+
+
+async def test_unknown_route_and_bad_arguments(agi):
+    server, ctx, port = agi
+    set_vars, _ = await run_agi_call("127.0.0.1", port, "nope")
+    assert set_vars == {}
+    # A queue name or DID that is not ours is not passed on.
+    set_vars, _ = await run_agi_call(
+        "127.0.0.1", port, "incoming", args=["evil", "96;345", "Hot Line", "1700000000.8"],
+        env={"agi_callerid": "anonymous"},
+    )
+    assert set(set_vars) == {"CC_ROUTE_OK", "CC_ROUTE_AT"}
+    info = ctx.seen[-1]
+    assert (info.source, info.did, info.queue, info.caller) == ("carrier", "", "", None)

@@ -1,0 +1,55 @@
+from panoramisk.message import Message
+
+from callcenter.ami import events as ev
+
+
+def msg(**kw):
+    return Message({k: v for k, v in kw.items()})
+
+
+def test_agent_called_is_typed():
+    e = ev.parse_event(
+        msg(
+            Event="AgentCalled",
+            Channel="PJSIP/carrier-00000001",
+            Uniqueid="1700000000.1",
+            Linkedid="1700000000.1",
+            CallerIDNum="13912345678",
+            CallerIDName='<script>alert("x")</script>',
+            DestChannel="PJSIP/seat1001-00000002",
+            DestUniqueid="1700000000.2",
+            Queue="hotline",
+            Interface="PJSIP/seat1001",
+            MemberName="座席张敏",
+        )
+    )
+    assert isinstance(e, ev.AgentCalled)
+    assert e.linkedid == "1700000000.1" and e.interface == "PJSIP/seat1001"
+    assert e.caller_name == '<script>alert("x")</script>'
+    assert e.member_name == "座席张敏"
+
+
+def test_units_follow_asterisk():
+    rna = ev.parse_event(msg(Event="AgentRingNoAnswer", RingTime="15000", Interface="PJSIP/seat1001"))
+    assert isinstance(rna, ev.AgentRingNoAnswer) and rna.ring_time_ms == 15000
+    done = ev.parse_event(msg(Event="AgentComplete", HoldTime="12", TalkTime="30", Reason="caller"))
+    assert isinstance(done, ev.AgentComplete) and done.talk_time == 30 and done.reason == "caller"
+
+
+def test_unknowns_and_placeholders():
+    assert ev.parse_event(msg(Event="VarSet", Variable="X")) is None
+    h = ev.parse_event(msg(Event="Hangup", Uniqueid="1.1", CallerIDName="<unknown>", Cause="16"))
+    assert isinstance(h, ev.Hangup) and h.caller_name == "" and h.linkedid == "1.1" and h.cause == 16
+
+
+def test_queue_status_lines():
+    m = ev.parse_event(
+        msg(Event="QueueMember", Queue="hotline", Location="PJSIP/seat1002", Name="李娜", Status="1", Paused="1",
+            PausedReason="用餐")
+    )
+    assert isinstance(m, ev.QueueMemberStatus) and m.paused and m.paused_reason == "用餐" and m.member_name == "李娜"
+    c = ev.parse_event(msg(Event="CoreShowChannel", Channel="PJSIP/seat1001-1", Uniqueid="2.2", Linkedid="2.1",
+                           ChannelStateDesc="Ringing", Duration="00:01:05"))
+    assert isinstance(c, ev.CoreShowChannel) and c.duration == 65 and c.state == "Ringing"
+    q = ev.parse_event(msg(Event="QueueEntry", Queue="hotline", Channel="PJSIP/carrier-1", Uniqueid="2.1", Wait="7"))
+    assert isinstance(q, ev.QueueEntry) and q.wait == 7 and q.linkedid == "2.1"

@@ -1,0 +1,39 @@
+import pytest
+
+from callcenter.phone import display, normalize
+
+CASES = [
+    ("13912345678", "+8613912345678"),
+    ("+8613912345678", "+8613912345678"),
+    ("+86 139 1234 5678", "+8613912345678"),
+    ("008613912345678", "+8613912345678"),
+    ("8613912345678", "+8613912345678"),
+    ("1791113912345678", "+8613912345678"),  # IP long-distance prefix
+    ("18693101234", "+8618693101234"),
+    ("0931-8123456", "+869318123456"),
+    ("09318123456", "+869318123456"),
+    ("(0931) 812 3456", "+869318123456"),
+    ("8123456", "+869318123456"),  # local landline, Lanzhou area code added
+    ("+869318123456", "+869318123456"),
+    ("010-62345678", "+861062345678"),
+    ("+1 650 253 0000", "+16502530000"),
+    ("12345", None),
+    ("", None),
+    (None, None),
+    ("anonymous", None),
+    ("<script>alert(1)</script>", None),
+    ("139123456789", None),
+    ("+86+139", None),
+    ("1" * 500, None),
+]
+
+
+@pytest.mark.parametrize("raw,expected", CASES)
+def test_normalize(raw, expected):
+    assert normalize(raw) == expected
+
+
+def test_display():
+    assert display("+8613912345678") == "139 1234 5678"
+    assert display("+869318123456") == "0931 812 3456"
+    assert display(None) == ""

@@ -1,0 +1,109 @@
+"""The live model, driven by typed events as Asterisk sends them for each kind of call."""
+
+from callcenter.ami import events as ev
+from callcenter.calls.state import Identified, LiveModel, seat_of
+
+CALLER = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": "100.1"}
+
+
+def agent(cls, ext, at, **kw):
+    return cls(**CALLER, queue="hotline", interface=f"PJSIP/seat{ext}", dest_channel=f"PJSIP/seat{ext}-0000000{ext[-1]}",
+               received=at, **kw)
+
+
+def start_call(m: LiveModel, at=1000.0):
+    m.apply(ev.Newchannel(**CALLER, caller_num="13912345678", caller_name="张三", exten="96345", context="from-carrier",
+                          received=at))
+    m.identify(Identified(linkedid="100.1", caller="+8613912345678", resident_id=7, did="96345", source="carrier",
+                          received=at + 0.1))
+    m.apply(ev.QueueCallerJoin(**CALLER, queue="hotline", received=at + 5))
+
+
+def kinds(effects):
+    return [(e.kind, e.ext, e.reason) for e in effects]
+
+
+def test_seat_of():
+    assert seat_of("PJSIP/seat1001") == "1001"
+    assert seat_of("PJSIP/seat1001-0000002a") == "1001"
+    assert seat_of("PJSIP/carrier-00000001") is None
+    assert seat_of("SIP/seat1001") is None
+
+
+def test_answered_call():
+    m = LiveModel()
+    start_call(m)
+    assert kinds(m.apply(agent(ev.AgentCalled, "1001", 1006.0))) == [("pop", "1001", "")]
+    assert m.pop_for("1001").linkedid == "100.1"
+    effects = m.apply(agent(ev.AgentConnect, "1001", 1009.0))
+    assert kinds(effects) == [("pop", "1001", "")]
+    m.apply(agent(ev.AgentComplete, "1001", 1039.0, talk_time=30))
+    effects = m.apply(ev.Hangup(**CALLER, received=1039.5))
+    rec = [e for e in effects if e.kind == "record"][0].call
+    assert rec.outcome == "answered" and rec.seat == "1001"
+    assert rec.wait_s == 4.0 and rec.ring_s == 3.0 and rec.talk_s == 30.0
+    assert rec.resident_id == 7 and rec.caller == "+8613912345678"
+    assert "100.1" not in m.calls and m.pop_for("1001") is None
+
+
+def test_ring_no_answer_moves_pop_to_next_seat():
+    m = LiveModel()
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    assert kinds(m.apply(agent(ev.AgentRingNoAnswer, "1001", 1021.0, ring_time_ms=15000))) == [
+        ("clear", "1001", "noanswer")]
+    m.apply(agent(ev.AgentCalled, "1002", 1021.1))
+    m.apply(agent(ev.AgentConnect, "1002", 1023.1))
+    rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1050.0)) if e.kind == "record"][0].call
+    assert rec.seat == "1002" and round(rec.ring_s, 3) == 2.0 and round(rec.wait_s, 3) == 18.1
+
+
+def test_ringall_clears_the_others_on_answer():
+    m = LiveModel()
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    m.apply(agent(ev.AgentCalled, "1002", 1006.0))
+    effects = m.apply(agent(ev.AgentConnect, "1002", 1008.0))
+    assert ("clear", "1001", "answered_elsewhere") in kinds(effects)
+
+
+def test_abandoned_while_ringing():
+    m = LiveModel()
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    effects = m.apply(ev.QueueCallerAbandon(**CALLER, queue="hotline", received=1012.0))
+    assert kinds(effects) == [("clear", "1001", "abandoned")]
+    rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1012.0)) if e.kind == "record"][0].call
+    assert rec.outcome == "abandoned" and rec.wait_s == 7.0 and rec.talk_s is None
+
+
+def test_hangup_in_ivr():
+    m = LiveModel()
+    m.apply(ev.Newchannel(**CALLER, context="from-12345", exten="12345", received=1.0))
+    rec = [e for e in m.apply(ev.Hangup(**CALLER, received=4.0)) if e.kind == "record"][0].call
+    assert rec.outcome == "ivr" and rec.source == "12345"
+
+
+def test_resync_after_restart_records_lost_calls_and_restores_live_ones():
+    m = LiveModel()
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    # Asterisk restarted: the call is gone; another call is ringing seat 1002 already.
+    channels = [
+        ev.CoreShowChannel(channel="PJSIP/carrier-00000009", uniqueid="200.1", linkedid="200.1", caller_num="13800000000",
+                           context="from-carrier", exten="96345", state="Up", duration=10),
+        ev.CoreShowChannel(channel="PJSIP/seat1002-0000000a", uniqueid="200.2", linkedid="200.1", state="Ringing",
+                           duration=2),
+    ]
+    members = [ev.QueueMemberStatus(queue="hotline", interface="PJSIP/seat1001", status=1),
+               ev.QueueMemberStatus(queue="hotline", interface="PJSIP/seat1002", status=6)]
+    entries = [ev.QueueEntry(queue="hotline", channel="PJSIP/carrier-00000009", uniqueid="200.1", linkedid="200.1", wait=4)]
+    effects = m.resync(channels, members, entries, now=2000.0)
+    k = kinds(effects)
+    assert ("clear", "1001", "resync") in k and ("record", "", "") in k and ("pop", "1002", "") in k
+    lost = [e.call for e in effects if e.kind == "record"][0]
+    assert lost.linkedid == "100.1" and lost.outcome == "failed" and lost.resynced
+    restored = m.calls["200.1"]
+    assert restored.queue == "hotline" and restored.queued_at == 1996.0 and restored.caller_raw == "13800000000"
+    assert m.pop_for("1002") is restored and m.pop_for("1001") is None
+    assert m.seats["1002"].state == "ringing" and m.seats["1001"].state == "available"

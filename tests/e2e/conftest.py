@@ -1,0 +1,166 @@
+"""The whole stack for end-to-end tests: a real Asterisk, the app as its own process, sipp phones.
+
+Ports are not the defaults, so a running `make demo` does not disturb the tests. Only seat
+1001 has a phone (a sipp answering machine started per test); seat 1002 is logged in to the
+console too, to prove pops never reach the wrong seat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from panoramisk import Manager
+from sqlmodel import select
+
+from callcenter.config import Settings, set_settings
+from callcenter.database import migrate, session_scope
+from tests.conftest import require
+
+SEAT_PORT = 25081
+PORTS = {"ami_port": 25038, "sip_port": 25060, "agi_port": 24573, "web_port": 28080, "rtp_start": 12000,
+         "rtp_end": 12199, "doctor_sip_port": 25099}
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("data_dir", "ami_port", "sip_port", "agi_port", "web_port", "rtp_start", "rtp_end",
+                "doctor_sip_port", "ami_secret", "session_secret", "redis_url", "database_url"):
+        env[f"CALLCENTER_{key.upper()}"] = str(getattr(settings, key))
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory) -> Settings:
+    require("sipp")
+    require("espeak-ng")
+    data_dir = tmp_path_factory.mktemp("stack") / "var"
+    settings = set_settings(Settings(data_dir=data_dir, _env_file=None, **PORTS))
+    migrate(settings)
+    from callcenter.accounts.models import Account
+    from callcenter.demo import load_demo
+
+    with session_scope(settings) as s:
+        load_demo(s, residents=300, seat_contact_base_port=None)
+        seat = s.exec(select(Account).where(Account.extension == "1001")).one()
+        seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
+        s.add(seat)
+        s.commit()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def asterisk(stack_settings):
+    from asterisk_conf import process
+
+    process.start(stack_settings)
+    yield stack_settings
+    process.stop(stack_settings)
+
+
+class App:
+    """`callcenter serve` in its own process, as an operator runs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: subprocess.Popen | None = None
+        self.log = settings.data_dir / "app.log"
+        self.base_url = f"http://127.0.0.1:{settings.web_port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "callcenter.cli", "serve"],
+            env=env_for(self.settings),
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the app exited:\n" + self.log.read_text()[-3000:])
+            try:
+                health = httpx.get(self.base_url + "/healthz", timeout=1).json()
+                if health.get("engine", {}).get("ami") is True:
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the app did not become ready:\n" + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def app(asterisk):
+    a = App(asterisk)
+    a.start()
+    yield a
+    a.stop()
+
+
+class AmiWatch:
+    """The test's own AMI connection: what Asterisk did, independent of the app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.events: list[dict] = []
+        self.manager = Manager(host="127.0.0.1", port=settings.ami_port, username=settings.ami_user,
+                               secret=settings.ami_secret, loop=asyncio.get_running_loop(), reconnect_timeout=1)
+        self.manager.register_event("*", lambda _m, msg: self.events.append(dict(msg)))
+
+    async def wait_for(self, pred, timeout: float = 30.0) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for e in self.events:
+                if pred(e):
+                    return e
+            await asyncio.sleep(0.05)
+        raise AssertionError("AMI event not seen; last events: " + json.dumps(self.events[-10:], ensure_ascii=False))
+
+
+@pytest.fixture
+async def ami(asterisk):
+    watch = AmiWatch(asterisk)
+    logged = asyncio.Event()
+    watch.manager.on_login = lambda _m: logged.set()
+    watch.manager.connect()
+    await asyncio.wait_for(logged.wait(), 15)
+    yield watch
+    watch.manager.connection_lost = lambda exc: None
+    watch.manager.close()
+
+
+async def seat_console(app: App, username: str):
+    """A logged-in seat's console WebSocket (the same login a browser does)."""
+    from callcenter.demo import DEMO_PASSWORD
+    from callcenter.doctor import console_login, open_console_ws
+
+    client = await console_login(app.base_url, username, DEMO_PASSWORD)
+    ws = await open_console_ws(app.base_url, client)
+    return client, ws
+
+
+async def next_message(ws, pred=lambda m: True, timeout: float = 30.0) -> tuple[dict, float]:
+    deadline = time.time() + timeout
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            raise AssertionError("no matching console message")
+        msg = json.loads(await asyncio.wait_for(ws.recv(), left))
+        if pred(msg):
+            return msg, time.time()

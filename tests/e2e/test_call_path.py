@@ -1,0 +1,156 @@
+"""A resident's real SIP call through Asterisk to the seat's screen pop, and what can go wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+from sqlmodel import select
+
+from asterisk_conf.sipp import SippUAS, place_call
+from callcenter.calls.models import CallRecord
+from callcenter.database import session_scope
+from tests.e2e.conftest import SEAT_PORT, next_message, seat_console
+
+pytestmark = pytest.mark.e2e
+
+WANG = "+8613919310001"  # demo resident 王秀英, elderly, living alone
+XSS = '<script>alert("x")</script>\'"'
+
+
+def call_record(settings, linkedid: str, timeout: float = 10) -> CallRecord:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with session_scope(settings) as s:
+            rec = s.exec(select(CallRecord).where(CallRecord.linkedid == linkedid)).first()
+            if rec:
+                return rec
+        time.sleep(0.1)
+    raise AssertionError(f"no call record for {linkedid}")
+
+
+async def test_pop_reaches_the_right_seat_before_it_answers(app, ami):
+    settings = app.settings
+    _c1, ws1 = await seat_console(app, "seat1001")
+    _c2, ws2 = await seat_console(app, "seat1002")
+    with SippUAS(port=SEAT_PORT, ring_ms=2000, talk_ms=0):
+        call = asyncio.create_task(
+            place_call(settings, did="96345", caller="13919310001", caller_name=XSS, hold_ms=3000)
+        )
+        pop, pop_at = await next_message(ws1, lambda m: m.get("type") == "pop")
+        called = await ami.wait_for(lambda e: e.get("Event") == "AgentCalled")
+        assert pop["linkedid"] == called["Linkedid"]
+        assert pop["state"] == "ringing"
+        assert pop["caller"] == WANG and pop["caller_name"] == XSS
+        assert pop["did"] == "96345" and pop["source"] == "carrier"
+        # The profile may follow in a second pop; it must arrive while the phone still rings.
+        if not pop["profile_ready"]:
+            pop, pop_at = await next_message(ws1, lambda m: m.get("type") == "pop" and m["profile_ready"])
+        resident = pop["resident"]
+        assert resident["name"] == "王秀英" and resident["elderly"] and resident["lives_alone"]
+        assert resident["community"] and resident["grid"] and resident["jurisdiction"]
+        assert pop["history"]["calls"] >= 1 and pop["history"]["orders"] >= 1
+        talking, _ = await next_message(ws1, lambda m: m.get("type") == "pop" and m["state"] == "talking")
+        connect = await ami.wait_for(lambda e: e.get("Event") == "AgentConnect")
+        assert pop_at < talking["sent_at"] and pop["state"] == "ringing"
+        assert connect["Interface"] == "PJSIP/seat1001"
+        clear, _ = await next_message(ws1, lambda m: m.get("type") == "clear")
+        assert clear["linkedid"] == pop["linkedid"]
+        result = await call
+        assert result.ok
+    # Seat 1002 saw nothing of it.
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(ws2.recv(), 0.5)
+
+    rec = call_record(settings, pop["linkedid"])
+    assert rec.outcome == "answered" and rec.seat == "1001" and rec.queue == "hotline"
+    assert rec.caller == WANG and rec.did == "96345" and rec.caller_name == XSS[:80]
+    assert rec.resident_id == resident["id"]
+    assert 1.5 <= rec.ring_s <= 3.0, rec.ring_s
+    assert 1.5 <= rec.wait_s <= 3.5, rec.wait_s
+    assert 2.5 <= rec.talk_s <= 4.5, rec.talk_s
+    await ws1.close()
+    await ws2.close()
+
+
+async def test_12345_transfer_shows_the_order_number(app, ami):
+    settings = app.settings
+    _c, ws = await seat_console(app, "seat1001")
+    headers = {settings.header_12345_order: "GS2026112800123", settings.header_12345_summary: "楼道灯不亮 <b>急</b>"}
+    with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
+        call = asyncio.create_task(place_call(settings, did="12345", caller="13800001111", headers=headers,
+                                              source_ip=settings.trunk12345_match, hold_ms=1000))
+        pop, _ = await next_message(ws, lambda m: m.get("type") == "pop")
+        assert pop["source"] == "12345"
+        assert pop["order_12345"] == "GS2026112800123"
+        assert pop["summary_12345"] == "楼道灯不亮 <b>急</b>"
+        joined = await ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin")
+        assert joined["Channel"].startswith("PJSIP/trunk12345-")
+        assert (await call).ok
+    rec = call_record(settings, pop["linkedid"])
+    assert rec.source == "12345" and rec.order_12345 == "GS2026112800123"
+    await ws.close()
+
+
+async def test_call_reaches_the_seat_when_fastagi_is_down_or_broken(app, ami):
+    settings = app.settings
+    app.stop()
+    try:
+        with SippUAS(port=SEAT_PORT, ring_ms=200, talk_ms=0):
+            # 1. Nothing listens on the FastAGI port: AGISTATUS=FAILURE.
+            assert (await place_call(settings, did="96345", caller="13919310001", hold_ms=500)).ok
+            await ami.wait_for(lambda e: e.get("Event") == "AgentConnect")
+            n_connect = sum(1 for e in ami.events if e.get("Event") == "AgentConnect")
+            # 2. Something accepts and closes at once: AGISTATUS=SUCCESS, but the route never ran.
+            srv = socket.socket()
+            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            srv.bind((settings.agi_host, settings.agi_port))
+            srv.listen(5)
+            srv.setblocking(False)
+
+            async def accept_and_close():
+                loop = asyncio.get_running_loop()
+                while True:
+                    conn, _ = await loop.sock_accept(srv)
+                    conn.close()
+
+            closer = asyncio.create_task(accept_and_close())
+            try:
+                assert (await place_call(settings, did="96345", caller="13919310001", hold_ms=500)).ok
+                await ami.wait_for(
+                    lambda e: e.get("Event") == "AgentConnect"
+                    and sum(1 for x in ami.events if x.get("Event") == "AgentConnect") > n_connect
+                )
+            finally:
+                closer.cancel()
+                srv.close()
+    finally:
+        app.start()
+
+
+async def test_console_is_right_again_after_asterisk_restarts(app, ami):
+    from asterisk_conf import process
+
+    settings = app.settings
+    _c, ws = await seat_console(app, "seat1001")
+    with SippUAS(port=SEAT_PORT, ring_ms=60000, talk_ms=0):
+        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=60000))
+        pop, _ = await next_message(ws, lambda m: m.get("type") == "pop")
+        await asyncio.to_thread(process.restart, settings)
+        restarted = time.time()
+        clear, cleared_at = await next_message(ws, lambda m: m.get("type") == "clear", timeout=30)
+        assert clear["linkedid"] == pop["linkedid"]
+        assert cleared_at - restarted < 10
+        call.cancel()
+    # The console works again: a new call pops.
+    with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
+        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=500))
+        pop2, _ = await next_message(ws, lambda m: m.get("type") == "pop", timeout=30)
+        assert pop2["linkedid"] != pop["linkedid"]
+        assert (await call).ok
+    rec = call_record(settings, pop["linkedid"])
+    # Stopped gracefully, Asterisk reports the hangups; killed, the re-sync records the call.
+    assert rec.outcome in ("failed", "abandoned") and rec.seat == ""
+    await ws.close()

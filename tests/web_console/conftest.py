@@ -1,0 +1,251 @@
+"""Fixtures for the seat console: a tmp SQLite database with accounts, an in-process bus, the
+app under TestClient, and the same app served by uvicorn on 127.0.0.1 inside the test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect as ws_connect
+from sqlmodel import SQLModel
+
+from callcenter.accounts.models import Account
+from callcenter.accounts.service import hash_password
+from callcenter.bus import InProcessBus
+from callcenter.config import Settings
+from callcenter.database import get_engine, import_all_models, session_scope
+from web_console.app import SESSION_COOKIE, create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette: "use httpx2" (not installed here)
+    from fastapi.testclient import TestClient
+
+# username → (display name, role, extension, active)
+ACCOUNTS = {
+    "seat1001": ("张丽", "seat", "1001", True),
+    "seat1002": ("李强", "seat", "1002", True),
+    "super": ("王班长", "supervisor", None, True),
+    "outlet": ("十里店服务站", "outlet", None, True),
+    "gone": ("离职座席", "seat", "1009", False),
+}
+
+
+def password_of(username: str) -> str:
+    return f"pw-{username}-Secret!"
+
+
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def password_hashes() -> dict[str, str]:
+    # Argon2 takes ~0.1 s a hash: hash once per run, not once per test.
+    return {name: hash_password(password_of(name)) for name in ACCOUNTS}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, session_secret="test-session-secret-" + "x" * 24, production=False)
+
+
+@pytest.fixture
+def db(settings: Settings, password_hashes: dict[str, str]) -> Settings:
+    import_all_models()
+    SQLModel.metadata.create_all(get_engine(settings))
+    with session_scope(settings) as session:
+        for username, (display, role, ext, active) in ACCOUNTS.items():
+            session.add(
+                Account(
+                    username=username,
+                    display_name=display,
+                    password_hash=password_hashes[username],
+                    role=role,
+                    extension=ext,
+                    active=active,
+                )
+            )
+        session.commit()
+    return settings
+
+
+@pytest.fixture
+def bus() -> InProcessBus:
+    return InProcessBus()
+
+
+@pytest.fixture
+def app(db: Settings, bus: InProcessBus):
+    return create_app(db, bus)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def csrf_from(html: str) -> str:
+    m = CSRF_RE.search(html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def login(client, username: str, password: str | None = None, **kw):
+    """Log in through the form (GET for the token, then POST); returns the POST's response."""
+    page = client.get("/login")
+    token = csrf_from(page.text)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password or password_of(username), "csrf": token},
+        follow_redirects=False,
+        **kw,
+    )
+
+
+def sample_pop(linkedid: str = "1700000000.12", state: str = "ringing", **over) -> dict:
+    """A pop as the engine publishes it on seat.<ext>."""
+    now = time.time()
+    msg = {
+        "type": "pop",
+        "linkedid": linkedid,
+        "state": state,
+        "caller": "+8613912345678",
+        "caller_display": "139 1234 5678",
+        "caller_name": "WANG XIUYING",
+        "did": "96345",
+        "queue": "hotline",
+        "source": "12345",
+        "order_12345": "GS2026112800123",
+        "summary_12345": "楼道灯坏了三天，老人夜间上下楼不便，请社区尽快维修。",
+        "resident": {
+            "id": 12,
+            "name": "王秀英",
+            "community": "十里店社区",
+            "jurisdiction": "十里店街道",
+            "grid": "第3网格",
+            "address": "安宁区十里店南街 28 号 3 单元 502",
+            "elderly": True,
+            "lives_alone": True,
+            "age": 81,
+        },
+        "history": {
+            "calls": 3,
+            "last_call": {"at": "2026-11-27T09:12:00", "outcome": "answered", "seat": "1002"},
+            "orders": 1,
+            "last_order": {
+                "number": "AN20261127-0003",
+                "type": "求助",
+                "status": "办理",
+                "created_at": "2026-11-27T09:20:00",
+                "summary": "代购药品",
+            },
+        },
+        "ringing_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now - 4)) + ".123",
+        "answered_at": None,
+        "sent_at": now,
+    }
+    if state == "talking":
+        msg["ringing_at"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now - 80)) + ".000"
+        msg["answered_at"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now - 65)) + ".000"
+    msg.update(over)
+    return msg
+
+
+class Helpers:
+    """Helpers for the tests, handed out by the ``web`` fixture (no imports between test files)."""
+
+    login = staticmethod(login)
+    csrf = staticmethod(csrf_from)
+    password = staticmethod(password_of)
+    TestClient = TestClient
+    pop = staticmethod(sample_pop)
+
+
+@pytest.fixture
+def web() -> type[Helpers]:
+    return Helpers
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers (the test runner keeps Ctrl-C)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+@dataclass
+class Live:
+    app: object
+    bus: InProcessBus
+    settings: Settings
+    base_url: str
+    ws_url: str
+
+    @property
+    def host(self) -> str:
+        return self.base_url.removeprefix("http://")
+
+    async def login(self, username: str, password: str | None = None) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.base_url, follow_redirects=False, trust_env=False)
+        page = await client.get("/login")
+        r = await client.post(
+            "/login",
+            data={
+                "username": username,
+                "password": password or password_of(username),
+                "csrf": csrf_from(page.text),
+            },
+        )
+        assert r.status_code == 303, r.text
+        return client
+
+    @staticmethod
+    def cookie_header(client: httpx.AsyncClient) -> str:
+        return f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
+
+    def connect(self, cookie: str | None = None, origin: str | None = "same", path: str = ""):
+        """A WebSocket client to /ws/console (``origin="same"``: this server's origin)."""
+        headers = {"Cookie": cookie} if cookie else {}
+        return ws_connect(
+            self.ws_url + path,
+            additional_headers=headers,
+            origin=self.base_url if origin == "same" else origin,
+            proxy=None,
+            open_timeout=5,
+            close_timeout=2,
+        )
+
+
+@pytest.fixture
+async def live(app, bus, db):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2, access_log=False
+    )
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield Live(app, bus, db, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/console")
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        sock.close()

@@ -1,0 +1,173 @@
+"""The console WebSocket against the app served by uvicorn: authentication, the seat's own
+topic only, console.hello, and cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlmodel import select
+from websockets.exceptions import ConnectionClosed
+
+from callcenter.accounts.models import Account
+from callcenter.database import session_scope
+
+
+async def _closed_with(ws) -> tuple[int, str]:
+    with pytest.raises(ConnectionClosed) as info:
+        await asyncio.wait_for(ws.recv(), 5)
+    rcvd = info.value.rcvd
+    assert rcvd is not None
+    return rcvd.code, rcvd.reason
+
+
+async def _recv_json(ws, timeout: float = 3) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+def _seat_patterns(bus) -> list[tuple[str, ...]]:
+    return [s.patterns for s in bus._subs if any(p.startswith("seat") for p in s.patterns)]
+
+
+async def _wait_for(predicate, timeout: float = 3.0) -> bool:
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+async def test_no_session_is_closed_4401(live):
+    async with live.connect() as ws:
+        code, reason = await _closed_with(ws)
+    assert code == 4401
+    assert reason == "not logged in"
+
+
+async def test_forged_cookie_is_closed_4401(live):
+    async with live.connect(cookie="cc_session=eyJ1aWQiOiAxfQ==.forged.sig") as ws:
+        assert (await _closed_with(ws))[0] == 4401
+
+
+async def test_outlet_role_is_closed_4403(live):
+    http = await live.login("outlet")
+    async with live.connect(live.cookie_header(http)) as ws:
+        assert await _closed_with(ws) == (4403, "role may not use the console")
+    await http.aclose()
+
+
+async def test_account_without_extension_is_closed_4404(live):
+    http = await live.login("super")
+    async with live.connect(live.cookie_header(http)) as ws:
+        assert (await _closed_with(ws))[0] == 4404
+    await http.aclose()
+
+
+async def test_cross_origin_socket_is_refused(live):
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http), origin="http://evil.example") as ws:
+        assert (await _closed_with(ws))[0] == 4403
+    await http.aclose()
+
+
+async def test_seat_gets_its_own_topic_only_and_hello_is_published(live):
+    bus = live.bus
+    hello = bus.subscribe("console.hello")
+    h1, h2 = await live.login("seat1001"), await live.login("seat1002")
+    async with live.connect(live.cookie_header(h1)) as ws1, live.connect(live.cookie_header(h2)) as ws2:
+        got = {tuple(sorted((await hello.get(3))[1].items())) for _ in range(2)}
+        assert got == {(("ext", "1001"),), (("ext", "1002"),)}
+
+        await bus.publish("seat.1002", live_pop := {"type": "pop", "linkedid": "A", "state": "ringing"})
+        await bus.publish("seat.1001", {"type": "pop", "linkedid": "B", "state": "ringing"})
+        await bus.publish("seat.10011", {"type": "pop", "linkedid": "C", "state": "ringing"})
+        await bus.publish("console.hello", {"ext": "9999"})
+        await bus.publish("seat.1001", {"type": "clear", "linkedid": "B", "reason": "hangup"})
+
+        # Bus order is kept: had seat.1002 (or anything else) been forwarded, it would come first.
+        first = await _recv_json(ws1)
+        assert first == {"topic": "seat.1001", "type": "pop", "linkedid": "B", "state": "ringing"}
+        second = await _recv_json(ws1)
+        assert second == {"topic": "seat.1001", "type": "clear", "linkedid": "B", "reason": "hangup"}
+        assert await _recv_json(ws2) == {"topic": "seat.1002", **live_pop}
+        with pytest.raises(TimeoutError):
+            await _recv_json(ws1, timeout=0.3)
+    await hello.close()
+    await h1.aclose()
+    await h2.aclose()
+
+
+async def test_client_cannot_choose_another_topic(live):
+    bus = live.bus
+    hello = bus.subscribe("console.hello")
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http), path="?topic=seat.1002&ext=1002") as ws:
+        await hello.get(3)
+        for attempt in (
+            json.dumps({"subscribe": "seat.1002"}),
+            json.dumps({"topic": "seat.*", "ext": "1002"}),
+            "subscribe seat.*",
+        ):
+            await ws.send(attempt)
+        await ws.send("ping")
+        assert await _recv_json(ws) == {"topic": "console.pong"}
+        assert _seat_patterns(bus) == [("seat.1001",)]
+        await bus.publish("seat.1002", {"type": "pop", "linkedid": "X"})
+        await bus.publish("seat.1001", {"type": "pop", "linkedid": "Y"})
+        assert (await _recv_json(ws))["linkedid"] == "Y"
+    await hello.close()
+    await http.aclose()
+
+
+async def test_payload_cannot_fake_the_topic(live):
+    hello = live.bus.subscribe("console.hello")
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http)) as ws:
+        await hello.get(3)
+        await live.bus.publish("seat.1001", {"type": "pop", "topic": "seat.1002", "caller_name": "é 中"})
+        msg = await _recv_json(ws)
+        assert msg["topic"] == "seat.1001" and msg["caller_name"] == "é 中"
+    await hello.close()
+    await http.aclose()
+
+
+async def test_disconnect_closes_the_subscription(live):
+    hello = live.bus.subscribe("console.hello")
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http)):
+        await hello.get(3)
+        assert _seat_patterns(live.bus) == [("seat.1001",)]
+    assert await _wait_for(lambda: _seat_patterns(live.bus) == [])
+    await hello.close()
+    await http.aclose()
+
+
+async def test_logout_or_disabling_ends_an_open_socket(live):
+    live.app.state.ws_recheck_interval = 0.1
+    hello = live.bus.subscribe("console.hello")
+
+    # Logout (in another tab) ends the socket of that session.
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http)) as ws:
+        await hello.get(3)
+        page = await http.get("/console")
+        token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        r = await http.post("/logout", data={"csrf": token})
+        assert r.status_code == 303
+        assert (await _closed_with(ws))[0] == 4401
+    await http.aclose()
+
+    # Disabling the account does too.
+    http = await live.login("seat1002")
+    async with live.connect(live.cookie_header(http)) as ws:
+        await hello.get(3)
+        with session_scope(live.settings) as s:
+            acc = s.exec(select(Account).where(Account.username == "seat1002")).one()
+            acc.active = False
+            s.add(acc)
+            s.commit()
+        assert (await _closed_with(ws))[0] == 4401
+    assert await _wait_for(lambda: _seat_patterns(live.bus) == [])
+    await hello.close()
+    await http.aclose()

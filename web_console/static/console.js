@@ -1,0 +1,378 @@
+// Seat console: receives the screen pops of this seat's extension over a WebSocket.
+// Every piece of call data is untrusted (the caller-ID name comes from the SIP caller) and is
+// written with textContent or setAttribute only, never as HTML.
+(function () {
+  "use strict";
+
+  var area = document.getElementById("pop-area");
+  var conn = document.getElementById("conn");
+  var tpl = document.getElementById("pop-template");
+  if (!area || !conn || !tpl) return;
+
+  var strings = {};
+  try {
+    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
+  } catch (e) {
+    strings = {};
+  }
+  var locale = area.dataset.locale || "zh-CN";
+  var ext = area.dataset.ext || "";
+  var myTopic = "seat." + ext;
+
+  function t(key, params) {
+    var s = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
+    if (params) {
+      s = s.replace(/\{(\w+)\}/g, function (m, k) {
+        return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
+      });
+    }
+    return s;
+  }
+
+  function str(v) {
+    return v === null || v === undefined ? "" : String(v);
+  }
+
+  // ---- dates and times, shown in the user's locale ----
+  var dateTimeFmt = new Intl.DateTimeFormat(locale, {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hour12: false
+  });
+  var timeFmt = new Intl.DateTimeFormat(locale, {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
+  });
+  var ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+  // ISO 8601 text to a Date. Without an offset the time is the server's local wall time, which
+  // is taken as the browser's local time (the hotline and its seats share one time zone).
+  function parseTime(v) {
+    if (typeof v !== "string") return null;
+    var m = ISO_RE.exec(v.trim());
+    if (!m) return null;
+    var ms = m[7] ? Number((m[7] + "00").slice(0, 3)) : 0;
+    var d;
+    if (m[8]) {
+      var tz = m[8] === "Z" ? "Z" : m[8].replace(/^([+-]\d{2}):?(\d{2})$/, "$1:$2");
+      d = new Date(m[1] + "-" + m[2] + "-" + m[3] + "T" + (m[4] || "00") + ":" + (m[5] || "00") +
+        ":" + (m[6] || "00") + "." + String(ms).padStart(3, "0") + tz);
+    } else {
+      d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0),
+        Number(m[5] || 0), Number(m[6] || 0), ms);
+    }
+    return isNaN(d.getTime()) ? null : d;
+  }
+
+  function fmtDateTime(v) {
+    var d = parseTime(v);
+    return d ? dateTimeFmt.format(d) : str(v);
+  }
+
+  function fmtTime(v) {
+    var d = parseTime(v);
+    return d ? timeFmt.format(d) : str(v);
+  }
+
+  function fmtDuration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var sec = s % 60;
+    var mm = (h > 0 && m < 10 ? "0" : "") + m;
+    return (h > 0 ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  // ---- connection indicator ----
+  function setConn(state) {
+    conn.dataset.conn = state;
+    conn.textContent = t("conn." + state);
+  }
+
+  // ---- the pop ----
+  var timerId = null;
+  var timerStart = 0;
+
+  function field(el, name) {
+    return el.querySelector('[data-field="' + name + '"]');
+  }
+
+  function setText(el, name, value) {
+    var f = field(el, name);
+    if (f) f.textContent = str(value);
+    return f;
+  }
+
+  function show(node, visible) {
+    if (node) node.hidden = !visible;
+  }
+
+  function idleNotice() {
+    return document.getElementById("idle");
+  }
+
+  // When the event began, in this browser's clock: the server's sent_at tells how long before
+  // sending the event had been going, which avoids trusting the browser's clock against the
+  // server's. Without a usable sent_at the timer counts from the message's arrival.
+  function startOf(iso, msg) {
+    var now = Date.now();
+    var base = parseTime(iso);
+    if (base && typeof msg.sent_at === "number" && isFinite(msg.sent_at)) {
+      var elapsed = msg.sent_at * 1000 - base.getTime();
+      if (elapsed >= 0 && elapsed < 12 * 3600 * 1000) return now - elapsed;
+    }
+    return now;
+  }
+
+  function tick() {
+    var pop = document.getElementById("pop");
+    if (!pop) {
+      stopTimer();
+      return;
+    }
+    setText(pop, "timer", fmtDuration(Date.now() - timerStart));
+  }
+
+  function startTimer(start) {
+    timerStart = start;
+    tick();
+    if (timerId === null) timerId = window.setInterval(tick, 1000);
+  }
+
+  function stopTimer() {
+    if (timerId !== null) window.clearInterval(timerId);
+    timerId = null;
+  }
+
+  function outcomeLabel(outcome) {
+    var key = "outcome." + str(outcome);
+    var label = t(key);
+    return label === key ? str(outcome) : label;
+  }
+
+  function describeLastCall(c) {
+    if (!c || typeof c !== "object") return t("none");
+    var parts = [fmtDateTime(c.at)];
+    if (c.outcome) parts.push(outcomeLabel(c.outcome));
+    if (c.seat) parts.push(t("seat", { seat: c.seat }));
+    return parts.filter(Boolean).join("  ");
+  }
+
+  function describeLastOrder(o) {
+    if (!o || typeof o !== "object") return t("none");
+    var head = [str(o.number), str(o.type), str(o.status), fmtDateTime(o.created_at)]
+      .filter(Boolean).join("  ");
+    return o.summary ? head + "\n" + str(o.summary) : head;
+  }
+
+  function fillResident(pop, r) {
+    var known = r !== null && typeof r === "object";
+    show(pop.querySelector('[data-block="resident"]'), known);
+    show(pop.querySelector('[data-block="unknown"]'), !known);
+    pop.dataset.resident = known ? "known" : "unknown";
+    if (!known) return;
+    setText(pop, "resident-name", r.name);
+    setText(pop, "resident-age",
+      typeof r.age === "number" && isFinite(r.age) ? t("age", { age: r.age }) : "");
+    show(field(pop, "badge-elderly"), r.elderly === true);
+    show(field(pop, "badge-alone"), r.lives_alone === true);
+    var community = str(r.community), grid = str(r.grid), jurisdiction = str(r.jurisdiction);
+    setText(pop, "resident-community", community);
+    setText(pop, "resident-grid", grid);
+    setText(pop, "resident-jurisdiction", jurisdiction);
+    var seps = pop.querySelectorAll(".resident-place .sep");
+    if (seps.length === 2) {
+      show(seps[0], community !== "" && (grid !== "" || jurisdiction !== ""));
+      show(seps[1], grid !== "" && jurisdiction !== "");
+    }
+    setText(pop, "resident-address", r.address);
+    show(field(pop, "resident-address").parentNode, str(r.address) !== "");
+  }
+
+  function fillPop(pop, msg) {
+    var state = msg.state === "talking" ? "talking" : "ringing";
+    var source = msg.source === "12345" ? "12345" : "carrier";
+    var previousState = pop.dataset.state;
+    pop.dataset.state = state;
+    pop.dataset.source = source;
+    pop.dataset.linkedid = str(msg.linkedid);
+
+    setText(pop, "state", t("state." + state));
+    setText(pop, "source", t("source." + source));
+
+    var caller = setText(pop, "caller", msg.caller_display || msg.caller);
+    if (caller) caller.setAttribute("title", str(msg.caller));
+    setText(pop, "caller-name", msg.caller_name);
+    show(field(pop, "caller-name"), str(msg.caller_name) !== "");
+
+    fillResident(pop, msg.resident);
+
+    show(pop.querySelector('[data-block="12345"]'), source === "12345");
+    setText(pop, "order-12345", msg.order_12345);
+    setText(pop, "summary-12345", msg.summary_12345);
+
+    var h = msg.history && typeof msg.history === "object" ? msg.history : {};
+    setText(pop, "calls-count", t("calls", { n: Number(h.calls) || 0 }));
+    setText(pop, "last-call", describeLastCall(h.last_call));
+    setText(pop, "orders-count", t("orders", { n: Number(h.orders) || 0 }));
+    setText(pop, "last-order", describeLastOrder(h.last_order));
+
+    setText(pop, "did", msg.did);
+    setText(pop, "queue", msg.queue);
+    setText(pop, "ringing-at", fmtTime(msg.ringing_at));
+    setText(pop, "answered-at", msg.answered_at ? fmtTime(msg.answered_at) : "");
+
+    if (state !== previousState || timerId === null) {
+      startTimer(startOf(state === "talking" ? msg.answered_at : msg.ringing_at, msg));
+    }
+  }
+
+  function onPop(msg) {
+    if (typeof msg.linkedid !== "string" && typeof msg.linkedid !== "number") return;
+    var linkedid = String(msg.linkedid);
+    var pop = document.getElementById("pop");
+    if (pop && pop.dataset.linkedid !== linkedid) {
+      pop.remove();
+      stopTimer();
+      pop = null;
+    }
+    if (!pop) {
+      pop = tpl.content.firstElementChild.cloneNode(true);
+      pop.dataset.state = "";
+      area.appendChild(pop);
+    }
+    fillPop(pop, msg);
+    show(idleNotice(), false);
+  }
+
+  function onClear(msg) {
+    var pop = document.getElementById("pop");
+    if (!pop || pop.dataset.linkedid !== str(msg.linkedid)) return;
+    pop.remove();
+    stopTimer();
+    show(idleNotice(), true);
+  }
+
+  function onMessage(msg) {
+    if (!msg || typeof msg !== "object" || msg.topic !== myTopic) return;
+    try {
+      if (msg.type === "pop") onPop(msg);
+      else if (msg.type === "clear") onClear(msg);
+    } catch (e) {
+      if (window.console) window.console.error("console: bad message", e);
+    }
+  }
+
+  // ---- the WebSocket, reconnected with backoff ----
+  var ws = null;
+  var attempt = 0;
+  var stopped = false;
+  var reconnectTimer = null;
+  var lastHeard = 0;
+  var PING_EVERY = 25000;
+  var SILENCE_LIMIT = 60000;
+  var STABLE_AFTER = 5000;
+
+  function wsUrl() {
+    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
+    return proto + "//" + window.location.host + (area.dataset.wsPath || "/ws/console");
+  }
+
+  function scheduleReconnect() {
+    if (stopped || reconnectTimer !== null) return;
+    var ceiling = Math.min(15000, 500 * Math.pow(2, attempt));
+    var delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    attempt += 1;
+    reconnectTimer = window.setTimeout(function () {
+      reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function connect() {
+    if (stopped || ws) return;
+    if (attempt === 0) setConn("connecting");
+    var sock;
+    try {
+      sock = new WebSocket(wsUrl());
+    } catch (e) {
+      setConn("offline");
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    var openedAt = 0;
+    sock.onopen = function () {
+      openedAt = Date.now();
+      lastHeard = openedAt;
+      setConn("online");
+    };
+    sock.onmessage = function (ev) {
+      lastHeard = Date.now();
+      if (typeof ev.data !== "string") return;
+      var msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      onMessage(msg);
+    };
+    sock.onclose = function (ev) {
+      if (ws === sock) ws = null;
+      if (ev.code === 4401) {
+        stopped = true;
+        setConn("offline");
+        window.location.assign("/login");
+        return;
+      }
+      if (ev.code === 4403 || ev.code === 4404) {
+        stopped = true;
+        setConn(ev.code === 4403 ? "forbidden" : "no_extension");
+        return;
+      }
+      // Back off from scratch only after a connection that lasted; a server that accepts and
+      // drops at once keeps the delay growing.
+      if (openedAt && Date.now() - openedAt > STABLE_AFTER) attempt = 0;
+      setConn("offline");
+      scheduleReconnect();
+    };
+  }
+
+  window.setInterval(function () {
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - lastHeard > SILENCE_LIMIT) {
+      // A half-open connection (sleep, network change): drop it without waiting for a close.
+      var dead = ws;
+      ws = null;
+      dead.onclose = null;
+      dead.onmessage = null;
+      try {
+        dead.close(4000, "silent");
+      } catch (e) {
+        /* already closing */
+      }
+      setConn("offline");
+      scheduleReconnect();
+      return;
+    }
+    try {
+      ws.send("ping");
+    } catch (e) {
+      /* the close handler reconnects */
+    }
+  }, PING_EVERY);
+
+  window.addEventListener("online", function () {
+    if (!ws && !stopped) {
+      if (reconnectTimer !== null) window.clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      connect();
+    }
+  });
+
+  if (!ext) {
+    stopped = true;
+    setConn("no_extension");
+  } else {
+    connect();
+  }
+})();
