@@ -72,5 +72,3 @@ async def incoming(request: AgiRequest, context) -> None:
             summary_12345=summary,
         )
     )
-
-

@@ -9,29 +9,20 @@ from __future__ import annotations
 import asyncio
 import re
 
-_GET = re.compile(r"^GET VARIABLE (\S+)$")
-_SET = re.compile(r'^SET VARIABLE (\S+) "((?:[^"\\]|\\.)*)"$')
+_GET = re.compile(r'^GET VARIABLE "?([^"\s]+)"?$')
+_SET = re.compile(r'^SET VARIABLE "?([^"\s]+)"? "((?:[^"\\]|\\.)*)"$')
 
 
 def unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-async def run_agi_call(
-    host: str,
-    port: int,
-    script: str,
-    args: list[str] | None = None,
-    env: dict[str, str] | None = None,
-    variables: dict[str, str] | None = None,
-    timeout: float = 5.0,
-) -> tuple[dict[str, str], list[str]]:
-    """Play one call; return (variables the route set, command lines it sent)."""
-    reader, writer = await asyncio.open_connection(host, port)
+def agi_env(script: str, args: list[str] | None = None, env: dict[str, str] | None = None) -> bytes:
+    """The header block Asterisk sends first."""
     headers = {
         "agi_network": "yes",
         "agi_network_script": script,
-        "agi_request": f"agi://{host}:{port}/{script}",
+        "agi_request": script,
         "agi_channel": "PJSIP/carrier-00000001",
         "agi_language": "zh",
         "agi_uniqueid": "1700000000.1",
@@ -45,28 +36,48 @@ async def run_agi_call(
     for i, a in enumerate(args or [], 1):
         headers[f"agi_arg_{i}"] = a
     # Asterisk sends header values as they are; a newline in one would end the header block.
-    block = "".join(f"{k}: {v.replace(chr(10), ' ')}\n" for k, v in headers.items()) + "\n"
-    writer.write(block.encode())
-    await writer.drain()
+    return ("".join(f"{k}: {v.replace(chr(10), ' ')}\n" for k, v in headers.items()) + "\n").encode()
+
+
+async def answer_commands(
+    reader: asyncio.StreamReader, writer, variables: dict[str, str] | None = None, timeout: float = 5.0
+) -> tuple[dict[str, str], list[str]]:
+    """Answer commands as Asterisk would until the script closes; return (variables set, lines)."""
     variables = dict(variables or {})
     set_vars: dict[str, str] = {}
     sent: list[str] = []
+    while True:
+        raw = await asyncio.wait_for(reader.readline(), timeout)
+        if not raw:
+            break
+        line = raw.decode().rstrip("\n")
+        sent.append(line)
+        if m := _GET.match(line):
+            value = variables.get(m.group(1))
+            writer.write(b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode())
+        elif m := _SET.match(line):
+            set_vars[m.group(1)] = unquote(m.group(2))
+            writer.write(b"200 result=1\n")
+        else:
+            writer.write(b"510 Invalid or unknown command\n")
+        await writer.drain()
+    return set_vars, sent
+
+
+async def run_agi_call(
+    host: str,
+    port: int,
+    script: str,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[dict[str, str], list[str]]:
+    """Play one FastAGI call; return (variables the route set, command lines it sent)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(agi_env(script, args, env))
+    await writer.drain()
     try:
-        while True:
-            raw = await asyncio.wait_for(reader.readline(), timeout)
-            if not raw:
-                break
-            line = raw.decode().rstrip("\n")
-            sent.append(line)
-            if m := _GET.match(line):
-                value = variables.get(m.group(1))
-                writer.write(b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode())
-            elif m := _SET.match(line):
-                set_vars[m.group(1)] = unquote(m.group(2))
-                writer.write(b"200 result=1\n")
-            else:
-                writer.write(b"510 Invalid or unknown command\n")
-            await writer.drain()
+        return await answer_commands(reader, writer, variables, timeout)
     finally:
         writer.close()
-    return set_vars, sent

@@ -15,12 +15,14 @@ here only: :meth:`AsteriskInstall.host_path` (Asterisk's view -> host) and
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -350,7 +352,15 @@ def build_root(root: Path, mirror: str, timeout: float = 1800) -> None:
     logfile = root.parent / f"{root.name}.build.log"
     try:
         with open(logfile, "wb") as out:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            # Its own process group, so an interrupted build stops all of debootstrap's children.
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                proc.wait(timeout=timeout)
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
         if proc.returncode != 0:
             tail = logfile.read_text(errors="replace").splitlines()[-15:]
             raise AsteriskInstallError(

@@ -285,6 +285,11 @@ def start(settings: Settings, timeout: float = 60) -> dict:
             break
         if time.monotonic() > deadline:
             stop(settings)
+            if proc.poll() is None:  # still in unshare/mount, before Asterisk was exec'd
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+            _children.pop(str(proc.pid), None)
             raise AsteriskStartError(
                 f"Asterisk did not report FullyBooted within {timeout:.0f} s; {out_path}:\n" + _tail(out_path)
             )
@@ -357,7 +362,7 @@ def reload(settings: Settings) -> str:
     """
     if not settings.ami_secret:
         settings.load_secrets()
-    prepare(settings, install=locate_asterisk(settings) if _running_pid(settings) else None)
+    prepare(settings, install=locate_asterisk(settings))  # never builds: only renders
     if _running_pid(settings) is None:
         return "rendered (Asterisk is not running)"
     return cli_command(settings, "core reload")

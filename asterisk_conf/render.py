@@ -254,7 +254,6 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "modules_dir": str(install.modules_dir),
         "sbin_dir": str(install.binary.parent),
         "data_dir": f"{instance}/data",
-        "system_name": "cc-" + re.sub(r"[^a-z0-9]", "", instance.name.lower())[:20],
         "ami": {
             "host": ami_host,
             "port": int(settings.ami_port),

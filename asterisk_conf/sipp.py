@@ -327,7 +327,11 @@ async def run_calls(
         inf.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
         names = list(headers)
         scenario = render_uac(
-            workdir, caller_token="[field0]", with_name=caller_name is not None, header_names=names, hold_ms=hold_ms
+            workdir,
+            caller_token="[field0]",
+            with_name=caller_name is not None,
+            header_names=names,
+            hold_ms=hold_ms,
         )
         keys: dict[str, str] = {}
         if caller_name is not None:

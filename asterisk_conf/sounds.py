@@ -2,7 +2,8 @@
 
 ``espeak-ng -v cmn -w tmp.wav TEXT`` then ``sox tmp.wav -r 8000 -c 1 -b 16 -e signed-integer
 out.wav`` into ``<instance>/data/sounds/zh/cc/<name>.wav`` (``Playback(cc/<name>)`` with
-``CHANNEL(language)=zh``). A ``<name>.wav.sha256`` next to each file records what it was made
+``CHANNEL(language)=zh``). The texts are :data:`PROMPTS`, overridden by
+``<data_dir>/prompts.json``. A ``<name>.wav.sha256`` next to each file records what it was made
 from; a prompt is made again only when its text (or voice) changes.
 
 The hold music (``<instance>/data/moh/``) is a short soft chime made by sox.
@@ -11,6 +12,7 @@ The hold music (``<instance>/data/moh/``) is a short soft chime made by sox.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,8 +24,7 @@ from callcenter.config import Settings
 VOICE = "cmn"
 PROMPTS: dict[str, str] = {
     "welcome": (
-        "您好，这里是安宁区社区服务热线。如遇火警、匪警或急救等紧急情况，"
-        "请挂机直接拨打119、110或120。正在为您接通座席，请稍候。"
+        "您好，安宁区社区服务热线。紧急情况请挂机拨打幺幺零、幺幺九、幺二零。正在为您接通，请稍候。"
     ),
     "not_in_service": "您拨打的号码暂不提供服务，谢谢。",
 }
@@ -77,11 +78,30 @@ def synthesize(text: str, out: Path, voice: str = VOICE) -> None:
         shutil.move(str(conv), out)
 
 
+def prompts_file(settings: Settings) -> Path:
+    return settings.data_dir / "prompts.json"
+
+
+def load_prompts(settings: Settings) -> dict[str, str]:
+    """The prompt texts: :data:`PROMPTS`, overridden by ``<data_dir>/prompts.json`` when present
+    (``{"welcome": "..."}``; how an administrator, or a test wanting a short welcome, changes them)."""
+    prompts = dict(PROMPTS)
+    path = prompts_file(settings)
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            raise ValueError(f"{path} must be a JSON object of prompt name -> text")
+        prompts.update({k: v for k, v in data.items() if v.strip()})
+    return prompts
+
+
 def generate_prompts(
     settings: Settings, prompts: dict[str, str] | None = None, voice: str = VOICE, force: bool = False
 ) -> list[Path]:
     """Make every prompt whose text changed; return the files (re)generated."""
-    prompts = PROMPTS if prompts is None else prompts
+    prompts = load_prompts(settings) if prompts is None else prompts
     target = sounds_dir(settings)
     target.mkdir(parents=True, exist_ok=True)
     made: list[Path] = []

@@ -26,7 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_migrate)
 
     from asterisk_conf.cli import register as register_asterisk
-
     from callcenter.runner import register as register_runner
 
     register_asterisk(sub)

@@ -238,17 +238,17 @@ def _id_number(area: str, birth: date, seq: int) -> str:
 
 
 # bulk_phone: a bijection of [0, 10**9) so consecutive residents get unrelated-looking numbers.
-# Bulk residents use 17x numbers, which load_demo (13x/15x/18x) never gives out.
-_BULK_SPACE = 10**9
-_BULK_MULT = 387_420_489  # 3**18, coprime to 10**9
-_BULK_OFFSET = 302_115_467
+# Bulk residents use 199 numbers, which load_demo (13x/15x/18x) never gives out.
+_BULK_SPACE = 10**8
+_BULK_MULT = 43_046_721  # 3**16, coprime to 10**8
+_BULK_OFFSET = 30_211_546
 
 
 def bulk_phone(i: int) -> str:
     """The E.164 phone number of the i-th resident made by ``bulk_residents`` (i from 0)."""
     if not 0 <= i < _BULK_SPACE:
         raise ValueError("bulk resident index out of range")
-    return f"+8617{(i * _BULK_MULT + _BULK_OFFSET) % _BULK_SPACE:09d}"
+    return f"+86199{(i * _BULK_MULT + _BULK_OFFSET) % _BULK_SPACE:08d}"  # 199: valid, unused by the demo
 
 
 @dataclass(frozen=True)
@@ -784,7 +784,7 @@ def _batches(n: int, batch: int, start: int) -> Iterator[tuple[int, int]]:
 def bulk_residents(engine: Engine, n: int, seed: int = 7, batch: int = 20000, *, start: int = 0) -> None:
     """Insert ``n`` synthetic residents fast (Core inserts, one transaction per batch).
 
-    Resident ``i`` (from ``start``) has the mobile number ``bulk_phone(i)``: unique, 17x numbers
+    Resident ``i`` (from ``start``) has the mobile number ``bulk_phone(i)``: unique, 199 numbers
     that the demo residents never use. They are spread over the communities and grids already
     in the database (none when there are none). Names and the other fields follow ``seed``.
     """

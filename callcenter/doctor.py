@@ -37,7 +37,11 @@ def ensure_diagnostics(settings: Settings) -> bool:
             s.add(CallQueue(name=DOCTOR_QUEUE, title="诊断队列 diagnostics", agent_timeout=10, wrapup=0))
             added = True
         if not s.exec(select(ServiceNumber).where(ServiceNumber.number == settings.doctor_did)).first():
-            s.add(ServiceNumber(number=settings.doctor_did, title="诊断号码 diagnostics", queue_name=DOCTOR_QUEUE))
+            s.add(
+                ServiceNumber(
+                    number=settings.doctor_did, title="诊断号码 diagnostics", queue_name=DOCTOR_QUEUE
+                )
+            )
             added = True
         acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
         contact = f"sip:seat{settings.doctor_extension}@127.0.0.1:{settings.doctor_sip_port}"
@@ -145,8 +149,12 @@ async def run_doctor(settings: Settings) -> int:
 
     hops = Hops()
     manager = Manager(
-        host=settings.ami_host, port=settings.ami_port, username=settings.ami_user, secret=settings.ami_secret,
-        loop=asyncio.get_running_loop(), reconnect_timeout=1,
+        host=settings.ami_host,
+        port=settings.ami_port,
+        username=settings.ami_user,
+        secret=settings.ami_secret,
+        loop=asyncio.get_running_loop(),
+        reconnect_timeout=1,
     )
     logged_in = asyncio.Event()
     manager.on_login = lambda _m: logged_in.set()
@@ -159,9 +167,11 @@ async def run_doctor(settings: Settings) -> int:
             hops.linkedid = msg.get("Linkedid", "")
         elif event == "AgentCalled" and msg.get("Linkedid") == hops.linkedid and hops.linkedid:
             hops.t["agent_called"] = now
-            for var in msg.get("ChanVariable", []) if isinstance(msg.get("ChanVariable"), list) else [
-                msg.get("ChanVariable", "")
-            ]:
+            for var in (
+                msg.get("ChanVariable", [])
+                if isinstance(msg.get("ChanVariable"), list)
+                else [msg.get("ChanVariable", "")]
+            ):
                 if str(var).startswith("CC_ROUTE_AT="):
                     hops.route_at = float(str(var).split("=", 1)[1] or 0) or None
             hops.agent_called.set()
@@ -202,8 +212,14 @@ async def run_doctor(settings: Settings) -> int:
         uas.start()
         try:
             call = asyncio.create_task(
-                place_call(settings, did=settings.doctor_did, caller="13800000000", caller_name="诊断",
-                           source_ip=settings.carrier_match, hold_ms=1500)
+                place_call(
+                    settings,
+                    did=settings.doctor_did,
+                    caller="13800000000",
+                    caller_name="诊断",
+                    source_ip=settings.carrier_match,
+                    hold_ms=1500,
+                )
             )
             deadline = time.time() + 40
             while pop_at is None and time.time() < deadline:
@@ -223,16 +239,27 @@ async def run_doctor(settings: Settings) -> int:
     t = hops.t
     if "newchannel" in t and hops.route_at:
         report["invite_to_route_ms"] = round((hops.route_at - t["newchannel"]) * 1000, 1)
-    step("INVITE → FastAGI route", hops.route_at is not None,
-         f"{report.get('invite_to_route_ms', '?')} ms" if hops.route_at else "the route did not run for the test call")
+    step(
+        "INVITE → FastAGI route",
+        hops.route_at is not None,
+        f"{report.get('invite_to_route_ms', '?')} ms"
+        if hops.route_at
+        else "the route did not run for the test call",
+    )
     if hops.route_at and "agent_called" in t:
         report["route_to_agent_called_ms"] = round((t["agent_called"] - hops.route_at) * 1000, 1)
-    step("route → seat's phone ringing (AgentCalled)", "agent_called" in t,
-         f"{report.get('route_to_agent_called_ms', '?')} ms (includes the welcome prompt)")
+    step(
+        "route → seat's phone ringing (AgentCalled)",
+        "agent_called" in t,
+        f"{report.get('route_to_agent_called_ms', '?')} ms (includes the welcome prompt)",
+    )
     if pop_at and "agent_called" in t:
         report["agent_called_to_pop_ms"] = round((pop_at - t["agent_called"]) * 1000, 1)
-    step("ringing → pop on the console WebSocket", pop_at is not None and "agent_called" in t,
-         f"{report.get('agent_called_to_pop_ms', '?')} ms")
+    step(
+        "ringing → pop on the console WebSocket",
+        pop_at is not None and "agent_called" in t,
+        f"{report.get('agent_called_to_pop_ms', '?')} ms",
+    )
     step("test call answered and ended", answered)
     manager.close()
     report["doctor"] = "ok" if ok else "fail"

@@ -26,7 +26,7 @@ def normalize(raw: str | None, region: str = "CN", area_code: str = "931") -> st
     # IP long-distance prefixes some carriers put in front of the number.
     for prefix in ("17951", "17911", "12593", "17909"):
         if text.startswith(prefix) and len(text) > 11 + len(prefix) - 1:
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     if not text.startswith("+"):
         if text.startswith("86") and len(text) >= 12:
             text = "+" + text

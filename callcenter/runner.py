@@ -20,7 +20,9 @@ DEMO_PHONE_RING_MS = 3000
 DEMO_PHONE_TALK_MS = 20000
 
 
-async def serve(settings: Settings, web: bool = True, engine: bool = True, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, web: bool = True, engine: bool = True, stop: asyncio.Event | None = None
+) -> None:
     """Run the engine and/or the web console until ``stop`` is set (or SIGINT/SIGTERM)."""
     import uvicorn
 
@@ -39,8 +41,10 @@ async def serve(settings: Settings, web: bool = True, engine: bool = True, stop:
         if eng:
             await eng.start()
         if web:
+            app = create_app(settings, bus)
+            app.state.engine = eng
             config = uvicorn.Config(
-                create_app(settings, bus),
+                app,
                 host=settings.web_host,
                 port=settings.web_port,
                 log_level="warning",
@@ -110,7 +114,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
     await asyncio.to_thread(process.start, settings)
     phones = []
     try:
-        for ext, port in demo_phone_ports(settings):
+        for _ext, port in demo_phone_ports(settings):
             uas = SippUAS(port=port, ring_ms=DEMO_PHONE_RING_MS, talk_ms=DEMO_PHONE_TALK_MS)
             uas.start()
             phones.append(uas)
@@ -122,7 +126,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
                     "社区服务热线 demo is running / 演示已启动",
                     f"  console:  {url}",
                     f"  logins:   seat1001 … seat1004 (seats), supervisor, admin — password {DEMO_PASSWORD}",
-                    "  a call:   .venv/bin/callcenter call --from 13919310001   (rings a seat; the pop shows)",
+                    "  a call:   .venv/bin/callcenter call --from 13919310001  (rings a seat; the pop shows)",
                     "  stop:     Ctrl-C",
                     "",
                 ]

@@ -67,6 +67,7 @@ HOME_BY_ROLE: dict[str, str] = {
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
 WS_NO_EXTENSION = 4404
+WS_EXTENSION_CHANGED = 4409  # the page reloads to pick up the account's new extension
 
 # An extension becomes part of a bus topic: no wildcards or dots.
 _EXTENSION_RE = re.compile(r"^[0-9A-Za-z_-]{1,16}$")
@@ -270,8 +271,12 @@ def healthz(request: Request) -> JSONResponse:
     except Exception:
         log.exception("health check: database unavailable")
         db_ok = False
+    body: dict = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "error"}
+    engine = getattr(request.app.state, "engine", None)
+    if engine is not None:  # the engine runs in this process
+        body["engine"] = {"ami": engine.ami.logged_in.is_set(), "calls": len(engine.calls.model.calls)}
     return JSONResponse(
-        {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "error"},
+        body,
         status_code=200 if db_ok else 503,
         headers={"Cache-Control": "no-store"},
     )
@@ -399,8 +404,12 @@ async def console_ws(websocket: WebSocket) -> None:
 
     Accepts first so that a refusal can carry an application close code: 4401 without a valid
     session, 4403 for a role the table does not allow (or a foreign Origin), 4404 when the
-    account has no extension. The topic comes from the account record only; whatever the client
-    sends is ignored apart from the keepalive ``ping``.
+    account has no extension. An open socket is re-checked every ``ws_recheck_interval`` seconds:
+    logout, a disabled account or a changed password close it 4401, a lost role 4403, a changed
+    extension 4409 (the page reloads). The topic comes from the account record only; whatever the client
+    sends is ignored apart from the keepalive ``ping`` (answered ``{"topic": "console.pong"}``).
+    Once subscribed, the socket says ``{"topic": "console.ready", "ext": ...}``; after that it
+    carries only the messages of ``seat.<ext>``, as ``{"topic": ..., **payload}``.
     """
     await websocket.accept()
     state = websocket.app.state
@@ -449,14 +458,18 @@ async def console_ws(websocket: WebSocket) -> None:
             current = await run_in_threadpool(resolve_account, state, session)
             if current is None:
                 return WS_UNAUTHENTICATED
-            if current.role not in ROUTE_ROLES["/ws/console"] or current.extension != ext:
+            if current.role not in ROUTE_ROLES["/ws/console"]:
                 return WS_FORBIDDEN
+            if current.extension != ext:
+                return WS_EXTENSION_CHANGED
 
     sub = bus.subscribe(topic)
     tasks: list[asyncio.Task] = []
     try:
         await asyncio.wait_for(sub.ready.wait(), timeout=10)
         await bus.publish("console.hello", {"ext": ext})
+        # Not a bus message: tells the page its subscription is live (the indicator turns green).
+        await send({"topic": "console.ready", "ext": ext})
         log.info("console of %s (ext %s) connected", account.username, ext)
         tasks = [
             asyncio.create_task(forward(), name=f"ws-forward-{ext}"),

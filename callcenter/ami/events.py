@@ -6,18 +6,31 @@ new Asterisk version adding events changes nothing.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def unescape(value: str) -> str:
+    """Undo one level of backslash escaping (AMI escapes \\ " and ' in values)."""
+    return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
 def _s(msg: Mapping[str, Any], key: str) -> str:
     value = msg.get(key, "")
     if isinstance(value, list):  # repeated headers (ChanVariable) come as lists
         value = value[-1] if value else ""
-    value = str(value)
+    value = unescape(str(value))
     return "" if value in ("<unknown>", "(null)") else value
+
+
+def _name(msg: Mapping[str, Any], key: str) -> str:
+    """A caller-ID name: PJSIP keeps the SIP quoted-string escapes (\\" and \\\\), so undo those too."""
+    return unescape(_s(msg, key))
 
 
 def _i(msg: Mapping[str, Any], key: str) -> int:
@@ -60,7 +73,7 @@ class ChannelEvent(AmiEvent):
             "linkedid": _s(msg, "Linkedid") or _s(msg, "Uniqueid"),
             "state": _s(msg, "ChannelStateDesc"),
             "caller_num": _s(msg, "CallerIDNum"),
-            "caller_name": _s(msg, "CallerIDName"),
+            "caller_name": _name(msg, "CallerIDName"),
             "exten": _s(msg, "Exten"),
             "context": _s(msg, "Context"),
             "application": _s(msg, "Application"),
@@ -251,7 +264,9 @@ def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
             count=_i(msg, "Count"),
         )
     if kind == "QueueCallerLeave":
-        return QueueCallerLeave(**ChannelEvent._channel_fields(msg), queue=_s(msg, "Queue"), count=_i(msg, "Count"))
+        return QueueCallerLeave(
+            **ChannelEvent._channel_fields(msg), queue=_s(msg, "Queue"), count=_i(msg, "Count")
+        )
     if kind == "QueueCallerAbandon":
         return QueueCallerAbandon(
             **ChannelEvent._channel_fields(msg), queue=_s(msg, "Queue"), hold_time=_i(msg, "HoldTime")
@@ -280,7 +295,7 @@ def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
             uniqueid=_s(msg, "Uniqueid"),
             linkedid=_s(msg, "Linkedid") or _s(msg, "Uniqueid"),
             caller_num=_s(msg, "CallerIDNum"),
-            caller_name=_s(msg, "CallerIDName"),
+            caller_name=_name(msg, "CallerIDName"),
             wait=_i(msg, "Wait"),
         )
     if kind == "QueueParams":

@@ -48,7 +48,10 @@ def lookup_resident_id(settings: Settings, caller: str | None) -> int | None:
 
 def build_profile(settings: Settings, resident_id: int | None, caller: str | None) -> dict[str, Any]:
     """The resident and their history, as the pop shows them."""
-    out: dict[str, Any] = {"resident": None, "history": {"calls": 0, "last_call": None, "orders": 0, "last_order": None}}
+    out: dict[str, Any] = {
+        "resident": None,
+        "history": {"calls": 0, "last_call": None, "orders": 0, "last_order": None},
+    }
     with session_scope(settings) as s:
         if resident_id is not None:
             row = s.exec(
@@ -72,10 +75,14 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "vulnerable": r.vulnerable,
                     "age": (datetime.now().year - r.birth_year) if r.birth_year else None,
                 }
-        who = CallRecord.resident_id == resident_id if resident_id is not None else CallRecord.caller == caller
+        who = (
+            CallRecord.resident_id == resident_id if resident_id is not None else CallRecord.caller == caller
+        )
         if resident_id is not None or caller:
             n_calls = s.exec(select(func.count()).select_from(CallRecord).where(who)).one()[0]
-            last = s.exec(select(CallRecord).where(who).order_by(CallRecord.started_at.desc()).limit(1)).first()
+            last = s.exec(
+                select(CallRecord).where(who).order_by(CallRecord.started_at.desc()).limit(1)
+            ).first()
             out["history"]["calls"] = n_calls
             if last:
                 c = last[0]
@@ -221,7 +228,8 @@ class CallService:
             await self.bus.publish(f"seat.{effect.ext}", pop_payload(effect.call, effect.ext))
         elif effect.kind == "clear" and effect.call is not None:
             await self.bus.publish(
-                f"seat.{effect.ext}", {"type": "clear", "linkedid": effect.call.linkedid, "reason": effect.reason}
+                f"seat.{effect.ext}",
+                {"type": "clear", "linkedid": effect.call.linkedid, "reason": effect.reason},
             )
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
@@ -249,7 +257,9 @@ class CallService:
             try:
                 if not call.identified and call.caller is None:
                     # Re-synced or un-routed calls: identify from the channel's caller ID.
-                    call.caller = normalize(call.caller_raw, self.settings.default_region, self.settings.default_area_code)
+                    call.caller = normalize(
+                        call.caller_raw, self.settings.default_region, self.settings.default_area_code
+                    )
                     call.resident_id = await self._run_db(lookup_resident_id, self.settings, call.caller)
                 call.profile = await self._run_db(build_profile, self.settings, call.resident_id, call.caller)
             except Exception:
@@ -276,7 +286,9 @@ class CallService:
                 await self._run_db(self._write, batch)
                 self.recorded += len(batch)
                 for c in batch:
-                    row = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()}
+                    row = {
+                        k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
+                    }
                     await self.bus.publish("calls.recorded", row)
             except Exception:
                 log.exception("writing %d call records failed; retrying", len(batch))

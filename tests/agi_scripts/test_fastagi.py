@@ -87,7 +87,10 @@ async def test_incoming_route_identifies_a_resident(agi, settings):
         s.commit()
         rid = r.id
     set_vars, sent = await run_agi_call(
-        "127.0.0.1", port, "incoming", args=["carrier", "96345", "hotline", "1700000000.5"],
+        "127.0.0.1",
+        port,
+        "incoming",
+        args=["carrier", "96345", "hotline", "1700000000.5"],
         env={"agi_callerid": "0086 139 1931 0001", "agi_calleridname": '"><script>alert(1)</script>'},
     )
     assert float(set_vars.pop("CC_ROUTE_AT")) > 0
@@ -96,14 +99,22 @@ async def test_incoming_route_identifies_a_resident(agi, settings):
     assert not any("script" in line for line in sent)
     info = ctx.seen[-1]
     assert (info.linkedid, info.resident_id, info.did, info.source, info.queue) == (
-        "1700000000.5", rid, "96345", "carrier", "hotline")
+        "1700000000.5",
+        rid,
+        "96345",
+        "carrier",
+        "hotline",
+    )
 
 
 async def test_12345_headers_are_validated(agi, settings):
     server, ctx, port = agi
     hostile = 'GS001" EXEC System rm'
     set_vars, sent = await run_agi_call(
-        "127.0.0.1", port, "incoming", args=["12345", "12345", "hotline", "1700000000.6"],
+        "127.0.0.1",
+        port,
+        "incoming",
+        args=["12345", "12345", "hotline", "1700000000.6"],
         variables={
             "PJSIP_HEADER(read,X-12345-OrderNo)": hostile,
             "PJSIP_HEADER(read,X-12345-Summary)": "楼道灯坏了 <b>急</b>\x07",
@@ -112,7 +123,10 @@ async def test_12345_headers_are_validated(agi, settings):
     assert "CC_ORDER12345" not in set_vars and set_vars["CC_ROUTE_OK"] == "1"
     assert ctx.seen[-1].order_12345 == "" and ctx.seen[-1].summary_12345 == "楼道灯坏了 <b>急</b>"
     set_vars, _ = await run_agi_call(
-        "127.0.0.1", port, "incoming", args=["12345", "12345", "hotline", "1700000000.7"],
+        "127.0.0.1",
+        port,
+        "incoming",
+        args=["12345", "12345", "hotline", "1700000000.7"],
         variables={"PJSIP_HEADER(read,X-12345-OrderNo)": "GS2026112800123"},
     )
     assert set_vars["CC_ORDER12345"] == "GS2026112800123" and ctx.seen[-1].source == "12345"
@@ -124,7 +138,10 @@ async def test_unknown_route_and_bad_arguments(agi):
     assert set_vars == {}
     # A queue name or DID that is not ours is not passed on.
     set_vars, _ = await run_agi_call(
-        "127.0.0.1", port, "incoming", args=["evil", "96;345", "Hot Line", "1700000000.8"],
+        "127.0.0.1",
+        port,
+        "incoming",
+        args=["evil", "96;345", "Hot Line", "1700000000.8"],
         env={"agi_callerid": "anonymous"},
     )
     assert set(set_vars) == {"CC_ROUTE_OK", "CC_ROUTE_AT"}

@@ -44,12 +44,43 @@ def test_unknowns_and_placeholders():
 
 def test_queue_status_lines():
     m = ev.parse_event(
-        msg(Event="QueueMember", Queue="hotline", Location="PJSIP/seat1002", Name="李娜", Status="1", Paused="1",
-            PausedReason="用餐")
+        msg(
+            Event="QueueMember",
+            Queue="hotline",
+            Location="PJSIP/seat1002",
+            Name="李娜",
+            Status="1",
+            Paused="1",
+            PausedReason="用餐",
+        )
     )
-    assert isinstance(m, ev.QueueMemberStatus) and m.paused and m.paused_reason == "用餐" and m.member_name == "李娜"
-    c = ev.parse_event(msg(Event="CoreShowChannel", Channel="PJSIP/seat1001-1", Uniqueid="2.2", Linkedid="2.1",
-                           ChannelStateDesc="Ringing", Duration="00:01:05"))
+    assert (
+        isinstance(m, ev.QueueMemberStatus)
+        and m.paused
+        and m.paused_reason == "用餐"
+        and m.member_name == "李娜"
+    )
+    c = ev.parse_event(
+        msg(
+            Event="CoreShowChannel",
+            Channel="PJSIP/seat1001-1",
+            Uniqueid="2.2",
+            Linkedid="2.1",
+            ChannelStateDesc="Ringing",
+            Duration="00:01:05",
+        )
+    )
     assert isinstance(c, ev.CoreShowChannel) and c.duration == 65 and c.state == "Ringing"
-    q = ev.parse_event(msg(Event="QueueEntry", Queue="hotline", Channel="PJSIP/carrier-1", Uniqueid="2.1", Wait="7"))
+    q = ev.parse_event(
+        msg(Event="QueueEntry", Queue="hotline", Channel="PJSIP/carrier-1", Uniqueid="2.1", Wait="7")
+    )
     assert isinstance(q, ev.QueueEntry) and q.wait == 7 and q.linkedid == "2.1"
+
+
+def test_caller_name_escapes_are_undone_once_per_layer():
+    # On the wire: From: "<script>alert(\"x\")</script>'\"" ; PJSIP keeps the escapes, AMI adds its own.
+    raw = '<script>alert(\\\\\\"x\\\\\\")</script>\\\'\\\\\\"'
+    e = ev.parse_event(msg(Event="Newchannel", Uniqueid="1.1", CallerIDName=raw))
+    assert e.caller_name == '<script>alert("x")</script>\'"'
+    e = ev.parse_event(msg(Event="Newchannel", Uniqueid="1.1", CallerIDName="张三"))
+    assert e.caller_name == "张三"

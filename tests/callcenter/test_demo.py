@@ -261,7 +261,7 @@ def test_bulk_residents(settings):
     assert [r.phone for r in bulk] == [bulk_phone(i) for i in range(10000)]
     phones = {r.phone for r in bulk}
     assert len(phones) == 10000 and not phones & demo_phones
-    assert all(re.fullmatch(r"\+8617\d{9}", p) for p in phones)
+    assert all(re.fullmatch(r"\+86199\d{8}", p) for p in phones)
     assert all(r.demo and r.community_id in community_ids and valid_id(r.id_number) for r in bulk)
     assert 0.15 < sum(r.elderly for r in bulk) / len(bulk) < 0.21
 

@@ -7,15 +7,37 @@ CALLER = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": 
 
 
 def agent(cls, ext, at, **kw):
-    return cls(**CALLER, queue="hotline", interface=f"PJSIP/seat{ext}", dest_channel=f"PJSIP/seat{ext}-0000000{ext[-1]}",
-               received=at, **kw)
+    return cls(
+        **CALLER,
+        queue="hotline",
+        interface=f"PJSIP/seat{ext}",
+        dest_channel=f"PJSIP/seat{ext}-0000000{ext[-1]}",
+        received=at,
+        **kw,
+    )
 
 
 def start_call(m: LiveModel, at=1000.0):
-    m.apply(ev.Newchannel(**CALLER, caller_num="13912345678", caller_name="张三", exten="96345", context="from-carrier",
-                          received=at))
-    m.identify(Identified(linkedid="100.1", caller="+8613912345678", resident_id=7, did="96345", source="carrier",
-                          received=at + 0.1))
+    m.apply(
+        ev.Newchannel(
+            **CALLER,
+            caller_num="13912345678",
+            caller_name="张三",
+            exten="96345",
+            context="from-carrier",
+            received=at,
+        )
+    )
+    m.identify(
+        Identified(
+            linkedid="100.1",
+            caller="+8613912345678",
+            resident_id=7,
+            did="96345",
+            source="carrier",
+            received=at + 0.1,
+        )
+    )
     m.apply(ev.QueueCallerJoin(**CALLER, queue="hotline", received=at + 5))
 
 
@@ -51,7 +73,8 @@ def test_ring_no_answer_moves_pop_to_next_seat():
     start_call(m)
     m.apply(agent(ev.AgentCalled, "1001", 1006.0))
     assert kinds(m.apply(agent(ev.AgentRingNoAnswer, "1001", 1021.0, ring_time_ms=15000))) == [
-        ("clear", "1001", "noanswer")]
+        ("clear", "1001", "noanswer")
+    ]
     m.apply(agent(ev.AgentCalled, "1002", 1021.1))
     m.apply(agent(ev.AgentConnect, "1002", 1023.1))
     rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1050.0)) if e.kind == "record"][0].call
@@ -90,20 +113,37 @@ def test_resync_after_restart_records_lost_calls_and_restores_live_ones():
     m.apply(agent(ev.AgentCalled, "1001", 1006.0))
     # Asterisk restarted: the call is gone; another call is ringing seat 1002 already.
     channels = [
-        ev.CoreShowChannel(channel="PJSIP/carrier-00000009", uniqueid="200.1", linkedid="200.1", caller_num="13800000000",
-                           context="from-carrier", exten="96345", state="Up", duration=10),
-        ev.CoreShowChannel(channel="PJSIP/seat1002-0000000a", uniqueid="200.2", linkedid="200.1", state="Ringing",
-                           duration=2),
+        ev.CoreShowChannel(
+            channel="PJSIP/carrier-00000009",
+            uniqueid="200.1",
+            linkedid="200.1",
+            caller_num="13800000000",
+            context="from-carrier",
+            exten="96345",
+            state="Up",
+            duration=10,
+        ),
+        ev.CoreShowChannel(
+            channel="PJSIP/seat1002-0000000a", uniqueid="200.2", linkedid="200.1", state="Ringing", duration=2
+        ),
     ]
-    members = [ev.QueueMemberStatus(queue="hotline", interface="PJSIP/seat1001", status=1),
-               ev.QueueMemberStatus(queue="hotline", interface="PJSIP/seat1002", status=6)]
-    entries = [ev.QueueEntry(queue="hotline", channel="PJSIP/carrier-00000009", uniqueid="200.1", linkedid="200.1", wait=4)]
+    members = [
+        ev.QueueMemberStatus(queue="hotline", interface="PJSIP/seat1001", status=1),
+        ev.QueueMemberStatus(queue="hotline", interface="PJSIP/seat1002", status=6),
+    ]
+    entries = [
+        ev.QueueEntry(
+            queue="hotline", channel="PJSIP/carrier-00000009", uniqueid="200.1", linkedid="200.1", wait=4
+        )
+    ]
     effects = m.resync(channels, members, entries, now=2000.0)
     k = kinds(effects)
     assert ("clear", "1001", "resync") in k and ("record", "", "") in k and ("pop", "1002", "") in k
     lost = [e.call for e in effects if e.kind == "record"][0]
     assert lost.linkedid == "100.1" and lost.outcome == "failed" and lost.resynced
     restored = m.calls["200.1"]
-    assert restored.queue == "hotline" and restored.queued_at == 1996.0 and restored.caller_raw == "13800000000"
+    assert (
+        restored.queue == "hotline" and restored.queued_at == 1996.0 and restored.caller_raw == "13800000000"
+    )
     assert m.pop_for("1002") is restored and m.pop_for("1001") is None
     assert m.seats["1002"].state == "ringing" and m.seats["1001"].state == "available"

@@ -25,14 +25,33 @@ from callcenter.database import migrate, session_scope
 from tests.conftest import require
 
 SEAT_PORT = 25081
-PORTS = {"ami_port": 25038, "sip_port": 25060, "agi_port": 24573, "web_port": 28080, "rtp_start": 12000,
-         "rtp_end": 12199, "doctor_sip_port": 25099}
+PORTS = {
+    "ami_port": 25038,
+    "sip_port": 25060,
+    "agi_port": 24573,
+    "web_port": 28080,
+    "rtp_start": 12000,
+    "rtp_end": 12199,
+    "doctor_sip_port": 25099,
+}
 
 
 def env_for(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("data_dir", "ami_port", "sip_port", "agi_port", "web_port", "rtp_start", "rtp_end",
-                "doctor_sip_port", "ami_secret", "session_secret", "redis_url", "database_url"):
+    for key in (
+        "data_dir",
+        "ami_port",
+        "sip_port",
+        "agi_port",
+        "web_port",
+        "rtp_start",
+        "rtp_end",
+        "doctor_sip_port",
+        "ami_secret",
+        "session_secret",
+        "redis_url",
+        "database_url",
+    ):
         env[f"CALLCENTER_{key.upper()}"] = str(getattr(settings, key))
     return env
 
@@ -44,14 +63,21 @@ def stack_settings(tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("stack") / "var"
     settings = set_settings(Settings(data_dir=data_dir, _env_file=None, **PORTS))
     migrate(settings)
+    # A short welcome keeps the calls short; the prompt is data an administrator edits.
+    (data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
     from callcenter.accounts.models import Account
     from callcenter.demo import load_demo
+    from callcenter.directory.models import CallQueue
 
     with session_scope(settings) as s:
         load_demo(s, residents=300, seat_contact_base_port=None)
         seat = s.exec(select(Account).where(Account.extension == "1001")).one()
         seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
         s.add(seat)
+        # No wrap-up pause, so back-to-back test calls find the seat free.
+        hotline = s.exec(select(CallQueue).where(CallQueue.name == "hotline")).one()
+        hotline.wrapup = 0
+        s.add(hotline)
         s.commit()
     return settings
 
@@ -119,8 +145,14 @@ class AmiWatch:
 
     def __init__(self, settings: Settings) -> None:
         self.events: list[dict] = []
-        self.manager = Manager(host="127.0.0.1", port=settings.ami_port, username=settings.ami_user,
-                               secret=settings.ami_secret, loop=asyncio.get_running_loop(), reconnect_timeout=1)
+        self.manager = Manager(
+            host="127.0.0.1",
+            port=settings.ami_port,
+            username=settings.ami_user,
+            secret=settings.ami_secret,
+            loop=asyncio.get_running_loop(),
+            reconnect_timeout=1,
+        )
         self.manager.register_event("*", lambda _m, msg: self.events.append(dict(msg)))
 
     async def wait_for(self, pred, timeout: float = 30.0) -> dict:
@@ -130,7 +162,9 @@ class AmiWatch:
                 if pred(e):
                     return e
             await asyncio.sleep(0.05)
-        raise AssertionError("AMI event not seen; last events: " + json.dumps(self.events[-10:], ensure_ascii=False))
+        raise AssertionError(
+            "AMI event not seen; last events: " + json.dumps(self.events[-10:], ensure_ascii=False)
+        )
 
 
 @pytest.fixture

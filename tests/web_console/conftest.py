@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from websockets.asyncio.client import connect as ws_connect
 from sqlmodel import SQLModel
+from websockets.asyncio.client import connect as ws_connect
 
 from callcenter.accounts.models import Account
 from callcenter.accounts.service import hash_password
@@ -54,7 +54,9 @@ def password_hashes() -> dict[str, str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, session_secret="test-session-secret-" + "x" * 24, production=False)
+    return Settings(
+        data_dir=tmp_path, session_secret="test-session-secret-" + "x" * 24, production=False, _env_file=None
+    )
 
 
 @pytest.fixture

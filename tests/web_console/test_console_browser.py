@@ -25,7 +25,7 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 
-HOSTILE = "<script>alert(\"x\")</script> \"双引号\" 'single' <img src=x onerror=alert(1)> &amp;"
+HOSTILE = '<script>alert("x")</script> "双引号" \'single\' <img src=x onerror=alert(1)> &amp;'
 LONG_NAME = ("王" + "<b>x</b>\"'&" * 3 + "A") * 80
 LONG_NAME = (LONG_NAME * 2)[:2000]
 

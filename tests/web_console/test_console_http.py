@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastapi import Depends
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from sqlmodel import select
 
@@ -67,7 +68,7 @@ def test_protected_route_missing_from_table_is_refused(db, bus, web):
     # Fail closed: a route added to `protected` without a table entry answers 403.
     app = create_app(db, bus)
 
-    @app.get("/api/unlisted", dependencies=[views.Depends(views.authorize)])
+    @app.get("/api/unlisted", dependencies=[Depends(views.authorize)])
     def unlisted():
         return {"ok": True}
 

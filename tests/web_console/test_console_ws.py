@@ -26,6 +26,10 @@ async def _recv_json(ws, timeout: float = 3) -> dict:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
+async def _ready(ws, ext: str) -> None:
+    assert await _recv_json(ws) == {"topic": "console.ready", "ext": ext}
+
+
 def _seat_patterns(bus) -> list[tuple[str, ...]]:
     return [s.patterns for s in bus._subs if any(p.startswith("seat") for p in s.patterns)]
 
@@ -78,6 +82,8 @@ async def test_seat_gets_its_own_topic_only_and_hello_is_published(live):
     async with live.connect(live.cookie_header(h1)) as ws1, live.connect(live.cookie_header(h2)) as ws2:
         got = {tuple(sorted((await hello.get(3))[1].items())) for _ in range(2)}
         assert got == {(("ext", "1001"),), (("ext", "1002"),)}
+        await _ready(ws1, "1001")
+        await _ready(ws2, "1002")
 
         await bus.publish("seat.1002", live_pop := {"type": "pop", "linkedid": "A", "state": "ringing"})
         await bus.publish("seat.1001", {"type": "pop", "linkedid": "B", "state": "ringing"})
@@ -104,6 +110,7 @@ async def test_client_cannot_choose_another_topic(live):
     http = await live.login("seat1001")
     async with live.connect(live.cookie_header(http), path="?topic=seat.1002&ext=1002") as ws:
         await hello.get(3)
+        await _ready(ws, "1001")
         for attempt in (
             json.dumps({"subscribe": "seat.1002"}),
             json.dumps({"topic": "seat.*", "ext": "1002"}),
@@ -121,14 +128,12 @@ async def test_client_cannot_choose_another_topic(live):
 
 
 async def test_payload_cannot_fake_the_topic(live):
-    hello = live.bus.subscribe("console.hello")
     http = await live.login("seat1001")
     async with live.connect(live.cookie_header(http)) as ws:
-        await hello.get(3)
+        await _ready(ws, "1001")
         await live.bus.publish("seat.1001", {"type": "pop", "topic": "seat.1002", "caller_name": "é 中"})
         msg = await _recv_json(ws)
         assert msg["topic"] == "seat.1001" and msg["caller_name"] == "é 中"
-    await hello.close()
     await http.aclose()
 
 
@@ -151,6 +156,7 @@ async def test_logout_or_disabling_ends_an_open_socket(live):
     http = await live.login("seat1001")
     async with live.connect(live.cookie_header(http)) as ws:
         await hello.get(3)
+        await _ready(ws, "1001")
         page = await http.get("/console")
         token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         r = await http.post("/logout", data={"csrf": token})
@@ -162,6 +168,7 @@ async def test_logout_or_disabling_ends_an_open_socket(live):
     http = await live.login("seat1002")
     async with live.connect(live.cookie_header(http)) as ws:
         await hello.get(3)
+        await _ready(ws, "1002")
         with session_scope(live.settings) as s:
             acc = s.exec(select(Account).where(Account.username == "seat1002")).one()
             acc.active = False
@@ -170,4 +177,18 @@ async def test_logout_or_disabling_ends_an_open_socket(live):
         assert (await _closed_with(ws))[0] == 4401
     assert await _wait_for(lambda: _seat_patterns(live.bus) == [])
     await hello.close()
+    await http.aclose()
+
+
+async def test_extension_change_closes_4409(live):
+    live.app.state.ws_recheck_interval = 0.1
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http)) as ws:
+        await _ready(ws, "1001")
+        with session_scope(live.settings) as s:
+            acc = s.exec(select(Account).where(Account.username == "seat1001")).one()
+            acc.extension = "1005"
+            s.add(acc)
+            s.commit()
+        assert (await _closed_with(ws))[0] == 4409
     await http.aclose()

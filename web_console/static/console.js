@@ -105,6 +105,11 @@
     if (node) node.hidden = !visible;
   }
 
+  function showRows(el, name, visible) {
+    var rows = el.querySelectorAll('[data-row="' + name + '"]');
+    for (var i = 0; i < rows.length; i++) rows[i].hidden = !visible;
+  }
+
   function idleNotice() {
     return document.getElementById("idle");
   }
@@ -201,7 +206,7 @@
     var caller = setText(pop, "caller", msg.caller_display || msg.caller);
     if (caller) caller.setAttribute("title", str(msg.caller));
     setText(pop, "caller-name", msg.caller_name);
-    show(field(pop, "caller-name"), str(msg.caller_name) !== "");
+    showRows(pop, "caller-name", str(msg.caller_name) !== "");
 
     fillResident(pop, msg.resident);
 
@@ -219,6 +224,7 @@
     setText(pop, "queue", msg.queue);
     setText(pop, "ringing-at", fmtTime(msg.ringing_at));
     setText(pop, "answered-at", msg.answered_at ? fmtTime(msg.answered_at) : "");
+    showRows(pop, "answered-at", Boolean(msg.answered_at));
 
     if (state !== previousState || timerId === null) {
       startTimer(startOf(state === "talking" ? msg.answered_at : msg.ringing_at, msg));
@@ -301,9 +307,7 @@
     ws = sock;
     var openedAt = 0;
     sock.onopen = function () {
-      openedAt = Date.now();
-      lastHeard = openedAt;
-      setConn("online");
+      lastHeard = Date.now();
     };
     sock.onmessage = function (ev) {
       lastHeard = Date.now();
@@ -314,6 +318,11 @@
       } catch (e) {
         return;
       }
+      if (msg && msg.topic === "console.ready") {
+        openedAt = Date.now();
+        setConn("online");
+        return;
+      }
       onMessage(msg);
     };
     sock.onclose = function (ev) {
@@ -322,6 +331,11 @@
         stopped = true;
         setConn("offline");
         window.location.assign("/login");
+        return;
+      }
+      if (ev.code === 4409) {
+        stopped = true;
+        window.location.reload();
         return;
       }
       if (ev.code === 4403 || ev.code === 4404) {

@@ -1,0 +1,95 @@
+"""Fixtures for the asterisk_conf tests: settings on a temporary data dir with a SQLite database
+whose tables come from the models (no migrations needed), and a few rows to render."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+from asterisk_conf.installer import AsteriskInstall
+from callcenter import config
+from callcenter.config import Settings, set_settings
+from callcenter.database import get_engine, import_all_models, session_scope
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+MODULES = Path("/usr/lib/x86_64-linux-gnu/asterisk/modules")
+
+
+def need(binary: str) -> str:
+    """A real part the test needs: missing in CI fails the run, elsewhere it skips."""
+    path = shutil.which(binary)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{binary} is required in CI but is not installed")
+        pytest.skip(f"{binary} is not installed (not CI)")
+    return path
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    values = {"data_dir": data_dir, "ami_secret": "secret-from-settings-42", "_env_file": None}
+    values.update(overrides)
+    settings = set_settings(Settings(**values))
+    import_all_models()
+    SQLModel.metadata.create_all(get_engine(settings))
+    return settings
+
+
+def add_rows(
+    settings: Settings,
+    seats: list[dict] | None = None,
+    queues: list[dict] | None = None,
+    dids: list[dict] | None = None,
+) -> None:
+    from callcenter.accounts.models import Account, QueueMembership
+    from callcenter.directory.models import CallQueue, ServiceNumber
+
+    with session_scope(settings) as s:
+        for q in queues or [{"name": "hotline", "title": "社区热线", "agent_timeout": 10}]:
+            s.add(CallQueue(**q))
+        for d in dids or [{"number": "96345", "queue_name": "hotline"}]:
+            s.add(ServiceNumber(**d))
+        for seat in seats or []:
+            queue_names = seat.pop("queues", ["hotline"])
+            a = Account(password_hash="x", role=seat.pop("role", "seat"), **seat)
+            s.add(a)
+            s.commit()
+            s.refresh(a)
+            for qn in queue_names:
+                s.add(QueueMembership(account_id=a.id, queue_name=qn))
+        s.commit()
+
+
+@pytest.fixture(autouse=True)
+def _restore_settings():
+    saved = config._Holder.settings
+    yield
+    config._Holder.settings = saved
+
+
+@pytest.fixture
+def fake_system_install(tmp_path) -> AsteriskInstall:
+    """A system-mode installation whose data dir is a small fake (no Asterisk needed)."""
+    data = tmp_path / "system-share"
+    for d in ("sounds/en", "sounds/en_US_f_Allison", "firmware", "keys", "agi-bin"):
+        (data / d).mkdir(parents=True)
+    return AsteriskInstall(
+        mode="system", root=None, binary=Path("/usr/sbin/asterisk"), modules_dir=MODULES, data_dir=data
+    )
+
+
+@pytest.fixture
+def fake_chroot_install(tmp_path) -> AsteriskInstall:
+    root = tmp_path / "sid-root"
+    for d in ("usr/share/asterisk/sounds/en", "usr/share/asterisk/sounds/zh", "usr/share/asterisk/firmware"):
+        (root / d).mkdir(parents=True)
+    return AsteriskInstall(
+        mode="chroot",
+        root=root,
+        binary=Path("/usr/sbin/asterisk"),
+        modules_dir=MODULES,
+        data_dir=Path("/usr/share/asterisk"),
+    )
