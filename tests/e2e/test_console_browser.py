@@ -1,0 +1,52 @@
+"""A real call pops in the seat's console in Chromium before the seat's phone answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from asterisk_conf.sipp import SippUAS, place_call
+from callcenter.demo import DEMO_PASSWORD
+from tests.e2e.conftest import SEAT_PORT
+from tests.web_console.test_console_browser import browser  # noqa: F401  (the Chromium fixture)
+
+pytestmark = pytest.mark.e2e
+
+XSS = '<script>alert("x")</script>\'"'
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+async def test_real_call_pops_in_chromium_before_answer(app, ami, browser):  # noqa: F811
+    page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+    await page.goto(app.base_url + "/login")
+    await page.fill("#username", "seat1001")
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(app.base_url + "/console")
+    await page.wait_for_selector('#conn[data-conn="online"]', timeout=10000)
+
+    with SippUAS(port=SEAT_PORT, ring_ms=4000, talk_ms=0):
+        call = asyncio.create_task(
+            place_call(app.settings, did="96345", caller="13919310001", caller_name=XSS, hold_ms=8000)
+        )
+        await page.wait_for_selector('#pop[data-state="ringing"] [data-field="resident-name"]:text("王秀英")',
+                                     timeout=20000)
+        shown_at = time.time()
+        # The seat's phone has not been answered yet.
+        assert not [e for e in ami.events if e.get("Event") == "AgentConnect"]
+        assert await page.text_content('#pop [data-field="caller-name"]') == XSS
+        assert await page.locator("#pop script").count() == 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "console-pop.png"))
+        await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)
+        connect = await ami.wait_for(lambda e: e.get("Event") == "AgentConnect")
+        assert float(connect["Timestamp"]) > shown_at - 0.5
+        await page.wait_for_selector("#pop", state="detached", timeout=20000)
+        assert (await call).ok
+    assert dialogs == []
+    await page.close()
