@@ -208,7 +208,8 @@ async def run_doctor(settings: Settings) -> int:
     pop_at: float | None = None
     answered = False
     if ws is not None:
-        uas = SippUAS(port=settings.doctor_sip_port, ring_ms=1000, talk_ms=0)
+        # The diagnostics seat answers after 1 s and hangs up after 0.5 s; the caller waits for that.
+        uas = SippUAS(port=settings.doctor_sip_port, ring_ms=1000, talk_ms=500)
         uas.start()
         try:
             call = asyncio.create_task(
@@ -218,10 +219,10 @@ async def run_doctor(settings: Settings) -> int:
                     caller="13800000000",
                     caller_name="诊断",
                     source_ip=settings.carrier_match,
-                    hold_ms=1500,
+                    hold_ms=45000,
                 )
             )
-            deadline = time.time() + 40
+            deadline = time.time() + 45
             while pop_at is None and time.time() < deadline:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.time()))

@@ -34,8 +34,9 @@ async def test_real_call_pops_in_chromium_before_answer(app, ami, browser):  # n
         call = asyncio.create_task(
             place_call(app.settings, did="96345", caller="13919310001", caller_name=XSS, hold_ms=8000)
         )
-        await page.wait_for_selector('#pop[data-state="ringing"] [data-field="resident-name"]:text("王秀英")',
-                                     timeout=20000)
+        await page.wait_for_selector(
+            '#pop[data-state="ringing"] [data-field="resident-name"]:text("王秀英")', timeout=20000
+        )
         shown_at = time.time()
         # The seat's phone has not been answered yet.
         assert not [e for e in ami.events if e.get("Event") == "AgentConnect"]
