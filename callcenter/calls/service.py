@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, select, union_all
 
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
@@ -35,14 +35,19 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
 
 
+# Built once: each half uses its own index (an OR of two columns may scan the table).
+_BY_PHONE = union_all(
+    select(Resident.id).where(Resident.phone == bindparam("p")),
+    select(Resident.id).where(Resident.phone2 == bindparam("p")),
+).limit(1)
+
+
 def lookup_resident_id(settings: Settings, caller: str | None) -> int | None:
     """The resident whose phone is this E.164 number (an indexed lookup)."""
     if not caller:
         return None
     with get_engine(settings).connect() as conn:
-        row = conn.execute(
-            select(Resident.id).where(or_(Resident.phone == caller, Resident.phone2 == caller)).limit(1)
-        ).first()
+        row = conn.execute(_BY_PHONE, {"p": caller}).first()
     return row[0] if row else None
 
 

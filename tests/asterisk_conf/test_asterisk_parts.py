@@ -184,7 +184,7 @@ def test_default_prompts_and_hold_music(tmp_path):
     made = sounds.generate_all(s)
     names = {p.name for p in made}
     assert {"welcome.wav", "not_in_service.wav", "chime.wav"} <= names
-    assert "119" in sounds.PROMPTS["welcome"] and "暂不提供服务" in sounds.PROMPTS["not_in_service"]
+    assert "幺幺九" in sounds.PROMPTS["welcome"] and "暂不提供服务" in sounds.PROMPTS["not_in_service"]
     assert sounds.generate_all(s) == []
 
 
