@@ -245,7 +245,8 @@ def test_extensions_contract(tmp_path, fake_system_install):
     assert "exten => 96345,1,Gosub(cc-incoming,s,1(96345,hotline,carrier))" in text
     assert "exten => 96346,1,Gosub(cc-incoming,s,1(96346,elderly,carrier))" in text
     assert "exten => _X.,1,Gosub(cc-incoming,s,1(${EXTEN},hotline,12345))" in text
-    assert "same => n,AGI(agi://127.0.0.1:14573/incoming,${ARG3},${ARG1},${ARG2},${CHANNEL(linkedid)})" in text
+    agi = "same => n,AGI(agi://127.0.0.1:14573/incoming,${ARG3},${ARG1},${ARG2},${CHANNEL(linkedid)})"
+    assert agi in text
     assert 'Set(CC_PRIORITY=${IF($["${ARG3}" = "12345"]?7:0)})' in text
     assert "Playback(cc/welcome)" in text and "Playback(cc/not_in_service)" in text
     assert "Set(QUEUE_PRIO=${CC_PRIORITY})" in text
