@@ -180,8 +180,14 @@ class RedisBus:
             except (TypeError, ValueError):
                 log.warning("dropping a malformed bus message on %s", topic)
                 continue
+            # Redis sends a message once per matching subscription (exact and pattern): hand it
+            # to each local subscriber once, through the first of its patterns that matches.
+            pattern = msg.get("pattern")
+            via = (pattern.decode() if isinstance(pattern, bytes) else pattern) if pattern else channel
+            via = via.removeprefix(self._prefix)
             for sub in list(self._subs):
-                if any(_matches(p, topic) for p in sub.patterns):
+                first = next((p for p in sub.patterns if _matches(p, topic)), None)
+                if first == via:
                     sub.deliver(topic, payload)
 
 

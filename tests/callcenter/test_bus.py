@@ -1,0 +1,95 @@
+"""The event bus: the same behaviour in-process and over a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+
+import pytest
+
+from callcenter.bus import InProcessBus, RedisBus, make_bus
+from tests.conftest import require
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    binary = require("redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path_factory.mktemp("redis")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(5)
+
+
+async def exercise(publisher, subscriber) -> None:
+    seat = subscriber.subscribe("seat.1001")
+    everyone = subscriber.subscribe("seat.*")
+    await seat.ready.wait()
+    await everyone.ready.wait()
+    await publisher.publish("seat.1001", {"type": "pop", "caller_name": '<script>"x"</script>', "n": 1})
+    await publisher.publish("seat.1002", {"type": "pop", "n": 2})
+    assert await seat.get(5) == ("seat.1001", {"type": "pop", "caller_name": '<script>"x"</script>', "n": 1})
+    assert (await everyone.get(5))[1]["n"] == 1
+    assert (await everyone.get(5))[1]["n"] == 2
+    with pytest.raises(asyncio.TimeoutError):
+        await seat.get(0.3)  # seat 1001 never sees seat 1002's pop
+    await seat.close()
+    await publisher.publish("seat.1001", {"n": 3})
+    assert (await everyone.get(5))[1]["n"] == 3
+
+
+async def test_in_process_bus():
+    bus = InProcessBus()
+    await exercise(bus, bus)
+
+
+async def test_redis_bus_across_two_workers(redis_url):
+    engine, web = make_bus(redis_url), make_bus(redis_url)
+    assert isinstance(engine, RedisBus)
+    await engine.start()
+    await web.start()
+    try:
+        await exercise(engine, web)
+    finally:
+        await engine.close()
+        await web.close()
+
+
+async def test_slow_subscriber_loses_old_events_not_memory():
+    bus = InProcessBus()
+    sub = bus.subscribe("calls")
+    for i in range(1500):
+        await bus.publish("calls", {"i": i})
+    assert sub.queue.qsize() == 1000
+    assert (await sub.get(1))[1]["i"] == 500
