@@ -3,8 +3,6 @@ whose tables come from the models (no migrations needed), and a few rows to rend
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,18 +13,7 @@ from callcenter import config
 from callcenter.config import Settings, set_settings
 from callcenter.database import get_engine, import_all_models, session_scope
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MODULES = Path("/usr/lib/x86_64-linux-gnu/asterisk/modules")
-
-
-def need(binary: str) -> str:
-    """A real part the test needs: missing in CI fails the run, elsewhere it skips."""
-    path = shutil.which(binary)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"{binary} is required in CI but is not installed")
-        pytest.skip(f"{binary} is not installed (not CI)")
-    return path
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

@@ -18,7 +18,9 @@ from panoramisk import Manager
 from asterisk_conf import process, sounds
 from asterisk_conf.installer import AsteriskInstallError, ensure_asterisk
 from asterisk_conf.sipp import SippUAS, place_call, run_calls
-from tests.asterisk_conf.conftest import IN_CI, add_rows, make_settings, need
+from tests.asterisk_conf.conftest import add_rows, make_settings
+from tests.conftest import IN_CI
+from tests.conftest import require as need
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from asterisk_conf.installer import (
 )
 from asterisk_conf.sipp import quote_display_name, render_uac, render_uas
 from callcenter.config import Settings
-from tests.asterisk_conf.conftest import need
+from tests.conftest import require as need
 
 DEBIAN12_DEB822 = """\
 Types: deb
