@@ -146,6 +146,7 @@ async def run_doctor(settings: Settings) -> int:
 
     if ensure_diagnostics(settings):
         await asyncio.to_thread(process.reload, settings)
+        await asyncio.sleep(2)  # `core reload` returns before the new dialplan is in place
 
     hops = Hops()
     manager = Manager(
