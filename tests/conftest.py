@@ -13,13 +13,18 @@ from callcenter.database import migrate
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def missing_part(reason: str) -> None:
+    """A real part (Asterisk, sipp, Redis, Chromium) is missing: a failure in CI, a skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(f"{reason} (not CI)")
+
+
 def require(binary: str) -> str:
-    """A real part the test needs: in CI its absence fails the run, elsewhere it skips."""
+    """The path of a program the test needs (see ``missing_part``)."""
     path = shutil.which(binary)
     if path is None:
-        if IN_CI:
-            pytest.fail(f"{binary} is required in CI but is not installed")
-        pytest.skip(f"{binary} not installed (not CI)")
+        missing_part(f"{binary} is not installed")
     return path
 
 

@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-yaml = pytest.importorskip("yaml")
+import yaml
 
 from callcenter.cli import build_parser  # noqa: E402
 
