@@ -17,7 +17,6 @@ from callcenter.phone import normalize
 
 _ORDER = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 _QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
-_HEADER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
 _LINKEDID = re.compile(r"^[0-9.]{1,40}$")
 
 
@@ -39,9 +38,6 @@ async def incoming(request: AgiRequest, context) -> None:
 
     order = summary = ""
     if source == "12345":
-        for name in (settings.header_12345_order, settings.header_12345_summary):
-            if not _HEADER.match(name):
-                raise ValueError(f"bad 12345 header name in settings: {name!r}")
         raw_order = await request.get_variable(f"PJSIP_HEADER(read,{settings.header_12345_order})")
         order = raw_order if raw_order and _ORDER.match(raw_order) else ""
         summary = clean_text(

@@ -267,38 +267,18 @@ async def place_call(
     """One resident call to ``did`` from ``caller`` (sourced from ``source_ip``; the 12345 trunk
     is 127.0.0.2). The caller stays ``hold_ms`` after the answer (waiting in the queue plus
     talking), then hangs up; a BYE from Asterisk first is fine too."""
-    if not _USER.match(did) or not _USER.match(caller):
-        raise ValueError("did and caller must be SIP user tokens (digits, + * # . _ -)")
-    headers = headers or {}
-    with tempfile.TemporaryDirectory(prefix="cc-sipp-uac-") as tmp:
-        workdir = Path(tmp)
-        names = list(headers)
-        scenario = render_uac(
-            workdir,
-            caller_token="[cc_caller]",
-            with_name=caller_name is not None,
-            header_names=names,
-            hold_ms=hold_ms,
-        )
-        keys = {"cc_caller": caller}
-        if caller_name is not None:
-            keys["cc_name"] = quote_display_name(caller_name)
-        for i, name in enumerate(names):
-            keys[f"cc_h{i}"] = _header_value(headers[name])
-        cmd = _uac_command(
-            settings,
-            scenario,
-            workdir,
-            did=did,
-            source_ip=source_ip,
-            keys=keys,
-            calls=1,
-            rate=1,
-            limit=None,
-            timeout=timeout,
-            trace=trace,
-        )
-        return await _run_sipp(cmd, workdir, timeout, trace)
+    return await run_calls(
+        settings,
+        did,
+        [caller],
+        rate=1,
+        caller_name=caller_name,
+        headers=headers,
+        source_ip=source_ip,
+        hold_ms=hold_ms,
+        timeout=timeout,
+        trace=trace,
+    )
 
 
 async def run_calls(

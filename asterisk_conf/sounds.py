@@ -23,9 +23,7 @@ from callcenter.config import Settings
 
 VOICE = "cmn"
 PROMPTS: dict[str, str] = {
-    "welcome": (
-        "您好，安宁区社区服务热线。紧急情况请挂机拨打幺幺零、幺幺九、幺二零。正在为您接通，请稍候。"
-    ),
+    "welcome": ("您好，安宁区社区服务热线。紧急情况请挂机拨打幺幺零、幺幺九、幺二零。正在为您接通，请稍候。"),
     "not_in_service": "您拨打的号码暂不提供服务，谢谢。",
 }
 _PIPELINE = "espeak-ng/sox 8000 Hz mono s16 v1"

@@ -33,6 +33,9 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from callcenter.ami import events as ev  # noqa: E402
+from callcenter.ami.client import close_manager, open_manager  # noqa: E402
+from callcenter.calls.state import seat_of  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import migrate, session_scope  # noqa: E402
 from tests.e2e.conftest import App  # noqa: E402
@@ -132,12 +135,10 @@ class Recorder:
 
     def on_ami(self, _manager, msg) -> None:
         t = time.perf_counter()
-        name = msg.get("Event")
-        if name == "AgentCalled":
-            iface = msg.get("Interface", "")
-            ext = iface.split("/seat", 1)[1] if "/seat" in iface else iface
-            self.called.setdefault((msg.get("Linkedid", ""), ext), t)
-        elif name == "AgentConnect":
+        event = ev.parse_event(msg)
+        if isinstance(event, ev.AgentCalled):
+            self.called.setdefault((event.linkedid, seat_of(event.interface) or event.interface), t)
+        elif isinstance(event, ev.AgentConnect):
             self.connects += 1
 
 
@@ -154,29 +155,14 @@ async def read_console(ws, ext: str, rec: Recorder) -> None:
 
 
 async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
-    from panoramisk import Manager
-
     from callcenter.demo import DEMO_PASSWORD
     from callcenter.doctor import console_login, open_console_ws
 
     settings = app.settings
     rec = Recorder()
-    manager = Manager(
-        host="127.0.0.1",
-        port=settings.ami_port,
-        username=settings.ami_user,
-        secret=settings.ami_secret,
-        loop=asyncio.get_running_loop(),
-        reconnect_timeout=1,
-    )
-    manager.register_event("AgentCalled", rec.on_ami)
-    manager.register_event("AgentConnect", rec.on_ami)
-    logged = asyncio.Event()
-    manager.on_login = lambda _m: logged.set()
-    manager.connect()
+    manager = await open_manager(settings, rec.on_ami)
     clients, sockets, readers = [], [], []
     try:
-        await asyncio.wait_for(logged.wait(), 15)
         log(f"logging {len(exts)} seats in to the console")
         for ext in exts:
             client = await console_login(app.base_url, f"seat{ext}", DEMO_PASSWORD)
@@ -218,8 +204,7 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.aclose()
-        manager.connection_lost = lambda exc: None
-        manager.close()
+        close_manager(manager)
 
     leads = []
     first_states: dict[str, int] = {}

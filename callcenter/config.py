@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +62,14 @@ class Settings(BaseSettings):
     default_area_code: str = "931"  # Lanzhou, for 7/8-digit local landline numbers
     queue_timeout: int = 300
     agi_read_timeout: float = 5.0
+
+    @field_validator("header_12345_order", "header_12345_summary")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        # The names go into PJSIP_HEADER(read,<name>) in an AGI command: a token, nothing else.
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+            raise ValueError(f"not a SIP header name: {value!r}")
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

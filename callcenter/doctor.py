@@ -10,17 +10,19 @@ pop on the seat's console WebSocket. Exits non-zero on any failure; the last lin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
 import time
 from typing import Any
 
-from panoramisk import Manager
 from sqlalchemy import text
 from sqlmodel import select
 
 from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.ami import events as ev
+from callcenter.ami.client import close_manager, open_manager
 from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
@@ -105,7 +107,6 @@ class Hops:
         self.t: dict[str, float] = {}
         self.linkedid = ""
         self.route_at: float | None = None
-        self.agent_called = asyncio.Event()
 
 
 async def run_doctor(settings: Settings) -> int:
@@ -149,44 +150,24 @@ async def run_doctor(settings: Settings) -> int:
         await asyncio.sleep(2)  # `core reload` returns before the new dialplan is in place
 
     hops = Hops()
-    manager = Manager(
-        host=settings.ami_host,
-        port=settings.ami_port,
-        username=settings.ami_user,
-        secret=settings.ami_secret,
-        loop=asyncio.get_running_loop(),
-        reconnect_timeout=1,
-    )
-    logged_in = asyncio.Event()
-    manager.on_login = lambda _m: logged_in.set()
 
     def on_event(_m, msg) -> None:
-        now = time.time()
-        event = msg.get("Event", "")
-        if event == "Newchannel" and msg.get("Exten") == settings.doctor_did and "newchannel" not in hops.t:
-            hops.t["newchannel"] = now
-            hops.linkedid = msg.get("Linkedid", "")
-        elif event == "AgentCalled" and msg.get("Linkedid") == hops.linkedid and hops.linkedid:
-            hops.t["agent_called"] = now
-            for var in (
-                msg.get("ChanVariable", [])
-                if isinstance(msg.get("ChanVariable"), list)
-                else [msg.get("ChanVariable", "")]
-            ):
-                if str(var).startswith("CC_ROUTE_AT="):
-                    hops.route_at = float(str(var).split("=", 1)[1] or 0) or None
-            hops.agent_called.set()
+        event = ev.parse_event(msg)
+        if isinstance(event, ev.Newchannel) and event.exten == settings.doctor_did and not hops.linkedid:
+            hops.t["newchannel"] = event.received
+            hops.linkedid = event.linkedid
+        elif isinstance(event, ev.AgentCalled) and hops.linkedid and event.linkedid == hops.linkedid:
+            hops.t["agent_called"] = event.received
+            with contextlib.suppress(ValueError):
+                hops.route_at = float(event.variables.get("CC_ROUTE_AT", ""))
 
-    manager.register_event("*", on_event)
     t0 = time.perf_counter()
-    manager.connect()
     try:
-        await asyncio.wait_for(logged_in.wait(), 10)
+        manager = await open_manager(settings, on_event, timeout=10)
         report["ami_login_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         step("AMI login", True, f"{settings.ami_host}:{settings.ami_port}")
     except TimeoutError:
         step("AMI login", False, "no login within 10 s (is Asterisk running? `callcenter asterisk status`)")
-        manager.close()
         print(json.dumps(report))
         return 1
 
@@ -263,7 +244,7 @@ async def run_doctor(settings: Settings) -> int:
         f"{report.get('agent_called_to_pop_ms', '?')} ms",
     )
     step("test call answered and ended", answered)
-    manager.close()
+    close_manager(manager)
     report["doctor"] = "ok" if ok else "fail"
     print(json.dumps(report, ensure_ascii=False))
     return 0 if ok else 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
+import time
 
 import pytest
 
+from callcenter.ami.client import close_manager, open_manager
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate
 
@@ -33,3 +37,39 @@ def settings(tmp_path) -> Settings:
     s = set_settings(Settings(data_dir=tmp_path / "var", _env_file=None))
     migrate(s)
     return s
+
+
+class AmiWatch:
+    """The test's own AMI connection: every event Asterisk sent, independent of the app."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.manager = None
+
+    async def open(self, settings: Settings) -> AmiWatch:
+        self.manager = await open_manager(settings, lambda _m, msg: self.events.append(dict(msg)))
+        return self
+
+    def close(self) -> None:
+        if self.manager is not None:
+            close_manager(self.manager)
+
+    def seen(self, name: str, **fields: str) -> list[dict]:
+        """Events called ``name`` whose fields start with the given values."""
+        return [
+            e
+            for e in self.events
+            if e.get("Event") == name and all(str(e.get(k, "")).startswith(v) for k, v in fields.items())
+        ]
+
+    async def wait_for(self, what, timeout: float = 30.0, **fields: str) -> dict:
+        """The first event matching a predicate, or an event name and field prefixes."""
+        pred = what if callable(what) else (lambda e: e in self.seen(what, **fields))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.events:
+                if pred(e):
+                    return e
+            await asyncio.sleep(0.05)
+        last = json.dumps(self.events[-10:], ensure_ascii=False)
+        raise AssertionError(f"AMI event {what} {fields} not seen; last events: {last}")

@@ -38,6 +38,37 @@ class _LineSafeProtocol(AMIProtocol):
         super().data_received(data[: cut + 2])
 
 
+async def open_manager(settings: Settings, on_event=None, timeout: float = 15.0) -> Manager:
+    """A logged-in panoramisk connection for tools (the doctor, tests, benchmarks); every event
+    goes to ``on_event(manager, message)``. Raises TimeoutError when the login does not come."""
+    logged_in = asyncio.Event()
+    manager = Manager(
+        host=settings.ami_host,
+        port=settings.ami_port,
+        username=settings.ami_user,
+        secret=settings.ami_secret,
+        loop=asyncio.get_running_loop(),
+        protocol_factory=_LineSafeProtocol,
+        reconnect_timeout=1,
+        on_login=lambda _m: logged_in.set(),
+    )
+    if on_event is not None:
+        manager.register_event("*", on_event)
+    manager.connect()
+    try:
+        await asyncio.wait_for(logged_in.wait(), timeout)
+    except TimeoutError:
+        close_manager(manager)
+        raise
+    return manager
+
+
+def close_manager(manager: Manager) -> None:
+    """Close for good: panoramisk reconnects on any lost connection unless told not to."""
+    manager.connection_lost = lambda exc: None  # type: ignore[method-assign]
+    manager.close()
+
+
 class AmiClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -69,9 +100,7 @@ class AmiClient:
         if self._resync_task:
             self._resync_task.cancel()
         if self._manager:
-            # panoramisk reconnects on connection_lost; stop it from doing so.
-            self._manager.connection_lost = lambda exc: None  # type: ignore[method-assign]
-            self._manager.close()
+            close_manager(self._manager)
             self._manager = None
 
     async def wait_ready(self, timeout: float = 30) -> None:

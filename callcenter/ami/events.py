@@ -28,6 +28,16 @@ def _s(msg: Mapping[str, Any], key: str) -> str:
     return "" if value in ("<unknown>", "(null)") else value
 
 
+def _chan_variables(msg: Mapping[str, Any]) -> dict[str, str]:
+    raw = msg.get("ChanVariable") or []
+    out = {}
+    for item in raw if isinstance(raw, list) else [raw]:
+        name, sep, value = str(item).partition("=")
+        if sep and value:
+            out[name] = unescape(value)
+    return out
+
+
 def _name(msg: Mapping[str, Any], key: str) -> str:
     """A caller-ID name: PJSIP keeps the SIP quoted-string escapes (\\" and \\\\), so undo those too."""
     return unescape(_s(msg, key))
@@ -64,10 +74,13 @@ class ChannelEvent(AmiEvent):
     exten: str = ""
     context: str = ""
     application: str = ""
+    # manager.conf ``channelvars`` (what the FastAGI route set), from the ChanVariable headers
+    variables: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def _channel_fields(cls, msg: Mapping[str, Any]) -> dict[str, Any]:
         return {
+            "variables": _chan_variables(msg),
             "channel": _s(msg, "Channel"),
             "uniqueid": _s(msg, "Uniqueid"),
             "linkedid": _s(msg, "Linkedid") or _s(msg, "Uniqueid"),

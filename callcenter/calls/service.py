@@ -265,7 +265,8 @@ class CallService:
                     call.caller = normalize(
                         call.caller_raw, self.settings.default_region, self.settings.default_area_code
                     )
-                    call.resident_id = await self._run_db(lookup_resident_id, self.settings, call.caller)
+                    if call.resident_id is None:
+                        call.resident_id = await self._run_db(lookup_resident_id, self.settings, call.caller)
                 call.profile = await self._run_db(build_profile, self.settings, call.resident_id, call.caller)
             except Exception:
                 log.exception("building the profile of %s failed", linkedid)

@@ -320,6 +320,10 @@ class LiveModel:
                 call.caller_name = ch.caller_name
                 call.did = ch.exten
                 call.source = SOURCES.get(ch.context, "other")
+                # What the FastAGI route found travels on the channel (manager.conf channelvars).
+                rid = ch.variables.get("CC_RESIDENT_ID", "")
+                call.resident_id = int(rid) if rid.isdigit() else None
+                call.order_12345 = ch.variables.get("CC_ORDER12345", "")
             entry = entry_by_channel.get(ch.channel)
             if entry is not None:
                 call.queue = entry.queue

@@ -13,13 +13,12 @@ import socket
 import time
 
 import pytest
-from panoramisk import Manager
 
 from asterisk_conf import process, sounds
 from asterisk_conf.installer import AsteriskInstallError, ensure_asterisk
 from asterisk_conf.sipp import SippUAS, place_call, run_calls
 from tests.asterisk_conf.conftest import add_rows, make_settings
-from tests.conftest import missing_part
+from tests.conftest import AmiWatch, missing_part
 from tests.conftest import require as need
 
 pytestmark = pytest.mark.e2e
@@ -65,51 +64,11 @@ def live(tmp_path_factory):
         process.stop(settings)
 
 
-class Ami:
-    def __init__(self, settings) -> None:
-        self.events: list[dict] = []
-        self.booted = asyncio.Event()
-        self.manager = Manager(
-            host="127.0.0.1",
-            port=settings.ami_port,
-            username=settings.ami_user,
-            secret=settings.ami_secret,
-            loop=asyncio.get_running_loop(),
-            reconnect_timeout=1,
-        )
-        self.manager.register_event("*", self._on_event)
-
-    def _on_event(self, _m, msg) -> None:
-        self.events.append(dict(msg))
-        if msg.get("Event") == "FullyBooted":
-            self.booted.set()
-
-    def seen(self, name: str, **fields) -> list[dict]:
-        return [
-            e
-            for e in self.events
-            if e.get("Event") == name and all(str(e.get(k, "")).startswith(v) for k, v in fields.items())
-        ]
-
-    async def wait_for(self, name: str, timeout: float = 20, **fields) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.seen(name, **fields)
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
-        names = [e.get("Event") for e in self.events][-30:]
-        raise AssertionError(f"no {name} {fields}; last events: {names}")
-
-
 @pytest.fixture
 async def ami(live):
-    a = Ami(live)
-    a.manager.connect()
-    await asyncio.wait_for(a.booted.wait(), 10)
-    yield a
-    a.manager.connection_lost = lambda exc: None
-    a.manager.close()
+    watch = await AmiWatch().open(live)
+    yield watch
+    watch.close()
 
 
 def test_starts_fast_and_cleanly(live):

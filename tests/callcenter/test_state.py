@@ -114,6 +114,7 @@ def test_resync_after_restart_records_lost_calls_and_restores_live_ones():
     # Asterisk restarted: the call is gone; another call is ringing seat 1002 already.
     channels = [
         ev.CoreShowChannel(
+            variables={"CC_RESIDENT_ID": "42", "CC_ORDER12345": "GS1"},
             channel="PJSIP/carrier-00000009",
             uniqueid="200.1",
             linkedid="200.1",

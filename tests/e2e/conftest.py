@@ -17,12 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from panoramisk import Manager
 from sqlmodel import select
 
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
-from tests.conftest import require
+from tests.conftest import AmiWatch, require
 
 SEAT_PORT = 25081
 PORTS = {
@@ -140,43 +139,11 @@ def app(asterisk):
     a.stop()
 
 
-class AmiWatch:
-    """The test's own AMI connection: what Asterisk did, independent of the app."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.events: list[dict] = []
-        self.manager = Manager(
-            host="127.0.0.1",
-            port=settings.ami_port,
-            username=settings.ami_user,
-            secret=settings.ami_secret,
-            loop=asyncio.get_running_loop(),
-            reconnect_timeout=1,
-        )
-        self.manager.register_event("*", lambda _m, msg: self.events.append(dict(msg)))
-
-    async def wait_for(self, pred, timeout: float = 30.0) -> dict:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for e in self.events:
-                if pred(e):
-                    return e
-            await asyncio.sleep(0.05)
-        raise AssertionError(
-            "AMI event not seen; last events: " + json.dumps(self.events[-10:], ensure_ascii=False)
-        )
-
-
 @pytest.fixture
 async def ami(asterisk):
-    watch = AmiWatch(asterisk)
-    logged = asyncio.Event()
-    watch.manager.on_login = lambda _m: logged.set()
-    watch.manager.connect()
-    await asyncio.wait_for(logged.wait(), 15)
+    watch = await AmiWatch().open(asterisk)
     yield watch
-    watch.manager.connection_lost = lambda exc: None
-    watch.manager.close()
+    watch.close()
 
 
 async def seat_console(app: App, username: str):
