@@ -11,7 +11,6 @@ import re
 import time
 
 from agi_scripts.server import AgiRequest
-from callcenter.calls.service import lookup_resident_id
 from callcenter.calls.state import Identified
 from callcenter.phone import normalize
 
@@ -38,23 +37,26 @@ async def incoming(request: AgiRequest, context) -> None:
 
     order = summary = ""
     if source == "12345":
-        raw_order = await request.get_variable(f"PJSIP_HEADER(read,{settings.header_12345_order})")
-        order = raw_order if raw_order and _ORDER.match(raw_order) else ""
-        summary = clean_text(
-            await request.get_variable(f"PJSIP_HEADER(read,{settings.header_12345_summary})"), 500
+        raw_order, raw_summary = await request.get_variables(
+            f"PJSIP_HEADER(read,{settings.header_12345_order})",
+            f"PJSIP_HEADER(read,{settings.header_12345_summary})",
         )
+        order = raw_order if raw_order and _ORDER.match(raw_order) else ""
+        summary = clean_text(raw_summary, 500)
 
-    resident_id = await context.run_db(lookup_resident_id, settings, caller)
+    resident_id = await context.find_resident_id(caller)
 
+    values = {}
     if caller:
-        await request.set_variable("CC_CALLER", caller)
+        values["CC_CALLER"] = caller
     if resident_id is not None:
-        await request.set_variable("CC_RESIDENT_ID", str(resident_id))
+        values["CC_RESIDENT_ID"] = str(resident_id)
     if order:
-        await request.set_variable("CC_ORDER12345", order)
+        values["CC_ORDER12345"] = order
     # When the route ran (the doctor reads it from AMI channel variables to time the hop).
-    await request.set_variable("CC_ROUTE_AT", f"{time.time():.6f}")
-    await request.set_variable("CC_ROUTE_OK", "1")
+    values["CC_ROUTE_AT"] = f"{time.time():.6f}"
+    values["CC_ROUTE_OK"] = "1"  # last: the dialplan trusts the route only once all is set
+    await request.set_variables(values)
 
     context.calls.identified(
         Identified(

@@ -57,12 +57,29 @@ class AgiRequest:
     def arg(self, n: int) -> str:
         return self.headers.get(f"agi_arg_{n}", "")
 
+    async def commands(self, lines: list[str]) -> list[tuple[int, str | None]]:
+        """Send command lines one at a time, each after the previous reply.
+
+        Not pipelined: Asterisk reads AGI commands through a stdio buffer but waits for more by
+        polling the socket, so a second command sent in the same packet sits unread until the
+        connection closes (seen with Asterisk 22: a 5 s stall per call).
+        """
+        replies = []
+        # asyncio.timeout, not wait_for: no extra task per line read.
+        async with asyncio.timeout(self.timeout):
+            for line in lines:
+                self.writer.write(line.encode() + b"\n")
+                await self.writer.drain()
+                replies.append(await self._reply())
+        return replies
+
     async def command(self, line: str) -> tuple[int, str | None]:
         """Send one command line; return (result, data in parentheses)."""
-        self.writer.write(line.encode() + b"\n")
-        await self.writer.drain()
+        return (await self.commands([line]))[0]
+
+    async def _reply(self) -> tuple[int, str | None]:
         while True:
-            raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
+            raw = await self.reader.readline()
             if not raw:
                 raise AgiError("connection closed")
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -74,22 +91,31 @@ class AgiRequest:
             if not m:
                 if text.startswith("520-"):  # multi-line usage error
                     while raw and not raw.startswith(b"520 "):
-                        raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
+                        raw = await self.reader.readline()
                 raise AgiError(text)
             return int(m.group(1)), m.group(2)
 
+    async def get_variables(self, *names: str) -> list[str | None]:
+        for name in names:
+            if not _NAME.match(name):
+                raise ValueError(f"bad variable name {name!r}")
+        replies = await self.commands([f"GET VARIABLE {name}" for name in names])
+        return [data if result == 1 else None for result, data in replies]
+
     async def get_variable(self, name: str) -> str | None:
-        if not _NAME.match(name):
-            raise ValueError(f"bad variable name {name!r}")
-        result, data = await self.command(f"GET VARIABLE {name}")
-        return data if result == 1 else None
+        return (await self.get_variables(name))[0]
+
+    async def set_variables(self, values: dict[str, str]) -> None:
+        for name in values:
+            if not _NAME.match(name):
+                raise ValueError(f"bad variable name {name!r}")
+        replies = await self.commands([f"SET VARIABLE {k} {quote(str(v))}" for k, v in values.items()])
+        for name, (result, _) in zip(values, replies, strict=True):
+            if result != 1:
+                raise AgiError(f"SET VARIABLE {name} failed")
 
     async def set_variable(self, name: str, value: str) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f"bad variable name {name!r}")
-        result, _ = await self.command(f"SET VARIABLE {name} {quote(str(value))}")
-        if result != 1:
-            raise AgiError(f"SET VARIABLE {name} failed")
+        await self.set_variables({name: value})
 
 
 Route = Callable[[AgiRequest], Awaitable[Any]]
@@ -116,7 +142,8 @@ class FastAgiServer(Application):
 
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), self.read_timeout)
+            async with asyncio.timeout(self.read_timeout):
+                raw = await reader.readuntil(b"\n\n")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
             writer.close()
             return

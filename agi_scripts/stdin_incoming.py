@@ -15,14 +15,14 @@ import time
 def main() -> int:
     from asterisk.agi import AGI
 
-    from callcenter.calls.service import lookup_resident_id
+    from callcenter.calls.service import find_resident_id
     from callcenter.config import get_settings
     from callcenter.phone import normalize
 
     agi = AGI()
     settings = get_settings()
     caller = normalize(agi.env.get("agi_callerid"), settings.default_region, settings.default_area_code)
-    resident_id = lookup_resident_id(settings, caller)
+    resident_id = find_resident_id(settings, caller)
     # pyst2 quotes values itself; only values we produced are set.
     if caller:
         agi.set_variable("CC_CALLER", caller)

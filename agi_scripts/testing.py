@@ -46,21 +46,22 @@ async def answer_commands(
     variables = dict(variables or {})
     set_vars: dict[str, str] = {}
     sent: list[str] = []
-    while True:
-        raw = await asyncio.wait_for(reader.readline(), timeout)
-        if not raw:
-            break
-        line = raw.decode().rstrip("\n")
-        sent.append(line)
-        if m := _GET.match(line):
-            value = variables.get(m.group(1))
-            writer.write(b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode())
-        elif m := _SET.match(line):
-            set_vars[m.group(1)] = unquote(m.group(2))
-            writer.write(b"200 result=1\n")
-        else:
-            writer.write(b"510 Invalid or unknown command\n")
-        await writer.drain()
+    async with asyncio.timeout(timeout):
+        while True:
+            raw = await reader.readline()
+            if not raw:
+                break
+            line = raw.decode().rstrip("\n")
+            sent.append(line)
+            if m := _GET.match(line):
+                value = variables.get(m.group(1))
+                writer.write(b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode())
+            elif m := _SET.match(line):
+                set_vars[m.group(1)] = unquote(m.group(2))
+                writer.write(b"200 result=1\n")
+            else:
+                writer.write(b"510 Invalid or unknown command\n")
+            await writer.drain()
     return set_vars, sent
 
 

@@ -1,8 +1,9 @@
 """FastAGI incoming route with 1,000,000 residents, against a per-call pyst2 stdin script.
 
-The FastAGI server runs as in production (the engine's route, call service and profile
-worker, SQLite); a second process plays Asterisk's side at full speed over TCP. The stdin
-script is spawned once per call, as Asterisk does with AGI(/path/script). Prints one JSON line:
+The engine's FastAGI server and incoming route run as in production (SQLite); a second
+process plays Asterisk's side over TCP at full speed, BENCH_AGI_CONCURRENCY calls (default 4)
+in progress at once. The stdin script is spawned once per call, as Asterisk does with
+AGI(/path/script). Prints one JSON line:
 {"bench": "agi", "agi_routes_per_s", "agi_p50_ms", "agi_p99_ms", "process_routes_per_s",
 "agi_vs_process_ratio", "residents"}.
 """
@@ -27,7 +28,7 @@ from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
 
 RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "1000000"))
 CALLS = int(os.environ.get("BENCH_AGI_CALLS", "20000"))
-CONCURRENCY = 16
+CONCURRENCY = int(os.environ.get("BENCH_AGI_CONCURRENCY", "4"))  # calls in progress at once
 PROCESS_CALLS = int(os.environ.get("BENCH_AGI_PROCESS_CALLS", "40"))
 CACHE = ROOT / "benchmarks" / ".cache" / f"agi-{RESIDENTS}"
 
@@ -75,9 +76,11 @@ def _client(port: int, n: int, concurrency: int, out) -> None:
                 lat.append(time.perf_counter() - t0)
                 assert got.get("CC_RESIDENT_ID"), got
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return lat, time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        print(f"# client cpu {100 * (time.process_time() - c0) / elapsed:.0f} %", file=sys.stderr)
+        return lat, elapsed
 
     out.put(asyncio.run(main()))
 
@@ -99,11 +102,13 @@ async def fastagi(settings: Settings) -> dict:
     # Warm-up, then the measured run, each in a client process of its own.
     for n in (500, CALLS):
         proc = ctx.Process(target=_client, args=(port, n, CONCURRENCY, out))
+        c0 = time.process_time()
         proc.start()
         while out.empty():
             await asyncio.sleep(0.05)
         lat, elapsed = out.get()
         proc.join()
+        print(f"# server cpu {100 * (time.process_time() - c0) / elapsed:.0f} %", file=sys.stderr)
     await engine.stop_agi()
     return {
         "agi_routes_per_s": round(len(lat) / elapsed, 1),
@@ -125,6 +130,7 @@ async def per_call_process(settings: Settings) -> float:
             sys.executable,
             str(script),
             stdin=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             env=env,
         )

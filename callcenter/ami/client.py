@@ -115,6 +115,8 @@ class AmiClient:
     def _on_login(self, _manager: Manager) -> None:
         self.logins += 1
         log.info("AMI logged in (%d); re-syncing", self.logins)
+        if self._resync_task is not None:
+            self._resync_task.cancel()  # one from a connection that is gone
         self._resync_task = asyncio.ensure_future(self._resync())
 
     def _on_disconnect(self, _manager: Manager, exc) -> None:
@@ -135,12 +137,17 @@ class AmiClient:
         return result if isinstance(result, list) else [result]
 
     async def _resync(self) -> None:
-        try:
-            queue_lines = await self.list_action({"Action": "QueueStatus"})
-            chan_lines = await self.list_action({"Action": "CoreShowChannels"})
-        except Exception:
-            log.exception("AMI re-sync failed")
-            return
+        # Until it succeeds: without it the console would show a state Asterisk no longer has.
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                queue_lines = await self.list_action({"Action": "QueueStatus"}, timeout=5)
+                chan_lines = await self.list_action({"Action": "CoreShowChannels"}, timeout=5)
+                break
+            except Exception as exc:
+                log.warning("AMI re-sync attempt %d failed (%r); trying again", attempt, exc)
+                await asyncio.sleep(min(5, attempt))
         parsed = [ev.parse_event(m) for m in queue_lines + chan_lines]
         channels = [e for e in parsed if isinstance(e, ev.CoreShowChannel)]
         members = [e for e in parsed if isinstance(e, ev.QueueMemberStatus)]

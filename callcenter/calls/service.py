@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import Connection, bindparam, func, select, union_all
 
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
@@ -42,13 +42,20 @@ _BY_PHONE = union_all(
 ).limit(1)
 
 
-def lookup_resident_id(settings: Settings, caller: str | None) -> int | None:
+def lookup_resident_id(conn: Connection, caller: str | None) -> int | None:
     """The resident whose phone is this E.164 number (an indexed lookup)."""
     if not caller:
         return None
-    with get_engine(settings).connect() as conn:
-        row = conn.execute(_BY_PHONE, {"p": caller}).first()
+    row = conn.execute(_BY_PHONE, {"p": caller}).first()
     return row[0] if row else None
+
+
+def find_resident_id(settings: Settings, caller: str | None) -> int | None:
+    """``lookup_resident_id`` on a pooled connection (any thread)."""
+    if not caller:
+        return None
+    with get_engine(settings).connect() as conn:
+        return lookup_resident_id(conn, caller)
 
 
 def build_profile(settings: Settings, resident_id: int | None, caller: str | None) -> dict[str, Any]:
@@ -266,7 +273,7 @@ class CallService:
                         call.caller_raw, self.settings.default_region, self.settings.default_area_code
                     )
                     if call.resident_id is None:
-                        call.resident_id = await self._run_db(lookup_resident_id, self.settings, call.caller)
+                        call.resident_id = await self._run_db(find_resident_id, self.settings, call.caller)
                 call.profile = await self._run_db(build_profile, self.settings, call.resident_id, call.caller)
             except Exception:
                 log.exception("building the profile of %s failed", linkedid)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agi_scripts.routes import register_routes
-from agi_scripts.server import FastAgiServer, quote
+from agi_scripts.server import quote
 from agi_scripts.testing import run_agi_call
 from callcenter.bus import InProcessBus
 from callcenter.calls.state import Identified
 from callcenter.database import session_scope
+from callcenter.engine import Engine
 from callcenter.residents.models import Resident
 
 
@@ -23,30 +22,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Context:
-    def __init__(self, settings):
-        self.settings = settings
-        self.bus = InProcessBus()
-        self.seen: list[Identified] = []
-        self.calls = self
-        self._pool = ThreadPoolExecutor(2)
+class Seen:
+    """What the route handed to the call service, read from the engine's event queue."""
 
-    def identified(self, info):
-        self.seen.append(info)
+    def __init__(self, engine: Engine) -> None:
+        self.queue = engine.ami.events
+        self.items: list[Identified] = []
 
-    async def run_db(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+    def __getitem__(self, index: int) -> Identified:
+        while not self.queue.empty():
+            self.items.append(self.queue.get_nowait())
+        return self.items[index]
 
 
 @pytest.fixture
 async def agi(settings):
-    ctx = Context(settings)
-    server = FastAgiServer(read_timeout=0.5)
-    register_routes(server, ctx)
-    port = free_port()
-    await server.start("127.0.0.1", port)
-    yield server, ctx, port
-    await server.stop()
+    """The engine's FastAGI server (AMI not started) on a free port."""
+    settings.agi_port = free_port()
+    settings.agi_read_timeout = 0.5
+    engine = Engine(settings, InProcessBus())
+    await engine.start_agi()
+    yield engine.agi, Seen(engine), settings.agi_port
+    await engine.stop_agi()
 
 
 def test_quote_keeps_values_inside_one_argument():
@@ -54,7 +51,7 @@ def test_quote_keeps_values_inside_one_argument():
 
 
 async def test_empty_connection_does_not_freeze_the_loop(agi):
-    server, ctx, port = agi
+    server, seen, port = agi
     for _ in range(3):
         _r, w = await asyncio.open_connection("127.0.0.1", port)
         w.close()
@@ -80,7 +77,7 @@ async def test_empty_connection_does_not_freeze_the_loop(agi):
 
 
 async def test_incoming_route_identifies_a_resident(agi, settings):
-    server, ctx, port = agi
+    server, seen, port = agi
     with session_scope(settings) as s:
         r = Resident(name="王秀英", phone="+8613919310001", elderly=True, lives_alone=True)
         s.add(r)
@@ -97,7 +94,7 @@ async def test_incoming_route_identifies_a_resident(agi, settings):
     assert set_vars == {"CC_CALLER": "+8613919310001", "CC_RESIDENT_ID": str(rid), "CC_ROUTE_OK": "1"}
     # The caller's name never travels into an AGI command.
     assert not any("script" in line for line in sent)
-    info = ctx.seen[-1]
+    info = seen[-1]
     assert (info.linkedid, info.resident_id, info.did, info.source, info.queue) == (
         "1700000000.5",
         rid,
@@ -108,7 +105,7 @@ async def test_incoming_route_identifies_a_resident(agi, settings):
 
 
 async def test_12345_headers_are_validated(agi, settings):
-    server, ctx, port = agi
+    server, seen, port = agi
     hostile = 'GS001" EXEC System rm'
     set_vars, sent = await run_agi_call(
         "127.0.0.1",
@@ -121,7 +118,7 @@ async def test_12345_headers_are_validated(agi, settings):
         },
     )
     assert "CC_ORDER12345" not in set_vars and set_vars["CC_ROUTE_OK"] == "1"
-    assert ctx.seen[-1].order_12345 == "" and ctx.seen[-1].summary_12345 == "楼道灯坏了 <b>急</b>"
+    assert seen[-1].order_12345 == "" and seen[-1].summary_12345 == "楼道灯坏了 <b>急</b>"
     set_vars, _ = await run_agi_call(
         "127.0.0.1",
         port,
@@ -129,11 +126,11 @@ async def test_12345_headers_are_validated(agi, settings):
         args=["12345", "12345", "hotline", "1700000000.7"],
         variables={"PJSIP_HEADER(read,X-12345-OrderNo)": "GS2026112800123"},
     )
-    assert set_vars["CC_ORDER12345"] == "GS2026112800123" and ctx.seen[-1].source == "12345"
+    assert set_vars["CC_ORDER12345"] == "GS2026112800123" and seen[-1].source == "12345"
 
 
 async def test_unknown_route_and_bad_arguments(agi):
-    server, ctx, port = agi
+    server, seen, port = agi
     set_vars, _ = await run_agi_call("127.0.0.1", port, "nope")
     assert set_vars == {}
     # A queue name or DID that is not ours is not passed on.
@@ -145,5 +142,5 @@ async def test_unknown_route_and_bad_arguments(agi):
         env={"agi_callerid": "anonymous"},
     )
     assert set(set_vars) == {"CC_ROUTE_OK", "CC_ROUTE_AT"}
-    info = ctx.seen[-1]
+    info = seen[-1]
     assert (info.source, info.did, info.queue, info.caller) == ("carrier", "", "", None)
