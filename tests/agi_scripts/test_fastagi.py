@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
@@ -14,12 +13,7 @@ from callcenter.calls.state import Identified
 from callcenter.database import session_scope
 from callcenter.engine import Engine
 from callcenter.residents.models import Resident
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port
 
 
 class Seen:

@@ -93,27 +93,32 @@ def asterisk(stack_settings):
 class App:
     """`callcenter serve` in its own process, as an operator runs it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *options: str, name: str = "app") -> None:
         self.settings = settings
+        self.options = list(options)  # --no-web / --no-engine
         self.proc: subprocess.Popen | None = None
-        self.log = settings.data_dir / "app.log"
+        self.log = settings.data_dir / f"{name}.log"
         self.base_url = f"http://127.0.0.1:{settings.web_port}"
 
     def start(self) -> None:
+        """Start, and wait until the web console answers and (in-process) the engine is logged in
+        to AMI. An engine without web is not waited for: its readiness shows on the bus."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callcenter.cli", "serve"],
+            [sys.executable, "-m", "callcenter.cli", "serve", *self.options],
             env=env_for(self.settings),
             stdout=open(self.log, "ab"),
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
         )
-        deadline = time.time() + 30
+        if "--no-web" in self.options:
+            return
+        deadline = time.time() + 45
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("the app exited:\n" + self.log.read_text()[-3000:])
             try:
                 health = httpx.get(self.base_url + "/healthz", timeout=1).json()
-                if health.get("engine", {}).get("ami") is True:
+                if "--no-engine" in self.options or health.get("engine", {}).get("ami") is True:
                     return
             except (httpx.HTTPError, ValueError):
                 pass
