@@ -38,10 +38,8 @@ class _LineSafeProtocol(AMIProtocol):
         super().data_received(data[: cut + 2])
 
 
-async def open_manager(settings: Settings, on_event=None, timeout: float = 15.0) -> Manager:
-    """A logged-in panoramisk connection for tools (the doctor, tests, benchmarks); every event
-    goes to ``on_event(manager, message)``. Raises TimeoutError when the login does not come."""
-    logged_in = asyncio.Event()
+def new_manager(settings: Settings, on_event, **options) -> Manager:
+    """A panoramisk Manager for our AMI user, every event to ``on_event``; call ``connect()``."""
     manager = Manager(
         host=settings.ami_host,
         port=settings.ami_port,
@@ -50,10 +48,18 @@ async def open_manager(settings: Settings, on_event=None, timeout: float = 15.0)
         loop=asyncio.get_running_loop(),
         protocol_factory=_LineSafeProtocol,
         reconnect_timeout=1,
-        on_login=lambda _m: logged_in.set(),
+        **options,
     )
     if on_event is not None:
         manager.register_event("*", on_event)
+    return manager
+
+
+async def open_manager(settings: Settings, on_event=None, timeout: float = 15.0) -> Manager:
+    """A logged-in panoramisk connection for tools (the doctor, tests, benchmarks); every event
+    goes to ``on_event(manager, message)``. Raises TimeoutError when the login does not come."""
+    logged_in = asyncio.Event()
+    manager = new_manager(settings, on_event, on_login=lambda _m: logged_in.set())
     manager.connect()
     try:
         await asyncio.wait_for(logged_in.wait(), timeout)
@@ -80,20 +86,13 @@ class AmiClient:
         self._resync_task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        s = self.settings
-        self._manager = Manager(
-            host=s.ami_host,
-            port=s.ami_port,
-            username=s.ami_user,
-            secret=s.ami_secret,
-            loop=asyncio.get_running_loop(),
-            protocol_factory=_LineSafeProtocol,
-            reconnect_timeout=1,
+        self._manager = new_manager(
+            self.settings,
+            self._on_event,
             ping_delay=10,
             on_login=self._on_login,
             on_disconnect=self._on_disconnect,
         )
-        self._manager.register_event("*", self._on_event)
         self._manager.connect()
 
     async def stop(self) -> None:
