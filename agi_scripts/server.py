@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from panoramisk.fast_agi import Application
@@ -43,16 +42,6 @@ class AgiRequest:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     timeout: float = 5.0
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def args(self) -> list[str]:
-        out = []
-        i = 1
-        while f"agi_arg_{i}" in self.headers:
-            out.append(self.headers[f"agi_arg_{i}"])
-            i += 1
-        return out
 
     def arg(self, n: int) -> str:
         return self.headers.get(f"agi_arg_{n}", "")
@@ -128,8 +117,6 @@ class FastAgiServer(Application):
         super().__init__(loop=asyncio.get_running_loop())
         self.read_timeout = read_timeout
         self._server: asyncio.base_events.Server | None = None
-        self.handled = 0
-        self.failed = 0
 
     async def start(self, host: str, port: int) -> None:
         self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADERS)
@@ -161,12 +148,9 @@ class FastAgiServer(Application):
         request = AgiRequest(headers=headers, reader=reader, writer=writer, timeout=self.read_timeout)
         try:
             await route(request)
-            self.handled += 1
         except (AgiError, TimeoutError, ConnectionError) as exc:
-            self.failed += 1
             log.warning("FastAGI %s ended early: %s", script, exc)
         except Exception:
-            self.failed += 1
             log.exception("FastAGI route %s failed", script)
         finally:
             writer.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
@@ -81,7 +80,6 @@ class AmiClient:
         self.events: asyncio.Queue[ev.AmiEvent] = asyncio.Queue()
         self.logged_in = asyncio.Event()
         self.logins = 0
-        self.last_resync: float | None = None
         self._manager: Manager | None = None
         self._resync_task: asyncio.Task | None = None
 
@@ -101,9 +99,6 @@ class AmiClient:
         if self._manager:
             close_manager(self._manager)
             self._manager = None
-
-    async def wait_ready(self, timeout: float = 30) -> None:
-        await asyncio.wait_for(self.logged_in.wait(), timeout)
 
     # -- callbacks (run in panoramisk's reader: keep them tiny) ----------------------------
     def _on_event(self, _manager: Manager, message) -> None:
@@ -153,5 +148,4 @@ class AmiClient:
         entries = [e for e in parsed if isinstance(e, ev.QueueEntry)]
         # Through the event queue, so the re-sync is applied in order with the live events.
         self.events.put_nowait(ev.Resync(channels=channels, members=members, entries=entries))
-        self.last_resync = time.time()
         self.logged_in.set()

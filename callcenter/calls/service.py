@@ -182,7 +182,6 @@ class CallService:
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
         self._tasks: list[asyncio.Task] = []
-        self.recorded = 0
 
     async def start(self) -> None:
         hello = self.bus.subscribe("console.hello")
@@ -297,7 +296,6 @@ class CallService:
                 batch.append(self._records.get_nowait())
             try:
                 await self._run_db(self._write, batch)
-                self.recorded += len(batch)
                 for c in batch:
                     row = {
                         k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
