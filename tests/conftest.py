@@ -8,7 +8,9 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +116,31 @@ def redis_url(tmp_path_factory):
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server (Debian's postgresql) on a free port, run as `postgres`."""
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not bindirs or shutil.which("runuser") is None:
+        missing_part("PostgreSQL server (Debian package postgresql) is not installed")
+    bindir = bindirs[-1]
+    # Outside pytest's root-only folders: the server runs as the postgres user.
+    root = Path(tempfile.mkdtemp(prefix="cc-pg-"))
+    data = root / "data"
+    as_pg = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_pg = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def pg(tool: str, *args: str) -> None:
+        subprocess.run([*as_pg, str(bindir / tool), *args], check=True, capture_output=True)
+
+    pg("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg("pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o", options, "start")
+    pg("createdb", "-h", "127.0.0.1", "-p", str(port), "callcenter")
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/callcenter"
+    pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+    shutil.rmtree(root, ignore_errors=True)
