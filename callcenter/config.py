@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     default_region: str = "CN"
     default_area_code: str = "931"  # Lanzhou, for 7/8-digit local landline numbers
     queue_timeout: int = 300
+    # Why a seat may pause (the console offers these; nothing else reaches Asterisk).
+    pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0
 
     @field_validator("header_12345_order", "header_12345_summary")

@@ -94,11 +94,11 @@ async def console_login(base_url: str, username: str, password: str):
     return client
 
 
-async def open_console_ws(base_url: str, client) -> Any:
+async def open_console_ws(base_url: str, client, path: str = "/ws/console") -> Any:
     import websockets
 
     cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    ws_url = base_url.replace("http", "ws", 1) + "/ws/console"
+    ws_url = base_url.replace("http", "ws", 1) + path
     return await websockets.connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=10)
 
 

@@ -18,6 +18,7 @@ from callcenter.bus import EventBus
 from callcenter.calls.service import CallService, find_resident_id, lookup_resident_id
 from callcenter.config import Settings
 from callcenter.database import get_engine
+from callcenter.seats.service import SeatCommands
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Engine:
         self.bus = bus
         self.ami = AmiClient(settings)
         self.calls = CallService(settings, bus, events=self.ami.events)
+        self.seats = SeatCommands(settings, bus, self.ami)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -50,6 +52,7 @@ class Engine:
 
     async def start(self) -> None:
         await self.calls.start()
+        await self.seats.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -66,6 +69,7 @@ class Engine:
             self.agi = None
 
     async def stop(self) -> None:
+        await self.seats.stop()
         await self.ami.stop()
         await self.stop_agi()
         await self.calls.stop()

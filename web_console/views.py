@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -36,6 +37,7 @@ from callcenter.accounts.models import Account, Role
 from callcenter.accounts.service import authenticate
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.seats.service import COMMAND_TOPIC
 from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, js_catalogue, normalize_lang, translator
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ SESSION_MAX_AGE = 12 * 3600  # one shift
 
 ALL_ROLES: frozenset[str] = frozenset(r.value for r in Role)
 STAFF: frozenset[str] = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value, Role.SEAT.value})
+SUPERVISORS: frozenset[str] = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value})
 
 # The access table: route path (as declared) → roles that may use it.
 ROUTE_ROLES: dict[str, frozenset[str]] = {
@@ -52,6 +55,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/me": ALL_ROLES,
     "/console": STAFF,
     "/ws/console": STAFF,
+    "/api/seat/pause": STAFF,
+    "/wallboard": SUPERVISORS,
+    "/ws/wallboard": SUPERVISORS,
 }
 # Routes anyone may use (static files are a mount of their own and need no session either).
 PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
@@ -59,8 +65,8 @@ PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
 # Where "/" and a successful login lead, by role. A role without a page gets the 403 page.
 HOME_BY_ROLE: dict[str, str] = {
     Role.SEAT.value: "/console",
-    Role.SUPERVISOR.value: "/console",
-    Role.ADMIN.value: "/console",
+    Role.SUPERVISOR.value: "/wallboard",
+    Role.ADMIN.value: "/wallboard",
 }
 
 # WebSocket close codes (4000-4999 are the application's).
@@ -362,6 +368,34 @@ def api_me(account: Account = Depends(authorize)) -> JSONResponse:
     )
 
 
+class PauseRequest(BaseModel):
+    paused: bool
+    reason: str = Field(default="", max_length=32)
+
+
+@protected.post("/api/seat/pause")
+async def seat_pause(request: Request, body: PauseRequest, account: Account = Depends(authorize)) -> Response:
+    """Pause or resume the seat's own phone in its queues; the engine asks Asterisk, and the new
+    state comes back to every console and wallboard from Asterisk's own event."""
+    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf"}, status_code=403)
+    ext = account.extension
+    if not ext or not _EXTENSION_RE.match(ext):
+        return JSONResponse({"error": "no extension"}, status_code=409)
+    reasons = request.app.state.settings.pause_reasons
+    if body.paused and body.reason not in reasons:
+        return JSONResponse({"error": "unknown pause reason", "reasons": reasons}, status_code=422)
+    command = {"action": "pause" if body.paused else "unpause", "ext": ext, "reason": body.reason}
+    await request.app.state.bus.publish(COMMAND_TOPIC, command)
+    log.info("seat %s: %s %s", ext, command["action"], body.reason)
+    return JSONResponse({"accepted": True}, status_code=202)
+
+
+@protected.get("/wallboard")
+def wallboard(request: Request, account: Account = Depends(authorize)) -> Response:
+    return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
+
+
 @protected.get("/console")
 def console(request: Request, account: Account = Depends(authorize)) -> Response:
     lang = current_lang(request)
@@ -371,6 +405,7 @@ def console(request: Request, account: Account = Depends(authorize)) -> Response
         "console.html",
         account=account,
         extension=ext,
+        pause_reasons=request.app.state.settings.pause_reasons,
         js_strings=js_catalogue(lang),
     )
 
@@ -398,18 +433,42 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
         await websocket.close(code=code, reason=reason)
 
 
+def _console_topic(account: Account) -> tuple[str, str, dict[str, Any]] | None:
+    """A seat's console: its own extension's topic, from the account record only."""
+    ext = account.extension
+    if not ext or not _EXTENSION_RE.match(ext):
+        return None
+    return f"seat.{ext}", "console", {"ext": ext}
+
+
+def _wallboard_topic(account: Account) -> tuple[str, str, dict[str, Any]]:
+    return "wallboard", "wallboard", {}
+
+
 @sockets.websocket("/ws/console")
 async def console_ws(websocket: WebSocket) -> None:
-    """Pops for the logged-in account's own extension, and nothing else.
+    """Pops for the logged-in account's own extension, and nothing else (see ``serve_topic``)."""
+    await serve_topic(websocket, "/ws/console", _console_topic)
+
+
+@sockets.websocket("/ws/wallboard")
+async def wallboard_ws(websocket: WebSocket) -> None:
+    """The live wallboard: queue and seat snapshots, for supervisors and administrators."""
+    await serve_topic(websocket, "/ws/wallboard", _wallboard_topic)
+
+
+async def serve_topic(websocket: WebSocket, route: str, topic_for) -> None:
+    """Forward one bus topic, chosen from the account record, to an authorised socket.
 
     Accepts first so that a refusal can carry an application close code: 4401 without a valid
     session, 4403 for a role the table does not allow (or a foreign Origin), 4404 when the
-    account has no extension. An open socket is re-checked every ``ws_recheck_interval`` seconds:
-    logout, a disabled account or a changed password close it 4401, a lost role 4403, a changed
-    extension 4409 (the page reloads). The topic comes from the account record only; whatever the client
-    sends is ignored apart from the keepalive ``ping`` (answered ``{"topic": "console.pong"}``).
-    Once subscribed, the socket says ``{"topic": "console.ready", "ext": ...}``; after that it
-    carries only the messages of ``seat.<ext>``, as ``{"topic": ..., **payload}``.
+    account has no topic (a console without an extension). An open socket is re-checked every
+    ``ws_recheck_interval`` seconds: logout, a disabled account or a changed password close it
+    4401, a lost role 4403, a changed topic 4409 (the page reloads). Whatever the client sends
+    is ignored apart from the keepalive ``ping`` (answered ``{"topic": "<kind>.pong"}``). Once
+    subscribed, the socket says ``{"topic": "<kind>.ready", ...}`` and the engine is asked
+    (``<kind>.hello``) to send the current state; after that it carries only the topic's
+    messages, as ``{"topic": ..., **payload}``.
     """
     await websocket.accept()
     state = websocket.app.state
@@ -421,16 +480,16 @@ async def console_ws(websocket: WebSocket) -> None:
     if account is None:
         await _close(websocket, WS_UNAUTHENTICATED, "not logged in")
         return
-    if account.role not in ROUTE_ROLES["/ws/console"]:
-        await _close(websocket, WS_FORBIDDEN, "role may not use the console")
+    if account.role not in ROUTE_ROLES[route]:
+        await _close(websocket, WS_FORBIDDEN, f"role may not use the {route.rsplit('/', 1)[-1]}")
         return
-    ext = account.extension
-    if not ext or not _EXTENSION_RE.match(ext):
+    chosen = topic_for(account)
+    if chosen is None:
         await _close(websocket, WS_NO_EXTENSION, "account has no extension")
         return
+    topic, kind, hello = chosen
 
     bus = state.bus
-    topic = f"seat.{ext}"
     send_lock = asyncio.Lock()
 
     async def send(message: dict[str, Any]) -> None:
@@ -449,7 +508,7 @@ async def console_ws(websocket: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("text") == "ping":
-                await send({"topic": "console.pong"})
+                await send({"topic": f"{kind}.pong"})
 
     async def recheck() -> int | None:
         """Ends the socket when the session stops being valid (logout, disabled, role change)."""
@@ -458,23 +517,23 @@ async def console_ws(websocket: WebSocket) -> None:
             current = await run_in_threadpool(resolve_account, state, session)
             if current is None:
                 return WS_UNAUTHENTICATED
-            if current.role not in ROUTE_ROLES["/ws/console"]:
+            if current.role not in ROUTE_ROLES[route]:
                 return WS_FORBIDDEN
-            if current.extension != ext:
+            if (topic_for(current) or ("",))[0] != topic:
                 return WS_EXTENSION_CHANGED
 
     sub = bus.subscribe(topic)
     tasks: list[asyncio.Task] = []
     try:
         await asyncio.wait_for(sub.ready.wait(), timeout=10)
-        await bus.publish("console.hello", {"ext": ext})
+        await bus.publish(f"{kind}.hello", hello)
         # Not a bus message: tells the page its subscription is live (the indicator turns green).
-        await send({"topic": "console.ready", "ext": ext})
-        log.info("console of %s (ext %s) connected", account.username, ext)
+        await send({"topic": f"{kind}.ready", **hello})
+        log.info("%s socket of %s connected", kind, account.username)
         tasks = [
-            asyncio.create_task(forward(), name=f"ws-forward-{ext}"),
-            asyncio.create_task(listen(), name=f"ws-listen-{ext}"),
-            asyncio.create_task(recheck(), name=f"ws-recheck-{ext}"),
+            asyncio.create_task(forward(), name=f"ws-forward-{topic}"),
+            asyncio.create_task(listen(), name=f"ws-listen-{topic}"),
+            asyncio.create_task(recheck(), name=f"ws-recheck-{topic}"),
         ]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finished = done.pop()
@@ -482,12 +541,12 @@ async def console_ws(websocket: WebSocket) -> None:
             pass
         elif (exc := finished.exception()) is not None:
             if not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
-                log.error("console socket of ext %s failed", ext, exc_info=exc)
+                log.error("%s socket failed", topic, exc_info=exc)
                 await _close(websocket, 1011, "server error")
         elif finished.get_name().startswith("ws-recheck") and finished.result():
             await _close(websocket, finished.result(), "session ended")
     except Exception as exc:  # the bus (e.g. Redis) failed before the socket was live
-        log.warning("console socket of ext %s: bus unavailable (%r)", ext, exc)
+        log.warning("%s socket: bus unavailable (%r)", topic, exc)
         await _close(websocket, 1011, "event bus unavailable")
     finally:
         for task in tasks:
@@ -498,4 +557,4 @@ async def console_ws(websocket: WebSocket) -> None:
         await sub.close()
         if websocket.application_state == WebSocketState.CONNECTED:
             await _close(websocket, 1000, "bye")
-        log.info("console of %s (ext %s) disconnected", account.username, ext)
+        log.info("%s socket of %s disconnected", kind, account.username)

@@ -30,6 +30,8 @@ from dispatch.models import WorkOrder
 
 log = logging.getLogger(__name__)
 
+WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
+
 
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
@@ -182,15 +184,19 @@ class CallService:
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
         self._tasks: list[asyncio.Task] = []
+        self._wallboard_dirty = asyncio.Event()
 
     async def start(self) -> None:
         hello = self.bus.subscribe("console.hello")
+        wallboard_hello = self.bus.subscribe("wallboard.hello")
         await hello.ready.wait()
+        await wallboard_hello.ready.wait()
         self._tasks = [
             asyncio.create_task(self._consume(), name="calls-consume"),
             asyncio.create_task(self._profile_worker(), name="calls-profiles"),
             asyncio.create_task(self._record_worker(), name="calls-records"),
             asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
+            asyncio.create_task(self._wallboard_worker(wallboard_hello), name="calls-wallboard"),
         ]
 
     async def stop(self) -> None:
@@ -245,20 +251,28 @@ class CallService:
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
         elif effect.kind == "seat":
-            seat = self.model.seats[effect.ext]
-            await self.bus.publish(
-                "seats",
-                {
-                    "type": "seat",
-                    "ext": seat.ext,
-                    "state": seat.state,
-                    "paused_reason": seat.paused_reason,
-                    "queues": sorted(seat.queues),
-                    "since": seat.since,
-                },
-            )
+            view = self.model.seat_view(effect.ext)
+            await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
+        if effect.kind != "record":
+            self._wallboard_dirty.set()
 
     # -- workers ---------------------------------------------------------------------------
+    async def _wallboard_worker(self, hello) -> None:
+        """One snapshot per change, at most every WALLBOARD_INTERVAL, and on a wallboard's hello."""
+        hello_task = asyncio.create_task(self._wallboard_hellos(hello))
+        try:
+            while True:
+                await self._wallboard_dirty.wait()
+                self._wallboard_dirty.clear()
+                await self.bus.publish("wallboard", self.model.snapshot())
+                await asyncio.sleep(WALLBOARD_INTERVAL)
+        finally:
+            hello_task.cancel()
+
+    async def _wallboard_hellos(self, sub) -> None:
+        async for _topic, _payload in sub:
+            self._wallboard_dirty.set()
+
     async def _profile_worker(self) -> None:
         while True:
             linkedid = await self._profiles.get()
@@ -284,6 +298,8 @@ class CallService:
     async def _hello_worker(self, sub) -> None:
         async for _topic, payload in sub:
             ext = str(payload.get("ext", ""))
+            if ext in self.model.seats:
+                await self.bus.publish(f"seat.{ext}", {"type": "state", **self.model.seat_view(ext)})
             call = self.model.pop_for(ext)
             if call is not None:
                 await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))

@@ -143,6 +143,41 @@ class LiveModel:
                 return call
         return None
 
+    def seat_view(self, ext: str) -> dict[str, Any]:
+        seat = self.seats[ext]
+        return {
+            "ext": seat.ext,
+            "name": seat.name,
+            "state": seat.state,
+            "paused_reason": seat.paused_reason,
+            "queues": sorted(seat.queues),
+            "since": seat.since,
+        }
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """What the wallboard shows live: callers waiting per queue and every seat's state."""
+        now = now or time.time()
+        queues: dict[str, dict[str, Any]] = {}
+        for seat in self.seats.values():
+            for q in seat.queues:
+                queues.setdefault(q, {"waiting": 0, "longest_wait_s": 0.0})
+        for call in self.calls.values():
+            if (
+                call.queue
+                and call.queued_at is not None
+                and call.answered_at is None
+                and call.abandoned_at is None
+            ):
+                q = queues.setdefault(call.queue, {"waiting": 0, "longest_wait_s": 0.0})
+                q["waiting"] += 1
+                q["longest_wait_s"] = round(max(q["longest_wait_s"], now - call.queued_at), 1)
+        return {
+            "type": "snapshot",
+            "at": now,
+            "queues": queues,
+            "seats": [self.seat_view(ext) for ext in sorted(self.seats)],
+        }
+
     def _log(self, call: LiveCall, event: ev.AmiEvent) -> None:
         call.events.append({"at": event.received, "event": event.name, **ev.as_dict(event)})
 

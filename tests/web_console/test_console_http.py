@@ -244,7 +244,7 @@ def test_outlet_may_not_open_the_console(client, web):
 
 
 def test_supervisor_without_extension_sees_a_notice(client, web):
-    assert web.login(client, "super").headers["location"] == "/console"
+    assert web.login(client, "super").headers["location"] == "/wallboard"  # a supervisor's home
     r = client.get("/console")
     assert r.status_code == 200
     assert 'id="no-extension"' in r.text

@@ -257,11 +257,50 @@
     show(idleNotice(), true);
   }
 
+  // ---- the seat's own state and pause (Asterisk is the truth: the state comes back by event) ----
+  var stateEl = document.getElementById("seat-state");
+  var reasonEl = document.getElementById("seat-state-reason");
+  var pauseBtn = document.getElementById("pause-toggle");
+  var reasonSel = document.getElementById("pause-reason");
+  var csrfInput = document.querySelector('input[name="csrf"]');
+
+  function onState(msg) {
+    if (!stateEl) return;
+    var state = str(msg.state);
+    stateEl.dataset.state = state;
+    stateEl.textContent = t("seatstate." + state);
+    reasonEl.textContent = state === "paused" ? str(msg.paused_reason) : "";
+    var paused = state === "paused";
+    pauseBtn.dataset.paused = paused ? "true" : "false";
+    pauseBtn.textContent = paused ? pauseBtn.dataset.labelResume : pauseBtn.dataset.labelPause;
+    reasonSel.disabled = paused;
+  }
+
+  if (pauseBtn) {
+    pauseBtn.addEventListener("click", function () {
+      var pausing = pauseBtn.dataset.paused !== "true";
+      pauseBtn.disabled = true;
+      fetch("/api/seat/pause", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
+        body: JSON.stringify({ paused: pausing, reason: pausing ? reasonSel.value : "" })
+      }).then(function (r) {
+        if (r.status !== 202) window.alert(t("pause_failed"));
+      }, function () {
+        window.alert(t("pause_failed"));
+      }).then(function () {
+        pauseBtn.disabled = false;
+      });
+    });
+  }
+
   function onMessage(msg) {
     if (!msg || typeof msg !== "object" || msg.topic !== myTopic) return;
     try {
       if (msg.type === "pop") onPop(msg);
       else if (msg.type === "clear") onClear(msg);
+      else if (msg.type === "state") onState(msg);
     } catch (e) {
       if (window.console) window.console.error("console: bad message", e);
     }

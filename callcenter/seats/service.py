@@ -1,0 +1,75 @@
+"""Seat commands from the consoles, carried out on Asterisk by the engine.
+
+A web worker publishes ``{"action": "pause"|"unpause", "ext": ..., "reason": ...}`` on the bus
+topic ``engine.seat``; the engine (which holds the AMI connection) checks it and sends the AMI
+action. The result shows through Asterisk's own QueueMemberStatus event, so every console and
+wallboard sees the same state Asterisk has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from callcenter.ami.client import AmiClient
+from callcenter.bus import EventBus
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+_EXT = re.compile(r"^[0-9]{2,8}$")
+COMMAND_TOPIC = "engine.seat"
+
+
+def check_command(settings: Settings, command: dict[str, Any]) -> str | None:
+    """Why a command may not be carried out, or None. Only listed reasons reach AMI headers."""
+    if command.get("action") not in ("pause", "unpause"):
+        return "unknown action"
+    if not _EXT.match(str(command.get("ext", ""))):
+        return "bad extension"
+    if command["action"] == "pause" and command.get("reason") not in settings.pause_reasons:
+        return "unknown pause reason"
+    return None
+
+
+class SeatCommands:
+    def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.ami = ami
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        sub = self.bus.subscribe(COMMAND_TOPIC)
+        await sub.ready.wait()
+        self._task = asyncio.create_task(self._run(sub), name="seat-commands")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _run(self, sub) -> None:
+        async for _topic, command in sub:
+            problem = check_command(self.settings, command)
+            if problem:
+                log.warning("seat command refused (%s): %r", problem, command)
+                continue
+            # Off the subscription loop: an AMI round trip must not hold up the next command.
+            asyncio.create_task(self._pause(command))
+
+    async def _pause(self, command: dict[str, Any]) -> None:
+        action = {
+            "Action": "QueuePause",
+            "Interface": f"PJSIP/seat{command['ext']}",
+            "Paused": "true" if command["action"] == "pause" else "false",
+        }
+        if command["action"] == "pause":
+            action["Reason"] = command["reason"]
+        try:
+            reply = await self.ami.action(action)
+            if not getattr(reply, "success", False):
+                log.warning("QueuePause for %s failed: %r", command["ext"], reply)
+        except Exception:
+            log.exception("QueuePause for %s failed", command["ext"])

@@ -1,0 +1,84 @@
+// Supervisor wallboard: queue and seat snapshots pushed by the engine (no polling).
+// Seat names and reasons are data: written with textContent only.
+(function () {
+  "use strict";
+
+  var board = document.getElementById("wallboard");
+  var conn = document.getElementById("conn");
+  if (!board || !conn) return;
+  var strings = {};
+  try {
+    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
+  } catch (e) {
+    strings = {};
+  }
+  function t(key) {
+    return Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
+  }
+  var last = null;
+
+  function cell(row, text, field) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    if (field) td.dataset.field = field;
+    row.appendChild(td);
+    return td;
+  }
+
+  function duration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function render() {
+    if (!last) return;
+    var now = Date.now() / 1000;
+    var qBody = document.querySelector("#queues tbody");
+    var sBody = document.querySelector("#seats tbody");
+    qBody.textContent = "";
+    sBody.textContent = "";
+    Object.keys(last.queues || {}).sort().forEach(function (name) {
+      var q = last.queues[name];
+      var row = document.createElement("tr");
+      row.dataset.queue = name;
+      cell(row, name, "queue");
+      cell(row, String(q.waiting), "waiting");
+      var lw = cell(row, String(q.longest_wait_s), "longest-wait");
+      if (q.waiting > 0 && q.longest_wait_s > 15) lw.className = "alert";
+      qBody.appendChild(row);
+    });
+    (last.seats || []).forEach(function (seat) {
+      var row = document.createElement("tr");
+      row.dataset.ext = String(seat.ext);
+      row.dataset.state = String(seat.state);
+      cell(row, String(seat.ext), "ext");
+      cell(row, String(seat.name || ""), "name");
+      cell(row, t("seatstate." + seat.state), "state");
+      cell(row, seat.state === "paused" ? String(seat.paused_reason || "") : "", "reason");
+      cell(row, duration(now - seat.since), "since");
+      sBody.appendChild(row);
+    });
+  }
+
+  var attempt = 0;
+  function connect() {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/wallboard");
+    conn.dataset.conn = "connecting";
+    ws.onmessage = function (ev) {
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg.topic === "wallboard.ready") { conn.dataset.conn = "online"; attempt = 0; return; }
+      if (msg.topic === "wallboard" && msg.type === "snapshot") { last = msg; render(); }
+    };
+    ws.onclose = function (ev) {
+      conn.dataset.conn = "offline";
+      if (ev.code === 4401) { location.href = "/login"; return; }
+      if (ev.code === 4403) return;
+      attempt += 1;
+      setTimeout(connect, Math.min(15000, 500 * Math.pow(2, attempt)));
+    };
+  }
+  connect();
+  setInterval(render, 1000);  // the "for" column keeps counting between snapshots
+})();
