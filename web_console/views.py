@@ -50,7 +50,7 @@ SUPERVISORS: frozenset[str] = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value
 
 # The access table: route path (as declared) → roles that may use it.
 ROUTE_ROLES: dict[str, frozenset[str]] = {
-    "/": ALL_ROLES,
+    "/": STAFF,  # a role with a home page (the outlet page comes with dispatch)
     "/logout": ALL_ROLES,
     "/api/me": ALL_ROLES,
     "/console": STAFF,

@@ -34,6 +34,7 @@ ACCOUNTS = {
     "seat1001": ("张丽", "seat", "1001", True),
     "seat1002": ("李强", "seat", "1002", True),
     "super": ("王班长", "supervisor", None, True),
+    "admin": ("系统管理员", "admin", None, True),
     "outlet": ("十里店服务站", "outlet", None, True),
     "gone": ("离职座席", "seat", "1009", False),
 }

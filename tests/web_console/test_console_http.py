@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Depends
-from fastapi.routing import APIRoute, APIWebSocketRoute
 from sqlmodel import select
 
 from callcenter.accounts.models import Account
@@ -12,6 +11,8 @@ from callcenter.database import session_scope
 from web_console import views
 from web_console.app import SESSION_COOKIE, create_app
 from web_console.i18n import EN, ZH
+
+from .test_permissions import declared
 
 
 def _set_account(settings, username: str, **fields) -> None:
@@ -45,14 +46,7 @@ def test_pages_redirect_to_login_and_apis_answer_401(client):
 
 
 def _route_paths(routes) -> set[str]:
-    """Declared paths, through included routers (newer FastAPI keeps them as wrappers)."""
-    paths: set[str] = set()
-    for r in routes:
-        if isinstance(r, APIRoute | APIWebSocketRoute):
-            paths.add(r.path)
-        elif getattr(r, "original_router", None) is not None:
-            paths |= _route_paths(r.original_router.routes)
-    return paths
+    return {r.path for r in declared(routes)}
 
 
 def test_every_route_is_public_or_in_the_role_table(app):
