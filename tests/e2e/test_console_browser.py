@@ -51,3 +51,35 @@ async def test_real_call_pops_in_chromium_before_answer(app, ami, browser):  # n
         assert (await call).ok
     assert dialogs == []
     await page.close()
+
+
+async def login_page(browser, app, username):  # noqa: F811
+    page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    await page.goto(app.base_url + "/login")
+    await page.fill("#username", username)
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_load_state("networkidle")
+    await page.wait_for_selector('#conn[data-conn="online"]', timeout=10000)
+    return page
+
+
+async def test_pause_in_the_console_shows_on_the_wallboard(app, browser):  # noqa: F811
+    board = await login_page(browser, app, "supervisor")
+    assert board.url.endswith("/wallboard")
+    seat = await login_page(browser, app, "seat1001")
+    await board.wait_for_selector('#seats tr[data-ext="1001"][data-state="available"]', timeout=5000)
+    await seat.select_option("#pause-reason", "培训")
+    clicked = time.time()
+    await seat.click("#pause-toggle")
+    await board.wait_for_selector('#seats tr[data-ext="1001"][data-state="paused"]', timeout=1000)
+    assert time.time() - clicked < 1.0
+    assert await board.text_content('#seats tr[data-ext="1001"] [data-field="reason"]') == "培训"
+    await seat.wait_for_selector('#seat-state[data-state="paused"]', timeout=2000)
+    assert await seat.text_content("#pause-toggle") == "恢复接听"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await board.screenshot(path=str(SCREENSHOTS / "wallboard.png"))
+    await seat.click("#pause-toggle")
+    await board.wait_for_selector('#seats tr[data-ext="1001"][data-state="available"]', timeout=2000)
+    await seat.close()
+    await board.close()
