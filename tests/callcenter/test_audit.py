@@ -13,7 +13,9 @@ from callcenter.database import migrate, session_scope
 
 def exercise(settings: Settings) -> None:
     with session_scope(settings) as s:
-        record(s, "admin", "account.create", target="seat1005", role="admin", ip="127.0.0.1", extension="1005")
+        record(
+            s, "admin", "account.create", target="seat1005", role="admin", ip="127.0.0.1", extension="1005"
+        )
         record(s, "admin", "account.disable", target="seat1005", role="admin")
         record(s, "supervisor", "login", role="supervisor")
         s.commit()
