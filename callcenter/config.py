@@ -10,10 +10,14 @@ import json
 import os
 import re
 import secrets
+from datetime import timedelta, timezone
 from pathlib import Path
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Lanzhou keeps China Standard Time (no daylight saving): what people read is in this zone.
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
 
 
 class Settings(BaseSettings):

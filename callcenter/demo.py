@@ -31,7 +31,7 @@ import secrets
 from bisect import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from math import log
 from operator import mul
@@ -42,6 +42,7 @@ from sqlmodel import Session, select
 
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.calls.models import CallRecord
+from callcenter.config import CHINA_TZ
 from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
 from callcenter.residents.models import Resident
 from dispatch.models import WorkOrder
@@ -59,8 +60,6 @@ DEFAULT_SEAT_CONTACT_BASE_PORT = 5081
 
 ELDERLY_AGE = 60
 
-# Lanzhou keeps China Standard Time (no daylight saving); the history's times are local ones.
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
 
 # The fixed residents (see the module docstring).
 WANG_XIUYING_PHONE = "+8613919310001"

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from agi_scripts.routes import register_routes
 from agi_scripts.server import FastAgiServer
+from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.calls.service import CallService, find_resident_id, lookup_resident_id
@@ -30,6 +31,7 @@ class Engine:
         self.ami = AmiClient(settings)
         self.calls = CallService(settings, bus, events=self.ami.events)
         self.seats = SeatCommands(settings, bus, self.ami)
+        self.config = ConfigApplier(settings, bus, self.ami)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -53,6 +55,7 @@ class Engine:
     async def start(self) -> None:
         await self.calls.start()
         await self.seats.start()
+        await self.config.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -70,6 +73,7 @@ class Engine:
 
     async def stop(self) -> None:
         await self.seats.stop()
+        await self.config.stop()
         await self.ami.stop()
         await self.stop_agi()
         await self.calls.stop()

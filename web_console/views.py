@@ -26,16 +26,21 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request, WebSocket
+from fastapi import APIRouter, Depends, Form, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from asterisk_conf.apply import CONFIG_TOPIC
+from callcenter.accounts import flows
 from callcenter.accounts.models import Account, Role
 from callcenter.accounts.service import authenticate
-from callcenter.config import Settings
+from callcenter.audit.service import record as audit
+from callcenter.audit.service import search as search_audit
+from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.seats.service import COMMAND_TOPIC
 from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, js_catalogue, normalize_lang, translator
@@ -47,6 +52,7 @@ SESSION_MAX_AGE = 12 * 3600  # one shift
 ALL_ROLES: frozenset[str] = frozenset(r.value for r in Role)
 STAFF: frozenset[str] = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value, Role.SEAT.value})
 SUPERVISORS: frozenset[str] = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value})
+ADMINS: frozenset[str] = frozenset({Role.ADMIN.value})
 
 # The access table: route path (as declared) → roles that may use it.
 ROUTE_ROLES: dict[str, frozenset[str]] = {
@@ -58,6 +64,11 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/seat/pause": STAFF,
     "/wallboard": SUPERVISORS,
     "/ws/wallboard": SUPERVISORS,
+    "/admin/accounts": ADMINS,
+    "/admin/accounts/{account_id}/active": ADMINS,
+    "/admin/accounts/{account_id}/password": ADMINS,
+    "/admin/accounts/{account_id}/queues": ADMINS,
+    "/admin/audit": ADMINS,
 }
 # Routes anyone may use (static files are a mount of their own and need no session either).
 PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
@@ -322,6 +333,9 @@ def login_submit(
         )
     with session_scope(request.app.state.settings) as db:
         account = authenticate(db, username, password)
+        if account is not None:
+            audit(db, account.username, "login", role=account.role, ip=ip)
+            db.commit()
     if account is None:
         throttle.record_failure(username, ip)
         log.info("login failed for %r from %s", username, ip)
@@ -394,6 +408,157 @@ async def seat_pause(request: Request, body: PauseRequest, account: Account = De
 @protected.get("/wallboard")
 def wallboard(request: Request, account: Account = Depends(authorize)) -> Response:
     return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+def _actor(request: Request, account: Account) -> flows.Actor:
+    return flows.Actor(account.username, account.role, request.client.host if request.client else "")
+
+
+def _accounts_page(request: Request, account: Account, status_code: int = 200, **notice: Any) -> Response:
+    from callcenter.accounts.models import QueueMembership
+    from callcenter.directory.models import CallQueue
+
+    with session_scope(request.app.state.settings) as db:
+        accounts = list(db.exec(select(Account).order_by(Account.role, Account.username)))
+        queues_of: dict[int, list[str]] = {}
+        for m in db.exec(select(QueueMembership)):
+            queues_of.setdefault(m.account_id, []).append(m.queue_name)
+        queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+    return render(
+        request,
+        "admin_accounts.html",
+        status_code=status_code,
+        account=account,
+        accounts=accounts,
+        queues_of=queues_of,
+        queues=queues,
+        roles=[r.value for r in Role],
+        **({"error": None, "password": None, "created": None, "reset": None} | notice),
+    )
+
+
+async def _telephony_changed(request: Request, reason: str) -> None:
+    """Seats are SIP endpoints and queue members: the engine re-renders and reloads Asterisk."""
+    await request.app.state.bus.publish(CONFIG_TOPIC, {"reason": reason})
+
+
+@protected.get("/admin/accounts")
+def admin_accounts(request: Request, account: Account = Depends(authorize)) -> Response:
+    return _accounts_page(request, account)
+
+
+@protected.post("/admin/accounts")
+async def admin_create_account(
+    request: Request,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    username: str = Form("", max_length=64),
+    display_name: str = Form("", max_length=64),
+    role: str = Form("", max_length=16),
+    extension: str = Form("", max_length=16),
+    queues: list[str] = Form([]),
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            created, password = await run_in_threadpool(
+                flows.create_account,
+                db,
+                _actor(request, account),
+                username.strip(),
+                display_name,
+                role,
+                extension.strip(),
+                queues,
+            )
+    except flows.AccountError as exc:
+        return _accounts_page(request, account, 422, error=str(exc))
+    if created.role == Role.SEAT:
+        await _telephony_changed(request, f"seat {created.extension} created")
+    return _accounts_page(request, account, 201, created=created.username, password=password)
+
+
+@protected.post("/admin/accounts/{account_id}/active")
+async def admin_set_active(
+    request: Request,
+    account_id: int,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    active: bool = Form(...),
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            changed = await run_in_threadpool(
+                flows.set_active, db, _actor(request, account), account_id, active
+            )
+    except flows.AccountError as exc:
+        return _accounts_page(request, account, 422, error=str(exc))
+    if changed.role == Role.SEAT:
+        await _telephony_changed(request, f"seat {changed.extension} {'enabled' if active else 'disabled'}")
+    return _accounts_page(request, account)
+
+
+@protected.post("/admin/accounts/{account_id}/password")
+async def admin_reset_password(
+    request: Request, account_id: int, account: Account = Depends(authorize), csrf: str = Form("")
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            changed, password = await run_in_threadpool(
+                flows.reset_password, db, _actor(request, account), account_id
+            )
+    except flows.AccountError as exc:
+        return _accounts_page(request, account, 422, error=str(exc))
+    return _accounts_page(request, account, reset=changed.username, password=password)
+
+
+@protected.post("/admin/accounts/{account_id}/queues")
+async def admin_set_queues(
+    request: Request,
+    account_id: int,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    queues: list[str] = Form([]),
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            changed = await run_in_threadpool(
+                flows.set_queues, db, _actor(request, account), account_id, queues
+            )
+    except flows.AccountError as exc:
+        return _accounts_page(request, account, 422, error=str(exc))
+    await _telephony_changed(request, f"seat {changed.extension} queues")
+    return _accounts_page(request, account)
+
+
+@protected.get("/admin/audit")
+def admin_audit(
+    request: Request,
+    account: Account = Depends(authorize),
+    actor: str = Query("", max_length=64),
+    action: str = Query("", max_length=48),
+    target: str = Query("", max_length=128),
+) -> Response:
+    with session_scope(request.app.state.settings) as db:
+        entries = search_audit(db, actor=actor, action=action, target=target, limit=500)
+    return render(
+        request,
+        "admin_audit.html",
+        account=account,
+        entries=entries,
+        china=CHINA_TZ,
+        query={"actor": actor, "action": action, "target": target},
+    )
 
 
 @protected.get("/console")

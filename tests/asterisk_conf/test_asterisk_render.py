@@ -115,7 +115,7 @@ def test_manager_conf_binds_loopback_with_the_settings_secret(tmp_path, fake_sys
     assert "secret = secret-from-settings-42" in lines
     assert lines.index("deny = 0.0.0.0/0.0.0.0") < lines.index("permit = 127.0.0.1/255.255.255.255")
     assert "read = system,call,agent" in lines
-    assert "write = call,agent,originate,reporting" in lines
+    assert "write = call,agent,originate,reporting,config" in lines
     assert "webenabled = no" in lines
     assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o600"
 

@@ -1,0 +1,65 @@
+"""Applying configuration changes without dropping calls.
+
+A web worker that changed seats, queues or service numbers publishes on ``engine.config``; the
+engine re-renders the configuration (on a thread) and asks Asterisk, through AMI, to reload
+only the modules that read it. Calls in progress continue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from asterisk_conf.render import render_config
+from callcenter.ami.client import AmiClient
+from callcenter.bus import EventBus
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+CONFIG_TOPIC = "engine.config"
+APPLIED_TOPIC = "engine.config.applied"
+RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+SETTLE_S = 0.3  # a burst of edits makes one reload
+
+
+class ConfigApplier:
+    def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.ami = ami
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        sub = self.bus.subscribe(CONFIG_TOPIC)
+        await sub.ready.wait()
+        self._task = asyncio.create_task(self._run(sub), name="config-applier")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, sub) -> None:
+        async for _topic, request in sub:
+            await asyncio.sleep(SETTLE_S)
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            try:
+                await self.apply(reason=str(request.get("reason", ""))[:64])
+            except Exception:
+                log.exception("applying the configuration failed")
+
+    async def apply(self, reason: str = "") -> None:
+        started = time.perf_counter()
+        await asyncio.to_thread(render_config, self.settings)
+        for module in RELOAD_MODULES:
+            reply = await self.ami.action({"Action": "Reload", "Module": module})
+            if not getattr(reply, "success", False):
+                raise RuntimeError(f"reload of {module} failed: {reply!r}")
+        took = round((time.perf_counter() - started) * 1000, 1)
+        log.info("configuration applied (%s) in %s ms", reason, took)
+        await self.bus.publish(APPLIED_TOPIC, {"reason": reason, "ms": took, "at": time.time()})

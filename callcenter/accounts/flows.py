@@ -1,0 +1,132 @@
+"""What an administrator does to accounts. Each change writes its audit entry in the same
+transaction, and says whether Asterisk's configuration must follow (seats are SIP endpoints)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.accounts.service import hash_password
+from callcenter.audit.service import record
+from callcenter.directory.models import CallQueue
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
+EXTENSION = re.compile(r"^[0-9]{3,6}$")
+
+
+class AccountError(ValueError):
+    """A request an administrator can correct (the message says how)."""
+
+
+@dataclass
+class Actor:
+    username: str
+    role: str
+    ip: str = ""
+
+
+def temporary_password() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def _audit(session: Session, actor: Actor, action: str, target: str, **detail) -> None:
+    record(session, actor.username, action, target=target, role=actor.role, ip=actor.ip, **detail)
+
+
+def _queues(session: Session, names: list[str]) -> list[str]:
+    known = set(session.exec(select(CallQueue.name)))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise AccountError(f"unknown queues: {', '.join(unknown)}")
+    return sorted(set(names))
+
+
+def create_account(
+    session: Session,
+    actor: Actor,
+    username: str,
+    display_name: str,
+    role: str,
+    extension: str = "",
+    queues: list[str] | None = None,
+) -> tuple[Account, str]:
+    """A new account with a temporary password (to be changed at first login)."""
+    if not USERNAME.match(username):
+        raise AccountError("username: 2-32 letters, digits, '.', '_' or '-'")
+    if role not in {r.value for r in Role}:
+        raise AccountError("unknown role")
+    display_name = "".join(ch for ch in display_name if ch.isprintable()).strip()[:64]
+    if session.exec(select(Account).where(Account.username == username)).first():
+        raise AccountError("that username is taken")
+    if role == Role.SEAT:
+        if not EXTENSION.match(extension):
+            raise AccountError("a seat needs an extension of 3-6 digits")
+        if session.exec(select(Account).where(Account.extension == extension)).first():
+            raise AccountError("that extension is taken")
+    elif extension:
+        raise AccountError("only seats have extensions")
+    queue_names = _queues(session, queues or []) if role == Role.SEAT else []
+    password = temporary_password()
+    account = Account(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=role,
+        must_change_password=True,
+        extension=extension or None,
+        sip_password=secrets.token_urlsafe(12) if role == Role.SEAT else "",
+    )
+    session.add(account)
+    session.flush()
+    for name in queue_names:
+        session.add(QueueMembership(account_id=account.id, queue_name=name))
+    _audit(
+        session, actor, "account.create", username, account_role=role, extension=extension, queues=queue_names
+    )
+    session.commit()
+    return account, password
+
+
+def set_active(session: Session, actor: Actor, account_id: int, active: bool) -> Account:
+    """Enable or disable; a disabled seat's SIP endpoint leaves Asterisk with the next render."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountError("no such account")
+    if account.username == actor.username and not active:
+        raise AccountError("you cannot disable your own account")
+    account.active = active
+    session.add(account)
+    _audit(session, actor, "account.enable" if active else "account.disable", account.username)
+    session.commit()
+    return account
+
+
+def reset_password(session: Session, actor: Actor, account_id: int) -> tuple[Account, str]:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountError("no such account")
+    password = temporary_password()
+    account.password_hash = hash_password(password)
+    account.must_change_password = True
+    session.add(account)
+    _audit(session, actor, "account.password_reset", account.username)
+    session.commit()
+    return account, password
+
+
+def set_queues(session: Session, actor: Actor, account_id: int, queues: list[str]) -> Account:
+    account = session.get(Account, account_id)
+    if account is None or account.role != Role.SEAT:
+        raise AccountError("only seats answer queues")
+    names = _queues(session, queues)
+    for m in session.exec(select(QueueMembership).where(QueueMembership.account_id == account_id)):
+        session.delete(m)
+    for name in names:
+        session.add(QueueMembership(account_id=account_id, queue_name=name))
+    _audit(session, actor, "account.queues", account.username, queues=names)
+    session.commit()
+    return account

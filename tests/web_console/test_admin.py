@@ -1,0 +1,98 @@
+"""Account administration through the pages, with the audit log behind every change."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+
+from callcenter.accounts.models import Account, QueueMembership
+from callcenter.accounts.service import verify_password
+from callcenter.audit.models import AuditEntry
+from callcenter.database import session_scope
+from callcenter.directory.models import CallQueue
+
+from .conftest import csrf_from
+
+
+def admin_client(client, web, db):
+    with session_scope(db) as s:
+        s.add(CallQueue(name="hotline", title="社区服务热线"))
+        s.commit()
+    assert web.login(client, "admin").status_code == 303
+    return csrf_from(client.get("/admin/accounts").text)
+
+
+def audit_actions(db) -> list[tuple[str, str, str]]:
+    with session_scope(db) as s:
+        return [(e.actor, e.action, e.target) for e in s.exec(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_admin_creates_a_seat_and_the_engine_is_told(client, web, db, bus):
+    token = admin_client(client, web, db)
+    config = bus.subscribe("engine.config")
+    xss = '<script>alert("x")</script>'
+    r = client.post(
+        "/admin/accounts",
+        data={
+            "csrf": token,
+            "username": "seat1005",
+            "display_name": xss,
+            "role": "seat",
+            "extension": "1005",
+            "queues": ["hotline"],
+        },
+    )
+    assert r.status_code == 201
+    password = re.search(r'data-field="password">([^<]+)<', r.text).group(1)
+    assert xss not in r.text and "&lt;script&gt;" in r.text
+    with session_scope(db) as s:
+        seat = s.exec(select(Account).where(Account.username == "seat1005")).one()
+        assert seat.extension == "1005" and seat.must_change_password and seat.sip_password
+        assert verify_password(seat.password_hash, password)
+        assert [
+            m.queue_name for m in s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id))
+        ] == ["hotline"]
+    assert config.queue.get_nowait()[1]["reason"] == "seat 1005 created"
+    assert ("admin", "account.create", "seat1005") in audit_actions(db)
+
+
+def test_bad_requests_are_explained_and_change_nothing(client, web, db):
+    token = admin_client(client, web, db)
+    for form, message in (
+        ({"username": "x", "role": "seat", "extension": "1005"}, "username"),
+        ({"username": "seat1002b", "role": "seat", "extension": "1002"}, "extension is taken"),
+        ({"username": "seat1006", "role": "seat", "extension": "12"}, "extension of 3-6 digits"),
+        ({"username": "seat1006", "role": "seat", "extension": "1006", "queues": ["nope"]}, "unknown queues"),
+        ({"username": "boss", "role": "emperor"}, "unknown role"),
+        ({"username": "seat1001", "role": "seat", "extension": "1007"}, "taken"),
+    ):
+        r = client.post("/admin/accounts", data={"csrf": token, **form})
+        assert r.status_code == 422 and message in r.text, (form, r.status_code)
+    assert client.post("/admin/accounts", data={"username": "seat1009", "role": "outlet"}).status_code == 403
+    assert [a for a in audit_actions(db) if a[1].startswith("account.")] == []
+
+
+def test_disable_and_reset(client, web, db, bus):
+    token = admin_client(client, web, db)
+    with session_scope(db) as s:
+        seat_id = s.exec(select(Account.id).where(Account.username == "seat1002")).one()
+        admin_id = s.exec(select(Account.id).where(Account.username == "admin")).one()
+    config = bus.subscribe("engine.config")
+    r = client.post(f"/admin/accounts/{seat_id}/active", data={"csrf": token, "active": "false"})
+    assert r.status_code == 200 and 'data-username="seat1002" data-active="false"' in r.text
+    assert config.queue.get_nowait()[1]["reason"] == "seat 1002 disabled"
+    assert web.login(web.TestClient(client.app), "seat1002").status_code == 401  # cannot log in any more
+    assert (
+        client.post(f"/admin/accounts/{admin_id}/active", data={"csrf": token, "active": "false"}).status_code
+        == 422
+    )
+    r = client.post(f"/admin/accounts/{seat_id}/password", data={"csrf": token})
+    new = re.search(r'data-field="password">([^<]+)<', r.text).group(1)
+    with session_scope(db) as s:
+        assert verify_password(s.get(Account, seat_id).password_hash, new)
+    actions = audit_actions(db)
+    assert ("admin", "account.disable", "seat1002") in actions
+    assert ("admin", "account.password_reset", "seat1002") in actions
+    page = client.get("/admin/audit", params={"target": "seat1002"}).text
+    assert page.count('data-action="account.') == 2 and new not in page  # no password in the log
