@@ -91,7 +91,9 @@ def prepare() -> tuple[Settings, list[str], list[str]]:
     from callcenter.residents.models import Resident
 
     with session_scope(settings) as s:
-        load_demo(s, residents=max(300, min(CALLS, 2000)), seat_contact_base_port=None)
+        load_demo(
+            s, residents=max(300, min(CALLS, 2000)), seat_contact_base_port=None, must_change_password=False
+        )
         pw = hash_password(DEMO_PASSWORD)
         for i in range(1, SEATS + 1):
             ext = str(2000 + i)

@@ -16,7 +16,7 @@ name        phone(s)            what they show
 陈桂兰      +8615009310003      elderly, lives alone, vulnerable, rural (桃林村); 1 call, 1 order
 ==========  ==================  =================================================================
 
-Accounts (all with ``DEMO_PASSWORD`` and ``must_change_password``): ``admin``, ``supervisor``,
+Accounts (all with ``DEMO_PASSWORD``; ``must_change_password`` in production): ``admin``, ``supervisor``,
 seats ``seat1001``..``seat1004`` (extensions 1001-1004, members of ``hotline``) and ``outlet1``
 (the first outlet). Every name, number and ID number here is made up.
 
@@ -567,8 +567,12 @@ def load_demo(
     seed: int = 2026,
     *,
     seat_contact_base_port: int | None = DEFAULT_SEAT_CONTACT_BASE_PORT,
+    must_change_password: bool = True,
 ) -> dict:
     """Load the Anning District demo data and commit; nothing happens when it is already there.
+
+    The demo accounts share a published password: ``must_change_password`` (the runner passes
+    ``settings.production``) makes each set its own before anything else.
 
     ``residents`` is the total number of residents, the fixed ones included. Seats 1001-1004
     get fixed SIP contacts ``sip:seat100N@127.0.0.1:<base+N-1>`` for the command-line demo
@@ -632,7 +636,7 @@ def load_demo(
         outlets.append(outlet)
     session.flush()
 
-    _demo_accounts(session, hash_password, outlets[0].id, seat_contact_base_port)
+    _demo_accounts(session, hash_password, outlets[0].id, seat_contact_base_port, must_change_password)
 
     # Residents: the fixed ones through the ORM (the history needs their ids), the rest in bulk.
     fixed: dict[str, Resident] = {}
@@ -678,7 +682,9 @@ def load_demo(
     return {**demo_counts(session), "created": True}
 
 
-def _demo_accounts(session: Session, hash_password, outlet_id: int | None, base_port: int | None) -> None:
+def _demo_accounts(
+    session: Session, hash_password, outlet_id: int | None, base_port: int | None, must_change: bool
+) -> None:
     """admin, supervisor, seat1001..seat1004 (members of the hotline) and outlet1; existing
     usernames and extensions are left alone."""
 
@@ -703,7 +709,7 @@ def _demo_accounts(session: Session, hash_password, outlet_id: int | None, base_
             display_name=display,
             password_hash=hash_password(DEMO_PASSWORD),
             role=role.value,
-            must_change_password=True,
+            must_change_password=must_change,
             extension=ext,
             sip_password=secrets.token_urlsafe(18) if ext else "",
             sip_contact=contact,

@@ -80,7 +80,7 @@ def _cmd_load_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     migrate(settings)
     with session_scope(settings) as s:
-        counts = load_demo(s, residents=args.residents)
+        counts = load_demo(s, residents=args.residents, must_change_password=settings.production)
     print(json.dumps(counts, ensure_ascii=False))
     return 0
 
@@ -110,7 +110,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
 
     migrate(settings)
     with session_scope(settings) as s:
-        load_demo(s, residents=residents)
+        load_demo(s, residents=residents, must_change_password=settings.production)
     await asyncio.to_thread(process.start, settings)
     phones = []
     try:

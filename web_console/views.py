@@ -37,7 +37,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from asterisk_conf.apply import CONFIG_TOPIC
 from callcenter.accounts import flows
 from callcenter.accounts.models import Account, Role
-from callcenter.accounts.service import authenticate
+from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
 from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ, Settings
@@ -69,7 +69,10 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts/{account_id}/password": ADMINS,
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/audit": ADMINS,
+    "/password": ALL_ROLES,
 }
+# What an account with a temporary password may still do.
+PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})
 # Routes anyone may use (static files are a mount of their own and need no session either).
 PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
 
@@ -96,6 +99,10 @@ class NotAuthenticated(Exception):
 
 class Forbidden(Exception):
     """A session whose role may not use this route."""
+
+
+class PasswordChangeRequired(Exception):
+    """A temporary password (issued by an administrator, or a demo account in production)."""
 
 
 class SessionRevocations:
@@ -210,6 +217,8 @@ def authorize(request: Request) -> Account:
         raise Forbidden()
     if account.role not in allowed:
         raise Forbidden()
+    if account.must_change_password and path not in PASSWORD_CHANGE_ROUTES:
+        raise PasswordChangeRequired()
     request.state.account = account
     return account
 
@@ -263,6 +272,12 @@ def install_exception_handlers(app) -> None:
     async def on_forbidden(request: Request, exc: Forbidden) -> Response:
         return forbidden_response(request)
 
+    async def on_password_change(request: Request, exc: PasswordChangeRequired) -> Response:
+        if is_api(request.url.path):
+            return JSONResponse({"detail": "password change required"}, status_code=403)
+        return RedirectResponse("/password", status_code=303)
+
+    app.add_exception_handler(PasswordChangeRequired, on_password_change)
     app.add_exception_handler(NotAuthenticated, on_unauthenticated)
     app.add_exception_handler(Forbidden, on_forbidden)
 
@@ -343,6 +358,8 @@ def login_submit(
     throttle.record_success(username, ip)
     start_session(request, account)
     log.info("login: %s (%s) from %s", account.username, account.role, ip)
+    if account.must_change_password:
+        return RedirectResponse("/password", status_code=303)
     return RedirectResponse(HOME_BY_ROLE.get(account.role, "/"), status_code=303)
 
 
@@ -408,6 +425,50 @@ async def seat_pause(request: Request, body: PauseRequest, account: Account = De
 @protected.get("/wallboard")
 def wallboard(request: Request, account: Account = Depends(authorize)) -> Response:
     return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
+
+
+# --- own password ----------------------------------------------------------------------------
+
+MIN_PASSWORD_LEN = 10
+
+
+@protected.get("/password")
+def password_form(request: Request, account: Account = Depends(authorize)) -> Response:
+    return render(request, "password.html", account=account, error=None)
+
+
+@protected.post("/password")
+def password_change(
+    request: Request,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    current: str = Form("", max_length=1024),
+    new: str = Form("", max_length=1024),
+    confirm: str = Form("", max_length=1024),
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    error = None
+    if not verify_password(account.password_hash, current):
+        error = "password.wrong_current"
+    elif len(new) < MIN_PASSWORD_LEN:
+        error = "password.too_short"
+    elif new != confirm:
+        error = "password.mismatch"
+    elif new == current or new.lower() == account.username.lower():
+        error = "password.too_easy"
+    if error:
+        return render(request, "password.html", status_code=422, account=account, error=error)
+    with session_scope(request.app.state.settings) as db:
+        fresh = db.get(Account, account.id)
+        fresh.password_hash = hash_password(new)
+        fresh.must_change_password = False
+        db.add(fresh)
+        ip = request.client.host if request.client else ""
+        audit(db, fresh.username, "account.password_change", target=fresh.username, role=fresh.role, ip=ip)
+        db.commit()
+    start_session(request, fresh)  # other sessions of the old password end; this one goes on
+    return RedirectResponse(HOME_BY_ROLE.get(fresh.role, "/api/me"), status_code=303)
 
 
 # --- administration ------------------------------------------------------------------------
@@ -647,6 +708,9 @@ async def serve_topic(websocket: WebSocket, route: str, topic_for) -> None:
         return
     if account.role not in ROUTE_ROLES[route]:
         await _close(websocket, WS_FORBIDDEN, f"role may not use the {route.rsplit('/', 1)[-1]}")
+        return
+    if account.must_change_password:
+        await _close(websocket, WS_FORBIDDEN, "password change required")
         return
     chosen = topic_for(account)
     if chosen is None:

@@ -23,7 +23,7 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
     migrate(settings)
     migrate(settings)  # idempotent
     with session_scope(settings) as s:
-        assert load_demo(s, residents=200, seat_contact_base_port=None)["created"]
+        assert load_demo(s, residents=200, seat_contact_base_port=None, must_change_password=False)["created"]
 
     rid = find_resident_id(settings, WANG)
     engine = Engine(settings, InProcessBus())

@@ -69,7 +69,7 @@ def stack_settings(tmp_path_factory) -> Settings:
     from callcenter.directory.models import CallQueue
 
     with session_scope(settings) as s:
-        load_demo(s, residents=300, seat_contact_base_port=None)
+        load_demo(s, residents=300, seat_contact_base_port=None, must_change_password=False)
         seat = s.exec(select(Account).where(Account.extension == "1001")).one()
         seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
         s.add(seat)
