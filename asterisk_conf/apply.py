@@ -54,12 +54,24 @@ class ConfigApplier:
                 log.exception("applying the configuration failed")
 
     async def apply(self, reason: str = "") -> None:
-        started = time.perf_counter()
-        await asyncio.to_thread(render_config, self.settings)
-        for module in RELOAD_MODULES:
-            reply = await self.ami.action({"Action": "Reload", "Module": module})
-            if not getattr(reply, "success", False):
-                raise RuntimeError(f"reload of {module} failed: {reply!r}")
-        took = round((time.perf_counter() - started) * 1000, 1)
+        took = await apply_config(self.settings, self.ami.action)
         log.info("configuration applied (%s) in %s ms", reason, took)
         await self.bus.publish(APPLIED_TOPIC, {"reason": reason, "ms": took, "at": time.time()})
+
+
+async def apply_config(settings: Settings, send, attempts: int = 6) -> float:
+    """Render, then reload each module through AMI with ``send(action) -> reply``; return ms.
+
+    Asterisk refuses a reload while another is running, so a refused one is tried again.
+    """
+    started = time.perf_counter()
+    await asyncio.to_thread(render_config, settings)
+    for module in RELOAD_MODULES:
+        for attempt in range(1, attempts + 1):
+            reply = await send({"Action": "Reload", "Module": module})
+            if getattr(reply, "success", False):
+                break
+            if attempt == attempts:
+                raise RuntimeError(f"reload of {module} failed: {reply!r}")
+            await asyncio.sleep(0.5)
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import select
 
+from asterisk_conf.apply import apply_config
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.ami import events as ev
 from callcenter.ami.client import close_manager, open_manager
@@ -110,7 +111,6 @@ class Hops:
 
 
 async def run_doctor(settings: Settings) -> int:
-    from asterisk_conf import process
     from asterisk_conf.sipp import SippUAS, place_call
 
     report: dict[str, Any] = {"doctor": "fail"}
@@ -145,10 +145,6 @@ async def run_doctor(settings: Settings) -> int:
         except Exception as exc:
             step("redis", False, str(exc))
 
-    if ensure_diagnostics(settings):
-        await asyncio.to_thread(process.reload, settings)
-        await asyncio.sleep(2)  # `core reload` returns before the new dialplan is in place
-
     hops = Hops()
 
     def on_event(_m, msg) -> None:
@@ -170,6 +166,14 @@ async def run_doctor(settings: Settings) -> int:
         step("AMI login", False, "no login within 10 s (is Asterisk running? `callcenter asterisk status`)")
         print(json.dumps(report))
         return 1
+
+    if ensure_diagnostics(settings):
+        # The diagnostics number, queue and seat are new: into Asterisk's configuration first.
+        try:
+            await apply_config(settings, manager.send_action)
+            step("diagnostics number configured", True, settings.doctor_did)
+        except Exception as exc:
+            step("diagnostics number configured", False, str(exc))
 
     try:
         _r, w = await asyncio.wait_for(asyncio.open_connection(settings.agi_host, settings.agi_port), 3)
