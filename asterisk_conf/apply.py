@@ -13,7 +13,7 @@ import logging
 import time
 
 from asterisk_conf.render import render_config
-from callcenter.ami.client import AmiClient
+from callcenter.ami.client import AmiClient, close_manager, open_manager
 from callcenter.bus import EventBus
 from callcenter.config import Settings
 
@@ -59,13 +59,19 @@ class ConfigApplier:
         await self.bus.publish(APPLIED_TOPIC, {"reason": reason, "ms": took, "at": time.time()})
 
 
-async def apply_config(settings: Settings, send, attempts: int = 6) -> float:
-    """Render, then reload each module through AMI with ``send(action) -> reply``; return ms.
+async def apply_config(settings: Settings, send) -> float:
+    """Render, then reload the modules that read the rendered files; return ms."""
+    started = time.perf_counter()
+    await asyncio.to_thread(render_config, settings)
+    await reload_modules(send)
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+async def reload_modules(send, attempts: int = 6) -> None:
+    """Reload each module through AMI with ``send(action) -> reply``.
 
     Asterisk refuses a reload while another is running, so a refused one is tried again.
     """
-    started = time.perf_counter()
-    await asyncio.to_thread(render_config, settings)
     for module in RELOAD_MODULES:
         for attempt in range(1, attempts + 1):
             reply = await send({"Action": "Reload", "Module": module})
@@ -74,4 +80,12 @@ async def apply_config(settings: Settings, send, attempts: int = 6) -> float:
             if attempt == attempts:
                 raise RuntimeError(f"reload of {module} failed: {reply!r}")
             await asyncio.sleep(0.5)
-    return round((time.perf_counter() - started) * 1000, 1)
+
+
+async def reload_running(settings: Settings) -> None:
+    """``reload_modules`` over a connection of its own (the command line, tests)."""
+    manager = await open_manager(settings)
+    try:
+        await reload_modules(manager.send_action)
+    finally:
+        close_manager(manager)

@@ -17,6 +17,7 @@ Asterisk runs as root (no ``-U``): with ``-U root`` it drops capabilities.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -355,17 +356,20 @@ def cli_command(settings: Settings, cmd: str, timeout: float = 30) -> str:
 
 
 def reload(settings: Settings) -> str:
-    """Render the configuration again and make the running Asterisk take it (``core reload``).
+    """Render the configuration again and make the running Asterisk take it: the modules that
+    read the rendered files (pjsip, queues, dialplan) are reloaded through AMI; calls go on.
 
-    A changed modules.conf needs a restart; everything else (pjsip, dialplan, queues, manager)
-    is applied live. When Asterisk is not running, this only renders.
+    A changed modules.conf needs a restart. When Asterisk is not running, this only renders.
     """
+    from asterisk_conf.apply import RELOAD_MODULES, reload_running
+
     if not settings.ami_secret:
         settings.load_secrets()
     prepare(settings, install=locate_asterisk(settings))  # never builds: only renders
     if _running_pid(settings) is None:
         return "rendered (Asterisk is not running)"
-    return cli_command(settings, "core reload")
+    asyncio.run(reload_running(settings))
+    return "reloaded " + ", ".join(RELOAD_MODULES)
 
 
 def status(settings: Settings, install: AsteriskInstall | None = None) -> dict:
