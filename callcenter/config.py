@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     default_region: str = "CN"
     default_area_code: str = "931"  # Lanzhou, for 7/8-digit local landline numbers
     queue_timeout: int = 300
+    # The national targets (GB/T 33358-2016): answer within 15 s; answered rate at least 95 %.
+    service_level_s: int = 15
+    answered_rate_alert: float = 0.95
     # Why a seat may pause (the console offers these; nothing else reaches Asterisk).
     pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0

@@ -21,6 +21,7 @@ from callcenter.ami import events as ev
 from callcenter.bus import EventBus
 from callcenter.calls.models import CallRecord, QueueEventRow
 from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
+from callcenter.calls.stats import DayStats, china_day
 from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
@@ -185,8 +186,10 @@ class CallService:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
+        self.today = DayStats(day=china_day(), service_level=settings.service_level_s)
 
     async def start(self) -> None:
+        self.today = await self._run_db(DayStats.load, self.settings)
         hello = self.bus.subscribe("console.hello")
         wallboard_hello = self.bus.subscribe("wallboard.hello")
         await hello.ready.wait()
@@ -250,11 +253,31 @@ class CallService:
             )
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
+            self._count(effect.call)
         elif effect.kind == "seat":
             view = self.model.seat_view(effect.ext)
             await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
-        if effect.kind != "record":
-            self._wallboard_dirty.set()
+        self._wallboard_dirty.set()
+
+    def _count(self, call: LiveCall) -> None:
+        day = china_day()
+        if day != self.today.day:  # midnight in Lanzhou: a new day's figures
+            self.today = DayStats(day=day, service_level=self.settings.service_level_s)
+        self.today.add(call.queue, call.seat, call.outcome, call.wait_s)
+
+    def wallboard(self) -> dict[str, Any]:
+        """The live snapshot with today's figures and the alert thresholds."""
+        snap = self.model.snapshot()
+        for name, figures in self.today.queues.items():
+            snap["queues"].setdefault(name, {"waiting": 0, "longest_wait_s": 0.0}).update(figures.view())
+        for seat in snap["seats"]:
+            seat["calls_today"] = self.today.seat_calls.get(seat["ext"], 0)
+        snap["day"] = self.today.day
+        snap["alerts"] = {
+            "wait_s": self.settings.service_level_s,
+            "answered_rate": self.settings.answered_rate_alert,
+        }
+        return snap
 
     # -- workers ---------------------------------------------------------------------------
     async def _wallboard_worker(self, hello) -> None:
@@ -264,7 +287,7 @@ class CallService:
             while True:
                 await self._wallboard_dirty.wait()
                 self._wallboard_dirty.clear()
-                await self.bus.publish("wallboard", self.model.snapshot())
+                await self.bus.publish("wallboard", self.wallboard())
                 await asyncio.sleep(WALLBOARD_INTERVAL)
         finally:
             hello_task.cancel()

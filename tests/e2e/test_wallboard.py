@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.demo import DEMO_PASSWORD
 from callcenter.doctor import console_login, open_console_ws
-from tests.e2e.conftest import next_message, seat_console
+from tests.e2e.conftest import SEAT_PORT, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +68,36 @@ async def test_seats_may_not_open_the_wallboard(app):
     with pytest.raises(Exception) as closed:
         await board.recv()
     assert getattr(closed.value, "rcvd", None) is not None and closed.value.rcvd.code == 4403
+
+
+async def test_wallboard_counts_match_the_calls_placed(app, ami):
+    supervisor = await console_login(app.base_url, "supervisor", DEMO_PASSWORD)
+    board = await open_console_ws(app.base_url, supervisor, path="/ws/wallboard")
+    before, _ = await next_message(board, lambda m: m.get("type") == "snapshot")
+    q0 = before["queues"]["hotline"]
+    seat0 = seat_row(before, "1001")["calls_today"]
+    with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
+        assert (await place_call(app.settings, did="96345", caller="13919310001", hold_ms=3000)).ok
+        # Nobody free: the caller waits about 7 s in the queue and gives up.
+        await ami.manager.send_action(
+            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "会议"},
+            as_list=False,
+        )
+        await place_call(app.settings, did="96345", caller="13800001111", hold_ms=8000)
+        await ami.manager.send_action(
+            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}, as_list=False
+        )
+    after, _ = await next_message(
+        board,
+        lambda m: (
+            m.get("type") == "snapshot"
+            and m["queues"]["hotline"].get("offered", 0) >= q0.get("offered", 0) + 2
+        ),
+    )
+    q1 = after["queues"]["hotline"]
+    assert q1["offered"] - q0.get("offered", 0) == 2
+    assert q1["answered"] - q0.get("answered", 0) == 1
+    assert q1["abandoned"] - q0.get("abandoned", 0) == 1
+    assert seat_row(after, "1001")["calls_today"] == seat0 + 1
+    assert 0 < q1["answered_rate"] < 1 and after["alerts"] == {"wait_s": 15, "answered_rate": 0.95}
+    await board.close()

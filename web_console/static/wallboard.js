@@ -31,6 +31,10 @@
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
 
+  function percent(v) {
+    return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%";
+  }
+
   function render() {
     if (!last) return;
     var now = Date.now() / 1000;
@@ -43,9 +47,18 @@
       var row = document.createElement("tr");
       row.dataset.queue = name;
       cell(row, name, "queue");
+      var alerts = last.alerts || { wait_s: 15, answered_rate: 0.95 };
       cell(row, String(q.waiting), "waiting");
       var lw = cell(row, String(q.longest_wait_s), "longest-wait");
-      if (q.waiting > 0 && q.longest_wait_s > 15) lw.className = "alert";
+      if (q.waiting > 0 && q.longest_wait_s > alerts.wait_s) lw.className = "alert";
+      cell(row, String(q.offered || 0), "offered");
+      cell(row, String(q.answered || 0), "answered");
+      cell(row, String(q.abandoned || 0), "abandoned");
+      var ar = cell(row, percent(q.answered_rate), "answered-rate");
+      if (q.answered_rate !== null && q.answered_rate !== undefined && q.answered_rate < alerts.answered_rate) {
+        ar.className = q.answered_rate < alerts.answered_rate - 0.1 ? "alert" : "warn";
+      }
+      cell(row, percent(q.service_level), "service-level");
       qBody.appendChild(row);
     });
     (last.seats || []).forEach(function (seat) {
@@ -57,6 +70,7 @@
       cell(row, t("seatstate." + seat.state), "state");
       cell(row, seat.state === "paused" ? String(seat.paused_reason || "") : "", "reason");
       cell(row, duration(now - seat.since), "since");
+      cell(row, String(seat.calls_today || 0), "calls-today");
       sBody.appendChild(row);
     });
   }
