@@ -42,6 +42,8 @@ from callcenter.audit.service import record as audit
 from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
+from callcenter.residents import service as resident_service
+from callcenter.residents.models import Resident
 from callcenter.seats.service import COMMAND_TOPIC
 from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, js_catalogue, normalize_lang, translator
 
@@ -70,6 +72,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/audit": ADMINS,
     "/password": ALL_ROLES,
+    "/api/residents": STAFF,
+    "/api/residents/{resident_id}/phones": STAFF,
+    "/api/communities": STAFF,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})
@@ -425,6 +430,107 @@ async def seat_pause(request: Request, body: PauseRequest, account: Account = De
 @protected.get("/wallboard")
 def wallboard(request: Request, account: Account = Depends(authorize)) -> Response:
     return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
+
+
+# --- residents from the pop ------------------------------------------------------------------
+
+_LINKEDID_RE = re.compile(r"^[0-9.]{1,40}$")
+
+
+def _masked(phone: str) -> str:
+    """Enough for a seat to recognise a number, not enough to copy it from a list."""
+    return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else "****"
+
+
+def _resident_brief(r: Resident) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "phone": _masked(r.phone), "community_id": r.community_id}
+
+
+class RegisterResident(BaseModel):
+    linkedid: str = Field(default="", max_length=40)
+    name: str = Field(max_length=64)
+    phone: str = Field(max_length=40)
+    community_id: int | None = None
+    grid_id: int | None = None
+    address: str = Field(default="", max_length=255)
+
+
+class LinkPhone(BaseModel):
+    linkedid: str = Field(default="", max_length=40)
+    phone: str = Field(max_length=40)
+
+
+async def _repop(request: Request, linkedid: str, resident_id: int) -> None:
+    """The caller's pop shows the resident now: the engine rebuilds it."""
+    if _LINKEDID_RE.match(linkedid):
+        await request.app.state.bus.publish(
+            "calls.resident", {"linkedid": linkedid, "resident_id": resident_id}
+        )
+
+
+@protected.get("/api/communities")
+def api_communities(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
+    from callcenter.directory.models import Community, Jurisdiction
+
+    with session_scope(request.app.state.settings) as db:
+        rows = db.exec(
+            select(Community.id, Community.name, Jurisdiction.name)
+            .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id)
+            .order_by(Jurisdiction.name, Community.name)
+        )
+        return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
+
+
+@protected.get("/api/residents")
+def api_residents(
+    request: Request, account: Account = Depends(authorize), q: str = Query("", max_length=64)
+) -> JSONResponse:
+    with session_scope(request.app.state.settings) as db:
+        return JSONResponse([_resident_brief(r) for r in resident_service.search(db, q)])
+
+
+@protected.post("/api/residents")
+async def api_register_resident(
+    request: Request, body: RegisterResident, account: Account = Depends(authorize)
+) -> Response:
+    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf"}, status_code=403)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            resident = await run_in_threadpool(
+                resident_service.register,
+                db,
+                account.username,
+                account.role,
+                body.name,
+                body.phone,
+                body.community_id,
+                body.grid_id,
+                body.address,
+            )
+    except resident_service.ResidentError as exc:
+        existing = _resident_brief(exc.existing) if exc.existing else None
+        return JSONResponse({"error": str(exc), "existing": existing}, status_code=409 if existing else 422)
+    await _repop(request, body.linkedid, resident.id)
+    return JSONResponse(_resident_brief(resident), status_code=201)
+
+
+@protected.post("/api/residents/{resident_id}/phones")
+async def api_link_phone(
+    request: Request, resident_id: int, body: LinkPhone, account: Account = Depends(authorize)
+) -> Response:
+    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf"}, status_code=403)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            resident = await run_in_threadpool(
+                resident_service.link_phone, db, account.username, account.role, resident_id, body.phone
+            )
+    except resident_service.ResidentError as exc:
+        existing = _resident_brief(exc.existing) if exc.existing else None
+        return JSONResponse({"error": str(exc), "existing": existing}, status_code=409 if existing else 422)
+    await _repop(request, body.linkedid, resident.id)
+    return JSONResponse(_resident_brief(resident))
 
 
 # --- own password ----------------------------------------------------------------------------

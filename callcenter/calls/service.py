@@ -192,6 +192,8 @@ class CallService:
         self.today = await self._run_db(DayStats.load, self.settings)
         hello = self.bus.subscribe("console.hello")
         wallboard_hello = self.bus.subscribe("wallboard.hello")
+        resident_set = self.bus.subscribe("calls.resident")
+        await resident_set.ready.wait()
         await hello.ready.wait()
         await wallboard_hello.ready.wait()
         self._tasks = [
@@ -200,6 +202,7 @@ class CallService:
             asyncio.create_task(self._record_worker(), name="calls-records"),
             asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
             asyncio.create_task(self._wallboard_worker(wallboard_hello), name="calls-wallboard"),
+            asyncio.create_task(self._resident_worker(resident_set), name="calls-resident"),
         ]
 
     async def stop(self) -> None:
@@ -317,6 +320,15 @@ class CallService:
             # A pop already sent without the profile is sent again, complete.
             for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
                 await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))
+
+    async def _resident_worker(self, sub) -> None:
+        """A seat registered or linked the caller: rebuild the pop with the resident."""
+        async for _topic, payload in sub:
+            call = self.model.calls.get(str(payload.get("linkedid", "")))
+            resident_id = payload.get("resident_id")
+            if call is not None and isinstance(resident_id, int):
+                call.resident_id = resident_id
+                self._profiles.put_nowait(call.linkedid)
 
     async def _hello_worker(self, sub) -> None:
         async for _topic, payload in sub:

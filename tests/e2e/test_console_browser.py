@@ -83,3 +83,24 @@ async def test_pause_in_the_console_shows_on_the_wallboard(app, browser):  # noq
     await board.wait_for_selector('#seats tr[data-ext="1001"][data-state="available"]', timeout=2000)
     await seat.close()
     await board.close()
+
+
+async def test_unknown_caller_registered_from_the_pop(app, browser):  # noqa: F811
+    page = await login_page(browser, app, "seat1001")
+    with SippUAS(port=SEAT_PORT, ring_ms=20000, talk_ms=0):
+        call = asyncio.create_task(
+            place_call(app.settings, did="96345", caller="13800009999", caller_name="陌生来电", hold_ms=8000)
+        )
+        await page.wait_for_selector('#pop[data-resident="unknown"] [data-form="register"]', timeout=20000)
+        await page.fill('#pop [data-form="register"] input[name="name"]', "赵新民")
+        await page.wait_for_selector('#pop select[name="community_id"] option:nth-child(2)', state="attached")
+        await page.select_option('#pop select[name="community_id"]', index=1)
+        await page.fill('#pop [data-form="register"] input[name="address"]', "西路街道12号")
+        await page.click('#pop [data-form="register"] button[type="submit"]')
+        # The engine rebuilds the pop: the caller is now a resident, while the phone still rings.
+        await page.wait_for_selector(
+            '#pop[data-resident="known"] [data-field="resident-name"]:text("赵新民")', timeout=5000
+        )
+        assert await page.get_attribute("#pop", "data-state") == "ringing"
+        call.cancel()
+    await page.close()

@@ -246,6 +246,7 @@
       area.appendChild(pop);
     }
     fillPop(pop, msg);
+    if (pop.dataset.resident === "unknown") setUpUnknown(pop, msg);
     show(idleNotice(), false);
   }
 
@@ -280,17 +281,86 @@
     pauseBtn.addEventListener("click", function () {
       var pausing = pauseBtn.dataset.paused !== "true";
       pauseBtn.disabled = true;
-      fetch("/api/seat/pause", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
-        body: JSON.stringify({ paused: pausing, reason: pausing ? reasonSel.value : "" })
-      }).then(function (r) {
+      api("POST", "/api/seat/pause", { paused: pausing, reason: pausing ? reasonSel.value : "" }).then(function (r) {
         if (r.status !== 202) window.alert(t("pause_failed"));
       }, function () {
         window.alert(t("pause_failed"));
       }).then(function () {
         pauseBtn.disabled = false;
+      });
+    });
+  }
+
+  // ---- an unknown caller: register, or link the number to a resident on file ----
+  var communities = null;
+
+  function api(method, url, body) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      return r.json().then(function (data) { return { status: r.status, data: data }; });
+    });
+  }
+
+  function registerMessage(pop, text) {
+    setText(pop, "register-message", text);
+  }
+
+  function setUpUnknown(pop, msg) {
+    if (pop.dataset.unknownReady === "1") return;
+    pop.dataset.unknownReady = "1";
+    var reg = pop.querySelector('[data-form="register"]');
+    var link = pop.querySelector('[data-form="link"]');
+    var select = reg.querySelector('select[name="community_id"]');
+    (communities ? Promise.resolve(communities) : api("GET", "/api/communities").then(function (r) {
+      communities = r.data;
+      return communities;
+    })).then(function (list) {
+      list.forEach(function (c) {
+        var o = document.createElement("option");
+        o.value = String(c.id);
+        o.textContent = str(c.jurisdiction) + " · " + str(c.name);
+        select.appendChild(o);
+      });
+    });
+    function outcome(r, doneKey) {
+      if (r.status === 200 || r.status === 201) registerMessage(pop, t(doneKey, { name: str(r.data.name) }));
+      else if (r.status === 409 && r.data.existing) registerMessage(pop, t("register.exists", { name: str(r.data.existing.name) }));
+      else registerMessage(pop, t("register.failed", { error: str(r.data.error || r.status) }));
+    }
+    reg.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      api("POST", "/api/residents", {
+        linkedid: pop.dataset.linkedid,
+        name: reg.elements.name.value,
+        phone: str(msg.caller),
+        community_id: select.value ? Number(select.value) : null,
+        address: reg.elements.address.value
+      }).then(function (r) { outcome(r, "register.done"); });
+    });
+    link.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var list = field(pop, "matches");
+      list.textContent = "";
+      api("GET", "/api/residents?q=" + encodeURIComponent(link.elements.q.value)).then(function (r) {
+        if (!r.data.length) registerMessage(pop, t("register.none"));
+        r.data.forEach(function (res) {
+          var li = document.createElement("li");
+          li.textContent = str(res.name) + " " + str(res.phone) + " ";
+          var b = document.createElement("button");
+          b.type = "button";
+          b.textContent = t("register.link");
+          b.addEventListener("click", function () {
+            api("POST", "/api/residents/" + Number(res.id) + "/phones",
+                { linkedid: pop.dataset.linkedid, phone: str(msg.caller) })
+              .then(function (r2) { outcome(r2, "register.linked"); });
+          });
+          li.appendChild(b);
+          list.appendChild(li);
+        });
       });
     });
   }
