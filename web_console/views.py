@@ -23,6 +23,7 @@ import re
 import secrets
 import threading
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,6 +76,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/residents": STAFF,
     "/api/residents/{resident_id}/phones": STAFF,
     "/api/communities": STAFF,
+    "/api/my/calls": STAFF,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})
@@ -466,6 +468,40 @@ async def _repop(request: Request, linkedid: str, resident_id: int) -> None:
         await request.app.state.bus.publish(
             "calls.resident", {"linkedid": linkedid, "resident_id": resident_id}
         )
+
+
+@protected.get("/api/my/calls")
+def api_my_calls(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
+    """The seat's calls today (China time), newest first: the console's 'my recent calls'."""
+    from callcenter.calls.models import CallRecord
+    from callcenter.phone import display
+
+    ext = account.extension
+    if not ext or not _EXTENSION_RE.match(ext):
+        return JSONResponse([])
+    today = datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    with session_scope(request.app.state.settings) as db:
+        rows = db.exec(
+            select(CallRecord, Resident.name)
+            .join(Resident, Resident.id == CallRecord.resident_id, isouter=True)
+            .where(CallRecord.seat == ext, CallRecord.started_at >= today)
+            .order_by(CallRecord.started_at.desc())
+            .limit(20)
+        )
+        calls = [
+            {
+                "linkedid": c.linkedid,
+                "started_at": c.started_at.isoformat(),
+                "caller": display(c.caller) or c.caller,
+                "resident": name or "",
+                "order_12345": c.order_12345,
+                "wait_s": c.wait_s,
+                "talk_s": c.talk_s,
+                "outcome": c.outcome,
+            }
+            for c, name in rows
+        ]
+    return JSONResponse(calls, headers={"Cache-Control": "no-store"})
 
 
 @protected.get("/api/communities")

@@ -186,6 +186,7 @@ class CallService:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
+        self._seat_queues_sent: dict[str, dict[str, int]] = {}
         self.today = DayStats(day=china_day(), service_level=settings.service_level_s)
 
     async def start(self) -> None:
@@ -245,6 +246,9 @@ class CallService:
             effects = self.model.apply(item)
         for effect in effects:
             await self._effect(effect)
+        # Callers joining or leaving a queue change the wallboard without any other effect; the
+        # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
+        self._wallboard_dirty.set()
 
     async def _effect(self, effect: Effect) -> None:
         if effect.kind == "pop" and effect.call is not None:
@@ -260,7 +264,6 @@ class CallService:
         elif effect.kind == "seat":
             view = self.model.seat_view(effect.ext)
             await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
-        self._wallboard_dirty.set()
 
     def _count(self, call: LiveCall) -> None:
         day = china_day()
@@ -290,10 +293,20 @@ class CallService:
             while True:
                 await self._wallboard_dirty.wait()
                 self._wallboard_dirty.clear()
-                await self.bus.publish("wallboard", self.wallboard())
+                board = self.wallboard()
+                await self.bus.publish("wallboard", board)
+                await self._publish_seat_queues(board)
                 await asyncio.sleep(WALLBOARD_INTERVAL)
         finally:
             hello_task.cancel()
+
+    async def _publish_seat_queues(self, board: dict[str, Any]) -> None:
+        """Each seat's status bar: the callers waiting in its own queues, sent when they change."""
+        for seat in board["seats"]:
+            mine = {q: board["queues"].get(q, {}).get("waiting", 0) for q in seat["queues"]}
+            if self._seat_queues_sent.get(seat["ext"]) != mine:
+                self._seat_queues_sent[seat["ext"]] = mine
+                await self.bus.publish(f"seat.{seat['ext']}", {"type": "queues", "waiting": mine})
 
     async def _wallboard_hellos(self, sub) -> None:
         async for _topic, _payload in sub:
@@ -335,6 +348,8 @@ class CallService:
             ext = str(payload.get("ext", ""))
             if ext in self.model.seats:
                 await self.bus.publish(f"seat.{ext}", {"type": "state", **self.model.seat_view(ext)})
+                self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
+                self._wallboard_dirty.set()
             call = self.model.pop_for(ext)
             if call is not None:
                 await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))

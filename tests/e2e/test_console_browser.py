@@ -104,3 +104,26 @@ async def test_unknown_caller_registered_from_the_pop(app, browser):  # noqa: F8
         assert await page.get_attribute("#pop", "data-state") == "ringing"
         call.cancel()
     await page.close()
+
+
+async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
+    page = await login_page(browser, app, "seat1001")
+    await page.wait_for_selector('#my-queues:text("hotline 等待 0")', timeout=5000)
+    await ami.manager.send_action(
+        {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "整理工单"},
+        as_list=False,
+    )
+    await page.wait_for_selector('#seat-state[data-state="paused"]', timeout=3000)
+    assert await page.text_content("#seat-state-reason") == "整理工单"
+    with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
+        call = asyncio.create_task(place_call(app.settings, did="96345", caller="13919310001", hold_ms=9000))
+        await page.wait_for_selector('#my-queues:text("hotline 等待 1")', timeout=10000)
+        await ami.manager.send_action(
+            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}, as_list=False
+        )
+        await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)
+        assert (await call).ok
+    row = page.locator("#my-calls tbody tr", has_text="139 1931 0001").first
+    await row.wait_for(timeout=10000)
+    assert "王秀英" in await row.text_content()
+    await page.close()

@@ -251,6 +251,8 @@
   }
 
   function onClear(msg) {
+    // A call ended somewhere in this seat's day: its record is written a moment later.
+    setTimeout(loadMyCalls, 1500);
     var pop = document.getElementById("pop");
     if (!pop || pop.dataset.linkedid !== str(msg.linkedid)) return;
     pop.remove();
@@ -265,8 +267,47 @@
   var reasonSel = document.getElementById("pause-reason");
   var csrfInput = document.querySelector('input[name="csrf"]');
 
+  var stateSince = 0;
+  var forEl = document.getElementById("seat-state-for");
+  var queuesEl = document.getElementById("my-queues");
+  var myCalls = document.querySelector("#my-calls tbody");
+
+  function tickState() {
+    if (forEl && stateSince) forEl.textContent = fmtDuration(Date.now() - stateSince * 1000);
+  }
+  setInterval(tickState, 1000);
+
+  function onQueues(msg) {
+    if (!queuesEl || !msg.waiting || typeof msg.waiting !== "object") return;
+    var parts = Object.keys(msg.waiting).sort().map(function (q) {
+      return t("queue_waiting", { queue: q, n: Number(msg.waiting[q]) || 0 });
+    });
+    queuesEl.textContent = parts.join(" · ");
+  }
+
+  function loadMyCalls() {
+    if (!myCalls) return;
+    api("GET", "/api/my/calls").then(function (r) {
+      myCalls.textContent = "";
+      (r.data || []).forEach(function (c) {
+        var row = document.createElement("tr");
+        row.dataset.linkedid = str(c.linkedid);
+        [fmtTime(c.started_at), str(c.caller), str(c.resident),
+         c.wait_s === null ? "" : String(Math.round(c.wait_s)),
+         c.talk_s === null ? "" : String(Math.round(c.talk_s))].forEach(function (text) {
+          var td = document.createElement("td");
+          td.textContent = text;
+          row.appendChild(td);
+        });
+        myCalls.appendChild(row);
+      });
+    });
+  }
+
   function onState(msg) {
     if (!stateEl) return;
+    stateSince = Number(msg.since) || 0;
+    tickState();
     var state = str(msg.state);
     stateEl.dataset.state = state;
     stateEl.textContent = t("seatstate." + state);
@@ -371,6 +412,7 @@
       if (msg.type === "pop") onPop(msg);
       else if (msg.type === "clear") onClear(msg);
       else if (msg.type === "state") onState(msg);
+      else if (msg.type === "queues") onQueues(msg);
     } catch (e) {
       if (window.console) window.console.error("console: bad message", e);
     }
@@ -430,6 +472,7 @@
       if (msg && msg.topic === "console.ready") {
         openedAt = Date.now();
         setConn("online");
+        loadMyCalls();
         return;
       }
       onMessage(msg);
