@@ -77,6 +77,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/residents/{resident_id}/phones": STAFF,
     "/api/communities": STAFF,
     "/api/my/calls": STAFF,
+    "/api/residents/{resident_id}/identity": STAFF,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})
@@ -502,6 +503,34 @@ def api_my_calls(request: Request, account: Account = Depends(authorize)) -> JSO
             for c, name in rows
         ]
     return JSONResponse(calls, headers={"Cache-Control": "no-store"})
+
+
+@protected.get("/api/residents/{resident_id}/identity")
+def api_resident_identity(
+    request: Request, resident_id: int, account: Account = Depends(authorize)
+) -> Response:
+    """A resident's full ID number and phones: shown on request only, and every request audited."""
+    with session_scope(request.app.state.settings) as db:
+        resident = db.get(Resident, resident_id)
+        if resident is None:
+            return JSONResponse({"error": "no such resident"}, status_code=404)
+        ip = request.client.host if request.client else ""
+        audit(
+            db,
+            account.username,
+            "resident.view_identity",
+            target=f"resident:{resident.id}",
+            role=account.role,
+            ip=ip,
+        )
+        db.commit()
+        body = {
+            "id": resident.id,
+            "id_number": resident.id_number,
+            "phone": resident.phone,
+            "phone2": resident.phone2,
+        }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @protected.get("/api/communities")

@@ -45,6 +45,13 @@ _BY_PHONE = union_all(
 ).limit(1)
 
 
+def mask_id_number(id_number: str) -> str:
+    """A resident ID number as a seat sees it by default: region and check digits only."""
+    if len(id_number) < 10:
+        return "*" * len(id_number)
+    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
+
+
 def lookup_resident_id(conn: Connection, caller: str | None) -> int | None:
     """The resident whose phone is this E.164 number (an indexed lookup)."""
     if not caller:
@@ -89,6 +96,9 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "lives_alone": r.lives_alone,
                     "vulnerable": r.vulnerable,
                     "age": (datetime.now().year - r.birth_year) if r.birth_year else None,
+                    "emergency_contact": r.emergency_contact,
+                    # The full number is shown only on request, and that request is audited.
+                    "id_number_masked": mask_id_number(r.id_number),
                 }
         who = (
             CallRecord.resident_id == resident_id if resident_id is not None else CallRecord.caller == caller

@@ -84,3 +84,23 @@ def test_link_a_number_to_a_resident_on_file(client, web, db):
         f"/api/residents/{found[0]['id']}/phones", json={"phone": "13919310001"}, headers=headers
     )
     assert taken.status_code == 409
+
+
+def test_full_id_number_only_on_request_and_audited(client, web, db):
+    from callcenter.calls.service import mask_id_number
+
+    assert mask_id_number("620102194501011234") == "6201**********1234"
+    assert mask_id_number("") == ""
+    seat(client, web, db)
+    with session_scope(db) as s:
+        r = s.exec(select(Resident).where(Resident.name == "王秀英")).one()
+        r.id_number = "620102194501011234"
+        s.add(r)
+        s.commit()
+        rid = r.id
+    got = client.get(f"/api/residents/{rid}/identity").json()
+    assert got["id_number"] == "620102194501011234" and got["phone"] == "+8613919310001"
+    assert client.get("/api/residents/99999/identity").status_code == 404
+    with session_scope(db) as s:
+        seen = list(s.exec(select(AuditEntry).where(AuditEntry.action == "resident.view_identity")))
+        assert [(e.actor, e.target) for e in seen] == [("seat1001", f"resident:{rid}")]

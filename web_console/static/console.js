@@ -190,6 +190,19 @@
     }
     setText(pop, "resident-address", r.address);
     show(field(pop, "resident-address").parentNode, str(r.address) !== "");
+    setText(pop, "resident-id", r.id_number_masked);
+    show(field(pop, "resident-id").parentNode, str(r.id_number_masked) !== "");
+    setText(pop, "resident-emergency", r.emergency_contact);
+    showRows(pop, "emergency", str(r.emergency_contact) !== "");
+    var reveal = pop.querySelector('[data-action="reveal-id"]');
+    if (reveal && reveal.dataset.residentId !== String(r.id)) {
+      reveal.dataset.residentId = String(r.id);
+      reveal.onclick = function () {
+        api("GET", "/api/residents/" + Number(r.id) + "/identity").then(function (res) {
+          if (res.status === 200) setText(pop, "resident-id", res.data.id_number);
+        });
+      };
+    }
   }
 
   function fillPop(pop, msg) {
