@@ -327,7 +327,8 @@ async def run_calls(
             keys=keys,
             calls=len(callers),
             rate=rate,
-            limit=limit,
+            # sipp's own default caps calls at once at 3 × rate: long calls would be held back.
+            limit=limit or len(callers),
             timeout=timeout,
             trace=trace,
             inf=inf,

@@ -42,8 +42,14 @@ async def test_real_call_pops_in_chromium_before_answer(app, ami, browser):  # n
         assert not [e for e in ami.events if e.get("Event") == "AgentConnect"]
         assert await page.text_content('#pop [data-field="caller-name"]') == XSS
         assert await page.locator("#pop script").count() == 0
+        masked = await page.text_content('#pop [data-field="resident-id"]')
+        assert len(masked) == 18 and masked[4:14] == "*" * 10
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SCREENSHOTS / "console-pop.png"))
+        await page.keyboard.press("Alt+I")  # the full number, on request (audited)
+        await page.wait_for_function(
+            "() => !document.querySelector('#pop [data-field=\"resident-id\"]').textContent.includes('*')"
+        )
         await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)
         connect = await ami.wait_for(lambda e: e.get("Event") == "AgentConnect")
         assert float(connect["Timestamp"]) > shown_at - 0.5
@@ -79,7 +85,7 @@ async def test_pause_in_the_console_shows_on_the_wallboard(app, browser):  # noq
     assert await seat.text_content("#pause-toggle") == "恢复接听"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await board.screenshot(path=str(SCREENSHOTS / "wallboard.png"))
-    await seat.click("#pause-toggle")
+    await seat.keyboard.press("Alt+P")  # resume from the keyboard
     await board.wait_for_selector('#seats tr[data-ext="1001"][data-state="available"]', timeout=2000)
     await seat.close()
     await board.close()
@@ -102,7 +108,8 @@ async def test_unknown_caller_registered_from_the_pop(app, browser):  # noqa: F8
             '#pop[data-resident="known"] [data-field="resident-name"]:text("赵新民")', timeout=5000
         )
         assert await page.get_attribute("#pop", "data-state") == "ringing"
-        call.cancel()
+        # Let the caller hang up by itself (a killed sipp sends no BYE and leaves the call up).
+        await call
     await page.close()
 
 

@@ -419,6 +419,22 @@
     });
   }
 
+  // ---- keyboard: the common actions without the mouse ----
+  // Alt+P pause / resume, Alt+N the new-resident name, Alt+F find a resident, Alt+I full ID number.
+  document.addEventListener("keydown", function (ev) {
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    var key = ev.key.toLowerCase();
+    var target = null;
+    if (key === "p") target = pauseBtn;
+    else if (key === "n") target = document.querySelector('#pop [data-form="register"] input[name="name"]');
+    else if (key === "f") target = document.querySelector('#pop [data-form="link"] input[name="q"]');
+    else if (key === "i") target = document.querySelector('#pop [data-action="reveal-id"]');
+    if (!target || target.offsetParent === null) return;
+    ev.preventDefault();
+    if (target.tagName === "INPUT") target.focus();
+    else target.click();
+  });
+
   function onMessage(msg) {
     if (!msg || typeof msg !== "object" || msg.topic !== myTopic) return;
     try {
