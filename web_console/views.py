@@ -23,28 +23,21 @@ import re
 import secrets
 import threading
 import time
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Form, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
-from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from asterisk_conf.apply import CONFIG_TOPIC
-from callcenter.accounts import flows
 from callcenter.accounts.models import Account, Role
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
-from callcenter.audit.service import search as search_audit
-from callcenter.config import CHINA_TZ, Settings
+from callcenter.config import Settings
 from callcenter.database import session_scope
-from callcenter.residents import service as resident_service
-from callcenter.residents.models import Resident
 from callcenter.seats.service import COMMAND_TOPIC
 from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, js_catalogue, normalize_lang, translator
 
@@ -435,169 +428,6 @@ def wallboard(request: Request, account: Account = Depends(authorize)) -> Respon
     return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
 
 
-# --- residents from the pop ------------------------------------------------------------------
-
-_LINKEDID_RE = re.compile(r"^[0-9.]{1,40}$")
-
-
-def _masked(phone: str) -> str:
-    """Enough for a seat to recognise a number, not enough to copy it from a list."""
-    return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else "****"
-
-
-def _resident_brief(r: Resident) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "phone": _masked(r.phone), "community_id": r.community_id}
-
-
-class RegisterResident(BaseModel):
-    linkedid: str = Field(default="", max_length=40)
-    name: str = Field(max_length=64)
-    phone: str = Field(max_length=40)
-    community_id: int | None = None
-    grid_id: int | None = None
-    address: str = Field(default="", max_length=255)
-
-
-class LinkPhone(BaseModel):
-    linkedid: str = Field(default="", max_length=40)
-    phone: str = Field(max_length=40)
-
-
-async def _repop(request: Request, linkedid: str, resident_id: int) -> None:
-    """The caller's pop shows the resident now: the engine rebuilds it."""
-    if _LINKEDID_RE.match(linkedid):
-        await request.app.state.bus.publish(
-            "calls.resident", {"linkedid": linkedid, "resident_id": resident_id}
-        )
-
-
-@protected.get("/api/my/calls")
-def api_my_calls(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
-    """The seat's calls today (China time), newest first: the console's 'my recent calls'."""
-    from callcenter.calls.models import CallRecord
-    from callcenter.phone import display
-
-    ext = account.extension
-    if not ext or not _EXTENSION_RE.match(ext):
-        return JSONResponse([])
-    today = datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    with session_scope(request.app.state.settings) as db:
-        rows = db.exec(
-            select(CallRecord, Resident.name)
-            .join(Resident, Resident.id == CallRecord.resident_id, isouter=True)
-            .where(CallRecord.seat == ext, CallRecord.started_at >= today)
-            .order_by(CallRecord.started_at.desc())
-            .limit(20)
-        )
-        calls = [
-            {
-                "linkedid": c.linkedid,
-                "started_at": c.started_at.isoformat(),
-                "caller": display(c.caller) or c.caller,
-                "resident": name or "",
-                "order_12345": c.order_12345,
-                "wait_s": c.wait_s,
-                "talk_s": c.talk_s,
-                "outcome": c.outcome,
-            }
-            for c, name in rows
-        ]
-    return JSONResponse(calls, headers={"Cache-Control": "no-store"})
-
-
-@protected.get("/api/residents/{resident_id}/identity")
-def api_resident_identity(
-    request: Request, resident_id: int, account: Account = Depends(authorize)
-) -> Response:
-    """A resident's full ID number and phones: shown on request only, and every request audited."""
-    with session_scope(request.app.state.settings) as db:
-        resident = db.get(Resident, resident_id)
-        if resident is None:
-            return JSONResponse({"error": "no such resident"}, status_code=404)
-        ip = request.client.host if request.client else ""
-        audit(
-            db,
-            account.username,
-            "resident.view_identity",
-            target=f"resident:{resident.id}",
-            role=account.role,
-            ip=ip,
-        )
-        db.commit()
-        body = {
-            "id": resident.id,
-            "id_number": resident.id_number,
-            "phone": resident.phone,
-            "phone2": resident.phone2,
-        }
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-
-@protected.get("/api/communities")
-def api_communities(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
-    from callcenter.directory.models import Community, Jurisdiction
-
-    with session_scope(request.app.state.settings) as db:
-        rows = db.exec(
-            select(Community.id, Community.name, Jurisdiction.name)
-            .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id)
-            .order_by(Jurisdiction.name, Community.name)
-        )
-        return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
-
-
-@protected.get("/api/residents")
-def api_residents(
-    request: Request, account: Account = Depends(authorize), q: str = Query("", max_length=64)
-) -> JSONResponse:
-    with session_scope(request.app.state.settings) as db:
-        return JSONResponse([_resident_brief(r) for r in resident_service.search(db, q)])
-
-
-@protected.post("/api/residents")
-async def api_register_resident(
-    request: Request, body: RegisterResident, account: Account = Depends(authorize)
-) -> Response:
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            resident = await run_in_threadpool(
-                resident_service.register,
-                db,
-                account.username,
-                account.role,
-                body.name,
-                body.phone,
-                body.community_id,
-                body.grid_id,
-                body.address,
-            )
-    except resident_service.ResidentError as exc:
-        existing = _resident_brief(exc.existing) if exc.existing else None
-        return JSONResponse({"error": str(exc), "existing": existing}, status_code=409 if existing else 422)
-    await _repop(request, body.linkedid, resident.id)
-    return JSONResponse(_resident_brief(resident), status_code=201)
-
-
-@protected.post("/api/residents/{resident_id}/phones")
-async def api_link_phone(
-    request: Request, resident_id: int, body: LinkPhone, account: Account = Depends(authorize)
-) -> Response:
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            resident = await run_in_threadpool(
-                resident_service.link_phone, db, account.username, account.role, resident_id, body.phone
-            )
-    except resident_service.ResidentError as exc:
-        existing = _resident_brief(exc.existing) if exc.existing else None
-        return JSONResponse({"error": str(exc), "existing": existing}, status_code=409 if existing else 422)
-    await _repop(request, body.linkedid, resident.id)
-    return JSONResponse(_resident_brief(resident))
-
-
 # --- own password ----------------------------------------------------------------------------
 
 MIN_PASSWORD_LEN = 10
@@ -640,157 +470,6 @@ def password_change(
         db.commit()
     start_session(request, fresh)  # other sessions of the old password end; this one goes on
     return RedirectResponse(HOME_BY_ROLE.get(fresh.role, "/api/me"), status_code=303)
-
-
-# --- administration ------------------------------------------------------------------------
-
-
-def _actor(request: Request, account: Account) -> flows.Actor:
-    return flows.Actor(account.username, account.role, request.client.host if request.client else "")
-
-
-def _accounts_page(request: Request, account: Account, status_code: int = 200, **notice: Any) -> Response:
-    from callcenter.accounts.models import QueueMembership
-    from callcenter.directory.models import CallQueue
-
-    with session_scope(request.app.state.settings) as db:
-        accounts = list(db.exec(select(Account).order_by(Account.role, Account.username)))
-        queues_of: dict[int, list[str]] = {}
-        for m in db.exec(select(QueueMembership)):
-            queues_of.setdefault(m.account_id, []).append(m.queue_name)
-        queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
-    return render(
-        request,
-        "admin_accounts.html",
-        status_code=status_code,
-        account=account,
-        accounts=accounts,
-        queues_of=queues_of,
-        queues=queues,
-        roles=[r.value for r in Role],
-        **({"error": None, "password": None, "created": None, "reset": None} | notice),
-    )
-
-
-async def _telephony_changed(request: Request, reason: str) -> None:
-    """Seats are SIP endpoints and queue members: the engine re-renders and reloads Asterisk."""
-    await request.app.state.bus.publish(CONFIG_TOPIC, {"reason": reason})
-
-
-@protected.get("/admin/accounts")
-def admin_accounts(request: Request, account: Account = Depends(authorize)) -> Response:
-    return _accounts_page(request, account)
-
-
-@protected.post("/admin/accounts")
-async def admin_create_account(
-    request: Request,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
-    username: str = Form("", max_length=64),
-    display_name: str = Form("", max_length=64),
-    role: str = Form("", max_length=16),
-    extension: str = Form("", max_length=16),
-    queues: list[str] = Form([]),
-) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            created, password = await run_in_threadpool(
-                flows.create_account,
-                db,
-                _actor(request, account),
-                username.strip(),
-                display_name,
-                role,
-                extension.strip(),
-                queues,
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
-    if created.role == Role.SEAT:
-        await _telephony_changed(request, f"seat {created.extension} created")
-    return _accounts_page(request, account, 201, created=created.username, password=password)
-
-
-@protected.post("/admin/accounts/{account_id}/active")
-async def admin_set_active(
-    request: Request,
-    account_id: int,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
-    active: bool = Form(...),
-) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            changed = await run_in_threadpool(
-                flows.set_active, db, _actor(request, account), account_id, active
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
-    if changed.role == Role.SEAT:
-        await _telephony_changed(request, f"seat {changed.extension} {'enabled' if active else 'disabled'}")
-    return _accounts_page(request, account)
-
-
-@protected.post("/admin/accounts/{account_id}/password")
-async def admin_reset_password(
-    request: Request, account_id: int, account: Account = Depends(authorize), csrf: str = Form("")
-) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            changed, password = await run_in_threadpool(
-                flows.reset_password, db, _actor(request, account), account_id
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
-    return _accounts_page(request, account, reset=changed.username, password=password)
-
-
-@protected.post("/admin/accounts/{account_id}/queues")
-async def admin_set_queues(
-    request: Request,
-    account_id: int,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
-    queues: list[str] = Form([]),
-) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            changed = await run_in_threadpool(
-                flows.set_queues, db, _actor(request, account), account_id, queues
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
-    await _telephony_changed(request, f"seat {changed.extension} queues")
-    return _accounts_page(request, account)
-
-
-@protected.get("/admin/audit")
-def admin_audit(
-    request: Request,
-    account: Account = Depends(authorize),
-    actor: str = Query("", max_length=64),
-    action: str = Query("", max_length=48),
-    target: str = Query("", max_length=128),
-) -> Response:
-    with session_scope(request.app.state.settings) as db:
-        entries = search_audit(db, actor=actor, action=action, target=target, limit=500)
-    return render(
-        request,
-        "admin_audit.html",
-        account=account,
-        entries=entries,
-        china=CHINA_TZ,
-        query={"actor": actor, "action": action, "target": target},
-    )
 
 
 @protected.get("/console")
