@@ -8,13 +8,13 @@ only the modules that read it. Calls in progress continue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from typing import Any
 
 from asterisk_conf.render import render_config
 from callcenter.ami.client import AmiClient, close_manager, open_manager
-from callcenter.bus import EventBus
+from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -25,33 +25,19 @@ RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 SETTLE_S = 0.3  # a burst of edits makes one reload
 
 
-class ConfigApplier:
+class ConfigApplier(TopicWorker):
+    topic = CONFIG_TOPIC
+
     def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient) -> None:
+        super().__init__(bus)
         self.settings = settings
-        self.bus = bus
         self.ami = ami
-        self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        sub = self.bus.subscribe(CONFIG_TOPIC)
-        await sub.ready.wait()
-        self._task = asyncio.create_task(self._run(sub), name="config-applier")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self, sub) -> None:
-        async for _topic, request in sub:
-            await asyncio.sleep(SETTLE_S)
-            while not sub.queue.empty():
-                sub.queue.get_nowait()
-            try:
-                await self.apply(reason=str(request.get("reason", ""))[:64])
-            except Exception:
-                log.exception("applying the configuration failed")
+    async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
+        await asyncio.sleep(SETTLE_S)
+        while not sub.queue.empty():  # the burst's other requests are served by this one
+            sub.queue.get_nowait()
+        await self.apply(reason=str(payload.get("reason", ""))[:64])
 
     async def apply(self, reason: str = "") -> None:
         took = await apply_config(self.settings, self.ami.action)

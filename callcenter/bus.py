@@ -191,5 +191,36 @@ class RedisBus:
                     sub.deliver(topic, payload)
 
 
+class TopicWorker:
+    """Handles each message of one topic, in a task of its own (the engine's command handlers)."""
+
+    topic = ""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        sub = self.bus.subscribe(self.topic)
+        await sub.ready.wait()
+        self._task = asyncio.create_task(self._run(sub), name=f"worker-{self.topic}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, sub: Subscription) -> None:
+        async for _topic, payload in sub:
+            try:
+                await self.handle(payload, sub)
+            except Exception:
+                log.exception("%s: handling %r failed", self.topic, payload)
+
+    async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
+        raise NotImplementedError
+
+
 def make_bus(redis_url: str = "") -> EventBus:
     return RedisBus(redis_url) if redis_url else InProcessBus()

@@ -46,6 +46,18 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
     )
 
 
+async def _run_flow(request: Request, account: Account, csrf: str, flow, *args) -> Any:
+    """One account flow for an administrator's form: the CSRF check, the flow on a thread, and
+    the page again with the flow's own message (422) when it refused. A Response means stop."""
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    try:
+        with session_scope(request.app.state.settings) as db:
+            return await run_in_threadpool(flow, db, _actor(request, account), *args)
+    except flows.AccountError as exc:
+        return _accounts_page(request, account, 422, error=str(exc))
+
+
 async def _telephony_changed(request: Request, reason: str) -> None:
     """Seats are SIP endpoints and queue members: the engine re-renders and reloads Asterisk."""
     await request.app.state.bus.publish(CONFIG_TOPIC, {"reason": reason})
@@ -67,22 +79,20 @@ async def admin_create_account(
     extension: str = Form("", max_length=16),
     queues: list[str] = Form([]),
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            created, password = await run_in_threadpool(
-                flows.create_account,
-                db,
-                _actor(request, account),
-                username.strip(),
-                display_name,
-                role,
-                extension.strip(),
-                queues,
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
+    result = await _run_flow(
+        request,
+        account,
+        csrf,
+        flows.create_account,
+        username.strip(),
+        display_name,
+        role,
+        extension.strip(),
+        queues,
+    )
+    if isinstance(result, Response):
+        return result
+    created, password = result
     if created.role == Role.SEAT:
         await _telephony_changed(request, f"seat {created.extension} created")
     return _accounts_page(request, account, 201, created=created.username, password=password)
@@ -96,15 +106,9 @@ async def admin_set_active(
     csrf: str = Form(""),
     active: bool = Form(...),
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            changed = await run_in_threadpool(
-                flows.set_active, db, _actor(request, account), account_id, active
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
+    changed = await _run_flow(request, account, csrf, flows.set_active, account_id, active)
+    if isinstance(changed, Response):
+        return changed
     if changed.role == Role.SEAT:
         await _telephony_changed(request, f"seat {changed.extension} {'enabled' if active else 'disabled'}")
     return _accounts_page(request, account)
@@ -114,15 +118,10 @@ async def admin_set_active(
 async def admin_reset_password(
     request: Request, account_id: int, account: Account = Depends(authorize), csrf: str = Form("")
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            changed, password = await run_in_threadpool(
-                flows.reset_password, db, _actor(request, account), account_id
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
+    result = await _run_flow(request, account, csrf, flows.reset_password, account_id)
+    if isinstance(result, Response):
+        return result
+    changed, password = result
     return _accounts_page(request, account, reset=changed.username, password=password)
 
 
@@ -134,15 +133,9 @@ async def admin_set_queues(
     csrf: str = Form(""),
     queues: list[str] = Form([]),
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            changed = await run_in_threadpool(
-                flows.set_queues, db, _actor(request, account), account_id, queues
-            )
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
+    changed = await _run_flow(request, account, csrf, flows.set_queues, account_id, queues)
+    if isinstance(changed, Response):
+        return changed
     await _telephony_changed(request, f"seat {changed.extension} queues")
     return _accounts_page(request, account)
 

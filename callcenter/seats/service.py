@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from callcenter.ami.client import AmiClient
-from callcenter.bus import EventBus
+from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -34,30 +34,21 @@ def check_command(settings: Settings, command: dict[str, Any]) -> str | None:
     return None
 
 
-class SeatCommands:
+class SeatCommands(TopicWorker):
+    topic = COMMAND_TOPIC
+
     def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient) -> None:
+        super().__init__(bus)
         self.settings = settings
-        self.bus = bus
         self.ami = ami
-        self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        sub = self.bus.subscribe(COMMAND_TOPIC)
-        await sub.ready.wait()
-        self._task = asyncio.create_task(self._run(sub), name="seat-commands")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-
-    async def _run(self, sub) -> None:
-        async for _topic, command in sub:
-            problem = check_command(self.settings, command)
-            if problem:
-                log.warning("seat command refused (%s): %r", problem, command)
-                continue
-            # Off the subscription loop: an AMI round trip must not hold up the next command.
-            asyncio.create_task(self._pause(command))
+    async def handle(self, command: dict[str, Any], sub: Subscription) -> None:
+        problem = check_command(self.settings, command)
+        if problem:
+            log.warning("seat command refused (%s): %r", problem, command)
+            return
+        # Off the subscription loop: an AMI round trip must not hold up the next command.
+        asyncio.create_task(self._pause(command))
 
     async def _pause(self, command: dict[str, Any]) -> None:
         action = {
