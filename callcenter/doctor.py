@@ -150,10 +150,10 @@ async def run_doctor(settings: Settings) -> int:
     def on_event(_m, msg) -> None:
         event = ev.parse_event(msg)
         if isinstance(event, ev.Newchannel) and event.exten == settings.doctor_did and not hops.linkedid:
-            hops.t["newchannel"] = event.received
+            hops.t["newchannel"] = event.emitted
             hops.linkedid = event.linkedid
         elif isinstance(event, ev.AgentCalled) and hops.linkedid and event.linkedid == hops.linkedid:
-            hops.t["agent_called"] = event.received
+            hops.t["agent_called"] = event.emitted
             with contextlib.suppress(ValueError):
                 hops.route_at = float(event.variables.get("CC_ROUTE_AT", ""))
 

@@ -54,6 +54,9 @@ def _i(msg: Mapping[str, Any], key: str) -> int:
 class AmiEvent:
     name: ClassVar[str] = ""
     received: float = field(default_factory=time.time, kw_only=True)
+    # When Asterisk emitted it (manager.conf timestampevents); ``received`` when absent.
+    # Hop timings compare this with other clocks: our own receipt lags by the reader's backlog.
+    emitted: float = field(default=0.0, kw_only=True)
 
 
 @dataclass(slots=True)
@@ -254,6 +257,16 @@ def _member_status(msg: Mapping[str, Any], cls: type = QueueMemberStatus) -> Que
 
 def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
     """Turn one AMI message (a case-insensitive mapping, as panoramisk gives) into a typed event."""
+    event = _parse(msg)
+    if event is not None:
+        try:
+            event.emitted = float(_s(msg, "Timestamp"))
+        except ValueError:
+            event.emitted = event.received
+    return event
+
+
+def _parse(msg: Mapping[str, Any]) -> AmiEvent | None:
     kind = _s(msg, "Event")
     if kind == "FullyBooted":
         return FullyBooted()
@@ -318,4 +331,4 @@ def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
 
 def as_dict(event: AmiEvent) -> dict[str, Any]:
     """The event's fields (for persisting queue events)."""
-    return {f.name: getattr(event, f.name) for f in fields(event) if f.name != "received"}
+    return {f.name: getattr(event, f.name) for f in fields(event) if f.name not in ("received", "emitted")}
