@@ -23,15 +23,17 @@ from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
 from tests.conftest import AmiWatch, require
 
-SEAT_PORT = 25081
+# CC_TEST_PORT_OFFSET lets two checkouts run their end-to-end tests on one machine at once.
+_OFF = int(os.environ.get("CC_TEST_PORT_OFFSET", "0"))
+SEAT_PORT = 25081 + _OFF
 PORTS = {
-    "ami_port": 25038,
-    "sip_port": 25060,
-    "agi_port": 24573,
-    "web_port": 28080,
-    "rtp_start": 12000,
-    "rtp_end": 12199,
-    "doctor_sip_port": 25099,
+    "ami_port": 25038 + _OFF,
+    "sip_port": 25060 + _OFF,
+    "agi_port": 24573 + _OFF,
+    "web_port": 28080 + _OFF,
+    "rtp_start": 12000 + _OFF,
+    "rtp_end": 12199 + _OFF,
+    "doctor_sip_port": 25099 + _OFF,
 }
 
 
