@@ -192,6 +192,8 @@ class QueueMemberStatus(AmiEvent):
     paused_reason: str = ""
     in_call: bool = False
     calls_taken: int = 0
+    last_call: int = 0  # epoch seconds the seat's last queue call ended (starts its wrap-up)
+    wrapup: int = 0  # the member's own wrap-up time; 0 means the queue's
 
 
 @dataclass(slots=True)
@@ -252,6 +254,8 @@ def _member_status(msg: Mapping[str, Any], cls: type = QueueMemberStatus) -> Que
         paused_reason=_s(msg, "PausedReason"),
         in_call=_s(msg, "InCall") == "1",
         calls_taken=_i(msg, "CallsTaken"),
+        last_call=_i(msg, "LastCall"),
+        wrapup=_i(msg, "Wrapuptime"),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, union_all
 
+from asterisk_conf.apply import APPLIED_TOPIC
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
 from callcenter.calls.models import CallRecord, QueueEventRow
@@ -25,6 +26,7 @@ from callcenter.calls.stats import DayStats, china_day
 from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
+from callcenter.directory.service import QueueParams, queue_params
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
 from dispatch.models import WorkOrder
@@ -198,9 +200,13 @@ class CallService:
         self._wallboard_dirty = asyncio.Event()
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
         self.today = DayStats(day=china_day(), service_level=settings.service_level_s)
+        self.queue_params: dict[str, QueueParams] = {}
 
     async def start(self) -> None:
-        self.today = await self._run_db(DayStats.load, self.settings)
+        await self._load_queue_params()
+        self.today = await self._run_db(DayStats.load, self.settings, None, self.today.levels)
+        applied = self.bus.subscribe(APPLIED_TOPIC)
+        await applied.ready.wait()
         hello = self.bus.subscribe("console.hello")
         wallboard_hello = self.bus.subscribe("wallboard.hello")
         resident_set = self.bus.subscribe("calls.resident")
@@ -214,6 +220,7 @@ class CallService:
             asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
             asyncio.create_task(self._wallboard_worker(wallboard_hello), name="calls-wallboard"),
             asyncio.create_task(self._resident_worker(resident_set), name="calls-resident"),
+            asyncio.create_task(self._config_worker(applied), name="calls-config"),
         ]
 
     async def stop(self) -> None:
@@ -275,10 +282,26 @@ class CallService:
             view = self.model.seat_view(effect.ext)
             await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
 
+    async def _load_queue_params(self) -> None:
+        self.queue_params = await self._run_db(queue_params, self.settings)
+        self.model.wrapup_s = {name: p.wrapup_s for name, p in self.queue_params.items()}
+        self.today.levels = {name: p.service_level_s for name, p in self.queue_params.items()}
+
+    async def _config_worker(self, sub) -> None:
+        """Queues edited and applied: their wrap-up and service-level thresholds count from now."""
+        async for _topic, _payload in sub:
+            try:
+                await self._load_queue_params()
+            except Exception:
+                log.exception("reloading queue parameters failed")
+            self._wallboard_dirty.set()
+
     def _count(self, call: LiveCall) -> None:
         day = china_day()
         if day != self.today.day:  # midnight in Lanzhou: a new day's figures
-            self.today = DayStats(day=day, service_level=self.settings.service_level_s)
+            self.today = DayStats(
+                day=day, service_level=self.settings.service_level_s, levels=self.today.levels
+            )
         self.today.add(call.queue, call.seat, call.outcome, call.wait_s)
 
     def wallboard(self) -> dict[str, Any]:
@@ -286,6 +309,8 @@ class CallService:
         snap = self.model.snapshot()
         for name, figures in self.today.queues.items():
             snap["queues"].setdefault(name, {"waiting": 0, "longest_wait_s": 0.0}).update(figures.view())
+        for name, q in snap["queues"].items():
+            q["service_level_s"] = self.today.levels.get(name, self.settings.service_level_s)
         for seat in snap["seats"]:
             seat["calls_today"] = self.today.seat_calls.get(seat["ext"], 0)
         snap["day"] = self.today.day

@@ -93,14 +93,19 @@ class SeatState:
     queues: set[str] = field(default_factory=set)
     linkedid: str = ""  # the call ringing or talking on this seat
     since: float = field(default_factory=time.time)
+    # Asterisk offers no queue call to the seat until then; it sends no event when this passes.
+    wrapup_until: float = 0.0
 
     @property
     def state(self) -> str:
         if self.paused:
             return "paused"
-        return {1: "available", 2: "talking", 3: "talking", 6: "ringing", 7: "ringing", 8: "talking"}.get(
+        state = {1: "available", 2: "talking", 3: "talking", 6: "ringing", 7: "ringing", 8: "talking"}.get(
             self.status, "unavailable" if self.status in (4, 5) else "available"
         )
+        if state == "available" and time.time() < self.wrapup_until:
+            return "wrapup"
+        return state
 
 
 @dataclass
@@ -116,6 +121,7 @@ class LiveModel:
         self.calls: dict[str, LiveCall] = {}
         self.channels: dict[str, str] = {}  # uniqueid -> linkedid, for secondary channels
         self.seats: dict[str, SeatState] = {}
+        self.wrapup_s: dict[str, int] = {}  # queue -> wrap-up seconds (queues.conf wrapuptime)
 
     # -- helpers ---------------------------------------------------------------------------
     def _call(self, linkedid: str, at: float) -> LiveCall:
@@ -152,6 +158,7 @@ class LiveModel:
             "paused_reason": seat.paused_reason,
             "queues": sorted(seat.queues),
             "since": seat.since,
+            "wrapup_until": seat.wrapup_until,
         }
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
@@ -250,6 +257,7 @@ class LiveModel:
             seat.paused = event.paused
             seat.paused_reason = event.paused_reason
             seat.queues.add(event.queue)
+            self._wrapup_from(seat, event)
             if changed:
                 seat.since = at
             return [Effect("seat", ext=ext)] if changed else []
@@ -285,8 +293,17 @@ class LiveModel:
             return [Effect("clear", ext=ext, call=call, reason="noanswer")]
         if isinstance(event, ev.AgentComplete):
             call.talk_end = at
-            return [Effect("clear", ext=ext, call=call, reason="hangup")]
+            seat = self._seat(ext)
+            seat.wrapup_until = at + self.wrapup_s.get(call.queue, 0)
+            seat.since = at
+            return [Effect("clear", ext=ext, call=call, reason="hangup"), Effect("seat", ext=ext)]
         return []
+
+    def _wrapup_from(self, seat: SeatState, m: ev.QueueMemberStatus) -> None:
+        """After a re-sync the wrap-up still running is known from the member's LastCall."""
+        if m.last_call:
+            until = m.last_call + (m.wrapup or self.wrapup_s.get(m.queue, 0))
+            seat.wrapup_until = max(seat.wrapup_until, until)
 
     def _clear_ringing(self, call: LiveCall, reason: str) -> list[Effect]:
         effects = [Effect("clear", ext=ext, call=call, reason=reason) for ext in call.ringing]
@@ -393,6 +410,7 @@ class LiveModel:
             seat.name = m.member_name or seat.name
             seat.status, seat.paused, seat.paused_reason = m.status, m.paused, m.paused_reason
             seat.queues.add(m.queue)
+            self._wrapup_from(seat, m)
             effects.append(Effect("seat", ext=ext))
         for ext, seat in self.seats.items():
             if ext not in seen:

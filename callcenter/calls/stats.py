@@ -6,8 +6,8 @@ Definitions (the reports of the statistics issue use the same ones):
   waiting; short abandons (waited under ``SHORT_ABANDON_S``) are counted apart and are not in
   ``abandoned``; timeouts (the queue gave up) are neither;
 - answered rate (接通率): answered ÷ offered;
-- service level (15 s): answered within ``service_level`` s ÷ answered, and ÷ (answered +
-  abandoned) — both ways Asterisk defines it.
+- service level (15 s): answered within the queue's threshold (``levels``, else
+  ``service_level`` s) ÷ answered, and ÷ (answered + abandoned) — both ways Asterisk defines it.
 The day is China Standard Time's.
 """
 
@@ -61,6 +61,7 @@ class DayStats:
     service_level: int = 15
     queues: dict[str, QueueDay] = field(default_factory=dict)
     seat_calls: dict[str, int] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)  # per-queue threshold (queues.conf servicelevel)
 
     def add(self, queue: str, seat: str, outcome: str, wait_s: float | None) -> None:
         if not queue:
@@ -72,7 +73,7 @@ class DayStats:
         q.offered += 1
         if outcome == "answered":
             q.answered += 1
-            if wait_s is not None and wait_s <= self.service_level:
+            if wait_s is not None and wait_s <= self.levels.get(queue, self.service_level):
                 q.answered_in_sl += 1
             if seat:
                 self.seat_calls[seat] = self.seat_calls.get(seat, 0) + 1
@@ -82,11 +83,13 @@ class DayStats:
             q.timeout += 1
 
     @classmethod
-    def load(cls, settings: Settings, day: str | None = None) -> DayStats:
+    def load(
+        cls, settings: Settings, day: str | None = None, levels: dict[str, int] | None = None
+    ) -> DayStats:
         """Today's figures from the call records (at start, so a restart changes nothing)."""
         day = day or china_day()
         start = datetime.combine(datetime.fromisoformat(day).date(), time(0), CHINA_TZ)
-        stats = cls(day=day, service_level=settings.service_level_s)
+        stats = cls(day=day, service_level=settings.service_level_s, levels=dict(levels or {}))
         with session_scope(settings) as s:
             rows = s.exec(
                 select(CallRecord.queue, CallRecord.seat, CallRecord.outcome, CallRecord.wait_s).where(

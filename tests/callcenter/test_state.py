@@ -1,5 +1,7 @@
 """The live model, driven by typed events as Asterisk sends them for each kind of call."""
 
+import time
+
 from callcenter.ami import events as ev
 from callcenter.calls.state import Identified, LiveModel, seat_of
 
@@ -148,3 +150,48 @@ def test_resync_after_restart_records_lost_calls_and_restores_live_ones():
     )
     assert m.pop_for("1002") is restored and m.pop_for("1001") is None
     assert m.seats["1002"].state == "ringing" and m.seats["1001"].state == "available"
+
+
+def test_wrapup_after_a_call_then_available_again():
+    m = LiveModel()
+    m.wrapup_s = {"hotline": 30}
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    m.apply(agent(ev.AgentConnect, "1001", 1009.0))
+    effects = m.apply(agent(ev.AgentComplete, "1001", 1039.0, talk_time=30))
+    assert ("seat", "1001", "") in kinds(effects)
+    seat = m.seats["1001"]
+    seat.status = 1  # the phone is free again
+    assert seat.wrapup_until == 1069.0
+    seat.wrapup_until = time.time() + 30
+    assert seat.state == "wrapup" and m.seat_view("1001")["state"] == "wrapup"
+    seat.wrapup_until = time.time() - 1  # Asterisk sends nothing when wrap-up ends
+    assert seat.state == "available"
+    seat.paused = True
+    assert seat.state == "paused"
+
+
+def test_resync_takes_the_running_wrapup_from_last_call():
+    m = LiveModel()
+    m.wrapup_s = {"hotline": 60}
+    now = time.time()
+    member = ev.QueueMemberStatus(
+        queue="hotline", interface="PJSIP/seat1001", status=1, last_call=int(now) - 10
+    )
+    m.resync([], [member], [], now=now)
+    assert m.seats["1001"].state == "wrapup"
+    assert m.seats["1001"].wrapup_until == int(now) + 50
+    # the member's own wrap-up time wins over the queue's
+    m2 = LiveModel()
+    m2.wrapup_s = {"hotline": 60}
+    m2.resync(
+        [],
+        [
+            ev.QueueMemberStatus(
+                queue="hotline", interface="PJSIP/seat1001", status=1, last_call=int(now) - 10, wrapup=5
+            )
+        ],
+        [],
+        now=now,
+    )
+    assert m2.seats["1001"].state == "available"

@@ -57,3 +57,11 @@ def test_load_counts_the_china_day(settings):
         s.commit()
     v = DayStats.load(settings, "2026-11-28").queues["hotline"].view()
     assert (v["offered"], v["answered"], v["abandoned"]) == (2, 1, 1)
+
+
+def test_service_level_threshold_per_queue():
+    d = DayStats(day="2026-11-28", service_level=15, levels={"elderly": 10})
+    d.add("elderly", "1001", "answered", 12.0)  # over elderly's 10 s
+    d.add("hotline", "1001", "answered", 12.0)  # within the default 15 s
+    assert d.queues["elderly"].view()["service_level"] == 0.0
+    assert d.queues["hotline"].view()["service_level"] == 1.0

@@ -230,3 +230,52 @@ async def _eventually(predicate, timeout: float = 5.0) -> bool:
             return True
         await asyncio.sleep(0.02)
     return predicate()
+
+
+async def test_wallboard_wrapup_counts_and_wall_mode(live, browser, web):
+    """Per-queue seat counts, a wrap-up that ends by itself (Asterisk sends no event), wall mode."""
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(live.base_url + "/login")
+    await page.fill("#username", "super")
+    await page.fill("#password", web.password("super"))
+    await page.click("#login-submit")
+    await page.goto(live.base_url + "/wallboard?wall=1")
+    await page.wait_for_selector('#conn[data-conn="online"]')
+    now = time.time()
+    seat = {"queues": ["hotline"], "since": now - 5, "paused_reason": "", "wrapup_until": 0}
+    await live.bus.publish(
+        "wallboard",
+        {
+            "type": "snapshot",
+            "at": now,
+            "queues": {"hotline": {"waiting": 1, "longest_wait_s": 20.0, "service_level_s": 10}},
+            "seats": [
+                {**seat, "ext": "1001", "name": "张丽", "state": "wrapup", "wrapup_until": now + 2},
+                {**seat, "ext": "1002", "name": "李强", "state": "talking"},
+                {**seat, "ext": "1003", "name": "赵敏", "state": "paused", "paused_reason": "用餐"},
+            ],
+            "alerts": {"wait_s": 15, "answered_rate": 0.95},
+        },
+    )
+    row = page.locator('#queues tr[data-queue="hotline"]')
+    await row.wait_for()
+    counts = {
+        s: await row.locator(f"[data-field=seats-{s}]").text_content()
+        for s in ("available", "ringing", "talking", "wrapup", "paused")
+    }
+    assert counts == {"available": "0", "ringing": "0", "talking": "1", "wrapup": "1", "paused": "1"}
+    # 20 s waiting against this queue's 10 s threshold: amber (red only over twice that)
+    assert await row.locator("[data-field=longest-wait]").get_attribute("class") == "warn"
+    assert await page.text_content('#seats tr[data-ext="1001"] [data-field=state]') == "话后整理"
+    await page.wait_for_selector('#seats tr[data-ext="1001"][data-state="available"]', timeout=5000)
+    assert await row.locator("[data-field=seats-available]").text_content() == "1"
+    assert await page.evaluate("document.body.classList.contains('wall-mode')")
+    assert not await page.is_visible(".brand")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENS / "wallboard-wall.png"))
+    await page.keyboard.press("Escape")
+    assert not await page.evaluate("document.body.classList.contains('wall-mode')")
+    assert errors == []
+    await page.close()

@@ -285,7 +285,15 @@
   var queuesEl = document.getElementById("my-queues");
   var myCalls = document.querySelector("#my-calls tbody");
 
+  var wrapupUntil = 0;
   function tickState() {
+    // Asterisk sends nothing when wrap-up ends: the page turns it into "available" itself.
+    if (wrapupUntil && Date.now() / 1000 >= wrapupUntil && stateEl && stateEl.dataset.state === "wrapup") {
+      stateEl.dataset.state = "available";
+      stateEl.textContent = t("seatstate.available");
+      stateSince = wrapupUntil;
+      wrapupUntil = 0;
+    }
     if (forEl && stateSince) forEl.textContent = fmtDuration(Date.now() - stateSince * 1000);
   }
   setInterval(tickState, 1000);
@@ -320,10 +328,11 @@
   function onState(msg) {
     if (!stateEl) return;
     stateSince = Number(msg.since) || 0;
-    tickState();
     var state = str(msg.state);
+    wrapupUntil = state === "wrapup" ? Number(msg.wrapup_until) || 0 : 0;
     stateEl.dataset.state = state;
     stateEl.textContent = t("seatstate." + state);
+    tickState();
     reasonEl.textContent = state === "paused" ? str(msg.paused_reason) : "";
     var paused = state === "paused";
     pauseBtn.dataset.paused = paused ? "true" : "false";

@@ -35,9 +35,30 @@
     return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%";
   }
 
+  var STATES = ["available", "ringing", "talking", "wrapup", "paused"];
+
+  // Asterisk sends nothing when a seat's wrap-up ends: the board ends it itself.
+  function seatState(seat, now) {
+    if (seat.state === "wrapup" && now >= Number(seat.wrapup_until || 0)) return "available";
+    return String(seat.state);
+  }
+
+  function seatSince(seat, now) {
+    if (seat.state === "wrapup" && now >= Number(seat.wrapup_until || 0)) return Number(seat.wrapup_until);
+    return Number(seat.since);
+  }
+
   function render() {
     if (!last) return;
     var now = Date.now() / 1000;
+    var perQueue = {};
+    (last.seats || []).forEach(function (seat) {
+      var state = seatState(seat, now);
+      (seat.queues || []).forEach(function (q) {
+        var c = perQueue[q] || (perQueue[q] = {});
+        c[state] = (c[state] || 0) + 1;
+      });
+    });
     var qBody = document.querySelector("#queues tbody");
     var sBody = document.querySelector("#seats tbody");
     qBody.textContent = "";
@@ -48,9 +69,14 @@
       row.dataset.queue = name;
       cell(row, name, "queue");
       var alerts = last.alerts || { wait_s: 15, answered_rate: 0.95 };
+      var waitAlert = Number(q.service_level_s || alerts.wait_s);
       cell(row, String(q.waiting), "waiting");
       var lw = cell(row, String(q.longest_wait_s), "longest-wait");
-      if (q.waiting > 0 && q.longest_wait_s > alerts.wait_s) lw.className = "alert";
+      if (q.waiting > 0 && q.longest_wait_s > waitAlert) {
+        lw.className = q.longest_wait_s > 2 * waitAlert ? "alert" : "warn";
+      }
+      var counts = perQueue[name] || {};
+      STATES.forEach(function (state) { cell(row, String(counts[state] || 0), "seats-" + state); });
       cell(row, String(q.offered || 0), "offered");
       cell(row, String(q.answered || 0), "answered");
       cell(row, String(q.abandoned || 0), "abandoned");
@@ -64,12 +90,13 @@
     (last.seats || []).forEach(function (seat) {
       var row = document.createElement("tr");
       row.dataset.ext = String(seat.ext);
-      row.dataset.state = String(seat.state);
+      var state = seatState(seat, now);
+      row.dataset.state = state;
       cell(row, String(seat.ext), "ext");
       cell(row, String(seat.name || ""), "name");
-      cell(row, t("seatstate." + seat.state), "state");
-      cell(row, seat.state === "paused" ? String(seat.paused_reason || "") : "", "reason");
-      cell(row, duration(now - seat.since), "since");
+      cell(row, t("seatstate." + state), "state");
+      cell(row, state === "paused" ? String(seat.paused_reason || "") : "", "reason");
+      cell(row, duration(now - seatSince(seat, now)), "since");
       cell(row, String(seat.calls_today || 0), "calls-today");
       sBody.appendChild(row);
     });
@@ -93,6 +120,29 @@
       setTimeout(connect, Math.min(15000, 500 * Math.pow(2, attempt)));
     };
   }
+  // Large-screen mode for the wall: ?wall=1 or the button; F toggles full screen.
+  var wallBtn = document.getElementById("wall-mode");
+  function setWall(on) {
+    document.body.classList.toggle("wall-mode", on);
+    if (wallBtn) wallBtn.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+  if (/[?&]wall=1\b/.test(location.search)) setWall(true);
+  if (wallBtn) {
+    wallBtn.addEventListener("click", function () {
+      var on = !document.body.classList.contains("wall-mode");
+      setWall(on);
+      if (on && document.documentElement.requestFullscreen) document.documentElement.requestFullscreen().catch(function () {});
+    });
+  }
+  document.addEventListener("keydown", function (e) {
+    if (e.target && /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)) return;
+    if (e.key === "Escape" && document.body.classList.contains("wall-mode") && !document.fullscreenElement) setWall(false);
+    if (e.key === "f" || e.key === "F") {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else if (document.documentElement.requestFullscreen) document.documentElement.requestFullscreen().catch(function () {});
+    }
+  });
+
   connect();
   setInterval(render, 1000);  // the "for" column keeps counting between snapshots
 })();
