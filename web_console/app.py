@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callcenter.accounts.service import LoginThrottle
+from callcenter.accounts.service import LoginThrottle, RedisLoginThrottle
 from callcenter.bus import EventBus
 from callcenter.config import Settings
 from web_console import admin, residents, views  # noqa: F401  (admin, residents: their routes)
@@ -102,8 +102,12 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.settings = settings
     app.state.bus = bus
     app.state.templates = make_templates()
-    app.state.login_throttle = LoginThrottle()
-    app.state.revocations = views.SessionRevocations()
+    if settings.redis_url:  # several web workers: one throttle and one logout list for all
+        app.state.login_throttle = RedisLoginThrottle(settings.redis_url)
+        app.state.revocations = views.RedisSessionRevocations(settings.redis_url)
+    else:
+        app.state.login_throttle = LoginThrottle()
+        app.state.revocations = views.SessionRevocations()
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)

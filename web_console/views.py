@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 import threading
@@ -124,6 +125,25 @@ class SessionRevocations:
         with self._lock:
             exp = self._ids.get(sid)
         return exp is not None and exp >= time.time()
+
+
+class RedisSessionRevocations:
+    """Logouts shared by every web worker: a key per ended session, expiring with it."""
+
+    PREFIX = "cc:revoked:"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=2)
+
+    def revoke(self, sid: str, until: float) -> None:
+        ttl = math.ceil(until - time.time())
+        if ttl > 0:
+            self.redis.set(self.PREFIX + sid, b"1", ex=ttl)
+
+    def __contains__(self, sid: str) -> bool:
+        return bool(self.redis.exists(self.PREFIX + sid))
 
 
 # --- sessions and accounts ---------------------------------------------------------------

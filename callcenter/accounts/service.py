@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import threading
 import time
 from collections import deque
@@ -172,3 +173,62 @@ class LoginThrottle:
             log.warning("login throttle full; forgetting old failures")
             self._pairs.clear()
             self._ips.clear()
+
+
+class RedisLoginThrottle:
+    """The same rule as :class:`LoginThrottle`, kept in Redis so every web worker shares it.
+
+    Each key is a sorted set of failure times (wall clock: the workers' monotonic clocks differ),
+    expiring with the window, so Redis holds nothing for addresses that stopped trying.
+    """
+
+    PREFIX = "cc:login-fail:"
+
+    def __init__(
+        self,
+        url: str,
+        max_failures: int = 5,
+        window: float = 300.0,
+        max_failures_per_ip: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=2)
+        self.max_failures = max_failures
+        self.window = window
+        self.max_failures_per_ip = max_failures_per_ip
+        self.clock = clock
+
+    def _keys(self, username: str, ip: str) -> tuple[str, str]:
+        user, addr = LoginThrottle._key(username, ip)
+        return f"{self.PREFIX}pair:{addr}:{user}", f"{self.PREFIX}ip:{addr}"
+
+    def check(self, username: str, ip: str) -> ThrottleDecision:
+        now = self.clock()
+        pair, addr = self._keys(username, ip)
+        pipe = self.redis.pipeline()
+        for key, limit in ((pair, self.max_failures), (addr, self.max_failures_per_ip)):
+            pipe.zremrangebyscore(key, "-inf", now - self.window)
+            pipe.zrevrange(key, limit - 1, limit - 1, withscores=True)  # the limit-th newest
+        replies = pipe.execute()
+        wait = 0.0
+        for nth in (replies[1], replies[3]):
+            if nth:
+                wait = max(wait, nth[0][1] + self.window - now)
+        if wait > 0:
+            return ThrottleDecision(False, max(1, math.ceil(wait)))
+        return ThrottleDecision(True)
+
+    def record_failure(self, username: str, ip: str) -> None:
+        now = self.clock()
+        member = f"{now:.6f}:{secrets.token_hex(4)}"  # two failures in one microsecond stay two
+        pipe = self.redis.pipeline()
+        for key in self._keys(username, ip):
+            pipe.zadd(key, {member: now})
+            pipe.expire(key, math.ceil(self.window))
+        pipe.execute()
+
+    def record_success(self, username: str, ip: str) -> None:
+        self.redis.delete(self._keys(username, ip)[0])
+
