@@ -144,3 +144,20 @@ def postgres_url():
     yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/callcenter"
     pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_system_install(tmp_path):
+    """A system-mode installation whose data dir is a small fake (no Asterisk needed)."""
+    data = tmp_path / "system-share"
+    for d in ("sounds/en", "sounds/en_US_f_Allison", "firmware", "keys", "agi-bin"):
+        (data / d).mkdir(parents=True)
+    from asterisk_conf.installer import AsteriskInstall
+
+    return AsteriskInstall(
+        mode="system",
+        root=None,
+        binary=Path("/usr/sbin/asterisk"),
+        modules_dir=Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
+        data_dir=data,
+    )

@@ -29,9 +29,9 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
 
     with session_scope(request.app.state.settings) as db:
         accounts = list(db.exec(select(Account).order_by(Account.role, Account.username)))
-        queues_of: dict[int, list[str]] = {}
-        for m in db.exec(select(QueueMembership)):
-            queues_of.setdefault(m.account_id, []).append(m.queue_name)
+        queues_of: dict[int, dict[str, int]] = {}
+        for m in db.exec(select(QueueMembership).order_by(QueueMembership.queue_name)):
+            queues_of.setdefault(m.account_id, {})[m.queue_name] = m.penalty
         queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
     return render(
         request,
@@ -41,6 +41,7 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         accounts=accounts,
         queues_of=queues_of,
         queues=queues,
+        skill_levels=flows.SKILL_LEVELS,
         roles=[r.value for r in Role],
         **({"error": None, "password": None, "created": None, "reset": None} | notice),
     )
@@ -131,9 +132,13 @@ async def admin_set_queues(
     account_id: int,
     account: Account = Depends(authorize),
     csrf: str = Form(""),
-    queues: list[str] = Form([]),
+    skills: list[str] = Form([]),
 ) -> Response:
-    changed = await _run_flow(request, account, csrf, flows.set_queues, account_id, queues)
+    try:
+        parsed = flows.parse_skills(skills)
+    except flows.AccountError as exc:
+        return _accounts_page(request, account, status_code=400, error=str(exc))
+    changed = await _run_flow(request, account, csrf, flows.set_queues, account_id, parsed)
     if isinstance(changed, Response):
         return changed
     await _telephony_changed(request, f"seat {changed.extension} queues")

@@ -118,15 +118,36 @@ def reset_password(session: Session, actor: Actor, account_id: int) -> tuple[Acc
     return account, password
 
 
-def set_queues(session: Session, actor: Actor, account_id: int, queues: list[str]) -> Account:
+# A seat's skill in a queue is its Asterisk penalty: the queue offers a call to the lowest
+# penalty among free seats first, so backups answer only when the skilled are busy.
+SKILL_LEVELS = {0: "primary", 1: "secondary", 2: "backup"}
+
+
+def parse_skills(values: list[str]) -> dict[str, int]:
+    """Form values ``queue:level`` (an empty value: not in that queue)."""
+    skills: dict[str, int] = {}
+    for value in values:
+        if not value:
+            continue
+        name, _, level = value.partition(":")
+        if not level.isdigit() or int(level) not in SKILL_LEVELS:
+            raise AccountError(f"unknown skill level for {name[:32]!r}")
+        skills[name] = int(level)
+    return skills
+
+
+def set_queues(session: Session, actor: Actor, account_id: int, skills: dict[str, int]) -> Account:
+    """The queues a seat answers, each with its skill level; replaces the previous ones."""
     account = session.get(Account, account_id)
     if account is None or account.role != Role.SEAT:
         raise AccountError("only seats answer queues")
-    names = _queues(session, queues)
+    names = _queues(session, list(skills))
+    if any(level not in SKILL_LEVELS for level in skills.values()):
+        raise AccountError("unknown skill level")
     for m in session.exec(select(QueueMembership).where(QueueMembership.account_id == account_id)):
         session.delete(m)
     for name in names:
-        session.add(QueueMembership(account_id=account_id, queue_name=name))
-    _audit(session, actor, "account.queues", account.username, queues=names)
+        session.add(QueueMembership(account_id=account_id, queue_name=name, penalty=skills[name]))
+    _audit(session, actor, "account.queues", account.username, skills={n: skills[n] for n in names})
     session.commit()
     return account

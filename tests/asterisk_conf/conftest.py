@@ -58,17 +58,6 @@ def _restore_settings():
 
 
 @pytest.fixture
-def fake_system_install(tmp_path) -> AsteriskInstall:
-    """A system-mode installation whose data dir is a small fake (no Asterisk needed)."""
-    data = tmp_path / "system-share"
-    for d in ("sounds/en", "sounds/en_US_f_Allison", "firmware", "keys", "agi-bin"):
-        (data / d).mkdir(parents=True)
-    return AsteriskInstall(
-        mode="system", root=None, binary=Path("/usr/sbin/asterisk"), modules_dir=MODULES, data_dir=data
-    )
-
-
-@pytest.fixture
 def fake_chroot_install(tmp_path) -> AsteriskInstall:
     root = tmp_path / "sid-root"
     for d in ("usr/share/asterisk/sounds/en", "usr/share/asterisk/sounds/zh", "usr/share/asterisk/firmware"):

@@ -96,3 +96,40 @@ def test_disable_and_reset(client, web, db, bus):
     assert ("admin", "account.password_reset", "seat1002") in actions
     page = client.get("/admin/audit", params={"target": "seat1002"}).text
     assert page.count('data-action="account.') == 2 and new not in page  # no password in the log
+
+
+def test_admin_sets_a_seats_skills_and_asterisk_gets_the_penalties(client, web, db, bus, fake_system_install):
+    from asterisk_conf.render import render_config
+
+    token = admin_client(client, web, db)
+    with session_scope(db) as s:
+        s.add(CallQueue(name="elderly", title="养老服务"))
+        s.commit()
+        seat = s.exec(select(Account).where(Account.username == "seat1001")).one()
+    config = bus.subscribe("engine.config")
+    page = client.get("/admin/accounts").text
+    assert f'action="/admin/accounts/{seat.id}/queues"' in page and 'value="elderly:2"' in page
+    r = client.post(
+        f"/admin/accounts/{seat.id}/queues",
+        data={"csrf": token, "skills": ["hotline:0", "elderly:2"]},
+    )
+    assert r.status_code == 200
+    assert 'data-queue="elderly" data-level="2"' in r.text
+    with session_scope(db) as s:
+        rows = s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id))
+        assert sorted((m.queue_name, m.penalty) for m in rows) == [("elderly", 2), ("hotline", 0)]
+    assert config.queue.get_nowait()[1]["reason"] == "seat 1001 queues"
+    etc = render_config(db, install=fake_system_install)
+    queues = (etc / "queues.conf").read_text()
+    elderly = queues.split("[elderly]")[1].split("\n[")[0]
+    assert "member => PJSIP/seat1001,2," in elderly
+    assert ("admin", "account.queues", "seat1001") in audit_actions(db)
+
+    # An unknown level or queue changes nothing and says why; not in any queue is allowed.
+    for skills, message in ((["hotline:7"], "skill level"), (["nope:0"], "unknown queues")):
+        r = client.post(f"/admin/accounts/{seat.id}/queues", data={"csrf": token, "skills": skills})
+        assert r.status_code in (400, 422) and message in r.text, skills
+    r = client.post(f"/admin/accounts/{seat.id}/queues", data={"csrf": token, "skills": ["", ""]})
+    assert r.status_code == 200
+    with session_scope(db) as s:
+        assert not list(s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id)))
