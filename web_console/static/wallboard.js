@@ -31,8 +31,12 @@
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
 
+  var pctFmt = new Intl.NumberFormat(board.dataset.locale || "zh-CN", {
+    style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1,
+  });
+  var numFmt = new Intl.NumberFormat(board.dataset.locale || "zh-CN");
   function percent(v) {
-    return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%";
+    return v === null || v === undefined ? "—" : pctFmt.format(v);
   }
 
   var STATES = ["available", "ringing", "talking", "wrapup", "paused"];
@@ -77,9 +81,9 @@
       }
       var counts = perQueue[name] || {};
       STATES.forEach(function (state) { cell(row, String(counts[state] || 0), "seats-" + state); });
-      cell(row, String(q.offered || 0), "offered");
-      cell(row, String(q.answered || 0), "answered");
-      cell(row, String(q.abandoned || 0), "abandoned");
+      cell(row, numFmt.format(q.offered || 0), "offered");
+      cell(row, numFmt.format(q.answered || 0), "answered");
+      cell(row, numFmt.format(q.abandoned || 0), "abandoned");
       var ar = cell(row, percent(q.answered_rate), "answered-rate");
       if (q.answered_rate !== null && q.answered_rate !== undefined && q.answered_rate < alerts.answered_rate) {
         ar.className = q.answered_rate < alerts.answered_rate - 0.1 ? "alert" : "warn";
