@@ -533,7 +533,7 @@ def transition(
         if not note:
             raise DispatchError("a reason is required to return an order")
         order.return_reason = note[:255]
-        extra["outlet"] = order.outlet_id
+        extra["outlet_id"] = order.outlet_id
     elif action == "延期":
         until = details.get("until")
         if isinstance(until, str):

@@ -107,6 +107,10 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
+    # --- dispatch: work orders (their protected routes register on import) and signed outlet links ---
+    from web_console import orders
+
+    app.include_router(orders.public_orders)
     app.include_router(views.public)
     app.include_router(views.protected)
     app.include_router(views.sockets)

@@ -347,3 +347,14 @@ def js_catalogue(lang: str) -> dict[str, str]:
     """The ``js.*`` strings of a language, keys without the prefix."""
     cat = CATALOGUES.get(lang, ZH)
     return {k.removeprefix("js."): v for k, v in cat.items() if k.startswith("js.")}
+
+
+# --- dispatch: the work-order pages and the console's order form ---
+def _merge_dispatch_strings() -> None:
+    from web_console import orders_i18n
+
+    ZH.update(orders_i18n.ZH)
+    EN.update(orders_i18n.EN)
+
+
+_merge_dispatch_strings()

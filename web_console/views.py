@@ -84,6 +84,27 @@ HOME_BY_ROLE: dict[str, str] = {
     Role.ADMIN.value: "/wallboard",
 }
 
+# --- dispatch: work orders, attachments and the outlet's page; signed outlet links are public
+# (the token names one order and one outlet) ---
+OUTLET_ONLY: frozenset[str] = frozenset({Role.OUTLET.value})
+ROUTE_ROLES.update(
+    {
+        "/": ALL_ROLES,  # outlet users have a home page: their orders
+        "/orders": STAFF,
+        "/orders/{order_id}": STAFF,
+        "/orders/{order_id}/action": STAFF,
+        "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
+        "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
+        "/api/orders": STAFF,
+        "/api/orders/suggest": STAFF,
+        "/api/dispatch/options": STAFF,
+        "/outlet": OUTLET_ONLY,
+        "/outlet/orders/{order_id}": OUTLET_ONLY,
+    }
+)
+PUBLIC_ROUTES |= frozenset({"/o/{token}"})
+HOME_BY_ROLE[Role.OUTLET.value] = "/outlet"
+
 # WebSocket close codes (4000-4999 are the application's).
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
