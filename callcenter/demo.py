@@ -678,6 +678,10 @@ def load_demo(
         session.connection().execute(Resident.__table__.insert(), rows)
 
     _demo_history(session, fixed, now)
+    # --- dispatch: categories, service areas, routing rules, profiles, orders in several states ---
+    from dispatch.demo import load_dispatch_demo
+
+    load_dispatch_demo(session, now)
     session.commit()
     return {**demo_counts(session), "created": True}
 
