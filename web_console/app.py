@@ -107,6 +107,10 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
+    # --- messaging: SMS provider webhooks ---
+    from sms.views import router as sms_router
+
+    app.include_router(sms_router)
     # --- dispatch: work orders (their protected routes register on import) and signed outlet links ---
     from web_console import orders
 

@@ -77,6 +77,33 @@ PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/ap
 # Routes anyone may use (static files are a mount of their own and need no session either).
 PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
 
+# --- messaging: provider webhooks (authenticated by their signature), Open311 (api_key for
+# POST, as GeoReport v2 says), basic-data administration ---
+PUBLIC_ROUTES |= frozenset(
+    {
+        "/sms/twilio/inbound",
+        "/sms/twilio/status",
+        "/open311/v2/discovery.json",
+        "/open311/v2/services.json",
+        "/open311/v2/services/{service_code}.json",
+        "/open311/v2/requests.json",
+        "/open311/v2/requests/{request_id}.json",
+        "/open311/v2/tokens/{token}.json",
+    }
+)
+ROUTE_ROLES.update(
+    {
+        "/admin/basic": ADMINS,
+        "/admin/basic/{kind}": ADMINS,
+        "/admin/basic/{kind}/save": ADMINS,
+        "/admin/basic/{kind}/{item_id}/delete": ADMINS,
+        "/admin/import": ADMINS,
+        "/admin/import/{job_id}": ADMINS,
+        "/api/basic/{kind}": SUPERVISORS,
+        "/api/import/{job_id}": ADMINS,
+    }
+)
+
 # Where "/" and a successful login lead, by role. A role without a page gets the 403 page.
 HOME_BY_ROLE: dict[str, str] = {
     Role.SEAT.value: "/console",
