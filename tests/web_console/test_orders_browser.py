@@ -97,7 +97,8 @@ async def test_order_from_pop_in_browser(live, browser, web):
     assert await page.input_value('#order-form select[name="community_id"]') == str(w.community)
     assert await page.input_value('#order-form input[name="address"]') == r.address
     await page.wait_for_function(
-        "document.querySelector('[data-field=\"order-suggestion\"]').textContent.includes('安宁水电维修公司')"
+        "() => document.querySelector('[data-field=order-suggestion]').textContent"
+        " .includes('安宁水电维修公司')"
     )
     assert await page.input_value('#order-form select[name="outlet_id"]') == str(w.supplier)
     # The seat overrides the suggestion and saves.
