@@ -12,6 +12,7 @@ all use it: ``with FakeTwilio() as tw: ...``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -111,6 +112,7 @@ class FakeTwilio:
         self.error_status = 500
         self.deliver_callbacks = True
         self.callback_delay = 0.05
+        self.response_delay = 0.0  # accept the message, then answer this much later (a crash window)
         self.callback_results: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         app = Starlette(
@@ -239,6 +241,8 @@ class FakeTwilio:
         )
         with self._lock:
             self.messages.append(m)
+        if self.response_delay:
+            await asyncio.sleep(self.response_delay)
         if m.status_callback and self.deliver_callbacks:
             threading.Thread(target=self._callbacks, args=(m,), daemon=True).start()
         return JSONResponse(self._resource(m), status_code=201)
