@@ -111,7 +111,15 @@ def load_dispatch_demo(session: Session, now: datetime) -> dict[str, int]:
     routing.invalidate(session)
 
     # The existing history's orders speak the lifecycle's status names and carry categories.
-    legacy = {"归档": Status.CLOSED, "办结": Status.RESOLVED, "办理": Status.IN_PROGRESS}
+    legacy = {
+        "归档": Status.CLOSED,
+        "办结": Status.RESOLVED,
+        "办理": Status.IN_PROGRESS,
+        "派单": Status.DISPATCHED,
+        "签收": Status.ACCEPTED,
+        "回访": Status.FOLLOWED_UP,
+        "退单": Status.RETURNED,
+    }
     by_name = {c.name: c for c in cats.values()}
     for o in session.exec(select(WorkOrder).where(WorkOrder.short_code == "")):
         o.status = legacy.get(o.status, o.status)

@@ -26,6 +26,11 @@
   function str(v) {
     return v === null || v === undefined ? "" : String(v);
   }
+  // A status or type label; a value the catalogue does not know is shown as it is.
+  function label(prefix, v) {
+    var key = prefix + "." + str(v);
+    return Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : str(v);
+  }
   function el(tag, text, cls) {
     var n = document.createElement(tag);
     if (text !== undefined && text !== null) n.textContent = String(text);
@@ -55,7 +60,7 @@
     options = r.data;
     var sel = form.elements.order_type;
     options.types.forEach(function (ty) {
-      var o = el("option", t("type." + ty));
+      var o = el("option", label("type", ty));
       o.value = ty;
       sel.appendChild(o);
     });
@@ -115,7 +120,7 @@
       repeatNumber = rep ? str(rep.number) : "";
       var row = form.querySelector('[data-row="order-repeat"]');
       row.hidden = !rep;
-      if (rep) fieldOf("order-repeat").textContent = t("order.repeat", { number: rep.number, status: t("status." + rep.status) }) + " · " + t("order.merge");
+      if (rep) fieldOf("order-repeat").textContent = t("order.repeat", { number: rep.number, status: label("status", rep.status) }) + " · " + t("order.merge");
       else form.elements.merge.checked = false;
     });
   }
@@ -192,7 +197,7 @@
     button.disabled = true;
     api("POST", "/api/orders", body).then(function (r) {
       if (r.status === 201) {
-        msgEl.textContent = t("order.saved", { number: r.data.number, status: t("status." + r.data.status) });
+        msgEl.textContent = t("order.saved", { number: r.data.number, status: label("status", r.data.status) });
         msgEl.dataset.number = str(r.data.number);
       } else {
         msgEl.textContent = t("order.failed", { error: str(r.data && r.data.error) || String(r.status) });
@@ -242,7 +247,7 @@
     var orders = Array.isArray(d.orders) ? d.orders : [];
     if (orders.length) {
       block.appendChild(section(t("pop.orders"), orders.map(function (o) {
-        return [str(o.number), t("type." + o.type), t("status." + o.status), str(o.created_at), str(o.summary)]
+        return [str(o.number), label("type", o.type), label("status", o.status), str(o.created_at), str(o.summary)]
           .filter(Boolean).join(" · ");
       })));
     }
