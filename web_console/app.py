@@ -107,10 +107,12 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
-    # --- messaging: SMS provider webhooks ---
+    # --- messaging: SMS provider webhooks, Open311 ---
     from sms.views import router as sms_router
+    from web_console import open311
 
     app.include_router(sms_router)
+    app.include_router(open311.router)
     # --- dispatch: work orders (their protected routes register on import) and signed outlet links ---
     from web_console import orders
 
