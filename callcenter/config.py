@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 20.0
     mail_from: str = "hotline@localhost"
     supervisor_emails: list[str] = []
+    daily_summary_at: str = "18:00"  # China time the daily summaries go out; empty: never
     grid_webhook_url: str = ""
     approval_webhook_url: str = ""
     webhook_secret: str = ""  # generated into secrets.json unless given

@@ -54,6 +54,7 @@ def build_message(
     text: str,
     html: str | None = None,
     attachments: Iterable[tuple[str, bytes, str]] = (),
+    message_id: str = "",
 ) -> EmailMessage:
     bad = [a for a in to if not valid_address(a)]
     if bad or not to:
@@ -63,7 +64,10 @@ def build_message(
     msg["To"] = ", ".join(to)
     msg["Subject"] = _header(subject)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=settings.mail_from.rpartition("@")[2] or "localhost")
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    # From the outbox key when there is one: a notice resent after a crash has the same id, and
+    # mail systems drop the copy.
+    msg["Message-ID"] = f"<{message_id}@{domain}>" if message_id else make_msgid(domain=domain)
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(html, subtype="html")
@@ -77,18 +81,9 @@ def build_message(
     return msg
 
 
-async def send_mail(
-    settings: Settings,
-    to: list[str],
-    subject: str,
-    text: str,
-    html: str | None = None,
-    attachments: Sequence[tuple[str, bytes, str]] = (),
-) -> None:
-    """Send one message to ``to`` through the configured SMTP server. Raises MailError."""
+async def _deliver(settings: Settings, msg: EmailMessage) -> None:
     import aiosmtplib
 
-    msg = build_message(settings, to, subject, text, html, attachments)
     try:
         await aiosmtplib.send(
             msg,
@@ -102,7 +97,19 @@ async def send_mail(
         )
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
-    log.info("mail sent to %s: %s", ", ".join(to), msg["Subject"])
+    log.info("mail sent to %s: %s", msg["To"], msg["Subject"])
+
+
+async def send_mail(
+    settings: Settings,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, bytes, str]] = (),
+) -> None:
+    """Send one message to ``to`` through the configured SMTP server. Raises MailError."""
+    await _deliver(settings, build_message(settings, to, subject, text, html, attachments))
 
 
 def render(name: str, **context: Any) -> tuple[str, str, str | None]:
@@ -190,29 +197,235 @@ def summary_context(session, day: date, outlet_id: int | None = None) -> dict[st
     }
 
 
-async def send_daily_summaries(settings: Settings, day: date) -> int:
-    """Each outlet with an e-mail gets its own summary; supervisors get the district's. Returns
-    the number of messages sent."""
+# --- the e-mail outbox ---------------------------------------------------------------------
+
+NOTICE_ACTIONS = frozenset({"派单", "改派", "催办", "督办", "重办"})
+
+
+def enqueue_mail(
+    session,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    *,
+    idempotency_key: str,
+    order_id: int | None = None,
+):
+    """Add an e-mail to the outbox in ``session`` (no commit: it goes with the caller's change).
+    The same key twice keeps the first. Returns the row, or None when nobody valid is addressed."""
     from sqlmodel import select
 
-    from callcenter.database import session_scope
-    from callcenter.directory.models import Outlet
+    from callcenter.records.models import MailMessage
 
-    jobs: list[tuple[list[str], str, str, str | None]] = []
-    with session_scope(settings) as s:
-        for outlet in s.exec(select(Outlet)):
-            to = [a for a in outlet.mail_addresses() if valid_address(a)]
-            if to and outlet.active:
-                ctx = summary_context(s, day, outlet.id)
-                jobs.append((to, *render("daily_summary", scope=outlet.name, summary=ctx)))
-        sup = [a for a in settings.supervisor_emails if valid_address(a)]
-        if sup:
-            jobs.append((sup, *render("daily_summary", scope="全区", summary=summary_context(s, day))))
-    sent = 0
-    for to, subject, text, html in jobs:
-        try:
-            await send_mail(settings, to, subject, text, html)
-            sent += 1
-        except MailError as exc:
-            log.warning("daily summary to %s not sent: %s", to, exc)
-    return sent
+    to = [a for a in to if valid_address(a)]
+    if not to:
+        return None
+    key = idempotency_key[:128]
+    for obj in session.new:
+        if isinstance(obj, MailMessage) and obj.idempotency_key == key:
+            return obj
+    with session.no_autoflush:
+        existing = session.exec(select(MailMessage).where(MailMessage.idempotency_key == key)).first()
+    if existing is not None:
+        return existing
+    row = MailMessage(
+        idempotency_key=key, to=list(to), subject=_header(subject), text=text, html=html, order_id=order_id
+    )
+    session.add(row)
+    return row
+
+
+def enqueue_order_notice(session, order, action: str, history_id: int | None, settings: Settings) -> None:
+    """The outlet's e-mail for a dispatch action (and the supervisors' for 督办)."""
+    if action not in NOTICE_ACTIONS:
+        return
+    to, subject, text, html = order_notice(session, order, action)
+    key = f"order:{order.id}:{history_id}"
+    enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
+    if action == "督办" and settings.supervisor_emails:
+        enqueue_mail(
+            session,
+            settings.supervisor_emails,
+            subject,
+            text,
+            html,
+            idempotency_key=key + ":sup",
+            order_id=order.id,
+        )
+
+
+def enqueue_daily_summaries(session, settings: Settings, day: date) -> int:
+    """Each active outlet with an e-mail gets its own summary, supervisors the district's; each
+    once a day (keyed by the day, so a restart does not send them again). Returns how many were new."""
+    from sqlmodel import col, select
+
+    from callcenter.directory.models import Outlet
+    from callcenter.records.models import MailMessage
+
+    prefix = f"summary:{day}:"
+    done = set(
+        session.exec(
+            select(MailMessage.idempotency_key).where(col(MailMessage.idempotency_key).startswith(prefix))
+        )
+    )
+    jobs: list[tuple[str, list[str], str, int | None]] = []
+    for outlet in session.exec(select(Outlet)):
+        to = [a for a in outlet.mail_addresses() if valid_address(a)]
+        if to and outlet.active:
+            jobs.append((f"{prefix}outlet:{outlet.id}", to, outlet.name, outlet.id))
+    if settings.supervisor_emails:
+        jobs.append((f"{prefix}all", list(settings.supervisor_emails), "全区", None))
+    n = 0
+    for key, to, scope, outlet_id in jobs:
+        if key in done:
+            continue
+        subject, text, html = render(
+            "daily_summary", scope=scope, summary=summary_context(session, day, outlet_id)
+        )
+        n += enqueue_mail(session, to, subject, text, html, idempotency_key=key) is not None
+    return n
+
+
+class MailWorker:
+    """Sends the e-mail outbox with retries, and queues the daily summaries at ``daily_summary_at``."""
+
+    def __init__(self, settings: Settings, clock=None) -> None:
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.sent = 0
+        self._task = None
+        self._summaries_day: date | None = None  # queued for this day: no need to look again
+
+    async def start(self) -> None:
+        import asyncio
+
+        self._task = asyncio.create_task(self._run(), name="mail-outbox")
+
+    async def stop(self) -> None:
+        import asyncio
+
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        import asyncio
+
+        while True:
+            try:
+                await asyncio.to_thread(self.queue_summaries)
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("mail round failed")
+            await asyncio.sleep(self.settings.sms_poll_interval_s)
+
+    def queue_summaries(self) -> int:
+        """After ``daily_summary_at`` (China time), today's summaries are queued once."""
+        at = self.settings.daily_summary_at
+        if not at:
+            return 0
+        now = self.clock().astimezone(CHINA_TZ)
+        hh, _, mm = at.partition(":")
+        if (now.hour, now.minute) < (int(hh), int(mm or 0)) or self._summaries_day == now.date():
+            return 0
+        from callcenter.database import session_scope
+
+        with session_scope(self.settings) as s:
+            n = enqueue_daily_summaries(s, self.settings, now.date())
+            s.commit()
+        self._summaries_day = now.date()
+        return n
+
+    def _claim(self) -> list:
+        from sqlalchemy import update
+        from sqlmodel import select
+
+        from callcenter.database import session_scope
+        from callcenter.records.models import MailMessage
+
+        now = datetime.now(UTC)
+        stale = now - timedelta(seconds=self.settings.sms_claim_timeout_s)
+        out = []
+        with session_scope(self.settings) as s:
+            s.exec(
+                update(MailMessage)
+                .where(MailMessage.status == "sending", MailMessage.claimed_at < stale)
+                .values(status="queued")
+            )
+            s.commit()
+            ids = s.exec(
+                select(MailMessage.id)
+                .where(MailMessage.status == "queued", MailMessage.next_attempt_at <= now)
+                .order_by(MailMessage.id)
+                .limit(16)
+            ).all()
+            for i in ids:
+                r = s.exec(
+                    update(MailMessage)
+                    .where(MailMessage.id == i, MailMessage.status == "queued")
+                    .values(status="sending", claimed_at=now, attempts=MailMessage.attempts + 1)
+                )
+                s.commit()
+                if r.rowcount == 1:
+                    out.append(s.get(MailMessage, i))
+        return out
+
+    def _record(self, row_id: int, error: str | None) -> None:
+        import random
+
+        from callcenter.database import session_scope
+        from callcenter.records.models import MailMessage
+
+        with session_scope(self.settings) as s:
+            row = s.get(MailMessage, row_id)
+            if row is None:
+                return
+            row.claimed_at = None
+            if error is None:
+                row.status, row.sent_at, row.last_error = "sent", datetime.now(UTC), ""
+                self.sent += 1
+            else:
+                row.last_error = error[:500]
+                if row.attempts >= self.settings.sms_max_attempts:
+                    row.status = "failed"
+                else:
+                    delay = min(
+                        self.settings.sms_retry_base_s * 2 ** (row.attempts - 1),
+                        self.settings.sms_retry_max_s,
+                    )
+                    row.status = "queued"
+                    row.next_attempt_at = datetime.now(UTC) + timedelta(
+                        seconds=delay * random.uniform(0.9, 1.1)
+                    )
+            s.add(row)
+            s.commit()
+
+    async def run_once(self) -> int:
+        import asyncio
+        import hashlib
+
+        rows = await asyncio.to_thread(self._claim)
+        for row in rows:
+            try:
+                msg = build_message(
+                    self.settings,
+                    row.to,
+                    row.subject,
+                    row.text,
+                    row.html,
+                    message_id=hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32],
+                )
+                await _deliver(self.settings, msg)
+                error = None
+            except Exception as exc:  # SMTP down, refused, bad address: retry, then give up
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("mail %s: %s", row.idempotency_key, error)
+            await asyncio.to_thread(self._record, row.id, error)
+        return len(rows)

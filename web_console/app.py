@@ -107,7 +107,8 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
-    # --- messaging: SMS provider webhooks, Open311 ---
+    # --- messaging: SMS provider webhooks, Open311; the records/e-mail hook on order changes ---
+    import callcenter.records.service  # noqa: F401
     from sms.views import router as sms_router
     from web_console import open311
 

@@ -81,3 +81,30 @@ class Open311Token(SQLModel, table=True):
     order_id: int = Field(foreign_key="workorder.id", index=True)
     client: str = Field(default="", max_length=64)  # which api_key (its fingerprint), for the audit
     created_at: datetime = Field(default_factory=_now)
+
+
+class MailMessage(SQLModel, table=True):
+    """The e-mail outbox: order notices and daily summaries, written with the change that caused
+    them and sent by the messaging worker (``idempotency_key``: never the same notice twice)."""
+
+    __tablename__ = "mail_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=128)
+    to: list = Field(default_factory=list, sa_column=Column(JSON))
+    subject: str = Field(max_length=255)
+    text: str
+    html: str | None = None
+    order_id: int | None = Field(default=None, foreign_key="workorder.id", index=True)
+    status: str = Field(default="queued", max_length=16, index=True)  # queued | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=_now, index=True)
+    claimed_at: datetime | None = None
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=_now)
+    sent_at: datetime | None = None
+
+
+# Whoever loads these tables gets the session hook that keeps them (and the e-mail notices) in
+# step with the orders: a process that writes orders without it would leave records behind.
+from callcenter.records import service as _service  # noqa: E402, F401

@@ -141,14 +141,20 @@ def sync_order(session: Session, order, settings: Settings | None = None) -> Non
 
 
 def _after_flush(session: Session, _ctx) -> None:
-    from dispatch.models import WorkOrder
+    from dispatch.models import OrderHistory, WorkOrder
 
     changed = [o for o in (*session.new, *session.dirty) if isinstance(o, WorkOrder)]
     if changed:
         session.info.setdefault("records_pending", []).extend(changed)
+    notices = [h for h in session.new if isinstance(h, OrderHistory)]
+    if notices:
+        session.info.setdefault("notices_pending", []).extend(notices)
 
 
 def _after_flush_postexec(session: Session, _ctx) -> None:
+    notices = session.info.pop("notices_pending", None)
+    if notices:
+        _queue_notices(session, notices)
     pending = session.info.pop("records_pending", None)
     if not pending:
         return
@@ -163,6 +169,25 @@ def _after_flush_postexec(session: Session, _ctx) -> None:
             except Exception:  # never let a record break the order change itself
                 log.exception("grid/approval record for order %s", order.number)
     # The commit flushes again until the session is clean: the new rows go with the order.
+
+
+def _queue_notices(session: Session, notices: list) -> None:
+    """The outlet's e-mail for each dispatch action, in the same transaction (the e-mail outbox)."""
+    from callcenter.mail import NOTICE_ACTIONS, enqueue_order_notice
+    from dispatch.models import WorkOrder
+
+    settings = _settings()
+    with session.no_autoflush:
+        for hist in notices:
+            if hist.action not in NOTICE_ACTIONS:
+                continue
+            order = session.get(WorkOrder, hist.order_id)
+            if order is None:
+                continue
+            try:
+                enqueue_order_notice(session, order, hist.action, hist.id, settings)
+            except Exception:  # a template or address problem must not undo the dispatch
+                log.exception("e-mail notice for order %s", order.number)
 
 
 _installed = False

@@ -103,6 +103,23 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
     )
     op.create_table(
+        "mail_message",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("idempotency_key", S(length=128), nullable=False, unique=True),
+        sa.Column("to", sa.JSON(), nullable=True),
+        sa.Column("subject", S(length=255), nullable=False),
+        sa.Column("text", S(), nullable=False),
+        sa.Column("html", S(), nullable=True),
+        sa.Column("order_id", sa.Integer(), sa.ForeignKey("workorder.id"), nullable=True, index=True),
+        sa.Column("status", S(length=16), nullable=False, index=True),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(), nullable=False, index=True),
+        sa.Column("claimed_at", sa.DateTime(), nullable=True),
+        sa.Column("last_error", S(length=500), nullable=False, server_default=""),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(), nullable=True),
+    )
+    op.create_table(
         "outlet_area",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("outlet_id", sa.Integer(), sa.ForeignKey("outlet.id"), nullable=False, index=True),
@@ -121,6 +138,7 @@ def downgrade() -> None:
             batch.drop_column(name)
     for table in (
         "outlet_area",
+        "mail_message",
         "open311_token",
         "webhook_delivery",
         "approval_record",

@@ -14,7 +14,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Jurisdiction, Outlet
-from callcenter.mail import MailError, order_notice, send_daily_summaries, send_mail
+from callcenter.mail import MailError, order_notice, send_mail
 
 
 class Inbox:
@@ -152,11 +152,49 @@ async def test_order_notice_to_the_outlet(mail_settings, smtp):
     assert "&lt;b&gt;楼道灯&lt;/b&gt;" in body and "<b>楼道灯" not in body  # escaped in HTML
 
 
-async def test_daily_summaries_to_outlets_and_supervisors(mail_settings, smtp):
+async def test_dispatch_queues_the_notice_and_the_worker_sends_it_once(mail_settings, smtp):
+    from sqlmodel import select
+
+    from callcenter.mail import MailWorker
+    from callcenter.records.models import MailMessage
+
+    order_id = _order_world(mail_settings)  # 派单 in one transaction with its e-mail
+    with session_scope(mail_settings) as s:
+        [row] = s.exec(select(MailMessage)).all()
+        assert row.order_id == order_id and row.to == ["zhan@anning.example", "b@anning.example"]
+    mail_settings.smtp_port = _free_port()  # the mail server is down at first
+    mail_settings.sms_retry_base_s = 0.01
+    worker = MailWorker(mail_settings)
+    await worker.run_once()
+    with session_scope(mail_settings) as s:
+        row = s.get(MailMessage, row.id)
+        assert row.status == "queued" and row.attempts == 1 and "SMTP" in row.last_error
+    mail_settings.smtp_port = smtp.port
+    import asyncio
+
+    await asyncio.sleep(0.05)
+    assert await worker.run_once() == 1
+    assert await worker.run_once() == 0
+    [msg] = smtp.messages()
+    assert "派单" in msg["Subject"] and msg["Message-ID"].endswith("@anning.example>")
+
+
+async def test_daily_summaries_once_a_day_after_the_hour(mail_settings, smtp):
+    from callcenter.mail import MailWorker
+
     _order_world(mail_settings)
-    sent = await send_daily_summaries(mail_settings, datetime.now(CHINA_TZ).date())
-    assert sent == 2
+    today = datetime.now(CHINA_TZ)
+    mail_settings.daily_summary_at = "18:00"
+    early = MailWorker(mail_settings, clock=lambda: today.replace(hour=9, minute=0))
+    assert early.queue_summaries() == 0
+    late = MailWorker(mail_settings, clock=lambda: today.replace(hour=18, minute=5))
+    assert late.queue_summaries() == 2
+    assert late.queue_summaries() == 0  # already queued today
+    restarted = MailWorker(mail_settings, clock=lambda: today.replace(hour=18, minute=6))
+    assert restarted.queue_summaries() == 0  # nor after a restart: keyed by the day
+    await late.run_once()
     tos = sorted(tuple(e.rcpt_tos) for e in smtp.envelopes)
-    assert tos == [("banzhang@anning.example",), ("zhan@anning.example", "b@anning.example")]
+    assert ("banzhang@anning.example",) in tos
     subjects = [m["Subject"] for m in smtp.messages()]
-    assert any("全区" in s and "新增1件" in s for s in subjects), subjects
+    assert any("全区" in x and "新增1件" in x for x in subjects), subjects
+    assert any("十里店社区服务站" in x and "日报" in x for x in subjects), subjects
