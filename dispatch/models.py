@@ -68,7 +68,7 @@ class WorkOrder(SQLModel, table=True):
     caller_name: str = Field(default="", max_length=64)
     community_id: int | None = Field(default=None, foreign_key="community.id", index=True)
     grid_id: int | None = Field(default=None, foreign_key="grid.id")
-    address: str = Field(default="", max_length=255)
+    address: str = Field(default="", max_length=255, index=True)  # repeat orders at one address
     outlet_id: int | None = Field(default=None, foreign_key="outlet.id", index=True)
     suggested_outlet_id: int | None = Field(default=None, foreign_key="outlet.id")
     created_by: str = Field(default="", max_length=64)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from callcenter.accounts.models import Role
 from callcenter.config import CHINA_TZ
@@ -332,8 +333,7 @@ def create_order(
     order.suggested_outlet_id = suggestion.outlet_id if suggestion else None
     repeat = find_repeat(session, order, now)
     order.repeat_of_id = repeat.id if repeat else None
-    session.add(order)
-    session.flush()
+    _insert_unique(session, order, now)
     if linkedid:
         session.add(OrderCall(order_id=order.id, linkedid=linkedid, linked_at=now))
     _history(
@@ -349,31 +349,55 @@ def create_order(
     return order
 
 
+def _insert_unique(session: Session, order: WorkOrder, now: datetime) -> None:
+    """Insert with a fresh number and code; another seat may take the same ones between our read
+    and our insert: the unique indexes refuse the second, which takes the next ones (savepoint)."""
+    for attempt in range(50):
+        if attempt:
+            order.number = next_number(session, now)
+            order.short_code = order.open_code = new_short_code(session)
+        try:
+            with session.begin_nested():
+                session.add(order)
+                session.flush()
+            return
+        except IntegrityError:
+            if order in session:
+                session.expunge(order)
+    raise DispatchError("could not number the order; try again", "invalid")
+
+
 REPEAT_WINDOW = timedelta(days=7)
 
 
 def find_repeat(session: Session, order: WorkOrder, now: datetime) -> WorkOrder | None:
     """An order still open about the same matter: same category, and the same resident or address,
-    taken within the window. Flagged on the new order for the seat to merge (并单)."""
+    taken within the window. Flagged on the new order for the seat to merge (并单). One indexed
+    lookup per key (an OR of two columns would scan the category's orders)."""
     if order.category_id is None or (order.resident_id is None and not order.address):
         return None
-    same_who = []
+    keys = []
     if order.resident_id is not None:
-        same_who.append(WorkOrder.resident_id == order.resident_id)
+        keys.append(WorkOrder.resident_id == order.resident_id)
     if order.address:
-        same_who.append(WorkOrder.address == order.address)
-    return session.exec(
-        select(WorkOrder)
-        .where(
-            WorkOrder.category_id == order.category_id,
-            or_(*same_who),
-            col(WorkOrder.status).in_(Status.OPEN),
-            WorkOrder.created_at >= now - REPEAT_WINDOW,
-            WorkOrder.id != order.id if order.id is not None else True,
-        )
-        .order_by(col(WorkOrder.created_at).desc())
-        .limit(1)
-    ).first()
+        keys.append(WorkOrder.address == order.address)
+    found: list[WorkOrder] = []
+    for key in keys:
+        hit = session.exec(
+            select(WorkOrder)
+            .where(
+                key,
+                WorkOrder.category_id == order.category_id,
+                col(WorkOrder.status).in_(Status.OPEN),
+                WorkOrder.created_at >= now - REPEAT_WINDOW,
+                WorkOrder.id != order.id if order.id is not None else True,
+            )
+            .order_by(col(WorkOrder.created_at).desc())
+            .limit(1)
+        ).first()
+        if hit is not None:
+            found.append(hit)
+    return max(found, key=lambda o: _aware(o.created_at)) if found else None
 
 
 def link_call(session: Session, order: WorkOrder, linkedid: str, recording: str = "") -> OrderCall:

@@ -306,3 +306,31 @@ def test_history_is_recorded_with_who_and_when(db, world):
     assert [r.actor for r in rows] == ["seat1001", "seat1001", "outlet-a", "outlet-a", "seat1001", "seat1001"]
     assert all(r.at is not None for r in rows)
     assert rows[1].detail["outlet"] == "十里店社区服务站"
+
+
+def test_concurrent_seats_get_distinct_numbers_and_codes(settings, world):
+    import threading
+
+    from callcenter.database import session_scope
+
+    made: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+
+    def seat(k: int) -> None:
+        try:
+            for i in range(15):
+                with session_scope(settings) as s:
+                    o = service.create_order(s, world.seat, order_type="咨询", summary=f"seat {k} order {i}")
+                    s.commit()
+                    made.append((o.number, o.short_code))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=seat, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(made) == 60
+    assert len({n for n, _ in made}) == 60 and len({c for _, c in made}) == 60
