@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     open311_api_keys: list[str] = []  # empty: POST requests.json is refused
     open311_jurisdiction_id: str = "anning.lanzhou.gov.cn"
+    # --- dispatch ---
+    supervisor_phones: list[str] = []  # mobiles that get the 督办 SMS (e-mail: supervisor_emails)
+    deadline_check_s: float = 30.0  # how often the scheduler looks for 催办 / 督办
 
     def public_url(self, path: str) -> str:
         base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"

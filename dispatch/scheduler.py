@@ -33,12 +33,12 @@ class DeadlineScheduler:
         settings: Settings,
         bus: EventBus | None = None,
         clock: Callable[[], datetime] = service.utcnow,
-        interval: float = 30.0,
+        interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
         self.clock = clock
-        self.interval = interval
+        self.interval = interval if interval is not None else settings.deadline_check_s
         self._task: asyncio.Task | None = None
 
     def tick(self) -> list[tuple[str, str]]:

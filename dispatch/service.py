@@ -455,16 +455,15 @@ def _notify_outlet(session: Session, order: WorkOrder, action: str, hist: OrderH
     _enqueue_sms(session, outlet.phone, outlet_sms_body(order, action), f"order:{order.id}:{hist.id}", order)
 
 
-# Supervisors' phones for 督办 (set from the settings by the app; empty: history and bus only).
-supervisor_phones: list[str] = []
-
-
 def _notify_supervisors(session: Session, order: WorkOrder, hist: OrderHistory) -> None:
+    """督办: an SMS to each supervisor's mobile in the settings (their e-mail is messaging's)."""
+    from callcenter.config import get_settings
+
     body = (
         f"{SMS_SIGNATURE}督办：工单{order.number}（{order.order_type}）已超过办结时限"
         f"{_deadline_text(order)}，状态{order.status}。"
     )
-    for i, phone in enumerate(supervisor_phones):
+    for i, phone in enumerate(get_settings().supervisor_phones):
         _enqueue_sms(session, phone, body, f"order:{order.id}:{hist.id}:sup{i}", order)
 
 

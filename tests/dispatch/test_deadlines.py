@@ -114,3 +114,19 @@ def test_scheduler_skips_resolved_orders(settings, world):
         s.commit()
     sched = DeadlineScheduler(settings, clock=Clock(t0 + timedelta(days=10)))
     assert sched.tick() == []
+
+
+def test_supervision_texts_the_supervisors(settings, world):
+    from sms.models import SmsMessage
+
+    settings.supervisor_phones = ["13900009999"]
+    t0 = cst(2026, 11, 23, 10, 0).astimezone(UTC)
+    with session_scope(settings) as s:
+        order = service.create_order(s, world.seat, order_type="咨询", summary="问询", now=t0)
+        service.transition(s, order, "派单", world.seat, now=t0, outlet_id=world.outlet_a)
+        s.commit()
+    assert [a for _, a in DeadlineScheduler(settings, clock=Clock(t0 + timedelta(days=5))).tick()] == ["督办"]
+    with session_scope(settings) as s:
+        to = [m.to for m in s.exec(select(SmsMessage).where(SmsMessage.order_id == order.id))]
+    # The outlet's dispatch and 督办 SMS, and the supervisor's.
+    assert to.count("+8613900000001") == 2 and to.count("+8613900009999") == 1
