@@ -110,7 +110,7 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     # --- messaging: SMS provider webhooks, Open311; the records/e-mail hook on order changes ---
     import callcenter.records.service  # noqa: F401
     from sms.views import router as sms_router
-    from web_console import basic_data, open311  # noqa: F401  (basic_data: its routes on protected)
+    from web_console import basic_data, messages, open311  # noqa: F401  (routes on protected)
 
     app.include_router(sms_router)
     app.include_router(open311.router)

@@ -101,6 +101,7 @@ ROUTE_ROLES.update(
         "/admin/import/{job_id}": ADMINS,
         "/api/basic/{kind}": SUPERVISORS,
         "/api/import/{job_id}": ADMINS,
+        "/admin/messages": SUPERVISORS,
     }
 )
 
