@@ -42,7 +42,7 @@ class SmsProvider(Protocol):
 
     def send(self, msg: Outgoing) -> str: ...
 
-    def lookup(self, msg: Outgoing) -> str | None: ...
+    def lookup(self, msg: Outgoing) -> list[str]: ...
 
 
 class LogProvider:
@@ -58,8 +58,8 @@ class LogProvider:
         self.sent.append(msg)
         return f"LOG{msg.id}"
 
-    def lookup(self, msg: Outgoing) -> str | None:
-        return None  # nothing leaves the machine: sending again is harmless
+    def lookup(self, msg: Outgoing) -> list[str]:
+        return []  # nothing leaves the machine: sending again is harmless
 
 
 # --- Twilio ---------------------------------------------------------------------------------
@@ -123,17 +123,15 @@ class TwilioProvider:
             raise ProviderError(f"twilio unreachable: {type(exc).__name__}: {exc}") from exc
         return created.sid
 
-    def lookup(self, msg: Outgoing) -> str | None:
+    def lookup(self, msg: Outgoing) -> list[str]:
+        """Ids of the sender's messages to this number since the row was written, same body."""
         try:
             found = self.client.messages.list(
                 to=msg.to, from_=self.sender, date_sent_after=msg.created_at, limit=200
             )
         except Exception as exc:
             raise ProviderError(f"twilio lookup failed: {exc}") from exc
-        for m in found:
-            if m.body == msg.body:
-                return m.sid
-        return None
+        return [m.sid for m in found if m.body == msg.body]
 
 
 # --- Aliyun ---------------------------------------------------------------------------------
@@ -197,7 +195,7 @@ class AliyunProvider:
             raise ProviderError(f"aliyun {body.code}: {body.message}", permanent)
         return body.biz_id
 
-    def lookup(self, msg: Outgoing) -> str | None:
+    def lookup(self, msg: Outgoing) -> list[str]:
         from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest
 
         req = QuerySendDetailsRequest(
@@ -211,10 +209,8 @@ class AliyunProvider:
         except Exception as exc:
             raise ProviderError(f"aliyun lookup failed: {exc}") from exc
         dtos = resp.body.sms_send_detail_dtos
-        for d in (dtos.sms_send_detail_dto if dtos else None) or []:
-            if d.out_id == self.out_id(msg):
-                return d.out_id
-        return None
+        rows = (dtos.sms_send_detail_dto if dtos else None) or []
+        return [d.out_id for d in rows if d.out_id == self.out_id(msg)]
 
 
 def make_provider(settings: Settings) -> SmsProvider:

@@ -21,7 +21,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from callcenter import phone
 from callcenter.config import Settings, get_settings
@@ -306,7 +306,7 @@ class OutboxWorker:
             ).all()
         for msg in stale:
             try:
-                found = self.provider.lookup(self._outgoing(msg))
+                candidates = self.provider.lookup(self._outgoing(msg))
             except ProviderError as exc:
                 log.warning("SMS %s: cannot check with the provider yet: %s", msg.id, exc)
                 continue
@@ -314,6 +314,18 @@ class OutboxWorker:
                 row = s.get(SmsMessage, msg.id)
                 if row is None or row.status != SmsStatus.SENDING or row.claimed_by != msg.claimed_by:
                     continue
+                # The same text to the same number may be another outbox row's (two reminders on
+                # one day): a provider id recorded on another row is not this one.
+                if candidates:
+                    used = set(
+                        s.exec(
+                            select(SmsMessage.provider_id).where(
+                                col(SmsMessage.provider_id).in_(candidates), SmsMessage.id != row.id
+                            )
+                        )
+                    )
+                    candidates = [c for c in candidates if c not in used]
+                found = candidates[0] if candidates else None
                 if found:
                     row.status = SmsStatus.SENT
                     row.provider_id = found[:64]

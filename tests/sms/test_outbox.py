@@ -177,3 +177,24 @@ async def test_a_claim_left_by_a_dead_worker_is_checked_with_the_provider(msetti
     assert [m.status for m in msgs] == [SmsStatus.SENT, SmsStatus.SENT]
     assert len(twilio.messages) == 2  # the first was found at the provider, only the second went out
     assert msgs[0].provider_id == twilio.messages[0].sid
+
+
+async def test_two_rows_with_the_same_text_are_not_taken_for_one(msettings, twilio):
+    """Two reminders with the same text to the same number on one day: the provider has one of
+    them; after the crash the other is still sent."""
+    from datetime import UTC, datetime, timedelta
+
+    with session_scope(msettings) as s:
+        a = enqueue_sms(s, "13900000001", "催办：工单GD1", idempotency_key="same-a")
+        b = enqueue_sms(s, "13900000001", "催办：工单GD1", idempotency_key="same-b")
+        s.commit()
+        TwilioProvider(msettings).send(OutboxWorker._outgoing(a))
+        for m in (a, b):
+            m.status, m.claimed_by, m.attempts = SmsStatus.SENDING, "dead", 1
+            m.claimed_at = datetime.now(UTC) - timedelta(minutes=5)
+            s.add(m)
+        s.commit()
+    await OutboxWorker(msettings).run_once()
+    msgs = _messages(msettings)
+    assert [m.status for m in msgs] == [SmsStatus.SENT, SmsStatus.SENT]
+    assert len(twilio.messages) == 2 and len({m.provider_id for m in msgs}) == 2
