@@ -631,6 +631,7 @@ def load_demo(
             categories=categories,
             phone=phone,
             email=email,
+            working_hours="周一至周日 08:00-20:00",  # messaging: shown on the basic-data pages
         )
         session.add(outlet)
         outlets.append(outlet)
