@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     aliyun_protocol: str = "https"
     aliyun_sign_name: str = ""
     aliyun_template_code: str = ""  # an approved template with one ${content} parameter
+    # Aliyun pushes replies unsigned: the push URL carries this token (?token=); empty: refused.
+    aliyun_inbound_token: str = ""
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_user: str = ""

@@ -8,10 +8,12 @@ anything is read into the database; an inbound MessageSid seen before is a repla
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from callcenter.config import Settings
@@ -25,7 +27,8 @@ router = APIRouter()
 
 INBOUND = "/sms/twilio/inbound"
 STATUS = "/sms/twilio/status"
-ROUTES = frozenset({INBOUND, STATUS})
+ALIYUN_INBOUND = "/sms/aliyun/inbound"
+ROUTES = frozenset({INBOUND, STATUS, ALIYUN_INBOUND})
 
 MAX_FORM_BYTES = 16_384
 
@@ -105,3 +108,55 @@ async def twilio_status(request: Request) -> Response:
 
     found = await run_in_threadpool(work)
     return Response(status_code=200 if found else 404)
+
+
+@router.post(ALIYUN_INBOUND)
+async def aliyun_inbound(request: Request) -> Response:
+    """Aliyun's HTTP push of replies (上行短信, SmsUpReport): a JSON list of messages.
+
+    Aliyun does not sign these pushes, so the URL configured in its console carries a secret
+    token. Each reply's ``sequence_id`` is its id (a replay changes nothing). There is no reply
+    channel in the response: answers go out as SMS through the outbox, and only to numbers
+    registered for an outlet (a stranger's text costs nothing to ignore, a reply would cost)."""
+    from sms.service import enqueue_sms
+
+    settings: Settings = request.app.state.settings
+    token = settings.aliyun_inbound_token
+    given = request.query_params.get("token", "")
+    if not token or not hmac.compare_digest(token.encode(), given.encode()):
+        return Response(status_code=403)
+    if int(request.headers.get("content-length") or 0) > 256_000:
+        return Response(status_code=413)
+    try:
+        items = json.loads(await request.body())
+    except ValueError:
+        return JSONResponse({"code": 1, "msg": "not JSON"}, status_code=400)
+    if not isinstance(items, list):
+        items = [items]
+
+    def work() -> int:
+        handled = 0
+        for item in items[:100]:
+            if not isinstance(item, dict) or "sequence_id" not in item:
+                continue
+            provider_id = f"aliyun:{item['sequence_id']}"[:64]
+            sender, content = str(item.get("phone_number", "")), str(item.get("content", ""))
+            with session_scope(settings) as session:
+                outcome = flows.handle_reply(session, settings, "aliyun", provider_id, sender, content)
+            handled += 1
+            if outcome.code in ("replay", "unknown_sender") or not outcome.reply:
+                continue
+            with session_scope(settings) as session:
+                enqueue_sms(
+                    session,
+                    sender,
+                    outcome.reply,
+                    idempotency_key=f"reply:{provider_id}",
+                    order_id=outcome.order_id,
+                )
+                session.commit()
+        return handled
+
+    handled = await run_in_threadpool(work)
+    log.info("Aliyun push: %d replies", handled)
+    return JSONResponse({"code": 0, "msg": "成功"})

@@ -83,6 +83,7 @@ PUBLIC_ROUTES |= frozenset(
     {
         "/sms/twilio/inbound",
         "/sms/twilio/status",
+        "/sms/aliyun/inbound",
         "/open311/v2/discovery.json",
         "/open311/v2/services.json",
         "/open311/v2/services/{service_code}.json",

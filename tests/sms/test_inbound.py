@@ -109,3 +109,41 @@ async def test_forged_and_replayed_webhooks_are_rejected(twilio, world, live_app
     assert _history(world.order).count("签收") == 1
     with session_scope() as s:
         assert len(s.exec(select(SmsInbound)).all()) == 1
+
+
+async def test_aliyun_push_of_replies(twilio, world, live_app, msettings):
+    import httpx
+
+    from sms.models import SmsMessage
+
+    msettings.aliyun_inbound_token = "push-token-0123456789"
+    code = world.code(world.order)
+    url = live_app + "/sms/aliyun/inbound"
+    items = [
+        {
+            "phone_number": "13900000001",
+            "send_time": "2026-11-29 09:00:00",
+            "content": f"签收 {code}",
+            "sign_name": "安宁社区",
+            "dest_code": "1234",
+            "sequence_id": 9001,
+        },
+        {"phone_number": "13900000001", "content": "收到", "sequence_id": 9002},
+        {"phone_number": "13700000099", "content": f"办结 {code} 好了", "sequence_id": 9003},
+    ]
+    async with httpx.AsyncClient(trust_env=False) as c:
+        assert (await c.post(url, json=items)).status_code == 403
+        assert (await c.post(url + "?token=wrong", json=items)).status_code == 403
+        r = await c.post(url + "?token=push-token-0123456789", json=items)
+        assert r.status_code == 200 and r.json() == {"code": 0, "msg": "成功"}
+        r = await c.post(url + "?token=push-token-0123456789", json=items[:1])  # pushed again
+        assert r.status_code == 200
+    assert _order(world.order).status == Status.ACCEPTED
+    assert _history(world.order).count("签收") == 1
+    with session_scope() as s:
+        replies = {
+            m.idempotency_key: m for m in s.exec(select(SmsMessage)) if m.idempotency_key.startswith("reply:")
+        }
+    # The registered outlet is answered by SMS; the stranger is not.
+    assert set(replies) == {"reply:aliyun:9001", "reply:aliyun:9002"}
+    assert "回复格式" in replies["reply:aliyun:9002"].body and replies["reply:aliyun:9001"].to == OUTLET_PHONE
