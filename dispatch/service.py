@@ -404,6 +404,11 @@ def link_call(session: Session, order: WorkOrder, linkedid: str, recording: str 
     linkedid = _clean(linkedid, 64)
     if not re.fullmatch(r"[0-9.]{1,64}", linkedid):
         raise DispatchError("not a call id")
+    existing = session.exec(
+        select(OrderCall).where(OrderCall.order_id == order.id, OrderCall.linkedid == linkedid)
+    ).first()
+    if existing is not None:
+        return existing
     row = OrderCall(order_id=order.id, linkedid=linkedid, recording=_clean(recording, 255))
     session.add(row)
     return row

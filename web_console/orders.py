@@ -323,6 +323,43 @@ def api_orders(
         return JSONResponse([order_view(db, o, actor) for o in rows], headers={"Cache-Control": "no-store"})
 
 
+class LinkCall(BaseModel):
+    linkedid: str = Field(max_length=64)
+
+
+def _link(settings, order_id: int, linkedid: str, account: Account) -> dict[str, Any]:
+    with session_scope(settings) as db:
+        order = db.get(WorkOrder, order_id)
+        if order is None:
+            raise DispatchError("no such order", "not_found")
+        service.link_call(db, order, linkedid)
+        audit(
+            db,
+            account.username,
+            "order.link_call",
+            target=f"order:{order.number}",
+            role=account.role,
+            linkedid=linkedid,
+        )
+        db.commit()
+        calls = db.exec(select(OrderCall.linkedid).where(OrderCall.order_id == order.id)).all()
+        return {"number": order.number, "calls": list(calls)}
+
+
+@protected.post("/api/orders/{order_id}/calls")
+async def api_order_link_call(
+    request: Request, order_id: int, body: LinkCall, account: Account = Depends(authorize)
+) -> Response:
+    """A later call about an order (the resident rings again): linked to it."""
+    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf"}, status_code=403)
+    try:
+        view = await run_in_threadpool(_link, request.app.state.settings, order_id, body.linkedid, account)
+    except DispatchError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=404 if exc.code == "not_found" else 422)
+    return JSONResponse(view)
+
+
 # --- list and detail (seats and supervisors) -----------------------------------------------
 
 

@@ -125,6 +125,7 @@ ROUTE_ROLES.update(
         "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
         "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
         "/api/orders": STAFF,
+        "/api/orders/{order_id}/calls": STAFF,
         "/api/orders/suggest": STAFF,
         "/api/dispatch/options": STAFF,
         "/outlet": OUTLET_ONLY,

@@ -12,6 +12,7 @@ from sqlmodel import select
 from callcenter.accounts.models import Account
 from callcenter.database import session_scope
 from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident
+from dispatch import service
 from dispatch.models import OrderCall, Status, WorkOrder
 from dispatch.profile import resident_extras
 from dispatch.testing import build_world
@@ -59,7 +60,11 @@ async def test_order_from_pop_in_browser(live, browser, web):
         outlet_user = s.exec(select(Account).where(Account.username == "outlet")).one()
         outlet_user.outlet_id = w.outlet_b
         s.add(outlet_user)
+        earlier = service.create_order(
+            s, w.seat, order_type="求助", summary="上周的助餐申请", resident_id=w.resident
+        )
         s.commit()
+        earlier_id = earlier.id
         extras = resident_extras(s, w.resident)
     page = await browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     errors: list[str] = []
@@ -88,6 +93,12 @@ async def test_order_from_pop_in_browser(live, browser, web):
     await page.wait_for_selector('#pop [data-block="dispatch"][data-filled="1"]')
     block = await page.text_content('#pop [data-block="dispatch"]')
     assert "李建华" in block and "高血压<b>" in block and "张护工" in block  # text, not markup
+    # She rings about an open order too: this call joins it.
+    await page.click('#pop [data-action="link-call"]')
+    await page.wait_for_selector('#pop [data-action="link-call"]:text("已关联本次来电")')
+    with session_scope(settings) as s:
+        linked = s.exec(select(OrderCall.linkedid).where(OrderCall.order_id == earlier_id)).all()
+        assert "1764300000.42" in linked
     await page.wait_for_selector("#order-panel:not([hidden])")
     form = page.locator("#order-form")
     assert await form.get_attribute("data-linkedid") == "1764300000.42"

@@ -219,7 +219,9 @@
     return box;
   }
 
-  function fillDispatch(pop, d) {
+  var FINAL = ["已归档", "已并单"];
+
+  function fillDispatch(pop, d, linkedid) {
     var block = pop.querySelector('[data-block="dispatch"]');
     if (!block) return;
     while (block.firstChild) block.removeChild(block.firstChild);
@@ -246,10 +248,29 @@
     }
     var orders = Array.isArray(d.orders) ? d.orders : [];
     if (orders.length) {
-      block.appendChild(section(t("pop.orders"), orders.map(function (o) {
-        return [str(o.number), label("type", o.type), label("status", o.status), str(o.created_at), str(o.summary)]
-          .filter(Boolean).join(" · ");
-      })));
+      var box = section(t("pop.orders"), []);
+      var ul = box.querySelector("ul");
+      orders.forEach(function (o) {
+        var li = el("li", [str(o.number), label("type", o.type), label("status", o.status), str(o.created_at),
+          str(o.summary)].filter(Boolean).join(" · "));
+        li.dataset.number = str(o.number);
+        if (linkedid && FINAL.indexOf(str(o.status)) < 0) {
+          // The resident rings again about an open order: this call joins the order's calls.
+          var b = el("button", t("order.link_call"));
+          b.type = "button";
+          b.dataset.action = "link-call";
+          b.addEventListener("click", function () {
+            b.disabled = true;
+            api("POST", "/api/orders/" + Number(o.id) + "/calls", { linkedid: linkedid }).then(function (r) {
+              b.textContent = r.status === 200 ? t("order.call_linked") : t("order.failed", { error: str(r.data && r.data.error) });
+            });
+          });
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(b);
+        }
+        ul.appendChild(li);
+      });
+      block.appendChild(box);
     }
     block.dataset.filled = "1";
   }
@@ -257,7 +278,7 @@
   document.addEventListener("cc:pop", function (ev) {
     var msg = ev.detail || {};
     var pop = document.getElementById("pop");
-    if (pop) fillDispatch(pop, msg.dispatch);
+    if (pop) fillDispatch(pop, msg.dispatch, str(msg.linkedid));
     optionsReady.then(function () { prefill(msg); });
   });
 })();
