@@ -170,3 +170,37 @@ def test_signed_link_for_one_order_only(db, client, web, world, bus):
     assert client.get(links.outlet_link(db, order["id"], world.outlet_b)).status_code == 404
     # Expired links are refused.
     assert links.read_token(db, path, max_age=-1) is None
+
+
+def test_outlet_returns_and_asks_for_extension_through_the_link(db, client, web, world):
+    token = seat(client, web)
+    first = create(client, token, world).json()
+    second = create(client, token, world, category_id=world.cat_water).json()
+    client.cookies.clear()
+    link = links.outlet_link(db, first["id"], world.outlet_a)
+    ltoken = web.csrf(client.get(link).text)
+    r = client.post(link, data={"csrf": ltoken, "action": "退单"})  # no reason
+    assert r.status_code == 409 and "reason" in r.text
+    r = client.post(link, data={"csrf": ltoken, "action": "退单", "note": "<b>不属本站</b>"})
+    assert r.status_code == 200 and "&lt;b&gt;不属本站&lt;/b&gt;" in r.text
+    # Seat actions are not outlet actions, even through a valid link.
+    assert client.post(link, data={"csrf": ltoken, "action": "归档"}).status_code == 409
+    link2 = links.outlet_link(db, second["id"], world.outlet_a)
+    r = client.post(link2, data={"csrf": ltoken, "action": "延期", "note": "等配件", "until": "2099-01-10"})
+    assert r.status_code == 200, r.text
+    with session_scope(db) as s:
+        assert s.get(WorkOrder, first["id"]).status == Status.RETURNED
+        o = s.get(WorkOrder, second["id"])
+        assert o.extension_requested_until is not None and o.extension_reason == "等配件"
+    # The supervisor approves it on the order page.
+    assert web.login(client, "super").status_code == 303
+    stoken = web.csrf(client.get(f"/orders/{second['id']}").text)
+    r = client.post(
+        f"/orders/{second['id']}/action",
+        data={"csrf": stoken, "action": "延期审批", "approve": "true"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with session_scope(db) as s:
+        o = s.get(WorkOrder, second["id"])
+        assert o.extension_requested_until is None and o.deadline_at.year == 2099
