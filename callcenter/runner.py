@@ -37,9 +37,12 @@ async def serve(
     await bus.start()
     eng = Engine(settings, bus) if engine else None
     # --- dispatch: the deadline scheduler runs once per deployment, next to the engine ---
+    from dispatch.categories import seed_if_empty
     from dispatch.scheduler import DeadlineScheduler
 
     deadlines = DeadlineScheduler(settings, bus) if engine else None
+    if engine:
+        await asyncio.to_thread(seed_if_empty, settings)  # a new installation's category tree
     server = None
     try:
         if eng:

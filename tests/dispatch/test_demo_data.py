@@ -39,3 +39,13 @@ def test_demo_has_dispatch_data(settings):
     # The overdue demo order is supervised at the scheduler's first pass.
     done = DeadlineScheduler(settings).tick()
     assert "督办" in {a for _, a in done}
+
+
+def test_new_installation_gets_the_category_tree(settings):
+    from dispatch.categories import CATEGORY_TREE, seed_if_empty
+
+    assert seed_if_empty(settings) == len(CATEGORY_TREE)
+    assert seed_if_empty(settings) == 0  # once
+    with session_scope(settings) as s:
+        light = s.exec(select(Category).where(Category.code == "PROP-LIGHT")).one()
+        assert s.get(Category, light.parent_id).code == "PROP-FACILITY"
