@@ -433,7 +433,6 @@ ZH.update(
         "msg.outcome.unknown_sender": "未登记号码（未处理）",
         "msg.outcome.unknown_code": "编号不存在（已回复帮助）",
         "msg.outcome.refused": "不能办理（已说明原因）",
-        "msg.outcome.": "",
     }
 )
 EN.update(
@@ -513,6 +512,5 @@ EN.update(
         "msg.outcome.unknown_sender": "unregistered number (ignored)",
         "msg.outcome.unknown_code": "unknown code (help sent)",
         "msg.outcome.refused": "refused (reason sent)",
-        "msg.outcome.": "",
     }
 )

@@ -44,7 +44,7 @@ async def test_two_workers_on_postgres_send_each_message_once(postgres_url, tmp_
                 select(SmsMessage).where(col(SmsMessage.idempotency_key).startswith(f"pg-{run}-"))
             ).all()
         assert len(rows) == 30 and all(m.status == SmsStatus.SENT and m.attempts == 1 for m in rows)
-        assert a.sent + b.sent == 30  # no message claimed by both
+        # (a.sent + b.sent may count other tests' messages in the shared database.)
         mine = [m for m in twilio.messages if m.body.startswith(f"工单{run}-")]
         assert sorted(m.body for m in mine) == sorted(f"工单{run}-{i}" for i in range(30))
         assert len(ids) == 30
