@@ -151,13 +151,16 @@ def order_context(session, order) -> dict[str, Any]:
     }
 
 
-def order_notice(session, order, action: str) -> tuple[list[str], str, str, str | None]:
-    """The outlet's e-mail for an order it receives (派单, 改派, 催办, 督办, 重办)."""
+def order_notice(session, order, action: str, link: str = "") -> tuple[list[str], str, str, str | None]:
+    """The outlet's e-mail for an order it receives (派单, 改派, 催办, 督办, 重办); ``link``: the
+    signed outlet page for this order (e-mail may carry links; domestic SMS may not)."""
     from callcenter.directory.models import Outlet
 
     outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
     to = [a for a in (outlet.mail_addresses() if outlet else []) if valid_address(a)]
-    subject, text, html = render("order_notice", action=action, order=order_context(session, order))
+    subject, text, html = render(
+        "order_notice", action=action, order=order_context(session, order), link=link
+    )
     return to, subject, text, html
 
 
@@ -240,7 +243,12 @@ def enqueue_order_notice(session, order, action: str, history_id: int | None, se
     """The outlet's e-mail for a dispatch action (and the supervisors' for 督办)."""
     if action not in NOTICE_ACTIONS:
         return
-    to, subject, text, html = order_notice(session, order, action)
+    from dispatch.links import outlet_link
+
+    link = ""
+    if order.outlet_id and settings.session_secret:
+        link = outlet_link(settings, order.id, order.outlet_id, settings.public_url(""))
+    to, subject, text, html = order_notice(session, order, action, link)
     key = f"order:{order.id}:{history_id}"
     enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
     if action == "督办" and settings.supervisor_emails:

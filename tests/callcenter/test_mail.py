@@ -177,6 +177,17 @@ async def test_dispatch_queues_the_notice_and_the_worker_sends_it_once(mail_sett
     assert await worker.run_once() == 0
     [msg] = smtp.messages()
     assert "派单" in msg["Subject"] and msg["Message-ID"].endswith("@anning.example>")
+    # The signed link to the outlet page for this order only (e-mail may carry links).
+    import re
+
+    from dispatch.links import read_token
+    from dispatch.models import WorkOrder
+
+    token = re.search(r"/o/([A-Za-z0-9_.-]+)", msg.get_body(("plain",)).get_content()).group(1)
+    with session_scope(mail_settings) as s:
+        order = s.get(WorkOrder, order_id)
+    assert read_token(mail_settings, token) == (order_id, order.outlet_id)
+    assert f'href="{mail_settings.public_url("")}/o/{token}"' in msg.get_body(("html",)).get_content()
 
 
 async def test_daily_summaries_once_a_day_after_the_hour(mail_settings, smtp):
