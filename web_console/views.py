@@ -97,6 +97,7 @@ ROUTE_ROLES.update(
         "/admin/basic": ADMINS,
         "/admin/basic/{kind}": ADMINS,
         "/admin/basic/{kind}/save": ADMINS,
+        "/admin/basic/{kind}/export": ADMINS,
         "/admin/basic/{kind}/{item_id}/delete": ADMINS,
         "/admin/import": ADMINS,
         "/admin/import/{job_id}": ADMINS,

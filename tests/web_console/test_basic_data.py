@@ -155,3 +155,28 @@ def test_other_roles_and_other_admins_do_not_see_a_job(db, app, web):
         assert other.get(f"/api/import/{job_id}").status_code == 403
         assert other.get("/api/basic/outlets").status_code == 200  # supervisors read basic data
         assert other.get("/admin/basic").status_code == 403
+
+
+def test_export_round_trips_and_is_audited(db, app, web):
+    import io
+
+    from openpyxl import load_workbook
+
+    from callcenter.directory.imports import read_table, run_import
+
+    c, token = _admin(web, app)
+    c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "name": "十里店街道", "code": "620105001"})
+    c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "name": "=HYPERLINK(1)", "code": ""})
+    r = c.get("/admin/basic/jurisdictions/export")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxml")
+    ws = load_workbook(io.BytesIO(r.content)).active
+    values = [[cell.value for cell in row] for row in ws.iter_rows()]
+    assert values[0] == ["名称", "代码"] and values[1] == ["十里店街道", "620105001"]
+    assert values[2][0] == "'=HYPERLINK(1)"  # never a formula
+    with session_scope(db) as s:
+        assert s.exec(select(AuditEntry).where(AuditEntry.action == "basic.export")).first() is not None
+    # The export is an import file.
+    rows = read_table("j.xlsx", r.content)
+    with session_scope(db) as s:
+        report = run_import(s, db, "jurisdictions", rows[:1])
+    assert not report.ok and "exists" in report.errors[0][1]
