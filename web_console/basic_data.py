@@ -27,6 +27,14 @@ from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet, O
 from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
 
 EDITABLE = ("jurisdictions", "communities", "grids", "service_areas", "outlets", "service_numbers")
+# What the edit form of an existing item changes (outlets: their contacts, see _update_outlet).
+EDIT_FIELDS: dict[str, tuple[str, ...]] = {
+    "jurisdictions": ("name", "code"),
+    "communities": ("name", "urban"),
+    "grids": ("name",),
+    "service_areas": ("name", "communities"),
+    "service_numbers": ("title", "queue_name"),
+}
 IMPORTABLE = (*EDITABLE, "residents")
 MAX_UPLOAD = imports.MAX_BYTES
 
@@ -122,6 +130,7 @@ def _kind_page(
         account=account,
         kind=kind,
         fields=list(imports.COLUMNS[kind]),
+        edit_fields=EDIT_FIELDS.get(kind, ()),
         rows=_rows(settings, kind),
         error=notice.get("error"),
         errors=notice.get("errors") or [],
@@ -150,6 +159,8 @@ async def basic_save(request: Request, kind: str, account: Account = Depends(aut
         with session_scope(settings) as s:
             if item_id.isdigit() and kind == "outlets":
                 return _update_outlet(s, settings, int(item_id), form, account, _ip(request))
+            if item_id.isdigit():
+                return _update(s, kind, int(item_id), form, account, _ip(request))
             row = {f: form.get(f, "").strip() for f in imports.COLUMNS[kind]}
             report = imports.run_import(s, settings, kind, [row])
             if report.ok:
@@ -173,6 +184,67 @@ async def basic_save(request: Request, kind: str, account: Account = Depends(aut
     if not ok:
         return _kind_page(request, account, kind, status_code=422, errors=detail)
     return RedirectResponse(f"/admin/basic/{kind}", status_code=303)
+
+
+def _update(s, kind: str, item_id: int, form: dict[str, str], account: Account, ip: str):
+    """Edit an existing item's own fields (references to it stay as they are)."""
+    import re
+
+    from dispatch.models import ServiceAreaCommunity
+
+    obj = s.get(_model(kind), item_id)
+    if obj is None:
+        return False, ["not found"]
+    values = {f: " ".join(form.get(f, "").split()) for f in EDIT_FIELDS[kind]}
+    errors = []
+    if "name" in values and not values["name"]:
+        errors.append("name is required")
+    if "name" in values and len(values["name"]) > 64:
+        errors.append("name: longer than 64 characters")
+    if kind == "jurisdictions":
+        other = s.exec(
+            select(Jurisdiction).where(Jurisdiction.name == values["name"], Jurisdiction.id != item_id)
+        )
+        if other.first() is not None:
+            errors.append(f"jurisdiction {values['name']!r} exists")
+    if kind == "service_numbers" and not re.fullmatch(r"[a-z0-9_-]{1,32}", values["queue_name"]):
+        errors.append("queue_name: lowercase letters, digits, - and _")
+    members: list[int] = []
+    if kind == "service_areas":
+        look = imports._Lookups(s)
+        for name in imports._list(values.pop("communities")):
+            try:
+                members.append(look.community(name).id)
+            except imports.RowError as exc:
+                errors.append(str(exc))
+    if kind == "communities":
+        try:
+            values["urban"] = imports._bool(values["urban"] or "是", "urban")
+        except imports.RowError as exc:
+            errors.append(str(exc))
+    if errors:
+        return False, errors
+    before = {k: getattr(obj, k) for k in values}
+    for k, v in values.items():
+        setattr(obj, k, v)
+    s.add(obj)
+    if kind == "service_areas":
+        for m in s.exec(select(ServiceAreaCommunity).where(ServiceAreaCommunity.area_id == item_id)):
+            s.delete(m)
+        for cid in members:
+            s.add(ServiceAreaCommunity(area_id=item_id, community_id=cid))
+    audit(
+        s,
+        account.username,
+        "basic.update",
+        target=f"{kind}:{item_id}",
+        role=account.role,
+        ip=ip,
+        before=before,
+        after=values,
+    )
+    s.commit()
+    return True, []
 
 
 def _update_outlet(s, settings: Settings, outlet_id: int, form: dict[str, str], account: Account, ip: str):

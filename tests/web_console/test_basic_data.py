@@ -180,3 +180,49 @@ def test_export_round_trips_and_is_audited(db, app, web):
     with session_scope(db) as s:
         report = run_import(s, db, "jurisdictions", rows[:1])
     assert not report.ok and "exists" in report.errors[0][1]
+
+
+def test_edit_items(db, app, web):
+    from dispatch.models import ServiceArea, ServiceAreaCommunity
+
+    c, token = _admin(web, app)
+    c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "name": "十里店街道"})
+    c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "name": "孔家崖街道"})
+    for name in ("甲社区", "乙社区"):
+        c.post(
+            "/admin/basic/communities/save", data={"csrf": token, "name": name, "jurisdiction": "十里店街道"}
+        )
+    c.post("/admin/basic/service_areas/save", data={"csrf": token, "name": "片区一", "communities": "甲社区"})
+    with session_scope(db) as s:
+        j = s.exec(select(Jurisdiction).where(Jurisdiction.name == "十里店街道")).one()
+        area = s.exec(select(ServiceArea)).one()
+        com = s.exec(select(Community).where(Community.name == "乙社区")).one()
+    r = c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "id": str(j.id), "name": "孔家崖街道"})
+    assert r.status_code == 422 and "exists" in r.text
+    r = c.post(
+        "/admin/basic/jurisdictions/save",
+        data={"csrf": token, "id": str(j.id), "name": "十里店街道办", "code": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    r = c.post(
+        "/admin/basic/service_areas/save",
+        data={"csrf": token, "id": str(area.id), "name": "片区一", "communities": "甲社区；乙社区"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    r = c.post(
+        "/admin/basic/communities/save",
+        data={"csrf": token, "id": str(com.id), "name": "乙社区", "urban": "否"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with session_scope(db) as s:
+        assert s.get(Jurisdiction, j.id).name == "十里店街道办"
+        assert (
+            len(s.exec(select(ServiceAreaCommunity).where(ServiceAreaCommunity.area_id == area.id)).all())
+            == 2
+        )
+        assert s.get(Community, com.id).urban is False
+        assert len(s.exec(select(AuditEntry).where(AuditEntry.action == "basic.update")).all()) == 3
+    assert "十里店街道办" in c.get("/admin/basic/jurisdictions").text
