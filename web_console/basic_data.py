@@ -267,8 +267,24 @@ def _update_outlet(s, settings: Settings, outlet_id: int, form: dict[str, str], 
             errors.append(f"{e!r} is not an e-mail address")
     if not form.get("phone"):
         errors.append("phone is required")
+    area_ids: list[int] | None = None
+    if "areas" in form:
+        look = imports._Lookups(s)
+        area_ids = []
+        for name in imports._list(form["areas"]):
+            try:
+                area_ids.append(look.area(name).id)
+            except imports.RowError as exc:
+                errors.append(str(exc))
     if errors:
         return False, errors
+    if "categories" in form:
+        outlet.categories = "，".join(imports._list(form["categories"]))[:255]
+    if area_ids is not None:
+        for oa in s.exec(select(OutletArea).where(OutletArea.outlet_id == outlet.id)):
+            s.delete(oa)
+        for aid in area_ids:
+            s.add(OutletArea(outlet_id=outlet.id, area_id=aid))
     before = {"phone": outlet.phone, "phones": outlet.phones, "email": outlet.email, "emails": outlet.emails}
     outlet.phone = numbers[0] or ""
     outlet.phones = ",".join(n for n in numbers[1:] if n)
