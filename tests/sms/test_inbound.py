@@ -147,3 +147,25 @@ async def test_aliyun_push_of_replies(twilio, world, live_app, msettings):
     # The registered outlet is answered by SMS; the stranger is not.
     assert set(replies) == {"reply:aliyun:9001", "reply:aliyun:9002"}
     assert "回复格式" in replies["reply:aliyun:9002"].body and replies["reply:aliyun:9001"].to == OUTLET_PHONE
+
+
+async def test_forged_status_callback_is_refused(twilio, world, live_app):
+    from sms.models import SmsMessage
+
+    with session_scope() as s:
+        msg = s.exec(select(SmsMessage)).first()  # the 派单 notice in the outbox
+    url = f"{live_app}/sms/twilio/status?m={msg.id}"
+    params = {"AccountSid": twilio.account_sid, "MessageSid": "SMx", "MessageStatus": "delivered"}
+    r = await asyncio.to_thread(twilio.post_signed, url, params, "forged")
+    assert r.status_code == 403
+    # Signed for another message id in the URL: the query is part of what is signed.
+    sig = twilio.sign(f"{live_app}/sms/twilio/status?m=999999", params)
+    r = await asyncio.to_thread(twilio.post_signed, url, params, sig)
+    assert r.status_code == 403
+    with session_scope() as s:
+        after = s.get(SmsMessage, msg.id)
+    assert after.status == msg.status and after.callbacks == msg.callbacks
+    r = await asyncio.to_thread(twilio.post_signed, url, params)  # genuine
+    assert r.status_code == 200
+    with session_scope() as s:
+        assert s.get(SmsMessage, msg.id).status == "delivered"
