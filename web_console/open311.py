@@ -142,20 +142,25 @@ async def service_definition(request: Request, service_code: str):
     return JSONResponse({"service_code": service_code, "attributes": _attributes()})
 
 
-def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str) -> dict[str, Any]:
+def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str, community: str) -> dict[str, Any]:
+    # Orders taken on the hotline hold what residents told a seat (names, flat numbers, health):
+    # the public API shows their category and community only. Orders filed through Open311 show
+    # what their filer wrote.
+    public = order.created_by.startswith("open311:")
+    closed = order.status in CLOSED
     return {
         "service_request_id": order.number,
-        "status": "closed" if order.status in CLOSED else "open",
-        "status_notes": order.resolution if order.status in CLOSED else order.status,
+        "status": "closed" if closed else "open",
+        "status_notes": (order.resolution if public else "已办结") if closed else order.status,
         "service_name": order.category,
         "service_code": code_of.get(order.category_id or 0, ""),
-        "description": order.summary,
+        "description": order.summary if public else (order.category or order.order_type),
         "agency_responsible": agency,
         "service_notice": "",
         "requested_datetime": _iso(order.created_at),
         "updated_datetime": _iso(order.updated_at),
         "expected_datetime": _iso(order.deadline_at),
-        "address": order.address,
+        "address": order.address if public else community,
         "address_id": "",
         "zipcode": "",
         "lat": None,
@@ -165,12 +170,16 @@ def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str) -> dic
 
 
 def _views(settings: Settings, orders: list[WorkOrder]) -> list[dict[str, Any]]:
-    from callcenter.directory.models import Outlet
+    from callcenter.directory.models import Community, Outlet
 
     with session_scope(settings) as db:
         code_of = {c.id: c.code for c in db.exec(select(Category)) if c.id is not None}
         outlets = {o.id: o.name for o in db.exec(select(Outlet)) if o.id is not None}
-    return [_request_view(o, code_of, outlets.get(o.outlet_id or 0, "")) for o in orders]
+        communities = {c.id: c.name for c in db.exec(select(Community)) if c.id is not None}
+    return [
+        _request_view(o, code_of, outlets.get(o.outlet_id or 0, ""), communities.get(o.community_id or 0, ""))
+        for o in orders
+    ]
 
 
 def _create(settings: Settings, form: dict[str, str], client: str, ip: str) -> tuple[int, Any]:

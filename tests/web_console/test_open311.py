@@ -141,3 +141,32 @@ def test_post_errors_in_the_spec_format(o311, app, web):
         assert r.status_code == 400
     with session_scope(o311) as s:
         assert s.exec(select(WorkOrder)).all() == []
+
+
+def test_hotline_orders_show_no_resident_text(o311, app, web):
+    from callcenter.directory.models import Community, Jurisdiction
+    from dispatch import service as dispatch
+
+    with session_scope(o311) as s:
+        j = Jurisdiction(name="十里店街道")
+        s.add(j)
+        s.flush()
+        c = Community(jurisdiction_id=j.id, name="十里店东社区")
+        s.add(c)
+        s.flush()
+        cat = s.exec(select(Category).where(Category.code == "002")).one()
+        order = dispatch.create_order(
+            s,
+            dispatch.Actor("seat1001", "seat"),
+            order_type="求助",
+            category_id=cat.id,
+            summary="王秀英（独居，心脏病）家门口路灯坏了",
+            community_id=c.id,
+            address="十里店南街28号3单元502",
+        )
+        s.commit()
+        number = order.number
+    with web.TestClient(app) as client:
+        [req] = client.get(f"/open311/v2/requests/{number}.json").json()
+    assert req["description"] == "路灯损坏" and req["address"] == "十里店东社区"
+    assert "王秀英" not in str(req) and "502" not in str(req)
