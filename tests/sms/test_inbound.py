@@ -169,3 +169,30 @@ async def test_forged_status_callback_is_refused(twilio, world, live_app):
     assert r.status_code == 200
     with session_scope() as s:
         assert s.get(SmsMessage, msg.id).status == "delivered"
+
+
+def test_cli_reply_goes_through_the_same_checks(world, msettings, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "CALLCENTER_DATA_DIR": str(msettings.data_dir)}
+    code = world.code(world.order)
+
+    def run(sender: str, *text: str):
+        return subprocess.run(
+            [sys.executable, "-m", "callcenter.cli", "sms-reply", "--from", sender, *text],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    r = run(STRANGER, "签收", code)
+    assert r.returncode == 1 and r.stdout.startswith("unknown_sender")
+    r = run(OUTLET_PHONE, "签收", code)
+    assert r.returncode == 0 and r.stdout.startswith("applied") and "已签收" in r.stdout
+    assert _order(world.order).status == Status.ACCEPTED
