@@ -19,6 +19,7 @@ from dispatch.testing import build_world
 from tests.conftest import missing_part
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -135,6 +136,8 @@ async def test_order_from_pop_in_browser(live, browser, web):
     await phone.click(f'[data-number="{number}"] a')
     await phone.click('form[data-action="签收"] button')
     await phone.wait_for_selector("#order-flash")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await phone.screenshot(path=str(SCREENSHOTS / "outlet-page.png"), full_page=True)
     await phone.fill('form[data-action="办结"] textarea[name="note"]', "已更换水管")
     await phone.click('form[data-action="办结"] button')
     await phone.wait_for_selector("#order-flash")
