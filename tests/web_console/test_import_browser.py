@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from playwright.async_api import Error as PlaywrightError
 from sqlmodel import func, select
 
 from callcenter.database import session_scope
@@ -98,11 +99,14 @@ async def test_import_progress_and_report_in_chromium(live, chromium, web):
     await _import(page, live.base_url, _xlsx(n), "residents.xlsx")
     seen = []
     for _ in range(600):
-        state = await page.evaluate(
-            "() => { const p = document.getElementById('import-progress');"
-            " const s = document.getElementById('import-state');"
-            " return p && s ? [Number(p.value), Number(p.max), s.dataset.ok || ''] : null; }"
-        )
+        try:
+            state = await page.evaluate(
+                "() => { const p = document.getElementById('import-progress');"
+                " const s = document.getElementById('import-state');"
+                " return p && s ? [Number(p.value), Number(p.max), s.dataset.ok || ''] : null; }"
+            )
+        except PlaywrightError:  # the page reloads itself when the import ends
+            state = None
         if state:
             seen.append(state)
             if state[2] == "true":
