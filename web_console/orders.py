@@ -758,3 +758,7 @@ async def signed_order_post(request: Request, token: str) -> Response:
     except DispatchError as exc:
         return _outlet_page(request, order_id, actor, f"/o/{token}", None, status_code=409, error=str(exc))
     return _outlet_page(request, order_id, actor, f"/o/{token}", None, done=action)
+
+
+# The resident's page registers its routes on ``protected`` too.
+from web_console import resident_page  # noqa: E402, F401

@@ -204,3 +204,53 @@ def test_outlet_returns_and_asks_for_extension_through_the_link(db, client, web,
     with session_scope(db) as s:
         o = s.get(WorkOrder, second["id"])
         assert o.extension_requested_until is None and o.deadline_at.year == 2099
+
+
+def test_resident_page_household_and_elderly_profile(db, client, web, world):
+    from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident
+
+    token = seat(client, web)
+    order = create(client, token, world).json()
+    page = client.get(f"/orders/{order['id']}")
+    assert f'href="/residents/{world.resident}"' in page.text
+    page = client.get(f"/residents/{world.resident}")
+    assert page.status_code == 200 and "王秀英" in page.text and order["number"] in page.text
+    r = client.post(
+        f"/residents/{world.resident}/household",
+        data={
+            "csrf": token,
+            "name": "<i>李建华</i>",
+            "relation": "儿子",
+            "phone": "138 0000 1234",
+            "birth_year": "1970",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    bad = client.post(
+        f"/residents/{world.resident}/household", data={"csrf": token, "name": "x", "phone": "12"}
+    )
+    assert bad.status_code == 422
+    r = client.post(
+        f"/residents/{world.resident}/elderly",
+        data={
+            "csrf": token,
+            "health_notes": "高血压",
+            "caregiver": "张护工",
+            "caregiver_phone": "13900001111",
+            "lives_alone": "1",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert client.post(f"/residents/{world.resident}/elderly", data={"csrf": "bad"}).status_code == 403
+    page = client.get(f"/residents/{world.resident}")
+    assert "&lt;i&gt;李建华&lt;/i&gt;" in page.text and "高血压" in page.text
+    with session_scope(db) as s:
+        m = s.exec(select(HouseholdMember).where(HouseholdMember.resident_id == world.resident)).one()
+        assert m.phone == "+8613800001234" and m.birth_year == 1970
+        p = s.exec(select(ElderlyProfile).where(ElderlyProfile.resident_id == world.resident)).one()
+        assert p.caregiver_phone == "+8613900001111" and s.get(Resident, world.resident).lives_alone
+        actions = set(s.exec(select(AuditEntry.action)).all())
+        assert {"resident.household_add", "resident.elderly_profile"} <= actions
+    assert client.get("/residents/999999").status_code == 404
