@@ -94,6 +94,8 @@ async def test_order_from_pop_in_browser(live, browser, web):
     await page.wait_for_selector('#pop [data-block="dispatch"][data-filled="1"]')
     block = await page.text_content('#pop [data-block="dispatch"]')
     assert "李建华" in block and "高血压<b>" in block and "张护工" in block  # text, not markup
+    href = await page.get_attribute('#pop [data-action="resident-file"]', "href")
+    assert href == f"/residents/{w.resident}"
     # She rings about an open order too: this call joins it.
     await page.click('#pop [data-action="link-call"]')
     await page.wait_for_selector('#pop [data-action="link-call"]:text("已关联本次来电")')

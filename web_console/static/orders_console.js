@@ -221,11 +221,20 @@
 
   var FINAL = ["已归档", "已并单"];
 
-  function fillDispatch(pop, d, linkedid) {
+  function fillDispatch(pop, d, linkedid, residentId) {
     var block = pop.querySelector('[data-block="dispatch"]');
     if (!block) return;
     while (block.firstChild) block.removeChild(block.firstChild);
     if (!d || typeof d !== "object") return;
+    if (residentId) {
+      // The whole file (household, elderly profile, archive) opens beside the console.
+      var more = el("a", t("pop.file"));
+      more.href = "/residents/" + encodeURIComponent(residentId);
+      more.target = "_blank";
+      more.rel = "noopener";
+      more.dataset.action = "resident-file";
+      block.appendChild(more);
+    }
     var household = Array.isArray(d.household) ? d.household : [];
     if (household.length) {
       block.appendChild(section(t("pop.household"), household.map(function (m) {
@@ -278,7 +287,8 @@
   document.addEventListener("cc:pop", function (ev) {
     var msg = ev.detail || {};
     var pop = document.getElementById("pop");
-    if (pop) fillDispatch(pop, msg.dispatch, str(msg.linkedid));
+    var rid = msg.resident && typeof msg.resident === "object" ? Number(msg.resident.id) || 0 : 0;
+    if (pop) fillDispatch(pop, msg.dispatch, str(msg.linkedid), rid);
     optionsReady.then(function () { prefill(msg); });
   });
 })();
