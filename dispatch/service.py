@@ -267,8 +267,7 @@ def _history(
         detail={k: v for k, v in detail.items() if v not in (None, "")},
     )
     session.add(row)
-    session.flush()
-    return row
+    return row  # flushed with the transaction (or by a notice that needs its id)
 
 
 def create_order(
@@ -654,10 +653,11 @@ def transition(
         order.open_code = None  # the short code is free for new orders
     order.updated_at = now
     session.add(order)
-    session.flush()
     hist = _history(session, order, actor, action, before, note=note, now=now, **extra)
     if action == "办结":
         _archive(session, order, now)
+    if notify is not None or action == "督办":
+        session.flush()  # the notices' idempotency keys carry the history row's id
     if notify is not None:
         _notify_outlet(session, order, notify, hist)
     if action == "督办":
