@@ -12,8 +12,21 @@ from dispatch.service import Actor
 from dispatch.testing import build_world
 
 
+def _own_database(postgres_url: str) -> str:
+    """A database of this test's own on the session's server (others load the demo there)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS cc_dispatch"))
+        conn.execute(text("CREATE DATABASE cc_dispatch"))
+    engine.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/cc_dispatch"
+
+
 def test_dispatch_on_postgres(postgres_url, tmp_path):
-    settings = set_settings(Settings(data_dir=tmp_path / "var", database_url=postgres_url, _env_file=None))
+    url = _own_database(postgres_url)
+    settings = set_settings(Settings(data_dir=tmp_path / "var", database_url=url, _env_file=None))
     migrate(settings)
     with session_scope(settings) as s:
         w = build_world(s)
