@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -671,6 +670,3 @@ def history(session: Session, order_id: int) -> list[OrderHistory]:
             select(OrderHistory).where(OrderHistory.order_id == order_id).order_by(col(OrderHistory.id))
         )
     )
-
-
-Clock = Callable[[], datetime]
