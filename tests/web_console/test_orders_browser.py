@@ -121,6 +121,7 @@ async def test_order_from_pop_in_browser(live, browser, web):
     await page.click("#order-save")
     await page.wait_for_selector("#order-message[data-number]")
     number = await page.get_attribute("#order-message", "data-number")
+    assert (await page.get_attribute("#order-message a", "href")).startswith("/orders/")
     assert errors == []
     with session_scope(settings) as s:
         order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).one()

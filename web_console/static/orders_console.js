@@ -197,7 +197,12 @@
     button.disabled = true;
     api("POST", "/api/orders", body).then(function (r) {
       if (r.status === 201) {
-        msgEl.textContent = t("order.saved", { number: r.data.number, status: label("status", r.data.status) });
+        msgEl.textContent = t("order.saved", { number: r.data.number, status: label("status", r.data.status) }) + " ";
+        var open = el("a", t("order.open"));
+        open.href = "/orders/" + encodeURIComponent(r.data.id);
+        open.target = "_blank";
+        open.rel = "noopener";
+        msgEl.appendChild(open);
         msgEl.dataset.number = str(r.data.number);
       } else {
         msgEl.textContent = t("order.failed", { error: str(r.data && r.data.error) || String(r.status) });
