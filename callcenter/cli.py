@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_asterisk(sub)
     register_runner(sub)
+    # --- messaging ---
+    from sms.cli import register as register_sms
+
+    register_sms(sub)
     return parser
 
 

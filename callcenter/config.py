@@ -72,6 +72,52 @@ class Settings(BaseSettings):
     pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0
 
+    # --- messaging: SMS, e-mail, grid/approval webhooks, Open311 ---
+    # How outside services reach this app's webhooks (Twilio signs this exact URL).
+    public_base_url: str = ""  # empty: http://<web_host>:<web_port>
+    sms_provider: str = "log"  # log | twilio | aliyun
+    sms_from: str = ""  # the Twilio sender number (E.164)
+    sms_china: bool = True  # domestic delivery rules: no links, 70-character segments
+    sms_max_segments: int = 3
+    sms_max_attempts: int = 8
+    sms_retry_base_s: float = 2.0
+    sms_retry_max_s: float = 300.0
+    sms_claim_timeout_s: float = 60.0  # a message "sending" longer than this is checked with the provider
+    sms_poll_interval_s: float = 1.0
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""  # a secret: environment or .env, never the repository
+    twilio_api_base: str = ""  # empty: Twilio's own API; a local stand-in for tests and the demo
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = ""  # a secret
+    aliyun_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_protocol: str = "https"
+    aliyun_sign_name: str = ""
+    aliyun_template_code: str = ""  # an approved template with one ${content} parameter
+    # Aliyun pushes replies unsigned: the push URL carries this token (?token=); empty: refused.
+    aliyun_inbound_token: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""  # a secret
+    smtp_tls: str = "none"  # none | starttls | tls
+    smtp_timeout_s: float = 20.0
+    mail_from: str = "hotline@localhost"
+    supervisor_emails: list[str] = []
+    daily_summary_at: str = "18:00"  # China time the daily summaries go out; empty: never
+    grid_webhook_url: str = ""
+    approval_webhook_url: str = ""
+    webhook_secret: str = ""  # generated into secrets.json unless given
+    webhook_max_attempts: int = 8
+    open311_api_keys: list[str] = []  # empty: POST requests.json is refused
+    open311_jurisdiction_id: str = "anning.lanzhou.gov.cn"
+    # --- dispatch ---
+    supervisor_phones: list[str] = []  # mobiles that get the 督办 SMS (e-mail: supervisor_emails)
+    deadline_check_s: float = 30.0  # how often the scheduler looks for 催办 / 督办
+
+    def public_url(self, path: str) -> str:
+        base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"
+        return base.rstrip("/") + path
+
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod
     def _header_name(cls, value: str) -> str:
@@ -96,7 +142,7 @@ class Settings(BaseSettings):
         if path.exists():
             stored = json.loads(path.read_text())
         changed = False
-        for key in ("ami_secret", "session_secret"):
+        for key in ("ami_secret", "session_secret", "webhook_secret"):
             if getattr(self, key):
                 continue
             if key not in stored:

@@ -66,5 +66,7 @@ def import_all_models() -> None:
     import callcenter.audit.models  # noqa: F401
     import callcenter.calls.models  # noqa: F401
     import callcenter.directory.models  # noqa: F401
+    import callcenter.records.models  # noqa: F401  (messaging)
     import callcenter.residents.models  # noqa: F401
     import dispatch.models  # noqa: F401
+    import sms.models  # noqa: F401  (messaging)

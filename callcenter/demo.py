@@ -631,6 +631,7 @@ def load_demo(
             categories=categories,
             phone=phone,
             email=email,
+            working_hours="周一至周日 08:00-20:00",  # messaging: shown on the basic-data pages
         )
         session.add(outlet)
         outlets.append(outlet)
@@ -678,6 +679,10 @@ def load_demo(
         session.connection().execute(Resident.__table__.insert(), rows)
 
     _demo_history(session, fixed, now)
+    # --- dispatch: categories, service areas, routing rules, profiles, orders in several states ---
+    from dispatch.demo import load_dispatch_demo
+
+    load_dispatch_demo(session, now)
     session.commit()
     return {**demo_counts(session), "created": True}
 

@@ -32,6 +32,10 @@ class Engine:
         self.calls = CallService(settings, bus, events=self.ami.events)
         self.seats = SeatCommands(settings, bus, self.ami)
         self.config = ConfigApplier(settings, bus, self.ami)
+        # --- messaging: the SMS and grid/approval webhook outboxes ---
+        from callcenter.messaging import MessagingWorkers
+
+        self.messaging = MessagingWorkers(settings)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -56,6 +60,7 @@ class Engine:
         await self.calls.start()
         await self.seats.start()
         await self.config.start()
+        await self.messaging.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -72,6 +77,7 @@ class Engine:
             self.agi = None
 
     async def stop(self) -> None:
+        await self.messaging.stop()
         await self.seats.stop()
         await self.config.stop()
         await self.ami.stop()

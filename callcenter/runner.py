@@ -36,10 +36,19 @@ async def serve(
     bus = make_bus(settings.redis_url)
     await bus.start()
     eng = Engine(settings, bus) if engine else None
+    # --- dispatch: the deadline scheduler runs once per deployment, next to the engine ---
+    from dispatch.categories import seed_if_empty
+    from dispatch.scheduler import DeadlineScheduler
+
+    deadlines = DeadlineScheduler(settings, bus) if engine else None
+    if engine:
+        await asyncio.to_thread(seed_if_empty, settings)  # a new installation's category tree
     server = None
     try:
         if eng:
             await eng.start()
+        if deadlines:
+            deadlines.start()
         if web:
             app = create_app(settings, bus)
             app.state.engine = eng
@@ -62,6 +71,8 @@ async def serve(
         else:
             await stop.wait()
     finally:
+        if deadlines:
+            await deadlines.stop()
         if eng:
             await eng.stop()
         await bus.close()

@@ -1,19 +1,169 @@
-"""Work orders (工单). The lifecycle and dispatch arrive with the dispatch issue; the pop counts them now."""
+"""Work orders (工单) and what dispatch keeps around them: the category tree, the order's history,
+linked calls, attachments, service areas and routing rules.
+
+Statuses and actions are the Chinese terms of 12345 practice (they are what seats, outlets and
+SMS replies say); ``dispatch.service`` holds the state machine.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import JSON, Column, Field, SQLModel
+
+ORDER_TYPES: tuple[str, ...] = ("咨询", "求助", "投诉", "举报", "建议", "表扬")
+URGENCIES: tuple[str, ...] = ("normal", "urgent")
+
+
+class Status:
+    RECEIVED = "受理"  # taken, not yet dispatched
+    DISPATCHED = "已派单"
+    ACCEPTED = "已签收"
+    IN_PROGRESS = "办理中"
+    RESOLVED = "已办结"
+    FOLLOWED_UP = "已回访"
+    CLOSED = "已归档"
+    RETURNED = "已退单"
+    MERGED = "已并单"
+
+    OPEN: frozenset[str] = frozenset({RECEIVED, DISPATCHED, ACCEPTED, IN_PROGRESS, RETURNED})
+    AT_OUTLET: frozenset[str] = frozenset({DISPATCHED, ACCEPTED, IN_PROGRESS})
+    FINAL: frozenset[str] = frozenset({CLOSED, MERGED})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Category(SQLModel, table=True):
+    """A node of the category tree (kept as data; seeded by the migration's callers and the demo)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent_id: int | None = Field(default=None, foreign_key="category.id", index=True)
+    code: str = Field(index=True, unique=True, max_length=32)
+    name: str = Field(max_length=64)
+    # Matters the approval platform (审批平台) tracks as 办件.
+    approval_matter: bool = False
+    active: bool = True
 
 
 class WorkOrder(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    number: str = Field(index=True, unique=True, max_length=32)
+    number: str = Field(index=True, unique=True, max_length=32)  # readable: GD20261128-00001
     resident_id: int | None = Field(default=None, foreign_key="resident.id", index=True)
-    call_linkedid: str = Field(default="", max_length=64, index=True)
+    call_linkedid: str = Field(default="", max_length=64, index=True)  # the call it was taken on
     order_type: str = Field(default="咨询", max_length=8)
-    category: str = Field(default="", max_length=64)
-    status: str = Field(default="受理", max_length=16)
+    category: str = Field(default="", max_length=64)  # the category's name, as shown
+    status: str = Field(default=Status.RECEIVED, max_length=16, index=True)
     summary: str = Field(default="", max_length=1000)
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC), index=True)
+    created_at: datetime = Field(default_factory=_now, index=True)
+    # --- added by the dispatch migration (0003) ---
+    # The numeric code outlets quote in SMS replies ("签收 1234"); ``open_code`` holds it while the
+    # order is open and is NULL after, so a unique index makes it unique among open orders only.
+    short_code: str = Field(default="", max_length=8)
+    open_code: str | None = Field(default=None, unique=True, index=True, max_length=8)
+    category_id: int | None = Field(default=None, foreign_key="category.id", index=True)
+    urgency: str = Field(default="normal", max_length=8)
+    caller_phone: str = Field(default="", max_length=40)
+    caller_name: str = Field(default="", max_length=64)
+    community_id: int | None = Field(default=None, foreign_key="community.id", index=True)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    address: str = Field(default="", max_length=255, index=True)  # repeat orders at one address
+    outlet_id: int | None = Field(default=None, foreign_key="outlet.id", index=True)
+    suggested_outlet_id: int | None = Field(default=None, foreign_key="outlet.id")
+    created_by: str = Field(default="", max_length=64)
+    dispatched_at: datetime | None = None
+    accepted_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    deadline_at: datetime | None = Field(default=None, index=True)
+    remind_at: datetime | None = None
+    reminded_at: datetime | None = None
+    supervised_at: datetime | None = None
+    extension_requested_until: datetime | None = None
+    extension_reason: str = Field(default="", max_length=255)
+    resolution: str = Field(default="", max_length=1000)
+    return_reason: str = Field(default="", max_length=255)
+    satisfaction: str = Field(default="", max_length=16)  # 满意 | 基本满意 | 不满意
+    reviewed: bool = False  # complaints: a supervisor's review before closing
+    reopen_count: int = 0
+    repeat_of_id: int | None = Field(default=None, foreign_key="workorder.id")  # flagged, not merged
+    merged_into_id: int | None = Field(default=None, foreign_key="workorder.id")
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class OrderHistory(SQLModel, table=True):
+    """Every transition of an order: who, when, from which status to which, and why."""
+
+    __tablename__ = "order_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="workorder.id", index=True)
+    at: datetime = Field(default_factory=_now)
+    actor: str = Field(max_length=64)
+    role: str = Field(default="", max_length=16)
+    action: str = Field(max_length=16)
+    from_status: str = Field(default="", max_length=16)
+    to_status: str = Field(default="", max_length=16)
+    note: str = Field(default="", max_length=1000)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class OrderCall(SQLModel, table=True):
+    """A call linked to an order (the one it was taken on, and later calls about it)."""
+
+    __tablename__ = "order_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="workorder.id", index=True)
+    linkedid: str = Field(max_length=64, index=True)
+    recording: str = Field(default="", max_length=255)  # file name under the recordings folder
+    linked_at: datetime = Field(default_factory=_now)
+
+
+class OrderAttachment(SQLModel, table=True):
+    __tablename__ = "order_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="workorder.id", index=True)
+    filename: str = Field(max_length=128)  # as uploaded (shown escaped)
+    content_type: str = Field(max_length=64)
+    size: int
+    stored_as: str = Field(max_length=128)  # random name under <data_dir>/attachments/
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime = Field(default_factory=_now)
+
+
+class ServiceArea(SQLModel, table=True):
+    """A service area (服务片区): a group of communities one outlet or supplier covers."""
+
+    __tablename__ = "service_area"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+
+
+class ServiceAreaCommunity(SQLModel, table=True):
+    __tablename__ = "service_area_community"
+
+    id: int | None = Field(default=None, primary_key=True)
+    area_id: int = Field(foreign_key="service_area.id", index=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+
+
+class RoutingRule(SQLModel, table=True):
+    """Orders of this category (or any below it) in this community / service area go to this outlet.
+
+    Empty category, community and area are wildcards; the most specific match wins, then the
+    lowest ``priority``.
+    """
+
+    __tablename__ = "routing_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    category_id: int | None = Field(default=None, foreign_key="category.id", index=True)
+    community_id: int | None = Field(default=None, foreign_key="community.id")
+    area_id: int | None = Field(default=None, foreign_key="service_area.id")
+    outlet_id: int = Field(foreign_key="outlet.id")
+    priority: int = 100
+    active: bool = True

@@ -111,6 +111,17 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
+    # --- messaging: SMS provider webhooks, Open311; the records/e-mail hook on order changes ---
+    import callcenter.records.service  # noqa: F401
+    from sms.views import router as sms_router
+    from web_console import basic_data, messages, open311  # noqa: F401  (routes on protected)
+
+    app.include_router(sms_router)
+    app.include_router(open311.router)
+    # --- dispatch: work orders (their protected routes register on import) and signed outlet links ---
+    from web_console import orders
+
+    app.include_router(orders.public_orders)
     app.include_router(views.public)
     app.include_router(views.protected)
     app.include_router(views.sockets)

@@ -371,3 +371,174 @@ def js_catalogue(lang: str) -> dict[str, str]:
     """The ``js.*`` strings of a language, keys without the prefix."""
     cat = CATALOGUES.get(lang, ZH)
     return {k.removeprefix("js."): v for k, v in cat.items() if k.startswith("js.")}
+
+
+# --- dispatch: the work-order pages and the console's order form ---
+def _merge_dispatch_strings() -> None:
+    from web_console import orders_i18n
+
+    ZH.update(orders_i18n.ZH)
+    EN.update(orders_i18n.EN)
+
+
+_merge_dispatch_strings()
+
+
+# --- messaging: basic data administration and imports ---
+ZH.update(
+    {
+        "basic.title": "基础数据",
+        "basic.kind": "类别",
+        "basic.count": "条数",
+        "basic.kind.jurisdictions": "辖区（街道）",
+        "basic.kind.communities": "社区",
+        "basic.kind.grids": "网格",
+        "basic.kind.service_areas": "服务片区",
+        "basic.kind.outlets": "服务网点与供应商",
+        "basic.kind.service_numbers": "服务号码",
+        "basic.kind.residents": "居民",
+        "basic.import": "导入",
+        "basic.import_help": (
+            "支持 CSV（UTF-8 或 GBK）和 Excel（.xlsx），第一行为列名（中文或英文）。"
+            "逐行校验，有任何一行错误则全部不导入。"
+        ),
+        "basic.file": "文件",
+        "basic.skip_duplicates": "跳过重复居民（按电话和身份证号）",
+        "basic.import_start": "开始导入",
+        "basic.running": "正在导入…",
+        "basic.failed": "导入失败",
+        "basic.done_ok": "导入完成：{imported} / {total} 行。",
+        "basic.done_errors": "{errors} 行有错误（共 {total} 行），未导入任何数据。请修改后重新导入。",
+        "basic.row": "行号",
+        "basic.problem": "问题",
+        "basic.skipped": "已跳过",
+        "basic.add": "新增",
+        "basic.save": "保存",
+        "basic.delete": "删除",
+        "basic.edit_contacts": "修改联系方式",
+        "basic.list_help": "多个值用分号或顿号分隔；同名社区写作“街道/社区”。",
+        "basic.field.name": "名称",
+        "basic.field.code": "代码",
+        "basic.field.jurisdiction": "街道",
+        "basic.field.urban": "城市社区",
+        "basic.field.community": "社区",
+        "basic.field.communities": "社区",
+        "basic.field.kind": "类型",
+        "basic.field.categories": "服务类别",
+        "basic.field.areas": "服务片区",
+        "basic.field.phone": "电话",
+        "basic.field.phones": "其他短信号码",
+        "basic.field.email": "邮箱",
+        "basic.field.emails": "其他邮箱",
+        "basic.field.working_hours": "工作时间",
+        "basic.field.number": "号码",
+        "basic.field.title": "名称",
+        "basic.field.queue_name": "队列",
+        "basic.export": "导出 Excel（将记录在审计日志）",
+        "basic.edit": "修改",
+        "msg.title": "短信与邮件",
+        "msg.sms": "短信发件箱",
+        "msg.inbound": "网点回复短信",
+        "msg.mail": "邮件发件箱",
+        "msg.hooks": "网格与审批推送",
+        "msg.created": "时间",
+        "msg.received": "收到时间",
+        "msg.to": "收件人",
+        "msg.from": "发件号码",
+        "msg.body": "内容",
+        "msg.subject": "主题",
+        "msg.status": "状态",
+        "msg.attempts": "尝试次数",
+        "msg.provider": "通道",
+        "msg.receipts": "回执",
+        "msg.error": "错误",
+        "msg.outcome": "处理结果",
+        "msg.record": "记录",
+        "msg.outcome.applied": "已办理",
+        "msg.outcome.malformed": "格式不对（已回复帮助）",
+        "msg.outcome.unknown_sender": "未登记号码（未处理）",
+        "msg.outcome.unknown_code": "编号不存在（已回复帮助）",
+        "msg.outcome.refused": "不能办理（已说明原因）",
+    }
+)
+EN.update(
+    {
+        "basic.title": "Basic data",
+        "basic.kind": "Kind",
+        "basic.count": "Items",
+        "basic.kind.jurisdictions": "Jurisdictions (sub-districts)",
+        "basic.kind.communities": "Communities",
+        "basic.kind.grids": "Grids",
+        "basic.kind.service_areas": "Service areas",
+        "basic.kind.outlets": "Outlets and suppliers",
+        "basic.kind.service_numbers": "Service numbers",
+        "basic.kind.residents": "Residents",
+        "basic.import": "Import",
+        "basic.import_help": (
+            "CSV (UTF-8 or GBK) or Excel (.xlsx) with a heading row (Chinese or English)."
+            " Every row is checked; if any row is wrong nothing is imported."
+        ),
+        "basic.file": "File",
+        "basic.skip_duplicates": "Skip duplicate residents (by phone and ID number)",
+        "basic.import_start": "Import",
+        "basic.running": "Importing…",
+        "basic.failed": "Import failed",
+        "basic.done_ok": "Imported {imported} of {total} rows.",
+        "basic.done_errors": (
+            "{errors} rows have errors (of {total}); nothing was imported. Fix them and import again."
+        ),
+        "basic.row": "Row",
+        "basic.problem": "Problem",
+        "basic.skipped": "Skipped",
+        "basic.add": "Add",
+        "basic.save": "Save",
+        "basic.delete": "Delete",
+        "basic.edit_contacts": "Edit contacts",
+        "basic.list_help": (
+            "Separate several values with semicolons;"
+            " write a community that exists twice as sub-district/community."
+        ),
+        "basic.field.name": "Name",
+        "basic.field.code": "Code",
+        "basic.field.jurisdiction": "Sub-district",
+        "basic.field.urban": "Urban",
+        "basic.field.community": "Community",
+        "basic.field.communities": "Communities",
+        "basic.field.kind": "Kind",
+        "basic.field.categories": "Categories",
+        "basic.field.areas": "Service areas",
+        "basic.field.phone": "Phone",
+        "basic.field.phones": "Further SMS numbers",
+        "basic.field.email": "E-mail",
+        "basic.field.emails": "Further e-mails",
+        "basic.field.working_hours": "Working hours",
+        "basic.field.number": "Number",
+        "basic.field.title": "Title",
+        "basic.field.queue_name": "Queue",
+        "basic.export": "Export to Excel (recorded in the audit log)",
+        "basic.edit": "Edit",
+        "msg.title": "SMS and e-mail",
+        "msg.sms": "SMS outbox",
+        "msg.inbound": "Outlets' SMS replies",
+        "msg.mail": "E-mail outbox",
+        "msg.hooks": "Grid and approval pushes",
+        "msg.created": "Time",
+        "msg.received": "Received",
+        "msg.to": "To",
+        "msg.from": "From",
+        "msg.body": "Text",
+        "msg.subject": "Subject",
+        "msg.status": "Status",
+        "msg.attempts": "Attempts",
+        "msg.provider": "Provider",
+        "msg.receipts": "Receipts",
+        "msg.error": "Error",
+        "msg.outcome": "Outcome",
+        "msg.record": "Record",
+        "msg.outcome.applied": "applied",
+        "msg.outcome.malformed": "malformed (help sent)",
+        "msg.outcome.unknown_sender": "unregistered number (ignored)",
+        "msg.outcome.unknown_code": "unknown code (help sent)",
+        "msg.outcome.refused": "refused (reason sent)",
+    }
+)

@@ -78,12 +78,67 @@ PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/ap
 # Routes anyone may use (static files are a mount of their own and need no session either).
 PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
 
+# --- messaging: provider webhooks (authenticated by their signature), Open311 (api_key for
+# POST, as GeoReport v2 says), basic-data administration ---
+PUBLIC_ROUTES |= frozenset(
+    {
+        "/sms/twilio/inbound",
+        "/sms/twilio/status",
+        "/sms/aliyun/inbound",
+        "/open311/v2/discovery.json",
+        "/open311/v2/services.json",
+        "/open311/v2/services/{service_code}.json",
+        "/open311/v2/requests.json",
+        "/open311/v2/requests/{request_id}.json",
+        "/open311/v2/tokens/{token}.json",
+    }
+)
+ROUTE_ROLES.update(
+    {
+        "/admin/basic": ADMINS,
+        "/admin/basic/{kind}": ADMINS,
+        "/admin/basic/{kind}/save": ADMINS,
+        "/admin/basic/{kind}/export": ADMINS,
+        "/admin/basic/{kind}/{item_id}/delete": ADMINS,
+        "/admin/import": ADMINS,
+        "/admin/import/{job_id}": ADMINS,
+        "/api/basic/{kind}": SUPERVISORS,
+        "/api/import/{job_id}": ADMINS,
+        "/admin/messages": SUPERVISORS,
+    }
+)
+
 # Where "/" and a successful login lead, by role. A role without a page gets the 403 page.
 HOME_BY_ROLE: dict[str, str] = {
     Role.SEAT.value: "/console",
     Role.SUPERVISOR.value: "/wallboard",
     Role.ADMIN.value: "/wallboard",
 }
+
+# --- dispatch: work orders, attachments and the outlet's page; signed outlet links are public
+# (the token names one order and one outlet) ---
+OUTLET_ONLY: frozenset[str] = frozenset({Role.OUTLET.value})
+ROUTE_ROLES.update(
+    {
+        "/": ALL_ROLES,  # outlet users have a home page: their orders
+        "/orders": STAFF,
+        "/orders/{order_id}": STAFF,
+        "/orders/{order_id}/action": STAFF,
+        "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
+        "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
+        "/api/orders": STAFF,
+        "/api/orders/{order_id}/calls": STAFF,
+        "/residents/{resident_id}": STAFF,
+        "/residents/{resident_id}/household": STAFF,
+        "/residents/{resident_id}/elderly": STAFF,
+        "/api/orders/suggest": STAFF,
+        "/api/dispatch/options": STAFF,
+        "/outlet": OUTLET_ONLY,
+        "/outlet/orders/{order_id}": OUTLET_ONLY,
+    }
+)
+PUBLIC_ROUTES |= frozenset({"/o/{token}"})
+HOME_BY_ROLE[Role.OUTLET.value] = "/outlet"
 
 # WebSocket close codes (4000-4999 are the application's).
 WS_UNAUTHENTICATED = 4401

@@ -101,7 +101,13 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "emergency_contact": r.emergency_contact,
                     # The full number is shown only on request, and that request is audited.
                     "id_number_masked": mask_id_number(r.id_number),
+                    "community_id": r.community_id,
+                    "grid_id": r.grid_id,
                 }
+                # --- dispatch: household, elderly profile, service archive, earlier orders ---
+                from dispatch.profile import resident_extras
+
+                out["dispatch"] = resident_extras(s, r.id)
         who = (
             CallRecord.resident_id == resident_id if resident_id is not None else CallRecord.caller == caller
         )
@@ -158,6 +164,7 @@ def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
         "summary_12345": call.summary_12345,
         "resident": profile.get("resident"),
         "history": history,
+        "dispatch": profile.get("dispatch"),  # household, elderly profile, archive, earlier orders
         "profile_ready": call.profile is not None,
         "ringing_at": _iso(call.ringing.get(ext)),
         "answered_at": _iso(call.answered_at) if call.seat == ext else None,

@@ -62,3 +62,30 @@ class Outlet(SQLModel, table=True):
     categories: str = Field(default="", max_length=255)
     phone: str = Field(default="", max_length=32)
     email: str = Field(default="", max_length=128)
+    # --- messaging (migration 0006): more contacts, hours ---
+    # Further numbers that may reply by SMS for this outlet, E.164, comma-separated.
+    phones: str = Field(default="", max_length=255)
+    emails: str = Field(default="", max_length=255)  # further e-mail addresses, comma-separated
+    working_hours: str = Field(default="", max_length=64)  # e.g. 周一至周五 08:30-17:30
+    active: bool = True
+
+    def sms_numbers(self) -> list[str]:
+        """Every number registered to reply for this outlet (E.164)."""
+        out = [self.phone] if self.phone else []
+        out += [p.strip() for p in self.phones.split(",") if p.strip()]
+        return out
+
+    def mail_addresses(self) -> list[str]:
+        out = [self.email] if self.email else []
+        return out + [e.strip() for e in self.emails.split(",") if e.strip()]
+
+
+# --- messaging / basic data: outlet contacts, hours, the service areas it covers ---
+class OutletArea(SQLModel, table=True):
+    """A service area (片区) an outlet or supplier covers."""
+
+    __tablename__ = "outlet_area"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outlet_id: int = Field(foreign_key="outlet.id", index=True)
+    area_id: int = Field(foreign_key="service_area.id", index=True)

@@ -261,6 +261,8 @@
     fillPop(pop, msg);
     if (pop.dataset.resident === "unknown") setUpUnknown(pop, msg);
     show(idleNotice(), false);
+    // dispatch: the order form and the resident's archive (orders_console.js) follow the pop.
+    document.dispatchEvent(new CustomEvent("cc:pop", { detail: msg }));
   }
 
   function onClear(msg) {

@@ -1,0 +1,507 @@
+"""Importing basic data and residents from CSV or Excel, all or nothing.
+
+Every row is checked first and the report says, row by row, what is wrong; if any row is wrong
+nothing is written (one transaction, rolled back). Names refer to what is already in the
+database (a community by its name, under its jurisdiction when the name is not unique). Resident
+duplicates are found by normalised phone and by ID number, within the file and against the
+records on file; they are errors, or skipped and reported when the caller asks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, or_, select
+
+from callcenter import phone
+from callcenter.config import Settings
+from callcenter.directory.models import (
+    Community,
+    Grid,
+    Jurisdiction,
+    Outlet,
+    OutletArea,
+    ServiceNumber,
+)
+
+MAX_ROWS = 200_000
+MAX_BYTES = 50 * 1024 * 1024
+
+# kind → field → the column headings accepted for it (English key first, then Chinese).
+COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "jurisdictions": {"name": ("name", "名称", "街道"), "code": ("code", "代码", "区划代码")},
+    "communities": {
+        "name": ("name", "名称", "社区"),
+        "jurisdiction": ("jurisdiction", "街道", "辖区"),
+        "urban": ("urban", "城市社区"),
+    },
+    "grids": {"name": ("name", "名称", "网格"), "community": ("community", "社区")},
+    "service_areas": {"name": ("name", "名称", "片区"), "communities": ("communities", "社区")},
+    "outlets": {
+        "name": ("name", "名称", "网点"),
+        "kind": ("kind", "类型"),
+        "community": ("community", "社区"),
+        "categories": ("categories", "服务类别"),
+        "areas": ("areas", "服务片区", "片区"),
+        "phone": ("phone", "电话", "联系电话"),
+        "phones": ("phones", "其他电话", "短信号码"),
+        "email": ("email", "邮箱", "电子邮箱"),
+        "emails": ("emails", "其他邮箱"),
+        "working_hours": ("working_hours", "工作时间"),
+    },
+    "service_numbers": {
+        "number": ("number", "号码", "服务号码"),
+        "title": ("title", "名称"),
+        "queue_name": ("queue_name", "队列"),
+    },
+    "residents": {
+        "name": ("name", "姓名"),
+        "phone": ("phone", "电话", "手机"),
+        "phone2": ("phone2", "电话2", "固定电话"),
+        "id_number": ("id_number", "身份证号"),
+        "address": ("address", "地址", "住址"),
+        "community": ("community", "社区"),
+        "grid": ("grid", "网格"),
+        "birth_year": ("birth_year", "出生年份"),
+        "lives_alone": ("lives_alone", "独居"),
+        "emergency_contact": ("emergency_contact", "紧急联系人"),
+    },
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "jurisdictions": ("name",),
+    "communities": ("name", "jurisdiction"),
+    "grids": ("name", "community"),
+    "service_areas": ("name",),
+    "outlets": ("name", "phone"),
+    "service_numbers": ("number", "queue_name"),
+    "residents": ("name",),
+}
+KINDS = tuple(COLUMNS)
+
+_YES = {"1", "true", "yes", "y", "是", "√", "有"}
+_NO = {"", "0", "false", "no", "n", "否", "无"}
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read at all (format, size, headings)."""
+
+
+class RowError(ValueError):
+    pass
+
+
+@dataclass
+class Report:
+    kind: str
+    total: int = 0
+    imported: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (row number as in the file, why)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "total": self.total,
+            "imported": self.imported,
+            "ok": self.ok,
+            "errors": [{"row": r, "error": e} for r, e in self.errors],
+            "skipped": [{"row": r, "reason": e} for r, e in self.skipped],
+        }
+
+
+def valid_id_number(value: str) -> bool:
+    """A mainland resident ID (18 characters, GB 11643 check digit)."""
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == value[17]
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read_table(filename: str, data: bytes) -> list[dict[str, str]]:
+    """The rows of a CSV (UTF-8 or GBK) or .xlsx file, keyed by the heading row."""
+    if len(data) > MAX_BYTES:
+        raise ImportFileError("file too large")
+    name = filename.lower()
+    if name.endswith(".xlsx"):
+        rows = _read_xlsx(data)
+    elif name.endswith(".csv") or name.endswith(".txt"):
+        rows = _read_csv(data)
+    else:
+        raise ImportFileError("only .csv and .xlsx files can be imported")
+    if not rows:
+        raise ImportFileError("the file has no heading row")
+    head = [str(h or "").strip() for h in rows[0]]
+    out = []
+    for values in rows[1 : MAX_ROWS + 2]:
+        cells = ["" if v is None else str(v).strip() for v in values]
+        if not any(cells):
+            out.append({})  # keep row numbers right; blank rows are skipped later
+            continue
+        out.append({h: (cells[i] if i < len(cells) else "") for i, h in enumerate(head) if h})
+    if len(out) > MAX_ROWS:
+        raise ImportFileError(f"more than {MAX_ROWS} rows")
+    return out
+
+
+def _read_csv(data: bytes) -> list[list[str]]:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return list(csv.reader(io.StringIO(text)))
+    raise ImportFileError("the CSV file is neither UTF-8 nor GBK")
+
+
+def _read_xlsx(data: bytes) -> list[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise ImportFileError(f"not a readable .xlsx file: {type(exc).__name__}") from exc
+    try:
+        ws = wb.worksheets[0]
+        rows = []
+        for values in ws.iter_rows(values_only=True):
+            rows.append([_cell(v) for v in values])
+            if len(rows) > MAX_ROWS + 1:
+                break
+        return rows
+    finally:
+        wb.close()
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # phone numbers and years typed into Excel come back as floats
+    return str(v)
+
+
+def _fields(kind: str, row: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for name, headings in COLUMNS[kind].items():
+        for h in headings:
+            if h in row:
+                out[name] = row[h]
+                break
+        else:
+            out[name] = ""
+    return out
+
+
+def check_headings(kind: str, rows: list[dict[str, str]]) -> None:
+    present = set().union(*(r.keys() for r in rows if r)) if rows else set()
+    missing = [f for f in REQUIRED[kind] if not any(h in present for h in COLUMNS[kind][f])]
+    if missing:
+        heads = ", ".join(f"{f} ({'/'.join(COLUMNS[kind][f][1:])})" for f in missing)
+        raise ImportFileError(f"missing columns: {heads}")
+
+
+# --- the rows ------------------------------------------------------------------------------
+
+
+class _Lookups:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self._jur: dict[str, Jurisdiction] | None = None
+        self._com: dict[str, list[Community]] | None = None
+
+    def jurisdiction(self, name: str) -> Jurisdiction:
+        if self._jur is None:
+            self._jur = {j.name: j for j in self.s.exec(select(Jurisdiction))}
+        j = self._jur.get(name)
+        if j is None:
+            raise RowError(f"unknown jurisdiction {name!r}")
+        return j
+
+    def community(self, text: str) -> Community:
+        """``社区`` or ``街道/社区`` when the name alone is not unique."""
+        if self._com is None:
+            self._com = {}
+            for c in self.s.exec(select(Community)):
+                self._com.setdefault(c.name, []).append(c)
+        jur_name, _, name = text.rpartition("/")
+        found = self._com.get(name.strip(), [])
+        if jur_name:
+            jur = self.jurisdiction(jur_name.strip())
+            found = [c for c in found if c.jurisdiction_id == jur.id]
+        if not found:
+            raise RowError(f"unknown community {text!r}")
+        if len(found) > 1:
+            raise RowError(f"community {text!r} is in several jurisdictions: write 街道/社区")
+        return found[0]
+
+    def grid(self, community: Community, name: str) -> Grid:
+        g = self.s.exec(select(Grid).where(Grid.community_id == community.id, Grid.name == name)).first()
+        if g is None:
+            raise RowError(f"unknown grid {name!r} in {community.name}")
+        return g
+
+    def area(self, name: str):
+        from dispatch.models import ServiceArea
+
+        a = self.s.exec(select(ServiceArea).where(ServiceArea.name == name)).first()
+        if a is None:
+            raise RowError(f"unknown service area {name!r}")
+        return a
+
+
+def _bool(value: str, what: str) -> bool:
+    v = value.strip().lower()
+    if v in _YES:
+        return True
+    if v in _NO:
+        return False
+    raise RowError(f"{what}: write 是 or 否")
+
+
+def _phone(settings: Settings, raw: str, what: str) -> str:
+    if not raw:
+        return ""
+    number = phone.normalize(raw, settings.default_region, settings.default_area_code)
+    if number is None:
+        raise RowError(f"{what}: {raw!r} is not a phone number")
+    return number
+
+
+def _list(value: str) -> list[str]:
+    return [x.strip() for x in re.split(r"[;；,，、]", value) if x.strip()]
+
+
+def _text(value: str, limit: int, what: str) -> str:
+    value = "".join(ch for ch in value if ch.isprintable()).strip()
+    if len(value) > limit:
+        raise RowError(f"{what}: longer than {limit} characters")
+    return value
+
+
+class _ResidentDupes:
+    """Phones and ID numbers already on file or earlier in the file."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.phones: dict[str, str] = {}  # number → where it was seen
+        self.ids: dict[str, str] = {}
+        self._file_ids: set[str] | None = None
+
+    def check(self, row_no: int, phones: list[str], id_number: str) -> str | None:
+        for p in phones:
+            if p in self.phones:
+                return f"phone {p} also in {self.phones[p]}"
+        if id_number and id_number in self.ids:
+            return f"ID number also in {self.ids[id_number]}"
+        from callcenter.residents.models import Resident
+
+        if phones:
+            hit = self.s.exec(
+                select(Resident.id).where(
+                    or_(col(Resident.phone).in_(phones), col(Resident.phone2).in_(phones))
+                )
+            ).first()
+            if hit is not None:
+                return f"phone already on file (resident {hit})"
+        if id_number:
+            hit = self.s.exec(select(Resident.id).where(Resident.id_number == id_number)).first()
+            if hit is not None:
+                return f"ID number already on file (resident {hit})"
+        for p in phones:
+            self.phones[p] = f"row {row_no}"
+        if id_number:
+            self.ids[id_number] = f"row {row_no}"
+        return None
+
+
+def _build(kind: str, f: dict[str, str], look: _Lookups, settings: Settings, s: Session) -> list[Any]:
+    """The objects one row makes (RowError when it cannot be imported)."""
+    for name in REQUIRED[kind]:
+        if not f[name]:
+            raise RowError(f"{name} is required")
+    if kind == "jurisdictions":
+        if s.exec(select(Jurisdiction).where(Jurisdiction.name == f["name"])).first():
+            raise RowError(f"jurisdiction {f['name']!r} exists")
+        return [Jurisdiction(name=_text(f["name"], 64, "name"), code=_text(f["code"], 32, "code"))]
+    if kind == "communities":
+        j = look.jurisdiction(f["jurisdiction"])
+        return [
+            Community(
+                jurisdiction_id=j.id,
+                name=_text(f["name"], 64, "name"),
+                urban=_bool(f["urban"] or "是", "urban"),
+            )
+        ]
+    if kind == "grids":
+        c = look.community(f["community"])
+        return [Grid(community_id=c.id, name=_text(f["name"], 64, "name"))]
+    if kind == "service_areas":
+        from dispatch.models import ServiceArea
+
+        if s.exec(select(ServiceArea).where(ServiceArea.name == f["name"])).first():
+            raise RowError(f"service area {f['name']!r} exists")
+        area = ServiceArea(name=_text(f["name"], 64, "name"))
+        s.add(area)
+        s.flush()
+        from dispatch.models import ServiceAreaCommunity
+
+        return [
+            ServiceAreaCommunity(area_id=area.id, community_id=look.community(c).id)
+            for c in _list(f["communities"])
+        ]
+    if kind == "outlets":
+        kind_value = {"": "outlet", "网点": "outlet", "服务网点": "outlet", "供应商": "supplier"}.get(
+            f["kind"], f["kind"]
+        )
+        if kind_value not in ("outlet", "supplier"):
+            raise RowError("kind: outlet/supplier (服务网点/供应商)")
+        emails = _list(f["emails"])
+        for e in ([f["email"]] if f["email"] else []) + emails:
+            if not _EMAIL.match(e):
+                raise RowError(f"{e!r} is not an e-mail address")
+        outlet = Outlet(
+            name=_text(f["name"], 128, "name"),
+            kind=kind_value,
+            community_id=look.community(f["community"]).id if f["community"] else None,
+            categories=_text("，".join(_list(f["categories"])), 255, "categories"),
+            phone=_phone(settings, f["phone"], "phone"),
+            phones=",".join(_phone(settings, p, "phones") for p in _list(f["phones"])),
+            email=f["email"],
+            emails=",".join(emails),
+            working_hours=_text(f["working_hours"], 64, "working_hours"),
+        )
+        areas = [look.area(a) for a in _list(f["areas"])]
+        s.add(outlet)
+        s.flush()
+        return [OutletArea(outlet_id=outlet.id, area_id=a.id) for a in areas]
+    if kind == "service_numbers":
+        if not f["number"].isdigit():
+            raise RowError("number: digits only")
+        if s.exec(select(ServiceNumber).where(ServiceNumber.number == f["number"])).first():
+            raise RowError(f"service number {f['number']} exists")
+        if not re.fullmatch(r"[a-z0-9_-]{1,32}", f["queue_name"]):
+            raise RowError("queue_name: lowercase letters, digits, - and _")
+        return [
+            ServiceNumber(
+                number=f["number"], title=_text(f["title"], 64, "title"), queue_name=f["queue_name"]
+            )
+        ]
+    raise RowError(f"unknown kind {kind}")
+
+
+def _resident(f: dict[str, str], look: _Lookups, settings: Settings) -> tuple[Any, list[str], str]:
+    from datetime import date
+
+    from callcenter.residents.models import Resident
+
+    if not f["name"]:
+        raise RowError("name is required")
+    phones = [
+        p for p in (_phone(settings, f["phone"], "phone"), _phone(settings, f["phone2"], "phone2")) if p
+    ]
+    id_number = f["id_number"].upper().replace(" ", "")
+    if id_number and not valid_id_number(id_number):
+        raise RowError("id_number: not a valid 18-character ID number")
+    community = look.community(f["community"]) if f["community"] else None
+    grid = look.grid(community, f["grid"]) if f["grid"] and community else None
+    if f["grid"] and community is None:
+        raise RowError("grid needs its community")
+    birth_year = None
+    if f["birth_year"]:
+        if not f["birth_year"].isdigit() or not 1900 <= int(f["birth_year"]) <= date.today().year:
+            raise RowError("birth_year: a year such as 1948")
+        birth_year = int(f["birth_year"])
+    elif id_number:
+        birth_year = int(id_number[6:10])
+    resident = Resident(
+        name=_text(f["name"], 64, "name"),
+        phone=phones[0] if phones else "",
+        phone2=phones[1] if len(phones) > 1 else "",
+        id_number=id_number,
+        address=_text(f["address"], 255, "address"),
+        community_id=community.id if community else None,
+        grid_id=grid.id if grid else None,
+        birth_year=birth_year,
+        elderly=bool(birth_year and date.today().year - birth_year >= 60),
+        lives_alone=_bool(f["lives_alone"], "lives_alone"),
+        emergency_contact=_text(f["emergency_contact"], 64, "emergency_contact"),
+    )
+    return resident, phones, id_number
+
+
+def run_import(
+    session: Session,
+    settings: Settings,
+    kind: str,
+    rows: list[dict[str, str]],
+    progress: Callable[[int, int], None] | None = None,
+    skip_duplicates: bool = False,
+) -> Report:
+    """Check every row, then write all of them in this session's transaction and commit — or,
+    when any row is wrong, roll back and write nothing."""
+    if kind not in COLUMNS:
+        raise ImportFileError(f"unknown kind {kind!r}")
+    check_headings(kind, rows)
+    report = Report(kind)
+    look = _Lookups(session)
+    dupes = _ResidentDupes(session) if kind == "residents" else None
+    seen_names: dict[str, int] = {}
+    total = len(rows)
+    for i, raw in enumerate(rows):
+        row_no = i + 2  # the heading is row 1
+        if progress and (i % 50 == 0 or i == total - 1):
+            progress(i + 1, total)
+        if not raw:
+            continue
+        report.total += 1
+        f = _fields(kind, raw)
+        try:
+            with session.no_autoflush:
+                if kind == "residents":
+                    resident, phones, id_number = _resident(f, look, settings)
+                    why = dupes.check(row_no, phones, id_number) if dupes else None
+                    if why:
+                        if skip_duplicates:
+                            report.skipped.append((row_no, f"duplicate: {why}"))
+                            continue
+                        raise RowError(f"duplicate: {why}")
+                    objs = [resident]
+                else:
+                    name = f.get("name") or f.get("number")
+                    key = f"{f.get('jurisdiction', '')}/{f.get('community', '')}/{name}"
+                    if key in seen_names:
+                        raise RowError(f"the same as row {seen_names[key]}")
+                    seen_names[key] = row_no
+                    objs = _build(kind, f, look, settings, session)
+        except RowError as exc:
+            report.errors.append((row_no, str(exc)))
+            continue
+        for obj in objs:
+            session.add(obj)
+        report.imported += 1
+    if report.errors:
+        session.rollback()
+        report.imported = 0
+        return report
+    session.commit()
+    return report
+
+
+def template_csv(kind: str) -> str:
+    """A CSV with the Chinese headings, to fill in."""
+    return ",".join(h[1] if len(h) > 1 else h[0] for h in COLUMNS[kind].values()) + "\n"

@@ -1,0 +1,175 @@
+"""What the seat's pop shows of a resident beyond the basics: the household, the elderly profile,
+the service archive and the earlier orders (read on the call service's profile worker thread)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from callcenter.config import CHINA_TZ
+from callcenter.residents.models import ElderlyProfile, HouseholdMember, ServiceArchive
+from dispatch.models import WorkOrder
+
+RECENT = 5
+
+
+def _day(ts) -> str:
+    if ts is None:
+        return ""
+    if ts.tzinfo is None:
+        from datetime import UTC
+
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(CHINA_TZ).strftime("%Y-%m-%d")
+
+
+def resident_extras(session: Session, resident_id: int) -> dict[str, Any]:
+    household = session.exec(
+        select(HouseholdMember).where(HouseholdMember.resident_id == resident_id).limit(10)
+    ).all()
+    profile = session.exec(select(ElderlyProfile).where(ElderlyProfile.resident_id == resident_id)).first()
+    archive = session.exec(
+        select(ServiceArchive)
+        .where(ServiceArchive.resident_id == resident_id)
+        .order_by(col(ServiceArchive.delivered_at).desc())
+        .limit(RECENT)
+    ).all()
+    orders = session.exec(
+        select(WorkOrder)
+        .where(WorkOrder.resident_id == resident_id)
+        .order_by(col(WorkOrder.created_at).desc())
+        .limit(RECENT)
+    ).all()
+    return {
+        "household": [
+            {"name": m.name, "relation": m.relation, "phone": m.phone, "birth_year": m.birth_year}
+            for m in household
+        ],
+        "elderly": {
+            "health_notes": profile.health_notes,
+            "emergency_phone": profile.emergency_phone,
+            "caregiver": profile.caregiver,
+            "caregiver_phone": profile.caregiver_phone,
+        }
+        if profile
+        else None,
+        "archive": [
+            {
+                "service": a.service,
+                "outlet": a.outlet_name,
+                "at": _day(a.delivered_at),
+                "outcome": a.outcome[:200],
+            }
+            for a in archive
+        ],
+        "orders": [
+            {
+                "id": o.id,
+                "number": o.number,
+                "type": o.order_type,
+                "status": o.status,
+                "category": o.category,
+                "created_at": _day(o.created_at),
+                "summary": o.summary[:120],
+            }
+            for o in orders
+        ],
+    }
+
+
+# --- editing (the resident page) ---------------------------------------------------------------
+
+
+def _text(value: object, limit: int) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isprintable()).strip()[:limit]
+
+
+def add_household_member(
+    session: Session,
+    actor: str,
+    role: str,
+    resident_id: int,
+    name: str,
+    relation: str = "",
+    phone: str = "",
+    birth_year: int | None = None,
+) -> HouseholdMember:
+    """A member of the resident's household (no commit; audited with the change)."""
+    from callcenter.audit.service import record
+    from callcenter.phone import normalize
+    from callcenter.residents.models import Resident
+    from dispatch.service import DispatchError
+
+    if session.get(Resident, resident_id) is None:
+        raise DispatchError("no such resident", "not_found")
+    name = _text(name, 64)
+    if not name:
+        raise DispatchError("a name is required")
+    number = ""
+    if phone.strip():
+        number = normalize(phone) or ""
+        if not number:
+            raise DispatchError("not a usable phone number")
+    if birth_year is not None and not 1900 <= birth_year <= 2100:
+        raise DispatchError("a birth year between 1900 and 2100")
+    member = HouseholdMember(
+        resident_id=resident_id, name=name, relation=_text(relation, 16), phone=number, birth_year=birth_year
+    )
+    session.add(member)
+    session.flush()
+    record(
+        session,
+        actor,
+        "resident.household_add",
+        target=f"resident:{resident_id}",
+        role=role,
+        member=member.id,
+    )
+    return member
+
+
+def save_elderly_profile(
+    session: Session,
+    actor: str,
+    role: str,
+    resident_id: int,
+    *,
+    health_notes: str = "",
+    emergency_phone: str = "",
+    caregiver: str = "",
+    caregiver_phone: str = "",
+    lives_alone: bool | None = None,
+    vulnerable: bool | None = None,
+) -> ElderlyProfile:
+    """Create or update the elderly profile; living alone and vulnerability stay on the resident."""
+    from callcenter.audit.service import record
+    from callcenter.phone import normalize
+    from callcenter.residents.models import Resident
+    from dispatch.service import DispatchError
+
+    resident = session.get(Resident, resident_id)
+    if resident is None:
+        raise DispatchError("no such resident", "not_found")
+    phones = {}
+    for key, raw in (("emergency_phone", emergency_phone), ("caregiver_phone", caregiver_phone)):
+        phones[key] = ""
+        if raw.strip():
+            phones[key] = normalize(raw) or ""
+            if not phones[key]:
+                raise DispatchError("not a usable phone number")
+    profile = session.exec(select(ElderlyProfile).where(ElderlyProfile.resident_id == resident_id)).first()
+    profile = profile or ElderlyProfile(resident_id=resident_id)
+    profile.health_notes = _text(health_notes, 500)
+    profile.caregiver = _text(caregiver, 64)
+    profile.emergency_phone = phones["emergency_phone"]
+    profile.caregiver_phone = phones["caregiver_phone"]
+    session.add(profile)
+    if lives_alone is not None:
+        resident.lives_alone = lives_alone
+    if vulnerable is not None:
+        resident.vulnerable = vulnerable
+    session.add(resident)
+    session.flush()
+    record(session, actor, "resident.elderly_profile", target=f"resident:{resident_id}", role=role)
+    return profile

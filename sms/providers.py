@@ -1,0 +1,223 @@
+"""SMS providers behind one interface: Twilio (its SDK), Aliyun SMS (its SDK) and a log provider.
+
+Providers are synchronous (both SDKs are); the outbox worker calls them on a worker thread.
+``send`` returns the provider's id for the message; ``lookup`` asks the provider whether it
+already has a message (after a crash between the provider's answer and our commit), so a message
+is never sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    to: str  # E.164
+    body: str
+    idempotency_key: str
+    created_at: datetime
+
+
+class ProviderError(Exception):
+    """The provider refused or could not be reached. ``permanent``: retrying cannot help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    def send(self, msg: Outgoing) -> str: ...
+
+    def lookup(self, msg: Outgoing) -> list[str]: ...
+
+
+class LogProvider:
+    """The demo's provider: writes the message to the log (and keeps it, for the demo page)."""
+
+    name = "log"
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def send(self, msg: Outgoing) -> str:
+        log.info("SMS to %s: %s", msg.to, msg.body)
+        self.sent.append(msg)
+        return f"LOG{msg.id}"
+
+    def lookup(self, msg: Outgoing) -> list[str]:
+        return []  # nothing leaves the machine: sending again is harmless
+
+
+# --- Twilio ---------------------------------------------------------------------------------
+
+
+def _twilio_http_client(api_base: str):
+    """Twilio's own HTTP client, sending to ``api_base`` instead of https://api.twilio.com.
+
+    The SDK builds absolute URLs; the documented way to change how it talks HTTP is a subclass
+    of ``TwilioHttpClient`` overriding ``request``."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    base = urlsplit(api_base)
+
+    class RebasedHttpClient(TwilioHttpClient):
+        def request(self, method, url, *args, **kwargs):
+            parts = urlsplit(url)
+            url = urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, ""))
+            return super().request(method, url, *args, **kwargs)
+
+    return RebasedHttpClient(timeout=15)
+
+
+class TwilioProvider:
+    name = "twilio"
+
+    def __init__(self, settings: Settings) -> None:
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.sms_from):
+            raise ValueError(
+                "Twilio needs CALLCENTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and CALLCENTER_SMS_FROM"
+            )
+        http = (
+            _twilio_http_client(settings.twilio_api_base)
+            if settings.twilio_api_base
+            else TwilioHttpClient(timeout=15)
+        )
+        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http)
+        self.sender = settings.sms_from
+        self.status_callback = settings.public_url("/sms/twilio/status")
+
+    def send(self, msg: Outgoing) -> str:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        try:
+            created = self.client.messages.create(
+                to=msg.to,
+                from_=self.sender,
+                body=msg.body,
+                status_callback=f"{self.status_callback}?m={msg.id}",
+            )
+        except TwilioRestException as exc:
+            # 400/404: a bad number or body (e.g. 21211, 21617); everything else may pass later.
+            permanent = exc.status in (400, 404)
+            raise ProviderError(f"twilio {exc.status} {exc.code}: {exc.msg}", permanent) from exc
+        except (TwilioException, OSError) as exc:
+            raise ProviderError(f"twilio unreachable: {exc}") from exc
+        except Exception as exc:  # requests' ConnectionError and friends
+            raise ProviderError(f"twilio unreachable: {type(exc).__name__}: {exc}") from exc
+        return created.sid
+
+    def lookup(self, msg: Outgoing) -> list[str]:
+        """Ids of the sender's messages to this number since the row was written, same body."""
+        try:
+            found = self.client.messages.list(
+                to=msg.to, from_=self.sender, date_sent_after=msg.created_at, limit=200
+            )
+        except Exception as exc:
+            raise ProviderError(f"twilio lookup failed: {exc}") from exc
+        return [m.sid for m in found if m.body == msg.body]
+
+
+# --- Aliyun ---------------------------------------------------------------------------------
+
+
+class AliyunProvider:
+    """Aliyun SMS (dysmsapi 2017-05-25). Domestic SMS goes out through an approved signature and
+    template; the message text is the template's ``content`` parameter. ``OutId`` carries our
+    message id, which is how ``lookup`` recognises a message the provider already has."""
+
+    name = "aliyun"
+
+    def __init__(self, settings: Settings) -> None:
+        from alibabacloud_dysmsapi20170525.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        if not (settings.aliyun_access_key_id and settings.aliyun_access_key_secret):
+            raise ValueError("Aliyun needs CALLCENTER_ALIYUN_ACCESS_KEY_ID and _SECRET")
+        config = Config(
+            access_key_id=settings.aliyun_access_key_id,
+            access_key_secret=settings.aliyun_access_key_secret,
+            endpoint=settings.aliyun_endpoint,
+            protocol=settings.aliyun_protocol,
+            read_timeout=15000,
+            connect_timeout=5000,
+        )
+        self.client = Client(config)
+        self.sign_name = settings.aliyun_sign_name
+        self.template_code = settings.aliyun_template_code
+
+    @staticmethod
+    def _national(e164: str) -> str:
+        return e164.removeprefix("+86")
+
+    @staticmethod
+    def out_id(msg: Outgoing) -> str:
+        return f"cc{msg.id}"
+
+    def send(self, msg: Outgoing) -> str:
+        from alibabacloud_dysmsapi20170525.models import SendSmsRequest
+        from alibabacloud_tea_util.models import RuntimeOptions
+
+        req = SendSmsRequest(
+            phone_numbers=self._national(msg.to),
+            sign_name=self.sign_name,
+            template_code=self.template_code,
+            template_param=json.dumps({"content": msg.body}, ensure_ascii=False),
+            out_id=self.out_id(msg),
+        )
+        try:
+            resp = self.client.send_sms_with_options(req, RuntimeOptions(autoretry=False))
+        except Exception as exc:
+            # The SDK raises for HTTP errors; 4xx with an isv.* code cannot pass on a retry.
+            code = str(getattr(exc, "code", "") or "")
+            status = getattr(exc, "status_code", None) or getattr(exc, "statusCode", None)
+            permanent = code.startswith("isv.") and code != "isv.BUSINESS_LIMIT_CONTROL"
+            raise ProviderError(f"aliyun {status} {code}: {exc}", permanent) from exc
+        body = resp.body
+        if body.code != "OK":
+            permanent = body.code.startswith("isv.") and body.code != "isv.BUSINESS_LIMIT_CONTROL"
+            raise ProviderError(f"aliyun {body.code}: {body.message}", permanent)
+        return body.biz_id
+
+    def lookup(self, msg: Outgoing) -> list[str]:
+        from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest
+
+        req = QuerySendDetailsRequest(
+            phone_number=self._national(msg.to),
+            send_date=msg.created_at.strftime("%Y%m%d"),
+            page_size=50,
+            current_page=1,
+        )
+        try:
+            resp = self.client.query_send_details(req)
+        except Exception as exc:
+            raise ProviderError(f"aliyun lookup failed: {exc}") from exc
+        dtos = resp.body.sms_send_detail_dtos
+        rows = (dtos.sms_send_detail_dto if dtos else None) or []
+        return [d.out_id for d in rows if d.out_id == self.out_id(msg)]
+
+
+def make_provider(settings: Settings) -> SmsProvider:
+    if settings.sms_provider == "twilio":
+        return TwilioProvider(settings)
+    if settings.sms_provider == "aliyun":
+        return AliyunProvider(settings)
+    if settings.sms_provider == "log":
+        return LogProvider()
+    raise ValueError(f"unknown SMS provider {settings.sms_provider!r}")

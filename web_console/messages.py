@@ -1,0 +1,39 @@
+"""The messaging desk for supervisors: the SMS outbox with delivery receipts, outlets' SMS replies
+and what became of them, the e-mail outbox and the grid/approval webhook deliveries.
+Access rules: ``views.ROUTE_ROLES``."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+
+from callcenter.accounts.models import Account
+from callcenter.config import CHINA_TZ
+from callcenter.database import session_scope
+from callcenter.records.models import MailMessage, WebhookDelivery
+from sms.models import SmsInbound, SmsMessage
+from web_console.views import authorize, protected, render
+
+LIMIT = 100
+
+
+def _load(settings) -> dict:
+    with session_scope(settings) as s:
+        return {
+            "sms": list(s.exec(select(SmsMessage).order_by(col(SmsMessage.id).desc()).limit(LIMIT))),
+            "inbound": list(s.exec(select(SmsInbound).order_by(col(SmsInbound.id).desc()).limit(LIMIT))),
+            "mail": list(s.exec(select(MailMessage).order_by(col(MailMessage.id).desc()).limit(LIMIT))),
+            "hooks": list(
+                s.exec(select(WebhookDelivery).order_by(col(WebhookDelivery.id).desc()).limit(LIMIT))
+            ),
+        }
+
+
+@protected.get("/admin/messages")
+async def messages_page(request: Request, account: Account = Depends(authorize)) -> Response:
+    data = await run_in_threadpool(_load, request.app.state.settings)
+    return render(request, "admin_messages.html", account=account, china=CHINA_TZ, utc=UTC, **data)
