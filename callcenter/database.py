@@ -68,3 +68,5 @@ def import_all_models() -> None:
     import callcenter.directory.models  # noqa: F401
     import callcenter.residents.models  # noqa: F401
     import dispatch.models  # noqa: F401
+    # --- statistics ---
+    import callcenter.statistics.models  # noqa: F401

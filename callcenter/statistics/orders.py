@@ -1,0 +1,189 @@
+"""Work-order statistics (工单统计), in one place so the dispatch schema can be adapted here.
+
+Written against the work-order table of the dispatch work, which is being built at the same time.
+ASSUMED COLUMNS of table ``workorder`` (edit ``COLUMNS`` at merge time if dispatch names them
+otherwise; a column the table does not have yet makes the figures that need it None):
+
+| key            | column           | meaning                                                   |
+|----------------|------------------|-----------------------------------------------------------|
+| created_at     | created_at       | 受理 received (UTC)                                       |
+| order_type     | order_type       | 咨询 / 求助 / 投诉 / 举报 / 建议 / 表扬                    |
+| category       | category         | the matter's category                                     |
+| community_id   | community_id     | the resident's community (community.id)                   |
+| outlet_id      | outlet_id        | the service outlet it was dispatched to (outlet.id)       |
+| seat           | seat_ext         | extension of the seat who opened it                       |
+| accept_due_at  | accept_due_at    | deadline to accept (签收时限)                              |
+| accepted_at    | accepted_at      | 签收 accepted by the outlet                               |
+| due_at         | due_at           | deadline to resolve (办结时限, working days or hours)      |
+| resolved_at    | resolved_at      | 办结 resolved                                              |
+| return_count   | return_count     | times returned by an outlet (退单)                         |
+| rehandle_count | rehandle_count   | times re-opened for re-handling (重办)                     |
+| satisfaction   | satisfaction     | follow-up result: 满意 / 基本满意 / 不满意 (or 1–5)        |
+
+Definitions (docs/statistics.md):
+- on-time acceptance (按时签收率): accepted by the deadline ÷ orders whose acceptance deadline
+  has passed or that were accepted;
+- on-time resolution (按时办结率): resolved by the deadline ÷ orders whose deadline has passed or
+  that were resolved;
+- return rate (回退率): orders returned at least once ÷ orders;
+- re-handling rate (重办率): orders re-handled at least once ÷ resolved orders;
+- satisfaction (满意率): 满意 + 基本满意 (or 4–5) ÷ orders followed up.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, column, func, inspect, or_, select, table
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from callcenter.config import CHINA_TZ
+
+TABLE = "workorder"
+COLUMNS = {
+    "created_at": "created_at",
+    "order_type": "order_type",
+    "category": "category",
+    "community_id": "community_id",
+    "outlet_id": "outlet_id",
+    "seat": "seat_ext",
+    "accept_due_at": "accept_due_at",
+    "accepted_at": "accepted_at",
+    "due_at": "due_at",
+    "resolved_at": "resolved_at",
+    "return_count": "return_count",
+    "rehandle_count": "rehandle_count",
+    "satisfaction": "satisfaction",
+}
+SATISFIED = ("满意", "基本满意", "4", "5")
+GROUPS = ("type", "category", "community", "outlet", "seat")
+_GROUP_KEY = {
+    "type": "order_type",
+    "category": "category",
+    "community": "community_id",
+    "outlet": "outlet_id",
+    "seat": "seat",
+}
+
+_TIMES = ("created_at", "accept_due_at", "accepted_at", "due_at", "resolved_at")
+_present_cache: dict[str, frozenset[str]] = {}
+
+
+def _present(conn: Connection) -> frozenset[str]:
+    """Which of COLUMNS the table has (looked up once per database)."""
+    url = str(conn.engine.url)
+    if url not in _present_cache:
+        try:
+            have = {c["name"] for c in inspect(conn).get_columns(TABLE)}
+        except Exception:
+            have = set()
+        _present_cache[url] = frozenset(k for k, v in COLUMNS.items() if v in have)
+    return _present_cache[url]
+
+
+def _range(start: str, end: str) -> tuple[datetime, datetime]:
+    s = datetime.combine(date.fromisoformat(start), time(0), CHINA_TZ).astimezone(UTC)
+    e = datetime.combine(date.fromisoformat(end) + timedelta(days=1), time(0), CHINA_TZ).astimezone(UTC)
+    return s, e
+
+
+def _rate(n: Any, d: Any) -> float | None:
+    return round(float(n) / float(d), 4) if d else None
+
+
+def order_report(
+    conn: Connection, start: str, end: str, by: str = "type", now: datetime | None = None
+) -> dict[str, Any]:
+    """Counts and rates of the orders received in ``start``..``end``, grouped ``by``."""
+    if by not in GROUPS:
+        raise ValueError(f"unknown grouping {by!r}")
+    have = _present(conn)
+    if "created_at" not in have:
+        return {"by": by, "rows": [], "total": None, "missing": sorted(set(COLUMNS) - have)}
+    cols = {
+        k: column(v, UTCDateTime()) if k in _TIMES else column(v) for k, v in COLUMNS.items() if k in have
+    }
+    t = table(TABLE, *cols.values())
+    now = now or datetime.now(UTC)
+    s, e = _range(start, end)
+    one = 1
+
+    def cnt(cond):
+        return func.sum(case((cond, one), else_=0))
+
+    parts: dict[str, Any] = {"orders": func.count()}
+    if {"accept_due_at", "accepted_at"} <= have:
+        a, due = cols["accepted_at"], cols["accept_due_at"]
+        parts["accept_on_time"] = cnt(and_(a.is_not(None), due.is_not(None), a <= due))
+        parts["accept_due"] = cnt(and_(due.is_not(None), or_(a.is_not(None), due < now)))
+    if {"due_at", "resolved_at"} <= have:
+        r, due = cols["resolved_at"], cols["due_at"]
+        parts["resolve_on_time"] = cnt(and_(r.is_not(None), due.is_not(None), r <= due))
+        parts["resolve_due"] = cnt(and_(due.is_not(None), or_(r.is_not(None), due < now)))
+        parts["resolved"] = cnt(r.is_not(None))
+    if "return_count" in have:
+        parts["returned"] = cnt(cols["return_count"] > 0)
+    if "rehandle_count" in have:
+        parts["rehandled"] = cnt(cols["rehandle_count"] > 0)
+    if "satisfaction" in have:
+        sat = cols["satisfaction"]
+        parts["followed_up"] = cnt(and_(sat.is_not(None), sat != ""))
+        parts["satisfied"] = cnt(sat.in_(SATISFIED))
+    gk = _GROUP_KEY[by]
+    if gk not in have:
+        return {"by": by, "rows": [], "total": None, "missing": sorted(set(COLUMNS) - have)}
+    key = cols[gk]
+    created = cols["created_at"]
+    q = (
+        select(key.label("key"), *[v.label(k) for k, v in parts.items()])
+        .select_from(t)
+        .where(created >= s, created < e)
+        .group_by(key)
+        .order_by(key)
+    )
+    rows = []
+    total: dict[str, float] = {}
+    for r in conn.execute(q):
+        m = dict(r._mapping)
+        for k in parts:
+            total[k] = total.get(k, 0) + float(m[k] or 0)
+        rows.append({"key": m["key"], **_figures(m)})
+    return {
+        "by": by,
+        "start": start,
+        "end": end,
+        "rows": rows,
+        "total": _figures(total),
+        "missing": sorted(set(COLUMNS) - have),
+    }
+
+
+def _figures(m: dict[str, Any]) -> dict[str, Any]:
+    resolved = m.get("resolved")
+    return {
+        "orders": int(m.get("orders") or 0),
+        "on_time_acceptance": _rate(m.get("accept_on_time", 0), m.get("accept_due"))
+        if "accept_due" in m
+        else None,
+        "on_time_resolution": _rate(m.get("resolve_on_time", 0), m.get("resolve_due"))
+        if "resolve_due" in m
+        else None,
+        "return_rate": _rate(m["returned"], m.get("orders")) if "returned" in m else None,
+        "rehandle_rate": _rate(m["rehandled"], resolved)
+        if "rehandled" in m and resolved is not None
+        else None,
+        "satisfaction": _rate(m["satisfied"], m.get("followed_up")) if "satisfied" in m else None,
+    }
+
+
+def satisfaction_by_seat(conn: Connection, start: str, end: str) -> dict[str, float | None]:
+    """Follow-up satisfaction of the orders each seat opened."""
+    rep = by_seat(conn, start, end)
+    return {r["key"]: r["satisfaction"] for r in rep}
+
+
+def by_seat(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
+    if "seat" not in _present(conn):
+        return []
+    return order_report(conn, start, end, by="seat")["rows"]
