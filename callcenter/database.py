@@ -67,6 +67,5 @@ def import_all_models() -> None:
     import callcenter.calls.models  # noqa: F401
     import callcenter.directory.models  # noqa: F401
     import callcenter.residents.models  # noqa: F401
+    import callcenter.statistics.models  # noqa: F401  (statistics)
     import dispatch.models  # noqa: F401
-    # --- statistics ---
-    import callcenter.statistics.models  # noqa: F401

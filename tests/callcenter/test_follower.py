@@ -37,7 +37,12 @@ def test_whole_file(settings, tmp_path):
     drain(StatsFollower(settings, path=log))
     rep = figures(settings)
     hotline = next(r for r in rep["rows"] if r["key"] == "hotline")
-    assert (hotline["offered"], hotline["answered"], hotline["abandoned"], hotline["short_abandoned"]) == (7, 4, 1, 1)
+    assert (hotline["offered"], hotline["answered"], hotline["abandoned"], hotline["short_abandoned"]) == (
+        7,
+        4,
+        1,
+        1,
+    )
     assert hotline["callbacks"] == 1 and hotline["transfers"] == 2
     assert rep["total"]["offered"] == 8  # and the transferred caller, offered again to "elderly"
     with get_engine(settings).connect() as c:
