@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     }
     # The handle time a seat is measured against in the scorecard (s).
     stats_target_aht_s: float = 300.0
+    # SMTP for callcenter/mail.py (the messaging work defines the same: keep one at merge).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "hotline@localhost"
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

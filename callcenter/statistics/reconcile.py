@@ -110,9 +110,10 @@ class Reconciler:
             if st is None:
                 self.orphans += 1
                 return
+            d = e.data
             st["seat"] = self.seat_of(e.agent)
-            st["wait_s"] = _num(e.get("holdtime"))
-            st["ring_s"] = _num(e.get("ringtime"))
+            st["wait_s"] = _num(d[0]) if d else None
+            st["ring_s"] = _num(d[2]) if len(d) > 2 else None
             st["connect_ts"] = ts
         elif ev in ("COMPLETECALLER", "COMPLETEAGENT", "BLINDTRANSFER", "TRANSFER", "ATTENDEDTRANSFER"):
             if st is None:
@@ -120,9 +121,14 @@ class Reconciler:
                 return
             if not st.get("seat"):
                 st["seat"] = self.seat_of(e.agent)
+            if ev[0] == "C":  # COMPLETECALLER / COMPLETEAGENT: holdtime|calltime|origposition
+                d = e.data
+                hold, talk = (d[0], d[1]) if len(d) > 1 else ("", "")
+            else:
+                hold, talk = e.get("holdtime"), e.get("calltime")
             if st.get("wait_s") is None:
-                st["wait_s"] = _num(e.get("holdtime"))
-            st["talk_s"] = _num(e.get("calltime"))
+                st["wait_s"] = _num(hold)
+            st["talk_s"] = _num(talk)
             if ev in ("BLINDTRANSFER", "TRANSFER"):
                 st["transfer"] = "blind"
                 st["transfer_to"] = f"{e.get('extension')}@{e.get('context')}"[:80]
@@ -136,7 +142,7 @@ class Reconciler:
             if st is None:
                 self.orphans += 1
                 return
-            st["wait_s"] = _num(e.get("waittime"))
+            st["wait_s"] = _num(e.data[2]) if ev == "ABANDON" and len(e.data) > 2 else _num(e.get("waittime"))
             outcome = {
                 "ABANDON": "abandoned",
                 "EXITWITHTIMEOUT": "timeout",
@@ -180,7 +186,7 @@ class Reconciler:
         self.open[e.callid] = {
             "seq": seq,
             "queue": e.queue[:32],
-            "caller": e.get("callerid")[:40],
+            "caller": (e.data[1] if len(e.data) > 1 else "")[:40],
             "did": did,
             "enter_ts": e.ts,
             "seat": "",

@@ -197,3 +197,45 @@ def day_figures(settings: Settings, day: str) -> tuple[dict[str, dict[str, Any]]
 def days_back(n: int, end: str | None = None) -> tuple[str, str]:
     e = date.fromisoformat(end or today())
     return (e - timedelta(days=n - 1)).isoformat(), e.isoformat()
+
+
+def scorecard(settings: Settings, start: str, end: str) -> list[dict[str, Any]]:
+    """The seat scorecard (绩效): each part scored 0–1, weighted by ``stats_score_weights``.
+
+    handled: calls answered ÷ the most any seat answered; handle_time: target AHT ÷ the seat's
+    AHT (at most 1); satisfaction: follow-up satisfaction of the seat's orders; on_time: the
+    seat's orders resolved on time. A part without data is left out (its weight too). Score 0–100.
+    """
+    from callcenter.statistics import orders
+
+    weights = settings.stats_score_weights
+    with get_engine(settings).connect() as c:
+        seats = seat_report(settings, start, end, conn=c)["rows"]
+        by_seat = {r["key"]: r for r in orders.by_seat(c, start, end)}
+    top = max([r["handled"] for r in seats] or [0])
+    out = []
+    for r in seats:
+        o = by_seat.get(r["key"], {})
+        parts = {
+            "handled": r["handled"] / top if top else None,
+            "handle_time": min(1.0, settings.stats_target_aht_s / r["aht_s"]) if r.get("aht_s") else None,
+            "satisfaction": o.get("satisfaction"),
+            "on_time": o.get("on_time_resolution"),
+        }
+        used = {k: v for k, v in parts.items() if v is not None and weights.get(k, 0) > 0}
+        wsum = sum(weights[k] for k in used)
+        score = round(100 * sum(weights[k] * v for k, v in used.items()) / wsum, 1) if wsum else None
+        out.append(
+            {
+                "seat": r["key"],
+                "name": r.get("name", ""),
+                "handled": r["handled"],
+                "aht_s": r.get("aht_s"),
+                "satisfaction": parts["satisfaction"],
+                "on_time": parts["on_time"],
+                "parts": {k: (round(v, 4) if v is not None else None) for k, v in parts.items()},
+                "score": score,
+            }
+        )
+    out.sort(key=lambda x: (x["score"] is None, -(x["score"] or 0)))
+    return out
