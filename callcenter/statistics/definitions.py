@@ -129,6 +129,7 @@ def figures(c: Mapping[str, float]) -> dict[str, Any]:
         "asa_s": _avg(g["wait_answered_s"], answered),
         "aht_s": _avg(g["talk_s"] + g["wrap_s"], answered),
         "avg_talk_s": _avg(g["talk_s"], answered),
+        "wait_answered_s": round(g["wait_answered_s"], 1),
         "talk_s": round(g["talk_s"], 1),
         "wrap_s": round(g["wrap_s"], 1),
         "longest_wait_s": round(g["max_wait_s"], 1),
