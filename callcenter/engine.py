@@ -22,6 +22,7 @@ from callcenter.database import get_engine
 from callcenter.seats.service import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
+from callcenter.statistics.orders import OrderRollupTask
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Engine:
         # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
         self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
         self.daily_mail = DailyMailer(settings)
+        self.order_stats = OrderRollupTask(settings)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -63,6 +65,7 @@ class Engine:
         await self.config.start()
         await self.stats.start()
         await self.daily_mail.start()
+        await self.order_stats.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -85,6 +88,7 @@ class Engine:
         await self.stop_agi()
         await self.stats.stop()
         await self.daily_mail.stop()
+        await self.order_stats.stop()
         await self.calls.stop()
         self._db_pool.shutdown(wait=False)
         if self._reader is not None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl import Workbook
 from sqlalchemy import Connection, select
@@ -97,29 +100,77 @@ def _day_bounds(start: str, end: str) -> tuple[datetime, datetime]:
 def to_xlsx(
     report: dict[str, Any], t: Callable[[str], str], conn: Connection | None = None, with_calls: bool = True
 ) -> bytes:
-    """The report sheet, and (with a connection) every call of the range on a second sheet."""
+    """The report sheet, and (with a connection) every call of the range on a second sheet.
+
+    openpyxl builds the workbook; the calls sheet (a month is ~80,000 rows) is then written as
+    plain SpreadsheetML rows straight into the file, about ten times faster than a cell object
+    per value, so a month exports well within the 10 s target.
+    """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(t("stats.title")[:31])
     for row in table_rows(report, t):
         ws.append([_safe(c) for c in row])
-    if conn is not None and with_calls:
-        calls = wb.create_sheet(t("stats.calls")[:31])
-        calls.append([t(f"stats.call.{c}") for c in CALL_COLUMNS])
-        s, e = _day_bounds(report["start"], report["end"])
-        tbl = StatCall.__table__
-        q = (
-            select(*[tbl.c[c] for c in CALL_COLUMNS])
-            .where(tbl.c.entered_at >= s, tbl.c.entered_at < e)
-            .order_by(tbl.c.entered_at)
-        )
-        if report.get("queue"):
-            q = q.where(tbl.c.queue == report["queue"])
-        for r in conn.execution_options(stream_results=True, yield_per=5000).execute(q):
-            row = list(r)
-            row[0] = row[0].astimezone(CHINA_TZ).replace(tzinfo=None)
-            calls.append([_safe(c) for c in row])
+    fast = conn is not None and with_calls
+    if fast:
+        wb.create_sheet(t("stats.calls")[:31]).append([t(f"stats.call.{c}") for c in CALL_COLUMNS])
     out = io.BytesIO()
     wb.save(out)
+    if not fast:
+        return out.getvalue()
+    return _replace_sheet(out.getvalue(), "xl/worksheets/sheet2.xml", _call_rows(report, t, conn))
+
+
+def _call_rows(report: dict[str, Any], t: Callable[[str], str], conn: Connection) -> Iterator[list[Any]]:
+    yield [t(f"stats.call.{c}") for c in CALL_COLUMNS]
+    s, e = _day_bounds(report["start"], report["end"])
+    tbl = StatCall.__table__
+    q = (
+        select(*[tbl.c[c] for c in CALL_COLUMNS])
+        .where(tbl.c.entered_at >= s, tbl.c.entered_at < e)
+        .order_by(tbl.c.entered_at)
+    )
+    if report.get("queue"):
+        q = q.where(tbl.c.queue == report["queue"])
+    for r in conn.execution_options(stream_results=True, yield_per=5000).execute(q):
+        row = list(r)
+        row[0] = row[0].astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        yield row
+
+
+_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SHEET_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
+
+
+def _xml_cell(v: Any) -> str:
+    if v is None or v == "":
+        return "<c/>"
+    if isinstance(v, bool):
+        return f'<c t="b"><v>{int(v)}</v></c>'
+    if isinstance(v, int | float):
+        return f"<c><v>{v}</v></c>"
+    text = xml_escape(_BAD_XML.sub("", str(_safe(v))))
+    return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _replace_sheet(xlsx: bytes, name: str, rows: Iterator[list[Any]]) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(xlsx))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        for item in src.infolist():
+            if item.filename != name:
+                dst.writestr(item, src.read(item.filename))
+        with dst.open(name, "w") as fh:
+            fh.write(_SHEET_HEAD.encode())
+            buf: list[str] = []
+            for row in rows:
+                buf.append("<row>" + "".join(_xml_cell(v) for v in row) + "</row>")
+                if len(buf) >= 2000:
+                    fh.write("".join(buf).encode())
+                    buf = []
+            fh.write(("".join(buf) + "</sheetData></worksheet>").encode())
     return out.getvalue()
 
 

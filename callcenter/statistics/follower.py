@@ -201,6 +201,67 @@ def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_insert(conn.engine)(StatCall.__table__).on_conflict_do_nothing(), rows)
 
 
+def write_batch(conn: Connection, sl: float, closed, seat_time, callbacks) -> None:
+    """Finished calls, callbacks, roll-ups and seat time of one batch, on the caller's transaction."""
+    hours: dict[tuple, dict] = {}
+    seats: dict[tuple, dict] = {}
+    if closed:
+        _fill_from_call_records(conn, closed)
+        _insert_calls(conn, closed)
+        for row in closed:
+            c = defs.counters(row, sl)
+            defs.add(hours.setdefault((row["day"], row["hour"], row["queue"], row["did"]), {}), c)
+            if row["seat"]:
+                c["rna"] = 0  # a seat's ring-no-answers are its own (seat time), not the answerer's
+                defs.add(seats.setdefault((row["day"], row["queue"], row["seat"]), {}), c)
+    t = StatCall.__table__
+    for callid, seq in callbacks:
+        hit = conn.execute(
+            select(t.c.day, t.c.hour, t.c.queue, t.c.did, t.c.wait_s).where(
+                t.c.callid == callid, t.c.seq == seq, t.c.called_back.is_(False)
+            )
+        ).first()
+        if hit is None:
+            continue
+        conn.execute(update(t).where(t.c.callid == callid, t.c.seq == seq).values(called_back=True))
+        if (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
+            defs.add(hours.setdefault((hit.day, hit.hour, hit.queue, hit.did), {}), {"callbacks": 1})
+    _upsert_counters(conn, StatAggHour, _HOUR_KEY, hours)
+    _upsert_counters(conn, StatAggSeat, _SEAT_KEY, seats)
+    if seat_time:
+        insert = _insert(conn.engine)
+        stmt = insert(StatSeatTime.__table__)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["day", "seat", "kind", "reason"],
+                set_={"seconds": StatSeatTime.__table__.c.seconds + stmt.excluded.seconds},
+            ),
+            [
+                {"day": d, "seat": s, "kind": k, "reason": r, "seconds": v}
+                for (d, s, k, r), v in seat_time.items()
+            ],
+        )
+
+
+def _fill_from_call_records(conn: Connection, closed: list[dict[str, Any]]) -> None:
+    """The AMI call record (same linkedid) supplies the DID when queue_log had no DID line."""
+    from callcenter.calls.models import CallRecord
+
+    missing = [r["linkedid"] for r in closed if not r["did"]]
+    if not missing:
+        return
+    found: dict[str, str] = {}
+    for i in range(0, len(missing), 500):
+        part = missing[i : i + 500]
+        for linkedid, did in conn.execute(
+            select(CallRecord.linkedid, CallRecord.did).where(CallRecord.linkedid.in_(part))
+        ):
+            found[linkedid] = did or ""
+    for r in closed:
+        if not r["did"]:
+            r["did"] = found.get(r["linkedid"], "")
+
+
 class StatsIngest:
     """queue_log lines → the statistics tables, with the cursor in the same transaction."""
 
@@ -272,68 +333,9 @@ class StatsIngest:
         self.lines += len(lines)
         closed, seat_time, callbacks = r.take()
         with self.engine.begin() as conn:
-            self._write(conn, closed, seat_time, callbacks)
+            write_batch(conn, self.settings.service_level_s, closed, seat_time, callbacks)
             self._save(conn, pos)
         return {row["day"] for row in closed} | {k[0] for k in seat_time}
-
-    def _write(self, conn: Connection, closed, seat_time, callbacks) -> None:
-        sl = self.settings.service_level_s
-        hours: dict[tuple, dict] = {}
-        seats: dict[tuple, dict] = {}
-        if closed:
-            self._fill_from_call_records(conn, closed)
-            _insert_calls(conn, closed)
-            for row in closed:
-                c = defs.counters(row, sl)
-                defs.add(hours.setdefault((row["day"], row["hour"], row["queue"], row["did"]), {}), c)
-                if row["seat"]:
-                    c["rna"] = 0  # a seat's ring-no-answers are its own (seat time), not the answerer's
-                    defs.add(seats.setdefault((row["day"], row["queue"], row["seat"]), {}), c)
-        t = StatCall.__table__
-        for callid, seq in callbacks:
-            hit = conn.execute(
-                select(t.c.day, t.c.hour, t.c.queue, t.c.did, t.c.wait_s).where(
-                    t.c.callid == callid, t.c.seq == seq, t.c.called_back.is_(False)
-                )
-            ).first()
-            if hit is None:
-                continue
-            conn.execute(update(t).where(t.c.callid == callid, t.c.seq == seq).values(called_back=True))
-            if (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
-                defs.add(hours.setdefault((hit.day, hit.hour, hit.queue, hit.did), {}), {"callbacks": 1})
-        _upsert_counters(conn, StatAggHour, _HOUR_KEY, hours)
-        _upsert_counters(conn, StatAggSeat, _SEAT_KEY, seats)
-        if seat_time:
-            insert = _insert(conn.engine)
-            stmt = insert(StatSeatTime.__table__)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["day", "seat", "kind", "reason"],
-                    set_={"seconds": StatSeatTime.__table__.c.seconds + stmt.excluded.seconds},
-                ),
-                [
-                    {"day": d, "seat": s, "kind": k, "reason": r, "seconds": v}
-                    for (d, s, k, r), v in seat_time.items()
-                ],
-            )
-
-    def _fill_from_call_records(self, conn: Connection, closed: list[dict[str, Any]]) -> None:
-        """The AMI call record (same linkedid) supplies the DID when queue_log had no DID line."""
-        from callcenter.calls.models import CallRecord
-
-        missing = [r["linkedid"] for r in closed if not r["did"]]
-        if not missing:
-            return
-        found: dict[str, str] = {}
-        for i in range(0, len(missing), 500):
-            part = missing[i : i + 500]
-            for linkedid, did in conn.execute(
-                select(CallRecord.linkedid, CallRecord.did).where(CallRecord.linkedid.in_(part))
-            ):
-                found[linkedid] = did or ""
-        for r in closed:
-            if not r["did"]:
-                r["did"] = found.get(r["linkedid"], "")
 
     def _save(self, conn: Connection, pos: Position) -> None:
         values = {

@@ -132,3 +132,26 @@ class StatCursor(SQLModel, table=True):
     state: str = Field(default="", sa_type=Text)
     lines: int = Field(default=0, sa_type=BigInteger)
     updated_at: datetime | None = None
+
+
+class StatOrderDay(SQLModel, table=True):
+    """Work orders received per China-time day, per grouping (type, category, community, outlet,
+    seat) and key: the counters behind the order rates (orders.py keeps it fresh)."""
+
+    __tablename__ = "stat_order_day"
+    __table_args__ = (UniqueConstraint("dim", "day", "key", name="uq_stat_order_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dim: str = Field(max_length=16)
+    day: str = Field(max_length=10)
+    key: str = Field(default="", max_length=80)
+    orders: int = 0
+    accept_on_time: int = 0
+    accept_due: int = 0
+    resolve_on_time: int = 0
+    resolve_due: int = 0
+    resolved: int = 0
+    returned: int = 0
+    rehandled: int = 0
+    followed_up: int = 0
+    satisfied: int = 0

@@ -66,6 +66,9 @@ _GROUP_KEY = {
     "seat": "seat",
 }
 
+ROLLUP_MARKER = "order-rollup"
+HORIZON_DAYS = 60  # orders older than this are settled: the roll-up keeps them as counted
+
 _TIMES = ("created_at", "accept_due_at", "accepted_at", "due_at", "resolved_at")
 _present_cache: dict[str, frozenset[str]] = {}
 
@@ -92,25 +95,19 @@ def _rate(n: Any, d: Any) -> float | None:
     return round(float(n) / float(d), 4) if d else None
 
 
-def order_report(
-    conn: Connection, start: str, end: str, by: str = "type", now: datetime | None = None
-) -> dict[str, Any]:
-    """Counts and rates of the orders received in ``start``..``end``, grouped ``by``."""
-    if by not in GROUPS:
-        raise ValueError(f"unknown grouping {by!r}")
+def _columns(conn: Connection) -> tuple[frozenset[str], dict[str, Any], Any]:
     have = _present(conn)
-    if "created_at" not in have:
-        return {"by": by, "rows": [], "total": None, "missing": sorted(set(COLUMNS) - have)}
     cols = {
         k: column(v, UTCDateTime()) if k in _TIMES else column(v) for k, v in COLUMNS.items() if k in have
     }
-    t = table(TABLE, *cols.values())
-    now = now or datetime.now(UTC)
-    s, e = _range(start, end)
-    one = 1
+    return have, cols, table(TABLE, *cols.values())
+
+
+def _parts(have: frozenset[str], cols: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The counters behind the rates, as SQL aggregates (only those the table has columns for)."""
 
     def cnt(cond):
-        return func.sum(case((cond, one), else_=0))
+        return func.sum(case((cond, 1), else_=0))
 
     parts: dict[str, Any] = {"orders": func.count()}
     if {"accept_due_at", "accepted_at"} <= have:
@@ -130,33 +127,118 @@ def order_report(
         sat = cols["satisfaction"]
         parts["followed_up"] = cnt(and_(sat.is_not(None), sat != ""))
         parts["satisfied"] = cnt(sat.in_(SATISFIED))
-    gk = _GROUP_KEY[by]
-    if gk not in have:
-        return {"by": by, "rows": [], "total": None, "missing": sorted(set(COLUMNS) - have)}
-    key = cols[gk]
+    return parts
+
+
+def _china_day(conn: Connection, created) -> Any:
+    if conn.engine.dialect.name == "postgresql":
+        return func.to_char(func.timezone("Asia/Shanghai", created), "YYYY-MM-DD")
+    return func.date(created, "+8 hours")  # SQLite keeps UTC text
+
+
+def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | None = None) -> int:
+    """Recount ``stat_order_day`` from ``since`` (a China-time day; None: everything).
+
+    Orders change after they are received (accepted, resolved, followed up), so the engine
+    recounts the recent days (``HORIZON_DAYS``) every few minutes; older orders are settled.
+    Returns the rows written.
+    """
+    from callcenter.statistics.models import StatOrderDay
+
+    have, cols, t = _columns(conn)
+    if "created_at" not in have:
+        return 0
+    now = now or datetime.now(UTC)
+    parts = _parts(have, cols, now)
     created = cols["created_at"]
-    q = (
-        select(key.label("key"), *[v.label(k) for k, v in parts.items()])
-        .select_from(t)
-        .where(created >= s, created < e)
-        .group_by(key)
-        .order_by(key)
-    )
+    day = _china_day(conn, created)
+    rt = StatOrderDay.__table__
+    n = 0
+    for dim in GROUPS:
+        gk = _GROUP_KEY[dim]
+        if gk not in have:
+            continue
+        dq = rt.delete().where(rt.c.dim == dim)
+        q = select(
+            day.label("day"), cols[gk].label("key"), *[v.label(k) for k, v in parts.items()]
+        ).select_from(t)
+        if since:
+            dq = dq.where(rt.c.day >= since)
+            q = q.where(created >= _range(since, since)[0])
+        conn.execute(dq)
+        rows = [
+            {
+                "dim": dim,
+                "day": r.day,
+                "key": "" if r.key is None else str(r.key)[:80],
+                **{k: int(getattr(r, k) or 0) for k in parts},
+            }
+            for r in conn.execute(q.group_by(day, cols[gk]))
+        ]
+        if rows:
+            conn.execute(rt.insert(), rows)
+        n += len(rows)
+    from callcenter.statistics.models import StatCursor
+
+    ct = StatCursor.__table__
+    stamp = {"state": ",".join(sorted(parts)), "updated_at": datetime.now(UTC)}
+    if conn.execute(ct.update().where(ct.c.name == ROLLUP_MARKER).values(**stamp)).rowcount == 0:
+        conn.execute(ct.insert().values(name=ROLLUP_MARKER, **stamp))
+    return n
+
+
+def _rollup_parts(conn: Connection) -> list[str] | None:
+    """The counters the roll-up holds, or None when it was never built."""
+    from callcenter.statistics.models import StatCursor
+
+    row = conn.execute(select(StatCursor.state).where(StatCursor.name == ROLLUP_MARKER)).first()
+    return row[0].split(",") if row and row[0] else None
+
+
+def order_report(
+    conn: Connection, start: str, end: str, by: str = "type", now: datetime | None = None
+) -> dict[str, Any]:
+    """Counts and rates of the orders received in ``start``..``end``, grouped ``by``: from the
+    daily roll-up once it exists (fast at any range), else straight from the orders."""
+    if by not in GROUPS:
+        raise ValueError(f"unknown grouping {by!r}")
+    have, cols, t = _columns(conn)
+    missing = sorted(set(COLUMNS) - have)
+    gk = _GROUP_KEY[by]
+    if "created_at" not in have or gk not in have:
+        return {"by": by, "start": start, "end": end, "rows": [], "total": None, "missing": missing}
+    rolled = _rollup_parts(conn)
+    if rolled is not None:
+        from callcenter.statistics.models import StatOrderDay
+
+        rt = StatOrderDay.__table__
+        q = (
+            select(rt.c.key.label("key"), *[func.sum(rt.c[k]).label(k) for k in rolled])
+            .where(rt.c.dim == by, rt.c.day >= start, rt.c.day <= end)
+            .group_by(rt.c.key)
+            .order_by(rt.c.key)
+        )
+        names = rolled
+    else:
+        parts = _parts(have, cols, now or datetime.now(UTC))
+        s, e = _range(start, end)
+        created = cols["created_at"]
+        q = (
+            select(cols[gk].label("key"), *[v.label(k) for k, v in parts.items()])
+            .select_from(t)
+            .where(created >= s, created < e)
+            .group_by(cols[gk])
+            .order_by(cols[gk])
+        )
+        names = list(parts)
     rows = []
     total: dict[str, float] = {}
     for r in conn.execute(q):
         m = dict(r._mapping)
-        for k in parts:
+        for k in names:
             total[k] = total.get(k, 0) + float(m[k] or 0)
         rows.append({"key": m["key"], **_figures(m)})
-    return {
-        "by": by,
-        "start": start,
-        "end": end,
-        "rows": rows,
-        "total": _figures(total),
-        "missing": sorted(set(COLUMNS) - have),
-    }
+    return {"by": by, "start": start, "end": end, "rows": rows, "total": _figures(total), "missing": missing}
 
 
 def _figures(m: dict[str, Any]) -> dict[str, Any]:
@@ -187,3 +269,47 @@ def by_seat(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
     if "seat" not in _present(conn):
         return []
     return order_report(conn, start, end, by="seat")["rows"]
+
+
+class OrderRollupTask:
+    """In the engine: recounts the recent days of ``stat_order_day`` every ``interval`` seconds
+    (everything the first time)."""
+
+    def __init__(self, settings, interval: float = 300.0) -> None:
+        self.settings = settings
+        self.interval = interval
+        self._task = None
+
+    def refresh(self) -> int:
+        from callcenter.database import get_engine
+
+        with get_engine(self.settings).begin() as conn:
+            since = None
+            if _rollup_parts(conn) is not None:
+                since = (datetime.now(CHINA_TZ).date() - timedelta(days=HORIZON_DAYS)).isoformat()
+            return refresh_rollup(conn, since)
+
+    async def start(self) -> None:
+        import asyncio
+
+        self._task = asyncio.create_task(self._run(), name="stats-order-rollup")
+
+    async def stop(self) -> None:
+        import asyncio
+        import contextlib
+
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        import asyncio
+        import logging
+
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:
+                logging.getLogger(__name__).exception("recounting the order statistics failed")
+            await asyncio.sleep(self.interval)

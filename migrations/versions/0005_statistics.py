@@ -115,6 +115,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('stat_order_day',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dim', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('orders', sa.Integer(), nullable=False),
+    sa.Column('accept_on_time', sa.Integer(), nullable=False),
+    sa.Column('accept_due', sa.Integer(), nullable=False),
+    sa.Column('resolve_on_time', sa.Integer(), nullable=False),
+    sa.Column('resolve_due', sa.Integer(), nullable=False),
+    sa.Column('resolved', sa.Integer(), nullable=False),
+    sa.Column('returned', sa.Integer(), nullable=False),
+    sa.Column('rehandled', sa.Integer(), nullable=False),
+    sa.Column('followed_up', sa.Integer(), nullable=False),
+    sa.Column('satisfied', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dim', 'day', 'key', name='uq_stat_order_day')
+    )
     op.create_table('stat_seat_time',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
@@ -131,6 +149,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_stat_seat_time_day'), table_name='stat_seat_time')
     op.drop_table('stat_seat_time')
+    op.drop_table('stat_order_day')
     op.drop_table('stat_cursor')
     op.drop_index(op.f('ix_stat_call_linkedid'), table_name='stat_call')
     op.drop_index(op.f('ix_stat_call_entered_at'), table_name='stat_call')
