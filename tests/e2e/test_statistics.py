@@ -188,3 +188,49 @@ async def test_report_equals_the_calls_placed(app, ami):
     ):
         assert wall[key] == after[key], key
     await board.close()
+
+
+async def test_attended_transfer_is_counted_once(app, ami):
+    """The seat consults another phone (AMI Atxfer, the features code a desk phone would dial),
+    then hangs up: the caller is bridged to the target, and the report has one answered call
+    with one attended transfer and the seat's talk time up to the transfer."""
+    settings = app.settings
+    supervisor = await console_login(app.base_url, "supervisor", DEMO_PASSWORD)
+    before = await report(supervisor)
+    seen = {id(e) for e in ami.events}
+    with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
+        call = asyncio.create_task(place_call(settings, did="96345", caller=number(), hold_ms=15000))
+        connect = await ami.wait_for(lambda e: e.get("Event") == "AgentConnect" and id(e) not in seen)
+        await asyncio.sleep(1)
+        reply = await ami.manager.send_action(
+            {"Action": "Atxfer", "Channel": connect["DestChannel"], "Exten": "1001", "Context": "seats"},
+            as_list=False,
+        )
+        assert reply.success, reply
+        # The consultation (a Local channel into the seats context) reaches the target phone.
+        await ami.wait_for(
+            lambda e: (
+                e.get("Event") == "DialEnd"
+                and id(e) not in seen
+                and e.get("DialStatus") == "ANSWER"
+                and e.get("Channel", "").startswith("Local/1001@seats")
+            )
+        )
+        await asyncio.sleep(1)
+        await ami.manager.send_action({"Action": "Hangup", "Channel": connect["DestChannel"]}, as_list=False)
+        done = await ami.wait_for(
+            lambda e: e.get("Event") == "AttendedTransfer" and id(e) not in seen, timeout=15
+        )
+        assert done.get("Result") == "Success", done
+        await call
+    complete = await ami.wait_for(
+        lambda e: e.get("Event") == "AgentComplete" and id(e) not in seen and e.get("Queue") == "hotline"
+    )
+    after = await settle(supervisor, lambda t: t["transfers_attended"] > before["transfers_attended"])
+    d = {
+        k: after[k] - before[k]
+        for k in ("offered", "answered", "abandoned", "transfers", "transfers_attended")
+    }
+    assert d == {"offered": 1, "answered": 1, "abandoned": 0, "transfers": 1, "transfers_attended": 1}
+    assert after["talk_s"] == round(before["talk_s"] + int(complete["TalkTime"]), 1)
+    assert after["wait_answered_s"] == round(before["wait_answered_s"] + int(connect["HoldTime"]), 1)
