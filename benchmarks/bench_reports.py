@@ -354,8 +354,9 @@ def copy_to_postgres(src: Settings, url: str) -> Settings:
         "stat_cursor",
     )
     for table in tables:
+        where = " WHERE name = 'order-rollup'" if table == "stat_cursor" else ""  # only the marker
         with seng.connect() as s:
-            res = s.exec_driver_sql(f"SELECT * FROM {table}")
+            res = s.exec_driver_sql(f"SELECT * FROM {table}{where}")
             cols = list(res.keys())
             buf = io.StringIO()
             for row in res:
@@ -364,7 +365,8 @@ def copy_to_postgres(src: Settings, url: str) -> Settings:
         raw = peng.raw_connection()
         try:
             with raw.cursor() as cur:
-                cur.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN", buf)
+                quoted = ", ".join(f'"{c}"' for c in cols)
+                cur.copy_expert(f"COPY {table} ({quoted}) FROM STDIN", buf)
             raw.commit()
         finally:
             raw.close()
