@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from callcenter.statistics.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
+WHO_REFRESH_S = 60.0
 CHUNK = 4 << 20  # bytes read per batch: bounded, so memory stays flat
 
 
@@ -278,6 +280,7 @@ class StatsIngest:
             callback_window_h=settings.stats_callback_window_h,
         )
         self._seats: dict[str, str] | None = None
+        self._who_at = time.monotonic()
         self.lines = 0
 
     # -- who is who ---------------------------------------------------------------------------
@@ -325,6 +328,11 @@ class StatsIngest:
     def ingest(self, lines: list[str], pos: Position) -> set[str]:
         """Parse, reconcile and write one batch; returns the days whose figures changed."""
         r = self.reconciler
+        if time.monotonic() - self._who_at > WHO_REFRESH_S:
+            # Seats and queues are edited while the engine runs: names and wrap-up times again.
+            self._who_at = time.monotonic()
+            self._seats = None
+            r.wrapup = self._wrapups()
         feed = r.feed
         for line in lines:
             e = parse_line(line)

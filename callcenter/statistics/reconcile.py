@@ -28,6 +28,7 @@ from callcenter.statistics.queue_log import Entry
 
 TRANSFER_MEMORY_S = 6 * 3600  # a transferred caller may enter another queue within this time
 DID_MEMORY_S = 600  # a DID line precedes its ENTERQUEUE by seconds
+PRUNE_EVERY_S = 6 * 3600  # of log time
 
 
 def day_hour(ts: float) -> tuple[str, int]:
@@ -100,7 +101,7 @@ class Reconciler:
         ev = e.event
         ts = e.ts
         if ts > self.last_ts:
-            if int(ts) // 3600 != int(self.last_ts) // 3600:
+            if int(ts) // PRUNE_EVERY_S != int(self.last_ts) // PRUNE_EVERY_S:
                 self._prune(ts)
             self.last_ts = ts
         st = self.open.get(e.callid)
