@@ -414,3 +414,40 @@ class StatsFollower:
                     await res
             if not days:
                 await asyncio.sleep(self.poll_s)
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """``queue_log.N`` … ``queue_log.0``: Asterisk's rotated logs, oldest first."""
+    found = []
+    for p in path.parent.glob(path.name + ".*"):
+        suffix = p.name[len(path.name) + 1 :]
+        if suffix.isdigit():
+            found.append((int(suffix), p))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def rebuild(settings: Settings, path: Path | None = None) -> int:
+    """Count everything again from the queue_log files (rotated ones first, then the live one):
+    after a change of definitions (the service level threshold) or a restored database. The
+    engine must be stopped meanwhile. Returns the lines read."""
+    from callcenter.statistics import models
+
+    path = path or queue_log_path(settings)
+    with get_engine(settings).begin() as conn:
+        for table in (models.StatCall, models.StatAggHour, models.StatAggSeat, models.StatSeatTime):
+            conn.execute(table.__table__.delete())
+        t = StatCursor.__table__
+        conn.execute(t.delete().where(t.c.name == "queue_log"))
+    ingest = StatsIngest(settings)
+    for old in rotated_files(path):
+        tail = QueueLogTail(old)
+        while lines := tail.read():
+            ingest.ingest(lines, Position())  # the cursor is for the live file only
+        tail.close()
+    follower = StatsFollower(settings, path=path)
+    follower.ingest = ingest
+    follower.tail = QueueLogTail(path)
+    while follower.step():
+        pass
+    follower.tail.close()
+    return ingest.lines

@@ -111,3 +111,29 @@ def test_truncation_and_partial_lines(tmp_path):
     write(log, SCENARIO[4:5], mode="w")  # truncated in place (copytruncate)
     assert tail.read() == [SCENARIO[4]]
     assert tail.read() == []
+
+
+def test_rebuild_from_rotated_and_live_files(settings, tmp_path):
+    from callcenter.statistics.follower import rebuild
+
+    log = tmp_path / "queue_log"
+    write(tmp_path / "queue_log.1", SCENARIO[:8])
+    write(tmp_path / "queue_log.0", SCENARIO[8:20])
+    write(log, SCENARIO[20:])
+    f = StatsFollower(settings, path=log)
+    drain(f)  # only the live file: part of the day
+    partial = figures(settings)
+    assert rebuild(settings, log) == len(SCENARIO)
+    whole = tmp_path / "whole"
+    write(whole, SCENARIO)
+    from callcenter.config import Settings, set_settings
+    from callcenter.database import migrate
+
+    s2 = set_settings(Settings(data_dir=tmp_path / "var2", _env_file=None))
+    migrate(s2)
+    drain(StatsFollower(s2, path=whole))
+    assert figures(settings) == figures(s2) != partial
+    # And following goes on from the live file's end.
+    write(log, ["1795900000|z1|hotline|NONE|ENTERQUEUE||139|1", "1795900030|z1|hotline|NONE|ABANDON|1|1|30"])
+    drain(StatsFollower(settings, path=log))
+    assert service.report(settings, "2026-11-29", "2026-11-29")["total"]["abandoned"] == 1
