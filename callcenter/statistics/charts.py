@@ -3,9 +3,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
+
+
+def _nice(v: float) -> float:
+    """The scale's top: 1, 2, 4 or 5 × a power of ten, at least ``v`` (whole ticks of a quarter)."""
+    p = 10 ** math.floor(math.log10(v))
+    for m in (1, 2, 4, 5, 10):
+        if m * p >= v:
+            return m * p
+    return 10 * p
+
 
 PALETTE = ("#2b6cb0", "#38a169", "#dd6b20", "#805ad5", "#c53030")
 
@@ -19,7 +30,7 @@ def bar_chart(
 ) -> Markup:
     """Grouped bars, one group per label, one bar per series, with a legend."""
     n = max(len(labels), 1)
-    top = max([v for _, vals in series for v in vals if v is not None] or [0]) or 1
+    top = _nice(max([v for _, vals in series for v in vals if v is not None] or [0]) or 1)
     left, bottom, pad = 44, 36, 16
     plot_w, plot_h = width - left - pad, height - bottom - pad - 18
     group = plot_w / n
