@@ -302,3 +302,50 @@ async def api_scorecard(
     except BadRange as exc:
         return JSONResponse({"detail": str(exc)}, status_code=422)
     return JSONResponse(await run_in_threadpool(service.scorecard, request.app.state.settings, s, e))
+
+
+@protected.get("/reports/orders")
+async def reports_orders(
+    request: Request,
+    account: Account = Depends(authorize),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+    by: str | None = Query(None, max_length=10),
+) -> Response:
+    """Work orders by type, category, community, outlet or seat, with the order rates."""
+    settings = request.app.state.settings
+    try:
+        s, e = _range(start, end)
+    except BadRange:
+        s, e = service.days_back(30)
+    if start is None and end is None:
+        s, e = service.days_back(30)
+    b = by if by in orders.GROUPS else "type"
+
+    def run() -> dict[str, Any]:
+        with get_engine(settings).connect() as conn:
+            return orders.order_report(conn, s, e, by=b)
+
+    rep = await run_in_threadpool(run)
+    return render(
+        request,
+        "report_orders.html",
+        account=account,
+        report=rep,
+        start=s,
+        end=e,
+        by=b,
+        groups=orders.GROUPS,
+        keys=ORDER_KEYS,
+        fmt=fmt,
+    )
+
+
+ORDER_KEYS = (
+    "orders",
+    "on_time_acceptance",
+    "on_time_resolution",
+    "return_rate",
+    "rehandle_rate",
+    "satisfaction",
+)

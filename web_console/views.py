@@ -76,6 +76,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/reports/export": SUPERVISORS,
     "/reports/daily": SUPERVISORS,
     "/reports/scorecard": SUPERVISORS,
+    "/reports/orders": SUPERVISORS,
     "/api/stats/report": SUPERVISORS,  # or the display platform's token (stats_api_token)
     "/api/stats/today": SUPERVISORS,
     "/api/stats/orders": SUPERVISORS,
