@@ -26,6 +26,7 @@ from callcenter.statistics.daily import daily_context, fmt, yesterday
 from web_console.i18n import translator
 from web_console.views import (
     ROUTE_ROLES,
+    Forbidden,
     NotAuthenticated,
     authorize,
     current_lang,
@@ -166,12 +167,11 @@ async def reports_export(
 
     await run_in_threadpool(log_it)
     name = f"report-{b}-{s}-{e}.{format}"
-    mime = "text/csv; charset=utf-8" if format == "csv" else exports_mime()
+    mime = "text/csv; charset=utf-8" if format == "csv" else XLSX_MIME
     return Response(data, media_type=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def exports_mime() -> str:
-    return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @protected.get("/reports/daily")
@@ -232,8 +232,6 @@ def api_client(request: Request) -> str:
         raise NotAuthenticated()
     path = getattr(request.scope.get("route"), "path", None)
     if account.role not in ROUTE_ROLES.get(path, frozenset()) or account.must_change_password:
-        from web_console.views import Forbidden
-
         raise Forbidden()
     return account.username
 
