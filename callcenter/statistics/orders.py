@@ -285,7 +285,9 @@ class OrderRollupTask:
 
         with get_engine(self.settings).begin() as conn:
             since = None
-            if _rollup_parts(conn) is not None:
+            have, cols, _t = _columns(conn)
+            current = sorted(_parts(have, cols, datetime.now(UTC)))
+            if _rollup_parts(conn) == current:  # same columns as last time: the recent days only
                 since = (datetime.now(CHINA_TZ).date() - timedelta(days=HORIZON_DAYS)).isoformat()
             return refresh_rollup(conn, since)
 

@@ -87,3 +87,25 @@ def test_order_figures(settings):
         assert orders.order_report(c, "2026-11-27", "2026-11-27", "type")["total"] == direct["total"]
         assert orders.order_report(c, "2026-11-28", "2026-11-28", "type")["total"]["orders"] == 0
         assert orders.satisfaction_by_seat(c, "2026-11-27", "2026-11-27") == {"1001": 0.5, "1002": 1.0}
+
+
+def test_rollup_task_rebuilds_everything_when_columns_change(settings):
+    eng = get_engine(settings)
+    orders._present_cache.clear()
+    with eng.begin() as c:
+        c.exec_driver_sql(
+            "INSERT INTO workorder (number, call_linkedid, order_type, category, status, summary, created_at)"
+            " VALUES ('X1', '', '咨询', '', '受理', '', '2025-01-05 02:00:00.000000')"
+        )
+    task = orders.OrderRollupTask(settings)
+    task.refresh()
+    with eng.connect() as c:
+        assert orders.order_report(c, "2025-01-05", "2025-01-05")["total"]["satisfaction"] is None
+    with eng.begin() as c:  # dispatch's migration adds a column; the old order was followed up
+        c.exec_driver_sql("ALTER TABLE workorder ADD COLUMN satisfaction VARCHAR(8)")
+        c.exec_driver_sql("UPDATE workorder SET satisfaction = '满意'")
+    orders._present_cache.clear()
+    task.refresh()  # a new column: every day again, not only the last 60
+    with eng.connect() as c:
+        assert orders.order_report(c, "2025-01-05", "2025-01-05")["total"]["satisfaction"] == 1.0
+    orders._present_cache.clear()
