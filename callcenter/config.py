@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     agi_read_timeout: float = 5.0
 
     # --- statistics ---
+    # Which Asterisk's queue_log this engine follows (its reading position is kept under this
+    # name). With several Asterisk servers, give each engine its own, and each Asterisk its own
+    # `systemname` so call ids never collide.
+    stats_source: str = "queue_log"
     # An abandoned call counts as called back when its caller is answered within this time.
     stats_callback_window_h: float = 24.0
     # Managers who get the printable daily report each morning (China time), and when.

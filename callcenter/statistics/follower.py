@@ -268,10 +268,10 @@ class StatsIngest:
     """queue_log lines → the statistics tables, with the cursor in the same transaction."""
 
     def __init__(
-        self, settings: Settings, name: str = "queue_log", seat_of: Callable[[str], str] | None = None
+        self, settings: Settings, name: str | None = None, seat_of: Callable[[str], str] | None = None
     ):
         self.settings = settings
-        self.name = name
+        self.name = name or settings.stats_source
         self.engine = get_engine(settings)
         self.seat_of = seat_of
         self.reconciler = Reconciler(
@@ -434,10 +434,17 @@ def rebuild(settings: Settings, path: Path | None = None) -> int:
 
     path = path or queue_log_path(settings)
     with get_engine(settings).begin() as conn:
+        others = [
+            n
+            for (n,) in conn.execute(select(StatCursor.name))
+            if n not in (settings.stats_source, "daily-report", "order-rollup")
+        ]
+        if others:  # the tables hold their calls too: counting again from one log would lose them
+            raise RuntimeError(f"other queue_log sources are counted in this database too: {others}")
         for table in (models.StatCall, models.StatAggHour, models.StatAggSeat, models.StatSeatTime):
             conn.execute(table.__table__.delete())
         t = StatCursor.__table__
-        conn.execute(t.delete().where(t.c.name == "queue_log"))
+        conn.execute(t.delete().where(t.c.name == settings.stats_source))
     ingest = StatsIngest(settings)
     for old in rotated_files(path):
         tail = QueueLogTail(old)
