@@ -94,13 +94,13 @@ def counters(call: Mapping[str, Any], service_level: float) -> dict[str, float]:
 
 def add(total: dict[str, float], c: Mapping[str, float]) -> dict[str, float]:
     """Counters summed (max for the maxima)."""
+    get = total.get
     for k, v in c.items():
-        if v is None:
-            continue
-        if k in MAX_COUNTERS:
-            total[k] = max(total.get(k, 0.0), v)
+        if k == "max_wait_s":  # the one maximum (MAX_COUNTERS)
+            if v > get(k, 0.0):
+                total[k] = v
         else:
-            total[k] = total.get(k, 0) + v
+            total[k] = get(k, 0) + v
     return total
 
 

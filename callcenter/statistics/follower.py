@@ -183,7 +183,11 @@ _DT = frozenset(c.name for c in StatCall.__table__.columns if c.name in ("entere
 
 def _sqlite_dt(v: datetime | None) -> str | None:
     # As SQLAlchemy stores UTCDateTime in SQLite (isoformat is several times faster than strftime).
-    return None if v is None else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if v is None:
+        return None
+    if v.tzinfo is not UTC:
+        v = v.astimezone(UTC)
+    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> None:

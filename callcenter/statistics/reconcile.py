@@ -104,6 +104,9 @@ class Reconciler:
             if int(ts) // PRUNE_EVERY_S != int(self.last_ts) // PRUNE_EVERY_S:
                 self._prune(ts)
             self.last_ts = ts
+        if ev == "DID":
+            self.dids[e.callid] = (ts, (e.data[0] if e.data else "")[:32])
+            return
         st = self.open.get(e.callid)
         if ev == "ENTERQUEUE":
             self._enter(e, st)
@@ -159,8 +162,6 @@ class Reconciler:
                 st["rna"] = st.get("rna", 0) + 1
             seat = self.seat_of(e.agent)
             self._add_time(day_hour(ts)[0], seat, "rna", "", 1)
-        elif ev == "DID":
-            self.dids[e.callid] = (ts, e.get("did")[:32])
         elif ev in ("PAUSE", "PAUSEALL"):
             self._pause(self.seat_of(e.agent), ts, e.get("reason")[:64])
         elif ev in ("UNPAUSE", "UNPAUSEALL"):
