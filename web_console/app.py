@@ -20,12 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callcenter.accounts.service import LoginThrottle
 from callcenter.bus import EventBus
 from callcenter.config import Settings
-from web_console import (  # noqa: F401  (admin, residents: their routes)
-    admin,
-    reports,  # --- statistics --- (pages on views.protected; the JSON API)
-    residents,
-    views,
-)
+from web_console import admin, residents, views  # noqa: F401  (admin, residents: their routes)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -112,10 +107,13 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
+    # --- statistics --- (its pages join views.protected, so it is imported before that is included)
+    from web_console import reports
+
+    app.include_router(reports.api)  # a supervisor's session or the display platform's token
     app.include_router(views.public)
     app.include_router(views.protected)
     app.include_router(views.sockets)
-    app.include_router(reports.api)  # --- statistics --- (a session or the display platform's token)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     app.add_middleware(
