@@ -47,6 +47,14 @@ async def settle(client, pred, timeout: float = 20.0) -> dict:
         await asyncio.sleep(0.3)
 
 
+async def seat_row(client: httpx.AsyncClient, ext: str) -> dict:
+    d = today()
+    r = await client.get(f"/api/stats/report?start={d}&end={d}&by=seat")
+    assert r.status_code == 200, r.text
+    rows = [x for x in r.json()["rows"] if x["key"] == ext]
+    return rows[0] if rows else {"handled": 0, "talk_s": 0.0, "pause_by_reason": {}}
+
+
 def number() -> str:
     return f"1390{random.randrange(10**7):07d}"
 
@@ -62,6 +70,7 @@ async def test_report_equals_the_calls_placed(app, ami):
     settings = app.settings
     supervisor = await console_login(app.base_url, "supervisor", DEMO_PASSWORD)
     before = await report(supervisor)
+    seat_before = await seat_row(supervisor, "1001")
     mark = len(ami.events)
     again = number()  # abandons first, is answered later: a callback
 
@@ -188,6 +197,18 @@ async def test_report_equals_the_calls_placed(app, ami):
     ):
         assert wall[key] == after[key], key
     await board.close()
+
+    # Seat 1001: the five calls it answered, its talk time, and the meeting it paused for.
+    seat = await seat_row(supervisor, "1001")
+    assert seat["handled"] - seat_before["handled"] == 5
+    assert seat["talk_s"] == round(seat_before["talk_s"] + sum(talks), 1)
+    paused = [
+        e for e in ami.events[mark:] if e.get("Event") == "QueueMemberPause" and e.get("Queue") == "hotline"
+    ]
+    on = next(float(e["Timestamp"]) for e in paused if e.get("Paused") == "1")
+    off = next(float(e["Timestamp"]) for e in paused if e.get("Paused") == "0")
+    meeting = seat["pause_by_reason"].get("会议", 0) - seat_before["pause_by_reason"].get("会议", 0)
+    assert meeting == int(off) - int(on)  # queue_log's whole seconds at the same instants
 
 
 async def test_attended_transfer_is_counted_once(app, ami):
