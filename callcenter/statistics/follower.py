@@ -393,6 +393,14 @@ class StatsFollower:
             return set()
         return self.ingest.ingest(lines, self.tail.pos) or {""}
 
+    def reset(self) -> None:
+        """Forget what is in memory: the next step starts again from the cursor in the database
+        (a batch whose transaction failed was read and reconciled, but never counted)."""
+        if self.tail is not None:
+            self.tail.close()
+        self.tail = None
+        self.ingest = None
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="stats-follow")
 
@@ -409,13 +417,17 @@ class StatsFollower:
             try:
                 days = await asyncio.to_thread(self.step)
             except Exception:
-                log.exception("following queue_log failed; retrying")
+                log.exception("following queue_log failed; retrying from the last saved position")
+                self.reset()
                 await asyncio.sleep(2)
                 continue
             if days and self.on_batch is not None:
-                res = self.on_batch(days)
-                if asyncio.iscoroutine(res):
-                    await res
+                try:  # the wallboard's refresh failing must not stop the counting
+                    res = self.on_batch(days)
+                    if asyncio.iscoroutine(res):
+                        await res
+                except Exception:
+                    log.exception("after a queue_log batch: on_batch failed")
             if not days:
                 await asyncio.sleep(self.poll_s)
 

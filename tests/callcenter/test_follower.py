@@ -137,3 +137,35 @@ def test_rebuild_from_rotated_and_live_files(settings, tmp_path):
     write(log, ["1795900000|z1|hotline|NONE|ENTERQUEUE||139|1", "1795900030|z1|hotline|NONE|ABANDON|1|1|30"])
     drain(StatsFollower(settings, path=log))
     assert service.report(settings, "2026-11-29", "2026-11-29")["total"]["abandoned"] == 1
+
+
+def test_a_failed_write_loses_nothing(settings, tmp_path, monkeypatch):
+    """The database refuses one batch: the follower starts again from the saved position."""
+    import callcenter.statistics.follower as follower
+
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO[:12])
+    f = StatsFollower(settings, path=log)
+    drain(f, max_bytes=200)
+    write(log, SCENARIO[12:])
+    real = follower.write_batch
+
+    def broken(*args, **kw):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(follower, "write_batch", broken)
+    try:
+        f.step()
+    except RuntimeError:
+        f.reset()  # what the engine's loop does
+    monkeypatch.setattr(follower, "write_batch", real)
+    drain(f)
+    whole = tmp_path / "whole"
+    write(whole, SCENARIO)
+    from callcenter.config import Settings, set_settings
+    from callcenter.database import migrate
+
+    s2 = set_settings(Settings(data_dir=tmp_path / "var2", _env_file=None))
+    migrate(s2)
+    drain(StatsFollower(s2, path=whole))
+    assert figures(settings) == figures(s2)
