@@ -47,6 +47,7 @@ SEAT_COLUMNS = [
     ("occupancy", "stats.occupancy"),
     ("satisfaction", "stats.satisfaction"),
 ]
+RECORD_COLUMNS = ("source", "order_12345")  # from the AMI call record (callrecord)
 CALL_COLUMNS = (
     "entered_at",
     "queue",
@@ -112,7 +113,7 @@ def to_xlsx(
         ws.append([_safe(c) for c in row])
     fast = conn is not None and with_calls
     if fast:
-        wb.create_sheet(t("stats.calls")[:31]).append([t(f"stats.call.{c}") for c in CALL_COLUMNS])
+        wb.create_sheet(t("stats.calls")[:31]).append(["-"])  # replaced by the streamed rows
     out = io.BytesIO()
     wb.save(out)
     if not fast:
@@ -121,11 +122,17 @@ def to_xlsx(
 
 
 def _call_rows(report: dict[str, Any], t: Callable[[str], str], conn: Connection) -> Iterator[list[Any]]:
-    yield [t(f"stats.call.{c}") for c in CALL_COLUMNS]
+    """Each queue call, with what the AMI call record of the same linkedid adds (the source and
+    the 12345 order number): the reconciled record."""
+    from callcenter.calls.models import CallRecord
+
+    yield [t(f"stats.call.{c}") for c in (*CALL_COLUMNS, *RECORD_COLUMNS)]
     s, e = _day_bounds(report["start"], report["end"])
     tbl = StatCall.__table__
+    rec = CallRecord.__table__
     q = (
-        select(*[tbl.c[c] for c in CALL_COLUMNS])
+        select(*[tbl.c[c] for c in CALL_COLUMNS], *[rec.c[c] for c in RECORD_COLUMNS])
+        .select_from(tbl.outerjoin(rec, rec.c.linkedid == tbl.c.linkedid))
         .where(tbl.c.entered_at >= s, tbl.c.entered_at < e)
         .order_by(tbl.c.entered_at)
     )

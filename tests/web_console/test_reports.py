@@ -35,6 +35,19 @@ def stats(db, tmp_path):
     ]
     log = tmp_path / "queue_log"
     log.write_text("\n".join(lines) + "\n")
+    from callcenter.calls.models import CallRecord
+
+    with session_scope(db) as s:
+        s.add(
+            CallRecord(
+                linkedid="a1",
+                started_at=datetime.fromtimestamp(t0, UTC),
+                source="12345",
+                order_12345="GS2026112700001",
+                outcome="answered",
+            )
+        )
+        s.commit()
     f = StatsFollower(db, path=log)
     while f.step():
         pass
@@ -65,8 +78,11 @@ def test_exports_are_audited(client, stats):
     report, calls = wb.worksheets
     rows = [r[:4] for r in report.iter_rows(min_row=2, values_only=True)]
     assert rows == [(None, 1, 0, 1), ("96345", 1, 1, 0), ("合计", 2, 1, 1)]  # a2 came without a DID line
-    callers = [row[3] for row in calls.iter_rows(min_row=2, values_only=True)]
-    assert callers == ["13900000001", "'=1+2"]  # a formula stays text
+    rows = list(calls.iter_rows(values_only=True))
+    assert rows[0][-2:] == ("来源", "12345 工单号")
+    assert [r[3] for r in rows[1:]] == ["13900000001", "'=1+2"]  # a formula stays text
+    # The AMI call record of the same linkedid adds the source and the 12345 order number.
+    assert rows[1][-2:] == ("12345", "GS2026112700001") and rows[2][-2:] == (None, None)
     assert client.get("/reports/export?format=pdf").status_code == 422
     with session_scope(stats) as s:
         entries = list(s.exec(select(AuditEntry).where(AuditEntry.action == "stats.export")))
