@@ -117,6 +117,27 @@ class Settings(BaseSettings):
     def public_url(self, path: str) -> str:
         base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"
         return base.rstrip("/") + path
+    # --- statistics ---
+    # Which Asterisk's queue_log this engine follows (its reading position is kept under this
+    # name). With several Asterisk servers, give each engine its own, and each Asterisk its own
+    # `systemname` so call ids never collide.
+    stats_source: str = "queue_log"
+    # An abandoned call counts as called back when its caller is answered within this time.
+    stats_callback_window_h: float = 24.0
+    # Managers who get the printable daily report each morning (China time), and when.
+    stats_report_recipients: list[str] = []
+    stats_report_hour: int = 7
+    # The display platform's bearer token for /api/stats/* (empty: sessions only).
+    stats_api_token: str = ""
+    # The seat scorecard (绩效): weights of each part (they need not add up to 1).
+    stats_score_weights: dict[str, float] = {
+        "handled": 0.3,
+        "handle_time": 0.2,
+        "satisfaction": 0.3,
+        "on_time": 0.2,
+    }
+    # The handle time a seat is measured against in the scorecard (s).
+    stats_target_aht_s: float = 300.0
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

@@ -68,5 +68,6 @@ def import_all_models() -> None:
     import callcenter.directory.models  # noqa: F401
     import callcenter.records.models  # noqa: F401  (messaging)
     import callcenter.residents.models  # noqa: F401
+    import callcenter.statistics.models  # noqa: F401  (statistics)
     import dispatch.models  # noqa: F401
     import sms.models  # noqa: F401  (messaging)

@@ -780,6 +780,10 @@ def _demo_history(session: Session, fixed: dict[str, Resident], now: datetime) -
             )
         )
     session.flush()
+    # --- statistics --- a month of queue history up to yesterday, for the reports and scorecard
+    from callcenter.statistics.demo import load_history
+
+    load_history(session)
 
 
 def _bulk_rows(maker: _ResidentMaker, start: int, stop: int) -> list[dict]:

@@ -20,6 +20,9 @@ from callcenter.calls.service import CallService, find_resident_id, lookup_resid
 from callcenter.config import Settings
 from callcenter.database import get_engine
 from callcenter.seats.service import SeatCommands
+from callcenter.statistics.daily import DailyMailer
+from callcenter.statistics.follower import StatsFollower
+from callcenter.statistics.orders import OrderRollupTask
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,10 @@ class Engine:
         from callcenter.messaging import MessagingWorkers
 
         self.messaging = MessagingWorkers(settings)
+        # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
+        self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
+        self.daily_mail = DailyMailer(settings)
+        self.order_stats = OrderRollupTask(settings)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -61,6 +68,9 @@ class Engine:
         await self.seats.start()
         await self.config.start()
         await self.messaging.start()
+        await self.stats.start()
+        await self.daily_mail.start()
+        await self.order_stats.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -82,6 +92,9 @@ class Engine:
         await self.config.stop()
         await self.ami.stop()
         await self.stop_agi()
+        await self.stats.stop()
+        await self.daily_mail.stop()
+        await self.order_stats.stop()
         await self.calls.stop()
         self._db_pool.shutdown(wait=False)
         if self._reader is not None:

@@ -186,6 +186,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return asyncio.run(run_doctor(get_settings()))
 
 
+def _cmd_stats_rebuild(args: argparse.Namespace) -> int:
+    from callcenter.statistics.follower import rebuild
+
+    print(f"{rebuild(get_settings())} queue_log lines counted again")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("serve", help="run the telephony engine and the web console")
     p.add_argument("--no-web", action="store_true", help="engine only (web workers elsewhere, Redis bus)")
@@ -211,3 +218,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("doctor", help="check every hop of the call path with one real test call")
     p.set_defaults(func=_cmd_doctor)
+
+    # --- statistics ---
+    p = sub.add_parser("stats-rebuild", help="count the statistics again from queue_log (engine stopped)")
+    p.set_defaults(func=_cmd_stats_rebuild)

@@ -41,6 +41,17 @@ DEFAULT_LIMITS: dict[tuple[str, str], Limit] = {
 }
 
 
+# 签收: an outlet confirms it has the order within this time of its dispatch (clock time: an
+# unread dispatch is what the acceptance deadline is meant to catch, whatever the day).
+ACCEPT_WITHIN: dict[str, timedelta] = {"urgent": timedelta(minutes=30), "normal": timedelta(hours=2)}
+
+
+def accept_deadline(dispatched: datetime, urgency: str) -> datetime:
+    if dispatched.tzinfo is None:
+        dispatched = dispatched.replace(tzinfo=UTC)
+    return (dispatched + ACCEPT_WITHIN.get(urgency, ACCEPT_WITHIN["normal"])).astimezone(UTC)
+
+
 def is_workday(day: date) -> bool:
     try:
         return chinese_calendar.is_workday(day)

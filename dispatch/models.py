@@ -77,6 +77,7 @@ class WorkOrder(SQLModel, table=True):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     deadline_at: datetime | None = Field(default=None, index=True)
+    accept_due_at: datetime | None = None  # 签收 expected by then (set on each dispatch)
     remind_at: datetime | None = None
     reminded_at: datetime | None = None
     supervised_at: datetime | None = None
@@ -87,6 +88,7 @@ class WorkOrder(SQLModel, table=True):
     satisfaction: str = Field(default="", max_length=16)  # 满意 | 基本满意 | 不满意
     reviewed: bool = False  # complaints: a supervisor's review before closing
     reopen_count: int = 0
+    return_count: int = 0  # 退单 by outlets (the return rate, 回退率)
     repeat_of_id: int | None = Field(default=None, foreign_key="workorder.id")  # flagged, not merged
     merged_into_id: int | None = Field(default=None, foreign_key="workorder.id")
     updated_at: datetime = Field(default_factory=_now)

@@ -475,6 +475,7 @@ def _notify_supervisors(session: Session, order: WorkOrder, hist: OrderHistory) 
 
 def _set_deadline(order: WorkOrder, now: datetime) -> None:
     order.deadline_at, order.remind_at = deadlines.deadline(now, order.order_type, order.urgency)
+    order.accept_due_at = deadlines.accept_deadline(now, order.urgency)
     order.reminded_at = None
     order.supervised_at = None
     order.extension_requested_until = None
@@ -559,6 +560,7 @@ def transition(
         if not note:
             raise DispatchError("a reason is required to return an order")
         order.return_reason = note[:255]
+        order.return_count += 1
         extra["outlet_id"] = order.outlet_id
     elif action == "延期":
         until = details.get("until")

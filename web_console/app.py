@@ -122,6 +122,10 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     from web_console import orders
 
     app.include_router(orders.public_orders)
+    # --- statistics --- (its pages join views.protected, so it is imported before that is included)
+    from web_console import reports
+
+    app.include_router(reports.api)  # a supervisor's session or the display platform's token
     app.include_router(views.public)
     app.include_router(views.protected)
     app.include_router(views.sockets)

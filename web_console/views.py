@@ -72,6 +72,16 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/communities": STAFF,
     "/api/my/calls": STAFF,
     "/api/residents/{resident_id}/identity": STAFF,
+    # --- statistics ---
+    "/reports": SUPERVISORS,
+    "/reports/export": SUPERVISORS,
+    "/reports/daily": SUPERVISORS,
+    "/reports/scorecard": SUPERVISORS,
+    "/reports/orders": SUPERVISORS,
+    "/api/stats/report": SUPERVISORS,  # or the display platform's token (stats_api_token)
+    "/api/stats/today": SUPERVISORS,
+    "/api/stats/orders": SUPERVISORS,
+    "/api/stats/scorecard": SUPERVISORS,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})

@@ -206,12 +206,12 @@ class CallService:
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
-        self.today = DayStats(day=china_day(), service_level=settings.service_level_s)
+        self.today = DayStats(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
 
     async def start(self) -> None:
         await self._load_queue_params()
-        self.today = await self._run_db(DayStats.load, self.settings, None, self.today.levels)
+        self.today = await self._run_db(DayStats.load, self.settings)
         applied = self.bus.subscribe(APPLIED_TOPIC)
         await applied.ready.wait()
         hello = self.bus.subscribe("console.hello")
@@ -284,7 +284,6 @@ class CallService:
             )
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
-            self._count(effect.call)
         elif effect.kind == "seat":
             view = self.model.seat_view(effect.ext)
             await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
@@ -292,10 +291,9 @@ class CallService:
     async def _load_queue_params(self) -> None:
         self.queue_params = await self._run_db(queue_params, self.settings)
         self.model.wrapup_s = {name: p.wrapup_s for name, p in self.queue_params.items()}
-        self.today.levels = {name: p.service_level_s for name, p in self.queue_params.items()}
 
     async def _config_worker(self, sub) -> None:
-        """Queues edited and applied: their wrap-up and service-level thresholds count from now."""
+        """Queues edited and applied: their wrap-up times and service-level thresholds from now."""
         async for _topic, _payload in sub:
             try:
                 await self._load_queue_params()
@@ -303,21 +301,24 @@ class CallService:
                 log.exception("reloading queue parameters failed")
             self._wallboard_dirty.set()
 
-    def _count(self, call: LiveCall) -> None:
+    async def refresh_today(self, days: set[str] | None = None) -> None:
+        """The queue_log follower finished calls: today's figures again from the roll-ups."""
         day = china_day()
-        if day != self.today.day:  # midnight in Lanzhou: a new day's figures
-            self.today = DayStats(
-                day=day, service_level=self.settings.service_level_s, levels=self.today.levels
-            )
-        self.today.add(call.queue, call.seat, call.outcome, call.wait_s)
+        if days is None or day in days or day != self.today.day:
+            self.today = await self._run_db(DayStats.load, self.settings, day)
+            self._wallboard_dirty.set()
 
     def wallboard(self) -> dict[str, Any]:
         """The live snapshot with today's figures and the alert thresholds."""
         snap = self.model.snapshot()
         for name, figures in self.today.queues.items():
-            snap["queues"].setdefault(name, {"waiting": 0, "longest_wait_s": 0.0}).update(figures.view())
+            live = snap["queues"].setdefault(name, {"waiting": 0, "longest_wait_s": 0.0})
+            # The live longest wait is of callers waiting now; the day's is kept apart.
+            live.update({k: v for k, v in figures.items() if k != "longest_wait_s"})
+            live["longest_wait_today_s"] = figures.get("longest_wait_s")
         for name, q in snap["queues"].items():
-            q["service_level_s"] = self.today.levels.get(name, self.settings.service_level_s)
+            params = self.queue_params.get(name)
+            q["service_level_s"] = params.service_level_s if params else self.settings.service_level_s
         for seat in snap["seats"]:
             seat["calls_today"] = self.today.seat_calls.get(seat["ext"], 0)
         snap["day"] = self.today.day
@@ -335,6 +336,8 @@ class CallService:
             while True:
                 await self._wallboard_dirty.wait()
                 self._wallboard_dirty.clear()
+                if china_day() != self.today.day:  # midnight in Lanzhou: a new day's figures
+                    await self.refresh_today()
                 board = self.wallboard()
                 await self.bus.publish("wallboard", board)
                 await self._publish_seat_queues(board)

@@ -1,67 +1,41 @@
-"""Today's queue figures: each definition, and a day counted in China time from the records."""
+"""Today's wallboard figures come from the statistics' roll-ups, counted in China time."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from callcenter.calls.models import CallRecord
 from callcenter.calls.stats import DayStats
 from callcenter.config import CHINA_TZ
-from callcenter.database import session_scope
+from callcenter.statistics import service
+from callcenter.statistics.follower import StatsFollower
 
 
-def test_definitions():
-    d = DayStats(day="2026-11-28", service_level=15)
-    d.add("hotline", "1001", "answered", 3.0)
-    d.add("hotline", "1001", "answered", 15.0)  # on the threshold: within
-    d.add("hotline", "1002", "answered", 40.0)
-    d.add("hotline", "", "abandoned", 30.0)
-    d.add("hotline", "", "abandoned", 2.0)  # short: counted apart, not offered
-    d.add("hotline", "", "timeout", 300.0)
-    d.add("", "", "ivr", None)  # never queued: not offered
-    v = d.queues["hotline"].view()
-    assert (v["offered"], v["answered"], v["abandoned"], v["short_abandoned"], v["timeout"]) == (
-        5,
-        3,
-        1,
-        1,
-        1,
-    )
-    assert v["answered_rate"] == 0.6
-    assert v["service_level"] == round(2 / 3, 4) and v["service_level_with_abandoned"] == 0.5
-    assert d.seat_calls == {"1001": 2, "1002": 1}
-    assert DayStats(day="x").queues == {}
-
-
-def test_load_counts_the_china_day(settings):
-    midnight = datetime(2026, 11, 28, 0, 0, tzinfo=CHINA_TZ)
-    with session_scope(settings) as s:
-        for i, (at, outcome) in enumerate(
-            [
-                (midnight - timedelta(minutes=1), "answered"),  # yesterday in Lanzhou (16:59 UTC)
-                (midnight + timedelta(minutes=1), "answered"),
-                (midnight + timedelta(hours=23, minutes=59), "abandoned"),
-                (midnight + timedelta(days=1), "answered"),  # tomorrow
-            ]
-        ):
-            s.add(
-                CallRecord(
-                    linkedid=f"s.{i}",
-                    started_at=at,
-                    queue="hotline",
-                    seat="1001",
-                    outcome=outcome,
-                    wait_s=20.0,
-                )
-            )
-        s.commit()
-    v = DayStats.load(settings, "2026-11-28").queues["hotline"].view()
-    assert (v["offered"], v["answered"], v["abandoned"]) == (2, 1, 1)
-
-
-def test_service_level_threshold_per_queue():
-    d = DayStats(day="2026-11-28", service_level=15, levels={"elderly": 10})
-    d.add("elderly", "1001", "answered", 12.0)  # over elderly's 10 s
-    d.add("hotline", "1001", "answered", 12.0)  # within the default 15 s
-    assert d.queues["elderly"].view()["service_level"] == 0.0
-    assert d.queues["hotline"].view()["service_level"] == 1.0
+def test_wallboard_and_report_agree_on_the_china_day(settings, tmp_path):
+    midnight = int(datetime(2026, 11, 28, 0, 0, tzinfo=CHINA_TZ).timestamp())
+    calls = [
+        (midnight - 60, "answered"),  # yesterday in Lanzhou (15:59 UTC)
+        (midnight + 60, "answered"),
+        (midnight + 23 * 3600, "abandoned"),
+        (midnight + 86400 + 60, "answered"),  # tomorrow
+    ]
+    lines = []
+    for i, (ts, outcome) in enumerate(calls):
+        lines.append(f"{ts}|c{i}|hotline|NONE|ENTERQUEUE||1390000000{i}|1")
+        if outcome == "answered":
+            lines.append(f"{ts + 20}|c{i}|hotline|PJSIP/seat1001|CONNECT|20|x|2")
+            lines.append(f"{ts + 80}|c{i}|hotline|PJSIP/seat1001|COMPLETEAGENT|20|60|1")
+        else:
+            lines.append(f"{ts + 20}|c{i}|hotline|NONE|ABANDON|1|1|20")
+    log = tmp_path / "queue_log"
+    log.write_text("\n".join(lines) + "\n")
+    f = StatsFollower(settings, path=log)
+    while f.step():
+        pass
+    day = DayStats.load(settings, "2026-11-28")
+    q = day.queues["hotline"]
+    assert (q["offered"], q["answered"], q["abandoned"]) == (2, 1, 1)
+    assert q["answered_rate"] == 0.5 and day.seat_calls == {"1001": 1}
+    report = service.report(settings, "2026-11-28", "2026-11-28", by="queue")["rows"][0]
+    assert {k: v for k, v in report.items() if k != "key"} == q
+    earlier = (datetime(2026, 11, 28) - timedelta(days=3)).date().isoformat()
+    assert DayStats.load(settings, earlier).queues == {}

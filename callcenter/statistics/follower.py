@@ -1,0 +1,485 @@
+"""Following Asterisk's live queue_log into the statistics tables, resuming where it stopped.
+
+``QueueLogTail`` reads complete lines from a saved position (file identity: device, inode and a
+hash of the first line; byte offset). It notices rotation (the name now points at another inode:
+the old file is read to its end first, then the new one from the start), truncation (the file
+is shorter than the offset: read again from the start) and, on resume, a rotated file found by
+its inode next to the live one. Reading goes in bounded chunks, so memory stays flat.
+
+``StatsIngest`` feeds the lines to the ``Reconciler`` and writes, in ONE transaction, the finished
+calls, the roll-up counters, seat time, and the cursor (position + the reconciler's open calls):
+after a crash or restart the app resumes exactly there — nothing counted twice, nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.engine import Engine
+
+from callcenter.config import Settings
+from callcenter.database import get_engine
+from callcenter.statistics import definitions as defs
+from callcenter.statistics.models import StatAggHour, StatAggSeat, StatCall, StatCursor, StatSeatTime
+from callcenter.statistics.queue_log import parse_line
+from callcenter.statistics.reconcile import Reconciler
+
+log = logging.getLogger(__name__)
+
+WHO_REFRESH_S = 60.0
+CHUNK = 4 << 20  # bytes read per batch: bounded, so memory stays flat
+
+
+def queue_log_path(settings: Settings) -> Path:
+    return settings.asterisk_instance_dir() / "log" / "queue_log"
+
+
+@dataclass
+class Position:
+    device: int = 0
+    inode: int = 0
+    head: str = ""
+    offset: int = 0
+
+
+def _head_of(path: Path | str) -> str:
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        line = fh.readline()
+        if line.endswith(b"\n"):
+            return hashlib.sha1(line).hexdigest()
+    return ""
+
+
+class QueueLogTail:
+    def __init__(self, path: Path, pos: Position | None = None) -> None:
+        self.path = Path(path)
+        self.pos = pos or Position()
+        self._fh = None
+        self._draining = False  # reading a rotated file to its end before the live one
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def _open(self, path: Path, offset: int) -> None:
+        self.close()
+        self._fh = open(path, "rb")  # noqa: SIM115 - kept open while following
+        st = os.fstat(self._fh.fileno())
+        self._fh.seek(offset)
+        self.pos = Position(st.st_dev, st.st_ino, _head_of(path), offset)
+
+    def _rotated_sibling(self, inode: int) -> Path | None:
+        with contextlib.suppress(OSError):
+            for p in self.path.parent.iterdir():
+                if p.name.startswith(self.path.name + ".") and p.stat().st_ino == inode:
+                    return p
+        return None
+
+    def _start(self) -> bool:
+        """Open the file where the saved position says; False while there is no file yet."""
+        want = self.pos
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return False
+        same = (st.st_dev, st.st_ino) == (want.device, want.inode)
+        if want.inode and same and (not want.head or _head_of(self.path) == want.head):
+            self._open(self.path, want.offset if st.st_size >= want.offset else 0)
+            return True
+        if want.inode and not same:
+            old = self._rotated_sibling(want.inode)
+            if old is not None and (not want.head or _head_of(old) == want.head):
+                self._open(old, want.offset)
+                self._draining = True
+                return True
+        self._open(self.path, 0)
+        return True
+
+    def read(self, max_bytes: int = CHUNK) -> list[str]:
+        """The next complete lines (none when there are none yet)."""
+        if self._fh is None and not self._start():
+            return []
+        data = self._fh.read(max_bytes)
+        end = data.rfind(b"\n")
+        if end >= 0:
+            used = data[: end + 1]
+            if end + 1 < len(data):
+                self._fh.seek(self.pos.offset + end + 1)
+            if self.pos.offset == 0 and not self.pos.head:
+                self.pos.head = hashlib.sha1(used[: used.find(b"\n") + 1]).hexdigest()
+            self.pos.offset += end + 1
+            return used.decode("utf-8", errors="replace").splitlines()
+        if data:  # a line still being written, or one longer than the chunk
+            self._fh.seek(self.pos.offset)
+            if len(data) < max_bytes:
+                return []
+            return self.read(max_bytes * 2)
+        # At the end: has the file been rotated or truncated under us?
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        if (st.st_dev, st.st_ino) != (self.pos.device, self.pos.inode):
+            self._draining = False
+            self._open(self.path, 0)
+            return self.read(max_bytes)
+        if st.st_size < self.pos.offset:
+            log.warning("queue_log was truncated: reading it again from the start")
+            self._open(self.path, 0)
+            return self.read(max_bytes)
+        return []
+
+
+# -- writing ------------------------------------------------------------------------------------
+_HOUR_KEY = ("day", "hour", "queue", "did")
+_SEAT_KEY = ("day", "queue", "seat")
+
+
+def _insert(engine: Engine):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _upsert_counters(conn: Connection, table, key: tuple[str, ...], rows: dict[tuple, dict]) -> None:
+    if not rows:
+        return
+    insert = _insert(conn.engine)
+    greatest = func.greatest if conn.engine.dialect.name == "postgresql" else func.max
+    cols = (*defs.COUNTERS, *defs.MAX_COUNTERS)
+    params = []
+    for k, c in rows.items():
+        p = dict(zip(key, k, strict=True))
+        for col in cols:
+            p[col] = c.get(col, 0)
+        params.append(p)
+    stmt = insert(table)
+    t = table.__table__
+    set_ = {col: t.c[col] + stmt.excluded[col] for col in defs.COUNTERS}
+    set_["max_wait_s"] = greatest(t.c.max_wait_s, stmt.excluded.max_wait_s)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=set_), params)
+
+
+_CALL_COLS = tuple(c.name for c in StatCall.__table__.columns if c.name != "id")
+
+
+_DT = frozenset(c.name for c in StatCall.__table__.columns if c.name in ("entered_at", "ended_at"))
+
+
+def _sqlite_dt(v: datetime | None) -> str | None:
+    # As SQLAlchemy stores UTCDateTime in SQLite (isoformat is several times faster than strftime).
+    if v is None:
+        return None
+    if v.tzinfo is not UTC:
+        v = v.astimezone(UTC)
+    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Finished calls. On SQLite straight to the driver: the type layer cost more than the insert."""
+    if conn.engine.dialect.name == "sqlite":
+        plain = [c for c in _CALL_COLS if c not in _DT]
+        order = plain + sorted(_DT)
+        sql = (
+            f"INSERT INTO stat_call ({', '.join(order)}) VALUES ({', '.join('?' * len(order))}) "
+            "ON CONFLICT DO NOTHING"
+        )
+        conn.exec_driver_sql(
+            sql,
+            [(*[r[c] for c in plain], _sqlite_dt(r["ended_at"]), _sqlite_dt(r["entered_at"])) for r in rows],
+        )
+    else:
+        conn.execute(_insert(conn.engine)(StatCall.__table__).on_conflict_do_nothing(), rows)
+
+
+def write_batch(
+    conn: Connection, sl: float, closed, seat_time, callbacks, levels: dict[str, float] | None = None
+) -> None:
+    """Finished calls, callbacks, roll-ups and seat time of one batch, on the caller's transaction.
+
+    ``levels`` are the queues' own service-level thresholds (queues.conf ``servicelevel``);
+    ``sl`` is for queues without one."""
+    levels = levels or {}
+    hours: dict[tuple, dict] = {}
+    seats: dict[tuple, dict] = {}
+    if closed:
+        _fill_from_call_records(conn, closed)
+        _insert_calls(conn, closed)
+        for row in closed:
+            c = defs.counters(row, levels.get(row["queue"], sl))
+            defs.add(hours.setdefault((row["day"], row["hour"], row["queue"], row["did"]), {}), c)
+            if row["seat"]:
+                c["rna"] = 0  # a seat's ring-no-answers are its own (seat time), not the answerer's
+                defs.add(seats.setdefault((row["day"], row["queue"], row["seat"]), {}), c)
+    t = StatCall.__table__
+    for callid, seq in callbacks:
+        hit = conn.execute(
+            select(t.c.day, t.c.hour, t.c.queue, t.c.did, t.c.wait_s).where(
+                t.c.callid == callid, t.c.seq == seq, t.c.called_back.is_(False)
+            )
+        ).first()
+        if hit is None:
+            continue
+        conn.execute(update(t).where(t.c.callid == callid, t.c.seq == seq).values(called_back=True))
+        if (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
+            defs.add(hours.setdefault((hit.day, hit.hour, hit.queue, hit.did), {}), {"callbacks": 1})
+    _upsert_counters(conn, StatAggHour, _HOUR_KEY, hours)
+    _upsert_counters(conn, StatAggSeat, _SEAT_KEY, seats)
+    if seat_time:
+        insert = _insert(conn.engine)
+        stmt = insert(StatSeatTime.__table__)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["day", "seat", "kind", "reason"],
+                set_={"seconds": StatSeatTime.__table__.c.seconds + stmt.excluded.seconds},
+            ),
+            [
+                {"day": d, "seat": s, "kind": k, "reason": r, "seconds": v}
+                for (d, s, k, r), v in seat_time.items()
+            ],
+        )
+
+
+def _fill_from_call_records(conn: Connection, closed: list[dict[str, Any]]) -> None:
+    """The AMI call record (same linkedid) supplies the DID when queue_log had no DID line."""
+    from callcenter.calls.models import CallRecord
+
+    missing = [r["linkedid"] for r in closed if not r["did"]]
+    if not missing:
+        return
+    found: dict[str, str] = {}
+    for i in range(0, len(missing), 500):
+        part = missing[i : i + 500]
+        for linkedid, did in conn.execute(
+            select(CallRecord.linkedid, CallRecord.did).where(CallRecord.linkedid.in_(part))
+        ):
+            found[linkedid] = did or ""
+    for r in closed:
+        if not r["did"]:
+            r["did"] = found.get(r["linkedid"], "")
+
+
+class StatsIngest:
+    """queue_log lines → the statistics tables, with the cursor in the same transaction."""
+
+    def __init__(
+        self, settings: Settings, name: str | None = None, seat_of: Callable[[str], str] | None = None
+    ):
+        self.settings = settings
+        self.levels: dict[str, float] = {}  # queue → service-level threshold, with the wrap-ups
+        self.name = name or settings.stats_source
+        self.engine = get_engine(settings)
+        self.seat_of = seat_of
+        self.reconciler = Reconciler(
+            seat_of=seat_of or self._seat_of,
+            wrapup=self._wrapups(),
+            callback_window_h=settings.stats_callback_window_h,
+        )
+        self._seats: dict[str, str] | None = None
+        self._who_at = time.monotonic()
+        self.lines = 0
+
+    # -- who is who ---------------------------------------------------------------------------
+    def _wrapups(self) -> dict[str, float]:
+        from callcenter.directory.models import CallQueue
+
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(CallQueue.name, CallQueue.wrapup, CallQueue.service_level)))
+        self.levels = {n: float(sl or self.settings.service_level_s) for n, _w, sl in rows}
+        return {n: float(w or 0) for n, w, _sl in rows}
+
+    def refresh_seats(self) -> None:
+        """queue_log names a member by its member name (or interface): map both to the extension."""
+        from asterisk_conf.render import clean_name
+        from callcenter.accounts.models import Account
+
+        seats: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for username, display, ext in conn.execute(
+                select(Account.username, Account.display_name, Account.extension).where(
+                    Account.extension.is_not(None)
+                )
+            ):
+                seats[f"PJSIP/seat{ext}"] = ext
+                seats[clean_name(display, fallback=clean_name(username, fallback=ext))] = ext
+        self._seats = seats
+
+    def _seat_of(self, agent: str) -> str:
+        if self._seats is None:
+            self.refresh_seats()
+        ext = self._seats.get(agent)
+        if ext is None and agent.startswith("PJSIP/seat"):
+            ext = agent.removeprefix("PJSIP/seat")
+        return (ext or agent)[:64]
+
+    # -- cursor -------------------------------------------------------------------------------
+    def load(self) -> Position:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(StatCursor).where(StatCursor.name == self.name)).first()
+        if row is None:
+            return Position()
+        if row.state:
+            self.reconciler.load_state(json.loads(row.state))
+        self.lines = row.lines
+        return Position(row.device, row.inode, row.head, row.offset)
+
+    def ingest(self, lines: list[str], pos: Position) -> set[str]:
+        """Parse, reconcile and write one batch; returns the days whose figures changed."""
+        r = self.reconciler
+        if time.monotonic() - self._who_at > WHO_REFRESH_S:
+            # Seats and queues are edited while the engine runs: names and wrap-up times again.
+            self._who_at = time.monotonic()
+            self._seats = None
+            r.wrapup = self._wrapups()
+        feed = r.feed
+        for line in lines:
+            e = parse_line(line)
+            if e is not None:
+                feed(e)
+        self.lines += len(lines)
+        closed, seat_time, callbacks = r.take()
+        with self.engine.begin() as conn:
+            write_batch(conn, self.settings.service_level_s, closed, seat_time, callbacks, self.levels)
+            self._save(conn, pos)
+        return {row["day"] for row in closed} | {k[0] for k in seat_time}
+
+    def _save(self, conn: Connection, pos: Position) -> None:
+        values = {
+            "device": pos.device,
+            "inode": pos.inode,
+            "head": pos.head,
+            "offset": pos.offset,
+            "state": json.dumps(self.reconciler.state(), ensure_ascii=False, separators=(",", ":")),
+            "lines": self.lines,
+            "updated_at": datetime.now(UTC),
+        }
+        t = StatCursor.__table__
+        done = conn.execute(update(t).where(t.c.name == self.name).values(**values))
+        if done.rowcount == 0:
+            conn.execute(t.insert().values(name=self.name, **values))
+
+
+class StatsFollower:
+    """Runs in the engine: follows queue_log and tells ``on_batch`` which days changed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        path: Path | None = None,
+        on_batch: Callable[[set[str]], Any] | None = None,
+        poll_s: float = 0.25,
+    ) -> None:
+        self.settings = settings
+        self.path = path or queue_log_path(settings)
+        self.on_batch = on_batch
+        self.poll_s = poll_s
+        self.ingest: StatsIngest | None = None
+        self.tail: QueueLogTail | None = None
+        self._task: asyncio.Task | None = None
+
+    def step(self, max_bytes: int = CHUNK) -> set[str]:
+        """Read and write one batch (in a worker thread); the days of the calls it finished."""
+        if self.ingest is None:
+            self.ingest = StatsIngest(self.settings)
+            self.tail = QueueLogTail(self.path, self.ingest.load())
+        lines = self.tail.read(max_bytes)
+        if not lines:
+            return set()
+        return self.ingest.ingest(lines, self.tail.pos) or {""}
+
+    def reset(self) -> None:
+        """Forget what is in memory: the next step starts again from the cursor in the database
+        (a batch whose transaction failed was read and reconciled, but never counted)."""
+        if self.tail is not None:
+            self.tail.close()
+        self.tail = None
+        self.ingest = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="stats-follow")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.tail is not None:
+            self.tail.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                days = await asyncio.to_thread(self.step)
+            except Exception:
+                log.exception("following queue_log failed; retrying from the last saved position")
+                self.reset()
+                await asyncio.sleep(2)
+                continue
+            if days and self.on_batch is not None:
+                try:  # the wallboard's refresh failing must not stop the counting
+                    res = self.on_batch(days)
+                    if asyncio.iscoroutine(res):
+                        await res
+                except Exception:
+                    log.exception("after a queue_log batch: on_batch failed")
+            if not days:
+                await asyncio.sleep(self.poll_s)
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """``queue_log.N`` … ``queue_log.0``: Asterisk's rotated logs, oldest first."""
+    found = []
+    for p in path.parent.glob(path.name + ".*"):
+        suffix = p.name[len(path.name) + 1 :]
+        if suffix.isdigit():
+            found.append((int(suffix), p))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def rebuild(settings: Settings, path: Path | None = None) -> int:
+    """Count everything again from the queue_log files (rotated ones first, then the live one):
+    after a change of definitions (the service level threshold) or a restored database. The
+    engine must be stopped meanwhile. Returns the lines read."""
+    from callcenter.statistics import models
+
+    path = path or queue_log_path(settings)
+    with get_engine(settings).begin() as conn:
+        others = [
+            n
+            for (n,) in conn.execute(select(StatCursor.name))
+            if n not in (settings.stats_source, "daily-report", "order-rollup")
+        ]
+        if others:  # the tables hold their calls too: counting again from one log would lose them
+            raise RuntimeError(f"other queue_log sources are counted in this database too: {others}")
+        for table in (models.StatCall, models.StatAggHour, models.StatAggSeat, models.StatSeatTime):
+            conn.execute(table.__table__.delete())
+        t = StatCursor.__table__
+        conn.execute(t.delete().where(t.c.name == settings.stats_source))
+    ingest = StatsIngest(settings)
+    for old in rotated_files(path):
+        tail = QueueLogTail(old)
+        while lines := tail.read():
+            ingest.ingest(lines, Position())  # the cursor is for the live file only
+        tail.close()
+    follower = StatsFollower(settings, path=path)
+    follower.ingest = ingest
+    follower.tail = QueueLogTail(path)
+    while follower.step():
+        pass
+    follower.tail.close()
+    return ingest.lines

@@ -1,0 +1,171 @@
+"""Following queue_log into the database: resume after a restart, rotation, truncation."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import func, select
+
+from callcenter.database import get_engine
+from callcenter.statistics import service
+from callcenter.statistics.follower import QueueLogTail, StatsFollower
+from callcenter.statistics.models import StatCall
+from tests.callcenter.test_reconcile import SCENARIO
+
+DAY = "2026-11-28"
+
+
+def drain(f: StatsFollower, max_bytes: int = 1 << 20) -> None:
+    for _ in range(1000):
+        if not f.step(max_bytes):
+            return
+    raise AssertionError("the follower never caught up")
+
+
+def figures(settings):
+    return service.report(settings, DAY, DAY, by="queue")
+
+
+def write(path, lines, mode="a"):
+    with open(path, mode, encoding="utf-8") as fh:
+        fh.writelines(line + "\n" for line in lines)
+
+
+def test_whole_file(settings, tmp_path):
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO)
+    drain(StatsFollower(settings, path=log))
+    rep = figures(settings)
+    hotline = next(r for r in rep["rows"] if r["key"] == "hotline")
+    assert (hotline["offered"], hotline["answered"], hotline["abandoned"], hotline["short_abandoned"]) == (
+        7,
+        4,
+        1,
+        1,
+    )
+    assert hotline["callbacks"] == 1 and hotline["transfers"] == 2
+    assert rep["total"]["offered"] == 8  # and the transferred caller, offered again to "elderly"
+    with get_engine(settings).connect() as c:
+        assert c.execute(select(func.count()).select_from(StatCall)).scalar() == 9
+    seats = service.report(settings, DAY, DAY, by="seat")
+    lina = next(r for r in seats["rows"] if r["key"] == "座席李娜")
+    assert lina["pause_by_reason"] == {"用餐": 600.0} and lina["rna"] == 1 and lina["handled"] == 2
+
+
+def test_restart_at_every_line_changes_nothing(settings, tmp_path):
+    whole = tmp_path / "whole"
+    write(whole, SCENARIO)
+    drain(StatsFollower(settings, path=whole))
+    expected = figures(settings)
+    for split in (1, 5, 11, 14, 22, 28):
+        # A fresh database each time: the follower state lives only there.
+        from callcenter.config import Settings, set_settings
+        from callcenter.database import migrate
+
+        s2 = set_settings(Settings(data_dir=tmp_path / f"var{split}", _env_file=None))
+        migrate(s2)
+        log = tmp_path / f"log{split}"
+        write(log, SCENARIO[:split])
+        drain(StatsFollower(s2, path=log), max_bytes=64)  # small batches: many commits
+        write(log, SCENARIO[split:])
+        drain(StatsFollower(s2, path=log))  # the app restarted: new objects, same database
+        assert figures(s2) == expected, split
+
+
+def test_rotation_while_following_and_while_stopped(settings, tmp_path):
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO[:10])
+    f = StatsFollower(settings, path=log)
+    drain(f)
+    write(log, SCENARIO[10:15])  # written just before the rotation, not yet read
+    os.rename(log, tmp_path / "queue_log.0")
+    write(log, SCENARIO[15:20])
+    drain(f)
+    # Stopped; meanwhile rotated again, with unread lines in the rotated file.
+    write(log, SCENARIO[20:25])
+    os.rename(log, tmp_path / "queue_log.1")
+    write(log, SCENARIO[25:])
+    drain(StatsFollower(settings, path=log))
+    whole = tmp_path / "whole"
+    write(whole, SCENARIO)
+    from callcenter.config import Settings, set_settings
+    from callcenter.database import migrate
+
+    s2 = set_settings(Settings(data_dir=tmp_path / "var2", _env_file=None))
+    migrate(s2)
+    drain(StatsFollower(s2, path=whole))
+    assert figures(settings) == figures(s2)
+
+
+def test_truncation_and_partial_lines(tmp_path):
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO[:3])
+    tail = QueueLogTail(log)
+    assert tail.read() == SCENARIO[:3]
+    with open(log, "a") as fh:
+        fh.write(SCENARIO[3][:10])  # Asterisk is still writing this line
+    assert tail.read() == []
+    with open(log, "a") as fh:
+        fh.write(SCENARIO[3][10:] + "\n")
+    assert tail.read() == [SCENARIO[3]]
+    write(log, SCENARIO[4:5], mode="w")  # truncated in place (copytruncate)
+    assert tail.read() == [SCENARIO[4]]
+    assert tail.read() == []
+
+
+def test_rebuild_from_rotated_and_live_files(settings, tmp_path):
+    from callcenter.statistics.follower import rebuild
+
+    log = tmp_path / "queue_log"
+    write(tmp_path / "queue_log.1", SCENARIO[:8])
+    write(tmp_path / "queue_log.0", SCENARIO[8:20])
+    write(log, SCENARIO[20:])
+    f = StatsFollower(settings, path=log)
+    drain(f)  # only the live file: part of the day
+    partial = figures(settings)
+    assert rebuild(settings, log) == len(SCENARIO)
+    whole = tmp_path / "whole"
+    write(whole, SCENARIO)
+    from callcenter.config import Settings, set_settings
+    from callcenter.database import migrate
+
+    s2 = set_settings(Settings(data_dir=tmp_path / "var2", _env_file=None))
+    migrate(s2)
+    drain(StatsFollower(s2, path=whole))
+    assert figures(settings) == figures(s2) != partial
+    # And following goes on from the live file's end.
+    write(log, ["1795900000|z1|hotline|NONE|ENTERQUEUE||139|1", "1795900030|z1|hotline|NONE|ABANDON|1|1|30"])
+    drain(StatsFollower(settings, path=log))
+    assert service.report(settings, "2026-11-29", "2026-11-29")["total"]["abandoned"] == 1
+
+
+def test_a_failed_write_loses_nothing(settings, tmp_path, monkeypatch):
+    """The database refuses one batch: the follower starts again from the saved position."""
+    import callcenter.statistics.follower as follower
+
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO[:12])
+    f = StatsFollower(settings, path=log)
+    drain(f, max_bytes=200)
+    write(log, SCENARIO[12:])
+    real = follower.write_batch
+
+    def broken(*args, **kw):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(follower, "write_batch", broken)
+    try:
+        f.step()
+    except RuntimeError:
+        f.reset()  # what the engine's loop does
+    monkeypatch.setattr(follower, "write_batch", real)
+    drain(f)
+    whole = tmp_path / "whole"
+    write(whole, SCENARIO)
+    from callcenter.config import Settings, set_settings
+    from callcenter.database import migrate
+
+    s2 = set_settings(Settings(data_dir=tmp_path / "var2", _env_file=None))
+    migrate(s2)
+    drain(StatsFollower(s2, path=whole))
+    assert figures(settings) == figures(s2)

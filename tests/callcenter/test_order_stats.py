@@ -1,0 +1,111 @@
+"""Order statistics against the assumed dispatch columns: by hand, straight and from the roll-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from callcenter.config import CHINA_TZ
+from callcenter.database import get_engine
+from callcenter.statistics import orders
+
+EXTRA = (
+    ("community_id", "INTEGER"),
+    ("outlet_id", "INTEGER"),
+    ("seat_ext", "VARCHAR(16)"),
+    ("accept_due_at", "DATETIME"),
+    ("accepted_at", "DATETIME"),
+    ("due_at", "DATETIME"),
+    ("resolved_at", "DATETIME"),
+    ("return_count", "INTEGER"),
+    ("rehandle_count", "INTEGER"),
+    ("satisfaction", "VARCHAR(8)"),
+)
+
+
+def ts(d: datetime | None) -> str | None:
+    return None if d is None else d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_order_figures(settings):
+    eng = get_engine(settings)
+    base = datetime(2026, 11, 27, 9, 0, tzinfo=CHINA_TZ)
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=CHINA_TZ)
+    h = timedelta(hours=1)
+    # (type, seat, accepted after, resolved after, returns, rehandles, satisfaction)
+    spec = [
+        ("投诉", "1001", 1 * h, 10 * h, 0, 0, "满意"),  # all on time
+        ("投诉", "1001", 3 * h, 30 * h, 1, 0, "不满意"),  # accepted late, resolved late, returned
+        ("咨询", "1002", 1 * h, 20 * h, 0, 1, "基本满意"),  # re-handled
+        ("咨询", "1002", None, None, 0, 0, None),  # not accepted, acceptance deadline passed
+    ]
+    with eng.begin() as c:
+        orders._present_cache.clear()
+        for col, typ in EXTRA:
+            c.exec_driver_sql(f"ALTER TABLE workorder ADD COLUMN {col} {typ}")
+        for i, (typ, seat, acc, res, ret, reh, sat) in enumerate(spec):
+            c.exec_driver_sql(
+                "INSERT INTO workorder (number, call_linkedid, order_type, category, status, summary,"
+                " created_at, community_id, outlet_id, seat_ext, accept_due_at, accepted_at, due_at,"
+                " resolved_at,"
+                " return_count, rehandle_count, satisfaction) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    f"T{i}",
+                    "",
+                    typ,
+                    "路灯",
+                    "受理",
+                    "",
+                    ts(base),
+                    1,
+                    7,
+                    seat,
+                    ts(base + 2 * h),
+                    ts(base + acc if acc else None),
+                    ts(base + 24 * h),
+                    ts(base + res if res else None),
+                    ret,
+                    reh,
+                    sat,
+                ),
+            )
+    orders._present_cache.clear()
+    with eng.connect() as c:
+        direct = orders.order_report(c, "2026-11-27", "2026-11-27", "type", now=now)
+    by_type = {r["key"]: r for r in direct["rows"]}
+    assert by_type["投诉"]["on_time_acceptance"] == 0.5 and by_type["投诉"]["on_time_resolution"] == 0.5
+    assert by_type["投诉"]["return_rate"] == 0.5 and by_type["投诉"]["satisfaction"] == 0.5
+    # 咨询: one accepted on time, one never accepted and past its deadline; one resolved (on time).
+    assert by_type["咨询"]["on_time_acceptance"] == 0.5 and by_type["咨询"]["on_time_resolution"] == 0.5
+    assert by_type["咨询"]["rehandle_rate"] == 1.0 and by_type["咨询"]["satisfaction"] == 1.0
+    assert direct["total"]["orders"] == 4 and direct["missing"] == []
+    with eng.begin() as c:
+        assert orders.refresh_rollup(c, now=now) > 0
+    with eng.connect() as c:
+        for by in orders.GROUPS:
+            rolled = orders.order_report(c, "2026-11-27", "2026-11-27", by, now=now)
+            assert rolled["total"] == orders.order_report(c, "2026-11-26", "2026-11-28", by)["total"]
+        assert orders.order_report(c, "2026-11-27", "2026-11-27", "type")["total"] == direct["total"]
+        assert orders.order_report(c, "2026-11-28", "2026-11-28", "type")["total"]["orders"] == 0
+        assert orders.satisfaction_by_seat(c, "2026-11-27", "2026-11-27") == {"1001": 0.5, "1002": 1.0}
+
+
+def test_rollup_task_rebuilds_everything_when_columns_change(settings):
+    eng = get_engine(settings)
+    orders._present_cache.clear()
+    with eng.begin() as c:
+        c.exec_driver_sql(
+            "INSERT INTO workorder (number, call_linkedid, order_type, category, status, summary, created_at)"
+            " VALUES ('X1', '', '咨询', '', '受理', '', '2025-01-05 02:00:00.000000')"
+        )
+    task = orders.OrderRollupTask(settings)
+    task.refresh()
+    with eng.connect() as c:
+        assert orders.order_report(c, "2025-01-05", "2025-01-05")["total"]["satisfaction"] is None
+    with eng.begin() as c:  # dispatch's migration adds a column; the old order was followed up
+        c.exec_driver_sql("ALTER TABLE workorder ADD COLUMN satisfaction VARCHAR(8)")
+        c.exec_driver_sql("UPDATE workorder SET satisfaction = '满意'")
+    orders._present_cache.clear()
+    task.refresh()  # a new column: every day again, not only the last 60
+    with eng.connect() as c:
+        assert orders.order_report(c, "2025-01-05", "2025-01-05")["total"]["satisfaction"] == 1.0
+    orders._present_cache.clear()

@@ -1,0 +1,176 @@
+"""Reports pages, exports (audited), the statistics API (session or token), the daily mail."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import io
+from datetime import UTC, datetime
+
+import pytest
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from callcenter.audit.models import AuditEntry
+from callcenter.config import CHINA_TZ
+from callcenter.database import session_scope
+from callcenter.statistics.daily import DailyMailer
+from callcenter.statistics.follower import StatsFollower
+
+from .conftest import login
+
+DAY = "2026-11-27"
+
+
+@pytest.fixture
+def stats(db, tmp_path):
+    t0 = int(datetime(2026, 11, 27, 9, 0, tzinfo=CHINA_TZ).timestamp())
+    lines = [
+        f"{t0}|a1|hotline|NONE|DID|96345",
+        f"{t0}|a1|hotline|NONE|ENTERQUEUE||13900000001|1",
+        f"{t0 + 6}|a1|hotline|张丽|CONNECT|6|x|2",
+        f"{t0 + 66}|a1|hotline|张丽|COMPLETECALLER|6|60|1",
+        f"{t0 + 100}|a2|hotline|NONE|ENTERQUEUE||=1+2|1",  # a caller ID that would be a formula
+        f"{t0 + 130}|a2|hotline|NONE|ABANDON|1|1|30",
+    ]
+    log = tmp_path / "queue_log"
+    log.write_text("\n".join(lines) + "\n")
+    from callcenter.calls.models import CallRecord
+
+    with session_scope(db) as s:
+        s.add(
+            CallRecord(
+                linkedid="a1",
+                started_at=datetime.fromtimestamp(t0, UTC),
+                source="12345",
+                order_12345="GS2026112700001",
+                outcome="answered",
+            )
+        )
+        s.commit()
+    f = StatsFollower(db, path=log)
+    while f.step():
+        pass
+    return db
+
+
+def test_report_page_and_chart(client, stats):
+    login(client, "super")
+    r = client.get(f"/reports?start={DAY}&end={DAY}&by=hour")
+    assert r.status_code == 200
+    assert "<svg" in r.text and "接通率" in r.text and "接听 ÷ 呼入" in r.text  # tooltip definition
+    assert 'data-key="answered_rate">50.0%' in r.text
+    r = client.get(f"/reports?start={DAY}&end={DAY}&by=seat&lang=en")
+    assert "张丽" in r.text and "Calls handled" in r.text
+    # Garbage in the query: the default range, not an error page.
+    assert client.get("/reports?start=<script>&by=nope").status_code == 200
+
+
+def test_exports_are_audited(client, stats):
+    login(client, "super")
+    r = client.get(f"/reports/export?format=csv&start={DAY}&end={DAY}&by=queue")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    text = r.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("队列,呼入,接听,放弃")
+    assert "hotline,2,1,1" in text
+    r = client.get(f"/reports/export?format=xlsx&start={DAY}&end={DAY}&by=did")
+    wb = load_workbook(io.BytesIO(r.content))
+    report, calls = wb.worksheets
+    rows = [r[:4] for r in report.iter_rows(min_row=2, values_only=True)]
+    assert rows == [(None, 1, 0, 1), ("96345", 1, 1, 0), ("合计", 2, 1, 1)]  # a2 came without a DID line
+    rows = list(calls.iter_rows(values_only=True))
+    assert rows[0][-2:] == ("来源", "12345 工单号")
+    assert [r[3] for r in rows[1:]] == ["13900000001", "'=1+2"]  # a formula stays text
+    # The AMI call record of the same linkedid adds the source and the 12345 order number.
+    assert rows[1][-2:] == ("12345", "GS2026112700001") and rows[2][-2:] == (None, None)
+    assert client.get("/reports/export?format=pdf").status_code == 422
+    with session_scope(stats) as s:
+        entries = list(s.exec(select(AuditEntry).where(AuditEntry.action == "stats.export")))
+    assert [(e.actor, e.detail["format"], e.target) for e in entries] == [
+        ("super", "csv", f"{DAY}..{DAY}"),
+        ("super", "xlsx", f"{DAY}..{DAY}"),
+    ]
+
+
+def test_api_by_session_and_token(client, stats):
+    assert client.get("/api/stats/today").status_code == 401
+    stats.stats_api_token = "display-platform-token-0123456789"
+    r = client.get(
+        f"/api/stats/report?start={DAY}&end={DAY}&by=queue",
+        headers={"Authorization": "Bearer display-platform-token-0123456789"},
+    )
+    assert r.status_code == 200 and r.json()["total"]["offered"] == 2
+    bad = client.get("/api/stats/today", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    login(client, "seat1001")
+    assert client.get("/api/stats/today").status_code == 403
+    login(client, "super")
+    assert client.get(f"/api/stats/report?start={DAY}&end=2026-11-01").status_code == 422
+    r = client.get(f"/api/stats/orders?start={DAY}&end={DAY}")
+    assert r.status_code == 200 and "missing" in r.json()
+    r = client.get(f"/api/stats/scorecard?start={DAY}&end={DAY}")
+    assert r.status_code == 200 and r.json()[0]["seat"] == "1001"
+
+
+def test_daily_page_and_scorecard(client, stats):
+    login(client, "admin")
+    r = client.get(f"/reports/daily?day={DAY}")
+    assert r.status_code == 200 and "热线日报" in r.text and "<svg" in r.text
+    r = client.get(f"/reports/scorecard?start={DAY}&end={DAY}")
+    assert r.status_code == 200 and "张丽" in r.text
+
+
+async def test_daily_mail_through_a_real_smtp_server(stats):
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.content)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        stats.smtp_host, stats.smtp_port = "127.0.0.1", port  # read by callcenter.mail
+        stats.stats_report_recipients = ["manager@example.org"]
+        mailer = DailyMailer(stats)
+        morning = datetime(2026, 11, 28, 7, 30, tzinfo=CHINA_TZ).astimezone(UTC)
+        assert await mailer.run_once(datetime(2026, 11, 28, 6, 0, tzinfo=CHINA_TZ)) is None  # too early
+        assert await mailer.run_once(morning) == DAY
+        assert await mailer.run_once(morning) is None  # sent already: not twice, even after a restart
+        await asyncio.sleep(0.1)
+    finally:
+        controller.stop()
+    assert len(received) == 1
+    msg = email.message_from_bytes(received[0])
+    assert DAY in str(email.header.make_header(email.header.decode_header(msg["Subject"])))
+    parts = [p.get_content_type() for p in msg.walk()]
+    assert (
+        "text/html" in parts and "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in parts
+    )
+
+
+def test_orders_page(client, db):
+    from callcenter.database import get_engine
+    from callcenter.statistics import orders
+
+    login(client, "super")
+    r = client.get("/reports/orders?start=2026-11-01&end=2026-11-30&by=type")
+    assert r.status_code == 200 and "工单统计" in r.text
+    assert "accepted_at" in r.text  # the columns dispatch does not have yet are named
+    with get_engine(db).begin() as c:
+        c.exec_driver_sql("ALTER TABLE workorder ADD COLUMN satisfaction VARCHAR(8)")
+        c.exec_driver_sql(
+            "INSERT INTO workorder (number, call_linkedid, order_type, category, status, summary, created_at,"
+            " satisfaction) VALUES ('W1', '', '投诉', '路灯', '受理', '',"
+            " '2026-11-20 02:00:00.000000', '满意')"
+        )
+    orders._present_cache.clear()
+    r = client.get("/reports/orders?start=2026-11-01&end=2026-11-30&by=category&lang=en")
+    assert "路灯" in r.text and 'data-key="satisfaction">100.0%' in r.text
+    orders._present_cache.clear()

@@ -1,0 +1,349 @@
+"""Statistics pages, exports and the JSON API for the display platform.
+
+Pages (supervisors, administrators): /reports (any range, grouped by queue, seat, service number,
+hour, day, week or month; table and chart), /reports/daily (printable; the same body is mailed
+each morning), /reports/scorecard (绩效). Exports (CSV, Excel) are audit-logged. The JSON API
+(/api/stats/*) takes a supervisor's session or the display platform's bearer token
+(``stats_api_token``). Access rules: ``views.ROUTE_ROLES``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from callcenter.accounts.models import Account
+from callcenter.audit.service import record as audit
+from callcenter.database import get_engine, session_scope
+from callcenter.statistics import exports, orders, service
+from callcenter.statistics.charts import bar_chart
+from callcenter.statistics.daily import daily_context, fmt, yesterday
+from web_console.i18n import translator
+from web_console.views import (
+    ROUTE_ROLES,
+    Forbidden,
+    NotAuthenticated,
+    authorize,
+    current_lang,
+    protected,
+    render,
+    resolve_account,
+)
+
+MAX_DAYS = 3660  # ten years: anything longer is a typo
+
+
+class BadRange(ValueError):
+    pass
+
+
+def _range(start: str | None, end: str | None) -> tuple[str, str]:
+    try:
+        e = service.parse_day(end, service.today())
+        s = service.parse_day(start, e)
+    except ValueError as exc:
+        raise BadRange("dates are YYYY-MM-DD") from exc
+    if s > e or (date.fromisoformat(e) - date.fromisoformat(s)).days > MAX_DAYS:
+        raise BadRange("bad date range")
+    return s, e
+
+
+def _by(by: str | None) -> str:
+    by = by or "queue"
+    if by not in service.GROUPS:
+        raise BadRange("unknown grouping")
+    return by
+
+
+def _queue(q: str | None) -> str:
+    q = (q or "").strip()
+    if q and not (q.replace("-", "").replace("_", "").isalnum() and len(q) <= 32):
+        raise BadRange("bad queue")
+    return q
+
+
+def _queues(settings) -> list[str]:
+    from sqlmodel import select
+
+    from callcenter.directory.models import CallQueue
+
+    with session_scope(settings) as db:
+        return list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+
+
+def _chart(rep: dict[str, Any], t) -> Any:
+    rows = rep["rows"]
+    if not rows:
+        return None
+    labels = [str(r["key"] if rep["by"] != "seat" else (r.get("name") or r["key"])) for r in rows]
+    if rep["by"] == "seat":
+        series = [(t("stats.handled"), [r["handled"] for r in rows])]
+    else:
+        series = [
+            (t("stats.offered"), [r["offered"] for r in rows]),
+            (t("stats.answered"), [r["answered"] for r in rows]),
+            (t("stats.abandoned"), [r["abandoned"] for r in rows]),
+        ]
+    return bar_chart(labels, series, title=t(f"stats.by.{rep['by']}"))
+
+
+@protected.get("/reports")
+async def reports_page(
+    request: Request,
+    account: Account = Depends(authorize),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+    by: str | None = Query(None, max_length=8),
+    queue: str | None = Query(None, max_length=32),
+) -> Response:
+    settings = request.app.state.settings
+    t = translator(current_lang(request))
+    try:
+        s, e = _range(start, end)
+        b, q = _by(by), _queue(queue)
+    except BadRange:
+        s, e = service.days_back(7)
+        b, q = "day", ""
+    rep = await run_in_threadpool(service.report, settings, s, e, b, q)
+    return render(
+        request,
+        "reports.html",
+        account=account,
+        report=rep,
+        chart=_chart(rep, t),
+        columns=exports.columns(b),
+        groups=service.GROUPS,
+        queues=await run_in_threadpool(_queues, settings),
+        fmt=fmt,
+    )
+
+
+@protected.get("/reports/export")
+async def reports_export(
+    request: Request,
+    account: Account = Depends(authorize),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+    by: str | None = Query(None, max_length=8),
+    queue: str | None = Query(None, max_length=32),
+    format: str = Query("xlsx", pattern="^(csv|xlsx)$"),
+) -> Response:
+    settings = request.app.state.settings
+    try:
+        s, e = _range(start, end)
+        b, q = _by(by), _queue(queue)
+    except BadRange as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    t = translator(current_lang(request))
+
+    def build() -> bytes:
+        with get_engine(settings).connect() as conn:
+            rep = service.report(settings, s, e, b, q, conn=conn)
+            return exports.to_csv(rep, t) if format == "csv" else exports.to_xlsx(rep, t, conn)
+
+    data = await run_in_threadpool(build)
+
+    def log_it() -> None:
+        # Exports carry callers' numbers: who took which range is kept in the audit log.
+        with session_scope(settings) as db:
+            audit(
+                db,
+                account.username,
+                "stats.export",
+                target=f"{s}..{e}",
+                role=account.role,
+                ip=request.client.host if request.client else "",
+                by=b,
+                queue=q,
+                format=format,
+                size=len(data),
+            )
+            db.commit()
+
+    await run_in_threadpool(log_it)
+    name = f"report-{b}-{s}-{e}.{format}"
+    mime = "text/csv; charset=utf-8" if format == "csv" else XLSX_MIME
+    return Response(data, media_type=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@protected.get("/reports/daily")
+async def reports_daily(
+    request: Request, account: Account = Depends(authorize), day: str | None = Query(None, max_length=10)
+) -> Response:
+    settings = request.app.state.settings
+    t = translator(current_lang(request))
+    try:
+        d = service.parse_day(day, yesterday())
+    except ValueError:
+        d = yesterday()
+    ctx = await run_in_threadpool(daily_context, settings, d, t)
+    return render(request, "report_daily.html", account=account, fmt=fmt, **ctx)
+
+
+@protected.get("/reports/scorecard")
+async def reports_scorecard(
+    request: Request,
+    account: Account = Depends(authorize),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+) -> Response:
+    settings = request.app.state.settings
+    try:
+        s, e = _range(start, end)
+    except BadRange:
+        s, e = service.days_back(30)
+    if start is None and end is None:
+        s, e = service.days_back(30)
+    cards = await run_in_threadpool(service.scorecard, settings, s, e)
+    return render(
+        request,
+        "report_scorecard.html",
+        account=account,
+        cards=cards,
+        start=s,
+        end=e,
+        weights=settings.stats_score_weights,
+        fmt=fmt,
+    )
+
+
+# --- the JSON API: a session or the display platform's token ------------------------------------
+api = APIRouter()
+
+
+def api_client(request: Request) -> str:
+    """Who asks: the display platform (bearer token) or a supervisor's session."""
+    settings = request.app.state.settings
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer ") and settings.stats_api_token:
+        if hmac.compare_digest(header[7:].strip(), settings.stats_api_token):
+            return "token"
+        raise NotAuthenticated()
+    account = resolve_account(request.app.state, request.session)
+    if account is None:
+        raise NotAuthenticated()
+    path = getattr(request.scope.get("route"), "path", None)
+    if account.role not in ROUTE_ROLES.get(path, frozenset()) or account.must_change_password:
+        raise Forbidden()
+    return account.username
+
+
+def _api_range(start, end, by=None, queue=None):
+    s, e = _range(start, end)
+    return s, e, (_by(by) if by is not None else None), _queue(queue)
+
+
+@api.get("/api/stats/report")
+async def api_report(
+    request: Request,
+    client: str = Depends(api_client),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+    by: str = Query("queue", max_length=8),
+    queue: str | None = Query(None, max_length=32),
+) -> Response:
+    try:
+        s, e, b, q = _api_range(start, end, by, queue)
+    except BadRange as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    rep = await run_in_threadpool(service.report, request.app.state.settings, s, e, b, q)
+    return JSONResponse(rep)
+
+
+@api.get("/api/stats/today")
+async def api_today(request: Request, client: str = Depends(api_client)) -> Response:
+    settings = request.app.state.settings
+    d = service.today()
+    rep = await run_in_threadpool(service.report, settings, d, d, "queue")
+    return JSONResponse(rep)
+
+
+@api.get("/api/stats/orders")
+async def api_orders(
+    request: Request,
+    client: str = Depends(api_client),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+    by: str = Query("type", max_length=10),
+) -> Response:
+    try:
+        s, e, _, _ = _api_range(start, end)
+    except BadRange as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    if by not in orders.GROUPS:
+        return JSONResponse({"detail": "unknown grouping"}, status_code=422)
+
+    def run() -> dict[str, Any]:
+        with get_engine(request.app.state.settings).connect() as conn:
+            return orders.order_report(conn, s, e, by=by)
+
+    return JSONResponse(await run_in_threadpool(run), headers={"Cache-Control": "no-store"})
+
+
+@api.get("/api/stats/scorecard")
+async def api_scorecard(
+    request: Request,
+    client: str = Depends(api_client),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+) -> Response:
+    try:
+        s, e, _, _ = _api_range(start, end)
+    except BadRange as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse(await run_in_threadpool(service.scorecard, request.app.state.settings, s, e))
+
+
+@protected.get("/reports/orders")
+async def reports_orders(
+    request: Request,
+    account: Account = Depends(authorize),
+    start: str | None = Query(None, max_length=10),
+    end: str | None = Query(None, max_length=10),
+    by: str | None = Query(None, max_length=10),
+) -> Response:
+    """Work orders by type, category, community, outlet or seat, with the order rates."""
+    settings = request.app.state.settings
+    try:
+        s, e = _range(start, end)
+    except BadRange:
+        s, e = service.days_back(30)
+    if start is None and end is None:
+        s, e = service.days_back(30)
+    b = by if by in orders.GROUPS else "type"
+
+    def run() -> dict[str, Any]:
+        with get_engine(settings).connect() as conn:
+            return orders.order_report(conn, s, e, by=b)
+
+    rep = await run_in_threadpool(run)
+    return render(
+        request,
+        "report_orders.html",
+        account=account,
+        report=rep,
+        start=s,
+        end=e,
+        by=b,
+        groups=orders.GROUPS,
+        keys=ORDER_KEYS,
+        fmt=fmt,
+    )
+
+
+ORDER_KEYS = (
+    "orders",
+    "on_time_acceptance",
+    "on_time_resolution",
+    "return_rate",
+    "rehandle_rate",
+    "satisfaction",
+)
