@@ -47,19 +47,24 @@ def test_same_figures_as_sqlite(pg_stats, settings, tmp_path):
 
 def test_order_rollup_days_in_china_time(pg_stats):
     eng = get_engine(pg_stats)
-    with eng.begin() as c:
-        c.exec_driver_sql("ALTER TABLE workorder ADD COLUMN seat_ext VARCHAR(16)")
-        c.exec_driver_sql("ALTER TABLE workorder ADD COLUMN satisfaction VARCHAR(8)")
+    from datetime import UTC, datetime
+
+    from callcenter.database import session_scope
+    from dispatch.models import WorkOrder
+
+    with session_scope(pg_stats) as s:
         # 16:30 UTC is 00:30 the next day in Lanzhou.
-        for i, (at, sat) in enumerate(
-            [("2026-11-27 15:30:00+00", "满意"), ("2026-11-27 16:30:00+00", "不满意")]
-        ):
-            c.exec_driver_sql(
-                "INSERT INTO workorder (number, call_linkedid, order_type, category, status, summary,"
-                " created_at,"
-                " seat_ext, satisfaction) VALUES (%s, '', '投诉', '', '受理', '', %s, '1001', %s)",
-                (f"P{i}", at, sat),
+        for i, (hour, sat) in enumerate([(15, "满意"), (16, "不满意")]):
+            s.add(
+                WorkOrder(
+                    number=f"P{i}",
+                    order_type="投诉",
+                    created_at=datetime(2026, 11, 27, hour, 30, tzinfo=UTC),
+                    created_by="seat1001",
+                    satisfaction=sat,
+                )
             )
+        s.commit()
     orders._present_cache.clear()
     with eng.begin() as c:
         direct = [orders.order_report(c, d, d, "seat")["total"] for d in ("2026-11-27", "2026-11-28")]
