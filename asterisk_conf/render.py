@@ -39,6 +39,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, select
 
+from asterisk_conf.callcontrol_conf import callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from callcenter.config import Settings
 
@@ -158,6 +159,8 @@ class DialplanData:
     dids: list[DidConf]
     queues: list[QueueConf]
     seats: list[SeatConf]
+    # --- telephony B: supervisors' phones (listen-in rings them); no queue, no [seats] entry
+    supervisor_phones: list[SeatConf] = field(default_factory=list)
 
 
 def load_data(session: Session) -> DialplanData:
@@ -182,7 +185,8 @@ def load_data(session: Session) -> DialplanData:
 
     seats: dict[int, SeatConf] = {}
     accounts = session.exec(
-        select(Account).where(Account.role == "seat", Account.active == True)  # noqa: E712
+        # Supervisors with an extension get a phone too: listen-in calls ring it (telephony B).
+        select(Account).where(Account.role.in_(("seat", "supervisor")), Account.active == True)  # noqa: E712
     ).all()
     for a in sorted(accounts, key=lambda a: a.extension or ""):
         ext = (a.extension or "").strip()
@@ -230,7 +234,13 @@ def load_data(session: Session) -> DialplanData:
             continue
         dids.append(DidConf(number=number, queue=n.queue_name))
 
-    return DialplanData(dids=dids, queues=list(queues.values()), seats=list(seats.values()))
+    supervisors = {a.id for a in accounts if a.role != "seat"}  # telephony B
+    return DialplanData(
+        dids=dids,
+        queues=list(queues.values()),
+        seats=[c for i, c in seats.items() if i not in supervisors],
+        supervisor_phones=[c for i, c in seats.items() if i in supervisors],
+    )
 
 
 def _loopback_for(host: str) -> str:
@@ -274,6 +284,10 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "dids": data.dids,
         "queues": data.queues,
         "seats": data.seats,
+        # --- telephony B: outbound lines, callback key, FastAGI base ---
+        **callcontrol_context(settings),
+        "supervisor_phones": data.supervisor_phones,
+        "header_12345_order": settings.header_12345_order,
     }
 
 

@@ -420,9 +420,7 @@ class SippUAS:
             return self
         self._tmp = tempfile.TemporaryDirectory(prefix=f"cc-sipp-uas-{self.port}-")
         self.workdir = Path(self._tmp.name)
-        scenario = render_uas(
-            self.workdir, ring_ms=self.ring_ms, talk_ms=self.talk_ms, reject_code=self.reject_code
-        )
+        scenario = self.render_scenario(self.workdir)
         cmd = [
             sipp_binary(),
             "-sf",
@@ -466,6 +464,10 @@ class SippUAS:
                 raise RuntimeError(f"sipp UAS did not bind {self.ip}:{self.port}")
             time.sleep(0.05)
         return self
+
+    def render_scenario(self, workdir: Path) -> Path:
+        """The scenario file this phone runs (a subclass may run another: telephony B)."""
+        return render_uas(workdir, ring_ms=self.ring_ms, talk_ms=self.talk_ms, reject_code=self.reject_code)
 
     def stats(self) -> dict[str, str]:
         """sipp's statistics (refreshed every second; kept after stop in ``final_stats``)."""

@@ -72,6 +72,22 @@ class Settings(BaseSettings):
     pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0
 
+    # --- telephony B: call control, recordings, callbacks, follow-ups ---
+    # Where calls to outside numbers go (click-to-call, transfers out, callbacks, follow-ups):
+    # a carrier's SIP URI; and the 12345 platform's, for transferring a call back to it.
+    outbound_contact: str = ""
+    trunk12345_contact: str = ""
+    # The number residents see when the hotline calls them (empty: the first service number).
+    outbound_caller_id: str = ""
+    recording_retention_days: int = 180
+    callback_digit: str = "1"  # pressed while waiting in a queue: keep my place, call me back
+    callback_offer_after_s: int = 30  # the offer is announced after this wait
+    callback_attempts: int = 3
+    callback_retry_s: int = 120
+    followup_attempts: int = 3
+    followup_retry_s: int = 600
+    followup_digit_wait_s: int = 10
+
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod
     def _header_name(cls, value: str) -> str:

@@ -16,6 +16,7 @@ from agi_scripts.server import FastAgiServer
 from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
+from callcenter.callcontrol.flows import CallControlServices  # telephony B
 from callcenter.calls.service import CallService, find_resident_id, lookup_resident_id
 from callcenter.config import Settings
 from callcenter.database import get_engine
@@ -32,6 +33,7 @@ class Engine:
         self.calls = CallService(settings, bus, events=self.ami.events)
         self.seats = SeatCommands(settings, bus, self.ami)
         self.config = ConfigApplier(settings, bus, self.ami)
+        self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)  # telephony B
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -56,6 +58,7 @@ class Engine:
         await self.calls.start()
         await self.seats.start()
         await self.config.start()
+        await self.callcontrol.start()  # telephony B
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -74,6 +77,7 @@ class Engine:
     async def stop(self) -> None:
         await self.seats.stop()
         await self.config.stop()
+        await self.callcontrol.stop()  # telephony B
         await self.ami.stop()
         await self.stop_agi()
         await self.calls.stop()

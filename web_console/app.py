@@ -91,6 +91,8 @@ def make_templates() -> Jinja2Templates:
 
 
 def create_app(settings: Settings, bus: EventBus) -> FastAPI:
+    from web_console import callcontrol  # noqa: F401  (its routes, before the router is included; telephony B)
+
     if not settings.session_secret:
         settings.load_secrets()
     app = FastAPI(

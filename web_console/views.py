@@ -71,6 +71,14 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/communities": STAFF,
     "/api/my/calls": STAFF,
     "/api/residents/{resident_id}/identity": STAFF,
+    # --- telephony B: call control, queue login, listen-in, recordings, callbacks ---
+    "/api/call/hangup": STAFF,
+    "/api/call/transfer": STAFF,
+    "/api/call/dial": STAFF,
+    "/api/seat/queues": STAFF,
+    "/api/spy": SUPERVISORS,
+    "/api/recordings/{linkedid}": STAFF,
+    "/api/callbacks": STAFF,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})

@@ -26,6 +26,8 @@ class CallRecord(SQLModel, table=True):
     ring_s: float | None = None  # seat's phone ringing to answer
     talk_s: float | None = None
     outcome: str = Field(default="", max_length=16)  # answered | abandoned | timeout | ivr | failed
+    # --- telephony B ---
+    recording: str = Field(default="", max_length=96)  # file in Asterisk's spool/monitor, or ""
 
 
 class QueueEventRow(SQLModel, table=True):

@@ -182,6 +182,7 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
         "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
         "outcome": call.outcome,
+        "recording": call.recording,  # --- telephony B ---
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from callcenter.ami import events as ev
 
 _SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
+_UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
 
@@ -67,6 +68,9 @@ class LiveCall:
     resynced: bool = False
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
     events: list[dict[str, Any]] = field(default_factory=list)
+    # --- telephony B --- the seat's own channel (call control acts on it) and the recording
+    seat_channel: str = ""
+    recording: str = ""
 
     @property
     def wait_s(self) -> float | None:
@@ -244,7 +248,7 @@ class LiveModel:
                 event.status,
                 event.paused,
                 event.paused_reason,
-            )
+            ) or event.queue not in seat.queues  # a queue login (QueueAdd) changes the seat too
             seat.name = event.member_name or seat.name
             seat.status = event.status
             seat.paused = event.paused
@@ -275,6 +279,10 @@ class LiveModel:
         if isinstance(event, ev.AgentConnect):
             call.seat = ext
             call.answered_at = at
+            call.seat_channel = event.dest_channel
+            # The dialplan records the caller's channel (MixMonitor) as <its uniqueid>.wav.
+            if _UNIQUEID.match(event.uniqueid):
+                call.recording = f"{event.uniqueid}.wav"
             began = call.ringing.pop(ext, None)
             call.ring_s = (at - began) if began is not None else float(event.ring_time)
             self._set_seat_call(ext, call.linkedid, at)
@@ -372,6 +380,7 @@ class LiveModel:
                 continue
             if ch.state == "Up" and call.seat != ext:
                 call.seat = ext
+                call.seat_channel = ch.channel
                 call.answered_at = call.answered_at or now - ch.duration
                 call.ringing.pop(ext, None)
                 self._set_seat_call(ext, call.linkedid, now)
