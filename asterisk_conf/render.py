@@ -256,8 +256,12 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
     if not settings.ami_secret:
         raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")
     queue_names = {q.name for q in data.queues}
-    if settings.trunk12345_queue not in queue_names:
-        log.warning("trunk12345_queue %r is not a configured queue", settings.trunk12345_queue)
+    trunk_queue = settings.trunk12345_queue
+    if trunk_queue not in queue_names:
+        # A 12345 call must still reach a seat: the first service number's queue takes it.
+        fallback = data.dids[0].queue if data.dids else trunk_queue
+        log.warning("trunk12345_queue %r is not a configured queue; using %r", trunk_queue, fallback)
+        trunk_queue = fallback
     return {
         "instance": str(instance),
         "install": install,
@@ -277,7 +281,7 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         f":{int(settings.agi_port)}/incoming",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
         "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
-        "trunk12345_queue": _checked(_QUEUE, settings.trunk12345_queue, "trunk12345_queue"),
+        "trunk12345_queue": _checked(_QUEUE, trunk_queue, "trunk12345_queue"),
         "trunk12345_priority": int(settings.trunk12345_priority),
         "queue_timeout": int(settings.queue_timeout),
         "queue_options": QUEUE_OPTIONS,
@@ -367,15 +371,22 @@ def render_config(
     (instance_dir / "spool" / "monitor").mkdir(exist_ok=True)
     link_data_dir(install, instance_dir)
 
+    # --- telephony A: menus, opening hours, returning callers' seats ---
+    from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
+
+    (instance_dir / "spool" / VOICEMAIL_DIR).mkdir(exist_ok=True)
     if session is None:
         from callcenter.database import session_scope
 
         with session_scope(settings) as s:
             data = load_data(s)
+            ivr = load_ivr(s, data)
     else:
         data = load_data(session)
+        ivr = load_ivr(session, data)
 
     ctx = build_context(settings, install, data)
+    ctx.update(ivr_context(settings, ctx["instance"], ctx["agi_url"], ivr))
     env = _environment()
     etc = instance_dir / "etc"
     for name in CONFIG_FILES:

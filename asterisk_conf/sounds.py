@@ -183,5 +183,9 @@ def generate_moh(settings: Settings) -> Path | None:
 
 def generate_all(settings: Settings, force: bool = False) -> list[Path]:
     made = generate_prompts(settings, force=force)
+    # --- telephony A: menu, hours and fixed IVR prompts, Mandarin digits ---
+    from asterisk_conf.ivr_sounds import generate_ivr_prompts
+
+    made += generate_ivr_prompts(settings)
     moh = generate_moh(settings)
     return made + ([moh] if moh else [])

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # Where the hotline's calls come from. Each trunk is matched on its source address.
     carrier_match: str = "127.0.0.1"
     trunk12345_match: str = "127.0.0.2"
-    trunk12345_queue: str = "hotline"
+    trunk12345_queue: str = "q12345"  # its own queue (the first service number's when missing)
     trunk12345_priority: int = 5
     # The 12345 platform's custom SIP headers; each city platform names them its own way.
     header_12345_order: str = "X-12345-OrderNo"
@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     # Why a seat may pause (the console offers these; nothing else reaches Asterisk).
     pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0
+
+    # --- telephony: IVR, hours, priority ---
+    # Freeze "now" for the opening-hours check (ISO date-time, China time when naive): tests, drills.
+    clock: str = ""
+    ivr_wait_s: int = 5  # silence after the menu before it is repeated
+    ivr_tries: int = 3  # menu plays (first + two repeats) before a seat takes the call
+    priority_vulnerable: int = 3  # QUEUE_PRIO of elderly living alone / vulnerable residents
+    preferred_seat_ring_s: int = 10  # a returning caller's last seat rings this long first
+    preferred_seat_window_h: int = 24
+    voicemail_max_s: int = 120
+    prompt_upload_max_bytes: int = 5 * 1024 * 1024
+    # Benchmarks only: a number whose calls take the menu path with static dialplan instead of
+    # the FastAGI route (benchmarks/bench_full_path.py compares the two). Empty: not rendered.
+    bench_static_did: str = ""
 
     # --- telephony B: call control, recordings, callbacks, follow-ups ---
     # Where calls to outside numbers go (click-to-call, transfers out, callbacks, follow-ups):

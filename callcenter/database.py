@@ -67,5 +67,6 @@ def import_all_models() -> None:
     import callcenter.callcontrol.models  # noqa: F401  # --- telephony B ---
     import callcenter.calls.models  # noqa: F401
     import callcenter.directory.models  # noqa: F401
+    import callcenter.ivr.models  # noqa: F401  # --- telephony ---
     import callcenter.residents.models  # noqa: F401
     import dispatch.models  # noqa: F401

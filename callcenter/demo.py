@@ -678,6 +678,10 @@ def load_demo(
         session.connection().execute(Resident.__table__.insert(), rows)
 
     _demo_history(session, fixed, now)
+    # --- telephony A: skill queues, the 12345 queue, a menu and office hours on 96346 ---
+    from callcenter.ivr.demo import load_ivr_demo
+
+    load_ivr_demo(session, HOTLINE_QUEUE)
     session.commit()
     return {**demo_counts(session), "created": True}
 

@@ -20,6 +20,7 @@ from callcenter.callcontrol.flows import CallControlServices  # telephony B
 from callcenter.calls.service import CallService, find_resident_id, lookup_resident_id
 from callcenter.config import Settings
 from callcenter.database import get_engine
+from callcenter.ivr.routing import IvrRuntime
 from callcenter.seats.service import SeatCommands
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Engine:
         self.seats = SeatCommands(settings, bus, self.ami)
         self.config = ConfigApplier(settings, bus, self.ami)
         self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)  # telephony B
+        self.ivr = IvrRuntime(settings, bus)  # --- telephony A: hours, caller facts, out-of-hours items
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -59,6 +61,7 @@ class Engine:
         await self.seats.start()
         await self.config.start()
         await self.callcontrol.start()  # telephony B
+        await self.ivr.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -80,6 +83,7 @@ class Engine:
         await self.callcontrol.stop()  # telephony B
         await self.ami.stop()
         await self.stop_agi()
+        await self.ivr.stop()
         await self.calls.stop()
         self._db_pool.shutdown(wait=False)
         if self._reader is not None:

@@ -71,6 +71,15 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/communities": STAFF,
     "/api/my/calls": STAFF,
     "/api/residents/{resident_id}/identity": STAFF,
+    # --- telephony A: voice menu and hours (admins); out-of-hours items (seats) ---
+    "/admin/ivr": ADMINS,
+    "/admin/ivr/options": ADMINS,
+    "/admin/ivr/options/{option_id}/delete": ADMINS,
+    "/admin/ivr/options/{option_id}/upload": ADMINS,
+    "/admin/ivr/hours": ADMINS,
+    "/api/caller-requests": STAFF,
+    "/api/caller-requests/{request_id}/done": STAFF,
+    "/api/caller-requests/{request_id}/recording": STAFF,
     # --- telephony B: call control, queue login, listen-in, recordings, callbacks ---
     "/api/call/hangup": STAFF,
     "/api/call/transfer": STAFF,

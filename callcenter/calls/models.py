@@ -26,6 +26,9 @@ class CallRecord(SQLModel, table=True):
     ring_s: float | None = None  # seat's phone ringing to answer
     talk_s: float | None = None
     outcome: str = Field(default="", max_length=16)  # answered | abandoned | timeout | ivr | failed
+    # --- telephony A --- the menu key the caller chose (or invalid / timeout) and its category
+    ivr_choice: str = Field(default="", max_length=16)
+    ivr_category: str = Field(default="", max_length=64)
     # --- telephony B ---
     recording: str = Field(default="", max_length=96)  # file in Asterisk's spool/monitor, or ""
 

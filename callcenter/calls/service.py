@@ -25,6 +25,7 @@ from callcenter.calls.stats import DayStats, china_day
 from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
+from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
 from dispatch.models import WorkOrder
@@ -139,6 +140,11 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
     return out
 
 
+def _load_menu(settings: Settings) -> dict[tuple[str, str], MenuChoice]:
+    with session_scope(settings) as s:
+        return menu_labels(s)
+
+
 def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
     profile = call.profile or {}
     history = profile.get("history") or {"calls": 0, "last_call": None, "orders": 0, "last_order": None}
@@ -154,6 +160,10 @@ def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
         "source": call.source,
         "order_12345": call.order_12345,
         "summary_12345": call.summary_12345,
+        # --- telephony A --- the caller's menu choice (a key, invalid / timeout) and its meaning
+        "ivr_choice": call.ivr_choice,
+        "ivr_label": call.ivr_label,
+        "ivr_category": call.ivr_category,
         "resident": profile.get("resident"),
         "history": history,
         "profile_ready": call.profile is not None,
@@ -182,6 +192,8 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
         "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
         "outcome": call.outcome,
+        "ivr_choice": call.ivr_choice,  # --- telephony A ---
+        "ivr_category": call.ivr_category[:64],  # --- telephony A ---
         "recording": call.recording,  # --- telephony B ---
     }
 
@@ -199,12 +211,15 @@ class CallService:
         self._wallboard_dirty = asyncio.Event()
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
         self.today = DayStats(day=china_day(), service_level=settings.service_level_s)
+        self.menu: dict[tuple[str, str], MenuChoice] = {}  # --- telephony A ---
 
     async def start(self) -> None:
         self.today = await self._run_db(DayStats.load, self.settings)
         hello = self.bus.subscribe("console.hello")
         wallboard_hello = self.bus.subscribe("wallboard.hello")
         resident_set = self.bus.subscribe("calls.resident")
+        menu_applied = self.bus.subscribe("engine.config.applied")  # --- telephony A ---
+        await menu_applied.ready.wait()
         await resident_set.ready.wait()
         await hello.ready.wait()
         await wallboard_hello.ready.wait()
@@ -215,6 +230,7 @@ class CallService:
             asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
             asyncio.create_task(self._wallboard_worker(wallboard_hello), name="calls-wallboard"),
             asyncio.create_task(self._resident_worker(resident_set), name="calls-resident"),
+            asyncio.create_task(self._menu_worker(menu_applied), name="calls-menu"),  # --- telephony A ---
         ]
 
     async def stop(self) -> None:
@@ -261,7 +277,27 @@ class CallService:
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()
 
+    def _label(self, call: LiveCall) -> None:
+        """--- telephony A --- what the caller's menu key means, from the menu in memory."""
+        if call.ivr_choice and not call.ivr_label:
+            choice = self.menu.get((call.did, call.ivr_choice))
+            if choice is not None:
+                call.ivr_label, call.ivr_category = choice.label, choice.category
+            else:
+                call.ivr_label = NO_CHOICE.get(call.ivr_choice, "")
+
+    async def _menu_worker(self, sub) -> None:
+        """--- telephony A --- the menu is re-read whenever the configuration was applied."""
+        self.menu = await self._run_db(_load_menu, self.settings)
+        async for _topic, _payload in sub:
+            try:
+                self.menu = await self._run_db(_load_menu, self.settings)
+            except Exception:
+                log.exception("reloading the menu failed")
+
     async def _effect(self, effect: Effect) -> None:
+        if effect.call is not None:
+            self._label(effect.call)
         if effect.kind == "pop" and effect.call is not None:
             await self.bus.publish(f"seat.{effect.ext}", pop_payload(effect.call, effect.ext))
         elif effect.kind == "clear" and effect.call is not None:

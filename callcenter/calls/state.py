@@ -18,6 +18,15 @@ _SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
 _UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
+# --- telephony A --- a seat's own queue (a returning caller's first try): not a skill queue
+PERSONAL_QUEUE_PREFIX = "cc-seat-"
+_CHOICE = re.compile(r"^[0-9]$|^(invalid|timeout|voicemail|callback)$")
+
+
+def ivr_choice_of(event: ev.ChannelEvent) -> str:
+    """The caller's menu choice from the channel's variables (checked: it names a key or a case)."""
+    choice = event.variables.get("CC_IVR_CHOICE", "")
+    return choice if _CHOICE.match(choice) else ""
 
 
 def seat_of(interface_or_channel: str) -> str | None:
@@ -68,6 +77,11 @@ class LiveCall:
     resynced: bool = False
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
     events: list[dict[str, Any]] = field(default_factory=list)
+    # --- telephony A --- the menu key chosen (CC_IVR_CHOICE) and what the menu says it means
+    ivr_choice: str = ""
+    ivr_category: str = ""
+    ivr_label: str = ""
+    personal_first: bool = False  # offered to the returning caller's seat before the queue
     # --- telephony B --- the seat's own channel (call control acts on it) and the recording
     seat_channel: str = ""
     recording: str = ""
@@ -214,8 +228,17 @@ class LiveModel:
 
         if isinstance(event, ev.QueueCallerJoin):
             call = self._call(event.linkedid, at)
-            call.queue = event.queue
-            call.queued_at = at
+            call.ivr_choice = ivr_choice_of(event) or call.ivr_choice
+            if event.queue.startswith(PERSONAL_QUEUE_PREFIX):
+                # The seat's own queue first: the call belongs to the queue the menu chose, and
+                # its wait runs from here through the skill queue that may follow.
+                call.queue = event.variables.get("CC_QUEUE") or call.queue or event.queue
+                call.queued_at = at
+                call.personal_first = True
+            else:
+                call.queue = event.queue
+                if not (call.personal_first and call.queued_at is not None):
+                    call.queued_at = at
             self._log(call, event)
             return []
 
@@ -241,7 +264,7 @@ class LiveModel:
 
         if isinstance(event, ev.QueueMemberStatus):
             ext = seat_of(event.interface)
-            if ext is None:
+            if ext is None or event.queue.startswith(PERSONAL_QUEUE_PREFIX):
                 return []
             seat = self._seat(ext)
             changed = (seat.status, seat.paused, seat.paused_reason) != (
@@ -331,6 +354,8 @@ class LiveModel:
         call = self.calls.get(event.linkedid)
         if call is None:
             return []
+        # A caller who left out of hours (voicemail, callback) never joined a queue.
+        call.ivr_choice = call.ivr_choice or ivr_choice_of(event)
         return self._finish(call, event.received, "hangup")
 
     # -- re-sync after a (re)connection ----------------------------------------------------
@@ -367,6 +392,7 @@ class LiveModel:
                 rid = ch.variables.get("CC_RESIDENT_ID", "")
                 call.resident_id = int(rid) if rid.isdigit() else None
                 call.order_12345 = ch.variables.get("CC_ORDER12345", "")
+                call.ivr_choice = ivr_choice_of(ch)
             entry = entry_by_channel.get(ch.channel)
             if entry is not None:
                 call.queue = entry.queue
@@ -393,7 +419,7 @@ class LiveModel:
         seen: set[str] = set()
         for m in members:
             ext = seat_of(m.interface)
-            if ext is None:
+            if ext is None or m.queue.startswith(PERSONAL_QUEUE_PREFIX):
                 continue
             seat = self._seat(ext)
             if ext not in seen:

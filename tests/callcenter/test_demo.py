@@ -29,6 +29,7 @@ from callcenter.demo import (
     load_demo,
 )
 from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
+from callcenter.ivr.demo import SKILL_QUEUES
 from callcenter.residents.models import Resident
 from dispatch.models import WorkOrder
 
@@ -134,7 +135,8 @@ def test_accounts(demo_db):
             assert len(seat.sip_password) >= 16
             sip_passwords.add(seat.sip_password)
             memberships = s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id)).all()
-            assert [m.queue_name for m in memberships] == [HOTLINE_QUEUE]
+            # The hotline, and the skill and 12345 queues of the voice menu demo.
+            assert [m.queue_name for m in memberships] == [HOTLINE_QUEUE] + [q for q, _ in SKILL_QUEUES]
         assert len(sip_passwords) == 4
         for a in accounts.values():
             assert a.must_change_password and a.active
@@ -242,10 +244,10 @@ def test_existing_accounts_and_queue_are_kept(settings):
         s.add(CallQueue(name=HOTLINE_QUEUE, title="已有队列"))
         s.commit()
         counts = load_demo(s, residents=50)
-        assert counts["created"] and counts["accounts"] == 7 and counts["queues"] == 1
+        assert counts["created"] and counts["accounts"] == 7 and counts["queues"] == 1 + len(SKILL_QUEUES)
         admin = s.exec(select(Account).where(Account.username == "admin")).one()
         assert admin.display_name == "真管理员" and admin.password_hash == "x"
-        assert s.exec(select(CallQueue)).one().title == "已有队列"
+        assert s.exec(select(CallQueue).where(CallQueue.name == HOTLINE_QUEUE)).one().title == "已有队列"
 
 
 def test_bulk_residents(settings):
