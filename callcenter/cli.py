@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_asterisk(sub)
     register_runner(sub)
+    # --- telephony B ---
+    from callcenter.callcontrol.recordings import register as register_recordings
+
+    register_recordings(sub)
     return parser
 
 

@@ -9,9 +9,7 @@ and every play or download is audited.
 
 from __future__ import annotations
 
-import re
 import secrets
-from pathlib import Path
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -22,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import record as audit
 from callcenter.callcontrol.callbacks import waiting_callbacks
+from callcenter.callcontrol.recordings import RECORDING, recordings_dir
 from callcenter.callcontrol.service import (
     COMMAND_TOPIC,
     EXT,
@@ -34,12 +33,6 @@ from callcenter.callcontrol.service import (
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
 from web_console.views import authorize, csrf_ok, protected
-
-RECORDING = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}\.wav$")
-
-
-def recordings_dir(settings) -> Path:
-    return settings.asterisk_instance_dir() / "spool" / "monitor"
 
 
 def _ip(request: Request) -> str:
