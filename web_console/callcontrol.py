@@ -200,3 +200,39 @@ def api_recording(
 def api_callbacks(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
     """Callers waiting for a callback, oldest first."""
     return JSONResponse(waiting_callbacks(request.app.state.settings), headers={"Cache-Control": "no-store"})
+
+
+class FollowUpRequest(BaseModel):
+    phone: str = Field(max_length=40)
+    reference: str = Field(max_length=64)
+
+
+@protected.post("/api/followups")
+async def api_followup(
+    request: Request, body: FollowUpRequest, account: Account = Depends(authorize)
+) -> Response:
+    """A supervisor asks for a follow-up call (回访) by hand; dispatch does it on the bus
+    (``followup.request``) when an order is resolved."""
+    from callcenter.callcontrol.callbacks import FOLLOWUP_REQUEST, REFERENCE
+    from callcenter.callcontrol.service import dial_digits
+
+    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf"}, status_code=403)
+    if dial_digits(body.phone) is None or not REFERENCE.match(body.reference):
+        return JSONResponse({"error": "bad phone or reference"}, status_code=422)
+
+    def log_it() -> None:
+        with session_scope(request.app.state.settings) as db:
+            audit(
+                db,
+                account.username,
+                "followup.request",
+                target=body.reference,
+                role=account.role,
+                ip=_ip(request),
+            )
+            db.commit()
+
+    await run_in_threadpool(log_it)
+    await request.app.state.bus.publish(FOLLOWUP_REQUEST, {"phone": body.phone, "reference": body.reference})
+    return JSONResponse({"accepted": True}, status_code=202)

@@ -88,6 +88,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/spy": SUPERVISORS,
     "/api/recordings/{linkedid}": STAFF,
     "/api/callbacks": STAFF,
+    "/api/followups": SUPERVISORS,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})
