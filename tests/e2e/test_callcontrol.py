@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     SEAT2_PORT,
     SEAT_PORT,
     SUPERVISOR_PORT,
+    TRUNK12345_PORT,
     next_message,
     seat_console,
 )
@@ -370,3 +371,65 @@ async def test_reload_during_a_live_call_does_not_drop_it(phones, app, ami):
         done = await ami.wait_for("AgentComplete", Uniqueid=connect["Uniqueid"], timeout=30)
         assert done["Reason"] == "caller" and int(done["TalkTime"]) >= 7, done
         assert (await call).ok
+
+
+async def test_a_12345_call_goes_back_to_12345_with_its_order_number(phones, app, ami):
+    settings = phones
+    seat = await csrf_client(app, "seat1001")
+    async with (
+        SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=None),
+        SippUAS(port=TRUNK12345_PORT, ip=settings.trunk12345_match, ring_ms=300, trace=True) as platform,
+    ):
+        n = connects(ami)
+        call = asyncio.create_task(
+            place_call(
+                settings,
+                did="12345",
+                caller="13800001111",
+                headers={settings.header_12345_order: "GS2026112800999"},
+                source_ip=settings.trunk12345_match,
+                hold_ms=12000,
+            )
+        )
+        connect = await answered_call(ami, n)
+        await wait_model()
+        r = await seat.post(
+            "/api/call/transfer", json={"linkedid": connect["Linkedid"], "mode": "blind", "kind": "12345"}
+        )
+        assert r.status_code == 202
+        await ami.wait_for("Hangup", Channel=connect["DestChannel"], timeout=15)
+        assert (await call).ok
+        ended = await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=10)
+        assert ended["ConnectedLineNum"] == "12345", ended
+        invite = platform.messages().split("INVITE sip:", 1)[1].split("\n\n", 1)[0]
+    assert invite.startswith(f"12345@{settings.trunk12345_match}:{TRUNK12345_PORT}")
+    assert "X-12345-OrderNo: GS2026112800999" in invite, invite
+    await seat.aclose()
+
+
+async def test_blind_transfer_to_an_outside_number(phones, app, ami):
+    settings = phones
+    seat = await csrf_client(app, "seat1001")
+    async with (
+        SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=None),
+        SippUAS(port=OUTSIDE_PORT, ring_ms=300, trace=True) as outside,
+    ):
+        n = connects(ami)
+        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=10000))
+        connect = await answered_call(ami, n)
+        await wait_model()
+        r = await seat.post(
+            "/api/call/transfer",
+            json={
+                "linkedid": connect["Linkedid"],
+                "mode": "blind",
+                "kind": "outside",
+                "target": "0931-8123456",
+            },
+        )
+        assert r.status_code == 202
+        assert (await call).ok
+        ended = await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=10)
+        assert ended["ConnectedLineNum"] == "09318123456", ended
+        assert outside.messages().split("INVITE sip:", 1)[1].startswith("09318123456@")
+    await seat.aclose()
