@@ -14,6 +14,7 @@ from callcenter.ami import events as ev
 from callcenter.audit.models import AuditEntry
 from callcenter.bus import InProcessBus
 from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker
+from callcenter.callcontrol.models import FollowUp
 from callcenter.callcontrol.recordings import purge, recordings_dir
 from callcenter.callcontrol.service import CallControl, dial_digits
 from callcenter.calls.models import CallRecord
@@ -245,3 +246,76 @@ def test_purge_deletes_old_recordings_and_is_audited(settings):
 def test_the_cli_has_the_purge_command():
     args = build_parser().parse_args(["recordings", "purge", "--days", "30", "--dry-run"])
     assert args.days == 30 and args.dry_run
+
+
+class ScriptedAmi:
+    """Answers each Originate with the next scripted outcome; a rating digit may follow."""
+
+    def __init__(self, outcomes, worker_ref):
+        self.outcomes = list(outcomes)
+        self.worker_ref = worker_ref
+        self.sent: list[dict] = []
+
+    async def action(self, action, timeout=10.0, as_list=None):
+        import asyncio
+
+        self.sent.append(dict(action))
+        answered, digit = self.outcomes.pop(0)
+
+        class Reply(dict):
+            success = answered
+
+        if answered and digit is not None:
+            fu_id = action["Variable"].split("=", 1)[1]
+            asyncio.get_running_loop().call_later(0.1, self.worker_ref[0].rated, fu_id, digit)
+        return Reply(Response="Success" if answered else "Error", Message="" if answered else "no answer")
+
+
+async def _followup_run(settings, outcomes, reference):
+
+    settings.outbound_contact = "sip:127.0.0.1:5070"
+    settings.followup_retry_s = 0
+    settings.followup_attempts = 3
+    bus = InProcessBus()
+    ref: list = []
+    ami = ScriptedAmi(outcomes, ref)
+    worker = FollowUpWorker(settings, bus, ami, FakeDirectory())
+    ref.append(worker)
+    results = bus.subscribe("followup.result")
+    await worker.start()
+    try:
+        await bus.publish("followup.request", {"phone": "13919310001", "reference": reference})
+        _topic, result = await results.get(timeout=20)
+    finally:
+        await worker.stop()
+    return result, ami
+
+
+async def test_followup_rating_is_stored_and_published(settings):
+    result, ami = await _followup_run(settings, [(False, None), (True, ""), (True, "4")], "AN-1")
+    assert result == {"reference": "AN-1", "status": "rated", "rating": 4, "attempts": 3}
+    assert (
+        ami.sent[0]["Channel"] == "PJSIP/13919310001@cc-outbound" and ami.sent[0]["Context"] == "cc-followup"
+    )
+    with session_scope(settings) as s:
+        row = s.exec(select(FollowUp)).one()
+    assert row.status == "rated" and row.rating == 4 and row.attempts == 3
+
+
+async def test_followup_unanswered_becomes_unreachable(settings):
+    result, _ami = await _followup_run(settings, [(False, None)] * 3, "AN-2")
+    assert result == {"reference": "AN-2", "status": "unreachable", "rating": None, "attempts": 3}
+
+
+async def test_followup_request_with_a_bad_reference_is_refused(settings):
+    import asyncio
+
+    bus = InProcessBus()
+    worker = FollowUpWorker(settings, bus, FakeAmi(), FakeDirectory())
+    await worker.start()
+    await bus.publish("followup.request", {"phone": "13919310001", "reference": "x'; drop table"})
+    await bus.publish("followup.request", {"phone": "not a number", "reference": "AN-3"})
+    await asyncio.sleep(0.3)
+    await worker.stop()
+    with session_scope(settings) as s:
+        assert s.exec(select(FollowUp)).all() == []

@@ -49,6 +49,11 @@ async def test_callback_keeps_the_place_and_connects_the_seat_and_the_resident(p
         assert result.duration < 30  # the caller hung up after the booking, not after 40 s
         cb = await wait_row(settings, Callback, lambda r: r.phone == "+8613800001111", timeout=10)
         assert cb.status == "waiting" and cb.queue == "hotline"
+        # The seats see it in their list of callbacks waiting.
+        seat = await csrf_client(app, "seat1002")
+        waiting = (await seat.get("/api/callbacks")).json()
+        await seat.aclose()
+        assert [(c["id"], c["phone"], c["status"]) for c in waiting] == [(cb.id, "+8613800001111", "waiting")]
     finally:
         await pause(ami, False)
     # A seat is free now: the resident is called back and put through to it.
