@@ -124,6 +124,10 @@ def test_accounts(demo_db):
             "outlet1",
         }
         assert accounts["admin"].role == "admin" and accounts["supervisor"].role == "supervisor"
+        # The supervisor's desk phone rings for listen-in; it answers no queue (telephony B).
+        boss = accounts["supervisor"]
+        assert boss.extension == "1900" and boss.sip_contact == "sip:seat1900@127.0.0.1:5090"
+        assert not s.exec(select(QueueMembership).where(QueueMembership.account_id == boss.id)).all()
         first_outlet = s.exec(select(Outlet).order_by(Outlet.id)).first()
         assert accounts["outlet1"].role == "outlet" and accounts["outlet1"].outlet_id == first_outlet.id
         sip_passwords = set()
@@ -231,7 +235,7 @@ def test_deterministic_and_options(settings, tmp_path):
         rows_a = a.exec(select(Resident.name, Resident.phone, Resident.id_number).order_by(Resident.id)).all()
         rows_b = b.exec(select(Resident.name, Resident.phone, Resident.id_number).order_by(Resident.id)).all()
         assert len(rows_a) == 200 and rows_a == rows_b
-        seats = a.exec(select(Account).where(Account.extension.is_not(None))).all()
+        seats = a.exec(select(Account).where(Account.extension.is_not(None), Account.role == "seat")).all()
         assert len(seats) == 4 and all(seat.sip_contact == "" for seat in seats)
         # SIP passwords are made per install, not from the seed.
         pw_b = {x.username: x.sip_password for x in b.exec(select(Account)).all()}
