@@ -46,10 +46,8 @@
     boardMessage.setAttribute("role", "status");
     seatsBody.closest("table").after(boardMessage);
     var decorate = function () {
-      var rows = seatsBody.querySelectorAll("tr");
-      for (var i = 0; i < rows.length; i++) {
-        var row = rows[i];
-        if (row.dataset.spy === "1" || row.dataset.state !== "talking") continue;
+      seatsBody.querySelectorAll("tr").forEach(function (row) {
+        if (row.dataset.spy === "1" || row.dataset.state !== "talking") return;
         row.dataset.spy = "1";
         var td = document.createElement("td");
         td.className = "spy";
@@ -68,7 +66,7 @@
           td.appendChild(b);
         });
         row.appendChild(td);
-      }
+      });
     };
     new MutationObserver(decorate).observe(seatsBody, { childList: true });
     return;
@@ -190,13 +188,11 @@
   // Recordings of the day's calls: play in the page, or download (both are audited).
   function decorateCalls() {
     if (!myCalls) return;
-    var rows = myCalls.querySelectorAll("tr[data-linkedid]");
-    for (var i = 0; i < rows.length; i++) {
-      var row = rows[i];
-      if (row.dataset.rec === "1") continue;
+    myCalls.querySelectorAll("tr[data-linkedid]").forEach(function (row) {
+      if (row.dataset.rec === "1") return;
       row.dataset.rec = "1";
       var linkedid = row.dataset.linkedid;
-      if (!/^[0-9.]+$/.test(linkedid)) continue;
+      if (!/^[0-9.]+$/.test(linkedid)) return;
       var td = document.createElement("td");
       var play = document.createElement("button");
       play.type = "button";
@@ -218,7 +214,7 @@
       td.appendChild(document.createTextNode(" "));
       td.appendChild(dl);
       row.appendChild(td);
-    }
+    });
   }
   if (myCalls) new MutationObserver(decorateCalls).observe(myCalls, { childList: true });
 
