@@ -100,7 +100,8 @@ class CallControl(TopicWorker):
         self.model = model
         # ``directory``: what the database knows (seats, queues, the caller ID), off the event loop.
         self.directory = directory
-        self.outbound: dict[str, str] = {}  # linkedid of a click-to-call -> the seat's extension
+        # linkedid of a click-to-call -> (the seat's extension, when it was placed)
+        self.outbound: dict[str, tuple[str, float]] = {}
 
     async def handle(self, command: dict[str, Any], sub: Subscription) -> None:
         # Off the subscription loop: an AMI round trip must not hold up the next command.
@@ -122,6 +123,8 @@ class CallControl(TopicWorker):
             # as_list=False: panoramisk 1.4 takes "... successfully queued" (Atxfer, Originate)
             # for the start of a list and, without an Async header, drops the connection.
             reply = await self.ami.action(ami_action, as_list=False)
+            if not getattr(reply, "success", False) and action == "dial":
+                self.outbound.pop(str(result.get("linkedid", "")), None)
             if not getattr(reply, "success", False):
                 message = reply.get("Message", "") if hasattr(reply, "get") else ""
                 raise Refused(f"Asterisk refused: {message}"[:200])
@@ -141,7 +144,7 @@ class CallControl(TopicWorker):
     async def _do_hangup(self, ext: str, command: dict, result: dict) -> dict:
         linkedid = str(command.get("linkedid", ""))
         result["linkedid"] = linkedid
-        if self.outbound.get(linkedid) == ext and linkedid in self.model.calls:
+        if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
             channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
             if not _CHANNEL.match(channel):
                 raise Refused("the seat's channel is not known")
@@ -206,14 +209,12 @@ class CallControl(TopicWorker):
         if number is None:
             raise Refused("bad number")
         busy = [c for c in self.model.calls.values() if c.seat == ext and c.talk_end is None]
-        if busy or ext in self.outbound.values():
+        if busy or self._dialling(ext):
             raise Refused("the seat is on a call")
         clid = await self.directory.caller_id()
         channel_id = new_channel_id()
-        self.outbound[channel_id] = ext
+        self.outbound[channel_id] = (ext, time.monotonic())
         result["linkedid"] = channel_id
-        # Forgotten after an hour at most: the seat's leg is long over by then.
-        asyncio.get_running_loop().call_later(3600, self.outbound.pop, channel_id, None)
         return {
             "Action": "Originate",
             "Channel": f"PJSIP/seat{ext}",  # the seat's phone first
@@ -226,6 +227,19 @@ class CallControl(TopicWorker):
             "Variable": f"CC_CLID={clid}",
             "Async": "true",
         }
+
+    def _dialling(self, ext: str) -> bool:
+        """Whether the seat's own click-to-call is still up (or was placed a moment ago and its
+        channel has not shown yet). Ended ones are forgotten here."""
+        now = time.monotonic()
+        busy = False
+        for linkedid, (who, at) in list(self.outbound.items()):
+            live = linkedid in self.model.calls or now - at < 10
+            if not live:
+                del self.outbound[linkedid]
+            elif who == ext:
+                busy = True
+        return busy
 
     async def _do_spy(self, ext: str, command: dict, result: dict) -> dict:
         target_ext, mode = str(command.get("target_ext", "")), str(command.get("mode", ""))

@@ -163,6 +163,11 @@ async def test_click_to_call_and_listen_in(control):
     assert (await cc.run({"action": "dial", "ext": "1002", "number": "123"}))[
         "error"
     ] == "the seat is on a call"
+    # That call is over (gone from the live model): the seat may call again.
+    dialled = ami.sent[-1]["ChannelId"]
+    cc.outbound[dialled] = ("1002", time.monotonic() - 11)
+    assert (await cc.run({"action": "dial", "ext": "1002", "number": "123"}))["ok"]
+    assert dialled not in cc.outbound
     r = await cc.run({"action": "spy", "ext": "1900", "target_ext": "1001", "mode": "whisper"})
     assert r["ok"] and ami.sent[-1]["Application"] == "ChanSpy"
     assert (
