@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlmodel import JSON, Column, Field, SQLModel
 
 
 class CallRecord(SQLModel, table=True):
+    # --- telephony A --- a caller's latest call (the route offers it to the same seat first)
+    __table_args__ = (Index("ix_callrecord_caller_started_at", "caller", "started_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     linkedid: str = Field(index=True, unique=True, max_length=64)
     caller: str = Field(default="", max_length=40, index=True)  # normalised (E.164) when possible

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, bindparam, select
 from sqlmodel import Session
 
 from callcenter.bus import EventBus, Subscription, TopicWorker
@@ -37,27 +37,32 @@ class CallerFacts:
     last_seat: str = ""  # the seat who answered this caller within the window
 
 
+# Built once (the route runs them on every call). The last answered call uses the index on
+# (caller, started_at): with the caller index alone SQLite may walk every call of the day.
+_FLAGS = select(Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
+    Resident.id == bindparam("rid")
+)
+_LAST_SEAT = (
+    select(CallRecord.seat)
+    .where(and_(CallRecord.caller == bindparam("caller"), CallRecord.started_at >= bindparam("since")))
+    .where(CallRecord.seat != "")
+    .order_by(CallRecord.started_at.desc())
+    .limit(1)
+)
+
+
 def caller_facts(
     conn: Connection, resident_id: int | None, caller: str | None, since: datetime
 ) -> CallerFacts:
     priority = False
     if resident_id is not None:
-        row = conn.execute(
-            select(Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-                Resident.id == resident_id
-            )
-        ).first()
+        row = conn.execute(_FLAGS, {"rid": resident_id}).first()
         if row:
             elderly, alone, vulnerable = row
             priority = bool(vulnerable or (elderly and alone))
     last_seat = ""
     if caller:
-        row = conn.execute(
-            select(CallRecord.seat)
-            .where(and_(CallRecord.caller == caller, CallRecord.started_at >= since, CallRecord.seat != ""))
-            .order_by(CallRecord.started_at.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(_LAST_SEAT, {"caller": caller, "since": since}).first()
         if row and row[0].isdigit():
             last_seat = row[0]
     return CallerFacts(priority=priority, last_seat=last_seat)

@@ -67,6 +67,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("ivr_category", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default="")
         )
+    op.create_index("ix_callrecord_caller_started_at", "callrecord", ["caller", "started_at"])
     # --- end telephony A ---
     # --- telephony B ---
     with op.batch_alter_table("callrecord", schema=None) as batch_op:
@@ -115,6 +116,7 @@ def downgrade() -> None:
     with op.batch_alter_table("callrecord", schema=None) as batch_op:
         batch_op.drop_column("recording")
     # --- telephony A ---
+    op.drop_index("ix_callrecord_caller_started_at", table_name="callrecord")
     with op.batch_alter_table("callrecord", schema=None) as batch_op:
         batch_op.drop_column("ivr_category")
         batch_op.drop_column("ivr_choice")

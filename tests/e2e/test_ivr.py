@@ -112,7 +112,7 @@ async def test_each_menu_key_leads_to_its_queue(ivr_app, ami):
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         for i, (digit, queue, category, label, _prompt) in enumerate(MENU):
             caller = f"170093{i:05d}"
-            result = await place_call(settings, did=MENU_DID, caller=caller, dtmf=[2000, digit], hold_ms=2500)
+            result = await place_call(settings, did=MENU_DID, caller=caller, dtmf=[3000, digit], hold_ms=2500)
             assert result.ok, result.errors
             join = await joined(ami, caller)
             assert join["Queue"] == queue and chanvar(join, "CC_IVR_CHOICE") == digit
@@ -137,7 +137,7 @@ async def test_keys_outside_the_menu_then_a_seat(ivr_app, ami):
         # A wrong key three times (each after the "wrong key" prompt and the menu started again).
         caller = "17009310001"
         # (keys pressed while the "wrong key" prompt plays are not heard: wait ~5 s after each)
-        steps = [2000, "9", 5500, "7", 5500, "5"]
+        steps = [3000, "9", 5500, "7", 5500, "5"]
         assert (await place_call(settings, did=MENU_DID, caller=caller, dtmf=steps, hold_ms=3000)).ok
         join = await joined(ami, caller)
         assert join["Queue"] == "hotline" and chanvar(join, "CC_IVR_CHOICE") == "invalid"
@@ -300,7 +300,7 @@ async def test_out_of_hours_voicemail_and_callback(ivr_app, ami):
     try:
         # 1: a voicemail (# ends the recording); 2: a callback request.
         vm = await place_call(
-            settings, did=MENU_DID, caller="13919310001", dtmf=[2500, "1", 6000, "#"], hold_ms=20000
+            settings, did=MENU_DID, caller="13919310001", dtmf=[2500, "1", 10000, "#"], hold_ms=20000
         )
         assert vm.ok, vm.errors
         cb = await place_call(settings, did=MENU_DID, caller="17009310009", dtmf=[2500, "2"], hold_ms=20000)
@@ -379,7 +379,7 @@ async def test_admin_changes_a_menu_key_and_the_dialplan_follows(ivr_app, ami):
     await asyncio.sleep(1.0)  # the AMI reload follows the render
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         caller = "17009310010"
-        assert (await place_call(settings, did=MENU_DID, caller=caller, dtmf=[2000, "4"], hold_ms=2000)).ok
+        assert (await place_call(settings, did=MENU_DID, caller=caller, dtmf=[3000, "4"], hold_ms=2000)).ok
         join = await joined(ami, caller)
         assert join["Queue"] == "complaint"
     with session_scope(settings) as s:
