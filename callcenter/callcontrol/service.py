@@ -125,6 +125,10 @@ class CallControl(TopicWorker):
             reply = await self.ami.action(ami_action, as_list=False)
             if not getattr(reply, "success", False) and action == "dial":
                 self.outbound.pop(str(result.get("linkedid", "")), None)
+            elif action == "dial":
+                asyncio.create_task(
+                    self._mark_outbound(str(result["linkedid"]), ext, str(command.get("number", "")))
+                )
             if not getattr(reply, "success", False):
                 message = reply.get("Message", "") if hasattr(reply, "get") else ""
                 raise Refused(f"Asterisk refused: {message}"[:200])
@@ -227,6 +231,23 @@ class CallControl(TopicWorker):
             "Variable": f"CC_CLID={clid}",
             "Async": "true",
         }
+
+    async def _mark_outbound(self, linkedid: str, ext: str, number: str, timeout: float = 60) -> None:
+        """The click-to-call's record: the seat's call to the resident, and its recording
+        (cc-dialout records ``<uniqueid>.wav``), once its channel shows in the live model."""
+        from callcenter.phone import normalize
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            call = self.model.calls.get(linkedid)
+            if call is not None:
+                call.seat = ext
+                call.source = "outbound"
+                call.recording = f"{linkedid}.wav"
+                call.caller = normalize(number, self.settings.default_region, self.settings.default_area_code)
+                call.caller_raw = dial_digits(number) or ""
+                return
+            await asyncio.sleep(0.1)
 
     def _dialling(self, ext: str) -> bool:
         """Whether the seat's own click-to-call is still up (or was placed a moment ago and its

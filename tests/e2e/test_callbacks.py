@@ -41,12 +41,15 @@ async def test_callback_keeps_the_place_and_connects_the_seat_and_the_resident(p
     settings = phones
     await pause(ami, True)  # no seat free: the caller waits
     try:
-        # The offer comes after 5 s of waiting (settings); the caller presses 1 after ~7 s.
+        # The offer comes after 5 s of waiting (settings). Pressed after 1 s: too early, the caller
+        # goes back into the queue at the same place; pressed again 7 s later: booked.
+        joins = len(ami.seen("QueueCallerJoin", Queue="hotline"))
         result = await place_call(
-            settings, did="96345", caller="13800001111", hold_ms=40000, dtmf=[8000, "1"]
+            settings, did="96345", caller="13800001111", hold_ms=40000, dtmf=[2500, "1", 7000, "1"]
         )
         assert result.ok, result.output
-        assert result.duration < 30  # the caller hung up after the booking, not after 40 s
+        assert result.duration < 35  # the caller hung up after the booking, not after 40 s
+        assert len(ami.seen("QueueCallerJoin", Queue="hotline")) == joins + 2
         cb = await wait_row(settings, Callback, lambda r: r.phone == "+8613800001111", timeout=10)
         assert cb.status == "waiting" and cb.queue == "hotline"
         # The seats see it in their list of callbacks waiting.

@@ -217,7 +217,10 @@ async def test_click_to_call_rings_the_seat_then_the_resident_with_the_service_n
         invite = resident.messages().split("INVITE sip:", 1)[1].split("\n\n", 1)[0]
         assert invite.startswith("13919310001@")  # digits only: the spaces are gone
         assert re.search(r"From: [^\n]*<sip:96345@", invite), invite
-        assert int(resident.stats().get("SuccessfulCall(C)", 0) or 0) >= 0
+    # The seat's call record: the resident called, the recording named.
+    rec = _record(phones, seat_leg["Uniqueid"])
+    assert rec.seat == "1001" and rec.source == "outbound" and rec.caller == "+8613919310001"
+    assert rec.recording == f"{seat_leg['Uniqueid']}.wav"
     await seat.aclose()
 
 
