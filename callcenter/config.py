@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     followup_attempts: int = 3
     followup_retry_s: int = 600
     followup_digit_wait_s: int = 10
+    followup_after_call: bool = False  # every answered hotline call gets a follow-up call too
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

@@ -48,6 +48,24 @@ async def _command(request: Request, account: Account, action: str, **fields) ->
         return JSONResponse({"error": "no extension"}, status_code=409)
     request_id = secrets.token_hex(8)
     command = {"action": action, "ext": ext, "actor": account.username, "request_id": request_id, **fields}
+    if action in ("transfer", "dial"):
+        # Calls leaving the hotline (transfers, outside numbers) are on the audit log.
+        target = str(fields.get("target") or fields.get("number") or "")[:40]
+
+        def log_it() -> None:
+            with session_scope(request.app.state.settings) as db:
+                audit(
+                    db,
+                    account.username,
+                    f"call.{action}",
+                    target=target,
+                    role=account.role,
+                    ip=_ip(request),
+                    **{k: str(v)[:40] for k, v in fields.items() if k not in ("target", "role", "ip")},
+                )
+                db.commit()
+
+        await run_in_threadpool(log_it)
     await request.app.state.bus.publish(COMMAND_TOPIC, command)
     return JSONResponse({"accepted": True, "request_id": request_id}, status_code=202)
 

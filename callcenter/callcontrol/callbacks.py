@@ -306,6 +306,18 @@ class FollowUpWorker:
             asyncio.create_task(self._store(sub), name="followup-store"),
             asyncio.create_task(self._loop(), name="followup-loop"),
         ]
+        if self.settings.followup_after_call:
+            recorded = self.bus.subscribe("calls.recorded")
+            await recorded.ready.wait()
+            self._tasks.append(asyncio.create_task(self._after_calls(recorded), name="followup-after-call"))
+
+    async def _after_calls(self, sub) -> None:
+        """``followup_after_call``: every answered hotline call gets a follow-up, keyed by the call."""
+        async for _topic, row in sub:
+            if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
+                reference = f"call:{row.get('linkedid', '')}"
+                if REFERENCE.match(reference):
+                    await self.bus.publish(FOLLOWUP_REQUEST, {"phone": row["caller"], "reference": reference})
 
     async def stop(self) -> None:
         for t in self._tasks:

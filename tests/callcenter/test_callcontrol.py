@@ -324,3 +324,26 @@ async def test_followup_request_with_a_bad_reference_is_refused(settings):
     await worker.stop()
     with session_scope(settings) as s:
         assert s.exec(select(FollowUp)).all() == []
+
+
+async def test_followup_after_each_answered_call_when_configured(settings):
+    import asyncio
+
+    settings.followup_after_call = True
+    bus = InProcessBus()
+    requests = bus.subscribe("followup.request")
+    worker = FollowUpWorker(settings, bus, FakeAmi(), FakeDirectory())
+    await worker.start()
+    try:
+        base = {"caller": "+8613919310001", "queue": "hotline"}
+        await bus.publish("calls.recorded", {**base, "linkedid": "1.1", "outcome": "abandoned"})
+        await bus.publish("calls.recorded", {**base, "linkedid": "1.2", "outcome": "answered"})
+        await bus.publish(
+            "calls.recorded", {"caller": "", "queue": "", "linkedid": "1.3", "outcome": "answered"}
+        )
+        _topic, asked = await requests.get(timeout=2)
+        assert asked == {"phone": "+8613919310001", "reference": "call:1.2"}
+        with pytest.raises(asyncio.TimeoutError):
+            await requests.get(timeout=0.3)
+    finally:
+        await worker.stop()

@@ -135,6 +135,14 @@ async def test_blind_transfer_ends_on_the_target_seat(phones, app, ami):
         assert result.ok, result.output
         ended = await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=10)
         assert ended["ConnectedLineNum"] == SEAT2, ended
+        with session_scope(settings) as s:
+            logged = s.exec(select(AuditEntry).where(AuditEntry.action == "call.transfer")).all()
+        assert [(e.actor, e.target, e.detail["mode"], e.detail["linkedid"]) for e in logged][-1] == (
+            "seat1001",
+            SEAT2,
+            "blind",
+            linkedid,
+        )
         await asyncio.sleep(1.2)  # sipp writes its statistics every second
         assert int(target.stats().get("SuccessfulCall(C)", 0)) >= 1
     await seat.aclose()
