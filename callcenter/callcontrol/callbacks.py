@@ -114,7 +114,26 @@ class _Originator:
         return False, str(reply.get("Message", "no answer") if hasattr(reply, "get") else "no answer")[:64]
 
 
-class CallbackWorker:
+class _Worker:
+    """Tasks that end with the worker: its loops, and the calls it has in flight."""
+
+    _tasks: list[asyncio.Task]
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks), []
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+class CallbackWorker(_Worker):
     def __init__(
         self, settings: Settings, bus: EventBus, ami: AmiClient, model: LiveModel, directory: Directory
     ) -> None:
@@ -158,13 +177,6 @@ class CallbackWorker:
             asyncio.create_task(self._store(sub), name="callbacks-store"),
             asyncio.create_task(self._loop(), name="callbacks-loop"),
         ]
-
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
 
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
@@ -219,7 +231,7 @@ class CallbackWorker:
                     continue
                 busy_queues.add(cb.queue)  # one callback per queue at a time: one free seat
                 self._calling.add(cb.id)
-                asyncio.create_task(self._call(cb))
+                self._spawn(self._call(cb))
 
     def _update(self, cb_id: int, **values: Any) -> None:
         with session_scope(self.settings) as s:
@@ -271,7 +283,7 @@ class CallbackWorker:
         return ""
 
 
-class FollowUpWorker:
+class FollowUpWorker(_Worker):
     def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient, directory: Directory) -> None:
         self.settings = settings
         self.bus = bus
@@ -319,13 +331,6 @@ class FollowUpWorker:
                 if REFERENCE.match(reference):
                     await self.bus.publish(FOLLOWUP_REQUEST, {"phone": row["caller"], "reference": reference})
 
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
             phone = str(payload.get("phone", ""))[:40]
@@ -369,7 +374,7 @@ class FollowUpWorker:
             for fu in due:
                 if fu.id not in self._calling and len(self._calling) < 4:
                     self._calling.add(fu.id)
-                    asyncio.create_task(self._call(fu))
+                    self._spawn(self._call(fu))
 
     async def _call(self, fu: FollowUp) -> None:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
