@@ -116,8 +116,19 @@
     api("POST", "/api/call/transfer", { linkedid: linkedid, mode: action, kind: kind.value, target: target.value })
       .then(sent);
   }
-  panel.querySelectorAll("[data-action]").forEach(function (b) {
+  panel.querySelectorAll('[data-block="on-call"] [data-action]').forEach(function (b) {
     b.addEventListener("click", function () { act(b.dataset.action); });
+  });
+
+  // The seat's own outside call (click-to-call) has no pop: its hang-up button shows here.
+  var outboundBtn = panel.querySelector('[data-action="hangup-outbound"]');
+  var outboundCall = null;
+  function setOutbound(linkedid) {
+    outboundCall = linkedid;
+    outboundBtn.hidden = !linkedid;
+  }
+  outboundBtn.addEventListener("click", function () {
+    if (outboundCall) api("POST", "/api/call/hangup", { linkedid: outboundCall }).then(sent);
   });
 
   dialForm.addEventListener("submit", function (ev) {
@@ -131,6 +142,8 @@
     var msg = ev.detail || {};
     if (msg.type === "callcontrol") {
       say(msg.ok ? t("cc.done." + str(msg.action)) : t("cc.failed", { error: str(msg.error) }));
+      if (msg.action === "dial" && msg.ok) setOutbound(str(msg.linkedid || ""));
+      if (msg.action === "hangup" && msg.ok && msg.linkedid === outboundCall) setOutbound(null);
     } else if (msg.type === "state" && Array.isArray(msg.queues)) {
       myQueues = msg.queues.map(str);
       renderQueues();
