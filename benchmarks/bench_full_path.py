@@ -22,12 +22,14 @@ alternately; the highest passing rate is the path's figure.
 app_cpu_ms_per_call: CPU time (user + system) of the app process during the full-path steps, less
 its idle CPU over the same time (measured first), divided by the calls of those steps;
 app_cpu_ms_per_call_static is the same for the static path (AMI events, pops, call records).
+Each step also logs Asterisk's own CPU time (the machine has 2 cores shared by Asterisk, the app
+and both sipp: the ceiling of either path is where the machine runs out).
 
 Prints progress to stderr and one JSON line last on stdout:
 {"bench": "full_path", "full_path_max_cps", "static_path_max_cps", "python_overhead_ratio",
  "app_cpu_ms_per_call", "rates_tried", "steps"}.
 
-Sizes: BENCH_FULL_RATES (comma-separated calls/s, "8,16,24,32,40,48,56,64"), BENCH_FULL_STEP_S
+Sizes: BENCH_FULL_RATES (comma-separated calls/s, "8,16,24,32,40,48,56,64,80"), BENCH_FULL_STEP_S
 (10), BENCH_FULL_SEATS (extra seats, 200), BENCH_FULL_HOLD_MS (1000), BENCH_FULL_KEY_AT_MS (3000).
 """
 
@@ -54,7 +56,7 @@ from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import migrate, session_scope  # noqa: E402
 from tests.e2e.conftest import App  # noqa: E402
 
-RATES = [float(r) for r in os.environ.get("BENCH_FULL_RATES", "8,16,24,32,40,48,56,64").split(",") if r]
+RATES = [float(r) for r in os.environ.get("BENCH_FULL_RATES", "8,16,24,32,40,48,56,64,80").split(",") if r]
 STEP_S = float(os.environ.get("BENCH_FULL_STEP_S", "10"))
 SEATS = int(os.environ.get("BENCH_FULL_SEATS", "200"))
 HOLD_MS = int(os.environ.get("BENCH_FULL_HOLD_MS", "1000"))
@@ -241,6 +243,7 @@ async def measure(app: App, queue: str, callers: list[str]) -> dict:
     await asyncio.sleep(IDLE_S)
     idle_ms_per_s = (cpu_ms(app.proc.pid) - idle0) / (time.monotonic() - t0)
     log(f"app idle: {idle_ms_per_s:.1f} ms CPU per second")
+    asterisk_pid = int(process.pid_file(settings).read_text().split()[0])
     try:
         with SippUAS(port=UAS_PORT, ring_ms=RING_MS, talk_ms=0):
             for rate in RATES:
@@ -251,9 +254,17 @@ async def measure(app: App, queue: str, callers: list[str]) -> dict:
                     # rate fails only when both runs lose a call. Both paths are treated alike.
                     for attempt in (1, 2):
                         cpu0, t0 = cpu_ms(app.proc.pid), time.monotonic()
+                        ast0 = cpu_ms(asterisk_pid)
                         outcome = await step(settings, counter, did, rate, callers)
                         cpu = cpu_ms(app.proc.pid) - cpu0 - idle_ms_per_s * (time.monotonic() - t0)
-                        outcome |= {"path": path, "attempt": attempt, "app_cpu_ms": round(cpu)}
+                        ast = cpu_ms(asterisk_pid) - ast0
+                        outcome |= {
+                            "path": path,
+                            "attempt": attempt,
+                            "app_cpu_ms": round(cpu),
+                            "asterisk_cpu_ms": round(ast),
+                            "wall_s": round(time.monotonic() - t0, 1),
+                        }
                         cpu_total[path] += cpu
                         calls_total[path] += outcome["calls"]
                         steps.append(outcome)
@@ -262,7 +273,8 @@ async def measure(app: App, queue: str, callers: list[str]) -> dict:
                             f"{path:6} {rate:5g}/s #{attempt}: {o['calls']} calls, sipp ok {o['sipp_ok']} "
                             f"failed {o['sipp_failed']}, joined {o['joined']}, answered {o['answered']}, "
                             f"fallback/wrong {o['fallback_or_wrong_queue']}, route p50/max "
-                            f"{o['route_p50_ms']}/{o['route_max_ms']} ms, app cpu {cpu:.0f} ms -> "
+                            f"{o['route_p50_ms']}/{o['route_max_ms']} ms, app cpu {cpu:.0f} ms, asterisk cpu "
+                            f"{ast:.0f} ms in {o['wall_s']} s -> "
                             f"{'PASS' if o['ok'] else 'FAIL'}"
                         )
                         await asyncio.sleep(2)  # calls drain before the next step
