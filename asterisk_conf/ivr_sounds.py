@@ -10,14 +10,19 @@ over the spoken prompt; its stamp is ``upload:<sha256>``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import subprocess
 import tempfile
 import wave
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from asterisk_conf import sounds
 from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
 
 # Fixed IVR prompts (the per-key and hours prompts come from the database).
 FIXED: dict[str, str] = {
@@ -122,9 +127,14 @@ def generate_ivr_prompts(settings: Settings) -> list[Path]:
     from callcenter.database import session_scope
     from callcenter.ivr.service import ivr_prompts, uploads
 
-    with session_scope(settings) as s:
-        texts = ivr_prompts(s)
-        uploaded = uploads(s)
+    try:
+        with session_scope(settings) as s:
+            texts = ivr_prompts(s)
+            uploaded = uploads(s)
+    except SQLAlchemyError as exc:
+        # No schema yet (prompts made before `callcenter migrate`): the fixed ones and digits.
+        log.warning("menu prompts skipped, the database is not ready: %s", str(exc).splitlines()[0])
+        texts, uploaded = {}, {}
     spoken = {name: text for name, text in texts.items() if name not in uploaded}
     made = sounds.generate_prompts(settings, prompts={**FIXED, **spoken})
     target = sounds.sounds_dir(settings)
