@@ -91,10 +91,11 @@ def stack_settings(tmp_path_factory) -> Settings:
         seat = s.exec(select(Account).where(Account.extension == "1001")).one()
         seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
         s.add(seat)
-        # No wrap-up pause, so back-to-back test calls find the seat free.
-        hotline = s.exec(select(CallQueue).where(CallQueue.name == "hotline")).one()
-        hotline.wrapup = 0
-        s.add(hotline)
+        # No wrap-up pause, so back-to-back test calls find the seat free (in every queue: with
+        # shared_lastcall a 12345 call's wrap-up would keep the seat from the next hotline call).
+        for queue in s.exec(select(CallQueue)).all():
+            queue.wrapup = 0
+            s.add(queue)
         s.commit()
     return settings
 
