@@ -7,6 +7,7 @@ one indexed lookup (on a thread) and a few AGI round trips; the pop's profile is
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -17,6 +18,8 @@ from callcenter.phone import normalize
 _ORDER = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 _QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
 _LINKEDID = re.compile(r"^[0-9.]{1,40}$")
+
+log = logging.getLogger(__name__)
 
 
 def clean_text(value: str | None, limit: int) -> str:
@@ -42,7 +45,14 @@ async def incoming(request: AgiRequest, context) -> None:
             f"PJSIP_HEADER(read,{settings.header_12345_summary})",
         )
         order = raw_order if raw_order and _ORDER.match(raw_order) else ""
+        if raw_order and not order:
+            # Injection characters, an oversized or empty value: the call goes on without it.
+            log.warning("12345 call %s: order number header refused (%d chars)", linkedid, len(raw_order))
         summary = clean_text(raw_summary, 500)
+        if raw_summary and len(raw_summary) > 500:
+            log.warning("12345 call %s: summary header cut from %d chars", linkedid, len(raw_summary))
+    elif source != "carrier":
+        log.warning("incoming call %s: unknown source %r, routed as a carrier call", linkedid, source[:16])
 
     resident_id = await context.find_resident_id(caller)
 
@@ -53,6 +63,19 @@ async def incoming(request: AgiRequest, context) -> None:
         values["CC_RESIDENT_ID"] = str(resident_id)
     if order:
         values["CC_ORDER12345"] = order
+    # --- telephony A: opening hours, priority, the returning caller's seat ---
+    ivr = getattr(context, "ivr", None)
+    if ivr is not None:
+        if source != "12345" and not ivr.is_open(did):
+            values["CC_OPEN"] = "0"
+        facts = await ivr.facts(resident_id, caller)
+        priority = settings.trunk12345_priority if source == "12345" else 0
+        if facts.priority:
+            priority = max(priority, settings.priority_vulnerable)
+        if priority:
+            values["CC_PRIORITY"] = str(priority)
+        if facts.last_seat:
+            values["CC_PREFERRED_SEAT"] = facts.last_seat
     # When the route ran (the doctor reads it from AMI channel variables to time the hop).
     values["CC_ROUTE_AT"] = f"{time.time():.6f}"
     values["CC_ROUTE_OK"] = "1"  # last: the dialplan trusts the route only once all is set

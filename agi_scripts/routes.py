@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import functools
 
+from agi_scripts.after_hours import after_hours  # --- telephony A ---
+from agi_scripts.callback import callback  # --- telephony B ---
+from agi_scripts.followup import followup  # --- telephony B ---
 from agi_scripts.incoming import incoming
 from agi_scripts.server import FastAgiServer
 
 ROUTES = {
     "incoming": incoming,
+    "after_hours": after_hours,  # --- telephony A ---
+    "callback": callback,  # --- telephony B ---
+    "followup": followup,  # --- telephony B ---
 }
 
 

@@ -11,6 +11,7 @@ import re
 
 _GET = re.compile(r'^GET VARIABLE "?([^"\s]+)"?$')
 _SET = re.compile(r'^SET VARIABLE "?([^"\s]+)"? "((?:[^"\\]|\\.)*)"$')
+_MSET = re.compile(r'^EXEC MSet "((?:[^"\\]|\\.)*)"$')  # MSet(a=1,b=2): several at once
 
 
 def unquote(text: str) -> str:
@@ -59,6 +60,11 @@ async def answer_commands(
             elif m := _SET.match(line):
                 set_vars[m.group(1)] = unquote(m.group(2))
                 writer.write(b"200 result=1\n")
+            elif m := _MSET.match(line):
+                for pair in unquote(m.group(1)).split(","):
+                    name, _, value = pair.partition("=")
+                    set_vars[name] = value
+                writer.write(b"200 result=0\n")
             else:
                 writer.write(b"510 Invalid or unknown command\n")
             await writer.drain()

@@ -35,30 +35,43 @@ class ConfigApplier(TopicWorker):
 
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         await asyncio.sleep(SETTLE_S)
+        modules = set(_modules(payload))
         while not sub.queue.empty():  # the burst's other requests are served by this one
-            sub.queue.get_nowait()
-        await self.apply(reason=str(payload.get("reason", ""))[:64])
+            _topic, other = sub.queue.get_nowait()
+            modules |= set(_modules(other))
+        await self.apply(
+            reason=str(payload.get("reason", ""))[:64],
+            modules=tuple(m for m in RELOAD_MODULES if m in modules),
+        )
 
-    async def apply(self, reason: str = "") -> None:
-        took = await apply_config(self.settings, self.ami.action)
+    async def apply(self, reason: str = "", modules: tuple[str, ...] = RELOAD_MODULES) -> None:
+        took = await apply_config(self.settings, self.ami.action, modules=modules)
         log.info("configuration applied (%s) in %s ms", reason, took)
         await self.bus.publish(APPLIED_TOPIC, {"reason": reason, "ms": took, "at": time.time()})
 
 
-async def apply_config(settings: Settings, send) -> float:
+def _render_and_speak(settings: Settings) -> None:
+    render_config(settings)
+    # --- telephony A: menu and hours prompts whose text changed are spoken again ---
+    from asterisk_conf.ivr_sounds import generate_ivr_prompts
+
+    generate_ivr_prompts(settings)
+
+
+async def apply_config(settings: Settings, send, modules: tuple[str, ...] = RELOAD_MODULES) -> float:
     """Render, then reload the modules that read the rendered files; return ms."""
     started = time.perf_counter()
-    await asyncio.to_thread(render_config, settings)
-    await reload_modules(send)
+    await asyncio.to_thread(_render_and_speak, settings)
+    await reload_modules(send, modules=modules)
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-async def reload_modules(send, attempts: int = 6) -> None:
+async def reload_modules(send, attempts: int = 6, modules: tuple[str, ...] = RELOAD_MODULES) -> None:
     """Reload each module through AMI with ``send(action) -> reply``.
 
     Asterisk refuses a reload while another is running, so a refused one is tried again.
     """
-    for module in RELOAD_MODULES:
+    for module in modules:
         for attempt in range(1, attempts + 1):
             reply = await send({"Action": "Reload", "Module": module})
             if getattr(reply, "success", False):
@@ -66,6 +79,15 @@ async def reload_modules(send, attempts: int = 6) -> None:
             if attempt == attempts:
                 raise RuntimeError(f"reload of {module} failed: {reply!r}")
             await asyncio.sleep(0.5)
+
+
+def _modules(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The modules a change needs reloaded (``"modules"`` in the request; all when absent):
+    a menu or hours change needs only the dialplan."""
+    wanted = payload.get("modules") if isinstance(payload, dict) else None
+    if not isinstance(wanted, list):
+        return RELOAD_MODULES
+    return tuple(m for m in RELOAD_MODULES if m in wanted) or RELOAD_MODULES
 
 
 async def reload_running(settings: Settings) -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, select
 
+from asterisk_conf.callcontrol_conf import callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from callcenter.config import Settings
 
@@ -158,6 +159,8 @@ class DialplanData:
     dids: list[DidConf]
     queues: list[QueueConf]
     seats: list[SeatConf]
+    # --- telephony B: supervisors' phones (listen-in rings them); no queue, no [seats] entry
+    supervisor_phones: list[SeatConf] = field(default_factory=list)
 
 
 def load_data(session: Session) -> DialplanData:
@@ -182,7 +185,8 @@ def load_data(session: Session) -> DialplanData:
 
     seats: dict[int, SeatConf] = {}
     accounts = session.exec(
-        select(Account).where(Account.role == "seat", Account.active == True)  # noqa: E712
+        # Supervisors with an extension get a phone too: listen-in calls ring it (telephony B).
+        select(Account).where(Account.role.in_(("seat", "supervisor")), Account.active == True)  # noqa: E712
     ).all()
     for a in sorted(accounts, key=lambda a: a.extension or ""):
         ext = (a.extension or "").strip()
@@ -230,7 +234,13 @@ def load_data(session: Session) -> DialplanData:
             continue
         dids.append(DidConf(number=number, queue=n.queue_name))
 
-    return DialplanData(dids=dids, queues=list(queues.values()), seats=list(seats.values()))
+    supervisors = {a.id for a in accounts if a.role != "seat"}  # telephony B
+    return DialplanData(
+        dids=dids,
+        queues=list(queues.values()),
+        seats=[c for i, c in seats.items() if i not in supervisors],
+        supervisor_phones=[c for i, c in seats.items() if i in supervisors],
+    )
 
 
 def _loopback_for(host: str) -> str:
@@ -246,8 +256,12 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
     if not settings.ami_secret:
         raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")
     queue_names = {q.name for q in data.queues}
-    if settings.trunk12345_queue not in queue_names:
-        log.warning("trunk12345_queue %r is not a configured queue", settings.trunk12345_queue)
+    trunk_queue = settings.trunk12345_queue
+    if trunk_queue not in queue_names:
+        # A 12345 call must still reach a seat: the first service number's queue takes it.
+        fallback = data.dids[0].queue if data.dids else trunk_queue
+        log.warning("trunk12345_queue %r is not a configured queue; using %r", trunk_queue, fallback)
+        trunk_queue = fallback
     return {
         "instance": str(instance),
         "install": install,
@@ -267,13 +281,17 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         f":{int(settings.agi_port)}/incoming",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
         "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
-        "trunk12345_queue": _checked(_QUEUE, settings.trunk12345_queue, "trunk12345_queue"),
+        "trunk12345_queue": _checked(_QUEUE, trunk_queue, "trunk12345_queue"),
         "trunk12345_priority": int(settings.trunk12345_priority),
         "queue_timeout": int(settings.queue_timeout),
         "queue_options": QUEUE_OPTIONS,
         "dids": data.dids,
         "queues": data.queues,
         "seats": data.seats,
+        # --- telephony B: outbound lines, callback key, FastAGI base ---
+        **callcontrol_context(settings),
+        "supervisor_phones": data.supervisor_phones,
+        "header_12345_order": settings.header_12345_order,
     }
 
 
@@ -353,15 +371,22 @@ def render_config(
     (instance_dir / "spool" / "monitor").mkdir(exist_ok=True)
     link_data_dir(install, instance_dir)
 
+    # --- telephony A: menus, opening hours, returning callers' seats ---
+    from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
+
+    (instance_dir / "spool" / VOICEMAIL_DIR).mkdir(exist_ok=True)
     if session is None:
         from callcenter.database import session_scope
 
         with session_scope(settings) as s:
             data = load_data(s)
+            ivr = load_ivr(s, data)
     else:
         data = load_data(session)
+        ivr = load_ivr(session, data)
 
     ctx = build_context(settings, install, data)
+    ctx.update(ivr_context(settings, ctx["instance"], ctx["agi_url"], ivr))
     env = _environment()
     etc = instance_dir / "etc"
     for name in CONFIG_FILES:

@@ -136,6 +136,50 @@ def _read(path: Path) -> str:
 # --- the resident (UAC) --------------------------------------------------------------------------
 
 
+# --- telephony A: keys pressed by the caller ---
+# SIP INFO (application/dtmf-relay): sipp 3.6's RFC 2833 pcaps all carry the same RTP timestamp,
+# so Asterisk takes every key after the first for a repeat of it and drops it.
+_INFO = """  <send>
+    <![CDATA[
+
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:@@CALLER@@@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: <sip:@@CALLER@@@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={key}
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <pause milliseconds="300"/>"""
+DTMF_KEYS = set("0123456789#*")
+
+
+def dtmf_actions(steps: list[str | int] | None) -> tuple[str, int]:
+    """Scenario lines for ``steps`` and the number of INFO requests: a key ("0"-"9", "#", "*") is
+    sent as a SIP INFO and followed by 300 ms; an int pauses that many ms.
+    E.g. ``[2500, "1"]``: wait, then press 1."""
+    lines = []
+    n = 0
+    for step in steps or []:
+        if isinstance(step, int):
+            lines.append(f'  <pause milliseconds="{max(1, step)}"/>')
+            continue
+        if step not in DTMF_KEYS:
+            raise ValueError(f"not a DTMF key: {step!r}")
+        n += 1
+        lines.append(_INFO.format(cseq=1 + n, key=step))
+    return "\n".join(lines) + ("\n" if lines else ""), n
+
+
 def render_uac(
     workdir: Path,
     *,
@@ -143,8 +187,13 @@ def render_uac(
     with_name: bool,
     header_names: list[str],
     hold_ms: int,
+    dtmf: list[str | int] | None = None,
 ) -> Path:
     text = (SCENARIOS / "uac_call.xml").read_text()
+    keys, n_info = dtmf_actions(dtmf)
+    text = text.replace("@@AFTER_ANSWER@@\n", keys)
+    # In-dialog requests count up: the BYE comes after the INFOs.
+    text = text.replace("CSeq: 2 BYE", f"CSeq: {2 + n_info} BYE")
     lines = []
     for i, name in enumerate(header_names):
         if not _TOKEN.match(name):
@@ -263,6 +312,7 @@ async def place_call(
     hold_ms: int = 3000,
     timeout: float = 60,
     trace: bool = False,
+    dtmf: list[str | int] | None = None,
 ) -> SippResult:
     """One resident call to ``did`` from ``caller`` (sourced from ``source_ip``; the 12345 trunk
     is 127.0.0.2). The caller stays ``hold_ms`` after the answer (waiting in the queue plus
@@ -278,6 +328,7 @@ async def place_call(
         hold_ms=hold_ms,
         timeout=timeout,
         trace=trace,
+        dtmf=dtmf,
     )
 
 
@@ -293,6 +344,7 @@ async def run_calls(
     hold_ms: int = 3000,
     timeout: float = 300,
     trace: bool = False,
+    dtmf: list[str | int] | None = None,
 ) -> SippResult:
     """``len(callers)`` calls to ``did`` at ``rate`` calls/s (at most ``limit`` at once), one per
     caller number (sipp ``-inf``), each held ``hold_ms`` after the answer. For benchmarks."""
@@ -312,6 +364,7 @@ async def run_calls(
             with_name=caller_name is not None,
             header_names=names,
             hold_ms=hold_ms,
+            dtmf=dtmf,
         )
         keys: dict[str, str] = {}
         if caller_name is not None:
@@ -420,9 +473,7 @@ class SippUAS:
             return self
         self._tmp = tempfile.TemporaryDirectory(prefix=f"cc-sipp-uas-{self.port}-")
         self.workdir = Path(self._tmp.name)
-        scenario = render_uas(
-            self.workdir, ring_ms=self.ring_ms, talk_ms=self.talk_ms, reject_code=self.reject_code
-        )
+        scenario = self.render_scenario(self.workdir)
         cmd = [
             sipp_binary(),
             "-sf",
@@ -466,6 +517,10 @@ class SippUAS:
                 raise RuntimeError(f"sipp UAS did not bind {self.ip}:{self.port}")
             time.sleep(0.05)
         return self
+
+    def render_scenario(self, workdir: Path) -> Path:
+        """The scenario file this phone runs (a subclass may run another: telephony B)."""
+        return render_uas(workdir, ring_ms=self.ring_ms, talk_ms=self.talk_ms, reject_code=self.reject_code)
 
     def stats(self) -> dict[str, str]:
         """sipp's statistics (refreshed every second; kept after stop in ``final_stats``)."""

@@ -25,6 +25,15 @@ VOICE = "cmn"
 PROMPTS: dict[str, str] = {
     "welcome": ("您好，安宁区社区服务热线。紧急情况请挂机拨打幺幺零、幺幺九、幺二零。正在为您接通，请稍候。"),
     "not_in_service": "您拨打的号码暂不提供服务，谢谢。",
+    # --- telephony B: callbacks and follow-up calls ---
+    "callback_offer": "如不想继续等待，请按一键，挂机后我们会按您的排队顺序给您回电。",
+    "callback_ok": "好的，座席空闲后我们会给您回电，请保持电话畅通。再见。",
+    "callback_hello": "您好，这里是安宁区社区服务热线，您刚才请我们回电，正在为您接通座席，请稍候。",
+    "followup_ask": (
+        "您好，这里是安宁区社区服务热线回访。请您对本次服务进行评价：非常满意请按一，满意请按二，"
+        "一般请按三，不满意请按四，非常不满意请按五。"
+    ),
+    "followup_thanks": "感谢您的评价，再见。",
 }
 _PIPELINE = "espeak-ng/sox 8000 Hz mono s16 v1"
 # A C-major chime, note (Hz) and length (s); silence between repetitions.
@@ -174,5 +183,9 @@ def generate_moh(settings: Settings) -> Path | None:
 
 def generate_all(settings: Settings, force: bool = False) -> list[Path]:
     made = generate_prompts(settings, force=force)
+    # --- telephony A: menu, hours and fixed IVR prompts, Mandarin digits ---
+    from asterisk_conf.ivr_sounds import generate_ivr_prompts
+
+    made += generate_ivr_prompts(settings)
     moh = generate_moh(settings)
     return made + ([moh] if moh else [])

@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     from sms.cli import register as register_sms
 
     register_sms(sub)
+    # --- telephony B ---
+    from callcenter.callcontrol.recordings import register as register_recordings
+
+    register_recordings(sub)
     return parser
 
 

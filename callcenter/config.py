@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # Where the hotline's calls come from. Each trunk is matched on its source address.
     carrier_match: str = "127.0.0.1"
     trunk12345_match: str = "127.0.0.2"
-    trunk12345_queue: str = "hotline"
+    trunk12345_queue: str = "q12345"  # its own queue (the first service number's when missing)
     trunk12345_priority: int = 5
     # The 12345 platform's custom SIP headers; each city platform names them its own way.
     header_12345_order: str = "X-12345-OrderNo"
@@ -138,6 +138,36 @@ class Settings(BaseSettings):
     }
     # The handle time a seat is measured against in the scorecard (s).
     stats_target_aht_s: float = 300.0
+    # --- telephony: IVR, hours, priority ---
+    # Freeze "now" for the opening-hours check (ISO date-time, China time when naive): tests, drills.
+    clock: str = ""
+    ivr_wait_s: int = 5  # silence after the menu before it is repeated
+    ivr_tries: int = 3  # menu plays (first + two repeats) before a seat takes the call
+    priority_vulnerable: int = 3  # QUEUE_PRIO of elderly living alone / vulnerable residents
+    preferred_seat_ring_s: int = 10  # a returning caller's last seat rings this long first
+    preferred_seat_window_h: int = 24
+    voicemail_max_s: int = 120
+    prompt_upload_max_bytes: int = 5 * 1024 * 1024
+    # Benchmarks only: a number whose calls take the menu path with static dialplan instead of
+    # the FastAGI route (benchmarks/bench_full_path.py compares the two). Empty: not rendered.
+    bench_static_did: str = ""
+
+    # --- telephony B: call control, recordings, callbacks, follow-ups ---
+    # Where calls to outside numbers go (click-to-call, transfers out, callbacks, follow-ups):
+    # a carrier's SIP URI; and the 12345 platform's, for transferring a call back to it.
+    outbound_contact: str = ""
+    trunk12345_contact: str = ""
+    # The number residents see when the hotline calls them (empty: the first service number).
+    outbound_caller_id: str = ""
+    recording_retention_days: int = 180
+    callback_digit: str = "1"  # pressed while waiting in a queue: keep my place, call me back
+    callback_offer_after_s: int = 30  # the offer is announced after this wait
+    callback_attempts: int = 3
+    callback_retry_s: int = 120
+    followup_attempts: int = 3
+    followup_retry_s: int = 600
+    followup_digit_wait_s: int = 10
+    followup_after_call: bool = False  # every answered hotline call gets a follow-up call too
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

@@ -64,8 +64,10 @@ def import_all_models() -> None:
     """Register every table on SQLModel.metadata (Alembic and tests need all of them)."""
     import callcenter.accounts.models  # noqa: F401
     import callcenter.audit.models  # noqa: F401
+    import callcenter.callcontrol.models  # noqa: F401  # --- telephony B ---
     import callcenter.calls.models  # noqa: F401
     import callcenter.directory.models  # noqa: F401
+    import callcenter.ivr.models  # noqa: F401  # --- telephony ---
     import callcenter.records.models  # noqa: F401  (messaging)
     import callcenter.residents.models  # noqa: F401
     import callcenter.statistics.models  # noqa: F401  (statistics)

@@ -57,6 +57,8 @@ HOTLINE_DID_TITLE = "安宁区社区服务热线"
 SEAT_EXTENSIONS = ("1001", "1002", "1003", "1004")
 SEAT_DISPLAY_NAMES = ("座席张敏", "座席李娜", "座席王磊", "座席赵静")
 DEFAULT_SEAT_CONTACT_BASE_PORT = 5081
+# --- telephony B: the supervisor's desk phone (listen, whisper, barge ring it): base port + 9
+SUPERVISOR_EXTENSION = "1900"
 
 ELDERLY_AGE = 60
 
@@ -683,6 +685,10 @@ def load_demo(
     from dispatch.demo import load_dispatch_demo
 
     load_dispatch_demo(session, now)
+    # --- telephony A: skill queues, the 12345 queue, a menu and office hours on 96346 ---
+    from callcenter.ivr.demo import load_ivr_demo
+
+    load_ivr_demo(session, HOTLINE_QUEUE)
     session.commit()
     return {**demo_counts(session), "created": True}
 
@@ -698,7 +704,7 @@ def _demo_accounts(
 
     people = [
         ("admin", "系统管理员", Role.ADMIN, None, None),
-        ("supervisor", "值班长刘洋", Role.SUPERVISOR, None, None),
+        ("supervisor", "值班长刘洋", Role.SUPERVISOR, SUPERVISOR_EXTENSION, None),
         ("outlet1", "居家养老服务中心", Role.OUTLET, None, outlet_id),
     ]
     for ext, display in zip(SEAT_EXTENSIONS, SEAT_DISPLAY_NAMES, strict=True):
@@ -708,7 +714,8 @@ def _demo_accounts(
             continue
         contact = ""
         if ext and base_port is not None:
-            contact = f"sip:seat{ext}@127.0.0.1:{base_port + SEAT_EXTENSIONS.index(ext)}"
+            offset = SEAT_EXTENSIONS.index(ext) if ext in SEAT_EXTENSIONS else 9  # telephony B
+            contact = f"sip:seat{ext}@127.0.0.1:{base_port + offset}"
         account = Account(
             username=username,
             display_name=display,
@@ -722,7 +729,7 @@ def _demo_accounts(
         )
         session.add(account)
         session.flush()
-        if ext:
+        if ext and role == Role.SEAT:  # a supervisor's phone answers no queue (telephony B)
             session.add(QueueMembership(account_id=account.id, queue_name=HOTLINE_QUEUE, penalty=0))
     session.flush()
 

@@ -16,9 +16,11 @@ from agi_scripts.server import FastAgiServer
 from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
+from callcenter.callcontrol.flows import CallControlServices  # telephony B
 from callcenter.calls.service import CallService, find_resident_id, lookup_resident_id
 from callcenter.config import Settings
 from callcenter.database import get_engine
+from callcenter.ivr.routing import IvrRuntime
 from callcenter.seats.service import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
@@ -43,6 +45,8 @@ class Engine:
         self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
         self.daily_mail = DailyMailer(settings)
         self.order_stats = OrderRollupTask(settings)
+        self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)  # telephony B
+        self.ivr = IvrRuntime(settings, bus)  # --- telephony A: hours, caller facts, out-of-hours items
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
@@ -71,6 +75,8 @@ class Engine:
         await self.stats.start()
         await self.daily_mail.start()
         await self.order_stats.start()
+        await self.callcontrol.start()  # telephony B
+        await self.ivr.start()
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -90,11 +96,13 @@ class Engine:
         await self.messaging.stop()
         await self.seats.stop()
         await self.config.stop()
+        await self.callcontrol.stop()  # telephony B
         await self.ami.stop()
         await self.stop_agi()
         await self.stats.stop()
         await self.daily_mail.stop()
         await self.order_stats.stop()
+        await self.ivr.stop()
         await self.calls.stop()
         self._db_pool.shutdown(wait=False)
         if self._reader is not None:

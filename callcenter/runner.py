@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEMO_PHONE_RING_MS = 3000
 DEMO_PHONE_TALK_MS = 20000
+DEMO_RESIDENTS_PORT = 5070  # telephony B: the demo outside line's phones
 
 
 async def serve(
@@ -116,17 +117,25 @@ def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
 
 async def _run_demo(settings: Settings, residents: int) -> None:
     from asterisk_conf import process
-    from asterisk_conf.sipp import SippUAS
     from callcenter.demo import DEMO_PASSWORD, load_demo
 
     migrate(settings)
     with session_scope(settings) as s:
         load_demo(s, residents=residents, must_change_password=settings.production)
+    # --- telephony B: residents' phones behind a demo outside line (click-to-call, callbacks,
+    # follow-ups: they answer, press 1 and speak); desk phones that send sound (recordings).
+    from asterisk_conf.sipp_media import MediaUAS
+
+    if not settings.outbound_contact:
+        settings.outbound_contact = f"sip:127.0.0.1:{DEMO_RESIDENTS_PORT}"
     await asyncio.to_thread(process.start, settings)
     phones = []
     try:
+        residents_phone = MediaUAS(port=DEMO_RESIDENTS_PORT, keys=[3000, "1"], ring_ms=DEMO_PHONE_RING_MS)
+        residents_phone.start()
+        phones.append(residents_phone)
         for _ext, port in demo_phone_ports(settings):
-            uas = SippUAS(port=port, ring_ms=DEMO_PHONE_RING_MS, talk_ms=DEMO_PHONE_TALK_MS)
+            uas = MediaUAS(port=port, ring_ms=DEMO_PHONE_RING_MS, talk_ms=DEMO_PHONE_TALK_MS)
             uas.start()
             phones.append(uas)
         url = f"http://{settings.web_host}:{settings.web_port}/"
@@ -138,6 +147,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
                     f"  console:  {url}",
                     f"  logins:   seat1001 … seat1004 (seats), supervisor, admin — password {DEMO_PASSWORD}",
                     "  a call:   .venv/bin/callcenter call --from 13919310001  (rings a seat; the pop shows)",
+                    "  outside:  residents' demo phones on 127.0.0.1:5070 (click-to-call, callbacks, 回访)",
                     "  stop:     Ctrl-C",
                     "",
                 ]

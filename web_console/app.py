@@ -20,7 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callcenter.accounts.service import LoginThrottle, RedisLoginThrottle
 from callcenter.bus import EventBus
 from callcenter.config import Settings
-from web_console import admin, residents, views  # noqa: F401  (admin, residents: their routes)
+from web_console import (  # noqa: F401  (admin, residents: their routes)
+    admin,
+    ivr_admin,  # noqa: F401  # --- telephony A: its routes ---
+    residents,
+    views,
+)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -91,6 +96,8 @@ def make_templates() -> Jinja2Templates:
 
 
 def create_app(settings: Settings, bus: EventBus) -> FastAPI:
+    from web_console import callcontrol  # noqa: F401  (its routes, before the router is included; telephony B)
+
     if not settings.session_secret:
         settings.load_secrets()
     app = FastAPI(

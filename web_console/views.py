@@ -82,6 +82,24 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/stats/today": SUPERVISORS,
     "/api/stats/orders": SUPERVISORS,
     "/api/stats/scorecard": SUPERVISORS,
+    # --- telephony A: voice menu and hours (admins); out-of-hours items (seats) ---
+    "/admin/ivr": ADMINS,
+    "/admin/ivr/options": ADMINS,
+    "/admin/ivr/options/{option_id}/delete": ADMINS,
+    "/admin/ivr/options/{option_id}/upload": ADMINS,
+    "/admin/ivr/hours": ADMINS,
+    "/api/caller-requests": STAFF,
+    "/api/caller-requests/{request_id}/done": STAFF,
+    "/api/caller-requests/{request_id}/recording": STAFF,
+    # --- telephony B: call control, queue login, listen-in, recordings, callbacks ---
+    "/api/call/hangup": STAFF,
+    "/api/call/transfer": STAFF,
+    "/api/call/dial": STAFF,
+    "/api/seat/queues": STAFF,
+    "/api/spy": SUPERVISORS,
+    "/api/recordings/{linkedid}": STAFF,
+    "/api/callbacks": STAFF,
+    "/api/followups": SUPERVISORS,
 }
 # What an account with a temporary password may still do.
 PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/api/me"})

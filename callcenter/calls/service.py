@@ -27,6 +27,7 @@ from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.directory.service import QueueParams, queue_params
+from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
 from dispatch.models import WorkOrder
@@ -147,6 +148,11 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
     return out
 
 
+def _load_menu(settings: Settings) -> dict[tuple[str, str], MenuChoice]:
+    with session_scope(settings) as s:
+        return menu_labels(s)
+
+
 def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
     profile = call.profile or {}
     history = profile.get("history") or {"calls": 0, "last_call": None, "orders": 0, "last_order": None}
@@ -162,6 +168,10 @@ def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
         "source": call.source,
         "order_12345": call.order_12345,
         "summary_12345": call.summary_12345,
+        # --- telephony A --- the caller's menu choice (a key, invalid / timeout) and its meaning
+        "ivr_choice": call.ivr_choice,
+        "ivr_label": call.ivr_label,
+        "ivr_category": call.ivr_category,
         "resident": profile.get("resident"),
         "history": history,
         "dispatch": profile.get("dispatch"),  # household, elderly profile, archive, earlier orders
@@ -191,6 +201,9 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
         "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
         "outcome": call.outcome,
+        "ivr_choice": call.ivr_choice,  # --- telephony A ---
+        "ivr_category": call.ivr_category[:64],  # --- telephony A ---
+        "recording": call.recording,  # --- telephony B ---
     }
 
 
@@ -208,9 +221,10 @@ class CallService:
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
         self.today = DayStats(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
+        self.menu: dict[tuple[str, str], MenuChoice] = {}  # --- telephony A ---
 
     async def start(self) -> None:
-        await self._load_queue_params()
+        await self._load_config()
         self.today = await self._run_db(DayStats.load, self.settings)
         applied = self.bus.subscribe(APPLIED_TOPIC)
         await applied.ready.wait()
@@ -274,7 +288,18 @@ class CallService:
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()
 
+    def _label(self, call: LiveCall) -> None:
+        """--- telephony A --- what the caller's menu key means, from the menu in memory."""
+        if call.ivr_choice and not call.ivr_label:
+            choice = self.menu.get((call.did, call.ivr_choice))
+            if choice is not None:
+                call.ivr_label, call.ivr_category = choice.label, choice.category
+            else:
+                call.ivr_label = NO_CHOICE.get(call.ivr_choice, "")
+
     async def _effect(self, effect: Effect) -> None:
+        if effect.call is not None:
+            self._label(effect.call)
         if effect.kind == "pop" and effect.call is not None:
             await self.bus.publish(f"seat.{effect.ext}", pop_payload(effect.call, effect.ext))
         elif effect.kind == "clear" and effect.call is not None:
@@ -288,17 +313,20 @@ class CallService:
             view = self.model.seat_view(effect.ext)
             await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
 
-    async def _load_queue_params(self) -> None:
+    async def _load_config(self) -> None:
+        """What the configuration says about calls: queues' wrap-up and service-level thresholds,
+        and what each menu key means."""
         self.queue_params = await self._run_db(queue_params, self.settings)
         self.model.wrapup_s = {name: p.wrapup_s for name, p in self.queue_params.items()}
+        self.menu = await self._run_db(_load_menu, self.settings)
 
     async def _config_worker(self, sub) -> None:
-        """Queues edited and applied: their wrap-up times and service-level thresholds from now."""
+        """The configuration was applied (queues, menus edited): read it again."""
         async for _topic, _payload in sub:
             try:
-                await self._load_queue_params()
+                await self._load_config()
             except Exception:
-                log.exception("reloading queue parameters failed")
+                log.exception("reloading the call configuration failed")
             self._wallboard_dirty.set()
 
     async def refresh_today(self, days: set[str] | None = None) -> None:

@@ -15,8 +15,18 @@ from typing import Any
 from callcenter.ami import events as ev
 
 _SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
+_UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
+# --- telephony A --- a seat's own queue (a returning caller's first try): not a skill queue
+PERSONAL_QUEUE_PREFIX = "cc-seat-"
+_CHOICE = re.compile(r"^[0-9]$|^(invalid|timeout|voicemail|callback)$")
+
+
+def ivr_choice_of(event: ev.ChannelEvent) -> str:
+    """The caller's menu choice from the channel's variables (checked: it names a key or a case)."""
+    choice = event.variables.get("CC_IVR_CHOICE", "")
+    return choice if _CHOICE.match(choice) else ""
 
 
 def seat_of(interface_or_channel: str) -> str | None:
@@ -67,6 +77,14 @@ class LiveCall:
     resynced: bool = False
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
     events: list[dict[str, Any]] = field(default_factory=list)
+    # --- telephony A --- the menu key chosen (CC_IVR_CHOICE) and what the menu says it means
+    ivr_choice: str = ""
+    ivr_category: str = ""
+    ivr_label: str = ""
+    personal_first: bool = False  # offered to the returning caller's seat before the queue
+    # --- telephony B --- the seat's own channel (call control acts on it) and the recording
+    seat_channel: str = ""
+    recording: str = ""
 
     @property
     def wait_s(self) -> float | None:
@@ -217,8 +235,17 @@ class LiveModel:
 
         if isinstance(event, ev.QueueCallerJoin):
             call = self._call(event.linkedid, at)
-            call.queue = event.queue
-            call.queued_at = at
+            call.ivr_choice = ivr_choice_of(event) or call.ivr_choice
+            if event.queue.startswith(PERSONAL_QUEUE_PREFIX):
+                # The seat's own queue first: the call belongs to the queue the menu chose, and
+                # its wait runs from here through the skill queue that may follow.
+                call.queue = event.variables.get("CC_QUEUE") or call.queue or event.queue
+                call.queued_at = at
+                call.personal_first = True
+            else:
+                call.queue = event.queue
+                if not (call.personal_first and call.queued_at is not None):
+                    call.queued_at = at
             self._log(call, event)
             return []
 
@@ -244,14 +271,14 @@ class LiveModel:
 
         if isinstance(event, ev.QueueMemberStatus):
             ext = seat_of(event.interface)
-            if ext is None:
+            if ext is None or event.queue.startswith(PERSONAL_QUEUE_PREFIX):
                 return []
             seat = self._seat(ext)
             changed = (seat.status, seat.paused, seat.paused_reason) != (
                 event.status,
                 event.paused,
                 event.paused_reason,
-            )
+            ) or event.queue not in seat.queues  # a queue login (QueueAdd) changes the seat too
             seat.name = event.member_name or seat.name
             seat.status = event.status
             seat.paused = event.paused
@@ -283,6 +310,10 @@ class LiveModel:
         if isinstance(event, ev.AgentConnect):
             call.seat = ext
             call.answered_at = at
+            call.seat_channel = event.dest_channel
+            # The dialplan records the caller's channel (MixMonitor) as <its uniqueid>.wav.
+            if _UNIQUEID.match(event.uniqueid):
+                call.recording = f"{event.uniqueid}.wav"
             began = call.ringing.pop(ext, None)
             call.ring_s = (at - began) if began is not None else float(event.ring_time)
             self._set_seat_call(ext, call.linkedid, at)
@@ -340,6 +371,8 @@ class LiveModel:
         call = self.calls.get(event.linkedid)
         if call is None:
             return []
+        # A caller who left out of hours (voicemail, callback) never joined a queue.
+        call.ivr_choice = call.ivr_choice or ivr_choice_of(event)
         return self._finish(call, event.received, "hangup")
 
     # -- re-sync after a (re)connection ----------------------------------------------------
@@ -376,6 +409,7 @@ class LiveModel:
                 rid = ch.variables.get("CC_RESIDENT_ID", "")
                 call.resident_id = int(rid) if rid.isdigit() else None
                 call.order_12345 = ch.variables.get("CC_ORDER12345", "")
+                call.ivr_choice = ivr_choice_of(ch)
             entry = entry_by_channel.get(ch.channel)
             if entry is not None:
                 call.queue = entry.queue
@@ -389,6 +423,7 @@ class LiveModel:
                 continue
             if ch.state == "Up" and call.seat != ext:
                 call.seat = ext
+                call.seat_channel = ch.channel
                 call.answered_at = call.answered_at or now - ch.duration
                 call.ringing.pop(ext, None)
                 self._set_seat_call(ext, call.linkedid, now)
@@ -401,7 +436,7 @@ class LiveModel:
         seen: set[str] = set()
         for m in members:
             ext = seat_of(m.interface)
-            if ext is None:
+            if ext is None or m.queue.startswith(PERSONAL_QUEUE_PREFIX):
                 continue
             seat = self._seat(ext)
             if ext not in seen:

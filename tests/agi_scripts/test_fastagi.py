@@ -85,7 +85,13 @@ async def test_incoming_route_identifies_a_resident(agi, settings):
         env={"agi_callerid": "0086 139 1931 0001", "agi_calleridname": '"><script>alert(1)</script>'},
     )
     assert float(set_vars.pop("CC_ROUTE_AT")) > 0
-    assert set_vars == {"CC_CALLER": "+8613919310001", "CC_RESIDENT_ID": str(rid), "CC_ROUTE_OK": "1"}
+    # An elderly resident living alone waits ahead of others (CC_PRIORITY).
+    assert set_vars == {
+        "CC_CALLER": "+8613919310001",
+        "CC_RESIDENT_ID": str(rid),
+        "CC_PRIORITY": "3",
+        "CC_ROUTE_OK": "1",
+    }
     # The caller's name never travels into an AGI command.
     assert not any("script" in line for line in sent)
     info = seen[-1]

@@ -157,7 +157,9 @@ def test_pjsip_trunks_and_seats(tmp_path, fake_system_install):
         assert f"context = {ctx}" in block and "identify_by = ip" in block
         assert "allow = ulaw,alaw" in block and "direct_media = no" in block
     assert "[seat1001]" in text and "[seat1002]" in text
-    assert "seat1003" not in text and "seat1009" not in text
+    assert "seat1003" not in text
+    # A supervisor with an extension has a phone: listen-in rings it (telephony B).
+    assert "[seat1009]" in text
     assert 'callerid = "张三" <1001>' in text
     assert "password = pw\\;1" in text  # ';' would start a comment
     assert "contact = sip:seat1001@127.0.0.1:15081" in text
@@ -190,7 +192,8 @@ def test_hostile_names_cannot_break_the_config(tmp_path, fake_system_install):
     )
     etc = render_config(settings, install=fake_system_install)
     queues = _conf(etc, "queues.conf")
-    members = [line for line in queues.splitlines() if line.startswith("member =>")]
+    hotline = queues.split("[hotline]", 1)[1].split("\n[", 1)[0]
+    members = [line for line in hotline.splitlines() if line.startswith("member =>")]
     assert len(members) == 1
     fields = members[0].split("=>", 1)[1].split(",")
     assert len(fields) == 4 and fields[0].strip() == "PJSIP/seat1001" and fields[3] == "PJSIP/seat1001"
@@ -208,7 +211,8 @@ def test_hostile_names_cannot_break_the_config(tmp_path, fake_system_install):
     assert "10;01" not in pjsip
     ext = _conf(etc, "extensions.conf")
     assert "exten => 96345,1," in ext and "1,2" not in ext and "777" not in ext
-    assert re.findall(r"^\[([^\]]+)\]", queues, flags=re.M) == ["general", "hotline"]
+    # the hotline, and seat 1001's own queue (a returning caller rings it first)
+    assert re.findall(r"^\[([^\]]+)\]", queues, flags=re.M) == ["general", "hotline", "cc-seat-1001"]
 
 
 @pytest.mark.parametrize(

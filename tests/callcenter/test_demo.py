@@ -29,6 +29,7 @@ from callcenter.demo import (
     load_demo,
 )
 from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
+from callcenter.ivr.demo import SKILL_QUEUES
 from callcenter.residents.models import Resident
 from dispatch.models import WorkOrder
 
@@ -123,6 +124,10 @@ def test_accounts(demo_db):
             "outlet1",
         }
         assert accounts["admin"].role == "admin" and accounts["supervisor"].role == "supervisor"
+        # The supervisor's desk phone rings for listen-in; it answers no queue (telephony B).
+        boss = accounts["supervisor"]
+        assert boss.extension == "1900" and boss.sip_contact == "sip:seat1900@127.0.0.1:5090"
+        assert not s.exec(select(QueueMembership).where(QueueMembership.account_id == boss.id)).all()
         first_outlet = s.exec(select(Outlet).order_by(Outlet.id)).first()
         assert accounts["outlet1"].role == "outlet" and accounts["outlet1"].outlet_id == first_outlet.id
         sip_passwords = set()
@@ -134,7 +139,8 @@ def test_accounts(demo_db):
             assert len(seat.sip_password) >= 16
             sip_passwords.add(seat.sip_password)
             memberships = s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id)).all()
-            assert [m.queue_name for m in memberships] == [HOTLINE_QUEUE]
+            # The hotline, and the skill and 12345 queues of the voice menu demo.
+            assert [m.queue_name for m in memberships] == [HOTLINE_QUEUE] + [q for q, _ in SKILL_QUEUES]
         assert len(sip_passwords) == 4
         for a in accounts.values():
             assert a.must_change_password and a.active
@@ -231,7 +237,7 @@ def test_deterministic_and_options(settings, tmp_path):
         rows_a = a.exec(select(Resident.name, Resident.phone, Resident.id_number).order_by(Resident.id)).all()
         rows_b = b.exec(select(Resident.name, Resident.phone, Resident.id_number).order_by(Resident.id)).all()
         assert len(rows_a) == 200 and rows_a == rows_b
-        seats = a.exec(select(Account).where(Account.extension.is_not(None))).all()
+        seats = a.exec(select(Account).where(Account.extension.is_not(None), Account.role == "seat")).all()
         assert len(seats) == 4 and all(seat.sip_contact == "" for seat in seats)
         # SIP passwords are made per install, not from the seed.
         pw_b = {x.username: x.sip_password for x in b.exec(select(Account)).all()}
@@ -244,10 +250,10 @@ def test_existing_accounts_and_queue_are_kept(settings):
         s.add(CallQueue(name=HOTLINE_QUEUE, title="已有队列"))
         s.commit()
         counts = load_demo(s, residents=50)
-        assert counts["created"] and counts["accounts"] == 7 and counts["queues"] == 1
+        assert counts["created"] and counts["accounts"] == 7 and counts["queues"] == 1 + len(SKILL_QUEUES)
         admin = s.exec(select(Account).where(Account.username == "admin")).one()
         assert admin.display_name == "真管理员" and admin.password_hash == "x"
-        assert s.exec(select(CallQueue)).one().title == "已有队列"
+        assert s.exec(select(CallQueue).where(CallQueue.name == HOTLINE_QUEUE)).one().title == "已有队列"
 
 
 def test_bulk_residents(settings):

@@ -35,6 +35,20 @@ PORTS = {
     "rtp_end": 12199 + _OFF,
     "doctor_sip_port": 25099 + _OFF,
 }
+# --- telephony B: the outside line (residents' phones for click-to-call, callbacks, follow-ups),
+# the 12345 platform's line back, a transfer-target seat and a supervisor's phone
+OUTSIDE_PORT = 25070 + _OFF
+TRUNK12345_PORT = 25071 + _OFF  # on 127.0.0.2, the 12345 platform's address
+SEAT2_PORT = 25086 + _OFF
+SUPERVISOR_PORT = 25090 + _OFF
+CALLCONTROL = {
+    "outbound_contact": f"sip:127.0.0.1:{OUTSIDE_PORT}",
+    "trunk12345_contact": f"sip:127.0.0.2:{TRUNK12345_PORT}",
+    "callback_offer_after_s": 5,
+    "callback_retry_s": 2,
+    "followup_retry_s": 2,
+    "followup_digit_wait_s": 4,
+}
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -54,6 +68,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         "database_url",
     ):
         env[f"CALLCENTER_{key.upper()}"] = str(getattr(settings, key))
+    for key in CALLCONTROL:  # telephony B
+        env[f"CALLCENTER_{key.upper()}"] = str(getattr(settings, key))
     return env
 
 
@@ -62,7 +78,7 @@ def stack_settings(tmp_path_factory) -> Settings:
     require("sipp")
     require("espeak-ng")
     data_dir = tmp_path_factory.mktemp("stack") / "var"
-    settings = set_settings(Settings(data_dir=data_dir, _env_file=None, **PORTS))
+    settings = set_settings(Settings(data_dir=data_dir, _env_file=None, **PORTS, **CALLCONTROL))
     migrate(settings)
     # A short welcome keeps the calls short; the prompt is data an administrator edits.
     (data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
@@ -75,10 +91,11 @@ def stack_settings(tmp_path_factory) -> Settings:
         seat = s.exec(select(Account).where(Account.extension == "1001")).one()
         seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
         s.add(seat)
-        # No wrap-up pause, so back-to-back test calls find the seat free.
-        hotline = s.exec(select(CallQueue).where(CallQueue.name == "hotline")).one()
-        hotline.wrapup = 0
-        s.add(hotline)
+        # No wrap-up pause, so back-to-back test calls find the seat free (in every queue: with
+        # shared_lastcall a 12345 call's wrap-up would keep the seat from the next hotline call).
+        for queue in s.exec(select(CallQueue)).all():
+            queue.wrapup = 0
+            s.add(queue)
         s.commit()
     return settings
 

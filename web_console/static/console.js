@@ -223,6 +223,11 @@
 
     fillResident(pop, msg.resident);
 
+    // telephony A: the voice menu choice (key, label, suggested order category)
+    var ivr = str(msg.ivr_choice);
+    show(pop.querySelector('[data-block="ivr"]'), ivr !== "");
+    setText(pop, "ivr-choice", ivr === "" ? "" :
+      [/^[0-9]$/.test(ivr) ? ivr : "", str(msg.ivr_label), str(msg.ivr_category)].filter(Boolean).join(" · "));
     show(pop.querySelector('[data-block="12345"]'), source === "12345");
     setText(pop, "order-12345", msg.order_12345);
     setText(pop, "summary-12345", msg.summary_12345);
@@ -453,6 +458,10 @@
       else if (msg.type === "clear") onClear(msg);
       else if (msg.type === "state") onState(msg);
       else if (msg.type === "queues") onQueues(msg);
+      // telephony B: call-control outcomes and seat state for callcontrol.js
+      if (msg.type === "callcontrol" || msg.type === "state" || msg.type === "clear") {
+        window.dispatchEvent(new CustomEvent("cc:message", { detail: msg }));
+      }
     } catch (e) {
       if (window.console) window.console.error("console: bad message", e);
     }

@@ -1,0 +1,409 @@
+"""Callback instead of waiting, and follow-up calls (回访), both placed by AMI Originate.
+
+Callbacks: a caller waiting in a queue presses the callback key (queues.conf ``context``); the
+FastAGI route ``callback`` asks :meth:`CallbackWorker.accept` (the live model says how long the
+caller has waited and which number they called from) and the request is stored by the worker,
+never in the route. When a seat of that queue is free, the worker calls the resident back
+(Originate into ``cc-callback``, which queues them at the front); a failed attempt is tried again
+``callback_attempts`` times, ``callback_retry_s`` apart.
+
+Follow-ups: anyone (the dispatch branch, when an order is resolved) publishes
+``followup.request`` ``{"phone": ..., "reference": ...}``; the worker calls the resident
+(Originate into ``cc-followup``), the FastAGI route ``followup`` hands over the digit, and the
+result is stored keyed by the reference and published as ``followup.result``
+``{"reference", "status": rated|unreachable, "rating"}``. No answer or no digit: tried again,
+then ``unreachable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import select
+
+from callcenter.ami.client import AmiClient
+from callcenter.bus import EventBus
+from callcenter.callcontrol.models import Callback, FollowUp
+from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, dial_digits, new_channel_id
+from callcenter.calls.state import LiveModel
+from callcenter.config import Settings
+from callcenter.database import session_scope
+
+log = logging.getLogger(__name__)
+
+CALLBACK_TOPIC = "callback.request"
+CALLBACKS_CHANGED = "callbacks"
+FOLLOWUP_REQUEST = "followup.request"
+FOLLOWUP_RATED = "followup.rated"
+FOLLOWUP_RESULT = "followup.result"
+REFERENCE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+POLL_S = 1.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
+
+
+def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
+    """Callbacks not yet done, oldest first (what the seats' list shows)."""
+    with session_scope(settings) as s:
+        rows = s.exec(
+            select(Callback)
+            .where(Callback.status.in_(("waiting", "calling")))
+            .order_by(Callback.requested_at, Callback.id)
+            .limit(200)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "phone": r.phone,
+            "queue": r.queue,
+            "requested_at": _aware(r.requested_at).isoformat(timespec="seconds"),
+            "status": r.status,
+            "attempts": r.attempts,
+        }
+        for r in rows
+    ]
+
+
+class _Originator:
+    """One Originate to an outside number into a dialplan context; True when it was answered."""
+
+    def __init__(self, settings: Settings, ami: AmiClient, directory: Directory) -> None:
+        self.settings = settings
+        self.ami = ami
+        self.directory = directory
+
+    async def originate(self, number: str, context: str, variables: dict[str, str]) -> tuple[bool, str]:
+        digits = dial_digits(number)
+        if digits is None or not self.settings.outbound_contact:
+            return False, "no number or no outside line"
+        for k, v in variables.items():  # names and values are ours; still, nothing odd passes
+            if not re.fullmatch(r"[A-Z_]{1,32}", k) or not re.fullmatch(r"[A-Za-z0-9_.:/-]{0,64}", v):
+                return False, "bad variable"
+        channel_id = new_channel_id()
+        clid = await self.directory.caller_id()
+        action = {
+            "Action": "Originate",
+            "Channel": f"PJSIP/{digits}@cc-outbound",
+            "Context": context,
+            "Exten": "s",
+            "Priority": "1",
+            "CallerID": f"<{clid}>",
+            "Timeout": "30000",
+            "ChannelId": channel_id,
+            "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
+        }
+        try:
+            # Not async: the reply comes when the resident answers (Success) or not (Error).
+            reply = await self.ami.action(action, timeout=45, as_list=False)  # see CallControl.run
+        except Exception as exc:
+            return False, f"originate failed: {exc!r}"[:64]
+        if getattr(reply, "success", False):
+            return True, channel_id
+        return False, str(reply.get("Message", "no answer") if hasattr(reply, "get") else "no answer")[:64]
+
+
+class _Worker:
+    """Tasks that end with the worker: its loops, and the calls it has in flight."""
+
+    _tasks: list[asyncio.Task]
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks), []
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+class CallbackWorker(_Worker):
+    def __init__(
+        self, settings: Settings, bus: EventBus, ami: AmiClient, model: LiveModel, directory: Directory
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.model = model
+        self.originator = _Originator(settings, ami, directory)
+        self._tasks: list[asyncio.Task] = []
+        self._calling: set[int] = set()
+
+    # -- the FastAGI route's question: quick, no database -----------------------------------
+    def accept(self, linkedid: str) -> tuple[bool, str]:
+        """May this waiting caller be called back? Returns (ok, queue); the request is stored by
+        the worker (a bus message), not here."""
+        call = self.model.calls.get(linkedid) if LINKEDID.match(linkedid or "") else None
+        if call is None or not QUEUE.match(call.queue or ""):
+            return False, ""
+        waited = time.time() - call.queued_at if call.queued_at else 0.0
+        number = call.caller or call.caller_raw
+        if waited < self.settings.callback_offer_after_s or dial_digits(number or "") is None:
+            return False, call.queue
+        asyncio.get_running_loop().create_task(
+            self.bus.publish(CALLBACK_TOPIC, {"linkedid": linkedid, "phone": number, "queue": call.queue})
+        )
+        return True, call.queue
+
+    # -- the worker ---------------------------------------------------------------------------
+    def _reset(self) -> None:
+        """Attempts cut short by an engine restart are due again."""
+        with session_scope(self.settings) as s:
+            for row in s.exec(select(Callback).where(Callback.status == "calling")).all():
+                row.status = "waiting"
+                s.add(row)
+            s.commit()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._reset)
+        sub = self.bus.subscribe(CALLBACK_TOPIC)
+        await sub.ready.wait()
+        self._tasks = [
+            asyncio.create_task(self._store(sub), name="callbacks-store"),
+            asyncio.create_task(self._loop(), name="callbacks-loop"),
+        ]
+
+    async def _store(self, sub) -> None:
+        async for _topic, payload in sub:
+            phone = str(payload.get("phone", ""))[:40]
+            queue = str(payload.get("queue", ""))
+            linkedid = str(payload.get("linkedid", ""))
+            if dial_digits(phone) is None or not QUEUE.match(queue):
+                continue
+            try:
+                await asyncio.to_thread(self._insert, linkedid[:64], phone, queue)
+                await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+            except Exception:
+                log.exception("storing a callback for %s failed", linkedid)
+
+    def _insert(self, linkedid: str, phone: str, queue: str) -> None:
+        with session_scope(self.settings) as s:
+            if linkedid and s.exec(select(Callback).where(Callback.linkedid == linkedid)).first():
+                return  # the same call asked twice
+            s.add(Callback(linkedid=linkedid, phone=phone, queue=queue))
+            s.commit()
+
+    def _due(self) -> list[Callback]:
+        retry = timedelta(seconds=self.settings.callback_retry_s)
+        now = _now()
+        with session_scope(self.settings) as s:
+            rows = s.exec(
+                select(Callback)
+                .where(Callback.status == "waiting")
+                .order_by(Callback.requested_at, Callback.id)
+            ).all()
+        return [r for r in rows if r.last_attempt_at is None or _aware(r.last_attempt_at) + retry <= now]
+
+    def free_seat(self, queue: str) -> str | None:
+        for ext, seat in sorted(self.model.seats.items()):
+            if queue in seat.queues and seat.state == "available" and not seat.linkedid:
+                return ext
+        return None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                due = await asyncio.to_thread(self._due)
+            except Exception:
+                log.exception("reading callbacks failed")
+                continue
+            busy_queues: set[str] = set()
+            for cb in due:
+                if cb.id in self._calling or cb.queue in busy_queues:
+                    continue
+                if self.free_seat(cb.queue) is None:
+                    continue
+                busy_queues.add(cb.queue)  # one callback per queue at a time: one free seat
+                self._calling.add(cb.id)
+                self._spawn(self._call(cb))
+
+    def _update(self, cb_id: int, **values: Any) -> None:
+        with session_scope(self.settings) as s:
+            row = s.get(Callback, cb_id)
+            for k, v in values.items():
+                setattr(row, k, v)
+            s.add(row)
+            s.commit()
+
+    async def _call(self, cb: Callback) -> None:
+        try:
+            attempts = cb.attempts + 1
+            await asyncio.to_thread(
+                self._update, cb.id, status="calling", attempts=attempts, last_attempt_at=_now()
+            )
+            await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+            ok, detail = await self.originator.originate(
+                cb.phone, "cc-callback", {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb.id)}
+            )
+            if ok:
+                seat = await self._answered_by(detail)
+                await asyncio.to_thread(
+                    self._update, cb.id, status="done", outcome="answered", seat=seat, done_at=_now()
+                )
+            elif attempts >= self.settings.callback_attempts:
+                await asyncio.to_thread(self._update, cb.id, status="failed", outcome=detail, done_at=_now())
+            else:
+                await asyncio.to_thread(self._update, cb.id, status="waiting", outcome=detail)
+            log.info("callback %s attempt %d: %s %s", cb.id, attempts, "answered" if ok else "failed", detail)
+            await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+        except Exception:
+            log.exception("callback %s failed", cb.id)
+        finally:
+            self._calling.discard(cb.id)
+
+    async def _answered_by(self, linkedid: str, timeout: float = 60) -> str:
+        """The seat the called-back resident was put through to (from the live model)."""
+        deadline = time.monotonic() + timeout
+        seen = False
+        while time.monotonic() < deadline:
+            call = self.model.calls.get(linkedid)
+            if call is not None:
+                seen = True
+                if call.seat:
+                    return call.seat
+            elif seen:
+                break  # the call is over before a seat answered
+            await asyncio.sleep(0.2)
+        return ""
+
+
+class FollowUpWorker(_Worker):
+    def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient, directory: Directory) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.originator = _Originator(settings, ami, directory)
+        self._tasks: list[asyncio.Task] = []
+        self._calling: set[int] = set()
+        self._ratings: dict[int, asyncio.Future] = {}
+
+    # -- the FastAGI route's message: quick, no database --------------------------------------
+    def rated(self, followup_id: str, digit: str) -> bool:
+        """The digit the resident pressed (or nothing). True when it is a valid rating."""
+        if not followup_id.isdigit():
+            return False
+        rating = int(digit) if digit in ("1", "2", "3", "4", "5") else None
+        future = self._ratings.get(int(followup_id))
+        if future is not None and not future.done():
+            future.set_result(rating)
+        return rating is not None
+
+    def _reset(self) -> None:
+        with session_scope(self.settings) as s:
+            for row in s.exec(select(FollowUp).where(FollowUp.status == "calling")).all():
+                row.status = "pending"
+                s.add(row)
+            s.commit()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._reset)
+        sub = self.bus.subscribe(FOLLOWUP_REQUEST)
+        await sub.ready.wait()
+        self._tasks = [
+            asyncio.create_task(self._store(sub), name="followup-store"),
+            asyncio.create_task(self._loop(), name="followup-loop"),
+        ]
+        if self.settings.followup_after_call:
+            recorded = self.bus.subscribe("calls.recorded")
+            await recorded.ready.wait()
+            self._tasks.append(asyncio.create_task(self._after_calls(recorded), name="followup-after-call"))
+
+    async def _after_calls(self, sub) -> None:
+        """``followup_after_call``: every answered hotline call gets a follow-up, keyed by the call."""
+        async for _topic, row in sub:
+            if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
+                reference = f"call:{row.get('linkedid', '')}"
+                if REFERENCE.match(reference):
+                    await self.bus.publish(FOLLOWUP_REQUEST, {"phone": row["caller"], "reference": reference})
+
+    async def _store(self, sub) -> None:
+        async for _topic, payload in sub:
+            phone = str(payload.get("phone", ""))[:40]
+            reference = str(payload.get("reference", ""))
+            if dial_digits(phone) is None or not REFERENCE.match(reference):
+                log.warning("follow-up request refused: %r", payload)
+                continue
+            try:
+                await asyncio.to_thread(self._insert, reference, phone)
+            except Exception:
+                log.exception("storing a follow-up for %s failed", reference)
+
+    def _insert(self, reference: str, phone: str) -> None:
+        with session_scope(self.settings) as s:
+            s.add(FollowUp(reference=reference, phone=phone))
+            s.commit()
+
+    def _due(self) -> list[FollowUp]:
+        retry = timedelta(seconds=self.settings.followup_retry_s)
+        now = _now()
+        with session_scope(self.settings) as s:
+            rows = s.exec(select(FollowUp).where(FollowUp.status == "pending").order_by(FollowUp.id)).all()
+        return [r for r in rows if r.last_attempt_at is None or _aware(r.last_attempt_at) + retry <= now]
+
+    def _update(self, fu_id: int, **values: Any) -> None:
+        with session_scope(self.settings) as s:
+            row = s.get(FollowUp, fu_id)
+            for k, v in values.items():
+                setattr(row, k, v)
+            s.add(row)
+            s.commit()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                due = await asyncio.to_thread(self._due)
+            except Exception:
+                log.exception("reading follow-ups failed")
+                continue
+            for fu in due:
+                if fu.id not in self._calling and len(self._calling) < 4:
+                    self._calling.add(fu.id)
+                    self._spawn(self._call(fu))
+
+    async def _call(self, fu: FollowUp) -> None:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._ratings[fu.id] = future
+        try:
+            attempts = fu.attempts + 1
+            await asyncio.to_thread(
+                self._update, fu.id, status="calling", attempts=attempts, last_attempt_at=_now()
+            )
+            ok, detail = await self.originator.originate(fu.phone, "cc-followup", {"CC_FU_ID": str(fu.id)})
+            rating = None
+            if ok:
+                # The prompt, the wait for a digit (twice) and the route: well under a minute.
+                with contextlib.suppress(TimeoutError):
+                    rating = await asyncio.wait_for(future, 90)
+            if rating is not None:
+                await asyncio.to_thread(self._update, fu.id, status="rated", rating=rating, done_at=_now())
+                result = {"reference": fu.reference, "status": "rated", "rating": rating}
+            elif attempts >= self.settings.followup_attempts:
+                await asyncio.to_thread(self._update, fu.id, status="unreachable", done_at=_now())
+                result = {"reference": fu.reference, "status": "unreachable", "rating": None}
+            else:
+                await asyncio.to_thread(self._update, fu.id, status="pending")
+                result = None
+            log.info("follow-up %s (%s) attempt %d: %s", fu.id, fu.reference, attempts, result or detail)
+            if result is not None:
+                await self.bus.publish(FOLLOWUP_RESULT, {**result, "attempts": attempts})
+        except Exception:
+            log.exception("follow-up %s failed", fu.id)
+        finally:
+            self._ratings.pop(fu.id, None)
+            self._calling.discard(fu.id)

@@ -1,0 +1,50 @@
+"""What call control keeps: callbacks waiting for a free seat, and follow-up calls (回访).
+
+Recordings need no table of their own: the file name is a column of the call record
+(``CallRecord.recording``), built from Asterisk's uniqueid, never from caller data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field, SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Callback(SQLModel, table=True):
+    """A caller who pressed the callback key in the queue: called back when a seat is free."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    linkedid: str = Field(default="", max_length=64, index=True)  # the call that asked for it
+    phone: str = Field(max_length=40)  # E.164 (or the raw digits the carrier gave)
+    queue: str = Field(default="", max_length=32)
+    requested_at: datetime = Field(default_factory=_now, index=True)
+    status: str = Field(default="waiting", max_length=16, index=True)  # waiting | calling | done | failed
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    seat: str = Field(default="", max_length=16)  # who talked to the resident in the end
+    outcome: str = Field(default="", max_length=32)  # answered | noanswer | busy | ...
+    done_at: datetime | None = None
+
+
+class FollowUp(SQLModel, table=True):
+    """A follow-up call asking the resident to rate the service by keypad (1 best … 5 worst).
+
+    ``reference`` is opaque to telephony (a work order number from dispatch, for example): the
+    result is published on the bus with it, and the requester stores it where it belongs."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=64, index=True)
+    phone: str = Field(max_length=40)
+    requested_at: datetime = Field(default_factory=_now)
+    status: str = Field(
+        default="pending", max_length=16, index=True
+    )  # pending | calling | rated | unreachable
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    rating: int | None = None  # 1 very satisfied … 5 very dissatisfied
+    done_at: datetime | None = None

@@ -1,0 +1,361 @@
+"""Call control from the consoles, carried out on Asterisk by the engine.
+
+A web worker checks the session, role and CSRF token and publishes a command on the bus topic
+``engine.callcontrol``; the engine (which holds the AMI connection and the live model) checks it
+against the live model — a seat acts only on a call it is talking on, a supervisor spies only on
+a call that is up — and sends the AMI action. Every AMI header value is built here from
+validated values (digits, known queue names, channel names taken from the live model); nothing
+a caller or a browser typed is copied into an action.
+
+Commands: ``{"action": ..., "ext": <the account's own extension>, "actor": <username>, ...}``
+
+* ``hangup``      linkedid                      — Hangup of the seat's channel
+* ``transfer``    linkedid, mode, kind, target  — Redirect (blind) / Atxfer (attended)
+* ``dial``        number                        — Originate: the seat's phone, then the resident
+* ``spy``         target_ext, mode              — Originate to the supervisor's phone into ChanSpy
+* ``queue_login`` / ``queue_logout``  queue     — QueueAdd / QueueRemove (dynamic members)
+
+The outcome goes back to the acting console as ``{"type": "callcontrol", ...}`` on ``seat.<ext>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from callcenter.ami.client import AmiClient
+from callcenter.bus import EventBus, Subscription, TopicWorker
+from callcenter.calls.state import LiveCall, LiveModel
+from callcenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+COMMAND_TOPIC = "engine.callcontrol"
+RESULT_TOPIC = "callcontrol.result"
+
+EXT = re.compile(r"^[0-9]{2,8}$")
+QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
+NUMBER = re.compile(r"^[0-9]{3,20}$")
+LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
+_CHANNEL = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}$")
+
+TRANSFER_MODES = ("blind", "attended")
+TRANSFER_KINDS = ("seat", "queue", "outside", "12345")
+SPY_MODES = {"listen": "", "whisper": "w", "barge": "B"}
+# Dialplan contexts (extensions.conf.j2, "telephony B" block) per transfer target kind.
+XFER_CONTEXT = {
+    "seat": "cc-xfer-seat",
+    "queue": "cc-xfer-queue",
+    "outside": "cc-xfer-outside",
+    "12345": "cc-xfer-12345",
+}
+DIALOUT_CONTEXT = "cc-dialout"
+
+
+def dial_digits(text: str) -> str | None:
+    """An outside number as the carrier gets it: digits only (``+86`` becomes ``0086``)."""
+    text = (text or "").strip()
+    if len(text) > 32:
+        return None
+    text = re.sub(r"[\s()-]", "", text)
+    if text.startswith("+"):
+        text = "00" + text[1:]
+    return text if NUMBER.match(text) else None
+
+
+def new_channel_id() -> str:
+    """A uniqueid for a channel we originate (Asterisk's own form: epoch.sequence)."""
+    return f"{int(time.time())}.{100000000 + secrets.randbelow(900000000)}"
+
+
+class Refused(Exception):
+    """A command that may not be carried out; the message goes back to the console."""
+
+
+def seat_call(model: LiveModel, ext: str, linkedid: str) -> LiveCall:
+    """The call ``linkedid`` if seat ``ext`` is talking on it now, else Refused."""
+    if not LINKEDID.match(linkedid or ""):
+        raise Refused("bad call id")
+    call = model.calls.get(linkedid)
+    if call is None or call.seat != ext or call.talk_end is not None or call.answered_at is None:
+        raise Refused("not your call")
+    if not _CHANNEL.match(call.seat_channel or ""):
+        raise Refused("the seat's channel is not known")
+    return call
+
+
+class CallControl(TopicWorker):
+    topic = COMMAND_TOPIC
+
+    def __init__(
+        self, settings: Settings, bus: EventBus, ami: AmiClient, model: LiveModel, directory
+    ) -> None:
+        super().__init__(bus)
+        self.settings = settings
+        self.ami = ami
+        self.model = model
+        # ``directory``: what the database knows (seats, queues, the caller ID), off the event loop.
+        self.directory = directory
+        # linkedid of a click-to-call -> (the seat's extension, when it was placed)
+        self.outbound: dict[str, tuple[str, float]] = {}
+
+    async def handle(self, command: dict[str, Any], sub: Subscription) -> None:
+        # Off the subscription loop: an AMI round trip must not hold up the next command.
+        asyncio.create_task(self.run(command))
+
+    async def run(self, command: dict[str, Any]) -> dict[str, Any]:
+        action = str(command.get("action", ""))
+        ext = str(command.get("ext", ""))
+        result: dict[str, Any] = {"type": "callcontrol", "action": action, "ok": False}
+        if "request_id" in command:
+            result["request_id"] = str(command["request_id"])[:40]
+        try:
+            if not EXT.match(ext):
+                raise Refused("bad extension")
+            handler = getattr(self, f"_do_{action}", None)
+            if handler is None:
+                raise Refused("unknown action")
+            ami_action = await handler(ext, command, result)
+            # as_list=False: panoramisk 1.4 takes "... successfully queued" (Atxfer, Originate)
+            # for the start of a list and, without an Async header, drops the connection.
+            reply = await self.ami.action(ami_action, as_list=False)
+            if not getattr(reply, "success", False) and action == "dial":
+                self.outbound.pop(str(result.get("linkedid", "")), None)
+            elif action == "dial":
+                asyncio.create_task(
+                    self._mark_outbound(str(result["linkedid"]), ext, str(command.get("number", "")))
+                )
+            if not getattr(reply, "success", False):
+                message = reply.get("Message", "") if hasattr(reply, "get") else ""
+                raise Refused(f"Asterisk refused: {message}"[:200])
+            result["ok"] = True
+        except Refused as exc:
+            result["error"] = str(exc)
+            log.warning("call control %s for %s refused: %s", action, ext, exc)
+        except Exception as exc:
+            result["error"] = "failed"
+            log.exception("call control %s for %s failed: %r", action, ext, exc)
+        if EXT.match(ext):
+            await self.bus.publish(f"seat.{ext}", result)
+        await self.bus.publish(RESULT_TOPIC, {**result, "ext": ext if EXT.match(ext) else ""})
+        return result
+
+    # -- the actions: each returns the AMI action, built from checked values only ------------
+    async def _do_hangup(self, ext: str, command: dict, result: dict) -> dict:
+        linkedid = str(command.get("linkedid", ""))
+        result["linkedid"] = linkedid
+        if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
+            channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
+            if not _CHANNEL.match(channel):
+                raise Refused("the seat's channel is not known")
+        else:
+            channel = seat_call(self.model, ext, linkedid).seat_channel
+        return {"Action": "Hangup", "Channel": channel, "Cause": "16"}
+
+    async def _do_transfer(self, ext: str, command: dict, result: dict) -> dict:
+        linkedid = str(command.get("linkedid", ""))
+        mode, kind = str(command.get("mode", "")), str(command.get("kind", ""))
+        result.update(linkedid=linkedid, mode=mode, kind=kind)
+        if mode not in TRANSFER_MODES or kind not in TRANSFER_KINDS:
+            raise Refused("bad transfer")
+        call = seat_call(self.model, ext, linkedid)
+        target = await self._target(ext, kind, str(command.get("target", "")), call)
+        result["target"] = target
+        context = XFER_CONTEXT[kind]
+        if mode == "blind":
+            if not _CHANNEL.match(call.channel or ""):
+                raise Refused("the caller's channel is not known")
+            # The caller leaves the seat for the target; the seat's leg is hung up.
+            return {
+                "Action": "Redirect",
+                "Channel": call.channel,
+                "Context": context,
+                "Exten": target,
+                "Priority": "1",
+            }
+        # Attended: the seat's phone talks to the target first, the caller on hold; the transfer
+        # completes when the seat hangs up (features.conf atxfer, Queue option t).
+        return {"Action": "Atxfer", "Channel": call.seat_channel, "Context": context, "Exten": target}
+
+    async def _target(self, ext: str, kind: str, target: str, call: LiveCall) -> str:
+        if kind == "seat":
+            if not EXT.match(target) or target == ext:
+                raise Refused("bad seat")
+            if target not in await self.directory.extensions():
+                raise Refused("no such seat")
+            return target
+        if kind == "queue":
+            if not QUEUE.match(target) or target not in await self.directory.queues():
+                raise Refused("no such queue")
+            return target
+        if kind == "outside":
+            if not self.settings.outbound_contact:
+                raise Refused("no outside line configured")
+            digits = dial_digits(target)
+            if digits is None:
+                raise Refused("bad number")
+            return digits
+        # kind == "12345": only a call that came from the 12345 platform goes back to it.
+        if call.source != "12345":
+            raise Refused("not a 12345 call")
+        if not self.settings.trunk12345_contact:
+            raise Refused("no 12345 line configured")
+        return "12345"
+
+    async def _do_dial(self, ext: str, command: dict, result: dict) -> dict:
+        if not self.settings.outbound_contact:
+            raise Refused("no outside line configured")
+        number = dial_digits(str(command.get("number", "")))
+        if number is None:
+            raise Refused("bad number")
+        busy = [c for c in self.model.calls.values() if c.seat == ext and c.talk_end is None]
+        if busy or self._dialling(ext):
+            raise Refused("the seat is on a call")
+        clid = await self.directory.caller_id()
+        channel_id = new_channel_id()
+        self.outbound[channel_id] = (ext, time.monotonic())
+        result["linkedid"] = channel_id
+        return {
+            "Action": "Originate",
+            "Channel": f"PJSIP/seat{ext}",  # the seat's phone first
+            "Context": DIALOUT_CONTEXT,
+            "Exten": number,
+            "Priority": "1",
+            "CallerID": f"<{clid}>",
+            "Timeout": "30000",
+            "ChannelId": channel_id,
+            "Variable": f"CC_CLID={clid}",
+            "Async": "true",
+        }
+
+    async def _mark_outbound(self, linkedid: str, ext: str, number: str, timeout: float = 60) -> None:
+        """The click-to-call's record: the seat's call to the resident, and its recording
+        (cc-dialout records ``<uniqueid>.wav``), once its channel shows in the live model."""
+        from callcenter.phone import normalize
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            call = self.model.calls.get(linkedid)
+            if call is not None:
+                call.seat = ext
+                call.source = "outbound"
+                call.recording = f"{linkedid}.wav"
+                call.caller = normalize(number, self.settings.default_region, self.settings.default_area_code)
+                call.caller_raw = dial_digits(number) or ""
+                return
+            await asyncio.sleep(0.1)
+
+    def _dialling(self, ext: str) -> bool:
+        """Whether the seat's own click-to-call is still up (or was placed a moment ago and its
+        channel has not shown yet). Ended ones are forgotten here."""
+        now = time.monotonic()
+        busy = False
+        for linkedid, (who, at) in list(self.outbound.items()):
+            live = linkedid in self.model.calls or now - at < 10
+            if not live:
+                del self.outbound[linkedid]
+            elif who == ext:
+                busy = True
+        return busy
+
+    async def _do_spy(self, ext: str, command: dict, result: dict) -> dict:
+        target_ext, mode = str(command.get("target_ext", "")), str(command.get("mode", ""))
+        result.update(target_ext=target_ext, mode=mode)
+        if mode not in SPY_MODES or not EXT.match(target_ext) or target_ext == ext:
+            raise Refused("bad listen request")
+        seat = self.model.seats.get(target_ext)
+        call = self.model.calls.get(seat.linkedid) if seat and seat.linkedid else None
+        if call is None or call.seat != target_ext or call.talk_end is not None:
+            raise Refused("the seat is not on a call")
+        if not _CHANNEL.match(call.seat_channel or ""):
+            raise Refused("the seat's channel is not known")
+        result["linkedid"] = call.linkedid
+        # q: no beep/announcement; E: end when the spied channel hangs up; w whisper; B barge.
+        return {
+            "Action": "Originate",
+            "Channel": f"PJSIP/seat{ext}",  # the supervisor's own phone
+            "Application": "ChanSpy",
+            "Data": f"{call.seat_channel},q{SPY_MODES[mode]}E",
+            "CallerID": f"<{target_ext}>",
+            "Timeout": "30000",
+            "Async": "true",
+        }
+
+    async def _do_queue_login(self, ext: str, command: dict, result: dict) -> dict:
+        queue = await self._own_queue(command, result)
+        name = await self.directory.member_name(ext)
+        return {
+            "Action": "QueueAdd",
+            "Queue": queue,
+            "Interface": f"PJSIP/seat{ext}",
+            "StateInterface": f"PJSIP/seat{ext}",
+            "MemberName": name,
+            "Penalty": "0",
+        }
+
+    async def _do_queue_logout(self, ext: str, command: dict, result: dict) -> dict:
+        queue = await self._own_queue(command, result)
+        return {"Action": "QueueRemove", "Queue": queue, "Interface": f"PJSIP/seat{ext}"}
+
+    async def _own_queue(self, command: dict, result: dict) -> str:
+        queue = str(command.get("queue", ""))
+        result["queue"] = queue
+        if not QUEUE.match(queue) or queue not in await self.directory.queues():
+            raise Refused("no such queue")
+        return queue
+
+
+class Directory:
+    """Seats, queues and the hotline's caller ID from the database, cached for a few seconds
+    (read on a thread: the event loop never waits on the database)."""
+
+    TTL = 5.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._at = 0.0
+        self._data: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+
+    def _load(self) -> dict[str, Any]:
+        from sqlmodel import select
+
+        from asterisk_conf.render import clean_name
+        from callcenter.accounts.models import Account
+        from callcenter.database import session_scope
+        from callcenter.directory.models import CallQueue, ServiceNumber
+
+        with session_scope(self.settings) as s:
+            accounts = s.exec(select(Account).where(Account.active == True)).all()  # noqa: E712
+            queues = {q.name for q in s.exec(select(CallQueue)).all() if QUEUE.match(q.name or "")}
+            numbers = [n.number for n in s.exec(select(ServiceNumber).order_by(ServiceNumber.id)).all()]
+        names = {
+            a.extension: clean_name(a.display_name, fallback=a.extension or "")
+            for a in accounts
+            if a.extension and EXT.match(a.extension)
+        }
+        clid = self.settings.outbound_caller_id or next((n for n in numbers if NUMBER.match(n or "")), "")
+        return {"names": names, "queues": queues, "clid": clid if NUMBER.match(clid) else "0"}
+
+    async def _get(self) -> dict[str, Any]:
+        async with self._lock:
+            if time.monotonic() - self._at > self.TTL:
+                self._data = await asyncio.to_thread(self._load)
+                self._at = time.monotonic()
+            return self._data
+
+    async def extensions(self) -> set[str]:
+        return set((await self._get())["names"])
+
+    async def queues(self) -> set[str]:
+        return (await self._get())["queues"]
+
+    async def caller_id(self) -> str:
+        return (await self._get())["clid"]
+
+    async def member_name(self, ext: str) -> str:
+        return (await self._get())["names"].get(ext, ext)

@@ -1,0 +1,83 @@
+"""The FastAGI routes of the telephony work over real TCP: out-of-hours items announced on the bus
+(only for checked arguments), and the incoming route's hours, priority and last-seat answers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from agi_scripts.testing import run_agi_call
+from callcenter.bus import InProcessBus
+from callcenter.calls.models import CallRecord
+from callcenter.database import session_scope
+from callcenter.engine import Engine
+from callcenter.ivr.models import ServiceHours
+from callcenter.ivr.routing import REQUEST_TOPIC
+from tests.conftest import free_port
+
+
+@pytest.fixture
+async def engine(settings):
+    settings.agi_port = free_port()
+    settings.agi_read_timeout = 0.5
+    bus = InProcessBus()
+    e = Engine(settings, bus)
+    await e.ivr.start()
+    await e.start_agi()
+    yield e
+    await e.stop_agi()
+    await e.ivr.stop()
+
+
+async def test_out_of_hours_items_are_announced_for_checked_arguments(engine):
+    sub = engine.bus.subscribe(REQUEST_TOPIC)
+    await sub.ready.wait()
+    port = engine.settings.agi_port
+    set_vars, _ = await run_agi_call(
+        "127.0.0.1",
+        port,
+        "after_hours",
+        args=["voicemail", "96346", "17.3", "17.3"],
+        env={"agi_callerid": "13919310001"},
+    )
+    assert set_vars == {"CC_REQUEST_OK": "1"}
+    _topic, payload = await sub.get(5)
+    assert payload["kind"] == "voicemail" and payload["caller"] == "+8613919310001"
+    assert payload["recording"] == "17.3.wav" and payload["did"] == "96346"
+    for bad in (
+        ["fax", "96346", "17.3", "17.3"],
+        ["callback", "9;6", "17.3", ""],
+        ["callback", "96346", "../x", ""],
+    ):
+        set_vars, _ = await run_agi_call("127.0.0.1", port, "after_hours", args=bad)
+        assert set_vars == {}
+    assert sub.queue.empty()
+
+
+async def test_incoming_route_closed_hours_and_the_last_seat(engine, settings):
+    with session_scope(settings) as s:
+        s.add(ServiceHours(number="96346", schedule="workdays", open_time="08:30", close_time="17:30"))
+        s.add(CallRecord(linkedid="x1", caller="+8617000000001", seat="1003", started_at=datetime.now(UTC)))
+        s.commit()
+    await engine.bus.publish("engine.config.applied", {})  # the hours are read again
+    settings.clock = "2026-10-01T10:00:00"  # National Day
+    for _ in range(50):
+        if "96346" in engine.ivr.hours:
+            break
+        await asyncio.sleep(0.05)
+    port = settings.agi_port
+    args = ["carrier", "96346", "hotline", "1700000000.9"]
+    set_vars, sent = await run_agi_call(
+        "127.0.0.1", port, "incoming", args=args, env={"agi_callerid": "17000000001"}
+    )
+    assert set_vars["CC_OPEN"] == "0" and set_vars["CC_PREFERRED_SEAT"] == "1003"
+    assert any(line.startswith("EXEC MSet") for line in sent)  # one round trip for them all
+    settings.clock = "2026-11-27T10:00:00"  # a working Friday
+    set_vars, _ = await run_agi_call(
+        "127.0.0.1", port, "incoming", args=args, env={"agi_callerid": "17000000002"}
+    )
+    assert (
+        "CC_OPEN" not in set_vars and "CC_PREFERRED_SEAT" not in set_vars and set_vars["CC_ROUTE_OK"] == "1"
+    )

@@ -1,0 +1,349 @@
+"""Call control in the engine (telephony B): every AMI action is built from checked values, and a
+seat acts only on its own call. A fake AMI here records the actions; tests/e2e/test_callcontrol.py
+drives the real Asterisk."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlmodel import select
+
+from callcenter.ami import events as ev
+from callcenter.audit.models import AuditEntry
+from callcenter.bus import InProcessBus
+from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker
+from callcenter.callcontrol.models import FollowUp
+from callcenter.callcontrol.recordings import purge, recordings_dir
+from callcenter.callcontrol.service import CallControl, dial_digits
+from callcenter.calls.models import CallRecord
+from callcenter.calls.state import LiveModel
+from callcenter.cli import build_parser
+from callcenter.database import session_scope
+
+CALLER = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": "100.1"}
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    async def action(self, action, timeout=10.0, as_list=None):
+        self.sent.append(dict(action))
+
+        class Reply(dict):
+            success = True
+
+        return Reply(Response="Success")
+
+
+class FakeDirectory:
+    async def extensions(self):
+        return {"1001", "1002", "1006"}
+
+    async def queues(self):
+        return {"hotline", "helpdesk"}
+
+    async def caller_id(self):
+        return "96345"
+
+    async def member_name(self, ext):
+        return f"座席{ext}"
+
+
+def talking_model(ext="1001") -> LiveModel:
+    m = LiveModel()
+    m.apply(
+        ev.Newchannel(**CALLER, caller_num="13912345678", exten="96345", context="from-carrier", received=1.0)
+    )
+    m.apply(ev.QueueCallerJoin(**CALLER, queue="hotline", received=2.0))
+    base = {
+        **CALLER,
+        "queue": "hotline",
+        "interface": f"PJSIP/seat{ext}",
+        "dest_channel": f"PJSIP/seat{ext}-0000000a",
+    }
+    m.apply(ev.AgentCalled(**base, received=3.0))
+    m.apply(ev.AgentConnect(**base, received=4.0))
+    return m
+
+
+@pytest.fixture
+def control(settings):
+    settings.outbound_contact = "sip:127.0.0.1:5070"
+    settings.trunk12345_contact = "sip:127.0.0.2:5070"
+    ami = FakeAmi()
+    cc = CallControl(settings, InProcessBus(), ami, talking_model(), FakeDirectory())
+    return cc, ami
+
+
+async def test_a_seat_acts_only_on_its_own_call(control):
+    cc, ami = control
+    r = await cc.run({"action": "hangup", "ext": "1002", "linkedid": "100.1"})
+    assert r == {
+        "type": "callcontrol",
+        "action": "hangup",
+        "ok": False,
+        "linkedid": "100.1",
+        "error": "not your call",
+    }
+    r = await cc.run({"action": "hangup", "ext": "1001", "linkedid": "100.1"})
+    assert r["ok"] and ami.sent == [{"Action": "Hangup", "Channel": "PJSIP/seat1001-0000000a", "Cause": "16"}]
+
+
+async def test_transfers_are_built_from_checked_values(control):
+    cc, ami = control
+    r = await cc.run(
+        {
+            "action": "transfer",
+            "ext": "1001",
+            "linkedid": "100.1",
+            "mode": "blind",
+            "kind": "seat",
+            "target": "1006",
+        }
+    )
+    assert r["ok"]
+    assert ami.sent[-1] == {
+        "Action": "Redirect",
+        "Channel": "PJSIP/carrier-00000001",
+        "Context": "cc-xfer-seat",
+        "Exten": "1006",
+        "Priority": "1",
+    }
+    r = await cc.run(
+        {
+            "action": "transfer",
+            "ext": "1001",
+            "linkedid": "100.1",
+            "mode": "attended",
+            "kind": "queue",
+            "target": "helpdesk",
+        }
+    )
+    assert r["ok"] and ami.sent[-1] == {
+        "Action": "Atxfer",
+        "Channel": "PJSIP/seat1001-0000000a",
+        "Context": "cc-xfer-queue",
+        "Exten": "helpdesk",
+    }
+    n = len(ami.sent)
+    for kind, target, error in (
+        ("seat", "9999", "no such seat"),
+        ("seat", "1001", "bad seat"),
+        ("queue", "nosuch", "no such queue"),
+        ("outside", "1;Dial(x)", "bad number"),
+        ("12345", "", "not a 12345 call"),
+    ):
+        cmd = {
+            "action": "transfer",
+            "ext": "1001",
+            "linkedid": "100.1",
+            "mode": "blind",
+            "kind": kind,
+            "target": target,
+        }
+        r = await cc.run(cmd)
+        assert r["error"] == error, (kind, r)
+    assert len(ami.sent) == n  # nothing refused reached Asterisk
+
+
+async def test_click_to_call_and_listen_in(control):
+    cc, ami = control
+    r = await cc.run({"action": "dial", "ext": "1002", "number": "+86 139-1931-0001"})
+    assert r["ok"]
+    sent = ami.sent[-1]
+    assert sent["Channel"] == "PJSIP/seat1002" and sent["Exten"] == "008613919310001"
+    assert (
+        sent["Context"] == "cc-dialout"
+        and sent["Variable"] == "CC_CLID=96345"
+        and sent["ChannelId"] == r["linkedid"]
+    )
+    assert (await cc.run({"action": "dial", "ext": "1002", "number": "123"}))[
+        "error"
+    ] == "the seat is on a call"
+    # That call is over (gone from the live model): the seat may call again.
+    dialled = ami.sent[-1]["ChannelId"]
+    cc.outbound[dialled] = ("1002", time.monotonic() - 11)
+    assert (await cc.run({"action": "dial", "ext": "1002", "number": "123"}))["ok"]
+    assert dialled not in cc.outbound
+    r = await cc.run({"action": "spy", "ext": "1900", "target_ext": "1001", "mode": "whisper"})
+    assert r["ok"] and ami.sent[-1]["Application"] == "ChanSpy"
+    assert (
+        ami.sent[-1]["Data"] == "PJSIP/seat1001-0000000a,qwE" and ami.sent[-1]["Channel"] == "PJSIP/seat1900"
+    )
+    assert (await cc.run({"action": "spy", "ext": "1900", "target_ext": "1002", "mode": "listen"}))[
+        "error"
+    ] == ("the seat is not on a call")
+    assert (await cc.run({"action": "spy", "ext": "1900", "target_ext": "1001", "mode": "x"}))["error"]
+
+
+async def test_queue_login_and_logout(control):
+    cc, ami = control
+    assert (await cc.run({"action": "queue_login", "ext": "1001", "queue": "helpdesk"}))["ok"]
+    assert ami.sent[-1] == {
+        "Action": "QueueAdd",
+        "Queue": "helpdesk",
+        "Interface": "PJSIP/seat1001",
+        "StateInterface": "PJSIP/seat1001",
+        "MemberName": "座席1001",
+        "Penalty": "0",
+    }
+    assert (await cc.run({"action": "queue_logout", "ext": "1001", "queue": "helpdesk"}))["ok"]
+    assert ami.sent[-1] == {"Action": "QueueRemove", "Queue": "helpdesk", "Interface": "PJSIP/seat1001"}
+    assert (await cc.run({"action": "queue_login", "ext": "1001", "queue": "other"}))[
+        "error"
+    ] == "no such queue"
+    assert (await cc.run({"action": "nope", "ext": "1001"}))["error"] == "unknown action"
+    assert (await cc.run({"action": "hangup", "ext": "10*1"}))["error"] == "bad extension"
+
+
+def test_dial_digits():
+    assert dial_digits("0931-8123456") == "09318123456"
+    assert dial_digits("+8613919310001") == "008613919310001"
+    for bad in ("", "12", "1;2", "abc", "1" * 40, "1,2"):
+        assert dial_digits(bad) is None
+
+
+def test_callback_accepts_only_a_caller_who_waited(settings):
+    settings.callback_offer_after_s = 30
+    m = LiveModel()
+    m.apply(
+        ev.Newchannel(**CALLER, caller_num="13912345678", exten="96345", context="from-carrier", received=1.0)
+    )
+    m.apply(ev.QueueCallerJoin(**CALLER, queue="hotline", received=time.time() - 10))
+    worker = CallbackWorker(settings, InProcessBus(), FakeAmi(), m, FakeDirectory())
+    assert worker.accept("100.1") == (False, "hotline")  # 10 s: too early, back in the queue
+    assert worker.accept("999.9") == (False, "")
+    assert worker.accept("1;Hangup") == (False, "")
+
+
+def test_followup_ratings_are_1_to_5(settings):
+    worker = FollowUpWorker(settings, InProcessBus(), FakeAmi(), FakeDirectory())
+    assert worker.rated("7", "3") and worker.rated("7", "5")
+    assert not worker.rated("7", "6") and not worker.rated("7", "") and not worker.rated("x", "1")
+
+
+def test_purge_deletes_old_recordings_and_is_audited(settings):
+    folder = recordings_dir(settings)
+    folder.mkdir(parents=True)
+    old, new = folder / "1000.1.wav", folder / "2000.2.wav"
+    old.write_bytes(b"RIFF")
+    new.write_bytes(b"RIFF")
+    (folder / "notes.txt").write_text("not a recording")
+    long_ago = time.time() - 200 * 86400
+    os.utime(old, (long_ago, long_ago))
+    from datetime import UTC, datetime
+
+    with session_scope(settings) as s:
+        s.add(CallRecord(linkedid="1000.1", started_at=datetime.now(UTC), recording="1000.1.wav"))
+        s.commit()
+    assert purge(settings, days=180, dry_run=True) == ["1000.1.wav"] and old.exists()
+    assert purge(settings, days=180) == ["1000.1.wav"]
+    assert not old.exists() and new.exists() and (folder / "notes.txt").exists()
+    with session_scope(settings) as s:
+        assert s.exec(select(CallRecord)).one().recording == ""
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "recording.purge")).one()
+        assert entry.detail["files"] == ["1000.1.wav"]
+
+
+def test_the_cli_has_the_purge_command():
+    args = build_parser().parse_args(["recordings", "purge", "--days", "30", "--dry-run"])
+    assert args.days == 30 and args.dry_run
+
+
+class ScriptedAmi:
+    """Answers each Originate with the next scripted outcome; a rating digit may follow."""
+
+    def __init__(self, outcomes, worker_ref):
+        self.outcomes = list(outcomes)
+        self.worker_ref = worker_ref
+        self.sent: list[dict] = []
+
+    async def action(self, action, timeout=10.0, as_list=None):
+        import asyncio
+
+        self.sent.append(dict(action))
+        answered, digit = self.outcomes.pop(0)
+
+        class Reply(dict):
+            success = answered
+
+        if answered and digit is not None:
+            fu_id = action["Variable"].split("=", 1)[1]
+            asyncio.get_running_loop().call_later(0.1, self.worker_ref[0].rated, fu_id, digit)
+        return Reply(Response="Success" if answered else "Error", Message="" if answered else "no answer")
+
+
+async def _followup_run(settings, outcomes, reference):
+
+    settings.outbound_contact = "sip:127.0.0.1:5070"
+    settings.followup_retry_s = 0
+    settings.followup_attempts = 3
+    bus = InProcessBus()
+    ref: list = []
+    ami = ScriptedAmi(outcomes, ref)
+    worker = FollowUpWorker(settings, bus, ami, FakeDirectory())
+    ref.append(worker)
+    results = bus.subscribe("followup.result")
+    await worker.start()
+    try:
+        await bus.publish("followup.request", {"phone": "13919310001", "reference": reference})
+        _topic, result = await results.get(timeout=20)
+    finally:
+        await worker.stop()
+    return result, ami
+
+
+async def test_followup_rating_is_stored_and_published(settings):
+    result, ami = await _followup_run(settings, [(False, None), (True, ""), (True, "4")], "AN-1")
+    assert result == {"reference": "AN-1", "status": "rated", "rating": 4, "attempts": 3}
+    assert (
+        ami.sent[0]["Channel"] == "PJSIP/13919310001@cc-outbound" and ami.sent[0]["Context"] == "cc-followup"
+    )
+    with session_scope(settings) as s:
+        row = s.exec(select(FollowUp)).one()
+    assert row.status == "rated" and row.rating == 4 and row.attempts == 3
+
+
+async def test_followup_unanswered_becomes_unreachable(settings):
+    result, _ami = await _followup_run(settings, [(False, None)] * 3, "AN-2")
+    assert result == {"reference": "AN-2", "status": "unreachable", "rating": None, "attempts": 3}
+
+
+async def test_followup_request_with_a_bad_reference_is_refused(settings):
+    import asyncio
+
+    bus = InProcessBus()
+    worker = FollowUpWorker(settings, bus, FakeAmi(), FakeDirectory())
+    await worker.start()
+    await bus.publish("followup.request", {"phone": "13919310001", "reference": "x'; drop table"})
+    await bus.publish("followup.request", {"phone": "not a number", "reference": "AN-3"})
+    await asyncio.sleep(0.3)
+    await worker.stop()
+    with session_scope(settings) as s:
+        assert s.exec(select(FollowUp)).all() == []
+
+
+async def test_followup_after_each_answered_call_when_configured(settings):
+    import asyncio
+
+    settings.followup_after_call = True
+    bus = InProcessBus()
+    requests = bus.subscribe("followup.request")
+    worker = FollowUpWorker(settings, bus, FakeAmi(), FakeDirectory())
+    await worker.start()
+    try:
+        base = {"caller": "+8613919310001", "queue": "hotline"}
+        await bus.publish("calls.recorded", {**base, "linkedid": "1.1", "outcome": "abandoned"})
+        await bus.publish("calls.recorded", {**base, "linkedid": "1.2", "outcome": "answered"})
+        await bus.publish(
+            "calls.recorded", {"caller": "", "queue": "", "linkedid": "1.3", "outcome": "answered"}
+        )
+        _topic, asked = await requests.get(timeout=2)
+        assert asked == {"phone": "+8613919310001", "reference": "call:1.2"}
+        with pytest.raises(asyncio.TimeoutError):
+            await requests.get(timeout=0.3)
+    finally:
+        await worker.stop()

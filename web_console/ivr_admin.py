@@ -1,0 +1,291 @@
+"""The voice menu and opening hours (administrators), and the out-of-hours items (seats).
+Access rules: ``views.ROUTE_ROLES``. Every change is audited and applied to Asterisk by the
+engine (dialplan reload only: calls in progress go on)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from asterisk_conf.apply import CONFIG_TOPIC
+from asterisk_conf.ivr_render import VOICEMAIL_DIR
+from asterisk_conf.ivr_sounds import UploadError, store_upload
+from callcenter.accounts.models import Account
+from callcenter.audit.service import record as audit
+from callcenter.database import session_scope
+from callcenter.directory.models import CallQueue, ServiceNumber
+from callcenter.ivr import service
+from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
+from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
+
+log = logging.getLogger(__name__)
+
+DIALPLAN_ONLY = ["pbx_config.so"]
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _page(
+    request: Request, account: Account, status_code: int = 200, error: str = "", done: str = ""
+) -> Response:
+    settings = request.app.state.settings
+    with session_scope(settings) as db:
+        numbers = list(db.exec(select(ServiceNumber).order_by(ServiceNumber.number)))
+        options = list(db.exec(select(IvrOption).order_by(IvrOption.number, IvrOption.digit)))
+        hours = {h.number: h for h in db.exec(select(ServiceHours))}
+        queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+    return render(
+        request,
+        "admin_ivr.html",
+        status_code=status_code,
+        account=account,
+        numbers=numbers,
+        options=options,
+        hours=hours,
+        hours_text={n: service.hours_text(h) for n, h in hours.items()},
+        queues=queues,
+        schedules=service.SCHEDULES,
+        now=service.now(settings),
+        error=error,
+        done=done,
+    )
+
+
+async def _apply(request: Request, reason: str) -> None:
+    await request.app.state.bus.publish(CONFIG_TOPIC, {"reason": reason, "modules": DIALPLAN_ONLY})
+
+
+@protected.get("/admin/ivr")
+def admin_ivr(request: Request, account: Account = Depends(authorize)) -> Response:
+    return _page(request, account)
+
+
+def _save_option(settings, actor: Account, ip: str, form: dict[str, str]) -> str:
+    number, digit = form["number"], form["digit"]
+    with session_scope(settings) as db:
+        if db.exec(select(ServiceNumber).where(ServiceNumber.number == number)).first() is None:
+            raise service.MenuError(f"unknown service number {number!r}")
+        queues = set(db.exec(select(CallQueue.name)))
+        service.check_option(digit, form["queue_name"], queues, form["prompt_text"])
+        option = db.exec(
+            select(IvrOption).where(IvrOption.number == number, IvrOption.digit == digit)
+        ).first()
+        before = option.model_dump(exclude={"id"}) if option else None
+        option = option or IvrOption(number=number, digit=digit, queue_name=form["queue_name"])
+        option.queue_name = form["queue_name"]
+        option.category = form["category"].strip()[:64]
+        option.label = form["label"].strip()[:64]
+        option.prompt_text = service.clean_prompt(form["prompt_text"])
+        db.add(option)
+        audit(
+            db,
+            actor.username,
+            "ivr.option.save",
+            f"{number}/{digit}",
+            role=actor.role,
+            ip=ip,
+            before=before,
+            after=option.model_dump(exclude={"id"}),
+        )
+        db.commit()
+    return f"{number}/{digit}"
+
+
+@protected.post("/admin/ivr/options")
+async def admin_ivr_save_option(
+    request: Request,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    number: str = Form("", max_length=32),
+    digit: str = Form("", max_length=1),
+    queue_name: str = Form("", max_length=32),
+    category: str = Form("", max_length=64),
+    label: str = Form("", max_length=64),
+    prompt_text: str = Form("", max_length=200),
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    form = {
+        "number": number.strip(),
+        "digit": digit.strip(),
+        "queue_name": queue_name.strip(),
+        "category": category,
+        "label": label,
+        "prompt_text": prompt_text,
+    }
+    try:
+        key = await run_in_threadpool(_save_option, request.app.state.settings, account, _ip(request), form)
+    except service.MenuError as exc:
+        return _page(request, account, 422, error=str(exc))
+    await _apply(request, f"menu key {key}")
+    return _page(request, account, done=key)
+
+
+@protected.post("/admin/ivr/options/{option_id}/delete")
+async def admin_ivr_delete_option(
+    request: Request, option_id: int, account: Account = Depends(authorize), csrf: str = Form("")
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    with session_scope(request.app.state.settings) as db:
+        option = db.get(IvrOption, option_id)
+        if option is None:
+            return _page(request, account, 404, error="unknown menu key")
+        target = f"{option.number}/{option.digit}"
+        audit(
+            db,
+            account.username,
+            "ivr.option.delete",
+            target,
+            role=account.role,
+            ip=_ip(request),
+            before=option.model_dump(exclude={"id"}),
+        )
+        db.delete(option)
+        db.commit()
+    await _apply(request, f"menu key {target} deleted")
+    return _page(request, account, done=target)
+
+
+@protected.post("/admin/ivr/options/{option_id}/upload")
+async def admin_ivr_upload(
+    request: Request,
+    option_id: int,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    recording: UploadFile | None = File(None),
+) -> Response:
+    """A recorded prompt instead of the spoken text (a WAV file; converted to 8 kHz mono)."""
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    settings = request.app.state.settings
+    if recording is None:
+        return _page(request, account, 422, error="no file")
+    data = await recording.read(settings.prompt_upload_max_bytes + 1)
+    try:
+        sha = await run_in_threadpool(store_upload, settings, data)
+    except UploadError as exc:
+        log.warning("prompt upload for menu key %s refused: %s", option_id, exc)
+        return _page(request, account, 422, error=str(exc))
+    with session_scope(settings) as db:
+        option = db.get(IvrOption, option_id)
+        if option is None:
+            return _page(request, account, 404, error="unknown menu key")
+        option.prompt_upload = sha
+        db.add(option)
+        target = f"{option.number}/{option.digit}"
+        audit(
+            db, account.username, "ivr.prompt.upload", target, role=account.role, ip=_ip(request), sha256=sha
+        )
+        db.commit()
+    await _apply(request, f"menu key {target} recording")
+    return _page(request, account, done=target)
+
+
+@protected.post("/admin/ivr/hours")
+async def admin_ivr_hours(
+    request: Request,
+    account: Account = Depends(authorize),
+    csrf: str = Form(""),
+    number: str = Form("", max_length=32),
+    schedule: str = Form("", max_length=16),
+    open_time: str = Form("", max_length=5),
+    close_time: str = Form("", max_length=5),
+    closed_text: str = Form("", max_length=300),
+) -> Response:
+    if not csrf_ok(request.session, csrf):
+        return forbidden_response(request)
+    number = number.strip()
+    try:
+        service.check_hours(schedule, open_time, close_time)
+    except service.MenuError as exc:
+        return _page(request, account, 422, error=str(exc))
+    with session_scope(request.app.state.settings) as db:
+        if db.exec(select(ServiceNumber).where(ServiceNumber.number == number)).first() is None:
+            return _page(request, account, 422, error=f"unknown service number {number!r}")
+        hours = service.hours_for(db, number)
+        before = hours.model_dump(exclude={"id"}) if hours else None
+        hours = hours or ServiceHours(number=number)
+        hours.schedule = schedule
+        if schedule != "always":
+            hours.open_time, hours.close_time = open_time, close_time
+        hours.closed_text = service.clean_prompt(closed_text)[:300]
+        db.add(hours)
+        audit(
+            db,
+            account.username,
+            "ivr.hours.save",
+            number,
+            role=account.role,
+            ip=_ip(request),
+            before=before,
+            after=hours.model_dump(exclude={"id"}),
+        )
+        db.commit()
+    await _apply(request, f"hours {number}")
+    return _page(request, account, done=number)
+
+
+# --- out-of-hours items for the seats ------------------------------------------------------------
+
+
+@protected.get("/api/caller-requests")
+def caller_requests(request: Request, account: Account = Depends(authorize)) -> Response:
+    """Voicemails and callback requests left out of hours and not yet handled, oldest first."""
+    with session_scope(request.app.state.settings) as db:
+        items: list[dict[str, Any]] = service.open_requests(db)
+    return JSONResponse({"items": items})
+
+
+@protected.post("/api/caller-requests/{request_id}/done")
+async def caller_request_done(
+    request: Request, request_id: int, account: Account = Depends(authorize)
+) -> Response:
+    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
+        return JSONResponse({"error": "csrf"}, status_code=403)
+    with session_scope(request.app.state.settings) as db:
+        item = db.get(CallerRequest, request_id)
+        if item is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        if item.done_at is None:
+            item.done_at = datetime.now(UTC)
+            item.done_by = account.username
+            db.add(item)
+            audit(
+                db,
+                account.username,
+                "caller_request.done",
+                str(request_id),
+                role=account.role,
+                ip=_ip(request),
+            )
+            db.commit()
+    return JSONResponse({"id": request_id, "done": True})
+
+
+@protected.get("/api/caller-requests/{request_id}/recording")
+def caller_request_recording(
+    request: Request, request_id: int, account: Account = Depends(authorize)
+) -> Response:
+    """The voicemail itself (a resident's voice: every listen is audited)."""
+    settings = request.app.state.settings
+    with session_scope(settings) as db:
+        item = db.get(CallerRequest, request_id)
+        if item is None or not item.recording or "/" in item.recording:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        path = settings.asterisk_instance_dir() / "spool" / VOICEMAIL_DIR / item.recording
+        if not path.is_file():
+            return JSONResponse({"error": "not found"}, status_code=404)
+        audit(
+            db, account.username, "caller_request.listen", str(request_id), role=account.role, ip=_ip(request)
+        )
+        db.commit()
+    return FileResponse(path, media_type="audio/wav", filename=item.recording)

@@ -1,0 +1,251 @@
+// Call control (telephony B). On the seat console: hang up / transfer the call on screen,
+// click-to-call, queue login and logout, callbacks waiting, recordings of the day's calls.
+// On the wallboard: listen, whisper or barge into a seat that is on a call.
+// The server checks everything again (the engine against its live model); data from the
+// server is written with textContent only.
+(function () {
+  "use strict";
+
+  var strings = {};
+  try {
+    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
+  } catch (e) {
+    strings = {};
+  }
+  function t(key, params) {
+    var s = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
+    if (params) {
+      s = s.replace(/\{(\w+)\}/g, function (m, k) {
+        return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
+      });
+    }
+    return s;
+  }
+  function str(v) {
+    return v === null || v === undefined ? "" : String(v);
+  }
+  var csrfInput = document.querySelector('input[name="csrf"]');
+
+  function api(method, url, body) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      return r.json().then(function (data) { return { status: r.status, data: data }; },
+        function () { return { status: r.status, data: {} }; });
+    });
+  }
+
+  // ---------------------------------------------------------------- the wallboard: listen-in
+  var seatsBody = document.querySelector("#seats tbody");
+  if (seatsBody) {
+    var boardMessage = document.createElement("p");
+    boardMessage.className = "cc-message";
+    boardMessage.setAttribute("role", "status");
+    seatsBody.closest("table").after(boardMessage);
+    var decorate = function () {
+      seatsBody.querySelectorAll("tr").forEach(function (row) {
+        if (row.dataset.spy === "1" || row.dataset.state !== "talking") return;
+        row.dataset.spy = "1";
+        var td = document.createElement("td");
+        td.className = "spy";
+        ["listen", "whisper", "barge"].forEach(function (mode) {
+          var b = document.createElement("button");
+          b.type = "button";
+          b.dataset.spy = mode;
+          b.textContent = t("cc.spy." + mode);
+          b.addEventListener("click", function () {
+            var ext = row.dataset.ext;
+            api("POST", "/api/spy", { ext: ext, mode: mode }).then(function (r) {
+              boardMessage.textContent = r.status === 202 ? t("cc.spy_ringing", { ext: ext })
+                : t("cc.failed", { error: str(r.data.error || r.status) });
+            });
+          });
+          td.appendChild(b);
+        });
+        row.appendChild(td);
+      });
+    };
+    new MutationObserver(decorate).observe(seatsBody, { childList: true });
+    return;
+  }
+
+  // ---------------------------------------------------------------- the seat console
+  var panel = document.getElementById("call-control");
+  if (!panel) return;
+  var area = document.getElementById("pop-area");
+  var onCall = panel.querySelector('[data-block="on-call"]');
+  var kind = document.getElementById("cc-kind");
+  var target = document.getElementById("cc-target");
+  var message = panel.querySelector('[data-field="cc-message"]');
+  var dialForm = panel.querySelector('[data-form="dial"]');
+  var queuesEl = document.getElementById("cc-queues");
+  var callbacksBody = document.querySelector("#cc-callbacks tbody");
+  var myCalls = document.querySelector("#my-calls tbody");
+
+  function say(text) {
+    message.textContent = text;
+  }
+
+  function currentCall() {
+    var pop = document.getElementById("pop");
+    if (!pop || pop.dataset.state !== "talking") return null;
+    return pop.dataset.linkedid || null;
+  }
+
+  function refreshOnCall() {
+    onCall.hidden = currentCall() === null;
+  }
+  new MutationObserver(refreshOnCall).observe(area, { childList: true, subtree: true, attributes: true,
+    attributeFilter: ["data-state", "data-linkedid"] });
+  refreshOnCall();
+
+  function sent(r) {
+    say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.error || r.status) }));
+  }
+
+  function act(action) {
+    var linkedid = currentCall();
+    if (!linkedid) return;
+    if (action === "hangup") {
+      api("POST", "/api/call/hangup", { linkedid: linkedid }).then(sent);
+      return;
+    }
+    api("POST", "/api/call/transfer", { linkedid: linkedid, mode: action, kind: kind.value, target: target.value })
+      .then(sent);
+  }
+  panel.querySelectorAll('[data-block="on-call"] [data-action]').forEach(function (b) {
+    b.addEventListener("click", function () { act(b.dataset.action); });
+  });
+
+  // The seat's own outside call (click-to-call) has no pop: its hang-up button shows here.
+  var outboundBtn = panel.querySelector('[data-action="hangup-outbound"]');
+  var outboundCall = null;
+  function setOutbound(linkedid) {
+    outboundCall = linkedid;
+    outboundBtn.hidden = !linkedid;
+  }
+  outboundBtn.addEventListener("click", function () {
+    if (outboundCall) api("POST", "/api/call/hangup", { linkedid: outboundCall }).then(sent);
+  });
+
+  dialForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    api("POST", "/api/call/dial", { number: dialForm.elements.number.value }).then(sent);
+  });
+
+  // The engine's answer to this seat's command (through the console's WebSocket).
+  var myQueues = [];
+  window.addEventListener("cc:message", function (ev) {
+    var msg = ev.detail || {};
+    if (msg.type === "callcontrol") {
+      say(msg.ok ? t("cc.done." + str(msg.action)) : t("cc.failed", { error: str(msg.error) }));
+      if (msg.action === "dial" && msg.ok) setOutbound(str(msg.linkedid || ""));
+      if (msg.action === "hangup" && msg.ok && msg.linkedid === outboundCall) setOutbound(null);
+    } else if (msg.type === "state" && Array.isArray(msg.queues)) {
+      myQueues = msg.queues.map(str);
+      renderQueues();
+    } else if (msg.type === "clear") {
+      setTimeout(decorateCalls, 2000);
+    }
+  });
+
+  // Queues: assigned ones are always on; the others can be joined and left.
+  var allQueues = [];
+  function renderQueues() {
+    queuesEl.textContent = "";
+    allQueues.forEach(function (q) {
+      var inQueue = myQueues.indexOf(q.name) >= 0;
+      var b = document.createElement("button");
+      b.type = "button";
+      b.dataset.queue = q.name;
+      b.dataset.in = inQueue ? "true" : "false";
+      b.textContent = (q.title || q.name) + " · " + (inQueue ? t("cc.in_queue") : t("cc.out_of_queue"));
+      b.disabled = q.static;
+      b.title = q.static ? t("cc.assigned") : (inQueue ? t("cc.logout") : t("cc.login"));
+      b.addEventListener("click", function () {
+        api("POST", "/api/seat/queues", { queue: q.name, login: !inQueue }).then(sent);
+      });
+      queuesEl.appendChild(b);
+    });
+  }
+  api("GET", "/api/seat/queues").then(function (r) {
+    if (r.status === 200) {
+      allQueues = r.data;
+      renderQueues();
+    }
+  });
+
+  // Callbacks waiting (oldest first), refreshed every 15 s.
+  function loadCallbacks() {
+    api("GET", "/api/callbacks").then(function (r) {
+      if (r.status !== 200) return;
+      callbacksBody.textContent = "";
+      r.data.forEach(function (c) {
+        var row = document.createElement("tr");
+        [str(c.requested_at).replace("T", " ").slice(0, 19), str(c.phone), str(c.queue),
+          t("cc.cb." + str(c.status)), String(Number(c.attempts) || 0)].forEach(function (text) {
+          var td = document.createElement("td");
+          td.textContent = text;
+          row.appendChild(td);
+        });
+        callbacksBody.appendChild(row);
+      });
+    });
+  }
+  loadCallbacks();
+  setInterval(loadCallbacks, 15000);
+
+  // Recordings of the day's calls: play in the page, or download (both are audited).
+  function decorateCalls() {
+    if (!myCalls) return;
+    myCalls.querySelectorAll("tr[data-linkedid]").forEach(function (row) {
+      if (row.dataset.rec === "1") return;
+      row.dataset.rec = "1";
+      var linkedid = row.dataset.linkedid;
+      if (!/^[0-9.]+$/.test(linkedid)) return;
+      var td = document.createElement("td");
+      var play = document.createElement("button");
+      play.type = "button";
+      play.textContent = t("cc.play");
+      play.addEventListener("click", (function (cell, id, button) {
+        return function () {
+          var audio = document.createElement("audio");
+          audio.controls = true;
+          audio.src = "/api/recordings/" + id;
+          audio.addEventListener("error", function () { cell.textContent = t("cc.no_recording"); });
+          button.replaceWith(audio);
+          audio.play().catch(function () { /* the controls are there */ });
+        };
+      })(td, linkedid, play));
+      var dl = document.createElement("a");
+      dl.href = "/api/recordings/" + linkedid + "?download=1";
+      dl.textContent = t("cc.download");
+      td.appendChild(play);
+      td.appendChild(document.createTextNode(" "));
+      td.appendChild(dl);
+      row.appendChild(td);
+    });
+  }
+  if (myCalls) new MutationObserver(decorateCalls).observe(myCalls, { childList: true });
+
+  // Keyboard: Alt+H hang up (or complete an attended transfer), Alt+T blind, Alt+A attended
+  // transfer, Alt+X the transfer target, Alt+D the number to call.
+  document.addEventListener("keydown", function (ev) {
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    var key = ev.key.toLowerCase();
+    if (key === "h" || key === "t" || key === "a") {
+      if (!currentCall()) return;
+      ev.preventDefault();
+      act({ h: "hangup", t: "blind", a: "attended" }[key]);
+    } else if (key === "x" && !onCall.hidden) {
+      ev.preventDefault();
+      target.focus();
+    } else if (key === "d") {
+      ev.preventDefault();
+      dialForm.elements.number.focus();
+    }
+  });
+})();
