@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
+from callcenter.calls.state import PERSONAL_QUEUE_PREFIX
 from callcenter.config import Settings
 from callcenter.ivr.service import DIGITS, hours_prompt_name, option_prompt_name
 
 log = logging.getLogger(__name__)
 
-PERSONAL_QUEUE_PREFIX = "cc-seat-"  # a seat's own queue: a returning caller rings it first
 VOICEMAIL_DIR = "cc-voicemail"  # under the instance's spool folder
 
 

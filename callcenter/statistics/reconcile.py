@@ -13,6 +13,10 @@ How the awkward cases come out:
   (ATTENDEDTRANSFER): the call was answered; talk time is the agent's part; if the caller then
   enters another queue it is a new record with ``seq`` + 1, the same ``callid`` and DID;
 - timeout / key / empty / withdraw: their own outcomes, not abandons;
+- a returning caller first rings their last seat through that seat's own queue (``cc-seat-<ext>``,
+  see the dialplan's cc-queue): the call counts once, in the queue it was for (the DID line
+  before the seat's queue names it); if the seat does not take it, the ring-out is part of the
+  same call's wait in that queue, not a timeout of its own;
 - QUEUESTART (Asterisk restarted): calls still open end then — waiting ones as ``lost``,
   talking ones answered with talk time up to the restart; seats' intervals close.
 """
@@ -23,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from callcenter.calls.state import PERSONAL_QUEUE_PREFIX
 from callcenter.config import CHINA_TZ
 from callcenter.statistics.queue_log import Entry
 
@@ -59,7 +64,7 @@ class Reconciler:
         self.wrapup = wrapup or {}
         self.callback_window_s = callback_window_h * 3600
         self.open: dict[str, dict[str, Any]] = {}
-        self.dids: dict[str, tuple[float, str]] = {}
+        self.dids: dict[str, tuple] = {}  # callid → (ts, DID[, the queue a seat's own queue is for])
         self.transferred: dict[str, tuple[float, int, str]] = {}  # callid → (ts, last seq, did)
         self.abandoned: dict[str, list[tuple[float, str, int]]] = {}  # caller → (ts, callid, seq)
         self.logins: dict[str, tuple[float, list[str]]] = {}  # seat → (since, queues)
@@ -105,7 +110,8 @@ class Reconciler:
                 self._prune(ts)
             self.last_ts = ts
         if ev == "DID":
-            self.dids[e.callid] = (ts, (e.data[0] if e.data else "")[:32])
+            d = e.data
+            self.dids[e.callid] = (ts, (d[0] if d else "")[:32], (d[1] if len(d) > 1 else "")[:32])
             return
         st = self.open.get(e.callid)
         if ev == "ENTERQUEUE":
@@ -146,6 +152,9 @@ class Reconciler:
             if st is None:
                 self.orphans += 1
                 return
+            if st.get("personal") and ev in ("EXITWITHTIMEOUT", "EXITEMPTY"):
+                st["continuing"] = True  # on to the queue it was for: the same call goes on
+                return
             st["wait_s"] = _num(e.data[2]) if ev == "ABANDON" and len(e.data) > 2 else _num(e.get("waittime"))
             outcome = {
                 "ABANDON": "abandoned",
@@ -176,23 +185,36 @@ class Reconciler:
 
     # -- calls -------------------------------------------------------------------------------
     def _enter(self, e: Entry, st: dict[str, Any] | None) -> None:
+        personal = e.queue.startswith(PERSONAL_QUEUE_PREFIX)
+        if st is not None and st.get("continuing") and not personal:
+            # The returning caller's seat did not take the call: the same call, in its queue.
+            st.pop("continuing")
+            st.pop("personal", None)
+            st["queue"] = e.queue[:32]
+            st["carried_s"] = e.ts - st["enter_ts"]  # Asterisk's hold times start again here
+            d = self.dids.pop(e.callid, None)
+            st["did"] = d[1] if d is not None else st["did"]
+            return
         if st is not None:  # entered again without leaving (a lost line): close the old one
             self._close(e.callid, st, e.ts, "lost")
-        seq, did = 0, ""
+        seq, did, queue = 0, "", e.queue[:32]
         prev = self.transferred.pop(e.callid, None)
         if prev is not None:
             seq, did = prev[1] + 1, prev[2]
-        d = self.dids.pop(e.callid, None)
+        d = self.dids.get(e.callid) if personal else self.dids.pop(e.callid, None)
         if d is not None:
             did = d[1]
+            if personal and len(d) > 2 and d[2]:
+                queue = d[2]
         self.open[e.callid] = {
             "seq": seq,
-            "queue": e.queue[:32],
+            "queue": queue,
             "caller": (e.data[1] if len(e.data) > 1 else "")[:40],
             "did": did,
             "enter_ts": e.ts,
             "seat": "",
             "rna": 0,
+            **({"personal": True} if personal else {}),
         }
 
     def _close(self, callid: str, st: dict[str, Any], ts: float, outcome: str) -> None:
@@ -201,6 +223,8 @@ class Reconciler:
         wait = st.get("wait_s")
         if wait is None:
             wait = (st.get("connect_ts") or ts) - st["enter_ts"]
+        else:
+            wait += st.get("carried_s", 0.0)
         answered = outcome == "answered"
         row = {
             "callid": callid[:64],

@@ -187,3 +187,49 @@ def test_seat_figures_occupancy():
     f = defs.seat_figures(c, login_s=3600, pause_s={"用餐": 1200})
     assert f["handled"] == 1 and f["occupancy"] == round(660 / 2400, 4) and f["pause_s"] == 1200
     assert defs.seat_figures({}, 0, {})["occupancy"] is None
+
+
+RETURNING = lines(
+    """
+    0|NONE|NONE|NONE|QUEUESTART|
+    9|r1|cc-seat-1001|NONE|DID|96345|hotline
+    10|r1|cc-seat-1001|NONE|ENTERQUEUE||13900000011|1
+    13|r1|cc-seat-1001|座席张敏|CONNECT|3|s1|3
+    73|r1|cc-seat-1001|座席张敏|COMPLETECALLER|3|60|1
+    99|r2|cc-seat-1002|NONE|DID|96345|elderly
+    100|r2|cc-seat-1002|NONE|ENTERQUEUE||13900000012|1
+    110|r2|cc-seat-1002|座席李娜|RINGNOANSWER|10000
+    110|r2|cc-seat-1002|NONE|EXITWITHTIMEOUT|1|1|10
+    110|r2|elderly|NONE|DID|96345
+    110|r2|elderly|NONE|ENTERQUEUE||13900000012|1
+    115|r2|elderly|座席张敏|CONNECT|5|s2|2
+    175|r2|elderly|座席张敏|COMPLETEAGENT|5|60|1
+    200|r3|cc-seat-1002|NONE|DID|96345|hotline
+    200|r3|cc-seat-1002|NONE|ENTERQUEUE||13900000013|1
+    206|r3|cc-seat-1002|NONE|ABANDON|1|1|6
+    """
+)
+
+
+def test_a_returning_callers_seat_queue_counts_for_the_queue_it_was_for():
+    for split in (None, 4, 9, 10):  # restarts in the middle change nothing
+        rows, _ = run(RETURNING, split)
+        calls = by_id(rows)
+        assert sorted(calls) == [("r1", 0), ("r2", 0), ("r3", 0)], split
+        r1, r2, r3 = calls[("r1", 0)], calls[("r2", 0)], calls[("r3", 0)]
+        assert (r1["queue"], r1["outcome"], r1["seat"], r1["wait_s"], r1["did"]) == (
+            "hotline",
+            "answered",
+            "1001",
+            3.0,
+            "96345",
+        )
+        # The seat let it ring out: one call, in elderly, whose wait includes the 10 s ring-out.
+        assert (r2["queue"], r2["outcome"], r2["seat"], r2["wait_s"], r2["rna"]) == (
+            "elderly",
+            "answered",
+            "1001",
+            15.0,
+            1,
+        )
+        assert (r3["queue"], r3["outcome"], r3["wait_s"]) == ("hotline", "abandoned", 6.0)
