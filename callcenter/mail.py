@@ -352,38 +352,10 @@ class MailWorker:
         return n
 
     def _claim(self) -> list:
-        from sqlalchemy import update
-        from sqlmodel import select
-
-        from callcenter.database import session_scope
+        from callcenter.outbox import claim_due
         from callcenter.records.models import MailMessage
 
-        now = datetime.now(UTC)
-        stale = now - timedelta(seconds=self.settings.sms_claim_timeout_s)
-        out = []
-        with session_scope(self.settings) as s:
-            s.exec(
-                update(MailMessage)
-                .where(MailMessage.status == "sending", MailMessage.claimed_at < stale)
-                .values(status="queued")
-            )
-            s.commit()
-            ids = s.exec(
-                select(MailMessage.id)
-                .where(MailMessage.status == "queued", MailMessage.next_attempt_at <= now)
-                .order_by(MailMessage.id)
-                .limit(16)
-            ).all()
-            for i in ids:
-                r = s.exec(
-                    update(MailMessage)
-                    .where(MailMessage.id == i, MailMessage.status == "queued")
-                    .values(status="sending", claimed_at=now, attempts=MailMessage.attempts + 1)
-                )
-                s.commit()
-                if r.rowcount == 1:
-                    out.append(s.get(MailMessage, i))
-        return out
+        return claim_due(self.settings, MailMessage, 16, self.settings.sms_claim_timeout_s)
 
     def _record(self, row_id: int, error: str | None) -> None:
         import random

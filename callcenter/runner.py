@@ -39,9 +39,11 @@ async def serve(
     eng = Engine(settings, bus) if engine else None
     # --- dispatch: the deadline scheduler runs once per deployment, next to the engine ---
     from dispatch.categories import seed_if_empty
+    from dispatch.followups import FollowUpResults
     from dispatch.scheduler import DeadlineScheduler
 
     deadlines = DeadlineScheduler(settings, bus) if engine else None
+    followups = FollowUpResults(settings, bus) if engine else None
     if engine:
         await asyncio.to_thread(seed_if_empty, settings)  # a new installation's category tree
     server = None
@@ -50,6 +52,8 @@ async def serve(
             await eng.start()
         if deadlines:
             deadlines.start()
+        if followups:
+            await followups.start()
         if web:
             app = create_app(settings, bus)
             app.state.engine = eng
@@ -74,6 +78,8 @@ async def serve(
     finally:
         if deadlines:
             await deadlines.stop()
+        if followups:
+            await followups.stop()
         if eng:
             await eng.stop()
         await bus.close()

@@ -52,6 +52,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def followup_reference(order: WorkOrder) -> str:
+    """How a follow-up call names its order (telephony hands it back with the rating)."""
+    return f"order:{order.number}"
+
+
+# The follow-up call's keypad rating (1 very satisfied … 5 very dissatisfied) as 回访 records it.
+RATING_SATISFACTION = {1: "满意", 2: "满意", 3: "基本满意", 4: "不满意", 5: "不满意"}
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts: an account (username, role, the outlet of an outlet user) or the scheduler."""
@@ -61,8 +70,8 @@ class Actor:
     outlet_id: int | None = None
 
     @classmethod
-    def system(cls) -> Actor:
-        return cls(username="scheduler", role=SYSTEM)
+    def system(cls, username: str = "scheduler") -> Actor:
+        return cls(username=username, role=SYSTEM)
 
     @classmethod
     def of(cls, account: Any) -> Actor:
@@ -105,7 +114,7 @@ ACTIONS: dict[str, Rule] = {
     "延期审批": Rule(SUPERVISORS, Status.AT_OUTLET, None),
     "催办": Rule(STAFF | {SYSTEM}, Status.AT_OUTLET, None),
     "督办": Rule(SUPERVISORS | {SYSTEM}, Status.AT_OUTLET | {Status.RETURNED}, None),
-    "回访": Rule(STAFF, frozenset({Status.RESOLVED}), Status.FOLLOWED_UP),
+    "回访": Rule(STAFF | {SYSTEM}, frozenset({Status.RESOLVED}), Status.FOLLOWED_UP),
     "审核": Rule(SUPERVISORS, frozenset({Status.RESOLVED, Status.FOLLOWED_UP}), None),
     "重办": Rule(STAFF, frozenset({Status.FOLLOWED_UP}), Status.DISPATCHED),
     "并单": Rule(STAFF, Status.OPEN, Status.MERGED),
@@ -556,6 +565,10 @@ def transition(
         order.resolution = note or "已办结"
         order.resolved_at = now
         order.extension_requested_until = None
+        # The resident is called for their rating (回访) once the order is resolved.
+        from callcenter.callcontrol.callbacks import request_followup
+
+        extra["followup_call"] = request_followup(session, order.caller_phone, followup_reference(order))
     elif action == "退单":
         if not note:
             raise DispatchError("a reason is required to return an order")

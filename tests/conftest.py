@@ -161,3 +161,28 @@ def fake_system_install(tmp_path):
         modules_dir=Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
         data_dir=data,
     )
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, driven by Playwright; never downloaded
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser():
+    """A headless Chromium for one test."""
+    if not CHROMIUM.exists():
+        missing_part(f"{CHROMIUM} is not installed")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()

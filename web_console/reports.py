@@ -53,6 +53,16 @@ def _range(start: str | None, end: str | None) -> tuple[str, str]:
     return s, e
 
 
+def _range_or_last(start: str | None, end: str | None, days: int) -> tuple[str, str]:
+    """A page's range: the one asked for, else (none or a bad one) the last ``days`` days."""
+    if start is None and end is None:
+        return service.days_back(days)
+    try:
+        return _range(start, end)
+    except BadRange:
+        return service.days_back(days)
+
+
 def _by(by: str | None) -> str:
     by = by or "queue"
     if by not in service.GROUPS:
@@ -196,12 +206,7 @@ async def reports_scorecard(
     end: str | None = Query(None, max_length=10),
 ) -> Response:
     settings = request.app.state.settings
-    try:
-        s, e = _range(start, end)
-    except BadRange:
-        s, e = service.days_back(30)
-    if start is None and end is None:
-        s, e = service.days_back(30)
+    s, e = _range_or_last(start, end, 30)
     cards = await run_in_threadpool(service.scorecard, settings, s, e)
     return render(
         request,
@@ -312,12 +317,7 @@ async def reports_orders(
 ) -> Response:
     """Work orders by type, category, community, outlet or seat, with the order rates."""
     settings = request.app.state.settings
-    try:
-        s, e = _range(start, end)
-    except BadRange:
-        s, e = service.days_back(30)
-    if start is None and end is None:
-        s, e = service.days_back(30)
+    s, e = _range_or_last(start, end, 30)
     b = by if by in orders.GROUPS else "type"
 
     def run() -> dict[str, Any]:

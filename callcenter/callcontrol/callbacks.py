@@ -54,6 +54,16 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
+def request_followup(session: Any, phone: str, reference: str) -> bool:
+    """A follow-up call, added to the caller's transaction (the worker polls for pending ones):
+    an order resolved and its follow-up requested commit together. False: not a number we can
+    dial, or a bad reference."""
+    if dial_digits(phone) is None or not REFERENCE.match(reference):
+        return False
+    session.add(FollowUp(reference=reference, phone=phone[:40]))
+    return True
+
+
 def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
     """Callbacks not yet done, oldest first (what the seats' list shows)."""
     with session_scope(settings) as s:

@@ -19,11 +19,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import event, update
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.outbox import claim_due
 from callcenter.records.models import ApprovalRecord, GridEvent, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -244,35 +245,8 @@ class WebhookWorker:
             await asyncio.sleep(self.settings.sms_poll_interval_s)
 
     def _claim_due(self) -> list[WebhookDelivery]:
-        now = _now()
-        stale = now - timedelta(seconds=self.settings.sms_claim_timeout_s)
-        out = []
-        with session_scope(self.settings) as s:
-            # A delivery left "sending" by a dead worker is posted again (the receiver dedupes).
-            s.exec(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.status == "sending", WebhookDelivery.claimed_at < stale)
-                .values(status="queued")
-            )
-            s.commit()
-            ids = s.exec(
-                select(WebhookDelivery.id)
-                .where(WebhookDelivery.status == "queued", WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.id)
-                .limit(self.batch)
-            ).all()
-            for i in ids:
-                r = s.exec(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == i, WebhookDelivery.status == "queued")
-                    .values(status="sending", claimed_at=now, attempts=WebhookDelivery.attempts + 1)
-                )
-                s.commit()
-                if r.rowcount == 1:
-                    d = s.get(WebhookDelivery, i)
-                    if d is not None:
-                        out.append(d)
-        return out
+        # A delivery left "sending" by a dead worker is posted again (the receiver dedupes).
+        return claim_due(self.settings, WebhookDelivery, self.batch, self.settings.sms_claim_timeout_s)
 
     async def run_once(self) -> int:
         due = await asyncio.to_thread(self._claim_due)

@@ -12,7 +12,6 @@ from asterisk_conf.sipp_media import MediaUAS
 from tests.e2e.conftest import SEAT_PORT, SUPERVISOR_PORT
 from tests.e2e.test_callcontrol import SUPERVISOR_EXT, phones  # noqa: F401  (the module fixture)
 from tests.e2e.test_console_browser import SCREENSHOTS, login_page
-from tests.web_console.test_console_browser import browser  # noqa: F401  (the Chromium fixture)
 
 pytestmark = pytest.mark.e2e
 

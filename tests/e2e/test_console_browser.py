@@ -11,7 +11,6 @@ import pytest
 from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.demo import DEMO_PASSWORD
 from tests.e2e.conftest import SEAT_PORT
-from tests.web_console.test_console_browser import browser  # noqa: F401  (the Chromium fixture)
 
 pytestmark = pytest.mark.e2e
 

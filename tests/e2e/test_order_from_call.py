@@ -16,7 +16,6 @@ from callcenter.demo import DEMO_PASSWORD
 from callcenter.directory.models import Outlet
 from dispatch.models import Category, OrderCall, Status, WorkOrder
 from tests.e2e.conftest import SEAT_PORT
-from tests.web_console.test_console_browser import browser  # noqa: F401  (the Chromium fixture)
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from callcenter.database import session_scope
 from callcenter.ivr.models import CallerRequest
-from tests.web_console.test_console_browser import _login, browser  # noqa: F401  (fixture)
+from tests.web_console.test_console_browser import _login
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

@@ -12,41 +12,11 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import missing_part
-
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "screens"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 HOSTILE = '<script>alert("x")</script> "双引号" \'single\' <img src=x onerror=alert(1)> &amp;'
 LONG_NAME = ("王" + "<b>x</b>\"'&" * 3 + "A") * 80
 LONG_NAME = (LONG_NAME * 2)[:2000]
-
-
-def _need_chromium() -> None:
-    if not CHROMIUM.exists():
-        missing_part(f"{CHROMIUM} is not installed")
-
-
-@pytest.fixture
-async def browser():
-    _need_chromium()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _login(page, live, username: str, password: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import pytest
 from openpyxl import Workbook
 from playwright.async_api import Error as PlaywrightError
 from sqlmodel import func, select
@@ -14,31 +13,8 @@ from sqlmodel import func, select
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Jurisdiction
 from callcenter.residents.models import Resident
-from tests.conftest import missing_part
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "screens"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def chromium():
-    if not CHROMIUM.exists():
-        missing_part(f"{CHROMIUM} is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def _xlsx(n: int, bad: bool = False) -> bytes:
@@ -69,14 +45,14 @@ async def _import(page, base: str, data: bytes, name: str) -> None:
     await page.wait_for_url(base + "/admin/import/*")
 
 
-async def test_import_progress_and_report_in_chromium(live, chromium, web):
+async def test_import_progress_and_report_in_chromium(live, browser, web):
     with session_scope(live.settings) as s:
         j = Jurisdiction(name="十里店街道")
         s.add(j)
         s.flush()
         s.add(Community(jurisdiction_id=j.id, name="十里店东社区"))
         s.commit()
-    page = await chromium.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = await browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     await page.goto(live.base_url + "/login")

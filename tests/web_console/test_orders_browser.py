@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from callcenter.accounts.models import Account
@@ -16,31 +15,8 @@ from dispatch import service
 from dispatch.models import OrderCall, Status, WorkOrder
 from dispatch.profile import resident_extras
 from dispatch.testing import build_world
-from tests.conftest import missing_part
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def browser():
-    if not CHROMIUM.exists():
-        missing_part(f"{CHROMIUM} is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _login(page, base: str, username: str, password: str, lands: str) -> None:

@@ -6,36 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from callcenter.statistics.demo import history_lines
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.service import days_back
-from tests.conftest import missing_part
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "reports.png"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def browser():
-    if not CHROMIUM.exists():
-        missing_part(f"{CHROMIUM} is not installed")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_reports_page_in_chromium(live, browser, web, db, tmp_path):

@@ -1,0 +1,48 @@
+"""Claiming due rows of an outbox table (e-mail, webhook deliveries) for one worker.
+
+A row is ``queued`` until a worker claims it (``sending``, ``claimed_at``, one more attempt) with
+a conditional update, so two workers never take the same row; a row left ``sending`` longer than
+``stale_s`` by a worker that died is queued again (receivers de-duplicate by idempotency key).
+The table needs ``id``, ``status``, ``claimed_at``, ``next_attempt_at`` and ``attempts``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from callcenter.config import Settings
+from callcenter.database import session_scope
+
+
+def claim_due(settings: Settings, model: Any, batch: int, stale_s: float) -> list[Any]:
+    now = datetime.now(UTC)
+    out = []
+    with session_scope(settings) as s:
+        s.exec(
+            update(model)
+            .where(model.status == "sending", model.claimed_at < now - timedelta(seconds=stale_s))
+            .values(status="queued")
+        )
+        s.commit()
+        ids = s.exec(
+            select(model.id)
+            .where(model.status == "queued", model.next_attempt_at <= now)
+            .order_by(model.id)
+            .limit(batch)
+        ).all()
+        for i in ids:
+            r = s.exec(
+                update(model)
+                .where(model.id == i, model.status == "queued")
+                .values(status="sending", claimed_at=now, attempts=model.attempts + 1)
+            )
+            s.commit()
+            if r.rowcount == 1:
+                row = s.get(model, i)
+                if row is not None:
+                    out.append(row)
+    return out

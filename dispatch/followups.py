@@ -1,0 +1,82 @@
+"""Follow-up calls' ratings onto their orders (回访).
+
+Resolving an order requests the call in the same transaction (``service.transition``, 办结);
+telephony calls the resident and publishes ``followup.result`` with the order's reference. Here a
+keyed rating becomes the 回访 transition, by the system, so it counts for the seat who took the
+order and the outlet that resolved it. An unreachable resident leaves the order resolved, for a
+seat to follow up by phone (the order list shows it waiting for 回访).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlmodel import select
+
+from callcenter.bus import EventBus
+from callcenter.callcontrol.callbacks import FOLLOWUP_RESULT
+from callcenter.config import Settings
+from callcenter.database import session_scope
+from dispatch import service
+from dispatch.models import Status, WorkOrder
+
+log = logging.getLogger(__name__)
+PREFIX = "order:"
+
+
+def apply_result(settings: Settings, payload: dict[str, Any]) -> str:
+    """One ``followup.result``; what became of it (for the log and tests). Blocking (database)."""
+    reference = str(payload.get("reference", ""))
+    if not reference.startswith(PREFIX):
+        return "not an order"
+    number = reference[len(PREFIX) :]
+    rating = payload.get("rating")
+    if payload.get("status") != "rated" or rating not in service.RATING_SATISFACTION:
+        return "unreachable"
+    with session_scope(settings) as s:
+        order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).first()
+        if order is None:
+            return "no such order"
+        if order.status != Status.RESOLVED:
+            return "already followed up"  # a seat called the resident meanwhile
+        service.transition(
+            s,
+            order,
+            "回访",
+            service.Actor.system("followup-call"),
+            satisfaction=service.RATING_SATISFACTION[rating],
+            note=f"回访电话按键 {rating}",
+        )
+        s.commit()
+    return "followed up"
+
+
+class FollowUpResults:
+    """In the engine's process: applies each rating as it is published."""
+
+    def __init__(self, settings: Settings, bus: EventBus) -> None:
+        self.settings = settings
+        self.bus = bus
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        sub = self.bus.subscribe(FOLLOWUP_RESULT)
+        await sub.ready.wait()
+        self._task = asyncio.create_task(self._run(sub), name="dispatch-followups")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, sub) -> None:
+        async for _topic, payload in sub:
+            try:
+                outcome = await asyncio.to_thread(apply_result, self.settings, dict(payload))
+                log.info("follow-up %s: %s", payload.get("reference"), outcome)
+            except Exception:
+                log.exception("applying follow-up %r failed", payload)

@@ -1,0 +1,59 @@
+"""A resolved order asks for its follow-up call in the same transaction; the keyed rating comes
+back as the 回访, by the system, and counts as the order's satisfaction."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from callcenter.callcontrol.models import FollowUp
+from callcenter.database import session_scope
+from dispatch import followups, service
+from dispatch.models import OrderHistory, Status, WorkOrder
+from tests.dispatch.test_service import NOW, actor, details, new_order
+
+
+def resolved(settings, world, phone="+8613912345678") -> str:
+    with session_scope(settings) as db:
+        order = new_order(db, world, caller_phone=phone)
+        for action, who, d in (
+            ("派单", "seat", {"outlet": "a"}),
+            ("签收", "outlet", {}),
+            ("办结", "outlet", {"note": "修好了"}),
+        ):
+            service.transition(db, order, action, actor(world, who), now=NOW, **details(world, d))
+        db.commit()
+        return order.number
+
+
+def test_resolving_requests_the_call_and_the_rating_becomes_the_follow_up(settings, world):
+    number = resolved(settings, world)
+    with session_scope(settings) as s:
+        fu = s.exec(select(FollowUp)).one()
+        assert (fu.reference, fu.phone, fu.status) == (f"order:{number}", "+8613912345678", "pending")
+
+    assert followups.apply_result(settings, {"reference": f"order:{number}", "status": "unreachable"}) == (
+        "unreachable"
+    )
+    result = {"reference": f"order:{number}", "status": "rated", "rating": 4}
+    assert followups.apply_result(settings, result) == "followed up"
+    with session_scope(settings) as s:
+        order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).one()
+        assert (order.status, order.satisfaction) == (Status.FOLLOWED_UP, "不满意")
+        last = s.exec(
+            select(OrderHistory).where(OrderHistory.order_id == order.id).order_by(OrderHistory.id.desc())
+        ).first()
+        assert (last.action, last.actor) == ("回访", "followup-call")
+    # A second result (a retried publish) changes nothing.
+    assert followups.apply_result(settings, {**result, "rating": 1}) == "already followed up"
+    assert followups.apply_result(settings, {"reference": "call:1.2", "status": "rated", "rating": 1}) == (
+        "not an order"
+    )
+    assert followups.apply_result(settings, {"reference": "order:GD0", "status": "rated", "rating": 1}) == (
+        "no such order"
+    )
+
+
+def test_an_order_without_a_number_to_call_is_resolved_without_a_call(settings, world):
+    resolved(settings, world, phone="")
+    with session_scope(settings) as s:
+        assert s.exec(select(FollowUp)).all() == []
