@@ -24,6 +24,7 @@ from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory import imports
 from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet, OutletArea, ServiceNumber
+from callcenter.statistics.exports import safe_cell
 from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
 
 EDITABLE = ("jurisdictions", "communities", "grids", "service_areas", "outlets", "service_numbers")
@@ -364,8 +365,7 @@ def basic_export(request: Request, kind: str, account: Account = Depends(authori
         for f in fields:
             v = r.get(f, "")
             v = ("是" if v else "否") if isinstance(v, bool) else str(v)
-            # A cell starting with = + - @ would be a formula in Excel: keep it text.
-            values.append("'" + v if v[:1] in ("=", "+", "-", "@") else v)
+            values.append(safe_cell(v))
         ws.append(values)
     buf = io.BytesIO()
     wb.save(buf)

@@ -88,7 +88,7 @@ def to_csv(report: dict[str, Any], t: Callable[[str], str]) -> bytes:
     w = csv.writer(buf)
     for row in table_rows(report, t):
         # A cell starting with = + - @ would be a formula in a spreadsheet: quote it as text.
-        w.writerow([f"'{c}" if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
+        w.writerow([safe_cell(c) for c in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # the BOM lets Excel read UTF-8
 
 
@@ -110,7 +110,7 @@ def to_xlsx(
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(t("stats.title")[:31])
     for row in table_rows(report, t):
-        ws.append([_safe(c) for c in row])
+        ws.append([safe_cell(c) for c in row])
     fast = conn is not None and with_calls
     if fast:
         wb.create_sheet(t("stats.calls")[:31]).append(["-"])  # replaced by the streamed rows
@@ -158,7 +158,7 @@ def _xml_cell(v: Any) -> str:
         return f'<c t="b"><v>{int(v)}</v></c>'
     if isinstance(v, int | float):
         return f"<c><v>{v}</v></c>"
-    text = xml_escape(_BAD_XML.sub("", str(_safe(v))))
+    text = xml_escape(_BAD_XML.sub("", str(safe_cell(v))))
     return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
@@ -181,7 +181,7 @@ def _replace_sheet(xlsx: bytes, name: str, rows: Iterator[list[Any]]) -> bytes:
     return out.getvalue()
 
 
-def _safe(c: Any) -> Any:
+def safe_cell(c: Any) -> Any:
     """Text that would start a formula stays text."""
     if isinstance(c, str) and c[:1] in ("=", "+", "-", "@"):
         return "'" + c
