@@ -166,7 +166,9 @@ def load_dispatch_demo(session: Session, now: datetime) -> dict[str, int]:
                     session, o, step, outlet_actor(outlet), now=t, note="已电话联系居民，约定上门时间"
                 )
             elif step == "办结" and outlet is not None:
-                service.transition(session, o, step, outlet_actor(outlet), now=t, note="已上门处理完毕")
+                service.transition(
+                    session, o, step, outlet_actor(outlet), now=t, note="已上门处理完毕", followup_call=False
+                )
             elif step == "退单" and outlet is not None:
                 service.transition(session, o, step, outlet_actor(outlet), now=t, reason="不属本网点服务范围")
             elif step == "回访":

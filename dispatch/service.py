@@ -565,10 +565,12 @@ def transition(
         order.resolution = note or "已办结"
         order.resolved_at = now
         order.extension_requested_until = None
-        # The resident is called for their rating (回访) once the order is resolved.
-        from callcenter.callcontrol.callbacks import request_followup
+        # The resident is called for their rating (回访) once the order is resolved (not for
+        # orders resolved in the past: imports, demo history).
+        if details.get("followup_call", True):
+            from callcenter.callcontrol.callbacks import request_followup
 
-        extra["followup_call"] = request_followup(session, order.caller_phone, followup_reference(order))
+            extra["followup_call"] = request_followup(session, order.caller_phone, followup_reference(order))
     elif action == "退单":
         if not note:
             raise DispatchError("a reason is required to return an order")
