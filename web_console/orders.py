@@ -426,6 +426,16 @@ def _detail(
         view = order_view(db, order, actor)
         hist = _history_view(db, order.id)
         calls = db.exec(select(OrderCall).where(OrderCall.order_id == order.id).order_by(OrderCall.id)).all()
+        # The calls' recordings (telephony's CallRecord), playable by whoever may hear them: the
+        # seat who took the call, supervisors and administrators (GET /api/recordings checks again).
+        from callcenter.calls.models import CallRecord
+
+        records = {
+            r.linkedid: r
+            for r in db.exec(
+                select(CallRecord).where(col(CallRecord.linkedid).in_([c.linkedid for c in calls]))
+            )
+        }
         files = db.exec(
             select(OrderAttachment).where(OrderAttachment.order_id == order.id).order_by(OrderAttachment.id)
         ).all()
@@ -438,7 +448,20 @@ def _detail(
         account=account,
         order=view,
         history=hist,
-        calls=[{"linkedid": c.linkedid, "recording": c.recording, "at": _local(c.linked_at)} for c in calls],
+        calls=[
+            {
+                "linkedid": c.linkedid,
+                "at": _local(c.linked_at),
+                "recording": bool(records.get(c.linkedid) and records[c.linkedid].recording),
+                "may_play": account.role != "seat"
+                or bool(
+                    records.get(c.linkedid)
+                    and account.extension
+                    and records[c.linkedid].seat == account.extension
+                ),
+            }
+            for c in calls
+        ],
         files=[{"id": f.id, "name": f.filename, "size": f.size, "type": f.content_type} for f in files],
         outlets=outlets,
         error=error,

@@ -254,3 +254,31 @@ def test_resident_page_household_and_elderly_profile(db, client, web, world):
         actions = set(s.exec(select(AuditEntry.action)).all())
         assert {"resident.household_add", "resident.elderly_profile"} <= actions
     assert client.get("/residents/999999").status_code == 404
+
+
+def test_the_order_page_plays_its_calls_recording_to_whoever_may_hear_it(db, client, web, world):
+    from datetime import UTC, datetime
+
+    from callcenter.calls.models import CallRecord
+
+    token = seat(client, web)
+    order = create(client, token, world).json()
+    with session_scope(db) as s:
+        s.add(
+            CallRecord(
+                linkedid="1764300000.7",
+                started_at=datetime.now(UTC),
+                seat="1001",
+                recording="1764300000.7.wav",
+            )
+        )
+        s.commit()
+    player = 'src="/api/recordings/1764300000.7"'
+    assert player in client.get(f"/orders/{order['id']}").text  # the seat who took the call
+    client.cookies.clear()
+    assert web.login(client, "seat1002").status_code == 303
+    page = client.get(f"/orders/{order['id']}").text
+    assert "1764300000.7" in page and player not in page  # another seat: the call, not its sound
+    client.cookies.clear()
+    assert web.login(client, "super").status_code == 303
+    assert player in client.get(f"/orders/{order['id']}").text
