@@ -130,6 +130,17 @@ class AmiClient:
             as_list = False
         return await asyncio.wait_for(self._manager.send_action(action, as_list=as_list), timeout)
 
+    async def held_action(self, action: dict, timeout: float = 45.0):
+        """An action that holds its session until it ends (a synchronous Originate replies when
+        the phone is answered or gives up): sent on a session of its own, so this client's
+        other actions (pauses, transfers, reloads) never wait behind a ringing phone."""
+        manager = await open_manager(self.settings, events="off", timeout=10)
+        try:
+            # as_list=False: panoramisk 1.4 takes "... successfully queued" for a list's start.
+            return await asyncio.wait_for(manager.send_action(action, as_list=False), timeout)
+        finally:
+            close_manager(manager)
+
     async def list_action(self, action: dict, timeout: float = 10.0) -> list:
         result = await self.action(action, timeout=timeout, as_list=True)
         return result if isinstance(result, list) else [result]

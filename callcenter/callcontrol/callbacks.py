@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from callcenter.ami.client import AmiClient, close_manager, open_manager
+from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.models import Callback, FollowUp
 from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, dial_digits, new_channel_id
@@ -115,15 +115,8 @@ class _Originator:
             "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
         }
         try:
-            # Not async: the reply comes when the resident answers (Success) or not (Error). A
-            # session waits for its Originate before its next action, so this one gets a session
-            # of its own: the engine's (pauses, transfers, reloads) never waits for a ringing phone.
-            manager = await open_manager(self.settings, events="off", timeout=10)
-            try:
-                # as_list=False: see CallControl.run
-                reply = await asyncio.wait_for(manager.send_action(action, as_list=False), 45)
-            finally:
-                close_manager(manager)
+            # Not async: the reply comes when the resident answers (Success) or not (Error).
+            reply = await self.ami.held_action(action, timeout=45)
         except Exception as exc:
             return False, f"originate failed: {exc!r}"[:64]
         if getattr(reply, "success", False):

@@ -37,6 +37,7 @@ class FakeAmi:
 
         return Reply(Response="Success")
 
+    held_action = action
 
 class FakeDirectory:
     async def extensions(self):
@@ -274,6 +275,8 @@ class ScriptedAmi:
             fu_id = action["Variable"].split("=", 1)[1]
             asyncio.get_running_loop().call_later(0.1, self.worker_ref[0].rated, fu_id, digit)
         return Reply(Response="Success" if answered else "Error", Message="" if answered else "no answer")
+
+    held_action = action  # the client sends a held action on a session of its own
 
 
 async def _followup_run(settings, outcomes, reference):
