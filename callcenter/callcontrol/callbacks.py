@@ -128,6 +128,36 @@ class _Worker:
     """Tasks that end with the worker: its loops, and the calls it has in flight."""
 
     _tasks: list[asyncio.Task]
+    settings: Settings
+    bus: EventBus
+    # What a worker keeps in its table and listens for (set by each kind).
+    table: Any
+    idle_status: str
+    topic: str
+    name: str
+
+    def _reset(self) -> None:
+        """Attempts cut short by an engine restart are due again."""
+        with session_scope(self.settings) as s:
+            for row in s.exec(select(self.table).where(self.table.status == "calling")).all():
+                row.status = self.idle_status
+                s.add(row)
+            s.commit()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._reset)
+        sub = self.bus.subscribe(self.topic)
+        await sub.ready.wait()
+        self._tasks = [
+            asyncio.create_task(self._store(sub), name=f"{self.name}-store"),
+            asyncio.create_task(self._loop(), name=f"{self.name}-loop"),
+        ]
+
+    async def _store(self, sub) -> None:
+        raise NotImplementedError
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -144,6 +174,8 @@ class _Worker:
 
 
 class CallbackWorker(_Worker):
+    table, idle_status, topic, name = Callback, "waiting", CALLBACK_TOPIC, "callbacks"
+
     def __init__(
         self, settings: Settings, bus: EventBus, ami: AmiClient, model: LiveModel, directory: Directory
     ) -> None:
@@ -171,23 +203,6 @@ class CallbackWorker(_Worker):
         return True, call.queue
 
     # -- the worker ---------------------------------------------------------------------------
-    def _reset(self) -> None:
-        """Attempts cut short by an engine restart are due again."""
-        with session_scope(self.settings) as s:
-            for row in s.exec(select(Callback).where(Callback.status == "calling")).all():
-                row.status = "waiting"
-                s.add(row)
-            s.commit()
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._reset)
-        sub = self.bus.subscribe(CALLBACK_TOPIC)
-        await sub.ready.wait()
-        self._tasks = [
-            asyncio.create_task(self._store(sub), name="callbacks-store"),
-            asyncio.create_task(self._loop(), name="callbacks-loop"),
-        ]
-
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
             phone = str(payload.get("phone", ""))[:40]
@@ -294,6 +309,8 @@ class CallbackWorker(_Worker):
 
 
 class FollowUpWorker(_Worker):
+    table, idle_status, topic, name = FollowUp, "pending", FOLLOWUP_REQUEST, "followup"
+
     def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient, directory: Directory) -> None:
         self.settings = settings
         self.bus = bus
@@ -313,21 +330,8 @@ class FollowUpWorker(_Worker):
             future.set_result(rating)
         return rating is not None
 
-    def _reset(self) -> None:
-        with session_scope(self.settings) as s:
-            for row in s.exec(select(FollowUp).where(FollowUp.status == "calling")).all():
-                row.status = "pending"
-                s.add(row)
-            s.commit()
-
     async def start(self) -> None:
-        await asyncio.to_thread(self._reset)
-        sub = self.bus.subscribe(FOLLOWUP_REQUEST)
-        await sub.ready.wait()
-        self._tasks = [
-            asyncio.create_task(self._store(sub), name="followup-store"),
-            asyncio.create_task(self._loop(), name="followup-loop"),
-        ]
+        await super().start()
         if self.settings.followup_after_call:
             recorded = self.bus.subscribe("calls.recorded")
             await recorded.ready.wait()
