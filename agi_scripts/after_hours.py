@@ -26,7 +26,7 @@ async def after_hours(request: AgiRequest, context) -> None:
         return
     raw = request.headers.get("agi_callerid", "")
     caller = normalize(raw, settings.default_region, settings.default_area_code) or ""
-    resident_id = await context.find_resident_id(caller) if caller else None
+    resident_id = (await context.ivr.facts(caller)).resident_id if caller else None
     recording = f"{uniqueid}.wav" if kind == "voicemail" and _ID.match(uniqueid) else ""
     await context.bus.publish(
         REQUEST_TOPIC,

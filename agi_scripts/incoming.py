@@ -2,7 +2,7 @@
 
 Normalises the caller number, finds the resident, reads the 12345 platform's headers, sets
 channel variables for the dialplan and hands the rest to the call service. Quick by design:
-one indexed lookup (on a thread) and a few AGI round trips; the pop's profile is built later.
+two indexed reads (callcenter/ivr/routing.py) and a few AGI round trips; the pop's profile is built later.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ async def incoming(request: AgiRequest, context) -> None:
     elif source != "carrier":
         log.warning("incoming call %s: unknown source %r, routed as a carrier call", linkedid, source[:16])
 
-    resident_id = await context.find_resident_id(caller)
+    facts = await context.ivr.facts(caller)
+    resident_id = facts.resident_id
 
     values = {}
     if caller:
@@ -63,19 +64,16 @@ async def incoming(request: AgiRequest, context) -> None:
         values["CC_RESIDENT_ID"] = str(resident_id)
     if order:
         values["CC_ORDER12345"] = order
-    # --- telephony A: opening hours, priority, the returning caller's seat ---
-    ivr = getattr(context, "ivr", None)
-    if ivr is not None:
-        if source != "12345" and not ivr.is_open(did):
-            values["CC_OPEN"] = "0"
-        facts = await ivr.facts(resident_id, caller)
-        priority = settings.trunk12345_priority if source == "12345" else 0
-        if facts.priority:
-            priority = max(priority, settings.priority_vulnerable)
-        if priority:
-            values["CC_PRIORITY"] = str(priority)
-        if facts.last_seat:
-            values["CC_PREFERRED_SEAT"] = facts.last_seat
+    # Opening hours, priority, the returning caller's seat.
+    if source != "12345" and not context.ivr.is_open(did):
+        values["CC_OPEN"] = "0"
+    priority = settings.trunk12345_priority if source == "12345" else 0
+    if facts.priority:
+        priority = max(priority, settings.priority_vulnerable)
+    if priority:
+        values["CC_PRIORITY"] = str(priority)
+    if facts.last_seat:
+        values["CC_PREFERRED_SEAT"] = facts.last_seat
     # When the route ran (the doctor reads it from AMI channel variables to time the hop).
     values["CC_ROUTE_AT"] = f"{time.time():.6f}"
     values["CC_ROUTE_OK"] = "1"  # last: the dialplan trusts the route only once all is set

@@ -42,10 +42,10 @@ def prepare() -> Settings:
     """A database with RESIDENTS residents, made once and cached."""
     settings = set_settings(Settings(data_dir=CACHE, _env_file=None))
     done = CACHE / "ready"
+    migrate(settings)  # a cached database made by older code gets the newer schema (indexes too)
     if not done.exists():
         from callcenter.demo import bulk_residents, load_demo
 
-        migrate(settings)
         with session_scope(settings) as s:
             load_demo(s, residents=100, seat_contact_base_port=None)
         t0 = time.time()

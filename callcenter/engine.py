@@ -5,11 +5,7 @@ Web workers may run in other processes; they only need the event bus (Redis when
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
-
-from sqlalchemy import Connection
 
 from agi_scripts.routes import register_routes
 from agi_scripts.server import FastAgiServer
@@ -17,9 +13,8 @@ from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.flows import CallControlServices  # telephony B
-from callcenter.calls.service import CallService, find_resident_id, lookup_resident_id
+from callcenter.calls.service import CallService
 from callcenter.config import Settings
-from callcenter.database import get_engine
 from callcenter.ivr.routing import IvrRuntime
 from callcenter.seats.service import SeatCommands
 from callcenter.statistics.daily import DailyMailer
@@ -49,23 +44,6 @@ class Engine:
         self.ivr = IvrRuntime(settings, bus)  # --- telephony A: hours, caller facts, out-of-hours items
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
-        # FastAGI lookups get their own threads, so a burst of calls never waits behind records.
-        self._db_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agi-db")
-        self._reader: Connection | None = None
-        if settings.resolved_database_url().startswith("sqlite"):
-            # Autocommit: each read sees the newest committed residents, no snapshot held open.
-            self._reader = get_engine(settings).connect().execution_options(isolation_level="AUTOCOMMIT")
-
-    async def run_db(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._db_pool, fn, *args)
-
-    async def find_resident_id(self, caller: str | None) -> int | None:
-        """The FastAGI route's one read. On the embedded SQLite file it runs inline on a
-        connection kept open for it (~45 µs; a thread hop and a pool checkout cost more: ~900 vs
-        1,460 routes/s measured). A networked database may wait on the network: a worker thread."""
-        if self._reader is not None:
-            return lookup_resident_id(self._reader, caller)
-        return await self.run_db(find_resident_id, self.settings, caller)
 
     async def start(self) -> None:
         await self.calls.start()
@@ -104,6 +82,3 @@ class Engine:
         await self.order_stats.stop()
         await self.ivr.stop()
         await self.calls.stop()
-        self._db_pool.shutdown(wait=False)
-        if self._reader is not None:
-            self._reader.close()

@@ -3,6 +3,7 @@ days, the injectable clock, menu checks, caller facts (priority, last seat), pro
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from callcenter.config import CHINA_TZ
 from callcenter.database import get_engine, session_scope
 from callcenter.ivr import service
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
-from callcenter.ivr.routing import caller_facts
+from callcenter.ivr.routing import CallerFacts, SqliteFacts, caller_facts
 from callcenter.residents.models import Resident
 
 OFFICE = ServiceHours(number="96346", schedule="workdays", open_time="08:30", close_time="17:30")
@@ -145,12 +146,19 @@ def test_caller_facts_priority_and_last_seat(settings):
         s.commit()
         ids = (alone.id, vulnerable.id, elderly.id)
     since = now - timedelta(hours=24)
-    with get_engine(settings).connect() as conn:
-        facts = caller_facts(conn, ids[0], "+8613919310001", since)
-        assert facts.priority and facts.last_seat == "1003"  # the latest answered call, not the missed one
-        assert caller_facts(conn, ids[1], "+8613900000002", since).priority
-        assert not caller_facts(conn, ids[2], "+8613900000003", since).priority  # elderly, not alone
-        assert caller_facts(conn, None, "+8613919310001", now - timedelta(hours=2)).last_seat == ""
+    engine = get_engine(settings)
+    raw = SqliteFacts(engine)
+    with engine.connect() as conn:
+        # The same answers through SQLAlchemy (networked databases) and plain sqlite3 (the route).
+        for read in (functools.partial(caller_facts, conn), raw):
+            facts = read("+8613919310001", since)
+            # The latest answered call, not the missed one.
+            assert facts == CallerFacts(resident_id=ids[0], priority=True, last_seat="1003")
+            assert read("+8613900000002", since) == CallerFacts(resident_id=ids[1], priority=True)
+            assert not read("+8613900000003", since).priority  # elderly, not alone
+            assert read("+8613919310001", now - timedelta(hours=2)).last_seat == ""
+            assert read("+8613999999999", since) == read(None, since) == CallerFacts()
+    raw.close()
 
 
 def test_out_of_hours_items(settings):

@@ -27,8 +27,8 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
 
     rid = find_resident_id(settings, WANG)
     engine = Engine(settings, InProcessBus())
-    assert engine._reader is None  # a networked database: reads go to a worker thread
-    assert await engine.find_resident_id(WANG) == rid is not None
+    assert engine.ivr._sqlite is None  # a networked database: reads go to a worker thread
+    assert (await engine.ivr.facts(WANG)).resident_id == rid is not None
 
     profile = build_profile(settings, rid, WANG)
     assert profile["resident"]["name"] == "王秀英" and profile["history"]["orders"] >= 1
