@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agi_scripts.testing import agi_env, answer_commands, run_agi_call  # noqa: E402
+from benchmarks.common import percentile  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
 
@@ -31,11 +32,6 @@ CALLS = int(os.environ.get("BENCH_AGI_CALLS", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_AGI_CONCURRENCY", "4"))  # calls in progress at once
 PROCESS_CALLS = int(os.environ.get("BENCH_AGI_PROCESS_CALLS", "40"))
 CACHE = ROOT / "benchmarks" / ".cache" / f"agi-{RESIDENTS}"
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def prepare() -> Settings:

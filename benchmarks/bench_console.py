@@ -45,10 +45,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_pop  # noqa: E402
-from bench_pop import App, log, percentile  # noqa: E402
+from bench_pop import App, log, on_stack, percentile  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
@@ -403,16 +402,7 @@ def main() -> None:
     started = time.monotonic()
     settings, exts, callers = prepare()
     log(f"data dir ready ({len(exts)} seats) in {time.monotonic() - started:.1f} s")
-    app = App(settings)
-    try:
-        process.start(settings)
-        log("Asterisk up")
-        app.start()
-        log("app up")
-        result = asyncio.run(measure(app, exts, callers))
-    finally:
-        app.stop()
-        process.stop(settings)
+    result = on_stack(settings, measure, exts, callers)
     result["run_s"] = round(time.monotonic() - started, 1)
     log(f"total {result['run_s']} s")
     print(json.dumps(result, ensure_ascii=False))

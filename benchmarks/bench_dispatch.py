@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import percentile  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
 
@@ -43,11 +44,6 @@ LATENCY_ORDERS = int(os.environ.get("BENCH_DISPATCH_LATENCY_ORDERS", "500"))
 PACED_RATE = float(os.environ.get("BENCH_DISPATCH_RATE", "10"))  # orders/s for the latency run
 LOOKUPS = int(os.environ.get("BENCH_ROUTING_LOOKUPS", "200000"))
 CACHE = ROOT / "benchmarks" / ".cache" / f"dispatch-{RESIDENTS}-{ORDERS}-{RULES}"
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def _bulk_orders(settings: Settings, n: int) -> None:

@@ -50,6 +50,7 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from benchmarks.common import log, on_stack  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
@@ -79,10 +80,6 @@ PORTS = {
     "rtp_end": 19999,
     "doctor_sip_port": 23099,
 }
-
-
-def log(msg: str) -> None:
-    print(f"# {msg}", file=sys.stderr, flush=True)
 
 
 def make_settings() -> Settings:
@@ -313,18 +310,9 @@ def main() -> None:
     started = time.monotonic()
     settings, queue, callers = prepare()
     log(f"data dir ready ({SEATS} extra seats in {queue}) in {time.monotonic() - started:.1f} s")
-    app = App(settings)
-    env = {"CALLCENTER_CLOCK": CLOCK, "CALLCENTER_BENCH_STATIC_DID": STATIC_DID}
-    os.environ.update(env)
-    try:
-        process.start(settings)
-        log("Asterisk up")
-        app.start()
-        log("app up")
-        result = asyncio.run(measure(app, queue, callers))
-    finally:
-        app.stop()
-        process.stop(settings)
+    # The app's process reads the benchmark's clock and static number from its environment.
+    os.environ.update({"CALLCENTER_CLOCK": CLOCK, "CALLCENTER_BENCH_STATIC_DID": STATIC_DID})
+    result = on_stack(settings, measure, queue, callers)
     log(f"total {time.monotonic() - started:.1f} s")
     print(json.dumps(result))
 

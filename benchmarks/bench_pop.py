@@ -33,6 +33,7 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from benchmarks.common import log, on_stack, percentile  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
@@ -57,15 +58,6 @@ PORTS = {
     "rtp_end": 13999,
     "doctor_sip_port": 26099,
 }
-
-
-def log(msg: str) -> None:
-    print(f"# {msg}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def make_settings() -> Settings:
@@ -243,16 +235,7 @@ def main() -> None:
     started = time.monotonic()
     settings, exts, callers = prepare()
     log(f"data dir ready ({len(exts)} seats) in {time.monotonic() - started:.1f} s")
-    app = App(settings)
-    try:
-        process.start(settings)
-        log("Asterisk up")
-        app.start()
-        log("app up")
-        result = asyncio.run(measure(app, exts, callers))
-    finally:
-        app.stop()
-        process.stop(settings)
+    result = on_stack(settings, measure, exts, callers)
     log(f"total {time.monotonic() - started:.1f} s")
     print(json.dumps(result))
 

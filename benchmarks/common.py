@@ -1,0 +1,44 @@
+"""What the benchmark scripts share: progress lines, percentiles, and the stack (Asterisk and the
+app as in production) started around a measurement and always stopped after it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr; stdout carries only the result's JSON line."""
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def on_stack(settings, measure: Callable[..., Awaitable[dict]], *args) -> dict:
+    """Start Asterisk and ``callcenter serve`` for ``settings``, run ``measure(app, *args)``, stop
+    both whatever happens (a stack left running holds the benchmark's ports)."""
+    from asterisk_conf import process
+    from tests.e2e.conftest import App
+
+    started = time.monotonic()
+    app = App(settings)
+    try:
+        process.start(settings)
+        log("Asterisk up")
+        app.start()
+        log("app up")
+        return asyncio.run(measure(app, *args))
+    finally:
+        app.stop()
+        process.stop(settings)
+        log(f"stack ran {time.monotonic() - started:.1f} s")
