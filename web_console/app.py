@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callcenter.accounts.service import LoginThrottle, RedisLoginThrottle
 from callcenter.bus import EventBus
 from callcenter.config import Settings
+from callcenter.directory.imports import ImportJobs, RedisImportJobs
 from web_console import (  # noqa: F401  (admin, residents: their routes)
     admin,
     ivr_admin,  # noqa: F401  # --- telephony A: its routes ---
@@ -109,12 +110,14 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.settings = settings
     app.state.bus = bus
     app.state.templates = make_templates()
-    if settings.redis_url:  # several web workers: one throttle and one logout list for all
+    if settings.redis_url:  # several web workers: one throttle, logout list and import list for all
         app.state.login_throttle = RedisLoginThrottle(settings.redis_url)
         app.state.revocations = views.RedisSessionRevocations(settings.redis_url)
+        app.state.import_jobs = RedisImportJobs(settings.redis_url)
     else:
         app.state.login_throttle = LoginThrottle()
         app.state.revocations = views.SessionRevocations()
+        app.state.import_jobs = ImportJobs()
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, File, Form, Request, UploadFile
@@ -397,49 +395,27 @@ def api_basic(request: Request, kind: str, account: Account = Depends(authorize)
 # --- imports ------------------------------------------------------------------------------
 
 
-@dataclass
-class ImportJob:
-    id: str
-    kind: str
-    filename: str
-    owner: str
-    state: str = "running"  # running | done | failed
-    done: int = 0
-    total: int = 0
-    error: str = ""
-    report: dict[str, Any] | None = None
-    started: float = field(default_factory=time.time)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "filename": self.filename,
-            "state": self.state,
-            "done": self.done,
-            "total": self.total,
-            "error": self.error,
-            "report": self.report,
-        }
+def _jobs(request: Request) -> imports.ImportJobs:
+    return request.app.state.import_jobs
 
 
-def _jobs(request: Request) -> dict[str, ImportJob]:
-    jobs = getattr(request.app.state, "import_jobs", None)
-    if jobs is None:
-        jobs = request.app.state.import_jobs = {}
-    # Keep the last day's jobs only.
-    for k in [k for k, j in jobs.items() if time.time() - j.started > 86400]:
-        del jobs[k]
-    return jobs
-
-
-def _run_job(settings: Settings, job: ImportJob, data: bytes, skip_duplicates: bool, actor: Account, ip: str):
+def _run_job(
+    settings: Settings,
+    jobs: imports.ImportJobs,
+    job: imports.ImportJob,
+    data: bytes,
+    skip_duplicates: bool,
+    actor: Account,
+    ip: str,
+):
     try:
         rows = imports.read_table(job.filename, data)
         job.total = len(rows)
+        jobs.save(job)
 
         def progress(done: int, total: int) -> None:
             job.done, job.total = done, total
+            jobs.save(job)
 
         with session_scope(settings) as s:
             report = imports.run_import(s, settings, job.kind, rows, progress, skip_duplicates)
@@ -450,6 +426,7 @@ def _run_job(settings: Settings, job: ImportJob, data: bytes, skip_duplicates: b
         job.error, job.state = str(exc), "failed"
     except Exception as exc:  # reported on the page; the transaction was never committed
         job.error, job.state = f"{type(exc).__name__}", "failed"
+    jobs.save(job)
     with session_scope(settings) as s:
         audit(
             s,
@@ -480,23 +457,24 @@ async def import_upload(
     if kind not in IMPORTABLE or file is None or not file.filename:
         return RedirectResponse("/admin/basic", status_code=303)
     data = await file.read(MAX_UPLOAD + 1)
-    job = ImportJob(
+    job = imports.ImportJob(
         id=secrets.token_urlsafe(12), kind=kind, filename=file.filename[:200], owner=account.username
     )
-    _jobs(request)[job.id] = job
+    jobs = _jobs(request)
     if len(data) > MAX_UPLOAD:
         job.state, job.error = "failed", "file too large"
-    else:
+    jobs.save(job)
+    if job.state == "running":
         threading.Thread(
             target=_run_job,
-            args=(request.app.state.settings, job, data, bool(skip_duplicates), account, _ip(request)),
+            args=(request.app.state.settings, jobs, job, data, bool(skip_duplicates), account, _ip(request)),
             name=f"import-{job.id}",
             daemon=True,
         ).start()
     return RedirectResponse(f"/admin/import/{job.id}", status_code=303)
 
 
-def _job_for(request: Request, job_id: str, account: Account) -> ImportJob | None:
+def _job_for(request: Request, job_id: str, account: Account) -> imports.ImportJob | None:
     job = _jobs(request).get(job_id)
     return job if job is not None and job.owner == account.username else None
 

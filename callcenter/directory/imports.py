@@ -10,8 +10,12 @@ records on file; they are errors, or skipped and reported when the caller asks.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import re
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -505,3 +509,88 @@ def run_import(
 def template_csv(kind: str) -> str:
     """A CSV with the Chinese headings, to fill in."""
     return ",".join(h[1] if len(h) > 1 else h[0] for h in COLUMNS[kind].values()) + "\n"
+
+
+# --- import jobs: progress and report, seen by every web worker --------------------------------
+
+JOB_TTL_S = 86400  # a job's page and report stay a day
+STALE_S = 600  # a running job not heard from this long died with its worker
+
+
+@dataclass
+class ImportJob:
+    id: str
+    kind: str
+    filename: str
+    owner: str
+    state: str = "running"  # running | done | failed
+    done: int = 0
+    total: int = 0
+    error: str = ""
+    report: dict[str, Any] | None = None
+    started: float = 0.0
+    updated: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the page and the API show (the owner and timestamps stay on the server)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "filename": self.filename,
+            "state": self.state,
+            "done": self.done,
+            "total": self.total,
+            "error": self.error,
+            "report": self.report,
+        }
+
+    def checked(self, now: float) -> ImportJob:
+        if self.state == "running" and now - self.updated > STALE_S:
+            # The import is one transaction: a worker that stopped mid-way wrote nothing.
+            self.state, self.error = "failed", "interrupted: nothing was imported"
+        return self
+
+
+class ImportJobs:
+    """Jobs kept by this process: enough for one web worker (the embedded default)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def save(self, job: ImportJob) -> None:
+        now = self.clock()
+        job.started = job.started or now
+        job.updated = now
+        with self._lock:  # the import runs on its own thread
+            for key in [k for k, j in self._jobs.items() if now - j["started"] > JOB_TTL_S]:
+                del self._jobs[key]
+            self._jobs[job.id] = dataclasses.asdict(job)
+
+    def get(self, job_id: str) -> ImportJob | None:
+        with self._lock:
+            data = self._jobs.get(job_id)
+        return ImportJob(**data).checked(self.clock()) if data else None
+
+
+class RedisImportJobs(ImportJobs):
+    """Jobs in Redis, so the worker that polls a job need not be the one running it."""
+
+    PREFIX = "cc:import-job:"
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+        import redis
+
+        super().__init__(clock)
+        self.redis = redis.Redis.from_url(url, socket_timeout=2)
+
+    def save(self, job: ImportJob) -> None:
+        now = self.clock()
+        job.started = job.started or now
+        job.updated = now
+        self.redis.set(self.PREFIX + job.id, json.dumps(dataclasses.asdict(job)), ex=JOB_TTL_S)
+
+    def get(self, job_id: str) -> ImportJob | None:
+        raw = self.redis.get(self.PREFIX + job_id)
+        return ImportJob(**json.loads(raw)).checked(self.clock()) if raw else None
