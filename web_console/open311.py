@@ -1,7 +1,8 @@
-"""Open311 GeoReport v2 over the work orders (JSON), for city platforms and apps that speak it.
+"""Open311 GeoReport v2 over the work orders, in both of its formats (``.json`` and ``.xml``), for
+city platforms and apps that speak it.
 
 GET services, service definitions, requests and tokens are public as the spec has them; POST
-requests.json needs an ``api_key`` from ``open311_api_keys``. Errors are the spec's list of
+requests needs an ``api_key`` from ``open311_api_keys``. Errors are the spec's list of
 ``{"code", "description"}``. What a request shows is what the spec defines: no caller name or
 phone leaves through it. Access rules: ``views.PUBLIC_ROUTES`` (these routes authenticate by
 api_key themselves).
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -35,8 +38,50 @@ MAX_RESULTS = 1000
 DEFAULT_SPAN = timedelta(days=90)
 
 
-def error(status: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
+FORMATS = ("json", "xml")
+# The spec's XML: a root element per response and an element per list item.
+_ITEMS = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "attributes": "attribute",
+    "values": "value",
+}
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 chars
+
+
+def _xml_into(parent: ET.Element, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _xml_into(ET.SubElement(parent, key), item)
+    elif isinstance(value, list):
+        for item in value:
+            _xml_into(ET.SubElement(parent, _ITEMS.get(parent.tag, "item")), item)
+    elif value is not None:
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        parent.text = _NOT_XML.sub("", text)  # ElementTree escapes; it does not drop these
+
+
+def to_xml(root: str, body: Any) -> bytes:
+    element = ET.Element(root)
+    _xml_into(element, body)
+    return ET.tostring(element, encoding="utf-8", xml_declaration=True)
+
+
+def respond(fmt: str, root: str, body: Any, status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(to_xml(root, body), status_code=status, media_type="text/xml; charset=utf-8")
+    return JSONResponse(body, status_code=status)
+
+
+def error(status: int, description: str, fmt: str = "json") -> Response:
+    return respond(fmt, "errors", [{"code": status, "description": description}], status)
+
+
+def _format(fmt: str) -> str | None:
+    return fmt if fmt in FORMATS else None
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -90,9 +135,13 @@ def _services(settings: Settings) -> list[dict[str, Any]]:
     return [_service(c, names) for c in cats if c.id not in parents]  # leaves only
 
 
-@router.get("/discovery.json")
-async def discovery(request: Request):
-    return JSONResponse(
+@router.get("/discovery.{fmt}")
+async def discovery(request: Request, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
+    return respond(
+        fmt,
+        "discovery",
         {
             "changeset": "2026-11-28T00:00:00Z",
             "contact": "安宁区社区服务热线 96345",
@@ -103,18 +152,20 @@ async def discovery(request: Request):
                     "url": request.app.state.settings.public_url("/open311/v2"),
                     "changeset": "2026-11-28T00:00:00Z",
                     "type": "production",
-                    "formats": ["application/json"],
+                    "formats": ["application/json", "text/xml"],
                 }
             ],
-        }
+        },
     )
 
 
-@router.get("/services.json")
-async def services(request: Request):
+@router.get("/services.{fmt}")
+async def services(request: Request, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
     if not _jurisdiction_ok(request, request.query_params):
-        return error(404, "jurisdiction_id not found")
-    return JSONResponse(await run_in_threadpool(_services, request.app.state.settings))
+        return error(404, "jurisdiction_id not found", fmt)
+    return respond(fmt, "services", await run_in_threadpool(_services, request.app.state.settings))
 
 
 def _attributes() -> list[dict[str, Any]]:
@@ -132,14 +183,16 @@ def _attributes() -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/services/{service_code}.json")
-async def service_definition(request: Request, service_code: str):
+@router.get("/services/{service_code}.{fmt}")
+async def service_definition(request: Request, service_code: str, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
     if not _jurisdiction_ok(request, request.query_params):
-        return error(404, "jurisdiction_id not found")
+        return error(404, "jurisdiction_id not found", fmt)
     codes = {s["service_code"] for s in await run_in_threadpool(_services, request.app.state.settings)}
     if service_code not in codes:
-        return error(404, "service_code not found")
-    return JSONResponse({"service_code": service_code, "attributes": _attributes()})
+        return error(404, "service_code not found", fmt)
+    return respond(fmt, "service_definition", {"service_code": service_code, "attributes": _attributes()})
 
 
 def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str, community: str) -> dict[str, Any]:
@@ -232,22 +285,24 @@ def _create(settings: Settings, form: dict[str, str], client: str, ip: str) -> t
         ]
 
 
-@router.post("/requests.json")
-async def post_request(request: Request):
+@router.post("/requests.{fmt}")
+async def post_request(request: Request, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
     settings: Settings = request.app.state.settings
     form = {k: str(v)[:2000] for k, v in (await request.form()).multi_items()}
     if not _jurisdiction_ok(request, form):
-        return error(404, "jurisdiction_id not found")
+        return error(404, "jurisdiction_id not found", fmt)
     client = _api_client(settings, form.get("api_key", ""))
     if client is None:
-        return error(403, "api_key is missing or not valid")
+        return error(403, "api_key is missing or not valid", fmt)
     if not form.get("service_code"):
-        return error(400, "service_code is required")
+        return error(400, "service_code is required", fmt)
     ip = request.client.host if request.client else ""
     status, body = await run_in_threadpool(_create, settings, form, client, ip)
     if status != 201:
-        return error(status, body)
-    return JSONResponse(body, status_code=201)
+        return error(status, body, fmt)
+    return respond(fmt, "service_requests", body, 201)
 
 
 def _search(settings: Settings, params: Any) -> tuple[int, Any]:
@@ -287,18 +342,22 @@ def _search(settings: Settings, params: Any) -> tuple[int, Any]:
     return 200, _views(settings, orders)
 
 
-@router.get("/requests.json")
-async def get_requests(request: Request):
+@router.get("/requests.{fmt}")
+async def get_requests(request: Request, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
     if not _jurisdiction_ok(request, request.query_params):
-        return error(404, "jurisdiction_id not found")
+        return error(404, "jurisdiction_id not found", fmt)
     status, body = await run_in_threadpool(_search, request.app.state.settings, request.query_params)
-    return error(status, body) if status != 200 else JSONResponse(body)
+    return error(status, body, fmt) if status != 200 else respond(fmt, "service_requests", body)
 
 
-@router.get("/requests/{request_id}.json")
-async def get_request(request: Request, request_id: str):
+@router.get("/requests/{request_id}.{fmt}")
+async def get_request(request: Request, request_id: str, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
     if not _jurisdiction_ok(request, request.query_params):
-        return error(404, "jurisdiction_id not found")
+        return error(404, "jurisdiction_id not found", fmt)
     settings: Settings = request.app.state.settings
 
     def one() -> list[dict[str, Any]]:
@@ -307,11 +366,15 @@ async def get_request(request: Request, request_id: str):
         return _views(settings, [order]) if order else []
 
     found = await run_in_threadpool(one)
-    return JSONResponse(found) if found else error(404, "service_request_id not found")
+    if not found:
+        return error(404, "service_request_id not found", fmt)
+    return respond(fmt, "service_requests", found)
 
 
-@router.get("/tokens/{token}.json")
-async def get_token(request: Request, token: str):
+@router.get("/tokens/{token}.{fmt}")
+async def get_token(request: Request, token: str, fmt: str):
+    if not _format(fmt):
+        return error(404, "format is json or xml")
     settings: Settings = request.app.state.settings
 
     def lookup() -> str | None:
@@ -322,5 +385,5 @@ async def get_token(request: Request, token: str):
 
     number = await run_in_threadpool(lookup)
     if number is None:
-        return error(404, "token not found")
-    return JSONResponse([{"service_request_id": number, "token": token}])
+        return error(404, "token not found", fmt)
+    return respond(fmt, "service_requests", [{"service_request_id": number, "token": token}])

@@ -113,12 +113,12 @@ PUBLIC_ROUTES |= frozenset(
         "/sms/twilio/inbound",
         "/sms/twilio/status",
         "/sms/aliyun/inbound",
-        "/open311/v2/discovery.json",
-        "/open311/v2/services.json",
-        "/open311/v2/services/{service_code}.json",
-        "/open311/v2/requests.json",
-        "/open311/v2/requests/{request_id}.json",
-        "/open311/v2/tokens/{token}.json",
+        "/open311/v2/discovery.{fmt}",
+        "/open311/v2/services.{fmt}",
+        "/open311/v2/services/{service_code}.{fmt}",
+        "/open311/v2/requests.{fmt}",
+        "/open311/v2/requests/{request_id}.{fmt}",
+        "/open311/v2/tokens/{token}.{fmt}",
     }
 )
 ROUTE_ROLES.update(

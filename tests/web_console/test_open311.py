@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 from sqlmodel import select
 
@@ -35,9 +37,9 @@ SPEC_POST = (
 )
 
 
-def _post(client, body: str):
+def _post(client, body: str, fmt: str = "json"):
     return client.post(
-        "/open311/v2/requests.json",
+        f"/open311/v2/requests.{fmt}",
         content=body,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
@@ -76,7 +78,9 @@ def test_services_and_definitions(o311, app, web):
         assert r.status_code == 404 and r.json() == [{"code": 404, "description": "service_code not found"}]
         r = c.get("/open311/v2/services.json?jurisdiction_id=elsewhere.gov")
         assert r.status_code == 404 and r.json()[0]["code"] == 404
-        assert c.get("/open311/v2/discovery.json").json()["endpoints"][0]["formats"] == ["application/json"]
+        formats = c.get("/open311/v2/discovery.json").json()["endpoints"][0]["formats"]
+        assert formats == ["application/json", "text/xml"]
+        assert c.get("/open311/v2/services.yaml").status_code == 404
 
 
 def test_post_get_and_token_as_in_the_spec(o311, app, web):
@@ -170,3 +174,51 @@ def test_hotline_orders_show_no_resident_text(o311, app, web):
         [req] = client.get(f"/open311/v2/requests/{number}.json").json()
     assert req["description"] == "路灯损坏" and req["address"] == "十里店东社区"
     assert "王秀英" not in str(req) and "502" not in str(req)
+
+
+def _xml(r):
+    assert r.headers["content-type"].startswith("text/xml")
+    return ET.fromstring(r.content)
+
+
+def test_the_same_in_xml_as_in_the_spec(o311, app, web):
+    """The spec's XML shapes: <services><service>, <service_definition><attributes><attribute>
+    <values><value>, <service_requests><request>, <errors><error>."""
+    jur = o311.open311_jurisdiction_id
+    with web.TestClient(app) as c:
+        services = _xml(c.get("/open311/v2/services.xml"))
+        assert services.tag == "services"
+        assert [e.findtext("service_code") for e in services.findall("service")] == ["001", "002"]
+        assert services.find("service").findtext("group") == "市政设施"
+        d = _xml(c.get("/open311/v2/services/001.xml"))
+        assert d.tag == "service_definition" and d.findtext("service_code") == "001"
+        attr = d.find("attributes/attribute")
+        assert attr.findtext("variable") == "true" and attr.findtext("code") == "order_type"
+        assert {v.findtext("key") for v in attr.findall("values/value")} >= {"投诉", "求助"}
+        formats = _xml(c.get("/open311/v2/discovery.xml")).findall("endpoints/endpoint/formats/format")
+        assert [f.text for f in formats] == ["application/json", "text/xml"]
+
+        # A description with markup and a control character: escaped, and still well-formed XML.
+        body = SPEC_POST.format(key=KEY, jur=jur).replace(
+            "A+large+sinkhole", "%3Cb%3E%26+large%3C%2Fb%3E%01+sinkhole"
+        )
+        r = _post(c, body, "xml")
+        assert r.status_code == 201, r.text
+        created = _xml(r)
+        assert created.tag == "service_requests"
+        number = created.findtext("request/service_request_id")
+        token = created.findtext("request/token")
+        req = _xml(c.get(f"/open311/v2/requests/{number}.xml")).find("request")
+        assert req.findtext("description") == "<b>& large</b> sinkhole is destroying the street"
+        assert req.findtext("status") == "open" and req.findtext("service_code") == "001"
+        listed = _xml(c.get("/open311/v2/requests.xml?status=open"))
+        assert [e.findtext("service_request_id") for e in listed.findall("request")] == [number]
+        assert _xml(c.get(f"/open311/v2/tokens/{token}.xml")).findtext("request/service_request_id") == number
+
+        r = c.get("/open311/v2/requests/GD-none.xml")
+        assert r.status_code == 404
+        err = _xml(r).find("error")
+        assert _xml(r).tag == "errors" and err.findtext("code") == "404"
+        r = _post(c, "service_code=001&address_string=x", "xml")
+        assert r.status_code == 403
+        assert _xml(r).findtext("error/description") == "api_key is missing or not valid"
