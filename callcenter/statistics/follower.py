@@ -304,6 +304,7 @@ class StatsIngest:
         self._seats: dict[str, str] | None = None
         self._who_at = time.monotonic()
         self._alive_at = 0.0
+        self._names_at = 0.0
         self.lines = 0
 
     # -- who is who ---------------------------------------------------------------------------
@@ -335,6 +336,11 @@ class StatsIngest:
         if self._seats is None:
             self.refresh_seats()
         ext = self._seats.get(agent)
+        if ext is None and agent not in ("NONE", "") and time.monotonic() - self._names_at > 5:
+            # A member name not seen yet (a seat added since): look again, at most every 5 s.
+            self._names_at = time.monotonic()
+            self.refresh_seats()
+            ext = self._seats.get(agent)
         if ext is None and agent.startswith("PJSIP/seat"):
             ext = agent.removeprefix("PJSIP/seat")
         return (ext or agent)[:64]
