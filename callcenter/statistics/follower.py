@@ -233,7 +233,7 @@ def write_batch(
     for callid, seq, kind in marks:
         where = (t.c.callid == callid, t.c.seq == seq)
         if kind == "called_back":
-            where += (t.c.called_back.is_(False),)
+            where += (t.c.called_back.is_(False), t.c.callback != "call")
         else:  # a booked callback's outcome, once
             where += (t.c.callback == "requested",)
         hit = conn.execute(select(t.c.day, t.c.hour, t.c.queue, t.c.did, t.c.wait_s).where(*where)).first()

@@ -314,7 +314,7 @@ class Reconciler:
             "callback": st.get("callback", ""),
         }
         caller = st["caller"]
-        if outcome == "abandoned" and caller:
+        if outcome == "abandoned" and caller and not st.get("cb_for"):  # our call back: not theirs
             self.abandoned.setdefault(caller, []).append((st["enter_ts"], callid, st["seq"]))
         elif answered and caller and caller in self.abandoned:
             for _ts, cid, seq in self.abandoned.pop(caller):

@@ -142,6 +142,9 @@ CALLBACKS = lines(
     303|o4|hotline|NONE|CALLBACKEND|c4
     900|c2|hotline|NONE|CALLBACKFAIL|c2
     950|c1|hotline|NONE|CALLBACKFAIL|c1
+    1000|r3|hotline|NONE|ENTERQUEUE||13900000003|1
+    1004|r3|hotline|座席张敏|CONNECT|4|s3|2
+    1064|r3|hotline|座席张敏|COMPLETECALLER|4|60|1
     """
 )
 
@@ -153,7 +156,7 @@ def test_callback_in_queue_by_hand():
         assert by_id(rows) == by_id(whole), split
     calls = by_id(whole)
     # c1 pressed too early (3 s) and went back to its place: one call; it booked at 10 s.
-    assert sorted(calls) == [(c, 0) for c in ("a0", "c1", "c2", "c3", "c4", "c5", "o1", "o3")]
+    assert sorted(calls) == [(c, 0) for c in ("a0", "c1", "c2", "c3", "c4", "c5", "o1", "o3", "r3")]
     c1 = calls[("c1", 0)]
     assert (c1["outcome"], c1["wait_s"], c1["exit_key"], c1["callback"], c1["did"]) == (
         "exitkey",
@@ -179,9 +182,12 @@ def test_callback_in_queue_by_hand():
     # The earlier abandon of the same resident counts as called back (a different call); the
     # call that booked the callback is no abandon and never counts under "callbacks".
     assert calls[("a0", 0)]["called_back"] is True and c1["called_back"] is False
+    # The resident of c3 left our call back unanswered, then called again and was answered: the
+    # call back is not their abandoned call, so nothing counts as called back.
+    assert calls[("o3", 0)]["called_back"] is False and calls[("c3", 0)]["called_back"] is False
 
     f = defs.summarize(whole, service_level=15)
-    assert (f["offered"], f["answered"], f["abandoned"], f["exit_key"], f["callbacks"]) == (6, 0, 1, 5, 1)
+    assert (f["offered"], f["answered"], f["abandoned"], f["exit_key"], f["callbacks"]) == (7, 1, 1, 5, 1)
     assert (f["callbacks_requested"], f["callbacks_connected"], f["callbacks_failed"]) == (4, 1, 3)
     # The call back counts for the seat who answered it, not as an offered call.
     seat = defs.add({}, defs.seat_counters(o1, 15))
