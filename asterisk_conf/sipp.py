@@ -412,6 +412,62 @@ _TALK_TIMED = '  <recv request="BYE" timeout="{ms}" ontimeout="hangup"/>'
 _REASONS = {486: "Busy Here", 480: "Temporarily Unavailable", 603: "Decline", 404: "Not Found"}
 
 
+async def register_phone(
+    settings: Settings,
+    user: str,
+    password: str,
+    port: int,
+    expires: int = 3600,
+    ip: str = "127.0.0.1",
+    hold_ms: int = 1500,
+    timeout: float = 15,
+) -> SippResult:
+    """Register a desk phone's contact ``ip:port`` for the endpoint ``user`` (digest auth), or
+    with ``expires=0`` remove every contact of it (``Contact: *``; any port). Start a SippUAS on
+    the same port afterwards to answer its calls (Asterisk rewrites the contact to the port the
+    REGISTER came from)."""
+    with tempfile.TemporaryDirectory(prefix="cc-sipp-reg-") as tmp:
+        workdir = Path(tmp)
+        contact = "*" if expires == 0 else f"<sip:{user}@{ip}:{port}>"
+        text = (SCENARIOS / "uac_register.xml").read_text()
+        text = text.replace("@@CONTACT@@", contact).replace("@@EXPIRES@@", str(int(expires)))
+        scenario = workdir / "uac_register.xml"
+        scenario.write_text(text.replace("@@HOLD_MS@@", str(max(1, int(hold_ms)))))
+        cmd = [
+            sipp_binary(),
+            _sip_target(settings),
+            "-sf",
+            str(scenario),
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-i",
+            ip,
+            "-bind_local",
+            "-p",
+            str(port if expires else free_udp_port(ip)),
+            "-mp",
+            str(free_udp_port(ip)),
+            "-m",
+            "1",
+            "-nostdin",
+            "-aa",
+            "-timeout",
+            f"{max(1, int(timeout))}s",
+            "-timeout_error",
+            "-trace_err",
+            "-error_file",
+            str(workdir / "errors.log"),
+            "-trace_stat",
+            "-stf",
+            str(workdir / "stats.csv"),
+        ]
+        return await _run_sipp(cmd, workdir, timeout, trace=False)
+
+
 def render_uas(workdir: Path, *, ring_ms: int | None, talk_ms: int | None, reject_code: int | None) -> Path:
     text = (SCENARIOS / "uas_answer.xml").read_text()
     if reject_code is not None:

@@ -20,6 +20,7 @@ from callcenter.seats.service import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.orders import OrderRollupTask
+from callcenter.statistics.presence import QueueLogWriter
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Engine:
         # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
         self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
         self.daily_mail = DailyMailer(settings)
+        # Static queue members' login / logout lines, written into queue_log through AMI.
+        self.queue_log = QueueLogWriter(settings, bus, self.ami)
         self.order_stats = OrderRollupTask(settings)
         self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)  # telephony B
         self.ivr = IvrRuntime(settings, bus)  # --- telephony A: hours, caller facts, out-of-hours items
@@ -51,6 +54,7 @@ class Engine:
         await self.config.start()
         await self.messaging.start()
         await self.stats.start()
+        await self.queue_log.start()
         await self.daily_mail.start()
         await self.order_stats.start()
         await self.callcontrol.start()  # telephony B
@@ -78,6 +82,7 @@ class Engine:
         await self.ami.stop()
         await self.stop_agi()
         await self.stats.stop()
+        await self.queue_log.stop()
         await self.daily_mail.stop()
         await self.order_stats.stop()
         await self.ivr.stop()

@@ -658,6 +658,9 @@ ZH.update(
         "stats.transfers": "转接",
         "stats.rna": "振铃未接",
         "stats.callbacks": "已回拨",
+        "stats.callbacks_requested": "预约回拨",
+        "stats.callbacks_connected": "回拨接通",
+        "stats.callbacks_failed": "回拨失败",
         "stats.seat_name": "姓名",
         "stats.handled": "接听量",
         "stats.talk": "通话时长（秒）",
@@ -698,6 +701,7 @@ ZH.update(
         "stats.call.transfer": "转接",
         "stats.call.transfer_to": "转接至",
         "stats.call.called_back": "已回拨",
+        "stats.call.callback": "排队回拨",
         "stats.call.source": "来源",
         "stats.call.order_12345": "12345 工单号",
         "stats.def.offered": "进入队列的来电；等待不足 5 秒即挂断的（短时放弃）不计",
@@ -717,10 +721,15 @@ ZH.update(
         "stats.def.transfers": "座席接听后转出的来电（盲转与咨询转）",
         "stats.def.rna": "座席话机振铃超时未接的次数",
         "stats.def.callbacks": "放弃的来电中，其号码在 24 小时内再次接通的",
+        "stats.def.callbacks_requested": (
+            "排队中按键预约回拨的来电（计入按键离开，不算放弃），按预约来电的队列和时段统计"
+        ),
+        "stats.def.callbacks_connected": "预约回拨中，系统回拨后由座席接通居民的",
+        "stats.def.callbacks_failed": "预约回拨中，多次回拨无人接听或居民在座席接起前挂断的",
         "stats.def.name": "座席姓名",
         "stats.def.handled": "座席接听的来电数",
         "stats.def.talk_s": "通话时长之和",
-        "stats.def.login_s": "座席签入队列的时长",
+        "stats.def.login_s": "座席签入队列的时长；固定成员以话机可用（已注册）的时长计",
         "stats.def.pause_s": "暂停时长，按原因分列",
         "stats.def.occupancy": "（通话 + 话后整理）÷（签入时长 − 暂停时长）",
         "stats.def.satisfaction": "回访结果为满意或基本满意 ÷ 已回访工单",
@@ -855,6 +864,9 @@ EN.update(
         "stats.transfers": "Transfers",
         "stats.rna": "Ring-no-answer",
         "stats.callbacks": "Called back",
+        "stats.callbacks_requested": "Callbacks booked",
+        "stats.callbacks_connected": "Callbacks connected",
+        "stats.callbacks_failed": "Callbacks failed",
         "stats.seat_name": "Name",
         "stats.handled": "Calls handled",
         "stats.talk": "Talk time (s)",
@@ -895,6 +907,7 @@ EN.update(
         "stats.call.transfer": "Transfer",
         "stats.call.transfer_to": "Transferred to",
         "stats.call.called_back": "Called back",
+        "stats.call.callback": "Callback in queue",
         "stats.call.source": "Source",
         "stats.call.order_12345": "12345 order",
         "stats.def.offered": "Calls that entered a queue, except callers gone within 5 s (short abandons)",
@@ -914,10 +927,23 @@ EN.update(
         "stats.def.transfers": "Answered calls a seat transferred (blind and attended)",
         "stats.def.rna": "Times a seat's phone rang out unanswered",
         "stats.def.callbacks": "Abandoned calls whose number was answered again within 24 h",
+        "stats.def.callbacks_requested": (
+            "Waiting callers who booked a callback by key (left by key, not abandoned), in the"
+            " queue and hour of the call that booked it"
+        ),
+        "stats.def.callbacks_connected": (
+            "Booked callbacks where a seat talked to the resident on our call back"
+        ),
+        "stats.def.callbacks_failed": (
+            "Booked callbacks given up: no answer after every attempt, or the resident hung up before a seat"
+            " answered"
+        ),
         "stats.def.name": "The seat's name",
         "stats.def.handled": "Calls the seat answered",
         "stats.def.talk_s": "Total talk time",
-        "stats.def.login_s": "Time the seat was logged in to a queue",
+        "stats.def.login_s": (
+            "Time the seat was logged in to a queue; a static member, while its phone was available"
+        ),
         "stats.def.pause_s": "Time paused, by reason",
         "stats.def.occupancy": "(Talk + wrap-up) ÷ (logged in − paused)",
         "stats.def.satisfaction": "Follow-ups satisfied or fairly satisfied ÷ orders followed up",

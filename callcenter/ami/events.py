@@ -194,6 +194,7 @@ class QueueMemberStatus(AmiEvent):
     calls_taken: int = 0
     last_call: int = 0  # epoch seconds the seat's last queue call ended (starts its wrap-up)
     wrapup: int = 0  # the member's own wrap-up time; 0 means the queue's
+    membership: str = ""  # static (queues.conf member =>) | dynamic (QueueAdd) | realtime
 
 
 @dataclass(slots=True)
@@ -201,6 +202,7 @@ class QueueMemberRemoved(AmiEvent):
     name: ClassVar[str] = "QueueMemberRemoved"
     queue: str = ""
     interface: str = ""
+    membership: str = ""
 
 
 @dataclass(slots=True)
@@ -256,6 +258,7 @@ def _member_status(msg: Mapping[str, Any], cls: type = QueueMemberStatus) -> Que
         calls_taken=_i(msg, "CallsTaken"),
         last_call=_i(msg, "LastCall"),
         wrapup=_i(msg, "Wrapuptime"),
+        membership=_s(msg, "Membership"),
     )
 
 
@@ -317,7 +320,11 @@ def _parse(msg: Mapping[str, Any]) -> AmiEvent | None:
     if kind in ("QueueMemberStatus", "QueueMember", "QueueMemberAdded", "QueueMemberPause"):
         return _member_status(msg)
     if kind == "QueueMemberRemoved":
-        return QueueMemberRemoved(queue=_s(msg, "Queue"), interface=_s(msg, "Interface"))
+        return QueueMemberRemoved(
+            queue=_s(msg, "Queue"),
+            interface=_s(msg, "Interface") or _s(msg, "Location"),
+            membership=_s(msg, "Membership"),
+        )
     if kind == "QueueEntry":
         return QueueEntry(
             queue=_s(msg, "Queue"),

@@ -273,9 +273,10 @@ class CallbackWorker(_Worker):
                 self._update, cb.id, status="calling", attempts=attempts, last_attempt_at=_now()
             )
             await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
-            ok, detail = await self.originator.originate(
-                cb.phone, "cc-callback", {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb.id)}
-            )
+            variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb.id)}
+            if LINKEDID.match(cb.linkedid or ""):
+                variables["CC_CB_FOR"] = cb.linkedid  # statistics: the booking, in queue_log
+            ok, detail = await self.originator.originate(cb.phone, "cc-callback", variables)
             if ok:
                 seat = await self._answered_by(detail)
                 await asyncio.to_thread(
@@ -283,6 +284,7 @@ class CallbackWorker(_Worker):
                 )
             elif attempts >= self.settings.callback_attempts:
                 await asyncio.to_thread(self._update, cb.id, status="failed", outcome=detail, done_at=_now())
+                await self._log_failed(cb)
             else:
                 await asyncio.to_thread(self._update, cb.id, status="waiting", outcome=detail)
             log.info("callback %s attempt %d: %s %s", cb.id, attempts, "answered" if ok else "failed", detail)
@@ -291,6 +293,18 @@ class CallbackWorker(_Worker):
             log.exception("callback %s failed", cb.id)
         finally:
             self._calling.discard(cb.id)
+
+    async def _log_failed(self, cb: Callback) -> None:
+        """statistics: a callback given up, in queue_log (the reconciler counts it failed)."""
+        from callcenter.statistics.presence import queue_log_action
+
+        action = queue_log_action(cb.queue, "CALLBACKFAIL", cb.linkedid, "NONE", cb.linkedid)
+        if action is None:
+            return
+        try:
+            await self.originator.ami.action(action, as_list=False)
+        except Exception:
+            log.exception("writing callback %s's failure into queue_log failed", cb.id)
 
     async def _answered_by(self, linkedid: str, timeout: float = 60) -> str:
         """The seat the called-back resident was put through to (from the live model)."""

@@ -30,6 +30,7 @@ from callcenter.directory.service import QueueParams, queue_params
 from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
+from callcenter.statistics.presence import QUEUELOG_TOPIC, StaticPresence
 from dispatch.models import WorkOrder
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,8 @@ class CallService:
         self.today = DayStats(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
         self.menu: dict[tuple[str, str], MenuChoice] = {}  # --- telephony A ---
+        # --- statistics: static members' login lines for queue_log (statistics/presence.py) ---
+        self.presence = StaticPresence(settings.stats_source)
 
     async def start(self) -> None:
         await self._load_config()
@@ -284,6 +287,8 @@ class CallService:
             effects = self.model.apply(item)
         for effect in effects:
             await self._effect(effect)
+        for line in self.presence.observe(item):  # sent by the engine's QueueLogWriter
+            await self.bus.publish(QUEUELOG_TOPIC, line)
         # Callers joining or leaving a queue change the wallboard without any other effect; the
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()

@@ -19,7 +19,14 @@ cannot disagree. docs/statistics.md says the same in words.
   offered caller waited (answered or not);
 - transfers: answered calls a seat transferred (blind, attended); ring-no-answer: seats' phones
   that rang out unanswered; callbacks: abandoned calls whose caller was answered later, within
-  ``callback_window_h`` hours (called again, or called back through a queue).
+  ``callback_window_h`` hours (called again, or called back through a queue);
+- callbacks requested / connected / failed (callback in queue): offered calls whose caller
+  pressed the callback key and booked a call back (such a call left by key: it is not an
+  abandon, so it never counts under callbacks above); of those, the ones a seat then talked to
+  on our call back, and the ones given up (no answer after every attempt, or the resident left
+  before a seat answered). All three count in the queue, day and hour of the call that booked
+  it. The call back itself is not an offered call (it is ours, not the resident's): it counts
+  only for the seat who answered it (calls handled, talk, wrap-up).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 SHORT_ABANDON_S = 5.0
+# stat_call.callback of a call that booked a callback; "call" marks the call back's own stay.
+CALLBACK_STATES = ("requested", "connected", "failed")
 
 OUTCOMES = ("answered", "abandoned", "timeout", "exitkey", "exitempty", "withdrawn", "lost")
 
@@ -46,6 +55,9 @@ COUNTERS = (
     "transfers_attended",
     "rna",
     "callbacks",
+    "callbacks_requested",
+    "callbacks_connected",
+    "callbacks_failed",
     "wait_answered_s",
     "talk_s",
     "wrap_s",
@@ -57,6 +69,9 @@ def counters(call: Mapping[str, Any], service_level: float) -> dict[str, float]:
     """What one queue call adds to the counters."""
     c: dict[str, float] = {}
     outcome = call.get("outcome")
+    callback = call.get("callback") or ""
+    if callback == "call":
+        return c  # our call back to a resident: not an offered call (see callbacks_* above)
     wait = float(call.get("wait_s") or 0.0)
     if outcome == "abandoned" and wait < SHORT_ABANDON_S:
         c["short_abandoned"] = 1
@@ -85,10 +100,33 @@ def counters(call: Mapping[str, Any], service_level: float) -> dict[str, float]:
         c["timeout"] = 1
     elif outcome in ("exitkey", "withdrawn"):
         c["exit_key"] = 1
+        if callback in CALLBACK_STATES:
+            c["callbacks_requested"] = 1
+            if callback != "requested":
+                c[f"callbacks_{callback}"] = 1
     elif outcome == "exitempty":
         c["exit_empty"] = 1
     else:
         c["lost"] = 1
+    return c
+
+
+def seat_counters(call: Mapping[str, Any], service_level: float) -> dict[str, float]:
+    """What one queue call adds to the counters of the seat who answered it: the call's own
+    counters, and for a call back (not an offered call) the seat's work on it."""
+    if call.get("callback") != "call":
+        c = counters(call, service_level)
+        c["rna"] = 0  # a seat's ring-no-answers are its own (seat time), not the answerer's
+        return c
+    if call.get("outcome") != "answered":
+        return {}
+    c = {
+        "answered": 1,
+        "talk_s": float(call.get("talk_s") or 0.0),
+        "wrap_s": float(call.get("wrap_s") or 0.0),
+    }
+    if call.get("transfer") in ("blind", "attended"):
+        c[f"transfers_{call['transfer']}"] = 1
     return c
 
 

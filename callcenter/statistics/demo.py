@@ -31,10 +31,11 @@ def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, see
         day0 = datetime.combine(today - timedelta(days=back), time(0), CHINA_TZ).timestamp()
         for name in names:
             iface = f"PJSIP/seat{seats[name]}"
-            out.append((day0 + 8 * 3600, f"NONE|hotline|{iface}|ADDMEMBER|"))
+            # Demo seats are static members: the engine logs their phones in (presence.py).
+            out.append((day0 + 8 * 3600, f"STATIC|hotline|{iface}|ADDMEMBER|"))
             out.append((day0 + 12 * 3600, f"NONE|hotline|{name}|PAUSE|用餐"))
             out.append((day0 + 12 * 3600 + rnd.randrange(1800, 3600), f"NONE|hotline|{name}|UNPAUSE|"))
-            out.append((day0 + 17.5 * 3600, f"NONE|hotline|{iface}|REMOVEMEMBER|"))
+            out.append((day0 + 17.5 * 3600, f"STATIC|hotline|{iface}|REMOVEMEMBER|"))
         for _ in range(int(per_day * rnd.uniform(0.7, 1.3))):
             n += 1
             t = day0 + rnd.choice(hours) * 3600 + rnd.random() * 3600
@@ -50,6 +51,20 @@ def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, see
                 out.append((t + wait, f"{cid}|hotline|{agent}|CONNECT|{wait}|{cid}1|3"))
                 end = "BLINDTRANSFER|1002|seats" if r < 0.02 else "COMPLETECALLER"
                 out.append((t + wait + talk, f"{cid}|hotline|{agent}|{end}|{wait}|{talk}|1"))
+            elif n % 3 == 0 and names:
+                # Booked a callback by key; called back 10 min later: answered, or given up.
+                out.append((t + wait, f"{cid}|hotline|NONE|EXITWITHKEY|1|1|1|{wait}"))
+                out.append((t + wait + 1, f"{cid}|hotline|NONE|CALLBACKREQ|{cid}"))
+                back, ocid = t + wait + 600, f"{int(t) + 600}.{n}9"
+                if n % 4:
+                    agent = names[n % len(names)]
+                    out.append((back, f"{ocid}|hotline|NONE|CALLBACKCALL|{cid}"))
+                    out.append((back + 5, f"{ocid}|hotline|NONE|ENTERQUEUE||96345|1"))
+                    out.append((back + 8, f"{ocid}|hotline|{agent}|CONNECT|3|{ocid}1|2"))
+                    out.append((back + 98, f"{ocid}|hotline|{agent}|COMPLETEAGENT|3|90|1"))
+                    out.append((back + 99, f"{ocid}|hotline|NONE|CALLBACKEND|{cid}"))
+                else:
+                    out.append((back + 400, f"{cid}|hotline||CALLBACKFAIL|{cid}"))
             else:
                 out.append((t + wait, f"{cid}|hotline|NONE|ABANDON|1|1|{wait}"))
     out.sort(key=lambda x: x[0])

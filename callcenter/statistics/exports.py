@@ -34,6 +34,9 @@ QUEUE_COLUMNS = [
     ("transfers", "stats.transfers"),
     ("rna", "stats.rna"),
     ("callbacks", "stats.callbacks"),
+    ("callbacks_requested", "stats.callbacks_requested"),
+    ("callbacks_connected", "stats.callbacks_connected"),
+    ("callbacks_failed", "stats.callbacks_failed"),
 ]
 SEAT_COLUMNS = [
     ("name", "stats.seat_name"),
@@ -61,6 +64,7 @@ CALL_COLUMNS = (
     "transfer",
     "transfer_to",
     "called_back",
+    "callback",
 )
 
 

@@ -39,6 +39,7 @@ from callcenter.statistics.reconcile import Reconciler
 log = logging.getLogger(__name__)
 
 WHO_REFRESH_S = 60.0
+ALIVE_EVERY_S = 20.0  # an idle follower still saves its cursor this often (a sign of life)
 CHUNK = 4 << 20  # bytes read per batch: bounded, so memory stays flat
 
 
@@ -208,12 +209,13 @@ def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def write_batch(
-    conn: Connection, sl: float, closed, seat_time, callbacks, levels: dict[str, float] | None = None
-) -> None:
-    """Finished calls, callbacks, roll-ups and seat time of one batch, on the caller's transaction.
+    conn: Connection, sl: float, closed, seat_time, marks, levels: dict[str, float] | None = None
+) -> set[str]:
+    """Finished calls, marks, roll-ups and seat time of one batch, on the caller's transaction.
 
+    ``marks`` change calls written earlier: (callid, seq, called_back | connected | failed).
     ``levels`` are the queues' own service-level thresholds (queues.conf ``servicelevel``);
-    ``sl`` is for queues without one."""
+    ``sl`` is for queues without one. Returns the days of the earlier calls that changed."""
     levels = levels or {}
     hours: dict[tuple, dict] = {}
     seats: dict[tuple, dict] = {}
@@ -224,20 +226,28 @@ def write_batch(
             c = defs.counters(row, levels.get(row["queue"], sl))
             defs.add(hours.setdefault((row["day"], row["hour"], row["queue"], row["did"]), {}), c)
             if row["seat"]:
-                c["rna"] = 0  # a seat's ring-no-answers are its own (seat time), not the answerer's
-                defs.add(seats.setdefault((row["day"], row["queue"], row["seat"]), {}), c)
+                sc = defs.seat_counters(row, levels.get(row["queue"], sl))
+                defs.add(seats.setdefault((row["day"], row["queue"], row["seat"]), {}), sc)
     t = StatCall.__table__
-    for callid, seq in callbacks:
-        hit = conn.execute(
-            select(t.c.day, t.c.hour, t.c.queue, t.c.did, t.c.wait_s).where(
-                t.c.callid == callid, t.c.seq == seq, t.c.called_back.is_(False)
-            )
-        ).first()
+    days: set[str] = set()
+    for callid, seq, kind in marks:
+        where = (t.c.callid == callid, t.c.seq == seq)
+        if kind == "called_back":
+            where += (t.c.called_back.is_(False), t.c.callback != "call")
+        else:  # a booked callback's outcome, once
+            where += (t.c.callback == "requested",)
+        hit = conn.execute(select(t.c.day, t.c.hour, t.c.queue, t.c.did, t.c.wait_s).where(*where)).first()
         if hit is None:
             continue
-        conn.execute(update(t).where(t.c.callid == callid, t.c.seq == seq).values(called_back=True))
-        if (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
-            defs.add(hours.setdefault((hit.day, hit.hour, hit.queue, hit.did), {}), {"callbacks": 1})
+        key = (hit.day, hit.hour, hit.queue, hit.did)
+        days.add(hit.day)
+        if kind == "called_back":
+            conn.execute(update(t).where(*where).values(called_back=True))
+            if (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
+                defs.add(hours.setdefault(key, {}), {"callbacks": 1})
+        else:
+            conn.execute(update(t).where(*where).values(callback=kind))
+            defs.add(hours.setdefault(key, {}), {f"callbacks_{kind}": 1})
     _upsert_counters(conn, StatAggHour, _HOUR_KEY, hours)
     _upsert_counters(conn, StatAggSeat, _SEAT_KEY, seats)
     if seat_time:
@@ -253,6 +263,7 @@ def write_batch(
                 for (d, s, k, r), v in seat_time.items()
             ],
         )
+    return days
 
 
 def _fill_from_call_records(conn: Connection, closed: list[dict[str, Any]]) -> None:
@@ -292,6 +303,8 @@ class StatsIngest:
         )
         self._seats: dict[str, str] | None = None
         self._who_at = time.monotonic()
+        self._alive_at = 0.0
+        self._names_at = 0.0
         self.lines = 0
 
     # -- who is who ---------------------------------------------------------------------------
@@ -323,6 +336,11 @@ class StatsIngest:
         if self._seats is None:
             self.refresh_seats()
         ext = self._seats.get(agent)
+        if ext is None and agent not in ("NONE", "") and time.monotonic() - self._names_at > 5:
+            # A member name not seen yet (a seat added since): look again, at most every 5 s.
+            self._names_at = time.monotonic()
+            self.refresh_seats()
+            ext = self._seats.get(agent)
         if ext is None and agent.startswith("PJSIP/seat"):
             ext = agent.removeprefix("PJSIP/seat")
         return (ext or agent)[:64]
@@ -352,11 +370,25 @@ class StatsIngest:
             if e is not None:
                 feed(e)
         self.lines += len(lines)
-        closed, seat_time, callbacks = r.take()
+        return self._write(pos)
+
+    def _write(self, pos: Position) -> set[str]:
+        closed, seat_time, marks = self.reconciler.take()
         with self.engine.begin() as conn:
-            write_batch(conn, self.settings.service_level_s, closed, seat_time, callbacks, self.levels)
+            days = write_batch(conn, self.settings.service_level_s, closed, seat_time, marks, self.levels)
             self._save(conn, pos)
-        return {row["day"] for row in closed} | {k[0] for k in seat_time}
+        return days | {row["day"] for row in closed} | {k[0] for k in seat_time}
+
+    def idle(self, pos: Position, now: float) -> set[str]:
+        """Nothing new in the log: exits by key left waiting count now, and the cursor notes the
+        follower is alive (open login and pause intervals count up to that time in reports)."""
+        r = self.reconciler
+        before = len(r.keyed)
+        r.flush(now)
+        if len(r.keyed) == before and now - self._alive_at < ALIVE_EVERY_S:
+            return set()
+        self._alive_at = now
+        return self._write(pos)
 
     def _save(self, conn: Connection, pos: Position) -> None:
         values = {
@@ -399,7 +431,9 @@ class StatsFollower:
             self.tail = QueueLogTail(self.path, self.ingest.load())
         lines = self.tail.read(max_bytes)
         if not lines:
-            return set()
+            if self.tail._fh is None:  # no file yet
+                return set()
+            return self.ingest.idle(self.tail.pos, time.time())
         return self.ingest.ingest(lines, self.tail.pos) or {""}
 
     def reset(self) -> None:

@@ -40,6 +40,8 @@ class StatCall(SQLModel, table=True):
     transfer_to: str = Field(default="", max_length=80)
     exit_key: str = Field(default="", max_length=8)
     called_back: bool = False
+    # callback in queue: requested | connected | failed (the call that booked one), call (ours)
+    callback: str = Field(default="", max_length=16)
 
 
 COUNTER_COLUMNS = (
@@ -57,6 +59,9 @@ COUNTER_COLUMNS = (
     "transfers_attended",
     "rna",
     "callbacks",
+    "callbacks_requested",
+    "callbacks_connected",
+    "callbacks_failed",
 )
 SUM_COLUMNS = ("wait_answered_s", "talk_s", "wrap_s")
 
@@ -76,6 +81,9 @@ class _Counters(SQLModel):
     transfers_attended: int = 0
     rna: int = 0
     callbacks: int = 0
+    callbacks_requested: int = 0
+    callbacks_connected: int = 0
+    callbacks_failed: int = 0
     wait_answered_s: float = 0.0
     talk_s: float = 0.0
     wrap_s: float = 0.0

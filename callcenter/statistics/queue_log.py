@@ -6,6 +6,10 @@ old versions wrote nothing after the event (the 5-field form). ``time`` is epoch
 fraction on some builds, or a ``YYYY-MM-DD HH:MM:SS[.ffffff]`` date (realtime exports, UTC).
 
 The field names below follow app_queue.c's ``ast_queue_log`` calls (and app_agent_pool's).
+Statically configured members (queues.conf ``member =>``) get no ADDMEMBER / REMOVEMEMBER from
+Asterisk; the engine writes them (callid ``STATIC``) when a static member's phone becomes
+available or unavailable (callcenter/statistics/presence.py), so their login time is counted too.
+
 ATTENDEDTRANSFER is the one event with a variable middle: ``BRIDGE|<bridge id>`` or
 ``APP|<app>|<data>`` or ``LINK|<chan>|<chan>``, then ``holdtime|calltime|origposition``.
 """
@@ -49,6 +53,14 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "QUEUESTART": (),
     "DID": ("did",),
     "INFO": ("info",),
+    # Written by this product (not app_queue): a callback booked while waiting (the caller's
+    # channel; by the dialplan), the call back entering the queue and its end (the originated
+    # channel; dialplan), and a callback given up after every attempt (the engine, AMI QueueLog).
+    # Each names the linkedid of the call that booked it.
+    "CALLBACKREQ": ("linkedid",),
+    "CALLBACKCALL": ("linkedid",),
+    "CALLBACKEND": ("linkedid",),
+    "CALLBACKFAIL": ("linkedid",),
 }
 
 # Events that end a caller's stay in a queue.

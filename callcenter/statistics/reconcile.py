@@ -2,7 +2,8 @@
 
 The reconciler is pure (no I/O): ``feed`` entries in file order, then take ``closed`` (finished
 calls, as ``stat_call`` rows), ``seat_time`` (seconds per (day, seat, kind, reason)) and
-``callbacks`` (earlier abandoned calls now called back). ``state()`` / ``load_state()`` carry
+``marks`` (calls written earlier that changed: an abandoned call called back, a booked callback
+connected or failed). ``state()`` / ``load_state()`` carry
 calls still in a queue and seats' open intervals across an app restart, so the follower can
 resume mid-call from the offset where it stopped: nothing is counted twice, nothing lost.
 
@@ -12,7 +13,16 @@ How the awkward cases come out:
 - blind transfer (BLINDTRANSFER, or TRANSFER before Asterisk 12) and attended transfer
   (ATTENDEDTRANSFER): the call was answered; talk time is the agent's part; if the caller then
   enters another queue it is a new record with ``seq`` + 1, the same ``callid`` and DID;
-- timeout / key / empty / withdraw: their own outcomes, not abandons;
+- timeout / key / empty / withdraw: their own outcomes, not abandons; a caller who pressed a key
+  and went back into the same queue (the callback key pressed too early) is the same call going
+  on, so the exit by key waits ``KEY_GRACE_S`` for a re-entry or a booking before it counts;
+- callback in queue: the caller's EXITWITHKEY followed by CALLBACKREQ (the dialplan, on booking)
+  is that call's outcome: left by key, callback requested. The call back is another channel:
+  CALLBACKCALL (the dialplan, the resident answered) then its own ENTERQUEUE …; its stay is
+  recorded (``callback`` = ``call``) but is not an offered call; it resolves the request as
+  ``connected`` when a seat answers it, else ``failed`` (also CALLBACKEND before it queued, and
+  CALLBACKFAIL, written by the engine when every attempt went unanswered). Each request ends
+  once, in the queue, day and hour of the call that booked it;
 - a returning caller first rings their last seat through that seat's own queue (``cc-seat-<ext>``,
   see the dialplan's cc-queue): the call counts once, in the queue it was for (the DID line
   before the seat's queue names it); if the seat does not take it, the ring-out is part of the
@@ -34,6 +44,8 @@ from callcenter.statistics.queue_log import Entry
 TRANSFER_MEMORY_S = 6 * 3600  # a transferred caller may enter another queue within this time
 DID_MEMORY_S = 600  # a DID line precedes its ENTERQUEUE by seconds
 PRUNE_EVERY_S = 6 * 3600  # of log time
+KEY_GRACE_S = 30.0  # an exit by key, then the callback route and a re-entry or a booking
+CALLBACK_MEMORY_S = 3 * 86400  # a booked callback is resolved within this time, or forgotten
 
 
 def day_hour(ts: float) -> tuple[str, int]:
@@ -69,17 +81,25 @@ class Reconciler:
         self.abandoned: dict[str, list[tuple[float, str, int]]] = {}  # caller → (ts, callid, seq)
         self.logins: dict[str, tuple[float, list[str]]] = {}  # seat → (since, queues)
         self.pauses: dict[str, tuple[float, str]] = {}  # seat → (since, reason)
+        self.keyed: dict[str, float] = {}  # callid → when it pressed a key (its stay still open)
+        self.cb_req: dict[str, list] = {}  # linkedid → [ts, callid, seq, caller] of a booked callback
+        self.cb_calls: dict[str, tuple[float, str]] = {}  # call back's callid → (ts, linkedid)
         self.last_ts = 0.0
         self.orphans = 0
         self.closed: list[dict[str, Any]] = []
         self.seat_time: dict[tuple[str, str, str, str], float] = {}
-        self.callbacks: list[tuple[str, int]] = []
+        self.marks: list[tuple[str, int, str]] = []  # (callid, seq, called_back|connected|failed)
 
     # -- output ------------------------------------------------------------------------------
     def take(self) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str, str], float], list]:
-        out = (self.closed, self.seat_time, self.callbacks)
-        self.closed, self.seat_time, self.callbacks = [], {}, []
+        out = (self.closed, self.seat_time, self.marks)
+        self.closed, self.seat_time, self.marks = [], {}, []
         return out
+
+    def flush(self, now: float) -> None:
+        """The log has been quiet: exits by key older than ``KEY_GRACE_S`` count now."""
+        if self.keyed:
+            self._expire_keys(now)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -89,6 +109,9 @@ class Reconciler:
             "abandoned": self.abandoned,
             "logins": self.logins,
             "pauses": self.pauses,
+            "keyed": self.keyed,
+            "cb_req": self.cb_req,
+            "cb_calls": self.cb_calls,
             "last_ts": self.last_ts,
         }
 
@@ -99,6 +122,9 @@ class Reconciler:
         self.abandoned = {k: [tuple(x) for x in v] for k, v in s.get("abandoned", {}).items()}
         self.logins = {k: (v[0], list(v[1])) for k, v in s.get("logins", {}).items()}
         self.pauses = {k: tuple(v) for k, v in s.get("pauses", {}).items()}
+        self.keyed = dict(s.get("keyed", {}))
+        self.cb_req = {k: list(v) for k, v in s.get("cb_req", {}).items()}
+        self.cb_calls = {k: tuple(v) for k, v in s.get("cb_calls", {}).items()}
         self.last_ts = s.get("last_ts", 0.0)
 
     # -- input -------------------------------------------------------------------------------
@@ -109,6 +135,8 @@ class Reconciler:
             if int(ts) // PRUNE_EVERY_S != int(self.last_ts) // PRUNE_EVERY_S:
                 self._prune(ts)
             self.last_ts = ts
+        if self.keyed:
+            self._expire_keys(ts)
         if ev == "DID":
             d = e.data
             self.dids[e.callid] = (ts, (d[0] if d else "")[:32], (d[1] if len(d) > 1 else "")[:32])
@@ -155,6 +183,12 @@ class Reconciler:
             if st.get("personal") and ev in ("EXITWITHTIMEOUT", "EXITEMPTY"):
                 st["continuing"] = True  # on to the queue it was for: the same call goes on
                 return
+            if ev == "EXITWITHKEY":
+                # Back into the queue (re-entry), a callback booked, or a real exit: decided by
+                # the next line of this call, or after KEY_GRACE_S.
+                st["keyed"] = [ts, e.get("key")[:8], _num(e.get("waittime"))]
+                self.keyed[e.callid] = ts
+                return
             st["wait_s"] = _num(e.data[2]) if ev == "ABANDON" and len(e.data) > 2 else _num(e.get("waittime"))
             outcome = {
                 "ABANDON": "abandoned",
@@ -181,6 +215,16 @@ class Reconciler:
             self._logoff(self.seat_of(e.agent), ts, e.queue if ev == "REMOVEMEMBER" else "*agent")
         elif ev == "QUEUESTART":
             self._restart(ts)
+        elif ev == "CALLBACKREQ":
+            self._callback_booked(e, st)
+        elif ev == "CALLBACKCALL":
+            self.cb_calls[e.callid] = (ts, e.get("linkedid")[:64])
+        elif ev == "CALLBACKEND":
+            cur = self.cb_calls.pop(e.callid, None)
+            if st is None and cur is not None:  # hung up before it queued: no seat reached
+                self._resolve(cur[1], "failed")
+        elif ev == "CALLBACKFAIL":
+            self._resolve(e.get("linkedid"), "failed")
         # CONFIGRELOAD, SYSCOMPAT, RINGCANCELED, PENALTY, INFO, …: nothing to count.
 
     # -- calls -------------------------------------------------------------------------------
@@ -195,18 +239,30 @@ class Reconciler:
             d = self.dids.pop(e.callid, None)
             st["did"] = d[1] if d is not None else st["did"]
             return
-        if st is not None:  # entered again without leaving (a lost line): close the old one
-            self._close(e.callid, st, e.ts, "lost")
+        if st is not None and st.get("keyed") and st["queue"] == e.queue[:32]:
+            # Pressed a key, then back into the queue at its place: the same call goes on.
+            self.keyed.pop(e.callid, None)
+            st.pop("keyed")
+            st["carried_s"] = e.ts - st["enter_ts"]  # Asterisk's hold times start again here
+            return
         seq, did, queue = 0, "", e.queue[:32]
+        if st is not None:
+            # Left by key into another queue, or entered again without leaving (a lost line):
+            # the old stay ends; the new one is the call's next record.
+            if st.get("keyed"):
+                self._close_keyed(e.callid, st)
+            else:
+                self._close(e.callid, st, e.ts, "lost")
+            seq, did = st["seq"] + 1, st["did"]
         prev = self.transferred.pop(e.callid, None)
         if prev is not None:
-            seq, did = prev[1] + 1, prev[2]
+            seq, did = max(seq, prev[1] + 1), prev[2]
         d = self.dids.get(e.callid) if personal else self.dids.pop(e.callid, None)
         if d is not None:
             did = d[1]
             if personal and len(d) > 2 and d[2]:
                 queue = d[2]
-        self.open[e.callid] = {
+        st = self.open[e.callid] = {
             "seq": seq,
             "queue": queue,
             "caller": (e.data[1] if len(e.data) > 1 else "")[:40],
@@ -216,6 +272,13 @@ class Reconciler:
             "rna": 0,
             **({"personal": True} if personal else {}),
         }
+        cb = self.cb_calls.pop(e.callid, None)
+        if cb is not None:
+            # Our call back to a resident who booked one: its caller is that resident.
+            st["callback"], st["cb_for"] = "call", cb[1]
+            req = self.cb_req.get(cb[1])
+            if req is not None and req[3]:
+                st["caller"] = req[3]
 
     def _close(self, callid: str, st: dict[str, Any], ts: float, outcome: str) -> None:
         self.open.pop(callid, None)
@@ -248,30 +311,77 @@ class Reconciler:
             "transfer_to": st.get("transfer_to", ""),
             "exit_key": st.get("exit_key", ""),
             "called_back": False,
+            "callback": st.get("callback", ""),
         }
         caller = st["caller"]
-        if outcome == "abandoned" and caller:
+        if outcome == "abandoned" and caller and not st.get("cb_for"):  # our call back: not theirs
             self.abandoned.setdefault(caller, []).append((st["enter_ts"], callid, st["seq"]))
         elif answered and caller and caller in self.abandoned:
             for _ts, cid, seq in self.abandoned.pop(caller):
                 if st["enter_ts"] - _ts <= self.callback_window_s:
                     self._called_back(cid, seq)
         self.closed.append(row)
+        if st.get("cb_for"):
+            self._resolve(st["cb_for"], "connected" if answered else "failed")
+        elif st.get("callback") == "requested":
+            self.cb_req[st["cb_linkedid"]] = [ts, callid, st["seq"], caller]
 
     def _called_back(self, callid: str, seq: int) -> None:
         for row in self.closed:  # still in this batch: mark it before it is written
             if row["callid"] == callid and row["seq"] == seq:
                 row["called_back"] = True
                 return
-        self.callbacks.append((callid, seq))
+        self.marks.append((callid, seq, "called_back"))
+
+    # -- callback in queue -------------------------------------------------------------------
+    def _close_keyed(self, callid: str, st: dict[str, Any]) -> None:
+        key_ts, key, wait = st.pop("keyed")
+        self.keyed.pop(callid, None)
+        st["exit_key"] = key
+        st["wait_s"] = wait
+        self._close(callid, st, key_ts, "exitkey")
+
+    def _expire_keys(self, now: float) -> None:
+        for callid, ts in list(self.keyed.items()):
+            if now - ts > KEY_GRACE_S:
+                st = self.open.get(callid)
+                if st is not None and st.get("keyed"):
+                    self._close_keyed(callid, st)
+                else:
+                    self.keyed.pop(callid, None)
+
+    def _callback_booked(self, e: Entry, st: dict[str, Any] | None) -> None:
+        if st is None or not st.get("keyed"):
+            self.orphans += 1
+            return
+        st["callback"] = "requested"
+        st["cb_linkedid"] = (e.get("linkedid") or e.callid)[:64]
+        self._close_keyed(e.callid, st)
+
+    def _resolve(self, linkedid: str, outcome: str) -> None:
+        """A booked callback's one outcome (connected | failed); later news of it is ignored."""
+        req = self.cb_req.pop(linkedid, None)
+        if req is None:
+            return
+        _ts, callid, seq, _caller = req
+        for row in self.closed:  # still in this batch
+            if row["callid"] == callid and row["seq"] == seq and row["callback"] == "requested":
+                row["callback"] = outcome
+                return
+        self.marks.append((callid, seq, outcome))
 
     def _restart(self, ts: float) -> None:
         for callid, st in list(self.open.items()):
-            if st.get("connect_ts") is not None:
+            if st.get("keyed"):
+                self._close_keyed(callid, st)
+            elif st.get("connect_ts") is not None:
                 st["talk_s"] = ts - st["connect_ts"]
                 self._close(callid, st, ts, "answered")
             else:
                 self._close(callid, st, ts, "lost")
+        for _ts, linkedid in list(self.cb_calls.values()):  # a call back cut off before it queued
+            self._resolve(linkedid, "failed")
+        self.cb_calls.clear()
         for seat in list(self.pauses):
             self._unpause(seat, ts)
         for seat in list(self.logins):
@@ -281,6 +391,8 @@ class Reconciler:
         """Keep memory flat: forget what can no longer match."""
         self.dids = {k: v for k, v in self.dids.items() if now - v[0] < DID_MEMORY_S}
         self.transferred = {k: v for k, v in self.transferred.items() if now - v[0] < TRANSFER_MEMORY_S}
+        self.cb_req = {k: v for k, v in self.cb_req.items() if now - v[0] < CALLBACK_MEMORY_S}
+        self.cb_calls = {k: v for k, v in self.cb_calls.items() if now - v[0] < DID_MEMORY_S}
         window = self.callback_window_s
         self.abandoned = {
             k: kept for k, v in self.abandoned.items() if (kept := [x for x in v if now - x[0] < window])

@@ -6,8 +6,10 @@ the wallboard uses for today. Ranges are China-time days, inclusive.
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -15,7 +17,7 @@ from sqlalchemy import Connection, func, select
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import get_engine
 from callcenter.statistics import definitions as defs
-from callcenter.statistics.models import StatAggHour, StatAggSeat, StatSeatTime
+from callcenter.statistics.models import StatAggHour, StatAggSeat, StatCursor, StatSeatTime
 
 GROUPS = ("total", "queue", "did", "hour", "day", "week", "month", "seat")
 
@@ -119,6 +121,41 @@ def seat_names(conn: Connection) -> dict[str, str]:
     }
 
 
+def _midnight(day: str) -> float:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), CHINA_TZ).timestamp()
+
+
+def open_intervals(
+    c: Connection, start: str, end: str, now: float | None = None
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Login and pause time of intervals still open (a seat logged in or paused now), within
+    ``start``..``end``: up to now while the follower is alive (it saves its cursor at least every
+    ``ALIVE_EVERY_S``), up to its last sign of life when it is stopped."""
+    from callcenter.statistics.follower import ALIVE_EVERY_S
+
+    now = time.time() if now is None else now
+    lo, hi = _midnight(start), _midnight(end) + 86400  # China days (no DST in China)
+    login: dict[str, float] = defaultdict(float)
+    pause: dict[str, dict[str, float]] = defaultdict(dict)
+    st = StatCursor.__table__
+    for state, updated in c.execute(select(st.c.state, st.c.updated_at).where(st.c.state != "")):
+        try:
+            s = json.loads(state)
+        except ValueError:
+            continue
+        if not isinstance(s, dict) or not (s.get("logins") or s.get("pauses")):
+            continue
+        seen = (updated if updated.tzinfo else updated.replace(tzinfo=UTC)).timestamp() if updated else 0.0
+        until = min(hi, now if now - seen <= 2 * ALIVE_EVERY_S else seen)
+        for seat, (since, _queues) in s.get("logins", {}).items():
+            if (span := until - max(lo, since)) > 0:
+                login[seat] += span
+        for seat, (since, reason) in s.get("pauses", {}).items():
+            if (span := until - max(lo, since)) > 0:
+                pause[seat][reason] = pause[seat].get(reason, 0.0) + span
+    return login, pause
+
+
 def seat_report(
     settings: Settings, start: str, end: str, queue: str = "", conn: Connection | None = None
 ) -> dict[str, Any]:
@@ -154,6 +191,13 @@ def seat_report(
                 pause[seat][reason] = pause[seat].get(reason, 0.0) + secs
             elif kind == "rna":
                 rna[seat] += secs
+        # Seats logged in or paused now: their open intervals count too.
+        open_login, open_pause = open_intervals(c, start, end)
+        for seat, secs in open_login.items():
+            login[seat] += secs
+        for seat, reasons in open_pause.items():
+            for reason, secs in reasons.items():
+                pause[seat][reason] = pause[seat].get(reason, 0.0) + secs
         names = seat_names(c)
         sat = orders.satisfaction_by_seat(c, start, end)
         seats = sorted(set(counts) | set(login) | set(pause) | set(rna))

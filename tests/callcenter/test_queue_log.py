@@ -265,6 +265,48 @@ CASES = [
         "NONE",
         {"info": "CALLBACK|13919310001"},
     ),
+    # This product's own lines: a static member's login (the engine, AMI QueueLog) and callback
+    # in queue (the dialplan's QueueLog, and the engine for a callback given up).
+    (
+        "1795886600|STATIC|hotline|PJSIP/seat1003|ADDMEMBER|",
+        "ADDMEMBER",
+        "STATIC",
+        "hotline",
+        "PJSIP/seat1003",
+        {"paused": ""},
+    ),
+    (
+        "1795886650|1795886641.9|hotline|NONE|CALLBACKREQ|1795886641.9",
+        "CALLBACKREQ",
+        "1795886641.9",
+        "hotline",
+        "NONE",
+        {"linkedid": "1795886641.9"},
+    ),
+    (
+        "1795886700|1795886699.12|hotline|NONE|CALLBACKCALL|1795886641.9",
+        "CALLBACKCALL",
+        "1795886699.12",
+        "hotline",
+        "NONE",
+        {"linkedid": "1795886641.9"},
+    ),
+    (
+        "1795886760|1795886699.12|hotline|NONE|CALLBACKEND|1795886641.9",
+        "CALLBACKEND",
+        "1795886699.12",
+        "hotline",
+        "NONE",
+        {"linkedid": "1795886641.9"},
+    ),
+    (
+        "1795887000|1795886641.9|hotline||CALLBACKFAIL|1795886641.9",
+        "CALLBACKFAIL",
+        "1795886641.9",
+        "hotline",
+        "",
+        {"linkedid": "1795886641.9"},
+    ),
     # Fractional seconds, and the realtime back end's date form (UTC).
     (
         "1795886643.123456|1795886641.0|hotline|NONE|ENTERQUEUE||13014892765|1",

@@ -77,8 +77,12 @@ def run(all_lines: list[str], split: int | None = None) -> tuple[list[dict], dic
     rows += closed
     for k, v in st.items():
         seat_time[k] = seat_time.get(k, 0) + v
-    for cid, seq in callbacks:  # what the writer does to rows already written
-        next(x for x in rows if (x["callid"], x["seq"]) == (cid, seq))["called_back"] = True
+    for cid, seq, kind in callbacks:  # what the writer does to rows already written
+        row = next(x for x in rows if (x["callid"], x["seq"]) == (cid, seq))
+        if kind == "called_back":
+            row["called_back"] = True
+        elif row["callback"] == "requested":
+            row["callback"] = kind
     return rows, seat_time
 
 

@@ -209,7 +209,9 @@ async def test_report_equals_the_calls_placed(app, ami):
     on = next(float(e["Timestamp"]) for e in paused if e.get("Paused") == "1")
     off = next(float(e["Timestamp"]) for e in paused if e.get("Paused") == "0")
     meeting = seat["pause_by_reason"].get("会议", 0) - seat_before["pause_by_reason"].get("会议", 0)
-    assert meeting == int(off) - int(on)  # queue_log's whole seconds at the same instants
+    # queue_log's whole seconds: the line and the event are written a moment apart, and a second
+    # boundary may fall between them (PAUSE at …410.99 in queue_log, the event at …411.004).
+    assert abs(meeting - (int(off) - int(on))) <= 1, (meeting, on, off)
 
 
 async def test_attended_transfer_is_counted_once(app, ami):
