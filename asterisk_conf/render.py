@@ -41,6 +41,7 @@ from sqlmodel import Session, select
 
 from asterisk_conf.callcontrol_conf import callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
+from callcenter.ami.events import ENGINE_EVENTS
 from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,8 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
             "host": ami_host,
             "port": int(settings.ami_port),
             "user": clean_name(settings.ami_user, fallback="callcenter"),
+            "engine_user": clean_name(settings.ami_engine_user, fallback="callcenter-engine"),
+            "engine_events": ENGINE_EVENTS,
             "secret": conf_value(settings.ami_secret),
             "permits": permits,
         },

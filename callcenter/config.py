@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     asterisk_mirror: str = ""  # empty: taken from the machine's apt sources
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
-    ami_user: str = "callcenter"
+    ami_user: str = "callcenter"  # tools (doctor, CLI) and the engine's held actions: every event
     ami_secret: str = ""
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
@@ -176,6 +176,11 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
             raise ValueError(f"not a SIP header name: {value!r}")
         return value
+
+    @property
+    def ami_engine_user(self) -> str:
+        """The engine's own AMI user: the same secret, only the events it reads (ENGINE_EVENTS)."""
+        return f"{self.ami_user}-engine"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -3,8 +3,10 @@ the service archive and the earlier orders (read on the call service's profile w
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from callcenter.config import CHINA_TZ
@@ -18,62 +20,90 @@ def _day(ts) -> str:
     if ts is None:
         return ""
     if ts.tzinfo is None:
-        from datetime import UTC
-
         ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(CHINA_TZ).strftime("%Y-%m-%d")
 
 
+# Built once (the pop reads them on every identified call): columns, not ORM objects.
+_HOUSEHOLD = (
+    select(HouseholdMember.name, HouseholdMember.relation, HouseholdMember.phone, HouseholdMember.birth_year)
+    .where(HouseholdMember.resident_id == bindparam("rid"))
+    .limit(10)
+)
+_ELDERLY = select(
+    ElderlyProfile.health_notes,
+    ElderlyProfile.emergency_phone,
+    ElderlyProfile.caregiver,
+    ElderlyProfile.caregiver_phone,
+).where(ElderlyProfile.resident_id == bindparam("rid"))
+_ARCHIVE = (
+    select(
+        ServiceArchive.service,
+        ServiceArchive.outlet_name,
+        ServiceArchive.delivered_at,
+        ServiceArchive.outcome,
+    )
+    .where(ServiceArchive.resident_id == bindparam("rid"))
+    .order_by(col(ServiceArchive.delivered_at).desc())
+    .limit(RECENT)
+)
+_ORDERS = (
+    select(
+        WorkOrder.id,
+        WorkOrder.number,
+        WorkOrder.order_type,
+        WorkOrder.status,
+        WorkOrder.category,
+        WorkOrder.created_at,
+        WorkOrder.summary,
+    )
+    .where(WorkOrder.resident_id == bindparam("rid"))
+    .order_by(col(WorkOrder.created_at).desc())
+    .limit(RECENT)
+)
+
+
+def _iso(ts) -> str:
+    if ts is None:
+        return ""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.isoformat(timespec="seconds")
+
+
 def resident_extras(session: Session, resident_id: int) -> dict[str, Any]:
-    household = session.exec(
-        select(HouseholdMember).where(HouseholdMember.resident_id == resident_id).limit(10)
-    ).all()
-    profile = session.exec(select(ElderlyProfile).where(ElderlyProfile.resident_id == resident_id)).first()
-    archive = session.exec(
-        select(ServiceArchive)
-        .where(ServiceArchive.resident_id == resident_id)
-        .order_by(col(ServiceArchive.delivered_at).desc())
-        .limit(RECENT)
-    ).all()
-    orders = session.exec(
-        select(WorkOrder)
-        .where(WorkOrder.resident_id == resident_id)
-        .order_by(col(WorkOrder.created_at).desc())
-        .limit(RECENT)
-    ).all()
+    params = {"rid": resident_id}
+    profile = session.execute(_ELDERLY, params).first()
+    orders = session.execute(_ORDERS, params).all()
     return {
         "household": [
-            {"name": m.name, "relation": m.relation, "phone": m.phone, "birth_year": m.birth_year}
-            for m in household
+            {"name": name, "relation": relation, "phone": phone, "birth_year": birth_year}
+            for name, relation, phone, birth_year in session.execute(_HOUSEHOLD, params)
         ],
         "elderly": {
-            "health_notes": profile.health_notes,
-            "emergency_phone": profile.emergency_phone,
-            "caregiver": profile.caregiver,
-            "caregiver_phone": profile.caregiver_phone,
+            "health_notes": profile[0],
+            "emergency_phone": profile[1],
+            "caregiver": profile[2],
+            "caregiver_phone": profile[3],
         }
         if profile
         else None,
         "archive": [
-            {
-                "service": a.service,
-                "outlet": a.outlet_name,
-                "at": _day(a.delivered_at),
-                "outcome": a.outcome[:200],
-            }
-            for a in archive
+            {"service": service, "outlet": outlet, "at": _day(at), "outcome": outcome[:200]}
+            for service, outlet, at, outcome in session.execute(_ARCHIVE, params)
         ],
         "orders": [
             {
-                "id": o.id,
-                "number": o.number,
-                "type": o.order_type,
-                "status": o.status,
-                "category": o.category,
-                "created_at": _day(o.created_at),
-                "summary": o.summary[:120],
+                "id": oid,
+                "number": number,
+                "type": order_type,
+                "status": status,
+                "category": category,
+                "created_at": _day(created),
+                "created_iso": _iso(created),
+                "summary": summary[:120],
             }
-            for o in orders
+            for oid, number, order_type, status, category, created, summary in orders
         ],
     }
 

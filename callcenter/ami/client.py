@@ -37,12 +37,13 @@ class _LineSafeProtocol(AMIProtocol):
         super().data_received(data[: cut + 2])
 
 
-def new_manager(settings: Settings, on_event, **options) -> Manager:
-    """A panoramisk Manager for our AMI user, every event to ``on_event``; call ``connect()``."""
+def new_manager(settings: Settings, on_event, username: str = "", **options) -> Manager:
+    """A panoramisk Manager for our AMI user (or ``username``), every event to ``on_event``; call
+    ``connect()``."""
     manager = Manager(
         host=settings.ami_host,
         port=settings.ami_port,
-        username=settings.ami_user,
+        username=username or settings.ami_user,
         secret=settings.ami_secret,
         loop=asyncio.get_running_loop(),
         protocol_factory=_LineSafeProtocol,
@@ -91,6 +92,7 @@ class AmiClient:
         self._manager = new_manager(
             self.settings,
             self._on_event,
+            username=self.settings.ami_engine_user,  # Asterisk sends it only ENGINE_EVENTS
             ping_delay=10,
             on_login=self._on_login,
             on_disconnect=self._on_disconnect,
