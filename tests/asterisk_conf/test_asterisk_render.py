@@ -118,6 +118,18 @@ def test_manager_conf_binds_loopback_with_the_settings_secret(tmp_path, fake_sys
     assert "write = call,agent,originate,reporting,config" in lines
     assert "webenabled = no" in lines
     assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o600"
+    # The engine's own user: the same rights, and only the events it turns into typed events.
+    from callcenter.ami.events import ENGINE_EVENTS
+
+    tools, engine = text.split("[callcenter-engine]")
+    assert "eventfilter" not in tools  # the doctor and other tools see every event
+    engine_lines = _lines(engine)
+    assert "secret = secret-from-settings-42" in engine_lines
+    assert "read = system,call,agent" in engine_lines
+    assert "write = call,agent,originate,reporting,config" in engine_lines
+    filters = [ln for ln in engine_lines if ln.startswith("eventfilter")]
+    assert filters == [f"eventfilter(action(include),name({e})) =" for e in ENGINE_EVENTS]
+    assert {"Newchannel", "Hangup", "AgentCalled", "QueueMemberStatus"} <= set(ENGINE_EVENTS)
 
 
 def test_secret_is_generated_when_not_configured(tmp_path, fake_system_install):
