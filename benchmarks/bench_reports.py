@@ -159,25 +159,17 @@ def seed_db(settings: Settings) -> None:
                 )
             )
         s.commit()
-    # The assumed dispatch columns (callcenter/statistics/orders.py) on the benchmark's copy.
+    # The places the orders point at (foreign keys): 59 communities and 120 outlets.
     with eng.begin() as c:
-        have = {r[1] for r in c.exec_driver_sql("PRAGMA table_info(workorder)")}
-        for col, typ in (
-            ("community_id", "INTEGER"),
-            ("outlet_id", "INTEGER"),
-            ("seat_ext", "VARCHAR(16)"),
-            ("accept_due_at", "DATETIME"),
-            ("accepted_at", "DATETIME"),
-            ("due_at", "DATETIME"),
-            ("resolved_at", "DATETIME"),
-            ("return_count", "INTEGER"),
-            ("rehandle_count", "INTEGER"),
-            ("satisfaction", "VARCHAR(8)"),
-        ):
-            if col not in have:
-                c.exec_driver_sql(f"ALTER TABLE workorder ADD COLUMN {col} {typ}")
+        c.exec_driver_sql("INSERT INTO jurisdiction (id, name, code) VALUES (1, '压测街道', '620105999')")
         c.exec_driver_sql(
-            "CREATE INDEX IF NOT EXISTS ix_workorder_seat_created ON workorder (seat_ext, created_at)"
+            "INSERT INTO community (id, jurisdiction_id, name, urban, demo) VALUES (?, 1, ?, 1, 1)",
+            [(i, f"压测社区{i:02d}") for i in range(1, 60)],
+        )
+        c.exec_driver_sql(
+            "INSERT INTO outlet (id, name, kind, categories, phone, email) "
+            "VALUES (?, ?, 'outlet', '', '', '')",
+            [(i, f"压测服务站{i:03d}") for i in range(1, 121)],
         )
     rnd = random.Random(3)
     types = ["咨询", "求助", "投诉", "举报", "建议", "表扬"]
@@ -208,14 +200,15 @@ def seed_db(settings: Settings) -> None:
                 resolved.strftime(fmt) if resolved else None,
                 int(rnd.random() < 0.05),
                 int(rnd.random() < 0.03),
-                rnd.choice(["满意", "满意", "满意", "基本满意", "不满意", None]),
+                rnd.choice(["满意", "满意", "满意", "基本满意", "不满意", ""]),
             )
         )
     with eng.begin() as c:
         c.exec_driver_sql(
+            # The real columns the order statistics read (callcenter/statistics/orders.py COLUMNS).
             "INSERT INTO workorder (number, call_linkedid, order_type, category, status, summary, "
-            "created_at, community_id, outlet_id, seat_ext, accept_due_at, accepted_at, due_at, "
-            "resolved_at, return_count, rehandle_count, satisfaction) "
+            "created_at, community_id, outlet_id, created_by, accept_due_at, accepted_at, deadline_at, "
+            "resolved_at, return_count, reopen_count, satisfaction) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
@@ -324,28 +317,14 @@ def copy_to_postgres(src: Settings, url: str) -> Settings:
     pg = Settings(data_dir=CACHE / "pg", database_url=url, _env_file=None)
     migrate(pg)
     seng, peng = get_engine(src), get_engine(pg)
-    with peng.begin() as c:
-        for col, typ in (
-            ("community_id", "INTEGER"),
-            ("outlet_id", "INTEGER"),
-            ("seat_ext", "VARCHAR(16)"),
-            ("accept_due_at", "TIMESTAMPTZ"),
-            ("accepted_at", "TIMESTAMPTZ"),
-            ("due_at", "TIMESTAMPTZ"),
-            ("resolved_at", "TIMESTAMPTZ"),
-            ("return_count", "INTEGER"),
-            ("rehandle_count", "INTEGER"),
-            ("satisfaction", "VARCHAR(8)"),
-        ):
-            c.exec_driver_sql(f"ALTER TABLE workorder ADD COLUMN IF NOT EXISTS {col} {typ}")
-        c.exec_driver_sql(
-            "CREATE INDEX IF NOT EXISTS ix_workorder_seat_created ON workorder (seat_ext, created_at)"
-        )
     import io
 
     tables = (
         "callqueue",
         "account",
+        "jurisdiction",
+        "community",
+        "outlet",
         "stat_agg_hour",
         "stat_agg_seat",
         "stat_seat_time",
