@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,11 +51,11 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
-from benchmarks.common import log, on_stack  # noqa: E402
+from benchmarks.common import fresh_data_dir, log, on_stack  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
-from callcenter.database import migrate, session_scope  # noqa: E402
+from callcenter.database import session_scope  # noqa: E402
 from tests.e2e.conftest import App  # noqa: E402
 
 DEFAULT_RATES = "16,24,32,40,48,52,56,60,64,68,72,80"
@@ -95,12 +94,7 @@ def prepare() -> tuple[Settings, str, list[str]]:
     """A fresh data dir: demo data, SEATS extra seats in the menu's queue, every seat's phone on
     one sipp port, short prompts. Returns the settings, the menu key's queue, the callers."""
     settings = make_settings()
-    process.stop(settings)  # a previous run that died before its teardown
-    shutil.rmtree(CACHE, ignore_errors=True)
-    settings.data_dir.mkdir(parents=True)
-    migrate(settings)
-    settings.load_secrets()
-    (settings.data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
+    fresh_data_dir(settings, CACHE)
 
     from callcenter.accounts.models import Account, QueueMembership
     from callcenter.accounts.service import hash_password

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,14 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import select  # noqa: E402
 
-from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
-from benchmarks.common import log, on_stack, percentile  # noqa: E402
+from benchmarks.common import fresh_data_dir, log, on_stack, percentile  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
-from callcenter.database import migrate, session_scope  # noqa: E402
+from callcenter.database import session_scope  # noqa: E402
 from tests.e2e.conftest import App  # noqa: E402
 
 CALLS = int(os.environ.get("BENCH_POP_CALLS", "200"))
@@ -69,12 +67,7 @@ def prepare() -> tuple[Settings, list[str], list[str]]:
 
     Returns the settings, the seat extensions and the callers (national mobile numbers)."""
     settings = make_settings()
-    process.stop(settings)  # a previous run that died before its teardown
-    shutil.rmtree(CACHE, ignore_errors=True)
-    settings.data_dir.mkdir(parents=True)
-    migrate(settings)
-    settings.load_secrets()
-    (settings.data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
+    fresh_data_dir(settings, CACHE)
 
     from callcenter.accounts.models import Account, QueueMembership
     from callcenter.accounts.service import hash_password

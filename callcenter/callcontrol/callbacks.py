@@ -156,8 +156,30 @@ class _Worker:
     async def _store(self, sub) -> None:
         raise NotImplementedError
 
-    async def _loop(self) -> None:
+    def _due(self) -> list[Any]:
         raise NotImplementedError
+
+    def _start_due(self, due: list[Any]) -> None:
+        """Start the calls that are due now (each kind has its own limits)."""
+        raise NotImplementedError
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                due = await asyncio.to_thread(self._due)
+            except Exception:
+                log.exception("reading %s failed", self.name)
+                continue
+            self._start_due(due)
+
+    def _update(self, row_id: int, **values: Any) -> None:
+        with session_scope(self.settings) as s:
+            row = s.get(self.table, row_id)
+            for k, v in values.items():
+                setattr(row, k, v)
+            s.add(row)
+            s.commit()
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -240,31 +262,16 @@ class CallbackWorker(_Worker):
                 return ext
         return None
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_S)
-            try:
-                due = await asyncio.to_thread(self._due)
-            except Exception:
-                log.exception("reading callbacks failed")
+    def _start_due(self, due: list[Callback]) -> None:
+        busy_queues: set[str] = set()
+        for cb in due:
+            if cb.id in self._calling or cb.queue in busy_queues:
                 continue
-            busy_queues: set[str] = set()
-            for cb in due:
-                if cb.id in self._calling or cb.queue in busy_queues:
-                    continue
-                if self.free_seat(cb.queue) is None:
-                    continue
-                busy_queues.add(cb.queue)  # one callback per queue at a time: one free seat
-                self._calling.add(cb.id)
-                self._spawn(self._call(cb))
-
-    def _update(self, cb_id: int, **values: Any) -> None:
-        with session_scope(self.settings) as s:
-            row = s.get(Callback, cb_id)
-            for k, v in values.items():
-                setattr(row, k, v)
-            s.add(row)
-            s.commit()
+            if self.free_seat(cb.queue) is None:
+                continue
+            busy_queues.add(cb.queue)  # one callback per queue at a time: one free seat
+            self._calling.add(cb.id)
+            self._spawn(self._call(cb))
 
     async def _call(self, cb: Callback) -> None:
         try:
@@ -383,26 +390,11 @@ class FollowUpWorker(_Worker):
             rows = s.exec(select(FollowUp).where(FollowUp.status == "pending").order_by(FollowUp.id)).all()
         return [r for r in rows if r.last_attempt_at is None or _aware(r.last_attempt_at) + retry <= now]
 
-    def _update(self, fu_id: int, **values: Any) -> None:
-        with session_scope(self.settings) as s:
-            row = s.get(FollowUp, fu_id)
-            for k, v in values.items():
-                setattr(row, k, v)
-            s.add(row)
-            s.commit()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_S)
-            try:
-                due = await asyncio.to_thread(self._due)
-            except Exception:
-                log.exception("reading follow-ups failed")
-                continue
-            for fu in due:
-                if fu.id not in self._calling and len(self._calling) < 4:
-                    self._calling.add(fu.id)
-                    self._spawn(self._call(fu))
+    def _start_due(self, due: list[FollowUp]) -> None:
+        for fu in due:
+            if fu.id not in self._calling and len(self._calling) < 4:
+                self._calling.add(fu.id)
+                self._spawn(self._call(fu))
 
     async def _call(self, fu: FollowUp) -> None:
         future: asyncio.Future = asyncio.get_running_loop().create_future()

@@ -6,24 +6,8 @@
 (function () {
   "use strict";
 
-  var strings = {};
-  try {
-    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
-  } catch (e) {
-    strings = {};
-  }
-  function t(key, params) {
-    var s = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
-    if (params) {
-      s = s.replace(/\{(\w+)\}/g, function (m, k) {
-        return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
-      });
-    }
-    return s;
-  }
-  function str(v) {
-    return v === null || v === undefined ? "" : String(v);
-  }
+  var t = window.ccI18n.t; // i18n.js
+  var str = window.ccI18n.str;
   var csrfInput = document.querySelector('input[name="csrf"]');
 
   function api(method, url, body) {

@@ -9,29 +9,11 @@
   var tpl = document.getElementById("pop-template");
   if (!area || !conn || !tpl) return;
 
-  var strings = {};
-  try {
-    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
-  } catch (e) {
-    strings = {};
-  }
+  var t = window.ccI18n.t; // i18n.js
+  var str = window.ccI18n.str;
   var locale = area.dataset.locale || "zh-CN";
   var ext = area.dataset.ext || "";
   var myTopic = "seat." + ext;
-
-  function t(key, params) {
-    var s = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
-    if (params) {
-      s = s.replace(/\{(\w+)\}/g, function (m, k) {
-        return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
-      });
-    }
-    return s;
-  }
-
-  function str(v) {
-    return v === null || v === undefined ? "" : String(v);
-  }
 
   // ---- dates and times, shown in the user's locale ----
   var dateTimeFmt = new Intl.DateTimeFormat(locale, {

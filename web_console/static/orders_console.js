@@ -8,28 +8,12 @@
   var form = document.getElementById("order-form");
   if (!panel || !form) return;
 
-  var strings = {};
-  try {
-    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
-  } catch (e) {
-    strings = {};
-  }
-  function t(key, params) {
-    var s = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
-    if (params) {
-      s = s.replace(/\{(\w+)\}/g, function (m, k) {
-        return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
-      });
-    }
-    return s;
-  }
-  function str(v) {
-    return v === null || v === undefined ? "" : String(v);
-  }
+  var t = window.ccI18n.t; // i18n.js
+  var str = window.ccI18n.str;
   // A status or type label; a value the catalogue does not know is shown as it is.
   function label(prefix, v) {
     var key = prefix + "." + str(v);
-    return Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : str(v);
+    return window.ccI18n.has(key) ? t(key) : str(v);
   }
   function el(tag, text, cls) {
     var n = document.createElement(tag);

@@ -6,15 +6,7 @@
   var board = document.getElementById("wallboard");
   var conn = document.getElementById("conn");
   if (!board || !conn) return;
-  var strings = {};
-  try {
-    strings = JSON.parse(document.getElementById("i18n-data").textContent) || {};
-  } catch (e) {
-    strings = {};
-  }
-  function t(key) {
-    return Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
-  }
+  var t = window.ccI18n.t; // i18n.js
   var last = null;
 
   function cell(row, text, field) {
