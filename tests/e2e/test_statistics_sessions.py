@@ -156,7 +156,9 @@ async def test_static_seat_login_occupancy_and_a_callback(static_seat, app, ami)
                     timeout=40,
                 )
                 assert connect["Interface"] == f"PJSIP/seat{EXT}"
-                await ami.wait_for("AgentComplete", Channel=connect["Channel"], timeout=30)
+                # By the call, not the caller's channel: when the resident hangs up first, Asterisk's
+                # AgentComplete carries no caller channel (seen in a CI run).
+                await ami.wait_for("AgentComplete", DestLinkedid=connect["Linkedid"], timeout=30)
                 await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=20)
         # The phone unregisters: logged out.
         unreg = await register_phone(settings, f"seat{EXT}", PASSWORD, PHONE_PORT, expires=0)
