@@ -10,14 +10,16 @@ from agi_scripts.followup import followup  # --- telephony B ---
 from agi_scripts.incoming import incoming
 from agi_scripts.server import FastAgiServer
 
+# path -> (route, thread_safe): a thread-safe route runs on the FastAGI server's own loop (reads
+# and thread-safe calls only); the others on the engine's loop (agi_scripts/server.py).
 ROUTES = {
-    "incoming": incoming,
-    "after_hours": after_hours,  # --- telephony A ---
-    "callback": callback,  # --- telephony B ---
-    "followup": followup,  # --- telephony B ---
+    "incoming": (incoming, True),
+    "after_hours": (after_hours, False),  # --- telephony A ---
+    "callback": (callback, False),  # --- telephony B ---
+    "followup": (followup, False),  # --- telephony B ---
 }
 
 
 def register_routes(server: FastAgiServer, context) -> None:
-    for path, route in ROUTES.items():
-        server.add_route(path, functools.partial(route, context=context))
+    for path, (route, thread_safe) in ROUTES.items():
+        server.add_route(path, functools.partial(route, context=context), thread_safe=thread_safe)

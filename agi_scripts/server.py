@@ -1,8 +1,13 @@
-"""FastAGI server: panoramisk's route registry with a safe connection handler.
+"""FastAGI server: a route table and a safe connection handler, on an event loop of its own.
 
 panoramisk 1.4's handler loops forever on a connection that closes before sending its
 headers (``read`` returns b"" and ``b"\\n\\n"`` never arrives), freezing the event loop. This
 handler reads the headers with ``readuntil`` under a timeout and a size limit instead.
+
+The server runs on its own thread and event loop: a call waits for its route, and the engine's
+loop may be busy for a while (a burst of AMI events, pops, statistics). Routes that only read
+(``incoming``) run there; the others run on the engine's loop, their AGI commands sent back
+through the server's loop (``_EngineLoopRequest``).
 
 Commands are built only from fixed verbs; values are quoted (``quote``), variable names
 checked, so caller-controlled text is never spliced into an AGI command.
@@ -11,13 +16,15 @@ checked, so caller-controlled text is never spliced into an AGI command.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import re
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from panoramisk.fast_agi import Application
+from callcenter.aio import new_event_loop
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +131,86 @@ class AgiRequest:
 Route = Callable[[AgiRequest], Awaitable[Any]]
 
 
-class FastAgiServer(Application):
-    """panoramisk's Application (``add_route``) with a handler that cannot freeze the loop."""
+@dataclass
+class _EngineLoopRequest(AgiRequest):
+    """A request whose route runs on the engine's loop: its commands go through the server's
+    loop, which owns the connection."""
 
-    def __init__(self, read_timeout: float = 5.0) -> None:
-        super().__init__(loop=asyncio.get_running_loop())
+    io_loop: asyncio.AbstractEventLoop = field(default=None)  # type: ignore[assignment]
+
+    async def commands(self, lines: list[str]) -> list[tuple[int, str | None]]:
+        io = AgiRequest.commands(self, lines)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(io, self.io_loop))
+
+
+class FastAgiServer:
+    """Routes by ``agi_network_script``; each connection handled under a read timeout.
+
+    ``own_loop`` (the default) serves on a thread with its own event loop; routes added with
+    ``thread_safe=True`` run there, the others on the loop that created the server."""
+
+    def __init__(self, read_timeout: float = 5.0, own_loop: bool = True) -> None:
         self.read_timeout = read_timeout
+        self.own_loop = own_loop
+        self._engine_loop = asyncio.get_running_loop()
+        self._io_loop: asyncio.AbstractEventLoop | None = None
+        self._routes: dict[str, tuple[Route, bool]] = {}
         self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def add_route(self, path: str, route: Route, thread_safe: bool = False) -> None:
+        """``thread_safe``: the route touches nothing of the engine's loop (reads and
+        thread-safe calls only), so it runs on the server's loop without a hop."""
+        if path in self._routes:
+            raise ValueError(f"a FastAGI route {path!r} exists already")
+        self._routes[path] = (route, thread_safe)
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADERS)
+        if not self.own_loop:
+            self._io_loop = self._engine_loop
+            self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADERS)
+            return
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._serve, args=(host, port, ready), name="fastagi", daemon=True
+        )
+        self._thread.start()
+        await asyncio.wrap_future(ready)  # listening, or the bind's error
+
+    def _serve(self, host: str, port: int, ready: concurrent.futures.Future) -> None:
+        loop = new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self.handler, host, port, limit=MAX_HEADERS)
+            )
+        except BaseException as exc:
+            loop.close()
+            ready.set_exception(exc)
+            return
+        self._io_loop = loop
+        ready.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            self._server.close()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
 
     async def stop(self) -> None:
-        if self._server:
+        if self._thread is not None:
+            assert self._io_loop is not None
+            self._io_loop.call_soon_threadsafe(self._io_loop.stop)
+            await asyncio.to_thread(self._thread.join, 10)
+            self._thread = None
+        elif self._server:
             self._server.close()
             await self._server.wait_closed()
-            self._server = None
+        self._server = None
+        self._io_loop = None
 
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -154,14 +225,26 @@ class FastAgiServer(Application):
             if sep:
                 headers[key] = value
         script = headers.get("agi_network_script", "")
-        route = self._route.get(script.split("?", 1)[0])
+        route, thread_safe = self._routes.get(script.split("?", 1)[0], (None, False))
         if route is None:
             log.error("no FastAGI route for %r", script[:80])
             writer.close()
             return
-        request = AgiRequest(headers=headers, reader=reader, writer=writer, timeout=self.read_timeout)
         try:
-            await route(request)
+            if thread_safe or not self.own_loop:
+                await route(
+                    AgiRequest(headers=headers, reader=reader, writer=writer, timeout=self.read_timeout)
+                )
+            else:
+                request = _EngineLoopRequest(
+                    headers=headers,
+                    reader=reader,
+                    writer=writer,
+                    timeout=self.read_timeout,
+                    io_loop=asyncio.get_running_loop(),
+                )
+                done = asyncio.run_coroutine_threadsafe(route(request), self._engine_loop)
+                await asyncio.wrap_future(done)
         except (AgiError, TimeoutError, ConnectionError) as exc:
             log.warning("FastAGI %s ended early: %s", script, exc)
         except Exception:

@@ -225,7 +225,9 @@ async def step(settings: Settings, counter: Counter, did: str, rate: float, call
 async def measure(app: App, queue: str, callers: list[str]) -> dict:
     settings = app.settings
     counter = Counter(queue)
-    manager = await open_manager(settings, counter.on_ami)
+    # As the engine's user: Asterisk sends only the engine's events (the counter reads four of
+    # them), not every call event for this process to parse on the machine the calls share.
+    manager = await open_manager(settings, counter.on_ami, username=settings.ami_engine_user)
     best = {"full": 0.0, "static": 0.0}
     failed = {"full": False, "static": False}
     steps = []

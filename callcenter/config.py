@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     def public_url(self, path: str) -> str:
         base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"
         return base.rstrip("/") + path
+
     # --- statistics ---
     # Which Asterisk's queue_log this engine follows (its reading position is kept under this
     # name). With several Asterisk servers, give each engine its own, and each Asterisk its own

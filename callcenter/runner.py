@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 
+from callcenter import aio
 from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, session_scope
@@ -88,7 +89,7 @@ async def serve(
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     migrate(settings)
-    asyncio.run(serve(settings, web=not args.no_web, engine=not args.no_engine))
+    aio.run(serve(settings, web=not args.no_web, engine=not args.no_engine))
     return 0
 
 
@@ -168,7 +169,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    asyncio.run(_run_demo(get_settings(), args.residents))
+    aio.run(_run_demo(get_settings(), args.residents))
     return 0
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from callcenter.config import CHINA_TZ
+from callcenter.database import Query, Reads
 from callcenter.residents.models import ElderlyProfile, HouseholdMember, ServiceArchive
 from dispatch.models import WorkOrder
 
@@ -25,18 +26,20 @@ def _day(ts) -> str:
 
 
 # Built once (the pop reads them on every identified call): columns, not ORM objects.
-_HOUSEHOLD = (
+_HOUSEHOLD = Query(
     select(HouseholdMember.name, HouseholdMember.relation, HouseholdMember.phone, HouseholdMember.birth_year)
     .where(HouseholdMember.resident_id == bindparam("rid"))
     .limit(10)
 )
-_ELDERLY = select(
-    ElderlyProfile.health_notes,
-    ElderlyProfile.emergency_phone,
-    ElderlyProfile.caregiver,
-    ElderlyProfile.caregiver_phone,
-).where(ElderlyProfile.resident_id == bindparam("rid"))
-_ARCHIVE = (
+_ELDERLY = Query(
+    select(
+        ElderlyProfile.health_notes,
+        ElderlyProfile.emergency_phone,
+        ElderlyProfile.caregiver,
+        ElderlyProfile.caregiver_phone,
+    ).where(ElderlyProfile.resident_id == bindparam("rid"))
+)
+_ARCHIVE = Query(
     select(
         ServiceArchive.service,
         ServiceArchive.outlet_name,
@@ -47,7 +50,7 @@ _ARCHIVE = (
     .order_by(col(ServiceArchive.delivered_at).desc())
     .limit(RECENT)
 )
-_ORDERS = (
+_ORDERS = Query(
     select(
         WorkOrder.id,
         WorkOrder.number,
@@ -71,14 +74,14 @@ def _iso(ts) -> str:
     return ts.isoformat(timespec="seconds")
 
 
-def resident_extras(session: Session, resident_id: int) -> dict[str, Any]:
-    params = {"rid": resident_id}
-    profile = session.execute(_ELDERLY, params).first()
-    orders = session.execute(_ORDERS, params).all()
+def resident_extras(reads: Reads, resident_id: int) -> dict[str, Any]:
+    """``reads``: ``callcenter.database.hot_reads`` on the call path, ``Reads(session)`` in a page."""
+    profile = reads.first(_ELDERLY, rid=resident_id)
+    orders = reads.all(_ORDERS, rid=resident_id)
     return {
         "household": [
             {"name": name, "relation": relation, "phone": phone, "birth_year": birth_year}
-            for name, relation, phone, birth_year in session.execute(_HOUSEHOLD, params)
+            for name, relation, phone, birth_year in reads.all(_HOUSEHOLD, rid=resident_id)
         ],
         "elderly": {
             "health_notes": profile[0],
@@ -90,7 +93,7 @@ def resident_extras(session: Session, resident_id: int) -> dict[str, Any]:
         else None,
         "archive": [
             {"service": service, "outlet": outlet, "at": _day(at), "outcome": outcome[:200]}
-            for service, outlet, at, outcome in session.execute(_ARCHIVE, params)
+            for service, outlet, at, outcome in reads.all(_ARCHIVE, rid=resident_id)
         ],
         "orders": [
             {

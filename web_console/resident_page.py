@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.accounts.models import Account
 from callcenter.calls.service import mask_id_number
-from callcenter.database import session_scope
+from callcenter.database import Reads, session_scope
 from callcenter.directory.models import Community, Grid
 from callcenter.phone import display
 from callcenter.residents.models import Resident, ServiceArchive
@@ -31,7 +31,7 @@ def _page(
             return render(request, "error.html", status_code=404)
         community = db.get(Community, r.community_id) if r.community_id else None
         grid = db.get(Grid, r.grid_id) if r.grid_id else None
-        extras = profiles.resident_extras(db, r.id)
+        extras = profiles.resident_extras(Reads(db), r.id)
         archive = db.exec(
             select(ServiceArchive)
             .where(ServiceArchive.resident_id == r.id)

@@ -231,4 +231,3 @@ class RedisLoginThrottle:
 
     def record_success(self, username: str, ip: str) -> None:
         self.redis.delete(self._keys(username, ip)[0])
-

@@ -56,14 +56,16 @@ def new_manager(settings: Settings, on_event, username: str = "", **options) -> 
 
 
 async def open_manager(
-    settings: Settings, on_event=None, timeout: float = 15.0, events: str = "on"
+    settings: Settings, on_event=None, timeout: float = 15.0, events: str = "on", username: str = ""
 ) -> Manager:
     """A logged-in panoramisk connection for tools (the doctor, tests, benchmarks) and for
     actions that hold their session (a synchronous Originate); every event goes to
-    ``on_event(manager, message)`` (``events="off"``: none are sent). Raises TimeoutError when
-    the login does not come."""
+    ``on_event(manager, message)`` (``events="off"``: none are sent; ``username`` the engine's
+    user: only the engine's events). Raises TimeoutError when the login does not come."""
     logged_in = asyncio.Event()
-    manager = new_manager(settings, on_event, on_login=lambda _m: logged_in.set(), events=events)
+    manager = new_manager(
+        settings, on_event, username=username, on_login=lambda _m: logged_in.set(), events=events
+    )
     manager.connect()
     try:
         await asyncio.wait_for(logged_in.wait(), timeout)

@@ -24,7 +24,7 @@ from callcenter.calls.models import CallRecord, QueueEventRow
 from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
 from callcenter.calls.stats import DayStats, china_day
 from callcenter.config import Settings
-from callcenter.database import get_engine, session_scope
+from callcenter.database import Query, get_engine, hot_reads, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.directory.service import QueueParams, queue_params
 from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
@@ -74,7 +74,7 @@ def find_resident_id(settings: Settings, caller: str | None) -> int | None:
 
 # The pop's reads, built once: a statement object keeps its cache key, so each call only binds
 # values (building them per call cost more than running them). Columns, not ORM objects.
-_PROFILE = (
+_PROFILE = Query(
     select(
         Resident.id,
         Resident.name,
@@ -99,18 +99,22 @@ _PROFILE = (
 # By resident when known, else by the number: (count, last call) each.
 _CALLS = {
     by: (
-        select(func.count()).select_from(CallRecord).where(who),
-        select(CallRecord.started_at, CallRecord.outcome, CallRecord.seat)
-        .where(who)
-        .order_by(CallRecord.started_at.desc())
-        .limit(1),
+        Query(select(func.count()).select_from(CallRecord).where(who)),
+        Query(
+            select(CallRecord.started_at, CallRecord.outcome, CallRecord.seat)
+            .where(who)
+            .order_by(CallRecord.started_at.desc())
+            .limit(1)
+        ),
     )
     for by, who in (
         ("resident", CallRecord.resident_id == bindparam("key")),
         ("caller", CallRecord.caller == bindparam("key")),
     )
 }
-_ORDERS_COUNT = select(func.count()).select_from(WorkOrder).where(WorkOrder.resident_id == bindparam("rid"))
+_ORDERS_COUNT = Query(
+    select(func.count()).select_from(WorkOrder).where(WorkOrder.resident_id == bindparam("rid"))
+)
 
 
 def build_profile(settings: Settings, resident_id: int | None, caller: str | None) -> dict[str, Any]:
@@ -121,9 +125,9 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
         "resident": None,
         "history": {"calls": 0, "last_call": None, "orders": 0, "last_order": None},
     }
-    with session_scope(settings) as s:
+    with hot_reads(settings) as reads:
         if resident_id is not None:
-            row = s.execute(_PROFILE, {"rid": resident_id}).first()
+            row = reads.first(_PROFILE, rid=resident_id)
             if row:
                 (rid, name, address, elderly, alone, vulnerable, birth_year, contact, id_number) = row[:9]
                 community_id, grid_id, community, jurisdiction, grid = row[9:]
@@ -145,12 +149,12 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "grid_id": grid_id,
                 }
                 # --- dispatch: household, elderly profile, service archive, earlier orders ---
-                out["dispatch"] = resident_extras(s, rid)
+                out["dispatch"] = resident_extras(reads, rid)
         if resident_id is not None or caller:
             count, last_call = _CALLS["resident" if resident_id is not None else "caller"]
-            key = {"key": resident_id if resident_id is not None else caller}
-            out["history"]["calls"] = s.execute(count, key).one()[0]
-            last = s.execute(last_call, key).first()
+            key = resident_id if resident_id is not None else caller
+            out["history"]["calls"] = reads.first(count, key=key)[0]
+            last = reads.first(last_call, key=key)
             if last:
                 out["history"]["last_call"] = {
                     "at": last[0].isoformat(timespec="seconds"),
@@ -158,7 +162,7 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "seat": last[2],
                 }
         if resident_id is not None:
-            out["history"]["orders"] = s.execute(_ORDERS_COUNT, {"rid": resident_id}).one()[0]
+            out["history"]["orders"] = reads.first(_ORDERS_COUNT, rid=resident_id)[0]
             recent = (out.get("dispatch") or {}).get("orders") or []
             if recent:  # the newest of the earlier orders the pop lists
                 o = recent[0]
@@ -237,6 +241,7 @@ class CallService:
         self.bus = bus
         self.model = LiveModel()
         self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
+        self._loop = asyncio.get_running_loop()  # the engine's loop, which consumes ``events``
         self._profiles: asyncio.Queue[str] = asyncio.Queue()
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
@@ -280,8 +285,9 @@ class CallService:
         self._pool.shutdown(wait=True)
 
     def identified(self, info: Identified) -> None:
-        """Called by the FastAGI route; applied by the consumer in order with the AMI events."""
-        self.events.put_nowait(info)
+        """Called by the FastAGI route (from the server's own thread); applied by the consumer,
+        in order with the AMI events, on the engine's loop."""
+        self._loop.call_soon_threadsafe(self.events.put_nowait, info)
 
     async def _run_db(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

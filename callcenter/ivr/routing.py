@@ -2,10 +2,10 @@
 number (re-read when the configuration is applied) and, per caller, two indexed reads: the
 resident with their priority flags, and the seat who answered them last.
 
-On the embedded SQLite file the reads run inline as plain sqlite3 statements on a connection kept
-open for them: each read takes ~7 µs, SQLAlchemy's execution path ~45 µs more, a thread hop more
-still (measured in benchmarks/bench_agi.py). A networked database may wait on the network, so its
-reads go through SQLAlchemy on a worker thread. Both run the same compiled statements.
+On the embedded SQLite file the reads run inline as plain sqlite3 statements
+(callcenter.database.hot_reads): each takes ~7 µs, where SQLAlchemy's execution path adds ~45 µs
+and a thread hop more still (measured in benchmarks/bench_agi.py). A networked database may wait
+on the network, so its reads go through SQLAlchemy on a worker thread.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, union_all
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.types import DateTime
+from sqlalchemy import and_, bindparam, select, union_all
 from sqlmodel import Session
 
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.models import CallRecord
 from callcenter.config import Settings
-from callcenter.database import get_engine
+from callcenter.database import Query, Reads, get_engine, hot_reads
 from callcenter.ivr import service
 from callcenter.ivr.models import ServiceHours
 from callcenter.residents.models import Resident
@@ -46,15 +43,17 @@ class CallerFacts:
 # Built once (the route runs them on every call). Each half of the union uses its own index (an
 # OR of two columns may scan the table). The last answered call uses the index on
 # (caller, started_at): with the caller index alone SQLite may walk every call of the day.
-_RESIDENT = union_all(
-    select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-        Resident.phone == bindparam("caller")
-    ),
-    select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-        Resident.phone2 == bindparam("caller")
-    ),
-).limit(1)
-_LAST_SEAT = (
+_RESIDENT = Query(
+    union_all(
+        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
+            Resident.phone == bindparam("caller")
+        ),
+        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
+            Resident.phone2 == bindparam("caller")
+        ),
+    ).limit(1)
+)
+_LAST_SEAT = Query(
     select(CallRecord.seat)
     .where(and_(CallRecord.caller == bindparam("caller"), CallRecord.started_at >= bindparam("since")))
     .where(CallRecord.seat != "")
@@ -63,51 +62,18 @@ _LAST_SEAT = (
 )
 
 
-def _facts(resident: Any, seat: Any) -> CallerFacts:
+def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFacts:
+    """The route's two reads (callcenter.database.hot_reads)."""
+    if not caller:
+        return CallerFacts()
+    resident = reads.first(_RESIDENT, caller=caller)
+    seat = reads.first(_LAST_SEAT, caller=caller, since=since)
     resident_id, priority = None, False
     if resident:
         resident_id, elderly, alone, vulnerable = resident
         priority = bool(vulnerable or (elderly and alone))
     last_seat = seat[0] if seat and seat[0] and seat[0].isdigit() else ""
     return CallerFacts(resident_id=resident_id, priority=priority, last_seat=last_seat)
-
-
-def caller_facts(conn: Connection, caller: str | None, since: datetime) -> CallerFacts:
-    """The route's reads through SQLAlchemy (any database)."""
-    if not caller:
-        return CallerFacts()
-    params = {"caller": caller, "since": since}
-    return _facts(conn.execute(_RESIDENT, params).first(), conn.execute(_LAST_SEAT, params).first())
-
-
-class SqliteFacts:
-    """The same reads as plain sqlite3 statements on one connection (the embedded default)."""
-
-    _dialect = sqlite_dialect.dialect(paramstyle="named")
-    _resident = _RESIDENT.compile(dialect=_dialect)
-    _last_seat = _LAST_SEAT.compile(dialect=_dialect)
-    # The statements' own constants (limits, the empty seat), with the caller's values added.
-    _params = {**_resident.params, **_last_seat.params}
-    _since = staticmethod(DateTime().dialect_impl(_dialect).bind_processor(_dialect))  # as stored
-
-    def __init__(self, engine: Engine) -> None:
-        # A pool connection kept for good (it has the pragmas: WAL, busy timeout), in autocommit:
-        # each read sees the newest committed rows, no snapshot held open.
-        self._pooled = engine.raw_connection()
-        self.conn: sqlite3.Connection = self._pooled.driver_connection
-        self.conn.isolation_level = None
-
-    def __call__(self, caller: str | None, since: datetime) -> CallerFacts:
-        if not caller:
-            return CallerFacts()
-        params = {**self._params, "caller": caller, "since": self._since(since)}
-        return _facts(
-            self.conn.execute(self._resident.string, params).fetchone(),
-            self.conn.execute(self._last_seat.string, params).fetchone(),
-        )
-
-    def close(self) -> None:
-        self._pooled.close()
 
 
 def _load_hours(settings: Settings) -> dict[str, ServiceHours]:
@@ -124,10 +90,8 @@ class IvrRuntime:
         self.hours: dict[str, ServiceHours] = {}
         self._task: asyncio.Task | None = None
         self.writer = RequestWriter(settings, bus)
-        self._sqlite: SqliteFacts | None = None
-        engine = get_engine(settings)
-        if engine.dialect.name == "sqlite":
-            self._sqlite = SqliteFacts(engine)
+        # The embedded file is read inline (microseconds); a networked database on a thread.
+        self.inline_reads = get_engine(settings).dialect.name == "sqlite"
 
     async def start(self) -> None:
         self.hours = await asyncio.to_thread(_load_hours, self.settings)
@@ -142,9 +106,6 @@ class IvrRuntime:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
 
     async def _refresh(self, sub) -> None:
         async for _topic, _payload in sub:
@@ -159,14 +120,12 @@ class IvrRuntime:
     async def facts(self, caller: str | None) -> CallerFacts:
         """The resident calling, their priority and their last seat: the route's reads."""
         since = datetime.now(UTC) - timedelta(hours=self.settings.preferred_seat_window_h)
-        if self._sqlite is not None:
-            return self._sqlite(caller, since)
 
         def run() -> CallerFacts:
-            with get_engine(self.settings).connect() as conn:
-                return caller_facts(conn, caller, since)
+            with hot_reads(self.settings) as reads:
+                return caller_facts(reads, caller, since)
 
-        return await asyncio.to_thread(run)
+        return run() if self.inline_reads else await asyncio.to_thread(run)
 
 
 REQUEST_TOPIC = "ivr.request"

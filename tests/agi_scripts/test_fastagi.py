@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -68,6 +69,28 @@ async def test_empty_connection_does_not_freeze_the_loop(agi):
     )
     assert set_vars["CC_ROUTE_OK"] == "1"
     stalled.close()
+
+
+async def test_incoming_route_answers_while_the_engine_loop_is_busy(agi):
+    """The server has its own thread and loop: a call is routed while the engine's loop is
+    blocked (a burst of AMI events, say), and the engine learns of it once free again."""
+    server, seen, port = agi
+    done_at: list[float] = []
+
+    def call_from_another_thread() -> dict[str, str]:
+        set_vars, _ = asyncio.run(
+            run_agi_call("127.0.0.1", port, "incoming", args=["carrier", "96345", "hotline", "1700000000.7"])
+        )
+        done_at.append(time.monotonic())
+        return set_vars
+
+    call = asyncio.get_running_loop().run_in_executor(None, call_from_another_thread)
+    time.sleep(2.0)  # the engine's loop does nothing else meanwhile
+    blocked_until = time.monotonic()
+    set_vars = await call
+    assert set_vars["CC_ROUTE_OK"] == "1"
+    assert done_at[0] < blocked_until
+    assert seen[-1].linkedid == "1700000000.7"
 
 
 async def test_incoming_route_identifies_a_resident(agi, settings):

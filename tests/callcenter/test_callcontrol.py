@@ -39,6 +39,7 @@ class FakeAmi:
 
     held_action = action
 
+
 class FakeDirectory:
     async def extensions(self):
         return {"1001", "1002", "1006"}

@@ -11,10 +11,10 @@ from sqlmodel import select
 
 from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
-from callcenter.database import get_engine, session_scope
+from callcenter.database import Reads, SqliteReads, get_engine, hot_reads, session_scope
 from callcenter.ivr import service
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
-from callcenter.ivr.routing import CallerFacts, SqliteFacts, caller_facts
+from callcenter.ivr.routing import CallerFacts, caller_facts
 from callcenter.residents.models import Resident
 
 OFFICE = ServiceHours(number="96346", schedule="workdays", open_time="08:30", close_time="17:30")
@@ -146,11 +146,11 @@ def test_caller_facts_priority_and_last_seat(settings):
         s.commit()
         ids = (alone.id, vulnerable.id, elderly.id)
     since = now - timedelta(hours=24)
-    engine = get_engine(settings)
-    raw = SqliteFacts(engine)
-    with engine.connect() as conn:
+    with get_engine(settings).connect() as conn, hot_reads(settings) as raw:
+        assert isinstance(raw, SqliteReads)
         # The same answers through SQLAlchemy (networked databases) and plain sqlite3 (the route).
-        for read in (functools.partial(caller_facts, conn), raw):
+        for reads in (Reads(conn), raw):
+            read = functools.partial(caller_facts, reads)
             facts = read("+8613919310001", since)
             # The latest answered call, not the missed one.
             assert facts == CallerFacts(resident_id=ids[0], priority=True, last_seat="1003")
@@ -158,7 +158,6 @@ def test_caller_facts_priority_and_last_seat(settings):
             assert not read("+8613900000003", since).priority  # elderly, not alone
             assert read("+8613919310001", now - timedelta(hours=2)).last_seat == ""
             assert read("+8613999999999", since) == read(None, since) == CallerFacts()
-    raw.close()
 
 
 def test_out_of_hours_items(settings):

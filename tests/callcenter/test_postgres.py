@@ -27,7 +27,7 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
 
     rid = find_resident_id(settings, WANG)
     engine = Engine(settings, InProcessBus())
-    assert engine.ivr._sqlite is None  # a networked database: reads go to a worker thread
+    assert not engine.ivr.inline_reads  # a networked database: reads go to a worker thread
     assert (await engine.ivr.facts(WANG)).resident_id == rid is not None
 
     profile = build_profile(settings, rid, WANG)

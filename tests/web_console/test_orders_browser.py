@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from callcenter.accounts.models import Account
-from callcenter.database import session_scope
+from callcenter.database import Reads, session_scope
 from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident
 from dispatch import service
 from dispatch.models import OrderCall, Status, WorkOrder
@@ -42,7 +42,7 @@ async def test_order_from_pop_in_browser(live, browser, web):
         )
         s.commit()
         earlier_id = earlier.id
-        extras = resident_extras(s, w.resident)
+        extras = resident_extras(Reads(s), w.resident)
     page = await browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
