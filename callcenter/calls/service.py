@@ -8,8 +8,10 @@ database never delays the next event.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -242,6 +244,9 @@ class CallService:
         self.model = LiveModel()
         self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
         self._loop = asyncio.get_running_loop()  # the engine's loop, which consumes ``events``
+        self._handover: collections.deque[Identified] = collections.deque()  # from the FastAGI thread
+        self._handover_lock = threading.Lock()
+        self._handover_pending = False
         self._profiles: asyncio.Queue[str] = asyncio.Queue()
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
@@ -285,9 +290,22 @@ class CallService:
         self._pool.shutdown(wait=True)
 
     def identified(self, info: Identified) -> None:
-        """Called by the FastAGI route (from the server's own thread); applied by the consumer,
-        in order with the AMI events, on the engine's loop."""
-        self._loop.call_soon_threadsafe(self.events.put_nowait, info)
+        """Called by the FastAGI route on the server's own loop; applied by the consumer, in
+        order with the AMI events, on the engine's loop. A busy engine loop takes every answer
+        that came meanwhile in one wake-up (one per call would have the threads trade the GIL
+        on every call)."""
+        self._handover.append(info)
+        with self._handover_lock:
+            if self._handover_pending:
+                return
+            self._handover_pending = True
+        self._loop.call_soon_threadsafe(self._take_handover)
+
+    def _take_handover(self) -> None:
+        with self._handover_lock:
+            self._handover_pending = False
+        while self._handover:
+            self.events.put_nowait(self._handover.popleft())
 
     async def _run_db(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
