@@ -38,6 +38,10 @@ class MailError(Exception):
     pass
 
 
+class MailServerUnreachable(MailError):
+    """No SMTP session at all (refused, timed out, no greeting): every message would fail alike."""
+
+
 def valid_address(addr: str) -> bool:
     return bool(_ADDRESS.match(addr or ""))
 
@@ -95,6 +99,8 @@ async def _deliver(settings: Settings, msg: EmailMessage) -> None:
             start_tls=True if settings.smtp_tls == "starttls" else False,
             timeout=settings.smtp_timeout_s,
         )
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+        raise MailServerUnreachable(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise MailError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
     log.info("mail sent to %s: %s", msg["To"], msg["Subject"])
@@ -392,7 +398,13 @@ class MailWorker:
         import hashlib
 
         rows = await asyncio.to_thread(self._claim)
+        unreachable = ""
         for row in rows:
+            if unreachable:
+                # The server is down: the rest of the round waits for the next try, without a
+                # connection (and its timeout) each, and without a log line each.
+                await asyncio.to_thread(self._record, row.id, unreachable)
+                continue
             try:
                 msg = build_message(
                     self.settings,
@@ -404,7 +416,10 @@ class MailWorker:
                 )
                 await _deliver(self.settings, msg)
                 error = None
-            except Exception as exc:  # SMTP down, refused, bad address: retry, then give up
+            except MailServerUnreachable as exc:
+                error = unreachable = f"{type(exc).__name__}: {exc}"
+                log.warning("mail: %s; %d message(s) wait for the next try", exc, len(rows))
+            except Exception as exc:  # refused, bad address: retry, then give up
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("mail %s: %s", row.idempotency_key, error)
             await asyncio.to_thread(self._record, row.id, error)

@@ -209,3 +209,33 @@ async def test_daily_summaries_once_a_day_after_the_hour(mail_settings, smtp):
     subjects = [m["Subject"] for m in smtp.messages()]
     assert any("全区" in x and "新增1件" in x for x in subjects), subjects
     assert any("十里店社区服务站" in x and "日报" in x for x in subjects), subjects
+
+
+async def test_a_mail_server_that_is_down_costs_one_try_a_round(mail_settings, smtp, caplog):
+    import asyncio
+    import logging
+
+    from sqlmodel import select
+
+    from callcenter.mail import MailWorker, enqueue_mail
+    from callcenter.records.models import MailMessage
+
+    with session_scope(mail_settings) as s:
+        for i in range(3):
+            enqueue_mail(s, ["zhan@anning.example"], f"通知 {i}", "正文", idempotency_key=f"down:{i}")
+        s.commit()
+    mail_settings.smtp_port = _free_port()  # nothing listens there
+    mail_settings.sms_retry_base_s = 0.01
+    worker = MailWorker(mail_settings)
+    with caplog.at_level(logging.WARNING, logger="callcenter.mail"):
+        assert await worker.run_once() == 3
+    [line] = [r.getMessage() for r in caplog.records if r.name == "callcenter.mail"]
+    assert "3 message(s) wait for the next try" in line
+    with session_scope(mail_settings) as s:
+        rows = s.exec(select(MailMessage)).all()
+        assert [(r.status, r.attempts) for r in rows] == [("queued", 1)] * 3
+        assert all("MailServerUnreachable" in r.last_error for r in rows)
+    mail_settings.smtp_port = smtp.port  # back: every message goes, once
+    await asyncio.sleep(0.05)
+    assert await worker.run_once() == 3
+    assert sorted(m["Subject"] for m in smtp.messages()) == ["通知 0", "通知 1", "通知 2"]
