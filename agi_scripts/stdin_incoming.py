@@ -15,8 +15,8 @@ import time
 def main() -> int:
     from asterisk.agi import AGI
 
-    from callcenter.calls.service import find_resident_id
     from callcenter.config import get_settings
+    from callcenter.ivr.routing import find_resident_id
     from callcenter.phone import normalize
 
     agi = AGI()

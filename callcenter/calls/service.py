@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, union_all
+from sqlalchemy import bindparam, func, insert, select
 
 from asterisk_conf.apply import APPLIED_TOPIC
 from callcenter.ami import events as ev
@@ -26,9 +26,10 @@ from callcenter.calls.models import CallRecord, QueueEventRow
 from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
 from callcenter.calls.stats import DayStats, china_day
 from callcenter.config import Settings
-from callcenter.database import Query, get_engine, hot_reads, session_scope
+from callcenter.database import Query, hot_reads, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.directory.service import QueueParams, queue_params
+from callcenter.ivr.routing import find_resident_id
 from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
@@ -44,34 +45,11 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
 
 
-# Built once: each half uses its own index (an OR of two columns may scan the table).
-_BY_PHONE = union_all(
-    select(Resident.id).where(Resident.phone == bindparam("p")),
-    select(Resident.id).where(Resident.phone2 == bindparam("p")),
-).limit(1)
-
-
 def mask_id_number(id_number: str) -> str:
     """A resident ID number as a seat sees it by default: region and check digits only."""
     if len(id_number) < 10:
         return "*" * len(id_number)
     return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
-
-
-def lookup_resident_id(conn: Connection, caller: str | None) -> int | None:
-    """The resident whose phone is this E.164 number (an indexed lookup)."""
-    if not caller:
-        return None
-    row = conn.execute(_BY_PHONE, {"p": caller}).first()
-    return row[0] if row else None
-
-
-def find_resident_id(settings: Settings, caller: str | None) -> int | None:
-    """``lookup_resident_id`` on a pooled connection (any thread)."""
-    if not caller:
-        return None
-    with get_engine(settings).connect() as conn:
-        return lookup_resident_id(conn, caller)
 
 
 # The pop's reads, built once: a statement object keeps its cache key, so each call only binds

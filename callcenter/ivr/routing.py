@@ -76,6 +76,15 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
     return CallerFacts(resident_id=resident_id, priority=priority, last_seat=last_seat)
 
 
+def find_resident_id(settings: Settings, caller: str | None) -> int | None:
+    """The resident whose phone (or second phone) is this E.164 number; any thread."""
+    if not caller:
+        return None
+    with hot_reads(settings) as reads:
+        row = reads.first(_RESIDENT, caller=caller)
+    return row[0] if row else None
+
+
 def _load_hours(settings: Settings) -> dict[str, ServiceHours]:
     with Session(get_engine(settings), expire_on_commit=False) as s:
         return {h.number: h for h in s.exec(select(ServiceHours)).scalars()}

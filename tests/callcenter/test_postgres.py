@@ -8,12 +8,13 @@ from sqlmodel import func, select
 
 from callcenter.bus import InProcessBus
 from callcenter.calls.models import CallRecord, QueueEventRow
-from callcenter.calls.service import CallService, build_profile, find_resident_id
+from callcenter.calls.service import CallService, build_profile
 from callcenter.calls.state import LiveCall
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
 from callcenter.demo import load_demo
 from callcenter.engine import Engine
+from callcenter.ivr.routing import find_resident_id
 
 WANG = "+8613919310001"
 
