@@ -146,12 +146,11 @@ class _EngineLoopRequest(AgiRequest):
 class FastAgiServer:
     """Routes by ``agi_network_script``; each connection handled under a read timeout.
 
-    ``own_loop`` (the default) serves on a thread with its own event loop; routes added with
-    ``thread_safe=True`` run there, the others on the loop that created the server."""
+    Serves on a thread with its own event loop; routes added with ``thread_safe=True`` run
+    there, the others on the loop that created the server (the engine's)."""
 
-    def __init__(self, read_timeout: float = 5.0, own_loop: bool = True) -> None:
+    def __init__(self, read_timeout: float = 5.0) -> None:
         self.read_timeout = read_timeout
-        self.own_loop = own_loop
         self._engine_loop = asyncio.get_running_loop()
         self._io_loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[str, tuple[Route, bool]] = {}
@@ -166,10 +165,6 @@ class FastAgiServer:
         self._routes[path] = (route, thread_safe)
 
     async def start(self, host: str, port: int) -> None:
-        if not self.own_loop:
-            self._io_loop = self._engine_loop
-            self._server = await asyncio.start_server(self.handler, host, port, limit=MAX_HEADERS)
-            return
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
             target=self._serve, args=(host, port, ready), name="fastagi", daemon=True
@@ -201,14 +196,10 @@ class FastAgiServer:
             loop.close()
 
     async def stop(self) -> None:
-        if self._thread is not None:
-            assert self._io_loop is not None
+        if self._thread is not None and self._io_loop is not None:
             self._io_loop.call_soon_threadsafe(self._io_loop.stop)
             await asyncio.to_thread(self._thread.join, 10)
-            self._thread = None
-        elif self._server:
-            self._server.close()
-            await self._server.wait_closed()
+        self._thread = None
         self._server = None
         self._io_loop = None
 
@@ -231,7 +222,7 @@ class FastAgiServer:
             writer.close()
             return
         try:
-            if thread_safe or not self.own_loop:
+            if thread_safe:
                 await route(
                     AgiRequest(headers=headers, reader=reader, writer=writer, timeout=self.read_timeout)
                 )

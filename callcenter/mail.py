@@ -399,7 +399,7 @@ class MailWorker:
 
         rows = await asyncio.to_thread(self._claim)
         unreachable = ""
-        for row in rows:
+        for i, row in enumerate(rows):
             if unreachable:
                 # The server is down: the rest of the round waits for the next try, without a
                 # connection (and its timeout) each, and without a log line each.
@@ -418,7 +418,7 @@ class MailWorker:
                 error = None
             except MailServerUnreachable as exc:
                 error = unreachable = f"{type(exc).__name__}: {exc}"
-                log.warning("mail: %s; %d message(s) wait for the next try", exc, len(rows))
+                log.warning("mail: %s; %d message(s) wait for the next try", exc, len(rows) - i)
             except Exception as exc:  # refused, bad address: retry, then give up
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("mail %s: %s", row.idempotency_key, error)
