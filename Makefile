@@ -18,8 +18,11 @@ test: install
 bench: install
 	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
-lint:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+# Style and the layer contracts (pyproject.toml [tool.importlinter]).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 asterisk-stop:
 	$(BIN)/callcenter asterisk stop

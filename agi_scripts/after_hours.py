@@ -7,27 +7,25 @@ environment. The item is written by a bus consumer (callcenter/ivr/routing.py), 
 from __future__ import annotations
 
 import logging
-import re
 
 from agi_scripts.server import AgiRequest
+from callcenter import ids
 from callcenter.ivr.routing import REQUEST_TOPIC
 from callcenter.phone import normalize
 
 log = logging.getLogger(__name__)
 
-_ID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
-
 
 async def after_hours(request: AgiRequest, context) -> None:
     settings = context.settings
     kind, did, linkedid, uniqueid = (request.arg(i) for i in (1, 2, 3, 4))
-    if kind not in ("voicemail", "callback") or not did.isdigit() or not _ID.match(linkedid):
+    if kind not in ("voicemail", "callback") or not did.isdigit() or not ids.CALL_ID.match(linkedid):
         log.warning("after_hours: refused arguments kind=%r did=%r", kind[:16], did[:32])
         return
     raw = request.headers.get("agi_callerid", "")
     caller = normalize(raw, settings.default_region, settings.default_area_code) or ""
     resident_id = (await context.ivr.facts(caller)).resident_id if caller else None
-    recording = f"{uniqueid}.wav" if kind == "voicemail" and _ID.match(uniqueid) else ""
+    recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.match(uniqueid) else ""
     await context.bus.publish(
         REQUEST_TOPIC,
         {

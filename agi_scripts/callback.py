@@ -1,4 +1,4 @@
-"""FastAGI route ``callback``: a waiting caller pressed the callback key (telephony B).
+"""FastAGI route ``callback``: a waiting caller pressed the callback key.
 
 The engine's callback worker decides from the live model (how long they waited, their number)
 and stores the request off this path. Sets ``CC_CB_OK`` (1: booked, hang up politely) and

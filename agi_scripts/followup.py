@@ -1,4 +1,4 @@
-"""FastAGI route ``followup``: the digit a resident pressed in a follow-up call (telephony B).
+"""FastAGI route ``followup``: the digit a resident pressed in a follow-up call.
 
 Arguments: the follow-up's id (ours, from the Originate) and the digit read (untrusted: only 1-5
 count). The follow-up worker stores it. Sets ``CC_FU_OK=1`` for a valid rating (the thanks)."""

@@ -12,12 +12,11 @@ import re
 import time
 
 from agi_scripts.server import AgiRequest
+from callcenter import ids
 from callcenter.calls.state import Identified
 from callcenter.phone import normalize
 
 _ORDER = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
-_QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
-_LINKEDID = re.compile(r"^[0-9.]{1,40}$")
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ async def incoming(request: AgiRequest, context) -> None:
     h = request.headers
     # Arguments from the dialplan: source, DID, queue, linkedid (never caller text).
     source, did, queue, linkedid = (request.arg(i) for i in (1, 2, 3, 4))
-    if not _LINKEDID.match(linkedid or ""):
+    if not ids.CALL_ID.match(linkedid or ""):
         linkedid = await request.get_variable("CHANNEL(linkedid)") or h.get("agi_uniqueid", "")
     caller = normalize(h.get("agi_callerid"), settings.default_region, settings.default_area_code)
 
@@ -86,7 +85,7 @@ async def incoming(request: AgiRequest, context) -> None:
             resident_id=resident_id,
             did=did if did.isdigit() else "",
             source=source if source in ("carrier", "12345") else "carrier",
-            queue=queue if _QUEUE.match(queue or "") else "",
+            queue=queue if ids.QUEUE.match(queue or "") else "",
             order_12345=order,
             summary_12345=summary,
         )

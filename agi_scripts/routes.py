@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from agi_scripts.after_hours import after_hours  # --- telephony A ---
-from agi_scripts.callback import callback  # --- telephony B ---
-from agi_scripts.followup import followup  # --- telephony B ---
+from agi_scripts.after_hours import after_hours
+from agi_scripts.callback import callback
+from agi_scripts.followup import followup
 from agi_scripts.incoming import incoming
 from agi_scripts.server import FastAgiServer
 
@@ -14,9 +14,9 @@ from agi_scripts.server import FastAgiServer
 # and thread-safe calls only); the others on the engine's loop (agi_scripts/server.py).
 ROUTES = {
     "incoming": (incoming, True),
-    "after_hours": (after_hours, False),  # --- telephony A ---
-    "callback": (callback, False),  # --- telephony B ---
-    "followup": (followup, False),  # --- telephony B ---
+    "after_hours": (after_hours, False),
+    "callback": (callback, False),
+    "followup": (followup, False),
 }
 
 

@@ -13,14 +13,15 @@ import time
 from typing import Any
 
 from asterisk_conf.render import render_config
+from callcenter import topics
 from callcenter.ami.client import AmiClient, close_manager, open_manager
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
 
-CONFIG_TOPIC = "engine.config"
-APPLIED_TOPIC = "engine.config.applied"
+CONFIG_TOPIC = topics.CONFIG
+APPLIED_TOPIC = topics.CONFIG_APPLIED
 RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 SETTLE_S = 0.3  # a burst of edits makes one reload
 
@@ -52,7 +53,7 @@ class ConfigApplier(TopicWorker):
 
 def _render_and_speak(settings: Settings) -> None:
     render_config(settings)
-    # --- telephony A: menu and hours prompts whose text changed are spoken again ---
+    # Menu and hours prompts whose text changed are spoken again
     from asterisk_conf.ivr_sounds import generate_ivr_prompts
 
     generate_ivr_prompts(settings)

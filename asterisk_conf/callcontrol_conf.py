@@ -1,4 +1,4 @@
-"""What the call-control parts of the templates need (telephony B): the outbound lines, the
+"""What the call-control parts of the templates need: the outbound lines, the
 callback key and the FastAGI base URL. Every value is checked; a bad one is left out."""
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from callcenter.calls.state import PERSONAL_QUEUE_PREFIX
 from callcenter.config import Settings
+from callcenter.ids import PERSONAL_QUEUE_PREFIX
 from callcenter.ivr.service import DIGITS, hours_prompt_name, option_prompt_name
 
 log = logging.getLogger(__name__)

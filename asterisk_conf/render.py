@@ -21,7 +21,7 @@ Everything taken from the database is sanitised: numbers and queue names must ma
 patterns (rows that do not are skipped with a warning), display names lose control characters
 and the characters that mean something in a config line (``; , " < > \\`` ...).
 
-Queue validation: the route (FastAGI) may set ``CC_QUEUE``; the dialplan checks it with
+Queue validation: the route (FastAGI) may set ``CCids.QUEUE``; the dialplan checks it with
 ``QUEUE_EXISTS()`` and falls back to the DID's queue (setting ``CC_FALLBACK=1``) when Asterisk
 does not know the queue, so a bad route answer can never strand a call.
 """
@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +40,10 @@ from sqlmodel import Session, select
 
 from asterisk_conf.callcontrol_conf import callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
+from callcenter import ids
 from callcenter.ami.events import ENGINE_EVENTS
 from callcenter.config import Settings
+from callcenter.text import clean_name, no_controls
 
 log = logging.getLogger(__name__)
 
@@ -79,36 +80,14 @@ QUEUE_OPTIONS = "rt"  # r: ring instead of hold music; t: the seat may transfer 
 STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"}
 
 _DIGITS = re.compile(r"^[0-9]{1,32}$")
-_QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
 _MATCH = re.compile(r"^[0-9A-Za-z.:/,_-]+$")
 _HOST = re.compile(r"^[0-9A-Za-z.:_-]+$")
 _CONTACT = re.compile(r"^sips?:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*$")
-# Characters that end a value, start a comment, split a list or close a quote in Asterisk configs.
-_NAME_BAD = set(';,"<>\\[]{}$`')
-
-
-# --- sanitising ----------------------------------------------------------------------------------
-
-
-_CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
-
-
-def _no_controls(value: str, replacement: str = "") -> str:
-    """Replace control, format and line/paragraph separator characters (CR, LF, U+2028, ...)."""
-    return "".join(replacement if unicodedata.category(ch) in _CONTROL_CATEGORIES else ch for ch in value)
-
-
-def clean_name(value: str | None, fallback: str = "", maxlen: int = 40) -> str:
-    """A display name safe inside any config line: no newlines, ``;``, ``,``, quotes, brackets."""
-    text = _no_controls(value or "", " ")
-    text = "".join(ch for ch in text if ch not in _NAME_BAD)
-    text = " ".join(text.split())[:maxlen].strip()
-    return text or fallback
 
 
 def conf_value(value: str | None) -> str:
     """A free value (password, secret): one line, ``;`` escaped so it does not start a comment."""
-    text = _no_controls(str(value or "")).strip()
+    text = no_controls(str(value or "")).strip()
     return text.replace(";", "\\;")
 
 
@@ -160,7 +139,7 @@ class DialplanData:
     dids: list[DidConf]
     queues: list[QueueConf]
     seats: list[SeatConf]
-    # --- telephony B: supervisors' phones (listen-in rings them); no queue, no [seats] entry
+    # Supervisors' phones (listen-in rings them); no queue, no [seats] entry
     supervisor_phones: list[SeatConf] = field(default_factory=list)
 
 
@@ -171,8 +150,8 @@ def load_data(session: Session) -> DialplanData:
 
     queues: dict[str, QueueConf] = {}
     for q in session.exec(select(CallQueue).order_by(CallQueue.name)).all():
-        if not _QUEUE.match(q.name or ""):
-            log.warning("queue %r skipped: the name must match %s", q.name, _QUEUE.pattern)
+        if not ids.QUEUE.match(q.name or ""):
+            log.warning("queue %r skipped: the name must match %s", q.name, ids.QUEUE.pattern)
             continue
         strategy = q.strategy if q.strategy in STRATEGIES else "rrmemory"
         queues[q.name] = QueueConf(
@@ -186,7 +165,7 @@ def load_data(session: Session) -> DialplanData:
 
     seats: dict[int, SeatConf] = {}
     accounts = session.exec(
-        # Supervisors with an extension get a phone too: listen-in calls ring it (telephony B).
+        # Supervisors with an extension get a phone too: listen-in calls ring it.
         select(Account).where(Account.role.in_(("seat", "supervisor")), Account.active == True)  # noqa: E712
     ).all()
     for a in sorted(accounts, key=lambda a: a.extension or ""):
@@ -235,7 +214,7 @@ def load_data(session: Session) -> DialplanData:
             continue
         dids.append(DidConf(number=number, queue=n.queue_name))
 
-    supervisors = {a.id for a in accounts if a.role != "seat"}  # telephony B
+    supervisors = {a.id for a in accounts if a.role != "seat"}
     return DialplanData(
         dids=dids,
         queues=list(queues.values()),
@@ -284,14 +263,14 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         f":{int(settings.agi_port)}/incoming",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
         "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
-        "trunk12345_queue": _checked(_QUEUE, trunk_queue, "trunk12345_queue"),
+        "trunk12345_queue": _checked(ids.QUEUE, trunk_queue, "trunk12345_queue"),
         "trunk12345_priority": int(settings.trunk12345_priority),
         "queue_timeout": int(settings.queue_timeout),
         "queue_options": QUEUE_OPTIONS,
         "dids": data.dids,
         "queues": data.queues,
         "seats": data.seats,
-        # --- telephony B: outbound lines, callback key, FastAGI base ---
+        # Outbound lines, callback key, FastAGI base
         **callcontrol_context(settings),
         "supervisor_phones": data.supervisor_phones,
         "header_12345_order": settings.header_12345_order,
@@ -374,7 +353,7 @@ def render_config(
     (instance_dir / "spool" / "monitor").mkdir(exist_ok=True)
     link_data_dir(install, instance_dir)
 
-    # --- telephony A: menus, opening hours, returning callers' seats ---
+    # Menus, opening hours, returning callers' seats
     from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 
     (instance_dir / "spool" / VOICEMAIL_DIR).mkdir(exist_ok=True)

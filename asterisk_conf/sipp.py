@@ -136,7 +136,7 @@ def _read(path: Path) -> str:
 # --- the resident (UAC) --------------------------------------------------------------------------
 
 
-# --- telephony A: keys pressed by the caller ---
+# Keys pressed by the caller
 # SIP INFO (application/dtmf-relay): sipp 3.6's RFC 2833 pcaps all carry the same RTP timestamp,
 # so Asterisk takes every key after the first for a repeat of it and drops it.
 _INFO = """  <send>
@@ -575,7 +575,7 @@ class SippUAS:
         return self
 
     def render_scenario(self, workdir: Path) -> Path:
-        """The scenario file this phone runs (a subclass may run another: telephony B)."""
+        """The scenario file this phone runs (a subclass may run another)."""
         return render_uas(workdir, ring_ms=self.ring_ms, talk_ms=self.talk_ms, reject_code=self.reject_code)
 
     def stats(self) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""A phone that speaks and presses keys (telephony B): for recordings that must hold sound,
+"""A phone that speaks and presses keys: for recordings that must hold sound,
 a resident answering a follow-up call with a digit, and second seat / supervisor phones.
 
 :class:`MediaUAS` is a :class:`~asterisk_conf.sipp.SippUAS` running ``sipp/uas_media.xml``:

@@ -25,7 +25,7 @@ VOICE = "cmn"
 PROMPTS: dict[str, str] = {
     "welcome": ("您好，安宁区社区服务热线。紧急情况请挂机拨打幺幺零、幺幺九、幺二零。正在为您接通，请稍候。"),
     "not_in_service": "您拨打的号码暂不提供服务，谢谢。",
-    # --- telephony B: callbacks and follow-up calls ---
+    # Callbacks and follow-up calls
     "callback_offer": "如不想继续等待，请按一键，挂机后我们会按您的排队顺序给您回电。",
     "callback_ok": "好的，座席空闲后我们会给您回电，请保持电话畅通。再见。",
     "callback_hello": "您好，这里是安宁区社区服务热线，您刚才请我们回电，正在为您接通座席，请稍候。",
@@ -183,7 +183,7 @@ def generate_moh(settings: Settings) -> Path | None:
 
 def generate_all(settings: Settings, force: bool = False) -> list[Path]:
     made = generate_prompts(settings, force=force)
-    # --- telephony A: menu, hours and fixed IVR prompts, Mandarin digits ---
+    # Menu, hours and fixed IVR prompts, Mandarin digits
     from asterisk_conf.ivr_sounds import generate_ivr_prompts
 
     made += generate_ivr_prompts(settings)

@@ -41,7 +41,7 @@ def prepare() -> Settings:
     done = CACHE / "ready"
     migrate(settings)  # a cached database made by older code gets the newer schema (indexes too)
     if not done.exists():
-        from callcenter.demo import bulk_residents, load_demo
+        from hotline.demo import bulk_residents, load_demo
 
         with session_scope(settings) as s:
             load_demo(s, residents=100, seat_contact_base_port=None)
@@ -53,7 +53,7 @@ def prepare() -> Settings:
 
 
 def _client(port: int, n: int, concurrency: int, out) -> None:
-    from callcenter.demo import bulk_phone
+    from hotline.demo import bulk_phone
 
     async def main():
         lat: list[float] = []
@@ -84,7 +84,7 @@ def _client(port: int, n: int, concurrency: int, out) -> None:
 
 async def fastagi(settings: Settings) -> dict:
     from callcenter.bus import InProcessBus
-    from callcenter.engine import Engine
+    from hotline.engine import Engine
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,7 +117,7 @@ async def fastagi(settings: Settings) -> dict:
 
 async def per_call_process(settings: Settings) -> float:
     """Routes/s of the same lookup by a pyst2 stdin script spawned per call (2 at a time)."""
-    from callcenter.demo import bulk_phone
+    from hotline.demo import bulk_phone
 
     env = dict(os.environ, CALLCENTER_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT))
     script = ROOT / "agi_scripts" / "stdin_incoming.py"

@@ -165,7 +165,7 @@ async def pause_all(manager, exts: list[str], reason: str) -> None:
 async def pop_paint(app: App, rec: Recorder, callers: list[str]) -> dict:
     from playwright.async_api import async_playwright
 
-    from callcenter.demo import DEMO_PASSWORD
+    from hotline.demo import DEMO_PASSWORD
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -270,8 +270,8 @@ async def drain(ws) -> None:
 
 
 async def wallboard(app: App, manager, rec: Recorder, exts: list[str], callers: list[str]) -> dict:
-    from callcenter.demo import DEMO_PASSWORD
-    from callcenter.doctor import console_login, open_console_ws
+    from hotline.demo import DEMO_PASSWORD
+    from hotline.doctor import console_login, open_console_ws
 
     settings = app.settings
     reasons = list(settings.pause_reasons)

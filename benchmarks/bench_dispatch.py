@@ -113,8 +113,8 @@ def _bulk_rules(settings: Settings, n: int) -> None:
     """A category tree of ~500 nodes and n rules over categories × communities / areas."""
     from sqlmodel import select
 
-    from callcenter.directory.models import Community, Outlet
-    from dispatch.models import Category, RoutingRule, ServiceArea
+    from callcenter.directory.models import Community, Outlet, ServiceArea
+    from dispatch.models import Category, RoutingRule
 
     rng = random.Random(5)
     with session_scope(settings) as s:
@@ -164,7 +164,7 @@ def prepare() -> Settings:
     done = CACHE / "ready"
     migrate(settings)  # a cached database from an older schema is brought up to date
     if not done.exists():
-        from callcenter.demo import bulk_residents, load_demo
+        from hotline.demo import bulk_residents, load_demo
 
         with session_scope(settings) as s:
             load_demo(s, residents=100, seat_contact_base_port=None)
@@ -240,9 +240,9 @@ class Provider:
 async def dispatch_bench(settings: Settings) -> dict:
     from sqlmodel import func, select
 
-    from callcenter.messaging import MessagingWorkers
     from dispatch import service
     from dispatch.models import Category, RoutingRule, WorkOrder
+    from hotline.messaging import MessagingWorkers
 
     provider = Provider()
     for key, value in provider.env.items():

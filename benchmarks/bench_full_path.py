@@ -98,10 +98,10 @@ def prepare() -> tuple[Settings, str, list[str]]:
 
     from callcenter.accounts.models import Account, QueueMembership
     from callcenter.accounts.service import hash_password
-    from callcenter.demo import DEMO_PASSWORD, load_demo
     from callcenter.directory.models import CallQueue
     from callcenter.ivr.models import IvrOption
     from callcenter.residents.models import Resident
+    from hotline.demo import DEMO_PASSWORD, load_demo
 
     with session_scope(settings) as s:
         load_demo(s, residents=2000, seat_contact_base_port=None, must_change_password=False)

@@ -71,9 +71,9 @@ def prepare() -> tuple[Settings, list[str], list[str]]:
 
     from callcenter.accounts.models import Account, QueueMembership
     from callcenter.accounts.service import hash_password
-    from callcenter.demo import DEMO_PASSWORD, HOTLINE_QUEUE, load_demo
     from callcenter.directory.models import CallQueue
     from callcenter.residents.models import Resident
+    from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE, load_demo
 
     with session_scope(settings) as s:
         load_demo(
@@ -142,8 +142,8 @@ async def read_console(ws, ext: str, rec: Recorder) -> None:
 
 
 async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
-    from callcenter.demo import DEMO_PASSWORD
-    from callcenter.doctor import console_login, open_console_ws
+    from hotline.demo import DEMO_PASSWORD
+    from hotline.doctor import console_login, open_console_ws
 
     settings = app.settings
     rec = Recorder()

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0
 
-    # --- messaging: SMS, e-mail, grid/approval webhooks, Open311 ---
+    # SMS, e-mail, grid/approval webhooks, Open311
     # How outside services reach this app's webhooks (Twilio signs this exact URL).
     public_base_url: str = ""  # empty: http://<web_host>:<web_port>
     sms_provider: str = "log"  # log | twilio | aliyun
@@ -110,7 +110,6 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     open311_api_keys: list[str] = []  # empty: POST requests.json is refused
     open311_jurisdiction_id: str = "anning.lanzhou.gov.cn"
-    # --- dispatch ---
     supervisor_phones: list[str] = []  # mobiles that get the 督办 SMS (e-mail: supervisor_emails)
     deadline_check_s: float = 30.0  # how often the scheduler looks for 催办 / 督办
 
@@ -118,7 +117,6 @@ class Settings(BaseSettings):
         base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"
         return base.rstrip("/") + path
 
-    # --- statistics ---
     # Which Asterisk's queue_log this engine follows (its reading position is kept under this
     # name). With several Asterisk servers, give each engine its own, and each Asterisk its own
     # `systemname` so call ids never collide.
@@ -139,7 +137,7 @@ class Settings(BaseSettings):
     }
     # The handle time a seat is measured against in the scorecard (s).
     stats_target_aht_s: float = 300.0
-    # --- telephony: IVR, hours, priority ---
+    # IVR, hours, priority
     # Freeze "now" for the opening-hours check (ISO date-time, China time when naive): tests, drills.
     clock: str = ""
     ivr_wait_s: int = 5  # silence after the menu before it is repeated
@@ -153,7 +151,7 @@ class Settings(BaseSettings):
     # the FastAGI route (benchmarks/bench_full_path.py compares the two). Empty: not rendered.
     bench_static_did: str = ""
 
-    # --- telephony B: call control, recordings, callbacks, follow-ups ---
+    # Call control, recordings, callbacks, follow-ups
     # Where calls to outside numbers go (click-to-call, transfers out, callbacks, follow-ups):
     # a carrier's SIP URI; and the 12345 platform's, for transferring a call back to it.
     outbound_contact: str = ""

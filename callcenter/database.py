@@ -170,18 +170,3 @@ def migrate(settings: Settings | None = None) -> None:
     cfg.attributes["connection_url"] = settings.resolved_database_url()
     get_engine(settings)  # creates the SQLite folder
     command.upgrade(cfg, "head")
-
-
-def import_all_models() -> None:
-    """Register every table on SQLModel.metadata (Alembic and tests need all of them)."""
-    import callcenter.accounts.models  # noqa: F401
-    import callcenter.audit.models  # noqa: F401
-    import callcenter.callcontrol.models  # noqa: F401  # --- telephony B ---
-    import callcenter.calls.models  # noqa: F401
-    import callcenter.directory.models  # noqa: F401
-    import callcenter.ivr.models  # noqa: F401  # --- telephony ---
-    import callcenter.records.models  # noqa: F401  (messaging)
-    import callcenter.residents.models  # noqa: F401
-    import callcenter.statistics.models  # noqa: F401  (statistics)
-    import dispatch.models  # noqa: F401
-    import sms.models  # noqa: F401  (messaging)

@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from callcenter.clock import local_minute
 from callcenter.config import CHINA_TZ, Settings
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,6 @@ def render(name: str, **context: Any) -> tuple[str, str, str | None]:
     return _header(subject), text, html
 
 
-def _local(ts: datetime | None) -> str:
-    if ts is None:
-        return ""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def order_context(session, order) -> dict[str, Any]:
     from callcenter.directory.models import Community, Outlet
 
@@ -152,8 +145,8 @@ def order_context(session, order) -> dict[str, Any]:
         "address": order.address,
         "community": community.name if community else "",
         "outlet": outlet.name if outlet else "",
-        "deadline": _local(order.deadline_at),
-        "created": _local(order.created_at),
+        "deadline": local_minute(order.deadline_at),
+        "created": local_minute(order.created_at),
     }
 
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from callcenter.accounts.models import Account, Role
-from callcenter.directory.models import Community, Jurisdiction, Outlet
+from callcenter.directory.models import Community, Jurisdiction, Outlet, ServiceArea, ServiceAreaCommunity
 from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident
 from dispatch import routing, service
 from dispatch.categories import seed_categories
-from dispatch.models import RoutingRule, ServiceArea, ServiceAreaCommunity, Status, WorkOrder
+from dispatch.models import RoutingRule, Status, WorkOrder
 
-# category code → outlet name (from callcenter.demo.OUTLETS); "*" is the fallback.
+# category code → outlet name (from hotline.demo.OUTLETS); "*" is the fallback.
 ROUTES: tuple[tuple[str, str], ...] = (
     ("LIFE-REPAIR", "水电维修网点"),
     ("PROP", "物业维修服务站"),

@@ -7,9 +7,11 @@ SMS replies say); ``dispatch.service`` holds the state machine.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import JSON, Column, Field, SQLModel
+
+from callcenter.clock import utcnow
 
 ORDER_TYPES: tuple[str, ...] = ("咨询", "求助", "投诉", "举报", "建议", "表扬")
 URGENCIES: tuple[str, ...] = ("normal", "urgent")
@@ -29,10 +31,6 @@ class Status:
     OPEN: frozenset[str] = frozenset({RECEIVED, DISPATCHED, ACCEPTED, IN_PROGRESS, RETURNED})
     AT_OUTLET: frozenset[str] = frozenset({DISPATCHED, ACCEPTED, IN_PROGRESS})
     FINAL: frozenset[str] = frozenset({CLOSED, MERGED})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Category(SQLModel, table=True):
@@ -56,7 +54,7 @@ class WorkOrder(SQLModel, table=True):
     category: str = Field(default="", max_length=64)  # the category's name, as shown
     status: str = Field(default=Status.RECEIVED, max_length=16, index=True)
     summary: str = Field(default="", max_length=1000)
-    created_at: datetime = Field(default_factory=_now, index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     # --- added by the dispatch migration (0003) ---
     # The numeric code outlets quote in SMS replies ("签收 1234"); ``open_code`` holds it while the
     # order is open and is NULL after, so a unique index makes it unique among open orders only.
@@ -91,7 +89,7 @@ class WorkOrder(SQLModel, table=True):
     return_count: int = 0  # 退单 by outlets (the return rate, 回退率)
     repeat_of_id: int | None = Field(default=None, foreign_key="workorder.id")  # flagged, not merged
     merged_into_id: int | None = Field(default=None, foreign_key="workorder.id")
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class OrderHistory(SQLModel, table=True):
@@ -101,7 +99,7 @@ class OrderHistory(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="workorder.id", index=True)
-    at: datetime = Field(default_factory=_now)
+    at: datetime = Field(default_factory=utcnow)
     actor: str = Field(max_length=64)
     role: str = Field(default="", max_length=16)
     action: str = Field(max_length=16)
@@ -120,7 +118,7 @@ class OrderCall(SQLModel, table=True):
     order_id: int = Field(foreign_key="workorder.id", index=True)
     linkedid: str = Field(max_length=64, index=True)
     recording: str = Field(default="", max_length=255)  # file name under the recordings folder
-    linked_at: datetime = Field(default_factory=_now)
+    linked_at: datetime = Field(default_factory=utcnow)
 
 
 class OrderAttachment(SQLModel, table=True):
@@ -133,24 +131,7 @@ class OrderAttachment(SQLModel, table=True):
     size: int
     stored_as: str = Field(max_length=128)  # random name under <data_dir>/attachments/
     uploaded_by: str = Field(max_length=64)
-    uploaded_at: datetime = Field(default_factory=_now)
-
-
-class ServiceArea(SQLModel, table=True):
-    """A service area (服务片区): a group of communities one outlet or supplier covers."""
-
-    __tablename__ = "service_area"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True, unique=True, max_length=64)
-
-
-class ServiceAreaCommunity(SQLModel, table=True):
-    __tablename__ = "service_area_community"
-
-    id: int | None = Field(default=None, primary_key=True)
-    area_id: int = Field(foreign_key="service_area.id", index=True)
-    community_id: int = Field(foreign_key="community.id", index=True)
+    uploaded_at: datetime = Field(default_factory=utcnow)
 
 
 class RoutingRule(SQLModel, table=True):

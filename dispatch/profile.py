@@ -3,26 +3,17 @@ the service archive and the earlier orders (read on the call service's profile w
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
-from callcenter.config import CHINA_TZ
+from callcenter.clock import iso_seconds, local_day
 from callcenter.database import Query, Reads
 from callcenter.residents.models import ElderlyProfile, HouseholdMember, ServiceArchive
 from dispatch.models import WorkOrder
 
 RECENT = 5
-
-
-def _day(ts) -> str:
-    if ts is None:
-        return ""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(CHINA_TZ).strftime("%Y-%m-%d")
 
 
 # Built once (the pop reads them on every identified call): columns, not ORM objects.
@@ -66,14 +57,6 @@ _ORDERS = Query(
 )
 
 
-def _iso(ts) -> str:
-    if ts is None:
-        return ""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.isoformat(timespec="seconds")
-
-
 def resident_extras(reads: Reads, resident_id: int) -> dict[str, Any]:
     """``reads``: ``callcenter.database.hot_reads`` on the call path, ``Reads(session)`` in a page."""
     profile = reads.first(_ELDERLY, rid=resident_id)
@@ -92,7 +75,7 @@ def resident_extras(reads: Reads, resident_id: int) -> dict[str, Any]:
         if profile
         else None,
         "archive": [
-            {"service": service, "outlet": outlet, "at": _day(at), "outcome": outcome[:200]}
+            {"service": service, "outlet": outlet, "at": local_day(at), "outcome": outcome[:200]}
             for service, outlet, at, outcome in reads.all(_ARCHIVE, rid=resident_id)
         ],
         "orders": [
@@ -102,13 +85,24 @@ def resident_extras(reads: Reads, resident_id: int) -> dict[str, Any]:
                 "type": order_type,
                 "status": status,
                 "category": category,
-                "created_at": _day(created),
-                "created_iso": _iso(created),
+                "created_at": local_day(created),
+                "created_iso": (iso_seconds(created) or ""),
                 "summary": summary[:120],
             }
             for oid, number, order_type, status, category, created, summary in orders
         ],
     }
+
+
+_ORDERS_COUNT = Query(
+    select(func.count()).select_from(WorkOrder).where(WorkOrder.resident_id == bindparam("rid"))
+)
+
+
+def pop_extras(reads: Reads, resident_id: int) -> tuple[dict[str, Any], int]:
+    """The order domain's part of a known caller's pop and their order count
+    (``callcenter.calls.service.ProfileExtras``)."""
+    return resident_extras(reads, resident_id), reads.first(_ORDERS_COUNT, rid=resident_id)[0]
 
 
 # --- editing (the resident page) ---------------------------------------------------------------

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from callcenter.directory.models import Outlet
-from dispatch.models import Category, RoutingRule, ServiceAreaCommunity
+from callcenter.directory.models import Outlet, ServiceAreaCommunity
+from dispatch.models import Category, RoutingRule
 
 RELOAD_AFTER_S = 30.0  # another process may have changed the rules
 

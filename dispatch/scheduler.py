@@ -16,7 +16,9 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from callcenter import topics
 from callcenter.bus import EventBus
+from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from dispatch import service
@@ -24,7 +26,7 @@ from dispatch.models import Status, WorkOrder
 
 log = logging.getLogger(__name__)
 
-OVERDUE_TOPIC = "dispatch.overdue"  # supervisors' pages listen for 督办
+OVERDUE_TOPIC = topics.DISPATCH_OVERDUE
 
 
 class DeadlineScheduler:
@@ -32,7 +34,7 @@ class DeadlineScheduler:
         self,
         settings: Settings,
         bus: EventBus | None = None,
-        clock: Callable[[], datetime] = service.utcnow,
+        clock: Callable[[], datetime] = utcnow,
         interval: float | None = None,
     ) -> None:
         self.settings = settings
@@ -101,7 +103,7 @@ class DeadlineScheduler:
                 log.exception("deadline scheduler pass failed")
             await asyncio.sleep(self.interval)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="dispatch-deadlines")
 

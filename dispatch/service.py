@@ -17,13 +17,15 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from callcenter import ids
 from callcenter.accounts.models import Role
+from callcenter.clock import aware, utcnow
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import Outlet
 from callcenter.residents.models import ServiceArchive
@@ -46,10 +48,6 @@ STAFF = frozenset({Role.SEAT.value, Role.SUPERVISOR.value, Role.ADMIN.value})
 SUPERVISORS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
 OUTLET = frozenset({Role.OUTLET.value})
 SATISFACTION = ("满意", "基本满意", "不满意")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def followup_reference(order: WorkOrder) -> str:
@@ -153,12 +151,6 @@ def _clean(text: Any, limit: int) -> str:
     return "".join(ch for ch in str(text or "") if ch.isprintable()).strip()[:limit]
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def allowed_actions(order: WorkOrder, actor: Actor, now: datetime | None = None) -> list[str]:
     """What this actor may do to this order now (the pages show these buttons)."""
     out = []
@@ -181,7 +173,7 @@ def _check(order: WorkOrder, action: str, actor: Actor, now: datetime) -> Rule:
         raise DispatchError(f"order {order.number} is not dispatched to this outlet", "outlet")
     if order.status not in rule.from_states:
         raise DispatchError(f"{action}: not possible while the order is {order.status}", "state")
-    deadline = _aware(order.deadline_at)
+    deadline = aware(order.deadline_at)
     if action == "直接答复" and order.order_type == "投诉":
         raise DispatchError("complaints (投诉) are reviewed by a supervisor before closing", "state")
     if action == "延期":
@@ -312,7 +304,7 @@ def create_order(
     if category_id is not None and category is None:
         raise DispatchError("unknown category")
     linkedid = _clean(call_linkedid, 64)
-    if linkedid and not re.fullmatch(r"[0-9.]{1,64}", linkedid):
+    if linkedid and not ids.CALL_ID.match(linkedid):
         raise DispatchError("not a call id")
     order = WorkOrder(
         number=next_number(session, now),
@@ -404,12 +396,12 @@ def find_repeat(session: Session, order: WorkOrder, now: datetime) -> WorkOrder 
         ).first()
         if hit is not None:
             found.append(hit)
-    return max(found, key=lambda o: _aware(o.created_at)) if found else None
+    return max(found, key=lambda o: aware(o.created_at)) if found else None
 
 
 def link_call(session: Session, order: WorkOrder, linkedid: str, recording: str = "") -> OrderCall:
     linkedid = _clean(linkedid, 64)
-    if not re.fullmatch(r"[0-9.]{1,64}", linkedid):
+    if not ids.CALL_ID.match(linkedid):
         raise DispatchError("not a call id")
     existing = session.exec(
         select(OrderCall).where(OrderCall.order_id == order.id, OrderCall.linkedid == linkedid)
@@ -440,7 +432,7 @@ def _enqueue_sms(session: Session, to: str, body: str, key: str, order: WorkOrde
 
 
 def _deadline_text(order: WorkOrder) -> str:
-    due = _aware(order.deadline_at)
+    due = aware(order.deadline_at)
     return due.astimezone(CHINA_TZ).strftime("%m-%d %H:%M") if due else ""
 
 
@@ -584,8 +576,8 @@ def transition(
                 until = datetime.fromisoformat(until)
             except ValueError:
                 until = None
-        until = _aware(until) if isinstance(until, datetime) else None
-        deadline = _aware(order.deadline_at)
+        until = aware(until) if isinstance(until, datetime) else None
+        deadline = aware(order.deadline_at)
         if until is None or (deadline is not None and until <= deadline):
             raise DispatchError("ask for a new deadline later than the current one")
         if not note:
@@ -594,20 +586,20 @@ def transition(
         order.extension_reason = note[:255]
         extra["until"] = until.isoformat()
     elif action == "延期审批":
-        deadline = _aware(order.deadline_at)
+        deadline = aware(order.deadline_at)
         if deadline is not None and now >= deadline:
             raise DispatchError("the deadline has passed: the extension lapsed (督办 instead)", "state")
         approve = details.get("approve")
         if isinstance(approve, str):
             approve = approve.lower() in ("1", "true", "yes", "on", "approve", "同意")
-        until = _aware(order.extension_requested_until)
+        until = aware(order.extension_requested_until)
         extra["approved"] = bool(approve)
         extra["until"] = until.isoformat() if until else None
         if approve and until is not None:
             span = (until - deadline) if deadline else timedelta(0)
             order.deadline_at = until
             if order.remind_at is not None:
-                order.remind_at = _aware(order.remind_at) + span
+                order.remind_at = aware(order.remind_at) + span
             order.reminded_at = None
         order.extension_requested_until = None
     elif action == "催办":

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callcenter.directory.models import Community, Jurisdiction, Outlet
+from callcenter.directory.models import Community, Jurisdiction, Outlet, ServiceArea, ServiceAreaCommunity
 from callcenter.residents.models import Resident
 from dispatch import routing
-from dispatch.models import Category, RoutingRule, ServiceArea, ServiceAreaCommunity
+from dispatch.models import Category, RoutingRule
 from dispatch.service import Actor
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 from callcenter.config import get_settings
-from callcenter.database import import_all_models
+from hotline.models import import_all_models
 
 import_all_models()
 target_metadata = SQLModel.metadata

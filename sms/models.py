@@ -3,13 +3,11 @@ caused it) and the inbound replies seen (their provider ids, so a replayed webho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from callcenter.clock import utcnow
 
 
 class SmsStatus:
@@ -37,11 +35,11 @@ class SmsMessage(SQLModel, table=True):
     provider: str = Field(default="", max_length=16)
     provider_id: str = Field(default="", max_length=64, index=True)  # Twilio's SID, Aliyun's BizId
     attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=_now, index=True)
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_at: datetime | None = None
     claimed_by: str = Field(default="", max_length=64)
     last_error: str = Field(default="", max_length=500)
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
     # Every status callback as the provider sent it (status, error code, time).
@@ -58,6 +56,6 @@ class SmsInbound(SQLModel, table=True):
     provider_id: str = Field(unique=True, max_length=64)
     sender: str = Field(max_length=40)
     body: str = Field(max_length=1600)
-    received_at: datetime = Field(default_factory=_now)
+    received_at: datetime = Field(default_factory=utcnow)
     outcome: str = Field(default="", max_length=32)  # applied | unknown_sender | unknown_code | ...
     order_id: int | None = Field(default=None, foreign_key="workorder.id")

@@ -18,12 +18,13 @@ import os
 import random
 import socket
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from callcenter import phone
+from callcenter.clock import aware, utcnow
 from callcenter.config import Settings, get_settings
 from callcenter.database import session_scope
 from sms.models import SmsMessage, SmsStatus
@@ -31,17 +32,6 @@ from sms.providers import Outgoing, ProviderError, SmsProvider, make_provider
 from sms.text import prepare
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    # SQLite gives naive datetimes back; every time here is UTC.
-    if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt
 
 
 # --- enqueue ---------------------------------------------------------------------------------
@@ -109,7 +99,7 @@ def apply_status_callback(
         msg = session.exec(select(SmsMessage).where(SmsMessage.provider_id == provider_id)).first()
     if msg is None or (msg.provider_id and provider_id and msg.provider_id != provider_id):
         return None
-    entry = {"status": status[:20], "at": _now().isoformat()}
+    entry = {"status": status[:20], "at": utcnow().isoformat()}
     if error_code:
         entry["error_code"] = error_code[:10]
     msg.callbacks = [*msg.callbacks, entry]
@@ -119,7 +109,7 @@ def apply_status_callback(
     if final is not None:
         msg.status = final
         if final == SmsStatus.DELIVERED:
-            msg.delivered_at = _now()
+            msg.delivered_at = utcnow()
         if error_code:
             msg.last_error = f"provider error {error_code}"[:500]
     elif msg.status == SmsStatus.SENDING:
@@ -209,7 +199,7 @@ class OutboxWorker:
         with session_scope(self.settings) as s:
             rows = s.exec(
                 select(SmsMessage.id)
-                .where(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= _now())
+                .where(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= utcnow())
                 .order_by(SmsMessage.next_attempt_at, SmsMessage.id)
                 .limit(self.batch)
             ).all()
@@ -221,7 +211,7 @@ class OutboxWorker:
             .where(SmsMessage.id == msg_id, SmsMessage.status == SmsStatus.QUEUED)
             .values(
                 status=SmsStatus.SENDING,
-                claimed_at=_now(),
+                claimed_at=utcnow(),
                 claimed_by=self.worker_id,
                 attempts=SmsMessage.attempts + 1,
                 provider=self.provider.name,
@@ -237,7 +227,7 @@ class OutboxWorker:
             to=msg.to,
             body=msg.body,
             idempotency_key=msg.idempotency_key,
-            created_at=_aware(msg.created_at) or _now(),
+            created_at=aware(msg.created_at) or utcnow(),
         )
 
     def _deliver(self, msg_id: int) -> bool:
@@ -266,7 +256,7 @@ class OutboxWorker:
             if msg is None:
                 return
             msg.provider_id = (provider_id or "")[:64]
-            msg.sent_at = _now()
+            msg.sent_at = utcnow()
             msg.last_error = ""
             if msg.status == SmsStatus.SENDING:  # a status callback may have come first
                 msg.status = SmsStatus.SENT
@@ -287,7 +277,7 @@ class OutboxWorker:
                 msg.status = SmsStatus.FAILED
             else:
                 msg.status = SmsStatus.QUEUED
-                msg.next_attempt_at = _now() + timedelta(seconds=backoff(self.settings, attempts))
+                msg.next_attempt_at = utcnow() + timedelta(seconds=backoff(self.settings, attempts))
             msg.claimed_at = None
             s.add(msg)
             s.commit()
@@ -297,7 +287,7 @@ class OutboxWorker:
 
     def _recover_stale(self) -> None:
         """Messages left "sending" by a worker that died: ask the provider before sending again."""
-        cutoff = _now() - timedelta(seconds=self.settings.sms_claim_timeout_s)
+        cutoff = utcnow() - timedelta(seconds=self.settings.sms_claim_timeout_s)
         with session_scope(self.settings) as s:
             stale = s.exec(
                 select(SmsMessage).where(
@@ -329,11 +319,11 @@ class OutboxWorker:
                 if found:
                     row.status = SmsStatus.SENT
                     row.provider_id = found[:64]
-                    row.sent_at = row.sent_at or _now()
+                    row.sent_at = row.sent_at or utcnow()
                     log.info("SMS %s: the provider already has it (%s); not sending again", row.id, found)
                 else:
                     row.status = SmsStatus.QUEUED
-                    row.next_attempt_at = _now()
+                    row.next_attempt_at = utcnow()
                     log.info("SMS %s: the provider does not have it; sending again", row.id)
                 row.claimed_at = None
                 s.add(row)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from callcenter.cli import build_parser  # noqa: E402
+from hotline.cli import build_parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

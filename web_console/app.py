@@ -23,7 +23,7 @@ from callcenter.config import Settings
 from callcenter.directory.imports import ImportJobs, RedisImportJobs
 from web_console import (  # noqa: F401  (admin, residents: their routes)
     admin,
-    ivr_admin,  # noqa: F401  # --- telephony A: its routes ---
+    ivr_admin,  # noqa: F401  # Its routes
     residents,
     views,
 )
@@ -97,7 +97,7 @@ def make_templates() -> Jinja2Templates:
 
 
 def create_app(settings: Settings, bus: EventBus) -> FastAPI:
-    from web_console import callcontrol  # noqa: F401  (its routes, before the router is included; telephony B)
+    from web_console import callcontrol  # noqa: F401  (its routes, before the router is included)
 
     if not settings.session_secret:
         settings.load_secrets()
@@ -121,18 +121,18 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
-    # --- messaging: SMS provider webhooks, Open311; the records/e-mail hook on order changes ---
+    # SMS provider webhooks, Open311; the records/e-mail hook on order changes
     import callcenter.records.service  # noqa: F401
     from sms.views import router as sms_router
     from web_console import basic_data, messages, open311  # noqa: F401  (routes on protected)
 
     app.include_router(sms_router)
     app.include_router(open311.router)
-    # --- dispatch: work orders (their protected routes register on import) and signed outlet links ---
+    # Work orders (their protected routes register on import) and signed outlet links
     from web_console import orders
 
     app.include_router(orders.public_orders)
-    # --- statistics --- (its pages join views.protected, so it is imported before that is included)
+    # (its pages join views.protected, so it is imported before that is included)
     from web_console import reports
 
     app.include_router(reports.api)  # a supervisor's session or the display platform's token

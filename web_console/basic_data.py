@@ -39,7 +39,7 @@ MAX_UPLOAD = imports.MAX_BYTES
 
 
 def _model(kind: str):
-    from dispatch.models import ServiceArea
+    from callcenter.directory.models import ServiceArea
 
     return {
         "jurisdictions": Jurisdiction,
@@ -53,7 +53,7 @@ def _model(kind: str):
 
 def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
     """What the list page and the API show for each item."""
-    from dispatch.models import ServiceArea, ServiceAreaCommunity
+    from callcenter.directory.models import ServiceArea, ServiceAreaCommunity
 
     with session_scope(settings) as s:
         jur = {j.id: j.name for j in s.exec(select(Jurisdiction))}
@@ -189,7 +189,7 @@ def _update(s, kind: str, item_id: int, form: dict[str, str], account: Account, 
     """Edit an existing item's own fields (references to it stay as they are)."""
     import re
 
-    from dispatch.models import ServiceAreaCommunity
+    from callcenter.directory.models import ServiceAreaCommunity
 
     obj = s.get(_model(kind), item_id)
     if obj is None:

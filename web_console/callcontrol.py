@@ -1,5 +1,5 @@
 """Call control from the console: hang up, transfer, click-to-call, queue login/logout, listen-in,
-recordings and the callbacks list (telephony B). Access rules: ``views.ROUTE_ROLES``.
+recordings and the callbacks list. Access rules: ``views.ROUTE_ROLES``.
 
 The routes check the session, role and CSRF token and publish a command; the engine checks it
 against the live model (a seat acts only on its own call) and talks to Asterisk. Recordings are

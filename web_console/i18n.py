@@ -177,7 +177,7 @@ ZH: dict[str, str] = {
     "error.forbidden_title": "无权访问",
     "error.forbidden": "您的账号没有访问此页面的权限。",
     "error.back_login": "返回登录",
-    # --- telephony A: voice menu, hours ---
+    # Voice menu, hours
     "ivr.title": "语音导航与服务时间",
     "pop.ivr_choice": "语音导航选择",
     "requests.title": "非工作时间留言与回电请求",
@@ -210,7 +210,7 @@ ZH: dict[str, str] = {
     "ivr.open": "开始",
     "ivr.close": "结束",
     "ivr.closed_text": "非工作时间提示语（留空自动生成）",
-    # --- telephony B: call control, queue login, listen-in, recordings, callbacks ---
+    # Call control, queue login, listen-in, recordings, callbacks
     "cc.title": "通话控制",
     "cc.hangup": "挂断",
     "cc.transfer_to": "转接到",
@@ -414,7 +414,7 @@ EN: dict[str, str] = {
     "error.forbidden_title": "Forbidden",
     "error.forbidden": "Your account may not open this page.",
     "error.back_login": "Back to login",
-    # --- telephony A: voice menu, hours ---
+    # Voice menu, hours
     "ivr.title": "Voice menu and service hours",
     "pop.ivr_choice": "Voice menu choice",
     "requests.title": "Voicemails and callback requests left out of hours",
@@ -447,7 +447,7 @@ EN: dict[str, str] = {
     "ivr.open": "Opens",
     "ivr.close": "Closes",
     "ivr.closed_text": "Out-of-hours prompt (empty: made from the hours)",
-    # --- telephony B: call control, queue login, listen-in, recordings, callbacks ---
+    # Call control, queue login, listen-in, recordings, callbacks
     "cc.title": "Call control",
     "cc.hangup": "Hang up",
     "cc.transfer_to": "Transfer to",
@@ -525,7 +525,7 @@ def js_catalogue(lang: str) -> dict[str, str]:
     return {k.removeprefix("js."): v for k, v in cat.items() if k.startswith("js.")}
 
 
-# --- dispatch: the work-order pages and the console's order form ---
+# The work-order pages and the console's order form
 def _merge_dispatch_strings() -> None:
     from web_console import orders_i18n
 
@@ -536,7 +536,7 @@ def _merge_dispatch_strings() -> None:
 _merge_dispatch_strings()
 
 
-# --- messaging: basic data administration and imports ---
+# Basic data administration and imports
 ZH.update(
     {
         "basic.title": "基础数据",
@@ -615,7 +615,7 @@ ZH.update(
 )
 
 
-# --- statistics --- (reports, exports, the daily report, the scorecard; definitions as tooltips)
+# (reports, exports, the daily report, the scorecard; definitions as tooltips)
 ZH.update(
     {
         "stats.title": "统计报表",

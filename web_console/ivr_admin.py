@@ -18,6 +18,7 @@ from asterisk_conf.ivr_render import VOICEMAIL_DIR
 from asterisk_conf.ivr_sounds import UploadError, store_upload
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
+from callcenter.clock import china_now
 from callcenter.database import session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ivr import service
@@ -53,7 +54,7 @@ def _page(
         hours_text={n: service.hours_text(h) for n, h in hours.items()},
         queues=queues,
         schedules=service.SCHEDULES,
-        now=service.now(settings),
+        now=china_now(settings),
         error=error,
         done=done,
     )

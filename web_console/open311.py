@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter import phone
 from callcenter.audit.service import record as audit
+from callcenter.clock import iso_seconds
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.records.models import Open311Token
@@ -82,14 +83,6 @@ def error(status: int, description: str, fmt: str = "json") -> Response:
 
 def _format(fmt: str) -> str | None:
     return fmt if fmt in FORMATS else None
-
-
-def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.isoformat(timespec="seconds")
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -210,9 +203,9 @@ def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str, commun
         "description": order.summary if public else (order.category or order.order_type),
         "agency_responsible": agency,
         "service_notice": "",
-        "requested_datetime": _iso(order.created_at),
-        "updated_datetime": _iso(order.updated_at),
-        "expected_datetime": _iso(order.deadline_at),
+        "requested_datetime": iso_seconds(order.created_at),
+        "updated_datetime": iso_seconds(order.updated_at),
+        "expected_datetime": iso_seconds(order.deadline_at),
         "address": order.address if public else community,
         "address_id": "",
         "zipcode": "",

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.accounts.models import Account, Role
 from callcenter.audit.service import record as audit
+from callcenter.clock import aware, local_minute, utcnow
 from callcenter.config import CHINA_TZ
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Grid, Outlet
@@ -56,16 +57,6 @@ def _ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _local(ts: datetime | None) -> str:
-    if ts is None:
-        return ""
-    if ts.tzinfo is None:
-        from datetime import UTC
-
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def _category_path(db: Session, category_id: int | None) -> str:
     names = []
     seen = set()
@@ -102,15 +93,13 @@ def order_view(db: Session, order: WorkOrder, actor: Actor | None = None) -> dic
         "address": order.address,
         "outlet": {"id": outlet.id, "name": outlet.name} if outlet else None,
         "suggested_outlet": {"id": suggested.id, "name": suggested.name} if suggested else None,
-        "created_at": _local(order.created_at),
+        "created_at": local_minute(order.created_at),
         "created_by": order.created_by,
-        "deadline_at": _local(order.deadline_at),
+        "deadline_at": local_minute(order.deadline_at),
         "overdue": bool(
-            order.deadline_at
-            and order.status in Status.AT_OUTLET
-            and service._aware(order.deadline_at) < service.utcnow()
+            order.deadline_at and order.status in Status.AT_OUTLET and aware(order.deadline_at) < utcnow()
         ),
-        "extension_requested_until": _local(order.extension_requested_until),
+        "extension_requested_until": local_minute(order.extension_requested_until),
         "resolution": order.resolution,
         "return_reason": order.return_reason,
         "satisfaction": order.satisfaction,
@@ -125,7 +114,7 @@ def order_view(db: Session, order: WorkOrder, actor: Actor | None = None) -> dic
 def _history_view(db: Session, order_id: int) -> list[dict[str, Any]]:
     return [
         {
-            "at": _local(h.at),
+            "at": local_minute(h.at),
             "actor": h.actor,
             "role": h.role,
             "action": h.action,
@@ -214,7 +203,7 @@ def api_orders_suggest(
         probe = WorkOrder(
             number="", category_id=category_id, resident_id=resident_id, address=address.strip()[:255]
         )
-        repeat = service.find_repeat(db, probe, service.utcnow())
+        repeat = service.find_repeat(db, probe, utcnow())
         body = {
             "outlet": {"id": outlet.id, "name": outlet.name, "reason": hit.reason}
             if outlet and hit
@@ -392,7 +381,7 @@ def orders_page(
             )
         if overdue:
             conds.append(col(WorkOrder.status).in_(Status.AT_OUTLET))
-            conds.append(WorkOrder.deadline_at < service.utcnow())
+            conds.append(WorkOrder.deadline_at < utcnow())
         for c in conds:
             query = query.where(c)
             count = count.where(c)
@@ -451,7 +440,7 @@ def _detail(
         calls=[
             {
                 "linkedid": c.linkedid,
-                "at": _local(c.linked_at),
+                "at": local_minute(c.linked_at),
                 "recording": bool(records.get(c.linkedid) and records[c.linkedid].recording),
                 "may_play": account.role != "seat"
                 or bool(

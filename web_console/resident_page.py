@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.accounts.models import Account
 from callcenter.calls.service import mask_id_number
+from callcenter.clock import local_day
 from callcenter.database import Reads, session_scope
 from callcenter.directory.models import Community, Grid
 from callcenter.phone import display
@@ -64,7 +65,7 @@ def _page(
             view["age"] = datetime.now().year - r.birth_year
         archive_view = [
             {
-                "at": profiles._day(a.delivered_at),
+                "at": local_day(a.delivered_at),
                 "service": a.service,
                 "outlet": a.outlet_name,
                 "outcome": a.outcome,
@@ -78,7 +79,7 @@ def _page(
                 "type": o.order_type,
                 "status": o.status,
                 "summary": o.summary,
-                "at": profiles._day(o.created_at),
+                "at": local_day(o.created_at),
             }
             for o in orders
         ]

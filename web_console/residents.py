@@ -3,7 +3,6 @@ request (audited), and the seat's own calls today. Access rules: ``views.ROUTE_R
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -13,15 +12,14 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
+from callcenter import ids
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
 from callcenter.config import CHINA_TZ
 from callcenter.database import session_scope
 from callcenter.residents import service as resident_service
 from callcenter.residents.models import Resident
-from web_console.views import _EXTENSION_RE, authorize, csrf_ok, protected
-
-_LINKEDID_RE = re.compile(r"^[0-9.]{1,40}$")
+from web_console.views import authorize, csrf_ok, protected
 
 
 def _masked(phone: str) -> str:
@@ -49,7 +47,7 @@ class LinkPhone(BaseModel):
 
 async def _repop(request: Request, linkedid: str, resident_id: int) -> None:
     """The caller's pop shows the resident now: the engine rebuilds it."""
-    if _LINKEDID_RE.match(linkedid):
+    if ids.CALL_ID.match(linkedid):
         await request.app.state.bus.publish(
             "calls.resident", {"linkedid": linkedid, "resident_id": resident_id}
         )
@@ -62,7 +60,7 @@ def api_my_calls(request: Request, account: Account = Depends(authorize)) -> JSO
     from callcenter.phone import display
 
     ext = account.extension
-    if not ext or not _EXTENSION_RE.match(ext):
+    if not ext or not ids.EXTENSION.match(ext):
         return JSONResponse([])
     today = datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     with session_scope(request.app.state.settings) as db:

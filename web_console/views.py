@@ -20,7 +20,6 @@ import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import threading
 import time
@@ -34,6 +33,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from callcenter import ids
 from callcenter.accounts.models import Account, Role
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
@@ -72,7 +72,6 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/communities": STAFF,
     "/api/my/calls": STAFF,
     "/api/residents/{resident_id}/identity": STAFF,
-    # --- statistics ---
     "/reports": SUPERVISORS,
     "/reports/export": SUPERVISORS,
     "/reports/daily": SUPERVISORS,
@@ -82,7 +81,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/stats/today": SUPERVISORS,
     "/api/stats/orders": SUPERVISORS,
     "/api/stats/scorecard": SUPERVISORS,
-    # --- telephony A: voice menu and hours (admins); out-of-hours items (seats) ---
+    # Voice menu and hours (admins); out-of-hours items (seats)
     "/admin/ivr": ADMINS,
     "/admin/ivr/options": ADMINS,
     "/admin/ivr/options/{option_id}/delete": ADMINS,
@@ -91,7 +90,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/caller-requests": STAFF,
     "/api/caller-requests/{request_id}/done": STAFF,
     "/api/caller-requests/{request_id}/recording": STAFF,
-    # --- telephony B: call control, queue login, listen-in, recordings, callbacks ---
+    # Call control, queue login, listen-in, recordings, callbacks
     "/api/call/hangup": STAFF,
     "/api/call/transfer": STAFF,
     "/api/call/dial": STAFF,
@@ -106,7 +105,7 @@ PASSWORD_CHANGE_ROUTES: frozenset[str] = frozenset({"/password", "/logout", "/ap
 # Routes anyone may use (static files are a mount of their own and need no session either).
 PUBLIC_ROUTES: frozenset[str] = frozenset({"/login", "/healthz"})
 
-# --- messaging: provider webhooks (authenticated by their signature), Open311 (api_key for
+# Provider webhooks (authenticated by their signature), Open311 (api_key for
 # POST, as GeoReport v2 says), basic-data administration ---
 PUBLIC_ROUTES |= frozenset(
     {
@@ -143,7 +142,7 @@ HOME_BY_ROLE: dict[str, str] = {
     Role.ADMIN.value: "/wallboard",
 }
 
-# --- dispatch: work orders, attachments and the outlet's page; signed outlet links are public
+# Work orders, attachments and the outlet's page; signed outlet links are public
 # (the token names one order and one outlet) ---
 OUTLET_ONLY: frozenset[str] = frozenset({Role.OUTLET.value})
 ROUTE_ROLES.update(
@@ -175,7 +174,6 @@ WS_NO_EXTENSION = 4404
 WS_EXTENSION_CHANGED = 4409  # the page reloads to pick up the account's new extension
 
 # An extension becomes part of a bus topic: no wildcards or dots.
-_EXTENSION_RE = re.compile(r"^[0-9A-Za-z_-]{1,16}$")
 
 
 class NotAuthenticated(Exception):
@@ -515,7 +513,7 @@ async def seat_pause(request: Request, body: PauseRequest, account: Account = De
     if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
         return JSONResponse({"error": "csrf"}, status_code=403)
     ext = account.extension
-    if not ext or not _EXTENSION_RE.match(ext):
+    if not ext or not ids.EXTENSION.match(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
     reasons = request.app.state.settings.pause_reasons
     if body.paused and body.reason not in reasons:
@@ -578,7 +576,7 @@ def password_change(
 @protected.get("/console")
 def console(request: Request, account: Account = Depends(authorize)) -> Response:
     lang = current_lang(request)
-    ext = account.extension if account.extension and _EXTENSION_RE.match(account.extension) else None
+    ext = account.extension if account.extension and ids.EXTENSION.match(account.extension) else None
     return render(
         request,
         "console.html",
@@ -615,7 +613,7 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 def _console_topic(account: Account) -> tuple[str, str, dict[str, Any]] | None:
     """A seat's console: its own extension's topic, from the account record only."""
     ext = account.extension
-    if not ext or not _EXTENSION_RE.match(ext):
+    if not ext or not ids.EXTENSION.match(ext):
         return None
     return f"seat.{ext}", "console", {"ext": ext}
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from callcenter import ids
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.audit.service import record
 from callcenter.directory.models import CallQueue
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
-EXTENSION = re.compile(r"^[0-9]{3,6}$")
 
 
 class AccountError(ValueError):
@@ -63,7 +63,7 @@ def create_account(
     if session.exec(select(Account).where(Account.username == username)).first():
         raise AccountError("that username is taken")
     if role == Role.SEAT:
-        if not EXTENSION.match(extension):
+        if not ids.EXTENSION.match(extension):
             raise AccountError("a seat needs an extension of 3-6 digits")
         if session.exec(select(Account).where(Account.extension == extension)).first():
             raise AccountError("that extension is taken")

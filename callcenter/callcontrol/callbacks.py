@@ -22,36 +22,30 @@ import contextlib
 import logging
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
 
+from callcenter import topics
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.models import Callback, FollowUp
 from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, dial_digits, new_channel_id
 from callcenter.calls.state import LiveModel
+from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
 
 log = logging.getLogger(__name__)
 
-CALLBACK_TOPIC = "callback.request"
-CALLBACKS_CHANGED = "callbacks"
-FOLLOWUP_REQUEST = "followup.request"
-FOLLOWUP_RATED = "followup.rated"
-FOLLOWUP_RESULT = "followup.result"
+CALLBACK_TOPIC = topics.CALLBACK_REQUEST
+CALLBACKS_CHANGED = topics.CALLBACKS_CHANGED
+FOLLOWUP_REQUEST = topics.FOLLOWUP_REQUEST
+FOLLOWUP_RATED = topics.FOLLOWUP_RATED
+FOLLOWUP_RESULT = topics.FOLLOWUP_RESULT
 REFERENCE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 POLL_S = 1.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
 def request_followup(session: Any, phone: str, reference: str) -> bool:
@@ -78,7 +72,7 @@ def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
             "id": r.id,
             "phone": r.phone,
             "queue": r.queue,
-            "requested_at": _aware(r.requested_at).isoformat(timespec="seconds"),
+            "requested_at": aware(r.requested_at).isoformat(timespec="seconds"),
             "status": r.status,
             "attempts": r.attempts,
         }
@@ -247,14 +241,14 @@ class CallbackWorker(_Worker):
 
     def _due(self) -> list[Callback]:
         retry = timedelta(seconds=self.settings.callback_retry_s)
-        now = _now()
+        now = utcnow()
         with session_scope(self.settings) as s:
             rows = s.exec(
                 select(Callback)
                 .where(Callback.status == "waiting")
                 .order_by(Callback.requested_at, Callback.id)
             ).all()
-        return [r for r in rows if r.last_attempt_at is None or _aware(r.last_attempt_at) + retry <= now]
+        return [r for r in rows if r.last_attempt_at is None or aware(r.last_attempt_at) + retry <= now]
 
     def free_seat(self, queue: str) -> str | None:
         for ext, seat in sorted(self.model.seats.items()):
@@ -277,7 +271,7 @@ class CallbackWorker(_Worker):
         try:
             attempts = cb.attempts + 1
             await asyncio.to_thread(
-                self._update, cb.id, status="calling", attempts=attempts, last_attempt_at=_now()
+                self._update, cb.id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
             await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
             variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb.id)}
@@ -287,10 +281,12 @@ class CallbackWorker(_Worker):
             if ok:
                 seat = await self._answered_by(detail)
                 await asyncio.to_thread(
-                    self._update, cb.id, status="done", outcome="answered", seat=seat, done_at=_now()
+                    self._update, cb.id, status="done", outcome="answered", seat=seat, done_at=utcnow()
                 )
             elif attempts >= self.settings.callback_attempts:
-                await asyncio.to_thread(self._update, cb.id, status="failed", outcome=detail, done_at=_now())
+                await asyncio.to_thread(
+                    self._update, cb.id, status="failed", outcome=detail, done_at=utcnow()
+                )
                 await self._log_failed(cb)
             else:
                 await asyncio.to_thread(self._update, cb.id, status="waiting", outcome=detail)
@@ -354,7 +350,7 @@ class FollowUpWorker(_Worker):
     async def start(self) -> None:
         await super().start()
         if self.settings.followup_after_call:
-            recorded = self.bus.subscribe("calls.recorded")
+            recorded = self.bus.subscribe(topics.CALLS_RECORDED)
             await recorded.ready.wait()
             self._tasks.append(asyncio.create_task(self._after_calls(recorded), name="followup-after-call"))
 
@@ -385,10 +381,10 @@ class FollowUpWorker(_Worker):
 
     def _due(self) -> list[FollowUp]:
         retry = timedelta(seconds=self.settings.followup_retry_s)
-        now = _now()
+        now = utcnow()
         with session_scope(self.settings) as s:
             rows = s.exec(select(FollowUp).where(FollowUp.status == "pending").order_by(FollowUp.id)).all()
-        return [r for r in rows if r.last_attempt_at is None or _aware(r.last_attempt_at) + retry <= now]
+        return [r for r in rows if r.last_attempt_at is None or aware(r.last_attempt_at) + retry <= now]
 
     def _start_due(self, due: list[FollowUp]) -> None:
         for fu in due:
@@ -402,7 +398,7 @@ class FollowUpWorker(_Worker):
         try:
             attempts = fu.attempts + 1
             await asyncio.to_thread(
-                self._update, fu.id, status="calling", attempts=attempts, last_attempt_at=_now()
+                self._update, fu.id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
             ok, detail = await self.originator.originate(fu.phone, "cc-followup", {"CC_FU_ID": str(fu.id)})
             rating = None
@@ -411,10 +407,10 @@ class FollowUpWorker(_Worker):
                 with contextlib.suppress(TimeoutError):
                     rating = await asyncio.wait_for(future, 90)
             if rating is not None:
-                await asyncio.to_thread(self._update, fu.id, status="rated", rating=rating, done_at=_now())
+                await asyncio.to_thread(self._update, fu.id, status="rated", rating=rating, done_at=utcnow())
                 result = {"reference": fu.reference, "status": "rated", "rating": rating}
             elif attempts >= self.settings.followup_attempts:
-                await asyncio.to_thread(self._update, fu.id, status="unreachable", done_at=_now())
+                await asyncio.to_thread(self._update, fu.id, status="unreachable", done_at=utcnow())
                 result = {"reference": fu.reference, "status": "unreachable", "rating": None}
             else:
                 await asyncio.to_thread(self._update, fu.id, status="pending")

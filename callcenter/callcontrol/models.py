@@ -6,13 +6,11 @@ Recordings need no table of their own: the file name is a column of the call rec
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from callcenter.clock import utcnow
 
 
 class Callback(SQLModel, table=True):
@@ -22,7 +20,7 @@ class Callback(SQLModel, table=True):
     linkedid: str = Field(default="", max_length=64, index=True)  # the call that asked for it
     phone: str = Field(max_length=40)  # E.164 (or the raw digits the carrier gave)
     queue: str = Field(default="", max_length=32)
-    requested_at: datetime = Field(default_factory=_now, index=True)
+    requested_at: datetime = Field(default_factory=utcnow, index=True)
     status: str = Field(default="waiting", max_length=16, index=True)  # waiting | calling | done | failed
     attempts: int = 0
     last_attempt_at: datetime | None = None
@@ -40,7 +38,7 @@ class FollowUp(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=64, index=True)
     phone: str = Field(max_length=40)
-    requested_at: datetime = Field(default_factory=_now)
+    requested_at: datetime = Field(default_factory=utcnow)
     status: str = Field(
         default="pending", max_length=16, index=True
     )  # pending | calling | rated | unreachable

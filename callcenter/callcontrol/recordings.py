@@ -14,12 +14,13 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from callcenter import ids
 from callcenter.audit.service import record as audit
 from callcenter.calls.models import CallRecord
 from callcenter.config import Settings, get_settings
 from callcenter.database import session_scope
 
-RECORDING = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}\.wav$")
+RECORDING = re.compile(ids.CALL_ID.pattern.removesuffix("$") + r"\.wav$")
 
 
 def recordings_dir(settings: Settings) -> Path:

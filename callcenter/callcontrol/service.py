@@ -27,6 +27,7 @@ import secrets
 import time
 from typing import Any
 
+from callcenter import ids, topics
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.state import LiveCall, LiveModel
@@ -34,19 +35,19 @@ from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
 
-COMMAND_TOPIC = "engine.callcontrol"
-RESULT_TOPIC = "callcontrol.result"
+COMMAND_TOPIC = topics.CALLCONTROL_COMMAND
+RESULT_TOPIC = topics.CALLCONTROL_RESULT
 
-EXT = re.compile(r"^[0-9]{2,8}$")
-QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
+EXT = ids.EXTENSION
+QUEUE = ids.QUEUE
 NUMBER = re.compile(r"^[0-9]{3,20}$")
-LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
+LINKEDID = ids.CALL_ID
 _CHANNEL = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}$")
 
 TRANSFER_MODES = ("blind", "attended")
 TRANSFER_KINDS = ("seat", "queue", "outside", "12345")
 SPY_MODES = {"listen": "", "whisper": "w", "barge": "B"}
-# Dialplan contexts (extensions.conf.j2, "telephony B" block) per transfer target kind.
+# Dialplan contexts (extensions.conf.j2) per transfer target kind.
 XFER_CONTEXT = {
     "seat": "cc-xfer-seat",
     "queue": "cc-xfer-queue",
@@ -140,7 +141,7 @@ class CallControl(TopicWorker):
             result["error"] = "failed"
             log.exception("call control %s for %s failed: %r", action, ext, exc)
         if EXT.match(ext):
-            await self.bus.publish(f"seat.{ext}", result)
+            await self.bus.publish(topics.seat(ext), result)
         await self.bus.publish(RESULT_TOPIC, {**result, "ext": ext if EXT.match(ext) else ""})
         return result
 
@@ -324,10 +325,10 @@ class Directory:
     def _load(self) -> dict[str, Any]:
         from sqlmodel import select
 
-        from asterisk_conf.render import clean_name
         from callcenter.accounts.models import Account
         from callcenter.database import session_scope
         from callcenter.directory.models import CallQueue, ServiceNumber
+        from callcenter.text import clean_name
 
         with session_scope(self.settings) as s:
             accounts = s.exec(select(Account).where(Account.active == True)).all()  # noqa: E712

@@ -9,7 +9,7 @@ from sqlmodel import JSON, Column, Field, SQLModel
 
 
 class CallRecord(SQLModel, table=True):
-    # --- telephony A --- a caller's latest call (the route offers it to the same seat first)
+    # A caller's latest call (the route offers it to the same seat first)
     __table_args__ = (Index("ix_callrecord_caller_started_at", "caller", "started_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -30,10 +30,9 @@ class CallRecord(SQLModel, table=True):
     ring_s: float | None = None  # seat's phone ringing to answer
     talk_s: float | None = None
     outcome: str = Field(default="", max_length=16)  # answered | abandoned | timeout | ivr | failed
-    # --- telephony A --- the menu key the caller chose (or invalid / timeout) and its category
+    # The menu key the caller chose (or invalid / timeout) and its category
     ivr_choice: str = Field(default="", max_length=16)
     ivr_category: str = Field(default="", max_length=64)
-    # --- telephony B ---
     recording: str = Field(default="", max_length=96)  # file in Asterisk's spool/monitor, or ""
 
 

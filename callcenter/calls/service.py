@@ -15,18 +15,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select
 
-from asterisk_conf.apply import APPLIED_TOPIC
+from callcenter import topics
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
 from callcenter.calls.models import CallRecord, QueueEventRow
 from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
-from callcenter.calls.stats import DayStats, china_day
+from callcenter.calls.stats import DayStats
+from callcenter.clock import china_day, iso_epoch_ms
 from callcenter.config import Settings
-from callcenter.database import Query, hot_reads, session_scope
+from callcenter.database import Query, Reads, hot_reads, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.directory.service import QueueParams, queue_params
 from callcenter.ivr.routing import find_resident_id
@@ -34,15 +35,10 @@ from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
 from callcenter.statistics.presence import QUEUELOG_TOPIC, StaticPresence
-from dispatch.models import WorkOrder
 
 log = logging.getLogger(__name__)
 
 WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
-
-
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 def mask_id_number(id_number: str) -> str:
@@ -92,15 +88,24 @@ _CALLS = {
         ("caller", CallRecord.caller == bindparam("key")),
     )
 }
-_ORDERS_COUNT = Query(
-    select(func.count()).select_from(WorkOrder).where(WorkOrder.resident_id == bindparam("rid"))
-)
 
 
-def build_profile(settings: Settings, resident_id: int | None, caller: str | None) -> dict[str, Any]:
+class ProfileExtras(Protocol):
+    """What the order domain adds to a known resident's pop, read on the profile worker's thread:
+    ``({household, elderly, archive, orders}, the resident's order count)``. The composition root
+    hands it in, so the call path does not depend on the order domain."""
+
+    def __call__(self, reads: Reads, resident_id: int) -> tuple[dict[str, Any], int]: ...
+
+
+def build_profile(
+    settings: Settings,
+    resident_id: int | None,
+    caller: str | None,
+    extras: ProfileExtras | None = None,
+) -> dict[str, Any]:
     """The resident and their history, as the pop shows them."""
-    from dispatch.profile import resident_extras
-
+    order_count = 0
     out: dict[str, Any] = {
         "resident": None,
         "history": {"calls": 0, "last_call": None, "orders": 0, "last_order": None},
@@ -128,8 +133,10 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "community_id": community_id,
                     "grid_id": grid_id,
                 }
-                # --- dispatch: household, elderly profile, service archive, earlier orders ---
-                out["dispatch"] = resident_extras(reads, rid)
+                if extras is not None:  # household, elderly profile, service archive, earlier orders
+                    out["dispatch"], order_count = extras(reads, rid)
+            elif extras is not None:
+                order_count = extras(reads, resident_id)[1]
         if resident_id is not None or caller:
             count, last_call = _CALLS["resident" if resident_id is not None else "caller"]
             key = resident_id if resident_id is not None else caller
@@ -142,7 +149,7 @@ def build_profile(settings: Settings, resident_id: int | None, caller: str | Non
                     "seat": last[2],
                 }
         if resident_id is not None:
-            out["history"]["orders"] = reads.first(_ORDERS_COUNT, rid=resident_id)[0]
+            out["history"]["orders"] = order_count
             recent = (out.get("dispatch") or {}).get("orders") or []
             if recent:  # the newest of the earlier orders the pop lists
                 o = recent[0]
@@ -176,7 +183,7 @@ def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
         "source": call.source,
         "order_12345": call.order_12345,
         "summary_12345": call.summary_12345,
-        # --- telephony A --- the caller's menu choice (a key, invalid / timeout) and its meaning
+        # The caller's menu choice (a key, invalid / timeout) and its meaning
         "ivr_choice": call.ivr_choice,
         "ivr_label": call.ivr_label,
         "ivr_category": call.ivr_category,
@@ -184,8 +191,8 @@ def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
         "history": history,
         "dispatch": profile.get("dispatch"),  # household, elderly profile, archive, earlier orders
         "profile_ready": call.profile is not None,
-        "ringing_at": _iso(call.ringing.get(ext)),
-        "answered_at": _iso(call.answered_at) if call.seat == ext else None,
+        "ringing_at": iso_epoch_ms(call.ringing.get(ext)),
+        "answered_at": iso_epoch_ms(call.answered_at) if call.seat == ext else None,
         "sent_at": time.time(),
     }
 
@@ -209,15 +216,22 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
         "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
         "outcome": call.outcome,
-        "ivr_choice": call.ivr_choice,  # --- telephony A ---
-        "ivr_category": call.ivr_category[:64],  # --- telephony A ---
-        "recording": call.recording,  # --- telephony B ---
+        "ivr_choice": call.ivr_choice,
+        "ivr_category": call.ivr_category[:64],
+        "recording": call.recording,
     }
 
 
 class CallService:
-    def __init__(self, settings: Settings, bus: EventBus, events: asyncio.Queue | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        events: asyncio.Queue | None = None,
+        profile_extras: ProfileExtras | None = None,
+    ) -> None:
         self.settings = settings
+        self.profile_extras = profile_extras
         self.bus = bus
         self.model = LiveModel()
         self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
@@ -233,18 +247,18 @@ class CallService:
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
         self.today = DayStats(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
-        self.menu: dict[tuple[str, str], MenuChoice] = {}  # --- telephony A ---
-        # --- statistics: static members' login lines for queue_log (statistics/presence.py) ---
+        self.menu: dict[tuple[str, str], MenuChoice] = {}
+        # Static members' login lines for queue_log (statistics/presence.py)
         self.presence = StaticPresence(settings.stats_source)
 
     async def start(self) -> None:
         await self._load_config()
         self.today = await self._run_db(DayStats.load, self.settings)
-        applied = self.bus.subscribe(APPLIED_TOPIC)
+        applied = self.bus.subscribe(topics.CONFIG_APPLIED)
         await applied.ready.wait()
-        hello = self.bus.subscribe("console.hello")
-        wallboard_hello = self.bus.subscribe("wallboard.hello")
-        resident_set = self.bus.subscribe("calls.resident")
+        hello = self.bus.subscribe(topics.CONSOLE_HELLO)
+        wallboard_hello = self.bus.subscribe(topics.WALLBOARD_HELLO)
+        resident_set = self.bus.subscribe(topics.CALLS_RESIDENT)
         await resident_set.ready.wait()
         await hello.ready.wait()
         await wallboard_hello.ready.wait()
@@ -307,7 +321,7 @@ class CallService:
             for call in self.model.calls.values():
                 if call.profile is None:
                     self._profiles.put_nowait(call.linkedid)
-            await self.bus.publish("calls.resync", {"at": item.received, "calls": len(self.model.calls)})
+            await self.bus.publish(topics.CALLS_RESYNC, {"at": item.received, "calls": len(self.model.calls)})
         else:
             effects = self.model.apply(item)
         for effect in effects:
@@ -319,7 +333,7 @@ class CallService:
         self._wallboard_dirty.set()
 
     def _label(self, call: LiveCall) -> None:
-        """--- telephony A --- what the caller's menu key means, from the menu in memory."""
+        """What the caller's menu key means, from the menu in memory."""
         if call.ivr_choice and not call.ivr_label:
             choice = self.menu.get((call.did, call.ivr_choice))
             if choice is not None:
@@ -331,17 +345,17 @@ class CallService:
         if effect.call is not None:
             self._label(effect.call)
         if effect.kind == "pop" and effect.call is not None:
-            await self.bus.publish(f"seat.{effect.ext}", pop_payload(effect.call, effect.ext))
+            await self.bus.publish(topics.seat(effect.ext), pop_payload(effect.call, effect.ext))
         elif effect.kind == "clear" and effect.call is not None:
             await self.bus.publish(
-                f"seat.{effect.ext}",
+                topics.seat(effect.ext),
                 {"type": "clear", "linkedid": effect.call.linkedid, "reason": effect.reason},
             )
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
         elif effect.kind == "seat":
             view = self.model.seat_view(effect.ext)
-            await self.bus.publish(f"seat.{effect.ext}", {"type": "state", **view})
+            await self.bus.publish(topics.seat(effect.ext), {"type": "state", **view})
 
     async def _load_config(self) -> None:
         """What the configuration says about calls: queues' wrap-up and service-level thresholds,
@@ -397,7 +411,7 @@ class CallService:
                 if china_day() != self.today.day:  # midnight in Lanzhou: a new day's figures
                     await self.refresh_today()
                 board = self.wallboard()
-                await self.bus.publish("wallboard", board)
+                await self.bus.publish(topics.WALLBOARD, board)
                 await self._publish_seat_queues(board)
                 await asyncio.sleep(WALLBOARD_INTERVAL)
         finally:
@@ -409,7 +423,7 @@ class CallService:
             mine = {q: board["queues"].get(q, {}).get("waiting", 0) for q in seat["queues"]}
             if self._seat_queues_sent.get(seat["ext"]) != mine:
                 self._seat_queues_sent[seat["ext"]] = mine
-                await self.bus.publish(f"seat.{seat['ext']}", {"type": "queues", "waiting": mine})
+                await self.bus.publish(topics.seat(seat["ext"]), {"type": "queues", "waiting": mine})
 
     async def _wallboard_hellos(self, sub) -> None:
         async for _topic, _payload in sub:
@@ -429,13 +443,15 @@ class CallService:
                     )
                     if call.resident_id is None:
                         call.resident_id = await self._run_db(find_resident_id, self.settings, call.caller)
-                call.profile = await self._run_db(build_profile, self.settings, call.resident_id, call.caller)
+                call.profile = await self._run_db(
+                    build_profile, self.settings, call.resident_id, call.caller, self.profile_extras
+                )
             except Exception:
                 log.exception("building the profile of %s failed", linkedid)
                 continue
             # A pop already sent without the profile is sent again, complete.
             for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
-                await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))
+                await self.bus.publish(topics.seat(ext), pop_payload(call, ext))
 
     async def _resident_worker(self, sub) -> None:
         """A seat registered or linked the caller: rebuild the pop with the resident."""
@@ -450,12 +466,12 @@ class CallService:
         async for _topic, payload in sub:
             ext = str(payload.get("ext", ""))
             if ext in self.model.seats:
-                await self.bus.publish(f"seat.{ext}", {"type": "state", **self.model.seat_view(ext)})
+                await self.bus.publish(topics.seat(ext), {"type": "state", **self.model.seat_view(ext)})
                 self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
                 self._wallboard_dirty.set()
             call = self.model.pop_for(ext)
             if call is not None:
-                await self.bus.publish(f"seat.{ext}", pop_payload(call, ext))
+                await self.bus.publish(topics.seat(ext), pop_payload(call, ext))
 
     async def _record_worker(self) -> None:
         while True:
@@ -469,7 +485,7 @@ class CallService:
                     row = {
                         k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
                     }
-                    await self.bus.publish("calls.recorded", row)
+                    await self.bus.publish(topics.CALLS_RECORDED, row)
             except Exception:
                 log.exception("writing %d call records failed; retrying", len(batch))
                 for c in batch:

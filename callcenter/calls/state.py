@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.ami import events as ev
+from callcenter.ids import CALL_ID, PERSONAL_QUEUE_PREFIX
 
 _SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
-_UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
-# --- telephony A --- a seat's own queue (a returning caller's first try): not a skill queue
-PERSONAL_QUEUE_PREFIX = "cc-seat-"
+# A seat's own queue (a returning caller's first try): not a skill queue
 _CHOICE = re.compile(r"^[0-9]$|^(invalid|timeout|voicemail|callback)$")
 
 
@@ -77,12 +76,12 @@ class LiveCall:
     resynced: bool = False
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
     events: list[dict[str, Any]] = field(default_factory=list)
-    # --- telephony A --- the menu key chosen (CC_IVR_CHOICE) and what the menu says it means
+    # The menu key chosen (CC_IVR_CHOICE) and what the menu says it means
     ivr_choice: str = ""
     ivr_category: str = ""
     ivr_label: str = ""
     personal_first: bool = False  # offered to the returning caller's seat before the queue
-    # --- telephony B --- the seat's own channel (call control acts on it) and the recording
+    # The seat's own channel (call control acts on it) and the recording
     seat_channel: str = ""
     recording: str = ""
 
@@ -312,7 +311,7 @@ class LiveModel:
             call.answered_at = at
             call.seat_channel = event.dest_channel
             # The dialplan records the caller's channel (MixMonitor) as <its uniqueid>.wav.
-            if _UNIQUEID.match(event.uniqueid):
+            if CALL_ID.match(event.uniqueid):
                 call.recording = f"{event.uniqueid}.wav"
             began = call.ringing.pop(ext, None)
             call.ring_s = (at - began) if began is not None else float(event.ring_time)

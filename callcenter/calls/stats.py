@@ -9,15 +9,11 @@ China Standard Time's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from callcenter.config import CHINA_TZ, Settings
+from callcenter.clock import china_day
+from callcenter.config import Settings
 from callcenter.statistics.definitions import SHORT_ABANDON_S  # noqa: F401  (re-exported)
-
-
-def china_day(ts: datetime | None = None) -> str:
-    return (ts or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).date().isoformat()
 
 
 @dataclass

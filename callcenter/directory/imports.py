@@ -260,7 +260,7 @@ class _Lookups:
         return g
 
     def area(self, name: str):
-        from dispatch.models import ServiceArea
+        from callcenter.directory.models import ServiceArea
 
         a = self.s.exec(select(ServiceArea).where(ServiceArea.name == name)).first()
         if a is None:
@@ -355,14 +355,14 @@ def _build(kind: str, f: dict[str, str], look: _Lookups, settings: Settings, s: 
         c = look.community(f["community"])
         return [Grid(community_id=c.id, name=_text(f["name"], 64, "name"))]
     if kind == "service_areas":
-        from dispatch.models import ServiceArea
+        from callcenter.directory.models import ServiceArea
 
         if s.exec(select(ServiceArea).where(ServiceArea.name == f["name"])).first():
             raise RowError(f"service area {f['name']!r} exists")
         area = ServiceArea(name=_text(f["name"], 64, "name"))
         s.add(area)
         s.flush()
-        from dispatch.models import ServiceAreaCommunity
+        from callcenter.directory.models import ServiceAreaCommunity
 
         return [
             ServiceAreaCommunity(area_id=area.id, community_id=look.community(c).id)

@@ -62,7 +62,7 @@ class Outlet(SQLModel, table=True):
     categories: str = Field(default="", max_length=255)
     phone: str = Field(default="", max_length=32)
     email: str = Field(default="", max_length=128)
-    # --- messaging (migration 0006): more contacts, hours ---
+    # More contacts, hours (migration 0006).
     # Further numbers that may reply by SMS for this outlet, E.164, comma-separated.
     phones: str = Field(default="", max_length=255)
     emails: str = Field(default="", max_length=255)  # further e-mail addresses, comma-separated
@@ -80,7 +80,7 @@ class Outlet(SQLModel, table=True):
         return out + [e.strip() for e in self.emails.split(",") if e.strip()]
 
 
-# --- messaging / basic data: outlet contacts, hours, the service areas it covers ---
+# Outlet contacts, hours, the service areas it covers.
 class OutletArea(SQLModel, table=True):
     """A service area (片区) an outlet or supplier covers."""
 
@@ -89,3 +89,20 @@ class OutletArea(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     outlet_id: int = Field(foreign_key="outlet.id", index=True)
     area_id: int = Field(foreign_key="service_area.id", index=True)
+
+
+class ServiceArea(SQLModel, table=True):
+    """A service area (服务片区): a group of communities one outlet or supplier covers."""
+
+    __tablename__ = "service_area"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+
+
+class ServiceAreaCommunity(SQLModel, table=True):
+    __tablename__ = "service_area_community"
+
+    id: int | None = Field(default=None, primary_key=True)
+    area_id: int = Field(foreign_key="service_area.id", index=True)
+    community_id: int = Field(foreign_key="community.id", index=True)

@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, union_all
 from sqlmodel import Session
 
+from callcenter import topics
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.models import CallRecord
+from callcenter.clock import china_now
 from callcenter.config import Settings
 from callcenter.database import Query, Reads, get_engine, hot_reads
 from callcenter.ivr import service
@@ -29,8 +31,6 @@ from callcenter.ivr.models import ServiceHours
 from callcenter.residents.models import Resident
 
 log = logging.getLogger(__name__)
-
-APPLIED_TOPIC = "engine.config.applied"  # asterisk_conf.apply publishes it after each reload
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class IvrRuntime:
 
     async def start(self) -> None:
         self.hours = await asyncio.to_thread(_load_hours, self.settings)
-        sub = self.bus.subscribe(APPLIED_TOPIC)
+        sub = self.bus.subscribe(topics.CONFIG_APPLIED)
         await sub.ready.wait()
         self._task = asyncio.create_task(self._refresh(sub), name="ivr-hours")
         await self.writer.start()
@@ -124,7 +124,7 @@ class IvrRuntime:
                 log.exception("reloading the opening hours failed; keeping the old ones")
 
     def is_open(self, did: str) -> bool:
-        return service.is_open(self.hours.get(did), service.now(self.settings))
+        return service.is_open(self.hours.get(did), china_now(self.settings))
 
     async def facts(self, caller: str | None) -> CallerFacts:
         """The resident calling, their priority and their last seat: the route's reads."""
@@ -137,7 +137,7 @@ class IvrRuntime:
         return run() if self.inline_reads else await asyncio.to_thread(run)
 
 
-REQUEST_TOPIC = "ivr.request"
+REQUEST_TOPIC = topics.IVR_REQUEST
 
 
 class RequestWriter(TopicWorker):
@@ -152,7 +152,7 @@ class RequestWriter(TopicWorker):
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         item = await asyncio.to_thread(self._write, payload)
         log.info("out-of-hours %s from %s on %s: item %s", item.kind, item.caller or "?", item.did, item.id)
-        await self.bus.publish("ivr.request.added", {"id": item.id, "kind": item.kind, "did": item.did})
+        await self.bus.publish(topics.IVR_REQUEST_ADDED, {"id": item.id, "kind": item.kind, "did": item.did})
 
     def _write(self, p: dict[str, Any]):
         from callcenter.database import session_scope

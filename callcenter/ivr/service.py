@@ -1,8 +1,6 @@
 """Menu, opening hours and out-of-hours items: the logic behind the IVR (no I/O to Asterisk).
 
-The clock is injectable: ``settings.clock`` (``CALLCENTER_CLOCK``, an ISO date-time, China time
-when naive) freezes "now" for the hours check, so a test or a drill can run the out-of-hours
-path at any time of day.
+The hours check reads ``callcenter.clock.china_now``, which ``CALLCENTER_CLOCK`` can freeze.
 """
 
 from __future__ import annotations
@@ -16,7 +14,8 @@ from typing import Any
 import chinese_calendar
 from sqlmodel import Session, select
 
-from callcenter.config import CHINA_TZ, Settings
+from callcenter import ids
+from callcenter.config import CHINA_TZ
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,6 @@ DIGITS = "0123456789"
 SCHEDULES = ("always", "daily", "workdays")
 KINDS = ("voicemail", "callback")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
-_QUEUE = re.compile(r"^[a-z0-9_-]{1,32}$")
 # Prompt texts are spoken and rendered into no config file; still: one line, bounded.
 _PROMPT_MAX = 200
 # What CC_IVR_CHOICE holds when the caller chose nothing valid (a seat took over).
@@ -37,16 +35,6 @@ class MenuError(ValueError):
 
 
 # --- the clock -----------------------------------------------------------------------------------
-
-
-def now(settings: Settings) -> datetime:
-    """China time now, or the frozen ``settings.clock``."""
-    if settings.clock:
-        fixed = datetime.fromisoformat(settings.clock)
-        if fixed.tzinfo is None:
-            fixed = fixed.replace(tzinfo=CHINA_TZ)
-        return fixed.astimezone(CHINA_TZ)
-    return datetime.now(CHINA_TZ)
 
 
 # --- opening hours -------------------------------------------------------------------------------
@@ -137,7 +125,7 @@ def clean_prompt(text: str) -> str:
 def check_option(digit: str, queue_name: str, known_queues: set[str], prompt_text: str) -> None:
     if len(digit) != 1 or digit not in DIGITS:
         raise MenuError("the key must be one digit 0-9")
-    if not _QUEUE.match(queue_name or "") or queue_name not in known_queues:
+    if not ids.QUEUE.match(queue_name or "") or queue_name not in known_queues:
         raise MenuError(f"unknown queue {queue_name!r}")
     if not clean_prompt(prompt_text):
         raise MenuError("the prompt text is empty")

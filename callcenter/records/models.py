@@ -7,13 +7,11 @@ header on every retry of one version and can keep the newest version per number.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from callcenter.clock import utcnow
 
 
 class GridEvent(SQLModel, table=True):
@@ -31,7 +29,7 @@ class GridEvent(SQLModel, table=True):
     location: str = Field(default="", max_length=255)
     status: str = Field(default="", max_length=16)
     version: int = 0
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class ApprovalRecord(SQLModel, table=True):
@@ -47,7 +45,7 @@ class ApprovalRecord(SQLModel, table=True):
     status: str = Field(default="", max_length=16)  # 受理 / 办理中 / 办结 / 退回
     outcome: str = Field(default="", max_length=1000)
     version: int = 0
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -63,11 +61,11 @@ class WebhookDelivery(SQLModel, table=True):
     payload: dict = Field(default_factory=dict, sa_column=Column(JSON))
     status: str = Field(default="queued", max_length=16, index=True)  # queued | sending | delivered | failed
     attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=_now, index=True)
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_at: datetime | None = None
     response_status: int | None = None
     last_error: str = Field(default="", max_length=500)
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
 
 
@@ -80,7 +78,7 @@ class Open311Token(SQLModel, table=True):
     token: str = Field(unique=True, max_length=64)
     order_id: int = Field(foreign_key="workorder.id", index=True)
     client: str = Field(default="", max_length=64)  # which api_key (its fingerprint), for the audit
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class MailMessage(SQLModel, table=True):
@@ -98,10 +96,10 @@ class MailMessage(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="workorder.id", index=True)
     status: str = Field(default="queued", max_length=16, index=True)  # queued | sending | sent | failed
     attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=_now, index=True)
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_at: datetime | None = None
     last_error: str = Field(default="", max_length=500)
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
 
 

@@ -16,12 +16,13 @@ import json
 import logging
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import event
 from sqlmodel import Session, select
 
+from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.outbox import claim_due
@@ -43,10 +44,6 @@ APPROVAL_STATUS = {
     "已退单": "退回",
     "已并单": "并件",
 }
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -107,7 +104,7 @@ def sync_order(session: Session, order, settings: Settings | None = None) -> Non
         for k, v in values.items():
             setattr(ev, k, v)
         ev.version += 1
-        ev.updated_at = _now()
+        ev.updated_at = utcnow()
         session.add(ev)
         payload = {"type": "grid_event", "order_number": order.number, "version": ev.version, **values}
         payload["updated_at"] = ev.updated_at.isoformat()
@@ -134,7 +131,7 @@ def sync_order(session: Session, order, settings: Settings | None = None) -> Non
         for k, v in values.items():
             setattr(rec, k, v)
         rec.version += 1
-        rec.updated_at = _now()
+        rec.updated_at = utcnow()
         session.add(rec)
         payload = {"type": "approval_record", "order_number": order.number, "version": rec.version, **values}
         payload["updated_at"] = rec.updated_at.isoformat()
@@ -283,7 +280,7 @@ class WebhookWorker:
                 row.claimed_at = None
                 if status is not None and 200 <= status < 300:
                     row.status = "delivered"
-                    row.delivered_at = _now()
+                    row.delivered_at = utcnow()
                     row.last_error = ""
                     self.delivered += 1
                 else:
@@ -297,7 +294,7 @@ class WebhookWorker:
                             self.settings.sms_retry_max_s,
                         )
                         row.status = "queued"
-                        row.next_attempt_at = _now() + timedelta(seconds=delay * random.uniform(0.9, 1.1))
+                        row.next_attempt_at = utcnow() + timedelta(seconds=delay * random.uniform(0.9, 1.1))
                     log.warning("webhook %s to %s: %s", row.idempotency_key, row.url, row.last_error)
                 s.add(row)
             s.commit()

@@ -25,7 +25,7 @@ class Resident(SQLModel, table=True):
     demo: bool = False
 
 
-# --- dispatch: household, elderly profile, service archive ---
+# Household, elderly profile, service archive
 class HouseholdMember(SQLModel, table=True):
     """Someone living with the resident (户内成员)."""
 

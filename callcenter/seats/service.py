@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
+from callcenter import ids, topics
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
 
-_EXT = re.compile(r"^[0-9]{2,8}$")
-COMMAND_TOPIC = "engine.seat"
+COMMAND_TOPIC = topics.SEAT_COMMAND
 
 
 def check_command(settings: Settings, command: dict[str, Any]) -> str | None:
     """Why a command may not be carried out, or None. Only listed reasons reach AMI headers."""
     if command.get("action") not in ("pause", "unpause"):
         return "unknown action"
-    if not _EXT.match(str(command.get("ext", ""))):
+    if not ids.EXTENSION.match(str(command.get("ext", ""))):
         return "bad extension"
     if command["action"] == "pause" and command.get("reason") not in settings.pause_reasons:
         return "unknown pause reason"

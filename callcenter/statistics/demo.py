@@ -73,8 +73,8 @@ def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, see
 
 def load_history(session: Session, days: int = 30, service_level: float = 15) -> int:
     """Write the history on the session's own transaction (load_demo commits it). Returns calls."""
-    from asterisk_conf.render import clean_name
     from callcenter.accounts.models import Account
+    from callcenter.text import clean_name
 
     seats = {
         clean_name(a.display_name, fallback=clean_name(a.username, fallback=a.extension)): a.extension

@@ -318,8 +318,8 @@ class StatsIngest:
 
     def refresh_seats(self) -> None:
         """queue_log names a member by its member name (or interface): map both to the extension."""
-        from asterisk_conf.render import clean_name
         from callcenter.accounts.models import Account
+        from callcenter.text import clean_name
 
         seats: dict[str, str] = {}
         with self.engine.connect() as conn:

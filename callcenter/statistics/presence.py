@@ -23,18 +23,18 @@ import logging
 import re
 from typing import Any
 
+from callcenter import ids, topics
 from callcenter.ami import events as ev
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
-from callcenter.calls.state import PERSONAL_QUEUE_PREFIX
 from callcenter.config import Settings
+from callcenter.ids import PERSONAL_QUEUE_PREFIX
 
 log = logging.getLogger(__name__)
 
-QUEUELOG_TOPIC = "engine.queuelog"
+QUEUELOG_TOPIC = topics.QUEUELOG
 UNAVAILABLE = frozenset({4, 5})  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
 STATIC_CALLID = "STATIC"
-_QUEUE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _INTERFACE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}$")
 _VALUE = re.compile(r"^[A-Za-z0-9_.:/-]{0,64}$")
 _EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
@@ -43,7 +43,7 @@ _EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
 def queue_log_action(queue: str, event: str, uniqueid: str, interface: str, message: str = "") -> dict | None:
     """The AMI ``QueueLog`` action for one line, or None when a value is not one we write
     (every value is checked: nothing from outside reaches queue_log through here)."""
-    if event not in _EVENTS or not _QUEUE.match(queue):
+    if event not in _EVENTS or not ids.QUEUE.match(queue):
         return None
     if not (_INTERFACE.match(interface) or interface == "NONE"):
         return None

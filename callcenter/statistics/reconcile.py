@@ -37,8 +37,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from callcenter.calls.state import PERSONAL_QUEUE_PREFIX
 from callcenter.config import CHINA_TZ
+from callcenter.ids import PERSONAL_QUEUE_PREFIX
 from callcenter.statistics.queue_log import Entry
 
 TRANSFER_MEMORY_S = 6 * 3600  # a transferred caller may enter another queue within this time

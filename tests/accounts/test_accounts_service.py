@@ -15,7 +15,8 @@ from callcenter.accounts.service import (
     verify_password,
 )
 from callcenter.config import Settings
-from callcenter.database import get_engine, import_all_models, session_scope
+from callcenter.database import get_engine, session_scope
+from hotline.models import import_all_models
 
 PASSWORD = "正确的密码-Correct horse 1"
 

@@ -12,9 +12,9 @@ from agi_scripts.testing import run_agi_call
 from callcenter.bus import InProcessBus
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from callcenter.engine import Engine
 from callcenter.ivr.models import ServiceHours
 from callcenter.ivr.routing import REQUEST_TOPIC
+from hotline.engine import Engine
 from tests.conftest import free_port
 
 

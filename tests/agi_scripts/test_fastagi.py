@@ -12,8 +12,8 @@ from agi_scripts.testing import run_agi_call
 from callcenter.bus import InProcessBus
 from callcenter.calls.state import Identified
 from callcenter.database import session_scope
-from callcenter.engine import Engine
 from callcenter.residents.models import Resident
+from hotline.engine import Engine
 from tests.conftest import free_port
 
 

@@ -11,7 +11,8 @@ from sqlmodel import SQLModel
 from asterisk_conf.installer import AsteriskInstall
 from callcenter import config
 from callcenter.config import Settings, set_settings
-from callcenter.database import get_engine, import_all_models, session_scope
+from callcenter.database import get_engine, session_scope
+from hotline.models import import_all_models
 
 MODULES = Path("/usr/lib/x86_64-linux-gnu/asterisk/modules")
 

@@ -170,7 +170,7 @@ def test_pjsip_trunks_and_seats(tmp_path, fake_system_install):
         assert "allow = ulaw,alaw" in block and "direct_media = no" in block
     assert "[seat1001]" in text and "[seat1002]" in text
     assert "seat1003" not in text
-    # A supervisor with an extension has a phone: listen-in rings it (telephony B).
+    # A supervisor with an extension has a phone: listen-in rings it.
     assert "[seat1009]" in text
     assert 'callerid = "张三" <1001>' in text
     assert "password = pw\\;1" in text  # ';' would start a comment

@@ -1,4 +1,4 @@
-"""Call control in the engine (telephony B): every AMI action is built from checked values, and a
+"""Call control in the engine: every AMI action is built from checked values, and a
 seat acts only on its own call. A fake AMI here records the actions; tests/e2e/test_callcontrol.py
 drives the real Asterisk."""
 
@@ -19,8 +19,8 @@ from callcenter.callcontrol.recordings import purge, recordings_dir
 from callcenter.callcontrol.service import CallControl, dial_digits
 from callcenter.calls.models import CallRecord
 from callcenter.calls.state import LiveModel
-from callcenter.cli import build_parser
 from callcenter.database import session_scope
+from hotline.cli import build_parser
 
 CALLER = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": "100.1"}
 

@@ -13,8 +13,12 @@ from callcenter.accounts.models import Account, QueueMembership
 from callcenter.accounts.service import verify_password
 from callcenter.calls.models import CallRecord
 from callcenter.config import Settings
-from callcenter.database import get_engine, import_all_models, session_scope
-from callcenter.demo import (
+from callcenter.database import get_engine, session_scope
+from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
+from callcenter.ivr.demo import SKILL_QUEUES
+from callcenter.residents.models import Resident
+from dispatch.models import WorkOrder
+from hotline.demo import (
     CHEN_GUILAN_PHONE,
     CHINA_TZ,
     DEMO_PASSWORD,
@@ -28,10 +32,7 @@ from callcenter.demo import (
     bulk_residents,
     load_demo,
 )
-from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
-from callcenter.ivr.demo import SKILL_QUEUES
-from callcenter.residents.models import Resident
-from dispatch.models import WorkOrder
+from hotline.models import import_all_models
 
 OFFICES = ["十里店", "培黎", "孔家崖", "西路", "银滩路", "刘家堡", "安宁堡", "沙井驿"]
 MOBILE = re.compile(r"^\+861(3\d|5[0-35-9]|8\d)\d{8}$")
@@ -124,7 +125,7 @@ def test_accounts(demo_db):
             "outlet1",
         }
         assert accounts["admin"].role == "admin" and accounts["supervisor"].role == "supervisor"
-        # The supervisor's desk phone rings for listen-in; it answers no queue (telephony B).
+        # The supervisor's desk phone rings for listen-in; it answers no queue.
         boss = accounts["supervisor"]
         assert boss.extension == "1900" and boss.sip_contact == "sip:seat1900@127.0.0.1:5090"
         assert not s.exec(select(QueueMembership).where(QueueMembership.account_id == boss.id)).all()

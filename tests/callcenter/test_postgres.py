@@ -12,9 +12,10 @@ from callcenter.calls.service import CallService, build_profile
 from callcenter.calls.state import LiveCall
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
-from callcenter.demo import load_demo
-from callcenter.engine import Engine
 from callcenter.ivr.routing import find_resident_id
+from dispatch.profile import pop_extras
+from hotline.demo import load_demo
+from hotline.engine import Engine
 
 WANG = "+8613919310001"
 
@@ -31,11 +32,11 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
     assert not engine.ivr.inline_reads  # a networked database: reads go to a worker thread
     assert (await engine.ivr.facts(WANG)).resident_id == rid is not None
 
-    profile = build_profile(settings, rid, WANG)
+    profile = build_profile(settings, rid, WANG, pop_extras)
     assert profile["resident"]["name"] == "王秀英" and profile["history"]["orders"] >= 1
     calls_before = profile["history"]["calls"]
 
-    service = CallService(settings, InProcessBus())
+    service = CallService(settings, InProcessBus(), profile_extras=pop_extras)
     now = time.time()
     call = LiveCall(
         linkedid="pg.1",
@@ -65,6 +66,6 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
             ).one()
             == 1
         )
-    assert build_profile(settings, rid, WANG)["history"]["calls"] == calls_before + 1
+    assert build_profile(settings, rid, WANG, pop_extras)["history"]["calls"] == calls_before + 1
     service._pool.shutdown()
     await engine.stop_agi()

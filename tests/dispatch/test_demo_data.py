@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlmodel import func, select
 
 from callcenter.database import session_scope
-from callcenter.demo import load_demo
 from callcenter.residents.models import ElderlyProfile, ServiceArchive
 from dispatch import routing
 from dispatch.models import Category, OrderHistory, RoutingRule, Status, WorkOrder
 from dispatch.scheduler import DeadlineScheduler
+from hotline.demo import load_demo
 
 
 def test_demo_has_dispatch_data(settings):

@@ -8,6 +8,7 @@ from callcenter.calls.state import LiveCall
 from callcenter.database import session_scope
 from callcenter.residents.models import ElderlyProfile, HouseholdMember
 from dispatch import service
+from dispatch.profile import pop_extras
 
 
 def test_profile_has_household_elderly_archive_and_orders(settings, world):
@@ -28,7 +29,7 @@ def test_profile_has_household_elderly_archive_and_orders(settings, world):
         service.transition(s, order, "办结", world.outlet, note="药品已送到")
         s.commit()
         number = order.number
-    profile = build_profile(settings, world.resident, "+8613919310001")
+    profile = build_profile(settings, world.resident, "+8613919310001", pop_extras)
     d = profile["dispatch"]
     assert d["household"][0]["name"] == "李建华"
     assert d["elderly"]["health_notes"] == "高血压" and d["elderly"]["caregiver"] == "张护工"

@@ -35,7 +35,7 @@ PORTS = {
     "rtp_end": 12199 + _OFF,
     "doctor_sip_port": 25099 + _OFF,
 }
-# --- telephony B: the outside line (residents' phones for click-to-call, callbacks, follow-ups),
+# The outside line (residents' phones for click-to-call, callbacks, follow-ups),
 # the 12345 platform's line back, a transfer-target seat and a supervisor's phone
 OUTSIDE_PORT = 25070 + _OFF
 TRUNK12345_PORT = 25071 + _OFF  # on 127.0.0.2, the 12345 platform's address
@@ -68,7 +68,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "database_url",
     ):
         env[f"CALLCENTER_{key.upper()}"] = str(getattr(settings, key))
-    for key in CALLCONTROL:  # telephony B
+    for key in CALLCONTROL:
         env[f"CALLCENTER_{key.upper()}"] = str(getattr(settings, key))
     return env
 
@@ -83,8 +83,8 @@ def stack_settings(tmp_path_factory) -> Settings:
     # A short welcome keeps the calls short; the prompt is data an administrator edits.
     (data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
     from callcenter.accounts.models import Account
-    from callcenter.demo import load_demo
     from callcenter.directory.models import CallQueue
+    from hotline.demo import load_demo
 
     with session_scope(settings) as s:
         load_demo(s, residents=300, seat_contact_base_port=None, must_change_password=False)
@@ -123,7 +123,7 @@ class App:
         """Start, and wait until the web console answers and (in-process) the engine is logged in
         to AMI. An engine without web is not waited for: its readiness shows on the bus."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callcenter.cli", "serve", *self.options],
+            [sys.executable, "-m", "hotline.cli", "serve", *self.options],
             env=env_for(self.settings),
             stdout=open(self.log, "ab"),
             stderr=subprocess.STDOUT,
@@ -172,8 +172,8 @@ async def ami(asterisk):
 
 async def seat_console(app: App, username: str):
     """A logged-in seat's console WebSocket (the same login a browser does)."""
-    from callcenter.demo import DEMO_PASSWORD
-    from callcenter.doctor import console_login, open_console_ws
+    from hotline.demo import DEMO_PASSWORD
+    from hotline.doctor import console_login, open_console_ws
 
     client = await console_login(app.base_url, username, DEMO_PASSWORD)
     ws = await open_console_ws(app.base_url, client)

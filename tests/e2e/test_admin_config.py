@@ -9,8 +9,8 @@ import pytest
 
 from asterisk_conf import process
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.demo import DEMO_PASSWORD
-from callcenter.doctor import console_login
+from hotline.demo import DEMO_PASSWORD
+from hotline.doctor import console_login
 from tests.e2e.conftest import SEAT_PORT
 
 pytestmark = pytest.mark.e2e

@@ -1,5 +1,5 @@
 """Callback instead of waiting, and the follow-up call (回访), through the real Asterisk
-(telephony B). The residents' phones are sipp phones behind the outside line."""
+. The residents' phones are sipp phones behind the outside line."""
 
 from __future__ import annotations
 

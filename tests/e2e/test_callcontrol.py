@@ -1,4 +1,4 @@
-"""Call control through the real Asterisk (telephony B): transfers ending on the right seat,
+"""Call control through the real Asterisk: transfers ending on the right seat,
 hang-up, click-to-call, listen-in, recordings, queue login, reload during a call."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from callcenter.accounts.models import Account
 from callcenter.audit.models import AuditEntry
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from callcenter.demo import DEMO_PASSWORD
-from callcenter.doctor import console_login
+from hotline.demo import DEMO_PASSWORD
+from hotline.doctor import console_login
 from tests.e2e.conftest import (
     OUTSIDE_PORT,
     SEAT2_PORT,

@@ -1,4 +1,4 @@
-"""Call control in Chromium (telephony B): the seat hangs up a real call with Alt+H, plays the
+"""Call control in Chromium: the seat hangs up a real call with Alt+H, plays the
 call's recording in the page; a supervisor listens in from the wallboard."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.demo import DEMO_PASSWORD
+from hotline.demo import DEMO_PASSWORD
 from tests.e2e.conftest import SEAT_PORT
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def test_doctor_passes_on_a_healthy_stack(app):
     def doctor():
         return subprocess.run(
-            [sys.executable, "-m", "callcenter.cli", "doctor"],
+            [sys.executable, "-m", "hotline.cli", "doctor"],
             env=env_for(app.settings),
             capture_output=True,
             text=True,
@@ -43,7 +43,7 @@ def test_doctor_fails_when_the_engine_is_down(app):
     app.stop()
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "callcenter.cli", "doctor"],
+            [sys.executable, "-m", "hotline.cli", "doctor"],
             env=env_for(app.settings),
             capture_output=True,
             text=True,

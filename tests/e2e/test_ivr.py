@@ -343,8 +343,8 @@ async def test_out_of_hours_voicemail_and_callback(ivr_app, ami):
 async def test_admin_changes_a_menu_key_and_the_dialplan_follows(ivr_app, ami):
     """An administrator moves key 4 to the complaints queue on the admin page; the engine
     regenerates the prompt and reloads only the dialplan; the next call follows the new menu."""
-    from callcenter.demo import DEMO_PASSWORD
-    from callcenter.doctor import console_login
+    from hotline.demo import DEMO_PASSWORD
+    from hotline.doctor import console_login
 
     settings = ivr_app.settings
     admin = await console_login(ivr_app.base_url, "admin", DEMO_PASSWORD)

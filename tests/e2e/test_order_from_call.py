@@ -12,9 +12,9 @@ from sqlmodel import select
 from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from callcenter.demo import DEMO_PASSWORD
 from callcenter.directory.models import Outlet
 from dispatch.models import Category, OrderCall, Status, WorkOrder
+from hotline.demo import DEMO_PASSWORD
 from tests.e2e.conftest import SEAT_PORT
 
 pytestmark = pytest.mark.e2e

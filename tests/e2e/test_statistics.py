@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.demo import DEMO_PASSWORD
-from callcenter.doctor import console_login, open_console_ws
 from callcenter.statistics.service import today
+from hotline.demo import DEMO_PASSWORD
+from hotline.doctor import console_login, open_console_ws
 from tests.e2e.conftest import SEAT_PORT, next_message
 
 pytestmark = pytest.mark.e2e

@@ -22,8 +22,8 @@ from asterisk_conf.render import render_config
 from asterisk_conf.sipp import SippUAS, place_call, register_phone
 from callcenter.accounts.models import Account, QueueMembership
 from callcenter.database import session_scope
-from callcenter.demo import DEMO_PASSWORD
-from callcenter.doctor import console_login
+from hotline.demo import DEMO_PASSWORD
+from hotline.doctor import console_login
 from tests.e2e.conftest import OUTSIDE_PORT
 from tests.e2e.test_statistics import number, report, seat_row, settle
 

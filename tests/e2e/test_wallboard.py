@@ -8,8 +8,8 @@ import time
 import pytest
 
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.demo import DEMO_PASSWORD
-from callcenter.doctor import console_login, open_console_ws
+from hotline.demo import DEMO_PASSWORD
+from hotline.doctor import console_login, open_console_ws
 from tests.e2e.conftest import SEAT_PORT, next_message, seat_console
 
 pytestmark = pytest.mark.e2e

@@ -183,7 +183,7 @@ def test_cli_reply_goes_through_the_same_checks(world, msettings, tmp_path):
 
     def run(sender: str, *text: str):
         return subprocess.run(
-            [sys.executable, "-m", "callcenter.cli", "sms-reply", "--from", sender, *text],
+            [sys.executable, "-m", "hotline.cli", "sms-reply", "--from", sender, *text],
             cwd=tmp_path,
             env=env,
             capture_output=True,

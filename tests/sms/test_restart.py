@@ -1,5 +1,6 @@
-"""The outbox across a crash: a separate sender process (``python -m sms``) is killed while the
-provider holds its requests, then started again. Every message reaches the provider exactly once."""
+"""The outbox across a crash: a separate sender process (``python -m hotline.outbox_workers``)
+is killed while the provider holds its requests, then started again. Every message reaches the
+provider exactly once."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _rows(settings) -> list[SmsMessage]:
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "sms"],
+        [sys.executable, "-m", "hotline.outbox_workers"],
         cwd=ROOT,
         env=env,
         stdout=log.open("ab"),

@@ -22,7 +22,8 @@ from callcenter.accounts.models import Account
 from callcenter.accounts.service import hash_password
 from callcenter.bus import InProcessBus
 from callcenter.config import Settings
-from callcenter.database import get_engine, import_all_models, session_scope
+from callcenter.database import get_engine, session_scope
+from hotline.models import import_all_models
 from web_console.app import SESSION_COOKIE, create_app
 
 with warnings.catch_warnings():

@@ -183,7 +183,7 @@ def test_export_round_trips_and_is_audited(db, app, web):
 
 
 def test_edit_items(db, app, web):
-    from dispatch.models import ServiceArea, ServiceAreaCommunity
+    from callcenter.directory.models import ServiceArea, ServiceAreaCommunity
 
     c, token = _admin(web, app)
     c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "name": "十里店街道"})

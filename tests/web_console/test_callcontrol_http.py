@@ -1,4 +1,4 @@
-"""Call-control routes at the door (telephony B): CSRF, the account's own extension, checked
+"""Call-control routes at the door: CSRF, the account's own extension, checked
 input, what reaches the bus, recordings served only by the call record's name."""
 
 from __future__ import annotations

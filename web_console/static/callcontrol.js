@@ -1,4 +1,4 @@
-// Call control (telephony B). On the seat console: hang up / transfer the call on screen,
+// Call control. On the seat console: hang up / transfer the call on screen,
 // click-to-call, queue login and logout, callbacks waiting, recordings of the day's calls.
 // On the wallboard: listen, whisper or barge into a seat that is on a call.
 // The server checks everything again (the engine against its live model); data from the

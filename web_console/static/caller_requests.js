@@ -1,4 +1,4 @@
-/* Voicemails and callback requests left out of hours (telephony A): the seat's console lists
+/* Voicemails and callback requests left out of hours: the seat's console lists
    them, plays a voicemail (the recording is fetched only when played: each listen is audited)
    and marks an item handled. Everything shown is set as text, never as HTML. */
 (function () {

@@ -205,7 +205,7 @@
 
     fillResident(pop, msg.resident);
 
-    // telephony A: the voice menu choice (key, label, suggested order category)
+    // The voice menu choice (key, label, suggested order category)
     var ivr = str(msg.ivr_choice);
     show(pop.querySelector('[data-block="ivr"]'), ivr !== "");
     setText(pop, "ivr-choice", ivr === "" ? "" :
@@ -440,7 +440,7 @@
       else if (msg.type === "clear") onClear(msg);
       else if (msg.type === "state") onState(msg);
       else if (msg.type === "queues") onQueues(msg);
-      // telephony B: call-control outcomes and seat state for callcontrol.js
+      // Call-control outcomes and seat state for callcontrol.js
       if (msg.type === "callcontrol" || msg.type === "state" || msg.type === "clear") {
         window.dispatchEvent(new CustomEvent("cc:message", { detail: msg }));
       }

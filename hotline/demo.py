@@ -41,10 +41,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.accounts.service import hash_password
 from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
+from callcenter.ivr.demo import load_ivr_demo
 from callcenter.residents.models import Resident
+from callcenter.statistics.demo import load_history
+from dispatch.demo import load_dispatch_demo
 from dispatch.models import WorkOrder
 
 DEMO_PASSWORD = "demo12345"
@@ -57,7 +61,7 @@ HOTLINE_DID_TITLE = "安宁区社区服务热线"
 SEAT_EXTENSIONS = ("1001", "1002", "1003", "1004")
 SEAT_DISPLAY_NAMES = ("座席张敏", "座席李娜", "座席王磊", "座席赵静")
 DEFAULT_SEAT_CONTACT_BASE_PORT = 5081
-# --- telephony B: the supervisor's desk phone (listen, whisper, barge ring it): base port + 9
+# The supervisor's desk phone (listen, whisper, barge ring it): base port + 9
 SUPERVISOR_EXTENSION = "1900"
 
 ELDERLY_AGE = 60
@@ -583,8 +587,6 @@ def load_demo(
     """
     if demo_present(session):
         return {**demo_counts(session), "created": False}
-    from callcenter.accounts.service import hash_password
-
     rng = random.Random(seed)
     now = datetime.now(CHINA_TZ).replace(microsecond=0)
 
@@ -681,13 +683,9 @@ def load_demo(
         session.connection().execute(Resident.__table__.insert(), rows)
 
     _demo_history(session, fixed, now)
-    # --- dispatch: categories, service areas, routing rules, profiles, orders in several states ---
-    from dispatch.demo import load_dispatch_demo
-
+    # Categories, service areas, routing rules, profiles, orders in several states
     load_dispatch_demo(session, now)
-    # --- telephony A: skill queues, the 12345 queue, a menu and office hours on 96346 ---
-    from callcenter.ivr.demo import load_ivr_demo
-
+    # Skill queues, the 12345 queue, a menu and office hours on 96346
     load_ivr_demo(session, HOTLINE_QUEUE)
     session.commit()
     return {**demo_counts(session), "created": True}
@@ -714,7 +712,7 @@ def _demo_accounts(
             continue
         contact = ""
         if ext and base_port is not None:
-            offset = SEAT_EXTENSIONS.index(ext) if ext in SEAT_EXTENSIONS else 9  # telephony B
+            offset = SEAT_EXTENSIONS.index(ext) if ext in SEAT_EXTENSIONS else 9
             contact = f"sip:seat{ext}@127.0.0.1:{base_port + offset}"
         account = Account(
             username=username,
@@ -729,7 +727,7 @@ def _demo_accounts(
         )
         session.add(account)
         session.flush()
-        if ext and role == Role.SEAT:  # a supervisor's phone answers no queue (telephony B)
+        if ext and role == Role.SEAT:  # a supervisor's phone answers no queue
             session.add(QueueMembership(account_id=account.id, queue_name=HOTLINE_QUEUE, penalty=0))
     session.flush()
 
@@ -787,9 +785,7 @@ def _demo_history(session: Session, fixed: dict[str, Resident], now: datetime) -
             )
         )
     session.flush()
-    # --- statistics --- a month of queue history up to yesterday, for the reports and scorecard
-    from callcenter.statistics.demo import load_history
-
+    # A month of queue history up to yesterday, for the reports and scorecard
     load_history(session)
 
 

@@ -17,11 +17,16 @@ import secrets
 import time
 from typing import Any
 
+import httpx
+import redis.asyncio as aioredis
+import websockets
 from sqlalchemy import text
 from sqlmodel import select
 
 from asterisk_conf.apply import apply_config
+from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.accounts.service import hash_password
 from callcenter.ami import events as ev
 from callcenter.ami.client import close_manager, open_manager
 from callcenter.config import Settings
@@ -49,8 +54,6 @@ def ensure_diagnostics(settings: Settings) -> bool:
         acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
         contact = f"sip:seat{settings.doctor_extension}@127.0.0.1:{settings.doctor_sip_port}"
         if acc is None:
-            from callcenter.accounts.service import hash_password
-
             acc = Account(
                 username=DOCTOR_USER,
                 display_name="诊断座席",
@@ -69,8 +72,6 @@ def ensure_diagnostics(settings: Settings) -> bool:
 
 
 def _reset_doctor_password(settings: Settings) -> str:
-    from callcenter.accounts.service import hash_password
-
     password = secrets.token_urlsafe(18)
     with session_scope(settings) as s:
         acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).one()
@@ -82,8 +83,6 @@ def _reset_doctor_password(settings: Settings) -> str:
 
 async def console_login(base_url: str, username: str, password: str):
     """Log in like a browser does (CSRF token from the form); return the httpx client."""
-    import httpx
-
     client = httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10)
     page = await client.get("/login")
     m = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -96,8 +95,6 @@ async def console_login(base_url: str, username: str, password: str):
 
 
 async def open_console_ws(base_url: str, client, path: str = "/ws/console") -> Any:
-    import websockets
-
     cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
     ws_url = base_url.replace("http", "ws", 1) + path
     return await websockets.connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=10)
@@ -111,8 +108,6 @@ class Hops:
 
 
 async def run_doctor(settings: Settings) -> int:
-    from asterisk_conf.sipp import SippUAS, place_call
-
     report: dict[str, Any] = {"doctor": "fail"}
     ok = True
 
@@ -134,8 +129,6 @@ async def run_doctor(settings: Settings) -> int:
 
     if settings.redis_url:
         try:
-            import redis.asyncio as aioredis
-
             r = aioredis.from_url(settings.redis_url)
             t0 = time.perf_counter()
             await r.ping()

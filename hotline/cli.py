@@ -1,4 +1,4 @@
-"""The ``callcenter`` command. Each domain adds its sub-commands through a ``register`` function."""
+"""The ``callcenter`` command: every domain's sub-commands, registered here."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import argparse
 import logging
 import sys
 
+from asterisk_conf.cli import register as register_asterisk
+from callcenter.callcontrol.recordings import register as register_recordings
 from callcenter.config import get_settings
+from callcenter.database import migrate
+from hotline.serve import register as register_serve
+from sms.cli import register as register_sms
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from callcenter.database import migrate
-
     migrate(get_settings())
     print("database is at the newest schema")
     return 0
@@ -25,18 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.set_defaults(func=_cmd_migrate)
 
-    from asterisk_conf.cli import register as register_asterisk
-    from callcenter.runner import register as register_runner
-
     register_asterisk(sub)
-    register_runner(sub)
-    # --- messaging ---
-    from sms.cli import register as register_sms
-
+    register_serve(sub)
     register_sms(sub)
-    # --- telephony B ---
-    from callcenter.callcontrol.recordings import register as register_recordings
-
     register_recordings(sub)
     return parser
 

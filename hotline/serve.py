@@ -8,28 +8,36 @@ import contextlib
 import json
 import logging
 import signal
+from urllib.parse import urlparse
 
+import uvicorn
+from sqlmodel import select
+
+from asterisk_conf import process
+from asterisk_conf.sipp import place_call
+from asterisk_conf.sipp_media import MediaUAS
 from callcenter import aio
+from callcenter.accounts.models import Account
 from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, session_scope
-from callcenter.engine import Engine
+from callcenter.statistics.follower import rebuild
+from hotline.demo import DEMO_PASSWORD, load_demo
+from hotline.doctor import run_doctor
+from hotline.engine import Engine
+from web_console.app import create_app
 
 log = logging.getLogger(__name__)
 
 DEMO_PHONE_RING_MS = 3000
 DEMO_PHONE_TALK_MS = 20000
-DEMO_RESIDENTS_PORT = 5070  # telephony B: the demo outside line's phones
+DEMO_RESIDENTS_PORT = 5070  # the demo outside line's phones
 
 
 async def serve(
     settings: Settings, web: bool = True, engine: bool = True, stop: asyncio.Event | None = None
 ) -> None:
     """Run the engine and/or the web console until ``stop`` is set (or SIGINT/SIGTERM)."""
-    import uvicorn
-
-    from web_console.app import create_app
-
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -38,23 +46,10 @@ async def serve(
     bus = make_bus(settings.redis_url)
     await bus.start()
     eng = Engine(settings, bus) if engine else None
-    # --- dispatch: the deadline scheduler runs once per deployment, next to the engine ---
-    from dispatch.categories import seed_if_empty
-    from dispatch.followups import FollowUpResults
-    from dispatch.scheduler import DeadlineScheduler
-
-    deadlines = DeadlineScheduler(settings, bus) if engine else None
-    followups = FollowUpResults(settings, bus) if engine else None
-    if engine:
-        await asyncio.to_thread(seed_if_empty, settings)  # a new installation's category tree
     server = None
     try:
         if eng:
             await eng.start()
-        if deadlines:
-            deadlines.start()
-        if followups:
-            await followups.start()
         if web:
             app = create_app(settings, bus)
             app.state.engine = eng
@@ -77,10 +72,6 @@ async def serve(
         else:
             await stop.wait()
     finally:
-        if deadlines:
-            await deadlines.stop()
-        if followups:
-            await followups.stop()
         if eng:
             await eng.stop()
         await bus.close()
@@ -94,8 +85,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_load_demo(args: argparse.Namespace) -> int:
-    from callcenter.demo import load_demo
-
     settings = get_settings()
     migrate(settings)
     with session_scope(settings) as s:
@@ -106,12 +95,6 @@ def _cmd_load_demo(args: argparse.Namespace) -> int:
 
 def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
     """Seats whose fixed SIP contact is on this machine: the demo answers them with sipp."""
-    from urllib.parse import urlparse
-
-    from sqlmodel import select
-
-    from callcenter.accounts.models import Account
-
     out = []
     with session_scope(settings) as s:
         for acc in s.exec(select(Account).where(Account.active, Account.sip_contact != "")):
@@ -123,16 +106,11 @@ def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
 
 
 async def _run_demo(settings: Settings, residents: int) -> None:
-    from asterisk_conf import process
-    from callcenter.demo import DEMO_PASSWORD, load_demo
-
     migrate(settings)
     with session_scope(settings) as s:
         load_demo(s, residents=residents, must_change_password=settings.production)
-    # --- telephony B: residents' phones behind a demo outside line (click-to-call, callbacks,
-    # follow-ups: they answer, press 1 and speak); desk phones that send sound (recordings).
-    from asterisk_conf.sipp_media import MediaUAS
-
+    # Residents' phones behind a demo outside line (click-to-call, callbacks, follow-ups: they
+    # answer, press 1 and speak); desk phones that send sound (recordings).
     if not settings.outbound_contact:
         settings.outbound_contact = f"sip:127.0.0.1:{DEMO_RESIDENTS_PORT}"
     await asyncio.to_thread(process.start, settings)
@@ -174,8 +152,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
-    from asterisk_conf.sipp import place_call
-
     settings = get_settings()
     headers = {}
     if args.order_12345:
@@ -198,14 +174,10 @@ def _cmd_call(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from callcenter.doctor import run_doctor
-
     return asyncio.run(run_doctor(get_settings()))
 
 
 def _cmd_stats_rebuild(args: argparse.Namespace) -> int:
-    from callcenter.statistics.follower import rebuild
-
     print(f"{rebuild(get_settings())} queue_log lines counted again")
     return 0
 
@@ -236,6 +208,5 @@ def register(sub) -> None:
     p = sub.add_parser("doctor", help="check every hop of the call path with one real test call")
     p.set_defaults(func=_cmd_doctor)
 
-    # --- statistics ---
     p = sub.add_parser("stats-rebuild", help="count the statistics again from queue_log (engine stopped)")
     p.set_defaults(func=_cmd_stats_rebuild)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 
 from callcenter.config import Settings
+from callcenter.mail import MailWorker
+from callcenter.records.service import WebhookWorker
+from sms.service import OutboxWorker
 
 log = logging.getLogger(__name__)
 
@@ -13,10 +16,6 @@ class MessagingWorkers:
     def __init__(
         self, settings: Settings, sms: bool = True, webhooks: bool = True, mail: bool = True
     ) -> None:
-        from callcenter.mail import MailWorker
-        from callcenter.records.service import WebhookWorker
-        from sms.service import OutboxWorker
-
         self.sms = OutboxWorker(settings) if sms else None
         self.webhooks = WebhookWorker(settings) if webhooks else None
         self.mail = MailWorker(settings) if mail else None

@@ -1,18 +1,21 @@
-"""The telephony engine: AMI client, FastAGI server and call service on one event loop.
+"""The telephony engine: AMI client, FastAGI server, call service and the workers around them,
+on one event loop, started in order and stopped in reverse.
 
 Web workers may run in other processes; they only need the event bus (Redis when several).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Protocol
 
 from agi_scripts.routes import register_routes
 from agi_scripts.server import FastAgiServer
 from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
-from callcenter.callcontrol.flows import CallControlServices  # telephony B
+from callcenter.callcontrol.flows import CallControlServices
 from callcenter.calls.service import CallService
 from callcenter.config import Settings
 from callcenter.ivr.routing import IvrRuntime
@@ -21,8 +24,19 @@ from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.orders import OrderRollupTask
 from callcenter.statistics.presence import QueueLogWriter
+from dispatch.categories import seed_if_empty
+from dispatch.followups import FollowUpResults
+from dispatch.profile import pop_extras
+from dispatch.scheduler import DeadlineScheduler
+from hotline.messaging import MessagingWorkers
 
 log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Engine:
@@ -30,12 +44,10 @@ class Engine:
         self.settings = settings
         self.bus = bus
         self.ami = AmiClient(settings)
-        self.calls = CallService(settings, bus, events=self.ami.events)
+        self.calls = CallService(settings, bus, events=self.ami.events, profile_extras=pop_extras)
         self.seats = SeatCommands(settings, bus, self.ami)
         self.config = ConfigApplier(settings, bus, self.ami)
-        # --- messaging: the SMS and grid/approval webhook outboxes ---
-        from callcenter.messaging import MessagingWorkers
-
+        # The SMS, e-mail and grid/approval webhook outboxes.
         self.messaging = MessagingWorkers(settings)
         # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
         self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
@@ -43,22 +55,36 @@ class Engine:
         # Static queue members' login / logout lines, written into queue_log through AMI.
         self.queue_log = QueueLogWriter(settings, bus, self.ami)
         self.order_stats = OrderRollupTask(settings)
-        self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)  # telephony B
-        self.ivr = IvrRuntime(settings, bus)  # --- telephony A: hours, caller facts, out-of-hours items
+        self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)
+        self.ivr = IvrRuntime(settings, bus)  # hours, caller facts, out-of-hours items
+        # Order deadlines (催办 / 督办) and follow-up ratings: once per deployment, here.
+        self.deadlines = DeadlineScheduler(settings, bus)
+        self.followups = FollowUpResults(settings, bus)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
+        # Started in this order, stopped in reverse; the AMI login comes last, when every
+        # consumer of its events is listening.
+        self._components: list[Component] = [
+            self.calls,
+            self.seats,
+            self.config,
+            self.messaging,
+            self.stats,
+            self.queue_log,
+            self.daily_mail,
+            self.order_stats,
+            self.callcontrol,
+            self.ivr,
+            self.deadlines,
+            self.followups,
+        ]
+        self._started: list[Component] = []
 
     async def start(self) -> None:
-        await self.calls.start()
-        await self.seats.start()
-        await self.config.start()
-        await self.messaging.start()
-        await self.stats.start()
-        await self.queue_log.start()
-        await self.daily_mail.start()
-        await self.order_stats.start()
-        await self.callcontrol.start()  # telephony B
-        await self.ivr.start()
+        await asyncio.to_thread(seed_if_empty, self.settings)  # a new installation's category tree
+        for component in self._components:
+            await component.start()
+            self._started.append(component)
         if self._agi_enabled:
             await self.start_agi()
         await self.ami.start()
@@ -75,15 +101,7 @@ class Engine:
             self.agi = None
 
     async def stop(self) -> None:
-        await self.messaging.stop()
-        await self.seats.stop()
-        await self.config.stop()
-        await self.callcontrol.stop()  # telephony B
         await self.ami.stop()
         await self.stop_agi()
-        await self.stats.stop()
-        await self.queue_log.stop()
-        await self.daily_mail.stop()
-        await self.order_stats.stop()
-        await self.ivr.stop()
-        await self.calls.stop()
+        while self._started:
+            await self._started.pop().stop()

@@ -1,4 +1,4 @@
-"""``python -m sms``: the outbox workers alone, with the settings from the environment.
+"""``python -m hotline.outbox_workers``: the outbox workers alone, with the settings from the environment.
 
 The engine runs the same workers; this is for a separate sender process (and the restart test)."""
 
@@ -11,11 +11,10 @@ import signal
 
 from callcenter.config import get_settings
 from callcenter.database import migrate
+from hotline.messaging import MessagingWorkers
 
 
 async def _main() -> None:
-    from callcenter.messaging import MessagingWorkers
-
     settings = get_settings()
     migrate(settings)
     stop = asyncio.Event()

@@ -1,0 +1,22 @@
+"""Text made safe for lines other programs parse: Asterisk configs, AMI headers, queue_log fields."""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Characters that end a value, start a comment, split a list or close a quote in Asterisk configs.
+_NAME_BAD = set(';,"<>\\[]{}$`')
+_CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def no_controls(value: str, replacement: str = "") -> str:
+    """Replace control, format and line/paragraph separator characters (CR, LF, U+2028, ...)."""
+    return "".join(replacement if unicodedata.category(ch) in _CONTROL_CATEGORIES else ch for ch in value)
+
+
+def clean_name(value: str | None, fallback: str = "", maxlen: int = 40) -> str:
+    """A display name safe inside any config line: no newlines, ``;``, ``,``, quotes, brackets."""
+    text = no_controls(value or "", " ")
+    text = "".join(ch for ch in text if ch not in _NAME_BAD)
+    text = " ".join(text.split())[:maxlen].strip()
+    return text or fallback
