@@ -55,7 +55,9 @@ def _seat_states() -> set[str]:
 
 
 def _set_conn_states() -> set[str]:
-    return set(re.findall(r'setConn\("(\w+)"\)', (SCRIPTS / "console.js").read_text(encoding="utf-8")))
+    """Every state console.js passes to setConn, e.g. setConn(ev.code === 4403 ? "forbidden" : "no_extension")."""
+    calls = re.findall(r"setConn\((.*?)\);", (SCRIPTS / "console.js").read_text(encoding="utf-8"))
+    return {state for args in calls for state in re.findall(r'"(\w+)"', args)}
 
 
 # Template and Python prefixes -> every value the rest of the key can take.
