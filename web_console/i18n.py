@@ -2,7 +2,7 @@
 
 The catalogues and ``translate`` are in ``callcenter.i18n`` (the daily report e-mail uses them
 too); this module adds what only a web page needs: the BCP 47 tag for ``<html lang>``, reading a
-language code from a query, cookie or session, and the ``js.*`` keys handed to ``static/i18n.js``.
+language code from the query or the session, and the ``js.*`` keys handed to ``static/i18n.js``.
 """
 
 from __future__ import annotations

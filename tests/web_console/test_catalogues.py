@@ -55,7 +55,7 @@ def _seat_states() -> set[str]:
 
 
 def _set_conn_states() -> set[str]:
-    """Every state console.js passes to setConn, e.g. setConn(ev.code === 4403 ? "forbidden" : "no_extension")."""
+    """Every state console.js passes to setConn, also one chosen by a condition (forbidden / no_extension)."""
     calls = re.findall(r"setConn\((.*?)\);", (SCRIPTS / "console.js").read_text(encoding="utf-8"))
     return {state for args in calls for state in re.findall(r'"(\w+)"', args)}
 
