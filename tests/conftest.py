@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter import i18n
 from callcenter.ami.client import close_manager, open_manager
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate
@@ -34,6 +35,14 @@ def require(binary: str) -> str:
     if path is None:
         missing_part(f"{binary} is not installed")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _catalogue_keys_are_strict():
+    """A key missing in a catalogue fails the test instead of being rendered as the key itself."""
+    i18n.strict_keys()
+    yield
+    i18n.strict_keys(False)
 
 
 @pytest.fixture

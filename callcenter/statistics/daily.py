@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
+from sqlmodel import col
 
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import get_engine
+from callcenter.i18n import translator
+from callcenter.mail import send_mail
 from callcenter.statistics import exports, orders, service
 from callcenter.statistics.charts import bar_chart
 from callcenter.statistics.models import StatCursor
@@ -87,9 +90,6 @@ def fmt(v: Any, key: str = "") -> str:
 
 
 async def send_daily(settings: Settings, day: str) -> None:
-    from callcenter.mail import send_mail
-    from web_console.i18n import translator
-
     t = translator("zh")
     html = await asyncio.to_thread(render_daily, settings, day, t)
     report = await asyncio.to_thread(service.report, settings, day, day, "queue")
@@ -128,11 +128,12 @@ class DailyMailer:
 
     def _last_sent(self) -> str:
         with get_engine(self.settings).connect() as c:
-            row = c.execute(select(StatCursor.state).where(StatCursor.name == MARKER)).first()
+            row = c.execute(select(col(StatCursor.state)).where(col(StatCursor.name) == MARKER)).first()
         return row[0] if row else ""
 
     def _mark(self, day: str) -> None:
-        t = StatCursor.__table__
+        # SQLModel sets __table__ when the class is made; its type stubs do not declare it.
+        t: Table = StatCursor.__table__  # type: ignore[attr-defined]
         with get_engine(self.settings).begin() as c:
             if (
                 c.execute(

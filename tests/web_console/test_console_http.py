@@ -10,7 +10,6 @@ from callcenter.accounts.service import hash_password
 from callcenter.database import session_scope
 from web_console import views
 from web_console.app import SESSION_COOKIE, create_app
-from web_console.i18n import EN, ZH
 
 from .test_permissions import declared
 
@@ -268,8 +267,3 @@ def test_language_switch_is_remembered(client, web):
     assert "Seat console" in page and "Waiting for calls" in page
     assert "座席工作台" in client.get("/console?lang=zh").text
     assert "等待来电" in client.get("/console?lang=bogus").text
-
-
-def test_catalogues_have_the_same_keys():
-    assert set(ZH) == set(EN)
-    assert all(v.strip() for v in ZH.values()) and all(v.strip() for v in EN.values())
