@@ -7,7 +7,9 @@ Both catalogues must hold the same keys (a test checks it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -957,3 +959,14 @@ EN.update(
         "stats.def.score": "Parts scored 0–1, weighted as set, × 100; a part without data is left out",
     }
 )
+
+
+# User-facing error messages, ``errors.<domain>.<code>`` (see callcenter/errors.py): data files
+# under callcenter/locales/<tag>/errors.json, merged into the catalogues above.
+def _merge_error_strings() -> None:
+    locales = Path(__file__).resolve().parents[1] / "callcenter" / "locales"
+    for lang, tag in (("zh", "zh-CN"), ("en", "en")):
+        CATALOGUES[lang].update(json.loads((locales / tag / "errors.json").read_text(encoding="utf-8")))
+
+
+_merge_error_strings()
