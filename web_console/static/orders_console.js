@@ -24,18 +24,7 @@
   function fieldOf(name) {
     return form.querySelector('[data-field="' + name + '"]');
   }
-  var csrfInput = document.querySelector('input[name="csrf"]');
-
-  function api(method, url, body) {
-    return fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().then(function (data) { return { status: r.status, data: data }; });
-    });
-  }
+  var api = window.cc.api; // cc.js
 
   // ---- the form's options, loaded once ----
   var options = null;
