@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from callcenter.clock import aware, local_minute, utcnow
 from callcenter.directory.models import Community, Grid, Outlet
@@ -46,7 +46,7 @@ def _category_paths(db: Session, orders: Sequence[WorkOrder]) -> dict[int, str]:
     nodes = {
         cid: (name, parent)
         for cid, name, parent in db.connection().execute(
-            sa.select(Category.id, Category.name, Category.parent_id)
+            sa.select(col(Category.id), col(Category.name), col(Category.parent_id))
         )
     }
     paths: dict[int, str] = {}
@@ -73,26 +73,26 @@ def order_views(db: Session, orders: Sequence[WorkOrder], actor: Actor | None = 
     merged_into = aliased(WorkOrder)
     query = (
         sa.select(
-            WorkOrder.id,
-            assigned.id,
-            assigned.name,
-            suggested.id,
-            suggested.name,
-            Community.name,
-            Grid.name,
-            Resident.id,
-            Resident.name,
-            repeat_of.number,
-            merged_into.number,
+            col(WorkOrder.id),
+            col(assigned.id),
+            col(assigned.name),
+            col(suggested.id),
+            col(suggested.name),
+            col(Community.name),
+            col(Grid.name),
+            col(Resident.id),
+            col(Resident.name),
+            col(repeat_of.number),
+            col(merged_into.number),
         )
         .select_from(WorkOrder)
-        .outerjoin(assigned, assigned.id == WorkOrder.outlet_id)
-        .outerjoin(suggested, suggested.id == WorkOrder.suggested_outlet_id)
-        .outerjoin(Community, Community.id == WorkOrder.community_id)
-        .outerjoin(Grid, Grid.id == WorkOrder.grid_id)
-        .outerjoin(Resident, Resident.id == WorkOrder.resident_id)
-        .outerjoin(repeat_of, repeat_of.id == WorkOrder.repeat_of_id)
-        .outerjoin(merged_into, merged_into.id == WorkOrder.merged_into_id)
+        .outerjoin(assigned, col(assigned.id) == col(WorkOrder.outlet_id))
+        .outerjoin(suggested, col(suggested.id) == col(WorkOrder.suggested_outlet_id))
+        .outerjoin(Community, col(Community.id) == col(WorkOrder.community_id))
+        .outerjoin(Grid, col(Grid.id) == col(WorkOrder.grid_id))
+        .outerjoin(Resident, col(Resident.id) == col(WorkOrder.resident_id))
+        .outerjoin(repeat_of, col(repeat_of.id) == col(WorkOrder.repeat_of_id))
+        .outerjoin(merged_into, col(merged_into.id) == col(WorkOrder.merged_into_id))
         .where(col(WorkOrder.id).in_([o.id for o in orders]))
     )
     related = {row[0]: row for row in db.connection().execute(query)}
@@ -103,6 +103,7 @@ def order_views(db: Session, orders: Sequence[WorkOrder], actor: Actor | None = 
         _, out_id, out_name, sug_id, sug_name, community, grid, res_id, res_name, repeat, merged = (
             related.get(order.id, (None,) * 11)
         )
+        deadline = aware(order.deadline_at)
         views.append(
             {
                 "id": order.id,
@@ -124,9 +125,7 @@ def order_views(db: Session, orders: Sequence[WorkOrder], actor: Actor | None = 
                 "created_at": local_minute(order.created_at),
                 "created_by": order.created_by,
                 "deadline_at": local_minute(order.deadline_at),
-                "overdue": bool(
-                    order.deadline_at and order.status in Status.AT_OUTLET and aware(order.deadline_at) < now
-                ),
+                "overdue": bool(deadline and order.status in Status.AT_OUTLET and deadline < now),
                 "extension_requested_until": local_minute(order.extension_requested_until),
                 "resolution": order.resolution,
                 "return_reason": order.return_reason,
@@ -194,10 +193,12 @@ def list_orders(db: Session, filters: OrderFilters, page: int = 1) -> OrderPage:
     if filters.q.strip():
         text = filters.q.strip()
         conds.append(
-            (WorkOrder.number == text)
-            | (WorkOrder.short_code == text)
-            | col(WorkOrder.summary).contains(text)
-            | col(WorkOrder.address).contains(text)
+            or_(
+                col(WorkOrder.number) == text,
+                col(WorkOrder.short_code) == text,
+                col(WorkOrder.summary).contains(text),
+                col(WorkOrder.address).contains(text),
+            )
         )
     if filters.overdue:
         conds.append(col(WorkOrder.status).in_(Status.AT_OUTLET))

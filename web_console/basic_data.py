@@ -14,7 +14,7 @@ from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from openpyxl import Workbook
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from callcenter import phone
@@ -56,15 +56,15 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
         if kind == "communities":
             return [
                 {"id": c.id, "name": c.name, "jurisdiction": jur.get(c.jurisdiction_id, ""), "urban": c.urban}
-                for c in s.exec(select(Community).order_by(Community.jurisdiction_id, Community.id))
+                for c in s.exec(select(Community).order_by(col(Community.jurisdiction_id), col(Community.id)))
             ]
         if kind == "grids":
             return [
                 {"id": g.id, "name": g.name, "community": com.get(g.community_id, "")}
-                for g in s.exec(select(Grid).order_by(Grid.community_id, Grid.id))
+                for g in s.exec(select(Grid).order_by(col(Grid.community_id), col(Grid.id)))
             ]
         if kind == "service_areas":
-            members: dict[int, list[str]] = {}
+            members: dict[int | None, list[str]] = {}
             for m in s.exec(select(ServiceAreaCommunity)):
                 members.setdefault(m.area_id, []).append(com.get(m.community_id, ""))
             return [
@@ -72,7 +72,7 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
                 for a in s.exec(select(ServiceArea))
             ]
         if kind == "outlets":
-            covered: dict[int, list[str]] = {}
+            covered: dict[int | None, list[str]] = {}
             for oa in s.exec(select(OutletArea)):
                 covered.setdefault(oa.outlet_id, []).append(areas.get(oa.area_id, ""))
             return [
@@ -90,7 +90,7 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
                     "working_hours": o.working_hours,
                     "active": o.active,
                 }
-                for o in s.exec(select(Outlet).order_by(Outlet.id))
+                for o in s.exec(select(Outlet).order_by(col(Outlet.id)))
             ]
         if kind == "service_numbers":
             return [

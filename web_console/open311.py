@@ -270,6 +270,7 @@ def _create(settings: Settings, form: dict[str, str], client: str, ip: str) -> t
         except dispatch.DispatchError as exc:
             return 400, str(exc)
         token = secrets.token_urlsafe(18)
+        assert order.id is not None  # created and flushed above
         db.add(Open311Token(token=token, order_id=order.id, client=client))
         audit(db, f"open311:{client}", "open311.request", target=f"order:{order.number}", ip=ip)
         db.commit()

@@ -231,7 +231,7 @@ def api_client(request: Request) -> str:
     if account is None:
         raise NotAuthenticated()
     path = getattr(request.scope.get("route"), "path", None)
-    if account.role not in ROUTE_ROLES.get(path, frozenset()) or account.must_change_password:
+    if account.role not in ROUTE_ROLES.get(path or "", frozenset()) or account.must_change_password:
         raise Forbidden()
     return account.username
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from callcenter import ids, topics
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
+from callcenter.bus import EventBus
 from callcenter.calls.models import CallRecord
 from callcenter.calls.service import mask_id_number
 from callcenter.clock import local_day
@@ -61,7 +62,7 @@ class LinkPhone(BaseModel):
     phone: str = Field(max_length=40)
 
 
-async def _repop(bus: BusDep, linkedid: str, resident_id: int) -> None:
+async def _repop(bus: EventBus, linkedid: str, resident_id: int | None) -> None:
     """The caller's pop shows the resident now: the engine rebuilds it."""
     if ids.CALL_ID.match(linkedid):
         await bus.publish(topics.CALLS_RESIDENT, {"linkedid": linkedid, "resident_id": resident_id})
@@ -88,7 +89,7 @@ def api_my_calls(request: Request, account: CurrentAccount) -> JSONResponse:
     with open_db(request) as db:
         rows = db.exec(
             select(CallRecord, Resident.name)
-            .join(Resident, Resident.id == CallRecord.resident_id, isouter=True)
+            .join(Resident, col(Resident.id) == col(CallRecord.resident_id), isouter=True)
             .where(CallRecord.seat == ext, CallRecord.started_at >= today)
             .order_by(col(CallRecord.started_at).desc())
             .limit(20)
@@ -139,7 +140,7 @@ def api_communities(request: Request, account: CurrentAccount) -> JSONResponse:
     with open_db(request) as db:
         rows = db.exec(
             select(Community.id, Community.name, Jurisdiction.name)
-            .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id)
+            .join(Jurisdiction, col(Jurisdiction.id) == col(Community.jurisdiction_id))
             .order_by(Jurisdiction.name, Community.name)
         )
         return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
@@ -199,6 +200,7 @@ def _page(
             return render(request, "error.html", status_code=404)
         community = db.get(Community, r.community_id) if r.community_id else None
         grid = db.get(Grid, r.grid_id) if r.grid_id else None
+        assert r.id is not None
         extras = profiles.resident_extras(Reads(db), r.id)
         archive = db.exec(
             select(ServiceArchive)

@@ -98,7 +98,7 @@ def update_item(s: Session, kind: str, item_id: int, form: dict[str, str], edito
         look = imports.Lookups(s)
         for name in imports.split_list(values.pop("communities")):
             try:
-                members.append(look.community(name).id)
+                members.append(look.community(name).id or 0)
             except imports.RowError as exc:
                 errors.append(str(exc))
     if kind == "communities":
@@ -137,7 +137,7 @@ def update_outlet(
     """Outlets change contacts and hours often (the SMS reply check uses these numbers). Returns
     the problems found (nothing is changed then); commits otherwise."""
     outlet = s.get(Outlet, outlet_id)
-    if outlet is None:
+    if outlet is None or outlet.id is None:
         return ["not found"]
     errors = []
     numbers = []
@@ -160,7 +160,7 @@ def update_outlet(
         area_ids = []
         for name in imports.split_list(form["areas"]):
             try:
-                area_ids.append(look.area(name).id)
+                area_ids.append(look.area(name).id or 0)
             except imports.RowError as exc:
                 errors.append(str(exc))
     if errors:

@@ -34,7 +34,7 @@
             var ext = row.dataset.ext;
             api("POST", "/api/spy", { ext: ext, mode: mode }).then(function (r) {
               boardMessage.textContent = r.status === 202 ? t("cc.spy_ringing", { ext: ext })
-                : t("cc.failed", { error: str(r.data.error || r.status) });
+                : t("cc.failed", { error: str(r.data.message || r.data.error || r.status) });
             });
           });
           td.appendChild(b);
@@ -77,7 +77,7 @@
   refreshOnCall();
 
   function sent(r) {
-    say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.error || r.status) }));
+    say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.message || r.data.error || r.status) }));
   }
 
   function act(action) {

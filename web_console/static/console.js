@@ -372,7 +372,7 @@
     function outcome(r, doneKey) {
       if (r.status === 200 || r.status === 201) registerMessage(pop, t(doneKey, { name: str(r.data.name) }));
       else if (r.status === 409 && r.data.existing) registerMessage(pop, t("register.exists", { name: str(r.data.existing.name) }));
-      else registerMessage(pop, t("register.failed", { error: str(r.data.error || r.status) }));
+      else registerMessage(pop, t("register.failed", { error: str(r.data.message || r.data.error || r.status) }));
     }
     reg.addEventListener("submit", function (ev) {
       ev.preventDefault();

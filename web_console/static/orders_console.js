@@ -178,7 +178,7 @@
         msgEl.appendChild(open);
         msgEl.dataset.number = str(r.data.number);
       } else {
-        msgEl.textContent = t("order.failed", { error: str(r.data && r.data.error) || String(r.status) });
+        msgEl.textContent = t("order.failed", { error: str(r.data && (r.data.message || r.data.error)) || String(r.status) });
       }
     }, function () {
       msgEl.textContent = t("order.failed", { error: "network" });
@@ -249,7 +249,7 @@
           b.addEventListener("click", function () {
             b.disabled = true;
             api("POST", "/api/orders/" + Number(o.id) + "/calls", { linkedid: linkedid }).then(function (r) {
-              b.textContent = r.status === 200 ? t("order.call_linked") : t("order.failed", { error: str(r.data && r.data.error) });
+              b.textContent = r.status === 200 ? t("order.call_linked") : t("order.failed", { error: str(r.data && (r.data.message || r.data.error)) });
             });
           });
           li.appendChild(document.createTextNode(" "));
