@@ -17,7 +17,7 @@ from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import CallQueue
-from web_console.deps import BusDep, CsrfChecked, CurrentAccount, open_db, protected_router
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
 
@@ -133,12 +133,12 @@ async def admin_set_queues(
 def admin_audit(
     request: Request,
     account: CurrentAccount,
+    db: DbSession,
     actor: str = Query("", max_length=64),
     action: str = Query("", max_length=48),
     target: str = Query("", max_length=128),
 ) -> Response:
-    with open_db(request) as db:
-        entries = search_audit(db, actor=actor, action=action, target=target, limit=500)
+    entries = search_audit(db, actor=actor, action=action, target=target, limit=500)
     return render(
         request,
         "admin_audit.html",

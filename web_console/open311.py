@@ -4,7 +4,7 @@ city platforms and apps that speak it.
 GET services, service definitions, requests and tokens are public as the spec has them; POST
 requests needs an ``api_key`` from ``open311_api_keys``. Errors are the spec's list of
 ``{"code", "description"}``. What a request shows is what the spec defines: no caller name or
-phone leaves through it. Access rules: ``views.PUBLIC_ROUTES`` (these routes authenticate by
+phone leaves through it. Access rules: ``access.PUBLIC_ROUTES`` (these routes authenticate by
 api_key themselves).
 """
 

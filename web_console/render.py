@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from callcenter.errors import UserError
-from web_console.access import nav_links
 from web_console.deps import CsrfRejected, Forbidden, NotAuthenticated, PasswordChangeRequired
 from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, normalize_lang, translate, translator
 from web_console.protocol import client_constants
@@ -39,7 +38,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         lang=lang,
         locale=LOCALE_TAGS[lang],
         csrf=csrf_token(request.session),
-        nav_links=nav_links,
         protocol=client_constants(),
     )
     return request.app.state.templates.TemplateResponse(

@@ -32,7 +32,7 @@ from callcenter.residents.models import Resident, ServiceArchive
 from dispatch import profile as profiles
 from dispatch.models import WorkOrder
 from dispatch.queries import STATUSES
-from web_console.deps import BusDep, CsrfChecked, CurrentAccount, open_db, protected_router
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
 from web_console.render import render, show_errors_on, user_error_json
 from web_console.sessions import client_ip
 
@@ -136,22 +136,18 @@ def api_resident_identity(request: Request, resident_id: int, account: CurrentAc
 
 
 @router.get("/api/communities")
-def api_communities(request: Request, account: CurrentAccount) -> JSONResponse:
-    with open_db(request) as db:
-        rows = db.exec(
-            select(Community.id, Community.name, Jurisdiction.name)
-            .join(Jurisdiction, col(Jurisdiction.id) == col(Community.jurisdiction_id))
-            .order_by(Jurisdiction.name, Community.name)
-        )
-        return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
+def api_communities(account: CurrentAccount, db: DbSession) -> JSONResponse:
+    rows = db.exec(
+        select(Community.id, Community.name, Jurisdiction.name)
+        .join(Jurisdiction, col(Jurisdiction.id) == col(Community.jurisdiction_id))
+        .order_by(Jurisdiction.name, Community.name)
+    )
+    return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
 
 
 @router.get("/api/residents")
-def api_residents(
-    request: Request, account: CurrentAccount, q: str = Query("", max_length=64)
-) -> JSONResponse:
-    with open_db(request) as db:
-        return JSONResponse([_resident_brief(r) for r in resident_service.search(db, q)])
+def api_residents(account: CurrentAccount, db: DbSession, q: str = Query("", max_length=64)) -> JSONResponse:
+    return JSONResponse([_resident_brief(r) for r in resident_service.search(db, q)])
 
 
 @router.post("/api/residents", dependencies=[CsrfChecked])
