@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from asterisk_conf import sounds
 from callcenter.config import Settings
+from callcenter.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ DIGIT_WORDS = dict(zip("0123456789", "零一二三四五六七八九", strict=Tr
 MAX_UPLOAD_SECONDS = 120
 
 
-class UploadError(ValueError):
+class UploadError(UserError, domain="upload"):
     """An uploaded prompt recording that cannot be used (message shown to the administrator)."""
 
 

@@ -28,6 +28,7 @@ from callcenter.accounts.models import Role
 from callcenter.clock import aware, utcnow
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import Outlet
+from callcenter.errors import UserError
 from callcenter.residents.models import ServiceArchive
 from dispatch import deadlines
 from dispatch.models import (
@@ -76,7 +77,7 @@ class Actor:
         return cls(username=account.username, role=account.role, outlet_id=account.outlet_id)
 
 
-class DispatchError(ValueError):
+class DispatchError(UserError, domain="dispatch"):
     """A request refused with a message a person can act on. ``code`` says why:
     ``role`` (this role may not), ``state`` (not in this status), ``outlet`` (another outlet's
     order), ``invalid`` (missing or bad details), ``not_found``."""

@@ -1,33 +1,35 @@
 """Administration: accounts (with temporary passwords) and the audit log.
-Access rules: ``views.ROUTE_ROLES``."""
+Access rules: ``access.ROUTE_ROLES``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from asterisk_conf.apply import CONFIG_TOPIC
 from callcenter.accounts import flows
-from callcenter.accounts.models import Account, Role
+from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ
-from callcenter.database import session_scope
-from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
+from callcenter.directory.models import CallQueue
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
+from web_console.render import render, show_errors_on
+from web_console.sessions import client_ip
+
+router = protected_router()
 
 
 def _actor(request: Request, account: Account) -> flows.Actor:
-    return flows.Actor(account.username, account.role, request.client.host if request.client else "")
+    return flows.Actor(account.username, account.role, client_ip(request))
 
 
 def _accounts_page(request: Request, account: Account, status_code: int = 200, **notice: Any) -> Response:
-    from callcenter.accounts.models import QueueMembership
-    from callcenter.directory.models import CallQueue
-
-    with session_scope(request.app.state.settings) as db:
+    with open_db(request) as db:
         accounts = list(db.exec(select(Account).order_by(Account.role, Account.username)))
         queues_of: dict[int, dict[str, int]] = {}
         for m in db.exec(select(QueueMembership).order_by(QueueMembership.queue_name)):
@@ -47,43 +49,38 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
     )
 
 
-async def _run_flow(request: Request, account: Account, csrf: str, flow, *args) -> Any:
-    """One account flow for an administrator's form: the CSRF check, the flow on a thread, and
-    the page again with the flow's own message (422) when it refused. A Response means stop."""
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            return await run_in_threadpool(flow, db, _actor(request, account), *args)
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, 422, error=str(exc))
+async def _run_flow(request: Request, account: Account, flow: Callable[..., Any], *args: Any) -> Any:
+    """One account flow for an administrator's form, on a thread; a refusal (``AccountError``)
+    shows the page again with the flow's own message (422)."""
+    show_errors_on(request, lambda exc, message: _accounts_page(request, account, 422, error=message))
+    with open_db(request) as db:
+        return await run_in_threadpool(flow, db, _actor(request, account), *args)
 
 
-async def _telephony_changed(request: Request, reason: str) -> None:
+async def _telephony_changed(bus: BusDep, reason: str) -> None:
     """Seats are SIP endpoints and queue members: the engine re-renders and reloads Asterisk."""
-    await request.app.state.bus.publish(CONFIG_TOPIC, {"reason": reason})
+    await bus.publish(CONFIG_TOPIC, {"reason": reason})
 
 
-@protected.get("/admin/accounts")
-def admin_accounts(request: Request, account: Account = Depends(authorize)) -> Response:
+@router.get("/admin/accounts")
+def admin_accounts(request: Request, account: CurrentAccount) -> Response:
     return _accounts_page(request, account)
 
 
-@protected.post("/admin/accounts")
+@router.post("/admin/accounts", dependencies=[CsrfChecked])
 async def admin_create_account(
     request: Request,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
+    account: CurrentAccount,
+    bus: BusDep,
     username: str = Form("", max_length=64),
     display_name: str = Form("", max_length=64),
     role: str = Form("", max_length=16),
     extension: str = Form("", max_length=16),
     queues: list[str] = Form([]),
 ) -> Response:
-    result = await _run_flow(
+    created, password = await _run_flow(
         request,
         account,
-        csrf,
         flows.create_account,
         username.strip(),
         display_name,
@@ -91,70 +88,57 @@ async def admin_create_account(
         extension.strip(),
         queues,
     )
-    if isinstance(result, Response):
-        return result
-    created, password = result
     if created.role == Role.SEAT:
-        await _telephony_changed(request, f"seat {created.extension} created")
+        await _telephony_changed(bus, f"seat {created.extension} created")
     return _accounts_page(request, account, 201, created=created.username, password=password)
 
 
-@protected.post("/admin/accounts/{account_id}/active")
+@router.post("/admin/accounts/{account_id}/active", dependencies=[CsrfChecked])
 async def admin_set_active(
     request: Request,
     account_id: int,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
+    account: CurrentAccount,
+    bus: BusDep,
     active: bool = Form(...),
 ) -> Response:
-    changed = await _run_flow(request, account, csrf, flows.set_active, account_id, active)
-    if isinstance(changed, Response):
-        return changed
+    changed = await _run_flow(request, account, flows.set_active, account_id, active)
     if changed.role == Role.SEAT:
-        await _telephony_changed(request, f"seat {changed.extension} {'enabled' if active else 'disabled'}")
+        await _telephony_changed(bus, f"seat {changed.extension} {'enabled' if active else 'disabled'}")
     return _accounts_page(request, account)
 
 
-@protected.post("/admin/accounts/{account_id}/password")
-async def admin_reset_password(
-    request: Request, account_id: int, account: Account = Depends(authorize), csrf: str = Form("")
-) -> Response:
-    result = await _run_flow(request, account, csrf, flows.reset_password, account_id)
-    if isinstance(result, Response):
-        return result
-    changed, password = result
+@router.post("/admin/accounts/{account_id}/password", dependencies=[CsrfChecked])
+async def admin_reset_password(request: Request, account_id: int, account: CurrentAccount) -> Response:
+    changed, password = await _run_flow(request, account, flows.reset_password, account_id)
     return _accounts_page(request, account, reset=changed.username, password=password)
 
 
-@protected.post("/admin/accounts/{account_id}/queues")
+@router.post("/admin/accounts/{account_id}/queues", dependencies=[CsrfChecked])
 async def admin_set_queues(
     request: Request,
     account_id: int,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
+    account: CurrentAccount,
+    bus: BusDep,
     skills: list[str] = Form([]),
 ) -> Response:
-    try:
-        parsed = flows.parse_skills(skills)
-    except flows.AccountError as exc:
-        return _accounts_page(request, account, status_code=400, error=str(exc))
-    changed = await _run_flow(request, account, csrf, flows.set_queues, account_id, parsed)
-    if isinstance(changed, Response):
-        return changed
-    await _telephony_changed(request, f"seat {changed.extension} queues")
+    # A skill list that cannot be read is a bad request (400), before any flow runs.
+    show_errors_on(request, lambda exc, message: _accounts_page(request, account, 400, error=message))
+    parsed = flows.parse_skills(skills)
+    changed = await _run_flow(request, account, flows.set_queues, account_id, parsed)
+    await _telephony_changed(bus, f"seat {changed.extension} queues")
     return _accounts_page(request, account)
 
 
-@protected.get("/admin/audit")
+@router.get("/admin/audit")
 def admin_audit(
     request: Request,
-    account: Account = Depends(authorize),
+    account: CurrentAccount,
+    db: DbSession,
     actor: str = Query("", max_length=64),
     action: str = Query("", max_length=48),
     target: str = Query("", max_length=128),
 ) -> Response:
-    with session_scope(request.app.state.settings) as db:
-        entries = search_audit(db, actor=actor, action=action, target=target, limit=500)
+    entries = search_audit(db, actor=actor, action=action, target=target, limit=500)
     return render(
         request,
         "admin_audit.html",

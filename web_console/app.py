@@ -21,12 +21,25 @@ from callcenter.accounts.service import LoginThrottle, RedisLoginThrottle
 from callcenter.bus import EventBus
 from callcenter.config import Settings
 from callcenter.directory.imports import ImportJobs, RedisImportJobs
-from web_console import (  # noqa: F401  (admin, residents: their routes)
+from sms.views import router as sms_router
+from web_console import (
     admin,
-    ivr_admin,  # noqa: F401  # Its routes
+    basic_data,
+    callcontrol,
+    ivr_admin,
+    messages,
+    open311,
+    orders_api,
+    orders_pages,
+    outlet_pages,
+    pages,
+    reports,
     residents,
-    views,
+    sockets,
 )
+from web_console.access import nav_links
+from web_console.render import install_exception_handlers
+from web_console.sessions import SESSION_MAX_AGE, RedisSessionRevocations, SessionRevocations
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -93,12 +106,34 @@ def make_templates() -> Jinja2Templates:
         return f"/static/{name}?v={v}" if v else f"/static/{name}"
 
     env.globals["static_url"] = static_url
+    env.globals["nav_links"] = nav_links
     return Jinja2Templates(env=env)
 
 
-def create_app(settings: Settings, bus: EventBus) -> FastAPI:
-    from web_console import callcontrol  # noqa: F401  (its routes, before the router is included)
+# Every router of the web console, in one place. Order matters only where two paths could match
+# the same request; none do today.
+ROUTERS = (
+    pages.public,
+    pages.router,
+    sockets.router,
+    admin.router,
+    basic_data.router,
+    callcontrol.router,
+    ivr_admin.router,
+    messages.router,
+    orders_api.router,
+    orders_pages.router,
+    outlet_pages.router,
+    outlet_pages.public,
+    residents.router,
+    reports.router,
+    reports.api,  # a supervisor's session or the display platform's token
+    open311.router,
+    sms_router,  # SMS provider webhooks
+)
 
+
+def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     if not settings.session_secret:
         settings.load_secrets()
     app = FastAPI(
@@ -112,40 +147,24 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.templates = make_templates()
     if settings.redis_url:  # several web workers: one throttle, logout list and import list for all
         app.state.login_throttle = RedisLoginThrottle(settings.redis_url)
-        app.state.revocations = views.RedisSessionRevocations(settings.redis_url)
+        app.state.revocations = RedisSessionRevocations(settings.redis_url)
         app.state.import_jobs = RedisImportJobs(settings.redis_url)
     else:
         app.state.login_throttle = LoginThrottle()
-        app.state.revocations = views.SessionRevocations()
+        app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
     app.state.ws_recheck_interval = 60.0
 
-    views.install_exception_handlers(app)
-    # SMS provider webhooks, Open311; the records/e-mail hook on order changes
-    import callcenter.records.service  # noqa: F401
-    from sms.views import router as sms_router
-    from web_console import basic_data, messages, open311  # noqa: F401  (routes on protected)
-
-    app.include_router(sms_router)
-    app.include_router(open311.router)
-    # Work orders (their protected routes register on import) and signed outlet links
-    from web_console import orders
-
-    app.include_router(orders.public_orders)
-    # (its pages join views.protected, so it is imported before that is included)
-    from web_console import reports
-
-    app.include_router(reports.api)  # a supervisor's session or the display platform's token
-    app.include_router(views.public)
-    app.include_router(views.protected)
-    app.include_router(views.sockets)
+    install_exception_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
         session_cookie=SESSION_COOKIE,
-        max_age=views.SESSION_MAX_AGE,
+        max_age=SESSION_MAX_AGE,
         same_site="strict",
         https_only=settings.production,
     )

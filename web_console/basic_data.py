@@ -1,18 +1,20 @@
 """Basic data administration (基础数据): jurisdictions, communities, grids, service areas, outlets
 and suppliers, service numbers; imports from CSV/Excel with a progress bar and a row-by-row
-report. Adding one item is an import of one row (the same checks). Access rules:
-``views.ROUTE_ROLES``; every change and import is in the audit log."""
+report. Adding one item is an import of one row (the same checks); editing one is
+``directory.service``. Access rules: ``access.ROUTE_ROLES``; every change and import is in the audit log."""
 
 from __future__ import annotations
 
+import io
 import secrets
 import threading
 from typing import Any
 
-from fastapi import Depends, File, Form, Request, UploadFile
+from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from openpyxl import Workbook
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from callcenter import phone
@@ -21,40 +23,30 @@ from callcenter.audit.service import record as audit
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory import imports
-from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet, OutletArea, ServiceNumber
+from callcenter.directory.models import (
+    Community,
+    Grid,
+    Jurisdiction,
+    Outlet,
+    OutletArea,
+    ServiceArea,
+    ServiceAreaCommunity,
+    ServiceNumber,
+)
+from callcenter.directory.service import EDIT_FIELDS, EDITABLE, MODELS, Editor, update_item, update_outlet
 from callcenter.statistics.exports import safe_cell
-from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
+from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
+from web_console.render import render, user_message
+from web_console.sessions import client_ip
 
-EDITABLE = ("jurisdictions", "communities", "grids", "service_areas", "outlets", "service_numbers")
-# What the edit form of an existing item changes (outlets: their contacts, see _update_outlet).
-EDIT_FIELDS: dict[str, tuple[str, ...]] = {
-    "jurisdictions": ("name", "code"),
-    "communities": ("name", "urban"),
-    "grids": ("name",),
-    "service_areas": ("name", "communities"),
-    "service_numbers": ("title", "queue_name"),
-}
 IMPORTABLE = (*EDITABLE, "residents")
 MAX_UPLOAD = imports.MAX_BYTES
 
-
-def _model(kind: str):
-    from callcenter.directory.models import ServiceArea
-
-    return {
-        "jurisdictions": Jurisdiction,
-        "communities": Community,
-        "grids": Grid,
-        "service_areas": ServiceArea,
-        "outlets": Outlet,
-        "service_numbers": ServiceNumber,
-    }[kind]
+router = protected_router()
 
 
 def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
     """What the list page and the API show for each item."""
-    from callcenter.directory.models import ServiceArea, ServiceAreaCommunity
-
     with session_scope(settings) as s:
         jur = {j.id: j.name for j in s.exec(select(Jurisdiction))}
         com = {c.id: c.name for c in s.exec(select(Community))}
@@ -64,15 +56,15 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
         if kind == "communities":
             return [
                 {"id": c.id, "name": c.name, "jurisdiction": jur.get(c.jurisdiction_id, ""), "urban": c.urban}
-                for c in s.exec(select(Community).order_by(Community.jurisdiction_id, Community.id))
+                for c in s.exec(select(Community).order_by(col(Community.jurisdiction_id), col(Community.id)))
             ]
         if kind == "grids":
             return [
                 {"id": g.id, "name": g.name, "community": com.get(g.community_id, "")}
-                for g in s.exec(select(Grid).order_by(Grid.community_id, Grid.id))
+                for g in s.exec(select(Grid).order_by(col(Grid.community_id), col(Grid.id)))
             ]
         if kind == "service_areas":
-            members: dict[int, list[str]] = {}
+            members: dict[int | None, list[str]] = {}
             for m in s.exec(select(ServiceAreaCommunity)):
                 members.setdefault(m.area_id, []).append(com.get(m.community_id, ""))
             return [
@@ -80,7 +72,7 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
                 for a in s.exec(select(ServiceArea))
             ]
         if kind == "outlets":
-            covered: dict[int, list[str]] = {}
+            covered: dict[int | None, list[str]] = {}
             for oa in s.exec(select(OutletArea)):
                 covered.setdefault(oa.outlet_id, []).append(areas.get(oa.area_id, ""))
             return [
@@ -98,7 +90,7 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
                     "working_hours": o.working_hours,
                     "active": o.active,
                 }
-                for o in s.exec(select(Outlet).order_by(Outlet.id))
+                for o in s.exec(select(Outlet).order_by(col(Outlet.id)))
             ]
         if kind == "service_numbers":
             return [
@@ -108,12 +100,8 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
     raise KeyError(kind)
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
-@protected.get("/admin/basic")
-def basic_index(request: Request, account: Account = Depends(authorize)) -> Response:
+@router.get("/admin/basic")
+def basic_index(request: Request, account: CurrentAccount) -> Response:
     counts = {kind: len(_rows(request.app.state.settings, kind)) for kind in EDITABLE}
     return render(request, "admin_basic.html", account=account, counts=counts, kinds=IMPORTABLE)
 
@@ -137,29 +125,30 @@ def _kind_page(
     )
 
 
-@protected.get("/admin/basic/{kind}")
-def basic_kind(request: Request, kind: str, account: Account = Depends(authorize)) -> Response:
+@router.get("/admin/basic/{kind}")
+def basic_kind(request: Request, kind: str, account: CurrentAccount) -> Response:
     if kind not in EDITABLE:
         return render(request, "error.html", status_code=404)
     return _kind_page(request, account, kind)
 
 
-@protected.post("/admin/basic/{kind}/save")
-async def basic_save(request: Request, kind: str, account: Account = Depends(authorize)) -> Response:
+@router.post("/admin/basic/{kind}/save", dependencies=[CsrfChecked])
+async def basic_save(request: Request, kind: str, account: CurrentAccount) -> Response:
     form = {k: str(v)[:1000] for k, v in (await request.form()).multi_items()}
-    if not csrf_ok(request.session, form.get("csrf")):
-        return forbidden_response(request)
     if kind not in EDITABLE:
         return render(request, "error.html", status_code=404)
     settings: Settings = request.app.state.settings
     item_id = form.get("id", "")
+    editor = Editor(account.username, account.role, client_ip(request))
 
     def save() -> tuple[bool, Any]:
         with session_scope(settings) as s:
             if item_id.isdigit() and kind == "outlets":
-                return _update_outlet(s, settings, int(item_id), form, account, _ip(request))
+                errors = update_outlet(s, settings, int(item_id), form, editor)
+                return not errors, errors
             if item_id.isdigit():
-                return _update(s, kind, int(item_id), form, account, _ip(request))
+                errors = update_item(s, kind, int(item_id), form, editor)
+                return not errors, errors
             row = {f: form.get(f, "").strip() for f in imports.COLUMNS[kind]}
             report = imports.run_import(s, settings, kind, [row])
             if report.ok:
@@ -170,7 +159,7 @@ async def basic_save(request: Request, kind: str, account: Account = Depends(aut
                         "basic.create",
                         target=kind,
                         role=account.role,
-                        ip=_ip(request),
+                        ip=editor.ip,
                         name=row.get("name") or row.get("number"),
                     )
                     s2.commit()
@@ -179,144 +168,18 @@ async def basic_save(request: Request, kind: str, account: Account = Depends(aut
     try:
         ok, detail = await run_in_threadpool(save)
     except imports.ImportFileError as exc:
-        ok, detail = False, [str(exc)]
+        ok, detail = False, [user_message(request, exc)]
     if not ok:
         return _kind_page(request, account, kind, status_code=422, errors=detail)
     return RedirectResponse(f"/admin/basic/{kind}", status_code=303)
 
 
-def _update(s, kind: str, item_id: int, form: dict[str, str], account: Account, ip: str):
-    """Edit an existing item's own fields (references to it stay as they are)."""
-    import re
-
-    from callcenter.directory.models import ServiceAreaCommunity
-
-    obj = s.get(_model(kind), item_id)
-    if obj is None:
-        return False, ["not found"]
-    values = {f: " ".join(form.get(f, "").split()) for f in EDIT_FIELDS[kind]}
-    errors = []
-    if "name" in values and not values["name"]:
-        errors.append("name is required")
-    if "name" in values and len(values["name"]) > 64:
-        errors.append("name: longer than 64 characters")
-    if kind == "jurisdictions":
-        other = s.exec(
-            select(Jurisdiction).where(Jurisdiction.name == values["name"], Jurisdiction.id != item_id)
-        )
-        if other.first() is not None:
-            errors.append(f"jurisdiction {values['name']!r} exists")
-    if kind == "service_numbers" and not re.fullmatch(r"[a-z0-9_-]{1,32}", values["queue_name"]):
-        errors.append("queue_name: lowercase letters, digits, - and _")
-    members: list[int] = []
-    if kind == "service_areas":
-        look = imports._Lookups(s)
-        for name in imports._list(values.pop("communities")):
-            try:
-                members.append(look.community(name).id)
-            except imports.RowError as exc:
-                errors.append(str(exc))
-    if kind == "communities":
-        try:
-            values["urban"] = imports._bool(values["urban"] or "是", "urban")
-        except imports.RowError as exc:
-            errors.append(str(exc))
-    if errors:
-        return False, errors
-    before = {k: getattr(obj, k) for k in values}
-    for k, v in values.items():
-        setattr(obj, k, v)
-    s.add(obj)
-    if kind == "service_areas":
-        for m in s.exec(select(ServiceAreaCommunity).where(ServiceAreaCommunity.area_id == item_id)):
-            s.delete(m)
-        for cid in members:
-            s.add(ServiceAreaCommunity(area_id=item_id, community_id=cid))
-    audit(
-        s,
-        account.username,
-        "basic.update",
-        target=f"{kind}:{item_id}",
-        role=account.role,
-        ip=ip,
-        before=before,
-        after=values,
-    )
-    s.commit()
-    return True, []
-
-
-def _update_outlet(s, settings: Settings, outlet_id: int, form: dict[str, str], account: Account, ip: str):
-    """Outlets change contacts and hours often (the SMS reply check uses these numbers)."""
-    outlet = s.get(Outlet, outlet_id)
-    if outlet is None:
-        return False, ["not found"]
-    errors = []
-    numbers = []
-    for raw in [form.get("phone", "")] + imports._list(form.get("phones", "")):
-        if not raw:
-            continue
-        n = phone.normalize(raw, settings.default_region, settings.default_area_code)
-        if n is None:
-            errors.append(f"{raw!r} is not a phone number")
-        numbers.append(n)
-    emails = [form.get("email", "")] + imports._list(form.get("emails", ""))
-    for e in emails:
-        if e and not imports._EMAIL.match(e):
-            errors.append(f"{e!r} is not an e-mail address")
-    if not form.get("phone"):
-        errors.append("phone is required")
-    area_ids: list[int] | None = None
-    if "areas" in form:
-        look = imports._Lookups(s)
-        area_ids = []
-        for name in imports._list(form["areas"]):
-            try:
-                area_ids.append(look.area(name).id)
-            except imports.RowError as exc:
-                errors.append(str(exc))
-    if errors:
-        return False, errors
-    if "categories" in form:
-        outlet.categories = "，".join(imports._list(form["categories"]))[:255]
-    if area_ids is not None:
-        for oa in s.exec(select(OutletArea).where(OutletArea.outlet_id == outlet.id)):
-            s.delete(oa)
-        for aid in area_ids:
-            s.add(OutletArea(outlet_id=outlet.id, area_id=aid))
-    before = {"phone": outlet.phone, "phones": outlet.phones, "email": outlet.email, "emails": outlet.emails}
-    outlet.phone = numbers[0] or ""
-    outlet.phones = ",".join(n for n in numbers[1:] if n)
-    outlet.email = emails[0]
-    outlet.emails = ",".join(e for e in emails[1:] if e)
-    outlet.working_hours = form.get("working_hours", "").strip()[:64]
-    outlet.active = form.get("active", "on") in ("on", "true", "1")
-    s.add(outlet)
-    audit(
-        s,
-        account.username,
-        "basic.outlet_update",
-        target=f"outlet:{outlet.id}",
-        role=account.role,
-        ip=ip,
-        before=before,
-        after={"phone": outlet.phone, "phones": outlet.phones, "email": outlet.email},
-    )
-    s.commit()
-    return True, []
-
-
-@protected.post("/admin/basic/{kind}/{item_id}/delete")
-def basic_delete(
-    request: Request, kind: str, item_id: int, csrf: str = Form(""), account: Account = Depends(authorize)
-) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
+@router.post("/admin/basic/{kind}/{item_id}/delete", dependencies=[CsrfChecked])
+def basic_delete(request: Request, kind: str, item_id: int, account: CurrentAccount) -> Response:
     if kind not in EDITABLE:
         return render(request, "error.html", status_code=404)
-    settings = request.app.state.settings
-    with session_scope(settings) as s:
-        obj = s.get(_model(kind), item_id)
+    with open_db(request) as s:
+        obj: Any = s.get(MODELS[kind], item_id)
         if obj is None:
             return render(request, "error.html", status_code=404)
         name = getattr(obj, "name", None) or getattr(obj, "number", "")
@@ -331,7 +194,7 @@ def basic_delete(
                 "basic.delete",
                 target=f"{kind}:{item_id}",
                 role=account.role,
-                ip=_ip(request),
+                ip=client_ip(request),
                 name=name,
             )
             s.commit()
@@ -341,14 +204,10 @@ def basic_delete(
     return RedirectResponse(f"/admin/basic/{kind}", status_code=303)
 
 
-@protected.get("/admin/basic/{kind}/export")
-def basic_export(request: Request, kind: str, account: Account = Depends(authorize)) -> Response:
+@router.get("/admin/basic/{kind}/export")
+def basic_export(request: Request, kind: str, account: CurrentAccount) -> Response:
     """The list as an Excel file with the import's Chinese headings (so it can be edited and
     imported elsewhere). Exports are audited."""
-    import io
-
-    from openpyxl import Workbook
-
     if kind not in EDITABLE:
         return render(request, "error.html", status_code=404)
     settings = request.app.state.settings
@@ -367,14 +226,14 @@ def basic_export(request: Request, kind: str, account: Account = Depends(authori
         ws.append(values)
     buf = io.BytesIO()
     wb.save(buf)
-    with session_scope(settings) as s:
+    with open_db(request) as s:
         audit(
             s,
             account.username,
             "basic.export",
             target=kind,
             role=account.role,
-            ip=_ip(request),
+            ip=client_ip(request),
             rows=len(rows),
         )
         s.commit()
@@ -385,8 +244,8 @@ def basic_export(request: Request, kind: str, account: Account = Depends(authori
     )
 
 
-@protected.get("/api/basic/{kind}")
-def api_basic(request: Request, kind: str, account: Account = Depends(authorize)) -> Response:
+@router.get("/api/basic/{kind}")
+def api_basic(request: Request, kind: str, account: CurrentAccount) -> Response:
     if kind not in EDITABLE:
         return JSONResponse({"error": "unknown kind"}, status_code=404)
     return JSONResponse(_rows(request.app.state.settings, kind), headers={"Cache-Control": "no-store"})
@@ -443,17 +302,14 @@ def _run_job(
         s.commit()
 
 
-@protected.post("/admin/import")
+@router.post("/admin/import", dependencies=[CsrfChecked])
 async def import_upload(
     request: Request,
+    account: CurrentAccount,
     kind: str = Form(""),
-    csrf: str = Form(""),
     skip_duplicates: str = Form(""),
     file: UploadFile | None = File(None),
-    account: Account = Depends(authorize),
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
     if kind not in IMPORTABLE or file is None or not file.filename:
         return RedirectResponse("/admin/basic", status_code=303)
     data = await file.read(MAX_UPLOAD + 1)
@@ -467,7 +323,15 @@ async def import_upload(
     if job.state == "running":
         threading.Thread(
             target=_run_job,
-            args=(request.app.state.settings, jobs, job, data, bool(skip_duplicates), account, _ip(request)),
+            args=(
+                request.app.state.settings,
+                jobs,
+                job,
+                data,
+                bool(skip_duplicates),
+                account,
+                client_ip(request),
+            ),
             name=f"import-{job.id}",
             daemon=True,
         ).start()
@@ -479,21 +343,21 @@ def _job_for(request: Request, job_id: str, account: Account) -> imports.ImportJ
     return job if job is not None and job.owner == account.username else None
 
 
-@protected.get("/admin/import")
-def import_form(request: Request, account: Account = Depends(authorize)) -> Response:
+@router.get("/admin/import")
+def import_form(request: Request, account: CurrentAccount) -> Response:
     return RedirectResponse("/admin/basic", status_code=303)
 
 
-@protected.get("/admin/import/{job_id}")
-def import_page(request: Request, job_id: str, account: Account = Depends(authorize)) -> Response:
+@router.get("/admin/import/{job_id}")
+def import_page(request: Request, job_id: str, account: CurrentAccount) -> Response:
     job = _job_for(request, job_id, account)
     if job is None:
         return render(request, "error.html", status_code=404)
     return render(request, "admin_import.html", account=account, job=job.as_dict())
 
 
-@protected.get("/api/import/{job_id}")
-def api_import(request: Request, job_id: str, account: Account = Depends(authorize)) -> Response:
+@router.get("/api/import/{job_id}")
+def api_import(request: Request, job_id: str, account: CurrentAccount) -> Response:
     job = _job_for(request, job_id, account)
     if job is None:
         return JSONResponse({"error": "not found"}, status_code=404)

@@ -1,5 +1,5 @@
 """Call control from the console: hang up, transfer, click-to-call, queue login/logout, listen-in,
-recordings and the callbacks list. Access rules: ``views.ROUTE_ROLES``.
+recordings and the callbacks list. Access rules: ``access.ROUTE_ROLES``.
 
 The routes check the session, role and CSRF token and publish a command; the engine checks it
 against the live model (a seat acts only on its own call) and talks to Asterisk. Recordings are
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import select
@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import record as audit
-from callcenter.callcontrol.callbacks import waiting_callbacks
+from callcenter.callcontrol.callbacks import FOLLOWUP_REQUEST, REFERENCE, waiting_callbacks
 from callcenter.callcontrol.recordings import RECORDING, recordings_dir
 from callcenter.callcontrol.service import (
     COMMAND_TOPIC,
@@ -29,20 +29,18 @@ from callcenter.callcontrol.service import (
     SPY_MODES,
     TRANSFER_KINDS,
     TRANSFER_MODES,
+    dial_digits,
 )
 from callcenter.calls.models import CallRecord
-from callcenter.database import session_scope
-from web_console.views import authorize, csrf_ok, protected
+from callcenter.directory.models import CallQueue
+from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
+from web_console.sessions import client_ip
+
+router = protected_router()
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
-async def _command(request: Request, account: Account, action: str, **fields) -> Response:
+async def _command(request: Request, account: Account, action: str, **fields: str) -> Response:
     """Publish a command for the engine with the account's own extension (never the body's)."""
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
     ext = account.extension or ""
     if not EXT.match(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
@@ -53,14 +51,14 @@ async def _command(request: Request, account: Account, action: str, **fields) ->
         target = str(fields.get("target") or fields.get("number") or "")[:40]
 
         def log_it() -> None:
-            with session_scope(request.app.state.settings) as db:
+            with open_db(request) as db:
                 audit(
                     db,
                     account.username,
                     f"call.{action}",
                     target=target,
                     role=account.role,
-                    ip=_ip(request),
+                    ip=client_ip(request),
                     **{k: str(v)[:40] for k, v in fields.items() if k not in ("target", "role", "ip")},
                 )
                 db.commit()
@@ -95,19 +93,15 @@ class SpyRequest(BaseModel):
     mode: str = Field(max_length=16)
 
 
-@protected.post("/api/call/hangup")
-async def api_hangup(
-    request: Request, body: HangupRequest, account: Account = Depends(authorize)
-) -> Response:
+@router.post("/api/call/hangup", dependencies=[CsrfChecked])
+async def api_hangup(request: Request, body: HangupRequest, account: CurrentAccount) -> Response:
     if not LINKEDID.match(body.linkedid):
         return JSONResponse({"error": "bad call id"}, status_code=422)
     return await _command(request, account, "hangup", linkedid=body.linkedid)
 
 
-@protected.post("/api/call/transfer")
-async def api_transfer(
-    request: Request, body: TransferRequest, account: Account = Depends(authorize)
-) -> Response:
+@router.post("/api/call/transfer", dependencies=[CsrfChecked])
+async def api_transfer(request: Request, body: TransferRequest, account: CurrentAccount) -> Response:
     if (
         not LINKEDID.match(body.linkedid)
         or body.mode not in TRANSFER_MODES
@@ -125,17 +119,15 @@ async def api_transfer(
     )
 
 
-@protected.post("/api/call/dial")
-async def api_dial(request: Request, body: DialRequest, account: Account = Depends(authorize)) -> Response:
+@router.post("/api/call/dial", dependencies=[CsrfChecked])
+async def api_dial(request: Request, body: DialRequest, account: CurrentAccount) -> Response:
     return await _command(request, account, "dial", number=body.number)
 
 
-@protected.get("/api/seat/queues")
-def api_seat_queues(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
+@router.get("/api/seat/queues")
+def api_seat_queues(request: Request, account: CurrentAccount) -> JSONResponse:
     """Every queue, and which the seat answers by assignment (static: always logged in)."""
-    from callcenter.directory.models import CallQueue
-
-    with session_scope(request.app.state.settings) as db:
+    with open_db(request) as db:
         queues = db.exec(select(CallQueue).order_by(CallQueue.name)).all()
         static = set(
             db.exec(select(QueueMembership.queue_name).where(QueueMembership.account_id == account.id))
@@ -150,32 +142,30 @@ def api_seat_queues(request: Request, account: Account = Depends(authorize)) -> 
     )
 
 
-@protected.post("/api/seat/queues")
+@router.post("/api/seat/queues", dependencies=[CsrfChecked])
 async def api_seat_queue_login(
-    request: Request, body: QueueLoginRequest, account: Account = Depends(authorize)
+    request: Request, body: QueueLoginRequest, account: CurrentAccount
 ) -> Response:
     if not QUEUE.match(body.queue):
         return JSONResponse({"error": "bad queue"}, status_code=422)
     return await _command(request, account, "queue_login" if body.login else "queue_logout", queue=body.queue)
 
 
-@protected.post("/api/spy")
-async def api_spy(request: Request, body: SpyRequest, account: Account = Depends(authorize)) -> Response:
+@router.post("/api/spy", dependencies=[CsrfChecked])
+async def api_spy(request: Request, body: SpyRequest, account: CurrentAccount) -> Response:
     """Listen, whisper or barge into a seat's live call: the supervisor's phone rings first."""
     if not EXT.match(body.ext) or body.mode not in SPY_MODES:
         return JSONResponse({"error": "bad request"}, status_code=422)
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
 
     def log_it() -> None:
-        with session_scope(request.app.state.settings) as db:
+        with open_db(request) as db:
             audit(
                 db,
                 account.username,
                 f"call.{body.mode}",
                 target=f"seat:{body.ext}",
                 role=account.role,
-                ip=_ip(request),
+                ip=client_ip(request),
             )
             db.commit()
 
@@ -183,15 +173,15 @@ async def api_spy(request: Request, body: SpyRequest, account: Account = Depends
     return await _command(request, account, "spy", target_ext=body.ext, mode=body.mode)
 
 
-@protected.get("/api/recordings/{linkedid}")
+@router.get("/api/recordings/{linkedid}")
 def api_recording(
-    request: Request, linkedid: str, download: bool = Query(False), account: Account = Depends(authorize)
+    request: Request, linkedid: str, account: CurrentAccount, download: bool = Query(False)
 ) -> Response:
     """A call's recording: a seat only its own calls, supervisors and administrators any call."""
     if not LINKEDID.match(linkedid):
         return JSONResponse({"error": "no such call"}, status_code=404)
     settings = request.app.state.settings
-    with session_scope(settings) as db:
+    with open_db(request) as db:
         rec = db.exec(select(CallRecord).where(CallRecord.linkedid == linkedid)).first()
         if rec is None:
             return JSONResponse({"error": "no such call"}, status_code=404)
@@ -203,7 +193,9 @@ def api_recording(
         if not path.is_file():
             return JSONResponse({"error": "recording gone"}, status_code=410)
         action = "recording.download" if download else "recording.play"
-        audit(db, account.username, action, target=f"call:{linkedid}", role=account.role, ip=_ip(request))
+        audit(
+            db, account.username, action, target=f"call:{linkedid}", role=account.role, ip=client_ip(request)
+        )
         db.commit()
     return FileResponse(
         path,
@@ -214,8 +206,8 @@ def api_recording(
     )
 
 
-@protected.get("/api/callbacks")
-def api_callbacks(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
+@router.get("/api/callbacks")
+def api_callbacks(request: Request, account: CurrentAccount) -> JSONResponse:
     """Callers waiting for a callback, oldest first."""
     return JSONResponse(waiting_callbacks(request.app.state.settings), headers={"Cache-Control": "no-store"})
 
@@ -225,29 +217,22 @@ class FollowUpRequest(BaseModel):
     reference: str = Field(max_length=64)
 
 
-@protected.post("/api/followups")
-async def api_followup(
-    request: Request, body: FollowUpRequest, account: Account = Depends(authorize)
-) -> Response:
+@router.post("/api/followups", dependencies=[CsrfChecked])
+async def api_followup(request: Request, body: FollowUpRequest, account: CurrentAccount) -> Response:
     """A supervisor asks for a follow-up call (回访) by hand; dispatch does it on the bus
     (``followup.request``) when an order is resolved."""
-    from callcenter.callcontrol.callbacks import FOLLOWUP_REQUEST, REFERENCE
-    from callcenter.callcontrol.service import dial_digits
-
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
     if dial_digits(body.phone) is None or not REFERENCE.match(body.reference):
         return JSONResponse({"error": "bad phone or reference"}, status_code=422)
 
     def log_it() -> None:
-        with session_scope(request.app.state.settings) as db:
+        with open_db(request) as db:
             audit(
                 db,
                 account.username,
                 "followup.request",
                 target=body.reference,
                 role=account.role,
-                ip=_ip(request),
+                ip=client_ip(request),
             )
             db.commit()
 

@@ -1,5 +1,5 @@
 """The voice menu and opening hours (administrators), and the out-of-hours items (seats).
-Access rules: ``views.ROUTE_ROLES``. Every change is audited and applied to Asterisk by the
+Access rules: ``access.ROUTE_ROLES``. Every change is audited and applied to Asterisk by the
 engine (dialplan reload only: calls in progress go on)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, File, Form, Request, UploadFile
+from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
@@ -18,27 +18,29 @@ from asterisk_conf.ivr_render import VOICEMAIL_DIR
 from asterisk_conf.ivr_sounds import UploadError, store_upload
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
+from callcenter.bus import EventBus
 from callcenter.clock import china_now
+from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ivr import service
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
-from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
+from web_console.render import render, show_errors_on
+from web_console.sessions import client_ip
 
 log = logging.getLogger(__name__)
 
 DIALPLAN_ONLY = ["pbx_config.so"]
 
-
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+router = protected_router()
 
 
 def _page(
     request: Request, account: Account, status_code: int = 200, error: str = "", done: str = ""
 ) -> Response:
     settings = request.app.state.settings
-    with session_scope(settings) as db:
+    with open_db(request) as db:
         numbers = list(db.exec(select(ServiceNumber).order_by(ServiceNumber.number)))
         options = list(db.exec(select(IvrOption).order_by(IvrOption.number, IvrOption.digit)))
         hours = {h.number: h for h in db.exec(select(ServiceHours))}
@@ -60,16 +62,21 @@ def _page(
     )
 
 
-async def _apply(request: Request, reason: str) -> None:
-    await request.app.state.bus.publish(CONFIG_TOPIC, {"reason": reason, "modules": DIALPLAN_ONLY})
+async def _apply(bus: EventBus, reason: str) -> None:
+    await bus.publish(CONFIG_TOPIC, {"reason": reason, "modules": DIALPLAN_ONLY})
 
 
-@protected.get("/admin/ivr")
-def admin_ivr(request: Request, account: Account = Depends(authorize)) -> Response:
+def _show_errors(request: Request, account: Account) -> None:
+    """A refused change (``MenuError``, ``UploadError``) shows the page again with the reason."""
+    show_errors_on(request, lambda exc, message: _page(request, account, exc.status, error=message))
+
+
+@router.get("/admin/ivr")
+def admin_ivr(request: Request, account: CurrentAccount) -> Response:
     return _page(request, account)
 
 
-def _save_option(settings, actor: Account, ip: str, form: dict[str, str]) -> str:
+def _save_option(settings: Settings, actor: Account, ip: str, form: dict[str, str]) -> str:
     number, digit = form["number"], form["digit"]
     with session_scope(settings) as db:
         if db.exec(select(ServiceNumber).where(ServiceNumber.number == number)).first() is None:
@@ -100,11 +107,12 @@ def _save_option(settings, actor: Account, ip: str, form: dict[str, str]) -> str
     return f"{number}/{digit}"
 
 
-@protected.post("/admin/ivr/options")
+@router.post("/admin/ivr/options", dependencies=[CsrfChecked])
 async def admin_ivr_save_option(
     request: Request,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
+    account: CurrentAccount,
+    bus: BusDep,
+    settings: SettingsDep,
     number: str = Form("", max_length=32),
     digit: str = Form("", max_length=1),
     queue_name: str = Form("", max_length=32),
@@ -112,8 +120,6 @@ async def admin_ivr_save_option(
     label: str = Form("", max_length=64),
     prompt_text: str = Form("", max_length=200),
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
     form = {
         "number": number.strip(),
         "digit": digit.strip(),
@@ -122,21 +128,17 @@ async def admin_ivr_save_option(
         "label": label,
         "prompt_text": prompt_text,
     }
-    try:
-        key = await run_in_threadpool(_save_option, request.app.state.settings, account, _ip(request), form)
-    except service.MenuError as exc:
-        return _page(request, account, 422, error=str(exc))
-    await _apply(request, f"menu key {key}")
+    _show_errors(request, account)
+    key = await run_in_threadpool(_save_option, settings, account, client_ip(request), form)
+    await _apply(bus, f"menu key {key}")
     return _page(request, account, done=key)
 
 
-@protected.post("/admin/ivr/options/{option_id}/delete")
+@router.post("/admin/ivr/options/{option_id}/delete", dependencies=[CsrfChecked])
 async def admin_ivr_delete_option(
-    request: Request, option_id: int, account: Account = Depends(authorize), csrf: str = Form("")
+    request: Request, option_id: int, account: CurrentAccount, bus: BusDep
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
-    with session_scope(request.app.state.settings) as db:
+    with open_db(request) as db:
         option = db.get(IvrOption, option_id)
         if option is None:
             return _page(request, account, 404, error="unknown menu key")
@@ -147,36 +149,35 @@ async def admin_ivr_delete_option(
             "ivr.option.delete",
             target,
             role=account.role,
-            ip=_ip(request),
+            ip=client_ip(request),
             before=option.model_dump(exclude={"id"}),
         )
         db.delete(option)
         db.commit()
-    await _apply(request, f"menu key {target} deleted")
+    await _apply(bus, f"menu key {target} deleted")
     return _page(request, account, done=target)
 
 
-@protected.post("/admin/ivr/options/{option_id}/upload")
+@router.post("/admin/ivr/options/{option_id}/upload", dependencies=[CsrfChecked])
 async def admin_ivr_upload(
     request: Request,
     option_id: int,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
+    account: CurrentAccount,
+    bus: BusDep,
     recording: UploadFile | None = File(None),
 ) -> Response:
     """A recorded prompt instead of the spoken text (a WAV file; converted to 8 kHz mono)."""
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
     settings = request.app.state.settings
     if recording is None:
         return _page(request, account, 422, error="no file")
     data = await recording.read(settings.prompt_upload_max_bytes + 1)
+    _show_errors(request, account)
     try:
         sha = await run_in_threadpool(store_upload, settings, data)
     except UploadError as exc:
         log.warning("prompt upload for menu key %s refused: %s", option_id, exc)
-        return _page(request, account, 422, error=str(exc))
-    with session_scope(settings) as db:
+        raise
+    with open_db(request) as db:
         option = db.get(IvrOption, option_id)
         if option is None:
             return _page(request, account, 404, error="unknown menu key")
@@ -184,32 +185,34 @@ async def admin_ivr_upload(
         db.add(option)
         target = f"{option.number}/{option.digit}"
         audit(
-            db, account.username, "ivr.prompt.upload", target, role=account.role, ip=_ip(request), sha256=sha
+            db,
+            account.username,
+            "ivr.prompt.upload",
+            target,
+            role=account.role,
+            ip=client_ip(request),
+            sha256=sha,
         )
         db.commit()
-    await _apply(request, f"menu key {target} recording")
+    await _apply(bus, f"menu key {target} recording")
     return _page(request, account, done=target)
 
 
-@protected.post("/admin/ivr/hours")
+@router.post("/admin/ivr/hours", dependencies=[CsrfChecked])
 async def admin_ivr_hours(
     request: Request,
-    account: Account = Depends(authorize),
-    csrf: str = Form(""),
+    account: CurrentAccount,
+    bus: BusDep,
     number: str = Form("", max_length=32),
     schedule: str = Form("", max_length=16),
     open_time: str = Form("", max_length=5),
     close_time: str = Form("", max_length=5),
     closed_text: str = Form("", max_length=300),
 ) -> Response:
-    if not csrf_ok(request.session, csrf):
-        return forbidden_response(request)
     number = number.strip()
-    try:
-        service.check_hours(schedule, open_time, close_time)
-    except service.MenuError as exc:
-        return _page(request, account, 422, error=str(exc))
-    with session_scope(request.app.state.settings) as db:
+    _show_errors(request, account)
+    service.check_hours(schedule, open_time, close_time)
+    with open_db(request) as db:
         if db.exec(select(ServiceNumber).where(ServiceNumber.number == number)).first() is None:
             return _page(request, account, 422, error=f"unknown service number {number!r}")
         hours = service.hours_for(db, number)
@@ -226,33 +229,29 @@ async def admin_ivr_hours(
             "ivr.hours.save",
             number,
             role=account.role,
-            ip=_ip(request),
+            ip=client_ip(request),
             before=before,
             after=hours.model_dump(exclude={"id"}),
         )
         db.commit()
-    await _apply(request, f"hours {number}")
+    await _apply(bus, f"hours {number}")
     return _page(request, account, done=number)
 
 
 # --- out-of-hours items for the seats ------------------------------------------------------------
 
 
-@protected.get("/api/caller-requests")
-def caller_requests(request: Request, account: Account = Depends(authorize)) -> Response:
+@router.get("/api/caller-requests")
+def caller_requests(request: Request, account: CurrentAccount) -> Response:
     """Voicemails and callback requests left out of hours and not yet handled, oldest first."""
-    with session_scope(request.app.state.settings) as db:
+    with open_db(request) as db:
         items: list[dict[str, Any]] = service.open_requests(db)
     return JSONResponse({"items": items})
 
 
-@protected.post("/api/caller-requests/{request_id}/done")
-async def caller_request_done(
-    request: Request, request_id: int, account: Account = Depends(authorize)
-) -> Response:
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
-    with session_scope(request.app.state.settings) as db:
+@router.post("/api/caller-requests/{request_id}/done", dependencies=[CsrfChecked])
+async def caller_request_done(request: Request, request_id: int, account: CurrentAccount) -> Response:
+    with open_db(request) as db:
         item = db.get(CallerRequest, request_id)
         if item is None:
             return JSONResponse({"error": "not found"}, status_code=404)
@@ -266,16 +265,14 @@ async def caller_request_done(
                 "caller_request.done",
                 str(request_id),
                 role=account.role,
-                ip=_ip(request),
+                ip=client_ip(request),
             )
             db.commit()
     return JSONResponse({"id": request_id, "done": True})
 
 
-@protected.get("/api/caller-requests/{request_id}/recording")
-def caller_request_recording(
-    request: Request, request_id: int, account: Account = Depends(authorize)
-) -> Response:
+@router.get("/api/caller-requests/{request_id}/recording")
+def caller_request_recording(request: Request, request_id: int, account: CurrentAccount) -> Response:
     """The voicemail itself (a resident's voice: every listen is audited)."""
     settings = request.app.state.settings
     with session_scope(settings) as db:
@@ -286,7 +283,12 @@ def caller_request_recording(
         if not path.is_file():
             return JSONResponse({"error": "not found"}, status_code=404)
         audit(
-            db, account.username, "caller_request.listen", str(request_id), role=account.role, ip=_ip(request)
+            db,
+            account.username,
+            "caller_request.listen",
+            str(request_id),
+            role=account.role,
+            ip=client_ip(request),
         )
         db.commit()
     return FileResponse(path, media_type="audio/wav", filename=item.recording)

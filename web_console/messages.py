@@ -1,27 +1,29 @@
 """The messaging desk for supervisors: the SMS outbox with delivery receipts, outlets' SMS replies
 and what became of them, the e-mail outbox and the grid/approval webhook deliveries.
-Access rules: ``views.ROUTE_ROLES``."""
+Access rules: ``access.ROUTE_ROLES``."""
 
 from __future__ import annotations
 
 from datetime import UTC
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from callcenter.accounts.models import Account
-from callcenter.config import CHINA_TZ
+from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.records.models import MailMessage, WebhookDelivery
 from sms.models import SmsInbound, SmsMessage
-from web_console.views import authorize, protected, render
+from web_console.deps import CurrentAccount, SettingsDep, protected_router
+from web_console.render import render
 
 LIMIT = 100
 
+router = protected_router()
 
-def _load(settings) -> dict:
+
+def _load(settings: Settings) -> dict:
     with session_scope(settings) as s:
         return {
             "sms": list(s.exec(select(SmsMessage).order_by(col(SmsMessage.id).desc()).limit(LIMIT))),
@@ -33,7 +35,7 @@ def _load(settings) -> dict:
         }
 
 
-@protected.get("/admin/messages")
-async def messages_page(request: Request, account: Account = Depends(authorize)) -> Response:
-    data = await run_in_threadpool(_load, request.app.state.settings)
+@router.get("/admin/messages")
+async def messages_page(request: Request, account: CurrentAccount, settings: SettingsDep) -> Response:
+    data = await run_in_threadpool(_load, settings)
     return render(request, "admin_messages.html", account=account, china=CHINA_TZ, utc=UTC, **data)

@@ -4,7 +4,7 @@ city platforms and apps that speak it.
 GET services, service definitions, requests and tokens are public as the spec has them; POST
 requests needs an ``api_key`` from ``open311_api_keys``. Errors are the spec's list of
 ``{"code", "description"}``. What a request shows is what the spec defines: no caller name or
-phone leaves through it. Access rules: ``views.PUBLIC_ROUTES`` (these routes authenticate by
+phone leaves through it. Access rules: ``access.PUBLIC_ROUTES`` (these routes authenticate by
 api_key themselves).
 """
 
@@ -270,6 +270,7 @@ def _create(settings: Settings, form: dict[str, str], client: str, ip: str) -> t
         except dispatch.DispatchError as exc:
             return 400, str(exc)
         token = secrets.token_urlsafe(18)
+        assert order.id is not None  # created and flushed above
         db.add(Open311Token(token=token, order_id=order.id, client=client))
         audit(db, f"open311:{client}", "open311.request", target=f"order:{order.number}", ip=ip)
         db.commit()

@@ -4,7 +4,7 @@ Pages (supervisors, administrators): /reports (any range, grouped by queue, seat
 hour, day, week or month; table and chart), /reports/daily (printable; the same body is mailed
 each morning), /reports/scorecard (绩效). Exports (CSV, Excel) are audit-logged. The JSON API
 (/api/stats/*) takes a supervisor's session or the display platform's bearer token
-(``stats_api_token``). Access rules: ``views.ROUTE_ROLES``.
+(``stats_api_token``). Access rules: ``access.ROUTE_ROLES``.
 """
 
 from __future__ import annotations
@@ -15,30 +15,29 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
+from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
+from callcenter.directory.models import CallQueue
+from callcenter.errors import UserError
 from callcenter.statistics import exports, orders, service
 from callcenter.statistics.charts import bar_chart
 from callcenter.statistics.daily import daily_context, fmt, yesterday
+from web_console.access import ROUTE_ROLES
+from web_console.deps import CurrentAccount, Forbidden, NotAuthenticated, open_db, protected_router
 from web_console.i18n import translator
-from web_console.views import (
-    ROUTE_ROLES,
-    Forbidden,
-    NotAuthenticated,
-    authorize,
-    current_lang,
-    protected,
-    render,
-    resolve_account,
-)
+from web_console.render import current_lang, render
+from web_console.sessions import client_ip, resolve_account
+
+router = protected_router()
 
 MAX_DAYS = 3660  # ten years: anything longer is a typo
 
 
-class BadRange(ValueError):
+class BadRange(UserError, domain="reports"):
     pass
 
 
@@ -77,11 +76,7 @@ def _queue(q: str | None) -> str:
     return q
 
 
-def _queues(settings) -> list[str]:
-    from sqlmodel import select
-
-    from callcenter.directory.models import CallQueue
-
+def _queues(settings: Settings) -> list[str]:
     with session_scope(settings) as db:
         return list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
 
@@ -102,10 +97,10 @@ def _chart(rep: dict[str, Any], t) -> Any:
     return bar_chart(labels, series, title=t(f"stats.by.{rep['by']}"))
 
 
-@protected.get("/reports")
+@router.get("/reports")
 async def reports_page(
     request: Request,
-    account: Account = Depends(authorize),
+    account: CurrentAccount,
     start: str | None = Query(None, max_length=10),
     end: str | None = Query(None, max_length=10),
     by: str | None = Query(None, max_length=8),
@@ -133,10 +128,10 @@ async def reports_page(
     )
 
 
-@protected.get("/reports/export")
+@router.get("/reports/export")
 async def reports_export(
     request: Request,
-    account: Account = Depends(authorize),
+    account: CurrentAccount,
     start: str | None = Query(None, max_length=10),
     end: str | None = Query(None, max_length=10),
     by: str | None = Query(None, max_length=8),
@@ -160,14 +155,14 @@ async def reports_export(
 
     def log_it() -> None:
         # Exports carry callers' numbers: who took which range is kept in the audit log.
-        with session_scope(settings) as db:
+        with open_db(request) as db:
             audit(
                 db,
                 account.username,
                 "stats.export",
                 target=f"{s}..{e}",
                 role=account.role,
-                ip=request.client.host if request.client else "",
+                ip=client_ip(request),
                 by=b,
                 queue=q,
                 format=format,
@@ -184,9 +179,9 @@ async def reports_export(
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@protected.get("/reports/daily")
+@router.get("/reports/daily")
 async def reports_daily(
-    request: Request, account: Account = Depends(authorize), day: str | None = Query(None, max_length=10)
+    request: Request, account: CurrentAccount, day: str | None = Query(None, max_length=10)
 ) -> Response:
     settings = request.app.state.settings
     t = translator(current_lang(request))
@@ -198,10 +193,10 @@ async def reports_daily(
     return render(request, "report_daily.html", account=account, fmt=fmt, **ctx)
 
 
-@protected.get("/reports/scorecard")
+@router.get("/reports/scorecard")
 async def reports_scorecard(
     request: Request,
-    account: Account = Depends(authorize),
+    account: CurrentAccount,
     start: str | None = Query(None, max_length=10),
     end: str | None = Query(None, max_length=10),
 ) -> Response:
@@ -236,7 +231,7 @@ def api_client(request: Request) -> str:
     if account is None:
         raise NotAuthenticated()
     path = getattr(request.scope.get("route"), "path", None)
-    if account.role not in ROUTE_ROLES.get(path, frozenset()) or account.must_change_password:
+    if account.role not in ROUTE_ROLES.get(path or "", frozenset()) or account.must_change_password:
         raise Forbidden()
     return account.username
 
@@ -307,10 +302,10 @@ async def api_scorecard(
     return JSONResponse(await run_in_threadpool(service.scorecard, request.app.state.settings, s, e))
 
 
-@protected.get("/reports/orders")
+@router.get("/reports/orders")
 async def reports_orders(
     request: Request,
-    account: Account = Depends(authorize),
+    account: CurrentAccount,
     start: str | None = Query(None, max_length=10),
     end: str | None = Query(None, max_length=10),
     by: str | None = Query(None, max_length=10),

@@ -1,25 +1,42 @@
-"""Residents from the pop: an unknown caller registered or linked, the full ID number on
-request (audited), and the seat's own calls today. Access rules: ``views.ROUTE_ROLES``."""
+"""Residents on the web: from the pop (an unknown caller registered or linked, the full ID number
+on request, audited; the seat's own calls today) and the resident's page for seats and
+supervisors (profile with the ID number masked, household, elderly profile, service archive and
+orders; household members added and the elderly profile edited there, audited).
+Access rules: ``access.ROUTE_ROLES``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from callcenter import ids
+from callcenter import ids, topics
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
+from callcenter.bus import EventBus
+from callcenter.calls.models import CallRecord
+from callcenter.calls.service import mask_id_number
+from callcenter.clock import local_day
 from callcenter.config import CHINA_TZ
-from callcenter.database import session_scope
+from callcenter.database import Reads
+from callcenter.directory.models import Community, Grid, Jurisdiction
+from callcenter.errors import UserError
+from callcenter.phone import display
 from callcenter.residents import service as resident_service
-from callcenter.residents.models import Resident
-from web_console.views import authorize, csrf_ok, protected
+from callcenter.residents.models import Resident, ServiceArchive
+from dispatch import profile as profiles
+from dispatch.models import WorkOrder
+from dispatch.queries import STATUSES
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
+from web_console.render import render, show_errors_on, user_error_json
+from web_console.sessions import client_ip
+
+router = protected_router()
 
 
 def _masked(phone: str) -> str:
@@ -45,30 +62,36 @@ class LinkPhone(BaseModel):
     phone: str = Field(max_length=40)
 
 
-async def _repop(request: Request, linkedid: str, resident_id: int) -> None:
+async def _repop(bus: EventBus, linkedid: str, resident_id: int | None) -> None:
     """The caller's pop shows the resident now: the engine rebuilds it."""
     if ids.CALL_ID.match(linkedid):
-        await request.app.state.bus.publish(
-            "calls.resident", {"linkedid": linkedid, "resident_id": resident_id}
-        )
+        await bus.publish(topics.CALLS_RESIDENT, {"linkedid": linkedid, "resident_id": resident_id})
 
 
-@protected.get("/api/my/calls")
-def api_my_calls(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
+def _show_resident_errors(request: Request) -> None:
+    """A refused registration or link: 409 with the resident a duplicate points at, else 422."""
+
+    def refused(exc: UserError, message: str) -> Response:
+        existing = getattr(exc, "existing", None)
+        brief = _resident_brief(existing) if existing else None
+        return user_error_json(request, exc, 409 if brief else 422, existing=brief)
+
+    show_errors_on(request, refused)
+
+
+@router.get("/api/my/calls")
+def api_my_calls(request: Request, account: CurrentAccount) -> JSONResponse:
     """The seat's calls today (China time), newest first: the console's 'my recent calls'."""
-    from callcenter.calls.models import CallRecord
-    from callcenter.phone import display
-
     ext = account.extension
     if not ext or not ids.EXTENSION.match(ext):
         return JSONResponse([])
     today = datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    with session_scope(request.app.state.settings) as db:
+    with open_db(request) as db:
         rows = db.exec(
             select(CallRecord, Resident.name)
-            .join(Resident, Resident.id == CallRecord.resident_id, isouter=True)
+            .join(Resident, col(Resident.id) == col(CallRecord.resident_id), isouter=True)
             .where(CallRecord.seat == ext, CallRecord.started_at >= today)
-            .order_by(CallRecord.started_at.desc())
+            .order_by(col(CallRecord.started_at).desc())
             .limit(20)
         )
         calls = [
@@ -87,23 +110,20 @@ def api_my_calls(request: Request, account: Account = Depends(authorize)) -> JSO
     return JSONResponse(calls, headers={"Cache-Control": "no-store"})
 
 
-@protected.get("/api/residents/{resident_id}/identity")
-def api_resident_identity(
-    request: Request, resident_id: int, account: Account = Depends(authorize)
-) -> Response:
+@router.get("/api/residents/{resident_id}/identity")
+def api_resident_identity(request: Request, resident_id: int, account: CurrentAccount) -> Response:
     """A resident's full ID number and phones: shown on request only, and every request audited."""
-    with session_scope(request.app.state.settings) as db:
+    with open_db(request) as db:
         resident = db.get(Resident, resident_id)
         if resident is None:
             return JSONResponse({"error": "no such resident"}, status_code=404)
-        ip = request.client.host if request.client else ""
         audit(
             db,
             account.username,
             "resident.view_identity",
             target=f"resident:{resident.id}",
             role=account.role,
-            ip=ip,
+            ip=client_ip(request),
         )
         db.commit()
         body = {
@@ -115,66 +135,189 @@ def api_resident_identity(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-@protected.get("/api/communities")
-def api_communities(request: Request, account: Account = Depends(authorize)) -> JSONResponse:
-    from callcenter.directory.models import Community, Jurisdiction
-
-    with session_scope(request.app.state.settings) as db:
-        rows = db.exec(
-            select(Community.id, Community.name, Jurisdiction.name)
-            .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id)
-            .order_by(Jurisdiction.name, Community.name)
-        )
-        return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
+@router.get("/api/communities")
+def api_communities(account: CurrentAccount, db: DbSession) -> JSONResponse:
+    rows = db.exec(
+        select(Community.id, Community.name, Jurisdiction.name)
+        .join(Jurisdiction, col(Jurisdiction.id) == col(Community.jurisdiction_id))
+        .order_by(Jurisdiction.name, Community.name)
+    )
+    return JSONResponse([{"id": i, "name": n, "jurisdiction": j} for i, n, j in rows])
 
 
-@protected.get("/api/residents")
-def api_residents(
-    request: Request, account: Account = Depends(authorize), q: str = Query("", max_length=64)
-) -> JSONResponse:
-    with session_scope(request.app.state.settings) as db:
-        return JSONResponse([_resident_brief(r) for r in resident_service.search(db, q)])
+@router.get("/api/residents")
+def api_residents(account: CurrentAccount, db: DbSession, q: str = Query("", max_length=64)) -> JSONResponse:
+    return JSONResponse([_resident_brief(r) for r in resident_service.search(db, q)])
 
 
-@protected.post("/api/residents")
+@router.post("/api/residents", dependencies=[CsrfChecked])
 async def api_register_resident(
-    request: Request, body: RegisterResident, account: Account = Depends(authorize)
+    request: Request, body: RegisterResident, account: CurrentAccount, bus: BusDep
 ) -> Response:
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            resident = await run_in_threadpool(
-                resident_service.register,
-                db,
-                account.username,
-                account.role,
-                body.name,
-                body.phone,
-                body.community_id,
-                body.grid_id,
-                body.address,
-            )
-    except resident_service.ResidentError as exc:
-        existing = _resident_brief(exc.existing) if exc.existing else None
-        return JSONResponse({"error": str(exc), "existing": existing}, status_code=409 if existing else 422)
-    await _repop(request, body.linkedid, resident.id)
+    _show_resident_errors(request)
+    with open_db(request) as db:
+        resident = await run_in_threadpool(
+            resident_service.register,
+            db,
+            account.username,
+            account.role,
+            body.name,
+            body.phone,
+            body.community_id,
+            body.grid_id,
+            body.address,
+        )
+    await _repop(bus, body.linkedid, resident.id)
     return JSONResponse(_resident_brief(resident), status_code=201)
 
 
-@protected.post("/api/residents/{resident_id}/phones")
+@router.post("/api/residents/{resident_id}/phones", dependencies=[CsrfChecked])
 async def api_link_phone(
-    request: Request, resident_id: int, body: LinkPhone, account: Account = Depends(authorize)
+    request: Request, resident_id: int, body: LinkPhone, account: CurrentAccount, bus: BusDep
 ) -> Response:
-    if not csrf_ok(request.session, request.headers.get("x-csrf-token")):
-        return JSONResponse({"error": "csrf"}, status_code=403)
-    try:
-        with session_scope(request.app.state.settings) as db:
-            resident = await run_in_threadpool(
-                resident_service.link_phone, db, account.username, account.role, resident_id, body.phone
-            )
-    except resident_service.ResidentError as exc:
-        existing = _resident_brief(exc.existing) if exc.existing else None
-        return JSONResponse({"error": str(exc), "existing": existing}, status_code=409 if existing else 422)
-    await _repop(request, body.linkedid, resident.id)
+    _show_resident_errors(request)
+    with open_db(request) as db:
+        resident = await run_in_threadpool(
+            resident_service.link_phone, db, account.username, account.role, resident_id, body.phone
+        )
+    await _repop(bus, body.linkedid, resident.id)
     return JSONResponse(_resident_brief(resident))
+
+
+# --- the resident's page -------------------------------------------------------------------
+
+
+def _page(
+    request: Request, account: Account, resident_id: int, status_code: int = 200, error: str = ""
+) -> Response:
+    with open_db(request) as db:
+        r = db.get(Resident, resident_id)
+        if r is None:
+            return render(request, "error.html", status_code=404)
+        community = db.get(Community, r.community_id) if r.community_id else None
+        grid = db.get(Grid, r.grid_id) if r.grid_id else None
+        assert r.id is not None
+        extras = profiles.resident_extras(Reads(db), r.id)
+        archive = db.exec(
+            select(ServiceArchive)
+            .where(ServiceArchive.resident_id == r.id)
+            .order_by(col(ServiceArchive.delivered_at).desc())
+            .limit(100)
+        ).all()
+        orders = db.exec(
+            select(WorkOrder)
+            .where(WorkOrder.resident_id == r.id)
+            .order_by(col(WorkOrder.created_at).desc())
+            .limit(100)
+        ).all()
+        view = {
+            "id": r.id,
+            "name": r.name,
+            "phone": display(r.phone) or r.phone,
+            "id_number": mask_id_number(r.id_number),
+            "address": r.address,
+            "community": community.name if community else "",
+            "grid": grid.name if grid else "",
+            "age": None,
+            "elderly": r.elderly,
+            "lives_alone": r.lives_alone,
+            "vulnerable": r.vulnerable,
+            "emergency_contact": r.emergency_contact,
+        }
+        if r.birth_year:
+            view["age"] = datetime.now().year - r.birth_year
+        archive_view = [
+            {
+                "at": local_day(a.delivered_at),
+                "service": a.service,
+                "outlet": a.outlet_name,
+                "outcome": a.outcome,
+            }
+            for a in archive
+        ]
+        orders_view = [
+            {
+                "id": o.id,
+                "number": o.number,
+                "type": o.order_type,
+                "status": o.status,
+                "summary": o.summary,
+                "at": local_day(o.created_at),
+            }
+            for o in orders
+        ]
+    return render(
+        request,
+        "resident_page.html",
+        status_code=status_code,
+        account=account,
+        resident=view,
+        household=extras["household"],
+        elderly=extras["elderly"] or {},
+        archive=archive_view,
+        orders=orders_view,
+        statuses=STATUSES,
+        error=error,
+    )
+
+
+def _show_page_errors(request: Request, account: Account, resident_id: int) -> None:
+    """A refused change shows the page again with the reason (404 for an unknown resident)."""
+    show_errors_on(
+        request,
+        lambda exc, message: _page(request, account, resident_id, status_code=exc.status, error=message),
+    )
+
+
+@router.get("/residents/{resident_id}")
+def resident_page(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+    return _page(request, account, resident_id)
+
+
+@router.post("/residents/{resident_id}/household", dependencies=[CsrfChecked])
+async def resident_household(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+    form = await request.form()
+    year = str(form.get("birth_year", "")).strip()
+
+    def work() -> None:
+        with open_db(request) as db:
+            profiles.add_household_member(
+                db,
+                account.username,
+                account.role,
+                resident_id,
+                name=str(form.get("name", ""))[:64],
+                relation=str(form.get("relation", ""))[:16],
+                phone=str(form.get("phone", ""))[:40],
+                birth_year=int(year) if year.isdigit() else None,
+            )
+            db.commit()
+
+    _show_page_errors(request, account, resident_id)
+    await run_in_threadpool(work)
+    return RedirectResponse(f"/residents/{resident_id}", status_code=303)
+
+
+@router.post("/residents/{resident_id}/elderly", dependencies=[CsrfChecked])
+async def resident_elderly(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+    form = await request.form()
+
+    def work() -> None:
+        with open_db(request) as db:
+            profiles.save_elderly_profile(
+                db,
+                account.username,
+                account.role,
+                resident_id,
+                health_notes=str(form.get("health_notes", ""))[:500],
+                emergency_phone=str(form.get("emergency_phone", ""))[:40],
+                caregiver=str(form.get("caregiver", ""))[:64],
+                caregiver_phone=str(form.get("caregiver_phone", ""))[:40],
+                lives_alone=form.get("lives_alone") == "1",
+                vulnerable=form.get("vulnerable") == "1",
+            )
+            db.commit()
+
+    _show_page_errors(request, account, resident_id)
+    await run_in_threadpool(work)
+    return RedirectResponse(f"/residents/{resident_id}", status_code=303)

@@ -14,11 +14,12 @@ from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.audit.service import record
 from callcenter.directory.models import CallQueue
+from callcenter.errors import UserError
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
 
 
-class AccountError(ValueError):
+class AccountError(UserError, domain="account"):
     """A request an administrator can correct (the message says how)."""
 
 

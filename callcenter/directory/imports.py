@@ -32,6 +32,7 @@ from callcenter.directory.models import (
     OutletArea,
     ServiceNumber,
 )
+from callcenter.errors import UserError
 
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
@@ -94,11 +95,11 @@ _ID_CHECK = "10X98765432"
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
 
 
-class ImportFileError(ValueError):
+class ImportFileError(UserError, domain="import"):
     """The file cannot be read at all (format, size, headings)."""
 
 
-class RowError(ValueError):
+class RowError(UserError, domain="import_row"):
     pass
 
 
@@ -594,3 +595,10 @@ class RedisImportJobs(ImportJobs):
     def get(self, job_id: str) -> ImportJob | None:
         raw = self.redis.get(self.PREFIX + job_id)
         return ImportJob(**json.loads(raw)).checked(self.clock()) if raw else None
+
+
+# The row helpers by their public names, for the edit forms' checks (directory/service.py).
+Lookups = _Lookups
+split_list = _list
+parse_bool = _bool
+EMAIL = _EMAIL

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from callcenter import ids
 from callcenter.config import CHINA_TZ
+from callcenter.errors import UserError
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ _PROMPT_MAX = 200
 NO_CHOICE = {"invalid": "输入无效转人工", "timeout": "未选择转人工"}
 
 
-class MenuError(ValueError):
+class MenuError(UserError, domain="menu"):
     """An administrator's menu or hours input that cannot be used (message shown on the page)."""
 
 

@@ -8,11 +8,12 @@ from sqlmodel import Session, col, or_, select
 
 from callcenter.audit.service import record
 from callcenter.directory.models import Community, Grid
+from callcenter.errors import UserError
 from callcenter.phone import normalize
 from callcenter.residents.models import Resident
 
 
-class ResidentError(ValueError):
+class ResidentError(UserError, domain="resident"):
     """A request the seat can correct; ``existing`` is the resident a duplicate points at."""
 
     def __init__(self, message: str, existing: Resident | None = None) -> None:

@@ -8,7 +8,7 @@ from sqlmodel import select
 from callcenter.accounts.models import Account
 from callcenter.accounts.service import hash_password
 from callcenter.database import session_scope
-from web_console import views
+from web_console import access, deps, sessions
 from web_console.app import SESSION_COOKIE, create_app
 
 from .test_permissions import declared
@@ -52,18 +52,18 @@ def test_every_route_is_public_or_in_the_role_table(app):
     paths = _route_paths(app.routes)
     assert {"/", "/login", "/console", "/ws/console", "/healthz"} <= paths
     assert paths, "no routes?"
-    unlisted = paths - set(views.ROUTE_ROLES) - views.PUBLIC_ROUTES
+    unlisted = paths - set(access.ROUTE_ROLES) - access.PUBLIC_ROUTES
     assert not unlisted, f"routes without an access rule: {unlisted}"
     # Beyond login and health, public routes authenticate otherwise (provider signatures, signed
     # links, API keys); each is tested where it is defined.
-    assert {"/login", "/healthz"} <= views.PUBLIC_ROUTES
+    assert {"/login", "/healthz"} <= access.PUBLIC_ROUTES
 
 
 def test_protected_route_missing_from_table_is_refused(db, bus, web):
     # Fail closed: a route added to `protected` without a table entry answers 403.
     app = create_app(db, bus)
 
-    @app.get("/api/unlisted", dependencies=[Depends(views.authorize)])
+    @app.get("/api/unlisted", dependencies=[Depends(deps.authorize)])
     def unlisted():
         return {"ok": True}
 
@@ -221,8 +221,8 @@ def test_disabled_account_or_changed_password_ends_sessions(client, db, web):
 def test_session_lasts_one_shift(client, monkeypatch, web):
     web.login(client, "seat1001")
     assert client.get("/api/me").status_code == 200
-    real = views._now
-    monkeypatch.setattr(views, "_now", lambda: real() + 12 * 3600 + 5)
+    real = sessions._now
+    monkeypatch.setattr(sessions, "_now", lambda: real() + 12 * 3600 + 5)
     assert client.get("/api/me").status_code == 401
 
 

@@ -1,6 +1,6 @@
 """The permission walk: every route of the app, for every role, against the access table.
 
-A new route without a rule in ``views.ROUTE_ROLES`` fails here (and is refused by the app).
+A new route without a rule in ``access.ROUTE_ROLES`` fails here (and is refused by the app).
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
-from web_console import views
+from web_console import access
 from web_console.app import create_app
+from web_console.protocol import CloseCode
 
 from .conftest import csrf_from
 
@@ -52,9 +53,9 @@ def test_every_route_answers_as_the_table_says(db, bus, web, role):
             assert web.login(client, USERS[role]).status_code == 303
             token = csrf_from(client.get("/login", follow_redirects=True).text)  # from home or 403 page
         for path, method in http_routes(app):
-            if path in views.PUBLIC_ROUTES or path.startswith("/static"):
+            if path in access.PUBLIC_ROUTES or path.startswith("/static"):
                 continue
-            allowed = views.ROUTE_ROLES.get(path, frozenset())
+            allowed = access.ROUTE_ROLES.get(path, frozenset())
             kwargs = {"follow_redirects": False}
             if method == "POST":
                 # A valid CSRF token and a well-formed body: only the role may decide the answer.
@@ -80,7 +81,7 @@ def test_every_route_answers_as_the_table_says(db, bus, web, role):
                 assert web.login(client, USERS[role]).status_code == 303
                 token = csrf_from(client.get("/login", follow_redirects=True).text)
         for path in ws_routes(app):
-            allowed = views.ROUTE_ROLES.get(path, frozenset())
+            allowed = access.ROUTE_ROLES.get(path, frozenset())
             with client.websocket_connect(path) as ws:
                 try:
                     message = ws.receive_json()
@@ -89,9 +90,9 @@ def test_every_route_answers_as_the_table_says(db, bus, web, role):
                     message, code = None, closed.code
             where = f"WS {path} as {role}: {code} {message}"
             if role is None:
-                assert code == views.WS_UNAUTHENTICATED, where
+                assert code == CloseCode.UNAUTHENTICATED, where
             elif role in allowed:
                 # Allowed: the socket opens (a console without an extension says so with 4404).
-                assert code in (None, views.WS_NO_EXTENSION), where
+                assert code in (None, CloseCode.NO_EXTENSION), where
             else:
-                assert code == views.WS_FORBIDDEN, where
+                assert code == CloseCode.FORBIDDEN, where

@@ -8,19 +8,9 @@
 
   var t = window.ccI18n.t; // i18n.js
   var str = window.ccI18n.str;
-  var csrfInput = document.querySelector('input[name="csrf"]');
 
-  function api(method, url, body) {
-    return fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().then(function (data) { return { status: r.status, data: data }; },
-        function () { return { status: r.status, data: {} }; });
-    });
-  }
+  var api = window.cc.api; // cc.js
+  var TYPES = window.cc.types;
 
   // ---------------------------------------------------------------- the wallboard: listen-in
   var seatsBody = document.querySelector("#seats tbody");
@@ -44,7 +34,7 @@
             var ext = row.dataset.ext;
             api("POST", "/api/spy", { ext: ext, mode: mode }).then(function (r) {
               boardMessage.textContent = r.status === 202 ? t("cc.spy_ringing", { ext: ext })
-                : t("cc.failed", { error: str(r.data.error || r.status) });
+                : t("cc.failed", { error: str(r.data.message || r.data.error || r.status) });
             });
           });
           td.appendChild(b);
@@ -87,7 +77,7 @@
   refreshOnCall();
 
   function sent(r) {
-    say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.error || r.status) }));
+    say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.message || r.data.error || r.status) }));
   }
 
   function act(action) {
@@ -124,14 +114,14 @@
   var myQueues = [];
   window.addEventListener("cc:message", function (ev) {
     var msg = ev.detail || {};
-    if (msg.type === "callcontrol") {
+    if (msg.type === TYPES.CALLCONTROL) {
       say(msg.ok ? t("cc.done." + str(msg.action)) : t("cc.failed", { error: str(msg.error) }));
       if (msg.action === "dial" && msg.ok) setOutbound(str(msg.linkedid || ""));
       if (msg.action === "hangup" && msg.ok && msg.linkedid === outboundCall) setOutbound(null);
-    } else if (msg.type === "state" && Array.isArray(msg.queues)) {
+    } else if (msg.type === TYPES.STATE && Array.isArray(msg.queues)) {
       myQueues = msg.queues.map(str);
       renderQueues();
-    } else if (msg.type === "clear") {
+    } else if (msg.type === TYPES.CLEAR) {
       setTimeout(decorateCalls, 2000);
     }
   });

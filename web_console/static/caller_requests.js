@@ -6,7 +6,7 @@
   var section = document.getElementById("caller-requests");
   if (!section) return;
   var tbody = section.querySelector("tbody");
-  var csrf = document.querySelector('input[name="csrf"]');
+  var api = window.cc.api; // cc.js
 
   function cell(tr, text) {
     var td = document.createElement("td");
@@ -41,8 +41,8 @@
   }
 
   function load() {
-    fetch("/api/caller-requests", { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+    api("GET", "/api/caller-requests")
+      .then(function (r) { return r.status === 200 ? r.data : { items: [] }; })
       .then(function (data) {
         tbody.textContent = "";
         (data.items || []).forEach(function (item) { tbody.appendChild(row(item)); });
@@ -51,11 +51,7 @@
   }
 
   function done(id) {
-    fetch("/api/caller-requests/" + id + "/done", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf ? csrf.value : "" }
-    }).then(load, load);
+    api("POST", "/api/caller-requests/" + id + "/done").then(load, load);
   }
 
   load();

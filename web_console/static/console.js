@@ -11,6 +11,7 @@
 
   var t = window.ccI18n.t; // i18n.js
   var str = window.ccI18n.str;
+  var TYPES = window.cc.types; // cc.js: the message types of web_console/protocol.py
   var locale = area.dataset.locale || "zh-CN";
   var ext = area.dataset.ext || "";
   var myTopic = "seat." + ext;
@@ -267,7 +268,6 @@
   var reasonEl = document.getElementById("seat-state-reason");
   var pauseBtn = document.getElementById("pause-toggle");
   var reasonSel = document.getElementById("pause-reason");
-  var csrfInput = document.querySelector('input[name="csrf"]');
 
   var stateSince = 0;
   var forEl = document.getElementById("seat-state-for");
@@ -346,16 +346,7 @@
   // ---- an unknown caller: register, or link the number to a resident on file ----
   var communities = null;
 
-  function api(method, url, body) {
-    return fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().then(function (data) { return { status: r.status, data: data }; });
-    });
-  }
+  var api = window.cc.api; // cc.js
 
   function registerMessage(pop, text) {
     setText(pop, "register-message", text);
@@ -381,7 +372,7 @@
     function outcome(r, doneKey) {
       if (r.status === 200 || r.status === 201) registerMessage(pop, t(doneKey, { name: str(r.data.name) }));
       else if (r.status === 409 && r.data.existing) registerMessage(pop, t("register.exists", { name: str(r.data.existing.name) }));
-      else registerMessage(pop, t("register.failed", { error: str(r.data.error || r.status) }));
+      else registerMessage(pop, t("register.failed", { error: str(r.data.message || r.data.error || r.status) }));
     }
     reg.addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -436,12 +427,12 @@
   function onMessage(msg) {
     if (!msg || typeof msg !== "object" || msg.topic !== myTopic) return;
     try {
-      if (msg.type === "pop") onPop(msg);
-      else if (msg.type === "clear") onClear(msg);
-      else if (msg.type === "state") onState(msg);
-      else if (msg.type === "queues") onQueues(msg);
+      if (msg.type === TYPES.POP) onPop(msg);
+      else if (msg.type === TYPES.CLEAR) onClear(msg);
+      else if (msg.type === TYPES.STATE) onState(msg);
+      else if (msg.type === TYPES.QUEUES) onQueues(msg);
       // Call-control outcomes and seat state for callcontrol.js
-      if (msg.type === "callcontrol" || msg.type === "state" || msg.type === "clear") {
+      if (msg.type === TYPES.CALLCONTROL || msg.type === TYPES.STATE || msg.type === TYPES.CLEAR) {
         window.dispatchEvent(new CustomEvent("cc:message", { detail: msg }));
       }
     } catch (e) {
@@ -449,127 +440,16 @@
     }
   }
 
-  // ---- the WebSocket, reconnected with backoff ----
-  var ws = null;
-  var attempt = 0;
-  var stopped = false;
-  var reconnectTimer = null;
-  var lastHeard = 0;
-  var PING_EVERY = 25000;
-  var SILENCE_LIMIT = 60000;
-  var STABLE_AFTER = 5000;
-
-  function wsUrl() {
-    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return proto + "//" + window.location.host + (area.dataset.wsPath || "/ws/console");
-  }
-
-  function scheduleReconnect() {
-    if (stopped || reconnectTimer !== null) return;
-    var ceiling = Math.min(15000, 500 * Math.pow(2, attempt));
-    var delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    attempt += 1;
-    reconnectTimer = window.setTimeout(function () {
-      reconnectTimer = null;
-      connect();
-    }, delay);
-  }
-
-  function connect() {
-    if (stopped || ws) return;
-    if (attempt === 0) setConn("connecting");
-    var sock;
-    try {
-      sock = new WebSocket(wsUrl());
-    } catch (e) {
-      setConn("offline");
-      scheduleReconnect();
-      return;
-    }
-    ws = sock;
-    var openedAt = 0;
-    sock.onopen = function () {
-      lastHeard = Date.now();
-    };
-    sock.onmessage = function (ev) {
-      lastHeard = Date.now();
-      if (typeof ev.data !== "string") return;
-      var msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch (e) {
-        return;
-      }
-      if (msg && msg.topic === "console.ready") {
-        openedAt = Date.now();
-        setConn("online");
-        loadMyCalls();
-        return;
-      }
-      onMessage(msg);
-    };
-    sock.onclose = function (ev) {
-      if (ws === sock) ws = null;
-      if (ev.code === 4401) {
-        stopped = true;
-        setConn("offline");
-        window.location.assign("/login");
-        return;
-      }
-      if (ev.code === 4409) {
-        stopped = true;
-        window.location.reload();
-        return;
-      }
-      if (ev.code === 4403 || ev.code === 4404) {
-        stopped = true;
-        setConn(ev.code === 4403 ? "forbidden" : "no_extension");
-        return;
-      }
-      // Back off from scratch only after a connection that lasted; a server that accepts and
-      // drops at once keeps the delay growing.
-      if (openedAt && Date.now() - openedAt > STABLE_AFTER) attempt = 0;
-      setConn("offline");
-      scheduleReconnect();
-    };
-  }
-
-  window.setInterval(function () {
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    if (Date.now() - lastHeard > SILENCE_LIMIT) {
-      // A half-open connection (sleep, network change): drop it without waiting for a close.
-      var dead = ws;
-      ws = null;
-      dead.onclose = null;
-      dead.onmessage = null;
-      try {
-        dead.close(4000, "silent");
-      } catch (e) {
-        /* already closing */
-      }
-      setConn("offline");
-      scheduleReconnect();
-      return;
-    }
-    try {
-      ws.send("ping");
-    } catch (e) {
-      /* the close handler reconnects */
-    }
-  }, PING_EVERY);
-
-  window.addEventListener("online", function () {
-    if (!ws && !stopped) {
-      if (reconnectTimer !== null) window.clearTimeout(reconnectTimer);
-      reconnectTimer = null;
-      connect();
-    }
-  });
-
+  // ---- the WebSocket (cc.js reconnects it) ----
   if (!ext) {
-    stopped = true;
     setConn("no_extension");
   } else {
-    connect();
+    window.cc.socket({
+      path: area.dataset.wsPath || "/ws/console",
+      kind: "console",
+      onMessage: onMessage,
+      onReady: function () { loadMyCalls(); },
+      onState: setConn
+    });
   }
 })();

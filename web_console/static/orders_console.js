@@ -24,18 +24,7 @@
   function fieldOf(name) {
     return form.querySelector('[data-field="' + name + '"]');
   }
-  var csrfInput = document.querySelector('input[name="csrf"]');
-
-  function api(method, url, body) {
-    return fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfInput ? csrfInput.value : "" },
-      body: body ? JSON.stringify(body) : undefined
-    }).then(function (r) {
-      return r.json().then(function (data) { return { status: r.status, data: data }; });
-    });
-  }
+  var api = window.cc.api; // cc.js
 
   // ---- the form's options, loaded once ----
   var options = null;
@@ -189,7 +178,7 @@
         msgEl.appendChild(open);
         msgEl.dataset.number = str(r.data.number);
       } else {
-        msgEl.textContent = t("order.failed", { error: str(r.data && r.data.error) || String(r.status) });
+        msgEl.textContent = t("order.failed", { error: str(r.data && (r.data.message || r.data.error)) || String(r.status) });
       }
     }, function () {
       msgEl.textContent = t("order.failed", { error: "network" });
@@ -260,7 +249,7 @@
           b.addEventListener("click", function () {
             b.disabled = true;
             api("POST", "/api/orders/" + Number(o.id) + "/calls", { linkedid: linkedid }).then(function (r) {
-              b.textContent = r.status === 200 ? t("order.call_linked") : t("order.failed", { error: str(r.data && r.data.error) });
+              b.textContent = r.status === 200 ? t("order.call_linked") : t("order.failed", { error: str(r.data && (r.data.message || r.data.error)) });
             });
           });
           li.appendChild(document.createTextNode(" "));

@@ -98,24 +98,6 @@
     });
   }
 
-  var attempt = 0;
-  function connect() {
-    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/wallboard");
-    conn.dataset.conn = "connecting";
-    ws.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg.topic === "wallboard.ready") { conn.dataset.conn = "online"; attempt = 0; return; }
-      if (msg.topic === "wallboard" && msg.type === "snapshot") { last = msg; render(); }
-    };
-    ws.onclose = function (ev) {
-      conn.dataset.conn = "offline";
-      if (ev.code === 4401) { location.href = "/login"; return; }
-      if (ev.code === 4403) return;
-      attempt += 1;
-      setTimeout(connect, Math.min(15000, 500 * Math.pow(2, attempt)));
-    };
-  }
   // Large-screen mode for the wall: ?wall=1 or the button; F toggles full screen.
   var wallBtn = document.getElementById("wall-mode");
   function setWall(on) {
@@ -139,6 +121,14 @@
     }
   });
 
-  connect();
+  // The live board over the shared WebSocket client (cc.js): reconnected with backoff, kept alive.
+  window.cc.socket({
+    path: board.dataset.wsPath || "/ws/wallboard",
+    kind: "wallboard",
+    onMessage: function (msg) {
+      if (msg.topic === "wallboard" && msg.type === window.cc.types.SNAPSHOT) { last = msg; render(); }
+    },
+    onState: function (state) { conn.dataset.conn = state; }
+  });
   setInterval(render, 1000);  // the "for" column keeps counting between snapshots
 })();

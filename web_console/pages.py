@@ -1,0 +1,229 @@
+"""The core pages: health, login and logout, home, ``/api/me``, the seat's pause, the seat
+console, the wallboard and the account's own password."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from callcenter import ids, topics
+from callcenter.accounts.models import Account
+from callcenter.accounts.service import authenticate, hash_password, verify_password
+from callcenter.audit.service import record as audit
+from web_console.access import HOME_BY_ROLE
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
+from web_console.i18n import js_catalogue
+from web_console.render import current_lang, render
+from web_console.sessions import client_ip, csrf_ok, end_session, resolve_account, start_session
+
+log = logging.getLogger(__name__)
+
+public = APIRouter()
+router = protected_router()
+
+MIN_PASSWORD_LEN = 10
+
+
+def render_login(
+    request: Request, status_code: int = 200, error: tuple[str, dict] | None = None, username: str = ""
+) -> Response:
+    flash = request.session.pop("flash", None) if status_code == 200 else None
+    return render(request, "login.html", status_code, message=flash, error=error, username=username)
+
+
+# --- public routes -------------------------------------------------------------------------
+
+
+@public.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    db_ok = True
+    try:
+        with open_db(request) as db:
+            db.exec(text("SELECT 1"))  # type: ignore[call-overload]  # a raw probe, no model
+    except Exception:
+        log.exception("health check: database unavailable")
+        db_ok = False
+    body: dict = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "error"}
+    engine = getattr(request.app.state, "engine", None)
+    if engine is not None:  # the engine runs in this process
+        body["engine"] = {"ami": engine.ami.logged_in.is_set(), "calls": len(engine.calls.model.calls)}
+    return JSONResponse(
+        body,
+        status_code=200 if db_ok else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@public.get("/login")
+def login_form(request: Request) -> Response:
+    account = resolve_account(request.app.state, request.session)
+    if account is not None and account.role in HOME_BY_ROLE:
+        return RedirectResponse(HOME_BY_ROLE[account.role], status_code=303)
+    return render_login(request)
+
+
+@public.post("/login")
+def login_submit(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    csrf: str = Form(""),
+) -> Response:
+    username = username.strip()[:64]
+    # Not the CSRF dependency: a stale login page gets a fresh token and says so on the page.
+    if not csrf_ok(request.session, csrf):
+        request.session["csrf"] = secrets.token_urlsafe(32)
+        return render_login(request, 403, error=("login.csrf", {}), username=username)
+    if not username or not password:
+        return render_login(request, 400, error=("login.missing", {}), username=username)
+    ip = client_ip(request)
+    throttle = request.app.state.login_throttle
+    decision = throttle.check(username, ip)
+    if not decision.allowed:
+        log.warning("login throttled for %r from %s", username, ip)
+        return render_login(
+            request,
+            429,
+            error=("login.throttled", {"minutes": decision.retry_after_minutes}),
+            username=username,
+        )
+    with open_db(request) as db:
+        account = authenticate(db, username, password)
+        if account is not None:
+            audit(db, account.username, "login", role=account.role, ip=ip)
+            db.commit()
+    if account is None:
+        throttle.record_failure(username, ip)
+        log.info("login failed for %r from %s", username, ip)
+        return render_login(request, 401, error=("login.failed", {}), username=username)
+    throttle.record_success(username, ip)
+    start_session(request, account)
+    log.info("login: %s (%s) from %s", account.username, account.role, ip)
+    if account.must_change_password:
+        return RedirectResponse("/password", status_code=303)
+    return RedirectResponse(HOME_BY_ROLE.get(account.role, "/"), status_code=303)
+
+
+# --- protected routes ----------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request, account: CurrentAccount) -> Response:
+    target = HOME_BY_ROLE.get(account.role)
+    if target is None:
+        return render(request, "error.html", status_code=403)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request, account: CurrentAccount) -> Response:
+    end_session(request)
+    request.session["flash"] = "login.logged_out"
+    log.info("logout: %s", account.username)
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/api/me")
+def api_me(account: CurrentAccount) -> JSONResponse:
+    return JSONResponse(
+        {
+            "username": account.username,
+            "display_name": account.display_name,
+            "role": account.role,
+            "extension": account.extension,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class PauseRequest(BaseModel):
+    paused: bool
+    reason: str = Field(default="", max_length=32)
+
+
+@router.post("/api/seat/pause", dependencies=[CsrfChecked])
+async def seat_pause(
+    body: PauseRequest, account: CurrentAccount, settings: SettingsDep, bus: BusDep
+) -> Response:
+    """Pause or resume the seat's own phone in its queues; the engine asks Asterisk, and the new
+    state comes back to every console and wallboard from Asterisk's own event."""
+    ext = account.extension
+    if not ext or not ids.EXTENSION.match(ext):
+        return JSONResponse({"error": "no extension"}, status_code=409)
+    reasons = settings.pause_reasons
+    if body.paused and body.reason not in reasons:
+        return JSONResponse({"error": "unknown pause reason", "reasons": reasons}, status_code=422)
+    command = {"action": "pause" if body.paused else "unpause", "ext": ext, "reason": body.reason}
+    await bus.publish(topics.SEAT_COMMAND, command)
+    log.info("seat %s: %s %s", ext, command["action"], body.reason)
+    return JSONResponse({"accepted": True}, status_code=202)
+
+
+@router.get("/wallboard")
+def wallboard(request: Request, account: CurrentAccount) -> Response:
+    return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
+
+
+@router.get("/console")
+def console(request: Request, account: CurrentAccount, settings: SettingsDep) -> Response:
+    lang = current_lang(request)
+    ext = account.extension if account.extension and ids.EXTENSION.match(account.extension) else None
+    return render(
+        request,
+        "console.html",
+        account=account,
+        extension=ext,
+        pause_reasons=settings.pause_reasons,
+        js_strings=js_catalogue(lang),
+    )
+
+
+# --- own password ----------------------------------------------------------------------------
+
+
+@router.get("/password")
+def password_form(request: Request, account: CurrentAccount) -> Response:
+    return render(request, "password.html", account=account, error=None)
+
+
+@router.post("/password", dependencies=[CsrfChecked])
+def password_change(
+    request: Request,
+    account: CurrentAccount,
+    current: str = Form("", max_length=1024),
+    new: str = Form("", max_length=1024),
+    confirm: str = Form("", max_length=1024),
+) -> Response:
+    error = None
+    if not verify_password(account.password_hash, current):
+        error = "password.wrong_current"
+    elif len(new) < MIN_PASSWORD_LEN:
+        error = "password.too_short"
+    elif new != confirm:
+        error = "password.mismatch"
+    elif new == current or new.lower() == account.username.lower():
+        error = "password.too_easy"
+    if error:
+        return render(request, "password.html", status_code=422, account=account, error=error)
+    with open_db(request) as db:
+        fresh = db.get(Account, account.id)
+        assert fresh is not None  # the session was resolved to it a moment ago
+        fresh.password_hash = hash_password(new)
+        fresh.must_change_password = False
+        db.add(fresh)
+        audit(
+            db,
+            fresh.username,
+            "account.password_change",
+            target=fresh.username,
+            role=fresh.role,
+            ip=client_ip(request),
+        )
+        db.commit()
+    start_session(request, fresh)  # other sessions of the old password end; this one goes on
+    return RedirectResponse(HOME_BY_ROLE.get(fresh.role, "/api/me"), status_code=303)

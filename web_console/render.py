@@ -1,0 +1,118 @@
+"""Pages and answers: the page language, ``render`` (a template with the translator, the CSRF
+token and the navigation), and the exception handlers that turn the web layer's refusals and
+every ``UserError`` into a page or JSON in the user's language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from callcenter.errors import UserError
+from web_console.deps import CsrfRejected, Forbidden, NotAuthenticated, PasswordChangeRequired
+from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, normalize_lang, translate, translator
+from web_console.protocol import client_constants
+from web_console.sessions import csrf_token
+
+
+def is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def current_lang(request: Request) -> str:
+    """The page language: ``?lang=`` (remembered in the session), the session, else zh."""
+    asked = normalize_lang(request.query_params.get("lang"))
+    if asked:
+        if request.session.get("lang") != asked:
+            request.session["lang"] = asked
+        return asked
+    return normalize_lang(request.session.get("lang")) or DEFAULT_LANG
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    lang = current_lang(request)
+    context.update(
+        t=translator(lang),
+        lang=lang,
+        locale=LOCALE_TAGS[lang],
+        csrf=csrf_token(request.session),
+        protocol=client_constants(),
+    )
+    return request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers={"Cache-Control": "no-store"}
+    )
+
+
+def user_message(request: Request, exc: UserError) -> str:
+    """What the person is told, in their language: the catalogue's ``errors.<domain>.<code>``
+    (which may quote the English detail as ``{detail}``), else the detail itself."""
+    lang = current_lang(request)
+    text = translate(lang, exc.key, **{"detail": str(exc), **exc.params})
+    return str(exc) if text == exc.key else text
+
+
+def user_error_json(
+    request: Request, exc: UserError, status_code: int | None = None, **extra: Any
+) -> JSONResponse:
+    """A JSON refusal: ``error`` (the English detail, as API clients always had it), ``code`` and
+    ``message`` (for the person, translated)."""
+    body = {"error": str(exc), "code": exc.code, "message": user_message(request, exc), **extra}
+    return JSONResponse(body, status_code=status_code or exc.status)
+
+
+# How a page shows a refusal: given the error and its translated message, the page again.
+ErrorPage = Callable[[UserError, str], Response]
+
+
+def show_errors_on(request: Request, page: ErrorPage) -> None:
+    """A form page that answers a ``UserError`` by showing itself again with the message (rather
+    than the error page): the one handler calls ``page`` for this request."""
+    request.state.error_page = page
+
+
+def forbidden_response(request: Request) -> Response:
+    if is_api(request.url.path):
+        return JSONResponse({"detail": "forbidden"}, status_code=403)
+    return render(request, "error.html", status_code=403)
+
+
+def unauthenticated_response(request: Request) -> Response:
+    if is_api(request.url.path):
+        return JSONResponse({"detail": "not authenticated"}, status_code=401)
+    return RedirectResponse("/login", status_code=303)
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    async def on_unauthenticated(request: Request, exc: Exception) -> Response:
+        return unauthenticated_response(request)
+
+    async def on_forbidden(request: Request, exc: Exception) -> Response:
+        return forbidden_response(request)
+
+    async def on_password_change(request: Request, exc: Exception) -> Response:
+        if is_api(request.url.path):
+            return JSONResponse({"detail": "password change required"}, status_code=403)
+        return RedirectResponse("/password", status_code=303)
+
+    async def on_csrf(request: Request, exc: Exception) -> Response:
+        if is_api(request.url.path):
+            return JSONResponse({"error": "csrf"}, status_code=403)
+        return render(request, "error.html", status_code=403)
+
+    async def on_user_error(request: Request, exc: Exception) -> Response:
+        """Whatever a route does not answer itself: JSON for the API, else the error page."""
+        assert isinstance(exc, UserError)
+        page: ErrorPage | None = getattr(request.state, "error_page", None)
+        if page is not None:
+            return page(exc, user_message(request, exc))
+        if is_api(request.url.path):
+            return user_error_json(request, exc)
+        return render(request, "error.html", status_code=exc.status, message=user_message(request, exc))
+
+    app.add_exception_handler(PasswordChangeRequired, on_password_change)
+    app.add_exception_handler(NotAuthenticated, on_unauthenticated)
+    app.add_exception_handler(Forbidden, on_forbidden)
+    app.add_exception_handler(CsrfRejected, on_csrf)
+    app.add_exception_handler(UserError, on_user_error)
