@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from callcenter.errors import UserError
+from callcenter.i18n import DEFAULT_LANG, translate, translator
 from web_console.deps import CsrfRejected, Forbidden, NotAuthenticated, PasswordChangeRequired
-from web_console.i18n import DEFAULT_LANG, LOCALE_TAGS, normalize_lang, translate, translator
+from web_console.i18n import LOCALE_TAGS, normalize_lang
 from web_console.protocol import client_constants
 from web_console.sessions import csrf_token
 
