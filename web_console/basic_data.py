@@ -22,6 +22,7 @@ from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory import imports
 from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet, OutletArea, ServiceNumber
+from callcenter.residents.imports import import_table
 from callcenter.statistics.exports import safe_cell
 from web_console.views import authorize, csrf_ok, forbidden_response, protected, render
 
@@ -210,15 +211,15 @@ def _update(s, kind: str, item_id: int, form: dict[str, str], account: Account, 
         errors.append("queue_name: lowercase letters, digits, - and _")
     members: list[int] = []
     if kind == "service_areas":
-        look = imports._Lookups(s)
-        for name in imports._list(values.pop("communities")):
+        look = imports.Lookups(s)
+        for name in imports.split_list(values.pop("communities")):
             try:
                 members.append(look.community(name).id)
             except imports.RowError as exc:
                 errors.append(str(exc))
     if kind == "communities":
         try:
-            values["urban"] = imports._bool(values["urban"] or "是", "urban")
+            values["urban"] = imports.parse_bool(values["urban"] or "是", "urban")
         except imports.RowError as exc:
             errors.append(str(exc))
     if errors:
@@ -253,24 +254,24 @@ def _update_outlet(s, settings: Settings, outlet_id: int, form: dict[str, str], 
         return False, ["not found"]
     errors = []
     numbers = []
-    for raw in [form.get("phone", "")] + imports._list(form.get("phones", "")):
+    for raw in [form.get("phone", "")] + imports.split_list(form.get("phones", "")):
         if not raw:
             continue
         n = phone.normalize(raw, settings.default_region, settings.default_area_code)
         if n is None:
             errors.append(f"{raw!r} is not a phone number")
         numbers.append(n)
-    emails = [form.get("email", "")] + imports._list(form.get("emails", ""))
+    emails = [form.get("email", "")] + imports.split_list(form.get("emails", ""))
     for e in emails:
-        if e and not imports._EMAIL.match(e):
+        if e and not imports.EMAIL.match(e):
             errors.append(f"{e!r} is not an e-mail address")
     if not form.get("phone"):
         errors.append("phone is required")
     area_ids: list[int] | None = None
     if "areas" in form:
-        look = imports._Lookups(s)
+        look = imports.Lookups(s)
         area_ids = []
-        for name in imports._list(form["areas"]):
+        for name in imports.split_list(form["areas"]):
             try:
                 area_ids.append(look.area(name).id)
             except imports.RowError as exc:
@@ -278,7 +279,7 @@ def _update_outlet(s, settings: Settings, outlet_id: int, form: dict[str, str], 
     if errors:
         return False, errors
     if "categories" in form:
-        outlet.categories = "，".join(imports._list(form["categories"]))[:255]
+        outlet.categories = "，".join(imports.split_list(form["categories"]))[:255]
     if area_ids is not None:
         for oa in s.exec(select(OutletArea).where(OutletArea.outlet_id == outlet.id)):
             s.delete(oa)
@@ -418,7 +419,7 @@ def _run_job(
             jobs.save(job)
 
         with session_scope(settings) as s:
-            report = imports.run_import(s, settings, job.kind, rows, progress, skip_duplicates)
+            report = import_table(s, settings, job.kind, rows, progress, skip_duplicates)
         job.report = report.as_dict()
         job.done = job.total
         job.state = "done"
