@@ -63,7 +63,7 @@ def generate_digits(settings: Settings) -> list[Path]:
     made = []
     for digit, word in DIGIT_WORDS.items():
         wav = target / f"{digit}.wav"
-        digest = sounds._digest(word, sounds.VOICE)
+        digest = sounds.speech_digest(word, sounds.VOICE)
         if _stamped(wav, digest):
             continue
         sounds.synthesize(word, wav)
@@ -86,7 +86,7 @@ def store_upload(settings: Settings, data: bytes) -> str:
     out = target / f"{digest}.wav"
     if out.exists():
         return digest
-    sox = sounds._require("sox", "sox")
+    sox = sounds.require_tool("sox", "sox")
     with tempfile.TemporaryDirectory(prefix="cc-upload-") as tmp:
         src = Path(tmp) / "in.wav"
         conv = Path(tmp) / "out.wav"

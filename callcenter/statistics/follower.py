@@ -70,6 +70,11 @@ class QueueLogTail:
         self._fh = None
         self._draining = False  # reading a rotated file to its end before the live one
 
+    @property
+    def is_open(self) -> bool:
+        """False until the file exists and has been opened."""
+        return self._fh is not None
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
@@ -431,7 +436,7 @@ class StatsFollower:
             self.tail = QueueLogTail(self.path, self.ingest.load())
         lines = self.tail.read(max_bytes)
         if not lines:
-            if self.tail._fh is None:  # no file yet
+            if not self.tail.is_open:  # no file yet
                 return set()
             return self.ingest.idle(self.tail.pos, time.time())
         return self.ingest.ingest(lines, self.tail.pos) or {""}
