@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -61,6 +61,18 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
         yield session
 
 
+class _Row(Protocol):
+    id: int | None
+
+
+def saved_id(row: _Row) -> int:
+    """The primary key of a row read from the database or flushed to it (only a new, unflushed
+    row has none, and passing one here is a programming error)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has not been flushed")
+    return row.id
+
+
 # --- hot reads (the FastAGI route, the pop) ------------------------------------------------------
 # SQLAlchemy's execution path costs ~45 µs per statement on top of SQLite's ~7 µs (the ORM's more):
 # on the embedded SQLite file the statements the call path runs on every call are compiled once
@@ -106,14 +118,14 @@ class Reads:
 class SqliteReads(Reads):
     """The same reads as plain sqlite3 statements, in autocommit (each sees the newest rows)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
-        self.conn = conn  # type: ignore[assignment]
+    def __init__(self, conn: sqlite3.Connection) -> None:  # a sqlite3 connection, not SQLAlchemy's
+        self.sqlite = conn
 
     def _run(self, q: Query, params: dict[str, Any]) -> sqlite3.Cursor:
         values = {**q.constants, **params}
         for name, proc in q.binds.items():
             values[name] = proc(values[name])
-        return self.conn.execute(q.sql, values)
+        return self.sqlite.execute(q.sql, values)
 
     def first(self, q: Query, **params: Any) -> Any:
         row = self._run(q, params).fetchone()
@@ -139,8 +151,8 @@ def _thread_connection(engine: Engine) -> sqlite3.Connection:
     if conn is None:
         while len(conns) >= _PER_THREAD:
             conns.pop(next(iter(conns))).close()
-        cargs, cparams = engine.dialect.create_connect_args(engine.url)
-        conn = sqlite3.connect(*cargs, **{**cparams, "isolation_level": None, "check_same_thread": True})
+        (database, *_), cparams = engine.dialect.create_connect_args(engine.url)
+        conn = sqlite3.connect(database, **{**cparams, "isolation_level": None, "check_same_thread": True})
         _sqlite_pragmas(conn, None)
         conns[key] = conn
     return conn

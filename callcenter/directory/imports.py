@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from callcenter import phone
 from callcenter.config import Settings
+from callcenter.database import saved_id
 from callcenter.directory.models import (
     Community,
     Grid,
@@ -137,7 +138,7 @@ def read_table(filename: str, data: bytes) -> list[dict[str, str]]:
     if not rows:
         raise ImportFileError("the file has no heading row")
     head = [str(h or "").strip() for h in rows[0]]
-    out = []
+    out: list[dict[str, str]] = []
     for values in rows[1 : MAX_ROWS + 2]:
         cells = ["" if v is None else str(v).strip() for v in values]
         if not any(cells):
@@ -344,14 +345,14 @@ def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: S
         j = look.jurisdiction(f["jurisdiction"])
         return [
             Community(
-                jurisdiction_id=j.id,
+                jurisdiction_id=saved_id(j),
                 name=clean_text(f["name"], 64, "name"),
                 urban=parse_bool(f["urban"] or "是", "urban"),
             )
         ]
     if kind == "grids":
         c = look.community(f["community"])
-        return [Grid(community_id=c.id, name=clean_text(f["name"], 64, "name"))]
+        return [Grid(community_id=saved_id(c), name=clean_text(f["name"], 64, "name"))]
     if kind == "service_areas":
         if s.exec(select(ServiceArea).where(ServiceArea.name == f["name"])).first():
             raise RowError(f"service area {f['name']!r} exists")
@@ -359,7 +360,7 @@ def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: S
         s.add(area)
         s.flush()
         return [
-            ServiceAreaCommunity(area_id=area.id, community_id=look.community(c).id)
+            ServiceAreaCommunity(area_id=saved_id(area), community_id=saved_id(look.community(c)))
             for c in split_list(f["communities"])
         ]
     if kind == "outlets":
@@ -386,7 +387,7 @@ def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: S
         areas = [look.area(a) for a in split_list(f["areas"])]
         s.add(outlet)
         s.flush()
-        return [OutletArea(outlet_id=outlet.id, area_id=a.id) for a in areas]
+        return [OutletArea(outlet_id=saved_id(outlet), area_id=saved_id(a)) for a in areas]
     if kind == "service_numbers":
         if not f["number"].isdigit():
             raise RowError("number: digits only")
