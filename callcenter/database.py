@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Table, event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from callcenter.config import Settings, get_settings
 
@@ -59,6 +59,11 @@ def get_engine(settings: Settings | None = None) -> Engine:
 def session_scope(settings: Settings | None = None) -> Iterator[Session]:
     with Session(get_engine(settings), expire_on_commit=False) as session:
         yield session
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's SQLAlchemy ``Table``, for Core statements (bulk inserts, upserts)."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLModel, not declared to type checkers
 
 
 class _Row(Protocol):
@@ -118,14 +123,17 @@ class Reads:
 class SqliteReads(Reads):
     """The same reads as plain sqlite3 statements, in autocommit (each sees the newest rows)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:  # a sqlite3 connection, not SQLAlchemy's
-        self.sqlite = conn
+    # The plain sqlite3 connection in place of SQLAlchemy's: the same reads without its layers.
+    conn: sqlite3.Connection  # type: ignore[assignment]
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
     def _run(self, q: Query, params: dict[str, Any]) -> sqlite3.Cursor:
         values = {**q.constants, **params}
         for name, proc in q.binds.items():
             values[name] = proc(values[name])
-        return self.sqlite.execute(q.sql, values)
+        return self.conn.execute(q.sql, values)
 
     def first(self, q: Query, **params: Any) -> Any:
         row = self._run(q, params).fetchone()
