@@ -21,6 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from asterisk_conf import sounds
 from callcenter.config import Settings
+from callcenter.database import session_scope
+from callcenter.ivr.service import ivr_prompts, uploads
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +124,17 @@ def store_upload(settings: Settings, data: bytes) -> str:
     return digest
 
 
+def generate_all(settings: Settings, force: bool = False) -> list[Path]:
+    """Every sound Asterisk plays: the base prompts (sounds.py), the IVR's (menus, hours, fixed
+    prompts, Mandarin digits) and the hold music; return what was made."""
+    made = sounds.generate_prompts(settings, force=force)
+    made += generate_ivr_prompts(settings)
+    moh = sounds.generate_moh(settings)
+    return made + ([moh] if moh else [])
+
+
 def generate_ivr_prompts(settings: Settings) -> list[Path]:
     """Every prompt of the menus and hours (database), fixed prompts and digits; return what was made."""
-    from callcenter.database import session_scope
-    from callcenter.ivr.service import ivr_prompts, uploads
-
     try:
         with session_scope(settings) as s:
             texts = ivr_prompts(s)

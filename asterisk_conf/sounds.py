@@ -181,13 +181,3 @@ def generate_moh(settings: Settings) -> Path | None:
         shutil.move(str(tmp_out), out)
     os.chmod(out, 0o644)
     return out
-
-
-def generate_all(settings: Settings, force: bool = False) -> list[Path]:
-    made = generate_prompts(settings, force=force)
-    # Menu, hours and fixed IVR prompts, Mandarin digits
-    from asterisk_conf.ivr_sounds import generate_ivr_prompts
-
-    made += generate_ivr_prompts(settings)
-    moh = generate_moh(settings)
-    return made + ([moh] if moh else [])
