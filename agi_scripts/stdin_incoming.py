@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from asterisk.agi import AGI
 from sqlalchemy import bindparam, select
+from sqlmodel import col
 
 from agi_scripts.incoming import order_number, route_variables
 from callcenter.clock import china_now
@@ -26,15 +27,15 @@ from callcenter.ivr.routing import caller_facts
 from callcenter.phone import normalize
 
 _HOURS = Query(
-    select(ServiceHours.schedule, ServiceHours.open_time, ServiceHours.close_time).where(
-        ServiceHours.number == bindparam("number")
+    select(col(ServiceHours.schedule), col(ServiceHours.open_time), col(ServiceHours.close_time)).where(
+        col(ServiceHours.number) == bindparam("number")
     )
 )
 
 
 def _is_open(settings: Settings, reads: Reads, number: str) -> bool:
     row = reads.first(_HOURS, number=number)
-    hours = ServiceHours(schedule=row[0], open_time=row[1], close_time=row[2]) if row else None
+    hours = ServiceHours(number=number, schedule=row[0], open_time=row[1], close_time=row[2]) if row else None
     return ivr_service.is_open(hours, china_now(settings))
 
 
