@@ -180,6 +180,7 @@ def hot_reads(settings: Settings | None = None) -> Iterator[Reads]:
 
 def migrate(settings: Settings | None = None) -> None:
     """Bring the schema to the newest Alembic revision."""
+    # Alembic is loaded only by the commands that migrate, not by every process that reads.
     from alembic import command
     from alembic.config import Config
 

@@ -194,7 +194,7 @@ class RedisLoginThrottle:
         max_failures_per_ip: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        import redis
+        import redis  # loaded only when the throttle lives in Redis (several web workers)
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2)
         self.max_failures = max_failures
