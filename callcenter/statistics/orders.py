@@ -270,7 +270,7 @@ def by_seat(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
     if "seat" not in _present(conn):
         return []
     ext_of: dict[str, str | None] = dict(
-        conn.execute(select(col(Account.username), col(Account.extension))).tuples().all()
+        conn.execute(select(col(Account.username), col(Account.extension))).all()
     )
     rows = order_report(conn, start, end, by="seat")["rows"]
     for row in rows:
