@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from agi_scripts.server import AgiRequest
 from callcenter import ids
 from callcenter.calls.state import Identified
+from callcenter.config import Settings
+from callcenter.ivr.routing import CallerFacts
 from callcenter.phone import normalize
 
 _ORDER = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
@@ -26,6 +29,44 @@ def clean_text(value: str | None, limit: int) -> str:
     if not value:
         return ""
     return "".join(ch for ch in value if ch.isprintable())[:limit]
+
+
+def order_number(raw: str | None) -> str:
+    """The 12345 platform's order number header, or "" when it is not a plain bounded token."""
+    return raw if raw and _ORDER.match(raw) else ""
+
+
+def route_variables(
+    settings: Settings,
+    source: str,
+    did: str,
+    caller: str | None,
+    order: str,
+    facts: CallerFacts,
+    is_open: Callable[[str], bool],
+) -> dict[str, str]:
+    """The channel variables the dialplan reads after the route, in the order they are set."""
+    values: dict[str, str] = {}
+    if caller:
+        values["CC_CALLER"] = caller
+    if facts.resident_id is not None:
+        values["CC_RESIDENT_ID"] = str(facts.resident_id)
+    if order:
+        values["CC_ORDER12345"] = order
+    # Opening hours, priority, the returning caller's seat.
+    if source != "12345" and not is_open(did):
+        values["CC_OPEN"] = "0"
+    priority = settings.trunk12345_priority if source == "12345" else 0
+    if facts.priority:
+        priority = max(priority, settings.priority_vulnerable)
+    if priority:
+        values["CC_PRIORITY"] = str(priority)
+    if facts.last_seat:
+        values["CC_PREFERRED_SEAT"] = facts.last_seat
+    # When the route ran (the doctor reads it from AMI channel variables to time the hop).
+    values["CC_ROUTE_AT"] = f"{time.time():.6f}"
+    values["CC_ROUTE_OK"] = "1"  # last: the dialplan trusts the route only once all is set
+    return values
 
 
 async def incoming(request: AgiRequest, context) -> None:
@@ -43,7 +84,7 @@ async def incoming(request: AgiRequest, context) -> None:
             f"PJSIP_HEADER(read,{settings.header_12345_order})",
             f"PJSIP_HEADER(read,{settings.header_12345_summary})",
         )
-        order = raw_order if raw_order and _ORDER.match(raw_order) else ""
+        order = order_number(raw_order)
         if raw_order and not order:
             # Injection characters, an oversized or empty value: the call goes on without it.
             log.warning("12345 call %s: order number header refused (%d chars)", linkedid, len(raw_order))
@@ -55,27 +96,7 @@ async def incoming(request: AgiRequest, context) -> None:
 
     facts = await context.ivr.facts(caller)
     resident_id = facts.resident_id
-
-    values = {}
-    if caller:
-        values["CC_CALLER"] = caller
-    if resident_id is not None:
-        values["CC_RESIDENT_ID"] = str(resident_id)
-    if order:
-        values["CC_ORDER12345"] = order
-    # Opening hours, priority, the returning caller's seat.
-    if source != "12345" and not context.ivr.is_open(did):
-        values["CC_OPEN"] = "0"
-    priority = settings.trunk12345_priority if source == "12345" else 0
-    if facts.priority:
-        priority = max(priority, settings.priority_vulnerable)
-    if priority:
-        values["CC_PRIORITY"] = str(priority)
-    if facts.last_seat:
-        values["CC_PREFERRED_SEAT"] = facts.last_seat
-    # When the route ran (the doctor reads it from AMI channel variables to time the hop).
-    values["CC_ROUTE_AT"] = f"{time.time():.6f}"
-    values["CC_ROUTE_OK"] = "1"  # last: the dialplan trusts the route only once all is set
+    values = route_variables(settings, source, did, caller, order, facts, context.ivr.is_open)
     await request.set_variables(values)
 
     context.calls.identified(

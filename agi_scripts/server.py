@@ -20,7 +20,7 @@ import concurrent.futures
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +128,7 @@ class AgiRequest:
         await self.set_variables({name: value})
 
 
-Route = Callable[[AgiRequest], Awaitable[Any]]
+Route = Callable[[AgiRequest], Coroutine[Any, Any, Any]]  # an async def: it may run on another loop
 
 
 @dataclass

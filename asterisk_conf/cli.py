@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 
+from asterisk_conf import ivr_sounds, process
+from asterisk_conf.installer import ensure_asterisk
+from asterisk_conf.render import render_config
 from callcenter.config import get_settings
 
 
 def _install(args: argparse.Namespace) -> int:
-    from asterisk_conf.installer import ensure_asterisk
-
     install = ensure_asterisk(get_settings())
     print(
         json.dumps(
@@ -30,50 +31,37 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from asterisk_conf import sounds
-    from asterisk_conf.render import render_config
-
     settings = get_settings()
     etc = render_config(settings)
     if not args.no_sounds:
-        sounds.generate_all(settings)
+        ivr_sounds.generate_all(settings)
     print(f"configuration rendered into {etc}")
     return 0
 
 
 def _start(args: argparse.Namespace) -> int:
-    from asterisk_conf import process
-
     print(json.dumps(process.start(get_settings(), timeout=args.timeout), indent=2, ensure_ascii=False))
     return 0
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from asterisk_conf import process
-
     stopped = process.stop(get_settings())
     print("Asterisk stopped" if stopped else "Asterisk was not running")
     return 0
 
 
 def _restart(args: argparse.Namespace) -> int:
-    from asterisk_conf import process
-
     print(json.dumps(process.restart(get_settings(), timeout=args.timeout), indent=2, ensure_ascii=False))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from asterisk_conf import process
-
     st = process.status(get_settings())
     print(json.dumps(st, indent=2, ensure_ascii=False))
     return 0 if st["running"] or not args.check else 3
 
 
 def _reload(args: argparse.Namespace) -> int:
-    from asterisk_conf import process
-
     out = process.reload(get_settings())
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 0

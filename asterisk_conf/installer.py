@@ -234,9 +234,9 @@ def parse_apt_sources(list_texts: list[str], deb822_texts: list[str]) -> list[st
                 if end < 0:
                     continue
                 rest = rest[end + 1 :].strip()
-            fields = rest.split()
-            if fields:
-                found.append(fields[0])
+            words = rest.split()
+            if words:
+                found.append(words[0])
     for text in deb822_texts:
         for stanza in re.split(r"\n\s*\n", text):
             fields: dict[str, str] = {}

@@ -21,7 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from asterisk_conf import sounds
 from callcenter.config import Settings
+from callcenter.database import session_scope
 from callcenter.errors import UserError
+from callcenter.ivr.service import ivr_prompts, uploads
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def generate_digits(settings: Settings) -> list[Path]:
     made = []
     for digit, word in DIGIT_WORDS.items():
         wav = target / f"{digit}.wav"
-        digest = sounds._digest(word, sounds.VOICE)
+        digest = sounds.speech_digest(word, sounds.VOICE)
         if _stamped(wav, digest):
             continue
         sounds.synthesize(word, wav)
@@ -87,7 +89,7 @@ def store_upload(settings: Settings, data: bytes) -> str:
     out = target / f"{digest}.wav"
     if out.exists():
         return digest
-    sox = sounds._require("sox", "sox")
+    sox = sounds.require_tool("sox", "sox")
     with tempfile.TemporaryDirectory(prefix="cc-upload-") as tmp:
         src = Path(tmp) / "in.wav"
         conv = Path(tmp) / "out.wav"
@@ -123,11 +125,17 @@ def store_upload(settings: Settings, data: bytes) -> str:
     return digest
 
 
+def generate_all(settings: Settings, force: bool = False) -> list[Path]:
+    """Every sound Asterisk plays: the base prompts (sounds.py), the IVR's (menus, hours, fixed
+    prompts, Mandarin digits) and the hold music; return what was made."""
+    made = sounds.generate_prompts(settings, force=force)
+    made += generate_ivr_prompts(settings)
+    moh = sounds.generate_moh(settings)
+    return made + ([moh] if moh else [])
+
+
 def generate_ivr_prompts(settings: Settings) -> list[Path]:
     """Every prompt of the menus and hours (database), fixed prompts and digits; return what was made."""
-    from callcenter.database import session_scope
-    from callcenter.ivr.service import ivr_prompts, uploads
-
     try:
         with session_scope(settings) as s:
             texts = ivr_prompts(s)

@@ -28,7 +28,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from asterisk_conf import sounds
+from asterisk_conf import ivr_sounds
+from asterisk_conf.apply import RELOAD_MODULES, reload_running
 from asterisk_conf.installer import AsteriskInstall, chroot_instance_path, ensure_asterisk, locate_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import Settings
@@ -229,7 +230,7 @@ def prepare(settings: Settings, install: AsteriskInstall | None = None) -> Aster
         settings.load_secrets()
     install = install or ensure_asterisk(settings)
     render_config(settings, install=install)
-    sounds.generate_all(settings)
+    ivr_sounds.generate_all(settings)
     return install
 
 
@@ -361,8 +362,6 @@ def reload(settings: Settings) -> str:
 
     A changed modules.conf needs a restart. When Asterisk is not running, this only renders.
     """
-    from asterisk_conf.apply import RELOAD_MODULES, reload_running
-
     if not settings.ami_secret:
         settings.load_secrets()
     prepare(settings, install=locate_asterisk(settings))  # never builds: only renders

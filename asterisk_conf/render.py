@@ -36,13 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from asterisk_conf.callcontrol_conf import callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
+from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 from callcenter import ids
+from callcenter.accounts.models import Account, QueueMembership
 from callcenter.ami.events import ENGINE_EVENTS
 from callcenter.config import Settings
+from callcenter.database import saved_id, session_scope
+from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.text import clean_name, no_controls
 
 log = logging.getLogger(__name__)
@@ -145,9 +149,6 @@ class DialplanData:
 
 def load_data(session: Session) -> DialplanData:
     """Read DIDs, queues, seats and memberships, keeping only what is safe to render."""
-    from callcenter.accounts.models import Account, QueueMembership
-    from callcenter.directory.models import CallQueue, ServiceNumber
-
     queues: dict[str, QueueConf] = {}
     for q in session.exec(select(CallQueue).order_by(CallQueue.name)).all():
         if not ids.QUEUE.match(q.name or ""):
@@ -166,7 +167,7 @@ def load_data(session: Session) -> DialplanData:
     seats: dict[int, SeatConf] = {}
     accounts = session.exec(
         # Supervisors with an extension get a phone too: listen-in calls ring it.
-        select(Account).where(Account.role.in_(("seat", "supervisor")), Account.active == True)  # noqa: E712
+        select(Account).where(col(Account.role).in_(("seat", "supervisor")), Account.active == True)  # noqa: E712
     ).all()
     for a in sorted(accounts, key=lambda a: a.extension or ""):
         ext = (a.extension or "").strip()
@@ -182,7 +183,7 @@ def load_data(session: Session) -> DialplanData:
         if not password:
             # No password: nobody can register as this seat (a fixed contact still rings it).
             password = secrets.token_urlsafe(24)
-        seats[a.id] = SeatConf(
+        seats[saved_id(a)] = SeatConf(
             extension=ext,
             endpoint=f"seat{ext}",
             name=clean_name(a.display_name, fallback=clean_name(a.username, fallback=ext)),
@@ -190,7 +191,7 @@ def load_data(session: Session) -> DialplanData:
             contact=conf_value(contact),
         )
 
-    for m in session.exec(select(QueueMembership).order_by(QueueMembership.id)).all():
+    for m in session.exec(select(QueueMembership).order_by(col(QueueMembership.id))).all():
         seat = seats.get(m.account_id)
         queue = queues.get(m.queue_name)
         if seat is None or queue is None:
@@ -354,12 +355,8 @@ def render_config(
     link_data_dir(install, instance_dir)
 
     # Menus, opening hours, returning callers' seats
-    from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
-
     (instance_dir / "spool" / VOICEMAIL_DIR).mkdir(exist_ok=True)
     if session is None:
-        from callcenter.database import session_scope
-
         with session_scope(settings) as s:
             data = load_data(s)
             ivr = load_ivr(s, data)

@@ -44,7 +44,8 @@ class SoundToolMissing(RuntimeError):
     """espeak-ng or sox is not installed."""
 
 
-def _require(tool: str, package: str) -> str:
+def require_tool(tool: str, package: str) -> str:
+    """The path of a sound tool, or SoundToolMissing saying how to install it."""
     path = shutil.which(tool)
     if path is None:
         raise SoundToolMissing(
@@ -61,7 +62,8 @@ def moh_dir(settings: Settings) -> Path:
     return settings.asterisk_instance_dir() / "data" / "moh"
 
 
-def _digest(text: str, voice: str) -> str:
+def speech_digest(text: str, voice: str) -> str:
+    """What a synthesized prompt depends on; a prompt is made again when it changes."""
     return hashlib.sha256(f"{_PIPELINE}\n{voice}\n{text}".encode()).hexdigest()
 
 
@@ -73,8 +75,8 @@ def _run(cmd: list[str]) -> None:
 
 def synthesize(text: str, out: Path, voice: str = VOICE) -> None:
     """Speak ``text`` into an 8 kHz mono 16-bit WAV at ``out``."""
-    espeak = _require("espeak-ng", "espeak-ng")
-    sox = _require("sox", "sox")
+    espeak = require_tool("espeak-ng", "espeak-ng")
+    sox = require_tool("sox", "sox")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cc-tts-") as tmp:
         raw = Path(tmp) / "tts.wav"
@@ -117,7 +119,7 @@ def generate_prompts(
             raise ValueError(f"bad prompt name {name!r}")
         wav = target / f"{name}.wav"
         stamp = target / f"{name}.wav.sha256"
-        digest = _digest(text, voice)
+        digest = speech_digest(text, voice)
         if not force and wav.exists() and stamp.exists() and stamp.read_text().strip() == digest:
             continue
         synthesize(text, wav, voice)
@@ -133,7 +135,7 @@ def generate_moh(settings: Settings) -> Path | None:
     out = target / "chime.wav"
     if out.exists():
         return None
-    sox = _require("sox", "sox")
+    sox = require_tool("sox", "sox")
     with tempfile.TemporaryDirectory(prefix="cc-moh-") as tmp:
         parts = []
         for i, (freq, length) in enumerate(_MOH_NOTES):
@@ -179,13 +181,3 @@ def generate_moh(settings: Settings) -> Path | None:
         shutil.move(str(tmp_out), out)
     os.chmod(out, 0o644)
     return out
-
-
-def generate_all(settings: Settings, force: bool = False) -> list[Path]:
-    made = generate_prompts(settings, force=force)
-    # Menu, hours and fixed IVR prompts, Mandarin digits
-    from asterisk_conf.ivr_sounds import generate_ivr_prompts
-
-    made += generate_ivr_prompts(settings)
-    moh = generate_moh(settings)
-    return made + ([moh] if moh else [])

@@ -99,7 +99,7 @@ class RedisBus:
     """Redis pub/sub. One connection reads for all local subscribers of this process."""
 
     def __init__(self, url: str, prefix: str = "callcenter:") -> None:
-        import redis.asyncio as aioredis
+        import redis.asyncio as aioredis  # loaded only when the bus is Redis (several processes)
 
         self._redis = aioredis.from_url(url)
         self._prefix = prefix

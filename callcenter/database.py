@@ -7,13 +7,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Table, event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from callcenter.config import Settings, get_settings
 
@@ -61,6 +61,23 @@ def session_scope(settings: Settings | None = None) -> Iterator[Session]:
         yield session
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's SQLAlchemy ``Table``, for Core statements (bulk inserts, upserts)."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLModel, not declared to type checkers
+
+
+class _Row(Protocol):
+    id: int | None
+
+
+def saved_id(row: _Row) -> int:
+    """The primary key of a row read from the database or flushed to it (only a new, unflushed
+    row has none, and passing one here is a programming error)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has not been flushed")
+    return row.id
+
+
 # --- hot reads (the FastAGI route, the pop) ------------------------------------------------------
 # SQLAlchemy's execution path costs ~45 µs per statement on top of SQLite's ~7 µs (the ORM's more):
 # on the embedded SQLite file the statements the call path runs on every call are compiled once
@@ -106,8 +123,11 @@ class Reads:
 class SqliteReads(Reads):
     """The same reads as plain sqlite3 statements, in autocommit (each sees the newest rows)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
-        self.conn = conn  # type: ignore[assignment]
+    # The plain sqlite3 connection in place of SQLAlchemy's: the same reads without its layers.
+    conn: sqlite3.Connection  # type: ignore[assignment]
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
     def _run(self, q: Query, params: dict[str, Any]) -> sqlite3.Cursor:
         values = {**q.constants, **params}
@@ -139,8 +159,8 @@ def _thread_connection(engine: Engine) -> sqlite3.Connection:
     if conn is None:
         while len(conns) >= _PER_THREAD:
             conns.pop(next(iter(conns))).close()
-        cargs, cparams = engine.dialect.create_connect_args(engine.url)
-        conn = sqlite3.connect(*cargs, **{**cparams, "isolation_level": None, "check_same_thread": True})
+        (database, *_), cparams = engine.dialect.create_connect_args(engine.url)
+        conn = sqlite3.connect(database, **{**cparams, "isolation_level": None, "check_same_thread": True})
         _sqlite_pragmas(conn, None)
         conns[key] = conn
     return conn
@@ -160,6 +180,7 @@ def hot_reads(settings: Settings | None = None) -> Iterator[Reads]:
 
 def migrate(settings: Settings | None = None) -> None:
     """Bring the schema to the newest Alembic revision."""
+    # Alembic is loaded only by the commands that migrate, not by every process that reads.
     from alembic import command
     from alembic.config import Config
 

@@ -62,7 +62,7 @@ async def serve(
                 ws_ping_interval=20,
             )
             server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop it
+            server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # ours stop it
             web_task = asyncio.create_task(server.serve())
             stop_task = asyncio.create_task(stop.wait())
             await asyncio.wait({web_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)

@@ -34,6 +34,7 @@ from callcenter.directory.models import (
     ServiceNumber,
 )
 from callcenter.directory.service import EDIT_FIELDS, EDITABLE, MODELS, Editor, update_item, update_outlet
+from callcenter.residents.imports import import_table
 from callcenter.statistics.exports import safe_cell
 from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
 from web_console.render import render, user_message
@@ -277,7 +278,7 @@ def _run_job(
             jobs.save(job)
 
         with session_scope(settings) as s:
-            report = imports.run_import(s, settings, job.kind, rows, progress, skip_duplicates)
+            report = import_table(s, settings, job.kind, rows, progress, skip_duplicates)
         job.report = report.as_dict()
         job.done = job.total
         job.state = "done"

@@ -13,6 +13,7 @@ from callcenter import ids
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.audit.service import record
+from callcenter.database import saved_id
 from callcenter.directory.models import CallQueue
 from callcenter.errors import UserError
 
@@ -84,7 +85,7 @@ def create_account(
     session.add(account)
     session.flush()
     for name in queue_names:
-        session.add(QueueMembership(account_id=account.id, queue_name=name))
+        session.add(QueueMembership(account_id=saved_id(account), queue_name=name))
     _audit(
         session, actor, "account.create", username, account_role=role, extension=extension, queues=queue_names
     )

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -163,7 +164,8 @@ class LoginThrottle:
             self._pairs.pop(self._key(username, ip), None)
 
     def _sweep(self, now: float) -> None:
-        for store in (self._pairs, self._ips):
+        stores: tuple[dict[Any, deque[float]], ...] = (self._pairs, self._ips)
+        for store in stores:
             for key in list(store):
                 self._prune(store[key], now)
                 if not store[key]:
@@ -192,7 +194,7 @@ class RedisLoginThrottle:
         max_failures_per_ip: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        import redis
+        import redis  # loaded only when the throttle lives in Redis (several web workers)
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2)
         self.max_failures = max_failures

@@ -1,10 +1,12 @@
-"""Importing basic data and residents from CSV or Excel, all or nothing.
+"""Importing basic data from CSV or Excel, all or nothing, and the machinery every import shares.
 
 Every row is checked first and the report says, row by row, what is wrong; if any row is wrong
 nothing is written (one transaction, rolled back). Names refer to what is already in the
-database (a community by its name, under its jurisdiction when the name is not unique). Resident
-duplicates are found by normalised phone and by ID number, within the file and against the
-records on file; they are errors, or skipped and reported when the caller asks.
+database (a community by its name, under its jurisdiction when the name is not unique).
+
+The shared parts (reading a file, the all-or-nothing driver ``run_rows``, the name lookups and
+the field parsers) are public so that the resident import (``callcenter.residents.imports``),
+which sits above the directory its rows refer to, and the basic-data edit forms use the same ones.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, select
 
 from callcenter import phone
 from callcenter.config import Settings
+from callcenter.database import saved_id
 from callcenter.directory.models import (
     Community,
     Grid,
     Jurisdiction,
     Outlet,
     OutletArea,
+    ServiceArea,
+    ServiceAreaCommunity,
     ServiceNumber,
 )
 from callcenter.errors import UserError
@@ -37,8 +42,10 @@ from callcenter.errors import UserError
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
 
+Columns = dict[str, tuple[str, ...]]  # field → the column headings accepted for it
+
 # kind → field → the column headings accepted for it (English key first, then Chinese).
-COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+COLUMNS: dict[str, Columns] = {
     "jurisdictions": {"name": ("name", "名称", "街道"), "code": ("code", "代码", "区划代码")},
     "communities": {
         "name": ("name", "名称", "社区"),
@@ -64,18 +71,6 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "title": ("title", "名称"),
         "queue_name": ("queue_name", "队列"),
     },
-    "residents": {
-        "name": ("name", "姓名"),
-        "phone": ("phone", "电话", "手机"),
-        "phone2": ("phone2", "电话2", "固定电话"),
-        "id_number": ("id_number", "身份证号"),
-        "address": ("address", "地址", "住址"),
-        "community": ("community", "社区"),
-        "grid": ("grid", "网格"),
-        "birth_year": ("birth_year", "出生年份"),
-        "lives_alone": ("lives_alone", "独居"),
-        "emergency_contact": ("emergency_contact", "紧急联系人"),
-    },
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "jurisdictions": ("name",),
@@ -84,15 +79,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "service_areas": ("name",),
     "outlets": ("name", "phone"),
     "service_numbers": ("number", "queue_name"),
-    "residents": ("name",),
 }
 KINDS = tuple(COLUMNS)
 
 _YES = {"1", "true", "yes", "y", "是", "√", "有"}
 _NO = {"", "0", "false", "no", "n", "否", "无"}
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
+EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
 
 
 class ImportFileError(UserError, domain="import"):
@@ -100,7 +92,11 @@ class ImportFileError(UserError, domain="import"):
 
 
 class RowError(UserError, domain="import_row"):
-    pass
+    """This row cannot be imported; the report shows why."""
+
+
+class RowSkipped(Exception):  # noqa: N818 - a signal to the driver, not a failure
+    """This row is left out on request (a duplicate); the report lists it as skipped."""
 
 
 @dataclass
@@ -126,14 +122,6 @@ class Report:
         }
 
 
-def valid_id_number(value: str) -> bool:
-    """A mainland resident ID (18 characters, GB 11643 check digit)."""
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
-        return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == value[17]
-
-
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -151,7 +139,7 @@ def read_table(filename: str, data: bytes) -> list[dict[str, str]]:
     if not rows:
         raise ImportFileError("the file has no heading row")
     head = [str(h or "").strip() for h in rows[0]]
-    out = []
+    out: list[dict[str, str]] = []
     for values in rows[1 : MAX_ROWS + 2]:
         cells = ["" if v is None else str(v).strip() for v in values]
         if not any(cells):
@@ -174,7 +162,7 @@ def _read_csv(data: bytes) -> list[list[str]]:
 
 
 def _read_xlsx(data: bytes) -> list[list[Any]]:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # heavy: loaded only when an .xlsx file comes in
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -200,9 +188,13 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _fields(kind: str, row: dict[str, str]) -> dict[str, str]:
+RowBuilder = Callable[[int, dict[str, str]], list[Any]]  # (row number, fields) → objects to add
+
+
+def fields_of(columns: Columns, row: dict[str, str]) -> dict[str, str]:
+    """One row's values by field name, whichever accepted heading the file used."""
     out = {}
-    for name, headings in COLUMNS[kind].items():
+    for name, headings in columns.items():
         for h in headings:
             if h in row:
                 out[name] = row[h]
@@ -212,18 +204,61 @@ def _fields(kind: str, row: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def check_headings(kind: str, rows: list[dict[str, str]]) -> None:
+def check_headings(columns: Columns, required: tuple[str, ...], rows: list[dict[str, str]]) -> None:
     present = set().union(*(r.keys() for r in rows if r)) if rows else set()
-    missing = [f for f in REQUIRED[kind] if not any(h in present for h in COLUMNS[kind][f])]
+    missing = [f for f in required if not any(h in present for h in columns[f])]
     if missing:
-        heads = ", ".join(f"{f} ({'/'.join(COLUMNS[kind][f][1:])})" for f in missing)
+        heads = ", ".join(f"{f} ({'/'.join(columns[f][1:])})" for f in missing)
         raise ImportFileError(f"missing columns: {heads}")
+
+
+def run_rows(
+    session: Session,
+    kind: str,
+    columns: Columns,
+    required: tuple[str, ...],
+    rows: list[dict[str, str]],
+    build: RowBuilder,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Check every row, then write all of them in this session's transaction and commit — or,
+    when any row is wrong, roll back and write nothing."""
+    check_headings(columns, required, rows)
+    report = Report(kind)
+    total = len(rows)
+    for i, raw in enumerate(rows):
+        row_no = i + 2  # the heading is row 1
+        if progress and (i % 50 == 0 or i == total - 1):
+            progress(i + 1, total)
+        if not raw:
+            continue
+        report.total += 1
+        try:
+            with session.no_autoflush:
+                objs = build(row_no, fields_of(columns, raw))
+        except RowSkipped as exc:
+            report.skipped.append((row_no, str(exc)))
+            continue
+        except RowError as exc:
+            report.errors.append((row_no, str(exc)))
+            continue
+        for obj in objs:
+            session.add(obj)
+        report.imported += 1
+    if report.errors:
+        session.rollback()
+        report.imported = 0
+        return report
+    session.commit()
+    return report
 
 
 # --- the rows ------------------------------------------------------------------------------
 
 
-class _Lookups:
+class Lookups:
+    """Names in a row resolved to what is on file, each table read once per import."""
+
     def __init__(self, session: Session) -> None:
         self.s = session
         self._jur: dict[str, Jurisdiction] | None = None
@@ -260,16 +295,14 @@ class _Lookups:
             raise RowError(f"unknown grid {name!r} in {community.name}")
         return g
 
-    def area(self, name: str):
-        from callcenter.directory.models import ServiceArea
-
+    def area(self, name: str) -> ServiceArea:
         a = self.s.exec(select(ServiceArea).where(ServiceArea.name == name)).first()
         if a is None:
             raise RowError(f"unknown service area {name!r}")
         return a
 
 
-def _bool(value: str, what: str) -> bool:
+def parse_bool(value: str, what: str) -> bool:
     v = value.strip().lower()
     if v in _YES:
         return True
@@ -278,7 +311,8 @@ def _bool(value: str, what: str) -> bool:
     raise RowError(f"{what}: write 是 or 否")
 
 
-def _phone(settings: Settings, raw: str, what: str) -> str:
+def parse_phone(settings: Settings, raw: str, what: str) -> str:
+    """The number in E.164 form, or "" for an empty cell."""
     if not raw:
         return ""
     number = phone.normalize(raw, settings.default_region, settings.default_area_code)
@@ -287,54 +321,19 @@ def _phone(settings: Settings, raw: str, what: str) -> str:
     return number
 
 
-def _list(value: str) -> list[str]:
+def split_list(value: str) -> list[str]:
+    """The items of a cell separated by commas, semicolons or 、 (ASCII or full width)."""
     return [x.strip() for x in re.split(r"[;；,，、]", value) if x.strip()]
 
 
-def _text(value: str, limit: int, what: str) -> str:
+def clean_text(value: str, limit: int, what: str) -> str:
     value = "".join(ch for ch in value if ch.isprintable()).strip()
     if len(value) > limit:
         raise RowError(f"{what}: longer than {limit} characters")
     return value
 
 
-class _ResidentDupes:
-    """Phones and ID numbers already on file or earlier in the file."""
-
-    def __init__(self, session: Session) -> None:
-        self.s = session
-        self.phones: dict[str, str] = {}  # number → where it was seen
-        self.ids: dict[str, str] = {}
-        self._file_ids: set[str] | None = None
-
-    def check(self, row_no: int, phones: list[str], id_number: str) -> str | None:
-        for p in phones:
-            if p in self.phones:
-                return f"phone {p} also in {self.phones[p]}"
-        if id_number and id_number in self.ids:
-            return f"ID number also in {self.ids[id_number]}"
-        from callcenter.residents.models import Resident
-
-        if phones:
-            hit = self.s.exec(
-                select(Resident.id).where(
-                    or_(col(Resident.phone).in_(phones), col(Resident.phone2).in_(phones))
-                )
-            ).first()
-            if hit is not None:
-                return f"phone already on file (resident {hit})"
-        if id_number:
-            hit = self.s.exec(select(Resident.id).where(Resident.id_number == id_number)).first()
-            if hit is not None:
-                return f"ID number already on file (resident {hit})"
-        for p in phones:
-            self.phones[p] = f"row {row_no}"
-        if id_number:
-            self.ids[id_number] = f"row {row_no}"
-        return None
-
-
-def _build(kind: str, f: dict[str, str], look: _Lookups, settings: Settings, s: Session) -> list[Any]:
+def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: Session) -> list[Any]:
     """The objects one row makes (RowError when it cannot be imported)."""
     for name in REQUIRED[kind]:
         if not f[name]:
@@ -342,32 +341,28 @@ def _build(kind: str, f: dict[str, str], look: _Lookups, settings: Settings, s: 
     if kind == "jurisdictions":
         if s.exec(select(Jurisdiction).where(Jurisdiction.name == f["name"])).first():
             raise RowError(f"jurisdiction {f['name']!r} exists")
-        return [Jurisdiction(name=_text(f["name"], 64, "name"), code=_text(f["code"], 32, "code"))]
+        return [Jurisdiction(name=clean_text(f["name"], 64, "name"), code=clean_text(f["code"], 32, "code"))]
     if kind == "communities":
         j = look.jurisdiction(f["jurisdiction"])
         return [
             Community(
-                jurisdiction_id=j.id,
-                name=_text(f["name"], 64, "name"),
-                urban=_bool(f["urban"] or "是", "urban"),
+                jurisdiction_id=saved_id(j),
+                name=clean_text(f["name"], 64, "name"),
+                urban=parse_bool(f["urban"] or "是", "urban"),
             )
         ]
     if kind == "grids":
         c = look.community(f["community"])
-        return [Grid(community_id=c.id, name=_text(f["name"], 64, "name"))]
+        return [Grid(community_id=saved_id(c), name=clean_text(f["name"], 64, "name"))]
     if kind == "service_areas":
-        from callcenter.directory.models import ServiceArea
-
         if s.exec(select(ServiceArea).where(ServiceArea.name == f["name"])).first():
             raise RowError(f"service area {f['name']!r} exists")
-        area = ServiceArea(name=_text(f["name"], 64, "name"))
+        area = ServiceArea(name=clean_text(f["name"], 64, "name"))
         s.add(area)
         s.flush()
-        from callcenter.directory.models import ServiceAreaCommunity
-
         return [
-            ServiceAreaCommunity(area_id=area.id, community_id=look.community(c).id)
-            for c in _list(f["communities"])
+            ServiceAreaCommunity(area_id=saved_id(area), community_id=saved_id(look.community(c)))
+            for c in split_list(f["communities"])
         ]
     if kind == "outlets":
         kind_value = {"": "outlet", "网点": "outlet", "服务网点": "outlet", "供应商": "supplier"}.get(
@@ -375,25 +370,25 @@ def _build(kind: str, f: dict[str, str], look: _Lookups, settings: Settings, s: 
         )
         if kind_value not in ("outlet", "supplier"):
             raise RowError("kind: outlet/supplier (服务网点/供应商)")
-        emails = _list(f["emails"])
+        emails = split_list(f["emails"])
         for e in ([f["email"]] if f["email"] else []) + emails:
-            if not _EMAIL.match(e):
+            if not EMAIL.match(e):
                 raise RowError(f"{e!r} is not an e-mail address")
         outlet = Outlet(
-            name=_text(f["name"], 128, "name"),
+            name=clean_text(f["name"], 128, "name"),
             kind=kind_value,
             community_id=look.community(f["community"]).id if f["community"] else None,
-            categories=_text("，".join(_list(f["categories"])), 255, "categories"),
-            phone=_phone(settings, f["phone"], "phone"),
-            phones=",".join(_phone(settings, p, "phones") for p in _list(f["phones"])),
+            categories=clean_text("，".join(split_list(f["categories"])), 255, "categories"),
+            phone=parse_phone(settings, f["phone"], "phone"),
+            phones=",".join(parse_phone(settings, p, "phones") for p in split_list(f["phones"])),
             email=f["email"],
             emails=",".join(emails),
-            working_hours=_text(f["working_hours"], 64, "working_hours"),
+            working_hours=clean_text(f["working_hours"], 64, "working_hours"),
         )
-        areas = [look.area(a) for a in _list(f["areas"])]
+        areas = [look.area(a) for a in split_list(f["areas"])]
         s.add(outlet)
         s.flush()
-        return [OutletArea(outlet_id=outlet.id, area_id=a.id) for a in areas]
+        return [OutletArea(outlet_id=saved_id(outlet), area_id=saved_id(a)) for a in areas]
     if kind == "service_numbers":
         if not f["number"].isdigit():
             raise RowError("number: digits only")
@@ -403,50 +398,10 @@ def _build(kind: str, f: dict[str, str], look: _Lookups, settings: Settings, s: 
             raise RowError("queue_name: lowercase letters, digits, - and _")
         return [
             ServiceNumber(
-                number=f["number"], title=_text(f["title"], 64, "title"), queue_name=f["queue_name"]
+                number=f["number"], title=clean_text(f["title"], 64, "title"), queue_name=f["queue_name"]
             )
         ]
     raise RowError(f"unknown kind {kind}")
-
-
-def _resident(f: dict[str, str], look: _Lookups, settings: Settings) -> tuple[Any, list[str], str]:
-    from datetime import date
-
-    from callcenter.residents.models import Resident
-
-    if not f["name"]:
-        raise RowError("name is required")
-    phones = [
-        p for p in (_phone(settings, f["phone"], "phone"), _phone(settings, f["phone2"], "phone2")) if p
-    ]
-    id_number = f["id_number"].upper().replace(" ", "")
-    if id_number and not valid_id_number(id_number):
-        raise RowError("id_number: not a valid 18-character ID number")
-    community = look.community(f["community"]) if f["community"] else None
-    grid = look.grid(community, f["grid"]) if f["grid"] and community else None
-    if f["grid"] and community is None:
-        raise RowError("grid needs its community")
-    birth_year = None
-    if f["birth_year"]:
-        if not f["birth_year"].isdigit() or not 1900 <= int(f["birth_year"]) <= date.today().year:
-            raise RowError("birth_year: a year such as 1948")
-        birth_year = int(f["birth_year"])
-    elif id_number:
-        birth_year = int(id_number[6:10])
-    resident = Resident(
-        name=_text(f["name"], 64, "name"),
-        phone=phones[0] if phones else "",
-        phone2=phones[1] if len(phones) > 1 else "",
-        id_number=id_number,
-        address=_text(f["address"], 255, "address"),
-        community_id=community.id if community else None,
-        grid_id=grid.id if grid else None,
-        birth_year=birth_year,
-        elderly=bool(birth_year and date.today().year - birth_year >= 60),
-        lives_alone=_bool(f["lives_alone"], "lives_alone"),
-        emergency_contact=_text(f["emergency_contact"], 64, "emergency_contact"),
-    )
-    return resident, phones, id_number
 
 
 def run_import(
@@ -455,56 +410,22 @@ def run_import(
     kind: str,
     rows: list[dict[str, str]],
     progress: Callable[[int, int], None] | None = None,
-    skip_duplicates: bool = False,
 ) -> Report:
-    """Check every row, then write all of them in this session's transaction and commit — or,
-    when any row is wrong, roll back and write nothing."""
+    """Import basic data of one kind, all or nothing (see ``run_rows``)."""
     if kind not in COLUMNS:
         raise ImportFileError(f"unknown kind {kind!r}")
-    check_headings(kind, rows)
-    report = Report(kind)
-    look = _Lookups(session)
-    dupes = _ResidentDupes(session) if kind == "residents" else None
+    look = Lookups(session)
     seen_names: dict[str, int] = {}
-    total = len(rows)
-    for i, raw in enumerate(rows):
-        row_no = i + 2  # the heading is row 1
-        if progress and (i % 50 == 0 or i == total - 1):
-            progress(i + 1, total)
-        if not raw:
-            continue
-        report.total += 1
-        f = _fields(kind, raw)
-        try:
-            with session.no_autoflush:
-                if kind == "residents":
-                    resident, phones, id_number = _resident(f, look, settings)
-                    why = dupes.check(row_no, phones, id_number) if dupes else None
-                    if why:
-                        if skip_duplicates:
-                            report.skipped.append((row_no, f"duplicate: {why}"))
-                            continue
-                        raise RowError(f"duplicate: {why}")
-                    objs = [resident]
-                else:
-                    name = f.get("name") or f.get("number")
-                    key = f"{f.get('jurisdiction', '')}/{f.get('community', '')}/{name}"
-                    if key in seen_names:
-                        raise RowError(f"the same as row {seen_names[key]}")
-                    seen_names[key] = row_no
-                    objs = _build(kind, f, look, settings, session)
-        except RowError as exc:
-            report.errors.append((row_no, str(exc)))
-            continue
-        for obj in objs:
-            session.add(obj)
-        report.imported += 1
-    if report.errors:
-        session.rollback()
-        report.imported = 0
-        return report
-    session.commit()
-    return report
+
+    def build(row_no: int, f: dict[str, str]) -> list[Any]:
+        name = f.get("name") or f.get("number")
+        key = f"{f.get('jurisdiction', '')}/{f.get('community', '')}/{name}"
+        if key in seen_names:
+            raise RowError(f"the same as row {seen_names[key]}")
+        seen_names[key] = row_no
+        return _build(kind, f, look, settings, session)
+
+    return run_rows(session, kind, COLUMNS[kind], REQUIRED[kind], rows, build, progress)
 
 
 def template_csv(kind: str) -> str:
@@ -581,7 +502,7 @@ class RedisImportJobs(ImportJobs):
     PREFIX = "cc:import-job:"
 
     def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
-        import redis
+        import redis  # loaded only when the jobs live in Redis (several web workers)
 
         super().__init__(clock)
         self.redis = redis.Redis.from_url(url, socket_timeout=2)
@@ -595,10 +516,3 @@ class RedisImportJobs(ImportJobs):
     def get(self, job_id: str) -> ImportJob | None:
         raw = self.redis.get(self.PREFIX + job_id)
         return ImportJob(**json.loads(raw)).checked(self.clock()) if raw else None
-
-
-# The row helpers by their public names, for the edit forms' checks (directory/service.py).
-Lookups = _Lookups
-split_list = _list
-parse_bool = _bool
-EMAIL = _EMAIL

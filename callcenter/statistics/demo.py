@@ -10,12 +10,14 @@ from __future__ import annotations
 import random
 from datetime import datetime, time, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ
 from callcenter.statistics.follower import write_batch
 from callcenter.statistics.queue_log import parse_line
 from callcenter.statistics.reconcile import Reconciler
+from callcenter.text import clean_name
 
 
 def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, seed: int = 2026) -> list[str]:
@@ -55,16 +57,16 @@ def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, see
                 # Booked a callback by key; called back 10 min later: answered, or given up.
                 out.append((t + wait, f"{cid}|hotline|NONE|EXITWITHKEY|1|1|1|{wait}"))
                 out.append((t + wait + 1, f"{cid}|hotline|NONE|CALLBACKREQ|{cid}"))
-                back, ocid = t + wait + 600, f"{int(t) + 600}.{n}9"
+                called, ocid = t + wait + 600, f"{int(t) + 600}.{n}9"
                 if n % 4:
                     agent = names[n % len(names)]
-                    out.append((back, f"{ocid}|hotline|NONE|CALLBACKCALL|{cid}"))
-                    out.append((back + 5, f"{ocid}|hotline|NONE|ENTERQUEUE||96345|1"))
-                    out.append((back + 8, f"{ocid}|hotline|{agent}|CONNECT|3|{ocid}1|2"))
-                    out.append((back + 98, f"{ocid}|hotline|{agent}|COMPLETEAGENT|3|90|1"))
-                    out.append((back + 99, f"{ocid}|hotline|NONE|CALLBACKEND|{cid}"))
+                    out.append((called, f"{ocid}|hotline|NONE|CALLBACKCALL|{cid}"))
+                    out.append((called + 5, f"{ocid}|hotline|NONE|ENTERQUEUE||96345|1"))
+                    out.append((called + 8, f"{ocid}|hotline|{agent}|CONNECT|3|{ocid}1|2"))
+                    out.append((called + 98, f"{ocid}|hotline|{agent}|COMPLETEAGENT|3|90|1"))
+                    out.append((called + 99, f"{ocid}|hotline|NONE|CALLBACKEND|{cid}"))
                 else:
-                    out.append((back + 400, f"{cid}|hotline||CALLBACKFAIL|{cid}"))
+                    out.append((called + 400, f"{cid}|hotline||CALLBACKFAIL|{cid}"))
             else:
                 out.append((t + wait, f"{cid}|hotline|NONE|ABANDON|1|1|{wait}"))
     out.sort(key=lambda x: x[0])
@@ -73,18 +75,20 @@ def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, see
 
 def load_history(session: Session, days: int = 30, service_level: float = 15) -> int:
     """Write the history on the session's own transaction (load_demo commits it). Returns calls."""
-    from callcenter.accounts.models import Account
-    from callcenter.text import clean_name
-
     seats = {
         clean_name(a.display_name, fallback=clean_name(a.username, fallback=a.extension)): a.extension
-        for a in session.exec(select(Account).where(Account.role == "seat", Account.extension.is_not(None)))
+        for a in session.exec(
+            select(Account).where(Account.role == "seat", col(Account.extension).is_not(None))
+        )
+        if a.extension is not None  # the query's own filter, said again for the type checker
     }
     r = Reconciler(
         seat_of=lambda agent: seats.get(agent) or agent.removeprefix("PJSIP/seat"), wrapup={"hotline": 5}
     )
     for line in history_lines(seats, days):
-        r.feed(parse_line(line))
+        entry = parse_line(line)
+        if entry is not None:  # every line made above is one
+            r.feed(entry)
     closed, seat_time, callbacks = r.take()
     write_batch(session.connection(), service_level, closed, seat_time, callbacks)
     return len(closed)

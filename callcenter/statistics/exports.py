@@ -14,7 +14,9 @@ from xml.sax.saxutils import escape as xml_escape
 from openpyxl import Workbook
 from sqlalchemy import Connection, select
 
+from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
+from callcenter.database import table_of
 from callcenter.statistics.models import StatCall
 
 # (figure key, i18n key) — the columns of every queue/number/time report.
@@ -120,7 +122,7 @@ def to_xlsx(
         wb.create_sheet(t("stats.calls")[:31]).append(["-"])  # replaced by the streamed rows
     out = io.BytesIO()
     wb.save(out)
-    if not fast:
+    if not fast or conn is None:  # (fast means there is a connection)
         return out.getvalue()
     return _replace_sheet(out.getvalue(), "xl/worksheets/sheet2.xml", _call_rows(report, t, conn))
 
@@ -128,12 +130,10 @@ def to_xlsx(
 def _call_rows(report: dict[str, Any], t: Callable[[str], str], conn: Connection) -> Iterator[list[Any]]:
     """Each queue call, with what the AMI call record of the same linkedid adds (the source and
     the 12345 order number): the reconciled record."""
-    from callcenter.calls.models import CallRecord
-
     yield [t(f"stats.call.{c}") for c in (*CALL_COLUMNS, *RECORD_COLUMNS)]
     s, e = _day_bounds(report["start"], report["end"])
-    tbl = StatCall.__table__
-    rec = CallRecord.__table__
+    tbl = table_of(StatCall)
+    rec = table_of(CallRecord)
     q = (
         select(*[tbl.c[c] for c in CALL_COLUMNS], *[rec.c[c] for c in RECORD_COLUMNS])
         .select_from(tbl.outerjoin(rec, rec.c.linkedid == tbl.c.linkedid))

@@ -24,17 +24,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, col
 
+from callcenter.accounts.models import Account
+from callcenter.calls.models import CallRecord
 from callcenter.config import Settings
-from callcenter.database import get_engine
+from callcenter.database import get_engine, table_of
+from callcenter.directory.models import CallQueue
 from callcenter.statistics import definitions as defs
+from callcenter.statistics import models
 from callcenter.statistics.models import StatAggHour, StatAggSeat, StatCall, StatCursor, StatSeatTime
 from callcenter.statistics.queue_log import parse_line
 from callcenter.statistics.reconcile import Reconciler
+from callcenter.text import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +74,13 @@ class QueueLogTail:
     def __init__(self, path: Path, pos: Position | None = None) -> None:
         self.path = Path(path)
         self.pos = pos or Position()
-        self._fh = None
+        self._fh: BinaryIO | None = None
         self._draining = False  # reading a rotated file to its end before the live one
+
+    @property
+    def is_open(self) -> bool:
+        """False until the file exists and has been opened."""
+        return self._fh is not None
 
     def close(self) -> None:
         if self._fh is not None:
@@ -113,18 +125,21 @@ class QueueLogTail:
         """The next complete lines (none when there are none yet)."""
         if self._fh is None and not self._start():
             return []
-        data = self._fh.read(max_bytes)
+        fh = self._fh
+        if fh is None:  # _start opened it; said again for the type checker
+            return []
+        data = fh.read(max_bytes)
         end = data.rfind(b"\n")
         if end >= 0:
             used = data[: end + 1]
             if end + 1 < len(data):
-                self._fh.seek(self.pos.offset + end + 1)
+                fh.seek(self.pos.offset + end + 1)
             if self.pos.offset == 0 and not self.pos.head:
                 self.pos.head = hashlib.sha1(used[: used.find(b"\n") + 1]).hexdigest()
             self.pos.offset += end + 1
             return used.decode("utf-8", errors="replace").splitlines()
         if data:  # a line still being written, or one longer than the chunk
-            self._fh.seek(self.pos.offset)
+            fh.seek(self.pos.offset)
             if len(data) < max_bytes:
                 return []
             return self.read(max_bytes * 2)
@@ -149,15 +164,14 @@ _HOUR_KEY = ("day", "hour", "queue", "did")
 _SEAT_KEY = ("day", "queue", "seat")
 
 
-def _insert(engine: Engine):
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+def _insert(engine: Engine) -> Callable[[Table], Any]:
+    """The dialect's own INSERT, which has ON CONFLICT (the same form on PostgreSQL and SQLite)."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
-def _upsert_counters(conn: Connection, table, key: tuple[str, ...], rows: dict[tuple, dict]) -> None:
+def _upsert_counters(
+    conn: Connection, table: type[SQLModel], key: tuple[str, ...], rows: dict[tuple, dict]
+) -> None:
     if not rows:
         return
     insert = _insert(conn.engine)
@@ -166,20 +180,20 @@ def _upsert_counters(conn: Connection, table, key: tuple[str, ...], rows: dict[t
     params = []
     for k, c in rows.items():
         p = dict(zip(key, k, strict=True))
-        for col in cols:
-            p[col] = c.get(col, 0)
+        for name in cols:
+            p[name] = c.get(name, 0)
         params.append(p)
-    stmt = insert(table)
-    t = table.__table__
-    set_ = {col: t.c[col] + stmt.excluded[col] for col in defs.COUNTERS}
+    t = table_of(table)
+    stmt = insert(t)
+    set_ = {name: t.c[name] + stmt.excluded[name] for name in defs.COUNTERS}
     set_["max_wait_s"] = greatest(t.c.max_wait_s, stmt.excluded.max_wait_s)
     conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=set_), params)
 
 
-_CALL_COLS = tuple(c.name for c in StatCall.__table__.columns if c.name != "id")
+_CALL_COLS = tuple(c.name for c in table_of(StatCall).columns if c.name != "id")
 
 
-_DT = frozenset(c.name for c in StatCall.__table__.columns if c.name in ("entered_at", "ended_at"))
+_DT = frozenset(c.name for c in table_of(StatCall).columns if c.name in ("entered_at", "ended_at"))
 
 
 def _sqlite_dt(v: datetime | None) -> str | None:
@@ -205,7 +219,7 @@ def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> None:
             [(*[r[c] for c in plain], _sqlite_dt(r["ended_at"]), _sqlite_dt(r["entered_at"])) for r in rows],
         )
     else:
-        conn.execute(_insert(conn.engine)(StatCall.__table__).on_conflict_do_nothing(), rows)
+        conn.execute(_insert(conn.engine)(table_of(StatCall)).on_conflict_do_nothing(), rows)
 
 
 def write_batch(
@@ -228,10 +242,10 @@ def write_batch(
             if row["seat"]:
                 sc = defs.seat_counters(row, levels.get(row["queue"], sl))
                 defs.add(seats.setdefault((row["day"], row["queue"], row["seat"]), {}), sc)
-    t = StatCall.__table__
+    t = table_of(StatCall)
     days: set[str] = set()
     for callid, seq, kind in marks:
-        where = (t.c.callid == callid, t.c.seq == seq)
+        where: tuple[Any, ...] = (t.c.callid == callid, t.c.seq == seq)
         if kind == "called_back":
             where += (t.c.called_back.is_(False), t.c.callback != "call")
         else:  # a booked callback's outcome, once
@@ -252,11 +266,11 @@ def write_batch(
     _upsert_counters(conn, StatAggSeat, _SEAT_KEY, seats)
     if seat_time:
         insert = _insert(conn.engine)
-        stmt = insert(StatSeatTime.__table__)
+        stmt = insert(table_of(StatSeatTime))
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["day", "seat", "kind", "reason"],
-                set_={"seconds": StatSeatTime.__table__.c.seconds + stmt.excluded.seconds},
+                set_={"seconds": table_of(StatSeatTime).c.seconds + stmt.excluded.seconds},
             ),
             [
                 {"day": d, "seat": s, "kind": k, "reason": r, "seconds": v}
@@ -268,8 +282,6 @@ def write_batch(
 
 def _fill_from_call_records(conn: Connection, closed: list[dict[str, Any]]) -> None:
     """The AMI call record (same linkedid) supplies the DID when queue_log had no DID line."""
-    from callcenter.calls.models import CallRecord
-
     missing = [r["linkedid"] for r in closed if not r["did"]]
     if not missing:
         return
@@ -277,7 +289,7 @@ def _fill_from_call_records(conn: Connection, closed: list[dict[str, Any]]) -> N
     for i in range(0, len(missing), 500):
         part = missing[i : i + 500]
         for linkedid, did in conn.execute(
-            select(CallRecord.linkedid, CallRecord.did).where(CallRecord.linkedid.in_(part))
+            select(col(CallRecord.linkedid), col(CallRecord.did)).where(col(CallRecord.linkedid).in_(part))
         ):
             found[linkedid] = did or ""
     for r in closed:
@@ -309,38 +321,36 @@ class StatsIngest:
 
     # -- who is who ---------------------------------------------------------------------------
     def _wrapups(self) -> dict[str, float]:
-        from callcenter.directory.models import CallQueue
-
         with self.engine.connect() as conn:
-            rows = list(conn.execute(select(CallQueue.name, CallQueue.wrapup, CallQueue.service_level)))
+            rows = list(
+                conn.execute(select(col(CallQueue.name), col(CallQueue.wrapup), col(CallQueue.service_level)))
+            )
         self.levels = {n: float(sl or self.settings.service_level_s) for n, _w, sl in rows}
         return {n: float(w or 0) for n, w, _sl in rows}
 
-    def refresh_seats(self) -> None:
+    def refresh_seats(self) -> dict[str, str]:
         """queue_log names a member by its member name (or interface): map both to the extension."""
-        from callcenter.accounts.models import Account
-        from callcenter.text import clean_name
-
         seats: dict[str, str] = {}
         with self.engine.connect() as conn:
             for username, display, ext in conn.execute(
-                select(Account.username, Account.display_name, Account.extension).where(
-                    Account.extension.is_not(None)
+                select(col(Account.username), col(Account.display_name), col(Account.extension)).where(
+                    col(Account.extension).is_not(None)
                 )
             ):
+                if ext is None:  # excluded by the query; said again for the type checker
+                    continue
                 seats[f"PJSIP/seat{ext}"] = ext
                 seats[clean_name(display, fallback=clean_name(username, fallback=ext))] = ext
         self._seats = seats
+        return seats
 
     def _seat_of(self, agent: str) -> str:
-        if self._seats is None:
-            self.refresh_seats()
-        ext = self._seats.get(agent)
+        seats = self._seats if self._seats is not None else self.refresh_seats()
+        ext = seats.get(agent)
         if ext is None and agent not in ("NONE", "") and time.monotonic() - self._names_at > 5:
             # A member name not seen yet (a seat added since): look again, at most every 5 s.
             self._names_at = time.monotonic()
-            self.refresh_seats()
-            ext = self._seats.get(agent)
+            ext = self.refresh_seats().get(agent)
         if ext is None and agent.startswith("PJSIP/seat"):
             ext = agent.removeprefix("PJSIP/seat")
         return (ext or agent)[:64]
@@ -348,7 +358,7 @@ class StatsIngest:
     # -- cursor -------------------------------------------------------------------------------
     def load(self) -> Position:
         with self.engine.connect() as conn:
-            row = conn.execute(select(StatCursor).where(StatCursor.name == self.name)).first()
+            row = conn.execute(select(StatCursor).where(col(StatCursor.name) == self.name)).first()
         if row is None:
             return Position()
         if row.state:
@@ -400,7 +410,7 @@ class StatsIngest:
             "lines": self.lines,
             "updated_at": datetime.now(UTC),
         }
-        t = StatCursor.__table__
+        t = table_of(StatCursor)
         done = conn.execute(update(t).where(t.c.name == self.name).values(**values))
         if done.rowcount == 0:
             conn.execute(t.insert().values(name=self.name, **values))
@@ -426,15 +436,16 @@ class StatsFollower:
 
     def step(self, max_bytes: int = CHUNK) -> set[str]:
         """Read and write one batch (in a worker thread); the days of the calls it finished."""
-        if self.ingest is None:
+        if self.ingest is None or self.tail is None:
             self.ingest = StatsIngest(self.settings)
             self.tail = QueueLogTail(self.path, self.ingest.load())
-        lines = self.tail.read(max_bytes)
+        ingest, tail = self.ingest, self.tail
+        lines = tail.read(max_bytes)
         if not lines:
-            if self.tail._fh is None:  # no file yet
+            if not tail.is_open:  # no file yet
                 return set()
-            return self.ingest.idle(self.tail.pos, time.time())
-        return self.ingest.ingest(lines, self.tail.pos) or {""}
+            return ingest.idle(tail.pos, time.time())
+        return ingest.ingest(lines, tail.pos) or {""}
 
     def reset(self) -> None:
         """Forget what is in memory: the next step starts again from the cursor in the database
@@ -489,20 +500,18 @@ def rebuild(settings: Settings, path: Path | None = None) -> int:
     """Count everything again from the queue_log files (rotated ones first, then the live one):
     after a change of definitions (the service level threshold) or a restored database. The
     engine must be stopped meanwhile. Returns the lines read."""
-    from callcenter.statistics import models
-
     path = path or queue_log_path(settings)
     with get_engine(settings).begin() as conn:
         others = [
             n
-            for (n,) in conn.execute(select(StatCursor.name))
+            for (n,) in conn.execute(select(col(StatCursor.name)))
             if n not in (settings.stats_source, "daily-report", "order-rollup")
         ]
         if others:  # the tables hold their calls too: counting again from one log would lose them
             raise RuntimeError(f"other queue_log sources are counted in this database too: {others}")
         for table in (models.StatCall, models.StatAggHour, models.StatAggSeat, models.StatSeatTime):
-            conn.execute(table.__table__.delete())
-        t = StatCursor.__table__
+            conn.execute(table_of(table).delete())
+        t = table_of(StatCursor)
         conn.execute(t.delete().where(t.c.name == settings.stats_source))
     ingest = StatsIngest(settings)
     for old in rotated_files(path):

@@ -31,13 +31,22 @@ Definitions (docs/statistics.md):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, column, func, inspect, or_, select, table
+from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from callcenter.config import CHINA_TZ
+from callcenter.accounts.models import Account
+from callcenter.config import CHINA_TZ, Settings
+from callcenter.database import get_engine, table_of
+from callcenter.statistics.models import StatCursor, StatOrderDay
+
+log = logging.getLogger(__name__)
 
 TABLE = "workorder"
 COLUMNS = {
@@ -142,8 +151,6 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
     recounts the recent days (``HORIZON_DAYS``) every few minutes; older orders are settled.
     Returns the rows written.
     """
-    from callcenter.statistics.models import StatOrderDay
-
     have, cols, t = _columns(conn)
     if "created_at" not in have:
         return 0
@@ -151,7 +158,7 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
     parts = _parts(have, cols, now)
     created = cols["created_at"]
     day = _china_day(conn, created)
-    rt = StatOrderDay.__table__
+    rt = table_of(StatOrderDay)
     n = 0
     for dim in GROUPS:
         gk = _GROUP_KEY[dim]
@@ -177,9 +184,7 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
         if rows:
             conn.execute(rt.insert(), rows)
         n += len(rows)
-    from callcenter.statistics.models import StatCursor
-
-    ct = StatCursor.__table__
+    ct = table_of(StatCursor)
     stamp = {"state": ",".join(sorted(parts)), "updated_at": datetime.now(UTC)}
     if conn.execute(ct.update().where(ct.c.name == ROLLUP_MARKER).values(**stamp)).rowcount == 0:
         conn.execute(ct.insert().values(name=ROLLUP_MARKER, **stamp))
@@ -188,9 +193,7 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
 
 def _rollup_parts(conn: Connection) -> list[str] | None:
     """The counters the roll-up holds, or None when it was never built."""
-    from callcenter.statistics.models import StatCursor
-
-    row = conn.execute(select(StatCursor.state).where(StatCursor.name == ROLLUP_MARKER)).first()
+    row = conn.execute(select(col(StatCursor.state)).where(col(StatCursor.name) == ROLLUP_MARKER)).first()
     return row[0].split(",") if row and row[0] else None
 
 
@@ -208,9 +211,7 @@ def order_report(
         return {"by": by, "start": start, "end": end, "rows": [], "total": None, "missing": missing}
     rolled = _rollup_parts(conn)
     if rolled is not None:
-        from callcenter.statistics.models import StatOrderDay
-
-        rt = StatOrderDay.__table__
+        rt = table_of(StatOrderDay)
         q = (
             select(rt.c.key.label("key"), *[func.sum(rt.c[k]).label(k) for k in rolled])
             .where(rt.c.dim == by, rt.c.day >= start, rt.c.day <= end)
@@ -268,9 +269,9 @@ def by_seat(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
     """Keyed by the seat's extension, as the call figures are (orders record the username)."""
     if "seat" not in _present(conn):
         return []
-    from callcenter.accounts.models import Account
-
-    ext_of = dict(conn.execute(select(Account.username, Account.extension)).all())
+    ext_of: dict[str, str | None] = dict(
+        conn.execute(select(col(Account.username), col(Account.extension))).all()
+    )
     rows = order_report(conn, start, end, by="seat")["rows"]
     for row in rows:
         row["key"] = ext_of.get(row["key"]) or row["key"]
@@ -281,14 +282,12 @@ class OrderRollupTask:
     """In the engine: recounts the recent days of ``stat_order_day`` every ``interval`` seconds
     (everything the first time)."""
 
-    def __init__(self, settings, interval: float = 300.0) -> None:
+    def __init__(self, settings: Settings, interval: float = 300.0) -> None:
         self.settings = settings
         self.interval = interval
-        self._task = None
+        self._task: asyncio.Task[None] | None = None
 
     def refresh(self) -> int:
-        from callcenter.database import get_engine
-
         with get_engine(self.settings).begin() as conn:
             since = None
             have, cols, _t = _columns(conn)
@@ -298,26 +297,18 @@ class OrderRollupTask:
             return refresh_rollup(conn, since)
 
     async def start(self) -> None:
-        import asyncio
-
         self._task = asyncio.create_task(self._run(), name="stats-order-rollup")
 
     async def stop(self) -> None:
-        import asyncio
-        import contextlib
-
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def _run(self) -> None:
-        import asyncio
-        import logging
-
         while True:
             try:
                 await asyncio.to_thread(self.refresh)
             except Exception:
-                logging.getLogger(__name__).exception("recounting the order statistics failed")
+                log.exception("recounting the order statistics failed")
             await asyncio.sleep(self.interval)

@@ -13,10 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlmodel import SQLModel, col
 
+from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ, Settings
-from callcenter.database import get_engine
+from callcenter.database import get_engine, table_of
 from callcenter.statistics import definitions as defs
+from callcenter.statistics import orders
+from callcenter.statistics.follower import ALIVE_EVERY_S
 from callcenter.statistics.models import StatAggHour, StatAggSeat, StatCursor, StatSeatTime
 
 GROUPS = ("total", "queue", "did", "hour", "day", "week", "month", "seat")
@@ -32,8 +36,8 @@ def parse_day(text: str | None, default: str) -> str:
     return date.fromisoformat(text).isoformat()  # ValueError on anything else
 
 
-def _sums(table) -> list:
-    t = table.__table__
+def _sums(table: type[SQLModel]) -> list[Any]:
+    t = table_of(table)
     return [func.sum(t.c[c]).label(c) for c in defs.COUNTERS] + [func.max(t.c.max_wait_s).label("max_wait_s")]
 
 
@@ -60,7 +64,7 @@ def report(
         raise ValueError(f"unknown grouping {by!r}")
     if by == "seat":
         return seat_report(settings, start, end, queue=queue, conn=conn)
-    t = StatAggHour.__table__
+    t = table_of(StatAggHour)
     key = {
         "total": None,
         "queue": t.c.queue,
@@ -109,15 +113,14 @@ def report(
 
 
 def seat_names(conn: Connection) -> dict[str, str]:
-    from callcenter.accounts.models import Account
-
     return {
         ext: (display or user)
         for user, display, ext in conn.execute(
-            select(Account.username, Account.display_name, Account.extension).where(
-                Account.extension.is_not(None)
+            select(col(Account.username), col(Account.display_name), col(Account.extension)).where(
+                col(Account.extension).is_not(None)
             )
         )
+        if ext is not None  # the query's own filter, said again for the type checker
     }
 
 
@@ -131,13 +134,11 @@ def open_intervals(
     """Login and pause time of intervals still open (a seat logged in or paused now), within
     ``start``..``end``: up to now while the follower is alive (it saves its cursor at least every
     ``ALIVE_EVERY_S``), up to its last sign of life when it is stopped."""
-    from callcenter.statistics.follower import ALIVE_EVERY_S
-
     now = time.time() if now is None else now
     lo, hi = _midnight(start), _midnight(end) + 86400  # China days (no DST in China)
     login: dict[str, float] = defaultdict(float)
     pause: dict[str, dict[str, float]] = defaultdict(dict)
-    st = StatCursor.__table__
+    st = table_of(StatCursor)
     for state, updated in c.execute(select(st.c.state, st.c.updated_at).where(st.c.state != "")):
         try:
             s = json.loads(state)
@@ -161,10 +162,9 @@ def seat_report(
 ) -> dict[str, Any]:
     """Per seat: calls handled, handle time, login and pause time by reason, occupancy, RNA,
     and satisfaction from the follow-ups of the orders the seat opened (orders module)."""
-    from callcenter.statistics import orders
 
     def run(c: Connection) -> dict[str, Any]:
-        t = StatAggSeat.__table__
+        t = table_of(StatAggSeat)
         q = (
             select(t.c.seat, *_sums(StatAggSeat))
             .where(t.c.day >= start, t.c.day <= end, t.c.seat != "")
@@ -176,7 +176,7 @@ def seat_report(
         for r in c.execute(q):
             m = r._mapping
             counts[m["seat"]] = {k: float(m[k] or 0) for k in (*defs.COUNTERS, *defs.MAX_COUNTERS)}
-        st = StatSeatTime.__table__
+        st = table_of(StatSeatTime)
         login: dict[str, float] = defaultdict(float)
         pause: dict[str, dict[str, float]] = defaultdict(dict)
         rna: dict[str, float] = defaultdict(float)
@@ -228,7 +228,7 @@ def day_figures(settings: Settings, day: str) -> tuple[dict[str, dict[str, Any]]
     """The wallboard's today: figures per queue, and calls handled per seat."""
     with get_engine(settings).connect() as c:
         by_queue = report(settings, day, day, by="queue", conn=c)
-        t = StatAggSeat.__table__
+        t = table_of(StatAggSeat)
         seats = {
             seat: int(n or 0)
             for seat, n in c.execute(
@@ -250,8 +250,6 @@ def scorecard(settings: Settings, start: str, end: str) -> list[dict[str, Any]]:
     AHT (at most 1); satisfaction: follow-up satisfaction of the seat's orders; on_time: the
     seat's orders resolved on time. A part without data is left out (its weight too). Score 0–100.
     """
-    from callcenter.statistics import orders
-
     weights = settings.stats_score_weights
     with get_engine(settings).connect() as c:
         seats = seat_report(settings, start, end, conn=c)["rows"]

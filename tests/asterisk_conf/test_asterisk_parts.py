@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_conf import process, sounds
+from asterisk_conf import ivr_sounds, process, sounds
 from asterisk_conf.installer import (
     DEFAULT_MIRROR,
     AsteriskInstall,
@@ -181,11 +181,11 @@ def test_default_prompts_and_hold_music(tmp_path):
     need("espeak-ng")
     need("sox")
     s = Settings(data_dir=tmp_path / "var", _env_file=None)
-    made = sounds.generate_all(s)
+    made = ivr_sounds.generate_all(s)
     names = {p.name for p in made}
     assert {"welcome.wav", "not_in_service.wav", "chime.wav"} <= names
     assert "幺幺九" in sounds.PROMPTS["welcome"] and "暂不提供服务" in sounds.PROMPTS["not_in_service"]
-    assert sounds.generate_all(s) == []
+    assert ivr_sounds.generate_all(s) == []
 
 
 def test_prompts_json_overrides_the_texts(tmp_path):

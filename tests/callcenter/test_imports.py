@@ -9,8 +9,9 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from callcenter.database import session_scope
-from callcenter.directory.imports import ImportFileError, read_table, run_import, valid_id_number
+from callcenter.directory.imports import ImportFileError, read_table
 from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet, OutletArea
+from callcenter.residents.imports import import_table, valid_id_number
 from callcenter.residents.models import Resident
 
 
@@ -41,12 +42,12 @@ def test_id_number_check_digit():
 
 def test_basic_data_chain_from_csv_and_excel(settings):
     with session_scope(settings) as s:
-        r = run_import(
+        r = import_table(
             s, settings, "jurisdictions", _csv("名称,区划代码\n十里店街道,620105001\n孔家崖街道,620105002\n")
         )
     assert r.ok and r.imported == 2
     with session_scope(settings) as s:
-        r = run_import(
+        r = import_table(
             s,
             settings,
             "communities",
@@ -55,10 +56,10 @@ def test_basic_data_chain_from_csv_and_excel(settings):
     assert r.ok and r.imported == 2
     data = _xlsx([["网格", "社区"], ["第1网格", "十里店东社区"], ["第2网格", "十里店东社区"], [None, None]])
     with session_scope(settings) as s:
-        r = run_import(s, settings, "grids", read_table("grids.xlsx", data))
+        r = import_table(s, settings, "grids", read_table("grids.xlsx", data))
     assert r.ok and r.imported == 2 and _count(settings, Grid) == 2
     with session_scope(settings) as s:
-        r = run_import(s, settings, "service_areas", _csv("片区,社区\n十里店片区,十里店东社区；桃林村\n"))
+        r = import_table(s, settings, "service_areas", _csv("片区,社区\n十里店片区,十里店东社区；桃林村\n"))
     assert r.ok
     outlets = _xlsx(
         [
@@ -77,7 +78,7 @@ def test_basic_data_chain_from_csv_and_excel(settings):
         ]
     )
     with session_scope(settings) as s:
-        r = run_import(s, settings, "outlets", read_table("o.xlsx", outlets))
+        r = import_table(s, settings, "outlets", read_table("o.xlsx", outlets))
     assert r.ok, r.errors
     with session_scope(settings) as s:
         o = s.exec(select(Outlet)).one()
@@ -99,7 +100,7 @@ def test_a_bad_row_imports_nothing_and_is_reported(settings):
         "社区,街道\n甲社区,十里店街道\n乙社区,不存在街道\n,十里店街道\n丙社区,十里店街道\n甲社区,十里店街道\n"
     )
     with session_scope(settings) as s:
-        r = run_import(s, settings, "communities", _csv(text))
+        r = import_table(s, settings, "communities", _csv(text))
     assert not r.ok and r.imported == 0
     assert [row for row, _ in r.errors] == [3, 4, 6]
     assert "不存在街道" in r.errors[0][1] and "required" in r.errors[1][1] and "row 2" in r.errors[2][1]
@@ -112,7 +113,7 @@ def test_file_errors(settings):
     with pytest.raises(ImportFileError):
         read_table("x.xlsx", b"not a zip")
     with session_scope(settings) as s, pytest.raises(ImportFileError, match="missing columns"):
-        run_import(s, settings, "communities", _csv("名称\n甲社区\n"))
+        import_table(s, settings, "communities", _csv("名称\n甲社区\n"))
     gbk = "名称,区划代码\n十里店街道,1\n".encode("gb18030")
     assert read_table("x.csv", gbk)[0]["名称"] == "十里店街道"
 
@@ -138,7 +139,7 @@ def test_residents_with_duplicates(settings):
         "李四,13900000011,,110105194912310021,,,\n"  # bad check digit
     )
     with session_scope(settings) as s:
-        r = run_import(s, settings, "residents", _csv(text))
+        r = import_table(s, settings, "residents", _csv(text))
     assert not r.ok and _count(settings, Resident) == 1
     assert [row for row, _ in r.errors] == [3, 4, 5, 6, 7]
     assert "row 2" in r.errors[0][1] and "on file" in r.errors[1][1] and "ID number" in r.errors[2][1]
@@ -150,7 +151,7 @@ def test_residents_with_duplicates(settings):
         "在册重复,13900000009,,,,,\n"
     )
     with session_scope(settings) as s:
-        r = run_import(s, settings, "residents", _csv(fixed), skip_duplicates=True)
+        r = import_table(s, settings, "residents", _csv(fixed), skip_duplicates=True)
     assert r.ok and r.imported == 1 and [row for row, _ in r.skipped] == [3, 4]
     with session_scope(settings) as s:
         w = s.exec(select(Resident).where(Resident.name == "王秀英")).one()
@@ -162,6 +163,6 @@ def test_progress_is_reported(settings):
     seen = []
     rows = _csv("名称\n" + "".join(f"街道{i}\n" for i in range(120)))
     with session_scope(settings) as s:
-        r = run_import(s, settings, "jurisdictions", rows, progress=lambda d, t: seen.append((d, t)))
+        r = import_table(s, settings, "jurisdictions", rows, progress=lambda d, t: seen.append((d, t)))
     assert r.ok and r.imported == 120
     assert seen[0] == (1, 120) and seen[-1] == (120, 120) and len(seen) >= 3

@@ -13,7 +13,7 @@ from tests.e2e.conftest import SEAT_PORT, SUPERVISOR_PORT
 from tests.e2e.test_callcontrol import SUPERVISOR_EXT, phones  # noqa: F401  (the module fixture)
 from tests.e2e.test_console_browser import SCREENSHOTS, login_page
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 async def test_seat_hangs_up_and_plays_the_recording_supervisor_listens(phones, app, ami, browser):  # noqa: F811

@@ -12,7 +12,7 @@ from asterisk_conf.sipp import SippUAS, place_call
 from hotline.demo import DEMO_PASSWORD
 from tests.e2e.conftest import SEAT_PORT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 XSS = '<script>alert("x")</script>\'"'
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -17,7 +17,7 @@ from dispatch.models import Category, OrderCall, Status, WorkOrder
 from hotline.demo import DEMO_PASSWORD
 from tests.e2e.conftest import SEAT_PORT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlmodel import select
 
 from callcenter.database import session_scope
 from callcenter.ivr.models import CallerRequest
 from tests.web_console.test_console_browser import _login
+
+pytestmark = pytest.mark.browser
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

@@ -12,6 +12,10 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.browser
+
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "screens"
 
 HOSTILE = '<script>alert("x")</script> "双引号" \'single\' <img src=x onerror=alert(1)> &amp;'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from openpyxl import Workbook
 from playwright.async_api import Error as PlaywrightError
 from sqlmodel import func, select
@@ -13,6 +14,8 @@ from sqlmodel import func, select
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Jurisdiction
 from callcenter.residents.models import Resident
+
+pytestmark = pytest.mark.browser
 
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "screens"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from callcenter.accounts.models import Account
@@ -15,6 +16,8 @@ from dispatch import service
 from dispatch.models import OrderCall, Status, WorkOrder
 from dispatch.profile import resident_extras
 from dispatch.testing import build_world
+
+pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from callcenter.statistics.demo import history_lines
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.service import days_back
+
+pytestmark = pytest.mark.browser
 
 SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "reports.png"
 

@@ -14,7 +14,7 @@ import pytest
 from callcenter.statistics import definitions as defs
 from callcenter.statistics.queue_log import parse_line
 from callcenter.statistics.reconcile import KEY_GRACE_S, Reconciler
-from tests.callcenter.test_reconcile import by_id, lines, run
+from tests.callcenter.statistics.test_reconcile import by_id, lines, run
 
 DAY = "2026-11-28"
 IN = "STATIC|{q}|PJSIP/seat1003|ADDMEMBER|"

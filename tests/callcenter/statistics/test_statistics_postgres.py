@@ -10,7 +10,7 @@ from callcenter.config import Settings, set_settings
 from callcenter.database import get_engine, migrate
 from callcenter.statistics import orders, service
 from callcenter.statistics.follower import StatsFollower
-from tests.callcenter.test_reconcile import SCENARIO
+from tests.callcenter.statistics.test_reconcile import SCENARIO
 
 
 @pytest.fixture

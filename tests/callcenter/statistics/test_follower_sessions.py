@@ -11,9 +11,9 @@ from callcenter.database import get_engine, migrate
 from callcenter.statistics import service
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.models import StatCall, StatCursor
-from tests.callcenter.test_follower import DAY, drain, figures, write
-from tests.callcenter.test_reconcile import T0, lines
-from tests.callcenter.test_reconcile_sessions import CALLBACKS
+from tests.callcenter.statistics.test_follower import DAY, drain, figures, write
+from tests.callcenter.statistics.test_reconcile import T0, lines
+from tests.callcenter.statistics.test_reconcile_sessions import CALLBACKS
 
 
 def test_callback_outcomes_written_later_and_across_restarts(settings, tmp_path):

@@ -10,7 +10,7 @@ from callcenter.database import get_engine
 from callcenter.statistics import service
 from callcenter.statistics.follower import QueueLogTail, StatsFollower
 from callcenter.statistics.models import StatCall
-from tests.callcenter.test_reconcile import SCENARIO
+from tests.callcenter.statistics.test_reconcile import SCENARIO
 
 DAY = "2026-11-28"
 
