@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlmodel import Session
 
 from callcenter.config import Settings
+from dispatch.errors import DispatchError
 from dispatch.models import OrderAttachment, WorkOrder
-from dispatch.service import DispatchError, _clean
+from dispatch.service import clean
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -55,7 +56,7 @@ def save(
     (folder(settings) / stored_as).write_bytes(data)
     row = OrderAttachment(
         order_id=order.id,
-        filename=_clean(Path(filename or "file").name, 128) or "file",
+        filename=clean(Path(filename or "file").name, 128) or "file",
         content_type=ctype,
         size=len(data),
         stored_as=stored_as,

@@ -8,9 +8,12 @@ from typing import Any
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
+from callcenter.audit.service import record
 from callcenter.clock import iso_seconds, local_day
 from callcenter.database import Query, Reads
-from callcenter.residents.models import ElderlyProfile, HouseholdMember, ServiceArchive
+from callcenter.phone import normalize
+from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident, ServiceArchive
+from dispatch.errors import DispatchError
 from dispatch.models import WorkOrder
 
 RECENT = 5
@@ -123,11 +126,6 @@ def add_household_member(
     birth_year: int | None = None,
 ) -> HouseholdMember:
     """A member of the resident's household (no commit; audited with the change)."""
-    from callcenter.audit.service import record
-    from callcenter.phone import normalize
-    from callcenter.residents.models import Resident
-    from dispatch.service import DispatchError
-
     if session.get(Resident, resident_id) is None:
         raise DispatchError("no such resident", "not_found")
     name = _text(name, 64)
@@ -170,11 +168,6 @@ def save_elderly_profile(
     vulnerable: bool | None = None,
 ) -> ElderlyProfile:
     """Create or update the elderly profile; living alone and vulnerability stay on the resident."""
-    from callcenter.audit.service import record
-    from callcenter.phone import normalize
-    from callcenter.residents.models import Resident
-    from dispatch.service import DispatchError
-
     resident = session.get(Resident, resident_id)
     if resident is None:
         raise DispatchError("no such resident", "not_found")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from callcenter.directory.models import Community, Jurisdiction, Outlet, ServiceArea, ServiceAreaCommunity
 from callcenter.residents.models import Resident
 from dispatch import routing
+from dispatch.actors import Actor
 from dispatch.models import Category, RoutingRule
-from dispatch.service import Actor
 
 
 @dataclass

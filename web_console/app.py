@@ -121,11 +121,12 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     views.install_exception_handlers(app)
-    # SMS provider webhooks, Open311; the records/e-mail hook on order changes
-    import callcenter.records.service  # noqa: F401
+    # SMS provider webhooks (outlets' replies go to the order domain), Open311
+    from dispatch.sms_replies import handle_reply
     from sms.views import router as sms_router
     from web_console import basic_data, messages, open311  # noqa: F401  (routes on protected)
 
+    app.state.sms_reply_handler = handle_reply
     app.include_router(sms_router)
     app.include_router(open311.router)
     # Work orders (their protected routes register on import) and signed outlet links

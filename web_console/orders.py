@@ -22,7 +22,9 @@ from callcenter.config import CHINA_TZ
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Grid, Outlet
 from callcenter.residents.models import Resident
-from dispatch import attachments, links, routing, service
+from dispatch import attachments, links, routing, service, transitions
+from dispatch.actors import STAFF, Actor
+from dispatch.errors import DispatchError
 from dispatch.models import (
     ORDER_TYPES,
     Category,
@@ -31,7 +33,6 @@ from dispatch.models import (
     Status,
     WorkOrder,
 )
-from dispatch.service import Actor, DispatchError
 from web_console.views import authorize, csrf_ok, csrf_token, forbidden_response, protected, render
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def order_view(db: Session, order: WorkOrder, actor: Actor | None = None) -> dic
         "reopen_count": order.reopen_count,
         "repeat_of": repeat.number if repeat else "",
         "merged_into": merged.number if merged else "",
-        "allowed": service.allowed_actions(order, actor) if actor else [],
+        "allowed": transitions.allowed_actions(order, actor) if actor else [],
     }
 
 
@@ -259,11 +260,11 @@ def _create(settings, account: Account, body: NewOrder) -> dict[str, Any]:
             call_linkedid=body.linkedid,
         )
         if body.merge_into:
-            service.transition(db, order, "并单", actor, into=body.merge_into)
+            transitions.transition(db, order, "并单", actor, into=body.merge_into)
         elif body.answer.strip():
-            service.transition(db, order, "直接答复", actor, note=body.answer)
+            transitions.transition(db, order, "直接答复", actor, note=body.answer)
         elif body.outlet_id is not None:
-            service.transition(db, order, "派单", actor, outlet_id=body.outlet_id)
+            transitions.transition(db, order, "派单", actor, outlet_id=body.outlet_id)
         audit(
             db,
             account.username,
@@ -479,7 +480,7 @@ def _apply(
         if order is None:
             raise DispatchError("no such order", "not_found")
         before = order.status
-        service.transition(db, order, action, actor, **args)
+        transitions.transition(db, order, action, actor, **args)
         audit(
             db,
             account_name,
@@ -487,7 +488,7 @@ def _apply(
             target=f"order:{order.number}",
             role=role,
             ip=ip,
-            transition=service.canonical_action(action),
+            transition=transitions.canonical_action(action),
             before=before,
             after=order.status,
             via=via,
@@ -531,7 +532,7 @@ async def order_action(request: Request, order_id: int, account: Account = Depen
 def _may_see(account: Account, order: WorkOrder) -> bool:
     if account.role == Role.OUTLET.value:
         return account.outlet_id is not None and account.outlet_id == order.outlet_id
-    return account.role in service.STAFF
+    return account.role in STAFF
 
 
 async def _read_upload(upload: UploadFile) -> bytes:
@@ -687,7 +688,7 @@ async def _outlet_post(request: Request, order_id: int, actor: Actor, who: str, 
             if order is None:
                 raise DispatchError("no such order", "not_found")
             before = order.status
-            service.transition(db, order, action, actor, **args)
+            transitions.transition(db, order, action, actor, **args)
             if data:
                 attachments.save(db, settings, order, name, data, who)
             audit(
@@ -697,7 +698,7 @@ async def _outlet_post(request: Request, order_id: int, actor: Actor, who: str, 
                 target=f"order:{order.number}",
                 role=actor.role,
                 ip=_ip(request),
-                transition=service.canonical_action(action),
+                transition=transitions.canonical_action(action),
                 before=before,
                 after=order.status,
                 via=via,
