@@ -18,7 +18,7 @@ from callcenter.residents.models import ElderlyProfile, HouseholdMember, Residen
 from dispatch import routing, service
 from dispatch.actors import Actor
 from dispatch.categories import seed_categories
-from dispatch.models import Action, Category, RoutingRule, Status, WorkOrder
+from dispatch.models import Action, Category, RoutingRule, Status, WorkOrder, saved_id
 from dispatch.transitions import transition
 
 # category code → outlet name (from hotline.demo.OUTLETS); "*" is the fallback.
@@ -179,14 +179,14 @@ def load_dispatch_demo(session: Session, now: datetime, past: Sequence[PastOrder
         areas += 1
         for c in communities:
             if c.jurisdiction_id == office.id:
-                session.add(ServiceAreaCommunity(area_id=area.id, community_id=c.id))
+                session.add(ServiceAreaCommunity(area_id=saved_id(area), community_id=saved_id(c)))
     for code, outlet_name in ROUTES:
         outlet = outlets.get(outlet_name)
         if outlet is None:
             continue
         cat_id = None if code == "*" else cats[code].id
         session.add(
-            RoutingRule(category_id=cat_id, outlet_id=outlet.id, priority=100 if code != "*" else 999)
+            RoutingRule(category_id=cat_id, outlet_id=saved_id(outlet), priority=100 if code != "*" else 999)
         )
     # The property repair station answers repairs in its own community before the district's.
     repair = outlets.get("物业维修服务站")
@@ -195,7 +195,7 @@ def load_dispatch_demo(session: Session, now: datetime, past: Sequence[PastOrder
             RoutingRule(
                 category_id=cats["LIFE-REPAIR"].id,
                 community_id=repair.community_id,
-                outlet_id=repair.id,
+                outlet_id=saved_id(repair),
                 priority=50,
             )
         )
@@ -206,10 +206,12 @@ def load_dispatch_demo(session: Session, now: datetime, past: Sequence[PastOrder
     wang = residents.get("王秀英")
     chen = residents.get("陈桂兰")
     if wang is not None:
-        session.add(HouseholdMember(resident_id=wang.id, name="李强", relation="儿子", phone="13919310011"))
+        session.add(
+            HouseholdMember(resident_id=saved_id(wang), name="李强", relation="儿子", phone="13919310011")
+        )
         session.add(
             ElderlyProfile(
-                resident_id=wang.id,
+                resident_id=saved_id(wang),
                 health_notes="高血压，行动不便，需助行器",
                 emergency_phone="13919310011",
                 caregiver="社区网格员 赵敏",
@@ -217,10 +219,12 @@ def load_dispatch_demo(session: Session, now: datetime, past: Sequence[PastOrder
             )
         )
     if chen is not None:
-        session.add(HouseholdMember(resident_id=chen.id, name="马丽", relation="女儿", phone="18919310033"))
+        session.add(
+            HouseholdMember(resident_id=saved_id(chen), name="马丽", relation="女儿", phone="18919310033")
+        )
         session.add(
             ElderlyProfile(
-                resident_id=chen.id,
+                resident_id=saved_id(chen),
                 health_notes="糖尿病，视力差",
                 emergency_phone="18919310033",
                 caregiver="马丽",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
 from callcenter.audit.service import record
@@ -45,16 +46,16 @@ _ARCHIVE = Query(
     .limit(RECENT)
 )
 _ORDERS = Query(
-    select(
-        WorkOrder.id,
-        WorkOrder.number,
-        WorkOrder.order_type,
-        WorkOrder.status,
-        WorkOrder.category,
-        WorkOrder.created_at,
-        WorkOrder.summary,
+    sa_select(
+        col(WorkOrder.id),
+        col(WorkOrder.number),
+        col(WorkOrder.order_type),
+        col(WorkOrder.status),
+        col(WorkOrder.category),
+        col(WorkOrder.created_at),
+        col(WorkOrder.summary),
     )
-    .where(WorkOrder.resident_id == bindparam("rid"))
+    .where(col(WorkOrder.resident_id) == bindparam("rid"))
     .order_by(col(WorkOrder.created_at).desc())
     .limit(RECENT)
 )

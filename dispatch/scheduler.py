@@ -55,8 +55,8 @@ class DeadlineScheduler:
                 select(WorkOrder.id).where(
                     col(WorkOrder.status).in_(Status.AT_OUTLET),
                     col(WorkOrder.remind_at).is_not(None),
-                    WorkOrder.remind_at <= now,
-                    WorkOrder.deadline_at > now,
+                    col(WorkOrder.remind_at) <= now,
+                    col(WorkOrder.deadline_at) > now,
                     col(WorkOrder.reminded_at).is_(None),
                 )
             ).all()
@@ -64,7 +64,7 @@ class DeadlineScheduler:
                 select(WorkOrder.id).where(
                     col(WorkOrder.status).in_(Status.AT_OUTLET | {Status.RETURNED}),
                     col(WorkOrder.deadline_at).is_not(None),
-                    WorkOrder.deadline_at <= now,
+                    col(WorkOrder.deadline_at) <= now,
                     col(WorkOrder.supervised_at).is_(None),
                 )
             ).all()
