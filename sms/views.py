@@ -38,6 +38,7 @@ MAX_FORM_BYTES = 16_384
 
 def _ignore(session: Session, settings: Settings, message: InboundSms) -> Outcome:
     """Without a registered handler a reply is recorded and left alone."""
+    log.warning("SMS from %s: no reply handler registered; recorded only", message.number or message.sender)
     return Outcome("unhandled", "")
 
 
