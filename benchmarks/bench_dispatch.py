@@ -240,7 +240,7 @@ class Provider:
 async def dispatch_bench(settings: Settings) -> dict:
     from sqlmodel import func, select
 
-    from dispatch import service
+    from dispatch import service, transitions
     from dispatch.models import Category, RoutingRule, WorkOrder
     from hotline.messaging import MessagingWorkers
 
@@ -273,7 +273,7 @@ async def dispatch_bench(settings: Settings) -> dict:
                 resident_id=rng.randint(1, RESIDENTS),
                 address=f"测试路{i}号",
             )
-            service.transition(s, order, "派单", seat, outlet_id=order.suggested_outlet_id or 1)
+            transitions.transition(s, order, "派单", seat, outlet_id=order.suggested_outlet_id or 1)
             s.commit()
             started[order.number] = t0
 

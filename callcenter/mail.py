@@ -1,38 +1,38 @@
-"""E-mail through SMTP (aiosmtplib), with Jinja2 templates for order notices and daily summaries.
+"""E-mail through SMTP (aiosmtplib): the outbox, its worker, and Jinja2 templates.
 
-``send_mail`` is the one way out (the statistics reports use it too). Templates live in
-``callcenter/mail_templates``: ``<name>.subject.j2``, ``<name>.txt.j2`` and optionally
-``<name>.html.j2`` (autoescaped: order text comes from residents and SMS replies).
+``send_mail`` is the one way out for what is sent at once (the statistics reports);
+``enqueue_mail`` adds a message to the outbox in the caller's transaction and ``MailWorker``
+sends it with retries. What the messages say belongs to the domains that send them:
+``MailTemplates(<folder>)`` renders ``<name>.subject.j2``, ``<name>.txt.j2`` and optionally
+``<name>.html.j2`` (autoescaped: text from residents and SMS replies ends up in them).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
+import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import jinja2
+from sqlmodel import Session, select
 
-from callcenter.clock import local_minute
 from callcenter.config import CHINA_TZ, Settings
+from callcenter.database import session_scope
+from callcenter.outbox import claim_due
+from callcenter.records.models import MailMessage
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "mail_templates"
 _ADDRESS = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-    autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 class MailError(Exception):
@@ -87,8 +87,6 @@ def build_message(
 
 
 async def _deliver(settings: Settings, msg: EmailMessage) -> None:
-    import aiosmtplib
-
     try:
         await aiosmtplib.send(
             msg,
@@ -119,93 +117,34 @@ async def send_mail(
     await _deliver(settings, build_message(settings, to, subject, text, html, attachments))
 
 
-def render(name: str, **context: Any) -> tuple[str, str, str | None]:
-    """(subject, text, html) from the ``name`` templates."""
-    subject = _env.get_template(f"{name}.subject.j2").render(**context)
-    text = _env.get_template(f"{name}.txt.j2").render(**context)
-    html = None
-    if (TEMPLATES / f"{name}.html.j2").exists():
-        html = _env.get_template(f"{name}.html.j2").render(**context)
-    return _header(subject), text, html
+class MailTemplates:
+    """The e-mail templates in one folder."""
 
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
 
-def order_context(session, order) -> dict[str, Any]:
-    from callcenter.directory.models import Community, Outlet
-
-    outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
-    community = session.get(Community, order.community_id) if order.community_id else None
-    return {
-        "number": order.number,
-        "code": order.short_code,
-        "type": order.order_type,
-        "category": order.category,
-        "urgent": order.urgency == "urgent",
-        "status": order.status,
-        "summary": order.summary,
-        "address": order.address,
-        "community": community.name if community else "",
-        "outlet": outlet.name if outlet else "",
-        "deadline": local_minute(order.deadline_at),
-        "created": local_minute(order.created_at),
-    }
-
-
-def order_notice(session, order, action: str, link: str = "") -> tuple[list[str], str, str, str | None]:
-    """The outlet's e-mail for an order it receives (派单, 改派, 催办, 督办, 重办); ``link``: the
-    signed outlet page for this order (e-mail may carry links; domestic SMS may not)."""
-    from callcenter.directory.models import Outlet
-
-    outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
-    to = [a for a in (outlet.mail_addresses() if outlet else []) if valid_address(a)]
-    subject, text, html = render(
-        "order_notice", action=action, order=order_context(session, order), link=link
-    )
-    return to, subject, text, html
-
-
-def summary_context(session, day: date, outlet_id: int | None = None) -> dict[str, Any]:
-    """Orders of one China day (and those still open): counts by status, overdue ones."""
-    from sqlmodel import col, select
-
-    from dispatch.models import Status, WorkOrder
-
-    start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ).astimezone(UTC)
-    end = start + timedelta(days=1)
-    q = select(WorkOrder)
-    if outlet_id is not None:
-        q = q.where(WorkOrder.outlet_id == outlet_id)
-    created = list(session.exec(q.where(col(WorkOrder.created_at) >= start, col(WorkOrder.created_at) < end)))
-    open_rows = list(session.exec(q.where(col(WorkOrder.status).in_(Status.OPEN))))
-    now = min(end, datetime.now(UTC))
-
-    def overdue(o) -> bool:
-        d = o.deadline_at
-        if d is None:
-            return False
-        d = d if d.tzinfo else d.replace(tzinfo=UTC)
-        return d < now
-
-    by_status: dict[str, int] = {}
-    for o in created:
-        by_status[o.status] = by_status.get(o.status, 0) + 1
-    late = [order_context(session, o) for o in open_rows if overdue(o)]
-    return {
-        "day": day.isoformat(),
-        "created": len(created),
-        "by_status": sorted(by_status.items()),
-        "open": len(open_rows),
-        "overdue": late,
-        "open_orders": [order_context(session, o) for o in open_rows[:50]],
-    }
+    def render(self, name: str, **context: Any) -> tuple[str, str, str | None]:
+        """(subject, text, html) from the ``name`` templates."""
+        subject = self._env.get_template(f"{name}.subject.j2").render(**context)
+        text = self._env.get_template(f"{name}.txt.j2").render(**context)
+        html = None
+        if (self.folder / f"{name}.html.j2").exists():
+            html = self._env.get_template(f"{name}.html.j2").render(**context)
+        return _header(subject), text, html
 
 
 # --- the e-mail outbox ---------------------------------------------------------------------
 
-NOTICE_ACTIONS = frozenset({"派单", "改派", "催办", "督办", "重办"})
-
 
 def enqueue_mail(
-    session,
+    session: Session,
     to: Sequence[str],
     subject: str,
     text: str,
@@ -213,13 +152,9 @@ def enqueue_mail(
     *,
     idempotency_key: str,
     order_id: int | None = None,
-):
+) -> MailMessage | None:
     """Add an e-mail to the outbox in ``session`` (no commit: it goes with the caller's change).
     The same key twice keeps the first. Returns the row, or None when nobody valid is addressed."""
-    from sqlmodel import select
-
-    from callcenter.records.models import MailMessage
-
     to = [a for a in to if valid_address(a)]
     if not to:
         return None
@@ -238,80 +173,32 @@ def enqueue_mail(
     return row
 
 
-def enqueue_order_notice(session, order, action: str, history_id: int | None, settings: Settings) -> None:
-    """The outlet's e-mail for a dispatch action (and the supervisors' for 督办)."""
-    if action not in NOTICE_ACTIONS:
-        return
-    from dispatch.links import outlet_link
-
-    link = ""
-    if order.outlet_id and settings.session_secret:
-        link = outlet_link(settings, order.id, order.outlet_id, settings.public_url(""))
-    to, subject, text, html = order_notice(session, order, action, link)
-    key = f"order:{order.id}:{history_id}"
-    enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
-    if action == "督办" and settings.supervisor_emails:
-        enqueue_mail(
-            session,
-            settings.supervisor_emails,
-            subject,
-            text,
-            html,
-            idempotency_key=key + ":sup",
-            order_id=order.id,
-        )
-
-
-def enqueue_daily_summaries(session, settings: Settings, day: date) -> int:
-    """Each active outlet with an e-mail gets its own summary, supervisors the district's; each
-    once a day (keyed by the day, so a restart does not send them again). Returns how many were new."""
-    from sqlmodel import col, select
-
-    from callcenter.directory.models import Outlet
-    from callcenter.records.models import MailMessage
-
-    prefix = f"summary:{day}:"
-    done = set(
-        session.exec(
-            select(MailMessage.idempotency_key).where(col(MailMessage.idempotency_key).startswith(prefix))
-        )
-    )
-    jobs: list[tuple[str, list[str], str, int | None]] = []
-    for outlet in session.exec(select(Outlet)):
-        to = [a for a in outlet.mail_addresses() if valid_address(a)]
-        if to and outlet.active:
-            jobs.append((f"{prefix}outlet:{outlet.id}", to, outlet.name, outlet.id))
-    if settings.supervisor_emails:
-        jobs.append((f"{prefix}all", list(settings.supervisor_emails), "全区", None))
-    n = 0
-    for key, to, scope, outlet_id in jobs:
-        if key in done:
-            continue
-        subject, text, html = render(
-            "daily_summary", scope=scope, summary=summary_context(session, day, outlet_id)
-        )
-        n += enqueue_mail(session, to, subject, text, html, idempotency_key=key) is not None
-    return n
+# Queues the daily summaries of one day; how many were new (the domain that has something to sum
+# up provides it: each summary keyed by the day, so a restart does not queue them again).
+DailySummaries = Callable[[Session, Settings, date], int]
 
 
 class MailWorker:
-    """Sends the e-mail outbox with retries, and queues the daily summaries at ``daily_summary_at``."""
+    """Sends the e-mail outbox with retries, and queues the daily summaries at ``daily_summary_at``
+    (``summaries``: what queues them; none, no summaries)."""
 
-    def __init__(self, settings: Settings, clock=None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+        summaries: DailySummaries | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.summaries = summaries
         self.sent = 0
-        self._task = None
+        self._task: asyncio.Task | None = None
         self._summaries_day: date | None = None  # queued for this day: no need to look again
 
     async def start(self) -> None:
-        import asyncio
-
         self._task = asyncio.create_task(self._run(), name="mail-outbox")
 
     async def stop(self) -> None:
-        import asyncio
-
         if self._task is not None:
             self._task.cancel()
             try:
@@ -321,8 +208,6 @@ class MailWorker:
             self._task = None
 
     async def _run(self) -> None:
-        import asyncio
-
         while True:
             try:
                 await asyncio.to_thread(self.queue_summaries)
@@ -336,34 +221,24 @@ class MailWorker:
     def queue_summaries(self) -> int:
         """After ``daily_summary_at`` (China time), today's summaries are queued once."""
         at = self.settings.daily_summary_at
-        if not at:
+        if not at or self.summaries is None:
             return 0
         now = self.clock().astimezone(CHINA_TZ)
         hh, _, mm = at.partition(":")
         if (now.hour, now.minute) < (int(hh), int(mm or 0)) or self._summaries_day == now.date():
             return 0
-        from callcenter.database import session_scope
-
         with session_scope(self.settings) as s:
-            n = enqueue_daily_summaries(s, self.settings, now.date())
+            n = self.summaries(s, self.settings, now.date())
             s.commit()
         self._summaries_day = now.date()
         return n
 
-    def _claim(self) -> list:
-        from callcenter.outbox import claim_due
-        from callcenter.records.models import MailMessage
-
+    def _claim(self) -> list[MailMessage]:
         return claim_due(self.settings, MailMessage, 16, self.settings.sms_claim_timeout_s)
 
-    def _record(self, row_id: int, error: str | None) -> None:
-        import random
-
-        from callcenter.database import session_scope
-        from callcenter.records.models import MailMessage
-
+    def _record(self, row_id: int | None, error: str | None) -> None:
         with session_scope(self.settings) as s:
-            row = s.get(MailMessage, row_id)
+            row = s.get(MailMessage, row_id) if row_id is not None else None
             if row is None:
                 return
             row.claimed_at = None
@@ -387,9 +262,6 @@ class MailWorker:
             s.commit()
 
     async def run_once(self) -> int:
-        import asyncio
-        import hashlib
-
         rows = await asyncio.to_thread(self._claim)
         unreachable = ""
         for i, row in enumerate(rows):

@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlmodel import Session
 
 from callcenter.config import Settings
-from dispatch.models import OrderAttachment, WorkOrder
-from dispatch.service import DispatchError, _clean
+from dispatch.errors import DispatchError
+from dispatch.models import OrderAttachment, WorkOrder, saved_id
+from dispatch.service import clean
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -54,8 +55,8 @@ def save(
     stored_as = secrets.token_hex(16) + ext
     (folder(settings) / stored_as).write_bytes(data)
     row = OrderAttachment(
-        order_id=order.id,
-        filename=_clean(Path(filename or "file").name, 128) or "file",
+        order_id=saved_id(order),
+        filename=clean(Path(filename or "file").name, 128) or "file",
         content_type=ctype,
         size=len(data),
         stored_as=stored_as,

@@ -3,7 +3,7 @@ administrators' imports add to it (codes are the keys)."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from callcenter.config import Settings
 from callcenter.database import session_scope
@@ -57,7 +57,7 @@ def seed_categories(session: Session) -> dict[str, Category]:
 def seed_if_empty(settings: Settings) -> int:
     """A database without any category gets the default tree (at start-up); returns how many."""
     with session_scope(settings) as s:
-        if s.exec(select(func.count(Category.id))).one():
+        if s.exec(select(func.count(col(Category.id)))).one():
             return 0
         made = len(seed_categories(s))
         s.commit()

@@ -1,6 +1,6 @@
 """Follow-up calls' ratings onto their orders (回访).
 
-Resolving an order requests the call in the same transaction (``service.transition``, 办结);
+Resolving an order requests the call in the same transaction (``transitions.transition``, 办结);
 telephony calls the resident and publishes ``followup.result`` with the order's reference. Here a
 keyed rating becomes the 回访 transition, by the system, so it counts for the seat who took the
 order and the outlet that resolved it. An unreachable resident leaves the order resolved, for a
@@ -20,8 +20,9 @@ from callcenter.bus import EventBus
 from callcenter.callcontrol.callbacks import FOLLOWUP_RESULT
 from callcenter.config import Settings
 from callcenter.database import session_scope
-from dispatch import service
+from dispatch.actors import Actor
 from dispatch.models import Status, WorkOrder
+from dispatch.transitions import RATING_SATISFACTION, transition
 
 log = logging.getLogger(__name__)
 PREFIX = "order:"
@@ -34,7 +35,7 @@ def apply_result(settings: Settings, payload: dict[str, Any]) -> str:
         return "not an order"
     number = reference[len(PREFIX) :]
     rating = payload.get("rating")
-    if payload.get("status") != "rated" or rating not in service.RATING_SATISFACTION:
+    if payload.get("status") != "rated" or rating not in RATING_SATISFACTION:
         return "unreachable"
     with session_scope(settings) as s:
         order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).first()
@@ -42,12 +43,13 @@ def apply_result(settings: Settings, payload: dict[str, Any]) -> str:
             return "no such order"
         if order.status != Status.RESOLVED:
             return "already followed up"  # a seat called the resident meanwhile
-        service.transition(
+        transition(
             s,
             order,
             "回访",
-            service.Actor.system("followup-call"),
-            satisfaction=service.RATING_SATISFACTION[rating],
+            Actor.system("followup-call"),
+            satisfaction=RATING_SATISFACTION[rating],
+            settings=settings,
             note=f"回访电话按键 {rating}",
         )
         s.commit()

@@ -2,12 +2,14 @@
 linked calls, attachments, service areas and routing rules.
 
 Statuses and actions are the Chinese terms of 12345 practice (they are what seats, outlets and
-SMS replies say); ``dispatch.service`` holds the state machine.
+SMS replies say), stored as such; the enums give them English names. ``dispatch.transitions``
+holds the state machine.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum, nonmember
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
@@ -17,7 +19,9 @@ ORDER_TYPES: tuple[str, ...] = ("咨询", "求助", "投诉", "举报", "建议"
 URGENCIES: tuple[str, ...] = ("normal", "urgent")
 
 
-class Status:
+class Status(StrEnum):
+    """An order's status; the values are what the database stores (and what people read)."""
+
     RECEIVED = "受理"  # taken, not yet dispatched
     DISPATCHED = "已派单"
     ACCEPTED = "已签收"
@@ -28,9 +32,39 @@ class Status:
     RETURNED = "已退单"
     MERGED = "已并单"
 
-    OPEN: frozenset[str] = frozenset({RECEIVED, DISPATCHED, ACCEPTED, IN_PROGRESS, RETURNED})
-    AT_OUTLET: frozenset[str] = frozenset({DISPATCHED, ACCEPTED, IN_PROGRESS})
-    FINAL: frozenset[str] = frozenset({CLOSED, MERGED})
+    OPEN = nonmember(frozenset({RECEIVED, DISPATCHED, ACCEPTED, IN_PROGRESS, RETURNED}))
+    AT_OUTLET = nonmember(frozenset({DISPATCHED, ACCEPTED, IN_PROGRESS}))
+    FINAL = nonmember(frozenset({CLOSED, MERGED}))
+
+
+class Action(StrEnum):
+    """What is done to an order; the values are the history's ``action`` (and the SMS keywords)."""
+
+    RECEIVE = "受理"  # taking the order (creation, not a transition)
+    ANSWER = "直接答复"
+    DISPATCH = "派单"
+    REDISPATCH = "改派"
+    ACCEPT = "签收"
+    PROGRESS = "办理"
+    RESOLVE = "办结"
+    RETURN = "退单"
+    EXTEND = "延期"
+    APPROVE_EXTENSION = "延期审批"
+    REMIND = "催办"
+    SUPERVISE = "督办"
+    FOLLOW_UP = "回访"
+    REVIEW = "审核"
+    REOPEN = "重办"
+    MERGE = "并单"
+    CLOSE = "归档"
+
+
+def saved_id(row: SQLModel) -> int:
+    """The id of a row the database has numbered (added and flushed)."""
+    row_id = getattr(row, "id", None)
+    if not isinstance(row_id, int):
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row_id
 
 
 class Category(SQLModel, table=True):
@@ -52,7 +86,7 @@ class WorkOrder(SQLModel, table=True):
     call_linkedid: str = Field(default="", max_length=64, index=True)  # the call it was taken on
     order_type: str = Field(default="咨询", max_length=8)
     category: str = Field(default="", max_length=64)  # the category's name, as shown
-    status: str = Field(default=Status.RECEIVED, max_length=16, index=True)
+    status: str = Field(default=Status.RECEIVED.value, max_length=16, index=True)
     summary: str = Field(default="", max_length=1000)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     # --- added by the dispatch migration (0003) ---

@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
+from callcenter.audit.service import record
 from callcenter.clock import iso_seconds, local_day
 from callcenter.database import Query, Reads
-from callcenter.residents.models import ElderlyProfile, HouseholdMember, ServiceArchive
+from callcenter.phone import normalize
+from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident, ServiceArchive
+from dispatch.errors import DispatchError
 from dispatch.models import WorkOrder
 
 RECENT = 5
@@ -42,16 +46,16 @@ _ARCHIVE = Query(
     .limit(RECENT)
 )
 _ORDERS = Query(
-    select(
-        WorkOrder.id,
-        WorkOrder.number,
-        WorkOrder.order_type,
-        WorkOrder.status,
-        WorkOrder.category,
-        WorkOrder.created_at,
-        WorkOrder.summary,
+    sa_select(
+        col(WorkOrder.id),
+        col(WorkOrder.number),
+        col(WorkOrder.order_type),
+        col(WorkOrder.status),
+        col(WorkOrder.category),
+        col(WorkOrder.created_at),
+        col(WorkOrder.summary),
     )
-    .where(WorkOrder.resident_id == bindparam("rid"))
+    .where(col(WorkOrder.resident_id) == bindparam("rid"))
     .order_by(col(WorkOrder.created_at).desc())
     .limit(RECENT)
 )
@@ -123,11 +127,6 @@ def add_household_member(
     birth_year: int | None = None,
 ) -> HouseholdMember:
     """A member of the resident's household (no commit; audited with the change)."""
-    from callcenter.audit.service import record
-    from callcenter.phone import normalize
-    from callcenter.residents.models import Resident
-    from dispatch.service import DispatchError
-
     if session.get(Resident, resident_id) is None:
         raise DispatchError("no such resident", "not_found")
     name = _text(name, 64)
@@ -170,11 +169,6 @@ def save_elderly_profile(
     vulnerable: bool | None = None,
 ) -> ElderlyProfile:
     """Create or update the elderly profile; living alone and vulnerability stay on the resident."""
-    from callcenter.audit.service import record
-    from callcenter.phone import normalize
-    from callcenter.residents.models import Resident
-    from dispatch.service import DispatchError
-
     resident = session.get(Resident, resident_id)
     if resident is None:
         raise DispatchError("no such resident", "not_found")

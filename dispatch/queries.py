@@ -19,9 +19,9 @@ from sqlmodel import Session, col, func, or_, select
 from callcenter.clock import aware, local_minute, utcnow
 from callcenter.directory.models import Community, Grid, Outlet
 from callcenter.residents.models import Resident
-from dispatch import service
+from dispatch import service, transitions
+from dispatch.actors import Actor
 from dispatch.models import ORDER_TYPES, Category, Status, WorkOrder
-from dispatch.service import Actor
 
 PAGE_SIZE = 50
 # The statuses the list filters by, in the order of an order's life.
@@ -134,7 +134,7 @@ def order_views(db: Session, orders: Sequence[WorkOrder], actor: Actor | None = 
                 "reopen_count": order.reopen_count,
                 "repeat_of": repeat or "",
                 "merged_into": merged or "",
-                "allowed": service.allowed_actions(order, actor) if actor else [],
+                "allowed": transitions.allowed_actions(order, actor) if actor else [],
             }
         )
     return views

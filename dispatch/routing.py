@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from callcenter.directory.models import Outlet, ServiceAreaCommunity
 from dispatch.models import Category, RoutingRule
@@ -41,8 +41,9 @@ class RuleTable:
     @classmethod
     def load(cls, session: Session) -> RuleTable:
         table = cls(loaded_at=time.monotonic())
-        for cid, parent in session.exec(select(Category.id, Category.parent_id)):
-            table.parents[cid] = parent
+        for cid, parent in session.exec(select(col(Category.id), Category.parent_id)):
+            if cid is not None:
+                table.parents[cid] = parent
         for area_id, community_id in session.exec(
             select(ServiceAreaCommunity.area_id, ServiceAreaCommunity.community_id)
         ):
@@ -99,7 +100,8 @@ _lock = threading.Lock()
 
 
 def _db_key(session: Session) -> str:
-    return str(session.get_bind().url)
+    bind = session.get_bind()
+    return str(bind.engine.url)
 
 
 def table(session: Session) -> RuleTable:

@@ -1,7 +1,7 @@
 """The deadline scheduler: 催办 to the outlet before an order's deadline, 督办 after it.
 
 One asyncio task runs next to the engine (one per deployment, like the engine); each tick does its
-database work on a worker thread, one order per transaction, through ``service.transition`` (so
+database work on a worker thread, one order per transaction, through ``transitions.transition`` (so
 the reminders are in the order's history and the SMS goes through the outbox). The clock is
 injectable: tests move time instead of waiting for it.
 """
@@ -21,8 +21,10 @@ from callcenter.bus import EventBus
 from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
-from dispatch import service
+from dispatch.actors import Actor
+from dispatch.errors import DispatchError
 from dispatch.models import Status, WorkOrder
+from dispatch.transitions import transition
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,14 @@ class DeadlineScheduler:
         """One pass: what was done, as (order number, action). Blocking (database)."""
         now = self.clock()
         done: list[tuple[str, str]] = []
-        system = service.Actor.system()
+        system = Actor.system()
         with session_scope(self.settings) as s:
             remind_ids = s.exec(
                 select(WorkOrder.id).where(
                     col(WorkOrder.status).in_(Status.AT_OUTLET),
                     col(WorkOrder.remind_at).is_not(None),
-                    WorkOrder.remind_at <= now,
-                    WorkOrder.deadline_at > now,
+                    col(WorkOrder.remind_at) <= now,
+                    col(WorkOrder.deadline_at) > now,
                     col(WorkOrder.reminded_at).is_(None),
                 )
             ).all()
@@ -62,7 +64,7 @@ class DeadlineScheduler:
                 select(WorkOrder.id).where(
                     col(WorkOrder.status).in_(Status.AT_OUTLET | {Status.RETURNED}),
                     col(WorkOrder.deadline_at).is_not(None),
-                    WorkOrder.deadline_at <= now,
+                    col(WorkOrder.deadline_at) <= now,
                     col(WorkOrder.supervised_at).is_(None),
                 )
             ).all()
@@ -74,9 +76,9 @@ class DeadlineScheduler:
                         continue
                     try:
                         note = "办结时限将到" if action == "催办" else "已超过办结时限"
-                        service.transition(s, order, action, system, now=now, note=note)
+                        transition(s, order, action, system, now=now, note=note, settings=self.settings)
                         s.commit()
-                    except service.DispatchError as exc:  # changed meanwhile (e.g. resolved)
+                    except DispatchError as exc:  # changed meanwhile (e.g. resolved)
                         log.info("scheduler: %s %s skipped: %s", action, order.number, exc)
                         s.rollback()
                         continue

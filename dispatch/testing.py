@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlmodel import Session
+
 from callcenter.directory.models import Community, Jurisdiction, Outlet, ServiceArea, ServiceAreaCommunity
 from callcenter.residents.models import Resident
 from dispatch import routing
-from dispatch.models import Category, RoutingRule
-from dispatch.service import Actor
+from dispatch.actors import Actor
+from dispatch.models import Category, RoutingRule, saved_id
 
 
 @dataclass
@@ -42,12 +44,12 @@ class World:
         return Actor("outlet-b", "outlet", self.outlet_b)
 
 
-def build_world(session) -> World:
+def build_world(session: Session) -> World:
     j = Jurisdiction(name="十里店街道")
     session.add(j)
     session.flush()
-    c1 = Community(jurisdiction_id=j.id, name="十里店社区")
-    c2 = Community(jurisdiction_id=j.id, name="桃林社区")
+    c1 = Community(jurisdiction_id=saved_id(j), name="十里店社区")
+    c2 = Community(jurisdiction_id=saved_id(j), name="桃林社区")
     session.add_all([c1, c2])
     session.flush()
     area = ServiceArea(name="十里店片区")
@@ -55,8 +57,8 @@ def build_world(session) -> World:
     session.flush()
     session.add_all(
         [
-            ServiceAreaCommunity(area_id=area.id, community_id=c1.id),
-            ServiceAreaCommunity(area_id=area.id, community_id=c2.id),
+            ServiceAreaCommunity(area_id=saved_id(area), community_id=saved_id(c1)),
+            ServiceAreaCommunity(area_id=saved_id(area), community_id=saved_id(c2)),
         ]
     )
     a = Outlet(name="十里店社区服务站", phone="+8613900000001", community_id=c1.id)
@@ -73,14 +75,15 @@ def build_world(session) -> World:
     session.flush()
     session.add_all(
         [
-            RoutingRule(category_id=water.id, area_id=area.id, outlet_id=sup.id),
-            RoutingRule(category_id=root.id, community_id=c1.id, outlet_id=a.id),
-            RoutingRule(category_id=root.id, community_id=c2.id, outlet_id=b.id),
-            RoutingRule(category_id=None, outlet_id=a.id, priority=999),
+            RoutingRule(category_id=water.id, area_id=area.id, outlet_id=saved_id(sup)),
+            RoutingRule(category_id=root.id, community_id=c1.id, outlet_id=saved_id(a)),
+            RoutingRule(category_id=root.id, community_id=c2.id, outlet_id=saved_id(b)),
+            RoutingRule(category_id=None, outlet_id=saved_id(a), priority=999),
         ]
     )
     r = Resident(name="王秀英", phone="+8613919310001", community_id=c1.id, address="十里店南街1号")
     session.add(r)
     session.commit()
     routing.invalidate()
-    return World(c1.id, c2.id, area.id, a.id, b.id, sup.id, root.id, water.id, elder.id, r.id)
+    rows = (c1, c2, area, a, b, sup, root, water, elder, r)
+    return World(*(saved_id(row) for row in rows))

@@ -10,8 +10,8 @@ from asterisk_conf.cli import register as register_asterisk
 from callcenter.callcontrol.recordings import register as register_recordings
 from callcenter.config import get_settings
 from callcenter.database import migrate
+from dispatch.cli import register as register_dispatch
 from hotline.serve import register as register_serve
-from sms.cli import register as register_sms
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_asterisk(sub)
     register_serve(sub)
-    register_sms(sub)
+    register_dispatch(sub)
     register_recordings(sub)
     return parser
 

@@ -35,6 +35,7 @@ from datetime import date, datetime, timedelta
 from itertools import accumulate
 from math import log
 from operator import mul
+from typing import NamedTuple
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -48,7 +49,7 @@ from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction
 from callcenter.ivr.demo import load_ivr_demo
 from callcenter.residents.models import Resident
 from callcenter.statistics.demo import load_history
-from dispatch.demo import load_dispatch_demo
+from dispatch.demo import DemoOrder, PastOrder, load_dispatch_demo
 from dispatch.models import WorkOrder
 
 DEMO_PASSWORD = "demo12345"
@@ -437,10 +438,24 @@ FIXED_RESIDENTS: tuple[_FixedResident, ...] = (
     ),
 )
 
-# History of the fixed residents: (resident phone, days ago, hh:mm, seat or "" when abandoned,
-# source, 12345 order number and summary, order (type, category, status, summary) or None).
-_HISTORY: tuple[tuple, ...] = (
-    (
+
+class _HistoryCall(NamedTuple):
+    """A call of a fixed resident's history, and the order taken on it (None: no order)."""
+
+    phone: str  # the resident's
+    days_ago: int
+    hhmm: str
+    seat: str  # "" when abandoned
+    source: str  # carrier | 12345
+    order_12345: str  # the 12345 platform's order number and summary (transfers)
+    summary_12345: str
+    order: DemoOrder | None
+
+
+# History of the fixed residents. The orders go through the state machine (dispatch.demo), steps
+# three hours apart from the call; the category is a code of the default category tree.
+_HISTORY: tuple[_HistoryCall, ...] = (
+    _HistoryCall(
         WANG_XIUYING_PHONE,
         20,
         "09:12",
@@ -448,9 +463,14 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("求助", "水电维修", "归档", "独居老人家中厨房水管漏水，请求上门维修"),
+        DemoOrder(
+            "LIFE-REPAIR",
+            "求助",
+            "独居老人家中厨房水管漏水，请求上门维修",
+            ("派单", "签收", "办结", "回访", "归档"),
+        ),
     ),
-    (
+    _HistoryCall(
         WANG_XIUYING_PHONE,
         8,
         "10:35",
@@ -458,10 +478,10 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("咨询", "养老服务", "办结", "咨询社区老年助餐服务的办理条件和费用"),
+        DemoOrder("ELDER", "咨询", "咨询社区老年助餐服务的办理条件和费用", ("派单", "签收", "办结")),
     ),
-    (WANG_XIUYING_PHONE, 3, "16:48", "", "carrier", "", "", None),
-    (
+    _HistoryCall(WANG_XIUYING_PHONE, 3, "16:48", "", "carrier", "", "", None),
+    _HistoryCall(
         WANG_XIUYING_PHONE,
         2,
         "08:57",
@@ -469,9 +489,9 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("求助", "养老服务", "派单", "下周二需到兰大二院复查，请求安排陪诊"),
+        DemoOrder("ELDER", "求助", "下周二需到兰大二院复查，请求安排陪诊", ("派单",)),
     ),
-    (
+    _HistoryCall(
         ZHANG_JIANGUO_LANDLINE,
         15,
         "14:20",
@@ -479,9 +499,14 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("投诉", "物业维修", "办理", "单元楼道路灯损坏一周无人维修，老人夜间上下楼不便"),
+        DemoOrder(
+            "PROP-LIGHT",
+            "投诉",
+            "单元楼道路灯损坏一周无人维修，老人夜间上下楼不便",
+            ("派单", "签收", "办理"),
+        ),
     ),
-    (
+    _HistoryCall(
         ZHANG_JIANGUO_LANDLINE,
         6,
         "11:05",
@@ -489,9 +514,14 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("建议", "公共设施", "回访", "建议在小区老年活动室增设座椅和扶手"),
+        DemoOrder(
+            "PROP-FACILITY",
+            "建议",
+            "建议在小区老年活动室增设座椅和扶手",
+            ("派单", "签收", "办结", "回访"),
+        ),
     ),
-    (
+    _HistoryCall(
         LIU_WEI_PHONE,
         12,
         "19:30",
@@ -499,9 +529,9 @@ _HISTORY: tuple[tuple, ...] = (
         "12345",
         "LZ12345-{date}-0387",
         "市民反映小区绿地内有私搭乱建",
-        ("举报", "城市管理", "签收", "小区绿地内有人私搭乱建彩钢房，请核查处理"),
+        DemoOrder("PROP", "举报", "小区绿地内有人私搭乱建彩钢房，请核查处理", ("派单", "签收")),
     ),
-    (
+    _HistoryCall(
         LIU_WEI_PHONE,
         4,
         "15:10",
@@ -509,9 +539,14 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("表扬", "物业维修", "归档", "表扬物业维修服务站师傅上门及时、服务热情"),
+        DemoOrder(
+            "PROP",
+            "表扬",
+            "表扬物业维修服务站师傅上门及时、服务热情",
+            ("派单", "签收", "办结", "回访", "归档"),
+        ),
     ),
-    (
+    _HistoryCall(
         CHEN_GUILAN_PHONE,
         9,
         "09:40",
@@ -519,7 +554,12 @@ _HISTORY: tuple[tuple, ...] = (
         "carrier",
         "",
         "",
-        ("求助", "生活物资", "回访", "独居老人冬季取暖煤不足，请求配送"),
+        DemoOrder(
+            "LIFE-GOODS",
+            "求助",
+            "独居老人冬季取暖煤不足，请求配送",
+            ("派单", "签收", "办结", "回访"),
+        ),
     ),
 )
 
@@ -682,9 +722,11 @@ def load_demo(
     if rows:
         session.connection().execute(Resident.__table__.insert(), rows)
 
-    _demo_history(session, fixed, now)
-    # Categories, service areas, routing rules, profiles, orders in several states
-    load_dispatch_demo(session, now)
+    past = _demo_calls(session, fixed, now)
+    # Categories, service areas, routing rules, profiles; the calls' orders, orders in several states
+    load_dispatch_demo(session, now, past)
+    # A month of queue history up to yesterday, for the reports and scorecard
+    load_history(session)
     # Skill queues, the 12345 queue, a menu and office hours on 96346
     load_ivr_demo(session, HOTLINE_QUEUE)
     session.commit()
@@ -732,31 +774,32 @@ def _demo_accounts(
     session.flush()
 
 
-def _demo_history(session: Session, fixed: dict[str, Resident], now: datetime) -> None:
-    """Calls and work orders of the fixed residents, so the screen pop has history to show."""
-    taken = set(session.exec(select(WorkOrder.number).where(WorkOrder.number.like("AN%"))).all())
-    for k, (phone, days_ago, hhmm, seat, source, order12345, summary12345, order) in enumerate(_HISTORY):
-        resident = fixed.get(phone)
+def _demo_calls(session: Session, fixed: dict[str, Resident], now: datetime) -> list[PastOrder]:
+    """Calls of the fixed residents, so the screen pop has history to show; the orders taken on
+    them, for dispatch to make."""
+    past: list[PastOrder] = []
+    for k, h in enumerate(_HISTORY):
+        resident = fixed.get(h.phone)
         if resident is None:
             continue
-        hh, mm = (int(x) for x in hhmm.split(":"))
-        started = (now - timedelta(days=days_ago)).replace(hour=hh, minute=mm, second=7 + k)
+        hh, mm = (int(x) for x in h.hhmm.split(":"))
+        started = (now - timedelta(days=h.days_ago)).replace(hour=hh, minute=mm, second=7 + k)
         wait = 4.0 + k * 1.3
-        answered = bool(seat)
+        answered = bool(h.seat)
         talk = 95.0 + 31 * k if answered else None
-        linkedid = f"demo-{started:%Y%m%d%H%M%S}-{k + 1}"
+        linkedid = f"{int(started.timestamp())}.{k + 1}"  # as Asterisk names a call
         session.add(
             CallRecord(
                 linkedid=linkedid,
-                caller=phone,
-                caller_raw=_national(phone),
+                caller=h.phone,
+                caller_raw=_national(h.phone),
                 did=HOTLINE_DID,
-                source=source,
-                order_12345=order12345.format(date=f"{started:%Y%m%d}"),
-                summary_12345=summary12345,
+                source=h.source,
+                order_12345=h.order_12345.format(date=f"{started:%Y%m%d}"),
+                summary_12345=h.summary_12345,
                 resident_id=resident.id,
                 queue=HOTLINE_QUEUE,
-                seat=seat,
+                seat=h.seat,
                 started_at=started,
                 ended_at=started + timedelta(seconds=wait + (talk or 0)),
                 wait_s=wait,
@@ -765,28 +808,11 @@ def _demo_history(session: Session, fixed: dict[str, Resident], now: datetime) -
                 outcome="answered" if answered else "abandoned",
             )
         )
-        if order is None:
-            continue
-        order_type, category, status, text = order
-        seq = 1
-        while (number := f"AN{started:%Y%m%d}-{seq:04d}") in taken:
-            seq += 1
-        taken.add(number)
-        session.add(
-            WorkOrder(
-                number=number,
-                resident_id=resident.id,
-                call_linkedid=linkedid,
-                order_type=order_type,
-                category=category,
-                status=status,
-                summary=text,
-                created_at=started + timedelta(seconds=wait + (talk or 0) - 20),
-            )
-        )
+        if h.order is not None:
+            taken_at = started + timedelta(seconds=wait + (talk or 0) - 20)
+            past.append(PastOrder(h.order, resident, taken_at, linkedid))
     session.flush()
-    # A month of queue history up to yesterday, for the reports and scorecard
-    load_history(session)
+    return past
 
 
 def _bulk_rows(maker: _ResidentMaker, start: int, stop: int) -> list[dict]:

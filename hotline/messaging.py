@@ -7,6 +7,7 @@ import logging
 from callcenter.config import Settings
 from callcenter.mail import MailWorker
 from callcenter.records.service import WebhookWorker
+from dispatch.summaries import enqueue_daily_summaries
 from sms.service import OutboxWorker
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ class MessagingWorkers:
     ) -> None:
         self.sms = OutboxWorker(settings) if sms else None
         self.webhooks = WebhookWorker(settings) if webhooks else None
-        self.mail = MailWorker(settings) if mail else None
+        self.mail = MailWorker(settings, summaries=enqueue_daily_summaries) if mail else None
 
     def _workers(self) -> list:
         return [w for w in (self.sms, self.webhooks, self.mail) if w is not None]

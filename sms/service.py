@@ -199,16 +199,16 @@ class OutboxWorker:
         with session_scope(self.settings) as s:
             rows = s.exec(
                 select(SmsMessage.id)
-                .where(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= utcnow())
-                .order_by(SmsMessage.next_attempt_at, SmsMessage.id)
+                .where(SmsMessage.status == SmsStatus.QUEUED, col(SmsMessage.next_attempt_at) <= utcnow())
+                .order_by(col(SmsMessage.next_attempt_at), col(SmsMessage.id))
                 .limit(self.batch)
             ).all()
-        return list(rows)
+        return [row_id for row_id in rows if row_id is not None]
 
     def _claim(self, s: Session, msg_id: int) -> bool:
         result = s.exec(
             update(SmsMessage)
-            .where(SmsMessage.id == msg_id, SmsMessage.status == SmsStatus.QUEUED)
+            .where(col(SmsMessage.id) == msg_id, col(SmsMessage.status) == SmsStatus.QUEUED)
             .values(
                 status=SmsStatus.SENDING,
                 claimed_at=utcnow(),
@@ -291,7 +291,7 @@ class OutboxWorker:
         with session_scope(self.settings) as s:
             stale = s.exec(
                 select(SmsMessage).where(
-                    SmsMessage.status == SmsStatus.SENDING, SmsMessage.claimed_at < cutoff
+                    SmsMessage.status == SmsStatus.SENDING, col(SmsMessage.claimed_at) < cutoff
                 )
             ).all()
         for msg in stale:

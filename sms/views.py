@@ -1,4 +1,6 @@
-"""Webhooks the SMS providers call: Twilio's inbound replies and delivery status callbacks.
+"""Webhooks the SMS providers call: Twilio's inbound replies and delivery status callbacks, and
+Aliyun's push of replies. What a reply means is the ``ReplyHandler`` the application registered as
+``app.state.sms_reply_handler`` (``sms.inbound``).
 
 Both are public routes (no session): what authenticates them is ``X-Twilio-Signature``, an
 HMAC of the exact URL Twilio was given (``public_base_url`` + path + query) and the form fields
@@ -14,12 +16,13 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from callcenter.config import Settings
 from callcenter.database import session_scope
-from sms import flows
-from sms.service import apply_status_callback
+from sms.inbound import InboundSms, Outcome, ReplyHandler, receive
+from sms.service import apply_status_callback, enqueue_sms
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,18 @@ ROUTES = frozenset({INBOUND, STATUS, ALIYUN_INBOUND})
 MAX_FORM_BYTES = 16_384
 
 
+def _ignore(session: Session, settings: Settings, message: InboundSms) -> Outcome:
+    """Without a registered handler a reply is recorded and left alone."""
+    log.warning("SMS from %s: no reply handler registered; recorded only", message.number or message.sender)
+    return Outcome("unhandled", "")
+
+
+def _handler(request: Request) -> ReplyHandler:
+    return getattr(request.app.state, "sms_reply_handler", None) or _ignore
+
+
 def twiml(text: str) -> Response:
-    from twilio.twiml.messaging_response import MessagingResponse
+    from twilio.twiml.messaging_response import MessagingResponse  # the Twilio SDK is heavy: on first use
 
     resp = MessagingResponse()
     if text:
@@ -44,7 +57,7 @@ def twiml(text: str) -> Response:
 
 async def _signed_form(request: Request) -> dict[str, str] | None:
     """The form fields if Twilio signed this request with our auth token, else None."""
-    from twilio.request_validator import RequestValidator
+    from twilio.request_validator import RequestValidator  # the Twilio SDK is heavy: on first use
 
     settings: Settings = request.app.state.settings
     token = settings.twilio_auth_token
@@ -75,10 +88,18 @@ async def twilio_inbound(request: Request) -> Response:
         return Response("bad request", status_code=400, media_type="text/plain")
     settings: Settings = request.app.state.settings
 
-    def work() -> flows.Outcome:
+    handler = _handler(request)
+
+    def work() -> Outcome:
         with session_scope(settings) as session:
-            return flows.handle_reply(
-                session, settings, "twilio", sid, params.get("From", ""), params.get("Body", "")
+            return receive(
+                session,
+                settings,
+                handler,
+                provider="twilio",
+                provider_id=sid,
+                sender=params.get("From", ""),
+                body=params.get("Body", ""),
             )
 
     outcome = await run_in_threadpool(work)
@@ -118,9 +139,8 @@ async def aliyun_inbound(request: Request) -> Response:
     token. Each reply's ``sequence_id`` is its id (a replay changes nothing). There is no reply
     channel in the response: answers go out as SMS through the outbox, and only to numbers
     registered for an outlet (a stranger's text costs nothing to ignore, a reply would cost)."""
-    from sms.service import enqueue_sms
-
     settings: Settings = request.app.state.settings
+    handler = _handler(request)
     token = settings.aliyun_inbound_token
     given = request.query_params.get("token", "")
     if not token or not hmac.compare_digest(token.encode(), given.encode()):
@@ -142,7 +162,15 @@ async def aliyun_inbound(request: Request) -> Response:
             provider_id = f"aliyun:{item['sequence_id']}"[:64]
             sender, content = str(item.get("phone_number", "")), str(item.get("content", ""))
             with session_scope(settings) as session:
-                outcome = flows.handle_reply(session, settings, "aliyun", provider_id, sender, content)
+                outcome = receive(
+                    session,
+                    settings,
+                    handler,
+                    provider="aliyun",
+                    provider_id=provider_id,
+                    sender=sender,
+                    body=content,
+                )
             handled += 1
             if outcome.code in ("replay", "unknown_sender") or not outcome.reply:
                 continue

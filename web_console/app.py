@@ -21,6 +21,7 @@ from callcenter.accounts.service import LoginThrottle, RedisLoginThrottle
 from callcenter.bus import EventBus
 from callcenter.config import Settings
 from callcenter.directory.imports import ImportJobs, RedisImportJobs
+from dispatch.sms_replies import handle_reply
 from sms.views import router as sms_router
 from web_console import (
     admin,
@@ -156,6 +157,8 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.ws_recheck_interval = 60.0
 
     install_exception_handlers(app)
+    # Outlets' SMS replies reach the order domain through the webhook (sms does not import dispatch).
+    app.state.sms_reply_handler = handle_reply
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

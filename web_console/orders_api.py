@@ -20,10 +20,11 @@ from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Grid, Outlet
 from callcenter.residents.models import Resident
-from dispatch import routing, service
+from dispatch import routing, service, transitions
+from dispatch.actors import Actor
+from dispatch.errors import DispatchError
 from dispatch.models import ORDER_TYPES, OrderCall, WorkOrder
 from dispatch.queries import categories, order_view, order_views, outlets
-from dispatch.service import Actor, DispatchError
 from web_console.deps import CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
 
 router = protected_router()
@@ -116,11 +117,11 @@ def _create(settings: Settings, account: Account, body: NewOrder) -> dict[str, A
             call_linkedid=body.linkedid,
         )
         if body.merge_into:
-            service.transition(db, order, "并单", actor, into=body.merge_into)
+            transitions.transition(db, order, "并单", actor, into=body.merge_into)
         elif body.answer.strip():
-            service.transition(db, order, "直接答复", actor, note=body.answer)
+            transitions.transition(db, order, "直接答复", actor, note=body.answer)
         elif body.outlet_id is not None:
-            service.transition(db, order, "派单", actor, outlet_id=body.outlet_id)
+            transitions.transition(db, order, "派单", actor, outlet_id=body.outlet_id)
         audit(
             db,
             account.username,

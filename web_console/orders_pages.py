@@ -21,7 +21,9 @@ from callcenter.clock import local_minute
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.errors import UserError
-from dispatch import attachments, service
+from dispatch import attachments, transitions
+from dispatch.actors import STAFF, Actor
+from dispatch.errors import DispatchError
 from dispatch.models import ORDER_TYPES, OrderAttachment, OrderCall, WorkOrder
 from dispatch.queries import (
     STATUSES,
@@ -32,7 +34,6 @@ from dispatch.queries import (
     order_views,
     outlets,
 )
-from dispatch.service import Actor, DispatchError
 from web_console.deps import CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
@@ -170,7 +171,7 @@ def _apply(
         if order is None:
             raise DispatchError("no such order", "not_found")
         before = order.status
-        service.transition(db, order, action, actor, **args)
+        transitions.transition(db, order, action, actor, **args)
         audit(
             db,
             account_name,
@@ -178,7 +179,7 @@ def _apply(
             target=f"order:{order.number}",
             role=role,
             ip=ip,
-            transition=service.canonical_action(action),
+            transition=transitions.canonical_action(action),
             before=before,
             after=order.status,
             via=via,
@@ -224,7 +225,7 @@ async def order_action(
 def _may_see(account: Account, order: WorkOrder) -> bool:
     if account.role == Role.OUTLET.value:
         return account.outlet_id is not None and account.outlet_id == order.outlet_id
-    return account.role in service.STAFF
+    return account.role in STAFF
 
 
 def _store(

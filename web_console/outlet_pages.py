@@ -14,10 +14,11 @@ from callcenter.audit.service import record as audit
 from callcenter.database import session_scope
 from callcenter.directory.models import Outlet
 from callcenter.errors import UserError
-from dispatch import attachments, links, service
+from dispatch import attachments, links, transitions
+from dispatch.actors import Actor
+from dispatch.errors import DispatchError
 from dispatch.models import OrderAttachment, Status, WorkOrder
 from dispatch.queries import history_view, order_view, order_views
-from dispatch.service import Actor, DispatchError
 from web_console.deps import CsrfChecked, CurrentAccount, check_csrf, open_db, protected_router
 from web_console.orders_pages import form_fields, transition_args
 from web_console.render import render, show_errors_on
@@ -114,7 +115,7 @@ async def _outlet_post(
             if order is None:
                 raise DispatchError("no such order", "not_found")
             before = order.status
-            service.transition(db, order, action, actor, **args)
+            transitions.transition(db, order, action, actor, **args)
             if data:
                 attachments.save(db, settings, order, name, data, who)
             audit(
@@ -124,7 +125,7 @@ async def _outlet_post(
                 target=f"order:{order.number}",
                 role=actor.role,
                 ip=ip,
-                transition=service.canonical_action(action),
+                transition=transitions.canonical_action(action),
                 before=before,
                 after=order.status,
                 via=via,

@@ -101,8 +101,3 @@ class MailMessage(SQLModel, table=True):
     last_error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
-
-
-# Whoever loads these tables gets the session hook that keeps them (and the e-mail notices) in
-# step with the orders: a process that writes orders without it would leave records behind.
-from callcenter.records import service as _service  # noqa: E402, F401

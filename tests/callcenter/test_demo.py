@@ -197,12 +197,12 @@ def test_fixed_residents_and_history(demo_db):
         chen = s.exec(select(Resident).where(Resident.phone == CHEN_GUILAN_PHONE)).one()
         assert chen.vulnerable and chen.lives_alone and not s.get(Community, chen.community_id).urban
 
-        # The call history's orders (dispatch adds orders of its own, numbered GD...).
-        ours = select(WorkOrder).where(WorkOrder.number.like("AN%"))
+        # The call history's orders, taken on the calls (dispatch adds orders of its own).
+        ours = select(WorkOrder).where(WorkOrder.call_linkedid != "")
         orders = s.exec(ours.order_by(WorkOrder.created_at)).all()
         calls = s.exec(select(CallRecord)).all()
         assert {o.order_type for o in orders} == {"咨询", "求助", "投诉", "举报", "建议", "表扬"}
-        assert all(re.fullmatch(r"AN\d{8}-\d{4}", o.number) for o in orders)
+        assert all(re.fullmatch(r"GD\d{8}-\d{5}", o.number) for o in orders)
         assert len([o for o in orders if o.resident_id == wang.id]) == 3
         linked = {c.linkedid: c for c in calls}
         for o in orders:

@@ -14,7 +14,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Jurisdiction, Outlet
-from callcenter.mail import MailError, order_notice, send_mail
+from callcenter.mail import MailError, send_mail
+from dispatch.notices import order_notice
+from dispatch.summaries import enqueue_daily_summaries
 
 
 class Inbox:
@@ -104,6 +106,7 @@ async def test_wrong_password_and_bad_addresses_raise(mail_settings, smtp):
 
 def _order_world(settings):
     from dispatch import service as dispatch
+    from dispatch import transitions
 
     seat = dispatch.Actor("seat1001", "seat")
     with session_scope(settings) as s:
@@ -130,7 +133,7 @@ def _order_world(settings):
             address="十里店南街28号",
         )
         s.flush()
-        dispatch.transition(s, o, "派单", seat, outlet_id=outlet.id)
+        transitions.transition(s, o, "派单", seat, outlet_id=outlet.id)
         s.commit()
         return o.id
 
@@ -196,12 +199,18 @@ async def test_daily_summaries_once_a_day_after_the_hour(mail_settings, smtp):
     _order_world(mail_settings)
     today = datetime.now(CHINA_TZ)
     mail_settings.daily_summary_at = "18:00"
-    early = MailWorker(mail_settings, clock=lambda: today.replace(hour=9, minute=0))
+    early = MailWorker(
+        mail_settings, clock=lambda: today.replace(hour=9, minute=0), summaries=enqueue_daily_summaries
+    )
     assert early.queue_summaries() == 0
-    late = MailWorker(mail_settings, clock=lambda: today.replace(hour=18, minute=5))
+    late = MailWorker(
+        mail_settings, clock=lambda: today.replace(hour=18, minute=5), summaries=enqueue_daily_summaries
+    )
     assert late.queue_summaries() == 2
     assert late.queue_summaries() == 0  # already queued today
-    restarted = MailWorker(mail_settings, clock=lambda: today.replace(hour=18, minute=6))
+    restarted = MailWorker(
+        mail_settings, clock=lambda: today.replace(hour=18, minute=6), summaries=enqueue_daily_summaries
+    )
     assert restarted.queue_summaries() == 0  # nor after a restart: keyed by the day
     await late.run_once()
     tos = sorted(tuple(e.rcpt_tos) for e in smtp.envelopes)

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from callcenter.config import CHINA_TZ
 from callcenter.database import session_scope
-from dispatch import deadlines, service
+from dispatch import deadlines, service, transitions
 from dispatch.models import OrderHistory, WorkOrder
 from dispatch.scheduler import DeadlineScheduler
 
@@ -83,8 +83,8 @@ def test_scheduler_reminds_then_supervises(settings, world):
             resident_id=world.resident,
             now=dispatched,
         )
-        service.transition(s, order, "派单", world.seat, now=dispatched, outlet_id=world.outlet_a)
-        service.transition(s, order, "签收", world.outlet, now=dispatched + timedelta(minutes=10))
+        transitions.transition(s, order, "派单", world.seat, now=dispatched, outlet_id=world.outlet_a)
+        transitions.transition(s, order, "签收", world.outlet, now=dispatched + timedelta(minutes=10))
         s.commit()
         order_id = order.id
     clock = Clock(cst(2026, 10, 5, 12, 0))  # in the holiday: nothing is due yet
@@ -108,9 +108,9 @@ def test_scheduler_skips_resolved_orders(settings, world):
     t0 = cst(2026, 11, 23, 10, 0).astimezone(UTC)
     with session_scope(settings) as s:
         order = service.create_order(s, world.seat, order_type="咨询", summary="问询", now=t0)
-        service.transition(s, order, "派单", world.seat, now=t0, outlet_id=world.outlet_a)
-        service.transition(s, order, "签收", world.outlet, now=t0)
-        service.transition(s, order, "办结", world.outlet, now=t0, note="已答复")
+        transitions.transition(s, order, "派单", world.seat, now=t0, outlet_id=world.outlet_a)
+        transitions.transition(s, order, "签收", world.outlet, now=t0)
+        transitions.transition(s, order, "办结", world.outlet, now=t0, note="已答复")
         s.commit()
     sched = DeadlineScheduler(settings, clock=Clock(t0 + timedelta(days=10)))
     assert sched.tick() == []
@@ -123,7 +123,7 @@ def test_supervision_texts_the_supervisors(settings, world):
     t0 = cst(2026, 11, 23, 10, 0).astimezone(UTC)
     with session_scope(settings) as s:
         order = service.create_order(s, world.seat, order_type="咨询", summary="问询", now=t0)
-        service.transition(s, order, "派单", world.seat, now=t0, outlet_id=world.outlet_a)
+        transitions.transition(s, order, "派单", world.seat, now=t0, outlet_id=world.outlet_a)
         s.commit()
     assert [a for _, a in DeadlineScheduler(settings, clock=Clock(t0 + timedelta(days=5))).tick()] == ["督办"]
     with session_scope(settings) as s:

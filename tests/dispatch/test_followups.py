@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from callcenter.callcontrol.models import FollowUp
 from callcenter.database import session_scope
-from dispatch import followups, service
+from dispatch import followups, transitions
 from dispatch.models import OrderHistory, Status, WorkOrder
 from tests.dispatch.test_service import NOW, actor, details, new_order
 
@@ -20,7 +20,7 @@ def resolved(settings, world, phone="+8613912345678") -> str:
             ("签收", "outlet", {}),
             ("办结", "outlet", {"note": "修好了"}),
         ):
-            service.transition(db, order, action, actor(world, who), now=NOW, **details(world, d))
+            transitions.transition(db, order, action, actor(world, who), now=NOW, **details(world, d))
         db.commit()
         return order.number
 

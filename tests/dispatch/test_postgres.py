@@ -6,7 +6,7 @@ import threading
 
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
-from dispatch import service
+from dispatch import service, transitions
 from dispatch.models import Status
 from dispatch.service import Actor
 from dispatch.testing import build_world
@@ -45,7 +45,7 @@ def test_dispatch_on_postgres(postgres_url, tmp_path):
                         category_id=w.cat_water,
                         community_id=w.community,
                     )
-                    service.transition(s, o, "派单", w.seat, outlet_id=o.suggested_outlet_id)
+                    transitions.transition(s, o, "派单", w.seat, outlet_id=o.suggested_outlet_id)
                     s.commit()
                     made.append((o.number, o.short_code))
         except BaseException as exc:  # noqa: BLE001
@@ -61,7 +61,7 @@ def test_dispatch_on_postgres(postgres_url, tmp_path):
     with session_scope(settings) as s:
         order = service.find_by_short_code(s, made[0][1])
         assert order.status == Status.DISPATCHED and order.outlet_id == w.supplier
-        service.transition(s, order, "签收", Actor("supplier", "outlet", w.supplier))
-        service.transition(s, order, "办结", Actor("supplier", "outlet", w.supplier), note="好了")
+        transitions.transition(s, order, "签收", Actor("supplier", "outlet", w.supplier))
+        transitions.transition(s, order, "办结", Actor("supplier", "outlet", w.supplier), note="好了")
         s.commit()
         assert [h.action for h in service.history(s, order.id)] == ["受理", "派单", "签收", "办结"]

@@ -7,7 +7,7 @@ from callcenter.calls.service import build_profile, pop_payload
 from callcenter.calls.state import LiveCall
 from callcenter.database import session_scope
 from callcenter.residents.models import ElderlyProfile, HouseholdMember
-from dispatch import service
+from dispatch import service, transitions
 from dispatch.profile import pop_extras
 
 
@@ -24,9 +24,9 @@ def test_profile_has_household_elderly_archive_and_orders(settings, world):
             resident_id=world.resident,
             community_id=world.community,
         )
-        service.transition(s, order, "派单", world.seat, outlet_id=world.outlet_a)
-        service.transition(s, order, "签收", world.outlet)
-        service.transition(s, order, "办结", world.outlet, note="药品已送到")
+        transitions.transition(s, order, "派单", world.seat, outlet_id=world.outlet_a)
+        transitions.transition(s, order, "签收", world.outlet)
+        transitions.transition(s, order, "办结", world.outlet, note="药品已送到")
         s.commit()
         number = order.number
     profile = build_profile(settings, world.resident, "+8613919310001", pop_extras)

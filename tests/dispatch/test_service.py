@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import select
 
 from callcenter.residents.models import ServiceArchive
-from dispatch import service
+from dispatch import service, transitions
 from dispatch.models import OrderCall, OrderHistory, Status, WorkOrder
-from dispatch.service import Actor, DispatchError, transition
+from dispatch.service import Actor, DispatchError
+from dispatch.transitions import transition
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Lanzhou
 
@@ -152,7 +153,7 @@ def test_transition_table(db, world, status, action, who, d, expected):
         rows = service.history(db, order.id)
         assert len(rows) == before + 1
         last = rows[-1]
-        assert last.action == service.canonical_action(action)
+        assert last.action == transitions.canonical_action(action)
         assert (last.from_status, last.to_status) == (status, expected)
         assert last.actor == actor(world, who).username and last.role == actor(world, who).role
 
@@ -289,10 +290,10 @@ def test_merge_repeat_orders(db, world):
 
 def test_allowed_actions_by_role(db, world):
     order = order_in(db, world, Status.DISPATCHED)
-    assert set(service.allowed_actions(order, world.outlet, NOW)) == {"签收", "退单", "延期"}
-    assert service.allowed_actions(order, world.other_outlet, NOW) == []
-    assert "督办" in service.allowed_actions(order, world.supervisor, NOW)
-    assert "督办" not in service.allowed_actions(order, world.seat, NOW)
+    assert set(transitions.allowed_actions(order, world.outlet, NOW)) == {"签收", "退单", "延期"}
+    assert transitions.allowed_actions(order, world.other_outlet, NOW) == []
+    assert "督办" in transitions.allowed_actions(order, world.supervisor, NOW)
+    assert "督办" not in transitions.allowed_actions(order, world.seat, NOW)
 
 
 def test_history_is_recorded_with_who_and_when(db, world):

@@ -16,6 +16,7 @@ from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
 from callcenter.directory.models import Community, Jurisdiction, Outlet
 from dispatch import service as dispatch
+from dispatch import transitions
 from sms.testing import FakeTwilio
 
 OUTLET_PHONE = "+8613900000001"
@@ -98,7 +99,7 @@ def world(msettings: Settings) -> World:
                 s, seat, order_type="求助", summary="楼道灯不亮", community_id=c.id, address="十里店南街28号"
             )
             s.flush()
-            dispatch.transition(s, o, "派单", seat, outlet_id=outlet.id)
+            transitions.transition(s, o, "派单", seat, outlet_id=outlet.id)
             orders.append(o.id)
         s.commit()
         return World(a.id, b.id, orders[0], orders[1])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sms.flows import parse
+from dispatch.sms_replies import parse
 from sms.text import prepare, segments
 
 

@@ -28,7 +28,7 @@ from callcenter.statistics import exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
-from dispatch.service import ACTIONS
+from dispatch.transitions import ACTIONS
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
 from web_console.reports import ORDER_KEYS
 

@@ -16,6 +16,7 @@ from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet
 from callcenter.records.models import ApprovalRecord, GridEvent, WebhookDelivery
 from callcenter.records.service import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookWorker, verify
 from dispatch import service as dispatch
+from dispatch import transitions
 from dispatch.models import Category
 from sms.testing import _ThreadServer
 
@@ -89,7 +90,7 @@ def _world(settings):
                 address="十里店南街28号",
             )
             s.flush()
-            dispatch.transition(s, o, "派单", seat, outlet_id=outlet.id)
+            transitions.transition(s, o, "派单", seat, outlet_id=outlet.id)
             ids.append(o.id)
         s.commit()
         return ids, outlet.id
@@ -132,8 +133,8 @@ async def test_records_follow_the_order_and_are_pushed_signed_once(settings, rec
 
             o = s.get(WorkOrder, approval_order)
             actor = dispatch.Actor("outlet", "outlet", outlet_id)
-            dispatch.transition(s, o, "签收", actor)
-            dispatch.transition(s, o, "办结", actor, note="证明已开具")
+            transitions.transition(s, o, "签收", actor)
+            transitions.transition(s, o, "办结", actor, note="证明已开具")
             s.commit()
         for _ in range(100):
             await asyncio.sleep(0.05)

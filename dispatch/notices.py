@@ -1,0 +1,197 @@
+"""What an order change causes besides the order and its history, in one place: ``order_changed``.
+
+``service.create_order`` and ``transitions.transition`` call it last, in the change's transaction
+(no commit), so the order, its history and everything below commit together or not at all:
+
+- the grid event and approval record (``dispatch.records``) and their webhook deliveries;
+- the outlet's e-mail for 派单 / 改派 / 催办 / 督办 / 重办, and the supervisors' for 督办;
+- the outlet's SMS for the same actions (督办: only while the order is at the outlet), and the
+  supervisors' SMS for 督办;
+- the follow-up call (回访) when an order is resolved.
+
+Every notice's idempotency key carries the history row's id: a change notifies once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from callcenter.callcontrol.callbacks import request_followup
+from callcenter.clock import aware, local_minute
+from callcenter.config import CHINA_TZ, Settings
+from callcenter.directory.models import Community, Outlet
+from callcenter.mail import MailTemplates, enqueue_mail, valid_address
+from dispatch import texts
+from dispatch.links import outlet_link
+from dispatch.models import Action, OrderHistory, WorkOrder
+from dispatch.records import sync_order
+from sms.service import enqueue_sms
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = MailTemplates(Path(__file__).resolve().parent / "mail_templates")
+
+# The actions that put an order in front of an outlet: it hears of them by e-mail and SMS.
+NOTICE_ACTIONS: frozenset[str] = frozenset(
+    {Action.DISPATCH, Action.REDISPATCH, Action.REMIND, Action.SUPERVISE, Action.REOPEN}
+)
+
+
+def followup_reference(order: WorkOrder) -> str:
+    """How a follow-up call names its order (telephony hands it back with the rating)."""
+    return f"order:{order.number}"
+
+
+def order_changed(
+    session: Session,
+    settings: Settings,
+    order: WorkOrder,
+    hist: OrderHistory,
+    *,
+    outlet_sms: bool = False,
+    followup_call: bool = False,
+) -> None:
+    """Queue what the change recorded in ``hist`` causes (see the module's docstring).
+
+    ``outlet_sms``: the action sends the outlet its SMS; ``followup_call``: request the resident's
+    follow-up call (its outcome goes into the history row's detail)."""
+    session.flush()  # the keys carry the history row's id; the records read the order as it is now
+    action = hist.action
+    if action in NOTICE_ACTIONS:
+        try:
+            enqueue_order_mail(session, settings, order, action, hist.id)
+        except Exception:  # a template or address problem must not undo the order change
+            log.exception("e-mail notice for order %s", order.number)
+    if followup_call:
+        requested = request_followup(session, order.caller_phone, followup_reference(order))
+        hist.detail = {**hist.detail, "followup_call": requested}
+        session.add(hist)
+    try:
+        sync_order(session, order, settings)
+    except Exception:  # never let a record break the order change itself
+        log.exception("grid/approval record for order %s", order.number)
+    if outlet_sms:
+        _sms_outlet(session, settings, order, action, hist)
+    if action == Action.SUPERVISE:
+        _sms_supervisors(session, settings, order, hist)
+
+
+# --- SMS -----------------------------------------------------------------------------------
+
+
+def _clean(text: Any, limit: int) -> str:
+    """Printable text only (no control characters from SMS or forms), trimmed."""
+    return "".join(ch for ch in str(text or "") if ch.isprintable()).strip()[:limit]
+
+
+def _deadline_text(order: WorkOrder) -> str:
+    due = aware(order.deadline_at)
+    return due.astimezone(CHINA_TZ).strftime("%m-%d %H:%M") if due else ""
+
+
+def outlet_sms_body(order: WorkOrder, action: str) -> str:
+    """Plain text, no links (China's SMS gateways refuse them), the reply forms spelled out."""
+    return texts.OUTLET_SMS.format(
+        signature=texts.SMS_SIGNATURE,
+        head=texts.OUTLET_SMS_HEAD.get(action, ""),
+        number=order.number,
+        kind=order.order_type,
+        category=texts.OUTLET_SMS_CATEGORY.format(category=order.category) if order.category else "",
+        urgent=texts.OUTLET_SMS_URGENT if order.urgency == "urgent" else "",
+        summary=_clean(order.summary, 60),
+        address=texts.OUTLET_SMS_ADDRESS.format(address=order.address) if order.address else "",
+        deadline=_deadline_text(order),
+        code=order.short_code,
+    )
+
+
+def _sms(session: Session, settings: Settings, to: str, body: str, key: str, order: WorkOrder) -> None:
+    if to:
+        enqueue_sms(session, to=to, body=body, idempotency_key=key, order_id=order.id, settings=settings)
+
+
+def _sms_outlet(
+    session: Session, settings: Settings, order: WorkOrder, action: str, hist: OrderHistory
+) -> None:
+    outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
+    if outlet is None:
+        return
+    body = outlet_sms_body(order, action)
+    _sms(session, settings, outlet.phone, body, f"order:{order.id}:{hist.id}", order)
+
+
+def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, hist: OrderHistory) -> None:
+    """督办: an SMS to each supervisor's mobile in the settings."""
+    body = texts.SUPERVISOR_SMS.format(
+        signature=texts.SMS_SIGNATURE,
+        number=order.number,
+        kind=order.order_type,
+        deadline=_deadline_text(order),
+        status=order.status,
+    )
+    for i, phone in enumerate(settings.supervisor_phones):
+        _sms(session, settings, phone, body, f"order:{order.id}:{hist.id}:sup{i}", order)
+
+
+# --- e-mail --------------------------------------------------------------------------------
+
+
+def order_context(session: Session, order: WorkOrder) -> dict[str, Any]:
+    """An order as the e-mail templates show it."""
+    outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
+    community = session.get(Community, order.community_id) if order.community_id else None
+    return {
+        "number": order.number,
+        "code": order.short_code,
+        "type": order.order_type,
+        "category": order.category,
+        "urgent": order.urgency == "urgent",
+        "status": order.status,
+        "summary": order.summary,
+        "address": order.address,
+        "community": community.name if community else "",
+        "outlet": outlet.name if outlet else "",
+        "deadline": local_minute(order.deadline_at),
+        "created": local_minute(order.created_at),
+    }
+
+
+def order_notice(
+    session: Session, order: WorkOrder, action: str, link: str = ""
+) -> tuple[list[str], str, str, str | None]:
+    """The outlet's e-mail for an order it receives (派单, 改派, 催办, 督办, 重办); ``link``: the
+    signed outlet page for this order (e-mail may carry links; domestic SMS may not)."""
+    outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
+    to = [a for a in (outlet.mail_addresses() if outlet else []) if valid_address(a)]
+    subject, text, html = TEMPLATES.render(
+        "order_notice", action=action, order=order_context(session, order), link=link
+    )
+    return to, subject, text, html
+
+
+def enqueue_order_mail(
+    session: Session, settings: Settings, order: WorkOrder, action: str, history_id: int | None
+) -> None:
+    """The outlet's e-mail for a dispatch action (and the supervisors' for 督办)."""
+    if action not in NOTICE_ACTIONS or order.id is None:
+        return
+    link = ""
+    if order.outlet_id and settings.session_secret:
+        link = outlet_link(settings, order.id, order.outlet_id, settings.public_url(""))
+    to, subject, text, html = order_notice(session, order, action, link)
+    key = f"order:{order.id}:{history_id}"
+    enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
+    if action == Action.SUPERVISE and settings.supervisor_emails:
+        enqueue_mail(
+            session,
+            settings.supervisor_emails,
+            subject,
+            text,
+            html,
+            idempotency_key=key + ":sup",
+            order_id=order.id,
+        )

@@ -1,0 +1,96 @@
+"""Outlets' SMS replies: ``签收 1234``, ``办结 1234 说明``, ``退单 1234 原因``, ``进度 1234 说明``.
+
+Domestic SMS delivers a reply without the id of the message it answers, so every reply names the
+order by its short code. A reply applies the transition only when the sender's number is
+registered for the outlet that holds the order; anything else gets a short help text and
+changes nothing. ``handle_reply`` is the ``sms.inbound.ReplyHandler`` the application registers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from callcenter import phone
+from callcenter.accounts.models import Role
+from callcenter.config import Settings
+from callcenter.directory.models import Outlet
+from dispatch import texts
+from dispatch.actors import Actor
+from dispatch.errors import DispatchError
+from dispatch.service import find_by_short_code
+from dispatch.transitions import transition
+from sms.inbound import InboundSms, Outcome
+
+COMMANDS = ("签收", "办结", "退单", "进度")
+NEEDS_TEXT = {"退单": "原因", "进度": "说明"}
+_REPLY = re.compile(r"^(签收|办结|退单|进度)\s*[#＃:：]?\s*(\d{3,8})(?:[\s,，:：]+(.*))?$", re.S)
+
+HELP = texts.REPLY_HELP
+UNKNOWN_SENDER = texts.REPLY_UNKNOWN_SENDER
+
+
+@dataclass(frozen=True)
+class Reply:
+    command: str
+    code: str
+    text: str
+
+
+def parse(body: str) -> Reply | None:
+    """The reply's command, order code and text; None when it is not one of the four forms.
+
+    Full-width digits, letters and spaces (common from Chinese phone keyboards) are folded first."""
+    text = unicodedata.normalize("NFKC", body or "").strip()
+    text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    m = _REPLY.match(text)
+    if m is None:
+        return None
+    command, code, rest = m.group(1), m.group(2), " ".join((m.group(3) or "").split())
+    if command in NEEDS_TEXT and not rest:
+        return None
+    return Reply(command, code, rest[:500])
+
+
+def _outlets_of(session: Session, number: str, settings: Settings) -> list[Outlet]:
+    """Outlets that registered this number (their phone or further SMS numbers)."""
+    out = []
+    for outlet in session.exec(select(Outlet)):
+        for raw in outlet.sms_numbers():
+            if phone.normalize(raw, settings.default_region, settings.default_area_code) == number:
+                out.append(outlet)
+                break
+    return out
+
+
+def handle_reply(session: Session, settings: Settings, message: InboundSms) -> Outcome:
+    """Apply the reply to its order (no commit). A refused transition leaves nothing behind: it
+    runs in a savepoint, rolled back with the refusal."""
+    number = message.number
+    outlets = _outlets_of(session, number, settings) if number else []
+    if not outlets:
+        return Outcome("unknown_sender", UNKNOWN_SENDER)
+    reply = parse(message.body)
+    if reply is None:
+        return Outcome("malformed", HELP)
+    order = find_by_short_code(session, reply.code)
+    outlet = next((o for o in outlets if order is not None and o.id == order.outlet_id), None)
+    if order is None or outlet is None:
+        # Another outlet's order reads the same as no order: the code tells a stranger nothing.
+        return Outcome("unknown_code", texts.REPLY_UNKNOWN_CODE.format(code=reply.code, help=HELP))
+    actor = Actor(username=f"sms:{number}"[:64], role=Role.OUTLET.value, outlet_id=outlet.id)
+    # What a refusal says is read before the savepoint's rollback expires the order.
+    number_text, status_text = order.number, order.status
+    try:
+        with session.begin_nested():
+            transition(session, order, reply.command, actor, note=reply.text, settings=settings)
+    except DispatchError as exc:
+        text = texts.REPLY_REFUSED.get(exc.code, "{message}").format(
+            number=number_text, status=status_text, command=reply.command, message=str(exc)
+        )
+        return Outcome("refused", text, order.id)
+    verb = texts.REPLY_PROGRESS if reply.command == "进度" else texts.REPLY_DONE.format(command=reply.command)
+    return Outcome("applied", texts.REPLY_APPLIED.format(verb=verb, number=order.number), order.id)
