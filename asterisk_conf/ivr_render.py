@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from callcenter.config import Settings
 from callcenter.ids import PERSONAL_QUEUE_PREFIX
+from callcenter.ivr.models import IvrOption, ServiceHours
 from callcenter.ivr.service import DIGITS, hours_prompt_name, option_prompt_name
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ class IvrData:
 
 def load_ivr(session: Session, data) -> IvrData:
     """Menus and hours for the rendered service numbers (``data``: render.DialplanData)."""
-    from callcenter.ivr.models import IvrOption, ServiceHours
-
     numbers = {d.number for d in data.dids}
     queues = {q.name for q in data.queues}
     menus: dict[str, Menu] = {}

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -79,8 +80,6 @@ def _udp_bound(ip: str, port: int) -> bool:
 
 
 def free_udp_port(ip: str = "127.0.0.1") -> int:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((ip, 0))
         return s.getsockname()[1]

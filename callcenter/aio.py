@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     try:
-        import uvloop
+        import uvloop  # optional: uvicorn[standard] brings it; plain asyncio without it
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()

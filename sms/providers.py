@@ -70,6 +70,7 @@ def _twilio_http_client(api_base: str):
 
     The SDK builds absolute URLs; the documented way to change how it talks HTTP is a subclass
     of ``TwilioHttpClient`` overriding ``request``."""
+    # A provider's SDK is loaded only when that provider is configured (each is heavy to import).
     from twilio.http.http_client import TwilioHttpClient
 
     base = urlsplit(api_base)
@@ -87,6 +88,7 @@ class TwilioProvider:
     name = "twilio"
 
     def __init__(self, settings: Settings) -> None:
+        # Loaded only when Twilio is the configured provider.
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
@@ -104,7 +106,7 @@ class TwilioProvider:
         self.status_callback = settings.public_url("/sms/twilio/status")
 
     def send(self, msg: Outgoing) -> str:
-        from twilio.base.exceptions import TwilioException, TwilioRestException
+        from twilio.base.exceptions import TwilioException, TwilioRestException  # Twilio configured
 
         try:
             created = self.client.messages.create(
@@ -145,6 +147,7 @@ class AliyunProvider:
     name = "aliyun"
 
     def __init__(self, settings: Settings) -> None:
+        # Loaded only when Aliyun is the configured provider (its SDK is heavy to import).
         from alibabacloud_dysmsapi20170525.client import Client
         from alibabacloud_tea_openapi.models import Config
 
@@ -171,7 +174,7 @@ class AliyunProvider:
         return f"cc{msg.id}"
 
     def send(self, msg: Outgoing) -> str:
-        from alibabacloud_dysmsapi20170525.models import SendSmsRequest
+        from alibabacloud_dysmsapi20170525.models import SendSmsRequest  # Aliyun configured
         from alibabacloud_tea_util.models import RuntimeOptions
 
         req = SendSmsRequest(
@@ -196,7 +199,7 @@ class AliyunProvider:
         return body.biz_id
 
     def lookup(self, msg: Outgoing) -> list[str]:
-        from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest
+        from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest  # Aliyun configured
 
         req = QuerySendDetailsRequest(
             phone_number=self._national(msg.to),

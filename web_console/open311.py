@@ -28,6 +28,7 @@ from callcenter.audit.service import record as audit
 from callcenter.clock import iso_seconds
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.directory.models import Community, Outlet
 from callcenter.records.models import Open311Token
 from dispatch import service as dispatch
 from dispatch.models import ORDER_TYPES, Category, Status, WorkOrder
@@ -216,8 +217,6 @@ def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str, commun
 
 
 def _views(settings: Settings, orders: list[WorkOrder]) -> list[dict[str, Any]]:
-    from callcenter.directory.models import Community, Outlet
-
     with session_scope(settings) as db:
         code_of = {c.id: c.code for c in db.exec(select(Category)) if c.id is not None}
         outlets = {o.id: o.name for o in db.exec(select(Outlet)) if o.id is not None}
