@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlmodel import Session
 
 from callcenter.config import Settings
+from callcenter.database import saved_id
 from dispatch.errors import DispatchError
-from dispatch.models import OrderAttachment, WorkOrder, saved_id
+from dispatch.models import OrderAttachment, WorkOrder
 from dispatch.service import clean
 
 MAX_BYTES = 5 * 1024 * 1024

@@ -13,12 +13,13 @@ from sqlmodel import Session, select
 
 from callcenter.accounts.models import Account, Role
 from callcenter.clock import aware
+from callcenter.database import saved_id
 from callcenter.directory.models import Community, Jurisdiction, Outlet, ServiceArea, ServiceAreaCommunity
 from callcenter.residents.models import ElderlyProfile, HouseholdMember, Resident
 from dispatch import routing, service
 from dispatch.actors import Actor
 from dispatch.categories import seed_categories
-from dispatch.models import Action, Category, RoutingRule, Status, WorkOrder, saved_id
+from dispatch.models import Action, Category, RoutingRule, Status, WorkOrder
 from dispatch.transitions import transition
 
 # category code → outlet name (from hotline.demo.OUTLETS); "*" is the fallback.

@@ -59,14 +59,6 @@ class Action(StrEnum):
     CLOSE = "归档"
 
 
-def saved_id(row: SQLModel) -> int:
-    """The id of a row the database has numbered (added and flushed)."""
-    row_id = getattr(row, "id", None)
-    if not isinstance(row_id, int):
-        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
-    return row_id
-
-
 class Category(SQLModel, table=True):
     """A node of the category tree (kept as data; seeded by the migration's callers and the demo)."""
 

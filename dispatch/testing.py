@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from callcenter.database import saved_id
 from callcenter.directory.models import Community, Jurisdiction, Outlet, ServiceArea, ServiceAreaCommunity
 from callcenter.residents.models import Resident
 from dispatch import routing
 from dispatch.actors import Actor
-from dispatch.models import Category, RoutingRule, saved_id
+from dispatch.models import Category, RoutingRule
 
 
 @dataclass

@@ -39,12 +39,13 @@ from typing import NamedTuple
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
+from callcenter.database import saved_id, table_of
 from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
 from callcenter.ivr.demo import load_ivr_demo
 from callcenter.residents.models import Resident
@@ -364,11 +365,12 @@ class _ResidentMaker:
 def _places(conn) -> list[_Place]:
     """The communities in the database with their grids, for placing synthetic residents."""
     grids: dict[int, list[int]] = {}
-    for grid_id, community_id in conn.execute(select(Grid.id, Grid.community_id).order_by(Grid.id)).all():
+    rows = conn.execute(select(Grid.id, Grid.community_id).order_by(col(Grid.id))).all()
+    for grid_id, community_id in rows:
         grids.setdefault(community_id, []).append(grid_id)
     places = []
     for cid, name, urban in conn.execute(
-        select(Community.id, Community.name, Community.urban).order_by(Community.id)
+        select(Community.id, Community.name, Community.urban).order_by(col(Community.id))
     ).all():
         streets = _STREETS_BY_COMMUNITY.get(name, _STREETS)
         places.append(_Place(cid, name, bool(urban), streets, tuple(grids.get(cid) or [None])))
@@ -639,14 +641,14 @@ def load_demo(
             session.add(office)
             session.flush()
         for cname, is_urban in [(n, True) for n, _ in urban] + [(v, False) for v in rural]:
-            community = Community(jurisdiction_id=office.id, name=cname, urban=is_urban, demo=True)
+            community = Community(jurisdiction_id=saved_id(office), name=cname, urban=is_urban, demo=True)
             session.add(community)
             communities[cname] = community
     session.flush()
     grids: dict[tuple[str, str], Grid] = {}
     for cname, community in communities.items():
         for n in range(1, rng.randint(2, 6) + 1):
-            grid = Grid(community_id=community.id, name=f"第{n}网格")
+            grid = Grid(community_id=saved_id(community), name=f"第{n}网格")
             session.add(grid)
             grids[(cname, grid.name)] = grid
     session.flush()
@@ -667,15 +669,15 @@ def load_demo(
         session.add(ServiceNumber(number=HOTLINE_DID, title=HOTLINE_DID_TITLE, queue_name=HOTLINE_QUEUE))
 
     outlets = []
-    for name, kind, cname, categories, phone, email in OUTLETS:
+    for outlet_name, kind, home, categories, phone, email in OUTLETS:
         outlet = Outlet(
-            name=name,
+            name=outlet_name,
             kind=kind,
-            community_id=communities[cname].id if cname else None,
+            community_id=communities[home].id if home else None,
             categories=categories,
             phone=phone,
             email=email,
-            working_hours="周一至周日 08:00-20:00",  # messaging: shown on the basic-data pages
+            working_hours="周一至周日 08:00-20:00",  # shown on the basic-data pages
         )
         session.add(outlet)
         outlets.append(outlet)
@@ -720,7 +722,7 @@ def load_demo(
             used.add(row["phone2"])
         rows.append(row)
     if rows:
-        session.connection().execute(Resident.__table__.insert(), rows)
+        session.connection().execute(table_of(Resident).insert(), rows)
 
     past = _demo_calls(session, fixed, now)
     # Categories, service areas, routing rules, profiles; the calls' orders, orders in several states
@@ -747,8 +749,8 @@ def _demo_accounts(
         ("supervisor", "值班长刘洋", Role.SUPERVISOR, SUPERVISOR_EXTENSION, None),
         ("outlet1", "居家养老服务中心", Role.OUTLET, None, outlet_id),
     ]
-    for ext, display in zip(SEAT_EXTENSIONS, SEAT_DISPLAY_NAMES, strict=True):
-        people.append((f"seat{ext}", display, Role.SEAT, ext, None))
+    for seat_ext, seat_name in zip(SEAT_EXTENSIONS, SEAT_DISPLAY_NAMES, strict=True):
+        people.append((f"seat{seat_ext}", seat_name, Role.SEAT, seat_ext, None))
     for username, display, role, ext, outlet in people:
         if exists(Account.username == username) or (ext and exists(Account.extension == ext)):
             continue
@@ -770,7 +772,7 @@ def _demo_accounts(
         session.add(account)
         session.flush()
         if ext and role == Role.SEAT:  # a supervisor's phone answers no queue
-            session.add(QueueMembership(account_id=account.id, queue_name=HOTLINE_QUEUE, penalty=0))
+            session.add(QueueMembership(account_id=saved_id(account), queue_name=HOTLINE_QUEUE, penalty=0))
     session.flush()
 
 
@@ -836,7 +838,7 @@ def bulk_residents(engine: Engine, n: int, seed: int = 7, batch: int = 20000, *,
     with engine.connect() as conn:
         places = _places(conn)
     maker = _ResidentMaker(random.Random(seed), places, datetime.now(CHINA_TZ).year)
-    table = Resident.__table__
+    table = table_of(Resident)
     for lo, hi in _batches(n, max(batch, 1), start):
         rows = _bulk_rows(maker, lo, hi)
         with engine.begin() as conn:
