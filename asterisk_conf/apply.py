@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from asterisk_conf.ivr_sounds import generate_ivr_prompts
 from asterisk_conf.render import render_config
 from callcenter import topics
 from callcenter.ami.client import AmiClient, close_manager, open_manager
@@ -53,10 +54,7 @@ class ConfigApplier(TopicWorker):
 
 def _render_and_speak(settings: Settings) -> None:
     render_config(settings)
-    # Menu and hours prompts whose text changed are spoken again
-    from asterisk_conf.ivr_sounds import generate_ivr_prompts
-
-    generate_ivr_prompts(settings)
+    generate_ivr_prompts(settings)  # menu and hours prompts whose text changed are spoken again
 
 
 async def apply_config(settings: Settings, send, modules: tuple[str, ...] = RELOAD_MODULES) -> float:

@@ -36,6 +36,7 @@ from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.statistics.presence import queue_log_action
 
 log = logging.getLogger(__name__)
 
@@ -299,8 +300,6 @@ class CallbackWorker(_Worker):
 
     async def _log_failed(self, cb: Callback) -> None:
         """statistics: a callback given up, in queue_log (the reconciler counts it failed)."""
-        from callcenter.statistics.presence import queue_log_action
-
         action = queue_log_action(cb.queue, "CALLBACKFAIL", cb.linkedid, "NONE", cb.linkedid)
         if action is None:
             return

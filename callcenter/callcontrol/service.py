@@ -27,11 +27,18 @@ import secrets
 import time
 from typing import Any
 
+from sqlmodel import select
+
 from callcenter import ids, topics
+from callcenter.accounts.models import Account
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.state import LiveCall, LiveModel
 from callcenter.config import Settings
+from callcenter.database import session_scope
+from callcenter.directory.models import CallQueue, ServiceNumber
+from callcenter.phone import normalize
+from callcenter.text import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +243,6 @@ class CallControl(TopicWorker):
     async def _mark_outbound(self, linkedid: str, ext: str, number: str, timeout: float = 60) -> None:
         """The click-to-call's record: the seat's call to the resident, and its recording
         (cc-dialout records ``<uniqueid>.wav``), once its channel shows in the live model."""
-        from callcenter.phone import normalize
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             call = self.model.calls.get(linkedid)
@@ -323,13 +328,6 @@ class Directory:
         self._lock = asyncio.Lock()
 
     def _load(self) -> dict[str, Any]:
-        from sqlmodel import select
-
-        from callcenter.accounts.models import Account
-        from callcenter.database import session_scope
-        from callcenter.directory.models import CallQueue, ServiceNumber
-        from callcenter.text import clean_name
-
         with session_scope(self.settings) as s:
             accounts = s.exec(select(Account).where(Account.active == True)).all()  # noqa: E712
             queues = {q.name for q in s.exec(select(CallQueue)).all() if QUEUE.match(q.name or "")}

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,18 +24,15 @@ from callcenter import topics
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
 from callcenter.calls.models import CallRecord, QueueEventRow
-from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
-from callcenter.calls.stats import DayStats
+from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
 from callcenter.clock import china_day, iso_epoch_ms
 from callcenter.config import Settings
 from callcenter.database import Query, Reads, hot_reads, session_scope
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.directory.service import QueueParams, queue_params
-from callcenter.ivr.routing import find_resident_id
-from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
 from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
-from callcenter.statistics.presence import QUEUELOG_TOPIC, StaticPresence
+from callcenter.residents.service import find_resident_id
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +161,6 @@ def build_profile(
     return out
 
 
-def _load_menu(settings: Settings) -> dict[tuple[str, str], MenuChoice]:
-    with session_scope(settings) as s:
-        return menu_labels(s)
-
-
 def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
     profile = call.profile or {}
     history = profile.get("history") or {"calls": 0, "last_call": None, "orders": 0, "last_order": None}
@@ -222,15 +215,53 @@ def record_row(call: LiveCall) -> dict[str, Any]:
     }
 
 
+class Menu(Protocol):
+    """What a caller's menu key means: (label, category), no category for a case without a key
+    (``callcenter.ivr.service.MenuMeanings``)."""
+
+    def meaning(self, did: str, key: str) -> tuple[str, str | None]: ...
+
+
+class Presence(Protocol):
+    """Static queue members' login / logout lines for queue_log, from the AMI events
+    (``callcenter.statistics.presence.StaticPresence``)."""
+
+    def observe(self, event: Any) -> list[dict[str, Any]]: ...
+
+
+class _NoMenu:
+    def meaning(self, did: str, key: str) -> tuple[str, str | None]:
+        return "", None
+
+
+class _NoPresence:
+    def observe(self, event: Any) -> list[dict[str, Any]]:
+        return []
+
+
+def _no_figures(settings: Settings, day: str | None = None) -> DayFigures:
+    return DayFigures(day=day or china_day())
+
+
 class CallService:
+    """The menu's meanings, today's figures and the static members' presence belong to the IVR
+    and the statistics, which read the call records: the composition root hands them in, so
+    the calls package depends on neither (as wazo-calld's plugins get their dependencies)."""
+
     def __init__(
         self,
         settings: Settings,
         bus: EventBus,
         events: asyncio.Queue | None = None,
         profile_extras: ProfileExtras | None = None,
+        *,
+        read_menu: Callable[[Settings], Menu] | None = None,
+        read_today: Callable[[Settings, str | None], DayFigures] | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self.settings = settings
+        self._read_menu = read_menu
+        self._read_today = read_today or _no_figures
         self.profile_extras = profile_extras
         self.bus = bus
         self.model = LiveModel()
@@ -245,15 +276,15 @@ class CallService:
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
-        self.today = DayStats(day=china_day())
+        self.today = DayFigures(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
-        self.menu: dict[tuple[str, str], MenuChoice] = {}
+        self.menu: Menu = _NoMenu()
         # Static members' login lines for queue_log (statistics/presence.py)
-        self.presence = StaticPresence(settings.stats_source)
+        self.presence: Presence = presence or _NoPresence()
 
     async def start(self) -> None:
         await self._load_config()
-        self.today = await self._run_db(DayStats.load, self.settings)
+        self.today = await self._run_db(self._read_today, self.settings, None)
         applied = self.bus.subscribe(topics.CONFIG_APPLIED)
         await applied.ready.wait()
         hello = self.bus.subscribe(topics.CONSOLE_HELLO)
@@ -327,7 +358,7 @@ class CallService:
         for effect in effects:
             await self._effect(effect)
         for line in self.presence.observe(item):  # sent by the engine's QueueLogWriter
-            await self.bus.publish(QUEUELOG_TOPIC, line)
+            await self.bus.publish(topics.QUEUELOG, line)
         # Callers joining or leaving a queue change the wallboard without any other effect; the
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()
@@ -335,11 +366,9 @@ class CallService:
     def _label(self, call: LiveCall) -> None:
         """What the caller's menu key means, from the menu in memory."""
         if call.ivr_choice and not call.ivr_label:
-            choice = self.menu.get((call.did, call.ivr_choice))
-            if choice is not None:
-                call.ivr_label, call.ivr_category = choice.label, choice.category
-            else:
-                call.ivr_label = NO_CHOICE.get(call.ivr_choice, "")
+            call.ivr_label, category = self.menu.meaning(call.did, call.ivr_choice)
+            if category is not None:
+                call.ivr_category = category
 
     async def _effect(self, effect: Effect) -> None:
         if effect.call is not None:
@@ -362,7 +391,8 @@ class CallService:
         and what each menu key means."""
         self.queue_params = await self._run_db(queue_params, self.settings)
         self.model.wrapup_s = {name: p.wrapup_s for name, p in self.queue_params.items()}
-        self.menu = await self._run_db(_load_menu, self.settings)
+        if self._read_menu is not None:
+            self.menu = await self._run_db(self._read_menu, self.settings)
 
     async def _config_worker(self, sub) -> None:
         """The configuration was applied (queues, menus edited): read it again."""
@@ -377,7 +407,7 @@ class CallService:
         """The queue_log follower finished calls: today's figures again from the roll-ups."""
         day = china_day()
         if days is None or day in days or day != self.today.day:
-            self.today = await self._run_db(DayStats.load, self.settings, day)
+            self.today = await self._run_db(self._read_today, self.settings, day)
             self._wallboard_dirty.set()
 
     def wallboard(self) -> dict[str, Any]:

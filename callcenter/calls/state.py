@@ -126,6 +126,16 @@ class SeatState:
 
 
 @dataclass
+class DayFigures:
+    """Today's figures the wallboard adds to the live snapshot (read from the statistics'
+    roll-ups: ``callcenter.statistics.today``)."""
+
+    day: str
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue → figures
+    seat_calls: dict[str, int] = field(default_factory=dict)  # extension → calls answered
+
+
+@dataclass
 class Effect:
     kind: str  # pop | clear | record | seat
     ext: str = ""

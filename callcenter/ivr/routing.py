@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, union_all
+from sqlalchemy import and_, bindparam, select
 from sqlmodel import Session
 
 from callcenter import topics
@@ -25,10 +25,10 @@ from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.models import CallRecord
 from callcenter.clock import china_now
 from callcenter.config import Settings
-from callcenter.database import Query, Reads, get_engine, hot_reads
+from callcenter.database import Query, Reads, get_engine, hot_reads, session_scope
 from callcenter.ivr import service
 from callcenter.ivr.models import ServiceHours
-from callcenter.residents.models import Resident
+from callcenter.residents.service import RESIDENT_BY_PHONE
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,8 @@ class CallerFacts:
     last_seat: str = ""  # the seat who answered this caller within the window
 
 
-# Built once (the route runs them on every call). Each half of the union uses its own index (an
-# OR of two columns may scan the table). The last answered call uses the index on
+# Built once (the route runs it on every call). The last answered call uses the index on
 # (caller, started_at): with the caller index alone SQLite may walk every call of the day.
-_RESIDENT = Query(
-    union_all(
-        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-            Resident.phone == bindparam("caller")
-        ),
-        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-            Resident.phone2 == bindparam("caller")
-        ),
-    ).limit(1)
-)
 _LAST_SEAT = Query(
     select(CallRecord.seat)
     .where(and_(CallRecord.caller == bindparam("caller"), CallRecord.started_at >= bindparam("since")))
@@ -66,7 +55,7 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
     """The route's two reads (callcenter.database.hot_reads)."""
     if not caller:
         return CallerFacts()
-    resident = reads.first(_RESIDENT, caller=caller)
+    resident = reads.first(RESIDENT_BY_PHONE, caller=caller)
     seat = reads.first(_LAST_SEAT, caller=caller, since=since)
     resident_id, priority = None, False
     if resident:
@@ -74,15 +63,6 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
         priority = bool(vulnerable or (elderly and alone))
     last_seat = seat[0] if seat and seat[0] and seat[0].isdigit() else ""
     return CallerFacts(resident_id=resident_id, priority=priority, last_seat=last_seat)
-
-
-def find_resident_id(settings: Settings, caller: str | None) -> int | None:
-    """The resident whose phone (or second phone) is this E.164 number; any thread."""
-    if not caller:
-        return None
-    with hot_reads(settings) as reads:
-        row = reads.first(_RESIDENT, caller=caller)
-    return row[0] if row else None
 
 
 def _load_hours(settings: Settings) -> dict[str, ServiceHours]:
@@ -155,8 +135,6 @@ class RequestWriter(TopicWorker):
         await self.bus.publish(topics.IVR_REQUEST_ADDED, {"id": item.id, "kind": item.kind, "did": item.did})
 
     def _write(self, p: dict[str, Any]):
-        from callcenter.database import session_scope
-
         with session_scope(self.settings) as s:
             return service.add_request(
                 s,

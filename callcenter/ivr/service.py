@@ -15,7 +15,8 @@ import chinese_calendar
 from sqlmodel import Session, select
 
 from callcenter import ids
-from callcenter.config import CHINA_TZ
+from callcenter.config import CHINA_TZ, Settings
+from callcenter.database import session_scope
 from callcenter.errors import UserError
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
 
@@ -142,6 +143,26 @@ def menu_labels(session: Session) -> dict[tuple[str, str], MenuChoice]:
         (o.number, o.digit): MenuChoice(o.digit, o.queue_name, o.category, o.label)
         for o in session.exec(select(IvrOption))
     }
+
+
+@dataclass(frozen=True)
+class MenuMeanings:
+    """What each service number's menu keys mean, and the cases without a key (what the call
+    workers label a pop and a call record with)."""
+
+    choices: dict[tuple[str, str], MenuChoice]
+
+    def meaning(self, did: str, key: str) -> tuple[str, str | None]:
+        """(label, category) of a caller's key; no category for a case without a key."""
+        choice = self.choices.get((did, key))
+        if choice is not None:
+            return choice.label, choice.category
+        return NO_CHOICE.get(key, ""), None
+
+
+def read_menu(settings: Settings) -> MenuMeanings:
+    with session_scope(settings) as s:
+        return MenuMeanings(menu_labels(s))
 
 
 def option_prompt_name(number: str, digit: str) -> str:
