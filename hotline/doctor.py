@@ -30,7 +30,7 @@ from callcenter.accounts.service import hash_password
 from callcenter.ami import events as ev
 from callcenter.ami.client import close_manager, open_manager
 from callcenter.config import Settings
-from callcenter.database import get_engine, session_scope
+from callcenter.database import get_engine, saved_id, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 
 DOCTOR_QUEUE = "cc-doctor"
@@ -65,7 +65,7 @@ def ensure_diagnostics(settings: Settings) -> bool:
             )
             s.add(acc)
             s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=DOCTOR_QUEUE))
+            s.add(QueueMembership(account_id=saved_id(acc), queue_name=DOCTOR_QUEUE))
             added = True
         s.commit()
     return added

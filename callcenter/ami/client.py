@@ -77,7 +77,7 @@ async def open_manager(
 
 def close_manager(manager: Manager) -> None:
     """Close for good: panoramisk reconnects on any lost connection unless told not to."""
-    manager.connection_lost = lambda exc: None  # type: ignore[method-assign]
+    manager.connection_lost = lambda exc: None
     manager.close()
 
 

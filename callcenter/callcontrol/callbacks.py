@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from callcenter import topics
 from callcenter.ami.client import AmiClient
@@ -35,7 +35,7 @@ from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, dial_digi
 from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
-from callcenter.database import session_scope
+from callcenter.database import saved_id, session_scope
 from callcenter.statistics.presence import queue_log_action
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
     with session_scope(settings) as s:
         rows = s.exec(
             select(Callback)
-            .where(Callback.status.in_(("waiting", "calling")))
-            .order_by(Callback.requested_at, Callback.id)
+            .where(col(Callback.status).in_(("waiting", "calling")))
+            .order_by(col(Callback.requested_at), col(Callback.id))
             .limit(200)
         ).all()
     return [
@@ -179,7 +179,11 @@ class _Worker:
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._tasks.append(task)
-        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     async def stop(self) -> None:
         tasks, self._tasks = list(self._tasks), []
@@ -247,7 +251,7 @@ class CallbackWorker(_Worker):
             rows = s.exec(
                 select(Callback)
                 .where(Callback.status == "waiting")
-                .order_by(Callback.requested_at, Callback.id)
+                .order_by(col(Callback.requested_at), col(Callback.id))
             ).all()
         return [r for r in rows if r.last_attempt_at is None or aware(r.last_attempt_at) + retry <= now]
 
@@ -260,43 +264,44 @@ class CallbackWorker(_Worker):
     def _start_due(self, due: list[Callback]) -> None:
         busy_queues: set[str] = set()
         for cb in due:
-            if cb.id in self._calling or cb.queue in busy_queues:
+            if saved_id(cb) in self._calling or cb.queue in busy_queues:
                 continue
             if self.free_seat(cb.queue) is None:
                 continue
             busy_queues.add(cb.queue)  # one callback per queue at a time: one free seat
-            self._calling.add(cb.id)
+            self._calling.add(saved_id(cb))
             self._spawn(self._call(cb))
 
     async def _call(self, cb: Callback) -> None:
+        cb_id = saved_id(cb)
         try:
             attempts = cb.attempts + 1
             await asyncio.to_thread(
-                self._update, cb.id, status="calling", attempts=attempts, last_attempt_at=utcnow()
+                self._update, cb_id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
             await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
-            variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb.id)}
+            variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb_id)}
             if LINKEDID.match(cb.linkedid or ""):
                 variables["CC_CB_FOR"] = cb.linkedid  # statistics: the booking, in queue_log
             ok, detail = await self.originator.originate(cb.phone, "cc-callback", variables)
             if ok:
                 seat = await self._answered_by(detail)
                 await asyncio.to_thread(
-                    self._update, cb.id, status="done", outcome="answered", seat=seat, done_at=utcnow()
+                    self._update, cb_id, status="done", outcome="answered", seat=seat, done_at=utcnow()
                 )
             elif attempts >= self.settings.callback_attempts:
                 await asyncio.to_thread(
-                    self._update, cb.id, status="failed", outcome=detail, done_at=utcnow()
+                    self._update, cb_id, status="failed", outcome=detail, done_at=utcnow()
                 )
                 await self._log_failed(cb)
             else:
-                await asyncio.to_thread(self._update, cb.id, status="waiting", outcome=detail)
-            log.info("callback %s attempt %d: %s %s", cb.id, attempts, "answered" if ok else "failed", detail)
+                await asyncio.to_thread(self._update, cb_id, status="waiting", outcome=detail)
+            log.info("callback %s attempt %d: %s %s", cb_id, attempts, "answered" if ok else "failed", detail)
             await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
         except Exception:
-            log.exception("callback %s failed", cb.id)
+            log.exception("callback %s failed", cb_id)
         finally:
-            self._calling.discard(cb.id)
+            self._calling.discard(cb_id)
 
     async def _log_failed(self, cb: Callback) -> None:
         """statistics: a callback given up, in queue_log (the reconciler counts it failed)."""
@@ -382,43 +387,46 @@ class FollowUpWorker(_Worker):
         retry = timedelta(seconds=self.settings.followup_retry_s)
         now = utcnow()
         with session_scope(self.settings) as s:
-            rows = s.exec(select(FollowUp).where(FollowUp.status == "pending").order_by(FollowUp.id)).all()
+            rows = s.exec(
+                select(FollowUp).where(FollowUp.status == "pending").order_by(col(FollowUp.id))
+            ).all()
         return [r for r in rows if r.last_attempt_at is None or aware(r.last_attempt_at) + retry <= now]
 
     def _start_due(self, due: list[FollowUp]) -> None:
         for fu in due:
-            if fu.id not in self._calling and len(self._calling) < 4:
-                self._calling.add(fu.id)
+            if saved_id(fu) not in self._calling and len(self._calling) < 4:
+                self._calling.add(saved_id(fu))
                 self._spawn(self._call(fu))
 
     async def _call(self, fu: FollowUp) -> None:
+        fu_id = saved_id(fu)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._ratings[fu.id] = future
+        self._ratings[fu_id] = future
         try:
             attempts = fu.attempts + 1
             await asyncio.to_thread(
-                self._update, fu.id, status="calling", attempts=attempts, last_attempt_at=utcnow()
+                self._update, fu_id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
-            ok, detail = await self.originator.originate(fu.phone, "cc-followup", {"CC_FU_ID": str(fu.id)})
+            ok, detail = await self.originator.originate(fu.phone, "cc-followup", {"CC_FU_ID": str(fu_id)})
             rating = None
             if ok:
                 # The prompt, the wait for a digit (twice) and the route: well under a minute.
                 with contextlib.suppress(TimeoutError):
                     rating = await asyncio.wait_for(future, 90)
             if rating is not None:
-                await asyncio.to_thread(self._update, fu.id, status="rated", rating=rating, done_at=utcnow())
+                await asyncio.to_thread(self._update, fu_id, status="rated", rating=rating, done_at=utcnow())
                 result = {"reference": fu.reference, "status": "rated", "rating": rating}
             elif attempts >= self.settings.followup_attempts:
-                await asyncio.to_thread(self._update, fu.id, status="unreachable", done_at=utcnow())
+                await asyncio.to_thread(self._update, fu_id, status="unreachable", done_at=utcnow())
                 result = {"reference": fu.reference, "status": "unreachable", "rating": None}
             else:
-                await asyncio.to_thread(self._update, fu.id, status="pending")
+                await asyncio.to_thread(self._update, fu_id, status="pending")
                 result = None
-            log.info("follow-up %s (%s) attempt %d: %s", fu.id, fu.reference, attempts, result or detail)
+            log.info("follow-up %s (%s) attempt %d: %s", fu_id, fu.reference, attempts, result or detail)
             if result is not None:
                 await self.bus.publish(FOLLOWUP_RESULT, {**result, "attempts": attempts})
         except Exception:
-            log.exception("follow-up %s failed", fu.id)
+            log.exception("follow-up %s failed", fu_id)
         finally:
-            self._ratings.pop(fu.id, None)
-            self._calling.discard(fu.id)
+            self._ratings.pop(fu_id, None)
+            self._calling.discard(fu_id)

@@ -17,7 +17,11 @@ class CallControlServices:
         self.commands = CallControl(settings, bus, ami, calls.model, self.directory)
         self.callbacks = CallbackWorker(settings, bus, ami, calls.model, self.directory)
         self.followups = FollowUpWorker(settings, bus, ami, self.directory)
-        self._workers = [self.commands, self.callbacks, self.followups]
+        self._workers: list[CallControl | CallbackWorker | FollowUpWorker] = [
+            self.commands,
+            self.callbacks,
+            self.followups,
+        ]
 
     async def start(self) -> None:
         for w in self._workers:

@@ -27,7 +27,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from callcenter import ids, topics
 from callcenter.accounts.models import Account
@@ -331,7 +331,7 @@ class Directory:
         with session_scope(self.settings) as s:
             accounts = s.exec(select(Account).where(Account.active == True)).all()  # noqa: E712
             queues = {q.name for q in s.exec(select(CallQueue)).all() if QUEUE.match(q.name or "")}
-            numbers = [n.number for n in s.exec(select(ServiceNumber).order_by(ServiceNumber.id)).all()]
+            numbers = [n.number for n in s.exec(select(ServiceNumber).order_by(col(ServiceNumber.id))).all()]
         names = {
             a.extension: clean_name(a.display_name, fallback=a.extension or "")
             for a in accounts

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select
+from sqlmodel import col
 
 from callcenter import topics
 from callcenter.ami import events as ev
@@ -50,40 +51,40 @@ def mask_id_number(id_number: str) -> str:
 # values (building them per call cost more than running them). Columns, not ORM objects.
 _PROFILE = Query(
     select(
-        Resident.id,
-        Resident.name,
-        Resident.address,
-        Resident.elderly,
-        Resident.lives_alone,
-        Resident.vulnerable,
-        Resident.birth_year,
-        Resident.emergency_contact,
-        Resident.id_number,
-        Resident.community_id,
-        Resident.grid_id,
-        Community.name,
-        Jurisdiction.name,
-        Grid.name,
+        col(Resident.id),
+        col(Resident.name),
+        col(Resident.address),
+        col(Resident.elderly),
+        col(Resident.lives_alone),
+        col(Resident.vulnerable),
+        col(Resident.birth_year),
+        col(Resident.emergency_contact),
+        col(Resident.id_number),
+        col(Resident.community_id),
+        col(Resident.grid_id),
+        col(Community.name),
+        col(Jurisdiction.name),
+        col(Grid.name),
     )
-    .join(Community, Community.id == Resident.community_id, isouter=True)
-    .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id, isouter=True)
-    .join(Grid, Grid.id == Resident.grid_id, isouter=True)
-    .where(Resident.id == bindparam("rid"))
+    .join(Community, col(Community.id) == Resident.community_id, isouter=True)
+    .join(Jurisdiction, col(Jurisdiction.id) == Community.jurisdiction_id, isouter=True)
+    .join(Grid, col(Grid.id) == Resident.grid_id, isouter=True)
+    .where(col(Resident.id) == bindparam("rid"))
 )
 # By resident when known, else by the number: (count, last call) each.
 _CALLS = {
     by: (
         Query(select(func.count()).select_from(CallRecord).where(who)),
         Query(
-            select(CallRecord.started_at, CallRecord.outcome, CallRecord.seat)
+            select(col(CallRecord.started_at), col(CallRecord.outcome), col(CallRecord.seat))
             .where(who)
-            .order_by(CallRecord.started_at.desc())
+            .order_by(col(CallRecord.started_at).desc())
             .limit(1)
         ),
     )
     for by, who in (
-        ("resident", CallRecord.resident_id == bindparam("key")),
-        ("caller", CallRecord.caller == bindparam("key")),
+        ("resident", col(CallRecord.resident_id) == bindparam("key")),
+        ("caller", col(CallRecord.caller) == bindparam("key")),
     )
 }
 
@@ -536,7 +537,7 @@ class CallService:
         with session_scope(self.settings) as s:
             ids = list({c.linkedid for c in calls})
             existing = {
-                r.linkedid: r for r in s.scalars(select(CallRecord).where(CallRecord.linkedid.in_(ids)))
+                r.linkedid: r for r in s.scalars(select(CallRecord).where(col(CallRecord.linkedid).in_(ids)))
             }
             new: dict[str, dict[str, Any]] = {}
             events: list[dict[str, Any]] = []

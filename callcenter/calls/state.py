@@ -202,9 +202,9 @@ class LiveModel:
                 and call.answered_at is None
                 and call.abandoned_at is None
             ):
-                q = queues.setdefault(call.queue, {"waiting": 0, "longest_wait_s": 0.0})
-                q["waiting"] += 1
-                q["longest_wait_s"] = round(max(q["longest_wait_s"], now - call.queued_at), 1)
+                figures = queues.setdefault(call.queue, {"waiting": 0, "longest_wait_s": 0.0})
+                figures["waiting"] += 1
+                figures["longest_wait_s"] = round(max(figures["longest_wait_s"], now - call.queued_at), 1)
         return {
             "type": "snapshot",
             "at": now,
@@ -230,6 +230,7 @@ class LiveModel:
 
     def apply(self, event: ev.AmiEvent) -> list[Effect]:
         at = event.received
+        call: LiveCall | None
         if isinstance(event, ev.Newchannel):
             if event.uniqueid == event.linkedid:
                 call = self._call(event.linkedid, at)
@@ -396,10 +397,10 @@ class LiveModel:
         now = now or time.time()
         effects: list[Effect] = []
         live_ids = {c.linkedid for c in channels}
-        for call in list(self.calls.values()):
-            if call.linkedid not in live_ids:
-                call.resynced = True
-                effects += self._finish(call, now, "resync")
+        for ended in list(self.calls.values()):
+            if ended.linkedid not in live_ids:
+                ended.resynced = True
+                effects += self._finish(ended, now, "resync")
 
         entry_by_channel = {e.channel: e for e in entries}
         for ch in channels:

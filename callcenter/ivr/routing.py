@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from callcenter import topics
 from callcenter.bus import EventBus, Subscription, TopicWorker
@@ -43,10 +43,12 @@ class CallerFacts:
 # Built once (the route runs it on every call). The last answered call uses the index on
 # (caller, started_at): with the caller index alone SQLite may walk every call of the day.
 _LAST_SEAT = Query(
-    select(CallRecord.seat)
-    .where(and_(CallRecord.caller == bindparam("caller"), CallRecord.started_at >= bindparam("since")))
-    .where(CallRecord.seat != "")
-    .order_by(CallRecord.started_at.desc())
+    select(col(CallRecord.seat))
+    .where(
+        and_(col(CallRecord.caller) == bindparam("caller"), col(CallRecord.started_at) >= bindparam("since"))
+    )
+    .where(col(CallRecord.seat) != "")
+    .order_by(col(CallRecord.started_at).desc())
     .limit(1)
 )
 
@@ -67,7 +69,7 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
 
 def _load_hours(settings: Settings) -> dict[str, ServiceHours]:
     with Session(get_engine(settings), expire_on_commit=False) as s:
-        return {h.number: h for h in s.exec(select(ServiceHours)).scalars()}
+        return {h.number: h for h in s.scalars(select(ServiceHours))}
 
 
 class IvrRuntime:

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import chinese_calendar
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from callcenter import ids
 from callcenter.config import CHINA_TZ, Settings
@@ -230,7 +230,7 @@ def open_requests(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     rows = session.exec(
         select(CallerRequest)
         .where(CallerRequest.done_at == None)  # noqa: E711
-        .order_by(CallerRequest.created_at)
+        .order_by(col(CallerRequest.created_at))
         .limit(limit)
     )
     return [

@@ -35,12 +35,12 @@ def by_phone(session: Session, phone: str) -> Resident | None:
 # OR of two columns may scan the table).
 RESIDENT_BY_PHONE = Query(
     union_all(
-        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-            Resident.phone == bindparam("caller")
-        ),
-        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-            Resident.phone2 == bindparam("caller")
-        ),
+        select(
+            col(Resident.id), col(Resident.elderly), col(Resident.lives_alone), col(Resident.vulnerable)
+        ).where(col(Resident.phone) == bindparam("caller")),
+        select(
+            col(Resident.id), col(Resident.elderly), col(Resident.lives_alone), col(Resident.vulnerable)
+        ).where(col(Resident.phone2) == bindparam("caller")),
     ).limit(1)
 )
 
