@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asterisk_conf.ivr_sounds import generate_ivr_prompts
 from asterisk_conf.render import render_config
 from callcenter import topics
-from callcenter.ami.client import AmiClient, close_manager, open_manager
+from callcenter.ami import actions
+from callcenter.ami.actions import Action, Reply
+from callcenter.ami.client import AmiClient, close_manager, open_manager, sender
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 
@@ -57,7 +60,10 @@ def _render_and_speak(settings: Settings) -> None:
     generate_ivr_prompts(settings)  # menu and hours prompts whose text changed are spoken again
 
 
-async def apply_config(settings: Settings, send, modules: tuple[str, ...] = RELOAD_MODULES) -> float:
+Send = Callable[[Action], Awaitable[Reply]]
+
+
+async def apply_config(settings: Settings, send: Send, modules: tuple[str, ...] = RELOAD_MODULES) -> float:
     """Render, then reload the modules that read the rendered files; return ms."""
     started = time.perf_counter()
     await asyncio.to_thread(_render_and_speak, settings)
@@ -65,18 +71,21 @@ async def apply_config(settings: Settings, send, modules: tuple[str, ...] = RELO
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-async def reload_modules(send, attempts: int = 6, modules: tuple[str, ...] = RELOAD_MODULES) -> None:
+async def reload_modules(send: Send, attempts: int = 6, modules: tuple[str, ...] = RELOAD_MODULES) -> None:
     """Reload each module through AMI with ``send(action) -> reply``.
 
     Asterisk refuses a reload while another is running, so a refused one is tried again.
     """
     for module in modules:
         for attempt in range(1, attempts + 1):
-            reply = await send({"Action": "Reload", "Module": module})
-            if getattr(reply, "success", False):
+            action = actions.reload(module)
+            if action is None:
+                raise ValueError(f"not a module: {module!r}")
+            reply = await send(action)
+            if reply.ok:
                 break
             if attempt == attempts:
-                raise RuntimeError(f"reload of {module} failed: {reply!r}")
+                raise RuntimeError(f"reload of {module} failed: {reply.raw!r}")
             await asyncio.sleep(0.5)
 
 
@@ -93,6 +102,6 @@ async def reload_running(settings: Settings) -> None:
     """``reload_modules`` over a connection of its own (the command line, tests)."""
     manager = await open_manager(settings)
     try:
-        await reload_modules(manager.send_action)
+        await reload_modules(sender(manager))
     finally:
         close_manager(manager)

@@ -28,6 +28,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from callcenter import topics
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.models import Callback, FollowUp
@@ -36,7 +37,6 @@ from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
 from callcenter.database import saved_id, session_scope
-from callcenter.statistics.presence import queue_log_action
 
 log = logging.getLogger(__name__)
 
@@ -93,30 +93,21 @@ class _Originator:
         digits = dial_digits(number)
         if digits is None or not self.settings.outbound_contact:
             return False, "no number or no outside line"
-        for k, v in variables.items():  # names and values are ours; still, nothing odd passes
-            if not re.fullmatch(r"[A-Z_]{1,32}", k) or not re.fullmatch(r"[A-Za-z0-9_.:/-]{0,64}", v):
-                return False, "bad variable"
         channel_id = new_channel_id()
         clid = await self.directory.caller_id()
-        action = {
-            "Action": "Originate",
-            "Channel": f"PJSIP/{digits}@cc-outbound",
-            "Context": context,
-            "Exten": "s",
-            "Priority": "1",
-            "CallerID": f"<{clid}>",
-            "Timeout": "30000",
-            "ChannelId": channel_id,
-            "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
-        }
+        # Not async: the reply comes when the resident answers (Success) or not (Error).
+        action = actions.originate(
+            f"PJSIP/{digits}@cc-outbound", context, "s", clid, variables, channel_id, asynchronous=False
+        )
+        if action is None:  # names and values are ours; still, nothing odd passes
+            return False, "bad variable"
         try:
-            # Not async: the reply comes when the resident answers (Success) or not (Error).
             reply = await self.ami.held_action(action, timeout=45)
         except Exception as exc:
             return False, f"originate failed: {exc!r}"[:64]
-        if getattr(reply, "success", False):
+        if reply.ok:
             return True, channel_id
-        return False, str(reply.get("Message", "no answer") if hasattr(reply, "get") else "no answer")[:64]
+        return False, str(reply.message if reply.message is not None else "no answer")[:64]
 
 
 class _Worker:
@@ -305,11 +296,11 @@ class CallbackWorker(_Worker):
 
     async def _log_failed(self, cb: Callback) -> None:
         """statistics: a callback given up, in queue_log (the reconciler counts it failed)."""
-        action = queue_log_action(cb.queue, "CALLBACKFAIL", cb.linkedid, "NONE", cb.linkedid)
+        action = actions.queue_log(cb.queue, "CALLBACKFAIL", cb.linkedid, "NONE", cb.linkedid)
         if action is None:
             return
         try:
-            await self.originator.ami.action(action, as_list=False)
+            await self.originator.ami.action(action)
         except Exception:
             log.exception("writing callback %s's failure into queue_log failed", cb.id)
 

@@ -31,6 +31,8 @@ from sqlmodel import col, select
 
 from callcenter import ids, topics
 from callcenter.accounts.models import Account
+from callcenter.ami import actions
+from callcenter.ami.actions import Action
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.state import LiveCall, LiveModel
@@ -53,7 +55,7 @@ _CHANNEL = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}$")
 
 TRANSFER_MODES = ("blind", "attended")
 TRANSFER_KINDS = ("seat", "queue", "outside", "12345")
-SPY_MODES = {"listen": "", "whisper": "w", "barge": "B"}
+SPY_MODES = actions.SPY_OPTIONS
 # Dialplan contexts (extensions.conf.j2) per transfer target kind.
 XFER_CONTEXT = {
     "seat": "cc-xfer-seat",
@@ -128,18 +130,17 @@ class CallControl(TopicWorker):
             if handler is None:
                 raise Refused("unknown action")
             ami_action = await handler(ext, command, result)
-            # as_list=False: panoramisk 1.4 takes "... successfully queued" (Atxfer, Originate)
-            # for the start of a list and, without an Async header, drops the connection.
-            reply = await self.ami.action(ami_action, as_list=False)
-            if not getattr(reply, "success", False) and action == "dial":
+            if ami_action is None:
+                raise Refused("refused")
+            reply = await self.ami.action(ami_action)
+            if not reply.ok and action == "dial":
                 self.outbound.pop(str(result.get("linkedid", "")), None)
             elif action == "dial":
                 asyncio.create_task(
                     self._mark_outbound(str(result["linkedid"]), ext, str(command.get("number", "")))
                 )
-            if not getattr(reply, "success", False):
-                message = reply.get("Message", "") if hasattr(reply, "get") else ""
-                raise Refused(f"Asterisk refused: {message}"[:200])
+            if not reply.ok:
+                raise Refused(f"Asterisk refused: {reply.message or ''}"[:200])
             result["ok"] = True
         except Refused as exc:
             result["error"] = str(exc)
@@ -153,7 +154,7 @@ class CallControl(TopicWorker):
         return result
 
     # -- the actions: each returns the AMI action, built from checked values only ------------
-    async def _do_hangup(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_hangup(self, ext: str, command: dict, result: dict) -> Action | None:
         linkedid = str(command.get("linkedid", ""))
         result["linkedid"] = linkedid
         if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
@@ -162,9 +163,9 @@ class CallControl(TopicWorker):
                 raise Refused("the seat's channel is not known")
         else:
             channel = seat_call(self.model, ext, linkedid).seat_channel
-        return {"Action": "Hangup", "Channel": channel, "Cause": "16"}
+        return actions.hangup(channel)
 
-    async def _do_transfer(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_transfer(self, ext: str, command: dict, result: dict) -> Action | None:
         linkedid = str(command.get("linkedid", ""))
         mode, kind = str(command.get("mode", "")), str(command.get("kind", ""))
         result.update(linkedid=linkedid, mode=mode, kind=kind)
@@ -178,16 +179,10 @@ class CallControl(TopicWorker):
             if not _CHANNEL.match(call.channel or ""):
                 raise Refused("the caller's channel is not known")
             # The caller leaves the seat for the target; the seat's leg is hung up.
-            return {
-                "Action": "Redirect",
-                "Channel": call.channel,
-                "Context": context,
-                "Exten": target,
-                "Priority": "1",
-            }
+            return actions.redirect(call.channel, context, target)
         # Attended: the seat's phone talks to the target first, the caller on hold; the transfer
         # completes when the seat hangs up (features.conf atxfer, Queue option t).
-        return {"Action": "Atxfer", "Channel": call.seat_channel, "Context": context, "Exten": target}
+        return actions.atxfer(call.seat_channel, context, target)
 
     async def _target(self, ext: str, kind: str, target: str, call: LiveCall) -> str:
         if kind == "seat":
@@ -214,7 +209,7 @@ class CallControl(TopicWorker):
             raise Refused("no 12345 line configured")
         return "12345"
 
-    async def _do_dial(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_dial(self, ext: str, command: dict, result: dict) -> Action | None:
         if not self.settings.outbound_contact:
             raise Refused("no outside line configured")
         number = dial_digits(str(command.get("number", "")))
@@ -227,18 +222,14 @@ class CallControl(TopicWorker):
         channel_id = new_channel_id()
         self.outbound[channel_id] = (ext, time.monotonic())
         result["linkedid"] = channel_id
-        return {
-            "Action": "Originate",
-            "Channel": f"PJSIP/seat{ext}",  # the seat's phone first
-            "Context": DIALOUT_CONTEXT,
-            "Exten": number,
-            "Priority": "1",
-            "CallerID": f"<{clid}>",
-            "Timeout": "30000",
-            "ChannelId": channel_id,
-            "Variable": f"CC_CLID={clid}",
-            "Async": "true",
-        }
+        return actions.originate(
+            f"PJSIP/seat{ext}",  # the seat's phone first
+            DIALOUT_CONTEXT,
+            number,
+            clid,
+            {"CC_CLID": clid},
+            channel_id=channel_id,
+        )
 
     async def _mark_outbound(self, linkedid: str, ext: str, number: str, timeout: float = 60) -> None:
         """The click-to-call's record: the seat's call to the resident, and its recording
@@ -268,7 +259,7 @@ class CallControl(TopicWorker):
                 busy = True
         return busy
 
-    async def _do_spy(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_spy(self, ext: str, command: dict, result: dict) -> Action | None:
         target_ext, mode = str(command.get("target_ext", "")), str(command.get("mode", ""))
         result.update(target_ext=target_ext, mode=mode)
         if mode not in SPY_MODES or not EXT.match(target_ext) or target_ext == ext:
@@ -280,32 +271,16 @@ class CallControl(TopicWorker):
         if not _CHANNEL.match(call.seat_channel or ""):
             raise Refused("the seat's channel is not known")
         result["linkedid"] = call.linkedid
-        # q: no beep/announcement; E: end when the spied channel hangs up; w whisper; B barge.
-        return {
-            "Action": "Originate",
-            "Channel": f"PJSIP/seat{ext}",  # the supervisor's own phone
-            "Application": "ChanSpy",
-            "Data": f"{call.seat_channel},q{SPY_MODES[mode]}E",
-            "CallerID": f"<{target_ext}>",
-            "Timeout": "30000",
-            "Async": "true",
-        }
+        return actions.chanspy(ext, call.seat_channel, mode, caller_id=target_ext)
 
-    async def _do_queue_login(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_queue_login(self, ext: str, command: dict, result: dict) -> Action | None:
         queue = await self._own_queue(command, result)
         name = await self.directory.member_name(ext)
-        return {
-            "Action": "QueueAdd",
-            "Queue": queue,
-            "Interface": f"PJSIP/seat{ext}",
-            "StateInterface": f"PJSIP/seat{ext}",
-            "MemberName": name,
-            "Penalty": "0",
-        }
+        return actions.queue_add(queue, ext, name)
 
-    async def _do_queue_logout(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_queue_logout(self, ext: str, command: dict, result: dict) -> Action | None:
         queue = await self._own_queue(command, result)
-        return {"Action": "QueueRemove", "Queue": queue, "Interface": f"PJSIP/seat{ext}"}
+        return actions.queue_remove(queue, ext)
 
     async def _own_queue(self, command: dict, result: dict) -> str:
         queue = str(command.get("queue", ""))

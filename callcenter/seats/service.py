@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from callcenter import ids, topics
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
@@ -50,16 +51,14 @@ class SeatCommands(TopicWorker):
         asyncio.create_task(self._pause(command))
 
     async def _pause(self, command: dict[str, Any]) -> None:
-        action = {
-            "Action": "QueuePause",
-            "Interface": f"PJSIP/seat{command['ext']}",
-            "Paused": "true" if command["action"] == "pause" else "false",
-        }
-        if command["action"] == "pause":
-            action["Reason"] = command["reason"]
+        paused = command["action"] == "pause"
+        action = actions.queue_pause(command["ext"], paused, command["reason"] if paused else "")
+        if action is None:
+            log.warning("seat command refused (bad value): %r", command)
+            return
         try:
             reply = await self.ami.action(action)
-            if not getattr(reply, "success", False):
-                log.warning("QueuePause for %s failed: %r", command["ext"], reply)
+            if not reply.ok:
+                log.warning("QueuePause for %s failed: %r", command["ext"], reply.raw)
         except Exception:
             log.exception("QueuePause for %s failed", command["ext"])
