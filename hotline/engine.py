@@ -15,12 +15,12 @@ from agi_scripts.server import FastAgiServer
 from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
-from callcenter.callcontrol.flows import CallControlServices
-from callcenter.calls.service import CallService
+from callcenter.callcontrol.workers import CallControlServices
+from callcenter.calls.workers import CallService
 from callcenter.config import Settings
 from callcenter.ivr.routing import IvrRuntime
 from callcenter.ivr.service import read_menu
-from callcenter.seats.service import SeatCommands
+from callcenter.seats.workers import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.orders import OrderRollupTask

@@ -48,7 +48,7 @@ class Control(StrEnum):
 class MessageType(StrEnum):
     """``type`` of the bus messages a page receives (built by the engine)."""
 
-    POP = "pop"  # a call for this seat: caller, resident, orders (calls/service.py)
+    POP = "pop"  # a call for this seat: caller, resident, orders (calls/workers.py)
     CLEAR = "clear"  # the call left this seat: linkedid, reason
     STATE = "state"  # the seat's state: state, since, reason, queues …
     QUEUES = "queues"  # callers waiting in this seat's queues

@@ -7,7 +7,7 @@ from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker
 from callcenter.callcontrol.service import CallControl, Directory
-from callcenter.calls.service import CallService
+from callcenter.calls.workers import CallService
 from callcenter.config import Settings
 
 
