@@ -21,6 +21,7 @@ from callcenter.ami.actions import Action, Reply
 from callcenter.ami.client import AmiClient, close_manager, open_manager, sender
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
+from callcenter.messages import ConfigApplied
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class ConfigApplier(TopicWorker):
     async def apply(self, reason: str = "", modules: tuple[str, ...] = RELOAD_MODULES) -> None:
         took = await apply_config(self.settings, self.ami.action, modules=modules)
         log.info("configuration applied (%s) in %s ms", reason, took)
-        await self.bus.publish(APPLIED_TOPIC, {"reason": reason, "ms": took, "at": time.time()})
+        applied = ConfigApplied(reason=reason, ms=took, at=time.time())
+        await self.bus.publish(applied.topic, applied.to_json())
 
 
 def _render_and_speak(settings: Settings) -> None:

@@ -37,6 +37,7 @@ from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
 from callcenter.database import saved_id, session_scope
+from callcenter.messages import CallbackRequest, CallbacksChanged, FollowUpRequest, FollowUpResult
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +210,8 @@ class CallbackWorker(_Worker):
         number = call.caller or call.caller_raw
         if waited < self.settings.callback_offer_after_s or dial_digits(number or "") is None:
             return False, call.queue
-        asyncio.get_running_loop().create_task(
-            self.bus.publish(CALLBACK_TOPIC, {"linkedid": linkedid, "phone": number, "queue": call.queue})
-        )
+        request = CallbackRequest(linkedid=linkedid, phone=number or "", queue=call.queue)
+        asyncio.get_running_loop().create_task(self.bus.publish(request.topic, request.to_json()))
         return True, call.queue
 
     # -- the worker ---------------------------------------------------------------------------
@@ -224,7 +224,7 @@ class CallbackWorker(_Worker):
                 continue
             try:
                 await asyncio.to_thread(self._insert, linkedid[:64], phone, queue)
-                await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+                await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
             except Exception:
                 log.exception("storing a callback for %s failed", linkedid)
 
@@ -270,7 +270,7 @@ class CallbackWorker(_Worker):
             await asyncio.to_thread(
                 self._update, cb_id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
-            await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+            await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
             variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb_id)}
             if LINKEDID.match(cb.linkedid or ""):
                 variables["CC_CB_FOR"] = cb.linkedid  # statistics: the booking, in queue_log
@@ -288,7 +288,7 @@ class CallbackWorker(_Worker):
             else:
                 await asyncio.to_thread(self._update, cb_id, status="waiting", outcome=detail)
             log.info("callback %s attempt %d: %s %s", cb_id, attempts, "answered" if ok else "failed", detail)
-            await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+            await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
         except Exception:
             log.exception("callback %s failed", cb_id)
         finally:
@@ -355,7 +355,8 @@ class FollowUpWorker(_Worker):
             if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
                 reference = f"call:{row.get('linkedid', '')}"
                 if REFERENCE.match(reference):
-                    await self.bus.publish(FOLLOWUP_REQUEST, {"phone": row["caller"], "reference": reference})
+                    request = FollowUpRequest(phone=row["caller"], reference=reference)
+                    await self.bus.publish(request.topic, request.to_json())
 
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
@@ -415,7 +416,13 @@ class FollowUpWorker(_Worker):
                 result = None
             log.info("follow-up %s (%s) attempt %d: %s", fu_id, fu.reference, attempts, result or detail)
             if result is not None:
-                await self.bus.publish(FOLLOWUP_RESULT, {**result, "attempts": attempts})
+                done = FollowUpResult(
+                    reference=result["reference"],
+                    status=result["status"],
+                    rating=result["rating"],
+                    attempts=attempts,
+                )
+                await self.bus.publish(done.topic, done.to_json())
         except Exception:
             log.exception("follow-up %s failed", fu_id)
         finally:

@@ -39,6 +39,7 @@ from callcenter.calls.state import LiveCall, LiveModel
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
+from callcenter.messages import CallControlResult
 from callcenter.phone import normalize
 from callcenter.text import clean_name
 
@@ -120,9 +121,9 @@ class CallControl(TopicWorker):
     async def run(self, command: dict[str, Any]) -> dict[str, Any]:
         action = str(command.get("action", ""))
         ext = str(command.get("ext", ""))
-        result: dict[str, Any] = {"type": "callcontrol", "action": action, "ok": False}
-        if "request_id" in command:
-            result["request_id"] = str(command["request_id"])[:40]
+        request_id = str(command["request_id"])[:40] if "request_id" in command else None
+        result: dict[str, Any] = {}  # what the command was about, as far as it got
+        ok, error = False, None
         try:
             if not EXT.match(ext):
                 raise Refused("bad extension")
@@ -141,17 +142,18 @@ class CallControl(TopicWorker):
                 )
             if not reply.ok:
                 raise Refused(f"Asterisk refused: {reply.message or ''}"[:200])
-            result["ok"] = True
+            ok = True
         except Refused as exc:
-            result["error"] = str(exc)
+            error = str(exc)
             log.warning("call control %s for %s refused: %s", action, ext, exc)
         except Exception as exc:
-            result["error"] = "failed"
+            error = "failed"
             log.exception("call control %s for %s failed: %r", action, ext, exc)
+        message = CallControlResult(ext, action, ok, request_id=request_id, error=error, details=result)
         if EXT.match(ext):
-            await self.bus.publish(topics.seat(ext), result)
-        await self.bus.publish(RESULT_TOPIC, {**result, "ext": ext if EXT.match(ext) else ""})
-        return result
+            await self.bus.publish(message.topic, message.to_json())
+        await self.bus.publish(RESULT_TOPIC, message.result_json())
+        return message.to_json()
 
     # -- the actions: each returns the AMI action, built from checked values only ------------
     async def _do_hangup(self, ext: str, command: dict, result: dict) -> Action | None:

@@ -3,7 +3,6 @@ and a finished call's record (the workers in ``callcenter.calls.workers`` run th
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -12,11 +11,9 @@ from sqlmodel import col
 
 from callcenter.calls.models import CallRecord
 from callcenter.calls.state import LiveCall
-from callcenter.clock import iso_epoch_ms
 from callcenter.config import Settings
 from callcenter.database import Query, Reads, hot_reads
 from callcenter.directory.models import Community, Grid, Jurisdiction
-from callcenter.phone import display
 from callcenter.residents.models import Resident
 
 
@@ -140,35 +137,6 @@ def build_profile(
                     "summary": o["summary"],
                 }
     return out
-
-
-def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
-    profile = call.profile or {}
-    history = profile.get("history") or {"calls": 0, "last_call": None, "orders": 0, "last_order": None}
-    return {
-        "type": "pop",
-        "linkedid": call.linkedid,
-        "state": "talking" if call.seat == ext and call.answered_at else "ringing",
-        "caller": call.caller or call.caller_raw,
-        "caller_display": display(call.caller) or call.caller_raw,
-        "caller_name": call.caller_name,
-        "did": call.did,
-        "queue": call.queue,
-        "source": call.source,
-        "order_12345": call.order_12345,
-        "summary_12345": call.summary_12345,
-        # The caller's menu choice (a key, invalid / timeout) and its meaning
-        "ivr_choice": call.ivr_choice,
-        "ivr_label": call.ivr_label,
-        "ivr_category": call.ivr_category,
-        "resident": profile.get("resident"),
-        "history": history,
-        "dispatch": profile.get("dispatch"),  # household, elderly profile, archive, earlier orders
-        "profile_ready": call.profile is not None,
-        "ringing_at": iso_epoch_ms(call.ringing.get(ext)),
-        "answered_at": iso_epoch_ms(call.answered_at) if call.seat == ext else None,
-        "sent_at": time.time(),
-    }
 
 
 def record_row(call: LiveCall) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from callcenter.ami import events as ev
 from callcenter.ids import CALL_ID, PERSONAL_QUEUE_PREFIX
+from callcenter.messages import SeatStatus
 
 _SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
 
@@ -135,9 +136,13 @@ class DayFigures:
     seat_calls: dict[str, int] = field(default_factory=dict)  # extension → calls answered
 
 
+# What the workers do about an event: show a pop, clear one, record the call, send a seat's state.
+EffectKind = Literal["pop", "clear", "record", "seat"]
+
+
 @dataclass
 class Effect:
-    kind: str  # pop | clear | record | seat
+    kind: EffectKind
     ext: str = ""
     call: LiveCall | None = None
     reason: str = ""
@@ -176,17 +181,20 @@ class LiveModel:
                 return call
         return None
 
-    def seat_view(self, ext: str) -> dict[str, Any]:
+    def seat_status(self, ext: str) -> SeatStatus:
         seat = self.seats[ext]
-        return {
-            "ext": seat.ext,
-            "name": seat.name,
-            "state": seat.state,
-            "paused_reason": seat.paused_reason,
-            "queues": sorted(seat.queues),
-            "since": seat.since,
-            "wrapup_until": seat.wrapup_until,
-        }
+        return SeatStatus(
+            ext=seat.ext,
+            name=seat.name,
+            state=seat.state,
+            paused_reason=seat.paused_reason,
+            queues=sorted(seat.queues),
+            since=seat.since,
+            wrapup_until=seat.wrapup_until,
+        )
+
+    def seat_view(self, ext: str) -> dict[str, Any]:
+        return self.seat_status(ext).view()
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """What the wallboard shows live: callers waiting per queue and every seat's state."""
@@ -206,7 +214,6 @@ class LiveModel:
                 figures["waiting"] += 1
                 figures["longest_wait_s"] = round(max(figures["longest_wait_s"], now - call.queued_at), 1)
         return {
-            "type": "snapshot",
             "at": now,
             "queues": queues,
             "seats": [self.seat_view(ext) for ext in sorted(self.seats)],

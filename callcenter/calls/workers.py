@@ -23,13 +23,16 @@ from sqlmodel import col
 from callcenter import topics
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
+from callcenter.calls import notifier
 from callcenter.calls.models import CallRecord, QueueEventRow
-from callcenter.calls.service import ProfileExtras, build_profile, pop_payload, record_row
+from callcenter.calls.notifier import Notifier
+from callcenter.calls.service import ProfileExtras, build_profile, record_row
 from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
 from callcenter.clock import china_day
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.service import QueueParams, queue_params
+from callcenter.messages import CallRecorded, CallsResync, Clear, WallboardSnapshot
 from callcenter.phone import normalize
 from callcenter.residents.service import find_resident_id
 
@@ -87,6 +90,7 @@ class CallService:
         self._read_today = read_today or _no_figures
         self.profile_extras = profile_extras
         self.bus = bus
+        self.notify = Notifier(bus)
         self.model = LiveModel()
         self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
         self._loop = asyncio.get_running_loop()  # the engine's loop, which consumes ``events``
@@ -175,7 +179,7 @@ class CallService:
             for call in self.model.calls.values():
                 if call.profile is None:
                     self._profiles.put_nowait(call.linkedid)
-            await self.bus.publish(topics.CALLS_RESYNC, {"at": item.received, "calls": len(self.model.calls)})
+            await self.notify.send(CallsResync(at=item.received, calls=len(self.model.calls)))
         else:
             effects = self.model.apply(item)
         for effect in effects:
@@ -197,17 +201,13 @@ class CallService:
         if effect.call is not None:
             self._label(effect.call)
         if effect.kind == "pop" and effect.call is not None:
-            await self.bus.publish(topics.seat(effect.ext), pop_payload(effect.call, effect.ext))
+            await self.notify.send(notifier.pop_message(effect.call, effect.ext))
         elif effect.kind == "clear" and effect.call is not None:
-            await self.bus.publish(
-                topics.seat(effect.ext),
-                {"type": "clear", "linkedid": effect.call.linkedid, "reason": effect.reason},
-            )
+            await self.notify.send(Clear(effect.ext, effect.call.linkedid, effect.reason))
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
         elif effect.kind == "seat":
-            view = self.model.seat_view(effect.ext)
-            await self.bus.publish(topics.seat(effect.ext), {"type": "state", **view})
+            await self.notify.send(self.model.seat_status(effect.ext))
 
     async def _load_config(self) -> None:
         """What the configuration says about calls: queues' wrap-up and service-level thresholds,
@@ -233,25 +233,9 @@ class CallService:
             self.today = await self._run_db(self._read_today, self.settings, day)
             self._wallboard_dirty.set()
 
-    def wallboard(self) -> dict[str, Any]:
+    def wallboard(self) -> WallboardSnapshot:
         """The live snapshot with today's figures and the alert thresholds."""
-        snap = self.model.snapshot()
-        for name, figures in self.today.queues.items():
-            live = snap["queues"].setdefault(name, {"waiting": 0, "longest_wait_s": 0.0})
-            # The live longest wait is of callers waiting now; the day's is kept apart.
-            live.update({k: v for k, v in figures.items() if k != "longest_wait_s"})
-            live["longest_wait_today_s"] = figures.get("longest_wait_s")
-        for name, q in snap["queues"].items():
-            params = self.queue_params.get(name)
-            q["service_level_s"] = params.service_level_s if params else self.settings.service_level_s
-        for seat in snap["seats"]:
-            seat["calls_today"] = self.today.seat_calls.get(seat["ext"], 0)
-        snap["day"] = self.today.day
-        snap["alerts"] = {
-            "wait_s": self.settings.service_level_s,
-            "answered_rate": self.settings.answered_rate_alert,
-        }
-        return snap
+        return notifier.wallboard(self.model, self.today, self.queue_params, self.settings)
 
     # -- workers ---------------------------------------------------------------------------
     async def _wallboard_worker(self, hello) -> None:
@@ -264,19 +248,18 @@ class CallService:
                 if china_day() != self.today.day:  # midnight in Lanzhou: a new day's figures
                     await self.refresh_today()
                 board = self.wallboard()
-                await self.bus.publish(topics.WALLBOARD, board)
+                await self.notify.send(board)
                 await self._publish_seat_queues(board)
                 await asyncio.sleep(WALLBOARD_INTERVAL)
         finally:
             hello_task.cancel()
 
-    async def _publish_seat_queues(self, board: dict[str, Any]) -> None:
+    async def _publish_seat_queues(self, board: WallboardSnapshot) -> None:
         """Each seat's status bar: the callers waiting in its own queues, sent when they change."""
-        for seat in board["seats"]:
-            mine = {q: board["queues"].get(q, {}).get("waiting", 0) for q in seat["queues"]}
-            if self._seat_queues_sent.get(seat["ext"]) != mine:
-                self._seat_queues_sent[seat["ext"]] = mine
-                await self.bus.publish(topics.seat(seat["ext"]), {"type": "queues", "waiting": mine})
+        for message in notifier.seat_queues(board):
+            if self._seat_queues_sent.get(message.ext) != message.waiting:
+                self._seat_queues_sent[message.ext] = message.waiting
+                await self.notify.send(message)
 
     async def _wallboard_hellos(self, sub) -> None:
         async for _topic, _payload in sub:
@@ -304,7 +287,7 @@ class CallService:
                 continue
             # A pop already sent without the profile is sent again, complete.
             for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
-                await self.bus.publish(topics.seat(ext), pop_payload(call, ext))
+                await self.notify.send(notifier.pop_message(call, ext))
 
     async def _resident_worker(self, sub) -> None:
         """A seat registered or linked the caller: rebuild the pop with the resident."""
@@ -319,12 +302,12 @@ class CallService:
         async for _topic, payload in sub:
             ext = str(payload.get("ext", ""))
             if ext in self.model.seats:
-                await self.bus.publish(topics.seat(ext), {"type": "state", **self.model.seat_view(ext)})
+                await self.notify.send(self.model.seat_status(ext))
                 self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
                 self._wallboard_dirty.set()
             call = self.model.pop_for(ext)
             if call is not None:
-                await self.bus.publish(topics.seat(ext), pop_payload(call, ext))
+                await self.notify.send(notifier.pop_message(call, ext))
 
     async def _record_worker(self) -> None:
         while True:
@@ -338,7 +321,7 @@ class CallService:
                     row = {
                         k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
                     }
-                    await self.bus.publish(topics.CALLS_RECORDED, row)
+                    await self.notify.send(CallRecorded(row))
             except Exception:
                 log.exception("writing %d call records failed; retrying", len(batch))
                 for c in batch:

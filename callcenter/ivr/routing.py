@@ -28,6 +28,7 @@ from callcenter.config import Settings
 from callcenter.database import Query, Reads, get_engine, hot_reads, session_scope
 from callcenter.ivr import service
 from callcenter.ivr.models import ServiceHours
+from callcenter.messages import IvrRequestAdded
 from callcenter.residents.service import RESIDENT_BY_PHONE
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,8 @@ class RequestWriter(TopicWorker):
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         item = await asyncio.to_thread(self._write, payload)
         log.info("out-of-hours %s from %s on %s: item %s", item.kind, item.caller or "?", item.did, item.id)
-        await self.bus.publish(topics.IVR_REQUEST_ADDED, {"id": item.id, "kind": item.kind, "did": item.did})
+        added = IvrRequestAdded(id=item.id, kind=item.kind, did=item.did)
+        await self.bus.publish(added.topic, added.to_json())
 
     def _write(self, p: dict[str, Any]):
         with session_scope(self.settings) as s:

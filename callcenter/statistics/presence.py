@@ -22,17 +22,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from callcenter import topics
 from callcenter.ami import actions
 from callcenter.ami import events as ev
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 from callcenter.ids import PERSONAL_QUEUE_PREFIX
+from callcenter.messages import QueueLogLine
 
 log = logging.getLogger(__name__)
 
-QUEUELOG_TOPIC = topics.QUEUELOG
+QUEUELOG_TOPIC = QueueLogLine.topic
 UNAVAILABLE = frozenset({4, 5})  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
 STATIC_CALLID = "STATIC"
 
@@ -45,13 +45,8 @@ class StaticPresence:
         self.known: dict[tuple[str, str], bool] = {}  # (queue, interface) → available
 
     def _line(self, queue: str, interface: str, available: bool) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "queue": queue,
-            "event": "ADDMEMBER" if available else "REMOVEMEMBER",
-            "uniqueid": STATIC_CALLID,
-            "interface": interface,
-        }
+        event = "ADDMEMBER" if available else "REMOVEMEMBER"
+        return QueueLogLine(self.source, queue, event, STATIC_CALLID, interface).to_json()
 
     @staticmethod
     def _static(m: ev.QueueMemberStatus) -> bool:
@@ -97,15 +92,10 @@ class QueueLogWriter(TopicWorker):
         self.ami = ami
 
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
-        if payload.get("source") != self.settings.stats_source:
+        line = QueueLogLine.from_json(payload)
+        if line.source != self.settings.stats_source:
             return  # another engine's (several Asterisk servers on one bus)
-        action = actions.queue_log(
-            str(payload.get("queue", "")),
-            str(payload.get("event", "")),
-            str(payload.get("uniqueid", "")),
-            str(payload.get("interface", "")),
-            str(payload.get("message", "")),
-        )
+        action = actions.queue_log(line.queue, line.event, line.uniqueid, line.interface, line.message)
         if action is None:
             log.warning("queue_log line refused: %r", payload)
             return
