@@ -21,7 +21,7 @@ from callcenter.ami.actions import Action, Reply
 from callcenter.ami.client import AmiClient, close_manager, open_manager, sender
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
-from callcenter.messages import ConfigApplied
+from callcenter.messages import ConfigApplied, ConfigRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ConfigApplier(TopicWorker):
             _topic, other = sub.queue.get_nowait()
             modules |= set(_modules(other))
         await self.apply(
-            reason=str(payload.get("reason", ""))[:64],
+            reason=ConfigRequest.from_json(payload).reason[:64],
             modules=tuple(m for m in RELOAD_MODULES if m in modules),
         )
 
@@ -94,8 +94,8 @@ async def reload_modules(send: Send, attempts: int = 6, modules: tuple[str, ...]
 def _modules(payload: dict[str, Any]) -> tuple[str, ...]:
     """The modules a change needs reloaded (``"modules"`` in the request; all when absent):
     a menu or hours change needs only the dialplan."""
-    wanted = payload.get("modules") if isinstance(payload, dict) else None
-    if not isinstance(wanted, list):
+    wanted = ConfigRequest.from_json(payload).modules
+    if wanted is None:
         return RELOAD_MODULES
     return tuple(m for m in RELOAD_MODULES if m in wanted) or RELOAD_MODULES
 

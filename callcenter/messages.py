@@ -38,6 +38,73 @@ def _str(payload: dict[str, Any], key: str) -> str:
     return str(payload.get(key, ""))
 
 
+# --- commands to the engine (read once, at the engine's edge) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeatCommand:
+    """A seat pauses (with a reason) or resumes, in every queue it is in."""
+
+    topic: ClassVar[str] = topics.SEAT_COMMAND
+
+    action: str  # pause | unpause
+    ext: str
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"action": self.action, "ext": self.ext}
+        if self.action == "pause":
+            out["reason"] = self.reason
+        return out
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> SeatCommand:
+        return cls(action=_str(payload, "action"), ext=_str(payload, "ext"), reason=_str(payload, "reason"))
+
+
+@dataclass(frozen=True, slots=True)
+class CallControlCommand:
+    """A seat's call-control command: hang up, transfer, call out, listen in, log in to or out of
+    a queue. Which fields count depends on the action; the engine checks each."""
+
+    topic: ClassVar[str] = topics.CALLCONTROL_COMMAND
+
+    action: str
+    ext: str
+    request_id: str | None = None  # the console's, echoed in the result
+    linkedid: str = ""
+    mode: str = ""  # transfer: blind | attended; listen: listen | whisper | barge
+    kind: str = ""  # transfer target: seat | queue | outside | 12345
+    target: str = ""
+    number: str = ""
+    target_ext: str = ""
+    queue: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "ext": self.ext}
+        if self.request_id is not None:
+            out["request_id"] = self.request_id
+        for key in ("linkedid", "mode", "kind", "target", "number", "target_ext", "queue"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        return out
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> CallControlCommand:
+        return cls(
+            action=_str(payload, "action"),
+            ext=_str(payload, "ext"),
+            request_id=str(payload["request_id"])[:40] if "request_id" in payload else None,
+            linkedid=_str(payload, "linkedid"),
+            mode=_str(payload, "mode"),
+            kind=_str(payload, "kind"),
+            target=_str(payload, "target"),
+            number=_str(payload, "number"),
+            target_ext=_str(payload, "target_ext"),
+            queue=_str(payload, "queue"),
+        )
+
+
 # --- to a seat's console (topic ``seat.<ext>``) --------------------------------------------------
 
 
@@ -325,6 +392,69 @@ class ConfigApplied:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigRequest:
+    """Render Asterisk's configuration and reload the modules named (all when none are)."""
+
+    topic: ClassVar[str] = topics.CONFIG
+
+    reason: str
+    modules: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reason": self.reason}
+        if self.modules is not None:
+            out["modules"] = self.modules
+        return out
+
+    @classmethod
+    def from_json(cls, payload: Any) -> ConfigRequest:
+        if not isinstance(payload, dict):
+            return cls(reason="")
+        wanted = payload.get("modules")
+        modules = [str(m) for m in wanted] if isinstance(wanted, list) else None
+        return cls(reason=_str(payload, "reason"), modules=modules)
+
+
+@dataclass(frozen=True, slots=True)
+class IvrRequest:
+    """An out-of-hours caller left a voicemail or asked for a callback (from the FastAGI route)."""
+
+    topic: ClassVar[str] = topics.IVR_REQUEST
+
+    kind: str  # voicemail | callback
+    did: str
+    linkedid: str
+    caller: str
+    caller_raw: str
+    resident_id: int | None
+    recording: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "did": self.did,
+            "linkedid": self.linkedid,
+            "caller": self.caller,
+            "caller_raw": self.caller_raw,
+            "resident_id": self.resident_id,
+            "recording": self.recording,
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> IvrRequest:
+        rid = payload.get("resident_id")
+        return cls(
+            kind=_str(payload, "kind"),
+            did=_str(payload, "did"),
+            linkedid=_str(payload, "linkedid"),
+            caller=_str(payload, "caller"),
+            caller_raw=_str(payload, "caller_raw"),
+            resident_id=rid if isinstance(rid, int) else None,
+            recording=_str(payload, "recording"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class IvrRequestAdded:
     """An out-of-hours voicemail or callback request was stored."""
 
@@ -351,6 +481,12 @@ class CallbackRequest:
     def to_json(self) -> dict[str, Any]:
         return {"linkedid": self.linkedid, "phone": self.phone, "queue": self.queue}
 
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> CallbackRequest:
+        return cls(
+            linkedid=_str(payload, "linkedid"), phone=_str(payload, "phone"), queue=_str(payload, "queue")
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FollowUpRequest:
@@ -363,6 +499,10 @@ class FollowUpRequest:
 
     def to_json(self) -> dict[str, Any]:
         return {"phone": self.phone, "reference": self.reference}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> FollowUpRequest:
+        return cls(phone=_str(payload, "phone"), reference=_str(payload, "reference"))
 
 
 @dataclass(frozen=True, slots=True)

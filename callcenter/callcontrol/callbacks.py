@@ -217,9 +217,8 @@ class CallbackWorker(_Worker):
     # -- the worker ---------------------------------------------------------------------------
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
-            phone = str(payload.get("phone", ""))[:40]
-            queue = str(payload.get("queue", ""))
-            linkedid = str(payload.get("linkedid", ""))
+            request = CallbackRequest.from_json(payload)
+            phone, queue, linkedid = request.phone[:40], request.queue, request.linkedid
             if dial_digits(phone) is None or not QUEUE.match(queue):
                 continue
             try:
@@ -360,8 +359,8 @@ class FollowUpWorker(_Worker):
 
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
-            phone = str(payload.get("phone", ""))[:40]
-            reference = str(payload.get("reference", ""))
+            request = FollowUpRequest.from_json(payload)
+            phone, reference = request.phone[:40], request.reference
             if dial_digits(phone) is None or not REFERENCE.match(reference):
                 log.warning("follow-up request refused: %r", payload)
                 continue

@@ -39,7 +39,7 @@ from callcenter.calls.state import LiveCall, LiveModel
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
-from callcenter.messages import CallControlResult
+from callcenter.messages import CallControlCommand, CallControlResult
 from callcenter.phone import normalize
 from callcenter.text import clean_name
 
@@ -114,14 +114,13 @@ class CallControl(TopicWorker):
         # linkedid of a click-to-call -> (the seat's extension, when it was placed)
         self.outbound: dict[str, tuple[str, float]] = {}
 
-    async def handle(self, command: dict[str, Any], sub: Subscription) -> None:
+    async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         # Off the subscription loop: an AMI round trip must not hold up the next command.
-        asyncio.create_task(self.run(command))
+        asyncio.create_task(self.run(payload))
 
-    async def run(self, command: dict[str, Any]) -> dict[str, Any]:
-        action = str(command.get("action", ""))
-        ext = str(command.get("ext", ""))
-        request_id = str(command["request_id"])[:40] if "request_id" in command else None
+    async def run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = CallControlCommand.from_json(payload)
+        action, ext = command.action, command.ext
         result: dict[str, Any] = {}  # what the command was about, as far as it got
         ok, error = False, None
         try:
@@ -137,9 +136,7 @@ class CallControl(TopicWorker):
             if not reply.ok and action == "dial":
                 self.outbound.pop(str(result.get("linkedid", "")), None)
             elif action == "dial":
-                asyncio.create_task(
-                    self._mark_outbound(str(result["linkedid"]), ext, str(command.get("number", "")))
-                )
+                asyncio.create_task(self._mark_outbound(str(result["linkedid"]), ext, command.number))
             if not reply.ok:
                 raise Refused(f"Asterisk refused: {reply.message or ''}"[:200])
             ok = True
@@ -149,15 +146,17 @@ class CallControl(TopicWorker):
         except Exception as exc:
             error = "failed"
             log.exception("call control %s for %s failed: %r", action, ext, exc)
-        message = CallControlResult(ext, action, ok, request_id=request_id, error=error, details=result)
+        message = CallControlResult(
+            ext, action, ok, request_id=command.request_id, error=error, details=result
+        )
         if EXT.match(ext):
             await self.bus.publish(message.topic, message.to_json())
         await self.bus.publish(RESULT_TOPIC, message.result_json())
         return message.to_json()
 
     # -- the actions: each returns the AMI action, built from checked values only ------------
-    async def _do_hangup(self, ext: str, command: dict, result: dict) -> Action | None:
-        linkedid = str(command.get("linkedid", ""))
+    async def _do_hangup(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
+        linkedid = command.linkedid
         result["linkedid"] = linkedid
         if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
             channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
@@ -167,14 +166,14 @@ class CallControl(TopicWorker):
             channel = seat_call(self.model, ext, linkedid).seat_channel
         return actions.hangup(channel)
 
-    async def _do_transfer(self, ext: str, command: dict, result: dict) -> Action | None:
-        linkedid = str(command.get("linkedid", ""))
-        mode, kind = str(command.get("mode", "")), str(command.get("kind", ""))
+    async def _do_transfer(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
+        linkedid = command.linkedid
+        mode, kind = command.mode, command.kind
         result.update(linkedid=linkedid, mode=mode, kind=kind)
         if mode not in TRANSFER_MODES or kind not in TRANSFER_KINDS:
             raise Refused("bad transfer")
         call = seat_call(self.model, ext, linkedid)
-        target = await self._target(ext, kind, str(command.get("target", "")), call)
+        target = await self._target(ext, kind, command.target, call)
         result["target"] = target
         context = XFER_CONTEXT[kind]
         if mode == "blind":
@@ -211,10 +210,10 @@ class CallControl(TopicWorker):
             raise Refused("no 12345 line configured")
         return "12345"
 
-    async def _do_dial(self, ext: str, command: dict, result: dict) -> Action | None:
+    async def _do_dial(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         if not self.settings.outbound_contact:
             raise Refused("no outside line configured")
-        number = dial_digits(str(command.get("number", "")))
+        number = dial_digits(command.number)
         if number is None:
             raise Refused("bad number")
         busy = [c for c in self.model.calls.values() if c.seat == ext and c.talk_end is None]
@@ -261,8 +260,8 @@ class CallControl(TopicWorker):
                 busy = True
         return busy
 
-    async def _do_spy(self, ext: str, command: dict, result: dict) -> Action | None:
-        target_ext, mode = str(command.get("target_ext", "")), str(command.get("mode", ""))
+    async def _do_spy(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
+        target_ext, mode = command.target_ext, command.mode
         result.update(target_ext=target_ext, mode=mode)
         if mode not in SPY_MODES or not EXT.match(target_ext) or target_ext == ext:
             raise Refused("bad listen request")
@@ -275,17 +274,17 @@ class CallControl(TopicWorker):
         result["linkedid"] = call.linkedid
         return actions.chanspy(ext, call.seat_channel, mode, caller_id=target_ext)
 
-    async def _do_queue_login(self, ext: str, command: dict, result: dict) -> Action | None:
+    async def _do_queue_login(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         queue = await self._own_queue(command, result)
         name = await self.directory.member_name(ext)
         return actions.queue_add(queue, ext, name)
 
-    async def _do_queue_logout(self, ext: str, command: dict, result: dict) -> Action | None:
+    async def _do_queue_logout(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         queue = await self._own_queue(command, result)
         return actions.queue_remove(queue, ext)
 
-    async def _own_queue(self, command: dict, result: dict) -> str:
-        queue = str(command.get("queue", ""))
+    async def _own_queue(self, command: CallControlCommand, result: dict) -> str:
+        queue = command.queue
         result["queue"] = queue
         if not QUEUE.match(queue) or queue not in await self.directory.queues():
             raise Refused("no such queue")

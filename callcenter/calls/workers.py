@@ -32,7 +32,7 @@ from callcenter.clock import china_day
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.service import QueueParams, queue_params
-from callcenter.messages import CallRecorded, CallsResync, Clear, WallboardSnapshot
+from callcenter.messages import CallRecorded, CallsResident, CallsResync, Clear, WallboardSnapshot
 from callcenter.phone import normalize
 from callcenter.residents.service import find_resident_id
 
@@ -292,10 +292,10 @@ class CallService:
     async def _resident_worker(self, sub) -> None:
         """A seat registered or linked the caller: rebuild the pop with the resident."""
         async for _topic, payload in sub:
-            call = self.model.calls.get(str(payload.get("linkedid", "")))
-            resident_id = payload.get("resident_id")
-            if call is not None and isinstance(resident_id, int):
-                call.resident_id = resident_id
+            linked = CallsResident.from_json(payload)
+            call = self.model.calls.get(linked.linkedid)
+            if call is not None and linked.resident_id is not None:
+                call.resident_id = linked.resident_id
                 self._profiles.put_nowait(call.linkedid)
 
     async def _hello_worker(self, sub) -> None:

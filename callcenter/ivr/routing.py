@@ -28,7 +28,7 @@ from callcenter.config import Settings
 from callcenter.database import Query, Reads, get_engine, hot_reads, session_scope
 from callcenter.ivr import service
 from callcenter.ivr.models import ServiceHours
-from callcenter.messages import IvrRequestAdded
+from callcenter.messages import IvrRequest, IvrRequestAdded
 from callcenter.residents.service import RESIDENT_BY_PHONE
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class IvrRuntime:
         return run() if self.inline_reads else await asyncio.to_thread(run)
 
 
-REQUEST_TOPIC = topics.IVR_REQUEST
+REQUEST_TOPIC = IvrRequest.topic
 
 
 class RequestWriter(TopicWorker):
@@ -138,15 +138,16 @@ class RequestWriter(TopicWorker):
         added = IvrRequestAdded(id=item.id, kind=item.kind, did=item.did)
         await self.bus.publish(added.topic, added.to_json())
 
-    def _write(self, p: dict[str, Any]):
+    def _write(self, payload: dict[str, Any]):
+        request = IvrRequest.from_json(payload)
         with session_scope(self.settings) as s:
             return service.add_request(
                 s,
-                str(p.get("kind", "")),
-                linkedid=str(p.get("linkedid", "")),
-                caller=str(p.get("caller", "")),
-                caller_raw=str(p.get("caller_raw", "")),
-                resident_id=p.get("resident_id") if isinstance(p.get("resident_id"), int) else None,
-                did=str(p.get("did", "")),
-                recording=str(p.get("recording", "")),
+                request.kind,
+                linkedid=request.linkedid,
+                caller=request.caller,
+                caller_raw=request.caller_raw,
+                resident_id=request.resident_id,
+                did=request.did,
+                recording=request.recording,
             )
