@@ -523,3 +523,16 @@ class FollowUpResult:
             "rating": self.rating,
             "attempts": self.attempts,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOverdue:
+    """An order went to supervision (督办): the supervisors' pages show it."""
+
+    topic: ClassVar[str] = topics.DISPATCH_OVERDUE
+
+    number: str
+    action: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "action": self.action}
