@@ -78,7 +78,7 @@ class CallService:
         self,
         settings: Settings,
         bus: EventBus,
-        events: asyncio.Queue | None = None,
+        events: asyncio.Queue[Any] | None = None,
         profile_extras: ProfileExtras | None = None,
         *,
         read_menu: Callable[[Settings], Menu] | None = None,
@@ -92,7 +92,9 @@ class CallService:
         self.bus = bus
         self.notify = Notifier(bus)
         self.model = LiveModel()
-        self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
+        # AMI events and, handed over from the FastAGI route, who is calling (``_apply``'s input).
+        # The queue is the AMI client's, which knows only its events: typed Any here.
+        self.events: asyncio.Queue[Any] = events if events is not None else asyncio.Queue()
         self._loop = asyncio.get_running_loop()  # the engine's loop, which consumes ``events``
         self._handover: collections.deque[Identified] = collections.deque()  # from the FastAGI thread
         self._handover_lock = threading.Lock()
@@ -169,7 +171,7 @@ class CallService:
             except Exception:
                 log.exception("applying %r failed", item)
 
-    async def _apply(self, item: Any) -> None:
+    async def _apply(self, item: ev.AmiEvent | Identified) -> None:
         if isinstance(item, Identified):
             call = self.model.identify(item)
             self._profiles.put_nowait(call.linkedid)
