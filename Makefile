@@ -18,11 +18,12 @@ test: install
 bench: install
 	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
-# Style and the layer contracts (pyproject.toml [tool.importlinter]).
+# Style, the layer contracts (pyproject.toml [tool.importlinter]) and the types ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 asterisk-stop:
 	$(BIN)/callcenter asterisk stop

@@ -10,7 +10,7 @@ import logging
 
 from agi_scripts.server import AgiRequest
 from callcenter import ids
-from callcenter.ivr.routing import REQUEST_TOPIC
+from callcenter.messages import IvrRequest
 from callcenter.phone import normalize
 
 log = logging.getLogger(__name__)
@@ -26,16 +26,14 @@ async def after_hours(request: AgiRequest, context) -> None:
     caller = normalize(raw, settings.default_region, settings.default_area_code) or ""
     resident_id = (await context.ivr.facts(caller)).resident_id if caller else None
     recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.match(uniqueid) else ""
-    await context.bus.publish(
-        REQUEST_TOPIC,
-        {
-            "kind": kind,
-            "did": did,
-            "linkedid": linkedid,
-            "caller": caller,
-            "caller_raw": "".join(ch for ch in raw if ch.isprintable())[:80],
-            "resident_id": resident_id,
-            "recording": recording,
-        },
+    message = IvrRequest(
+        kind=kind,
+        did=did,
+        linkedid=linkedid,
+        caller=caller,
+        caller_raw="".join(ch for ch in raw if ch.isprintable())[:80],
+        resident_id=resident_id,
+        recording=recording,
     )
+    await context.bus.publish(message.topic, message.to_json())
     await request.set_variable("CC_REQUEST_OK", "1")

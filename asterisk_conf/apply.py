@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asterisk_conf.ivr_sounds import generate_ivr_prompts
 from asterisk_conf.render import render_config
 from callcenter import topics
-from callcenter.ami.client import AmiClient, close_manager, open_manager
+from callcenter.ami import actions
+from callcenter.ami.actions import Action, Reply
+from callcenter.ami.client import AmiClient, close_manager, open_manager, sender
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
+from callcenter.messages import ConfigApplied, ConfigRequest
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +46,26 @@ class ConfigApplier(TopicWorker):
             _topic, other = sub.queue.get_nowait()
             modules |= set(_modules(other))
         await self.apply(
-            reason=str(payload.get("reason", ""))[:64],
+            reason=ConfigRequest.from_json(payload).reason[:64],
             modules=tuple(m for m in RELOAD_MODULES if m in modules),
         )
 
     async def apply(self, reason: str = "", modules: tuple[str, ...] = RELOAD_MODULES) -> None:
         took = await apply_config(self.settings, self.ami.action, modules=modules)
         log.info("configuration applied (%s) in %s ms", reason, took)
-        await self.bus.publish(APPLIED_TOPIC, {"reason": reason, "ms": took, "at": time.time()})
+        applied = ConfigApplied(reason=reason, ms=took, at=time.time())
+        await self.bus.publish(applied.topic, applied.to_json())
 
 
 def _render_and_speak(settings: Settings) -> None:
     render_config(settings)
-    # Menu and hours prompts whose text changed are spoken again
-    from asterisk_conf.ivr_sounds import generate_ivr_prompts
-
-    generate_ivr_prompts(settings)
+    generate_ivr_prompts(settings)  # menu and hours prompts whose text changed are spoken again
 
 
-async def apply_config(settings: Settings, send, modules: tuple[str, ...] = RELOAD_MODULES) -> float:
+Send = Callable[[Action], Awaitable[Reply]]
+
+
+async def apply_config(settings: Settings, send: Send, modules: tuple[str, ...] = RELOAD_MODULES) -> float:
     """Render, then reload the modules that read the rendered files; return ms."""
     started = time.perf_counter()
     await asyncio.to_thread(_render_and_speak, settings)
@@ -67,26 +73,29 @@ async def apply_config(settings: Settings, send, modules: tuple[str, ...] = RELO
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-async def reload_modules(send, attempts: int = 6, modules: tuple[str, ...] = RELOAD_MODULES) -> None:
+async def reload_modules(send: Send, attempts: int = 6, modules: tuple[str, ...] = RELOAD_MODULES) -> None:
     """Reload each module through AMI with ``send(action) -> reply``.
 
     Asterisk refuses a reload while another is running, so a refused one is tried again.
     """
     for module in modules:
         for attempt in range(1, attempts + 1):
-            reply = await send({"Action": "Reload", "Module": module})
-            if getattr(reply, "success", False):
+            action = actions.reload(module)
+            if action is None:
+                raise ValueError(f"not a module: {module!r}")
+            reply = await send(action)
+            if reply.ok:
                 break
             if attempt == attempts:
-                raise RuntimeError(f"reload of {module} failed: {reply!r}")
+                raise RuntimeError(f"reload of {module} failed: {reply.raw!r}")
             await asyncio.sleep(0.5)
 
 
 def _modules(payload: dict[str, Any]) -> tuple[str, ...]:
     """The modules a change needs reloaded (``"modules"`` in the request; all when absent):
     a menu or hours change needs only the dialplan."""
-    wanted = payload.get("modules") if isinstance(payload, dict) else None
-    if not isinstance(wanted, list):
+    wanted = ConfigRequest.from_json(payload).modules
+    if wanted is None:
         return RELOAD_MODULES
     return tuple(m for m in RELOAD_MODULES if m in wanted) or RELOAD_MODULES
 
@@ -95,6 +104,6 @@ async def reload_running(settings: Settings) -> None:
     """``reload_modules`` over a connection of its own (the command line, tests)."""
     manager = await open_manager(settings)
     try:
-        await reload_modules(manager.send_action)
+        await reload_modules(sender(manager))
     finally:
         close_manager(manager)

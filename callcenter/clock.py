@@ -11,6 +11,7 @@ Two clocks, on purpose:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 from callcenter.config import CHINA_TZ, Settings
 
@@ -19,6 +20,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def aware(ts: datetime) -> datetime: ...
+@overload
+def aware(ts: None) -> None: ...
 def aware(ts: datetime | None) -> datetime | None:
     """SQLite gives naive datetimes back; every stored time is UTC."""
     if ts is None:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 from sqlmodel import Session, SQLModel, create_engine
 
 from callcenter.config import Settings, get_settings
@@ -90,7 +90,7 @@ _SQLITE = sqlite_dialect.dialect(paramstyle="named")
 class Query:
     """A select built once, with its plain-sqlite3 form (SQL, constants, value converters)."""
 
-    def __init__(self, stmt: Select) -> None:
+    def __init__(self, stmt: Select | CompoundSelect) -> None:
         self.stmt = stmt
         compiled = stmt.compile(dialect=_SQLITE)
         self.sql = compiled.string

@@ -1,7 +1,7 @@
 """Every bus topic, named once. Publishers and subscribers import the name, never spell the string.
 
 Commands go to the engine (``engine.*``); the engine's news goes to the consoles (``seat.<ext>``,
-``wallboard``) and to the other workers. The payloads are described where they are built.
+``wallboard``) and to the other workers. Each payload is a type in callcenter/messages.py.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from callcenter.bus import EventBus
 from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.messages import DispatchOverdue
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
 from dispatch.models import Status, WorkOrder
@@ -94,7 +95,8 @@ class DeadlineScheduler:
         if self.bus is not None:
             for number, action in done:
                 if action == "督办":
-                    await self.bus.publish(OVERDUE_TOPIC, {"number": number, "action": action})
+                    overdue = DispatchOverdue(number=number, action=action)
+                    await self.bus.publish(overdue.topic, overdue.to_json())
         return done
 
     async def _loop(self) -> None:

@@ -28,9 +28,9 @@ from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.ami import events as ev
-from callcenter.ami.client import close_manager, open_manager
+from callcenter.ami.client import close_manager, open_manager, sender
 from callcenter.config import Settings
-from callcenter.database import get_engine, session_scope
+from callcenter.database import get_engine, saved_id, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 
 DOCTOR_QUEUE = "cc-doctor"
@@ -65,7 +65,7 @@ def ensure_diagnostics(settings: Settings) -> bool:
             )
             s.add(acc)
             s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=DOCTOR_QUEUE))
+            s.add(QueueMembership(account_id=saved_id(acc), queue_name=DOCTOR_QUEUE))
             added = True
         s.commit()
     return added
@@ -163,7 +163,7 @@ async def run_doctor(settings: Settings) -> int:
     if ensure_diagnostics(settings):
         # The diagnostics number, queue and seat are new: into Asterisk's configuration first.
         try:
-            await apply_config(settings, manager.send_action)
+            await apply_config(settings, sender(manager))
             step("diagnostics number configured", True, settings.doctor_did)
         except Exception as exc:
             step("diagnostics number configured", False, str(exc))

@@ -15,15 +15,17 @@ from agi_scripts.server import FastAgiServer
 from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
-from callcenter.callcontrol.flows import CallControlServices
-from callcenter.calls.service import CallService
+from callcenter.callcontrol.workers import CallControlServices
+from callcenter.calls.workers import CallService
 from callcenter.config import Settings
 from callcenter.ivr.routing import IvrRuntime
-from callcenter.seats.service import SeatCommands
+from callcenter.ivr.service import read_menu
+from callcenter.seats.workers import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
 from callcenter.statistics.orders import OrderRollupTask
-from callcenter.statistics.presence import QueueLogWriter
+from callcenter.statistics.presence import QueueLogWriter, StaticPresence
+from callcenter.statistics.today import DayStats
 from dispatch.categories import seed_if_empty
 from dispatch.followups import FollowUpResults
 from dispatch.profile import pop_extras
@@ -44,7 +46,15 @@ class Engine:
         self.settings = settings
         self.bus = bus
         self.ami = AmiClient(settings)
-        self.calls = CallService(settings, bus, events=self.ami.events, profile_extras=pop_extras)
+        self.calls = CallService(
+            settings,
+            bus,
+            events=self.ami.events,
+            profile_extras=pop_extras,
+            read_menu=read_menu,
+            read_today=DayStats.load,
+            presence=StaticPresence(settings.stats_source),
+        )
         self.seats = SeatCommands(settings, bus, self.ami)
         self.config = ConfigApplier(settings, bus, self.ami)
         # The SMS, e-mail and grid/approval webhook outboxes.

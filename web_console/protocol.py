@@ -17,6 +17,8 @@ from enum import IntEnum, StrEnum
 from functools import cache
 from typing import Any
 
+from callcenter import messages
+
 
 class CloseCode(IntEnum):
     """Why the server closed a socket (4000-4999 are the application's own)."""
@@ -46,15 +48,15 @@ class Control(StrEnum):
 
 
 class MessageType(StrEnum):
-    """``type`` of the bus messages a page receives (built by the engine)."""
+    """``type`` of the bus messages a page receives (built by the engine; callcenter/messages.py)."""
 
-    POP = "pop"  # a call for this seat: caller, resident, orders (calls/service.py)
-    CLEAR = "clear"  # the call left this seat: linkedid, reason
-    STATE = "state"  # the seat's state: state, since, reason, queues …
-    QUEUES = "queues"  # callers waiting in this seat's queues
-    CALLCONTROL = "callcontrol"  # the outcome of this seat's command (callcontrol/service.py)
-    CALLBACKS = "callbacks"  # the callbacks list changed
-    SNAPSHOT = "snapshot"  # the wallboard's queues and seats (calls/state.py)
+    POP = messages.POP  # a call for this seat: caller, resident, orders (calls/notifier.py)
+    CLEAR = messages.CLEAR  # the call left this seat: linkedid, reason
+    STATE = messages.STATE  # the seat's state: state, since, reason, queues …
+    QUEUES = messages.QUEUES  # callers waiting in this seat's queues
+    CALLCONTROL = messages.CALLCONTROL  # the outcome of this seat's command (callcontrol/service.py)
+    CALLBACKS = messages.CALLBACKS  # the callbacks list changed
+    SNAPSHOT = messages.SNAPSHOT  # the wallboard's queues and seats (calls/notifier.py)
 
 
 PING = "ping"  # the client's keepalive, a bare text frame

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
+from callcenter.ami import actions
 from callcenter.ami import events as ev
+from callcenter.ami.actions import Action, Reply
 from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -75,9 +78,19 @@ async def open_manager(
     return manager
 
 
+def sender(manager: Manager) -> Callable[[Action], Awaitable[Reply]]:
+    """``send(action) -> Reply`` over a connection opened with ``open_manager`` (the command
+    line, the doctor), as ``AmiClient.action`` is over the engine's."""
+
+    async def send(action: Action) -> Reply:
+        return Reply.of(await manager.send_action(dict(action), as_list=action.as_list))
+
+    return send
+
+
 def close_manager(manager: Manager) -> None:
     """Close for good: panoramisk reconnects on any lost connection unless told not to."""
-    manager.connection_lost = lambda exc: None  # type: ignore[method-assign]
+    manager.connection_lost = lambda exc: None
     manager.close()
 
 
@@ -126,27 +139,29 @@ class AmiClient:
         log.warning("AMI connection lost: %s", exc)
 
     # -- actions ---------------------------------------------------------------------------
-    async def action(self, action: dict, timeout: float = 10.0, as_list: bool | None = None):
+    async def action(self, action: Action, timeout: float = 10.0) -> Reply:
+        """Send one action (how its reply is read is the action's own: ``Action.as_list``)."""
         if self._manager is None:
             raise RuntimeError("AMI client not started")
-        # panoramisk's QueueAdd replies never resolve unless as_list=False.
-        if as_list is None and action.get("Action", "").lower() in ("queueadd", "queueremove", "queuepause"):
-            as_list = False
-        return await asyncio.wait_for(self._manager.send_action(action, as_list=as_list), timeout)
+        raw = await asyncio.wait_for(self._manager.send_action(dict(action), as_list=action.as_list), timeout)
+        return Reply.of(raw)
 
-    async def held_action(self, action: dict, timeout: float = 45.0):
+    async def held_action(self, action: Action, timeout: float = 45.0) -> Reply:
         """An action that holds its session until it ends (a synchronous Originate replies when
         the phone is answered or gives up): sent on a session of its own, so this client's
         other actions (pauses, transfers, reloads) never wait behind a ringing phone."""
         manager = await open_manager(self.settings, events="off", timeout=10)
         try:
             # as_list=False: panoramisk 1.4 takes "... successfully queued" for a list's start.
-            return await asyncio.wait_for(manager.send_action(action, as_list=False), timeout)
+            return Reply.of(await asyncio.wait_for(manager.send_action(dict(action), as_list=False), timeout))
         finally:
             close_manager(manager)
 
-    async def list_action(self, action: dict, timeout: float = 10.0) -> list:
-        result = await self.action(action, timeout=timeout, as_list=True)
+    async def list_action(self, action: Action, timeout: float = 10.0) -> list:
+        """The events of a list action (QueueStatus, CoreShowChannels), as panoramisk gives them."""
+        if self._manager is None:
+            raise RuntimeError("AMI client not started")
+        result = await asyncio.wait_for(self._manager.send_action(dict(action), as_list=True), timeout)
         return result if isinstance(result, list) else [result]
 
     async def _resync(self) -> None:
@@ -155,8 +170,8 @@ class AmiClient:
         while True:
             attempt += 1
             try:
-                queue_lines = await self.list_action({"Action": "QueueStatus"}, timeout=5)
-                chan_lines = await self.list_action({"Action": "CoreShowChannels"}, timeout=5)
+                queue_lines = await self.list_action(actions.queue_status(), timeout=5)
+                chan_lines = await self.list_action(actions.core_show_channels(), timeout=5)
                 break
             except Exception as exc:
                 log.warning("AMI re-sync attempt %d failed (%r); trying again", attempt, exc)

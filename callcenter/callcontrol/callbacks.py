@@ -25,9 +25,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from callcenter import topics
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.models import Callback, FollowUp
@@ -35,7 +36,8 @@ from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, dial_digi
 from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
-from callcenter.database import session_scope
+from callcenter.database import saved_id, session_scope
+from callcenter.messages import CallbackRequest, CallbacksChanged, FollowUpRequest, FollowUpResult
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,8 @@ def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
     with session_scope(settings) as s:
         rows = s.exec(
             select(Callback)
-            .where(Callback.status.in_(("waiting", "calling")))
-            .order_by(Callback.requested_at, Callback.id)
+            .where(col(Callback.status).in_(("waiting", "calling")))
+            .order_by(col(Callback.requested_at), col(Callback.id))
             .limit(200)
         ).all()
     return [
@@ -92,30 +94,21 @@ class _Originator:
         digits = dial_digits(number)
         if digits is None or not self.settings.outbound_contact:
             return False, "no number or no outside line"
-        for k, v in variables.items():  # names and values are ours; still, nothing odd passes
-            if not re.fullmatch(r"[A-Z_]{1,32}", k) or not re.fullmatch(r"[A-Za-z0-9_.:/-]{0,64}", v):
-                return False, "bad variable"
         channel_id = new_channel_id()
         clid = await self.directory.caller_id()
-        action = {
-            "Action": "Originate",
-            "Channel": f"PJSIP/{digits}@cc-outbound",
-            "Context": context,
-            "Exten": "s",
-            "Priority": "1",
-            "CallerID": f"<{clid}>",
-            "Timeout": "30000",
-            "ChannelId": channel_id,
-            "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
-        }
+        # Not async: the reply comes when the resident answers (Success) or not (Error).
+        action = actions.originate(
+            f"PJSIP/{digits}@cc-outbound", context, "s", clid, variables, channel_id, asynchronous=False
+        )
+        if action is None:  # names and values are ours; still, nothing odd passes
+            return False, "bad variable"
         try:
-            # Not async: the reply comes when the resident answers (Success) or not (Error).
             reply = await self.ami.held_action(action, timeout=45)
         except Exception as exc:
             return False, f"originate failed: {exc!r}"[:64]
-        if getattr(reply, "success", False):
+        if reply.ok:
             return True, channel_id
-        return False, str(reply.get("Message", "no answer") if hasattr(reply, "get") else "no answer")[:64]
+        return False, str(reply.message if reply.message is not None else "no answer")[:64]
 
 
 class _Worker:
@@ -178,7 +171,11 @@ class _Worker:
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._tasks.append(task)
-        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     async def stop(self) -> None:
         tasks, self._tasks = list(self._tasks), []
@@ -213,22 +210,20 @@ class CallbackWorker(_Worker):
         number = call.caller or call.caller_raw
         if waited < self.settings.callback_offer_after_s or dial_digits(number or "") is None:
             return False, call.queue
-        asyncio.get_running_loop().create_task(
-            self.bus.publish(CALLBACK_TOPIC, {"linkedid": linkedid, "phone": number, "queue": call.queue})
-        )
+        request = CallbackRequest(linkedid=linkedid, phone=number or "", queue=call.queue)
+        asyncio.get_running_loop().create_task(self.bus.publish(request.topic, request.to_json()))
         return True, call.queue
 
     # -- the worker ---------------------------------------------------------------------------
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
-            phone = str(payload.get("phone", ""))[:40]
-            queue = str(payload.get("queue", ""))
-            linkedid = str(payload.get("linkedid", ""))
+            request = CallbackRequest.from_json(payload)
+            phone, queue, linkedid = request.phone[:40], request.queue, request.linkedid
             if dial_digits(phone) is None or not QUEUE.match(queue):
                 continue
             try:
                 await asyncio.to_thread(self._insert, linkedid[:64], phone, queue)
-                await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+                await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
             except Exception:
                 log.exception("storing a callback for %s failed", linkedid)
 
@@ -246,7 +241,7 @@ class CallbackWorker(_Worker):
             rows = s.exec(
                 select(Callback)
                 .where(Callback.status == "waiting")
-                .order_by(Callback.requested_at, Callback.id)
+                .order_by(col(Callback.requested_at), col(Callback.id))
             ).all()
         return [r for r in rows if r.last_attempt_at is None or aware(r.last_attempt_at) + retry <= now]
 
@@ -259,53 +254,52 @@ class CallbackWorker(_Worker):
     def _start_due(self, due: list[Callback]) -> None:
         busy_queues: set[str] = set()
         for cb in due:
-            if cb.id in self._calling or cb.queue in busy_queues:
+            if saved_id(cb) in self._calling or cb.queue in busy_queues:
                 continue
             if self.free_seat(cb.queue) is None:
                 continue
             busy_queues.add(cb.queue)  # one callback per queue at a time: one free seat
-            self._calling.add(cb.id)
+            self._calling.add(saved_id(cb))
             self._spawn(self._call(cb))
 
     async def _call(self, cb: Callback) -> None:
+        cb_id = saved_id(cb)
         try:
             attempts = cb.attempts + 1
             await asyncio.to_thread(
-                self._update, cb.id, status="calling", attempts=attempts, last_attempt_at=utcnow()
+                self._update, cb_id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
-            await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
-            variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb.id)}
+            await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
+            variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb_id)}
             if LINKEDID.match(cb.linkedid or ""):
                 variables["CC_CB_FOR"] = cb.linkedid  # statistics: the booking, in queue_log
             ok, detail = await self.originator.originate(cb.phone, "cc-callback", variables)
             if ok:
                 seat = await self._answered_by(detail)
                 await asyncio.to_thread(
-                    self._update, cb.id, status="done", outcome="answered", seat=seat, done_at=utcnow()
+                    self._update, cb_id, status="done", outcome="answered", seat=seat, done_at=utcnow()
                 )
             elif attempts >= self.settings.callback_attempts:
                 await asyncio.to_thread(
-                    self._update, cb.id, status="failed", outcome=detail, done_at=utcnow()
+                    self._update, cb_id, status="failed", outcome=detail, done_at=utcnow()
                 )
                 await self._log_failed(cb)
             else:
-                await asyncio.to_thread(self._update, cb.id, status="waiting", outcome=detail)
-            log.info("callback %s attempt %d: %s %s", cb.id, attempts, "answered" if ok else "failed", detail)
-            await self.bus.publish(CALLBACKS_CHANGED, {"type": "callbacks"})
+                await asyncio.to_thread(self._update, cb_id, status="waiting", outcome=detail)
+            log.info("callback %s attempt %d: %s %s", cb_id, attempts, "answered" if ok else "failed", detail)
+            await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
         except Exception:
-            log.exception("callback %s failed", cb.id)
+            log.exception("callback %s failed", cb_id)
         finally:
-            self._calling.discard(cb.id)
+            self._calling.discard(cb_id)
 
     async def _log_failed(self, cb: Callback) -> None:
         """statistics: a callback given up, in queue_log (the reconciler counts it failed)."""
-        from callcenter.statistics.presence import queue_log_action
-
-        action = queue_log_action(cb.queue, "CALLBACKFAIL", cb.linkedid, "NONE", cb.linkedid)
+        action = actions.queue_log(cb.queue, "CALLBACKFAIL", cb.linkedid, "NONE", cb.linkedid)
         if action is None:
             return
         try:
-            await self.originator.ami.action(action, as_list=False)
+            await self.originator.ami.action(action)
         except Exception:
             log.exception("writing callback %s's failure into queue_log failed", cb.id)
 
@@ -360,12 +354,13 @@ class FollowUpWorker(_Worker):
             if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
                 reference = f"call:{row.get('linkedid', '')}"
                 if REFERENCE.match(reference):
-                    await self.bus.publish(FOLLOWUP_REQUEST, {"phone": row["caller"], "reference": reference})
+                    request = FollowUpRequest(phone=row["caller"], reference=reference)
+                    await self.bus.publish(request.topic, request.to_json())
 
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
-            phone = str(payload.get("phone", ""))[:40]
-            reference = str(payload.get("reference", ""))
+            request = FollowUpRequest.from_json(payload)
+            phone, reference = request.phone[:40], request.reference
             if dial_digits(phone) is None or not REFERENCE.match(reference):
                 log.warning("follow-up request refused: %r", payload)
                 continue
@@ -383,43 +378,52 @@ class FollowUpWorker(_Worker):
         retry = timedelta(seconds=self.settings.followup_retry_s)
         now = utcnow()
         with session_scope(self.settings) as s:
-            rows = s.exec(select(FollowUp).where(FollowUp.status == "pending").order_by(FollowUp.id)).all()
+            rows = s.exec(
+                select(FollowUp).where(FollowUp.status == "pending").order_by(col(FollowUp.id))
+            ).all()
         return [r for r in rows if r.last_attempt_at is None or aware(r.last_attempt_at) + retry <= now]
 
     def _start_due(self, due: list[FollowUp]) -> None:
         for fu in due:
-            if fu.id not in self._calling and len(self._calling) < 4:
-                self._calling.add(fu.id)
+            if saved_id(fu) not in self._calling and len(self._calling) < 4:
+                self._calling.add(saved_id(fu))
                 self._spawn(self._call(fu))
 
     async def _call(self, fu: FollowUp) -> None:
+        fu_id = saved_id(fu)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._ratings[fu.id] = future
+        self._ratings[fu_id] = future
         try:
             attempts = fu.attempts + 1
             await asyncio.to_thread(
-                self._update, fu.id, status="calling", attempts=attempts, last_attempt_at=utcnow()
+                self._update, fu_id, status="calling", attempts=attempts, last_attempt_at=utcnow()
             )
-            ok, detail = await self.originator.originate(fu.phone, "cc-followup", {"CC_FU_ID": str(fu.id)})
+            ok, detail = await self.originator.originate(fu.phone, "cc-followup", {"CC_FU_ID": str(fu_id)})
             rating = None
             if ok:
                 # The prompt, the wait for a digit (twice) and the route: well under a minute.
                 with contextlib.suppress(TimeoutError):
                     rating = await asyncio.wait_for(future, 90)
             if rating is not None:
-                await asyncio.to_thread(self._update, fu.id, status="rated", rating=rating, done_at=utcnow())
+                await asyncio.to_thread(self._update, fu_id, status="rated", rating=rating, done_at=utcnow())
                 result = {"reference": fu.reference, "status": "rated", "rating": rating}
             elif attempts >= self.settings.followup_attempts:
-                await asyncio.to_thread(self._update, fu.id, status="unreachable", done_at=utcnow())
+                await asyncio.to_thread(self._update, fu_id, status="unreachable", done_at=utcnow())
                 result = {"reference": fu.reference, "status": "unreachable", "rating": None}
             else:
-                await asyncio.to_thread(self._update, fu.id, status="pending")
+                await asyncio.to_thread(self._update, fu_id, status="pending")
                 result = None
-            log.info("follow-up %s (%s) attempt %d: %s", fu.id, fu.reference, attempts, result or detail)
+            log.info("follow-up %s (%s) attempt %d: %s", fu_id, fu.reference, attempts, result or detail)
             if result is not None:
-                await self.bus.publish(FOLLOWUP_RESULT, {**result, "attempts": attempts})
+                done = FollowUpResult(
+                    reference=result["reference"],
+                    status=result["status"],
+                    rating=result["rating"],
+                    attempts=attempts,
+                )
+                await self.bus.publish(done.topic, done.to_json())
         except Exception:
-            log.exception("follow-up %s failed", fu.id)
+            log.exception("follow-up %s failed", fu_id)
         finally:
-            self._ratings.pop(fu.id, None)
-            self._calling.discard(fu.id)
+            self._ratings.pop(fu_id, None)
+            self._calling.discard(fu_id)

@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from callcenter import ids
 from callcenter.audit.service import record as audit
@@ -48,7 +48,7 @@ def purge(
     if dry_run or not old:
         return old
     with session_scope(settings) as s:
-        for rec in s.exec(select(CallRecord).where(CallRecord.recording.in_(old))).all():
+        for rec in s.exec(select(CallRecord).where(col(CallRecord.recording).in_(old))).all():
             rec.recording = ""
             s.add(rec)
         audit(

@@ -27,11 +27,21 @@ import secrets
 import time
 from typing import Any
 
+from sqlmodel import col, select
+
 from callcenter import ids, topics
+from callcenter.accounts.models import Account
+from callcenter.ami import actions
+from callcenter.ami.actions import Action
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.state import LiveCall, LiveModel
 from callcenter.config import Settings
+from callcenter.database import session_scope
+from callcenter.directory.models import CallQueue, ServiceNumber
+from callcenter.messages import CallControlCommand, CallControlResult
+from callcenter.phone import normalize
+from callcenter.text import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +56,7 @@ _CHANNEL = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}$")
 
 TRANSFER_MODES = ("blind", "attended")
 TRANSFER_KINDS = ("seat", "queue", "outside", "12345")
-SPY_MODES = {"listen": "", "whisper": "w", "barge": "B"}
+SPY_MODES = actions.SPY_OPTIONS
 # Dialplan contexts (extensions.conf.j2) per transfer target kind.
 XFER_CONTEXT = {
     "seat": "cc-xfer-seat",
@@ -104,16 +114,15 @@ class CallControl(TopicWorker):
         # linkedid of a click-to-call -> (the seat's extension, when it was placed)
         self.outbound: dict[str, tuple[str, float]] = {}
 
-    async def handle(self, command: dict[str, Any], sub: Subscription) -> None:
+    async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         # Off the subscription loop: an AMI round trip must not hold up the next command.
-        asyncio.create_task(self.run(command))
+        asyncio.create_task(self.run(payload))
 
-    async def run(self, command: dict[str, Any]) -> dict[str, Any]:
-        action = str(command.get("action", ""))
-        ext = str(command.get("ext", ""))
-        result: dict[str, Any] = {"type": "callcontrol", "action": action, "ok": False}
-        if "request_id" in command:
-            result["request_id"] = str(command["request_id"])[:40]
+    async def run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        command = CallControlCommand.from_json(payload)
+        action, ext = command.action, command.ext
+        result: dict[str, Any] = {}  # what the command was about, as far as it got
+        ok, error = False, None
         try:
             if not EXT.match(ext):
                 raise Refused("bad extension")
@@ -121,33 +130,33 @@ class CallControl(TopicWorker):
             if handler is None:
                 raise Refused("unknown action")
             ami_action = await handler(ext, command, result)
-            # as_list=False: panoramisk 1.4 takes "... successfully queued" (Atxfer, Originate)
-            # for the start of a list and, without an Async header, drops the connection.
-            reply = await self.ami.action(ami_action, as_list=False)
-            if not getattr(reply, "success", False) and action == "dial":
+            if ami_action is None:
+                raise Refused("refused")
+            reply = await self.ami.action(ami_action)
+            if not reply.ok and action == "dial":
                 self.outbound.pop(str(result.get("linkedid", "")), None)
             elif action == "dial":
-                asyncio.create_task(
-                    self._mark_outbound(str(result["linkedid"]), ext, str(command.get("number", "")))
-                )
-            if not getattr(reply, "success", False):
-                message = reply.get("Message", "") if hasattr(reply, "get") else ""
-                raise Refused(f"Asterisk refused: {message}"[:200])
-            result["ok"] = True
+                asyncio.create_task(self._mark_outbound(str(result["linkedid"]), ext, command.number))
+            if not reply.ok:
+                raise Refused(f"Asterisk refused: {reply.message or ''}"[:200])
+            ok = True
         except Refused as exc:
-            result["error"] = str(exc)
+            error = str(exc)
             log.warning("call control %s for %s refused: %s", action, ext, exc)
         except Exception as exc:
-            result["error"] = "failed"
+            error = "failed"
             log.exception("call control %s for %s failed: %r", action, ext, exc)
+        message = CallControlResult(
+            ext, action, ok, request_id=command.request_id, error=error, details=result
+        )
         if EXT.match(ext):
-            await self.bus.publish(topics.seat(ext), result)
-        await self.bus.publish(RESULT_TOPIC, {**result, "ext": ext if EXT.match(ext) else ""})
-        return result
+            await self.bus.publish(message.topic, message.to_json())
+        await self.bus.publish(RESULT_TOPIC, message.result_json())
+        return message.to_json()
 
     # -- the actions: each returns the AMI action, built from checked values only ------------
-    async def _do_hangup(self, ext: str, command: dict, result: dict) -> dict:
-        linkedid = str(command.get("linkedid", ""))
+    async def _do_hangup(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
+        linkedid = command.linkedid
         result["linkedid"] = linkedid
         if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
             channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
@@ -155,32 +164,26 @@ class CallControl(TopicWorker):
                 raise Refused("the seat's channel is not known")
         else:
             channel = seat_call(self.model, ext, linkedid).seat_channel
-        return {"Action": "Hangup", "Channel": channel, "Cause": "16"}
+        return actions.hangup(channel)
 
-    async def _do_transfer(self, ext: str, command: dict, result: dict) -> dict:
-        linkedid = str(command.get("linkedid", ""))
-        mode, kind = str(command.get("mode", "")), str(command.get("kind", ""))
+    async def _do_transfer(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
+        linkedid = command.linkedid
+        mode, kind = command.mode, command.kind
         result.update(linkedid=linkedid, mode=mode, kind=kind)
         if mode not in TRANSFER_MODES or kind not in TRANSFER_KINDS:
             raise Refused("bad transfer")
         call = seat_call(self.model, ext, linkedid)
-        target = await self._target(ext, kind, str(command.get("target", "")), call)
+        target = await self._target(ext, kind, command.target, call)
         result["target"] = target
         context = XFER_CONTEXT[kind]
         if mode == "blind":
             if not _CHANNEL.match(call.channel or ""):
                 raise Refused("the caller's channel is not known")
             # The caller leaves the seat for the target; the seat's leg is hung up.
-            return {
-                "Action": "Redirect",
-                "Channel": call.channel,
-                "Context": context,
-                "Exten": target,
-                "Priority": "1",
-            }
+            return actions.redirect(call.channel, context, target)
         # Attended: the seat's phone talks to the target first, the caller on hold; the transfer
         # completes when the seat hangs up (features.conf atxfer, Queue option t).
-        return {"Action": "Atxfer", "Channel": call.seat_channel, "Context": context, "Exten": target}
+        return actions.atxfer(call.seat_channel, context, target)
 
     async def _target(self, ext: str, kind: str, target: str, call: LiveCall) -> str:
         if kind == "seat":
@@ -207,10 +210,10 @@ class CallControl(TopicWorker):
             raise Refused("no 12345 line configured")
         return "12345"
 
-    async def _do_dial(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_dial(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         if not self.settings.outbound_contact:
             raise Refused("no outside line configured")
-        number = dial_digits(str(command.get("number", "")))
+        number = dial_digits(command.number)
         if number is None:
             raise Refused("bad number")
         busy = [c for c in self.model.calls.values() if c.seat == ext and c.talk_end is None]
@@ -220,24 +223,18 @@ class CallControl(TopicWorker):
         channel_id = new_channel_id()
         self.outbound[channel_id] = (ext, time.monotonic())
         result["linkedid"] = channel_id
-        return {
-            "Action": "Originate",
-            "Channel": f"PJSIP/seat{ext}",  # the seat's phone first
-            "Context": DIALOUT_CONTEXT,
-            "Exten": number,
-            "Priority": "1",
-            "CallerID": f"<{clid}>",
-            "Timeout": "30000",
-            "ChannelId": channel_id,
-            "Variable": f"CC_CLID={clid}",
-            "Async": "true",
-        }
+        return actions.originate(
+            f"PJSIP/seat{ext}",  # the seat's phone first
+            DIALOUT_CONTEXT,
+            number,
+            clid,
+            {"CC_CLID": clid},
+            channel_id=channel_id,
+        )
 
     async def _mark_outbound(self, linkedid: str, ext: str, number: str, timeout: float = 60) -> None:
         """The click-to-call's record: the seat's call to the resident, and its recording
         (cc-dialout records ``<uniqueid>.wav``), once its channel shows in the live model."""
-        from callcenter.phone import normalize
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             call = self.model.calls.get(linkedid)
@@ -263,8 +260,8 @@ class CallControl(TopicWorker):
                 busy = True
         return busy
 
-    async def _do_spy(self, ext: str, command: dict, result: dict) -> dict:
-        target_ext, mode = str(command.get("target_ext", "")), str(command.get("mode", ""))
+    async def _do_spy(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
+        target_ext, mode = command.target_ext, command.mode
         result.update(target_ext=target_ext, mode=mode)
         if mode not in SPY_MODES or not EXT.match(target_ext) or target_ext == ext:
             raise Refused("bad listen request")
@@ -275,35 +272,19 @@ class CallControl(TopicWorker):
         if not _CHANNEL.match(call.seat_channel or ""):
             raise Refused("the seat's channel is not known")
         result["linkedid"] = call.linkedid
-        # q: no beep/announcement; E: end when the spied channel hangs up; w whisper; B barge.
-        return {
-            "Action": "Originate",
-            "Channel": f"PJSIP/seat{ext}",  # the supervisor's own phone
-            "Application": "ChanSpy",
-            "Data": f"{call.seat_channel},q{SPY_MODES[mode]}E",
-            "CallerID": f"<{target_ext}>",
-            "Timeout": "30000",
-            "Async": "true",
-        }
+        return actions.chanspy(ext, call.seat_channel, mode, caller_id=target_ext)
 
-    async def _do_queue_login(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_queue_login(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         queue = await self._own_queue(command, result)
         name = await self.directory.member_name(ext)
-        return {
-            "Action": "QueueAdd",
-            "Queue": queue,
-            "Interface": f"PJSIP/seat{ext}",
-            "StateInterface": f"PJSIP/seat{ext}",
-            "MemberName": name,
-            "Penalty": "0",
-        }
+        return actions.queue_add(queue, ext, name)
 
-    async def _do_queue_logout(self, ext: str, command: dict, result: dict) -> dict:
+    async def _do_queue_logout(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         queue = await self._own_queue(command, result)
-        return {"Action": "QueueRemove", "Queue": queue, "Interface": f"PJSIP/seat{ext}"}
+        return actions.queue_remove(queue, ext)
 
-    async def _own_queue(self, command: dict, result: dict) -> str:
-        queue = str(command.get("queue", ""))
+    async def _own_queue(self, command: CallControlCommand, result: dict) -> str:
+        queue = command.queue
         result["queue"] = queue
         if not QUEUE.match(queue) or queue not in await self.directory.queues():
             raise Refused("no such queue")
@@ -323,17 +304,10 @@ class Directory:
         self._lock = asyncio.Lock()
 
     def _load(self) -> dict[str, Any]:
-        from sqlmodel import select
-
-        from callcenter.accounts.models import Account
-        from callcenter.database import session_scope
-        from callcenter.directory.models import CallQueue, ServiceNumber
-        from callcenter.text import clean_name
-
         with session_scope(self.settings) as s:
             accounts = s.exec(select(Account).where(Account.active == True)).all()  # noqa: E712
             queues = {q.name for q in s.exec(select(CallQueue)).all() if QUEUE.match(q.name or "")}
-            numbers = [n.number for n in s.exec(select(ServiceNumber).order_by(ServiceNumber.id)).all()]
+            numbers = [n.number for n in s.exec(select(ServiceNumber).order_by(col(ServiceNumber.id))).all()]
         names = {
             a.extension: clean_name(a.display_name, fallback=a.extension or "")
             for a in accounts

@@ -1,44 +1,20 @@
-"""The call service: applies AMI events to the live model, pushes screen pops, records calls.
-
-One consumer task applies events in order and only publishes; database work (the resident's
-profile for the pop, call records, queue events) runs in worker tasks on threads, so a slow
-database never delays the next event.
-"""
+"""The call path's database reads and rows: the resident's profile for the pop, the pop itself,
+and a finished call's record (the workers in ``callcenter.calls.workers`` run them on threads)."""
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
+from sqlmodel import col
 
-from callcenter import topics
-from callcenter.ami import events as ev
-from callcenter.bus import EventBus
-from callcenter.calls.models import CallRecord, QueueEventRow
-from callcenter.calls.state import Effect, Identified, LiveCall, LiveModel
-from callcenter.calls.stats import DayStats
-from callcenter.clock import china_day, iso_epoch_ms
+from callcenter.calls.models import CallRecord
+from callcenter.calls.state import LiveCall
 from callcenter.config import Settings
-from callcenter.database import Query, Reads, hot_reads, session_scope
+from callcenter.database import Query, Reads, hot_reads
 from callcenter.directory.models import Community, Grid, Jurisdiction
-from callcenter.directory.service import QueueParams, queue_params
-from callcenter.ivr.routing import find_resident_id
-from callcenter.ivr.service import NO_CHOICE, MenuChoice, menu_labels
-from callcenter.phone import display, normalize
 from callcenter.residents.models import Resident
-from callcenter.statistics.presence import QUEUELOG_TOPIC, StaticPresence
-
-log = logging.getLogger(__name__)
-
-WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
 
 
 def mask_id_number(id_number: str) -> str:
@@ -52,40 +28,40 @@ def mask_id_number(id_number: str) -> str:
 # values (building them per call cost more than running them). Columns, not ORM objects.
 _PROFILE = Query(
     select(
-        Resident.id,
-        Resident.name,
-        Resident.address,
-        Resident.elderly,
-        Resident.lives_alone,
-        Resident.vulnerable,
-        Resident.birth_year,
-        Resident.emergency_contact,
-        Resident.id_number,
-        Resident.community_id,
-        Resident.grid_id,
-        Community.name,
-        Jurisdiction.name,
-        Grid.name,
+        col(Resident.id),
+        col(Resident.name),
+        col(Resident.address),
+        col(Resident.elderly),
+        col(Resident.lives_alone),
+        col(Resident.vulnerable),
+        col(Resident.birth_year),
+        col(Resident.emergency_contact),
+        col(Resident.id_number),
+        col(Resident.community_id),
+        col(Resident.grid_id),
+        col(Community.name),
+        col(Jurisdiction.name),
+        col(Grid.name),
     )
-    .join(Community, Community.id == Resident.community_id, isouter=True)
-    .join(Jurisdiction, Jurisdiction.id == Community.jurisdiction_id, isouter=True)
-    .join(Grid, Grid.id == Resident.grid_id, isouter=True)
-    .where(Resident.id == bindparam("rid"))
+    .join(Community, col(Community.id) == Resident.community_id, isouter=True)
+    .join(Jurisdiction, col(Jurisdiction.id) == Community.jurisdiction_id, isouter=True)
+    .join(Grid, col(Grid.id) == Resident.grid_id, isouter=True)
+    .where(col(Resident.id) == bindparam("rid"))
 )
 # By resident when known, else by the number: (count, last call) each.
 _CALLS = {
     by: (
         Query(select(func.count()).select_from(CallRecord).where(who)),
         Query(
-            select(CallRecord.started_at, CallRecord.outcome, CallRecord.seat)
+            select(col(CallRecord.started_at), col(CallRecord.outcome), col(CallRecord.seat))
             .where(who)
-            .order_by(CallRecord.started_at.desc())
+            .order_by(col(CallRecord.started_at).desc())
             .limit(1)
         ),
     )
     for by, who in (
-        ("resident", CallRecord.resident_id == bindparam("key")),
-        ("caller", CallRecord.caller == bindparam("key")),
+        ("resident", col(CallRecord.resident_id) == bindparam("key")),
+        ("caller", col(CallRecord.caller) == bindparam("key")),
     )
 }
 
@@ -163,40 +139,6 @@ def build_profile(
     return out
 
 
-def _load_menu(settings: Settings) -> dict[tuple[str, str], MenuChoice]:
-    with session_scope(settings) as s:
-        return menu_labels(s)
-
-
-def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
-    profile = call.profile or {}
-    history = profile.get("history") or {"calls": 0, "last_call": None, "orders": 0, "last_order": None}
-    return {
-        "type": "pop",
-        "linkedid": call.linkedid,
-        "state": "talking" if call.seat == ext and call.answered_at else "ringing",
-        "caller": call.caller or call.caller_raw,
-        "caller_display": display(call.caller) or call.caller_raw,
-        "caller_name": call.caller_name,
-        "did": call.did,
-        "queue": call.queue,
-        "source": call.source,
-        "order_12345": call.order_12345,
-        "summary_12345": call.summary_12345,
-        # The caller's menu choice (a key, invalid / timeout) and its meaning
-        "ivr_choice": call.ivr_choice,
-        "ivr_label": call.ivr_label,
-        "ivr_category": call.ivr_category,
-        "resident": profile.get("resident"),
-        "history": history,
-        "dispatch": profile.get("dispatch"),  # household, elderly profile, archive, earlier orders
-        "profile_ready": call.profile is not None,
-        "ringing_at": iso_epoch_ms(call.ringing.get(ext)),
-        "answered_at": iso_epoch_ms(call.answered_at) if call.seat == ext else None,
-        "sent_at": time.time(),
-    }
-
-
 def record_row(call: LiveCall) -> dict[str, Any]:
     return {
         "linkedid": call.linkedid,
@@ -220,322 +162,3 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "ivr_category": call.ivr_category[:64],
         "recording": call.recording,
     }
-
-
-class CallService:
-    def __init__(
-        self,
-        settings: Settings,
-        bus: EventBus,
-        events: asyncio.Queue | None = None,
-        profile_extras: ProfileExtras | None = None,
-    ) -> None:
-        self.settings = settings
-        self.profile_extras = profile_extras
-        self.bus = bus
-        self.model = LiveModel()
-        self.events: asyncio.Queue = events if events is not None else asyncio.Queue()
-        self._loop = asyncio.get_running_loop()  # the engine's loop, which consumes ``events``
-        self._handover: collections.deque[Identified] = collections.deque()  # from the FastAGI thread
-        self._handover_lock = threading.Lock()
-        self._handover_pending = False
-        self._profiles: asyncio.Queue[str] = asyncio.Queue()
-        self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
-        self._tasks: list[asyncio.Task] = []
-        self._wallboard_dirty = asyncio.Event()
-        self._seat_queues_sent: dict[str, dict[str, int]] = {}
-        self.today = DayStats(day=china_day())
-        self.queue_params: dict[str, QueueParams] = {}
-        self.menu: dict[tuple[str, str], MenuChoice] = {}
-        # Static members' login lines for queue_log (statistics/presence.py)
-        self.presence = StaticPresence(settings.stats_source)
-
-    async def start(self) -> None:
-        await self._load_config()
-        self.today = await self._run_db(DayStats.load, self.settings)
-        applied = self.bus.subscribe(topics.CONFIG_APPLIED)
-        await applied.ready.wait()
-        hello = self.bus.subscribe(topics.CONSOLE_HELLO)
-        wallboard_hello = self.bus.subscribe(topics.WALLBOARD_HELLO)
-        resident_set = self.bus.subscribe(topics.CALLS_RESIDENT)
-        await resident_set.ready.wait()
-        await hello.ready.wait()
-        await wallboard_hello.ready.wait()
-        self._tasks = [
-            asyncio.create_task(self._consume(), name="calls-consume"),
-            asyncio.create_task(self._profile_worker(), name="calls-profiles"),
-            asyncio.create_task(self._record_worker(), name="calls-records"),
-            asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
-            asyncio.create_task(self._wallboard_worker(wallboard_hello), name="calls-wallboard"),
-            asyncio.create_task(self._resident_worker(resident_set), name="calls-resident"),
-            asyncio.create_task(self._config_worker(applied), name="calls-config"),
-        ]
-
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        await self._flush_records()
-        self._pool.shutdown(wait=True)
-
-    def identified(self, info: Identified) -> None:
-        """Called by the FastAGI route on the server's own loop; applied by the consumer, in
-        order with the AMI events, on the engine's loop. A busy engine loop takes every answer
-        that came meanwhile in one wake-up (one per call would have the threads trade the GIL
-        on every call)."""
-        self._handover.append(info)
-        with self._handover_lock:
-            if self._handover_pending:
-                return
-            self._handover_pending = True
-        self._loop.call_soon_threadsafe(self._take_handover)
-
-    def _take_handover(self) -> None:
-        with self._handover_lock:
-            self._handover_pending = False
-        while self._handover:
-            self.events.put_nowait(self._handover.popleft())
-
-    async def _run_db(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    # -- the event path: no database work here ---------------------------------------------
-    async def _consume(self) -> None:
-        while True:
-            item = await self.events.get()
-            try:
-                await self._apply(item)
-            except Exception:
-                log.exception("applying %r failed", item)
-
-    async def _apply(self, item: Any) -> None:
-        if isinstance(item, Identified):
-            call = self.model.identify(item)
-            self._profiles.put_nowait(call.linkedid)
-            return
-        if isinstance(item, ev.Resync):
-            effects = self.model.resync(item.channels, item.members, item.entries, now=item.received)
-            for call in self.model.calls.values():
-                if call.profile is None:
-                    self._profiles.put_nowait(call.linkedid)
-            await self.bus.publish(topics.CALLS_RESYNC, {"at": item.received, "calls": len(self.model.calls)})
-        else:
-            effects = self.model.apply(item)
-        for effect in effects:
-            await self._effect(effect)
-        for line in self.presence.observe(item):  # sent by the engine's QueueLogWriter
-            await self.bus.publish(QUEUELOG_TOPIC, line)
-        # Callers joining or leaving a queue change the wallboard without any other effect; the
-        # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
-        self._wallboard_dirty.set()
-
-    def _label(self, call: LiveCall) -> None:
-        """What the caller's menu key means, from the menu in memory."""
-        if call.ivr_choice and not call.ivr_label:
-            choice = self.menu.get((call.did, call.ivr_choice))
-            if choice is not None:
-                call.ivr_label, call.ivr_category = choice.label, choice.category
-            else:
-                call.ivr_label = NO_CHOICE.get(call.ivr_choice, "")
-
-    async def _effect(self, effect: Effect) -> None:
-        if effect.call is not None:
-            self._label(effect.call)
-        if effect.kind == "pop" and effect.call is not None:
-            await self.bus.publish(topics.seat(effect.ext), pop_payload(effect.call, effect.ext))
-        elif effect.kind == "clear" and effect.call is not None:
-            await self.bus.publish(
-                topics.seat(effect.ext),
-                {"type": "clear", "linkedid": effect.call.linkedid, "reason": effect.reason},
-            )
-        elif effect.kind == "record" and effect.call is not None:
-            self._records.put_nowait(effect.call)
-        elif effect.kind == "seat":
-            view = self.model.seat_view(effect.ext)
-            await self.bus.publish(topics.seat(effect.ext), {"type": "state", **view})
-
-    async def _load_config(self) -> None:
-        """What the configuration says about calls: queues' wrap-up and service-level thresholds,
-        and what each menu key means."""
-        self.queue_params = await self._run_db(queue_params, self.settings)
-        self.model.wrapup_s = {name: p.wrapup_s for name, p in self.queue_params.items()}
-        self.menu = await self._run_db(_load_menu, self.settings)
-
-    async def _config_worker(self, sub) -> None:
-        """The configuration was applied (queues, menus edited): read it again."""
-        async for _topic, _payload in sub:
-            try:
-                await self._load_config()
-            except Exception:
-                log.exception("reloading the call configuration failed")
-            self._wallboard_dirty.set()
-
-    async def refresh_today(self, days: set[str] | None = None) -> None:
-        """The queue_log follower finished calls: today's figures again from the roll-ups."""
-        day = china_day()
-        if days is None or day in days or day != self.today.day:
-            self.today = await self._run_db(DayStats.load, self.settings, day)
-            self._wallboard_dirty.set()
-
-    def wallboard(self) -> dict[str, Any]:
-        """The live snapshot with today's figures and the alert thresholds."""
-        snap = self.model.snapshot()
-        for name, figures in self.today.queues.items():
-            live = snap["queues"].setdefault(name, {"waiting": 0, "longest_wait_s": 0.0})
-            # The live longest wait is of callers waiting now; the day's is kept apart.
-            live.update({k: v for k, v in figures.items() if k != "longest_wait_s"})
-            live["longest_wait_today_s"] = figures.get("longest_wait_s")
-        for name, q in snap["queues"].items():
-            params = self.queue_params.get(name)
-            q["service_level_s"] = params.service_level_s if params else self.settings.service_level_s
-        for seat in snap["seats"]:
-            seat["calls_today"] = self.today.seat_calls.get(seat["ext"], 0)
-        snap["day"] = self.today.day
-        snap["alerts"] = {
-            "wait_s": self.settings.service_level_s,
-            "answered_rate": self.settings.answered_rate_alert,
-        }
-        return snap
-
-    # -- workers ---------------------------------------------------------------------------
-    async def _wallboard_worker(self, hello) -> None:
-        """One snapshot per change, at most every WALLBOARD_INTERVAL, and on a wallboard's hello."""
-        hello_task = asyncio.create_task(self._wallboard_hellos(hello))
-        try:
-            while True:
-                await self._wallboard_dirty.wait()
-                self._wallboard_dirty.clear()
-                if china_day() != self.today.day:  # midnight in Lanzhou: a new day's figures
-                    await self.refresh_today()
-                board = self.wallboard()
-                await self.bus.publish(topics.WALLBOARD, board)
-                await self._publish_seat_queues(board)
-                await asyncio.sleep(WALLBOARD_INTERVAL)
-        finally:
-            hello_task.cancel()
-
-    async def _publish_seat_queues(self, board: dict[str, Any]) -> None:
-        """Each seat's status bar: the callers waiting in its own queues, sent when they change."""
-        for seat in board["seats"]:
-            mine = {q: board["queues"].get(q, {}).get("waiting", 0) for q in seat["queues"]}
-            if self._seat_queues_sent.get(seat["ext"]) != mine:
-                self._seat_queues_sent[seat["ext"]] = mine
-                await self.bus.publish(topics.seat(seat["ext"]), {"type": "queues", "waiting": mine})
-
-    async def _wallboard_hellos(self, sub) -> None:
-        async for _topic, _payload in sub:
-            self._wallboard_dirty.set()
-
-    async def _profile_worker(self) -> None:
-        while True:
-            linkedid = await self._profiles.get()
-            call = self.model.calls.get(linkedid)
-            if call is None:
-                continue
-            try:
-                if not call.identified and call.caller is None:
-                    # Re-synced or un-routed calls: identify from the channel's caller ID.
-                    call.caller = normalize(
-                        call.caller_raw, self.settings.default_region, self.settings.default_area_code
-                    )
-                    if call.resident_id is None:
-                        call.resident_id = await self._run_db(find_resident_id, self.settings, call.caller)
-                call.profile = await self._run_db(
-                    build_profile, self.settings, call.resident_id, call.caller, self.profile_extras
-                )
-            except Exception:
-                log.exception("building the profile of %s failed", linkedid)
-                continue
-            # A pop already sent without the profile is sent again, complete.
-            for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
-                await self.bus.publish(topics.seat(ext), pop_payload(call, ext))
-
-    async def _resident_worker(self, sub) -> None:
-        """A seat registered or linked the caller: rebuild the pop with the resident."""
-        async for _topic, payload in sub:
-            call = self.model.calls.get(str(payload.get("linkedid", "")))
-            resident_id = payload.get("resident_id")
-            if call is not None and isinstance(resident_id, int):
-                call.resident_id = resident_id
-                self._profiles.put_nowait(call.linkedid)
-
-    async def _hello_worker(self, sub) -> None:
-        async for _topic, payload in sub:
-            ext = str(payload.get("ext", ""))
-            if ext in self.model.seats:
-                await self.bus.publish(topics.seat(ext), {"type": "state", **self.model.seat_view(ext)})
-                self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
-                self._wallboard_dirty.set()
-            call = self.model.pop_for(ext)
-            if call is not None:
-                await self.bus.publish(topics.seat(ext), pop_payload(call, ext))
-
-    async def _record_worker(self) -> None:
-        while True:
-            call = await self._records.get()
-            batch = [call]
-            while not self._records.empty() and len(batch) < 200:
-                batch.append(self._records.get_nowait())
-            try:
-                await self._run_db(self._write, batch)
-                for c in batch:
-                    row = {
-                        k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
-                    }
-                    await self.bus.publish(topics.CALLS_RECORDED, row)
-            except Exception:
-                log.exception("writing %d call records failed; retrying", len(batch))
-                for c in batch:
-                    self._records.put_nowait(c)
-                await asyncio.sleep(1)
-
-    async def _flush_records(self) -> None:
-        batch = []
-        while not self._records.empty():
-            batch.append(self._records.get_nowait())
-        if batch:
-            self._write(batch)
-
-    def _write(self, calls: list[LiveCall]) -> None:
-        """One transaction per batch: the calls already on file in one read, the new ones and the
-        queue events as two multi-row inserts (ORM objects one by one cost the engine's process
-        ~5 ms a call under load, CPU its event loop then waited for)."""
-        with session_scope(self.settings) as s:
-            ids = list({c.linkedid for c in calls})
-            existing = {
-                r.linkedid: r for r in s.scalars(select(CallRecord).where(CallRecord.linkedid.in_(ids)))
-            }
-            new: dict[str, dict[str, Any]] = {}
-            events: list[dict[str, Any]] = []
-            for call in calls:
-                row = record_row(call)
-                rec = existing.get(call.linkedid)
-                if rec is not None:
-                    # A call seen again after a re-sync: update, never count twice.
-                    for k, v in row.items():
-                        if v not in (None, ""):
-                            setattr(rec, k, v)
-                elif call.linkedid in new:  # twice in one batch: the later values win
-                    new[call.linkedid].update({k: v for k, v in row.items() if v not in (None, "")})
-                else:
-                    new[call.linkedid] = row
-                for e in call.events:
-                    events.append(
-                        {
-                            "at": datetime.fromtimestamp(e["at"], UTC),
-                            "linkedid": call.linkedid,
-                            "event": e["event"],
-                            "queue": str(e.get("queue", "")),
-                            "interface": str(e.get("interface", "")),
-                            "data": {k: v for k, v in e.items() if k not in ("at", "event")},
-                        }
-                    )
-                call.events = []
-            if new:
-                s.execute(insert(CallRecord), list(new.values()))
-            if events:
-                s.execute(insert(QueueEventRow), events)
-            s.commit()

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from callcenter.ami import events as ev
 from callcenter.ids import CALL_ID, PERSONAL_QUEUE_PREFIX
+from callcenter.messages import SeatStatus
 
 _SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
 
@@ -126,8 +127,22 @@ class SeatState:
 
 
 @dataclass
+class DayFigures:
+    """Today's figures the wallboard adds to the live snapshot (read from the statistics'
+    roll-ups: ``callcenter.statistics.today``)."""
+
+    day: str
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue → figures
+    seat_calls: dict[str, int] = field(default_factory=dict)  # extension → calls answered
+
+
+# What the workers do about an event: show a pop, clear one, record the call, send a seat's state.
+EffectKind = Literal["pop", "clear", "record", "seat"]
+
+
+@dataclass
 class Effect:
-    kind: str  # pop | clear | record | seat
+    kind: EffectKind
     ext: str = ""
     call: LiveCall | None = None
     reason: str = ""
@@ -166,17 +181,20 @@ class LiveModel:
                 return call
         return None
 
-    def seat_view(self, ext: str) -> dict[str, Any]:
+    def seat_status(self, ext: str) -> SeatStatus:
         seat = self.seats[ext]
-        return {
-            "ext": seat.ext,
-            "name": seat.name,
-            "state": seat.state,
-            "paused_reason": seat.paused_reason,
-            "queues": sorted(seat.queues),
-            "since": seat.since,
-            "wrapup_until": seat.wrapup_until,
-        }
+        return SeatStatus(
+            ext=seat.ext,
+            name=seat.name,
+            state=seat.state,
+            paused_reason=seat.paused_reason,
+            queues=sorted(seat.queues),
+            since=seat.since,
+            wrapup_until=seat.wrapup_until,
+        )
+
+    def seat_view(self, ext: str) -> dict[str, Any]:
+        return self.seat_status(ext).view()
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """What the wallboard shows live: callers waiting per queue and every seat's state."""
@@ -192,11 +210,10 @@ class LiveModel:
                 and call.answered_at is None
                 and call.abandoned_at is None
             ):
-                q = queues.setdefault(call.queue, {"waiting": 0, "longest_wait_s": 0.0})
-                q["waiting"] += 1
-                q["longest_wait_s"] = round(max(q["longest_wait_s"], now - call.queued_at), 1)
+                figures = queues.setdefault(call.queue, {"waiting": 0, "longest_wait_s": 0.0})
+                figures["waiting"] += 1
+                figures["longest_wait_s"] = round(max(figures["longest_wait_s"], now - call.queued_at), 1)
         return {
-            "type": "snapshot",
             "at": now,
             "queues": queues,
             "seats": [self.seat_view(ext) for ext in sorted(self.seats)],
@@ -220,6 +237,7 @@ class LiveModel:
 
     def apply(self, event: ev.AmiEvent) -> list[Effect]:
         at = event.received
+        call: LiveCall | None
         if isinstance(event, ev.Newchannel):
             if event.uniqueid == event.linkedid:
                 call = self._call(event.linkedid, at)
@@ -386,10 +404,10 @@ class LiveModel:
         now = now or time.time()
         effects: list[Effect] = []
         live_ids = {c.linkedid for c in channels}
-        for call in list(self.calls.values()):
-            if call.linkedid not in live_ids:
-                call.resynced = True
-                effects += self._finish(call, now, "resync")
+        for ended in list(self.calls.values()):
+            if ended.linkedid not in live_ids:
+                ended.resynced = True
+                effects += self._finish(ended, now, "resync")
 
         entry_by_channel = {e.channel: e for e in entries}
         for ch in channels:

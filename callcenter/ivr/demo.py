@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from callcenter.accounts.models import Account, QueueMembership
+from callcenter.database import saved_id
 from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ivr.models import IvrOption, ServiceHours
 
@@ -57,5 +58,5 @@ def load_ivr_demo(session: Session, hotline_queue: str = "hotline") -> None:
     for seat in seats:
         for name, _title in SKILL_QUEUES:
             if (seat.id, name) not in have:
-                session.add(QueueMembership(account_id=seat.id, queue_name=name, penalty=0))
+                session.add(QueueMembership(account_id=saved_id(seat), queue_name=name, penalty=0))
     session.flush()

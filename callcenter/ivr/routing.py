@@ -17,18 +17,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, union_all
-from sqlmodel import Session
+from sqlalchemy import and_, bindparam, select
+from sqlmodel import Session, col
 
 from callcenter import topics
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.models import CallRecord
 from callcenter.clock import china_now
 from callcenter.config import Settings
-from callcenter.database import Query, Reads, get_engine, hot_reads
+from callcenter.database import Query, Reads, get_engine, hot_reads, session_scope
 from callcenter.ivr import service
 from callcenter.ivr.models import ServiceHours
-from callcenter.residents.models import Resident
+from callcenter.messages import IvrRequest, IvrRequestAdded
+from callcenter.residents.service import RESIDENT_BY_PHONE
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +41,15 @@ class CallerFacts:
     last_seat: str = ""  # the seat who answered this caller within the window
 
 
-# Built once (the route runs them on every call). Each half of the union uses its own index (an
-# OR of two columns may scan the table). The last answered call uses the index on
+# Built once (the route runs it on every call). The last answered call uses the index on
 # (caller, started_at): with the caller index alone SQLite may walk every call of the day.
-_RESIDENT = Query(
-    union_all(
-        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-            Resident.phone == bindparam("caller")
-        ),
-        select(Resident.id, Resident.elderly, Resident.lives_alone, Resident.vulnerable).where(
-            Resident.phone2 == bindparam("caller")
-        ),
-    ).limit(1)
-)
 _LAST_SEAT = Query(
-    select(CallRecord.seat)
-    .where(and_(CallRecord.caller == bindparam("caller"), CallRecord.started_at >= bindparam("since")))
-    .where(CallRecord.seat != "")
-    .order_by(CallRecord.started_at.desc())
+    select(col(CallRecord.seat))
+    .where(
+        and_(col(CallRecord.caller) == bindparam("caller"), col(CallRecord.started_at) >= bindparam("since"))
+    )
+    .where(col(CallRecord.seat) != "")
+    .order_by(col(CallRecord.started_at).desc())
     .limit(1)
 )
 
@@ -66,7 +58,7 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
     """The route's two reads (callcenter.database.hot_reads)."""
     if not caller:
         return CallerFacts()
-    resident = reads.first(_RESIDENT, caller=caller)
+    resident = reads.first(RESIDENT_BY_PHONE, caller=caller)
     seat = reads.first(_LAST_SEAT, caller=caller, since=since)
     resident_id, priority = None, False
     if resident:
@@ -76,18 +68,9 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
     return CallerFacts(resident_id=resident_id, priority=priority, last_seat=last_seat)
 
 
-def find_resident_id(settings: Settings, caller: str | None) -> int | None:
-    """The resident whose phone (or second phone) is this E.164 number; any thread."""
-    if not caller:
-        return None
-    with hot_reads(settings) as reads:
-        row = reads.first(_RESIDENT, caller=caller)
-    return row[0] if row else None
-
-
 def _load_hours(settings: Settings) -> dict[str, ServiceHours]:
     with Session(get_engine(settings), expire_on_commit=False) as s:
-        return {h.number: h for h in s.exec(select(ServiceHours)).scalars()}
+        return {h.number: h for h in s.scalars(select(ServiceHours))}
 
 
 class IvrRuntime:
@@ -137,7 +120,7 @@ class IvrRuntime:
         return run() if self.inline_reads else await asyncio.to_thread(run)
 
 
-REQUEST_TOPIC = topics.IVR_REQUEST
+REQUEST_TOPIC = IvrRequest.topic
 
 
 class RequestWriter(TopicWorker):
@@ -152,19 +135,19 @@ class RequestWriter(TopicWorker):
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         item = await asyncio.to_thread(self._write, payload)
         log.info("out-of-hours %s from %s on %s: item %s", item.kind, item.caller or "?", item.did, item.id)
-        await self.bus.publish(topics.IVR_REQUEST_ADDED, {"id": item.id, "kind": item.kind, "did": item.did})
+        added = IvrRequestAdded(id=item.id, kind=item.kind, did=item.did)
+        await self.bus.publish(added.topic, added.to_json())
 
-    def _write(self, p: dict[str, Any]):
-        from callcenter.database import session_scope
-
+    def _write(self, payload: dict[str, Any]):
+        request = IvrRequest.from_json(payload)
         with session_scope(self.settings) as s:
             return service.add_request(
                 s,
-                str(p.get("kind", "")),
-                linkedid=str(p.get("linkedid", "")),
-                caller=str(p.get("caller", "")),
-                caller_raw=str(p.get("caller_raw", "")),
-                resident_id=p.get("resident_id") if isinstance(p.get("resident_id"), int) else None,
-                did=str(p.get("did", "")),
-                recording=str(p.get("recording", "")),
+                request.kind,
+                linkedid=request.linkedid,
+                caller=request.caller,
+                caller_raw=request.caller_raw,
+                resident_id=request.resident_id,
+                did=request.did,
+                recording=request.recording,
             )

@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import chinese_calendar
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from callcenter import ids
-from callcenter.config import CHINA_TZ
+from callcenter.config import CHINA_TZ, Settings
+from callcenter.database import session_scope
 from callcenter.errors import UserError
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
 
@@ -144,6 +145,26 @@ def menu_labels(session: Session) -> dict[tuple[str, str], MenuChoice]:
     }
 
 
+@dataclass(frozen=True)
+class MenuMeanings:
+    """What each service number's menu keys mean, and the cases without a key (what the call
+    workers label a pop and a call record with)."""
+
+    choices: dict[tuple[str, str], MenuChoice]
+
+    def meaning(self, did: str, key: str) -> tuple[str, str | None]:
+        """(label, category) of a caller's key; no category for a case without a key."""
+        choice = self.choices.get((did, key))
+        if choice is not None:
+            return choice.label, choice.category
+        return NO_CHOICE.get(key, ""), None
+
+
+def read_menu(settings: Settings) -> MenuMeanings:
+    with session_scope(settings) as s:
+        return MenuMeanings(menu_labels(s))
+
+
 def option_prompt_name(number: str, digit: str) -> str:
     return f"ivr_{number}_{digit}"
 
@@ -209,7 +230,7 @@ def open_requests(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     rows = session.exec(
         select(CallerRequest)
         .where(CallerRequest.done_at == None)  # noqa: E711
-        .order_by(CallerRequest.created_at)
+        .order_by(col(CallerRequest.created_at))
         .limit(limit)
     )
     return [

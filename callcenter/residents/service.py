@@ -4,9 +4,12 @@ duplicate check and the next call's screen pop find them."""
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, union_all
 from sqlmodel import Session, col, or_, select
 
 from callcenter.audit.service import record
+from callcenter.config import Settings
+from callcenter.database import Query, hot_reads
 from callcenter.directory.models import Community, Grid
 from callcenter.errors import UserError
 from callcenter.phone import normalize
@@ -25,6 +28,30 @@ def by_phone(session: Session, phone: str) -> Resident | None:
     return session.exec(
         select(Resident).where(or_(Resident.phone == phone, Resident.phone2 == phone))
     ).first()
+
+
+# The resident whose phone or second phone is this number, with the priority flags the FastAGI
+# route reads. Built once (it runs on every call); each half of the union uses its own index (an
+# OR of two columns may scan the table).
+RESIDENT_BY_PHONE = Query(
+    union_all(
+        select(
+            col(Resident.id), col(Resident.elderly), col(Resident.lives_alone), col(Resident.vulnerable)
+        ).where(col(Resident.phone) == bindparam("caller")),
+        select(
+            col(Resident.id), col(Resident.elderly), col(Resident.lives_alone), col(Resident.vulnerable)
+        ).where(col(Resident.phone2) == bindparam("caller")),
+    ).limit(1)
+)
+
+
+def find_resident_id(settings: Settings, caller: str | None) -> int | None:
+    """The resident whose phone (or second phone) is this E.164 number; any thread."""
+    if not caller:
+        return None
+    with hot_reads(settings) as reads:
+        row = reads.first(RESIDENT_BY_PHONE, caller=caller)
+    return row[0] if row else None
 
 
 def _phone(raw: str) -> str:

@@ -20,43 +20,21 @@ The event path only publishes (``engine.queuelog``); ``QueueLogWriter`` sends th
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-from callcenter import ids, topics
+from callcenter.ami import actions
 from callcenter.ami import events as ev
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
 from callcenter.ids import PERSONAL_QUEUE_PREFIX
+from callcenter.messages import QueueLogLine
 
 log = logging.getLogger(__name__)
 
-QUEUELOG_TOPIC = topics.QUEUELOG
+QUEUELOG_TOPIC = QueueLogLine.topic
 UNAVAILABLE = frozenset({4, 5})  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
 STATIC_CALLID = "STATIC"
-_INTERFACE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}$")
-_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]{0,64}$")
-_EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
-
-
-def queue_log_action(queue: str, event: str, uniqueid: str, interface: str, message: str = "") -> dict | None:
-    """The AMI ``QueueLog`` action for one line, or None when a value is not one we write
-    (every value is checked: nothing from outside reaches queue_log through here)."""
-    if event not in _EVENTS or not ids.QUEUE.match(queue):
-        return None
-    if not (_INTERFACE.match(interface) or interface == "NONE"):
-        return None
-    if not _VALUE.match(uniqueid) or not _VALUE.match(message):
-        return None
-    return {
-        "Action": "QueueLog",
-        "Queue": queue,
-        "Event": event,
-        "UniqueId": uniqueid or "NONE",
-        "Interface": interface,
-        "Message": message,
-    }
 
 
 class StaticPresence:
@@ -67,13 +45,8 @@ class StaticPresence:
         self.known: dict[tuple[str, str], bool] = {}  # (queue, interface) → available
 
     def _line(self, queue: str, interface: str, available: bool) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "queue": queue,
-            "event": "ADDMEMBER" if available else "REMOVEMEMBER",
-            "uniqueid": STATIC_CALLID,
-            "interface": interface,
-        }
+        event = "ADDMEMBER" if available else "REMOVEMEMBER"
+        return QueueLogLine(self.source, queue, event, STATIC_CALLID, interface).to_json()
 
     @staticmethod
     def _static(m: ev.QueueMemberStatus) -> bool:
@@ -119,21 +92,16 @@ class QueueLogWriter(TopicWorker):
         self.ami = ami
 
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
-        if payload.get("source") != self.settings.stats_source:
+        line = QueueLogLine.from_json(payload)
+        if line.source != self.settings.stats_source:
             return  # another engine's (several Asterisk servers on one bus)
-        action = queue_log_action(
-            str(payload.get("queue", "")),
-            str(payload.get("event", "")),
-            str(payload.get("uniqueid", "")),
-            str(payload.get("interface", "")),
-            str(payload.get("message", "")),
-        )
+        action = actions.queue_log(line.queue, line.event, line.uniqueid, line.interface, line.message)
         if action is None:
             log.warning("queue_log line refused: %r", payload)
             return
         try:
-            reply = await self.ami.action(action, as_list=False)
-            if not getattr(reply, "success", False):
-                log.warning("QueueLog %s failed: %r", action["Event"], reply)
+            reply = await self.ami.action(action)
+            if not reply.ok:
+                log.warning("QueueLog %s failed: %r", action["Event"], reply.raw)
         except Exception:
             log.exception("QueueLog %s for %s failed", action["Event"], action["Interface"])

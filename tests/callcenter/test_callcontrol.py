@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from callcenter.ami import events as ev
+from callcenter.ami.actions import Reply
 from callcenter.audit.models import AuditEntry
 from callcenter.bus import InProcessBus
 from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker
@@ -32,10 +33,10 @@ class FakeAmi:
     async def action(self, action, timeout=10.0, as_list=None):
         self.sent.append(dict(action))
 
-        class Reply(dict):
+        class Message(dict):
             success = True
 
-        return Reply(Response="Success")
+        return Reply.of(Message(Response="Success"))
 
     held_action = action
 
@@ -269,13 +270,15 @@ class ScriptedAmi:
         self.sent.append(dict(action))
         answered, digit = self.outcomes.pop(0)
 
-        class Reply(dict):
+        class Message(dict):
             success = answered
 
         if answered and digit is not None:
             fu_id = action["Variable"].split("=", 1)[1]
             asyncio.get_running_loop().call_later(0.1, self.worker_ref[0].rated, fu_id, digit)
-        return Reply(Response="Success" if answered else "Error", Message="" if answered else "no answer")
+        return Reply.of(
+            Message(Response="Success" if answered else "Error", Message="" if answered else "no answer")
+        )
 
     held_action = action  # the client sends a held action on a session of its own
 

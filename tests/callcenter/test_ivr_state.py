@@ -2,7 +2,8 @@
 first for a returning caller (not a queue of its own on the wallboard), out-of-hours hang-ups."""
 
 from callcenter.ami import events as ev
-from callcenter.calls.service import pop_payload, record_row
+from callcenter.calls.notifier import pop_payload
+from callcenter.calls.service import record_row
 from callcenter.calls.state import Identified, LiveModel
 
 CALLER = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": "100.1"}

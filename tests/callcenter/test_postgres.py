@@ -8,11 +8,12 @@ from sqlmodel import func, select
 
 from callcenter.bus import InProcessBus
 from callcenter.calls.models import CallRecord, QueueEventRow
-from callcenter.calls.service import CallService, build_profile
+from callcenter.calls.service import build_profile
 from callcenter.calls.state import LiveCall
+from callcenter.calls.workers import CallService
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
-from callcenter.ivr.routing import find_resident_id
+from callcenter.residents.service import find_resident_id
 from dispatch.profile import pop_extras
 from hotline.demo import load_demo
 from hotline.engine import Engine

@@ -3,7 +3,8 @@ resident's earlier orders."""
 
 from __future__ import annotations
 
-from callcenter.calls.service import build_profile, pop_payload
+from callcenter.calls.notifier import pop_payload
+from callcenter.calls.service import build_profile
 from callcenter.calls.state import LiveCall
 from callcenter.database import session_scope
 from callcenter.residents.models import ElderlyProfile, HouseholdMember

@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from callcenter.ami import events as ev
+from callcenter.ami.actions import Reply
+from callcenter.ami.actions import queue_log as queue_log_action
 from callcenter.bus import InProcessBus
 from callcenter.config import Settings
-from callcenter.statistics.presence import QUEUELOG_TOPIC, QueueLogWriter, StaticPresence, queue_log_action
+from callcenter.statistics.presence import QUEUELOG_TOPIC, QueueLogWriter, StaticPresence
 
 
 def member(queue="hotline", status=1, membership="static", iface="PJSIP/seat1003") -> ev.QueueMemberStatus:
@@ -93,10 +95,10 @@ class FakeAmi:
     async def action(self, action, timeout=10.0, as_list=None):
         self.sent.append(action)
 
-        class Reply:
+        class Message:
             success = True
 
-        return Reply()
+        return Reply.of(Message())
 
 
 async def test_the_writer_sends_its_own_engines_lines_in_order(tmp_path):

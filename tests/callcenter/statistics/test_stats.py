@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from callcenter.calls.stats import DayStats
 from callcenter.config import CHINA_TZ
 from callcenter.statistics import service
 from callcenter.statistics.follower import StatsFollower
+from callcenter.statistics.today import DayStats
 
 
 def test_wallboard_and_report_agree_on_the_china_day(settings, tmp_path):

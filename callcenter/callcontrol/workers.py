@@ -7,7 +7,7 @@ from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker
 from callcenter.callcontrol.service import CallControl, Directory
-from callcenter.calls.service import CallService
+from callcenter.calls.workers import CallService
 from callcenter.config import Settings
 
 
@@ -17,7 +17,11 @@ class CallControlServices:
         self.commands = CallControl(settings, bus, ami, calls.model, self.directory)
         self.callbacks = CallbackWorker(settings, bus, ami, calls.model, self.directory)
         self.followups = FollowUpWorker(settings, bus, ami, self.directory)
-        self._workers = [self.commands, self.callbacks, self.followups]
+        self._workers: list[CallControl | CallbackWorker | FollowUpWorker] = [
+            self.commands,
+            self.callbacks,
+            self.followups,
+        ]
 
     async def start(self) -> None:
         for w in self._workers:

@@ -3,30 +3,22 @@
 The wallboard shows exactly what today's report shows: both read the roll-ups that the
 queue_log follower writes (``callcenter.statistics``), through ``definitions.figures``. The
 definitions are in ``callcenter/statistics/definitions.py`` and docs/statistics.md. The day is
-China Standard Time's.
+China Standard Time's. The call workers are handed ``DayStats.load`` by the engine (the calls
+package sits below the statistics, which read its records).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
+from callcenter.calls.state import DayFigures
 from callcenter.clock import china_day
 from callcenter.config import Settings
-from callcenter.statistics.definitions import SHORT_ABANDON_S  # noqa: F401  (re-exported)
+from callcenter.statistics.service import day_figures
 
 
-@dataclass
-class DayStats:
-    day: str
-    queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue → figures
-    seat_calls: dict[str, int] = field(default_factory=dict)  # extension → calls answered
-
+class DayStats(DayFigures):
     @classmethod
     def load(cls, settings: Settings, day: str | None = None) -> DayStats:
         """The day's figures from the roll-ups (so a restart changes nothing)."""
-        from callcenter.statistics.service import day_figures
-
         day = day or china_day()
         queues, seats = day_figures(settings, day)
         for q in queues.values():

@@ -13,22 +13,24 @@ import logging
 from typing import Any
 
 from callcenter import ids, topics
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.config import Settings
+from callcenter.messages import SeatCommand
 
 log = logging.getLogger(__name__)
 
 COMMAND_TOPIC = topics.SEAT_COMMAND
 
 
-def check_command(settings: Settings, command: dict[str, Any]) -> str | None:
+def check_command(settings: Settings, command: SeatCommand) -> str | None:
     """Why a command may not be carried out, or None. Only listed reasons reach AMI headers."""
-    if command.get("action") not in ("pause", "unpause"):
+    if command.action not in ("pause", "unpause"):
         return "unknown action"
-    if not ids.EXTENSION.match(str(command.get("ext", ""))):
+    if not ids.EXTENSION.match(command.ext):
         return "bad extension"
-    if command["action"] == "pause" and command.get("reason") not in settings.pause_reasons:
+    if command.action == "pause" and command.reason not in settings.pause_reasons:
         return "unknown pause reason"
     return None
 
@@ -41,25 +43,24 @@ class SeatCommands(TopicWorker):
         self.settings = settings
         self.ami = ami
 
-    async def handle(self, command: dict[str, Any], sub: Subscription) -> None:
+    async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
+        command = SeatCommand.from_json(payload)
         problem = check_command(self.settings, command)
         if problem:
-            log.warning("seat command refused (%s): %r", problem, command)
+            log.warning("seat command refused (%s): %r", problem, payload)
             return
         # Off the subscription loop: an AMI round trip must not hold up the next command.
         asyncio.create_task(self._pause(command))
 
-    async def _pause(self, command: dict[str, Any]) -> None:
-        action = {
-            "Action": "QueuePause",
-            "Interface": f"PJSIP/seat{command['ext']}",
-            "Paused": "true" if command["action"] == "pause" else "false",
-        }
-        if command["action"] == "pause":
-            action["Reason"] = command["reason"]
+    async def _pause(self, command: SeatCommand) -> None:
+        paused = command.action == "pause"
+        action = actions.queue_pause(command.ext, paused, command.reason if paused else "")
+        if action is None:
+            log.warning("seat command refused (bad value): %r", command)
+            return
         try:
             reply = await self.ami.action(action)
-            if not getattr(reply, "success", False):
-                log.warning("QueuePause for %s failed: %r", command["ext"], reply)
+            if not reply.ok:
+                log.warning("QueuePause for %s failed: %r", command.ext, reply.raw)
         except Exception:
-            log.exception("QueuePause for %s failed", command["ext"])
+            log.exception("QueuePause for %s failed", command.ext)

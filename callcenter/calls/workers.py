@@ -1,0 +1,379 @@
+"""The call workers: apply AMI events to the live model, push screen pops, record calls.
+
+One consumer task applies events in order and only publishes; database work (the resident's
+profile for the pop, call records, queue events) runs in worker tasks on threads, so a slow
+database never delays the next event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import insert, select
+from sqlmodel import col
+
+from callcenter import topics
+from callcenter.ami import events as ev
+from callcenter.bus import EventBus
+from callcenter.calls import notifier
+from callcenter.calls.models import CallRecord, QueueEventRow
+from callcenter.calls.notifier import Notifier
+from callcenter.calls.service import ProfileExtras, build_profile, record_row
+from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
+from callcenter.clock import china_day
+from callcenter.config import Settings
+from callcenter.database import session_scope
+from callcenter.directory.service import QueueParams, queue_params
+from callcenter.messages import CallRecorded, CallsResident, CallsResync, Clear, WallboardSnapshot
+from callcenter.phone import normalize
+from callcenter.residents.service import find_resident_id
+
+log = logging.getLogger(__name__)
+
+WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
+
+
+class Menu(Protocol):
+    """What a caller's menu key means: (label, category), no category for a case without a key
+    (``callcenter.ivr.service.MenuMeanings``)."""
+
+    def meaning(self, did: str, key: str) -> tuple[str, str | None]: ...
+
+
+class Presence(Protocol):
+    """Static queue members' login / logout lines for queue_log, from the AMI events
+    (``callcenter.statistics.presence.StaticPresence``)."""
+
+    def observe(self, event: Any) -> list[dict[str, Any]]: ...
+
+
+class _NoMenu:
+    def meaning(self, did: str, key: str) -> tuple[str, str | None]:
+        return "", None
+
+
+class _NoPresence:
+    def observe(self, event: Any) -> list[dict[str, Any]]:
+        return []
+
+
+def _no_figures(settings: Settings, day: str | None = None) -> DayFigures:
+    return DayFigures(day=day or china_day())
+
+
+class CallService:
+    """The menu's meanings, today's figures and the static members' presence belong to the IVR
+    and the statistics, which read the call records: the composition root hands them in, so
+    the calls package depends on neither (as wazo-calld's plugins get their dependencies)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        events: asyncio.Queue[Any] | None = None,
+        profile_extras: ProfileExtras | None = None,
+        *,
+        read_menu: Callable[[Settings], Menu] | None = None,
+        read_today: Callable[[Settings, str | None], DayFigures] | None = None,
+        presence: Presence | None = None,
+    ) -> None:
+        self.settings = settings
+        self._read_menu = read_menu
+        self._read_today = read_today or _no_figures
+        self.profile_extras = profile_extras
+        self.bus = bus
+        self.notify = Notifier(bus)
+        self.model = LiveModel()
+        # AMI events and, handed over from the FastAGI route, who is calling (``_apply``'s input).
+        # The queue is the AMI client's, which knows only its events: typed Any here.
+        self.events: asyncio.Queue[Any] = events if events is not None else asyncio.Queue()
+        self._loop = asyncio.get_running_loop()  # the engine's loop, which consumes ``events``
+        self._handover: collections.deque[Identified] = collections.deque()  # from the FastAGI thread
+        self._handover_lock = threading.Lock()
+        self._handover_pending = False
+        self._profiles: asyncio.Queue[str] = asyncio.Queue()
+        self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
+        self._tasks: list[asyncio.Task] = []
+        self._wallboard_dirty = asyncio.Event()
+        self._seat_queues_sent: dict[str, dict[str, int]] = {}
+        self.today = DayFigures(day=china_day())
+        self.queue_params: dict[str, QueueParams] = {}
+        self.menu: Menu = _NoMenu()
+        # Static members' login lines for queue_log (statistics/presence.py)
+        self.presence: Presence = presence or _NoPresence()
+
+    async def start(self) -> None:
+        await self._load_config()
+        self.today = await self._run_db(self._read_today, self.settings, None)
+        applied = self.bus.subscribe(topics.CONFIG_APPLIED)
+        await applied.ready.wait()
+        hello = self.bus.subscribe(topics.CONSOLE_HELLO)
+        wallboard_hello = self.bus.subscribe(topics.WALLBOARD_HELLO)
+        resident_set = self.bus.subscribe(topics.CALLS_RESIDENT)
+        await resident_set.ready.wait()
+        await hello.ready.wait()
+        await wallboard_hello.ready.wait()
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="calls-consume"),
+            asyncio.create_task(self._profile_worker(), name="calls-profiles"),
+            asyncio.create_task(self._record_worker(), name="calls-records"),
+            asyncio.create_task(self._hello_worker(hello), name="calls-hello"),
+            asyncio.create_task(self._wallboard_worker(wallboard_hello), name="calls-wallboard"),
+            asyncio.create_task(self._resident_worker(resident_set), name="calls-resident"),
+            asyncio.create_task(self._config_worker(applied), name="calls-config"),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self._flush_records()
+        self._pool.shutdown(wait=True)
+
+    def identified(self, info: Identified) -> None:
+        """Called by the FastAGI route on the server's own loop; applied by the consumer, in
+        order with the AMI events, on the engine's loop. A busy engine loop takes every answer
+        that came meanwhile in one wake-up (one per call would have the threads trade the GIL
+        on every call)."""
+        self._handover.append(info)
+        with self._handover_lock:
+            if self._handover_pending:
+                return
+            self._handover_pending = True
+        self._loop.call_soon_threadsafe(self._take_handover)
+
+    def _take_handover(self) -> None:
+        with self._handover_lock:
+            self._handover_pending = False
+        while self._handover:
+            self.events.put_nowait(self._handover.popleft())
+
+    async def _run_db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # -- the event path: no database work here ---------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            item = await self.events.get()
+            try:
+                await self._apply(item)
+            except Exception:
+                log.exception("applying %r failed", item)
+
+    async def _apply(self, item: ev.AmiEvent | Identified) -> None:
+        if isinstance(item, Identified):
+            call = self.model.identify(item)
+            self._profiles.put_nowait(call.linkedid)
+            return
+        if isinstance(item, ev.Resync):
+            effects = self.model.resync(item.channels, item.members, item.entries, now=item.received)
+            for call in self.model.calls.values():
+                if call.profile is None:
+                    self._profiles.put_nowait(call.linkedid)
+            await self.notify.send(CallsResync(at=item.received, calls=len(self.model.calls)))
+        else:
+            effects = self.model.apply(item)
+        for effect in effects:
+            await self._effect(effect)
+        for line in self.presence.observe(item):  # sent by the engine's QueueLogWriter
+            await self.bus.publish(topics.QUEUELOG, line)
+        # Callers joining or leaving a queue change the wallboard without any other effect; the
+        # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
+        self._wallboard_dirty.set()
+
+    def _label(self, call: LiveCall) -> None:
+        """What the caller's menu key means, from the menu in memory."""
+        if call.ivr_choice and not call.ivr_label:
+            call.ivr_label, category = self.menu.meaning(call.did, call.ivr_choice)
+            if category is not None:
+                call.ivr_category = category
+
+    async def _effect(self, effect: Effect) -> None:
+        if effect.call is not None:
+            self._label(effect.call)
+        if effect.kind == "pop" and effect.call is not None:
+            await self.notify.send(notifier.pop_message(effect.call, effect.ext))
+        elif effect.kind == "clear" and effect.call is not None:
+            await self.notify.send(Clear(effect.ext, effect.call.linkedid, effect.reason))
+        elif effect.kind == "record" and effect.call is not None:
+            self._records.put_nowait(effect.call)
+        elif effect.kind == "seat":
+            await self.notify.send(self.model.seat_status(effect.ext))
+
+    async def _load_config(self) -> None:
+        """What the configuration says about calls: queues' wrap-up and service-level thresholds,
+        and what each menu key means."""
+        self.queue_params = await self._run_db(queue_params, self.settings)
+        self.model.wrapup_s = {name: p.wrapup_s for name, p in self.queue_params.items()}
+        if self._read_menu is not None:
+            self.menu = await self._run_db(self._read_menu, self.settings)
+
+    async def _config_worker(self, sub) -> None:
+        """The configuration was applied (queues, menus edited): read it again."""
+        async for _topic, _payload in sub:
+            try:
+                await self._load_config()
+            except Exception:
+                log.exception("reloading the call configuration failed")
+            self._wallboard_dirty.set()
+
+    async def refresh_today(self, days: set[str] | None = None) -> None:
+        """The queue_log follower finished calls: today's figures again from the roll-ups."""
+        day = china_day()
+        if days is None or day in days or day != self.today.day:
+            self.today = await self._run_db(self._read_today, self.settings, day)
+            self._wallboard_dirty.set()
+
+    def wallboard(self) -> WallboardSnapshot:
+        """The live snapshot with today's figures and the alert thresholds."""
+        return notifier.wallboard(self.model, self.today, self.queue_params, self.settings)
+
+    # -- workers ---------------------------------------------------------------------------
+    async def _wallboard_worker(self, hello) -> None:
+        """One snapshot per change, at most every WALLBOARD_INTERVAL, and on a wallboard's hello."""
+        hello_task = asyncio.create_task(self._wallboard_hellos(hello))
+        try:
+            while True:
+                await self._wallboard_dirty.wait()
+                self._wallboard_dirty.clear()
+                if china_day() != self.today.day:  # midnight in Lanzhou: a new day's figures
+                    await self.refresh_today()
+                board = self.wallboard()
+                await self.notify.send(board)
+                await self._publish_seat_queues(board)
+                await asyncio.sleep(WALLBOARD_INTERVAL)
+        finally:
+            hello_task.cancel()
+
+    async def _publish_seat_queues(self, board: WallboardSnapshot) -> None:
+        """Each seat's status bar: the callers waiting in its own queues, sent when they change."""
+        for message in notifier.seat_queues(board):
+            if self._seat_queues_sent.get(message.ext) != message.waiting:
+                self._seat_queues_sent[message.ext] = message.waiting
+                await self.notify.send(message)
+
+    async def _wallboard_hellos(self, sub) -> None:
+        async for _topic, _payload in sub:
+            self._wallboard_dirty.set()
+
+    async def _profile_worker(self) -> None:
+        while True:
+            linkedid = await self._profiles.get()
+            call = self.model.calls.get(linkedid)
+            if call is None:
+                continue
+            try:
+                if not call.identified and call.caller is None:
+                    # Re-synced or un-routed calls: identify from the channel's caller ID.
+                    call.caller = normalize(
+                        call.caller_raw, self.settings.default_region, self.settings.default_area_code
+                    )
+                    if call.resident_id is None:
+                        call.resident_id = await self._run_db(find_resident_id, self.settings, call.caller)
+                call.profile = await self._run_db(
+                    build_profile, self.settings, call.resident_id, call.caller, self.profile_extras
+                )
+            except Exception:
+                log.exception("building the profile of %s failed", linkedid)
+                continue
+            # A pop already sent without the profile is sent again, complete.
+            for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
+                await self.notify.send(notifier.pop_message(call, ext))
+
+    async def _resident_worker(self, sub) -> None:
+        """A seat registered or linked the caller: rebuild the pop with the resident."""
+        async for _topic, payload in sub:
+            linked = CallsResident.from_json(payload)
+            call = self.model.calls.get(linked.linkedid)
+            if call is not None and linked.resident_id is not None:
+                call.resident_id = linked.resident_id
+                self._profiles.put_nowait(call.linkedid)
+
+    async def _hello_worker(self, sub) -> None:
+        async for _topic, payload in sub:
+            ext = str(payload.get("ext", ""))
+            if ext in self.model.seats:
+                await self.notify.send(self.model.seat_status(ext))
+                self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
+                self._wallboard_dirty.set()
+            call = self.model.pop_for(ext)
+            if call is not None:
+                await self.notify.send(notifier.pop_message(call, ext))
+
+    async def _record_worker(self) -> None:
+        while True:
+            call = await self._records.get()
+            batch = [call]
+            while not self._records.empty() and len(batch) < 200:
+                batch.append(self._records.get_nowait())
+            try:
+                await self._run_db(self._write, batch)
+                for c in batch:
+                    row = {
+                        k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
+                    }
+                    await self.notify.send(CallRecorded(row))
+            except Exception:
+                log.exception("writing %d call records failed; retrying", len(batch))
+                for c in batch:
+                    self._records.put_nowait(c)
+                await asyncio.sleep(1)
+
+    async def _flush_records(self) -> None:
+        batch = []
+        while not self._records.empty():
+            batch.append(self._records.get_nowait())
+        if batch:
+            self._write(batch)
+
+    def _write(self, calls: list[LiveCall]) -> None:
+        """One transaction per batch: the calls already on file in one read, the new ones and the
+        queue events as two multi-row inserts (ORM objects one by one cost the engine's process
+        ~5 ms a call under load, CPU its event loop then waited for)."""
+        with session_scope(self.settings) as s:
+            ids = list({c.linkedid for c in calls})
+            existing = {
+                r.linkedid: r for r in s.scalars(select(CallRecord).where(col(CallRecord.linkedid).in_(ids)))
+            }
+            new: dict[str, dict[str, Any]] = {}
+            events: list[dict[str, Any]] = []
+            for call in calls:
+                row = record_row(call)
+                rec = existing.get(call.linkedid)
+                if rec is not None:
+                    # A call seen again after a re-sync: update, never count twice.
+                    for k, v in row.items():
+                        if v not in (None, ""):
+                            setattr(rec, k, v)
+                elif call.linkedid in new:  # twice in one batch: the later values win
+                    new[call.linkedid].update({k: v for k, v in row.items() if v not in (None, "")})
+                else:
+                    new[call.linkedid] = row
+                for e in call.events:
+                    events.append(
+                        {
+                            "at": datetime.fromtimestamp(e["at"], UTC),
+                            "linkedid": call.linkedid,
+                            "event": e["event"],
+                            "queue": str(e.get("queue", "")),
+                            "interface": str(e.get("interface", "")),
+                            "data": {k: v for k, v in e.items() if k not in ("at", "event")},
+                        }
+                    )
+                call.events = []
+            if new:
+                s.execute(insert(CallRecord), list(new.values()))
+            if events:
+                s.execute(insert(QueueEventRow), events)
+            s.commit()

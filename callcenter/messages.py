@@ -1,0 +1,538 @@
+"""Every bus payload as a type, next to the topic it travels on (callcenter/topics.py).
+
+Each message knows its topic and its JSON (``to_json()``: exactly the keys and values the pages'
+JavaScript, web_console/protocol.py and the other workers read); a message that is consumed is
+read back once, at the edge (``from_json()``), and what is wrong in it is refused there.
+
+The console's and wallboard's messages carry a ``type`` (``protocol.MessageType`` takes its
+values from the names here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Protocol
+
+from callcenter import ids, topics
+
+# ``type`` of the messages a page receives.
+POP: Final = "pop"
+CLEAR: Final = "clear"
+STATE: Final = "state"
+QUEUES: Final = "queues"
+CALLCONTROL: Final = "callcontrol"
+CALLBACKS: Final = "callbacks"
+SNAPSHOT: Final = "snapshot"
+
+
+class Message(Protocol):
+    """A bus payload: its topic and its JSON."""
+
+    @property
+    def topic(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def _str(payload: dict[str, Any], key: str) -> str:
+    return str(payload.get(key, ""))
+
+
+# --- commands to the engine (read once, at the engine's edge) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeatCommand:
+    """A seat pauses (with a reason) or resumes, in every queue it is in."""
+
+    topic: ClassVar[str] = topics.SEAT_COMMAND
+
+    action: str  # pause | unpause
+    ext: str
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"action": self.action, "ext": self.ext}
+        if self.action == "pause":
+            out["reason"] = self.reason
+        return out
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> SeatCommand:
+        return cls(action=_str(payload, "action"), ext=_str(payload, "ext"), reason=_str(payload, "reason"))
+
+
+@dataclass(frozen=True, slots=True)
+class CallControlCommand:
+    """A seat's call-control command: hang up, transfer, call out, listen in, log in to or out of
+    a queue. Which fields count depends on the action; the engine checks each."""
+
+    topic: ClassVar[str] = topics.CALLCONTROL_COMMAND
+
+    action: str
+    ext: str
+    request_id: str | None = None  # the console's, echoed in the result
+    linkedid: str = ""
+    mode: str = ""  # transfer: blind | attended; listen: listen | whisper | barge
+    kind: str = ""  # transfer target: seat | queue | outside | 12345
+    target: str = ""
+    number: str = ""
+    target_ext: str = ""
+    queue: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "ext": self.ext}
+        if self.request_id is not None:
+            out["request_id"] = self.request_id
+        for key in ("linkedid", "mode", "kind", "target", "number", "target_ext", "queue"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        return out
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> CallControlCommand:
+        return cls(
+            action=_str(payload, "action"),
+            ext=_str(payload, "ext"),
+            request_id=str(payload["request_id"])[:40] if "request_id" in payload else None,
+            linkedid=_str(payload, "linkedid"),
+            mode=_str(payload, "mode"),
+            kind=_str(payload, "kind"),
+            target=_str(payload, "target"),
+            number=_str(payload, "number"),
+            target_ext=_str(payload, "target_ext"),
+            queue=_str(payload, "queue"),
+        )
+
+
+# --- to a seat's console (topic ``seat.<ext>``) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pop:
+    """A call for this seat: the caller, the menu choice, the resident and their history."""
+
+    ext: str
+    linkedid: str
+    state: str  # ringing | talking
+    caller: str
+    caller_display: str
+    caller_name: str
+    did: str
+    queue: str
+    source: str
+    order_12345: str
+    summary_12345: str
+    ivr_choice: str  # a key, invalid / timeout …
+    ivr_label: str  # what it means
+    ivr_category: str
+    resident: dict[str, Any] | None
+    history: dict[str, Any]
+    dispatch: dict[str, Any] | None  # household, elderly profile, archive, earlier orders
+    profile_ready: bool
+    ringing_at: str | None
+    answered_at: str | None
+    sent_at: float
+
+    @property
+    def topic(self) -> str:
+        return topics.seat(self.ext)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": POP,
+            "linkedid": self.linkedid,
+            "state": self.state,
+            "caller": self.caller,
+            "caller_display": self.caller_display,
+            "caller_name": self.caller_name,
+            "did": self.did,
+            "queue": self.queue,
+            "source": self.source,
+            "order_12345": self.order_12345,
+            "summary_12345": self.summary_12345,
+            "ivr_choice": self.ivr_choice,
+            "ivr_label": self.ivr_label,
+            "ivr_category": self.ivr_category,
+            "resident": self.resident,
+            "history": self.history,
+            "dispatch": self.dispatch,
+            "profile_ready": self.profile_ready,
+            "ringing_at": self.ringing_at,
+            "answered_at": self.answered_at,
+            "sent_at": self.sent_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    """The call left this seat (answered elsewhere, abandoned, ended)."""
+
+    ext: str
+    linkedid: str
+    reason: str
+
+    @property
+    def topic(self) -> str:
+        return topics.seat(self.ext)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": CLEAR, "linkedid": self.linkedid, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class SeatStatus:
+    """The seat's state as the console's top bar and the wallboard's rows show it."""
+
+    ext: str
+    name: str
+    state: str
+    paused_reason: str
+    queues: list[str]
+    since: float
+    wrapup_until: float
+
+    @property
+    def topic(self) -> str:
+        return topics.seat(self.ext)
+
+    def view(self) -> dict[str, Any]:
+        """The seat's row (the wallboard's ``seats``; the console's message without ``type``)."""
+        return {
+            "ext": self.ext,
+            "name": self.name,
+            "state": self.state,
+            "paused_reason": self.paused_reason,
+            "queues": self.queues,
+            "since": self.since,
+            "wrapup_until": self.wrapup_until,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": STATE, **self.view()}
+
+
+@dataclass(frozen=True, slots=True)
+class SeatQueues:
+    """Callers waiting in each of the seat's queues (its status bar)."""
+
+    ext: str
+    waiting: dict[str, int]
+
+    @property
+    def topic(self) -> str:
+        return topics.seat(self.ext)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": QUEUES, "waiting": self.waiting}
+
+
+@dataclass(frozen=True, slots=True)
+class CallControlResult:
+    """The outcome of a seat's call-control command; also on ``callcontrol.result`` (with the
+    extension) for the workers that wait on it. ``details`` are what the command was about
+    (linkedid, mode, kind, target, target_ext, queue), as far as it got."""
+
+    ext: str
+    action: str
+    ok: bool
+    request_id: str | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return topics.seat(self.ext)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": CALLCONTROL, "action": self.action, "ok": self.ok}
+        if self.request_id is not None:
+            out["request_id"] = self.request_id
+        out.update(self.details)
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    def result_json(self) -> dict[str, Any]:
+        """On ``callcontrol.result``: the same, with the extension (empty when it was not one)."""
+        return {**self.to_json(), "ext": self.ext if ids.EXTENSION.match(self.ext) else ""}
+
+
+@dataclass(frozen=True, slots=True)
+class CallbacksChanged:
+    """The callbacks-in-queue list changed: the consoles read it again."""
+
+    topic: ClassVar[str] = topics.CALLBACKS_CHANGED
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": CALLBACKS}
+
+
+# --- to the wallboard --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WallboardSnapshot:
+    """Callers waiting per queue with today's figures, every seat's row, the alert thresholds."""
+
+    topic: ClassVar[str] = topics.WALLBOARD
+
+    at: float
+    queues: dict[str, dict[str, Any]]
+    seats: list[dict[str, Any]]
+    day: str
+    alerts: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": SNAPSHOT,
+            "at": self.at,
+            "queues": self.queues,
+            "seats": self.seats,
+            "day": self.day,
+            "alerts": self.alerts,
+        }
+
+
+# --- among the workers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLogLine:
+    """A line for Asterisk's queue_log, written through AMI by the engine whose ``source`` it is."""
+
+    topic: ClassVar[str] = topics.QUEUELOG
+
+    source: str
+    queue: str
+    event: str
+    uniqueid: str
+    interface: str
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "source": self.source,
+            "queue": self.queue,
+            "event": self.event,
+            "uniqueid": self.uniqueid,
+            "interface": self.interface,
+        }
+        if self.message:
+            out["message"] = self.message
+        return out
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> QueueLogLine:
+        return cls(
+            source=_str(payload, "source"),
+            queue=_str(payload, "queue"),
+            event=_str(payload, "event"),
+            uniqueid=_str(payload, "uniqueid"),
+            interface=_str(payload, "interface"),
+            message=_str(payload, "message"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallsResync:
+    """The live model was rebuilt from Asterisk after an AMI (re)connection."""
+
+    topic: ClassVar[str] = topics.CALLS_RESYNC
+
+    at: float
+    calls: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "calls": self.calls}
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecorded:
+    """A call's record was written (its row, times as ISO text)."""
+
+    topic: ClassVar[str] = topics.CALLS_RECORDED
+
+    row: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.row)
+
+
+@dataclass(frozen=True, slots=True)
+class CallsResident:
+    """A seat registered or linked the caller: the pop is rebuilt with the resident."""
+
+    topic: ClassVar[str] = topics.CALLS_RESIDENT
+
+    linkedid: str
+    resident_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"linkedid": self.linkedid, "resident_id": self.resident_id}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> CallsResident:
+        rid = payload.get("resident_id")
+        return cls(linkedid=_str(payload, "linkedid"), resident_id=rid if isinstance(rid, int) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigApplied:
+    """Asterisk's configuration was rendered and reloaded."""
+
+    topic: ClassVar[str] = topics.CONFIG_APPLIED
+
+    reason: str
+    ms: float
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "ms": self.ms, "at": self.at}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRequest:
+    """Render Asterisk's configuration and reload the modules named (all when none are)."""
+
+    topic: ClassVar[str] = topics.CONFIG
+
+    reason: str
+    modules: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reason": self.reason}
+        if self.modules is not None:
+            out["modules"] = self.modules
+        return out
+
+    @classmethod
+    def from_json(cls, payload: Any) -> ConfigRequest:
+        if not isinstance(payload, dict):
+            return cls(reason="")
+        wanted = payload.get("modules")
+        modules = [str(m) for m in wanted] if isinstance(wanted, list) else None
+        return cls(reason=_str(payload, "reason"), modules=modules)
+
+
+@dataclass(frozen=True, slots=True)
+class IvrRequest:
+    """An out-of-hours caller left a voicemail or asked for a callback (from the FastAGI route)."""
+
+    topic: ClassVar[str] = topics.IVR_REQUEST
+
+    kind: str  # voicemail | callback
+    did: str
+    linkedid: str
+    caller: str
+    caller_raw: str
+    resident_id: int | None
+    recording: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "did": self.did,
+            "linkedid": self.linkedid,
+            "caller": self.caller,
+            "caller_raw": self.caller_raw,
+            "resident_id": self.resident_id,
+            "recording": self.recording,
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> IvrRequest:
+        rid = payload.get("resident_id")
+        return cls(
+            kind=_str(payload, "kind"),
+            did=_str(payload, "did"),
+            linkedid=_str(payload, "linkedid"),
+            caller=_str(payload, "caller"),
+            caller_raw=_str(payload, "caller_raw"),
+            resident_id=rid if isinstance(rid, int) else None,
+            recording=_str(payload, "recording"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IvrRequestAdded:
+    """An out-of-hours voicemail or callback request was stored."""
+
+    topic: ClassVar[str] = topics.IVR_REQUEST_ADDED
+
+    id: int | None
+    kind: str
+    did: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "did": self.did}
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """A caller waiting in a queue asked to be called back."""
+
+    topic: ClassVar[str] = topics.CALLBACK_REQUEST
+
+    linkedid: str
+    phone: str
+    queue: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"linkedid": self.linkedid, "phone": self.phone, "queue": self.queue}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> CallbackRequest:
+        return cls(
+            linkedid=_str(payload, "linkedid"), phone=_str(payload, "phone"), queue=_str(payload, "queue")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRequest:
+    """Call a resident back for their rating of an order's handling."""
+
+    topic: ClassVar[str] = topics.FOLLOWUP_REQUEST
+
+    phone: str
+    reference: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phone": self.phone, "reference": self.reference}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> FollowUpRequest:
+        return cls(phone=_str(payload, "phone"), reference=_str(payload, "reference"))
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpResult:
+    """A follow-up call's outcome: rated (1-5) or unreachable after its attempts."""
+
+    topic: ClassVar[str] = topics.FOLLOWUP_RESULT
+
+    reference: str
+    status: str  # rated | unreachable
+    rating: int | None
+    attempts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "status": self.status,
+            "rating": self.rating,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOverdue:
+    """An order went to supervision (督办): the supervisors' pages show it."""
+
+    topic: ClassVar[str] = topics.DISPATCH_OVERDUE
+
+    number: str
+    action: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "action": self.action}
