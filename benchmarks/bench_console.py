@@ -49,8 +49,9 @@ from bench_pop import App, log, on_stack, percentile  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from callcenter.ami import actions  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
-from callcenter.ami.client import close_manager, open_manager  # noqa: E402
+from callcenter.ami.client import close_manager, open_manager, sender  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
 from callcenter.database import session_scope  # noqa: E402
 
@@ -144,16 +145,12 @@ class Recorder:
 
 
 async def queue_pause(manager, ext: str, paused: bool, reason: str = "") -> None:
-    action = {
-        "Action": "QueuePause",
-        "Interface": f"PJSIP/seat{ext}",
-        "Paused": "true" if paused else "false",
-    }
-    if paused and reason:
-        action["Reason"] = reason
-    reply = await asyncio.wait_for(manager.send_action(action, as_list=False), 10)
-    if not getattr(reply, "success", False):
-        log(f"WARNING: QueuePause {ext} {paused}: {reply!r}")
+    action = actions.queue_pause(ext, paused, reason if paused else "")
+    if action is None:
+        raise ValueError(f"not a QueuePause we send: {ext} {reason!r}")
+    reply = await asyncio.wait_for(sender(manager)(action), 10)
+    if not reply.ok:
+        log(f"WARNING: QueuePause {ext} {paused}: {reply.raw!r}")
 
 
 async def pause_all(manager, exts: list[str], reason: str) -> None:

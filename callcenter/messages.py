@@ -72,6 +72,7 @@ class CallControlCommand:
     action: str
     ext: str
     request_id: str | None = None  # the console's, echoed in the result
+    actor: str = ""  # the account's username (logs)
     linkedid: str = ""
     mode: str = ""  # transfer: blind | attended; listen: listen | whisper | barge
     kind: str = ""  # transfer target: seat | queue | outside | 12345
@@ -84,7 +85,7 @@ class CallControlCommand:
         out: dict[str, Any] = {"action": self.action, "ext": self.ext}
         if self.request_id is not None:
             out["request_id"] = self.request_id
-        for key in ("linkedid", "mode", "kind", "target", "number", "target_ext", "queue"):
+        for key in ("actor", "linkedid", "mode", "kind", "target", "number", "target_ext", "queue"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         return out
@@ -95,6 +96,7 @@ class CallControlCommand:
             action=_str(payload, "action"),
             ext=_str(payload, "ext"),
             request_id=str(payload["request_id"])[:40] if "request_id" in payload else None,
+            actor=_str(payload, "actor"),
             linkedid=_str(payload, "linkedid"),
             mode=_str(payload, "mode"),
             kind=_str(payload, "kind"),
@@ -523,6 +525,16 @@ class FollowUpResult:
             "rating": self.rating,
             "attempts": self.attempts,
         }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> FollowUpResult:
+        rating, attempts = payload.get("rating"), payload.get("attempts")
+        return cls(
+            reference=_str(payload, "reference"),
+            status=_str(payload, "status"),
+            rating=rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
+            attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from sqlmodel import select
 
@@ -20,6 +19,7 @@ from callcenter.bus import EventBus
 from callcenter.callcontrol.callbacks import FOLLOWUP_RESULT
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.messages import FollowUpResult
 from dispatch.actors import Actor
 from dispatch.models import Status, WorkOrder
 from dispatch.transitions import RATING_SATISFACTION, transition
@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 PREFIX = "order:"
 
 
-def apply_result(settings: Settings, payload: dict[str, Any]) -> str:
+def apply_result(settings: Settings, result: FollowUpResult) -> str:
     """One ``followup.result``; what became of it (for the log and tests). Blocking (database)."""
-    reference = str(payload.get("reference", ""))
+    reference = result.reference
     if not reference.startswith(PREFIX):
         return "not an order"
     number = reference[len(PREFIX) :]
-    rating = payload.get("rating")
-    if payload.get("status") != "rated" or rating not in RATING_SATISFACTION:
+    rating = result.rating
+    if result.status != "rated" or rating is None or rating not in RATING_SATISFACTION:
         return "unreachable"
     with session_scope(settings) as s:
         order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).first()
@@ -78,7 +78,9 @@ class FollowUpResults:
     async def _run(self, sub) -> None:
         async for _topic, payload in sub:
             try:
-                outcome = await asyncio.to_thread(apply_result, self.settings, dict(payload))
+                outcome = await asyncio.to_thread(
+                    apply_result, self.settings, FollowUpResult.from_json(payload)
+                )
                 log.info("follow-up %s: %s", payload.get("reference"), outcome)
             except Exception:
                 log.exception("applying follow-up %r failed", payload)

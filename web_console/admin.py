@@ -11,12 +11,12 @@ from fastapi.responses import Response
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from asterisk_conf.apply import CONFIG_TOPIC
 from callcenter.accounts import flows
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import CallQueue
+from callcenter.messages import ConfigRequest
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
@@ -59,7 +59,8 @@ async def _run_flow(request: Request, account: Account, flow: Callable[..., Any]
 
 async def _telephony_changed(bus: BusDep, reason: str) -> None:
     """Seats are SIP endpoints and queue members: the engine re-renders and reloads Asterisk."""
-    await bus.publish(CONFIG_TOPIC, {"reason": reason})
+    request = ConfigRequest(reason=reason)
+    await bus.publish(request.topic, request.to_json())
 
 
 @router.get("/admin/accounts")

@@ -17,12 +17,12 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
+from callcenter import messages
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import record as audit
-from callcenter.callcontrol.callbacks import FOLLOWUP_REQUEST, REFERENCE, waiting_callbacks
+from callcenter.callcontrol.callbacks import REFERENCE, waiting_callbacks
 from callcenter.callcontrol.recordings import RECORDING, recordings_dir
 from callcenter.callcontrol.service import (
-    COMMAND_TOPIC,
     EXT,
     LINKEDID,
     QUEUE,
@@ -33,6 +33,7 @@ from callcenter.callcontrol.service import (
 )
 from callcenter.calls.models import CallRecord
 from callcenter.directory.models import CallQueue
+from callcenter.messages import CallControlCommand
 from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
 from web_console.sessions import client_ip
 
@@ -45,7 +46,9 @@ async def _command(request: Request, account: Account, action: str, **fields: st
     if not EXT.match(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
     request_id = secrets.token_hex(8)
-    command = {"action": action, "ext": ext, "actor": account.username, "request_id": request_id, **fields}
+    command = CallControlCommand(
+        action=action, ext=ext, request_id=request_id, actor=account.username, **fields
+    )
     if action in ("transfer", "dial"):
         # Calls leaving the hotline (transfers, outside numbers) are on the audit log.
         target = str(fields.get("target") or fields.get("number") or "")[:40]
@@ -64,7 +67,7 @@ async def _command(request: Request, account: Account, action: str, **fields: st
                 db.commit()
 
         await run_in_threadpool(log_it)
-    await request.app.state.bus.publish(COMMAND_TOPIC, command)
+    await request.app.state.bus.publish(command.topic, command.to_json())
     return JSONResponse({"accepted": True, "request_id": request_id}, status_code=202)
 
 
@@ -237,5 +240,6 @@ async def api_followup(request: Request, body: FollowUpRequest, account: Current
             db.commit()
 
     await run_in_threadpool(log_it)
-    await request.app.state.bus.publish(FOLLOWUP_REQUEST, {"phone": body.phone, "reference": body.reference})
+    request_followup = messages.FollowUpRequest(phone=body.phone, reference=body.reference)
+    await request.app.state.bus.publish(request_followup.topic, request_followup.to_json())
     return JSONResponse({"accepted": True}, status_code=202)

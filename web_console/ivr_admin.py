@@ -13,7 +13,6 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from asterisk_conf.apply import CONFIG_TOPIC
 from asterisk_conf.ivr_render import VOICEMAIL_DIR
 from asterisk_conf.ivr_sounds import UploadError, store_upload
 from callcenter.accounts.models import Account
@@ -25,6 +24,7 @@ from callcenter.database import session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ivr import service
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
+from callcenter.messages import ConfigRequest
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
@@ -63,7 +63,8 @@ def _page(
 
 
 async def _apply(bus: EventBus, reason: str) -> None:
-    await bus.publish(CONFIG_TOPIC, {"reason": reason, "modules": DIALPLAN_ONLY})
+    request = ConfigRequest(reason=reason, modules=list(DIALPLAN_ONLY))
+    await bus.publish(request.topic, request.to_json())
 
 
 def _show_errors(request: Request, account: Account) -> None:

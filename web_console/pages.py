@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from callcenter import ids, topics
+from callcenter import ids
 from callcenter.accounts.models import Account
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
+from callcenter.messages import SeatCommand
 from web_console.access import HOME_BY_ROLE
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
 from web_console.i18n import js_catalogue
@@ -158,9 +159,9 @@ async def seat_pause(
     reasons = settings.pause_reasons
     if body.paused and body.reason not in reasons:
         return JSONResponse({"error": "unknown pause reason", "reasons": reasons}, status_code=422)
-    command = {"action": "pause" if body.paused else "unpause", "ext": ext, "reason": body.reason}
-    await bus.publish(topics.SEAT_COMMAND, command)
-    log.info("seat %s: %s %s", ext, command["action"], body.reason)
+    command = SeatCommand(action="pause" if body.paused else "unpause", ext=ext, reason=body.reason)
+    await bus.publish(command.topic, command.to_json())
+    log.info("seat %s: %s %s", ext, command.action, body.reason)
     return JSONResponse({"accepted": True}, status_code=202)
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from callcenter import ids, topics
+from callcenter import ids
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
 from callcenter.bus import EventBus
@@ -26,6 +26,7 @@ from callcenter.config import CHINA_TZ
 from callcenter.database import Reads
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.errors import UserError
+from callcenter.messages import CallsResident
 from callcenter.phone import display
 from callcenter.residents import service as resident_service
 from callcenter.residents.models import Resident, ServiceArchive
@@ -65,7 +66,8 @@ class LinkPhone(BaseModel):
 async def _repop(bus: EventBus, linkedid: str, resident_id: int | None) -> None:
     """The caller's pop shows the resident now: the engine rebuilds it."""
     if ids.CALL_ID.match(linkedid):
-        await bus.publish(topics.CALLS_RESIDENT, {"linkedid": linkedid, "resident_id": resident_id})
+        linked = CallsResident(linkedid=linkedid, resident_id=resident_id)
+        await bus.publish(linked.topic, linked.to_json())
 
 
 def _show_resident_errors(request: Request) -> None:

@@ -7,6 +7,7 @@ from sqlmodel import select
 
 from callcenter.callcontrol.models import FollowUp
 from callcenter.database import session_scope
+from callcenter.messages import FollowUpResult
 from dispatch import followups, transitions
 from dispatch.models import OrderHistory, Status, WorkOrder
 from tests.dispatch.test_service import NOW, actor, details, new_order
@@ -31,11 +32,11 @@ def test_resolving_requests_the_call_and_the_rating_becomes_the_follow_up(settin
         fu = s.exec(select(FollowUp)).one()
         assert (fu.reference, fu.phone, fu.status) == (f"order:{number}", "+8613912345678", "pending")
 
-    assert followups.apply_result(settings, {"reference": f"order:{number}", "status": "unreachable"}) == (
-        "unreachable"
-    )
+    assert followups.apply_result(
+        settings, FollowUpResult.from_json({"reference": f"order:{number}", "status": "unreachable"})
+    ) == ("unreachable")
     result = {"reference": f"order:{number}", "status": "rated", "rating": 4}
-    assert followups.apply_result(settings, result) == "followed up"
+    assert followups.apply_result(settings, FollowUpResult.from_json(result)) == "followed up"
     with session_scope(settings) as s:
         order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).one()
         assert (order.status, order.satisfaction) == (Status.FOLLOWED_UP, "不满意")
@@ -44,13 +45,16 @@ def test_resolving_requests_the_call_and_the_rating_becomes_the_follow_up(settin
         ).first()
         assert (last.action, last.actor) == ("回访", "followup-call")
     # A second result (a retried publish) changes nothing.
-    assert followups.apply_result(settings, {**result, "rating": 1}) == "already followed up"
-    assert followups.apply_result(settings, {"reference": "call:1.2", "status": "rated", "rating": 1}) == (
-        "not an order"
+    assert (
+        followups.apply_result(settings, FollowUpResult.from_json({**result, "rating": 1}))
+        == "already followed up"
     )
-    assert followups.apply_result(settings, {"reference": "order:GD0", "status": "rated", "rating": 1}) == (
-        "no such order"
-    )
+    assert followups.apply_result(
+        settings, FollowUpResult.from_json({"reference": "call:1.2", "status": "rated", "rating": 1})
+    ) == ("not an order")
+    assert followups.apply_result(
+        settings, FollowUpResult.from_json({"reference": "order:GD0", "status": "rated", "rating": 1})
+    ) == ("no such order")
 
 
 def test_an_order_without_a_number_to_call_is_resolved_without_a_call(settings, world):
