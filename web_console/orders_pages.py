@@ -21,9 +21,10 @@ from callcenter.clock import local_minute
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.errors import UserError
-from dispatch import attachments, transitions
+from dispatch import attachments
 from dispatch.actors import STAFF, Actor
 from dispatch.errors import DispatchError
+from dispatch.flows import Requester, act_on_order
 from dispatch.models import ORDER_TYPES, OrderAttachment, OrderCall, WorkOrder
 from dispatch.queries import (
     STATUSES,
@@ -156,36 +157,11 @@ def order_page(request: Request, order_id: int, account: CurrentAccount) -> Resp
 
 
 def _apply(
-    settings: Settings,
-    order_id: int,
-    action: str,
-    actor: Actor,
-    args: dict[str, Any],
-    account_name: str,
-    role: str,
-    ip: str,
-    via: str,
-) -> WorkOrder:
+    settings: Settings, order_id: int, action: str, actor: Actor, args: dict[str, Any], who: Requester
+) -> None:
     with session_scope(settings) as db:
-        order = db.get(WorkOrder, order_id)
-        if order is None:
-            raise DispatchError("no such order", "not_found")
-        before = order.status
-        transitions.transition(db, order, action, actor, **args)
-        audit(
-            db,
-            account_name,
-            "order.transition",
-            target=f"order:{order.number}",
-            role=role,
-            ip=ip,
-            transition=transitions.canonical_action(action),
-            before=before,
-            after=order.status,
-            via=via,
-        )
+        act_on_order(db, settings, order_id, action, actor, who, args)
         db.commit()
-        return order
 
 
 @router.post("/orders/{order_id}/action", dependencies=[CsrfChecked])
@@ -210,10 +186,7 @@ async def order_action(
         action,
         Actor.of(account),
         transition_args(form),
-        account.username,
-        account.role,
-        client_ip(request),
-        "web",
+        Requester(account.username, account.role, client_ip(request), "web"),
     )
     request.session["order_flash"] = action
     return RedirectResponse(f"/orders/{order_id}", status_code=303)

@@ -10,13 +10,13 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from callcenter.accounts.models import Account, Role
-from callcenter.audit.service import record as audit
 from callcenter.database import session_scope
 from callcenter.directory.models import Outlet
 from callcenter.errors import UserError
-from dispatch import attachments, links, transitions
+from dispatch import attachments, links
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
+from dispatch.flows import Requester, act_on_order
 from dispatch.models import OrderAttachment, Status, WorkOrder
 from dispatch.queries import history_view, order_view, order_views
 from web_console.deps import CsrfChecked, CurrentAccount, check_csrf, open_db, protected_router
@@ -111,25 +111,8 @@ async def _outlet_post(
 
     def work() -> None:
         with session_scope(settings) as db:
-            order = db.get(WorkOrder, order_id)
-            if order is None:
-                raise DispatchError("no such order", "not_found")
-            before = order.status
-            transitions.transition(db, order, action, actor, **args)
-            if data:
-                attachments.save(db, settings, order, name, data, who)
-            audit(
-                db,
-                who,
-                "order.transition",
-                target=f"order:{order.number}",
-                role=actor.role,
-                ip=ip,
-                transition=transitions.canonical_action(action),
-                before=before,
-                after=order.status,
-                via=via,
-            )
+            requester = Requester(who, actor.role, ip, via)
+            act_on_order(db, settings, order_id, action, actor, requester, args, attachment=(name, data))
             db.commit()
 
     await run_in_threadpool(work)
