@@ -7,17 +7,20 @@ per configured URL (``callcenter.records.service`` pushes them).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, select
 
 from callcenter.clock import utcnow
 from callcenter.config import Settings
+from callcenter.database import saved_id
 from callcenter.directory.models import Community, Grid
 from callcenter.records.models import ApprovalRecord, GridEvent
 from callcenter.records.service import queue_delivery
 from callcenter.residents.models import Resident
 from dispatch.models import Category, Status, WorkOrder
+
+Record = TypeVar("Record", GridEvent, ApprovalRecord)
 
 # How the approval platform names an order's status.
 APPROVAL_STATUS: dict[str, str] = {
@@ -47,17 +50,7 @@ def sync_order(session: Session, order: WorkOrder, settings: Settings) -> None:
         "location": order.address or "",
         "status": order.status,
     }
-    ev = session.exec(select(GridEvent).where(GridEvent.order_id == order.id)).first()
-    if ev is None or any(getattr(ev, k) != v for k, v in values.items()):
-        ev = ev or GridEvent(order_id=order.id, order_number=order.number)
-        for k, v in values.items():
-            setattr(ev, k, v)
-        ev.version += 1
-        ev.updated_at = utcnow()
-        session.add(ev)
-        payload = {"type": "grid_event", "order_number": order.number, "version": ev.version, **values}
-        payload["updated_at"] = ev.updated_at.isoformat()
-        queue_delivery(session, "grid", settings.grid_webhook_url, payload)
+    _record_version(session, GridEvent, order, values, "grid_event", "grid", settings.grid_webhook_url)
 
     category = session.get(Category, order.category_id) if order.category_id else None
     if category is None or not category.approval_matter:
@@ -72,14 +65,30 @@ def sync_order(session: Session, order: WorkOrder, settings: Settings) -> None:
         "status": APPROVAL_STATUS.get(order.status, order.status),
         "outcome": order.resolution or order.return_reason or "",
     }
-    rec = session.exec(select(ApprovalRecord).where(ApprovalRecord.order_id == order.id)).first()
-    if rec is None or any(getattr(rec, k) != v for k, v in values.items()):
-        rec = rec or ApprovalRecord(order_id=order.id, order_number=order.number)
-        for k, v in values.items():
-            setattr(rec, k, v)
-        rec.version += 1
-        rec.updated_at = utcnow()
-        session.add(rec)
-        payload = {"type": "approval_record", "order_number": order.number, "version": rec.version, **values}
-        payload["updated_at"] = rec.updated_at.isoformat()
-        queue_delivery(session, "approval", settings.approval_webhook_url, payload)
+    _record_version(
+        session, ApprovalRecord, order, values, "approval_record", "approval", settings.approval_webhook_url
+    )
+
+
+def _record_version(
+    session: Session,
+    model: type[Record],
+    order: WorkOrder,
+    values: dict[str, Any],
+    kind: str,
+    target: str,
+    url: str,
+) -> None:
+    """A new version of the order's record when something it shows changed, and its webhook."""
+    found: Record | None = session.exec(select(model).where(model.order_id == order.id)).first()
+    if found is not None and all(getattr(found, k) == v for k, v in values.items()):
+        return
+    row: Record = found or model(order_id=saved_id(order), order_number=order.number)
+    for k, v in values.items():
+        setattr(row, k, v)
+    row.version += 1
+    row.updated_at = utcnow()
+    session.add(row)
+    payload = {"type": kind, "order_number": order.number, "version": row.version, **values}
+    payload["updated_at"] = row.updated_at.isoformat()
+    queue_delivery(session, target, url, payload)
