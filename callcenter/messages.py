@@ -107,6 +107,26 @@ class CallControlCommand:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PageHello:
+    """A console or wallboard socket opened (``<kind>.hello``): the engine answers on the page's
+    topic with the current state (a console: its seat's state and the call ringing it)."""
+
+    kind: str  # console | wallboard
+    ext: str = ""  # a console's extension, from the account record
+
+    @property
+    def topic(self) -> str:
+        return topics.hello(self.kind)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ext": self.ext} if self.ext else {}
+
+    @classmethod
+    def from_json(cls, kind: str, payload: dict[str, Any]) -> PageHello:
+        return cls(kind=kind, ext=_str(payload, "ext"))
+
+
 # --- to a seat's console (topic ``seat.<ext>``) --------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from callcenter import ids, topics
 from callcenter.accounts.models import Account
+from callcenter.messages import PageHello
 from web_console.access import ROUTE_ROLES
 from web_console.protocol import PING, CloseCode, Control, Kind, control_topic, encode, envelope
 from web_console.sessions import resolve_account
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 
-# A socket's subscription: (bus topic, kind, the fields of its hello) for an account.
-TopicChoice = tuple[str, str, dict[str, Any]]
+# A socket's subscription: (bus topic, kind, its hello to the engine) for an account.
+TopicChoice = tuple[str, str, PageHello]
 
 
 def _origin_ok(websocket: WebSocket) -> bool:
@@ -51,11 +52,11 @@ def _console_topic(account: Account) -> TopicChoice | None:
     ext = account.extension
     if not ext or not ids.EXTENSION.match(ext):
         return None
-    return topics.seat(ext), Kind.CONSOLE.value, {"ext": ext}
+    return topics.seat(ext), Kind.CONSOLE.value, PageHello(Kind.CONSOLE.value, ext)
 
 
 def _wallboard_topic(account: Account) -> TopicChoice | None:
-    return topics.WALLBOARD, Kind.WALLBOARD.value, {}
+    return topics.WALLBOARD, Kind.WALLBOARD.value, PageHello(Kind.WALLBOARD.value)
 
 
 @router.websocket("/ws/console")
@@ -143,9 +144,9 @@ async def serve_topic(
     tasks: list[asyncio.Task[Any]] = []
     try:
         await asyncio.wait_for(sub.ready.wait(), timeout=10)
-        await bus.publish(control_topic(kind, Control.HELLO), hello)
+        await bus.publish(hello.topic, hello.to_json())
         # Not a bus message: tells the page its subscription is live (the indicator turns green).
-        await send({"topic": control_topic(kind, Control.READY), **hello})
+        await send({"topic": control_topic(kind, Control.READY), **hello.to_json()})
         log.info("%s socket of %s connected", kind, account.username)
         tasks = [
             asyncio.create_task(forward(), name=f"ws-forward-{topic}"),

@@ -32,7 +32,7 @@ from callcenter.clock import china_day
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.service import QueueParams, queue_params
-from callcenter.messages import CallRecorded, CallsResident, CallsResync, Clear, WallboardSnapshot
+from callcenter.messages import CallRecorded, CallsResident, CallsResync, Clear, PageHello, WallboardSnapshot
 from callcenter.phone import normalize
 from callcenter.residents.service import find_resident_id
 
@@ -302,7 +302,7 @@ class CallService:
 
     async def _hello_worker(self, sub) -> None:
         async for _topic, payload in sub:
-            ext = str(payload.get("ext", ""))
+            ext = PageHello.from_json("console", payload).ext
             if ext in self.model.seats:
                 await self.notify.send(self.model.seat_status(ext))
                 self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
