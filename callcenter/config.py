@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 20.0
     mail_from: str = "hotline@localhost"
     supervisor_emails: list[str] = []
+    # Residents' sensitive data (ID number, phones, health, household): a seat sees it for the
+    # residents of its calls within this many hours and of its open orders; anyone else's needs a
+    # stated reason, at most this many an hour per account, and this many lookups of others'
+    # records within resident_burst_window_min alert the supervisors (wallboard and e-mail).
+    resident_link_hours: float = 4.0
+    resident_reveals_per_hour: int = 10
+    resident_reveal_grant_min: float = 15.0  # a stated reason opens that record for this long
+    resident_burst_lookups: int = 5
+    resident_burst_window_min: float = 10.0
     daily_summary_at: str = "18:00"  # China time the daily summaries go out; empty: never
     grid_webhook_url: str = ""
     approval_webhook_url: str = ""

@@ -11,14 +11,15 @@ reason, an unknown queue, an order in the wrong status). Each carries:
 ``errors.<domain>.<code>`` is the key of the message shown to the user, in the user's language;
 ``str(error)`` stays the English detail for logs, the audit trail and API clients. The web layer
 maps every ``UserError`` with one handler (``web_console/render.py``); the status follows from
-the code (``not_found`` 404, ``conflict`` 409, anything else 422).
+the code (``forbidden`` 403, ``not_found`` 404, ``conflict`` 409, ``rate_limited`` 429,
+anything else 422).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-STATUS_BY_CODE: dict[str, int] = {"not_found": 404, "conflict": 409}
+STATUS_BY_CODE: dict[str, int] = {"forbidden": 403, "not_found": 404, "conflict": 409, "rate_limited": 429}
 
 
 class UserError(ValueError):

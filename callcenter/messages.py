@@ -23,6 +23,7 @@ QUEUES: Final = "queues"
 CALLCONTROL: Final = "callcontrol"
 CALLBACKS: Final = "callbacks"
 SNAPSHOT: Final = "snapshot"
+RESIDENT_LOOKUPS: Final = "resident_lookups"
 
 
 class Message(Protocol):
@@ -313,6 +314,30 @@ class WallboardSnapshot:
             "seats": self.seats,
             "day": self.day,
             "alerts": self.alerts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentLookupAlert:
+    """An account looked up many residents' records that are not linked to its calls or orders
+    within a short time (possible harvesting): the supervisors see it on the wallboard."""
+
+    topic: ClassVar[str] = topics.WALLBOARD
+
+    at: float
+    actor: str  # the account's username
+    role: str
+    lookups: int  # how many such lookups within the window
+    window_min: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": RESIDENT_LOOKUPS,
+            "at": self.at,
+            "actor": self.actor,
+            "role": self.role,
+            "lookups": self.lookups,
+            "window_min": self.window_min,
         }
 
 

@@ -53,3 +53,10 @@ def display(e164: str | None, region: str = "CN") -> str:
     if number.country_code == 86:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def mask_phone(phone: str) -> str:
+    """Enough for a seat to recognise a number, not enough to copy it from a list."""
+    if not phone:
+        return ""
+    return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else "****"

@@ -47,6 +47,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/communities": STAFF,
     "/api/my/calls": STAFF,
     "/residents/{resident_id}": STAFF,
+    "/residents/{resident_id}/reveal": STAFF,
     "/residents/{resident_id}/household": STAFF,
     "/residents/{resident_id}/elderly": STAFF,
     # Statistics (reports.py); the /api/stats routes also take the display platform's token

@@ -2,7 +2,8 @@
 
 The app does not start the event bus or the telephony engine; the runner does both and serves
 this app with uvicorn. What the routes need is on ``app.state``: ``settings``, ``bus``,
-``templates``, ``login_throttle``, ``revocations`` and ``ws_recheck_interval``.
+``templates``, ``login_throttle``, ``revocations``, ``seat_calls`` (the residents popped on each
+console, ``resident_access``) and ``ws_recheck_interval``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from web_console import (
 )
 from web_console.access import nav_links
 from web_console.render import install_exception_handlers
+from web_console.resident_access import RedisSeatCalls, SeatCalls
 from web_console.sessions import SESSION_MAX_AGE, RedisSessionRevocations, SessionRevocations
 
 HERE = Path(__file__).resolve().parent
@@ -150,10 +152,12 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.state.login_throttle = RedisLoginThrottle(settings.redis_url)
         app.state.revocations = RedisSessionRevocations(settings.redis_url)
         app.state.import_jobs = RedisImportJobs(settings.redis_url)
+        app.state.seat_calls = RedisSeatCalls(settings.redis_url)
     else:
         app.state.login_throttle = LoginThrottle()
         app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
+        app.state.seat_calls = SeatCalls()
     app.state.ws_recheck_interval = 60.0
 
     install_exception_handlers(app)

@@ -19,6 +19,7 @@ from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Grid, Outlet
+from callcenter.phone import mask_phone
 from callcenter.residents.models import Resident
 from dispatch import routing, service, transitions
 from dispatch.actors import Actor
@@ -160,6 +161,8 @@ def api_orders(
             return JSONResponse([])
         rows = db.exec(query.order_by(col(WorkOrder.created_at).desc()).limit(20)).all()
         views = order_views(db, rows, Actor.of(account))
+    for view in views:  # a list: the caller's number masked (the order's own page shows it)
+        view["caller_phone"] = mask_phone(view["caller_phone"])
     return JSONResponse(views, headers={"Cache-Control": "no-store"})
 
 

@@ -57,6 +57,9 @@ class MessageType(StrEnum):
     CALLCONTROL = messages.CALLCONTROL  # the outcome of this seat's command (callcontrol/service.py)
     CALLBACKS = messages.CALLBACKS  # the callbacks list changed
     SNAPSHOT = messages.SNAPSHOT  # the wallboard's queues and seats (calls/notifier.py)
+    RESIDENT_LOOKUPS = (
+        messages.RESIDENT_LOOKUPS
+    )  # a burst of residents' lookups (web_console/resident_access.py)
 
 
 PING = "ping"  # the client's keepalive, a bare text frame

@@ -2,7 +2,9 @@
 on request, audited; the seat's own calls today) and the resident's page for seats and
 supervisors (profile with the ID number masked, household, elderly profile, service archive and
 orders; household members added and the elderly profile edited there, audited).
-Access rules: ``access.ROUTE_ROLES``."""
+Routes: ``web_console.access.ROUTE_ROLES``. Who sees a record's sensitive data (a resident of the
+seat's calls or orders, or with a stated reason), and the audit of every look:
+``web_console.resident_access``. Lists show masked numbers only."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from callcenter import ids
@@ -26,13 +28,14 @@ from callcenter.config import CHINA_TZ
 from callcenter.database import Reads
 from callcenter.directory.models import Community, Grid, Jurisdiction
 from callcenter.errors import UserError
-from callcenter.messages import CallsResident
-from callcenter.phone import display
+from callcenter.messages import CallsResident, ResidentLookupAlert
+from callcenter.phone import display, mask_phone
 from callcenter.residents import service as resident_service
 from callcenter.residents.models import Resident, ServiceArchive
 from dispatch import profile as profiles
 from dispatch.models import WorkOrder
 from dispatch.queries import STATUSES
+from web_console import resident_access as access
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
 from web_console.render import render, show_errors_on, user_error_json
 from web_console.sessions import client_ip
@@ -40,13 +43,8 @@ from web_console.sessions import client_ip
 router = protected_router()
 
 
-def _masked(phone: str) -> str:
-    """Enough for a seat to recognise a number, not enough to copy it from a list."""
-    return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else "****"
-
-
 def _resident_brief(r: Resident) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "phone": _masked(r.phone), "community_id": r.community_id}
+    return {"id": r.id, "name": r.name, "phone": mask_phone(r.phone), "community_id": r.community_id}
 
 
 class RegisterResident(BaseModel):
@@ -112,29 +110,93 @@ def api_my_calls(request: Request, account: CurrentAccount) -> JSONResponse:
     return JSONResponse(calls, headers={"Cache-Control": "no-store"})
 
 
+def _identity(resident: Resident) -> dict[str, Any]:
+    return {
+        "id": resident.id,
+        "id_number": resident.id_number,
+        "phone": resident.phone,
+        "phone2": resident.phone2,
+    }
+
+
+async def _alert(request: Request, alert: ResidentLookupAlert | None) -> None:
+    if alert is not None:
+        await request.app.state.bus.publish(alert.topic, alert.to_json())
+
+
 @router.get("/api/residents/{resident_id}/identity")
-def api_resident_identity(request: Request, resident_id: int, account: CurrentAccount) -> Response:
-    """A resident's full ID number and phones: shown on request only, and every request audited."""
-    with open_db(request) as db:
-        resident = db.get(Resident, resident_id)
-        if resident is None:
-            return JSONResponse({"error": "no such resident"}, status_code=404)
-        audit(
-            db,
-            account.username,
-            "resident.view_identity",
-            target=f"resident:{resident.id}",
-            role=account.role,
-            ip=client_ip(request),
-        )
-        db.commit()
-        body = {
-            "id": resident.id,
-            "id_number": resident.id_number,
-            "phone": resident.phone,
-            "phone2": resident.phone2,
-        }
+async def api_resident_identity(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+    """A resident's full ID number and phones, for a resident linked to the account's calls or
+    orders (``resident_access``); anyone else's needs the POST with a reason. Always audited."""
+    settings = request.app.state.settings
+
+    def work() -> tuple[dict[str, Any] | None, bool, ResidentLookupAlert | None]:
+        """(the identity or None, refused, the alert to publish)."""
+        with open_db(request) as db:
+            resident = db.get(Resident, resident_id)
+            if resident is None:
+                return None, False, None
+            why = access.basis(db, settings, request.app.state.seat_calls, account, resident_id)
+            if not why:
+                access.refuse(db, account, resident_id, client_ip(request), "identity")
+                alert = access.burst_alert(db, settings, account)
+                db.commit()
+                return None, True, alert
+            audit(
+                db,
+                account.username,
+                access.VIEW_IDENTITY,
+                target=access.target(resident_id),
+                role=account.role,
+                ip=client_ip(request),
+                basis=why,
+            )
+            db.commit()
+            return _identity(resident), False, None
+
+    body, refused, alert = await run_in_threadpool(work)
+    await _alert(request, alert)
+    if refused:
+        return user_error_json(request, access.ResidentAccessError("a reason is needed", code="forbidden"))
+    if body is None:
+        return JSONResponse({"error": "no such resident"}, status_code=404)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+class RevealReason(BaseModel):
+    reason: str = Field(max_length=400)
+
+
+@router.post("/api/residents/{resident_id}/identity", dependencies=[CsrfChecked])
+async def api_reveal_identity(
+    request: Request, resident_id: int, body: RevealReason, account: CurrentAccount
+) -> Response:
+    """The same for a resident not linked to the account's work: with a stated reason, within the
+    hourly limit, audited with the reason."""
+    settings = request.app.state.settings
+
+    def work() -> tuple[dict[str, Any] | None, UserError | None, ResidentLookupAlert | None]:
+        with open_db(request) as db:
+            resident = db.get(Resident, resident_id)
+            if resident is None:
+                return None, None, None
+            try:
+                access.reveal(db, settings, account, resident_id, body.reason, client_ip(request))
+            except access.ResidentAccessError as exc:
+                alert = access.burst_alert(db, settings, account) if exc.code == "rate_limited" else None
+                db.commit()
+                return None, exc, alert
+            alert = access.burst_alert(db, settings, account)
+            db.commit()
+            return _identity(resident), None, alert
+
+    found, error, alert = await run_in_threadpool(work)
+    await _alert(request, alert)
+    if error is not None:
+        return user_error_json(request, error)
+    if found is None:
+        return JSONResponse({"error": "no such resident"}, status_code=404)
+    return JSONResponse(found, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/communities")
@@ -189,6 +251,32 @@ async def api_link_phone(
 # --- the resident's page -------------------------------------------------------------------
 
 
+def _masked_page(
+    request: Request, account: Account, r: Resident, status_code: int, error: str, community: str, grid: str
+) -> Response:
+    """A record not linked to the account's work: who it is, nothing sensitive, and the form to
+    state a reason."""
+    view = {
+        "id": r.id,
+        "name": r.name,
+        "phone": mask_phone(r.phone),
+        "id_number": mask_id_number(r.id_number),
+        "community": community,
+        "grid": grid,
+        "age": None,
+    }
+    return render(
+        request,
+        "resident_page.html",
+        status_code=status_code,
+        account=account,
+        resident=view,
+        sensitive=False,
+        reason_max=access.REASON_MAX,
+        error=error,
+    )
+
+
 def _page(
     request: Request, account: Account, resident_id: int, status_code: int = 200, error: str = ""
 ) -> Response:
@@ -198,6 +286,10 @@ def _page(
             return render(request, "error.html", status_code=404)
         community = db.get(Community, r.community_id) if r.community_id else None
         grid = db.get(Grid, r.grid_id) if r.grid_id else None
+        why = access.basis(db, request.app.state.settings, request.app.state.seat_calls, account, resident_id)
+        if not why:
+            names = (community.name if community else "", grid.name if grid else "")
+            return _masked_page(request, account, r, status_code, error, *names)
         assert r.id is not None
         extras = profiles.resident_extras(Reads(db), r.id)
         archive = db.exec(
@@ -259,6 +351,8 @@ def _page(
         archive=archive_view,
         orders=orders_view,
         statuses=STATUSES,
+        sensitive=True,
+        reason_max=access.REASON_MAX,
         error=error,
     )
 
@@ -271,9 +365,74 @@ def _show_page_errors(request: Request, account: Account, resident_id: int) -> N
     )
 
 
+def _audit_view(request: Request, account: Account, resident_id: int) -> ResidentLookupAlert | None:
+    """Every opening of a resident's page is audited, with why its sensitive data was shown (or
+    that it was not)."""
+    settings = request.app.state.settings
+    with open_db(request) as db:
+        if db.get(Resident, resident_id) is None:
+            return None
+        why = access.basis(db, settings, request.app.state.seat_calls, account, resident_id)
+        alert = None
+        if why:
+            audit(
+                db,
+                account.username,
+                access.VIEW,
+                target=access.target(resident_id),
+                role=account.role,
+                ip=client_ip(request),
+                basis=why,
+            )
+        else:
+            access.refuse(db, account, resident_id, client_ip(request), "page")
+            alert = access.burst_alert(db, settings, account)
+        db.commit()
+        return alert
+
+
 @router.get("/residents/{resident_id}")
-def resident_page(request: Request, resident_id: int, account: CurrentAccount) -> Response:
-    return _page(request, account, resident_id)
+async def resident_page(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+    await _alert(request, await run_in_threadpool(_audit_view, request, account, resident_id))
+    return await run_in_threadpool(_page, request, account, resident_id)
+
+
+@router.post("/residents/{resident_id}/reveal", dependencies=[CsrfChecked])
+async def resident_reveal(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+    """A stated reason opens a record not linked to the account's work for a while (within the
+    hourly limit); a refusal shows the page again with the reason why (422, 429)."""
+    form = await request.form()
+    settings = request.app.state.settings
+
+    def work() -> tuple[UserError | None, ResidentLookupAlert | None]:
+        with open_db(request) as db:
+            if db.get(Resident, resident_id) is None:
+                raise access.ResidentAccessError("no such resident", code="not_found")
+            error: UserError | None = None
+            try:
+                access.reveal(db, settings, account, resident_id, form.get("reason", ""), client_ip(request))
+            except access.ResidentAccessError as exc:
+                error = exc
+            alert = (
+                access.burst_alert(db, settings, account)
+                if error is None or error.code != "invalid"
+                else None
+            )
+            db.commit()
+            return error, alert
+
+    _show_page_errors(request, account, resident_id)
+    error, alert = await run_in_threadpool(work)
+    await _alert(request, alert)
+    if error is not None:
+        raise error
+    return RedirectResponse(f"/residents/{resident_id}", status_code=303)
+
+
+def _require_basis(db: Session, request: Request, account: Account, resident_id: int) -> None:
+    """Changing a record shows it again: only for a record the account may see."""
+    if not access.basis(db, request.app.state.settings, request.app.state.seat_calls, account, resident_id):
+        raise access.ResidentAccessError("a reason is needed", code="forbidden")
 
 
 @router.post("/residents/{resident_id}/household", dependencies=[CsrfChecked])
@@ -283,6 +442,7 @@ async def resident_household(request: Request, resident_id: int, account: Curren
 
     def work() -> None:
         with open_db(request) as db:
+            _require_basis(db, request, account, resident_id)
             profiles.add_household_member(
                 db,
                 account.username,
@@ -306,6 +466,7 @@ async def resident_elderly(request: Request, resident_id: int, account: CurrentA
 
     def work() -> None:
         with open_db(request) as db:
+            _require_basis(db, request, account, resident_id)
             profiles.save_elderly_profile(
                 db,
                 account.username,

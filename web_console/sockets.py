@@ -18,7 +18,8 @@ from callcenter import ids, topics
 from callcenter.accounts.models import Account
 from callcenter.messages import PageHello
 from web_console.access import ROUTE_ROLES
-from web_console.protocol import PING, CloseCode, Control, Kind, control_topic, encode, envelope
+from web_console.protocol import PING, CloseCode, Control, Kind, MessageType, control_topic, encode, envelope
+from web_console.resident_access import popped_resident
 from web_console.sessions import resolve_account
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,16 @@ async def serve_topic(
 
     async def forward() -> None:
         async for msg_topic, payload in sub:
+            if kind == Kind.CONSOLE.value and payload.get("type") == MessageType.POP:
+                await remember_pop(payload)
             await send(envelope(msg_topic, payload))
+
+    async def remember_pop(payload: dict[str, Any]) -> None:
+        """The resident of the seat's current call: its sensitive data is open to this seat."""
+        rid = popped_resident(payload)
+        if rid is not None and hello.ext:
+            ttl = state.settings.resident_link_hours * 3600
+            await run_in_threadpool(state.seat_calls.remember, hello.ext, rid, ttl)
 
     async def listen() -> None:
         while True:

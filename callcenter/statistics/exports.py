@@ -93,7 +93,7 @@ def to_csv(report: dict[str, Any], t: Callable[[str], str]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     for row in table_rows(report, t):
-        # A cell starting with = + - @ would be a formula in a spreadsheet: quote it as text.
+        # A cell that would start a formula in a spreadsheet is quoted as text.
         w.writerow([safe_cell(c) for c in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # the BOM lets Excel read UTF-8
 
@@ -185,8 +185,13 @@ def _replace_sheet(xlsx: bytes, name: str, rows: Iterator[list[Any]]) -> bytes:
     return out.getvalue()
 
 
+# What a spreadsheet may read as the start of a formula (OWASP CSV injection: = + - @, and a
+# TAB or CR, which some programs skip before looking at the next character).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def safe_cell(c: Any) -> Any:
-    """Text that would start a formula stays text."""
-    if isinstance(c, str) and c[:1] in ("=", "+", "-", "@"):
+    """Text that would start a formula stays text (every export goes through this)."""
+    if isinstance(c, str) and c.startswith(FORMULA_STARTS):
         return "'" + c
     return c

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlmodel import select
 
 from callcenter.audit.models import AuditEntry
+from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
 from callcenter.directory.models import Community, Jurisdiction
 from callcenter.residents.models import Resident
@@ -96,6 +99,10 @@ def test_full_id_number_only_on_request_and_audited(client, web, db):
         r = s.exec(select(Resident).where(Resident.name == "王秀英")).one()
         r.id_number = "620102194501011234"
         s.add(r)
+        # The resident rang this seat: her record is open to it.
+        s.add(
+            CallRecord(linkedid="1764300000.5", seat="1001", resident_id=r.id, started_at=datetime.now(UTC))
+        )
         s.commit()
         rid = r.id
     got = client.get(f"/api/residents/{rid}/identity").json()
@@ -103,4 +110,6 @@ def test_full_id_number_only_on_request_and_audited(client, web, db):
     assert client.get("/api/residents/99999/identity").status_code == 404
     with session_scope(db) as s:
         seen = list(s.exec(select(AuditEntry).where(AuditEntry.action == "resident.view_identity")))
-        assert [(e.actor, e.target) for e in seen] == [("seat1001", f"resident:{rid}")]
+        assert [(e.actor, e.target, e.detail) for e in seen] == [
+            ("seat1001", f"resident:{rid}", {"basis": "call"})
+        ]

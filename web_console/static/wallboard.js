@@ -121,12 +121,29 @@
     }
   });
 
+  // A burst of lookups of residents not linked to an account's work: newest first, the last 20.
+  function lookupsAlert(msg) {
+    var box = document.getElementById("lookups");
+    var list = document.getElementById("lookups-list");
+    if (!box || !list) return;
+    var li = document.createElement("li");
+    li.className = "alert";
+    li.dataset.actor = String(msg.actor);
+    var at = new Date(Number(msg.at) * 1000);
+    li.textContent = at.toLocaleTimeString(board.dataset.locale || "zh-CN") + " " +
+      t("wallboard.lookups_alert", { actor: String(msg.actor), n: Number(msg.lookups), minutes: Number(msg.window_min) });
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 20) list.removeChild(list.lastChild);
+    box.hidden = false;
+  }
+
   // The live board over the shared WebSocket client (cc.js): reconnected with backoff, kept alive.
   window.cc.socket({
     path: board.dataset.wsPath || "/ws/wallboard",
     kind: "wallboard",
     onMessage: function (msg) {
       if (msg.topic === "wallboard" && msg.type === window.cc.types.SNAPSHOT) { last = msg; render(); }
+      if (msg.topic === "wallboard" && msg.type === window.cc.types.RESIDENT_LOOKUPS) lookupsAlert(msg);
     },
     onState: function (state) { conn.dataset.conn = state; }
   });
