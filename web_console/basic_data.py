@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import File, Form, Request, UploadFile
@@ -303,6 +304,14 @@ def _run_job(
         s.commit()
 
 
+# Imports run on a small pool, not a thread each: a burst of uploads waits its turn (up to
+# IMPORT_QUEUE of them, then refused) instead of parsing many files at once.
+IMPORT_WORKERS = 1
+IMPORT_QUEUE = 4
+_IMPORTS = ThreadPoolExecutor(max_workers=IMPORT_WORKERS, thread_name_prefix="import")
+_IMPORT_SLOTS = threading.BoundedSemaphore(IMPORT_WORKERS + IMPORT_QUEUE)
+
+
 @router.post("/admin/import", dependencies=[CsrfChecked])
 async def import_upload(
     request: Request,
@@ -314,28 +323,23 @@ async def import_upload(
     if kind not in IMPORTABLE or file is None or not file.filename:
         return RedirectResponse("/admin/basic", status_code=303)
     data = await file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise imports.ImportFileError("file too large")
+    if file.filename.lower().endswith(".xlsx"):
+        await run_in_threadpool(imports.check_xlsx, data)  # a zip bomb is refused here, at once
+    if not _IMPORT_SLOTS.acquire(blocking=False):
+        raise imports.ImportFileError("too many imports are waiting; try again later", code="rate_limited")
     job = imports.ImportJob(
         id=secrets.token_urlsafe(12), kind=kind, filename=file.filename[:200], owner=account.username
     )
     jobs = _jobs(request)
-    if len(data) > MAX_UPLOAD:
-        job.state, job.error = "failed", "file too large"
     jobs.save(job)
-    if job.state == "running":
-        threading.Thread(
-            target=_run_job,
-            args=(
-                request.app.state.settings,
-                jobs,
-                job,
-                data,
-                bool(skip_duplicates),
-                account,
-                client_ip(request),
-            ),
-            name=f"import-{job.id}",
-            daemon=True,
-        ).start()
+    args = (request.app.state.settings, jobs, job, data, bool(skip_duplicates), account, client_ip(request))
+    try:
+        _IMPORTS.submit(_run_job, *args).add_done_callback(lambda _: _IMPORT_SLOTS.release())
+    except RuntimeError:  # the pool is shut down (the process is stopping)
+        _IMPORT_SLOTS.release()
+        raise
     return RedirectResponse(f"/admin/import/{job.id}", status_code=303)
 
 

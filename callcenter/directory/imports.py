@@ -18,6 +18,7 @@ import json
 import re
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,12 @@ from callcenter.errors import UserError
 
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
+MAX_COLUMNS = 64  # cells read per row: the widest import has a dozen columns
+# An .xlsx is a zip: what its parts inflate to is bounded before openpyxl reads any of them (a few
+# MB can inflate to GBs, and openpyxl holds the whole sharedStrings part in memory).
+MAX_XLSX_PARTS = 1000
+MAX_XLSX_PART = 64 * 1024 * 1024
+MAX_XLSX_UNPACKED = 160 * 1024 * 1024
 
 Columns = dict[str, tuple[str, ...]]  # field → the column headings accepted for it
 
@@ -138,7 +145,7 @@ def read_table(filename: str, data: bytes) -> list[dict[str, str]]:
         raise ImportFileError("only .csv and .xlsx files can be imported")
     if not rows:
         raise ImportFileError("the file has no heading row")
-    head = [str(h or "").strip() for h in rows[0]]
+    head = [str(h or "").strip() for h in rows[0][:MAX_COLUMNS]]
     out: list[dict[str, str]] = []
     for values in rows[1 : MAX_ROWS + 2]:
         cells = ["" if v is None else str(v).strip() for v in values]
@@ -161,9 +168,31 @@ def _read_csv(data: bytes) -> list[list[str]]:
     raise ImportFileError("the CSV file is neither UTF-8 nor GBK")
 
 
+def check_xlsx(data: bytes) -> None:
+    """Refuses an .xlsx whose parts would inflate past the limits, from the sizes in the zip's
+    central directory (nothing is inflated; zipfile stops a part at its declared size, so a part
+    cannot lie its way past this check)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise ImportFileError(f"not a readable .xlsx file: {type(exc).__name__}") from exc
+    if len(parts) > MAX_XLSX_PARTS:
+        raise ImportFileError(f"the .xlsx file has more than {MAX_XLSX_PARTS} parts")
+    total = 0
+    for part in parts:
+        total += part.file_size
+        if part.file_size > MAX_XLSX_PART or total > MAX_XLSX_UNPACKED:
+            raise ImportFileError(
+                f"the .xlsx file unpacks to more than {MAX_XLSX_UNPACKED // (1024 * 1024)} MB"
+                f" (or one part to more than {MAX_XLSX_PART // (1024 * 1024)} MB)"
+            )
+
+
 def _read_xlsx(data: bytes) -> list[list[Any]]:
     from openpyxl import load_workbook  # heavy: loaded only when an .xlsx file comes in
 
+    check_xlsx(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
@@ -171,7 +200,7 @@ def _read_xlsx(data: bytes) -> list[list[Any]]:
     try:
         ws = wb.worksheets[0]
         rows = []
-        for values in ws.iter_rows(values_only=True):
+        for values in ws.iter_rows(max_col=MAX_COLUMNS, values_only=True):
             rows.append([_cell(v) for v in values])
             if len(rows) > MAX_ROWS + 1:
                 break

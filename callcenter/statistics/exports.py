@@ -8,7 +8,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import IO, Any
 from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl import Workbook
@@ -107,7 +107,21 @@ def _day_bounds(start: str, end: str) -> tuple[datetime, datetime]:
 def to_xlsx(
     report: dict[str, Any], t: Callable[[str], str], conn: Connection | None = None, with_calls: bool = True
 ) -> bytes:
-    """The report sheet, and (with a connection) every call of the range on a second sheet.
+    """``write_xlsx`` into memory: for a short range (the daily report's one day)."""
+    out = io.BytesIO()
+    write_xlsx(out, report, t, conn, with_calls)
+    return out.getvalue()
+
+
+def write_xlsx(
+    out: IO[bytes],
+    report: dict[str, Any],
+    t: Callable[[str], str],
+    conn: Connection | None = None,
+    with_calls: bool = True,
+) -> None:
+    """The report sheet, and (with a connection) every call of the range on a second sheet,
+    written into ``out`` (a temporary file for an export: the calls never sit in memory whole).
 
     openpyxl builds the workbook; the calls sheet (a month is ~80,000 rows) is then written as
     plain SpreadsheetML rows straight into the file, about ten times faster than a cell object
@@ -120,11 +134,12 @@ def to_xlsx(
     fast = conn is not None and with_calls
     if fast:
         wb.create_sheet(t("stats.calls")[:31]).append(["-"])  # replaced by the streamed rows
-    out = io.BytesIO()
-    wb.save(out)
+    book = io.BytesIO()  # the report sheet only: small
+    wb.save(book)
     if not fast or conn is None:  # (fast means there is a connection)
-        return out.getvalue()
-    return _replace_sheet(out.getvalue(), "xl/worksheets/sheet2.xml", _call_rows(report, t, conn))
+        out.write(book.getvalue())
+        return
+    _replace_sheet(book.getvalue(), "xl/worksheets/sheet2.xml", _call_rows(report, t, conn), out)
 
 
 def _call_rows(report: dict[str, Any], t: Callable[[str], str], conn: Connection) -> Iterator[list[Any]]:
@@ -166,9 +181,8 @@ def _xml_cell(v: Any) -> str:
     return f'<c t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
-def _replace_sheet(xlsx: bytes, name: str, rows: Iterator[list[Any]]) -> bytes:
+def _replace_sheet(xlsx: bytes, name: str, rows: Iterator[list[Any]], out: IO[bytes]) -> None:
     src = zipfile.ZipFile(io.BytesIO(xlsx))
-    out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
         for item in src.infolist():
             if item.filename != name:
@@ -182,7 +196,6 @@ def _replace_sheet(xlsx: bytes, name: str, rows: Iterator[list[Any]]) -> bytes:
                     fh.write("".join(buf).encode())
                     buf = []
             fh.write(("".join(buf) + "</sheetData></worksheet>").encode())
-    return out.getvalue()
 
 
 # What a spreadsheet may read as the start of a formula (OWASP CSV injection: = + - @, and a
