@@ -236,3 +236,15 @@ def test_list_apis_return_no_sensitive_fields(client, web, db):
         text = json.dumps(found + orders, ensure_ascii=False)
         for secret in ("620102", "+8613919310000", "+8613800001100", "高血压", "李建华"):
             assert secret not in text
+
+
+def test_the_current_calls_residents_are_shared_by_web_workers_through_redis(redis_url):
+    import redis
+
+    from web_console.resident_access import RedisSeatCalls
+
+    redis.Redis.from_url(redis_url).flushdb()  # the server is shared by the session's tests
+    one, other = RedisSeatCalls(redis_url), RedisSeatCalls(redis_url)
+    one.remember("1001", 42, ttl_s=60)
+    assert other.seen("1001", 42) and not other.seen("1002", 42) and not other.seen("1001", 43)
+    assert 0 < other.redis.ttl("cc:seat-call:1001:42") <= 60
