@@ -32,6 +32,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/console": STAFF,
     "/ws/console": STAFF,
     "/api/seat/pause": STAFF,
+    # The browser phone: its SIP account and the SIP relay to Asterisk (softphone.py)
+    "/api/phone": STAFF,
+    "/sip": STAFF,
     "/wallboard": SUPERVISORS,
     "/ws/wallboard": SUPERVISORS,
     # Accounts and the audit log (admin.py)

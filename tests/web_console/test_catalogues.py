@@ -96,12 +96,21 @@ JS_DYNAMIC: dict[str, Iterable[str]] = {
     "state.": ("ringing", "talking"),
     "source.": ("carrier", "12345"),
     "seatstate.": _seat_states(),
+    # phone.js: the phone's registration state and its call's state
+    "phone.status.": ("waiting", "connecting", "registered", "unregistered", "failed", "offline", "disabled"),
+    "phone.call.": ("ringing", "talking"),
 }
 # Prefixes whose script shows the raw value when the catalogue has no label (console.js
 # outcomeLabel): the call outcomes timeout, ivr and failed are shown as they are.
 JS_OPEN = {"outcome."}
 # String concatenations in the scripts that are not catalogue keys.
-JS_NOT_KEYS = {"seat."}  # console.js: the seat's bus topic, "seat." + ext
+JS_NOT_KEYS = {
+    "seat.",  # console.js: the seat's bus topic, "seat." + ext
+    # phone.js: the seat's phone settings in localStorage
+    "cc.phone.autoAnswer.",
+    "cc.phone.mic.",
+    "cc.phone.speaker.",
+}
 
 
 def _literal_and_prefix(node: ast.expr) -> tuple[str | None, str | None]:
