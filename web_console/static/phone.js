@@ -46,7 +46,8 @@
   var muted = false;
   var held = false;
   var callState = "idle"; // idle | ringing | talking
-  var timings = { ringingAt: 0, acceptedAt: 0 };
+  var timings = { ringingAt: 0, acceptedAt: 0, firstAudioAt: 0 };
+  var registeredAt = 0; // ms after the page started loading: the first registration
   var channel = "BroadcastChannel" in window ? new BroadcastChannel("cc-phone-" + ext) : null;
 
   // --- status ------------------------------------------------------------------------------
@@ -187,6 +188,22 @@
       if (!gatherTimer) gatherTimer = setTimeout(ev.ready, ICE_GATHER_MS);
     });
   }
+  // When the first RTP packet arrives after the answer (getStats every 10 ms, for 10 s at most):
+  // the answer-to-audio time the benchmark reports, and a one-way-audio clue in the console.
+  function watchFirstAudio(s) {
+    var until = performance.now() + 10000;
+    (function poll() {
+      if (session !== s || !s.connection || performance.now() > until) return;
+      s.connection.getStats().then(function (report) {
+        var got = 0;
+        report.forEach(function (r) {
+          if (r.type === "inbound-rtp" && r.kind === "audio") got += r.packetsReceived || 0;
+        });
+        if (got > 0) timings.firstAudioAt = performance.now();
+        else setTimeout(poll, 10);
+      });
+    })();
+  }
   function onSession(ev) {
     var s = ev.session;
     if (ev.originator !== "remote") return;
@@ -197,12 +214,13 @@
     session = s;
     muted = held = false;
     callState = "ringing";
-    timings = { ringingAt: performance.now(), acceptedAt: 0 };
+    timings = { ringingAt: performance.now(), acceptedAt: 0, firstAudioAt: 0 };
     var caller = callerOf(s);
     els.caller.textContent = caller;
     bindMedia(s);
     s.on("accepted", function () {
       timings.acceptedAt = performance.now();
+      watchFirstAudio(s);
       callState = "talking";
       stopRinging();
       var sender = s.connection && s.connection.getSenders()[0];
@@ -286,7 +304,11 @@
       user_agent: "callcenter-console"
     });
     ua.on("connecting", function () { if (!registered) showStatus("connecting"); });
-    ua.on("registered", function () { registered = true; showStatus("registered"); });
+    ua.on("registered", function () {
+      if (!registeredAt) registeredAt = performance.now();
+      registered = true;
+      showStatus("registered");
+    });
     ua.on("unregistered", function () { registered = false; showStatus("unregistered"); });
     ua.on("registrationFailed", function () { registered = false; showStatus("failed"); });
     ua.on("disconnected", function () { registered = false; showStatus("offline"); });
@@ -368,7 +390,21 @@
     state: function () {
       return { leader: leader, registered: registered, call: callState, muted: muted, held: held };
     },
-    timings: function () { return timings; },
+    timings: function () {
+      return { ringingAt: timings.ringingAt, acceptedAt: timings.acceptedAt, firstAudioAt: timings.firstAudioAt,
+        registeredAt: registeredAt };
+    },
+    // ms from the answer (JsSIP "accepted") to the first RTP packet received (watchFirstAudio)
+    audioDelay: function () {
+      return new Promise(function (resolve, reject) {
+        var deadline = performance.now() + 10000;
+        (function wait() {
+          if (timings.firstAudioAt) resolve(timings.firstAudioAt - timings.acceptedAt);
+          else if (performance.now() > deadline) reject(new Error("no audio received"));
+          else setTimeout(wait, 20);
+        })();
+      });
+    },
     stats: function () {
       if (!session || !session.connection) return Promise.resolve(null);
       return session.connection.getStats().then(function (report) {
