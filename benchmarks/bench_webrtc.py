@@ -187,7 +187,7 @@ async def measure(app) -> dict:
         page = await browser.new_page()
         await login(page, app.base_url)
         await page.evaluate(f"() => localStorage.setItem('cc.phone.autoAnswer.{EXT}', '1')")
-        for i in range(REGISTRATIONS):
+        for _ in range(REGISTRATIONS):
             await page.reload()
             await page.wait_for_selector('#phone-status[data-phone="registered"]', timeout=30000)
             t = await page.evaluate("() => window.ccPhone.timings().registeredAt")
@@ -221,9 +221,8 @@ async def measure(app) -> dict:
                 if await page.evaluate("() => window.ccPhone.state().call") != "idle":
                     await page.click('[data-phone="hangup"]')
             if (i + 1) % 10 == 0:
-                log(
-                    f"{i + 1} calls: {two_way_calls} two-way, answer-to-audio p95 {percentile(delays_ms, 95):.0f} ms"
-                )
+                p95 = percentile(delays_ms, 95) if delays_ms else float("nan")
+                log(f"{i + 1} calls: {two_way_calls} two-way, answer-to-audio p95 {p95:.0f} ms")
         await browser.close()
     ami.close()
     for f in failures[:10]:
