@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.accounts.flows import SKILL_LEVELS
-from callcenter.accounts.models import Role
+from callcenter.accounts.models import Phone, Role
 from callcenter.callcontrol.service import SPY_MODES, CallControl
 from callcenter.calls.state import SeatState
 from callcenter.config import Settings
@@ -81,6 +81,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "stats.orders.by.": order_stats.GROUPS,
     "stats.part.": Settings.model_fields["stats_score_weights"].default,
     "stats.call.": (*exports.CALL_COLUMNS, *exports.RECORD_COLUMNS),
+    "admin.phone.": values(Phone),
 }
 
 # Page-script prefixes (keys without "js.") -> values.
