@@ -17,10 +17,11 @@ import pytest
 
 from asterisk_conf import process
 from asterisk_conf.sipp import place_call
+from asterisk_conf.sipp_media import MediaUAS
 from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_tone_wav
 from hotline.demo import DEMO_PASSWORD
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, missing_part
-from tests.e2e.conftest import BROWSER_DID, BROWSER_EXT
+from tests.e2e.conftest import BROWSER_DID, BROWSER_EXT, OUTSIDE_PORT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -203,6 +204,27 @@ async def test_browser_seat_answers_and_audio_flows_both_ways(app, ami, phone_br
             )
             await asyncio.wait_for(call, 30)
         await page.close()
+
+
+async def test_click_to_call_rings_the_browser_phone_which_answers_by_itself(app, ami, phone_browser):
+    page = await phone_page(phone_browser, app)
+    await registered(page)
+    await page.wait_for_selector('#conn[data-conn="online"]', timeout=10000)
+    # The resident answers and speaks (Debian's G.711 speech pcap).
+    async with MediaUAS(port=OUTSIDE_PORT, ring_ms=300, talk_ms=None):
+        await page.fill('[data-form="dial"] [name="number"]', "139 1931 0352")
+        await page.click('[data-form="dial"] [type="submit"]')
+        # The seat's own phone rings first and is answered without a second click.
+        seat_leg = await ami.wait_for("Newchannel", Channel=INTERFACE + "-", timeout=15)
+        await page.wait_for_selector('#phone[data-call="talking"]', timeout=10000)
+        out = await ami.wait_for("Newchannel", Channel="PJSIP/cc-outbound-", timeout=15)
+        assert out["Linkedid"] == seat_leg["Uniqueid"]
+        await ami.wait_for("BridgeEnter", Channel=out["Channel"], timeout=15)
+        await media_for(page, 500)
+        await page.click('[data-phone="hangup"]')
+        await ami.wait_for("Hangup", Channel=out["Channel"], timeout=10)
+        await page.wait_for_selector('#phone[data-call="idle"]', timeout=10000)
+    await page.close()
 
 
 async def test_credentials_come_over_the_session_and_are_never_cached(app, phone_browser):

@@ -48,6 +48,10 @@
   var callState = "idle"; // idle | ringing | talking
   var timings = { ringingAt: 0, acceptedAt: 0, firstAudioAt: 0 };
   var registeredAt = 0; // ms after the page started loading: the first registration
+  // Click-to-call rings the seat's own phone first: the call the seat just asked for is answered
+  // without a second click (until this time, on performance.now()'s clock).
+  var ownDialUntil = 0;
+  var OWN_DIAL_MS = 15000;
   var channel = "BroadcastChannel" in window ? new BroadcastChannel("cc-phone-" + ext) : null;
 
   // --- status ------------------------------------------------------------------------------
@@ -242,7 +246,9 @@
     s.on("ended", ended);
     s.on("failed", ended);
     showCall();
-    if (els.autoAnswer.checked) {
+    var ownDial = performance.now() < ownDialUntil;
+    ownDialUntil = 0;
+    if (els.autoAnswer.checked || ownDial) {
       tone([880], 150); // a short beep: the seat hears that a call was put through
       setTimeout(answer, 300);
     } else {
@@ -347,6 +353,17 @@
       if (leader && m.type === "hello") showCall();
     };
   }
+
+  // --- click-to-call: the console's dial form and the engine's answer (callcontrol.js) --------
+  var dialForm = document.querySelector('[data-form="dial"]');
+  if (dialForm) {
+    dialForm.addEventListener("submit", function () { ownDialUntil = performance.now() + OWN_DIAL_MS; });
+  }
+  window.addEventListener("cc:message", function (ev) {
+    var msg = ev.detail || {};
+    var types = (window.cc && window.cc.types) || {};
+    if (msg.type === types.CALLCONTROL && msg.action === "dial" && !msg.ok) ownDialUntil = 0;
+  });
 
   // --- controls ----------------------------------------------------------------------------
   els.answer.addEventListener("click", function () { command("answer"); });
