@@ -3,7 +3,8 @@
 Ports are not the defaults, so a running `make demo` does not disturb the tests. Only seat
 1001 has a phone (a sipp answering machine started per test); seat 1002 is logged in to the
 console too, to prove pops never reach the wrong seat. Seat 1003 has the console's browser
-phone; it alone takes the calls to BROWSER_DID (its queue BROWSER_QUEUE).
+phone; it alone takes the calls to BROWSER_DID (its queue BROWSER_QUEUE). Seat 1004 has a
+browser phone too (a transfer target).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PORTS = {
 BROWSER_EXT = "1003"
 BROWSER_DID = "96350"
 BROWSER_QUEUE = "browser"
+BROWSER_EXT2 = "1004"  # a second browser seat: a transfer target, in no test queue of its own
 # The outside line (residents' phones for click-to-call, callbacks, follow-ups),
 # the 12345 platform's line back, a transfer-target seat and a supervisor's phone
 OUTSIDE_PORT = 25070 + _OFF
@@ -99,9 +101,10 @@ def stack_settings(tmp_path_factory) -> Settings:
         seat = s.exec(select(Account).where(Account.extension == "1001")).one()
         seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
         s.add(seat)
-        browser_seat = s.exec(select(Account).where(Account.extension == BROWSER_EXT)).one()
-        browser_seat.phone = Phone.BROWSER
-        s.add(browser_seat)
+        for ext in (BROWSER_EXT2, BROWSER_EXT):
+            browser_seat = s.exec(select(Account).where(Account.extension == ext)).one()
+            browser_seat.phone = Phone.BROWSER
+            s.add(browser_seat)
         s.add(CallQueue(name=BROWSER_QUEUE, title="网页话机", strategy="ringall", agent_timeout=20))
         s.add(ServiceNumber(number=BROWSER_DID, title="网页话机测试", queue_name=BROWSER_QUEUE))
         s.flush()

@@ -21,7 +21,7 @@ from asterisk_conf.sipp_media import MediaUAS
 from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_tone_wav
 from hotline.demo import DEMO_PASSWORD
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, missing_part
-from tests.e2e.conftest import BROWSER_DID, BROWSER_EXT, OUTSIDE_PORT
+from tests.e2e.conftest import BROWSER_DID, BROWSER_EXT, BROWSER_EXT2, OUTSIDE_PORT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -225,6 +225,50 @@ async def test_click_to_call_rings_the_browser_phone_which_answers_by_itself(app
         await ami.wait_for("Hangup", Channel=out["Channel"], timeout=10)
         await page.wait_for_selector('#phone[data-call="idle"]', timeout=10000)
     await page.close()
+
+
+async def test_blind_transfer_to_another_browser_seat_rings_its_page_and_audio_follows(
+    app, ami, phone_browser, tones
+):
+    page = await phone_page(phone_browser, app)
+    other_context = await phone_browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    other = await other_context.new_page()
+    await other.goto(app.base_url + "/login")
+    await other.fill("#username", f"seat{BROWSER_EXT2}")
+    await other.fill("#password", DEMO_PASSWORD)
+    await other.click("#login-submit")
+    await other.wait_for_url(app.base_url + "/console")
+    await registered(page)
+    await registered(other)
+    call = asyncio.create_task(
+        place_call(
+            app.settings, did=BROWSER_DID, caller="13919310353", hold_ms=60000, audio=tones["resident"]
+        )
+    )
+    try:
+        await page.wait_for_selector('#phone[data-call="ringing"]', timeout=20000)
+        await page.click('[data-phone="answer"]')
+        await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)
+        # The console's transfer panel: blind to the other seat.
+        await page.select_option("#cc-kind", "seat")
+        await page.fill("#cc-target", BROWSER_EXT2)
+        await page.click('[data-action="blind"]')
+        await page.wait_for_selector('#phone[data-call="idle"]', timeout=10000)
+        await other.wait_for_selector('#phone[data-call="ringing"]', timeout=20000)
+        await other.click('[data-phone="answer"]')
+        await other.wait_for_selector('#phone[data-call="talking"]', timeout=10000)
+        counters = await media_for(other, 1000)
+        assert counters["packetsSent"] > 0
+        await other.click('[data-phone="hangup"]')
+        assert (await asyncio.wait_for(call, 30)).ok
+    finally:
+        if not call.done():
+            await ami.manager.send_action(
+                {"Action": "Hangup", "Channel": "/^PJSIP/carrier-.*/"}, as_list=False
+            )
+            await asyncio.wait_for(call, 30)
+        await page.close()
+        await other_context.close()
 
 
 async def test_credentials_come_over_the_session_and_are_never_cached(app, phone_browser):
