@@ -225,23 +225,32 @@ async def sip_relay(websocket: WebSocket) -> None:
             if isinstance(data, str):
                 await websocket.send_text(data)
 
-    async def recheck() -> None:
+    async def recheck() -> int:
+        """Ends the relay when the session ends (4401) or the seat loses its browser phone (4404)."""
         while True:
             await asyncio.sleep(state.ws_recheck_interval)
             current = await run_in_threadpool(resolve_account, state, session)
-            if current is None or phone_endpoint(current) != endpoint:
-                return
+            if current is None:
+                return CloseCode.UNAUTHENTICATED
+            if phone_endpoint(current) != endpoint:
+                return CloseCode.NO_EXTENSION
 
     tasks = [
         asyncio.create_task(from_browser(), name="sip-from-browser"),
         asyncio.create_task(from_asterisk(), name="sip-from-asterisk"),
         asyncio.create_task(recheck(), name="sip-recheck"),
     ]
+    # 1011 unless the session ended: the phone's JsSIP reconnects (and registers again) by itself.
+    code: int = CloseCode.SERVER_ERROR
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if not task.cancelled() and (failure := task.exception()) is not None:
+            if task.cancelled():
+                continue
+            if (failure := task.exception()) is not None:
                 log.info("SIP relay of %s ended: %r", account.username, failure)
+            elif task.get_name() == "sip-recheck":
+                code = task.result() or CloseCode.SERVER_ERROR
     finally:
         for task in tasks:
             task.cancel()
@@ -251,8 +260,7 @@ async def sip_relay(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await upstream.close()
         if websocket.application_state == WebSocketState.CONNECTED:
-            # 1011: the phone's JsSIP reconnects (and registers again) by itself.
-            await _close(websocket, CloseCode.SERVER_ERROR, "relay closed")
+            await _close(websocket, code, "relay closed")
         log.info("SIP relay of %s closed", account.username)
 
 

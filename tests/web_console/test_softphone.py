@@ -184,3 +184,26 @@ async def test_relay_refuses_no_session_a_desk_seat_and_a_foreign_origin(live, f
         assert await _closed_with(ws) == 4403
     await http.aclose()
     assert fake_asterisk == []
+
+
+async def test_logout_ends_the_relay(live, fake_asterisk):
+    live.app.state.ws_recheck_interval = 0.1
+    _make_browser_seat(live.settings)
+    http = await live.login(ME)
+    async with sip_connect(live, live.cookie_header(http)) as ws:
+        await ws.send(request("REGISTER"))
+        await asyncio.wait_for(ws.recv(), 5)
+        page = await http.get("/console")
+        token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert (await http.post("/logout", data={"csrf": token})).status_code == 303
+        assert await _closed_with(ws) == 4401
+    await http.aclose()
+
+
+async def test_asterisk_unreachable_closes_1011_so_the_phone_retries(live, db):
+    db.asterisk_http_port = 9  # nothing listens on the discard port
+    _make_browser_seat(live.settings)
+    http = await live.login(ME)
+    async with sip_connect(live, live.cookie_header(http)) as ws:
+        assert await _closed_with(ws) == 1011
+    await http.aclose()
