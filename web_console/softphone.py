@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -61,20 +62,37 @@ def phone_endpoint(account: Account) -> str | None:
     return account.endpoint
 
 
+# The realm Asterisk challenges with: pjsip's default_realm, as the rendered auth sections name none.
+SIP_REALM = "asterisk"
+
+
+def phone_digest(account: Account) -> tuple[str, str] | None:
+    """The seat's SIP digest secret (HA1 = MD5(user:realm:password)) and its realm: what JsSIP
+    needs to answer Asterisk's challenge, so the password itself never reaches the browser."""
+    endpoint = phone_endpoint(account)
+    if endpoint is None or not account.sip_password:
+        return None
+    text = f"{endpoint}:{SIP_REALM}:{account.sip_password}"
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(), SIP_REALM
+
+
 @router.get("/api/phone")
 def phone_credentials(account: CurrentAccount) -> JSONResponse:
     """The seat's SIP account for the browser phone, never cached (the page itself carries none)."""
     endpoint = phone_endpoint(account)
+    digest = phone_digest(account)
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-    if endpoint is None or not account.sip_password:
+    if endpoint is None or digest is None:
         return JSONResponse({"enabled": False}, headers=headers)
+    ha1, realm = digest
     return JSONResponse(
         {
             "enabled": True,
             "extension": account.extension,
             "uri": f"sip:{endpoint}@callcenter.invalid",
             "authorization_user": endpoint,
-            "password": account.sip_password,
+            "ha1": ha1,
+            "realm": realm,
             "display_name": account.display_name or account.username,
             "ws_path": SIP_PATH,
         },

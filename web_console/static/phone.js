@@ -295,11 +295,10 @@
   function start(cred) {
     var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
     var socket = new window.JsSIP.WebSocketInterface(proto + "//" + window.location.host + cred.ws_path);
-    ua = new window.JsSIP.UA({
+    var config = {
       sockets: [socket],
       uri: cred.uri,
       authorization_user: cred.authorization_user,
-      password: cred.password,
       display_name: cred.display_name,
       register: true,
       register_expires: 120,
@@ -308,7 +307,16 @@
       connection_recovery_min_interval: 1,
       connection_recovery_max_interval: 5,
       user_agent: "callcenter-console"
-    });
+    };
+    // Either the password, or only its digest (HA1 = MD5(user:realm:password)) and the realm:
+    // Asterisk's challenge is answered the same way, and the password itself need not exist.
+    if (cred.ha1) {
+      config.ha1 = cred.ha1;
+      config.realm = cred.realm;
+    } else {
+      config.password = cred.password;
+    }
+    ua = new window.JsSIP.UA(config);
     ua.on("connecting", function () { if (!registered) showStatus("connecting"); });
     ua.on("registered", function () {
       if (!registeredAt) registeredAt = performance.now();
