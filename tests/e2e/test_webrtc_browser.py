@@ -163,6 +163,11 @@ async def test_browser_seat_answers_and_audio_flows_both_ways(app, ami, phone_br
         assert channel.startswith(INTERFACE + "-")
         await page.wait_for_selector('#phone[data-call="talking"]', timeout=5000)
         recorder = Recorder(ami, app.settings, channel)
+        # The level meter moves with the seat's (fake) microphone; the device lists are filled.
+        await page.wait_for_function(
+            "() => document.querySelector('[data-field=\"phone-level\"]').value > 0.05", timeout=5000
+        )
+        assert await page.locator('[data-phone="mic"] option').count() >= 2
 
         # Two-way audio: 440 Hz from the browser, 1 kHz to it.
         from_seat, to_seat = await recorder.record(page, 3000)
