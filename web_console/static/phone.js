@@ -95,6 +95,17 @@
       });
     } catch (e) { /* no audio output: the title and the notification still ring */ }
   }
+  // Browsers start an AudioContext suspended until the page is used: the first click or key in
+  // the console unlocks the ring tone (the tab title and the notification ring regardless).
+  function unlockAudio() {
+    try {
+      ringCtx = ringCtx || new (window.AudioContext || window.webkitAudioContext)();
+      if (ringCtx.state === "suspended") ringCtx.resume();
+    } catch (e) { /* no audio output */ }
+  }
+  ["pointerdown", "keydown"].forEach(function (name) {
+    document.addEventListener(name, unlockAudio, { passive: true });
+  });
   function startRinging(caller) {
     stopRinging();
     tone([440, 480], 1000);
