@@ -52,6 +52,19 @@ _MODULE_DIR_CANDIDATES = (
     "/usr/lib/asterisk/modules",
     "/usr/lib64/asterisk/modules",
 )
+# Modules the browser phone needs (SIP over WebSocket, DTLS-SRTP, ICE in res_rtp_asterisk) and
+# the codecs it speaks: an Asterisk without them cannot serve a browser seat.
+WEBRTC_MODULES = (
+    "res_crypto.so",
+    "res_http_websocket.so",
+    "res_pjsip_transport_websocket.so",
+    "res_srtp.so",
+    "res_rtp_asterisk.so",
+    "codec_ulaw.so",
+    "codec_alaw.so",
+    "codec_opus_open_source.so",
+    "res_format_attr_opus.so",
+)
 _DATA_DIR_CANDIDATES = ("/usr/share/asterisk", "/var/lib/asterisk")
 # The mount point of a rendered instance inside the chroot: /srv/cc-<hash of the host path>.
 CHROOT_INSTANCE_BASE = Path("/srv")
@@ -86,6 +99,11 @@ class AsteriskInstall:
         if self.mode == "chroot":
             return chroot_instance_path(instance_dir)
         return instance_dir
+
+    def missing_modules(self, names: tuple[str, ...] = WEBRTC_MODULES) -> list[str]:
+        """The modules of ``names`` this installation lacks."""
+        folder = self.host_path(self.modules_dir)
+        return [name for name in names if not (folder / name).is_file()]
 
     @property
     def installed(self) -> bool:
@@ -383,6 +401,7 @@ def ensure_asterisk(settings: Settings) -> AsteriskInstall:
     """Return a usable Asterisk installation, building the Debian sid root when needed (~1 min)."""
     install = locate_asterisk(settings)
     if install.mode == "system":
+        check_modules(install)
         return install
     root = install.root
     assert root is not None
@@ -399,4 +418,15 @@ def ensure_asterisk(settings: Settings) -> AsteriskInstall:
         install = locate_asterisk(settings)
     elif _needs_fix(root):
         _fix_root(root)  # a root made by hand with the same debootstrap command
+    check_modules(install)
     return install
+
+
+def check_modules(install: AsteriskInstall) -> None:
+    """Fail with the package to install when the browser phone's modules are missing."""
+    missing = install.missing_modules()
+    if missing:
+        raise AsteriskInstallError(
+            f"Asterisk at {install.binary} lacks {', '.join(missing)} (needed by the browser phone): "
+            "install the asterisk-modules package of Asterisk 22 or later"
+        )

@@ -42,7 +42,7 @@ from asterisk_conf.callcontrol_conf import callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 from callcenter import ids
-from callcenter.accounts.models import Account, QueueMembership
+from callcenter.accounts.models import Account, Phone, QueueMembership
 from callcenter.ami.events import ENGINE_EVENTS
 from callcenter.config import Settings
 from callcenter.database import saved_id, session_scope
@@ -112,6 +112,7 @@ class SeatConf:
     name: str
     password: str
     contact: str = ""
+    browser: bool = False  # the console's WebRTC phone (Phone.BROWSER), not a desk phone
 
 
 @dataclass
@@ -189,6 +190,7 @@ def load_data(session: Session) -> DialplanData:
             name=clean_name(a.display_name, fallback=clean_name(a.username, fallback=ext)),
             password=password,
             contact=conf_value(contact),
+            browser=a.phone == Phone.BROWSER,
         )
 
     for m in session.exec(select(QueueMembership).order_by(col(QueueMembership.id))).all():
@@ -260,6 +262,7 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         },
         "sip": {"host": _checked(_HOST, settings.sip_host, "sip_host"), "port": int(settings.sip_port)},
         "rtp": {"start": int(settings.rtp_start), "end": int(settings.rtp_end)},
+        "http": {"port": int(settings.asterisk_http_port)},
         "agi_url": f"agi://{_loopback_for(_checked(_HOST, settings.agi_host, 'agi_host'))}"
         f":{int(settings.agi_port)}/incoming",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
@@ -352,6 +355,7 @@ def render_config(
     for d in INSTANCE_DIRS:
         (instance_dir / d).mkdir(parents=True, exist_ok=True)
     (instance_dir / "spool" / "monitor").mkdir(exist_ok=True)
+    (instance_dir / "lib" / "keys").mkdir(exist_ok=True)  # res_crypto reads astkeydir
     link_data_dir(install, instance_dir)
 
     # Menus, opening hours, returning callers' seats

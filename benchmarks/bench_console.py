@@ -76,6 +76,7 @@ PORTS = {
     "rtp_start": 14000,
     "rtp_end": 14999,
     "doctor_sip_port": 27099,
+    "asterisk_http_port": 27088,
 }
 CHROMIUM_ARGS = [
     "--no-sandbox",

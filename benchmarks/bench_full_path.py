@@ -81,6 +81,7 @@ PORTS = {
     "rtp_start": 18000,
     "rtp_end": 19999,
     "doctor_sip_port": 23099,
+    "asterisk_http_port": 23088,
 }
 
 

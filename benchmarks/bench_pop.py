@@ -55,6 +55,7 @@ PORTS = {
     "rtp_start": 13000,
     "rtp_end": 13999,
     "doctor_sip_port": 26099,
+    "asterisk_http_port": 26088,
 }
 
 

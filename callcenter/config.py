@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     sip_port: int = 5060
     rtp_start: int = 10000
     rtp_end: int = 10999
+    # Asterisk's HTTP server (SIP over WebSocket for browser phones): loopback only; browsers reach
+    # it through the console's /sip route on the console's own origin.
+    asterisk_http_port: int = 8088
 
     # Where the hotline's calls come from. Each trunk is matched on its source address.
     carrier_match: str = "127.0.0.1"

@@ -41,7 +41,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.accounts.models import Account, Phone, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
@@ -774,6 +774,24 @@ def _demo_accounts(
         if ext and role == Role.SEAT:  # a supervisor's phone answers no queue
             session.add(QueueMembership(account_id=saved_id(account), queue_name=HOTLINE_QUEUE, penalty=0))
     session.flush()
+
+
+# The interactive demo's browser-phone seat: it answers in the console page instead of a desk phone.
+DEMO_BROWSER_SEAT = "1004"
+
+
+def use_browser_phone(session: Session, extension: str = DEMO_BROWSER_SEAT) -> bool:
+    """Give a demo seat the console's browser phone (and no fixed desk-phone contact)."""
+    account = session.exec(select(Account).where(Account.extension == extension)).first()
+    if account is None:
+        return False
+    account.phone = Phone.BROWSER
+    account.sip_contact = ""
+    if not account.sip_password:
+        account.sip_password = secrets.token_urlsafe(18)
+    session.add(account)
+    session.commit()
+    return True
 
 
 def _demo_calls(session: Session, fixed: dict[str, Resident], now: datetime) -> list[PastOrder]:

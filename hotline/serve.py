@@ -22,7 +22,7 @@ from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, session_scope
 from callcenter.statistics.follower import rebuild
-from hotline.demo import DEMO_PASSWORD, load_demo
+from hotline.demo import DEMO_BROWSER_SEAT, DEMO_PASSWORD, load_demo, use_browser_phone
 from hotline.doctor import run_doctor
 from hotline.engine import Engine
 from web_console.app import create_app
@@ -109,6 +109,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
     migrate(settings)
     with session_scope(settings) as s:
         load_demo(s, residents=residents, must_change_password=settings.production)
+        use_browser_phone(s)
     # Residents' phones behind a demo outside line (click-to-call, callbacks, follow-ups: they
     # answer, press 1 and speak); desk phones that send sound (recordings).
     if not settings.outbound_contact:
@@ -131,6 +132,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
                     "社区服务热线 demo is running / 演示已启动",
                     f"  console:  {url}",
                     f"  logins:   seat1001 … seat1004 (seats), supervisor, admin — password {DEMO_PASSWORD}",
+                    f"  browser:  seat{DEMO_BROWSER_SEAT} answers in its console page (the browser phone)",
                     "  a call:   .venv/bin/callcenter call --from 13919310001  (rings a seat; the pop shows)",
                     "  outside:  residents' demo phones on 127.0.0.1:5070 (click-to-call, callbacks, 回访)",
                     "  stop:     Ctrl-C",

@@ -32,6 +32,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/console": STAFF,
     "/ws/console": STAFF,
     "/api/seat/pause": STAFF,
+    # The browser phone: its SIP account and the SIP relay to Asterisk (softphone.py)
+    "/api/phone": STAFF,
+    "/sip": STAFF,
     "/wallboard": SUPERVISORS,
     "/ws/wallboard": SUPERVISORS,
     # Accounts and the audit log (admin.py)
@@ -39,6 +42,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts/{account_id}/active": ADMINS,
     "/admin/accounts/{account_id}/password": ADMINS,
     "/admin/accounts/{account_id}/queues": ADMINS,
+    "/admin/accounts/{account_id}/phone": ADMINS,
     "/admin/audit": ADMINS,
     # Residents from the pop and the resident's page (residents.py)
     "/api/residents": STAFF,

@@ -114,6 +114,19 @@ async def admin_reset_password(request: Request, account_id: int, account: Curre
     return _accounts_page(request, account, reset=changed.username, password=password)
 
 
+@router.post("/admin/accounts/{account_id}/phone", dependencies=[CsrfChecked])
+async def admin_set_phone(
+    request: Request,
+    account_id: int,
+    account: CurrentAccount,
+    bus: BusDep,
+    phone: str = Form("", max_length=8),
+) -> Response:
+    changed = await _run_flow(request, account, flows.set_phone, account_id, phone)
+    await _telephony_changed(bus, f"seat {changed.extension} phone {changed.phone}")
+    return _accounts_page(request, account)
+
+
 @router.post("/admin/accounts/{account_id}/queues", dependencies=[CsrfChecked])
 async def admin_set_queues(
     request: Request,

@@ -38,6 +38,7 @@ from web_console import (
     reports,
     residents,
     sockets,
+    softphone,
 )
 from web_console.access import nav_links
 from web_console.render import install_exception_handlers
@@ -108,7 +109,12 @@ def make_templates() -> Jinja2Templates:
         v = versions.get(name)
         return f"/static/{name}?v={v}" if v else f"/static/{name}"
 
+    def static_sri(name: str) -> str:
+        """The committed Subresource Integrity hash of a vendored file (``<name>.sri``)."""
+        return (STATIC_DIR / f"{name}.sri").read_text().strip()
+
     env.globals["static_url"] = static_url
+    env.globals["static_sri"] = static_sri
     env.globals["nav_links"] = nav_links
     return Jinja2Templates(env=env)
 
@@ -119,6 +125,8 @@ ROUTERS = (
     pages.public,
     pages.router,
     sockets.router,
+    softphone.router,
+    softphone.relay,
     admin.router,
     basic_data.router,
     callcontrol.router,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from callcenter import ids
-from callcenter.accounts.models import Account, QueueMembership, Role
+from callcenter.accounts.models import Account, Phone, QueueMembership, Role
 from callcenter.accounts.service import hash_password
 from callcenter.audit.service import record
 from callcenter.database import saved_id
@@ -118,6 +118,25 @@ def reset_password(session: Session, actor: Actor, account_id: int) -> tuple[Acc
     _audit(session, actor, "account.password_reset", account.username)
     session.commit()
     return account, password
+
+
+def set_phone(session: Session, actor: Actor, account_id: int, phone: str) -> Account:
+    """Desk phone or the console's browser phone: the seat's endpoint changes with the next render
+    (a browser endpoint speaks WebRTC only, so one endpoint cannot serve both)."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountError("no such account")
+    if phone not in {p.value for p in Phone}:
+        raise AccountError("unknown phone: desk or browser")
+    if not account.extension:
+        raise AccountError("only seats with an extension have a phone")
+    if not account.sip_password:
+        account.sip_password = secrets.token_urlsafe(12)  # the browser phone registers with it
+    account.phone = phone
+    session.add(account)
+    _audit(session, actor, "account.phone", account.username, phone=phone)
+    session.commit()
+    return account
 
 
 # A seat's skill in a queue is its Asterisk penalty: the queue offers a call to the lowest

@@ -14,6 +14,13 @@ class Role(StrEnum):
     OUTLET = "outlet"
 
 
+class Phone(StrEnum):
+    """What rings for a seat: a SIP phone on the desk, or the phone inside the console page."""
+
+    DESK = "desk"
+    BROWSER = "browser"
+
+
 class Account(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(index=True, unique=True, max_length=64)
@@ -27,6 +34,8 @@ class Account(SQLModel, table=True):
     sip_password: str = Field(default="", max_length=64)
     # A fixed contact (sip:...@host:port) for desk phones that do not register.
     sip_contact: str = Field(default="", max_length=128)
+    # desk | browser (Phone): a browser seat's endpoint speaks WebRTC over the console's /sip.
+    phone: str = Field(default=Phone.DESK, max_length=8)
     outlet_id: int | None = Field(default=None, foreign_key="outlet.id")
 
     @property

@@ -23,7 +23,14 @@ from tests.conftest import require as need
 
 pytestmark = pytest.mark.e2e
 
-PORTS = {"ami_port": 15038, "sip_port": 15060, "agi_port": 14573, "rtp_start": 11000, "rtp_end": 11099}
+PORTS = {
+    "ami_port": 15038,
+    "sip_port": 15060,
+    "agi_port": 14573,
+    "rtp_start": 11000,
+    "rtp_end": 11099,
+    "asterisk_http_port": 15088,
+}
 SEAT_PORT = 15081
 XSS = '<script>alert("x")</script>'
 TIMING: dict[str, float] = {}

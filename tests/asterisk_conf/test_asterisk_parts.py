@@ -12,14 +12,18 @@ import pytest
 from asterisk_conf import ivr_sounds, process, sounds
 from asterisk_conf.installer import (
     DEFAULT_MIRROR,
+    WEBRTC_MODULES,
     AsteriskInstall,
     AsteriskInstallError,
+    check_modules,
     detect_mirror,
     locate_asterisk,
     parse_apt_sources,
 )
 from asterisk_conf.sipp import quote_display_name, render_uac, render_uas
+from asterisk_conf.tones import goertzel_power, tone_samples, tone_share, write_tone_pcap
 from callcenter.config import Settings
+from tests.conftest import missing_part
 from tests.conftest import require as need
 
 DEBIAN12_DEB822 = """\
@@ -316,3 +320,36 @@ def test_cli_registers_the_asterisk_commands():
         args = parser.parse_args(["asterisk", cmd])
         assert callable(args.func)
     assert parser.parse_args(["asterisk", "start", "--timeout", "5"]).timeout == 5
+
+
+def test_an_asterisk_without_the_webrtc_modules_is_refused(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    install = AsteriskInstall(
+        mode="system", root=None, binary=Path("/usr/sbin/asterisk"), modules_dir=modules, data_dir=tmp_path
+    )
+    for name in WEBRTC_MODULES:
+        if name != "res_srtp.so":
+            (modules / name).write_bytes(b"")
+    assert install.missing_modules() == ["res_srtp.so"]
+    with pytest.raises(AsteriskInstallError, match="res_srtp.so"):
+        check_modules(install)
+    (modules / "res_srtp.so").write_bytes(b"")
+    check_modules(install)
+
+
+def test_the_real_asterisk_has_the_webrtc_modules():
+    install = locate_asterisk(Settings(_env_file=None))
+    if not install.installed:
+        missing_part("Asterisk is not installed (callcenter asterisk install)")
+    assert install.missing_modules() == []
+
+
+def test_tone_pcap_and_detector(tmp_path):
+    samples = tone_samples(1000, 1)
+    assert tone_share(samples, 8000, 1000) == 1.0 and tone_share(samples, 8000, 440) == 0.0
+    assert tone_share([0] * 8000, 8000, 1000) == 0.0
+    assert goertzel_power(samples, 8000, 1000) > 100 * goertzel_power(samples, 8000, 1100)
+    pcap = write_tone_pcap(tmp_path / "t.pcap", 1000, 1)
+    # pcap header + 50 packets of 20 ms: (16 record header + 14 eth + 20 ip + 8 udp + 12 rtp + 160)
+    assert pcap.stat().st_size == 24 + 50 * (16 + 14 + 20 + 8 + 12 + 160)

@@ -300,3 +300,40 @@ def test_queues_conf(tmp_path, fake_system_install):
     ):
         assert line in hotline
     assert "strategy = rrmemory" in text.split("[odd]", 1)[1]
+
+
+def _section(text: str, name: str, kind: str) -> str:
+    """The body of ``[name]`` whose ``type = kind``."""
+    for block in re.split(r"\n(?=\[)", text):
+        if block.startswith(f"[{name}]") and f"type = {kind}" in block:
+            return block
+    raise AssertionError(f"no [{name}] {kind}")
+
+
+def test_browser_seats_speak_webrtc_over_the_loopback_websocket(tmp_path, fake_system_install):
+    settings = make_settings(tmp_path / "var", asterisk_http_port=18123)
+    add_rows(
+        settings,
+        seats=[
+            {"username": "desk", "extension": "1001", "sip_password": "pw-desk-1"},
+            {"username": "web", "extension": "1002", "sip_password": "pw-web-1", "phone": "browser"},
+        ],
+    )
+    etc = render_config(settings, install=fake_system_install)
+    http = _lines(_conf(etc, "http.conf"))
+    assert "enabled = yes" in http and "bindaddr = 127.0.0.1" in http and "bindport = 18123" in http
+    modules = _conf(etc, "modules.conf")
+    for m in ("res_http_websocket.so", "res_pjsip_transport_websocket.so", "res_srtp.so", "res_crypto.so"):
+        assert f"load => {m}" in modules
+    assert "load => codec_opus_open_source.so" in modules
+    rtp = _lines(_conf(etc, "rtp.conf"))
+    assert "icesupport = yes" in rtp and not any(line.startswith("stunaddr") for line in rtp)
+    pjsip = _conf(etc, "pjsip.conf")
+    ws = _section(pjsip, "transport-ws", "transport")
+    assert "protocol = ws" in ws
+    web = _lines(_section(pjsip, "seat1002", "endpoint"))
+    assert "webrtc = yes" in web and "transport = transport-ws" in web
+    assert "allow = alaw,ulaw,opus" in web
+    desk = _lines(_section(pjsip, "seat1001", "endpoint"))
+    assert "transport = transport-udp" in desk and not any("webrtc" in line for line in desk)
+    assert (settings.asterisk_instance_dir() / "lib" / "keys").is_dir()  # res_crypto's key folder

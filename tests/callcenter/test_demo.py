@@ -293,3 +293,19 @@ def test_load_demo_after_bulk(settings):
     with session_scope(settings) as s:
         counts = load_demo(s, residents=30)
     assert counts["created"] and counts["residents"] == 130 and counts["communities"] == 59
+
+
+def test_the_interactive_demo_gives_one_seat_the_browser_phone(settings):
+    from hotline.demo import DEMO_BROWSER_SEAT, use_browser_phone
+    from hotline.serve import demo_phone_ports
+
+    with session_scope(settings) as s:
+        load_demo(s, residents=20)
+        assert use_browser_phone(s)
+        seat = s.exec(select(Account).where(Account.extension == DEMO_BROWSER_SEAT)).one()
+        assert seat.phone == "browser" and seat.sip_contact == "" and seat.sip_password
+        others = s.exec(select(Account).where(Account.role == "seat", Account.extension != DEMO_BROWSER_SEAT))
+        assert {a.phone for a in others} == {"desk"}
+        assert not use_browser_phone(s, "9999")
+    # The demo starts no desk phone (sipp) for the browser seat.
+    assert DEMO_BROWSER_SEAT not in {ext for ext, _ in demo_phone_ports(settings)}

@@ -2,7 +2,9 @@
 
 Ports are not the defaults, so a running `make demo` does not disturb the tests. Only seat
 1001 has a phone (a sipp answering machine started per test); seat 1002 is logged in to the
-console too, to prove pops never reach the wrong seat.
+console too, to prove pops never reach the wrong seat. Seat 1003 has the console's browser
+phone; it alone takes the calls to BROWSER_DID (its queue BROWSER_QUEUE). Seat 1004 has a
+browser phone too (a transfer target).
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ PORTS = {
     "rtp_start": 12000 + _OFF,
     "rtp_end": 12199 + _OFF,
     "doctor_sip_port": 25099 + _OFF,
+    "asterisk_http_port": 28088 + _OFF,
 }
+# The browser phone's seat, its own service number and queue (tests/e2e/test_webrtc_browser.py)
+BROWSER_EXT = "1003"
+BROWSER_DID = "96350"
+BROWSER_QUEUE = "browser"
+BROWSER_EXT2 = "1004"  # a second browser seat: a transfer target, in no test queue of its own
 # The outside line (residents' phones for click-to-call, callbacks, follow-ups),
 # the 12345 platform's line back, a transfer-target seat and a supervisor's phone
 OUTSIDE_PORT = 25070 + _OFF
@@ -62,6 +70,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "rtp_start",
         "rtp_end",
         "doctor_sip_port",
+        "asterisk_http_port",
         "ami_secret",
         "session_secret",
         "redis_url",
@@ -82,8 +91,9 @@ def stack_settings(tmp_path_factory) -> Settings:
     migrate(settings)
     # A short welcome keeps the calls short; the prompt is data an administrator edits.
     (data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
-    from callcenter.accounts.models import Account
-    from callcenter.directory.models import CallQueue
+    from callcenter.accounts.models import Account, Phone, QueueMembership
+    from callcenter.database import saved_id
+    from callcenter.directory.models import CallQueue, ServiceNumber
     from hotline.demo import load_demo
 
     with session_scope(settings) as s:
@@ -91,6 +101,14 @@ def stack_settings(tmp_path_factory) -> Settings:
         seat = s.exec(select(Account).where(Account.extension == "1001")).one()
         seat.sip_contact = f"sip:seat1001@127.0.0.1:{SEAT_PORT}"
         s.add(seat)
+        for ext in (BROWSER_EXT2, BROWSER_EXT):
+            browser_seat = s.exec(select(Account).where(Account.extension == ext)).one()
+            browser_seat.phone = Phone.BROWSER
+            s.add(browser_seat)
+        s.add(CallQueue(name=BROWSER_QUEUE, title="网页话机", strategy="ringall", agent_timeout=20))
+        s.add(ServiceNumber(number=BROWSER_DID, title="网页话机测试", queue_name=BROWSER_QUEUE))
+        s.flush()
+        s.add(QueueMembership(account_id=saved_id(browser_seat), queue_name=BROWSER_QUEUE, penalty=0))
         # No wrap-up pause, so back-to-back test calls find the seat free (in every queue: with
         # shared_lastcall a 12345 call's wrap-up would keep the seat from the next hotline call).
         for queue in s.exec(select(CallQueue)).all():

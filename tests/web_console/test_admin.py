@@ -133,3 +133,31 @@ def test_admin_sets_a_seats_skills_and_asterisk_gets_the_penalties(client, web, 
     assert r.status_code == 200
     with session_scope(db) as s:
         assert not list(s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id)))
+
+
+def test_admin_gives_a_seat_the_browser_phone_and_asterisk_gets_a_webrtc_endpoint(
+    client, web, db, bus, fake_system_install
+):
+    from asterisk_conf.render import render_config
+
+    token = admin_client(client, web, db)
+    with session_scope(db) as s:
+        seat = s.exec(select(Account).where(Account.username == "seat1002")).one()
+    config = bus.subscribe("engine.config")
+    page = client.get("/admin/accounts").text
+    assert f'action="/admin/accounts/{seat.id}/phone"' in page
+    r = client.post(f"/admin/accounts/{seat.id}/phone", data={"csrf": token, "phone": "browser"})
+    assert r.status_code == 200
+    with session_scope(db) as s:
+        changed = s.get(Account, seat.id)
+        assert changed is not None and changed.phone == "browser" and changed.sip_password
+    assert config.queue.get_nowait()[1]["reason"] == "seat 1002 phone browser"
+    pjsip = (render_config(db, install=fake_system_install) / "pjsip.conf").read_text()
+    endpoint = pjsip.split("[seat1002]\ntype = endpoint")[1].split("\n[")[0]
+    assert "webrtc = yes" in endpoint and "transport = transport-ws" in endpoint
+    assert ("admin", "account.phone", "seat1002") in audit_actions(db)
+    # Anything but desk or browser changes nothing and says why.
+    r = client.post(f"/admin/accounts/{seat.id}/phone", data={"csrf": token, "phone": "pager"})
+    assert r.status_code == 422 and "desk or browser" in r.text
+    with session_scope(db) as s:
+        assert s.get(Account, seat.id).phone == "browser"

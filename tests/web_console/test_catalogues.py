@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.accounts.flows import SKILL_LEVELS
-from callcenter.accounts.models import Role
+from callcenter.accounts.models import Phone, Role
 from callcenter.callcontrol.service import SPY_MODES, CallControl
 from callcenter.calls.state import SeatState
 from callcenter.config import Settings
@@ -81,6 +81,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "stats.orders.by.": order_stats.GROUPS,
     "stats.part.": Settings.model_fields["stats_score_weights"].default,
     "stats.call.": (*exports.CALL_COLUMNS, *exports.RECORD_COLUMNS),
+    "admin.phone.": values(Phone),
 }
 
 # Page-script prefixes (keys without "js.") -> values.
@@ -96,12 +97,21 @@ JS_DYNAMIC: dict[str, Iterable[str]] = {
     "state.": ("ringing", "talking"),
     "source.": ("carrier", "12345"),
     "seatstate.": _seat_states(),
+    # phone.js: the phone's registration state and its call's state
+    "phone.status.": ("waiting", "connecting", "registered", "unregistered", "failed", "offline", "disabled"),
+    "phone.call.": ("ringing", "talking"),
 }
 # Prefixes whose script shows the raw value when the catalogue has no label (console.js
 # outcomeLabel): the call outcomes timeout, ivr and failed are shown as they are.
 JS_OPEN = {"outcome."}
 # String concatenations in the scripts that are not catalogue keys.
-JS_NOT_KEYS = {"seat."}  # console.js: the seat's bus topic, "seat." + ext
+JS_NOT_KEYS = {
+    "seat.",  # console.js: the seat's bus topic, "seat." + ext
+    # phone.js: the seat's phone settings in localStorage
+    "cc.phone.autoAnswer.",
+    "cc.phone.mic.",
+    "cc.phone.speaker.",
+}
 
 
 def _literal_and_prefix(node: ast.expr) -> tuple[str | None, str | None]:
