@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -75,14 +76,83 @@ def generate_digits(settings: Settings) -> list[Path]:
     return made
 
 
+@dataclass(frozen=True)
+class WavInfo:
+    """What a WAV file's header declares, checked against the bytes that are really there."""
+
+    format_tag: int
+    channels: int
+    rate: int
+    bits: int
+    data_bytes: int
+
+    @property
+    def seconds(self) -> float:
+        return self.data_bytes / (self.rate * self.channels * max(1, self.bits // 8))
+
+
+# PCM, IEEE float, A-law, mu-law and the extensible header (sox reads them all).
+WAV_FORMATS = frozenset({0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE})
+MIN_UPLOAD_RATE = 8000
+MAX_UPLOAD_RATE = 48000
+MIN_UPLOAD_SECONDS = 0.2
+
+
+def _looks_like_mp3(data: bytes) -> bool:
+    return data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
+
+
+def wav_info(data: bytes) -> WavInfo:
+    """Read and check a WAV file's header before anything converts it: the RIFF and data sizes
+    must match the bytes received (a header lying about its length is refused), the format must
+    be one sox reads, the rate at least 8 kHz (a low declared rate would make sox write far more
+    than was uploaded), and the duration within a prompt's limits."""
+    if _looks_like_mp3(data):
+        raise UploadError("MP3 files are not accepted: please upload a WAV file")
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise UploadError("only WAV files are accepted")
+    if int.from_bytes(data[4:8], "little") + 8 != len(data):
+        raise UploadError("the WAV header's length does not match the file")
+    fmt: tuple[int, int, int, int] | None = None
+    data_bytes = -1
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        body = pos + 8
+        if body + size > len(data):
+            raise UploadError("the WAV header's length does not match the file")
+        if chunk == b"fmt " and size >= 16:
+            fmt = (
+                int.from_bytes(data[body : body + 2], "little"),
+                int.from_bytes(data[body + 2 : body + 4], "little"),
+                int.from_bytes(data[body + 4 : body + 8], "little"),
+                int.from_bytes(data[body + 14 : body + 16], "little"),
+            )
+        elif chunk == b"data":
+            data_bytes = size
+        pos = body + size + (size & 1)  # chunks are padded to an even length
+    if fmt is None or data_bytes < 0:
+        raise UploadError("the WAV file has no audio")
+    info = WavInfo(fmt[0], fmt[1], fmt[2], fmt[3], data_bytes)
+    if info.format_tag not in WAV_FORMATS or not 1 <= info.channels <= 2 or info.bits not in (8, 16, 24, 32):
+        raise UploadError("the WAV file's audio format is not supported")
+    if not MIN_UPLOAD_RATE <= info.rate <= MAX_UPLOAD_RATE:
+        raise UploadError(
+            f"the WAV file's sample rate must be between {MIN_UPLOAD_RATE} and {MAX_UPLOAD_RATE} Hz"
+        )
+    if not MIN_UPLOAD_SECONDS <= info.seconds <= MAX_UPLOAD_SECONDS:
+        raise UploadError(f"a prompt lasts between {MIN_UPLOAD_SECONDS} and {MAX_UPLOAD_SECONDS} seconds")
+    return info
+
+
 def store_upload(settings: Settings, data: bytes) -> str:
-    """Check and convert an administrator's recording; return its sha256 (the file's name)."""
+    """Check and convert an administrator's recording; return its sha256 (the file's name).
+    Everything about the file is checked from its header before sox runs."""
     if not data:
         raise UploadError("the file is empty")
     if len(data) > settings.prompt_upload_max_bytes:
         raise UploadError(f"the file is larger than {settings.prompt_upload_max_bytes // 1024} KiB")
-    if not (data[:4] == b"RIFF" and data[8:12] == b"WAVE"):
-        raise UploadError("only WAV files are accepted")
+    wav_info(data)
     digest = hashlib.sha256(data).hexdigest()
     target = uploads_dir(settings)
     target.mkdir(parents=True, exist_ok=True)
@@ -109,6 +179,9 @@ def store_upload(settings: Settings, data: bytes) -> str:
                 "-e",
                 "signed-integer",
                 str(conv),
+                "trim",  # never more than a prompt's length, whatever the header said
+                "0",
+                str(MAX_UPLOAD_SECONDS),
             ],
             capture_output=True,
             text=True,
@@ -119,7 +192,7 @@ def store_upload(settings: Settings, data: bytes) -> str:
             raise UploadError("the WAV file could not be read")
         with wave.open(str(conv)) as w:
             seconds = w.getnframes() / float(w.getframerate() or 8000)
-        if seconds < 0.2 or seconds > MAX_UPLOAD_SECONDS:
+        if seconds < MIN_UPLOAD_SECONDS or seconds > MAX_UPLOAD_SECONDS:
             raise UploadError(f"a prompt lasts between 0.2 and {MAX_UPLOAD_SECONDS} seconds")
         shutil.move(str(conv), out)
     return digest
