@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     web_port: int = 8000
     session_secret: str = ""
     production: bool = False
+    # Failed logins (and wrong current passwords) within the window: per account and address,
+    # per address (an office behind one NAT shares it: a higher ceiling), per account from any
+    # address (many addresses guessing one password).
+    login_window_s: int = 300
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 50
+    login_max_failures_per_account: int = 20
 
     # Asterisk. AMI and FastAGI stay on loopback unless an operator says otherwise.
     asterisk_mode: str = "auto"  # auto | system | chroot
@@ -93,8 +100,13 @@ class Settings(BaseSettings):
     aliyun_protocol: str = "https"
     aliyun_sign_name: str = ""
     aliyun_template_code: str = ""  # an approved template with one ${content} parameter
-    # Aliyun pushes replies unsigned: the push URL carries this token (?token=); empty: refused.
+    # Aliyun pushes replies (SmsUp, HTTP batch push) unsigned: the push URL carries a token
+    # (?token=); empty: refused. To rotate, put the new token here and the old one in
+    # aliyun_inbound_token_previous until Aliyun's console has the new URL, then empty it.
     aliyun_inbound_token: str = ""
+    aliyun_inbound_token_previous: str = ""
+    # The addresses Aliyun pushes from (CIDRs, e.g. ["100.64.0.0/10"]); empty: any address.
+    aliyun_inbound_sources: list[str] = []
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_user: str = ""
@@ -103,6 +115,8 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 20.0
     mail_from: str = "hotline@localhost"
     supervisor_emails: list[str] = []
+    # How long an outlet's e-mailed link to one order works (it can also be revoked earlier).
+    outlet_link_hours: float = 72.0
     daily_summary_at: str = "18:00"  # China time the daily summaries go out; empty: never
     grid_webhook_url: str = ""
     approval_webhook_url: str = ""
