@@ -221,11 +221,14 @@ def test_a_revoked_or_expired_link_is_refused(db, client, web, world):
     first, second, third = (link_to(db, order["id"], world.outlet_a) for _ in range(3))
     anon = web.TestClient(client.app)
     assert all(anon.get(link).status_code == 200 for link in (first, second, third))
-    # Revoked: every live link of the order stops working at once.
+    # Revoked by a seat on the order's page: every live link of the order stops working at once.
+    r = client.post(f"/orders/{order['id']}/links/revoke", data={"csrf": stoken})
+    assert r.status_code == 200 and "已作废 4 个网点链接。" in r.text  # three and the dispatch e-mail's
+    assert all(anon.get(link).status_code == 403 for link in (first, second, third))
     with session_scope(db) as s:
-        assert links.revoke_links(s, order["id"]) == 4  # these three and the dispatch e-mail's
-        s.commit()
-    assert anon.get(first).status_code == 403
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "order.links.revoke")).one()
+        assert entry.actor == "seat1001" and entry.target == order["number"]
+    assert client.post(f"/orders/{order['id']}/links/revoke", data={"csrf": "forged"}).status_code == 403
     # Expired: its row's expiry has passed (however valid the signature still is).
     fresh = link_to(db, order["id"], world.outlet_a)
     assert anon.get(fresh).status_code == 200
