@@ -213,8 +213,9 @@ def aliyun_token_ok(settings: Settings, given: str) -> bool:
 async def aliyun_inbound(request: Request) -> Response:
     """Aliyun's HTTP push of replies (上行短信, SmsUp): a JSON list of messages.
 
-    Aliyun does not sign these pushes, so the URL configured in its console carries a secret
-    token (two are valid while it is rotated), optionally from Aliyun's addresses only. Each
+    Aliyun does not sign these pushes and its console takes only a URL (no header can carry a
+    secret), so the URL carries a secret token (two are valid while it is rotated), optionally
+    from Aliyun's addresses only. Each
     reply must have the documented fields and come from a number registered for an outlet;
     anything else is logged and dropped, with no answer (a stranger's text costs nothing to
     ignore, a reply would cost). Each reply's ``sequence_id`` is its id (a replay changes
