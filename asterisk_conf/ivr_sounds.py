@@ -102,15 +102,104 @@ def _looks_like_mp3(data: bytes) -> bool:
     return data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
 
 
+@dataclass(frozen=True)
+class Mp3Info:
+    """What an MP3 file's frames add up to (every frame header read, none trusted alone)."""
+
+    rate: int
+    channels: int
+    frames: int
+    seconds: float
+
+
+# MPEG audio frame headers (ISO/IEC 11172-3 and 13818-3): kbit/s by (MPEG-1?, layer) and
+# bitrate index 1..14; sample rates by version bits (3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5).
+_MP3_KBPS: dict[tuple[bool, int], tuple[int, ...]] = {
+    (True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 3): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES: dict[int, tuple[int, int, int]] = {
+    3: (44100, 48000, 32000),
+    2: (22050, 24000, 16000),
+    0: (11025, 12000, 8000),
+}
+
+
+def _mp3_frame(header: bytes) -> tuple[int, int, int, int] | None:
+    """(frame bytes, samples, sample rate, channels) of one frame header, or None."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    version, layer_bits = (header[1] >> 3) & 3, (header[1] >> 1) & 3
+    bitrate_index, rate_index, padding = header[2] >> 4, (header[2] >> 2) & 3, (header[2] >> 1) & 1
+    if version == 1 or layer_bits == 0 or bitrate_index in (0, 15) or rate_index == 3:
+        return None  # reserved values, or the free format (no frame length in the header)
+    mpeg1, layer = version == 3, 4 - layer_bits
+    bitrate = _MP3_KBPS[(mpeg1, layer)][bitrate_index - 1] * 1000
+    rate = _MP3_RATES[version][rate_index]
+    channels = 1 if header[3] >> 6 == 3 else 2
+    if layer == 1:
+        return (12 * bitrate // rate + padding) * 4, 384, rate, channels
+    samples = 1152 if layer == 2 or mpeg1 else 576
+    return samples // 8 * bitrate // rate + padding, samples, rate, channels
+
+
+def mp3_info(data: bytes) -> Mp3Info:
+    """Walk an MP3 file frame by frame before anything converts it: after an ID3v2 tag, frames
+    must follow each other to the end (an ID3v1 tag may close it), all at one sample rate, and
+    add up to a prompt's length. Anything else in the file is refused."""
+    pos = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = 0
+        for byte in data[6:10]:
+            if byte & 0x80:
+                raise UploadError("the MP3 file's ID3 tag is damaged")
+            size = size << 7 | byte
+        pos = 10 + size + (10 if data[5] & 0x10 else 0)
+        if pos >= len(data):
+            raise UploadError("the MP3 file's ID3 tag claims more than the file holds")
+    end = len(data) - 128 if data[-128:-125] == b"TAG" else len(data)
+    frames = samples = 0
+    rate = channels = 0
+    while pos < end:
+        frame = _mp3_frame(data[pos : pos + 4])
+        if frame is None or (rate and frame[2] != rate):
+            raise UploadError("the file is not MPEG audio from start to end")
+        length, frame_samples, rate, channels = frame
+        if pos + length > end:
+            if frames and end - pos < length:  # the encoder's last frame may be cut short
+                break
+            raise UploadError("the MP3 file's frames do not match its length")
+        pos += length
+        frames += 1
+        samples += frame_samples
+    if not frames:
+        raise UploadError("the MP3 file has no audio")
+    info = Mp3Info(rate, channels, frames, samples / rate)
+    if not MIN_UPLOAD_SECONDS <= info.seconds <= MAX_UPLOAD_SECONDS:
+        raise UploadError(f"a prompt lasts between {MIN_UPLOAD_SECONDS} and {MAX_UPLOAD_SECONDS} seconds")
+    return info
+
+
+def audio_kind(data: bytes) -> str:
+    """The file's type for sox ("wav" or "mp3") once its header or frames are checked."""
+    if _looks_like_mp3(data):
+        mp3_info(data)
+        return "mp3"
+    wav_info(data)
+    return "wav"
+
+
 def wav_info(data: bytes) -> WavInfo:
     """Read and check a WAV file's header before anything converts it: the RIFF and data sizes
     must match the bytes received (a header lying about its length is refused), the format must
     be one sox reads, the rate at least 8 kHz (a low declared rate would make sox write far more
     than was uploaded), and the duration within a prompt's limits."""
-    if _looks_like_mp3(data):
-        raise UploadError("MP3 files are not accepted: please upload a WAV file")
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise UploadError("only WAV files are accepted")
+        raise UploadError("only WAV or MP3 files are accepted")
     if int.from_bytes(data[4:8], "little") + 8 != len(data):
         raise UploadError("the WAV header's length does not match the file")
     fmt: tuple[int, int, int, int] | None = None
@@ -152,7 +241,7 @@ def store_upload(settings: Settings, data: bytes) -> str:
         raise UploadError("the file is empty")
     if len(data) > settings.prompt_upload_max_bytes:
         raise UploadError(f"the file is larger than {settings.prompt_upload_max_bytes // 1024} KiB")
-    wav_info(data)
+    kind = audio_kind(data)
     digest = hashlib.sha256(data).hexdigest()
     target = uploads_dir(settings)
     target.mkdir(parents=True, exist_ok=True)
@@ -161,14 +250,14 @@ def store_upload(settings: Settings, data: bytes) -> str:
         return digest
     sox = sounds.require_tool("sox", "sox")
     with tempfile.TemporaryDirectory(prefix="cc-upload-") as tmp:
-        src = Path(tmp) / "in.wav"
+        src = Path(tmp) / f"in.{kind}"
         conv = Path(tmp) / "out.wav"
         src.write_bytes(data)
         proc = subprocess.run(
             [
                 sox,
                 "-t",
-                "wav",
+                kind,
                 str(src),
                 "-r",
                 "8000",

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from asterisk_conf import ivr_sounds
-from asterisk_conf.ivr_sounds import UploadError, store_upload, wav_info
+from asterisk_conf.ivr_sounds import UploadError, mp3_info, store_upload, wav_info
 from callcenter.config import Settings
 from tests.conftest import require
 
@@ -48,10 +48,10 @@ def _wav(seconds: float = 1.0, rate: int = 8000, width: int = 2) -> bytes:
     return buf.getvalue()
 
 
-def _sox_wav(tmp_path: Path, fmt: list[str], seconds: float) -> bytes:
+def _sox_wav(tmp_path: Path, fmt: list[str], seconds: float, suffix: str = "wav") -> bytes:
     """A real file made by sox (not by this test's own header writer): a tone of ``seconds``."""
     require("sox")
-    out = tmp_path / "made.wav"
+    out = tmp_path / f"made.{suffix}"
     argv = ["sox", "-n", *fmt, str(out), "synth", str(seconds), "sine", "440"]
     subprocess.run(argv, check=True, capture_output=True)
     return out.read_bytes()
@@ -91,7 +91,7 @@ def test_a_low_sample_rate_and_non_audio_files_are_refused_before_sox(upload_set
     no_audio = b"RIFF" + struct.pack("<I", 4 + 8 + 8) + b"WAVE" + b"LIST" + struct.pack("<I", 8) + b"INFOjunk"
     with pytest.raises(UploadError, match="no audio"):
         store_upload(upload_settings, no_audio)
-    with pytest.raises(UploadError, match="MP3"):
+    with pytest.raises(UploadError, match="not MPEG audio"):
         store_upload(upload_settings, b"ID3\x04\x00\x00" + b"\x00" * 500)
     for junk in (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "楼道灯不亮".encode() * 50):
         with pytest.raises(UploadError, match="only WAV"):
@@ -108,3 +108,36 @@ def test_an_honest_recording_is_read_and_converted(upload_settings, tmp_path):
     with wave.open(str(upload_settings.data_dir / "prompt_uploads" / f"{sha}.wav")) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         assert abs(w.getnframes() / 8000 - 1.5) < 0.01
+
+
+def _id3(payload: bytes) -> bytes:
+    """An ID3v2.3 tag holding ``payload`` (its size in 7-bit "syncsafe" bytes)."""
+    size = len(payload)
+    return b"ID3\x03\x00\x00" + bytes((size >> s) & 0x7F for s in (21, 14, 7, 0)) + payload
+
+
+def test_an_honest_mp3_is_walked_and_converted(upload_settings, tmp_path):
+    frames = _sox_wav(tmp_path, ["-r", "16000", "-c", "1"], 1.5, suffix="mp3")
+    tagged = _id3(b"TIT2\x00\x00\x00\x07\x00\x00\x03hello\x00") + frames
+    info = mp3_info(tagged)
+    assert info.rate == 16000 and info.channels == 1 and 1.5 <= info.seconds < 1.7
+    sha = store_upload(upload_settings, tagged)
+    with wave.open(str(upload_settings.data_dir / "prompt_uploads" / f"{sha}.wav")) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+
+
+def test_a_long_or_doctored_mp3_is_refused_before_sox(upload_settings, no_sox, tmp_path):
+    # Ten minutes at 8 kbit/s: 600 KB, well under the size limit.
+    long = _sox_wav(tmp_path, ["-r", "8000", "-c", "1", "-C", "8"], 600, suffix="mp3")
+    assert len(long) < upload_settings.prompt_upload_max_bytes
+    with pytest.raises(UploadError, match="between 0.2 and 120 seconds"):
+        store_upload(upload_settings, long)
+    short = _sox_wav(tmp_path, ["-r", "16000", "-c", "1"], 1.0, suffix="mp3")
+    # Something else hidden behind the first frames, or an ID3 tag claiming more than was sent.
+    with pytest.raises(UploadError, match="not MPEG audio"):
+        store_upload(upload_settings, short[:2000] + b"\x89PNG\r\n\x1a\n" + b"\x00" * 4000 + short[2000:])
+    lying_tag = bytearray(_id3(b"TIT2") + short)
+    lying_tag[6:10] = bytes((0x7F, 0x7F, 0x7F, 0x7F))  # a 256 MB tag
+    with pytest.raises(UploadError, match="ID3 tag claims more"):
+        store_upload(upload_settings, bytes(lying_tag))
+    assert no_sox == []

@@ -225,7 +225,7 @@ def test_prompts_are_spoken_again_only_when_their_text_changes(settings):
     ("data", "error"),
     [
         (b"", "empty"),
-        (b"ID3\x03" + b"\x00" * 100, "WAV"),
+        (b"ID3\x03" + b"\x00" * 100, "MPEG"),
         (b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunk", "length"),
     ],
 )
