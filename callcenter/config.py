@@ -6,6 +6,7 @@ generated once and kept in ``<data_dir>/secrets.json`` (mode 0600).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -181,6 +182,13 @@ class Settings(BaseSettings):
     followup_retry_s: int = 600
     followup_digit_wait_s: int = 10
     followup_after_call: bool = False  # every answered hotline call gets a follow-up call too
+
+    @field_validator("aliyun_inbound_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # a ValueError names the bad entry
+        return value
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

@@ -164,7 +164,7 @@ def parse_aliyun_reply(item: object, sign_name: str) -> AliyunReply | str:
         return "not an object"
     keys = set(item)
     if not ALIYUN_REQUIRED <= keys or not keys <= ALIYUN_FIELDS:
-        return f"fields {sorted(map(str, keys))[:10]} are not SmsUp's"
+        return f"fields {sorted(str(k)[:32] for k in keys)[:10]} are not SmsUp's"
     seq, number, content = item["sequence_id"], item["phone_number"], item["content"]
     if isinstance(seq, bool) or not isinstance(seq, int | str) or not _DIGITS.fullmatch(str(seq)):
         return "sequence_id is not a number"
@@ -215,11 +215,10 @@ async def aliyun_inbound(request: Request) -> Response:
 
     Aliyun does not sign these pushes and its console takes only a URL (no header can carry a
     secret), so the URL carries a secret token (two are valid while it is rotated), optionally
-    from Aliyun's addresses only. Each
-    reply must have the documented fields and come from a number registered for an outlet;
-    anything else is logged and dropped, with no answer (a stranger's text costs nothing to
-    ignore, a reply would cost). Each reply's ``sequence_id`` is its id (a replay changes
-    nothing). Answers go out as SMS through the outbox."""
+    from Aliyun's addresses only. Each reply must have the documented fields and come from a
+    number registered for an outlet; anything else is logged and dropped, with no answer (a
+    stranger's text costs nothing to ignore, a reply would cost). Each reply's ``sequence_id``
+    is its id (a replay changes nothing). Answers go out as SMS through the outbox."""
     settings: Settings = request.app.state.settings
     handler = _handler(request)
     host = request.client.host if request.client else ""
@@ -229,11 +228,14 @@ async def aliyun_inbound(request: Request) -> Response:
     if not aliyun_token_ok(settings, request.query_params.get("token", "")):
         log.warning("Aliyun push refused: no valid token (from %s)", host)
         return Response(status_code=403)
-    if int(request.headers.get("content-length") or 0) > MAX_PUSH_BYTES:
+    declared = request.headers.get("content-length") or "0"
+    if not declared.isdigit() or int(declared) > MAX_PUSH_BYTES:
         return Response(status_code=413)
-    body = await request.body()
-    if len(body) > MAX_PUSH_BYTES:
-        return Response(status_code=413)
+    body = bytearray()
+    async for chunk in request.stream():  # bounded even when the length was not declared
+        body += chunk
+        if len(body) > MAX_PUSH_BYTES:
+            return Response(status_code=413)
     try:
         items = json.loads(body)
     except ValueError:

@@ -172,3 +172,25 @@ async def test_only_aliyuns_addresses_when_they_are_configured(aliyun, world, li
     msettings.aliyun_inbound_sources = ["100.64.0.0/10", "127.0.0.0/8"]
     r = await _push(aliyun, url, [aliyun.up_message("13900000001", f"签收 {code}")])
     assert r.status_code == 200 and _status(world.order) == Status.ACCEPTED
+
+
+async def test_a_push_is_bounded_in_size_even_without_a_length(aliyun, world, live_app):
+    import httpx
+
+    async def chunks():
+        yield b"["
+        for _ in range(400):  # about 400 KB, sent chunked (no Content-Length)
+            yield b'{"phone_number": "13900000001", "content": "' + b"x" * 1000 + b'"},'
+        yield b"{}]"
+
+    async with httpx.AsyncClient(trust_env=False) as c:
+        url = f"{live_app}/sms/aliyun/inbound?token={TOKEN}"
+        r = await c.post(url, content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and _status(world.order) == Status.DISPATCHED
+
+
+def test_the_source_networks_are_checked_when_configured():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="aliyun_inbound_sources"):
+        Settings(_env_file=None, aliyun_inbound_sources=["100.64.0.0/10", "aliyun"])
