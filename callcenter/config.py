@@ -6,6 +6,7 @@ generated once and kept in ``<data_dir>/secrets.json`` (mode 0600).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
     web_port: int = 8000
     session_secret: str = ""
     production: bool = False
+    # Failed logins (and wrong current passwords) within the window: per account and address,
+    # per address (an office behind one NAT shares it: a higher ceiling), per account from any
+    # address (many addresses guessing one password).
+    login_window_s: int = 300
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 50
+    login_max_failures_per_account: int = 20
 
     # Asterisk. AMI and FastAGI stay on loopback unless an operator says otherwise.
     asterisk_mode: str = "auto"  # auto | system | chroot
@@ -96,8 +104,13 @@ class Settings(BaseSettings):
     aliyun_protocol: str = "https"
     aliyun_sign_name: str = ""
     aliyun_template_code: str = ""  # an approved template with one ${content} parameter
-    # Aliyun pushes replies unsigned: the push URL carries this token (?token=); empty: refused.
+    # Aliyun pushes replies (SmsUp, HTTP batch push) unsigned: the push URL carries a token
+    # (?token=); empty: refused. To rotate, put the new token here and the old one in
+    # aliyun_inbound_token_previous until Aliyun's console has the new URL, then empty it.
     aliyun_inbound_token: str = ""
+    aliyun_inbound_token_previous: str = ""
+    # The addresses Aliyun pushes from (CIDRs, e.g. ["100.64.0.0/10"]); empty: any address.
+    aliyun_inbound_sources: list[str] = []
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_user: str = ""
@@ -115,6 +128,8 @@ class Settings(BaseSettings):
     resident_reveal_grant_min: float = 15.0  # a stated reason opens that record for this long
     resident_burst_lookups: int = 5
     resident_burst_window_min: float = 10.0
+    # How long an outlet's e-mailed link to one order works (it can also be revoked earlier).
+    outlet_link_hours: float = 72.0
     daily_summary_at: str = "18:00"  # China time the daily summaries go out; empty: never
     grid_webhook_url: str = ""
     approval_webhook_url: str = ""
@@ -179,6 +194,13 @@ class Settings(BaseSettings):
     followup_retry_s: int = 600
     followup_digit_wait_s: int = 10
     followup_after_call: bool = False  # every answered hotline call gets a follow-up call too
+
+    @field_validator("aliyun_inbound_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)  # a ValueError names the bad entry
+        return value
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

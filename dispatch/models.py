@@ -176,3 +176,19 @@ class RoutingRule(SQLModel, table=True):
     outlet_id: int = Field(foreign_key="outlet.id")
     priority: int = 100
     active: bool = True
+
+
+class OutletLink(SQLModel, table=True):
+    """A link to one order's page, e-mailed to the outlet that holds it. The signed token names
+    this row by its nonce: the link works only while the row says so (same order and outlet, not
+    expired, not revoked)."""
+
+    __tablename__ = "outlet_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=32, unique=True, index=True)
+    order_id: int = Field(foreign_key="workorder.id", index=True)
+    outlet_id: int = Field(foreign_key="outlet.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None

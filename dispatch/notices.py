@@ -26,8 +26,8 @@ from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import MailTemplates, enqueue_mail, valid_address
 from dispatch import texts
-from dispatch.links import outlet_link
-from dispatch.models import Action, OrderHistory, WorkOrder
+from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
+from dispatch.models import Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
 from sms.service import enqueue_sms
 
@@ -61,6 +61,11 @@ def order_changed(
     follow-up call (its outcome goes into the history row's detail)."""
     session.flush()  # the keys carry the history row's id; the records read the order as it is now
     action = hist.action
+    if order.id is not None:
+        # Links sent to an outlet that no longer holds the order, or to any outlet once the
+        # order is closed, stop working now rather than when they expire.
+        final = order.status in Status.FINAL
+        revoke_links(session, order.id, keep_outlet=None if final else order.outlet_id)
     if action in NOTICE_ACTIONS:
         try:
             enqueue_order_mail(session, settings, order, action, hist.id)
@@ -181,7 +186,11 @@ def enqueue_order_mail(
         return
     link = ""
     if order.outlet_id and settings.session_secret:
-        link = outlet_link(settings, order.id, order.outlet_id, settings.public_url(""))
+        try:
+            link = outlet_link(session, settings, order.id, order.outlet_id, settings.public_url(""))
+        except InsecureLinkBase:
+            # The notice still goes out, without the link: the outlet signs in or replies by SMS.
+            log.error("order %s: no outlet link in the e-mail (public_base_url is not https)", order.number)
     to, subject, text, html = order_notice(session, order, action, link)
     key = f"order:{order.id}:{history_id}"
     enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)

@@ -12,12 +12,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from callcenter import phone
 from callcenter.accounts.models import Role
 from callcenter.config import Settings
-from callcenter.directory.models import Outlet
+from callcenter.directory.service import outlets_by_sms_number
 from dispatch import texts
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
@@ -55,22 +54,11 @@ def parse(body: str) -> Reply | None:
     return Reply(command, code, rest[:500])
 
 
-def _outlets_of(session: Session, number: str, settings: Settings) -> list[Outlet]:
-    """Outlets that registered this number (their phone or further SMS numbers)."""
-    out = []
-    for outlet in session.exec(select(Outlet)):
-        for raw in outlet.sms_numbers():
-            if phone.normalize(raw, settings.default_region, settings.default_area_code) == number:
-                out.append(outlet)
-                break
-    return out
-
-
 def handle_reply(session: Session, settings: Settings, message: InboundSms) -> Outcome:
     """Apply the reply to its order (no commit). A refused transition leaves nothing behind: it
     runs in a savepoint, rolled back with the refusal."""
     number = message.number
-    outlets = _outlets_of(session, number, settings) if number else []
+    outlets = outlets_by_sms_number(session, settings, number) if number else []
     if not outlets:
         return Outcome("unknown_sender", UNKNOWN_SENDER)
     reply = parse(message.body)

@@ -362,7 +362,8 @@ def _pct(value: str) -> str:
 
 
 class FakeAliyun:
-    """Aliyun SMS (dysmsapi 2017-05-25: SendSms, QuerySendDetails) checking ACS3-HMAC-SHA256."""
+    """Aliyun SMS (dysmsapi 2017-05-25: SendSms, QuerySendDetails) checking ACS3-HMAC-SHA256,
+    and the push of outlets' replies to the application's webhook (SmsUp)."""
 
     def __init__(self, port: int = 0, key_id: str = "LTAI-test", key_secret: str | None = None) -> None:
         self.key_id = key_id
@@ -370,6 +371,7 @@ class FakeAliyun:
         self.messages: list[dict] = []
         self.errors = 0
         self.requests = 0
+        self._sequence = 1_000_000
         self._srv = _ThreadServer(Starlette(routes=[Route("/", self._api, methods=["GET", "POST"])]), port)
 
     @property
@@ -388,6 +390,29 @@ class FakeAliyun:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def up_message(self, phone_number: str, content: str, *, sign_name: str = "安宁社区") -> dict:
+        """One reply as Aliyun's HTTP push of replies (SmsUp) carries it: the fields of
+        https://help.aliyun.com/zh/sms/developer-reference/smsup-http, a fresh sequence_id."""
+        self._sequence += 1
+        return {
+            "phone_number": phone_number,
+            "send_time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "content": content,
+            "sign_name": sign_name,
+            "dest_code": "1234",
+            "sequence_id": self._sequence,
+        }
+
+    def push_replies(self, url: str, items: list) -> httpx.Response:
+        """POST replies to the push URL as Aliyun does: one JSON array, UTF-8, no signature."""
+        return httpx.post(
+            url,
+            content=json.dumps(items, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            timeout=10,
+            trust_env=False,
+        )
 
     def settings_env(self) -> dict[str, str]:
         return {

@@ -11,16 +11,21 @@ anything is read into the database; an inbound MessageSid seen before is a repla
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
+import re
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from callcenter import phone
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.directory.service import outlets_by_sms_number
 from sms.inbound import InboundSms, Outcome, ReplyHandler, receive
 from sms.service import apply_status_callback, enqueue_sms
 
@@ -131,36 +136,134 @@ async def twilio_status(request: Request) -> Response:
     return Response(status_code=200 if found else 404)
 
 
+# Aliyun's HTTP batch push of replies (上行短信 SmsUp), as documented at
+# https://help.aliyun.com/zh/sms/developer-reference/smsup-http (and the API definition
+# https://help.aliyun.com/document_detail/414223.htm): a JSON array of objects with phone_number,
+# send_time ("2017-09-01 00:00:00"), content, sign_name, dest_code and sequence_id (a number, or
+# its digits as a string); the answer is {"code": 0, "msg": "接收成功"}, any non-200 is pushed again.
+ALIYUN_FIELDS = frozenset({"phone_number", "send_time", "content", "sign_name", "dest_code", "sequence_id"})
+ALIYUN_REQUIRED = ALIYUN_FIELDS - {"sign_name"}  # the newer page leaves sign_name out
+_MAINLAND_MOBILE = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
+_SEND_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}|[0-9]{14}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
+MAX_REPLY_CHARS = 500  # a few SMS segments; an outlet's reply is one line
+MAX_PUSH_BYTES = 256_000
+MAX_PUSH_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class AliyunReply:
+    sequence_id: str
+    phone_number: str
+    content: str
+
+
+def parse_aliyun_reply(item: object, sign_name: str) -> AliyunReply | str:
+    """One pushed reply checked against the documented format, or why it is refused."""
+    if not isinstance(item, dict):
+        return "not an object"
+    keys = set(item)
+    if not ALIYUN_REQUIRED <= keys or not keys <= ALIYUN_FIELDS:
+        return f"fields {sorted(str(k)[:32] for k in keys)[:10]} are not SmsUp's"
+    seq, number, content = item["sequence_id"], item["phone_number"], item["content"]
+    if isinstance(seq, bool) or not isinstance(seq, int | str) or not _DIGITS.fullmatch(str(seq)):
+        return "sequence_id is not a number"
+    if not isinstance(number, str) or not _MAINLAND_MOBILE.fullmatch(number):
+        return "phone_number is not a mainland mobile number"
+    if not isinstance(content, str) or not content.strip() or len(content) > MAX_REPLY_CHARS:
+        return "content is empty or too long"
+    if not isinstance(item["send_time"], str) or not _SEND_TIME.fullmatch(item["send_time"]):
+        return "send_time is not a time"
+    dest = item["dest_code"]
+    if isinstance(dest, bool) or not isinstance(dest, int | str) or not _DIGITS.fullmatch(str(dest)):
+        return "dest_code is not an extension number"
+    sign = item.get("sign_name", "")
+    if not isinstance(sign, str) or (sign and sign_name and sign != sign_name):
+        return "sign_name is not ours"  # a reply to another sender's SMS
+    return AliyunReply(str(seq), number, content)
+
+
+def _masked(number: str) -> str:
+    return number[:3] + "****" + number[-4:] if len(number) > 7 else "****"
+
+
+def _aliyun_source_ok(settings: Settings, host: str) -> bool:
+    if not settings.aliyun_inbound_sources:
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(net, strict=False) for net in settings.aliyun_inbound_sources)
+
+
+def aliyun_token_ok(settings: Settings, given: str) -> bool:
+    """The push URL's token is the current one, or the previous one during a rotation."""
+    if not settings.aliyun_inbound_token or not given:
+        return False  # no current token configured: the webhook is off
+    valid = [t for t in (settings.aliyun_inbound_token, settings.aliyun_inbound_token_previous) if t]
+    # Every token is compared (no early exit) so the time taken says nothing about which matched.
+    matches = [hmac.compare_digest(t.encode(), given.encode()) for t in valid]
+    if any(matches) and not matches[0]:
+        log.warning("Aliyun push with the previous token: point Aliyun's console at the new URL")
+    return any(matches)
+
+
 @router.post(ALIYUN_INBOUND)
 async def aliyun_inbound(request: Request) -> Response:
-    """Aliyun's HTTP push of replies (上行短信, SmsUpReport): a JSON list of messages.
+    """Aliyun's HTTP push of replies (上行短信, SmsUp): a JSON list of messages.
 
-    Aliyun does not sign these pushes, so the URL configured in its console carries a secret
-    token. Each reply's ``sequence_id`` is its id (a replay changes nothing). There is no reply
-    channel in the response: answers go out as SMS through the outbox, and only to numbers
-    registered for an outlet (a stranger's text costs nothing to ignore, a reply would cost)."""
+    Aliyun does not sign these pushes and its console takes only a URL (no header can carry a
+    secret), so the URL carries a secret token (two are valid while it is rotated), optionally
+    from Aliyun's addresses only. Each reply must have the documented fields and come from a
+    number registered for an outlet; anything else is logged and dropped, with no answer (a
+    stranger's text costs nothing to ignore, a reply would cost). Each reply's ``sequence_id``
+    is its id (a replay changes nothing). Answers go out as SMS through the outbox."""
     settings: Settings = request.app.state.settings
     handler = _handler(request)
-    token = settings.aliyun_inbound_token
-    given = request.query_params.get("token", "")
-    if not token or not hmac.compare_digest(token.encode(), given.encode()):
+    host = request.client.host if request.client else ""
+    if not _aliyun_source_ok(settings, host):
+        log.warning("Aliyun push refused: %s is not in aliyun_inbound_sources", host)
         return Response(status_code=403)
-    if int(request.headers.get("content-length") or 0) > 256_000:
+    if not aliyun_token_ok(settings, request.query_params.get("token", "")):
+        log.warning("Aliyun push refused: no valid token (from %s)", host)
+        return Response(status_code=403)
+    declared = request.headers.get("content-length") or "0"
+    if not declared.isdigit() or int(declared) > MAX_PUSH_BYTES:
         return Response(status_code=413)
+    body = bytearray()
+    async for chunk in request.stream():  # bounded even when the length was not declared
+        body += chunk
+        if len(body) > MAX_PUSH_BYTES:
+            return Response(status_code=413)
     try:
-        items = json.loads(await request.body())
+        items = json.loads(body)
     except ValueError:
         return JSONResponse({"code": 1, "msg": "not JSON"}, status_code=400)
     if not isinstance(items, list):
-        items = [items]
+        return JSONResponse({"code": 1, "msg": "not a JSON array"}, status_code=400)
+    replies: list[AliyunReply] = []
+    for item in items[:MAX_PUSH_ITEMS]:
+        parsed = parse_aliyun_reply(item, settings.aliyun_sign_name)
+        if isinstance(parsed, str):
+            log.warning("Aliyun push: reply refused (%s)", parsed)
+        else:
+            replies.append(parsed)
 
     def work() -> int:
         handled = 0
-        for item in items[:100]:
-            if not isinstance(item, dict) or "sequence_id" not in item:
+        for reply in replies:
+            provider_id = f"aliyun:{reply.sequence_id}"[:64]
+            number = phone.normalize(reply.phone_number, settings.default_region, settings.default_area_code)
+            with session_scope(settings) as session:
+                registered = bool(number) and bool(outlets_by_sms_number(session, settings, number or ""))
+            if not registered:
+                log.warning(
+                    "Aliyun push: SMS %s from unregistered number %s dropped",
+                    provider_id,
+                    _masked(reply.phone_number),
+                )
                 continue
-            provider_id = f"aliyun:{item['sequence_id']}"[:64]
-            sender, content = str(item.get("phone_number", "")), str(item.get("content", ""))
             with session_scope(settings) as session:
                 outcome = receive(
                     session,
@@ -168,8 +271,8 @@ async def aliyun_inbound(request: Request) -> Response:
                     handler,
                     provider="aliyun",
                     provider_id=provider_id,
-                    sender=sender,
-                    body=content,
+                    sender=reply.phone_number,
+                    body=reply.content,
                 )
             handled += 1
             if outcome.code in ("replay", "unknown_sender") or not outcome.reply:
@@ -177,7 +280,7 @@ async def aliyun_inbound(request: Request) -> Response:
             with session_scope(settings) as session:
                 enqueue_sms(
                     session,
-                    sender,
+                    reply.phone_number,
                     outcome.reply,
                     idempotency_key=f"reply:{provider_id}",
                     order_id=outcome.order_id,
@@ -186,5 +289,5 @@ async def aliyun_inbound(request: Request) -> Response:
         return handled
 
     handled = await run_in_threadpool(work)
-    log.info("Aliyun push: %d replies", handled)
-    return JSONResponse({"code": 0, "msg": "成功"})
+    log.info("Aliyun push: %d of %d replies handled", handled, len(items))
+    return JSONResponse({"code": 0, "msg": "接收成功"})

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callcenter.accounts.service import LoginThrottle, RedisLoginThrottle
+from callcenter.accounts.service import DbLoginThrottle, RedisLoginThrottle, ThrottleLimits
 from callcenter.bus import EventBus
 from callcenter.config import Settings
 from callcenter.directory.imports import ImportJobs, RedisImportJobs
@@ -157,12 +157,12 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
     app.state.bus = bus
     app.state.templates = make_templates()
     if settings.redis_url:  # several web workers: one throttle, logout list and import list for all
-        app.state.login_throttle = RedisLoginThrottle(settings.redis_url)
+        app.state.login_throttle = RedisLoginThrottle(settings.redis_url, ThrottleLimits.of(settings))
         app.state.revocations = RedisSessionRevocations(settings.redis_url)
         app.state.import_jobs = RedisImportJobs(settings.redis_url)
         app.state.seat_calls = RedisSeatCalls(settings.redis_url)
     else:
-        app.state.login_throttle = LoginThrottle()
+        app.state.login_throttle = DbLoginThrottle(settings)
         app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
         app.state.seat_calls = SeatCalls()

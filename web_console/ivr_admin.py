@@ -171,6 +171,10 @@ async def admin_ivr_upload(
     settings = request.app.state.settings
     if recording is None:
         return _page(request, account, 422, error="no file")
+    # An upload for a menu key that does not exist is refused before anything is read or kept.
+    with open_db(request) as db:
+        if db.get(IvrOption, option_id) is None:
+            return _page(request, account, 404, error="unknown menu key")
     data = await recording.read(settings.prompt_upload_max_bytes + 1)
     _show_errors(request, account)
     try:

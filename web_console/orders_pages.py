@@ -21,7 +21,7 @@ from callcenter.clock import local_minute
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
 from callcenter.errors import UserError
-from dispatch import attachments
+from dispatch import attachments, links
 from dispatch.actors import STAFF, Actor
 from dispatch.errors import DispatchError
 from dispatch.flows import Requester, act_on_order
@@ -123,6 +123,7 @@ def _detail(
         ).all()
         all_outlets = outlets(db)
     flash = request.session.pop("order_flash", None)
+    links_revoked = request.session.pop("order_links_revoked", None)
     return render(
         request,
         "order_detail.html",
@@ -148,6 +149,7 @@ def _detail(
         outlets=all_outlets,
         error=error,
         flash=flash,
+        links_revoked=links_revoked,
     )
 
 
@@ -189,6 +191,29 @@ async def order_action(
         Requester(account.username, account.role, client_ip(request), "web"),
     )
     request.session["order_flash"] = action
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
+
+
+@router.post("/orders/{order_id}/links/revoke", dependencies=[CsrfChecked])
+def order_links_revoke(request: Request, order_id: int, account: CurrentAccount) -> Response:
+    """End every e-mailed link to this order's outlet page at once (a mail forwarded or leaked);
+    the outlet still has its login and SMS, and the next notice carries a new link."""
+    with open_db(request) as db:
+        order = db.get(WorkOrder, order_id)
+        if order is None:
+            return render(request, "error.html", status_code=404)
+        count = links.revoke_links(db, order_id)
+        audit(
+            db,
+            account.username,
+            "order.links.revoke",
+            order.number,
+            role=account.role,
+            ip=client_ip(request),
+            revoked=count,
+        )
+        db.commit()
+    request.session["order_links_revoked"] = count
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 

@@ -143,7 +143,8 @@ async def outlet_order_post(request: Request, order_id: int, account: CurrentAcc
 
 
 def _token_actor(request: Request, token: str) -> tuple[int, Actor] | None:
-    found = links.read_token(request.app.state.settings, token)
+    with open_db(request) as db:
+        found = links.read_token(db, request.app.state.settings, token)
     if found is None:
         return None
     order_id, outlet_id = found

@@ -87,12 +87,14 @@ def login_submit(
     decision = throttle.check(username, ip)
     if not decision.allowed:
         log.warning("login throttled for %r from %s", username, ip)
-        return render_login(
+        response = render_login(
             request,
             429,
             error=("login.throttled", {"minutes": decision.retry_after_minutes}),
             username=username,
         )
+        response.headers["Retry-After"] = str(decision.retry_after)
+        return response
     with open_db(request) as db:
         account = authenticate(db, username, password)
         if account is not None:
@@ -201,8 +203,26 @@ def password_change(
     new: str = Form("", max_length=1024),
     confirm: str = Form("", max_length=1024),
 ) -> Response:
+    # The current password is checked against the login throttle too: a stolen session cookie
+    # must not become an unthrottled way to guess the password.
+    ip = client_ip(request)
+    throttle = request.app.state.login_throttle
+    decision = throttle.check(account.username, ip)
+    if not decision.allowed:
+        log.warning("password change throttled for %r from %s", account.username, ip)
+        response = render(
+            request,
+            "password.html",
+            status_code=429,
+            account=account,
+            error="password.throttled",
+            error_args={"minutes": decision.retry_after_minutes},
+        )
+        response.headers["Retry-After"] = str(decision.retry_after)
+        return response
     error = None
     if not verify_password(account.password_hash, current):
+        throttle.record_failure(account.username, ip)
         error = "password.wrong_current"
     elif len(new) < MIN_PASSWORD_LEN:
         error = "password.too_short"
@@ -212,6 +232,7 @@ def password_change(
         error = "password.too_easy"
     if error:
         return render(request, "password.html", status_code=422, account=account, error=error)
+    throttle.record_success(account.username, ip)
     with open_db(request) as db:
         fresh = db.get(Account, account.id)
         assert fresh is not None  # the session was resolved to it a moment ago

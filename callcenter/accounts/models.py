@@ -54,3 +54,14 @@ class QueueMembership(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     queue_name: str = Field(max_length=32, index=True)
     penalty: int = 0
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login (or wrong current password) on one of the throttle's counters
+    (``pair:<address>:<user>``, ``addr:<address>``, ``user:<user>``), kept for its window."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, index=True)
+    at: float = Field(index=True)  # epoch seconds

@@ -2,28 +2,29 @@
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults). ``authenticate`` spends the same
 hashing work on an unknown or inactive user as on a known one, so response time does not tell
-which usernames exist. The throttle is in memory, per process: a restart or a second worker
-starts from zero, which is acceptable for slowing down password guessing at a call center's
-scale (a shared store can replace it behind the same methods).
+which usernames exist. The login throttle is kept in the database, or in Redis when one is
+configured, so every web worker and a restart count the same failures.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import Session, select
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
-from callcenter.accounts.models import Account
+from callcenter.accounts.models import Account, LoginFailure
+from callcenter.config import Settings
+from callcenter.database import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -106,130 +107,146 @@ class ThrottleDecision:
         return max(1, math.ceil(self.retry_after / 60))
 
 
-@dataclass
-class LoginThrottle:
-    """Failed logins per (username, client address) and per client address, in a sliding window.
+@dataclass(frozen=True)
+class ThrottleLimits:
+    """Failures allowed within ``window`` seconds: for one account from one address, for one
+    address (a whole office behind one NAT shares it, so the ceiling is higher), and for one
+    account from any address (many addresses guessing one password)."""
 
-    ``max_failures`` failures for one username from one address within ``window`` seconds lock
-    that pair until the oldest failure leaves the window; ``max_failures_per_ip`` does the same
-    for an address trying many usernames. A successful login clears the pair's failures.
-    """
-
-    max_failures: int = 5
     window: float = 300.0
-    max_failures_per_ip: int = 30
-    max_keys: int = 50_000
-    clock: Callable[[], float] = time.monotonic
-    _pairs: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
-    _ips: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    per_pair: int = 5
+    per_address: int = 50
+    per_account: int = 20
 
-    @staticmethod
-    def _key(username: str, ip: str) -> tuple[str, str]:
-        return ((username or "").strip().casefold()[:MAX_USERNAME_LEN], ip or "")
+    @classmethod
+    def of(cls, settings: Settings) -> ThrottleLimits:
+        return cls(
+            window=float(settings.login_window_s),
+            per_pair=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+            per_account=settings.login_max_failures_per_account,
+        )
 
-    def _prune(self, q: deque[float], now: float) -> None:
-        while q and q[0] <= now - self.window:
-            q.popleft()
 
-    def _blocked_for(self, q: deque[float] | None, limit: int, now: float) -> float:
-        if not q:
-            return 0.0
-        self._prune(q, now)
-        if len(q) >= limit:
-            return q[-limit] + self.window - now
-        return 0.0
+def throttle_address(ip: str) -> str:
+    """The address a failure counts against: IPv4 as is, IPv6 by its /64 (one subscriber holds
+    the whole prefix, so its addresses are one client)."""
+    try:
+        addr = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return (ip or "")[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
+def _scopes(username: str, ip: str, limits: ThrottleLimits) -> tuple[tuple[str, int], ...]:
+    """The three counters a failure adds to, each with its limit; the pair's comes first."""
+    user = (username or "").strip().casefold()[:MAX_USERNAME_LEN]
+    addr = throttle_address(ip)
+    return (
+        (f"pair:{addr}:{user}", limits.per_pair),
+        (f"addr:{addr}", limits.per_address),
+        (f"user:{user}", limits.per_account),
+    )
+
+
+def _decision(waits: list[float]) -> ThrottleDecision:
+    wait = max(waits, default=0.0)
+    if wait > 0:
+        return ThrottleDecision(False, max(1, math.ceil(wait)))
+    return ThrottleDecision(True)
+
+
+class DbLoginThrottle:
+    """The login throttle kept in the database (``LoginFailure``), so every web worker and a
+    restart see the same counts. A failure adds a row to each of its three counters; a
+    successful login forgets only that account's failures from that address, so neither another
+    account's login nor a crowd of addresses empties the other counters. Rows older than the
+    window are deleted as new failures come in."""
+
+    def __init__(
+        self, settings: Settings, limits: ThrottleLimits | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.limits = limits or ThrottleLimits.of(settings)
+        self.clock = clock
 
     def check(self, username: str, ip: str) -> ThrottleDecision:
         now = self.clock()
-        with self._lock:
-            wait = max(
-                self._blocked_for(self._pairs.get(self._key(username, ip)), self.max_failures, now),
-                self._blocked_for(self._ips.get(ip or ""), self.max_failures_per_ip, now),
-            )
-        if wait > 0:
-            return ThrottleDecision(False, max(1, math.ceil(wait)))
-        return ThrottleDecision(True)
+        since = now - self.limits.window
+        waits = []
+        with session_scope(self.settings) as db:
+            for key, limit in _scopes(username, ip, self.limits):
+                # The limit-th newest failure: the scope opens again when it leaves the window.
+                nth = db.exec(
+                    select(LoginFailure.at)
+                    .where(LoginFailure.key == key, LoginFailure.at > since)
+                    .order_by(col(LoginFailure.at).desc())
+                    .offset(max(0, limit - 1))
+                    .limit(1)
+                ).first()
+                if nth is not None:
+                    waits.append(nth + self.limits.window - now)
+        return _decision(waits)
 
     def record_failure(self, username: str, ip: str) -> None:
         now = self.clock()
-        with self._lock:
-            if len(self._pairs) + len(self._ips) > self.max_keys:
-                self._sweep(now)
-            self._pairs.setdefault(self._key(username, ip), deque()).append(now)
-            self._ips.setdefault(ip or "", deque()).append(now)
+        with session_scope(self.settings) as db:
+            db.execute(delete(LoginFailure).where(col(LoginFailure.at) <= now - self.limits.window))
+            for key, _limit in _scopes(username, ip, self.limits):
+                db.add(LoginFailure(key=key, at=now))
+            db.commit()
 
     def record_success(self, username: str, ip: str) -> None:
-        with self._lock:
-            self._pairs.pop(self._key(username, ip), None)
-
-    def _sweep(self, now: float) -> None:
-        stores: tuple[dict[Any, deque[float]], ...] = (self._pairs, self._ips)
-        for store in stores:
-            for key in list(store):
-                self._prune(store[key], now)
-                if not store[key]:
-                    del store[key]
-        if len(self._pairs) + len(self._ips) > self.max_keys:
-            # Under a flood of distinct keys keep memory bounded; forgetting is the lesser harm.
-            log.warning("login throttle full; forgetting old failures")
-            self._pairs.clear()
-            self._ips.clear()
+        pair = _scopes(username, ip, self.limits)[0][0]
+        with session_scope(self.settings) as db:
+            db.execute(delete(LoginFailure).where(col(LoginFailure.key) == pair))
+            db.commit()
 
 
 class RedisLoginThrottle:
-    """The same rule as :class:`LoginThrottle`, kept in Redis so every web worker shares it.
+    """The same rule as :class:`DbLoginThrottle`, kept in Redis when one is configured.
 
-    Each key is a sorted set of failure times (wall clock: the workers' monotonic clocks differ),
-    expiring with the window, so Redis holds nothing for addresses that stopped trying.
+    Each counter is a sorted set of failure times (wall clock: the workers' monotonic clocks
+    differ), expiring with the window, so Redis holds nothing for addresses that stopped trying.
     """
 
     PREFIX = "cc:login-fail:"
 
     def __init__(
-        self,
-        url: str,
-        max_failures: int = 5,
-        window: float = 300.0,
-        max_failures_per_ip: int = 30,
-        clock: Callable[[], float] = time.time,
+        self, url: str, limits: ThrottleLimits | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         import redis  # loaded only when the throttle lives in Redis (several web workers)
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2)
-        self.max_failures = max_failures
-        self.window = window
-        self.max_failures_per_ip = max_failures_per_ip
+        self.limits = limits or ThrottleLimits()
         self.clock = clock
 
-    def _keys(self, username: str, ip: str) -> tuple[str, str]:
-        user, addr = LoginThrottle._key(username, ip)
-        return f"{self.PREFIX}pair:{addr}:{user}", f"{self.PREFIX}ip:{addr}"
+    def _keys(self, username: str, ip: str) -> list[tuple[str, int]]:
+        return [(self.PREFIX + key, limit) for key, limit in _scopes(username, ip, self.limits)]
 
     def check(self, username: str, ip: str) -> ThrottleDecision:
         now = self.clock()
-        pair, addr = self._keys(username, ip)
+        window = self.limits.window
+        scopes = self._keys(username, ip)
         pipe = self.redis.pipeline()
-        for key, limit in ((pair, self.max_failures), (addr, self.max_failures_per_ip)):
-            pipe.zremrangebyscore(key, "-inf", now - self.window)
+        for key, limit in scopes:
+            pipe.zremrangebyscore(key, "-inf", now - window)
             pipe.zrevrange(key, limit - 1, limit - 1, withscores=True)  # the limit-th newest
         replies = pipe.execute()
-        wait = 0.0
-        for nth in (replies[1], replies[3]):
-            if nth:
-                wait = max(wait, nth[0][1] + self.window - now)
-        if wait > 0:
-            return ThrottleDecision(False, max(1, math.ceil(wait)))
-        return ThrottleDecision(True)
+        return _decision([nth[0][1] + window - now for nth in replies[1::2] if nth])
 
     def record_failure(self, username: str, ip: str) -> None:
         now = self.clock()
         member = f"{now:.6f}:{secrets.token_hex(4)}"  # two failures in one microsecond stay two
         pipe = self.redis.pipeline()
-        for key in self._keys(username, ip):
+        for key, _limit in self._keys(username, ip):
             pipe.zadd(key, {member: now})
-            pipe.expire(key, math.ceil(self.window))
+            pipe.expire(key, math.ceil(self.limits.window))
         pipe.execute()
 
     def record_success(self, username: str, ip: str) -> None:
-        self.redis.delete(self._keys(username, ip)[0])
+        self.redis.delete(self._keys(username, ip)[0][0])

@@ -192,3 +192,14 @@ def update_outlet(
     )
     s.commit()
     return []
+
+
+def outlets_by_sms_number(s: Session, settings: Settings, number: str) -> list[Outlet]:
+    """The outlets that registered ``number`` (E.164) to reply by SMS."""
+    out = []
+    for outlet in s.exec(select(Outlet)):
+        for raw in outlet.sms_numbers():
+            if phone.normalize(raw, settings.default_region, settings.default_area_code) == number:
+                out.append(outlet)
+                break
+    return out

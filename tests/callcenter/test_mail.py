@@ -189,7 +189,7 @@ async def test_dispatch_queues_the_notice_and_the_worker_sends_it_once(mail_sett
     token = re.search(r"/o/([A-Za-z0-9_.-]+)", msg.get_body(("plain",)).get_content()).group(1)
     with session_scope(mail_settings) as s:
         order = s.get(WorkOrder, order_id)
-    assert read_token(mail_settings, token) == (order_id, order.outlet_id)
+        assert read_token(s, mail_settings, token) == (order_id, order.outlet_id)
     assert f'href="{mail_settings.public_url("")}/o/{token}"' in msg.get_body(("html",)).get_content()
 
 

@@ -119,6 +119,12 @@ async def test_aliyun_push_of_replies(twilio, world, live_app, msettings):
     msettings.aliyun_inbound_token = "push-token-0123456789"
     code = world.code(world.order)
     url = live_app + "/sms/aliyun/inbound"
+    base = {
+        "phone_number": "13900000001",
+        "send_time": "2026-11-29 09:01:00",
+        "sign_name": "安宁社区",
+        "dest_code": "1234",
+    }
     items = [
         {
             "phone_number": "13900000001",
@@ -128,14 +134,14 @@ async def test_aliyun_push_of_replies(twilio, world, live_app, msettings):
             "dest_code": "1234",
             "sequence_id": 9001,
         },
-        {"phone_number": "13900000001", "content": "收到", "sequence_id": 9002},
-        {"phone_number": "13700000099", "content": f"办结 {code} 好了", "sequence_id": 9003},
+        {**base, "content": "收到", "sequence_id": 9002},
+        {**base, "phone_number": "13700000099", "content": f"办结 {code} 好了", "sequence_id": 9003},
     ]
     async with httpx.AsyncClient(trust_env=False) as c:
         assert (await c.post(url, json=items)).status_code == 403
         assert (await c.post(url + "?token=wrong", json=items)).status_code == 403
         r = await c.post(url + "?token=push-token-0123456789", json=items)
-        assert r.status_code == 200 and r.json() == {"code": 0, "msg": "成功"}
+        assert r.status_code == 200 and r.json() == {"code": 0, "msg": "接收成功"}
         r = await c.post(url + "?token=push-token-0123456789", json=items[:1])  # pushed again
         assert r.status_code == 200
     assert _order(world.order).status == Status.ACCEPTED

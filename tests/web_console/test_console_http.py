@@ -146,8 +146,16 @@ def test_login_throttle_after_five_failures(client, web):
     r = web.login(client, "seat1001")
     assert r.status_code == 429
     assert "登录失败次数过多，请 5 分钟后再试。" in r.text
-    # Another username from the same address is not locked by it.
+    assert 240 < int(r.headers["Retry-After"]) <= 300
+    # Another username from the same address is not locked by it, and its successful login
+    # does not give the locked account its guesses back.
     assert web.login(client, "seat1002").status_code == 303
+    other = web.TestClient(client.app)
+    r = web.login(other, "seat1001")
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    other.get("/login?lang=en")
+    r = web.login(other, "seat1001")
+    assert "Too many failed logins. Please try again in 5 min." in r.text
 
 
 def test_login_without_or_with_wrong_csrf_is_rejected(client, web):

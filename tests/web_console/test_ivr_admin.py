@@ -136,6 +136,18 @@ def test_a_recorded_prompt_replaces_the_spoken_one(client, admin, db, bus):
     assert ("ivr.prompt.upload", "96346/1") in actions(db)
 
 
+def test_an_upload_for_an_unknown_menu_key_is_refused_and_not_kept(client, admin, db):
+    r = client.post(
+        "/admin/ivr/options/987654/upload",
+        data={"csrf": admin},
+        files={"recording": ("p.wav", _wav(), "audio/wav")},
+    )
+    assert r.status_code == 404
+    uploads = db.data_dir / "prompt_uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+    assert not any(action == "ivr.prompt.upload" for action, _target in actions(db))
+
+
 def test_seats_list_and_close_out_of_hours_items(client, web, db):
     with session_scope(db) as s:
         s.add(

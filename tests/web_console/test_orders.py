@@ -4,15 +4,17 @@ outlet's page by login and by signed link, attachments, escaping."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
 from callcenter.accounts.models import Account
 from callcenter.audit.models import AuditEntry
+from callcenter.clock import aware
 from callcenter.database import session_scope
 from dispatch import links
-from dispatch.models import OrderAttachment, Status, WorkOrder
+from dispatch.models import OrderAttachment, OutletLink, Status, WorkOrder
 from dispatch.testing import build_world
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -27,6 +29,14 @@ def world(db):
         s.add(outlet_user)
         s.commit()
     return w
+
+
+def link_to(db, order_id: int, outlet_id: int) -> str:
+    """A new signed link, as the e-mail notice makes them."""
+    with session_scope(db) as s:
+        url = links.outlet_link(s, db, order_id, outlet_id)
+        s.commit()
+    return url
 
 
 def seat(client, web):
@@ -155,7 +165,7 @@ def test_signed_link_for_one_order_only(db, client, web, world, bus):
     order = create(client, token, world).json()
     second = create(client, token, world, category_id=world.cat_water).json()
     client.cookies.clear()
-    link = links.outlet_link(db, order["id"], world.outlet_a)
+    link = link_to(db, order["id"], world.outlet_a)
     page = client.get(link)
     assert page.status_code == 200 and order["number"] in page.text
     ltoken = web.csrf(page.text)
@@ -167,9 +177,97 @@ def test_signed_link_for_one_order_only(db, client, web, world, bus):
         assert s.get(WorkOrder, order["id"]).status == Status.ACCEPTED
         assert s.get(WorkOrder, second["id"]).status == Status.DISPATCHED
     # A link for outlet B does not open an order dispatched to outlet A.
-    assert client.get(links.outlet_link(db, order["id"], world.outlet_b)).status_code == 404
+    assert client.get(link_to(db, order["id"], world.outlet_b)).status_code == 404
     # Expired links are refused.
-    assert links.read_token(db, path, max_age=-1) is None
+    with session_scope(db) as s:
+        later = datetime.now(UTC) + timedelta(hours=db.outlet_link_hours, seconds=1)
+        assert links.read_token(s, db, path) == (order["id"], world.outlet_a)
+        assert links.read_token(s, db, path, now=later) is None
+
+
+def _nonce(db, link: str) -> str:
+    return links._serializer(db).loads(link.rsplit("/", 1)[1])["n"]
+
+
+def test_a_link_names_one_order_and_its_own_row(db, client, web, world):
+    token = seat(client, web)
+    a = create(client, token, world).json()
+    b = create(client, token, world, category_id=world.cat_water).json()
+    client.cookies.clear()
+    link_a = link_to(db, a["id"], world.outlet_a)
+    nonce = _nonce(db, link_a)
+    with session_scope(db) as s:
+        row = s.exec(select(OutletLink).where(OutletLink.nonce == nonce)).one()
+        assert aware(row.expires_at) - aware(row.created_at) == timedelta(hours=72)
+    # A token signed with the right secret for order B but naming A's link row is refused:
+    # the row binds the link to order A.
+    forged = links._serializer(db).dumps({"o": b["id"], "t": world.outlet_a, "n": nonce})
+    assert client.get(f"/o/{forged}").status_code == 403
+    r = client.post(f"/o/{forged}", data={"action": "签收"})
+    assert r.status_code == 403
+    # So is the old form of token, signed but naming no link row.
+    unbound = links._serializer(db).dumps({"o": b["id"], "t": world.outlet_a})
+    assert client.get(f"/o/{unbound}").status_code == 403
+    page = client.get(link_a)
+    assert page.status_code == 200 and a["number"] in page.text and b["number"] not in page.text
+    with session_scope(db) as s:
+        assert s.get(WorkOrder, b["id"]).status == Status.DISPATCHED
+
+
+def test_a_revoked_or_expired_link_is_refused(db, client, web, world):
+    token = seat(client, web)
+    order = create(client, token, world).json()
+    stoken = token
+    first, second, third = (link_to(db, order["id"], world.outlet_a) for _ in range(3))
+    anon = web.TestClient(client.app)
+    assert all(anon.get(link).status_code == 200 for link in (first, second, third))
+    # Revoked by a seat on the order's page: every live link of the order stops working at once.
+    r = client.post(f"/orders/{order['id']}/links/revoke", data={"csrf": stoken})
+    assert r.status_code == 200 and "已作废 4 个网点链接。" in r.text  # three and the dispatch e-mail's
+    assert all(anon.get(link).status_code == 403 for link in (first, second, third))
+    with session_scope(db) as s:
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "order.links.revoke")).one()
+        assert entry.actor == "seat1001" and entry.target == order["number"]
+    assert client.post(f"/orders/{order['id']}/links/revoke", data={"csrf": "forged"}).status_code == 403
+    # Expired: its row's expiry has passed (however valid the signature still is).
+    fresh = link_to(db, order["id"], world.outlet_a)
+    assert anon.get(fresh).status_code == 200
+    with session_scope(db) as s:
+        row = s.exec(select(OutletLink).where(OutletLink.nonce == _nonce(db, fresh))).one()
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        s.add(row)
+        s.commit()
+    assert anon.get(fresh).status_code == 403
+    # Re-dispatched to another outlet: the first outlet's links end with it.
+    kept = link_to(db, order["id"], world.outlet_a)
+    r = client.post(
+        f"/orders/{order['id']}/action",
+        data={"csrf": stoken, "action": "改派", "outlet_id": str(world.outlet_b), "note": "不属本站"},
+        follow_redirects=False,
+    )
+    assert r.status_code in (200, 303), r.text
+    with session_scope(db) as s:
+        assert s.get(WorkOrder, order["id"]).outlet_id == world.outlet_b
+        assert all(
+            row.revoked_at is not None
+            for row in s.exec(select(OutletLink))
+            if row.outlet_id == world.outlet_a
+        )
+    assert anon.get(kept).status_code == 403
+
+
+def test_links_are_https_only_in_production(db, client, web, world):
+    order = create(client, seat(client, web), world).json()
+    db.production = True
+    try:
+        with session_scope(db) as s:
+            for base in ("http://hotline.example.cn", "", "HTTP://x"):
+                with pytest.raises(links.InsecureLinkBase):
+                    links.outlet_link(s, db, order["id"], world.outlet_a, base)
+            link = links.outlet_link(s, db, order["id"], world.outlet_a, "https://hotline.example.cn/")
+            assert link.startswith("https://hotline.example.cn/o/")
+    finally:
+        db.production = False
 
 
 def test_outlet_returns_and_asks_for_extension_through_the_link(db, client, web, world):
@@ -177,7 +275,7 @@ def test_outlet_returns_and_asks_for_extension_through_the_link(db, client, web,
     first = create(client, token, world).json()
     second = create(client, token, world, category_id=world.cat_water).json()
     client.cookies.clear()
-    link = links.outlet_link(db, first["id"], world.outlet_a)
+    link = link_to(db, first["id"], world.outlet_a)
     ltoken = web.csrf(client.get(link).text)
     r = client.post(link, data={"csrf": ltoken, "action": "退单"})  # no reason
     assert r.status_code == 409 and "reason" in r.text
@@ -185,7 +283,7 @@ def test_outlet_returns_and_asks_for_extension_through_the_link(db, client, web,
     assert r.status_code == 200 and "&lt;b&gt;不属本站&lt;/b&gt;" in r.text
     # Seat actions are not outlet actions, even through a valid link.
     assert client.post(link, data={"csrf": ltoken, "action": "归档"}).status_code == 409
-    link2 = links.outlet_link(db, second["id"], world.outlet_a)
+    link2 = link_to(db, second["id"], world.outlet_a)
     r = client.post(link2, data={"csrf": ltoken, "action": "延期", "note": "等配件", "until": "2099-01-10"})
     assert r.status_code == 200, r.text
     with session_scope(db) as s:

@@ -58,3 +58,23 @@ def test_temporary_password_must_be_changed_first(client, web, db):
         assert not acc.must_change_password and verify_password(acc.password_hash, NEW)
         actions = [e.action for e in s.exec(select(AuditEntry).where(AuditEntry.actor == "seat1001"))]
         assert "account.password_change" in actions and actions.count("login") == 2
+
+
+def test_wrong_current_passwords_are_throttled_like_logins(client, web, db):
+    # A stolen session cookie is no unthrottled way to guess the account's password.
+    assert web.login(client, "seat1001").status_code == 303
+    token = csrf_from(client.get("/password").text)
+    for i in range(5):
+        r = client.post("/password", data={"csrf": token, "current": f"guess{i}", "new": NEW, "confirm": NEW})
+        assert r.status_code == 422
+    right = {"csrf": token, "current": password_of("seat1001"), "new": NEW, "confirm": NEW}
+    r = client.post("/password", data=right)
+    assert r.status_code == 429 and "当前密码输错次数过多，请 5 分钟后再试。" in r.text
+    assert 240 < int(r.headers["Retry-After"]) <= 300
+    r = client.post("/password?lang=en", data=right)
+    assert r.status_code == 429 and "Too many wrong current passwords. Please try again in 5 min." in r.text
+    # The same counters guard the login form, and the password did not change.
+    assert web.login(web.TestClient(client.app), "seat1001").status_code == 429
+    with session_scope(db) as s:
+        acc = s.exec(select(Account).where(Account.username == "seat1001")).one()
+        assert verify_password(acc.password_hash, password_of("seat1001"))

@@ -9,7 +9,9 @@ from sqlmodel import SQLModel
 from callcenter.accounts import service
 from callcenter.accounts.models import Account
 from callcenter.accounts.service import (
-    LoginThrottle,
+    DbLoginThrottle,
+    RedisLoginThrottle,
+    ThrottleLimits,
     authenticate,
     hash_password,
     verify_password,
@@ -96,15 +98,31 @@ def test_old_hash_is_upgraded_on_login(settings):
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_000_000.0
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_throttle_locks_a_username_and_address_for_the_window():
+@pytest.fixture(params=["database", "redis"])
+def make_throttle(request, settings):
+    """Both stores the throttle lives in: the database (default) and Redis (when configured)."""
+
+    def make(clock: FakeClock, **limits: float) -> DbLoginThrottle | RedisLoginThrottle:
+        lim = ThrottleLimits(**limits)  # type: ignore[arg-type]
+        if request.param == "database":
+            return DbLoginThrottle(settings, lim, clock=clock)
+        url = request.getfixturevalue("redis_url")
+        th = RedisLoginThrottle(url, lim, clock=clock)
+        th.redis.flushdb()  # the server is shared by the session's tests
+        return th
+
+    return make
+
+
+def test_throttle_locks_a_username_and_address_for_the_window(make_throttle):
     clock = FakeClock()
-    th = LoginThrottle(clock=clock)
+    th = make_throttle(clock)
     for _ in range(4):
         th.record_failure("seat1001", "10.0.0.5")
         assert th.check("seat1001", "10.0.0.5").allowed
@@ -121,25 +139,71 @@ def test_throttle_locks_a_username_and_address_for_the_window():
     assert th.check("seat1001", "10.0.0.5").allowed
 
 
-def test_throttle_success_clears_and_per_address_limit():
+def test_another_accounts_success_flushes_nothing(make_throttle):
     clock = FakeClock()
-    th = LoginThrottle(clock=clock, max_failures_per_ip=10)
-    for _ in range(4):
-        th.record_failure("a", "1.1.1.1")
-    th.record_success("a", "1.1.1.1")
-    th.record_failure("a", "1.1.1.1")
-    assert th.check("a", "1.1.1.1").allowed
-    # Spraying many usernames from one address trips the address limit.
+    th = make_throttle(clock)
+    for _ in range(5):
+        th.record_failure("seat1001", "10.0.0.5")
+    # Someone else logs in from the same address, and the owner from another one.
+    th.record_success("mallory", "10.0.0.5")
+    th.record_success("seat1001", "10.0.0.99")
+    assert not th.check("seat1001", "10.0.0.5").allowed
+    # Only the account's own success from that address clears its failures there.
+    th.record_success("seat1001", "10.0.0.5")
+    assert th.check("seat1001", "10.0.0.5").allowed
+
+
+def test_many_addresses_guessing_one_account_are_throttled_together(make_throttle):
+    clock = FakeClock()
+    th = make_throttle(clock, per_account=20)
+    # One failure from each of many addresses: no pair is near its limit ...
+    for i in range(20):
+        assert th.check("seat1001", f"10.1.{i}.1").allowed
+        th.record_failure("seat1001", f"10.1.{i}.1")
+    # ... but the account's budget is spent, from any address, and a flood of other keys
+    # (the old in-process store forgot everything when full) does not give it back.
+    for i in range(300):
+        th.record_failure(f"spray{i}", f"10.2.{i // 250}.{i % 250}")
+    d = th.check("seat1001", "10.9.9.9")
+    assert not d.allowed and d.retry_after == 300
+    assert th.check("seat1002", "10.9.9.9").allowed
+
+
+def test_one_bad_user_does_not_lock_an_office_out(make_throttle):
+    clock = FakeClock()
+    th = make_throttle(clock)
+    office = "203.0.113.7"  # every seat behind the office's NAT
+    for i in range(40):  # one user typing wrong passwords, others mistyping now and then
+        th.record_failure("seat1001" if i < 10 else f"seat{2000 + i % 8}", office)
+    assert not th.check("seat1001", office).allowed
+    assert th.check("seat1002", office).allowed  # 40 failures: under the address's ceiling
+    # Spraying usernames from one address reaches the address's ceiling.
     for i in range(10):
-        th.record_failure(f"user{i}", "2.2.2.2")
-    assert not th.check("someone-else", "2.2.2.2").allowed
-    assert th.check("someone-else", "3.3.3.3").allowed
+        th.record_failure(f"user{i}", office)
+    d = th.check("seat1002", office)
+    assert not d.allowed and d.retry_after == 300
+    assert th.check("seat1002", "198.51.100.1").allowed
 
 
-def test_throttle_memory_is_bounded():
+def test_an_ipv6_client_counts_by_its_64_prefix(make_throttle):
     clock = FakeClock()
-    th = LoginThrottle(clock=clock, max_keys=100)
-    for i in range(1000):
-        th.record_failure(f"user{i}", f"10.0.{i // 250}.{i % 250}")
-        clock.now += 1
-    assert len(th._pairs) + len(th._ips) <= 102
+    th = make_throttle(clock)
+    for i in range(5):  # a new address of the same /64 for every guess
+        th.record_failure("seat1001", f"2001:db8:1:2::{i + 1:x}")
+    assert not th.check("seat1001", "2001:db8:1:2:ffff::1").allowed
+    assert th.check("seat1001", "2001:db8:1:3::1").allowed
+
+
+def test_the_database_throttle_survives_a_restart_and_forgets_old_failures(settings):
+    from sqlmodel import select
+
+    from callcenter.accounts.models import LoginFailure
+
+    clock = FakeClock()
+    for _ in range(5):
+        DbLoginThrottle(settings, clock=clock).record_failure("seat1001", "10.0.0.5")
+    assert not DbLoginThrottle(settings, clock=clock).check("seat1001", "10.0.0.5").allowed
+    clock.now += 301
+    DbLoginThrottle(settings, clock=clock).record_failure("other", "10.0.0.6")
+    with session_scope(settings) as db:
+        assert len(db.exec(select(LoginFailure)).all()) == 3  # the old rows are gone
