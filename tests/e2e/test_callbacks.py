@@ -86,7 +86,7 @@ async def test_followup_call_stores_the_keyed_rating_or_unreachable(phones, app,
         rated = await wait_row(
             settings, FollowUp, lambda f: f.reference == "AN20261128-0007" and f.status == "rated", timeout=45
         )
-    assert rated.rating == 2 and rated.attempts == 1 and rated.phone == "13919310001"
+    assert rated.rating == 2 and rated.attempts == 1 and rated.phone == "+8613919310001"
     # Nobody answers: tried again (every 2 s here), then unreachable.
     async with SippUAS(port=OUTSIDE_PORT, reject_code=480):
         r = await boss.post("/api/followups", json={"phone": "13919310002", "reference": "AN20261128-0008"})
