@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 async def after_hours(request: AgiRequest, context) -> None:
     settings = context.settings
     kind, did, linkedid, uniqueid = (request.arg(i) for i in (1, 2, 3, 4))
-    if kind not in ("voicemail", "callback") or not did.isdigit() or not ids.CALL_ID.match(linkedid):
+    if (
+        kind not in ("voicemail", "callback")
+        or not (did.isascii() and did.isdigit())
+        or not ids.CALL_ID.match(linkedid)
+    ):
         log.warning("after_hours: refused arguments kind=%r did=%r", kind[:16], did[:32])
         return
     raw = request.headers.get("agi_callerid", "")

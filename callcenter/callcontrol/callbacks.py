@@ -453,7 +453,7 @@ class FollowUpWorker(_Worker):
     # -- the FastAGI route's message: quick, no database --------------------------------------
     def rated(self, followup_id: str, digit: str) -> bool:
         """The digit the resident pressed (or nothing). True when it is a valid rating."""
-        if not followup_id.isdigit():
+        if not (followup_id.isascii() and followup_id.isdigit()) or len(followup_id) > 18:
             return False
         rating = int(digit) if digit in ("1", "2", "3", "4", "5") else None
         future = self._ratings.get(int(followup_id))

@@ -52,6 +52,7 @@ async def test_out_of_hours_items_are_announced_for_checked_arguments(engine):
     for bad in (
         ["fax", "96346", "17.3", "17.3"],
         ["callback", "9;6", "17.3", ""],
+        ["callback", "963²", "17.3", ""],
         ["callback", "96346", "../x", ""],
     ):
         set_vars, _ = await run_agi_call("127.0.0.1", port, "after_hours", args=bad)

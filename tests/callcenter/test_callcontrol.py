@@ -240,6 +240,7 @@ def test_followup_ratings_are_1_to_5(settings):
     worker = FollowUpWorker(settings, InProcessBus(), FakeAmi(), FakeDirectory())
     assert worker.rated("7", "3") and worker.rated("7", "5")
     assert not worker.rated("7", "6") and not worker.rated("7", "") and not worker.rated("x", "1")
+    assert not worker.rated("²", "1") and not worker.rated("9" * 5000, "1")  # no exception either
 
 
 def test_purge_deletes_old_recordings_and_is_audited(settings):
