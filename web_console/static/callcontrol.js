@@ -76,7 +76,11 @@
     attributeFilter: ["data-state", "data-linkedid"] });
   refreshOnCall();
 
+  // The engine may answer on the socket before the HTTP reply arrives (a refusal is quick):
+  // its answer is not overwritten by "sent".
+  var answered = {};
   function sent(r) {
+    if (r.status === 202 && r.data && answered[str(r.data.request_id)]) return;
     say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.message || r.data.error || r.status) }));
   }
 
@@ -115,6 +119,7 @@
   window.addEventListener("cc:message", function (ev) {
     var msg = ev.detail || {};
     if (msg.type === TYPES.CALLCONTROL) {
+      if (msg.request_id) answered[str(msg.request_id)] = true;
       // A number the dial-out policy refused: the reason from the catalogue, not the engine's words.
       var why = msg.refused ? t("dialout." + str(msg.refused)) : str(msg.error);
       say(msg.ok ? t("cc.done." + str(msg.action)) : t("cc.failed", { error: why }));
