@@ -471,7 +471,12 @@ class FollowUpWorker(_Worker):
     async def _after_calls(self, sub) -> None:
         """``followup_after_call``: every answered hotline call gets a follow-up, keyed by the call."""
         async for _topic, row in sub:
-            if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
+            # Only a caller number that was normalised (E.164), never the raw caller ID.
+            if (
+                row.get("outcome") == "answered"
+                and row.get("queue")
+                and str(row.get("caller", "")).startswith("+")
+            ):
                 reference = f"call:{row.get('linkedid', '')}"
                 if REFERENCE.match(reference):
                     request = FollowUpRequest(phone=row["caller"], reference=reference)

@@ -363,6 +363,10 @@ async def test_followup_after_each_answered_call_when_configured(settings):
         await bus.publish(
             "calls.recorded", {"caller": "", "queue": "", "linkedid": "1.3", "outcome": "answered"}
         )
+        # The raw caller ID of a number that was not normalised is never called back.
+        await bus.publish(
+            "calls.recorded", {**base, "caller": "110", "linkedid": "1.4", "outcome": "answered"}
+        )
         _topic, asked = await requests.get(timeout=2)
         assert asked == {"phone": "+8613919310001", "reference": "call:1.2"}
         with pytest.raises(asyncio.TimeoutError):
