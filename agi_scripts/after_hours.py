@@ -10,6 +10,7 @@ import logging
 
 from agi_scripts.server import AgiRequest
 from callcenter import ids
+from callcenter.ivr.routing import request_key
 from callcenter.messages import IvrRequest
 from callcenter.phone import normalize
 
@@ -19,11 +20,21 @@ log = logging.getLogger(__name__)
 async def after_hours(request: AgiRequest, context) -> None:
     settings = context.settings
     kind, did, linkedid, uniqueid = (request.arg(i) for i in (1, 2, 3, 4))
-    if kind not in ("voicemail", "callback") or not did.isdigit() or not ids.CALL_ID.match(linkedid):
+    if (
+        kind not in ("voicemail", "callback")
+        or not (did.isascii() and did.isdigit())
+        or not ids.CALL_ID.match(linkedid)
+    ):
         log.warning("after_hours: refused arguments kind=%r did=%r", kind[:16], did[:32])
         return
     raw = request.headers.get("agi_callerid", "")
     caller = normalize(raw, settings.default_region, settings.default_area_code) or ""
+    caller_raw = "".join(ch for ch in raw if ch.isprintable())[:80]
+    if not context.ivr.shares.take(request_key(caller, caller_raw)):
+        # An autodialler's flood: nothing recorded, nothing stored (the dialplan says why).
+        log.warning("after_hours: %s refused, the caller's share for today is used", kind)
+        await request.set_variable("CC_REQUEST_OK", "0")
+        return
     resident_id = (await context.ivr.facts(caller)).resident_id if caller else None
     recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.match(uniqueid) else ""
     message = IvrRequest(
@@ -31,7 +42,7 @@ async def after_hours(request: AgiRequest, context) -> None:
         did=did,
         linkedid=linkedid,
         caller=caller,
-        caller_raw="".join(ch for ch in raw if ch.isprintable())[:80],
+        caller_raw=caller_raw,
         resident_id=resident_id,
         recording=recording,
     )

@@ -16,10 +16,9 @@ from callcenter.config import Settings
 from callcenter.ids import PERSONAL_QUEUE_PREFIX
 from callcenter.ivr.models import IvrOption, ServiceHours
 from callcenter.ivr.service import DIGITS, hours_prompt_name, option_prompt_name
+from callcenter.ivr.voicemail import VOICEMAIL_DIR
 
 log = logging.getLogger(__name__)
-
-VOICEMAIL_DIR = "cc-voicemail"  # under the instance's spool folder
 
 
 @dataclass

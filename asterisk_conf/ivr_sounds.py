@@ -34,6 +34,7 @@ FIXED: dict[str, str] = {
     "vm_intro": "请在提示音后留言，说完请按井号键或挂机。",
     "vm_saved": "您的留言已保存，我们会在工作时间尽快处理。再见。",
     "callback_saved": "已为您登记回电，我们会在工作时间尽快给您回电。再见。",
+    "request_limit": "您今天的留言和回电登记次数已满，请在工作时间再来电。再见。",
 }
 DIGIT_WORDS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
 MAX_UPLOAD_SECONDS = 120

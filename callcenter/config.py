@@ -194,6 +194,16 @@ class Settings(BaseSettings):
     followup_retry_s: int = 600
     followup_digit_wait_s: int = 10
     followup_after_call: bool = False  # every answered hotline call gets a follow-up call too
+    # The dial-out policy (callcenter/dialout/policy.py): only valid mainland-China mobile and
+    # fixed-line numbers are called, and numbers under these E.164 prefixes (e.g. "+852").
+    dialout_extra_prefixes: list[str] = []
+    # Automatic calls (callbacks in queue and follow-ups) to one number per China day.
+    dialout_daily_cap: int = 3
+    # Out-of-hours voicemails and callback requests one caller may leave per China day.
+    caller_requests_daily_cap: int = 3
+    # Voicemails older than this are deleted (a resident's voice is not kept for ever).
+    voicemail_retention_days: int = 90
+    voicemail_purge_interval_s: float = 3600.0
 
     @field_validator("aliyun_inbound_sources")
     @classmethod

@@ -14,6 +14,17 @@ def no_controls(value: str, replacement: str = "") -> str:
     return "".join(replacement if unicodedata.category(ch) in _CONTROL_CATEGORIES else ch for ch in value)
 
 
+CALLER_NAME_MAX = 80
+
+
+def caller_name(value: str | None) -> str:
+    """A caller-ID name as the caller's network sent it, made harmless before it reaches a pop,
+    a record or a log: no control, format (bidi overrides, zero-width) or separator characters,
+    at most ``CALLER_NAME_MAX`` characters."""
+    text = no_controls((value or "")[: CALLER_NAME_MAX * 4], "")
+    return text[:CALLER_NAME_MAX].strip()
+
+
 def clean_name(value: str | None, fallback: str = "", maxlen: int = 40) -> str:
     """A display name safe inside any config line: no newlines, ``;``, ``,``, quotes, brackets."""
     text = no_controls(value or "", " ")

@@ -72,7 +72,7 @@ def order_changed(
         except Exception:  # a template or address problem must not undo the order change
             log.exception("e-mail notice for order %s", order.number)
     if followup_call:
-        requested = request_followup(session, order.caller_phone, followup_reference(order))
+        requested = request_followup(session, order.caller_phone, followup_reference(order), settings)
         hist.detail = {**hist.detail, "followup_call": requested}
         session.add(hist)
     try:

@@ -20,6 +20,7 @@ from callcenter.calls.workers import CallService
 from callcenter.config import Settings
 from callcenter.ivr.routing import IvrRuntime
 from callcenter.ivr.service import read_menu
+from callcenter.ivr.voicemail import VoicemailPurge
 from callcenter.seats.workers import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
@@ -67,6 +68,7 @@ class Engine:
         self.order_stats = OrderRollupTask(settings)
         self.callcontrol = CallControlServices(settings, bus, self.ami, self.calls)
         self.ivr = IvrRuntime(settings, bus)  # hours, caller facts, out-of-hours items
+        self.voicemail_purge = VoicemailPurge(settings)  # voicemail retention
         # Order deadlines (催办 / 督办) and follow-up ratings: once per deployment, here.
         self.deadlines = DeadlineScheduler(settings, bus)
         self.followups = FollowUpResults(settings, bus)
@@ -85,6 +87,7 @@ class Engine:
             self.order_stats,
             self.callcontrol,
             self.ivr,
+            self.voicemail_purge,
             self.deadlines,
             self.followups,
         ]

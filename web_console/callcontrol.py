@@ -29,9 +29,10 @@ from callcenter.callcontrol.service import (
     SPY_MODES,
     TRANSFER_KINDS,
     TRANSFER_MODES,
-    dial_digits,
 )
 from callcenter.calls.models import CallRecord
+from callcenter.dialout import policy
+from callcenter.dialout.service import DialoutRefused, note_refusal
 from callcenter.directory.models import CallQueue
 from callcenter.messages import CallControlCommand
 from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
@@ -224,8 +225,18 @@ class FollowUpRequest(BaseModel):
 async def api_followup(request: Request, body: FollowUpRequest, account: CurrentAccount) -> Response:
     """A supervisor asks for a follow-up call (回访) by hand; dispatch does it on the bus
     (``followup.request``) when an order is resolved."""
-    if dial_digits(body.phone) is None or not REFERENCE.match(body.reference):
+    if not REFERENCE.match(body.reference):
         return JSONResponse({"error": "bad phone or reference"}, status_code=422)
+    decision = policy.check(body.phone, request.app.state.settings)
+    if not decision.allowed:
+
+        def log_refusal() -> None:
+            with open_db(request) as db:
+                note_refusal(db, decision, "followup", body.phone, account.username, reference=body.reference)
+                db.commit()
+
+        await run_in_threadpool(log_refusal)
+        raise DialoutRefused(f"number refused: {decision.reason}", code=decision.reason)
 
     def log_it() -> None:
         with open_db(request) as db:

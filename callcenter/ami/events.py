@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from callcenter.text import caller_name
+
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
@@ -39,8 +41,9 @@ def _chan_variables(msg: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _name(msg: Mapping[str, Any], key: str) -> str:
-    """A caller-ID name: PJSIP keeps the SIP quoted-string escapes (\\" and \\\\), so undo those too."""
-    return unescape(_s(msg, key))
+    """A caller-ID name: PJSIP keeps the SIP quoted-string escapes (\\" and \\\\), so undo those too;
+    then no control or bidi characters and a bounded length (the caller chose it)."""
+    return caller_name(unescape(_s(msg, key)))
 
 
 def _i(msg: Mapping[str, Any], key: str) -> int:

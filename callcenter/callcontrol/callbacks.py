@@ -13,6 +13,12 @@ Follow-ups: anyone (the dispatch branch, when an order is resolved) publishes
 result is stored keyed by the reference and published as ``followup.result``
 ``{"reference", "status": rated|unreachable, "rating"}``. No answer or no digit: tried again,
 then ``unreachable``.
+
+Both dial only what the dial-out policy allows (callcenter/dialout/policy.py): the number is
+checked when the request arrives and again before each call, never the raw caller ID, and
+automatic calls to one number are capped per China day (:class:`DailyCalls`, counted from this
+module's tables, so a restart forgets nothing). A refused callback is kept as ``refused`` with
+the policy's reason, so the seats see why nobody will call that caller back.
 """
 
 from __future__ import annotations
@@ -22,21 +28,23 @@ import contextlib
 import logging
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, func, select
 
 from callcenter import topics
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.models import Callback, FollowUp
-from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, dial_digits, new_channel_id
+from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, new_channel_id
 from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, utcnow
-from callcenter.config import Settings
+from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import saved_id, session_scope
+from callcenter.dialout import policy
+from callcenter.dialout.service import note_refusal, shown
 from callcenter.messages import CallbackRequest, CallbacksChanged, FollowUpRequest, FollowUpResult
 
 log = logging.getLogger(__name__)
@@ -47,25 +55,91 @@ FOLLOWUP_REQUEST = topics.FOLLOWUP_REQUEST
 FOLLOWUP_RATED = topics.FOLLOWUP_RATED
 FOLLOWUP_RESULT = topics.FOLLOWUP_RESULT
 REFERENCE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+REFUSED = "refused"  # a callback the dial-out policy refused (its reason in ``outcome``)
 POLL_S = 1.0
 
 
-def request_followup(session: Any, phone: str, reference: str) -> bool:
+def day_start(now: datetime | None = None) -> datetime:
+    """Midnight in China today, in UTC (the stored times are UTC)."""
+    local = (now or utcnow()).astimezone(CHINA_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def automatic_calls_today(session: Session, number: str) -> int:
+    """Callbacks and follow-ups booked today for ``number`` (E.164), refused ones not counted."""
+    since = day_start()
+    callbacks = session.exec(
+        select(func.count())
+        .select_from(Callback)
+        .where(Callback.phone == number, Callback.requested_at >= since, Callback.status != REFUSED)
+    ).one()
+    followups = session.exec(
+        select(func.count())
+        .select_from(FollowUp)
+        .where(FollowUp.phone == number, FollowUp.requested_at >= since)
+    ).one()
+    return int(callbacks) + int(followups)
+
+
+class DailyCalls:
+    """Automatic calls booked today per number, for the FastAGI route's quick answer (no
+    database on the call's path): read from the tables at start, counted up as calls are booked,
+    forgotten when the China day changes. The database count stays the last word."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._day = ""
+        self._counts: dict[str, int] = {}
+
+    @staticmethod
+    def _today() -> str:
+        return utcnow().astimezone(CHINA_TZ).date().isoformat()
+
+    def load(self) -> None:
+        since = day_start()
+        counts: dict[str, int] = {}
+        with session_scope(self.settings) as s:
+            for table in (Callback, FollowUp):
+                query = select(table.phone, func.count()).where(table.requested_at >= since)
+                if table is Callback:
+                    query = query.where(Callback.status != REFUSED)
+                for phone, n in s.exec(query.group_by(table.phone)).all():
+                    counts[phone] = counts.get(phone, 0) + int(n)
+        self._counts, self._day = counts, self._today()
+
+    def count(self, number: str) -> int:
+        if self._day != self._today():
+            self._counts, self._day = {}, self._today()
+        return self._counts.get(number, 0)
+
+    def add(self, number: str) -> None:
+        self._counts[number] = self.count(number) + 1
+
+
+def request_followup(session: Session, phone: str, reference: str, settings: Settings | None = None) -> bool:
     """A follow-up call, added to the caller's transaction (the worker polls for pending ones):
-    an order resolved and its follow-up requested commit together. False: not a number we can
-    dial, or a bad reference."""
-    if dial_digits(phone) is None or not REFERENCE.match(reference):
+    an order resolved and its follow-up requested commit together. False: a bad reference, or a
+    number the dial-out policy refuses (the refusal is audited in the same transaction)."""
+    if not REFERENCE.match(reference):
         return False
-    session.add(FollowUp(reference=reference, phone=phone[:40]))
+    decision = policy.check(phone, settings, calls_today=lambda n: automatic_calls_today(session, n))
+    if not decision.allowed:
+        note_refusal(session, decision, "followup", phone, reference=reference)
+        return False
+    session.add(FollowUp(reference=reference, phone=decision.number))
     return True
 
 
 def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
-    """Callbacks not yet done, oldest first (what the seats' list shows)."""
+    """Callbacks not yet done, oldest first (what the seats' list shows), and today's refused
+    ones with the reason (the seat may call the caller back by hand if it is a real number)."""
     with session_scope(settings) as s:
         rows = s.exec(
             select(Callback)
-            .where(col(Callback.status).in_(("waiting", "calling")))
+            .where(
+                col(Callback.status).in_(("waiting", "calling"))
+                | ((Callback.status == REFUSED) & (Callback.requested_at >= day_start()))
+            )
             .order_by(col(Callback.requested_at), col(Callback.id))
             .limit(200)
         ).all()
@@ -77,6 +151,7 @@ def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
             "requested_at": aware(r.requested_at).isoformat(timespec="seconds"),
             "status": r.status,
             "attempts": r.attempts,
+            **({"reason": r.outcome} if r.status == REFUSED else {}),
         }
         for r in rows
     ]
@@ -91,9 +166,11 @@ class _Originator:
         self.directory = directory
 
     async def originate(self, number: str, context: str, variables: dict[str, str]) -> tuple[bool, str]:
-        digits = dial_digits(number)
-        if digits is None or not self.settings.outbound_contact:
-            return False, "no number or no outside line"
+        # Checked again before every call: the policy may have changed since the booking.
+        decision = policy.check(number, self.settings)
+        if not decision.allowed or not self.settings.outbound_contact:
+            return False, f"refused: {decision.reason}" if not decision.allowed else "no outside line"
+        digits = decision.digits
         channel_id = new_channel_id()
         clid = await self.directory.caller_id()
         # Not async: the reply comes when the resident answers (Success) or not (Error).
@@ -190,36 +267,54 @@ class CallbackWorker(_Worker):
     table, idle_status, topic, name = Callback, "waiting", CALLBACK_TOPIC, "callbacks"
 
     def __init__(
-        self, settings: Settings, bus: EventBus, ami: AmiClient, model: LiveModel, directory: Directory
+        self,
+        settings: Settings,
+        bus: EventBus,
+        ami: AmiClient,
+        model: LiveModel,
+        directory: Directory,
+        daily: DailyCalls | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
         self.model = model
         self.originator = _Originator(settings, ami, directory)
+        self.daily = daily or DailyCalls(settings)
         self._tasks: list[asyncio.Task] = []
         self._calling: set[int] = set()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.daily.load)
+        await super().start()
 
     # -- the FastAGI route's question: quick, no database -----------------------------------
     def accept(self, linkedid: str) -> tuple[bool, str]:
         """May this waiting caller be called back? Returns (ok, queue); the request is stored by
-        the worker (a bus message), not here."""
+        the worker (a bus message), not here. Only the caller's number as normalised (E.164) is
+        ever called, never the raw caller ID; a number the policy refuses is not booked (the
+        caller keeps their place in the queue) but stored as refused, so a seat sees why."""
         call = self.model.calls.get(linkedid) if LINKEDID.match(linkedid or "") else None
         if call is None or not QUEUE.match(call.queue or ""):
             return False, ""
         waited = time.time() - call.queued_at if call.queued_at else 0.0
-        number = call.caller or call.caller_raw
-        if waited < self.settings.callback_offer_after_s or dial_digits(number or "") is None:
+        if waited < self.settings.callback_offer_after_s:
             return False, call.queue
-        request = CallbackRequest(linkedid=linkedid, phone=number or "", queue=call.queue)
+        number = call.caller or ""
+        decision = policy.check(number or call.caller_raw, self.settings, calls_today=self.daily.count)
+        ok = decision.allowed and decision.number == number
+        if ok:
+            self.daily.add(number)
+        # Refused ones go to the worker too: it stores and audits the refusal (once per call).
+        request = CallbackRequest(linkedid=linkedid, phone=number or call.caller_raw[:40], queue=call.queue)
         asyncio.get_running_loop().create_task(self.bus.publish(request.topic, request.to_json()))
-        return True, call.queue
+        return ok, call.queue
 
     # -- the worker ---------------------------------------------------------------------------
     async def _store(self, sub) -> None:
         async for _topic, payload in sub:
             request = CallbackRequest.from_json(payload)
             phone, queue, linkedid = request.phone[:40], request.queue, request.linkedid
-            if dial_digits(phone) is None or not QUEUE.match(queue):
+            if not QUEUE.match(queue):
                 continue
             try:
                 await asyncio.to_thread(self._insert, linkedid[:64], phone, queue)
@@ -231,7 +326,24 @@ class CallbackWorker(_Worker):
         with session_scope(self.settings) as s:
             if linkedid and s.exec(select(Callback).where(Callback.linkedid == linkedid)).first():
                 return  # the same call asked twice
-            s.add(Callback(linkedid=linkedid, phone=phone, queue=queue))
+            decision = policy.check(phone, self.settings, calls_today=lambda n: automatic_calls_today(s, n))
+            if decision.allowed and decision.number != phone:
+                # Only the normalised caller number is booked: anything else is the raw caller ID.
+                decision = policy.Decision(False, policy.NOT_A_NUMBER)
+            if decision.allowed:
+                s.add(Callback(linkedid=linkedid, phone=decision.number, queue=queue))
+            else:
+                note_refusal(s, decision, "callback", phone, linkedid=linkedid, queue=queue)
+                s.add(
+                    Callback(
+                        linkedid=linkedid,
+                        phone=shown(phone),
+                        queue=queue,
+                        status=REFUSED,
+                        outcome=decision.reason,
+                        done_at=utcnow(),
+                    )
+                )
             s.commit()
 
     def _due(self) -> list[Callback]:
@@ -322,10 +434,18 @@ class CallbackWorker(_Worker):
 class FollowUpWorker(_Worker):
     table, idle_status, topic, name = FollowUp, "pending", FOLLOWUP_REQUEST, "followup"
 
-    def __init__(self, settings: Settings, bus: EventBus, ami: AmiClient, directory: Directory) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        ami: AmiClient,
+        directory: Directory,
+        daily: DailyCalls | None = None,
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.originator = _Originator(settings, ami, directory)
+        self.daily = daily or DailyCalls(settings)
         self._tasks: list[asyncio.Task] = []
         self._calling: set[int] = set()
         self._ratings: dict[int, asyncio.Future] = {}
@@ -333,7 +453,7 @@ class FollowUpWorker(_Worker):
     # -- the FastAGI route's message: quick, no database --------------------------------------
     def rated(self, followup_id: str, digit: str) -> bool:
         """The digit the resident pressed (or nothing). True when it is a valid rating."""
-        if not followup_id.isdigit():
+        if not (followup_id.isascii() and followup_id.isdigit()) or len(followup_id) > 18:
             return False
         rating = int(digit) if digit in ("1", "2", "3", "4", "5") else None
         future = self._ratings.get(int(followup_id))
@@ -351,7 +471,12 @@ class FollowUpWorker(_Worker):
     async def _after_calls(self, sub) -> None:
         """``followup_after_call``: every answered hotline call gets a follow-up, keyed by the call."""
         async for _topic, row in sub:
-            if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
+            # Only a caller number that was normalised (E.164), never the raw caller ID.
+            if (
+                row.get("outcome") == "answered"
+                and row.get("queue")
+                and str(row.get("caller", "")).startswith("+")
+            ):
                 reference = f"call:{row.get('linkedid', '')}"
                 if REFERENCE.match(reference):
                     request = FollowUpRequest(phone=row["caller"], reference=reference)
@@ -361,8 +486,8 @@ class FollowUpWorker(_Worker):
         async for _topic, payload in sub:
             request = FollowUpRequest.from_json(payload)
             phone, reference = request.phone[:40], request.reference
-            if dial_digits(phone) is None or not REFERENCE.match(reference):
-                log.warning("follow-up request refused: %r", payload)
+            if not REFERENCE.match(reference):
+                log.warning("follow-up request refused: bad reference %r", reference[:64])
                 continue
             try:
                 await asyncio.to_thread(self._insert, reference, phone)
@@ -371,7 +496,8 @@ class FollowUpWorker(_Worker):
 
     def _insert(self, reference: str, phone: str) -> None:
         with session_scope(self.settings) as s:
-            s.add(FollowUp(reference=reference, phone=phone))
+            if request_followup(s, phone, reference, self.settings):
+                self.daily.add(policy.check(phone, self.settings).number)
             s.commit()
 
     def _due(self) -> list[FollowUp]:

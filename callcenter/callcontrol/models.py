@@ -18,10 +18,11 @@ class Callback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     linkedid: str = Field(default="", max_length=64, index=True)  # the call that asked for it
-    phone: str = Field(max_length=40)  # E.164 (or the raw digits the carrier gave)
+    phone: str = Field(max_length=40)  # E.164; a refused one: the caller ID as it came (shown only)
     queue: str = Field(default="", max_length=32)
     requested_at: datetime = Field(default_factory=utcnow, index=True)
-    status: str = Field(default="waiting", max_length=16, index=True)  # waiting | calling | done | failed
+    # waiting | calling | done | failed | refused (by the dial-out policy, its reason in ``outcome``)
+    status: str = Field(default="waiting", max_length=16, index=True)
     attempts: int = 0
     last_attempt_at: datetime | None = None
     seat: str = Field(default="", max_length=16)  # who talked to the resident in the end

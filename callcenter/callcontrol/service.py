@@ -38,9 +38,10 @@ from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.state import LiveCall, LiveModel
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.dialout import policy
+from callcenter.dialout.service import record_refusal
 from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.messages import CallControlCommand, CallControlResult
-from callcenter.phone import normalize
 from callcenter.text import clean_name
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ RESULT_TOPIC = topics.CALLCONTROL_RESULT
 
 EXT = ids.EXTENSION
 QUEUE = ids.QUEUE
-NUMBER = re.compile(r"^[0-9]{3,20}$")
+NUMBER = re.compile(r"^[0-9]{3,20}$")  # the hotline's own caller ID
 LINKEDID = ids.CALL_ID
 _CHANNEL = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}$")
 
@@ -67,24 +68,18 @@ XFER_CONTEXT = {
 DIALOUT_CONTEXT = "cc-dialout"
 
 
-def dial_digits(text: str) -> str | None:
-    """An outside number as the carrier gets it: digits only (``+86`` becomes ``0086``)."""
-    text = (text or "").strip()
-    if len(text) > 32:
-        return None
-    text = re.sub(r"[\s()-]", "", text)
-    if text.startswith("+"):
-        text = "00" + text[1:]
-    return text if NUMBER.match(text) else None
-
-
 def new_channel_id() -> str:
     """A uniqueid for a channel we originate (Asterisk's own form: epoch.sequence)."""
     return f"{int(time.time())}.{100000000 + secrets.randbelow(900000000)}"
 
 
 class Refused(Exception):
-    """A command that may not be carried out; the message goes back to the console."""
+    """A command that may not be carried out; the message goes back to the console, and a
+    dial-out policy refusal's reason too (the console shows its catalogue text)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def seat_call(model: LiveModel, ext: str, linkedid: str) -> LiveCall:
@@ -142,6 +137,8 @@ class CallControl(TopicWorker):
             ok = True
         except Refused as exc:
             error = str(exc)
+            if exc.reason:
+                result["refused"] = exc.reason
             log.warning("call control %s for %s refused: %s", action, ext, exc)
         except Exception as exc:
             error = "failed"
@@ -173,7 +170,7 @@ class CallControl(TopicWorker):
         if mode not in TRANSFER_MODES or kind not in TRANSFER_KINDS:
             raise Refused("bad transfer")
         call = seat_call(self.model, ext, linkedid)
-        target = await self._target(ext, kind, command.target, call)
+        target = await self._target(command, kind, command.target, call)
         result["target"] = target
         context = XFER_CONTEXT[kind]
         if mode == "blind":
@@ -185,7 +182,8 @@ class CallControl(TopicWorker):
         # completes when the seat hangs up (features.conf atxfer, Queue option t).
         return actions.atxfer(call.seat_channel, context, target)
 
-    async def _target(self, ext: str, kind: str, target: str, call: LiveCall) -> str:
+    async def _target(self, command: CallControlCommand, kind: str, target: str, call: LiveCall) -> str:
+        ext = command.ext
         if kind == "seat":
             if not EXT.match(target) or target == ext:
                 raise Refused("bad seat")
@@ -199,10 +197,7 @@ class CallControl(TopicWorker):
         if kind == "outside":
             if not self.settings.outbound_contact:
                 raise Refused("no outside line configured")
-            digits = dial_digits(target)
-            if digits is None:
-                raise Refused("bad number")
-            return digits
+            return await self._allowed(command, "transfer", target)
         # kind == "12345": only a call that came from the 12345 platform goes back to it.
         if call.source != "12345":
             raise Refused("not a 12345 call")
@@ -213,9 +208,7 @@ class CallControl(TopicWorker):
     async def _do_dial(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         if not self.settings.outbound_contact:
             raise Refused("no outside line configured")
-        number = dial_digits(command.number)
-        if number is None:
-            raise Refused("bad number")
+        number = await self._allowed(command, "dial", command.number)
         busy = [c for c in self.model.calls.values() if c.seat == ext and c.talk_end is None]
         if busy or self._dialling(ext):
             raise Refused("the seat is on a call")
@@ -232,6 +225,18 @@ class CallControl(TopicWorker):
             channel_id=channel_id,
         )
 
+    async def _allowed(self, command: CallControlCommand, purpose: str, number: str) -> str:
+        """The digits to dial when the dial-out policy allows ``number``; else the refusal is
+        logged and audited, and the console is told why (``refused``: the policy's reason)."""
+        decision = policy.check(number, self.settings)
+        if decision.allowed:
+            return decision.digits
+        actor = (command.actor or f"seat{command.ext}")[:64]
+        await asyncio.to_thread(
+            record_refusal, self.settings, decision, purpose, number, actor, ext=command.ext
+        )
+        raise Refused(f"number refused: {decision.reason}", decision.reason)
+
     async def _mark_outbound(self, linkedid: str, ext: str, number: str, timeout: float = 60) -> None:
         """The click-to-call's record: the seat's call to the resident, and its recording
         (cc-dialout records ``<uniqueid>.wav``), once its channel shows in the live model."""
@@ -242,8 +247,9 @@ class CallControl(TopicWorker):
                 call.seat = ext
                 call.source = "outbound"
                 call.recording = f"{linkedid}.wav"
-                call.caller = normalize(number, self.settings.default_region, self.settings.default_area_code)
-                call.caller_raw = dial_digits(number) or ""
+                decision = policy.check(number, self.settings)
+                call.caller = decision.number or None
+                call.caller_raw = decision.digits
                 return
             await asyncio.sleep(0.1)
 

@@ -17,17 +17,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlmodel import Session, col
 
 from callcenter import topics
+from callcenter.audit.service import record as audit
 from callcenter.bus import EventBus, Subscription, TopicWorker
 from callcenter.calls.models import CallRecord
 from callcenter.clock import china_now
-from callcenter.config import Settings
+from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import Query, Reads, get_engine, hot_reads, session_scope
 from callcenter.ivr import service
-from callcenter.ivr.models import ServiceHours
+from callcenter.ivr.models import CallerRequest, ServiceHours
+from callcenter.ivr.voicemail import VOICEMAIL, voicemail_dir
 from callcenter.messages import IvrRequest, IvrRequestAdded
 from callcenter.residents.service import RESIDENT_BY_PHONE
 
@@ -73,8 +75,71 @@ def _load_hours(settings: Settings) -> dict[str, ServiceHours]:
         return {h.number: h for h in s.scalars(select(ServiceHours))}
 
 
+def request_key(caller: str, caller_raw: str) -> str:
+    """Whose share of out-of-hours items a request counts against: the normalised number, else
+    the raw caller ID (printable, bounded), else one share for every anonymous caller."""
+    return caller or "".join(ch for ch in caller_raw if ch.isprintable())[:40] or "anonymous"
+
+
+def requests_today(session: Session, key: str) -> int:
+    """Out-of-hours items (voicemail and callback) stored today for one caller."""
+    since = day_start()
+    query = select(func.count()).select_from(CallerRequest).where(col(CallerRequest.created_at) >= since)
+    if key == "anonymous":
+        query = query.where(col(CallerRequest.caller) == "", col(CallerRequest.caller_raw) == "")
+    elif key.startswith("+"):
+        query = query.where(col(CallerRequest.caller) == key)
+    else:
+        query = query.where(col(CallerRequest.caller) == "", col(CallerRequest.caller_raw) == key)
+    return int(session.execute(query).scalar_one())
+
+
+def day_start() -> datetime:
+    """Midnight in China today, in UTC (the stored times are UTC)."""
+    local = datetime.now(UTC).astimezone(CHINA_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+class RequestShares:
+    """Out-of-hours items per caller today, for the FastAGI route's quick answer (no database
+    on the call's path): read from the table at start, counted as requests arrive, forgotten
+    when the China day changes. The writer's database count stays the last word."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._day = ""
+        self._counts: dict[str, int] = {}
+
+    @staticmethod
+    def _today() -> str:
+        return datetime.now(UTC).astimezone(CHINA_TZ).date().isoformat()
+
+    def load(self) -> None:
+        counts: dict[str, int] = {}
+        with session_scope(self.settings) as s:
+            rows = s.execute(
+                select(col(CallerRequest.caller), col(CallerRequest.caller_raw)).where(
+                    col(CallerRequest.created_at) >= day_start()
+                )
+            ).all()
+        for caller, raw in rows:
+            key = request_key(caller, raw)
+            counts[key] = counts.get(key, 0) + 1
+        self._counts, self._day = counts, self._today()
+
+    def take(self, key: str) -> bool:
+        """One more item for ``key`` today, if the cap allows it."""
+        if self._day != self._today():
+            self._counts, self._day = {}, self._today()
+        if self._counts.get(key, 0) >= self.settings.caller_requests_daily_cap:
+            return False
+        self._counts[key] = self._counts.get(key, 0) + 1
+        return True
+
+
 class IvrRuntime:
-    """Opening hours in memory, refreshed on every applied configuration; caller facts."""
+    """Opening hours in memory, refreshed on every applied configuration; caller facts; each
+    caller's share of out-of-hours items today."""
 
     def __init__(self, settings: Settings, bus: EventBus) -> None:
         self.settings = settings
@@ -82,11 +147,13 @@ class IvrRuntime:
         self.hours: dict[str, ServiceHours] = {}
         self._task: asyncio.Task | None = None
         self.writer = RequestWriter(settings, bus)
+        self.shares = RequestShares(settings)
         # The embedded file is read inline (microseconds); a networked database on a thread.
         self.inline_reads = get_engine(settings).dialect.name == "sqlite"
 
     async def start(self) -> None:
         self.hours = await asyncio.to_thread(_load_hours, self.settings)
+        await asyncio.to_thread(self.shares.load)
         sub = self.bus.subscribe(topics.CONFIG_APPLIED)
         await sub.ready.wait()
         self._task = asyncio.create_task(self._refresh(sub), name="ivr-hours")
@@ -134,13 +201,24 @@ class RequestWriter(TopicWorker):
 
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
         item = await asyncio.to_thread(self._write, payload)
+        if item is None:
+            return
         log.info("out-of-hours %s from %s on %s: item %s", item.kind, item.caller or "?", item.did, item.id)
         added = IvrRequestAdded(id=item.id, kind=item.kind, did=item.did)
         await self.bus.publish(added.topic, added.to_json())
 
-    def _write(self, payload: dict[str, Any]):
+    def _write(self, payload: dict[str, Any]) -> CallerRequest | None:
         request = IvrRequest.from_json(payload)
+        key = request_key(request.caller, request.caller_raw)
         with session_scope(self.settings) as s:
+            if requests_today(s, key) >= self.settings.caller_requests_daily_cap:
+                # Over the caller's share: nothing is kept, not even a recording made anyway.
+                if request.recording and VOICEMAIL.match(request.recording):
+                    (voicemail_dir(self.settings) / request.recording).unlink(missing_ok=True)
+                log.warning("out-of-hours %s from %r refused: today's share is used", request.kind, key)
+                audit(s, "system", "caller_request.refused", target=key, kind=request.kind, did=request.did)
+                s.commit()
+                return None
             return service.add_request(
                 s,
                 request.kind,

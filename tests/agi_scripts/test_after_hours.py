@@ -7,13 +7,16 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import select
 
 from agi_scripts.testing import run_agi_call
+from callcenter.audit.models import AuditEntry
 from callcenter.bus import InProcessBus
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from callcenter.ivr.models import ServiceHours
+from callcenter.ivr.models import CallerRequest, ServiceHours
 from callcenter.ivr.routing import REQUEST_TOPIC
+from callcenter.ivr.voicemail import voicemail_dir
 from hotline.engine import Engine
 from tests.conftest import free_port
 
@@ -49,6 +52,7 @@ async def test_out_of_hours_items_are_announced_for_checked_arguments(engine):
     for bad in (
         ["fax", "96346", "17.3", "17.3"],
         ["callback", "9;6", "17.3", ""],
+        ["callback", "963²", "17.3", ""],
         ["callback", "96346", "../x", ""],
     ):
         set_vars, _ = await run_agi_call("127.0.0.1", port, "after_hours", args=bad)
@@ -81,3 +85,52 @@ async def test_incoming_route_closed_hours_and_the_last_seat(engine, settings):
     assert (
         "CC_OPEN" not in set_vars and "CC_PREFERRED_SEAT" not in set_vars and set_vars["CC_ROUTE_OK"] == "1"
     )
+
+
+async def test_a_caller_leaves_only_a_few_items_a_day(engine, settings):
+    settings.caller_requests_daily_cap = 2
+    port = engine.settings.agi_port
+    answers = []
+    for i in range(4):
+        set_vars, _ = await run_agi_call(
+            "127.0.0.1",
+            port,
+            "after_hours",
+            args=["callback" if i % 2 else "voicemail", "96346", f"30.{i}", f"30.{i}"],
+            env={"agi_callerid": "13919310009"},
+        )
+        answers.append(set_vars["CC_REQUEST_OK"])
+    assert answers == ["1", "1", "0", "0"]  # the dialplan records nothing for the refused ones
+    # Another caller still has their share.
+    set_vars, _ = await run_agi_call(
+        "127.0.0.1",
+        port,
+        "after_hours",
+        args=["voicemail", "96346", "31.1", "31.1"],
+        env={"agi_callerid": "13919310010"},
+    )
+    assert set_vars == {"CC_REQUEST_OK": "1"}
+    # The writer counts in the database too (several engines, or a message that got through).
+    folder = voicemail_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(3):
+        (folder / f"40.{n}.wav").write_bytes(b"RIFF")
+        engine.ivr.writer._write(
+            {
+                "kind": "voicemail",
+                "did": "96346",
+                "linkedid": f"40.{n}",
+                "caller": "+8613919310011",
+                "caller_raw": "13919310011",
+                "resident_id": None,
+                "recording": f"40.{n}.wav",
+            }
+        )
+    assert (folder / "40.1.wav").exists() and not (folder / "40.2.wav").exists()
+    with session_scope(settings) as s:
+        assert len(s.exec(select(CallerRequest).where(CallerRequest.caller == "+8613919310011")).all()) == 2
+        refused = s.exec(select(AuditEntry).where(AuditEntry.action == "caller_request.refused")).one()
+        assert refused.target == "+8613919310011"
+    # A restarted engine remembers today's items.
+    engine.ivr.shares.load()
+    assert not engine.ivr.shares.take("+8613919310011")

@@ -84,3 +84,14 @@ def test_caller_name_escapes_are_undone_once_per_layer():
     assert e.caller_name == '<script>alert("x")</script>\'"'
     e = ev.parse_event(msg(Event="Newchannel", Uniqueid="1.1", CallerIDName="张三"))
     assert e.caller_name == "张三"
+
+
+def test_caller_name_loses_bidi_and_control_characters_and_is_bounded():
+    # U+202E turns the rest of the line around on the seat's screen; zero-width and C0/C1 controls.
+    hostile = "\u202e王秀英\u200b\x07\x1b[31m\u2028\u0085" + "长" * 5000
+    for event in ("Newchannel", "AgentCalled", "Hangup"):
+        e = ev.parse_event(msg(Event=event, Uniqueid="1.1", Linkedid="1.1", CallerIDName=hostile))
+        assert e.caller_name.startswith("王秀英[31m") and len(e.caller_name) == 80
+        assert not any(ch in e.caller_name for ch in "\u202e\u200b\x07\x1b\u2028\u0085")
+    e = ev.parse_event(msg(Event="Newchannel", Uniqueid="1.1", CallerIDName="\u202d\u2066"))
+    assert e.caller_name == ""

@@ -14,10 +14,10 @@ from callcenter.ami import events as ev
 from callcenter.ami.actions import Reply
 from callcenter.audit.models import AuditEntry
 from callcenter.bus import InProcessBus
-from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker
-from callcenter.callcontrol.models import FollowUp
+from callcenter.callcontrol.callbacks import CallbackWorker, FollowUpWorker, request_followup
+from callcenter.callcontrol.models import Callback, FollowUp
 from callcenter.callcontrol.recordings import purge, recordings_dir
-from callcenter.callcontrol.service import CallControl, dial_digits
+from callcenter.callcontrol.service import CallControl
 from callcenter.calls.models import CallRecord
 from callcenter.calls.state import LiveModel
 from callcenter.database import session_scope
@@ -136,7 +136,9 @@ async def test_transfers_are_built_from_checked_values(control):
         ("seat", "9999", "no such seat"),
         ("seat", "1001", "bad seat"),
         ("queue", "nosuch", "no such queue"),
-        ("outside", "1;Dial(x)", "bad number"),
+        ("outside", "1;Dial(x)", "number refused: bad_characters"),
+        ("outside", "110", "number refused: emergency"),
+        ("outside", "+882164000000", "number refused: international"),
         ("12345", "", "not a 12345 call"),
     ):
         cmd = {
@@ -157,19 +159,19 @@ async def test_click_to_call_and_listen_in(control):
     r = await cc.run({"action": "dial", "ext": "1002", "number": "+86 139-1931-0001"})
     assert r["ok"]
     sent = ami.sent[-1]
-    assert sent["Channel"] == "PJSIP/seat1002" and sent["Exten"] == "008613919310001"
+    assert sent["Channel"] == "PJSIP/seat1002" and sent["Exten"] == "13919310001"
     assert (
         sent["Context"] == "cc-dialout"
         and sent["Variable"] == "CC_CLID=96345"
         and sent["ChannelId"] == r["linkedid"]
     )
-    assert (await cc.run({"action": "dial", "ext": "1002", "number": "123"}))[
+    assert (await cc.run({"action": "dial", "ext": "1002", "number": "13919310002"}))[
         "error"
     ] == "the seat is on a call"
     # That call is over (gone from the live model): the seat may call again.
     dialled = ami.sent[-1]["ChannelId"]
     cc.outbound[dialled] = ("1002", time.monotonic() - 11)
-    assert (await cc.run({"action": "dial", "ext": "1002", "number": "123"}))["ok"]
+    assert (await cc.run({"action": "dial", "ext": "1002", "number": "13919310002"}))["ok"]
     assert dialled not in cc.outbound
     r = await cc.run({"action": "spy", "ext": "1900", "target_ext": "1001", "mode": "whisper"})
     assert r["ok"] and ami.sent[-1]["Application"] == "ChanSpy"
@@ -202,11 +204,23 @@ async def test_queue_login_and_logout(control):
     assert (await cc.run({"action": "hangup", "ext": "10*1"}))["error"] == "bad extension"
 
 
-def test_dial_digits():
-    assert dial_digits("0931-8123456") == "09318123456"
-    assert dial_digits("+8613919310001") == "008613919310001"
-    for bad in ("", "12", "1;2", "abc", "1" * 40, "1,2"):
-        assert dial_digits(bad) is None
+async def test_click_to_call_refused_by_the_dial_out_policy_is_audited_and_explained(control, settings):
+    cc, ami = control
+    for number, reason in (
+        ("120", "emergency"),
+        ("95588", "service_number"),
+        ("１３９１９３１０００１", "bad_characters"),
+    ):
+        r = await cc.run({"action": "dial", "ext": "1002", "actor": "seat1002", "number": number})
+        assert r["ok"] is False and r["refused"] == reason, r
+    assert ami.sent == []  # nothing refused reached Asterisk
+    with session_scope(settings) as s:
+        entries = s.exec(select(AuditEntry).where(AuditEntry.action == "dialout.refused")).all()
+    assert [(e.actor, e.target, e.detail["purpose"], e.detail["reason"]) for e in entries] == [
+        ("seat1002", "120", "dial", "emergency"),
+        ("seat1002", "95588", "dial", "service_number"),
+        ("seat1002", "１３９１９３１０００１", "dial", "bad_characters"),
+    ]
 
 
 def test_callback_accepts_only_a_caller_who_waited(settings):
@@ -226,6 +240,7 @@ def test_followup_ratings_are_1_to_5(settings):
     worker = FollowUpWorker(settings, InProcessBus(), FakeAmi(), FakeDirectory())
     assert worker.rated("7", "3") and worker.rated("7", "5")
     assert not worker.rated("7", "6") and not worker.rated("7", "") and not worker.rated("x", "1")
+    assert not worker.rated("²", "1") and not worker.rated("9" * 5000, "1")  # no exception either
 
 
 def test_purge_deletes_old_recordings_and_is_audited(settings):
@@ -348,9 +363,89 @@ async def test_followup_after_each_answered_call_when_configured(settings):
         await bus.publish(
             "calls.recorded", {"caller": "", "queue": "", "linkedid": "1.3", "outcome": "answered"}
         )
+        # The raw caller ID of a number that was not normalised is never called back.
+        await bus.publish(
+            "calls.recorded", {**base, "caller": "110", "linkedid": "1.4", "outcome": "answered"}
+        )
         _topic, asked = await requests.get(timeout=2)
         assert asked == {"phone": "+8613919310001", "reference": "call:1.2"}
         with pytest.raises(asyncio.TimeoutError):
             await requests.get(timeout=0.3)
     finally:
         await worker.stop()
+
+
+def _waiting_model(caller_num: str) -> LiveModel:
+    m = LiveModel()
+    m.apply(
+        ev.Newchannel(**CALLER, caller_num=caller_num, exten="96345", context="from-carrier", received=1.0)
+    )
+    m.apply(ev.QueueCallerJoin(**CALLER, queue="hotline", received=time.time() - 60))
+    return m
+
+
+@pytest.mark.parametrize(
+    ("caller_num", "reason"),
+    [
+        ("110", "emergency"),
+        ("+882164000000", "international"),
+        ("95588", "service_number"),
+        ("12345", "service_number"),
+    ],
+)
+async def test_a_callback_to_a_hostile_caller_id_is_refused_stored_and_audited(settings, caller_num, reason):
+    bus = InProcessBus()
+    worker = CallbackWorker(settings, bus, FakeAmi(), _waiting_model(caller_num), FakeDirectory())
+    sub = bus.subscribe("callback.request")
+    await sub.ready.wait()
+    assert worker.accept("100.1") == (False, "hotline")  # back into the queue, never booked
+    _topic, payload = await sub.get(5)
+    worker._insert("100.1", payload["phone"], "hotline")
+    with session_scope(settings) as s:
+        row = s.exec(select(Callback)).one()
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "dialout.refused")).one()
+    assert (row.phone, row.status, row.outcome) == (caller_num, "refused", reason)
+    assert entry.detail["purpose"] == "callback" and entry.detail["reason"] == reason
+    assert worker._due() == []  # nothing to call
+
+
+async def test_the_raw_caller_id_is_never_booked(settings):
+    worker = CallbackWorker(
+        settings, InProcessBus(), FakeAmi(), _waiting_model("13912345678"), FakeDirectory()
+    )
+    worker._insert("100.2", "13912345678", "hotline")  # not the normalised form the route sends
+    with session_scope(settings) as s:
+        assert s.exec(select(Callback)).one().status == "refused"
+
+
+async def test_automatic_calls_per_number_are_capped_across_restarts(settings):
+    settings.dialout_daily_cap = 2
+    worker = CallbackWorker(
+        settings, InProcessBus(), FakeAmi(), _waiting_model("13912345678"), FakeDirectory()
+    )
+    worker._insert("100.3", "+8613912345678", "hotline")
+    with session_scope(settings) as s:
+        assert request_followup(s, "13912345678", "AN-9", settings)
+        s.commit()
+        # The cap is reached: a third automatic call to the number is refused and audited.
+        assert not request_followup(s, "+86 139 1234 5678", "AN-10", settings)
+        s.commit()
+        assert (
+            s.exec(select(AuditEntry).where(AuditEntry.action == "dialout.refused")).one().detail["reason"]
+            == "daily_cap"
+        )
+    # A restarted engine counts from the tables: the route refuses at once.
+    fresh = CallbackWorker(
+        settings, InProcessBus(), FakeAmi(), _waiting_model("13912345678"), FakeDirectory()
+    )
+    fresh.daily.load()
+    assert fresh.daily.count("+8613912345678") == 2
+    assert fresh.accept("100.1") == (False, "hotline")
+
+
+async def test_the_originator_checks_the_number_again(settings):
+    settings.outbound_contact = "sip:127.0.0.1:5070"
+    ami = FakeAmi()
+    worker = FollowUpWorker(settings, InProcessBus(), ami, FakeDirectory())
+    ok, detail = await worker.originator.originate("110", "cc-followup", {"CC_FU_ID": "1"})
+    assert not ok and detail == "refused: emergency" and ami.sent == []

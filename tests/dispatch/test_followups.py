@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from callcenter.audit.models import AuditEntry
 from callcenter.callcontrol.models import FollowUp
 from callcenter.database import session_scope
 from callcenter.messages import FollowUpResult
@@ -59,5 +60,27 @@ def test_resolving_requests_the_call_and_the_rating_becomes_the_follow_up(settin
 
 def test_an_order_without_a_number_to_call_is_resolved_without_a_call(settings, world):
     resolved(settings, world, phone="")
+    with session_scope(settings) as s:
+        assert s.exec(select(FollowUp)).all() == []
+
+
+def test_an_order_with_a_number_the_policy_refuses_is_resolved_without_a_call(settings, world):
+    # A seat typed it, or Open311 sent any country's number: the order is resolved, nobody is called.
+    for phone, reason in (
+        ("110", "emergency"),
+        ("+882164000000", "international"),
+        ("+12125550100", "international"),
+    ):
+        number = resolved(settings, world, phone=phone)
+        with session_scope(settings) as s:
+            order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).one()
+            hist = s.exec(
+                select(OrderHistory).where(OrderHistory.order_id == order.id).order_by(OrderHistory.id.desc())
+            ).first()
+            assert order.status == Status.RESOLVED and hist.detail["followup_call"] is False
+            audit = s.exec(
+                select(AuditEntry).where(AuditEntry.action == "dialout.refused", AuditEntry.target == phone)
+            ).one()
+            assert audit.detail["purpose"] == "followup" and audit.detail["reason"] == reason
     with session_scope(settings) as s:
         assert s.exec(select(FollowUp)).all() == []

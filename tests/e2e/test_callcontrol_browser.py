@@ -52,3 +52,16 @@ async def test_seat_hangs_up_and_plays_the_recording_supervisor_listens(phones, 
     )
     await seat.close()
     await boss.close()
+
+
+async def test_a_refused_click_to_call_says_why_in_the_console(phones, app, browser):  # noqa: F811
+    seat = await login_page(browser, app, "seat1001")
+    await seat.fill('#call-control [data-form="dial"] [name="number"]', "110")
+    await seat.press('#call-control [data-form="dial"] [name="number"]', "Enter")
+    # The engine refuses it (the dial-out policy); the console shows the catalogue's reason.
+    await seat.wait_for_function(
+        "() => (document.querySelector('#call-control [data-field=\"cc-message\"]') || {}).textContent"
+        " .includes('紧急电话号码')",
+        timeout=15000,
+    )
+    await seat.close()

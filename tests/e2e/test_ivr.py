@@ -340,6 +340,46 @@ async def test_out_of_hours_voicemail_and_callback(ivr_app, ami):
         )
 
 
+async def test_out_of_hours_items_per_caller_are_capped(ivr_app, ami):
+    """An autodialler over a holiday: past the caller's allowance nothing is recorded or stored."""
+    settings = ivr_app.settings
+    caller = "17009310031"
+    folder = settings.asterisk_instance_dir() / "spool" / VOICEMAIL_DIR
+    await asyncio.to_thread(
+        restart_app,
+        ivr_app,
+        CALLCENTER_CLOCK=NATIONAL_DAY,
+        CALLCENTER_IVR_WAIT_S=str(WAIT_S),
+        CALLCENTER_CALLER_REQUESTS_DAILY_CAP="1",
+    )
+    try:
+        keys = [2500, "1", 6000, "#"]
+        first = await place_call(settings, did=MENU_DID, caller=caller, dtmf=keys, hold_ms=20000)
+        assert first.ok, first.errors
+        deadline = time.time() + 10
+        items: list[CallerRequest] = []
+        while time.time() < deadline and not items:
+            with session_scope(settings) as s:
+                items = list(
+                    s.exec(select(CallerRequest).where(CallerRequest.caller == "+86" + caller)).all()
+                )
+            await asyncio.sleep(0.2)
+        assert len(items) == 1 and (folder / items[0].recording).is_file()
+        recorded = set(folder.glob("*.wav"))
+        second = await place_call(settings, did=MENU_DID, caller=caller, dtmf=keys, hold_ms=20000)
+        assert second.ok, second.errors
+        await ami.wait_for(lambda e: len(ami.seen("Hangup", CallerIDNum=caller)) >= 2, timeout=20)
+        second_id = ami.seen("Hangup", CallerIDNum=caller)[-1]["Linkedid"]
+        assert call_record(settings, second_id).ivr_choice == "voicemail"  # the key was pressed
+        with session_scope(settings) as s:
+            assert len(s.exec(select(CallerRequest).where(CallerRequest.caller == "+86" + caller)).all()) == 1
+        assert set(folder.glob("*.wav")) == recorded  # nothing recorded past the allowance
+    finally:
+        await asyncio.to_thread(
+            restart_app, ivr_app, CALLCENTER_CLOCK=WORKDAY, CALLCENTER_IVR_WAIT_S=str(WAIT_S)
+        )
+
+
 async def test_admin_changes_a_menu_key_and_the_dialplan_follows(ivr_app, ami):
     """An administrator moves key 4 to the complaints queue on the admin page; the engine
     regenerates the prompt and reloads only the dialplan; the next call follows the new menu."""

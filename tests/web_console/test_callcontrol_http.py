@@ -97,3 +97,26 @@ def test_followups_by_supervisors_only(client, bus):
     r = client.post("/api/followups", json={"phone": "13919310001", "reference": "AN-1"}, headers=headers)
     assert r.status_code == 202
     assert sub.queue.get_nowait()[1] == {"phone": "13919310001", "reference": "AN-1"}
+
+
+def test_a_followup_to_a_number_the_policy_refuses_is_explained_and_audited(client, bus, db):
+    sub = bus.subscribe("followup.request")
+    assert login(client, "super").status_code == 303
+    headers = {"X-CSRF-Token": _token(client)}
+    for phone, reason in (
+        ("110", "emergency"),
+        ("+882164000000", "international"),
+        ("１２３４５", "bad_characters"),
+    ):
+        r = client.post("/api/followups", json={"phone": phone, "reference": "AN-7"}, headers=headers)
+        assert r.status_code == 422 and r.json()["code"] == reason, r.json()
+        assert r.json()["message"] != f"errors.dialout.{reason}"  # a sentence from the catalogue
+    zh = client.post("/api/followups", json={"phone": "120", "reference": "AN-7"}, headers=headers).json()
+    assert "紧急" in zh["message"]
+    assert sub.queue.empty()
+    with session_scope(db) as s:
+        entries = s.exec(select(AuditEntry).where(AuditEntry.action == "dialout.refused")).all()
+    assert [(e.actor, e.target, e.detail["reason"]) for e in entries][:2] == [
+        ("super", "110", "emergency"),
+        ("super", "+882164000000", "international"),
+    ]

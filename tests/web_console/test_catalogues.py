@@ -21,6 +21,7 @@ from callcenter.accounts.models import Phone, Role
 from callcenter.callcontrol.service import SPY_MODES, CallControl
 from callcenter.calls.state import SeatState
 from callcenter.config import Settings
+from callcenter.dialout import policy as dialout_policy
 from callcenter.directory import imports
 from callcenter.i18n import CATALOGUES
 from callcenter.ivr.service import SCHEDULES
@@ -91,7 +92,9 @@ JS_DYNAMIC: dict[str, Iterable[str]] = {
     "cc.spy.": SPY_MODES,
     "cc.done.": [name.removeprefix("_do_") for name in dir(CallControl) if name.startswith("_do_")],
     # callcenter.callcontrol.models.Callback.status
-    "cc.cb.": ("waiting", "calling", "done", "failed"),
+    "cc.cb.": ("waiting", "calling", "done", "failed", "refused"),
+    # callcenter.dialout.policy: why a number is not dialled
+    "dialout.": dialout_policy.REASONS,
     "conn.": _set_conn_states(),
     # console.js fillPop narrows the call's state and source to these
     "state.": ("ringing", "talking"),

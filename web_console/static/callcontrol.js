@@ -76,7 +76,11 @@
     attributeFilter: ["data-state", "data-linkedid"] });
   refreshOnCall();
 
+  // The engine may answer on the socket before the HTTP reply arrives (a refusal is quick):
+  // its answer is not overwritten by "sent".
+  var answered = {};
   function sent(r) {
+    if (r.status === 202 && r.data && answered[str(r.data.request_id)]) return;
     say(r.status === 202 ? t("cc.sent") : t("cc.failed", { error: str(r.data.message || r.data.error || r.status) }));
   }
 
@@ -115,7 +119,10 @@
   window.addEventListener("cc:message", function (ev) {
     var msg = ev.detail || {};
     if (msg.type === TYPES.CALLCONTROL) {
-      say(msg.ok ? t("cc.done." + str(msg.action)) : t("cc.failed", { error: str(msg.error) }));
+      if (msg.request_id) answered[str(msg.request_id)] = true;
+      // A number the dial-out policy refused: the reason from the catalogue, not the engine's words.
+      var why = msg.refused ? t("dialout." + str(msg.refused)) : str(msg.error);
+      say(msg.ok ? t("cc.done." + str(msg.action)) : t("cc.failed", { error: why }));
       if (msg.action === "dial" && msg.ok) setOutbound(str(msg.linkedid || ""));
       if (msg.action === "hangup" && msg.ok && msg.linkedid === outboundCall) setOutbound(null);
     } else if (msg.type === TYPES.STATE && Array.isArray(msg.queues)) {
@@ -159,8 +166,10 @@
       callbacksBody.textContent = "";
       r.data.forEach(function (c) {
         var row = document.createElement("tr");
+        var status = t("cc.cb." + str(c.status));
+        if (c.reason) status += " · " + t("dialout." + str(c.reason));
         [str(c.requested_at).replace("T", " ").slice(0, 19), str(c.phone), str(c.queue),
-          t("cc.cb." + str(c.status)), String(Number(c.attempts) || 0)].forEach(function (text) {
+          status, String(Number(c.attempts) || 0)].forEach(function (text) {
           var td = document.createElement("td");
           td.textContent = text;
           row.appendChild(td);
