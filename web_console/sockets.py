@@ -30,7 +30,7 @@ router = APIRouter()
 TopicChoice = tuple[str, str, PageHello]
 
 
-def _origin_ok(websocket: WebSocket) -> bool:
+def origin_ok(websocket: WebSocket) -> bool:
     """Refuse cross-site WebSockets: a browser's Origin must name this host."""
     origin = websocket.headers.get("origin")
     if origin is None:
@@ -43,7 +43,7 @@ def _origin_ok(websocket: WebSocket) -> bool:
     return bool(netloc) and netloc.lower() == host.lower()
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+async def close_socket(websocket: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await websocket.close(code=code, reason=reason)
 
@@ -89,23 +89,23 @@ async def serve_topic(
     """
     await websocket.accept()
     state = websocket.app.state
-    if not _origin_ok(websocket):
-        await _close(websocket, CloseCode.FORBIDDEN, "cross-origin request refused")
+    if not origin_ok(websocket):
+        await close_socket(websocket, CloseCode.FORBIDDEN, "cross-origin request refused")
         return
     session = dict(websocket.scope.get("session") or {})
     account = await run_in_threadpool(resolve_account, state, session)
     if account is None:
-        await _close(websocket, CloseCode.UNAUTHENTICATED, "not logged in")
+        await close_socket(websocket, CloseCode.UNAUTHENTICATED, "not logged in")
         return
     if account.role not in ROUTE_ROLES[route]:
-        await _close(websocket, CloseCode.FORBIDDEN, f"role may not use the {route.rsplit('/', 1)[-1]}")
+        await close_socket(websocket, CloseCode.FORBIDDEN, f"role may not use the {route.rsplit('/', 1)[-1]}")
         return
     if account.must_change_password:
-        await _close(websocket, CloseCode.FORBIDDEN, "password change required")
+        await close_socket(websocket, CloseCode.FORBIDDEN, "password change required")
         return
     chosen = topic_for(account)
     if chosen is None:
-        await _close(websocket, CloseCode.NO_EXTENSION, "account has no extension")
+        await close_socket(websocket, CloseCode.NO_EXTENSION, "account has no extension")
         return
     topic, kind, hello = chosen
 
@@ -170,12 +170,12 @@ async def serve_topic(
         elif (exc := finished.exception()) is not None:
             if not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
                 log.error("%s socket failed", topic, exc_info=exc)
-                await _close(websocket, CloseCode.SERVER_ERROR, "server error")
+                await close_socket(websocket, CloseCode.SERVER_ERROR, "server error")
         elif finished.get_name().startswith("ws-recheck") and finished.result():
-            await _close(websocket, finished.result(), "session ended")
+            await close_socket(websocket, finished.result(), "session ended")
     except Exception as exc:  # the bus (e.g. Redis) failed before the socket was live
         log.warning("%s socket: bus unavailable (%r)", topic, exc)
-        await _close(websocket, CloseCode.SERVER_ERROR, "event bus unavailable")
+        await close_socket(websocket, CloseCode.SERVER_ERROR, "event bus unavailable")
     finally:
         for task in tasks:
             task.cancel()
@@ -184,5 +184,5 @@ async def serve_topic(
                 await task
         await sub.close()
         if websocket.application_state == WebSocketState.CONNECTED:
-            await _close(websocket, CloseCode.NORMAL, "bye")
+            await close_socket(websocket, CloseCode.NORMAL, "bye")
         log.info("%s socket of %s disconnected", kind, account.username)

@@ -32,7 +32,7 @@ from web_console.access import ROUTE_ROLES
 from web_console.deps import CurrentAccount, protected_router
 from web_console.protocol import CloseCode
 from web_console.sessions import resolve_account
-from web_console.sockets import _origin_ok
+from web_console.sockets import close_socket, origin_ok
 
 log = logging.getLogger(__name__)
 
@@ -191,20 +191,20 @@ async def sip_relay(websocket: WebSocket) -> None:
     offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
     await websocket.accept(subprotocol=SIP_SUBPROTOCOL if SIP_SUBPROTOCOL in offered else None)
     state = websocket.app.state
-    if not _origin_ok(websocket):
-        await _close(websocket, CloseCode.FORBIDDEN, "cross-origin request refused")
+    if not origin_ok(websocket):
+        await close_socket(websocket, CloseCode.FORBIDDEN, "cross-origin request refused")
         return
     session = dict(websocket.scope.get("session") or {})
     account = await run_in_threadpool(resolve_account, state, session)
     if account is None:
-        await _close(websocket, CloseCode.UNAUTHENTICATED, "not logged in")
+        await close_socket(websocket, CloseCode.UNAUTHENTICATED, "not logged in")
         return
     endpoint = phone_endpoint(account)
     if account.role not in ROUTE_ROLES[SIP_PATH] or account.must_change_password:
-        await _close(websocket, CloseCode.FORBIDDEN, "role may not use the phone")
+        await close_socket(websocket, CloseCode.FORBIDDEN, "role may not use the phone")
         return
     if endpoint is None:
-        await _close(websocket, CloseCode.NO_EXTENSION, "no browser phone for this account")
+        await close_socket(websocket, CloseCode.NO_EXTENSION, "no browser phone for this account")
         return
     settings: Settings = state.settings
     try:
@@ -217,7 +217,7 @@ async def sip_relay(websocket: WebSocket) -> None:
         )
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
         log.warning("SIP relay for %s: Asterisk unreachable (%r)", account.username, exc)
-        await _close(websocket, CloseCode.SERVER_ERROR, "Asterisk unreachable")
+        await close_socket(websocket, CloseCode.SERVER_ERROR, "Asterisk unreachable")
         return
     log.info("SIP relay of %s opened", account.username)
 
@@ -278,10 +278,5 @@ async def sip_relay(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await upstream.close()
         if websocket.application_state == WebSocketState.CONNECTED:
-            await _close(websocket, code, "relay closed")
+            await close_socket(websocket, code, "relay closed")
         log.info("SIP relay of %s closed", account.username)
-
-
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await websocket.close(code=code, reason=reason)
