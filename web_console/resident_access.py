@@ -167,6 +167,11 @@ def clean_reason(text: object) -> str:
     return reason
 
 
+def allow(session: Session, account: Account, resident_id: int, ip: str, action: str, why: str) -> None:
+    """A look at a record the account may see (``why`` is its basis): audited with the basis."""
+    audit(session, account.username, action, target=target(resident_id), role=account.role, ip=ip, basis=why)
+
+
 def refuse(session: Session, account: Account, resident_id: int, ip: str, route: str) -> None:
     """A look at a record not linked to the account's work, with no reason: audited, refused."""
     audit(

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter import ids
 from callcenter.accounts.models import Account
-from callcenter.audit.service import record as audit
 from callcenter.bus import EventBus
 from callcenter.calls.models import CallRecord
 from callcenter.calls.service import mask_id_number
@@ -142,15 +141,7 @@ async def api_resident_identity(request: Request, resident_id: int, account: Cur
                 alert = access.burst_alert(db, settings, account)
                 db.commit()
                 return None, True, alert
-            audit(
-                db,
-                account.username,
-                access.VIEW_IDENTITY,
-                target=access.target(resident_id),
-                role=account.role,
-                ip=client_ip(request),
-                basis=why,
-            )
+            access.allow(db, account, resident_id, client_ip(request), access.VIEW_IDENTITY, why)
             db.commit()
             return _identity(resident), False, None
 
@@ -375,15 +366,7 @@ def _audit_view(request: Request, account: Account, resident_id: int) -> Residen
         why = access.basis(db, settings, request.app.state.seat_calls, account, resident_id)
         alert = None
         if why:
-            audit(
-                db,
-                account.username,
-                access.VIEW,
-                target=access.target(resident_id),
-                role=account.role,
-                ip=client_ip(request),
-                basis=why,
-            )
+            access.allow(db, account, resident_id, client_ip(request), access.VIEW, why)
         else:
             access.refuse(db, account, resident_id, client_ip(request), "page")
             alert = access.burst_alert(db, settings, account)
