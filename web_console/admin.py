@@ -1,4 +1,4 @@
-"""Administration: accounts (with temporary passwords) and the audit log.
+"""Administration: accounts (with temporary passwords), the audit log and the doctor's runs.
 Access rules: ``access.ROUTE_ROLES``."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import CallQueue
 from callcenter.messages import ConfigRequest
+from callcenter.statistics import diagnostics
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
@@ -160,4 +161,18 @@ def admin_audit(
         entries=entries,
         china=CHINA_TZ,
         query={"actor": actor, "action": action, "target": target},
+    )
+
+
+@router.get("/admin/diagnostics")
+def admin_diagnostics(request: Request, account: CurrentAccount, db: DbSession) -> Response:
+    """The doctor's runs with each hop's timing, and its test calls: apart from the service."""
+    return render(
+        request,
+        "admin_diagnostics.html",
+        account=account,
+        runs=diagnostics.recent_runs(db),
+        calls=diagnostics.recent_calls(db),
+        timings=diagnostics.TIMINGS,
+        china=CHINA_TZ,
     )

@@ -25,6 +25,7 @@ from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import CallQueue
 from callcenter.errors import UserError
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import exports, orders, service
 from callcenter.statistics.charts import bar_chart
 from callcenter.statistics.daily import daily_context, fmt, yesterday
@@ -81,7 +82,8 @@ def _queue(q: str | None) -> str:
 
 def _queues(settings: Settings) -> list[str]:
     with session_scope(settings) as db:
-        return list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+        names = db.exec(select(CallQueue.name).order_by(CallQueue.name))
+        return [n for n in names if n != DIAGNOSTICS_QUEUE]  # the doctor's queue is not service
 
 
 def _chart(rep: dict[str, Any], t) -> Any:

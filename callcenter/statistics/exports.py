@@ -17,6 +17,7 @@ from sqlalchemy import Connection, select
 from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
 from callcenter.database import table_of
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics.models import StatCall
 
 # (figure key, i18n key) — the columns of every queue/number/time report.
@@ -152,7 +153,7 @@ def _call_rows(report: dict[str, Any], t: Callable[[str], str], conn: Connection
     q = (
         select(*[tbl.c[c] for c in CALL_COLUMNS], *[rec.c[c] for c in RECORD_COLUMNS])
         .select_from(tbl.outerjoin(rec, rec.c.linkedid == tbl.c.linkedid))
-        .where(tbl.c.entered_at >= s, tbl.c.entered_at < e)
+        .where(tbl.c.entered_at >= s, tbl.c.entered_at < e, tbl.c.queue != DIAGNOSTICS_QUEUE)
         .order_by(tbl.c.entered_at)
     )
     if report.get("queue"):

@@ -18,6 +18,7 @@ from sqlmodel import SQLModel, col
 from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import get_engine, table_of
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import definitions as defs
 from callcenter.statistics import orders
 from callcenter.statistics.follower import ALIVE_EVERY_S
@@ -74,8 +75,9 @@ def report(
         "week": t.c.day,
         "month": t.c.day,
     }[by]
+    # The doctor's test calls are not service (rolled up before they were left out, too).
     q = select(*([key] if key is not None else []), *_sums(StatAggHour)).where(
-        t.c.day >= start, t.c.day <= end
+        t.c.day >= start, t.c.day <= end, t.c.queue != DIAGNOSTICS_QUEUE
     )
     if queue:
         q = q.where(t.c.queue == queue)
@@ -167,7 +169,13 @@ def seat_report(
         t = table_of(StatAggSeat)
         q = (
             select(t.c.seat, *_sums(StatAggSeat))
-            .where(t.c.day >= start, t.c.day <= end, t.c.seat != "")
+            .where(
+                t.c.day >= start,
+                t.c.day <= end,
+                t.c.seat != "",
+                t.c.seat != settings.doctor_extension,
+                t.c.queue != DIAGNOSTICS_QUEUE,
+            )
             .group_by(t.c.seat)
         )
         if queue:
@@ -182,7 +190,7 @@ def seat_report(
         rna: dict[str, float] = defaultdict(float)
         for seat, kind, reason, secs in c.execute(
             select(st.c.seat, st.c.kind, st.c.reason, func.sum(st.c.seconds))
-            .where(st.c.day >= start, st.c.day <= end)
+            .where(st.c.day >= start, st.c.day <= end, st.c.seat != settings.doctor_extension)
             .group_by(st.c.seat, st.c.kind, st.c.reason)
         ):
             if kind == "login":
@@ -193,6 +201,8 @@ def seat_report(
                 rna[seat] += secs
         # Seats logged in or paused now: their open intervals count too.
         open_login, open_pause = open_intervals(c, start, end)
+        open_login.pop(settings.doctor_extension, None)
+        open_pause.pop(settings.doctor_extension, None)
         for seat, secs in open_login.items():
             login[seat] += secs
         for seat, reasons in open_pause.items():
@@ -232,7 +242,9 @@ def day_figures(settings: Settings, day: str) -> tuple[dict[str, dict[str, Any]]
         seats = {
             seat: int(n or 0)
             for seat, n in c.execute(
-                select(t.c.seat, func.sum(t.c.answered)).where(t.c.day == day).group_by(t.c.seat)
+                select(t.c.seat, func.sum(t.c.answered))
+                .where(t.c.day == day, t.c.queue != DIAGNOSTICS_QUEUE)
+                .group_by(t.c.seat)
             )
         }
     return {r["key"]: r for r in by_queue["rows"]}, seats
