@@ -18,6 +18,7 @@ from sqlmodel import SQLModel, col
 from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import get_engine, table_of
+from callcenter.directory.service import display_names
 from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import definitions as defs
 from callcenter.statistics import orders
@@ -85,8 +86,12 @@ def report(
         q = q.group_by(key).order_by(key)
     rows: dict[Any, dict[str, float]] = defaultdict(dict)
     total: dict[str, float] = {}
+    names: dict[str, str] = {}
 
     def run(c: Connection) -> None:
+        if by in ("queue", "did"):
+            found = display_names(c)
+            names.update(found.queues if by == "queue" else found.numbers)
         for r in c.execute(q):
             m = r._mapping
             counts = {k: float(m[k] or 0) for k in (*defs.COUNTERS, *defs.MAX_COUNTERS)}
@@ -101,7 +106,11 @@ def report(
     else:
         with get_engine(settings).connect() as c:
             run(c)
-    out_rows = [{"key": k, **defs.figures(v)} for k, v in sorted(rows.items(), key=lambda kv: kv[0])]
+    # The key is the id (queue, service number …); the name is what a person reads.
+    out_rows = [
+        {"key": k, "name": names.get(k) or str(k), **defs.figures(v)}
+        for k, v in sorted(rows.items(), key=lambda kv: kv[0])
+    ]
     if by == "total":
         out_rows = []
     return {

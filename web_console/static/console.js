@@ -11,6 +11,8 @@
 
   var t = window.ccI18n.t; // i18n.js
   var str = window.ccI18n.str;
+  var queueName = window.ccI18n.queue; // ids in the messages, names on the page
+  var numberName = window.ccI18n.number;
   var TYPES = window.cc.types; // cc.js: the message types of web_console/protocol.py
   var locale = area.dataset.locale || "zh-CN";
   var ext = area.dataset.ext || "";
@@ -221,8 +223,10 @@
     setText(pop, "orders-count", t("orders", { n: Number(h.orders) || 0 }));
     setText(pop, "last-order", describeLastOrder(h.last_order));
 
-    setText(pop, "did", msg.did);
-    setText(pop, "queue", msg.queue);
+    var did = setText(pop, "did", numberName(msg.did));
+    if (did) did.setAttribute("title", str(msg.did));
+    var queue = setText(pop, "queue", queueName(msg.queue));
+    if (queue) queue.setAttribute("title", str(msg.queue));
     setText(pop, "ringing-at", fmtTime(msg.ringing_at));
     setText(pop, "answered-at", msg.answered_at ? fmtTime(msg.answered_at) : "");
     showRows(pop, "answered-at", Boolean(msg.answered_at));
@@ -289,9 +293,9 @@
 
   function onQueues(msg) {
     if (!queuesEl || !msg.waiting || typeof msg.waiting !== "object") return;
-    var parts = Object.keys(msg.waiting).sort().map(function (q) {
-      return t("queue_waiting", { queue: q, n: Number(msg.waiting[q]) || 0 });
-    });
+    var parts = Object.keys(msg.waiting).map(function (q) {
+      return t("queue_waiting", { queue: queueName(q), n: Number(msg.waiting[q]) || 0 });
+    }).sort();
     queuesEl.textContent = parts.join(" · ");
   }
 
