@@ -255,6 +255,7 @@
     show(idleNotice(), false);
     // dispatch: the order form and the resident's archive (orders_console.js) follow the pop.
     document.dispatchEvent(new CustomEvent("cc:pop", { detail: msg }));
+    syncOnCall();
   }
 
   function onClear(msg) {
@@ -265,6 +266,7 @@
     pop.remove();
     stopTimer();
     show(idleNotice(), true);
+    syncOnCall();
   }
 
   // ---- the seat's own state and pause (Asterisk is the truth: the state comes back by event) ----
@@ -291,12 +293,32 @@
   }
   setInterval(tickState, 1000);
 
+  // The callers waiting in the seat's queues, by the queues' names: the total and the queues
+  // with callers in the top bar (shortened if need be), every queue in the tooltip.
   function onQueues(msg) {
     if (!queuesEl || !msg.waiting || typeof msg.waiting !== "object") return;
-    var parts = Object.keys(msg.waiting).map(function (q) {
-      return t("queue_waiting", { queue: queueName(q), n: Number(msg.waiting[q]) || 0 });
-    }).sort();
-    queuesEl.textContent = parts.join(" · ");
+    var total = 0;
+    var all = [];
+    var busy = [];
+    Object.keys(msg.waiting).map(function (q) {
+      return { name: queueName(q), n: Number(msg.waiting[q]) || 0 };
+    }).sort(function (a, b) { return a.name.localeCompare(b.name); }).forEach(function (q) {
+      total += q.n;
+      all.push(t("queue_waiting", { queue: q.name, n: q.n }));
+      if (q.n > 0) busy.push(q.name + " " + q.n);
+    });
+    queuesEl.textContent = t("queues_waiting_total", { n: total }) + (busy.length ? " · " + busy.join(" · ") : "");
+    queuesEl.title = all.join("\n");
+    queuesEl.dataset.waiting = String(total);
+  }
+
+  // While a call rings or talks on this seat its pop shows the seat's state (one place, one clock).
+  var seatStatusEl = document.getElementById("seat-status");
+  function syncOnCall() {
+    if (!seatStatusEl || !stateEl) return;
+    var pop = document.getElementById("pop");
+    var state = stateEl.dataset.state;
+    seatStatusEl.dataset.oncall = pop && (state === "ringing" || state === "talking") ? "true" : "false";
   }
 
   function loadMyCalls() {
@@ -331,6 +353,7 @@
     pauseBtn.dataset.paused = paused ? "true" : "false";
     pauseBtn.textContent = paused ? pauseBtn.dataset.labelResume : pauseBtn.dataset.labelPause;
     reasonSel.disabled = paused;
+    syncOnCall();
   }
 
   if (pauseBtn) {
