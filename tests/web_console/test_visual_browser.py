@@ -232,3 +232,32 @@ async def test_the_outlet_page_reads_at_a_glance(live, browser, web, lang):
         await shoot(page, name, lang, full_page=True)
         assert page.errors == []
         await page.close()
+
+
+# Every other page of the menus, as the administrator (who sees them all) opens them at 1366×768.
+PAGES = (
+    "/orders",
+    "/reports/orders",
+    "/reports/scorecard",
+    "/reports/daily",
+    "/admin/messages",
+    "/admin/accounts",
+    "/admin/audit",
+    "/admin/diagnostics",
+    "/admin/basic",
+    "/admin/ivr",
+)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_every_menu_page_reads_at_a_glance(directory, browser, web, lang):
+    live = directory
+    page = await open_page(browser, live, web, "admin", "/wallboard", lang)
+    problems = {}
+    for path in PAGES:
+        await page.goto(live.base_url + path)
+        if found := await audit(page):
+            problems[path] = found
+    assert problems == {}
+    assert page.errors == []
+    await page.close()
