@@ -35,7 +35,7 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         queues_of: dict[int, dict[str, int]] = {}
         for m in db.exec(select(QueueMembership).order_by(QueueMembership.queue_name)):
             queues_of.setdefault(m.account_id, {})[m.queue_name] = m.penalty
-        queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+        titles = {q.name: q.title or q.name for q in db.exec(select(CallQueue).order_by(CallQueue.name))}
     return render(
         request,
         "admin_accounts.html",
@@ -43,7 +43,8 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         account=account,
         accounts=accounts,
         queues_of=queues_of,
-        queues=queues,
+        queues=list(titles),
+        queue_titles=titles,  # people read a queue's name; the forms send its id
         skill_levels=flows.SKILL_LEVELS,
         roles=[r.value for r in Role],
         **({"error": None, "password": None, "created": None, "reset": None} | notice),
