@@ -68,6 +68,40 @@ def directory(live):
     return live
 
 
+# A resident with a long file, as the demo's 王秀英 has: the pop must not push the controls away.
+ARCHIVE = {
+    "household": [{"name": "李强", "relation": "儿子", "phone": "13919310011", "birth_year": 1972}],
+    "elderly": {
+        "health_notes": "高血压，行动不便，需助行器",
+        "emergency_phone": "13919310011",
+        "caregiver": "社区网格员 赵敏",
+        "caregiver_phone": "13919310099",
+    },
+    "archive": [
+        {
+            "service": "陪诊就医",
+            "outlet": "安宁区居家养老服务中心",
+            "at": f"2026-11-{d:02d}",
+            "outcome": "已上门处理完毕",
+        }
+        for d in range(1, 13)
+    ],
+    "orders": [
+        {
+            "id": 100 + d,
+            "number": f"GD202611{d:02d}-00001",
+            "type": "求助",
+            "status": "已签收",
+            "category": "养老服务",
+            "created_at": f"2026-11-{d:02d}",
+            "created_iso": f"2026-11-{d:02d}T09:00:00",
+            "summary": "老人血压偏高，请社区医生上门测量",
+        }
+        for d in range(1, 9)
+    ],
+}
+
+
 def seat_state(state: str, reason: str = "", since: float | None = None) -> dict:
     return {
         "type": "state",
@@ -115,11 +149,14 @@ async def test_the_console_reads_at_a_glance(directory, browser, web, lang, size
 
     # Talking.
     await live.bus.publish("seat.1001", seat_state("talking", since=time.time() - 65))
-    await live.bus.publish("seat.1001", web.pop("1700000000.77", state="talking"))
+    await live.bus.publish("seat.1001", web.pop("1700000000.77", state="talking", dispatch=ARCHIVE))
     await page.wait_for_selector('#pop[data-state="talking"]')
     await page.wait_for_selector('#seat-state[data-state="talking"]', state="attached")
     assert not await page.is_visible("#seat-state")  # the pop says it: once
     assert await page.text_content("#pop [data-field=state]") == ("通话中" if zh else "On call")
+    # The pop and the call controls under it, without scrolling.
+    hangup = await page.locator('#call-control [data-action="hangup"]').bounding_box()
+    assert hangup is not None and hangup["y"] + hangup["height"] <= size[1], hangup
     assert await audit(page) == []
     await shoot(page, f"{tag}-talking", lang)
 
