@@ -39,6 +39,7 @@ from web_console import (
     sockets,
 )
 from web_console.access import nav_links
+from web_console.limits import RequestGate
 from web_console.render import install_exception_handlers
 from web_console.sessions import SESSION_MAX_AGE, RedisSessionRevocations, SessionRevocations
 
@@ -163,6 +164,8 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
+    # Inside the session middleware (it reads the session), outside everything that reads a body.
+    app.add_middleware(RequestGate)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,

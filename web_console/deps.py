@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
+from starlette.exceptions import HTTPException
 
 from callcenter.accounts.models import Account
 from callcenter.bus import EventBus
@@ -44,6 +45,15 @@ class PasswordChangeRequired(Exception):
 
 class CsrfRejected(Exception):
     """A state-changing request without the session's CSRF token."""
+
+
+class RequestTooLarge(HTTPException):
+    """A body past its route's limit (``limits.RequestGate`` counts it). An ``HTTPException`` so
+    FastAPI's body parsing passes it on (it turns other errors into 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail="request body too large")
+        self.limit = limit
 
 
 def current_account(request: Request) -> Account:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -253,3 +257,105 @@ async def live(app, bus, db):
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
         sock.close()
+
+
+# --- the app as an operator runs it: uvicorn in a process of its own -----------------------
+
+TWILIO_TOKEN = "twilio-auth-token-for-tests"
+TWILIO_SID = "AC" + "0" * 32
+ALIYUN_TOKEN = "aliyun-inbound-token-for-tests"
+OPEN311_KEY = "open311-post-key-for-tests"
+OPEN311_READ_KEY = "open311-read-key-for-tests"
+
+_SERVE = (
+    "import sys, uvicorn\n"
+    "from callcenter.bus import InProcessBus\n"
+    "from callcenter.config import Settings\n"
+    "from web_console.app import create_app\n"
+    "uvicorn.run(create_app(Settings(), InProcessBus()), host='127.0.0.1', port=int(sys.argv[1]),\n"
+    "            log_level='warning', lifespan='off', access_log=False)\n"
+)
+
+
+@dataclass
+class Served:
+    """The web app in its own uvicorn process (``served`` fixture)."""
+
+    proc: subprocess.Popen
+    settings: Settings
+    base_url: str
+    port: int
+
+    def rss_kib(self) -> int:
+        """The process's resident memory, from /proc."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def login(self, username: str) -> tuple[httpx.Client, str]:
+        """A signed-in client and its CSRF token."""
+        client = httpx.Client(base_url=self.base_url, follow_redirects=False, trust_env=False, timeout=30)
+        page = client.get("/login")
+        r = client.post(
+            "/login",
+            data={"username": username, "password": password_of(username), "csrf": csrf_from(page.text)},
+        )
+        assert r.status_code == 303, r.text
+        home = client.get(r.headers["location"], follow_redirects=True)
+        return client, csrf_from(home.text)
+
+
+@pytest.fixture
+def served(db: Settings, tmp_path: Path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {
+        **os.environ,
+        "CALLCENTER_DATA_DIR": str(db.data_dir),
+        "CALLCENTER_SESSION_SECRET": db.session_secret,
+        "CALLCENTER_PRODUCTION": "false",
+        "CALLCENTER_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "CALLCENTER_TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "CALLCENTER_ALIYUN_INBOUND_TOKEN": ALIYUN_TOKEN,
+        "CALLCENTER_OPEN311_API_KEYS": json.dumps([OPEN311_KEY]),
+        "CALLCENTER_OPEN311_READ_KEYS": json.dumps([OPEN311_READ_KEY]),
+        "CALLCENTER_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    workdir = tmp_path / "served"
+    workdir.mkdir()
+    log = (workdir / "uvicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, str(port)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (workdir / "uvicorn.log").read_text()
+            try:
+                if httpx.get(base_url + "/healthz", trust_env=False, timeout=2).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.1)
+        settings = db.model_copy(
+            update={
+                "twilio_auth_token": TWILIO_TOKEN,
+                "twilio_account_sid": TWILIO_SID,
+                "aliyun_inbound_token": ALIYUN_TOKEN,
+                "public_base_url": base_url,
+            }
+        )
+        yield Served(proc, settings, base_url, port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
