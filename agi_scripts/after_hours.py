@@ -12,6 +12,7 @@ from agi_scripts.server import AgiRequest
 from callcenter import ids
 from callcenter.messages import IvrRequest
 from callcenter.phone import normalize
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +20,13 @@ log = logging.getLogger(__name__)
 async def after_hours(request: AgiRequest, context) -> None:
     settings = context.settings
     kind, did, linkedid, uniqueid = (request.arg(i) for i in (1, 2, 3, 4))
-    if kind not in ("voicemail", "callback") or not did.isdigit() or not ids.CALL_ID.match(linkedid):
+    if kind not in ("voicemail", "callback") or not is_digits(did, 32) or not ids.CALL_ID.fullmatch(linkedid):
         log.warning("after_hours: refused arguments kind=%r did=%r", kind[:16], did[:32])
         return
     raw = request.headers.get("agi_callerid", "")
     caller = normalize(raw, settings.default_region, settings.default_area_code) or ""
     resident_id = (await context.ivr.facts(caller)).resident_id if caller else None
-    recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.match(uniqueid) else ""
+    recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.fullmatch(uniqueid) else ""
     message = IvrRequest(
         kind=kind,
         did=did,

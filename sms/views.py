@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.text import digits_int
 from sms.inbound import InboundSms, Outcome, ReplyHandler, receive
 from sms.service import apply_status_callback, enqueue_sms
 
@@ -112,7 +113,7 @@ async def twilio_status(request: Request) -> Response:
         return Response("forbidden", status_code=403, media_type="text/plain")
     settings: Settings = request.app.state.settings
     raw_id = request.query_params.get("m", "")
-    message_id = int(raw_id) if raw_id.isdigit() else None
+    message_id = digits_int(raw_id)
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
 
     def work() -> bool:

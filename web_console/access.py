@@ -28,6 +28,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/": ALL_ROLES,  # every role has a home page (outlets: their orders)
     "/logout": ALL_ROLES,
     "/api/me": ALL_ROLES,
+    "/api/openapi.json": SUPERVISORS,  # the JSON API's description (api_schema.py)
     "/password": ALL_ROLES,
     "/console": STAFF,
     "/ws/console": STAFF,

@@ -25,6 +25,7 @@ from dispatch.sms_replies import handle_reply
 from sms.views import router as sms_router
 from web_console import (
     admin,
+    api_schema,
     basic_data,
     callcontrol,
     ivr_admin,
@@ -119,6 +120,7 @@ ROUTERS = (
     pages.router,
     sockets.router,
     admin.router,
+    api_schema.router,  # the JSON API's OpenAPI description (supervisors)
     basic_data.router,
     callcontrol.router,
     ivr_admin.router,
@@ -140,6 +142,7 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         settings.load_secrets()
     app = FastAPI(
         title="Anning community hotline console",
+        # No public documentation: supervisors read the JSON API's description (api_schema.py).
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

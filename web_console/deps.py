@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated
 
+import annotated_types
 from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
@@ -108,6 +109,10 @@ def db_session(request: Request) -> Iterator[Session]:
     with session_scope(request.app.state.settings) as db:
         yield db
 
+
+# A row id from a path, query or body: bounded, so a 30-digit number is a 422, not a database
+# overflow (SQLite and PostgreSQL keep 64-bit integers).
+RowId = Annotated[int, annotated_types.Ge(0), annotated_types.Le(2**62)]
 
 CurrentAccount = Annotated[Account, Depends(authorize)]
 CsrfChecked = Depends(check_csrf)

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcenter.directory import imports
+from callcenter.text import digits_int
 from dispatch import attachments
 from sms import views as sms_views
 from web_console.access import ROUTE_ROLES
@@ -144,5 +145,5 @@ def _declared_length(scope: Scope) -> int | None:
     for key, value in scope.get("headers", []):
         if key == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+            return digits_int(text)
     return None

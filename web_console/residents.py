@@ -30,10 +30,11 @@ from callcenter.messages import CallsResident
 from callcenter.phone import display
 from callcenter.residents import service as resident_service
 from callcenter.residents.models import Resident, ServiceArchive
+from callcenter.text import digits_int
 from dispatch import profile as profiles
 from dispatch.models import WorkOrder
 from dispatch.queries import STATUSES
-from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, RowId, open_db, protected_router
 from web_console.render import render, show_errors_on, user_error_json
 from web_console.sessions import client_ip
 
@@ -53,8 +54,8 @@ class RegisterResident(BaseModel):
     linkedid: str = Field(default="", max_length=40)
     name: str = Field(max_length=64)
     phone: str = Field(max_length=40)
-    community_id: int | None = None
-    grid_id: int | None = None
+    community_id: RowId | None = None
+    grid_id: RowId | None = None
     address: str = Field(default="", max_length=255)
 
 
@@ -63,9 +64,9 @@ class LinkPhone(BaseModel):
     phone: str = Field(max_length=40)
 
 
-async def _repop(bus: EventBus, linkedid: str, resident_id: int | None) -> None:
+async def _repop(bus: EventBus, linkedid: str, resident_id: RowId | None) -> None:
     """The caller's pop shows the resident now: the engine rebuilds it."""
-    if ids.CALL_ID.match(linkedid):
+    if ids.CALL_ID.fullmatch(linkedid):
         linked = CallsResident(linkedid=linkedid, resident_id=resident_id)
         await bus.publish(linked.topic, linked.to_json())
 
@@ -85,7 +86,7 @@ def _show_resident_errors(request: Request) -> None:
 def api_my_calls(request: Request, account: CurrentAccount) -> JSONResponse:
     """The seat's calls today (China time), newest first: the console's 'my recent calls'."""
     ext = account.extension
-    if not ext or not ids.EXTENSION.match(ext):
+    if not ext or not ids.EXTENSION.fullmatch(ext):
         return JSONResponse([])
     today = datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     with open_db(request) as db:
@@ -113,7 +114,7 @@ def api_my_calls(request: Request, account: CurrentAccount) -> JSONResponse:
 
 
 @router.get("/api/residents/{resident_id}/identity")
-def api_resident_identity(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+def api_resident_identity(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     """A resident's full ID number and phones: shown on request only, and every request audited."""
     with open_db(request) as db:
         resident = db.get(Resident, resident_id)
@@ -175,7 +176,7 @@ async def api_register_resident(
 
 @router.post("/api/residents/{resident_id}/phones", dependencies=[CsrfChecked])
 async def api_link_phone(
-    request: Request, resident_id: int, body: LinkPhone, account: CurrentAccount, bus: BusDep
+    request: Request, resident_id: RowId, body: LinkPhone, account: CurrentAccount, bus: BusDep
 ) -> Response:
     _show_resident_errors(request)
     with open_db(request) as db:
@@ -190,7 +191,7 @@ async def api_link_phone(
 
 
 def _page(
-    request: Request, account: Account, resident_id: int, status_code: int = 200, error: str = ""
+    request: Request, account: Account, resident_id: RowId, status_code: int = 200, error: str = ""
 ) -> Response:
     with open_db(request) as db:
         r = db.get(Resident, resident_id)
@@ -263,7 +264,7 @@ def _page(
     )
 
 
-def _show_page_errors(request: Request, account: Account, resident_id: int) -> None:
+def _show_page_errors(request: Request, account: Account, resident_id: RowId) -> None:
     """A refused change shows the page again with the reason (404 for an unknown resident)."""
     show_errors_on(
         request,
@@ -272,12 +273,12 @@ def _show_page_errors(request: Request, account: Account, resident_id: int) -> N
 
 
 @router.get("/residents/{resident_id}")
-def resident_page(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+def resident_page(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     return _page(request, account, resident_id)
 
 
 @router.post("/residents/{resident_id}/household", dependencies=[CsrfChecked])
-async def resident_household(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def resident_household(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     form = await request.form()
     year = str(form.get("birth_year", "")).strip()
 
@@ -291,7 +292,7 @@ async def resident_household(request: Request, resident_id: int, account: Curren
                 name=str(form.get("name", ""))[:64],
                 relation=str(form.get("relation", ""))[:16],
                 phone=str(form.get("phone", ""))[:40],
-                birth_year=int(year) if year.isdigit() else None,
+                birth_year=digits_int(year, 4),
             )
             db.commit()
 
@@ -301,7 +302,7 @@ async def resident_household(request: Request, resident_id: int, account: Curren
 
 
 @router.post("/residents/{resident_id}/elderly", dependencies=[CsrfChecked])
-async def resident_elderly(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def resident_elderly(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     form = await request.form()
 
     def work() -> None:

@@ -38,6 +38,7 @@ from callcenter.clock import aware, utcnow
 from callcenter.config import Settings
 from callcenter.database import saved_id, session_scope
 from callcenter.messages import CallbackRequest, CallbacksChanged, FollowUpRequest, FollowUpResult
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ CALLBACKS_CHANGED = topics.CALLBACKS_CHANGED
 FOLLOWUP_REQUEST = topics.FOLLOWUP_REQUEST
 FOLLOWUP_RATED = topics.FOLLOWUP_RATED
 FOLLOWUP_RESULT = topics.FOLLOWUP_RESULT
-REFERENCE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+REFERENCE = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
 POLL_S = 1.0
 
 
@@ -54,7 +55,7 @@ def request_followup(session: Any, phone: str, reference: str) -> bool:
     """A follow-up call, added to the caller's transaction (the worker polls for pending ones):
     an order resolved and its follow-up requested commit together. False: not a number we can
     dial, or a bad reference."""
-    if dial_digits(phone) is None or not REFERENCE.match(reference):
+    if dial_digits(phone) is None or not REFERENCE.fullmatch(reference):
         return False
     session.add(FollowUp(reference=reference, phone=phone[:40]))
     return True
@@ -203,8 +204,8 @@ class CallbackWorker(_Worker):
     def accept(self, linkedid: str) -> tuple[bool, str]:
         """May this waiting caller be called back? Returns (ok, queue); the request is stored by
         the worker (a bus message), not here."""
-        call = self.model.calls.get(linkedid) if LINKEDID.match(linkedid or "") else None
-        if call is None or not QUEUE.match(call.queue or ""):
+        call = self.model.calls.get(linkedid) if LINKEDID.fullmatch(linkedid or "") else None
+        if call is None or not QUEUE.fullmatch(call.queue or ""):
             return False, ""
         waited = time.time() - call.queued_at if call.queued_at else 0.0
         number = call.caller or call.caller_raw
@@ -219,7 +220,7 @@ class CallbackWorker(_Worker):
         async for _topic, payload in sub:
             request = CallbackRequest.from_json(payload)
             phone, queue, linkedid = request.phone[:40], request.queue, request.linkedid
-            if dial_digits(phone) is None or not QUEUE.match(queue):
+            if dial_digits(phone) is None or not QUEUE.fullmatch(queue):
                 continue
             try:
                 await asyncio.to_thread(self._insert, linkedid[:64], phone, queue)
@@ -271,7 +272,7 @@ class CallbackWorker(_Worker):
             )
             await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
             variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb_id)}
-            if LINKEDID.match(cb.linkedid or ""):
+            if LINKEDID.fullmatch(cb.linkedid or ""):
                 variables["CC_CB_FOR"] = cb.linkedid  # statistics: the booking, in queue_log
             ok, detail = await self.originator.originate(cb.phone, "cc-callback", variables)
             if ok:
@@ -333,7 +334,7 @@ class FollowUpWorker(_Worker):
     # -- the FastAGI route's message: quick, no database --------------------------------------
     def rated(self, followup_id: str, digit: str) -> bool:
         """The digit the resident pressed (or nothing). True when it is a valid rating."""
-        if not followup_id.isdigit():
+        if not is_digits(followup_id):
             return False
         rating = int(digit) if digit in ("1", "2", "3", "4", "5") else None
         future = self._ratings.get(int(followup_id))
@@ -353,7 +354,7 @@ class FollowUpWorker(_Worker):
         async for _topic, row in sub:
             if row.get("outcome") == "answered" and row.get("queue") and row.get("caller"):
                 reference = f"call:{row.get('linkedid', '')}"
-                if REFERENCE.match(reference):
+                if REFERENCE.fullmatch(reference):
                     request = FollowUpRequest(phone=row["caller"], reference=reference)
                     await self.bus.publish(request.topic, request.to_json())
 
@@ -361,7 +362,7 @@ class FollowUpWorker(_Worker):
         async for _topic, payload in sub:
             request = FollowUpRequest.from_json(payload)
             phone, reference = request.phone[:40], request.reference
-            if dial_digits(phone) is None or not REFERENCE.match(reference):
+            if dial_digits(phone) is None or not REFERENCE.fullmatch(reference):
                 log.warning("follow-up request refused: %r", payload)
                 continue
             try:

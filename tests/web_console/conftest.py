@@ -28,6 +28,7 @@ from callcenter.bus import InProcessBus
 from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from hotline.models import import_all_models
+from tests.hostile import WebTarget
 from web_console.app import SESSION_COOKIE, create_app
 
 with warnings.catch_warnings():
@@ -293,9 +294,28 @@ class Served:
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
 
+    aliyun_token = ALIYUN_TOKEN
+    open311_read_key = OPEN311_READ_KEY
+
+    def web_target(self) -> WebTarget:
+        """What the hostile-input feeders need: the provider secrets and a seat's session."""
+        seat, csrf = self.login("seat1001")
+        return WebTarget(
+            self.base_url,
+            TWILIO_TOKEN,
+            TWILIO_SID,
+            ALIYUN_TOKEN,
+            OPEN311_KEY,
+            f"{SESSION_COOKIE}={seat.cookies[SESSION_COOKIE]}",
+            csrf,
+        )
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, follow_redirects=False, trust_env=False, timeout=30)
+
     def login(self, username: str) -> tuple[httpx.Client, str]:
         """A signed-in client and its CSRF token."""
-        client = httpx.Client(base_url=self.base_url, follow_redirects=False, trust_env=False, timeout=30)
+        client = self.client()
         page = client.get("/login")
         r = client.post(
             "/login",
@@ -304,6 +324,84 @@ class Served:
         assert r.status_code == 303, r.text
         home = client.get(r.headers["location"], follow_redirects=True)
         return client, csrf_from(home.text)
+
+
+@dataclass
+class FuzzRun:
+    """What one schemathesis run sent and got (from its HAR report)."""
+
+    requests: int
+    server_errors: list[str]  # "METHOD url -> status" of every 5xx
+    output: str
+
+
+FUZZ_ROLES = {
+    "seat": "seat1001",
+    "supervisor": "super",
+    "admin": "admin",
+    "outlet": "outlet",
+    "anonymous": None,
+}
+
+
+def run_fuzz(
+    base_url: str,
+    schema: Path,
+    headers: dict[str, str],
+    workdir: Path,
+    max_examples: int = 25,
+    seed: int = 311,
+) -> FuzzRun:
+    """schemathesis against the running app from ``schema``, with ``headers`` on every request
+    (a role's session cookie and CSRF token). Only the server-error check decides: a refusal
+    (401/403/404/422) is the right answer to most of what it sends."""
+    har = workdir / "fuzz.har"
+    har.unlink(missing_ok=True)
+    cmd = [
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        str(schema),
+        "--url",
+        base_url,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(max_examples),
+        "--seed",
+        str(seed),
+        "--generation-deterministic",
+        "--workers",
+        "2",
+        "--no-shrink",
+        "--continue-on-failure",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--suppress-health-check",
+        "all",
+        "--request-timeout",
+        "30",
+        "--report",
+        "har",
+        "--report-har-path",
+        str(har),
+        "--no-color",
+    ]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=workdir, check=False)
+    output = proc.stdout + proc.stderr
+    assert har.exists(), output[-3000:]
+    entries = json.loads(har.read_text())["log"]["entries"]
+    errors = [
+        f"{e['request']['method']} {e['request']['url']} -> {e['response']['status']}"
+        for e in entries
+        if e["response"]["status"] >= 500
+    ]
+    return FuzzRun(len(entries), errors, output)
+
+
+Helpers.run_fuzz = staticmethod(run_fuzz)  # type: ignore[attr-defined]
+Helpers.FUZZ_ROLES = FUZZ_ROLES  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -322,6 +420,7 @@ def served(db: Settings, tmp_path: Path):
         "CALLCENTER_ALIYUN_INBOUND_TOKEN": ALIYUN_TOKEN,
         "CALLCENTER_OPEN311_API_KEYS": json.dumps([OPEN311_KEY]),
         "CALLCENTER_OPEN311_READ_KEYS": json.dumps([OPEN311_READ_KEY]),
+        "CALLCENTER_STATS_API_TOKEN": "stats-token-for-tests",
         "CALLCENTER_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
     workdir = tmp_path / "served"

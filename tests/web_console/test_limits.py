@@ -10,9 +10,8 @@ import time
 
 import pytest
 
+from web_console.app import SESSION_COOKIE
 from web_console.limits import BODY_LIMITS, DEFAULT_BODY_LIMIT
-
-from .conftest import ALIYUN_TOKEN, SESSION_COOKIE
 
 FIFTY_MIB = 50 * 1024 * 1024
 CHUNK_SIZE = 65536
@@ -87,7 +86,7 @@ def test_fifty_mib_chunked_bodies_are_refused_and_memory_stays_put(served):
             "/sms/twilio/inbound",
             {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "c2lnbmF0dXJl"},
         ),
-        (f"/sms/aliyun/inbound?token={ALIYUN_TOKEN}", {"Content-Type": "application/json"}),
+        (f"/sms/aliyun/inbound?token={served.aliyun_token}", {"Content-Type": "application/json"}),
         ("/open311/v2/requests.json", {"Content-Type": "application/x-www-form-urlencoded"}),
     ]
     # Warm up every route once so the first-use imports and caches are not counted as growth.
