@@ -2,9 +2,10 @@
 
 ``RequestGate`` is an ASGI middleware that runs before FastAPI reads anything of a request:
 
-1. It finds the route the request is for. A protected route (``access.ROUTE_ROLES``) gets the
-   same session and role check as the route's own ``authorize`` dependency, here, so a stranger's
-   body is never read at all (FastAPI parses bodies before it solves dependencies).
+1. It finds the route the request is for and runs the route's own access checks (``ACCESS_CHECKS``
+   among its dependencies: the session and role check ``authorize``, or the statistics API's
+   token-or-session check) here, so a stranger's body is never read at all (FastAPI parses
+   bodies before it solves dependencies). The route runs them again; they are cheap.
 2. It counts the body's bytes as the route reads them, whether the client declared a
    ``Content-Length`` or streams a chunked body, and stops at the route's limit with 413. A
    declared length above the limit is refused before the route runs.
@@ -15,7 +16,7 @@ and uploads) or less (the SMS webhooks), in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,11 +27,14 @@ from callcenter.directory import imports
 from callcenter.text import digits_int
 from dispatch import attachments
 from sms import views as sms_views
-from web_console.access import ROUTE_ROLES
 from web_console.deps import Forbidden, NotAuthenticated, PasswordChangeRequired, RequestTooLarge, authorize
 from web_console.render import refusal_response, too_large_response
+from web_console.reports import api_client
 
 MIB = 1024 * 1024
+
+# The dependencies that decide who may use a route (they raise the refusals below).
+ACCESS_CHECKS: frozenset[Callable[[Request], object]] = frozenset({authorize, api_client})
 
 # What a form, a JSON document or an attachment of up to 5 MiB needs, with room for multipart.
 DEFAULT_BODY_LIMIT = 6 * MIB
@@ -83,6 +87,18 @@ class RequestGate:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.routes: list[BaseRoute] | None = None
+        self.checks: dict[int, list[Callable[[Request], object]]] = {}
+
+    def checks_of(self, route: BaseRoute | None) -> list[Callable[[Request], object]]:
+        """The access checks among the route's dependencies (remembered per route)."""
+        if route is None:
+            return []
+        key = id(route)
+        if key not in self.checks:
+            dependant = getattr(route, "dependant", None)
+            calls = [d.call for d in getattr(dependant, "dependencies", [])]
+            self.checks[key] = list(dict.fromkeys(c for c in calls if c in ACCESS_CHECKS))
+        return self.checks[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,9 +109,11 @@ class RequestGate:
         route, path = _route_of(scope, self.routes)
         limit = body_limit(path)
         request = Request(scope, receive)
-        if route is not None and path in ROUTE_ROLES:
+        checks = self.checks_of(route)
+        if checks:
             try:
-                await run_in_threadpool(authorize, Request({**scope, "route": route}))
+                for check in checks:
+                    await run_in_threadpool(check, Request({**scope, "route": route}))
             except (NotAuthenticated, Forbidden, PasswordChangeRequired) as exc:
                 refusal = refusal_response(request, exc)
                 if _has_body(scope):  # left unread: the connection cannot carry another request

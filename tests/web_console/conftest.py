@@ -8,11 +8,13 @@ import contextlib
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,23 +68,28 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def db(settings: Settings, password_hashes: dict[str, str]) -> Settings:
-    import_all_models()
-    SQLModel.metadata.create_all(get_engine(settings))
+def add_accounts(settings: Settings, hashes: dict[str, str]) -> None:
+    """The accounts of ``ACCOUNTS``, with the passwords ``password_of`` gives."""
     with session_scope(settings) as session:
         for username, (display, role, ext, active) in ACCOUNTS.items():
             session.add(
                 Account(
                     username=username,
                     display_name=display,
-                    password_hash=password_hashes[username],
+                    password_hash=hashes[username],
                     role=role,
                     extension=ext,
                     active=active,
                 )
             )
         session.commit()
+
+
+@pytest.fixture
+def db(settings: Settings, password_hashes: dict[str, str]) -> Settings:
+    import_all_models()
+    SQLModel.metadata.create_all(get_engine(settings))
+    add_accounts(settings, password_hashes)
     return settings
 
 
@@ -310,6 +317,13 @@ class Served:
             csrf,
         )
 
+    def role_headers(self, username: str | None) -> dict[str, str]:
+        """The session cookie and CSRF token of a signed-in account (none for a stranger)."""
+        if username is None:
+            return {}
+        client, csrf = self.login(username)
+        return {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}", "X-CSRF-Token": csrf}
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, follow_redirects=False, trust_env=False, timeout=30)
 
@@ -400,12 +414,61 @@ def run_fuzz(
     return FuzzRun(len(entries), errors, output)
 
 
+CHUNK_SIZE = 65536
+# Bodies Starlette's own form limits (1 MiB a field, 1000 fields) would let through to 1 GB: the
+# urlencoded body is 64 KiB fields, the multipart one a single file part.
+FORM_CHUNK = b"f=" + b"a" * (CHUNK_SIZE - 3) + b"&"
+MULTIPART_HEAD = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.xlsx"\r\n\r\n'
+
+
+def stream_chunked(
+    port: int, path: str, headers: dict[str, str], total: int = 50 * 1024 * 1024
+) -> tuple[int, int, bytes]:
+    """POST ``total`` bytes as a chunked body over a raw socket, stopping as soon as the server
+    answers. Returns (status, bytes of body sent, the response's first bytes)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+    sent = 0
+    answer = b""
+    kind = headers.get("Content-Type", "")
+    chunk = FORM_CHUNK if "urlencoded" in kind else b"a" * CHUNK_SIZE
+    first = MULTIPART_HEAD if "multipart" in kind else b"[" if "json" in kind else b""
+    try:
+        while sent < total:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            data = first + chunk if sent == 0 else chunk
+            sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+            sent += len(data)
+        else:
+            sock.sendall(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server answered and closed: read what it said
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the server closes after a refusal
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        answer += data
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 "), f"no answer after {sent} bytes: {answer[:200]!r}"
+    return int(answer[9:12]), sent, answer
+
+
+Helpers.stream_chunked = staticmethod(stream_chunked)  # type: ignore[attr-defined]
 Helpers.run_fuzz = staticmethod(run_fuzz)  # type: ignore[attr-defined]
 Helpers.FUZZ_ROLES = FUZZ_ROLES  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def served(db: Settings, tmp_path: Path):
+@contextlib.contextmanager
+def serve_process(db: Settings, workdir: Path) -> Iterator[Served]:
+    """The app for ``db``'s data dir in a uvicorn process of its own, stopped on exit."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -413,6 +476,7 @@ def served(db: Settings, tmp_path: Path):
     env = {
         **os.environ,
         "CALLCENTER_DATA_DIR": str(db.data_dir),
+        "CALLCENTER_DATABASE_URL": db.database_url,
         "CALLCENTER_SESSION_SECRET": db.session_secret,
         "CALLCENTER_PRODUCTION": "false",
         "CALLCENTER_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
@@ -423,8 +487,7 @@ def served(db: Settings, tmp_path: Path):
         "CALLCENTER_STATS_API_TOKEN": "stats-token-for-tests",
         "CALLCENTER_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    workdir = tmp_path / "served"
-    workdir.mkdir()
+    workdir.mkdir(parents=True, exist_ok=True)
     log = (workdir / "uvicorn.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVE, str(port)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
@@ -458,3 +521,9 @@ def served(db: Settings, tmp_path: Path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def served(db: Settings, tmp_path: Path):
+    with serve_process(db, tmp_path / "served") as s:
+        yield s

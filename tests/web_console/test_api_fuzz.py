@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-from web_console.app import SESSION_COOKIE
-
 # Requests per operation and phase; the whole run is a few thousand requests per role.
 MAX_EXAMPLES = int(os.environ.get("CC_FUZZ_EXAMPLES", "10"))
 
@@ -32,10 +30,7 @@ def test_no_server_error_for_any_role(served, tmp_path, web):
     schema.write_bytes(supervisor.get("/api/openapi.json").content)
     total, errors = 0, []
     for role, username in web.FUZZ_ROLES.items():
-        headers = {}
-        if username is not None:
-            client, csrf = served.login(username)
-            headers = {"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}", "X-CSRF-Token": csrf}
+        headers = served.role_headers(username)
         workdir = tmp_path / role
         workdir.mkdir()
         run = web.run_fuzz(served.base_url, schema, headers, workdir, max_examples=MAX_EXAMPLES)
