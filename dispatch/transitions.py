@@ -181,7 +181,8 @@ def _return(step: Step) -> None:
     step.extra["outlet_id"] = step.order.outlet_id
 
 
-MAX_EXTENSION = timedelta(days=366)
+# Past a century a date is a typo (9999-12-31), and deadline arithmetic near year 9999 overflows.
+MAX_EXTENSION = timedelta(days=36_525)
 
 
 def _extend(step: Step) -> None:
@@ -196,10 +197,9 @@ def _extend(step: Step) -> None:
     deadline = aware(order.deadline_at)
     if until is None or (deadline is not None and until <= deadline):
         raise DispatchError("ask for a new deadline later than the current one")
-    # Dates far ahead are typos, and ``datetime`` arithmetic on them overflows later.
     base = deadline or aware(order.created_at)
     if base is not None and until - base > MAX_EXTENSION:
-        raise DispatchError("an extension may ask for at most a year")
+        raise DispatchError("ask for a new deadline within a century")
     if not step.note:
         raise DispatchError("a reason is required for an extension")
     order.extension_requested_until = until

@@ -76,12 +76,14 @@ async def feed_agi(port: int) -> Outcome:
         await call("callback", [number, linkedid()], {"agi_callerid": number})
         await call("followup", [number, number], {"agi_callerid": number})
     for value in load("sip_headers"):
+        # Asterisk answers GET VARIABLE on one line: a header value reaches the route unfolded.
+        answer = value.replace("\r", " ").replace("\n", " ")
         await call(
             "incoming",
             ["12345", "12345", "hotline", linkedid()],
             variables={
-                "PJSIP_HEADER(read,X-12345-OrderNo)": value,
-                "PJSIP_HEADER(read,X-12345-Summary)": value,
+                "PJSIP_HEADER(read,X-12345-OrderNo)": answer,
+                "PJSIP_HEADER(read,X-12345-Summary)": answer,
             },
         )
         await call("incoming", [value, value, value, value])

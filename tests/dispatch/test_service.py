@@ -342,7 +342,7 @@ def test_odd_extension_dates_and_merge_targets_are_refused(db, world):
     for until in (
         "9999-12-31T00:00:00+00:00",
         datetime(9999, 12, 31, tzinfo=UTC),
-        order.deadline_at + timedelta(days=400),
+        order.deadline_at + transitions.MAX_EXTENSION + timedelta(days=1),
     ):
         with pytest.raises(DispatchError):
             transition(db, order, "延期申请", world.outlet, now=NOW, until=until, reason="等配件")
