@@ -85,6 +85,18 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(served):
     )
     assert r.status_code == 413
     assert "too large" in r.json()["message"]
+    # A page's form gets the error page, with the same message.
+    r = seat.post(
+        "/orders/1/attachments",
+        content=b"x" * (BODY_LIMITS["/orders/{order_id}/attachments"] + 1),
+        headers={
+            "Content-Type": "multipart/form-data; boundary=xyz",
+            "X-CSRF-Token": csrf,
+            "Accept": "text/html",
+        },
+    )
+    assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+    assert "too large" in r.text  # the session asked for English above
 
 
 @pytest.mark.parametrize(
