@@ -29,9 +29,9 @@ from callcenter.aio import new_event_loop
 log = logging.getLogger(__name__)
 
 MAX_HEADERS = 16 * 1024
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,.\-]*\))?$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,.\-]*\))?")
 # Values MSet can carry unquoted: no separator, quote, escape, paren or bracket.
-_MSET_VALUE = re.compile(r"^[A-Za-z0-9+._:@/ -]{0,200}$")
+_MSET_VALUE = re.compile(r"[A-Za-z0-9+._:@/ -]{0,200}")
 _RESULT = re.compile(r"^200 result=(-?\d+)(?: \((.*)\))?", re.DOTALL)
 
 
@@ -95,7 +95,7 @@ class AgiRequest:
 
     async def get_variables(self, *names: str) -> list[str | None]:
         for name in names:
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"bad variable name {name!r}")
         replies = await self.commands([f"GET VARIABLE {name}" for name in names])
         return [data if result == 1 else None for result, data in replies]
@@ -105,10 +105,10 @@ class AgiRequest:
 
     async def set_variables(self, values: dict[str, str]) -> None:
         for name in values:
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"bad variable name {name!r}")
         plain = {k: v for k, v in values.items() if "(" not in k}
-        if len(plain) > 1 and all(_MSET_VALUE.match(str(v)) for v in plain.values()):
+        if len(plain) > 1 and all(_MSET_VALUE.fullmatch(str(v)) for v in plain.values()):
             # One round trip instead of one per variable: Asterisk's MSet(a=1,b=2). Only values
             # that cannot end an argument (no comma, quote, backslash, bracket) go this way.
             result, _ = await self.command(

@@ -10,13 +10,13 @@ from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
 
-_CONTACT = re.compile(r"^sip:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*$")
-_HOST = re.compile(r"^[0-9A-Za-z.:_-]+$")
+_CONTACT = re.compile(r"sip:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*")
+_HOST = re.compile(r"[0-9A-Za-z.:_-]+")
 
 
 def _contact(value: str, what: str) -> str:
     value = (value or "").strip()
-    if value and not _CONTACT.match(value):
+    if value and not _CONTACT.fullmatch(value):
         log.warning("%s %r ignored: not a plain sip: URI", what, value)
         return ""
     return value
@@ -32,7 +32,7 @@ def callcontrol_context(settings: Settings) -> dict:
         if contact:
             lines.append({"name": name, "contact": contact})
     digit = settings.callback_digit if re.fullmatch(r"[0-9*#]", settings.callback_digit or "") else "1"
-    host = settings.agi_host if _HOST.match(settings.agi_host or "") else "127.0.0.1"
+    host = settings.agi_host if _HOST.fullmatch(settings.agi_host or "") else "127.0.0.1"
     if host in ("", "0.0.0.0", "::", "*"):
         host = "127.0.0.1"
     return {

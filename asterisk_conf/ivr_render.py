@@ -17,6 +17,7 @@ from callcenter.ids import PERSONAL_QUEUE_PREFIX
 from callcenter.ivr.models import IvrOption, ServiceHours
 from callcenter.ivr.service import DIGITS, hours_prompt_name, option_prompt_name
 from callcenter.ivr.voicemail import VOICEMAIL_DIR
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def ivr_context(settings: Settings, instance_path: str, agi_url: str, ivr: IvrDa
 def _static_route(settings: Settings, ivr: IvrData) -> dict | None:
     """Benchmarks: ``bench_static_did`` leads to the first menu without the FastAGI step."""
     did = settings.bench_static_did.strip()
-    if not did or not did.isdigit() or not ivr.menus:
+    if not did or not is_digits(did, 32) or not ivr.menus:
         return None
     menu = ivr.menus[0]
     return {"did": did, "menu_did": menu.number, "queue": menu.keys[0].queue}

@@ -83,10 +83,10 @@ OWN_DATA_DIRS = ("sounds", "moh")
 QUEUE_OPTIONS = "rt"  # r: ring instead of hold music; t: the seat may transfer (features atxfer)
 STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"}
 
-_DIGITS = re.compile(r"^[0-9]{1,32}$")
-_MATCH = re.compile(r"^[0-9A-Za-z.:/,_-]+$")
-_HOST = re.compile(r"^[0-9A-Za-z.:_-]+$")
-_CONTACT = re.compile(r"^sips?:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*$")
+_DIGITS = re.compile(r"[0-9]{1,32}")
+_MATCH = re.compile(r"[0-9A-Za-z.:/,_-]+")
+_HOST = re.compile(r"[0-9A-Za-z.:_-]+")
+_CONTACT = re.compile(r"sips?:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*")
 
 
 def conf_value(value: str | None) -> str:
@@ -97,7 +97,7 @@ def conf_value(value: str | None) -> str:
 
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
     value = (value or "").strip()
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise ValueError(f"invalid {what}: {value!r}")
     return value
 
@@ -152,7 +152,7 @@ def load_data(session: Session) -> DialplanData:
     """Read DIDs, queues, seats and memberships, keeping only what is safe to render."""
     queues: dict[str, QueueConf] = {}
     for q in session.exec(select(CallQueue).order_by(CallQueue.name)).all():
-        if not ids.QUEUE.match(q.name or ""):
+        if not ids.QUEUE.fullmatch(q.name or ""):
             log.warning("queue %r skipped: the name must match %s", q.name, ids.QUEUE.pattern)
             continue
         strategy = q.strategy if q.strategy in STRATEGIES else "rrmemory"
@@ -172,12 +172,12 @@ def load_data(session: Session) -> DialplanData:
     ).all()
     for a in sorted(accounts, key=lambda a: a.extension or ""):
         ext = (a.extension or "").strip()
-        if not _DIGITS.match(ext):
+        if not _DIGITS.fullmatch(ext):
             if ext:
                 log.warning("seat %r skipped: extension %r is not digits", a.username, ext)
             continue
         contact = (a.sip_contact or "").strip()
-        if contact and not _CONTACT.match(contact):
+        if contact and not _CONTACT.fullmatch(contact):
             log.warning("seat %s: sip_contact %r ignored (not a plain sip: URI)", ext, contact)
             contact = ""
         password = conf_value(a.sip_password)
@@ -209,7 +209,7 @@ def load_data(session: Session) -> DialplanData:
     dids: list[DidConf] = []
     for n in session.exec(select(ServiceNumber).order_by(ServiceNumber.number)).all():
         number = (n.number or "").strip()
-        if not _DIGITS.match(number):
+        if not _DIGITS.fullmatch(number):
             log.warning("service number %r skipped: not digits", n.number)
             continue
         if n.queue_name not in queues:
@@ -234,7 +234,7 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
     instance = install.instance_path(settings.asterisk_instance_dir())
     ami_host = _checked(_HOST, settings.ami_host, "ami_host")
     permits = ["127.0.0.1/255.255.255.255"]
-    if ami_host not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and re.match(r"^[0-9.]+$", ami_host):
+    if ami_host not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and re.fullmatch(r"[0-9.]+", ami_host):
         permits.append(f"{ami_host}/255.255.255.255")
     if not settings.ami_secret:
         raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")

@@ -30,8 +30,8 @@ from pathlib import Path
 from callcenter.config import Settings
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
-_TOKEN = re.compile(r"^[A-Za-z0-9!%*_+`'~.-]+$")  # RFC 3261 token (header names)
-_USER = re.compile(r"^[A-Za-z0-9+*#._-]{1,64}$")
+_TOKEN = re.compile(r"[A-Za-z0-9!%*_+`'~.-]+")  # RFC 3261 token (header names)
+_USER = re.compile(r"[A-Za-z0-9+*#._-]{1,64}")
 
 
 class SippMissing(RuntimeError):
@@ -199,7 +199,7 @@ def render_uac(
     text = text.replace("CSeq: 2 BYE", f"CSeq: {2 + n_info} BYE")
     lines = []
     for i, name in enumerate(header_names):
-        if not _TOKEN.match(name):
+        if not _TOKEN.fullmatch(name):
             raise ValueError(f"bad SIP header name {name!r}")
         lines.append(f"      {name}: [cc_h{i}]")
     text = text.replace("@@FROM_NAME@@", "[cc_name] " if with_name else "")
@@ -356,7 +356,7 @@ async def run_calls(
     caller number (sipp ``-inf``), each held ``hold_ms`` after the answer. For benchmarks."""
     if not callers:
         raise ValueError("no callers")
-    if not _USER.match(did) or not all(_USER.match(c) for c in callers):
+    if not _USER.fullmatch(did) or not all(_USER.fullmatch(c) for c in callers):
         raise ValueError("did and callers must be SIP user tokens")
     headers = headers or {}
     with tempfile.TemporaryDirectory(prefix="cc-sipp-bulk-") as tmp:

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     webhook_secret: str = ""  # generated into secrets.json unless given
     webhook_max_attempts: int = 8
     open311_api_keys: list[str] = []  # empty: POST requests.json is refused
+    # Secrets for reading hotline-taken orders through GET requests (the city platform's key).
+    # Without one an Open311 client sees only the requests filed through Open311.
+    open311_read_keys: list[str] = []
     open311_jurisdiction_id: str = "anning.lanzhou.gov.cn"
     supervisor_phones: list[str] = []  # mobiles that get the 督办 SMS (e-mail: supervisor_emails)
     deadline_check_s: float = 30.0  # how often the scheduler looks for 催办 / 督办

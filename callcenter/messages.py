@@ -278,7 +278,7 @@ class CallControlResult:
 
     def result_json(self) -> dict[str, Any]:
         """On ``callcontrol.result``: the same, with the extension (empty when it was not one)."""
-        return {**self.to_json(), "ext": self.ext if ids.EXTENSION.match(self.ext) else ""}
+        return {**self.to_json(), "ext": self.ext if ids.EXTENSION.fullmatch(self.ext) else ""}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/": ALL_ROLES,  # every role has a home page (outlets: their orders)
     "/logout": ALL_ROLES,
     "/api/me": ALL_ROLES,
+    "/api/openapi.json": SUPERVISORS,  # the JSON API's description (api_schema.py)
     "/password": ALL_ROLES,
     "/console": STAFF,
     "/ws/console": STAFF,
@@ -119,7 +120,8 @@ PUBLIC_ROUTES: frozenset[str] = frozenset(
         "/sms/twilio/inbound",
         "/sms/twilio/status",
         "/sms/aliyun/inbound",
-        # Open311 GeoReport v2: an api_key for POST, as the standard says (open311.py)
+        # Open311 GeoReport v2: an api_key for POST, as the standard says, and a read key for
+        # hotline-taken orders in GET requests (open311.py)
         "/open311/v2/discovery.{fmt}",
         "/open311/v2/services.{fmt}",
         "/open311/v2/services/{service_code}.{fmt}",

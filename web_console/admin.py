@@ -17,7 +17,7 @@ from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ
 from callcenter.directory.models import CallQueue
 from callcenter.messages import ConfigRequest
-from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, RowId, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
 
@@ -97,7 +97,7 @@ async def admin_create_account(
 @router.post("/admin/accounts/{account_id}/active", dependencies=[CsrfChecked])
 async def admin_set_active(
     request: Request,
-    account_id: int,
+    account_id: RowId,
     account: CurrentAccount,
     bus: BusDep,
     active: bool = Form(...),
@@ -109,7 +109,7 @@ async def admin_set_active(
 
 
 @router.post("/admin/accounts/{account_id}/password", dependencies=[CsrfChecked])
-async def admin_reset_password(request: Request, account_id: int, account: CurrentAccount) -> Response:
+async def admin_reset_password(request: Request, account_id: RowId, account: CurrentAccount) -> Response:
     changed, password = await _run_flow(request, account, flows.reset_password, account_id)
     return _accounts_page(request, account, reset=changed.username, password=password)
 
@@ -130,7 +130,7 @@ async def admin_set_phone(
 @router.post("/admin/accounts/{account_id}/queues", dependencies=[CsrfChecked])
 async def admin_set_queues(
     request: Request,
-    account_id: int,
+    account_id: RowId,
     account: CurrentAccount,
     bus: BusDep,
     skills: list[str] = Form([]),

@@ -26,6 +26,7 @@ from dispatch.sms_replies import handle_reply
 from sms.views import router as sms_router
 from web_console import (
     admin,
+    api_schema,
     basic_data,
     callcontrol,
     ivr_admin,
@@ -41,6 +42,7 @@ from web_console import (
     softphone,
 )
 from web_console.access import nav_links
+from web_console.limits import RequestGate
 from web_console.render import install_exception_handlers
 from web_console.resident_access import RedisSeatCalls, SeatCalls
 from web_console.sessions import SESSION_MAX_AGE, RedisSessionRevocations, SessionRevocations
@@ -128,6 +130,7 @@ ROUTERS = (
     softphone.router,
     softphone.relay,
     admin.router,
+    api_schema.router,  # the JSON API's OpenAPI description (supervisors)
     basic_data.router,
     callcontrol.router,
     ivr_admin.router,
@@ -149,6 +152,7 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         settings.load_secrets()
     app = FastAPI(
         title="Anning community hotline console",
+        # No public documentation: supervisors read the JSON API's description (api_schema.py).
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -175,6 +179,8 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
+    # Inside the session middleware (it reads the session), outside everything that reads a body.
+    app.add_middleware(RequestGate)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,

@@ -156,7 +156,7 @@ async def seat_pause(
     """Pause or resume the seat's own phone in its queues; the engine asks Asterisk, and the new
     state comes back to every console and wallboard from Asterisk's own event."""
     ext = account.extension
-    if not ext or not ids.EXTENSION.match(ext):
+    if not ext or not ids.EXTENSION.fullmatch(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
     reasons = settings.pause_reasons
     if body.paused and body.reason not in reasons:
@@ -175,7 +175,7 @@ def wallboard(request: Request, account: CurrentAccount) -> Response:
 @router.get("/console")
 def console(request: Request, account: CurrentAccount, settings: SettingsDep) -> Response:
     lang = current_lang(request)
-    ext = account.extension if account.extension and ids.EXTENSION.match(account.extension) else None
+    ext = account.extension if account.extension and ids.EXTENSION.fullmatch(account.extension) else None
     return render(
         request,
         "console.html",

@@ -16,8 +16,9 @@ from callcenter.audit.service import record
 from callcenter.database import saved_id
 from callcenter.directory.models import CallQueue
 from callcenter.errors import UserError
+from callcenter.text import is_digits
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,32}")
 
 
 class AccountError(UserError, domain="account"):
@@ -57,7 +58,7 @@ def create_account(
     queues: list[str] | None = None,
 ) -> tuple[Account, str]:
     """A new account with a temporary password (to be changed at first login)."""
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise AccountError("username: 2-32 letters, digits, '.', '_' or '-'")
     if role not in {r.value for r in Role}:
         raise AccountError("unknown role")
@@ -65,7 +66,7 @@ def create_account(
     if session.exec(select(Account).where(Account.username == username)).first():
         raise AccountError("that username is taken")
     if role == Role.SEAT:
-        if not ids.EXTENSION.match(extension):
+        if not ids.EXTENSION.fullmatch(extension):
             raise AccountError("a seat needs an extension of 3-6 digits")
         if session.exec(select(Account).where(Account.extension == extension)).first():
             raise AccountError("that extension is taken")
@@ -151,7 +152,7 @@ def parse_skills(values: list[str]) -> dict[str, int]:
         if not value:
             continue
         name, _, level = value.partition(":")
-        if not level.isdigit() or int(level) not in SKILL_LEVELS:
+        if not is_digits(level, 3) or int(level) not in SKILL_LEVELS:
             raise AccountError(f"unknown skill level for {name[:32]!r}")
         skills[name] = int(level)
     return skills

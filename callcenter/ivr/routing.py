@@ -32,6 +32,7 @@ from callcenter.ivr.models import CallerRequest, ServiceHours
 from callcenter.ivr.voicemail import VOICEMAIL, voicemail_dir
 from callcenter.messages import IvrRequest, IvrRequestAdded
 from callcenter.residents.service import RESIDENT_BY_PHONE
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
     if resident:
         resident_id, elderly, alone, vulnerable = resident
         priority = bool(vulnerable or (elderly and alone))
-    last_seat = seat[0] if seat and seat[0] and seat[0].isdigit() else ""
+    last_seat = seat[0] if seat and seat[0] and is_digits(seat[0]) else ""
     return CallerFacts(resident_id=resident_id, priority=priority, last_seat=last_seat)
 
 

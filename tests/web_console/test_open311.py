@@ -12,11 +12,13 @@ from callcenter.database import session_scope
 from dispatch.models import Category, WorkOrder
 
 KEY = "xyz-open311-test-key"
+READ_KEY = "xyz-open311-read-key"
 
 
 @pytest.fixture
 def o311(db, web):
     db.open311_api_keys = [KEY]
+    db.open311_read_keys = [READ_KEY]
     with session_scope(db) as s:
         root = Category(code="PUBLIC", name="市政设施")
         s.add(root)
@@ -171,9 +173,38 @@ def test_hotline_orders_show_no_resident_text(o311, app, web):
         s.commit()
         number = order.number
     with web.TestClient(app) as client:
-        [req] = client.get(f"/open311/v2/requests/{number}.json").json()
+        [req] = client.get(f"/open311/v2/requests/{number}.json?api_key={READ_KEY}").json()
     assert req["description"] == "路灯损坏" and req["address"] == "十里店东社区"
     assert "王秀英" not in str(req) and "502" not in str(req)
+
+
+def test_anonymous_clients_see_only_open311_requests(o311, app, web):
+    from dispatch import service as dispatch
+
+    with session_scope(o311) as s:
+        cat = s.exec(select(Category).where(Category.code == "002")).one()
+        hotline = dispatch.create_order(
+            s, dispatch.Actor("seat1001", "seat"), order_type="求助", category_id=cat.id, summary="路灯"
+        )
+        s.commit()
+        hotline_number = hotline.number
+    with web.TestClient(app) as client:
+        r = _post(client, f"api_key={KEY}&service_code=001&address_string=十里店南街")
+        assert r.status_code == 201
+        filed = r.json()[0]["service_request_id"]
+        for fmt in ("json", "xml"):
+            anonymous = client.get(f"/open311/v2/requests.{fmt}")
+            assert anonymous.status_code == 200
+            assert filed in anonymous.text and hotline_number not in anonymous.text
+        assert client.get(f"/open311/v2/requests/{hotline_number}.json").status_code == 404
+        by_id = client.get(f"/open311/v2/requests.json?service_request_id={hotline_number},{filed}").json()
+        assert [x["service_request_id"] for x in by_id] == [filed]
+        # The POST key is not a read key; a wrong key reads like no key.
+        for key in (KEY, "wrong", "ü"):
+            assert hotline_number not in client.get("/open311/v2/requests.json", params={"api_key": key}).text
+        keyed = client.get(f"/open311/v2/requests.json?api_key={READ_KEY}").json()
+        assert {hotline_number, filed} <= {x["service_request_id"] for x in keyed}
+        assert client.get(f"/open311/v2/requests/{hotline_number}.json?api_key={READ_KEY}").status_code == 200
 
 
 def _xml(r):
