@@ -38,7 +38,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, col, select
 
-from asterisk_conf.callcontrol_conf import callcontrol_context
+from asterisk_conf.callcontrol_conf import agi_key, callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 from callcenter import ids
@@ -234,8 +234,8 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
     permits = ["127.0.0.1/255.255.255.255"]
     if ami_host not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and re.match(r"^[0-9.]+$", ami_host):
         permits.append(f"{ami_host}/255.255.255.255")
-    if not settings.ami_secret:
-        raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")
+    if not (settings.ami_secret and settings.ami_engine_secret and settings.agi_secret):
+        raise ValueError("a secret is empty: call Settings.load_secrets() first")
     queue_names = {q.name for q in data.queues}
     trunk_queue = settings.trunk12345_queue
     if trunk_queue not in queue_names:
@@ -256,12 +256,13 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
             "engine_user": clean_name(settings.ami_engine_user, fallback="callcenter-engine"),
             "engine_events": ENGINE_EVENTS,
             "secret": conf_value(settings.ami_secret),
+            "engine_secret": conf_value(settings.ami_engine_secret),
             "permits": permits,
         },
         "sip": {"host": _checked(_HOST, settings.sip_host, "sip_host"), "port": int(settings.sip_port)},
         "rtp": {"start": int(settings.rtp_start), "end": int(settings.rtp_end)},
         "agi_url": f"agi://{_loopback_for(_checked(_HOST, settings.agi_host, 'agi_host'))}"
-        f":{int(settings.agi_port)}/incoming",
+        f":{int(settings.agi_port)}/incoming?k={agi_key(settings)}",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
         "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
         "trunk12345_queue": _checked(ids.QUEUE, trunk_queue, "trunk12345_queue"),
