@@ -95,6 +95,9 @@ def conf_value(value: str | None) -> str:
     return text.replace(";", "\\;")
 
 
+_UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
     value = (value or "").strip()
     if not pattern.match(value):
@@ -247,6 +250,10 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "instance": str(instance),
         "install": install,
         "modules_dir": str(install.modules_dir),
+        # Asterisk's user's group (the app's user is in it): owns the control socket.
+        "pbx_group": _checked(_UNIX_NAME, settings.asterisk_user, "asterisk_user")
+        if settings.asterisk_user
+        else "",
         "sbin_dir": str(install.binary.parent),
         "data_dir": f"{instance}/data",
         "ami": {
@@ -372,7 +379,9 @@ def render_config(
     for name in CONFIG_FILES:
         text = env.get_template(name + ".j2").render(**ctx)
         secret = name in ("manager.conf", "pjsip.conf")
-        _write(etc / name, text, 0o600 if secret else 0o644)
+        # Secrets: the app and Asterisk's group (etc is setgid to it when Asterisk has its own
+        # user, see asterisk_conf.process.own_instance), nobody else.
+        _write(etc / name, text, 0o640 if secret else 0o644)
     known = set(CONFIG_FILES)
     for stale in etc.glob("*.conf"):
         if stale.name not in known:

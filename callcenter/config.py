@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     asterisk_mode: str = "auto"  # auto | system | chroot
     asterisk_root: Path = Path("/var/cache/callcenter/asterisk-sid")  # the Debian sid root (chroot mode)
     asterisk_mirror: str = ""  # empty: taken from the machine's apt sources
+    # The unprivileged user (and group) Asterisk runs as (-U/-G), created if absent; files it
+    # writes are its own, readable by its group (put the app's user in it). Empty: the user that
+    # starts it (as with an operator's own asterisk.service).
+    asterisk_user: str = "callcenter-pbx"
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "callcenter"  # tools (doctor, benchmarks, CLI): every event

@@ -75,12 +75,13 @@ def _fix(path: Path, mode: int) -> None:
 
 def secure_data(settings: Settings) -> None:
     """The data directory, the SQLite database, attachments and secrets: owner-only (0700
-    folders, 0600 files), existing ones fixed too; new files follow the process's umask 077.
-    Asterisk's instance (recordings, voicemail) is Asterisk's: asterisk_conf.process sees to it."""
-    os.umask(0o077)
+    folders, 0600 files), existing ones fixed too (call it again after ``migrate`` made the
+    database). New ones are created so (config.py, dispatch/attachments.py). Asterisk's instance
+    (recordings, voicemail: its user and group only) is asterisk_conf.process's business; no
+    process-wide umask here, since the prompts the app writes there must stay readable to it."""
     data = settings.data_dir
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _fix(data, 0o700)
+    _fix(data, 0o711 if (data / "asterisk").is_dir() else 0o700)  # Asterisk's user passes through
     _fix(data / "secrets.json", 0o600)
     url = settings.resolved_database_url()
     if url.startswith("sqlite:///"):

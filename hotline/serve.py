@@ -89,6 +89,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
     if settings.production:
         problems = production_problems(settings)
         if problems:
@@ -106,6 +107,7 @@ def _cmd_load_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
     with session_scope(settings) as s:
         counts = load_demo(
             s,
@@ -134,6 +136,7 @@ def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
 async def _run_demo(settings: Settings, residents: int) -> None:
     secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
     with session_scope(settings) as s:
         load_demo(s, residents=residents, must_change_password=False)
     # Residents' phones behind a demo outside line (click-to-call, callbacks, follow-ups: they
@@ -186,6 +189,7 @@ def _cmd_reset_password(args: argparse.Namespace) -> int:
     settings = get_settings()
     secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
     with session_scope(settings) as s:
         acc = s.exec(select(Account).where(Account.username == args.username)).first()
         if acc is None:

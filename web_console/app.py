@@ -159,7 +159,9 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.state.login_throttle = LoginThrottle()
         app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
-    app.state.ws_recheck_interval = 60.0
+    # A logged-out or disabled seat stops receiving pops within this time (one small read per
+    # open socket each time).
+    app.state.ws_recheck_interval = 5.0
 
     install_exception_handlers(app)
     # Outlets' SMS replies reach the order domain through the webhook (sms does not import dispatch).

@@ -173,7 +173,8 @@ async def reports_export(
     await run_in_threadpool(log_it)
     name = f"report-{b}-{s}-{e}.{format}"
     mime = "text/csv; charset=utf-8" if format == "csv" else XLSX_MIME
-    return Response(data, media_type=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    return Response(data, media_type=mime, headers=headers)
 
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

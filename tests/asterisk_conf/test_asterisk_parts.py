@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import wave
 from pathlib import Path
@@ -112,7 +113,7 @@ def test_locate_chroot_and_bad_modes(tmp_path, monkeypatch):
 
 
 def test_chroot_command_uses_a_private_mount_namespace(tmp_path):
-    s = Settings(data_dir=tmp_path / "var", _env_file=None)
+    s = Settings(data_dir=tmp_path / "var", asterisk_user="", _env_file=None)
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     install = AsteriskInstall(
@@ -124,7 +125,13 @@ def test_chroot_command_uses_a_private_mount_namespace(tmp_path):
     seen = install.instance_path(s.asterisk_instance_dir())
     assert f"mount --bind {s.asterisk_instance_dir()} {root}{seen}" in script
     assert f"exec chroot {root} /usr/sbin/asterisk -f -n -C {seen}/etc/asterisk.conf" in script
-    assert "-U" not in script.split()
+    assert "-U" not in script.split()  # no user of its own configured: the starting user
+    if os.geteuid() == 0:
+        # Started by root, Asterisk drops to its own user.
+        s.asterisk_user = "callcenter-pbx"
+        script = process.command(s, install)[-1]
+        assert "-f -n -U callcenter-pbx -G callcenter-pbx -C" in script
+        s.asterisk_user = ""
     system = AsteriskInstall(
         "system", None, Path("/usr/sbin/asterisk"), Path("/m"), Path("/usr/share/asterisk")
     )

@@ -119,7 +119,7 @@ def test_manager_conf_binds_loopback_with_the_settings_secret(tmp_path, fake_sys
     assert "write = call,agent,originate,reporting" in lines
     assert not any(ln.startswith("write") and ("config" in ln or "system" in ln) for ln in lines)
     assert "webenabled = no" in lines
-    assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o600"
+    assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o640"  # the app and Asterisk's group
     # The engine's own user: the same rights, and only the events it turns into typed events.
     from callcenter.ami.events import ENGINE_EVENTS
 
