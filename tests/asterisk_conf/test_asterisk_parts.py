@@ -323,3 +323,16 @@ def test_cli_registers_the_asterisk_commands():
         args = parser.parse_args(["asterisk", cmd])
         assert callable(args.func)
     assert parser.parse_args(["asterisk", "start", "--timeout", "5"]).timeout == 5
+
+
+def test_the_asterisk_root_can_be_upgraded(tmp_path):
+    """`callcenter asterisk install --upgrade` runs apt inside the root (not run here: it would
+    upgrade the machine's shared root under the other checkouts' running Asterisks)."""
+    from asterisk_conf.installer import upgrade_command
+    from hotline.cli import build_parser
+
+    cmd = upgrade_command(tmp_path)
+    assert cmd[:3] == ["chroot", str(tmp_path), "/bin/sh"]
+    assert "apt-get update" in cmd[-1] and "dist-upgrade" in cmd[-1]
+    args = build_parser().parse_args(["asterisk", "install", "--upgrade"])
+    assert args.upgrade is True

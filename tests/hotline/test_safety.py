@@ -44,6 +44,8 @@ def test_serve_refuses_the_demo_password_in_production(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "refusing to start in production" in proc.stderr
     assert "'admin' still accepts the demo password" in proc.stderr
+    if os.geteuid() == 0:  # the engine and the console never serve as root in production
+        assert "running as root" in proc.stderr
     # Once every account has its own password, the demo password is no reason any more.
     for name in demo_password_accounts(settings):
         out = subprocess.run(
