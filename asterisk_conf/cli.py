@@ -7,13 +7,14 @@ import json
 import sys
 
 from asterisk_conf import ivr_sounds, process
-from asterisk_conf.installer import ensure_asterisk
+from asterisk_conf.installer import ensure_asterisk, upgrade_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import get_settings
 
 
 def _install(args: argparse.Namespace) -> int:
-    install = ensure_asterisk(get_settings())
+    settings = get_settings()
+    install = upgrade_asterisk(settings) if args.upgrade else ensure_asterisk(settings)
     print(
         json.dumps(
             {
@@ -72,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="asterisk_command", required=True)
 
     s = sub.add_parser("install", help="find Asterisk, or build the Debian sid root for it (~1 min)")
+    s.add_argument(
+        "--upgrade", action="store_true", help="apt upgrade inside the Asterisk root (restart Asterisk after)"
+    )
     s.set_defaults(func=_install)
 
     s = sub.add_parser("render", help="render the configuration from settings and the database")

@@ -38,7 +38,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, col, select
 
-from asterisk_conf.callcontrol_conf import callcontrol_context
+from asterisk_conf.callcontrol_conf import agi_key, callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 from callcenter import ids
@@ -93,6 +93,9 @@ def conf_value(value: str | None) -> str:
     """A free value (password, secret): one line, ``;`` escaped so it does not start a comment."""
     text = no_controls(str(value or "")).strip()
     return text.replace(";", "\\;")
+
+
+_UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -236,8 +239,8 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
     permits = ["127.0.0.1/255.255.255.255"]
     if ami_host not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and re.fullmatch(r"[0-9.]+", ami_host):
         permits.append(f"{ami_host}/255.255.255.255")
-    if not settings.ami_secret:
-        raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")
+    if not (settings.ami_secret and settings.ami_engine_secret and settings.agi_secret):
+        raise ValueError("a secret is empty: call Settings.load_secrets() first")
     queue_names = {q.name for q in data.queues}
     trunk_queue = settings.trunk12345_queue
     if trunk_queue not in queue_names:
@@ -249,6 +252,10 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "instance": str(instance),
         "install": install,
         "modules_dir": str(install.modules_dir),
+        # Asterisk's user's group (the app's user is in it): owns the control socket.
+        "pbx_group": _checked(_UNIX_NAME, settings.asterisk_user, "asterisk_user")
+        if settings.asterisk_user
+        else "",
         "sbin_dir": str(install.binary.parent),
         "data_dir": f"{instance}/data",
         "ami": {
@@ -258,13 +265,14 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
             "engine_user": clean_name(settings.ami_engine_user, fallback="callcenter-engine"),
             "engine_events": ENGINE_EVENTS,
             "secret": conf_value(settings.ami_secret),
+            "engine_secret": conf_value(settings.ami_engine_secret),
             "permits": permits,
         },
         "sip": {"host": _checked(_HOST, settings.sip_host, "sip_host"), "port": int(settings.sip_port)},
         "rtp": {"start": int(settings.rtp_start), "end": int(settings.rtp_end)},
         "http": {"port": int(settings.asterisk_http_port)},
         "agi_url": f"agi://{_loopback_for(_checked(_HOST, settings.agi_host, 'agi_host'))}"
-        f":{int(settings.agi_port)}/incoming",
+        f":{int(settings.agi_port)}/incoming?k={agi_key(settings)}",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
         "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
         "trunk12345_queue": _checked(ids.QUEUE, trunk_queue, "trunk12345_queue"),
@@ -375,7 +383,9 @@ def render_config(
     for name in CONFIG_FILES:
         text = env.get_template(name + ".j2").render(**ctx)
         secret = name in ("manager.conf", "pjsip.conf")
-        _write(etc / name, text, 0o600 if secret else 0o644)
+        # Secrets: the app and Asterisk's group (etc is setgid to it when Asterisk has its own
+        # user, see asterisk_conf.process.own_instance), nobody else.
+        _write(etc / name, text, 0o640 if secret else 0o644)
     known = set(CONFIG_FILES)
     for stale in etc.glob("*.conf"):
         if stale.name not in known:

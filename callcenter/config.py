@@ -27,12 +27,21 @@ class Settings(BaseSettings):
     # Where the product keeps its state: the SQLite file, secrets, rendered Asterisk instance.
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: sqlite:///<data_dir>/callcenter.db
+    # PostgreSQL with two roles (README): migrations run as the owner role of this URL, and grant
+    # database_app_role (the role of database_url) its rights; the app's role owns no table.
+    migration_database_url: str = ""  # empty: database_url
+    database_app_role: str = ""
     redis_url: str = ""  # empty: in-process event bus
 
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     session_secret: str = ""
-    production: bool = False
+    # Production unless told otherwise: `callcenter demo` and the tests turn it off explicitly.
+    # In production the app refuses to start with a demo password or a weak secret.
+    production: bool = True
+    # Proxies whose X-Forwarded-Proto/For are believed (uvicorn's forwarded_allow_ips): behind a
+    # TLS-terminating proxy the request counts as https (Secure cookie, HSTS).
+    trusted_proxies: str = "127.0.0.1"
     # Failed logins (and wrong current passwords) within the window: per account and address,
     # per address (an office behind one NAT shares it: a higher ceiling), per account from any
     # address (many addresses guessing one password).
@@ -45,10 +54,20 @@ class Settings(BaseSettings):
     asterisk_mode: str = "auto"  # auto | system | chroot
     asterisk_root: Path = Path("/var/cache/callcenter/asterisk-sid")  # the Debian sid root (chroot mode)
     asterisk_mirror: str = ""  # empty: taken from the machine's apt sources
+    # The unprivileged user (and group) Asterisk runs as (-U/-G), created if absent; files it
+    # writes are its own, readable by its group (put the app's user in it). Empty: the user that
+    # starts it (as with an operator's own asterisk.service).
+    asterisk_user: str = "callcenter-pbx"
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
-    ami_user: str = "callcenter"  # tools (doctor, CLI) and the engine's held actions: every event
-    ami_secret: str = ""
+    ami_user: str = "callcenter"  # tools (doctor, benchmarks, CLI): every event
+    ami_secret: str = ""  # the tools' AMI user
+    ami_engine_secret: str = ""  # the engine's AMI user: a secret of its own
+    # The FastAGI routes only answer requests whose URL carries this key (?k=): the dialplan has it.
+    agi_secret: str = ""
+    # Call-control commands on the bus are signed with it (HMAC-SHA256) by the web workers; the
+    # engine drops unsigned or forged ones.
+    bus_secret: str = ""
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     sip_host: str = "127.0.0.1"
@@ -225,7 +244,7 @@ class Settings(BaseSettings):
 
     @property
     def ami_engine_user(self) -> str:
-        """The engine's own AMI user: the same secret, only the events it reads (ENGINE_EVENTS)."""
+        """The engine's own AMI user: its own secret, only the events it reads (ENGINE_EVENTS)."""
         return f"{self.ami_user}-engine"
 
     def resolved_database_url(self) -> str:
@@ -244,7 +263,7 @@ class Settings(BaseSettings):
         if path.exists():
             stored = json.loads(path.read_text())
         changed = False
-        for key in ("ami_secret", "session_secret", "webhook_secret"):
+        for key in SECRET_KEYS:
             if getattr(self, key):
                 continue
             if key not in stored:
@@ -252,11 +271,24 @@ class Settings(BaseSettings):
                 changed = True
             setattr(self, key, stored[key])
         if changed:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(stored, fh)
+        if path.exists():
+            path.chmod(0o600)  # O_CREAT's mode applies only to a new file; an old one is fixed here
         return self
+
+
+# The secrets generated into secrets.json when not configured.
+SECRET_KEYS = (
+    "ami_secret",
+    "ami_engine_secret",
+    "session_secret",
+    "webhook_secret",
+    "agi_secret",
+    "bus_secret",
+)
 
 
 class _Holder:

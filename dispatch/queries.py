@@ -196,8 +196,8 @@ def list_orders(db: Session, filters: OrderFilters, page: int = 1) -> OrderPage:
             or_(
                 col(WorkOrder.number) == text,
                 col(WorkOrder.short_code) == text,
-                col(WorkOrder.summary).contains(text),
-                col(WorkOrder.address).contains(text),
+                col(WorkOrder.summary).contains(text, autoescape=True),
+                col(WorkOrder.address).contains(text, autoescape=True),
             )
         )
     if filters.overdue:

@@ -49,7 +49,7 @@ _DIALOG_METHODS = frozenset(
     {"ACK", "BYE", "CANCEL", "INFO", "INVITE", "UPDATE", "PRACK", "NOTIFY", "OPTIONS"}
 )
 _COMPACT = {"f": "from", "t": "to", "v": "via", "i": "call-id"}
-_REQUEST_LINE = re.compile(r"^([A-Z]{2,16}) (\S+) SIP/2\.0$")
+_REQUEST_LINE = re.compile(r"([A-Z]{2,16}) (\S+) SIP/2\.0")
 _URI_USER = re.compile(r"<?sips?:([^@;>\s]+)@")
 _TAG = re.compile(r";\s*tag=", re.IGNORECASE)
 
@@ -122,7 +122,7 @@ def parse_head(text: str) -> SipHead | None:
     first = lines[0]
     if first.startswith("SIP/2.0 "):
         method = None
-    elif m := _REQUEST_LINE.match(first):
+    elif m := _REQUEST_LINE.fullmatch(first):
         method = m.group(1)
     else:
         return None

@@ -43,11 +43,14 @@ class _LineSafeProtocol(AMIProtocol):
 def new_manager(settings: Settings, on_event, username: str = "", **options) -> Manager:
     """A panoramisk Manager for our AMI user (or ``username``), every event to ``on_event``; call
     ``connect()``."""
+    username = username or settings.ami_user
+    # The engine's user and the tools' user have secrets of their own.
+    secret = settings.ami_engine_secret if username == settings.ami_engine_user else settings.ami_secret
     manager = Manager(
         host=settings.ami_host,
         port=settings.ami_port,
-        username=username or settings.ami_user,
-        secret=settings.ami_secret,
+        username=username,
+        secret=secret,
         loop=asyncio.get_running_loop(),
         protocol_factory=_LineSafeProtocol,
         reconnect_timeout=1,

@@ -115,18 +115,22 @@ def test_manager_conf_binds_loopback_with_the_settings_secret(tmp_path, fake_sys
     assert "secret = secret-from-settings-42" in lines
     assert lines.index("deny = 0.0.0.0/0.0.0.0") < lines.index("permit = 127.0.0.1/255.255.255.255")
     assert "read = system,call,agent" in lines
-    assert "write = call,agent,originate,reporting,config" in lines
+    # No config or system class: UpdateConfig + Reload would be a shell for the AMI secret.
+    assert "write = call,agent,originate,reporting" in lines
+    assert not any(ln.startswith("write") and ("config" in ln or "system" in ln) for ln in lines)
     assert "webenabled = no" in lines
-    assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o600"
+    assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o640"  # the app and Asterisk's group
     # The engine's own user: the same rights, and only the events it turns into typed events.
     from callcenter.ami.events import ENGINE_EVENTS
 
     tools, engine = text.split("[callcenter-engine]")
     assert "eventfilter" not in tools  # the doctor and other tools see every event
     engine_lines = _lines(engine)
-    assert "secret = secret-from-settings-42" in engine_lines
+    # ... with a secret of its own.
+    assert f"secret = {settings.ami_engine_secret}" in engine_lines
+    assert "secret = secret-from-settings-42" not in engine_lines
     assert "read = system,call,agent" in engine_lines
-    assert "write = call,agent,originate,reporting,config" in engine_lines
+    assert "write = call,agent,originate,reporting" in engine_lines
     filters = [ln for ln in engine_lines if ln.startswith("eventfilter")]
     assert filters == [f"eventfilter(action(include),name({e})) =" for e in ENGINE_EVENTS]
     assert {"Newchannel", "Hangup", "AgentCalled", "QueueMemberStatus"} <= set(ENGINE_EVENTS)
@@ -261,7 +265,8 @@ def test_extensions_contract(tmp_path, fake_system_install):
     assert "exten => 96345,1,Gosub(cc-incoming,s,1(96345,hotline,carrier))" in text
     assert "exten => 96346,1,Gosub(cc-incoming,s,1(96346,elderly,carrier))" in text
     assert "exten => _X.,1,Gosub(cc-incoming,s,1(${EXTEN},hotline,12345))" in text
-    agi = "same => n,AGI(agi://127.0.0.1:14573/incoming,${ARG3},${ARG1},${ARG2},${CHANNEL(linkedid)})"
+    key = settings.agi_secret  # the FastAGI server answers only URLs with its key
+    agi = f"same => n,AGI(agi://127.0.0.1:14573/incoming?k={key},${{ARG3}},${{ARG1}},${{ARG2}},${{CHANNEL(linkedid)}})"
     assert agi in text
     assert 'Set(CC_PRIORITY=${IF($["${ARG3}" = "12345"]?7:0)})' in text
     assert "Playback(cc/welcome)" in text and "Playback(cc/not_in_service)" in text
