@@ -38,6 +38,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts": ADMINS,
     "/admin/accounts/{account_id}/active": ADMINS,
     "/admin/accounts/{account_id}/password": ADMINS,
+    "/admin/accounts/{account_id}/sip-password": ADMINS,
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/audit": ADMINS,
     # Residents from the pop and the resident's page (residents.py)

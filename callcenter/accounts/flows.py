@@ -35,6 +35,11 @@ def temporary_password() -> str:
     return secrets.token_urlsafe(9)
 
 
+def sip_password() -> str:
+    """A phone's SIP password: typed once into the phone, so long and random (144 bits)."""
+    return secrets.token_urlsafe(18)
+
+
 def _audit(session: Session, actor: Actor, action: str, target: str, **detail) -> None:
     record(session, actor.username, action, target=target, role=actor.role, ip=actor.ip, **detail)
 
@@ -55,8 +60,10 @@ def create_account(
     role: str,
     extension: str = "",
     queues: list[str] | None = None,
-) -> tuple[Account, str]:
-    """A new account with a temporary password (to be changed at first login)."""
+    sip_realm: str = "callcenter",
+) -> tuple[Account, str, str]:
+    """A new account with a temporary password (to be changed at first login); a seat gets its
+    phone's SIP password too. Both are returned to be shown once: neither is stored."""
     if not USERNAME.match(username):
         raise AccountError("username: 2-32 letters, digits, '.', '_' or '-'")
     if role not in {r.value for r in Role}:
@@ -80,8 +87,11 @@ def create_account(
         role=role,
         must_change_password=True,
         extension=extension or None,
-        sip_password=secrets.token_urlsafe(12) if role == Role.SEAT else "",
     )
+    phone_password = ""
+    if role == Role.SEAT:
+        phone_password = sip_password()
+        account.set_sip_password(phone_password, sip_realm)
     session.add(account)
     session.flush()
     for name in queue_names:
@@ -90,7 +100,7 @@ def create_account(
         session, actor, "account.create", username, account_role=role, extension=extension, queues=queue_names
     )
     session.commit()
-    return account, password
+    return account, password, phone_password
 
 
 def set_active(session: Session, actor: Actor, account_id: int, active: bool) -> Account:
@@ -116,6 +126,24 @@ def reset_password(session: Session, actor: Actor, account_id: int) -> tuple[Acc
     account.must_change_password = True
     session.add(account)
     _audit(session, actor, "account.password_reset", account.username)
+    session.commit()
+    return account, password
+
+
+def reset_sip_password(
+    session: Session, actor: Actor, account_id: int, sip_realm: str, password: str = ""
+) -> tuple[Account, str]:
+    """A new SIP password for a seat's phones (generated unless given, e.g. by test fixtures);
+    only its digest is kept. The phones registered with the old one fail at their next REGISTER."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountError("no such account")
+    if not account.extension or account.role not in (Role.SEAT, Role.SUPERVISOR):
+        raise AccountError("only accounts with an extension have a phone")
+    password = password or sip_password()
+    account.set_sip_password(password, sip_realm)
+    session.add(account)
+    _audit(session, actor, "account.sip_password_reset", account.username, extension=account.extension)
     session.commit()
     return account, password
 
