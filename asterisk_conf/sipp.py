@@ -187,9 +187,15 @@ def render_uac(
     header_names: list[str],
     hold_ms: int,
     dtmf: list[str | int] | None = None,
+    audio: Path | None = None,
 ) -> Path:
     text = (SCENARIOS / "uac_call.xml").read_text()
     keys, n_info = dtmf_actions(dtmf)
+    if audio is not None:
+        # The caller speaks from the answer on: raw 8 kHz mu-law (PCMU, payload 0), looped.
+        if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(audio)):
+            raise ValueError(f"audio path must be a plain path: {audio}")
+        keys = f'  <nop><action><exec rtp_stream="{audio},-1,0"/></action></nop>\n' + keys
     text = text.replace("@@AFTER_ANSWER@@\n", keys)
     # In-dialog requests count up: the BYE comes after the INFOs.
     text = text.replace("CSeq: 2 BYE", f"CSeq: {2 + n_info} BYE")
@@ -312,6 +318,7 @@ async def place_call(
     timeout: float = 60,
     trace: bool = False,
     dtmf: list[str | int] | None = None,
+    audio: Path | None = None,
 ) -> SippResult:
     """One resident call to ``did`` from ``caller`` (sourced from ``source_ip``; the 12345 trunk
     is 127.0.0.2). The caller stays ``hold_ms`` after the answer (waiting in the queue plus
@@ -328,6 +335,7 @@ async def place_call(
         timeout=timeout,
         trace=trace,
         dtmf=dtmf,
+        audio=audio,
     )
 
 
@@ -344,6 +352,7 @@ async def run_calls(
     timeout: float = 300,
     trace: bool = False,
     dtmf: list[str | int] | None = None,
+    audio: Path | None = None,
 ) -> SippResult:
     """``len(callers)`` calls to ``did`` at ``rate`` calls/s (at most ``limit`` at once), one per
     caller number (sipp ``-inf``), each held ``hold_ms`` after the answer. For benchmarks."""
@@ -364,6 +373,7 @@ async def run_calls(
             header_names=names,
             hold_ms=hold_ms,
             dtmf=dtmf,
+            audio=audio,
         )
         keys: dict[str, str] = {}
         if caller_name is not None:
