@@ -272,3 +272,22 @@ async def test_tls_transport_accepts_a_tls_registration(desk_seat, app):
         assert await asyncio.to_thread(impostor.wait_log, "403", 15) or "401" in impostor.log()
         out = await asyncio.to_thread(process.cli_command, settings, f"pjsip show aor seat{EXT}")
         assert f"seat{EXT}/sip:" not in out
+
+
+@pytest.mark.browser
+async def test_the_seats_console_says_no_phone_is_registered(desk_seat, app, tones, browser):
+    settings = app.settings
+    await wait_cli(settings, f"pjsip show aor seat{EXT}", f"seat{EXT}/sip:", present=False, timeout=15)
+    page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    await page.goto(app.base_url + "/login")
+    await page.fill("#username", f"seat{EXT}")
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(app.base_url + "/console")
+    await page.wait_for_selector('#seat-state[data-state="unavailable"]', timeout=10000)
+    assert "话机未注册" in (await page.text_content("#seat-state-reason") or "")
+    with Baresip(account_for(desk_seat, "udp"), audio=tones["phone"], port=free_udp_port()):
+        await page.wait_for_selector('#seat-state[data-state="available"]', timeout=15000)
+        assert "话机未注册" not in (await page.text_content("#seat-state-reason") or "")
+    await page.wait_for_selector('#seat-state[data-state="unavailable"]', timeout=15000)
+    await page.close()
