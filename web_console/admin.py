@@ -43,7 +43,7 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         for m in db.exec(select(QueueMembership).order_by(QueueMembership.queue_name)):
             queues_of.setdefault(m.account_id, {})[m.queue_name] = m.penalty
         queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
-    return render(
+    response = render(
         request,
         "admin_accounts.html",
         status_code=status_code,
@@ -55,6 +55,9 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         roles=[r.value for r in Role],
         **({"error": None, "password": None, "created": None, "reset": None, "sip": None} | notice),
     )
+    # It may show a password once: no cache keeps a copy of it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def sip_provisioning(settings: Settings, request: Request, seat: Account, password: str) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def test_admin_resets_a_seats_sip_password_shown_once(client, web, db, bus):
         outlet_id = s.exec(select(Account.id).where(Account.role == "outlet")).first()
     config = bus.subscribe("engine.config")
     r = client.post(f"/admin/accounts/{seat_id}/sip-password", data={"csrf": token})
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     sip = sip_fields(r.text)
     assert sip["sip-username"] == "seat1002" and sip["sip-server"] == "127.0.0.1"
     with session_scope(db) as s:
