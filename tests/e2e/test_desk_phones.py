@@ -291,3 +291,51 @@ async def test_the_seats_console_says_no_phone_is_registered(desk_seat, app, ton
         assert "话机未注册" not in (await page.text_content("#seat-state-reason") or "")
     await page.wait_for_selector('#seat-state[data-state="unavailable"]', timeout=15000)
     await page.close()
+
+
+async def test_a_seat_with_two_phones_registered_rings_both_on_a_seat_call(desk_seat, app, ami, tones):
+    """A desk phone and a second phone (softphone) on one seat: a call to the seat's extension
+    rings every registered phone; the first to answer takes it, the other stops ringing."""
+    settings = app.settings
+    desk = Baresip(account_for(desk_seat, "udp"), audio=tones["phone"], port=free_udp_port())
+    soft = Baresip(account_for(desk_seat, "tcp"), audio=tones["phone"], port=free_udp_port())
+    with desk, soft:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while True:
+            out = await asyncio.to_thread(process.cli_command, settings, f"pjsip show aor seat{EXT}")
+            if len(re.findall(r"^ +Contact: +seat", out, flags=re.M)) == 2:
+                break
+            assert loop.time() < deadline, out
+            await asyncio.sleep(0.2)
+        ami.events.clear()
+        reply = await ami.manager.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"Local/{EXT}@seats",
+                "Application": "Wait",
+                "Data": "2",
+                "CallerID": "<1001>",
+                "Async": "true",
+            },
+            as_list=False,
+        )
+        assert reply.get("Response") == "Success", reply
+        await ami.wait_for(
+            lambda e: (
+                len(
+                    [
+                        x
+                        for x in ami.events
+                        if x.get("Event") == "DialEnd"
+                        and str(x.get("DestChannel", "")).startswith(f"PJSIP/seat{EXT}-")
+                    ]
+                )
+                >= 2
+            ),
+            timeout=20,
+        )
+        begun = ami.seen("DialBegin", DestChannel=f"PJSIP/seat{EXT}-")
+        ended = ami.seen("DialEnd", DestChannel=f"PJSIP/seat{EXT}-")
+        assert len(begun) == 2, begun
+        assert sorted(e["DialStatus"] for e in ended) == ["ANSWER", "CANCEL"], ended
