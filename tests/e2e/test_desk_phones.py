@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf import process, tls
-from asterisk_conf.baresip import Baresip, SipAccount, baresip_binary
+from asterisk_conf.baresip import Baresip, SipAccount
 from asterisk_conf.sipp import free_udp_port, place_call
 from callcenter.accounts.models import Account, sip_digest
 from callcenter.accounts.service import hash_password
@@ -82,7 +82,8 @@ def tones(tmp_path_factory) -> dict[str, Path]:
 def desk_seat(app) -> dict[str, str]:
     """Seat 1011, alone in its queue, created on the administrator's page with a TLS certificate
     in place; returns the SIP account the page showed once."""
-    baresip_binary()
+    require("baresip")
+    require("openssl")
     settings = app.settings
     tls.make_self_signed(settings, ["127.0.0.1", "localhost"])
     with session_scope(settings) as s:
