@@ -17,7 +17,7 @@ from pathlib import Path
 
 from callcenter.config import Settings
 
-_NAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 
 
 def _san(names: list[str]) -> str:
