@@ -53,6 +53,11 @@ class ConfigApplier(TopicWorker):
     async def apply(self, reason: str = "", modules: tuple[str, ...] = RELOAD_MODULES) -> None:
         took = await apply_config(self.settings, modules=modules)
         log.info("configuration applied (%s) in %s ms", reason, took)
+        if "app_queue.so" in modules:
+            try:
+                await self.ami.refresh_members()  # new seats show on the wallboard at once
+            except Exception:
+                log.exception("queue members not refreshed after the reload")
         applied = ConfigApplied(reason=reason, ms=took, at=time.time())
         await self.bus.publish(applied.topic, applied.to_json())
 

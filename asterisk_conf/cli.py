@@ -1,4 +1,4 @@
-"""``callcenter asterisk install|render|start|stop|restart|status|reload``."""
+"""``callcenter asterisk install|render|start|stop|restart|status|reload|tls-cert``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from asterisk_conf import ivr_sounds, process
+from asterisk_conf import ivr_sounds, process, tls
 from asterisk_conf.installer import ensure_asterisk, upgrade_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import get_settings
@@ -68,6 +68,13 @@ def _reload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls_cert(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    cert, key = tls.make_self_signed(settings, args.name or [settings.sip_host, "localhost"], args.days)
+    print(f"certificate {cert}\nkey {key}\n(render and reload Asterisk to use them)")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("asterisk", help="install, configure and run Asterisk")
     sub = p.add_subparsers(dest="asterisk_command", required=True)
@@ -77,6 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--upgrade", action="store_true", help="apt upgrade inside the Asterisk root (restart Asterisk after)"
     )
     s.set_defaults(func=_install)
+
+    s = sub.add_parser("tls-cert", help="make a self-signed certificate for SIP over TLS (tests, a lab)")
+    s.add_argument("--name", action="append", help="a host name or address (repeatable)")
+    s.add_argument("--days", type=int, default=825)
+    s.set_defaults(func=_tls_cert)
 
     s = sub.add_parser("render", help="render the configuration from settings and the database")
     s.add_argument("--no-sounds", action="store_true", help="do not generate the Mandarin prompts")

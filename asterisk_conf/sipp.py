@@ -192,8 +192,14 @@ def render_uac(
     text = (SCENARIOS / "uac_call.xml").read_text()
     keys, n_info = dtmf_actions(dtmf)
     if audio is not None:
-        # The caller speaks: RTP from a pcap (PCMU, as offered), from the answer on.
-        keys = f'  <nop><action><exec play_pcap_audio="{audio}"/></action></nop>\n' + keys
+        # The caller speaks from the answer on: RTP from a pcap (PCMU, as offered), or raw 8 kHz
+        # mu-law (payload 0) streamed in a loop.
+        if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(audio)):
+            raise ValueError(f"audio path must be a plain path: {audio}")
+        if str(audio).endswith(".pcap"):
+            keys = f'  <nop><action><exec play_pcap_audio="{audio}"/></action></nop>\n' + keys
+        else:
+            keys = f'  <nop><action><exec rtp_stream="{audio},-1,0"/></action></nop>\n' + keys
     text = text.replace("@@AFTER_ANSWER@@\n", keys)
     # In-dialog requests count up: the BYE comes after the INFOs.
     text = text.replace("CSeq: 2 BYE", f"CSeq: {2 + n_info} BYE")

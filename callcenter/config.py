@@ -70,8 +70,29 @@ class Settings(BaseSettings):
     bus_secret: str = ""
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # SIP for seats' phones: UDP and TCP on sip_host:sip_port, TLS on sip_host:sip_tls_port when a
+    # certificate and key are there (sip_tls_cert/sip_tls_key, or the pair `callcenter asterisk
+    # tls-cert` writes into <data_dir>/tls). A LAN deployment sets sip_host to the LAN address
+    # (or 0.0.0.0 for every interface).
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
+    sip_tcp: bool = True
+    sip_tls_port: int = 5061  # 0: no TLS transport
+    sip_tls_cert: str = ""  # PEM; empty: <data_dir>/tls/sip.crt when it exists
+    sip_tls_key: str = ""  # PEM; empty: <data_dir>/tls/sip.key when it exists
+    # Behind NAT: the public address put in SDP and SIP headers, and the networks that are local
+    # (phones there get the private address). Empty: no NAT handling.
+    sip_external_media_address: str = ""
+    sip_external_signaling_address: str = ""
+    sip_local_net: list[str] = []
+    # What the administrator's provisioning page tells phones to use (empty: sip_host, or the
+    # external signaling address when set).
+    sip_server_name: str = ""
+    # The digest realm seat passwords are hashed with; changing it invalidates stored SIP
+    # passwords made for the old realm (each account keeps the realm its digest was made for).
+    sip_realm: str = "callcenter"
+    # How many phones (contacts) one seat may register at once: a desk phone and a softphone.
+    sip_max_contacts: int = 3
     rtp_start: int = 10000
     rtp_end: int = 10999
     # Asterisk's HTTP server (SIP over WebSocket for browser phones): loopback only; browsers reach
@@ -233,6 +254,22 @@ class Settings(BaseSettings):
         for net in value:
             ipaddress.ip_network(net, strict=False)  # a ValueError names the bad entry
         return value
+
+    @field_validator("sip_realm")
+    @classmethod
+    def _realm(cls, value: str) -> str:
+        # Rendered into pjsip.conf and hashed into every seat's digest: a plain token only.
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+            raise ValueError(f"not a SIP realm: {value!r}")
+        return value
+
+    def sip_tls_files(self) -> tuple[Path, Path] | None:
+        """The TLS certificate and key the SIP TLS transport uses, or None (no TLS transport)."""
+        if self.sip_tls_port <= 0:
+            return None
+        cert = Path(self.sip_tls_cert) if self.sip_tls_cert else self.data_dir / "tls" / "sip.crt"
+        key = Path(self.sip_tls_key) if self.sip_tls_key else self.data_dir / "tls" / "sip.key"
+        return (cert, key) if cert.is_file() and key.is_file() else None
 
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod

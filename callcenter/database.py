@@ -179,6 +179,9 @@ def hot_reads(settings: Settings | None = None) -> Iterator[Reads]:
         yield Reads(conn)
 
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
 def migrate(settings: Settings | None = None) -> None:
     """Bring the schema to the newest Alembic revision."""
     # Alembic is loaded only by the commands that migrate, not by every process that reads.
@@ -186,9 +189,8 @@ def migrate(settings: Settings | None = None) -> None:
     from alembic.config import Config
 
     settings = settings or get_settings()
-    root = Path(__file__).resolve().parent.parent / "migrations"
     cfg = Config()
-    cfg.set_main_option("script_location", str(root))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     owner_url = settings.migration_database_url or settings.resolved_database_url()
     cfg.attributes["connection_url"] = owner_url
     get_engine(settings)  # creates the SQLite folder

@@ -246,11 +246,12 @@ class SeatStatus:
 
     ext: str
     name: str
-    state: str
+    state: str  # unavailable (no phone registered) > paused > talking | ringing | wrapup | available
     paused_reason: str
     queues: list[str]
     since: float
     wrapup_until: float
+    paused: bool = False  # also while unavailable: the pause holds when a phone comes back
 
     @property
     def topic(self) -> str:
@@ -262,6 +263,7 @@ class SeatStatus:
             "ext": self.ext,
             "name": self.name,
             "state": self.state,
+            "paused": self.paused,
             "paused_reason": self.paused_reason,
             "queues": self.queues,
             "since": self.since,

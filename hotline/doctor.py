@@ -65,9 +65,9 @@ def ensure_diagnostics(settings: Settings) -> bool:
                 password_hash=hash_password(secrets.token_urlsafe(24)),
                 role=Role.SEAT,
                 extension=settings.doctor_extension,
-                sip_password=secrets.token_urlsafe(12),
                 sip_contact=contact,
             )
+            acc.set_sip_password(secrets.token_urlsafe(18), settings.sip_realm)
             s.add(acc)
             s.flush()
             s.add(QueueMembership(account_id=saved_id(acc), queue_name=DOCTOR_QUEUE))

@@ -42,6 +42,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts": ADMINS,
     "/admin/accounts/{account_id}/active": ADMINS,
     "/admin/accounts/{account_id}/password": ADMINS,
+    "/admin/accounts/{account_id}/sip-password": ADMINS,
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/accounts/{account_id}/phone": ADMINS,
     "/admin/audit": ADMINS,

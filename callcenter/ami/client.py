@@ -167,6 +167,14 @@ class AmiClient:
         result = await asyncio.wait_for(self._manager.send_action(dict(action), as_list=True), timeout)
         return result if isinstance(result, list) else [result]
 
+    async def refresh_members(self) -> None:
+        """Queue members as Asterisk has them now, applied in order with the live events: a
+        reload that adds a static member (a new seat) sends no event for it."""
+        lines = await self.list_action(actions.queue_status(), timeout=5)
+        for event in (ev.parse_event(m) for m in lines):
+            if isinstance(event, ev.QueueMemberStatus):
+                self.events.put_nowait(event)
+
     async def _resync(self) -> None:
         # Until it succeeds: without it the console would show a state Asterisk no longer has.
         attempt = 0
