@@ -40,6 +40,7 @@ from asterisk_conf.apply import RELOAD_MODULES, reload_running
 from asterisk_conf.installer import AsteriskInstall, chroot_instance_path, ensure_asterisk, locate_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import Settings
+from callcenter.database import migrate
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,25 @@ def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
                 with open(path, "a") as fh:
                     fh.write(line + "\n")
     return uid, gid
+
+
+def hand_over(settings: Settings) -> None:
+    """Root lays out Asterisk's instance once (the launcher of a systemd unit); in a data
+    directory that belongs to the service user, what root created there (the database, the
+    secrets, the rendered configuration, the prompts) becomes that user's, so the engine and the
+    web console, which never run as root, can re-render and read their own files. Asterisk's
+    runtime folders are left to ``own_instance``."""
+    data = settings.data_dir.resolve()
+    owner = data.stat()
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return
+    runtime = {_instance(settings) / d for d in RUNTIME_DIRS}
+    for root, dirs, files in os.walk(str(data)):
+        dirs[:] = [d for d in dirs if Path(root, d) not in runtime and not Path(root, d).is_symlink()]
+        for path in (Path(root), *(Path(root, f) for f in files)):
+            st = path.lstat()
+            if st.st_uid == 0 and not path.is_symlink():
+                os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def own_instance(settings: Settings, uid: int, gid: int) -> None:
@@ -346,7 +366,9 @@ def start(settings: Settings, timeout: float = 60) -> dict:
     if not _udp_port_free(settings.sip_host, int(settings.sip_port)):
         raise AsteriskStartError(f"the SIP port {settings.sip_host}:{settings.sip_port}/udp is in use")
 
+    migrate(settings)  # the configuration is rendered from the database: a first start makes it
     install = prepare(settings)
+    hand_over(settings)
     user = pbx_user(settings)
     if user:
         own_instance(settings, *ensure_pbx_user(user, install))
@@ -458,7 +480,8 @@ def cli_command(settings: Settings, cmd: str, timeout: float = 30) -> str:
 
 def reload(settings: Settings) -> str:
     """Render the configuration again and make the running Asterisk take it: the modules that
-    read the rendered files (pjsip, queues, dialplan) are reloaded through AMI; calls go on.
+    read the rendered files (pjsip, queues, dialplan) are reloaded over its control socket;
+    calls go on.
 
     A changed modules.conf needs a restart. When Asterisk is not running, this only renders.
     """
