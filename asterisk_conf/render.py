@@ -295,8 +295,9 @@ def sip_context(settings: Settings, instance: Path) -> dict:
 
 
 def install_tls_files(settings: Settings, instance_dir: Path) -> None:
-    """Copy the TLS certificate and key where Asterisk reads them (key mode 0600); remove them
-    when TLS is off."""
+    """Copy the TLS certificate and key where Asterisk reads them (the key for the owner and
+    Asterisk's group only: lib/ is setgid to that group when Asterisk runs as its own user);
+    remove them when TLS is off."""
     target = instance_dir / TLS_DIR
     files = settings.sip_tls_files()
     if files is None:
@@ -304,10 +305,14 @@ def install_tls_files(settings: Settings, instance_dir: Path) -> None:
             shutil.rmtree(target)
         return
     target.mkdir(parents=True, exist_ok=True)
-    os.chmod(target, 0o700)
+    os.chmod(target, 0o750)
     cert, key = files
     _write(target / "sip.crt", cert.read_text(), 0o644)
-    _write(target / "sip.key", key.read_text(), 0o600)
+    _write(target / "sip.key", key.read_text(), 0o640)
+    group = target.parent.stat().st_gid  # lib/: Asterisk's group once it runs as its own user
+    for path in (target, target / "sip.crt", target / "sip.key"):
+        if path.stat().st_gid != group:
+            os.chown(path, -1, group)
 
 
 def _loopback_for(host: str) -> str:
