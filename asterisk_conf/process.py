@@ -40,7 +40,6 @@ from asterisk_conf.apply import RELOAD_MODULES, reload_running
 from asterisk_conf.installer import AsteriskInstall, chroot_instance_path, ensure_asterisk, locate_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import Settings
-from callcenter.database import migrate
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +85,10 @@ def pbx_user(settings: Settings) -> str:
     return name
 
 
-def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
-    """The user and its group on the host (created if absent) and, with the same ids, in the
-    chroot's /etc/passwd and /etc/group (Asterisk's -U looks them up there). Returns (uid, gid)."""
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """A system user with a group of its own name and no login (created if absent)."""
     try:
-        entry = pwd.getpwnam(name)
+        return pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
@@ -98,7 +96,13 @@ def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
             check=True,
             capture_output=True,
         )
-        entry = pwd.getpwnam(name)
+        return pwd.getpwnam(name)
+
+
+def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
+    """The user and its group on the host (created if absent) and, with the same ids, in the
+    chroot's /etc/passwd and /etc/group (Asterisk's -U looks them up there). Returns (uid, gid)."""
+    entry = ensure_system_user(name)
     uid, gid = entry.pw_uid, entry.pw_gid
     if install.mode == "chroot" and install.root is not None:
         group_name = grp.getgrgid(gid).gr_name
@@ -366,7 +370,6 @@ def start(settings: Settings, timeout: float = 60) -> dict:
     if not _udp_port_free(settings.sip_host, int(settings.sip_port)):
         raise AsteriskStartError(f"the SIP port {settings.sip_host}:{settings.sip_port}/udp is in use")
 
-    migrate(settings)  # the configuration is rendered from the database: a first start makes it
     install = prepare(settings)
     hand_over(settings)
     user = pbx_user(settings)
