@@ -14,6 +14,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import sys
 import time
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agi_scripts.testing import agi_env, answer_commands, run_agi_call  # noqa: E402
-from benchmarks.common import percentile  # noqa: E402
+from benchmarks.common import dataset_dir, percentile  # noqa: E402
 from callcenter import aio  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
@@ -32,15 +33,17 @@ RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "1000000"))
 CALLS = int(os.environ.get("BENCH_AGI_CALLS", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_AGI_CONCURRENCY", "4"))  # calls in progress at once
 PROCESS_CALLS = int(os.environ.get("BENCH_AGI_PROCESS_CALLS", "40"))
-CACHE = ROOT / "benchmarks" / ".cache" / f"agi-{RESIDENTS}"
+CACHE = dataset_dir("agi", RESIDENTS, code=("hotline/demo.py",))
 
 
 def prepare() -> Settings:
     """A database with RESIDENTS residents, made once and cached."""
     settings = set_settings(Settings(data_dir=CACHE, _env_file=None))
     done = CACHE / "ready"
-    migrate(settings)  # a cached database made by older code gets the newer schema (indexes too)
     if not done.exists():
+        shutil.rmtree(CACHE, ignore_errors=True)  # a run that died half-way
+        CACHE.mkdir(parents=True)
+        migrate(settings)
         from hotline.demo import bulk_residents, load_demo
 
         with session_scope(settings) as s:

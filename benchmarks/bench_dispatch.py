@@ -22,6 +22,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import percentile  # noqa: E402
+from benchmarks.common import dataset_dir, percentile  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
 
@@ -43,7 +44,7 @@ CONCURRENCY = int(os.environ.get("BENCH_DISPATCH_CONCURRENCY", "4"))
 LATENCY_ORDERS = int(os.environ.get("BENCH_DISPATCH_LATENCY_ORDERS", "500"))
 PACED_RATE = float(os.environ.get("BENCH_DISPATCH_RATE", "10"))  # orders/s for the latency run
 LOOKUPS = int(os.environ.get("BENCH_ROUTING_LOOKUPS", "200000"))
-CACHE = ROOT / "benchmarks" / ".cache" / f"dispatch-{RESIDENTS}-{ORDERS}-{RULES}"
+CACHE = dataset_dir("dispatch", RESIDENTS, ORDERS, RULES, code=("hotline/demo.py",))
 
 
 def _bulk_orders(settings: Settings, n: int) -> None:
@@ -162,8 +163,10 @@ def _bulk_rules(settings: Settings, n: int) -> None:
 def prepare() -> Settings:
     settings = set_settings(Settings(data_dir=CACHE, _env_file=None))
     done = CACHE / "ready"
-    migrate(settings)  # a cached database from an older schema is brought up to date
     if not done.exists():
+        shutil.rmtree(CACHE, ignore_errors=True)  # a run that died half-way
+        CACHE.mkdir(parents=True)
+        migrate(settings)
         from hotline.demo import bulk_residents, load_demo
 
         with session_scope(settings) as s:

@@ -1,6 +1,6 @@
 """Statistics at a district's scale: a year of calls and orders, reports, exports, ingestion.
 
-Generates (once, cached in benchmarks/.cache/reports-<calls>/) a year's queue_log for
+Generates (once, cached in benchmarks/.cache/reports-<calls>-<orders>-<code hash>/) a year's queue_log for
 BENCH_CALLS calls (default 1,000,000: about 3.9 million lines with the DID line the dialplan
 writes, ring-no-answers, seats' logins and pauses) and BENCH_ORDERS work orders (300,000), and
 ingests the log through the real follower. Then measures:
@@ -13,8 +13,9 @@ ingests the log through the real follower. Then measures:
 - follow_rss_growth_mb: RSS growth while following a live log written at 20,000 lines/s.
 
 PostgreSQL is the throwaway local server of tests/conftest.py (Debian's postgresql); without it
-the PostgreSQL figure is null. The order columns of callcenter/statistics/orders.py that the
-dispatch schema does not have yet are added to the benchmark's own copy of the table.
+the PostgreSQL figure is null (with CI=true the run fails instead). The order columns of
+callcenter/statistics/orders.py that the dispatch schema does not have yet are added to the
+benchmark's own copy of the table.
 Prints one JSON line.
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import dataset_dir, missing_part  # noqa: E402
 from callcenter.config import CHINA_TZ, Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate  # noqa: E402
 
@@ -42,7 +44,8 @@ ORDERS = int(os.environ.get("BENCH_ORDERS", "300000"))
 INGEST_LINES = int(os.environ.get("BENCH_INGEST_LINES", "600000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 FOLLOW_S = float(os.environ.get("BENCH_FOLLOW_S", "20"))
-CACHE = ROOT / "benchmarks" / ".cache" / f"reports-v2-{CALLS}"
+GENERATORS = ("follower", "queue_log", "orders", "models")
+CACHE = dataset_dir("reports", CALLS, ORDERS, code=tuple(f"callcenter/statistics/{m}.py" for m in GENERATORS))
 SEATS = 40
 YEAR_START = datetime(2025, 1, 1, tzinfo=CHINA_TZ)
 END_DAY = date(2025, 12, 31)
@@ -361,7 +364,7 @@ def postgres_figures(src: Settings) -> tuple[float | None, float | None]:
     try:
         url = next(gen)
     except BaseException as exc:  # pytest's skip outside pytest: no PostgreSQL server here
-        note(f"PostgreSQL not measured: {exc}")
+        missing_part(f"PostgreSQL ({exc})")
         return None, None
     try:
         t0 = time.time()

@@ -4,6 +4,9 @@ app as in production) started around a measurement and always stopped after it."
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +22,33 @@ def log(msg: str) -> None:
     print(f"# {msg}", file=sys.stderr, flush=True)
 
 
+def dataset_dir(name: str, *sizes: object, code: tuple[str, ...] = ()) -> Path:
+    """The cache folder of a generated data set, named by its sizes and a hash of the code that
+    makes it (the benchmark's own file, the schema's migrations and ``code``, paths from the
+    project's root): a change to any of them makes a new data set instead of reusing a stale one.
+    Older data sets of the same name are removed (they are large)."""
+    caller = Path(sys._getframe(1).f_code.co_filename).resolve()
+    files = [caller, *sorted((ROOT / "migrations" / "versions").glob("*.py")), *(ROOT / c for c in code)]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())
+    stem = "-".join([name, *(str(s) for s in sizes)])
+    path = ROOT / "benchmarks" / ".cache" / f"{stem}-{digest.hexdigest()[:12]}"
+    for old in path.parent.glob(f"{stem}-*"):
+        if old != path and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def missing_part(what: str) -> None:
+    """A part a benchmark needs is not here: in CI (CI=true) that fails the run, elsewhere the
+    figure is left out with a note."""
+    if os.environ.get("CI", "").lower() == "true":
+        log(f"FAILED: {what} (CI requires every part)")
+        raise SystemExit(2)
+    log(f"not measured: {what}")
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -28,7 +58,6 @@ def fresh_data_dir(settings, cache: Path) -> None:
     """An empty data dir for a stack benchmark: the schema, secrets, and a short welcome (the
     calls' timing is the benchmark's, not the prompt's)."""
     import json
-    import shutil
 
     from asterisk_conf import process
     from callcenter.database import migrate

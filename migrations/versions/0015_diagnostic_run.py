@@ -1,7 +1,7 @@
 """the doctor's runs, kept apart from the service figures
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0015
+Revises: 0013
 """
 
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0015'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
