@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     smtp_tls: str = "none"  # none | starttls | tls
     smtp_timeout_s: float = 20.0
     mail_from: str = "hotline@localhost"
+    # ``callcenter demo`` receives its own e-mail here (aiosmtpd, kept in <data_dir>/demo-mailbox)
+    demo_smtp_port: int = 2525
     supervisor_emails: list[str] = []
     # Residents' sensitive data (ID number, phones, health, household): a seat sees it for the
     # residents of its calls within this many hours and of its open orders; anyone else's needs a

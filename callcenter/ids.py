@@ -14,6 +14,9 @@ QUEUE = re.compile(r"[a-z0-9_-]{1,32}")
 CALL_ID = re.compile(r"[0-9]{1,20}\.[0-9]{1,10}")
 # Each seat's own queue (a returning caller is offered to their last seat first) is named so.
 PERSONAL_QUEUE_PREFIX = "cc-seat-"
+# The diagnostics queue of ``callcenter doctor``: its calls are tests, never service, so the
+# wallboard, the reports and the exports leave it out (its seat is ``Settings.doctor_extension``).
+DIAGNOSTICS_QUEUE = "cc-doctor"
 
 
 def is_extension(value: object) -> bool:

@@ -10,8 +10,11 @@ sends it with retries. What the messages say belongs to the domains that send th
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import hashlib
 import logging
+import mailbox
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -192,6 +195,9 @@ class MailWorker:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.summaries = summaries
         self.sent = 0
+        # Said once when the server stops answering and once when it is back: an outage of an
+        # hour is two log lines, not one a round.
+        self.down_since: datetime | None = None
         self._task: asyncio.Task | None = None
         self._summaries_day: date | None = None  # queued for this day: no need to look again
 
@@ -281,11 +287,68 @@ class MailWorker:
                 )
                 await _deliver(self.settings, msg)
                 error = None
+                if self.down_since is not None:
+                    log.warning(
+                        "mail: SMTP %s:%s answers again", self.settings.smtp_host, self.settings.smtp_port
+                    )
+                    self.down_since = None
             except MailServerUnreachable as exc:
                 error = unreachable = f"{type(exc).__name__}: {exc}"
-                log.warning("mail: %s; %d message(s) wait for the next try", exc, len(rows) - i)
+                if self.down_since is None:
+                    self.down_since = datetime.now(UTC)
+                    log.warning(
+                        "mail: %s; %d message(s) wait for the next try (said once until it answers)",
+                        exc,
+                        len(rows) - i,
+                    )
             except Exception as exc:  # refused, bad address: retry, then give up
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("mail %s: %s", row.idempotency_key, error)
             await asyncio.to_thread(self._record, row.id, error)
         return len(rows)
+
+
+# --- the demo's mailbox ------------------------------------------------------------------------
+# ``callcenter demo`` runs a local SMTP server (aiosmtpd) that keeps what it receives in this
+# Maildir, so the outlets' and supervisors' e-mails can be read on the messages page.
+DEMO_MAILBOX = "demo-mailbox"
+
+
+def demo_mailbox(settings: Settings) -> Path:
+    return Path(settings.data_dir) / DEMO_MAILBOX
+
+
+def received_mail(settings: Settings, limit: int = 100) -> list[dict[str, Any]] | None:
+    """The demo mailbox's messages, newest first (None when there is no demo mailbox)."""
+    folder = demo_mailbox(settings)
+    if not (folder / "cur").is_dir():
+        return None
+    box = mailbox.Maildir(folder, create=False)
+    found: list[dict[str, Any]] = []
+    # A Maildir key starts with its delivery time: the newest keys, before reading any message.
+    for key in sorted(box.iterkeys(), reverse=True)[: limit * 2]:
+        try:
+            raw = box.get_bytes(key)
+            at = box.get_message(key).get_date()
+        except (KeyError, OSError):  # taken away meanwhile
+            continue
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        body = msg.get_body(preferencelist=("plain", "html")) if isinstance(msg, EmailMessage) else None
+        try:
+            text = body.get_content() if body is not None else ""
+        except (LookupError, ValueError):
+            text = ""
+        found.append(
+            {
+                "at": datetime.fromtimestamp(at, UTC),
+                "from": str(msg.get("From", "")),
+                "to": str(msg.get("To", "")),
+                "subject": str(msg.get("Subject", "")),
+                "text": str(text)[:2000],
+                "attachments": [p.get_filename() or "" for p in msg.iter_attachments()]
+                if isinstance(msg, EmailMessage)
+                else [],
+            }
+        )
+    found.sort(key=lambda m: m["at"], reverse=True)
+    return found[:limit]

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Alembic names each of its plugins at INFO on every start: noise before the useful lines.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return int(args.func(args) or 0)
 
 

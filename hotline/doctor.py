@@ -5,6 +5,11 @@ a call from a sipp "resident" to the diagnostics number. A diagnostics seat (its
 sipp answering machine run by the doctor) sits alone in a diagnostics queue, so no real seat
 is disturbed. Each hop is timed: INVITE → FastAGI route → seat's phone ringing (AgentCalled) →
 pop on the seat's console WebSocket. Exits non-zero on any failure; the last line is JSON.
+
+Diagnostics are not service: the run and its timings are kept apart (``diagnostic_run``, shown on
+/admin/diagnostics), the statistics never count the diagnostics queue, and the doctor cleans up
+after itself: the test call's record, then the diagnostics number, queue and seat (and so their
+place in Asterisk's configuration) are removed when it ends.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import json
 import re
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 import websockets
-from sqlalchemy import text
-from sqlmodel import select
+from sqlalchemy import delete, text
+from sqlmodel import col, select
 
 from asterisk_conf.apply import apply_config
 from asterisk_conf.sipp import SippUAS, place_call
@@ -30,12 +36,16 @@ from callcenter.accounts.service import hash_password
 from callcenter.ami import actions
 from callcenter.ami import events as ev
 from callcenter.ami.client import close_manager, open_manager, sender
+from callcenter.calls.models import CallRecord, QueueEventRow
 from callcenter.config import Settings
 from callcenter.database import get_engine, saved_id, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
+from callcenter.ids import DIAGNOSTICS_QUEUE
+from callcenter.statistics.diagnostics import record_run
 
-DOCTOR_QUEUE = "cc-doctor"
+DOCTOR_QUEUE = DIAGNOSTICS_QUEUE
 DOCTOR_USER = "ccdoctor"
+RECORD_WAIT_S = 5.0  # the call workers write the test call's record just after it ends
 
 
 def ensure_diagnostics(settings: Settings) -> bool:
@@ -55,7 +65,7 @@ def ensure_diagnostics(settings: Settings) -> bool:
         acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
         contact = f"sip:seat{settings.doctor_extension}@127.0.0.1:{settings.doctor_sip_port}"
         if acc is not None and not acc.active:
-            acc.active = True  # put away after the last run (put_away_diagnostics)
+            acc.active = True  # an older version's run disabled it instead of removing it
             s.add(acc)
             added = True
         if acc is None:
@@ -76,16 +86,54 @@ def ensure_diagnostics(settings: Settings) -> bool:
     return added
 
 
-def put_away_diagnostics(settings: Settings) -> None:
-    """After a run the diagnostics seat is disabled with a password nobody knows, so no live seat
-    account is left behind (the next run enables it again)."""
+def remove_diagnostics(settings: Settings) -> bool:
+    """Remove the diagnostics number, queue and seat; True when something was removed."""
     with session_scope(settings) as s:
+        removed = 0
         acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
+        removed += (
+            s.connection()
+            .execute(delete(QueueMembership).where(col(QueueMembership.queue_name) == DOCTOR_QUEUE))
+            .rowcount
+        )
         if acc is not None:
-            acc.active = False
-            acc.password_hash = hash_password(secrets.token_urlsafe(24))
-            s.add(acc)
+            s.connection().execute(delete(QueueMembership).where(col(QueueMembership.account_id) == acc.id))
+            s.delete(acc)
+            removed += 1
+        removed += (
+            s.connection()
+            .execute(delete(ServiceNumber).where(col(ServiceNumber.number) == settings.doctor_did))
+            .rowcount
+        )
+        removed += (
+            s.connection().execute(delete(CallQueue).where(col(CallQueue.name) == DOCTOR_QUEUE)).rowcount
+        )
+        s.commit()
+    return removed > 0
+
+
+async def forget_test_call(settings: Settings, linkedid: str) -> bool:
+    """Delete the test call's record and queue events once the call workers wrote them (its
+    timings are in the run's report and its queue stay in the diagnostics queue's calls)."""
+
+    def forget() -> int:
+        with session_scope(settings) as s:
+            n = (
+                s.connection()
+                .execute(delete(CallRecord).where(col(CallRecord.linkedid) == linkedid))
+                .rowcount
+            )
+            s.connection().execute(delete(QueueEventRow).where(col(QueueEventRow.linkedid) == linkedid))
             s.commit()
+        return int(n or 0)
+
+    deadline = time.monotonic() + RECORD_WAIT_S
+    while True:
+        if await asyncio.to_thread(forget):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
 
 
 def _reset_doctor_password(settings: Settings) -> str:
@@ -133,6 +181,7 @@ async def run_doctor(settings: Settings) -> int:
         ok = ok and passed
         print(f"{'✔' if passed else '✘'} {name}{': ' + detail if detail else ''}", flush=True)
 
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     try:
         with get_engine(settings).connect() as conn:
@@ -174,6 +223,7 @@ async def run_doctor(settings: Settings) -> int:
         step("AMI login", True, f"{settings.ami_host}:{settings.ami_port}")
     except TimeoutError:
         step("AMI login", False, "no login within 10 s (is Asterisk running? `callcenter asterisk status`)")
+        _record(settings, started, report, "")
         print(json.dumps(report))
         return 1
 
@@ -240,6 +290,7 @@ async def run_doctor(settings: Settings) -> int:
         finally:
             uas.stop()
             await ws.close()
+            await client.aclose()
 
     t = hops.t
     if "newchannel" in t and hops.route_at:
@@ -266,8 +317,27 @@ async def run_doctor(settings: Settings) -> int:
         f"{report.get('agent_called_to_pop_ms', '?')} ms",
     )
     step("test call answered and ended", answered)
+    # Clean up: the test call's record, then the diagnostics number, queue and seat.
+    if hops.linkedid and not await forget_test_call(settings, hops.linkedid):
+        print(f"! the test call's record ({hops.linkedid}) was not written within {RECORD_WAIT_S:g} s")
+    if remove_diagnostics(settings):
+        try:
+            await apply_config(settings)
+            step("diagnostics number removed", True, settings.doctor_did)
+        except Exception as exc:
+            step("diagnostics number removed", False, str(exc))
     close_manager(manager)
-    put_away_diagnostics(settings)
     report["doctor"] = "ok" if ok else "fail"
+    _record(settings, started, report, hops.linkedid)
     print(json.dumps(report, ensure_ascii=False))
     return 0 if ok else 1
+
+
+def _record(settings: Settings, started: datetime, report: dict[str, Any], linkedid: str) -> None:
+    """The run and its timings, on the diagnostics page (never in the service figures)."""
+    try:
+        with session_scope(settings) as s:
+            record_run(s, started, report, linkedid)
+            s.commit()
+    except Exception as exc:  # the report is printed either way
+        print(f"! run not recorded: {exc}", flush=True)

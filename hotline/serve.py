@@ -12,6 +12,8 @@ import sys
 from urllib.parse import urlparse
 
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
 from sqlmodel import select
 
 from asterisk_conf import process
@@ -23,6 +25,7 @@ from callcenter.accounts.models import Account
 from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, saved_id, session_scope
+from callcenter.mail import demo_mailbox
 from callcenter.statistics.follower import rebuild
 from hotline.demo import (
     DEFAULT_SEAT_CONTACT_BASE_PORT,
@@ -139,6 +142,21 @@ def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
     return out
 
 
+def start_demo_mail(settings: Settings) -> Controller:
+    """The demo's mail server: a real SMTP server on loopback whose Maildir the messages page
+    shows, so every notice is delivered (and read there) instead of waiting for a server."""
+    folder = demo_mailbox(settings)
+    for part in ("tmp", "new", "cur"):  # a Maildir
+        (folder / part).mkdir(parents=True, exist_ok=True)
+    # aiosmtpd logs every connection at INFO: one notice would be five lines of the demo's log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=settings.demo_smtp_port)
+    controller.start()
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", settings.demo_smtp_port
+    settings.smtp_user, settings.smtp_password, settings.smtp_tls = "", "", "none"
+    return controller
+
+
 async def _run_demo(settings: Settings, residents: int) -> None:
     secure_data(settings)
     migrate(settings)
@@ -152,6 +170,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
         settings.outbound_contact = f"sip:127.0.0.1:{DEMO_RESIDENTS_PORT}"
     await asyncio.to_thread(process.start, settings)
     phones = []
+    mail = await asyncio.to_thread(start_demo_mail, settings)
     try:
         residents_phone = MediaUAS(port=DEMO_RESIDENTS_PORT, keys=[3000, "1"], ring_ms=DEMO_PHONE_RING_MS)
         residents_phone.start()
@@ -171,6 +190,8 @@ async def _run_demo(settings: Settings, residents: int) -> None:
                     f"  browser:  seat{DEMO_BROWSER_SEAT} answers in its console page (the browser phone)",
                     "  a call:   .venv/bin/callcenter call --from 13919310001  (rings a seat; the pop shows)",
                     "  outside:  residents' demo phones on 127.0.0.1:5070 (click-to-call, callbacks, 回访)",
+                    f"  mail:     the demo's SMTP server 127.0.0.1:{settings.demo_smtp_port} receives every"
+                    f" e-mail; read them at {url}admin/messages",
                     "  stop:     Ctrl-C",
                     "",
                 ]
@@ -179,6 +200,7 @@ async def _run_demo(settings: Settings, residents: int) -> None:
         )
         await serve(settings)
     finally:
+        mail.stop()
         for uas in phones:
             uas.stop()
         await asyncio.to_thread(process.stop, settings)

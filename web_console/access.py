@@ -46,6 +46,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/accounts/{account_id}/phone": ADMINS,
     "/admin/audit": ADMINS,
+    "/admin/diagnostics": ADMINS,
     # Residents from the pop and the resident's page (residents.py)
     "/api/residents": STAFF,
     "/api/residents/{resident_id}/phones": STAFF,
@@ -166,6 +167,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/reports/scorecard", "stats.scorecard", frozenset({"admin"})),
     NavLink("/admin/accounts", "admin.accounts", frozenset({"admin"})),
     NavLink("/admin/audit", "admin.audit", frozenset({"admin"})),
+    NavLink("/admin/diagnostics", "diag.title", frozenset({"admin"})),
     NavLink("/admin/basic", "basic.title", frozenset({"admin"})),
     NavLink("/admin/ivr", "ivr.title", frozenset({"admin"})),
 )

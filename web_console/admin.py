@@ -1,4 +1,4 @@
-"""Administration: accounts (with temporary passwords) and the audit log.
+"""Administration: accounts (with temporary passwords), the audit log and the doctor's runs.
 Access rules: ``access.ROUTE_ROLES``."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from callcenter.audit.service import search as search_audit
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import CallQueue
 from callcenter.messages import ConfigRequest
+from callcenter.statistics import diagnostics
 from web_console.deps import (
     BusDep,
     CsrfChecked,
@@ -43,7 +44,7 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         queues_of: dict[int, dict[str, int]] = {}
         for m in db.exec(select(QueueMembership).order_by(QueueMembership.queue_name)):
             queues_of.setdefault(m.account_id, {})[m.queue_name] = m.penalty
-        queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+        titles = {q.name: q.title or q.name for q in db.exec(select(CallQueue).order_by(CallQueue.name))}
     response = render(
         request,
         "admin_accounts.html",
@@ -51,7 +52,8 @@ def _accounts_page(request: Request, account: Account, status_code: int = 200, *
         account=account,
         accounts=accounts,
         queues_of=queues_of,
-        queues=queues,
+        queues=list(titles),
+        queue_titles=titles,  # people read a queue's name; the forms send its id
         skill_levels=flows.SKILL_LEVELS,
         roles=[r.value for r in Role],
         **({"error": None, "password": None, "created": None, "reset": None, "sip": None} | notice),
@@ -210,4 +212,18 @@ def admin_audit(
         entries=entries,
         china=CHINA_TZ,
         query={"actor": actor, "action": action, "target": target},
+    )
+
+
+@router.get("/admin/diagnostics")
+def admin_diagnostics(request: Request, account: CurrentAccount, db: DbSession) -> Response:
+    """The doctor's runs with each hop's timing, and its test calls: apart from the service."""
+    return render(
+        request,
+        "admin_diagnostics.html",
+        account=account,
+        runs=diagnostics.recent_runs(db),
+        calls=diagnostics.recent_calls(db),
+        timings=diagnostics.TIMINGS,
+        china=CHINA_TZ,
     )

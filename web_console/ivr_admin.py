@@ -52,7 +52,7 @@ def _page(
         numbers = list(db.exec(select(ServiceNumber).order_by(ServiceNumber.number)))
         options = list(db.exec(select(IvrOption).order_by(IvrOption.number, IvrOption.digit)))
         hours = {h.number: h for h in db.exec(select(ServiceHours))}
-        queues = list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+        titles = {q.name: q.title or q.name for q in db.exec(select(CallQueue).order_by(CallQueue.name))}
     return render(
         request,
         "admin_ivr.html",
@@ -62,7 +62,8 @@ def _page(
         options=options,
         hours=hours,
         hours_text={n: service.hours_text(h) for n, h in hours.items()},
-        queues=queues,
+        queues=list(titles),
+        queue_titles=titles,  # people read a queue's name; the form sends its id
         schedules=service.SCHEDULES,
         now=china_now(settings),
         error=error,

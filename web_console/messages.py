@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import session_scope
+from callcenter.mail import received_mail
 from callcenter.records.models import MailMessage, WebhookDelivery
 from sms.models import SmsInbound, SmsMessage
 from web_console.deps import CurrentAccount, SettingsDep, protected_router
@@ -32,6 +33,8 @@ def _load(settings: Settings) -> dict:
             "hooks": list(
                 s.exec(select(WebhookDelivery).order_by(col(WebhookDelivery.id).desc()).limit(LIMIT))
             ),
+            # What the demo's own mail server received (None outside the demo)
+            "mailbox": received_mail(settings, LIMIT),
         }
 
 

@@ -15,6 +15,7 @@ from callcenter import ids
 from callcenter.accounts.models import Account, Phone
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
+from callcenter.directory.service import load_display_names
 from callcenter.messages import SeatCommand
 from web_console.access import HOME_BY_ROLE
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
@@ -169,8 +170,14 @@ async def seat_pause(
 
 
 @router.get("/wallboard")
-def wallboard(request: Request, account: CurrentAccount) -> Response:
-    return render(request, "wallboard.html", account=account, js_strings=js_catalogue(current_lang(request)))
+def wallboard(request: Request, account: CurrentAccount, settings: SettingsDep) -> Response:
+    return render(
+        request,
+        "wallboard.html",
+        account=account,
+        js_strings=js_catalogue(current_lang(request)),
+        names=load_display_names(settings).for_page(),
+    )
 
 
 @router.get("/console")
@@ -185,6 +192,7 @@ def console(request: Request, account: CurrentAccount, settings: SettingsDep) ->
         browser_phone=bool(ext) and account.phone == Phone.BROWSER,
         pause_reasons=settings.pause_reasons,
         js_strings=js_catalogue(lang),
+        names=load_display_names(settings).for_page(),
     )
 
 

@@ -25,6 +25,7 @@ from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import CallQueue
 from callcenter.errors import UserError
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import exports, orders, service
 from callcenter.statistics.charts import bar_chart
 from callcenter.statistics.daily import daily_context, fmt, yesterday
@@ -79,16 +80,18 @@ def _queue(q: str | None) -> str:
     return q
 
 
-def _queues(settings: Settings) -> list[str]:
+def _queues(settings: Settings) -> list[tuple[str, str]]:
+    """The queues to choose from: (id, the name a person reads); the doctor's is not service."""
     with session_scope(settings) as db:
-        return list(db.exec(select(CallQueue.name).order_by(CallQueue.name)))
+        rows = db.exec(select(CallQueue.name, CallQueue.title).order_by(CallQueue.name))
+        return [(name, title or name) for name, title in rows if name != DIAGNOSTICS_QUEUE]
 
 
 def _chart(rep: dict[str, Any], t) -> Any:
     rows = rep["rows"]
     if not rows:
         return None
-    labels = [str(r["key"] if rep["by"] != "seat" else (r.get("name") or r["key"])) for r in rows]
+    labels = [str(r.get("name") or r["key"]) for r in rows]
     if rep["by"] == "seat":
         series = [(t("stats.handled"), [r["handled"] for r in rows])]
     else:

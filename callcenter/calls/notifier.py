@@ -11,6 +11,7 @@ from callcenter.calls.state import DayFigures, LiveCall, LiveModel
 from callcenter.clock import iso_epoch_ms
 from callcenter.config import Settings
 from callcenter.directory.service import QueueParams
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.messages import Message, Pop, SeatQueues, WallboardSnapshot
 from callcenter.phone import display
 
@@ -53,10 +54,14 @@ def pop_payload(call: LiveCall, ext: str) -> dict[str, Any]:
 def wallboard(
     model: LiveModel, today: DayFigures, queue_params: dict[str, QueueParams], settings: Settings
 ) -> WallboardSnapshot:
-    """The live snapshot with today's figures and the alert thresholds."""
+    """The live snapshot with today's figures and the alert thresholds; the doctor's queue and
+    seat are tests, not service, and stay off the board."""
     snap = model.snapshot()
     queues: dict[str, dict[str, Any]] = snap["queues"]
+    queues.pop(DIAGNOSTICS_QUEUE, None)
     for name, figures in today.queues.items():
+        if name == DIAGNOSTICS_QUEUE:
+            continue
         live = queues.setdefault(name, {"waiting": 0, "longest_wait_s": 0.0})
         # The live longest wait is of callers waiting now; the day's is kept apart.
         live.update({k: v for k, v in figures.items() if k != "longest_wait_s"})
@@ -64,7 +69,7 @@ def wallboard(
     for name, q in queues.items():
         params = queue_params.get(name)
         q["service_level_s"] = params.service_level_s if params else settings.service_level_s
-    seats: list[dict[str, Any]] = snap["seats"]
+    seats: list[dict[str, Any]] = [s for s in snap["seats"] if s["ext"] != settings.doctor_extension]
     for seat in seats:
         seat["calls_today"] = today.seat_calls.get(seat["ext"], 0)
     return WallboardSnapshot(

@@ -187,15 +187,25 @@ class LiveModel:
         return None
 
     def seat_status(self, ext: str) -> SeatStatus:
+        """The seat's one state, as the console's top bar and the wallboard show it: while a call
+        rings or talks on the seat it is the pop's state (the same call, the same clock), else what
+        Asterisk says of the seat (paused with its reason, wrap-up, its phone's device state)."""
         seat = self.seats[ext]
+        state, since = seat.state, seat.since
+        call = self.pop_for(ext)
+        if call is not None and not seat.paused:
+            if call.seat == ext and call.answered_at is not None:
+                state, since = "talking", call.answered_at
+            elif ext in call.ringing:
+                state, since = "ringing", call.ringing[ext]
         return SeatStatus(
             ext=seat.ext,
             name=seat.name,
-            state=seat.state,
+            state=state,
             paused=seat.paused,
             paused_reason=seat.paused_reason,
             queues=sorted(seat.queues),
-            since=seat.since,
+            since=since,
             wrapup_until=seat.wrapup_until,
         )
 
@@ -329,7 +339,7 @@ class LiveModel:
         if isinstance(event, ev.AgentCalled):
             call.ringing[ext] = at
             self._set_seat_call(ext, call.linkedid, at)
-            return [Effect("pop", ext=ext, call=call)]
+            return [Effect("pop", ext=ext, call=call), Effect("seat", ext=ext)]
         if isinstance(event, ev.AgentConnect):
             call.seat = ext
             call.answered_at = at
@@ -340,11 +350,11 @@ class LiveModel:
             began = call.ringing.pop(ext, None)
             call.ring_s = (at - began) if began is not None else float(event.ring_time)
             self._set_seat_call(ext, call.linkedid, at)
-            effects = [Effect("pop", ext=ext, call=call)]
+            effects = [Effect("pop", ext=ext, call=call), Effect("seat", ext=ext)]
             return effects + self._clear_ringing(call, "answered_elsewhere")
         if isinstance(event, (ev.AgentRingNoAnswer, ev.AgentDump)):
             call.ringing.pop(ext, None)
-            return [Effect("clear", ext=ext, call=call, reason="noanswer")]
+            return [Effect("clear", ext=ext, call=call, reason="noanswer"), Effect("seat", ext=ext)]
         if isinstance(event, ev.AgentComplete):
             call.talk_end = at
             seat = self._seat(ext)
@@ -361,6 +371,7 @@ class LiveModel:
 
     def _clear_ringing(self, call: LiveCall, reason: str) -> list[Effect]:
         effects = [Effect("clear", ext=ext, call=call, reason=reason) for ext in call.ringing]
+        effects += [Effect("seat", ext=ext) for ext in call.ringing]  # no longer ringing
         call.ringing.clear()
         return effects
 
@@ -383,6 +394,7 @@ class LiveModel:
         for seat in self.seats.values():
             if seat.linkedid == call.linkedid:
                 seat.linkedid = ""
+                effects.append(Effect("seat", ext=seat.ext))  # its state is the phone's again
         self.calls.pop(call.linkedid, None)
         effects.append(Effect("record", call=call))
         return effects

@@ -7,12 +7,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, select
 
 from callcenter import phone
 from callcenter.audit.service import record as audit
 from callcenter.config import Settings
-from callcenter.database import session_scope
+from callcenter.database import get_engine, session_scope, table_of
 from callcenter.directory import imports
 from callcenter.directory.models import (
     CallQueue,
@@ -40,6 +42,43 @@ def queue_params(settings: Settings) -> dict[str, QueueParams]:
             q.name: QueueParams(wrapup_s=q.wrapup, service_level_s=q.service_level)
             for q in s.exec(select(CallQueue))
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayNames:
+    """What a person reads for the ids that cross the edges (ids stay in URLs and APIs): a queue's
+    title, a service number's title, an outlet's and a community's name. An id without a name
+    reads as itself."""
+
+    queues: dict[str, str]
+    numbers: dict[str, str]
+    outlets: dict[str, str]  # str(outlet.id) → name
+    communities: dict[str, str]  # str(community.id) → name
+
+    def queue(self, name: str) -> str:
+        return self.queues.get(name) or name
+
+    def number(self, number: str) -> str:
+        return self.numbers.get(number) or number
+
+    def for_page(self) -> dict[str, dict[str, str]]:
+        """The names a console or wallboard page maps the ids of its messages with."""
+        return {"queues": self.queues, "numbers": self.numbers}
+
+
+def display_names(conn: Connection) -> DisplayNames:
+    q, n, o, c = (table_of(m) for m in (CallQueue, ServiceNumber, Outlet, Community))
+    return DisplayNames(
+        queues={name: title for name, title in conn.execute(sa_select(q.c.name, q.c.title)) if title},
+        numbers={num: title for num, title in conn.execute(sa_select(n.c.number, n.c.title)) if title},
+        outlets={str(i): name for i, name in conn.execute(sa_select(o.c.id, o.c.name))},
+        communities={str(i): name for i, name in conn.execute(sa_select(c.c.id, c.c.name))},
+    )
+
+
+def load_display_names(settings: Settings) -> DisplayNames:
+    with get_engine(settings).connect() as conn:
+        return display_names(conn)
 
 
 # --- single-item edits (basic data administration) ---------------------------------------------

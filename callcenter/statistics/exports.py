@@ -17,6 +17,8 @@ from sqlalchemy import Connection, select
 from callcenter.calls.models import CallRecord
 from callcenter.config import CHINA_TZ
 from callcenter.database import table_of
+from callcenter.directory.service import display_names
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics.models import StatCall
 
 # (figure key, i18n key) — the columns of every queue/number/time report.
@@ -84,7 +86,9 @@ def table_rows(report: dict[str, Any], t: Callable[[str], str]) -> Iterator[list
     cols = columns(report["by"])
     yield [t(f"stats.by.{report['by']}")] + [t(label) for _, label in cols]
     for row in report["rows"]:
-        yield [row["key"]] + [_cell(row.get(k)) for k, _ in cols]
+        # A seat by its extension (its name is a column); anything else by its name, not its id.
+        head = row["key"] if report["by"] == "seat" else row.get("name", row["key"])
+        yield [head] + [_cell(row.get(k)) for k, _ in cols]
     if report["by"] != "seat":
         yield [t("stats.total")] + [_cell(report["total"].get(k)) for k, _ in cols]
 
@@ -152,14 +156,18 @@ def _call_rows(report: dict[str, Any], t: Callable[[str], str], conn: Connection
     q = (
         select(*[tbl.c[c] for c in CALL_COLUMNS], *[rec.c[c] for c in RECORD_COLUMNS])
         .select_from(tbl.outerjoin(rec, rec.c.linkedid == tbl.c.linkedid))
-        .where(tbl.c.entered_at >= s, tbl.c.entered_at < e)
+        .where(tbl.c.entered_at >= s, tbl.c.entered_at < e, tbl.c.queue != DIAGNOSTICS_QUEUE)
         .order_by(tbl.c.entered_at)
     )
     if report.get("queue"):
         q = q.where(tbl.c.queue == report["queue"])
+    names = display_names(conn)
+    at, queue, did = (CALL_COLUMNS.index(c) for c in ("entered_at", "queue", "did"))
     for r in conn.execution_options(stream_results=True, yield_per=5000).execute(q):
         row = list(r)
-        row[0] = row[0].astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        row[at] = row[at].astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        row[queue] = names.queue(row[queue])
+        row[did] = names.number(row[did])
         yield row
 
 

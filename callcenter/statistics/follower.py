@@ -36,6 +36,7 @@ from callcenter.calls.models import CallRecord
 from callcenter.config import Settings
 from callcenter.database import get_engine, table_of
 from callcenter.directory.models import CallQueue
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import definitions as defs
 from callcenter.statistics import models
 from callcenter.statistics.models import StatAggHour, StatAggSeat, StatCall, StatCursor, StatSeatTime
@@ -223,13 +224,21 @@ def _insert_calls(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def write_batch(
-    conn: Connection, sl: float, closed, seat_time, marks, levels: dict[str, float] | None = None
+    conn: Connection,
+    sl: float,
+    closed,
+    seat_time,
+    marks,
+    levels: dict[str, float] | None = None,
+    diagnostic_seats: frozenset[str] = frozenset(),
 ) -> set[str]:
     """Finished calls, marks, roll-ups and seat time of one batch, on the caller's transaction.
 
     ``marks`` change calls written earlier: (callid, seq, called_back | connected | failed).
     ``levels`` are the queues' own service-level thresholds (queues.conf ``servicelevel``);
-    ``sl`` is for queues without one. Returns the days of the earlier calls that changed."""
+    ``sl`` is for queues without one. Returns the days of the earlier calls that changed.
+    The diagnostics queue's calls are written as calls (the doctor's page lists them) but never
+    rolled up, and the time of ``diagnostic_seats`` is not kept: tests are not service."""
     levels = levels or {}
     hours: dict[tuple, dict] = {}
     seats: dict[tuple, dict] = {}
@@ -237,6 +246,8 @@ def write_batch(
         _fill_from_call_records(conn, closed)
         _insert_calls(conn, closed)
         for row in closed:
+            if row["queue"] == DIAGNOSTICS_QUEUE:
+                continue
             c = defs.counters(row, levels.get(row["queue"], sl))
             defs.add(hours.setdefault((row["day"], row["hour"], row["queue"], row["did"]), {}), c)
             if row["seat"]:
@@ -255,15 +266,18 @@ def write_batch(
             continue
         key = (hit.day, hit.hour, hit.queue, hit.did)
         days.add(hit.day)
+        counted = hit.queue != DIAGNOSTICS_QUEUE
         if kind == "called_back":
             conn.execute(update(t).where(*where).values(called_back=True))
-            if (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
+            if counted and (hit.wait_s or 0) >= defs.SHORT_ABANDON_S:
                 defs.add(hours.setdefault(key, {}), {"callbacks": 1})
         else:
             conn.execute(update(t).where(*where).values(callback=kind))
-            defs.add(hours.setdefault(key, {}), {f"callbacks_{kind}": 1})
+            if counted:
+                defs.add(hours.setdefault(key, {}), {f"callbacks_{kind}": 1})
     _upsert_counters(conn, StatAggHour, _HOUR_KEY, hours)
     _upsert_counters(conn, StatAggSeat, _SEAT_KEY, seats)
+    seat_time = {k: v for k, v in seat_time.items() if k[1] not in diagnostic_seats}
     if seat_time:
         insert = _insert(conn.engine)
         stmt = insert(table_of(StatSeatTime))
@@ -385,7 +399,15 @@ class StatsIngest:
     def _write(self, pos: Position) -> set[str]:
         closed, seat_time, marks = self.reconciler.take()
         with self.engine.begin() as conn:
-            days = write_batch(conn, self.settings.service_level_s, closed, seat_time, marks, self.levels)
+            days = write_batch(
+                conn,
+                self.settings.service_level_s,
+                closed,
+                seat_time,
+                marks,
+                self.levels,
+                frozenset({self.settings.doctor_extension}),
+            )
             self._save(conn, pos)
         return days | {row["day"] for row in closed} | {k[0] for k in seat_time}
 

@@ -163,3 +163,16 @@ class StatOrderDay(SQLModel, table=True):
     rehandled: int = 0
     followed_up: int = 0
     satisfied: int = 0
+
+
+class DiagnosticRun(SQLModel, table=True):
+    """One run of ``callcenter doctor``: kept apart from the service figures, with its timings."""
+
+    __tablename__ = "diagnostic_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(index=True)
+    ok: bool = False
+    linkedid: str = Field(default="", max_length=64)  # the test call, when one was placed
+    # The doctor's JSON report: each hop's milliseconds and the verdict
+    report: str = Field(default="", sa_type=Text)

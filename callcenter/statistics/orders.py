@@ -44,6 +44,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import get_engine, table_of
+from callcenter.directory.service import display_names
 from callcenter.statistics.models import StatCursor, StatOrderDay
 
 log = logging.getLogger(__name__)
@@ -233,12 +234,30 @@ def order_report(
         names = list(parts)
     rows = []
     total: dict[str, float] = {}
+    label = _labels(conn, by)
     for r in conn.execute(q):
         m = dict(r._mapping)
         for k in names:
             total[k] = total.get(k, 0) + float(m[k] or 0)
-        rows.append({"key": m["key"], **_figures(m)})
+        key = "" if m["key"] is None else str(m["key"])
+        rows.append({"key": m["key"], "name": label.get(key) or key, **_figures(m)})
     return {"by": by, "start": start, "end": end, "rows": rows, "total": _figures(total), "missing": missing}
+
+
+def _labels(conn: Connection, by: str) -> dict[str, str]:
+    """What a person reads for a grouping's key: the community's, the outlet's, the seat's name
+    (types and categories are their names already)."""
+    if by == "community":
+        return display_names(conn).communities
+    if by == "outlet":
+        return display_names(conn).outlets
+    if by == "seat":
+        return {
+            user: display
+            for user, display in conn.execute(select(col(Account.username), col(Account.display_name)))
+            if display
+        }
+    return {}
 
 
 def _figures(m: dict[str, Any]) -> dict[str, Any]:

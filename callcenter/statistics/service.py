@@ -18,6 +18,8 @@ from sqlmodel import SQLModel, col
 from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import get_engine, table_of
+from callcenter.directory.service import display_names
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import definitions as defs
 from callcenter.statistics import orders
 from callcenter.statistics.follower import ALIVE_EVERY_S
@@ -74,8 +76,9 @@ def report(
         "week": t.c.day,
         "month": t.c.day,
     }[by]
+    # The doctor's test calls are not service (rolled up before they were left out, too).
     q = select(*([key] if key is not None else []), *_sums(StatAggHour)).where(
-        t.c.day >= start, t.c.day <= end
+        t.c.day >= start, t.c.day <= end, t.c.queue != DIAGNOSTICS_QUEUE
     )
     if queue:
         q = q.where(t.c.queue == queue)
@@ -83,8 +86,12 @@ def report(
         q = q.group_by(key).order_by(key)
     rows: dict[Any, dict[str, float]] = defaultdict(dict)
     total: dict[str, float] = {}
+    names: dict[str, str] = {}
 
     def run(c: Connection) -> None:
+        if by in ("queue", "did"):
+            found = display_names(c)
+            names.update(found.queues if by == "queue" else found.numbers)
         for r in c.execute(q):
             m = r._mapping
             counts = {k: float(m[k] or 0) for k in (*defs.COUNTERS, *defs.MAX_COUNTERS)}
@@ -99,7 +106,11 @@ def report(
     else:
         with get_engine(settings).connect() as c:
             run(c)
-    out_rows = [{"key": k, **defs.figures(v)} for k, v in sorted(rows.items(), key=lambda kv: kv[0])]
+    # The key is the id (queue, service number …); the name is what a person reads.
+    out_rows = [
+        {"key": k, "name": names.get(k) or str(k), **defs.figures(v)}
+        for k, v in sorted(rows.items(), key=lambda kv: kv[0])
+    ]
     if by == "total":
         out_rows = []
     return {
@@ -167,7 +178,13 @@ def seat_report(
         t = table_of(StatAggSeat)
         q = (
             select(t.c.seat, *_sums(StatAggSeat))
-            .where(t.c.day >= start, t.c.day <= end, t.c.seat != "")
+            .where(
+                t.c.day >= start,
+                t.c.day <= end,
+                t.c.seat != "",
+                t.c.seat != settings.doctor_extension,
+                t.c.queue != DIAGNOSTICS_QUEUE,
+            )
             .group_by(t.c.seat)
         )
         if queue:
@@ -182,7 +199,7 @@ def seat_report(
         rna: dict[str, float] = defaultdict(float)
         for seat, kind, reason, secs in c.execute(
             select(st.c.seat, st.c.kind, st.c.reason, func.sum(st.c.seconds))
-            .where(st.c.day >= start, st.c.day <= end)
+            .where(st.c.day >= start, st.c.day <= end, st.c.seat != settings.doctor_extension)
             .group_by(st.c.seat, st.c.kind, st.c.reason)
         ):
             if kind == "login":
@@ -193,6 +210,8 @@ def seat_report(
                 rna[seat] += secs
         # Seats logged in or paused now: their open intervals count too.
         open_login, open_pause = open_intervals(c, start, end)
+        open_login.pop(settings.doctor_extension, None)
+        open_pause.pop(settings.doctor_extension, None)
         for seat, secs in open_login.items():
             login[seat] += secs
         for seat, reasons in open_pause.items():
@@ -232,7 +251,9 @@ def day_figures(settings: Settings, day: str) -> tuple[dict[str, dict[str, Any]]
         seats = {
             seat: int(n or 0)
             for seat, n in c.execute(
-                select(t.c.seat, func.sum(t.c.answered)).where(t.c.day == day).group_by(t.c.seat)
+                select(t.c.seat, func.sum(t.c.answered))
+                .where(t.c.day == day, t.c.queue != DIAGNOSTICS_QUEUE)
+                .group_by(t.c.seat)
             )
         }
     return {r["key"]: r for r in by_queue["rows"]}, seats

@@ -23,4 +23,5 @@ class DayStats(DayFigures):
         queues, seats = day_figures(settings, day)
         for q in queues.values():
             q.pop("key", None)
+            q.pop("name", None)  # the page names the queue (its ids stay in the messages)
         return cls(day=day, queues=queues, seat_calls=seats)

@@ -244,7 +244,18 @@ async def test_a_mail_server_that_is_down_costs_one_try_a_round(mail_settings, s
         rows = s.exec(select(MailMessage)).all()
         assert [(r.status, r.attempts) for r in rows] == [("queued", 1)] * 3
         assert all("MailServerUnreachable" in r.last_error for r in rows)
-    mail_settings.smtp_port = smtp.port  # back: every message goes, once
+    # Still down at the next round: the outage was said already, the log stays quiet.
     await asyncio.sleep(0.05)
-    assert await worker.run_once() == 3
+    with caplog.at_level(logging.WARNING, logger="callcenter.mail"):
+        caplog.clear()
+        assert await worker.run_once() == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "callcenter.mail"] == []
+    mail_settings.smtp_port = smtp.port  # back: every message goes, once, and that is said once
+    await asyncio.sleep(0.1)
+    with caplog.at_level(logging.WARNING, logger="callcenter.mail"):
+        caplog.clear()
+        assert await worker.run_once() == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "callcenter.mail"] == [
+        f"mail: SMTP 127.0.0.1:{smtp.port} answers again"
+    ]
     assert sorted(m["Subject"] for m in smtp.messages()) == ["通知 0", "通知 1", "通知 2"]

@@ -57,10 +57,13 @@ def test_seat_of():
 def test_answered_call():
     m = LiveModel()
     start_call(m)
-    assert kinds(m.apply(agent(ev.AgentCalled, "1001", 1006.0))) == [("pop", "1001", "")]
+    assert kinds(m.apply(agent(ev.AgentCalled, "1001", 1006.0))) == [
+        ("pop", "1001", ""),
+        ("seat", "1001", ""),
+    ]
     assert m.pop_for("1001").linkedid == "100.1"
     effects = m.apply(agent(ev.AgentConnect, "1001", 1009.0))
-    assert kinds(effects) == [("pop", "1001", "")]
+    assert kinds(effects) == [("pop", "1001", ""), ("seat", "1001", "")]
     m.apply(agent(ev.AgentComplete, "1001", 1039.0, talk_time=30))
     effects = m.apply(ev.Hangup(**CALLER, received=1039.5))
     rec = [e for e in effects if e.kind == "record"][0].call
@@ -75,7 +78,8 @@ def test_ring_no_answer_moves_pop_to_next_seat():
     start_call(m)
     m.apply(agent(ev.AgentCalled, "1001", 1006.0))
     assert kinds(m.apply(agent(ev.AgentRingNoAnswer, "1001", 1021.0, ring_time_ms=15000))) == [
-        ("clear", "1001", "noanswer")
+        ("clear", "1001", "noanswer"),
+        ("seat", "1001", ""),
     ]
     m.apply(agent(ev.AgentCalled, "1002", 1021.1))
     m.apply(agent(ev.AgentConnect, "1002", 1023.1))
@@ -97,7 +101,7 @@ def test_abandoned_while_ringing():
     start_call(m)
     m.apply(agent(ev.AgentCalled, "1001", 1006.0))
     effects = m.apply(ev.QueueCallerAbandon(**CALLER, queue="hotline", received=1012.0))
-    assert kinds(effects) == [("clear", "1001", "abandoned")]
+    assert kinds(effects) == [("clear", "1001", "abandoned"), ("seat", "1001", "")]
     rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1012.0)) if e.kind == "record"][0].call
     assert rec.outcome == "abandoned" and rec.wait_s == 7.0 and rec.talk_s is None
 
@@ -197,6 +201,41 @@ def test_resync_takes_the_running_wrapup_from_last_call():
     assert m2.seats["1001"].state == "available"
 
 
+def member(ext, status, paused=False, reason="", at=1000.0):
+    return ev.QueueMemberStatus(
+        queue="hotline",
+        interface=f"PJSIP/seat{ext}",
+        member_name=f"seat{ext}",
+        status=status,
+        paused=paused,
+        paused_reason=reason,
+        received=at,
+    )
+
+
+def test_the_seats_state_is_the_pops_while_a_call_is_on_it():
+    """One truth: whatever the phone's device state says meanwhile, a ringing call makes the seat
+    ringing and an answered one talking, on the pop's own clock; paused says so with its reason."""
+    m = LiveModel()
+    m.apply(member("1001", 1))
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    m.apply(member("1001", 2, at=1006.2))  # the phone reports "in use" while it still rings
+    s = m.seat_status("1001")
+    assert (s.state, s.since) == ("ringing", 1006.0)
+    m.apply(agent(ev.AgentConnect, "1001", 1009.0))
+    s = m.seat_status("1001")
+    assert (s.state, s.since) == ("talking", 1009.0)
+    m.apply(agent(ev.AgentComplete, "1001", 1039.0, talk_time=30))
+    effects = m.apply(ev.Hangup(**CALLER, received=1039.5))
+    assert ("seat", "1001", "") in kinds(effects)
+    m.apply(member("1001", 1, at=1040.0))
+    assert m.seat_status("1001").state == "available"
+    m.apply(member("1001", 1, paused=True, reason="用餐", at=1041.0))
+    s = m.seat_status("1001")
+    assert (s.state, s.paused_reason) == ("paused", "用餐")
+    m.apply(member("1001", 5, at=1042.0))
+    assert m.seat_status("1001").state == "unavailable"
 def test_a_seat_with_no_registered_phone_is_unavailable_even_when_paused():
     m = LiveModel()
     member = {"queue": "hotline", "interface": "PJSIP/seat1001"}

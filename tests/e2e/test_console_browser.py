@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_conf.sipp import SippUAS, place_call
-from hotline.demo import DEMO_PASSWORD
+from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE_TITLE
 from tests.e2e.conftest import SEAT_PORT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -114,7 +114,8 @@ async def test_unknown_caller_registered_from_the_pop(app, browser):  # noqa: F8
 
 async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
     page = await login_page(browser, app, "seat1001")
-    await page.wait_for_selector('#my-queues:text("hotline 等待 0")', timeout=5000)
+    # The callers waiting, by the queue's name (the whole list in the tooltip)
+    await page.wait_for_selector(f'#my-queues[title*="{HOTLINE_QUEUE_TITLE} 等待 0"]', timeout=5000)
     await ami.manager.send_action(
         {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "整理工单"},
         as_list=False,
@@ -123,7 +124,8 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
     assert await page.text_content("#seat-state-reason") == "整理工单"
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         call = asyncio.create_task(place_call(app.settings, did="96345", caller="13919310001", hold_ms=9000))
-        await page.wait_for_selector('#my-queues:text("hotline 等待 1")', timeout=10000)
+        await page.wait_for_selector(f'#my-queues:text("{HOTLINE_QUEUE_TITLE} 1")', timeout=10000)
+        assert f"{HOTLINE_QUEUE_TITLE} 等待 1" in await page.get_attribute("#my-queues", "title")
         await ami.manager.send_action(
             {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}, as_list=False
         )

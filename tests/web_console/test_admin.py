@@ -157,6 +157,7 @@ def test_admin_sets_a_seats_skills_and_asterisk_gets_the_penalties(client, web, 
     )
     assert r.status_code == 200
     assert 'data-queue="elderly" data-level="2"' in r.text
+    assert 'data-level="2">养老服务（' in r.text  # by its name; the id stays in the data and the form
     with session_scope(db) as s:
         rows = s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id))
         assert sorted((m.queue_name, m.penalty) for m in rows) == [("elderly", 2), ("hotline", 0)]

@@ -25,7 +25,7 @@ from callcenter.dialout import policy as dialout_policy
 from callcenter.directory import imports
 from callcenter.i18n import CATALOGUES
 from callcenter.ivr.service import SCHEDULES
-from callcenter.statistics import exports
+from callcenter.statistics import diagnostics, exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
@@ -83,6 +83,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "stats.part.": Settings.model_fields["stats_score_weights"].default,
     "stats.call.": (*exports.CALL_COLUMNS, *exports.RECORD_COLUMNS),
     "admin.phone.": values(Phone),
+    "diag.": diagnostics.TIMINGS,
 }
 
 # Page-script prefixes (keys without "js.") -> values.

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.database import session_scope
+from callcenter.directory.models import CallQueue
+
 pytestmark = pytest.mark.browser
 
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "screens"
@@ -207,7 +210,11 @@ async def _eventually(predicate, timeout: float = 5.0) -> bool:
 
 
 async def test_wallboard_wrapup_counts_and_wall_mode(live, browser, web):
-    """Per-queue seat counts, a wrap-up that ends by itself (Asterisk sends no event), wall mode."""
+    """Per-queue seat counts, a wrap-up that ends by itself (Asterisk sends no event), wall mode;
+    the queue by its name (its id stays in the message and the row's data)."""
+    with session_scope(live.settings) as s:
+        s.add(CallQueue(name="hotline", title="综合热线"))
+        s.commit()
     page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -235,6 +242,7 @@ async def test_wallboard_wrapup_counts_and_wall_mode(live, browser, web):
     )
     row = page.locator('#queues tr[data-queue="hotline"]')
     await row.wait_for()
+    assert await row.locator("[data-field=queue]").text_content() == "综合热线"
     counts = {
         s: await row.locator(f"[data-field=seats-{s}]").text_content()
         for s in ("available", "ringing", "talking", "wrapup", "paused")

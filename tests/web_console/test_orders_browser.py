@@ -4,8 +4,6 @@ the outlet and saves; the order is stored with the call linked. Then the outlet'
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlmodel import select
 
@@ -18,8 +16,6 @@ from dispatch.profile import resident_extras
 from dispatch.testing import build_world
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 async def _login(page, base: str, username: str, password: str, lands: str) -> None:
@@ -118,8 +114,7 @@ async def test_order_from_pop_in_browser(live, browser, web):
     await phone.click(f'[data-number="{number}"] a')
     await phone.click('form[data-action="签收"] button')
     await phone.wait_for_selector("#order-flash")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await phone.screenshot(path=str(SCREENSHOTS / "outlet-page.png"), full_page=True)
+    # (docs/screenshots/outlet-page.png is taken by test_visual_browser.py, with its layout audit)
     await phone.fill('form[data-action="办结"] textarea[name="note"]', "已更换水管")
     await phone.click('form[data-action="办结"] button')
     await phone.wait_for_selector("#order-flash")

@@ -185,3 +185,65 @@ def test_orders_page(client, db):
     r = client.get("/reports/orders?start=2026-11-01&end=2026-11-30&by=category&lang=en")
     assert "路灯" in r.text and 'data-key="satisfaction">100.0%' in r.text
     orders._present_cache.clear()
+
+
+def test_people_read_names_where_the_api_keeps_ids(client, stats):
+    """Queues, service numbers, outlets and communities by their names on the report pages and in
+    the exports; the API's rows keep the id (key) beside the name."""
+    from callcenter.directory.models import CallQueue, Community, Jurisdiction, Outlet, ServiceNumber
+    from callcenter.statistics import orders
+    from dispatch.models import WorkOrder
+
+    with session_scope(stats) as s:
+        s.add(CallQueue(name="hotline", title="综合热线"))
+        s.add(ServiceNumber(number="96345", title="安宁便民热线", queue_name="hotline"))
+        j = Jurisdiction(name="沙井驿街道")
+        s.add(j)
+        s.flush()
+        c = Community(name="沙井驿社区", jurisdiction_id=j.id)
+        o = Outlet(name="沙井驿便民维修站")
+        s.add_all([c, o])
+        s.flush()
+        s.add(
+            WorkOrder(
+                number="W9",
+                order_type="求助",
+                category="水电维修",
+                community_id=c.id,
+                outlet_id=o.id,
+                created_at=datetime(2026, 11, 27, 2, 0, tzinfo=UTC),
+            )
+        )
+        s.commit()
+        outlet_id, community_id = o.id, c.id
+    orders._present_cache.clear()
+    login(client, "super")
+    page = client.get(f"/reports?start={DAY}&end={DAY}&by=queue").text
+    assert '<th scope="row" data-id="hotline">综合热线</th>' in page
+    assert '<option value="hotline">综合热线</option>' in page
+    page = client.get(f"/reports?start={DAY}&end={DAY}&by=did").text
+    assert '<th scope="row" data-id="96345">安宁便民热线</th>' in page
+    api = client.get(f"/api/stats/report?start={DAY}&end={DAY}&by=queue").json()
+    assert [(r["key"], r["name"]) for r in api["rows"]] == [("hotline", "综合热线")]
+
+    csv_text = client.get(f"/reports/export?format=csv&start={DAY}&end={DAY}&by=queue").content.decode(
+        "utf-8-sig"
+    )
+    assert "综合热线,2,1,1" in csv_text and "hotline" not in csv_text
+    wb = load_workbook(
+        io.BytesIO(client.get(f"/reports/export?format=xlsx&start={DAY}&end={DAY}&by=did").content)
+    )
+    report, calls = wb.worksheets
+    assert ("安宁便民热线", 1, 1, 0) in [r[:4] for r in report.iter_rows(min_row=2, values_only=True)]
+    first_call = next(calls.iter_rows(min_row=2, values_only=True))
+    assert first_call[1:3] == ("综合热线", "安宁便民热线")
+
+    for by, name, key in (
+        ("outlet", "沙井驿便民维修站", outlet_id),
+        ("community", "沙井驿社区", community_id),
+    ):
+        page = client.get(f"/reports/orders?start={DAY}&end={DAY}&by={by}").text
+        assert f'<th scope="row" data-id="{key}">{name}</th>' in page, page
+    page = client.get(f"/reports/daily?day={DAY}").text
+    assert "综合热线" in page
+    orders._present_cache.clear()

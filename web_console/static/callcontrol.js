@@ -168,7 +168,7 @@
         var row = document.createElement("tr");
         var status = t("cc.cb." + str(c.status));
         if (c.reason) status += " · " + t("dialout." + str(c.reason));
-        [str(c.requested_at).replace("T", " ").slice(0, 19), str(c.phone), str(c.queue),
+        [str(c.requested_at).replace("T", " ").slice(0, 19), str(c.phone), window.ccI18n.queue(c.queue),
           status, String(Number(c.attempts) || 0)].forEach(function (text) {
           var td = document.createElement("td");
           td.textContent = text;

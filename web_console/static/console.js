@@ -11,6 +11,8 @@
 
   var t = window.ccI18n.t; // i18n.js
   var str = window.ccI18n.str;
+  var queueName = window.ccI18n.queue; // ids in the messages, names on the page
+  var numberName = window.ccI18n.number;
   var TYPES = window.cc.types; // cc.js: the message types of web_console/protocol.py
   var locale = area.dataset.locale || "zh-CN";
   var ext = area.dataset.ext || "";
@@ -221,8 +223,10 @@
     setText(pop, "orders-count", t("orders", { n: Number(h.orders) || 0 }));
     setText(pop, "last-order", describeLastOrder(h.last_order));
 
-    setText(pop, "did", msg.did);
-    setText(pop, "queue", msg.queue);
+    var did = setText(pop, "did", numberName(msg.did));
+    if (did) did.setAttribute("title", str(msg.did));
+    var queue = setText(pop, "queue", queueName(msg.queue));
+    if (queue) queue.setAttribute("title", str(msg.queue));
     setText(pop, "ringing-at", fmtTime(msg.ringing_at));
     setText(pop, "answered-at", msg.answered_at ? fmtTime(msg.answered_at) : "");
     showRows(pop, "answered-at", Boolean(msg.answered_at));
@@ -251,6 +255,7 @@
     show(idleNotice(), false);
     // dispatch: the order form and the resident's archive (orders_console.js) follow the pop.
     document.dispatchEvent(new CustomEvent("cc:pop", { detail: msg }));
+    syncOnCall();
   }
 
   function onClear(msg) {
@@ -261,6 +266,7 @@
     pop.remove();
     stopTimer();
     show(idleNotice(), true);
+    syncOnCall();
   }
 
   // ---- the seat's own state and pause (Asterisk is the truth: the state comes back by event) ----
@@ -287,12 +293,32 @@
   }
   setInterval(tickState, 1000);
 
+  // The callers waiting in the seat's queues, by the queues' names: the total and the queues
+  // with callers in the top bar (shortened if need be), every queue in the tooltip.
   function onQueues(msg) {
     if (!queuesEl || !msg.waiting || typeof msg.waiting !== "object") return;
-    var parts = Object.keys(msg.waiting).sort().map(function (q) {
-      return t("queue_waiting", { queue: q, n: Number(msg.waiting[q]) || 0 });
+    var total = 0;
+    var all = [];
+    var busy = [];
+    Object.keys(msg.waiting).map(function (q) {
+      return { name: queueName(q), n: Number(msg.waiting[q]) || 0 };
+    }).sort(function (a, b) { return a.name.localeCompare(b.name); }).forEach(function (q) {
+      total += q.n;
+      all.push(t("queue_waiting", { queue: q.name, n: q.n }));
+      if (q.n > 0) busy.push(q.name + " " + q.n);
     });
-    queuesEl.textContent = parts.join(" · ");
+    queuesEl.textContent = t("queues_waiting_total", { n: total }) + (busy.length ? " · " + busy.join(" · ") : "");
+    queuesEl.title = all.join("\n");
+    queuesEl.dataset.waiting = String(total);
+  }
+
+  // While a call rings or talks on this seat its pop shows the seat's state (one place, one clock).
+  var seatStatusEl = document.getElementById("seat-status");
+  function syncOnCall() {
+    if (!seatStatusEl || !stateEl) return;
+    var pop = document.getElementById("pop");
+    var state = stateEl.dataset.state;
+    seatStatusEl.dataset.oncall = pop && (state === "ringing" || state === "talking") ? "true" : "false";
   }
 
   function loadMyCalls() {
@@ -329,6 +355,7 @@
     pauseBtn.dataset.paused = paused ? "true" : "false";
     pauseBtn.textContent = paused ? pauseBtn.dataset.labelResume : pauseBtn.dataset.labelPause;
     reasonSel.disabled = paused;
+    syncOnCall();
   }
 
   if (pauseBtn) {

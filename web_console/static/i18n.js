@@ -1,6 +1,7 @@
 // The page's strings in the user's language (the i18n-data JSON the server renders), shared by
 // every script of the page: t(key, params) fills {name} placeholders; has(key) says whether the
-// catalogue knows a key; str(v) is "" for nothing.
+// catalogue knows a key; str(v) is "" for nothing; queue(id) and number(did) are the names a
+// person reads for the ids the messages carry (the "cc-names" JSON, where the page has it).
 (function () {
   "use strict";
 
@@ -25,5 +26,19 @@
   function has(key) {
     return Object.prototype.hasOwnProperty.call(strings, key);
   }
-  window.ccI18n = { t: t, str: str, has: has };
+  var names = {};
+  var block = document.getElementById("cc-names");
+  try {
+    names = (block && JSON.parse(block.textContent)) || {};
+  } catch (e) {
+    names = {};
+  }
+  function named(kind, id) {
+    var table = names[kind] || {};
+    var key = str(id);
+    return Object.prototype.hasOwnProperty.call(table, key) ? String(table[key]) : key;
+  }
+  function queue(id) { return named("queues", id); }
+  function number(id) { return named("numbers", id); }
+  window.ccI18n = { t: t, str: str, has: has, queue: queue, number: number };
 })();

@@ -59,11 +59,14 @@
     var sBody = document.querySelector("#seats tbody");
     qBody.textContent = "";
     sBody.textContent = "";
-    Object.keys(last.queues || {}).sort().forEach(function (name) {
+    var queueName = window.ccI18n.queue; // the queue's id stays in data-queue; people read its name
+    Object.keys(last.queues || {}).sort(function (a, b) {
+      return queueName(a).localeCompare(queueName(b));
+    }).forEach(function (name) {
       var q = last.queues[name];
       var row = document.createElement("tr");
       row.dataset.queue = name;
-      cell(row, name, "queue");
+      cell(row, queueName(name), "queue");
       var alerts = last.alerts || { wait_s: 15, answered_rate: 0.95 };
       var waitAlert = Number(q.service_level_s || alerts.wait_s);
       cell(row, String(q.waiting), "waiting");

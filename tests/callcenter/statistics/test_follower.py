@@ -6,11 +6,13 @@ import os
 
 from sqlalchemy import func, select
 
-from callcenter.database import get_engine
+from callcenter.config import Settings, set_settings
+from callcenter.database import get_engine, migrate, table_of
+from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics import service
 from callcenter.statistics.follower import QueueLogTail, StatsFollower
 from callcenter.statistics.models import StatCall
-from tests.callcenter.statistics.test_reconcile import SCENARIO
+from tests.callcenter.statistics.test_reconcile import SCENARIO, lines
 
 DAY = "2026-11-28"
 
@@ -169,3 +171,34 @@ def test_a_failed_write_loses_nothing(settings, tmp_path, monkeypatch):
     migrate(s2)
     drain(StatsFollower(s2, path=whole))
     assert figures(settings) == figures(s2)
+
+
+def test_the_doctors_calls_are_kept_apart_from_the_figures(settings, tmp_path):
+    """A diagnostics call and its seat's pause are written as a call, never rolled up."""
+    plain = tmp_path / "plain"
+    write(plain, SCENARIO)
+    drain(StatsFollower(settings, path=plain))
+    expected = figures(settings)
+    expected_seats = service.report(settings, DAY, DAY, by="seat")
+
+    other = set_settings(Settings(data_dir=tmp_path / "other", _env_file=None))
+    migrate(other)
+    doctor = lines(
+        f"""
+        820|NONE|NONE|PJSIP/seat{other.doctor_extension}|PAUSEALL|诊断
+        830|d1|{DIAGNOSTICS_QUEUE}|NONE|DID|{other.doctor_did}
+        831|d1|{DIAGNOSTICS_QUEUE}|NONE|ENTERQUEUE||13800000000|1
+        833|d1|{DIAGNOSTICS_QUEUE}|PJSIP/seat{other.doctor_extension}|CONNECT|2|s10|1
+        834|d1|{DIAGNOSTICS_QUEUE}|PJSIP/seat{other.doctor_extension}|COMPLETEAGENT|2|1|1
+        850|NONE|NONE|PJSIP/seat{other.doctor_extension}|UNPAUSEALL|
+        """
+    )
+    with_doctor = tmp_path / "with_doctor"
+    write(with_doctor, SCENARIO[:-1] + doctor + SCENARIO[-1:])
+    drain(StatsFollower(other, path=with_doctor))
+    assert figures(other) == expected
+    assert service.report(other, DAY, DAY, by="seat") == expected_seats
+    with get_engine(other).connect() as c:
+        t = table_of(StatCall)
+        kept = c.execute(select(t.c.queue, t.c.outcome, t.c.talk_s).where(t.c.callid == "d1")).all()
+    assert [tuple(r) for r in kept] == [(DIAGNOSTICS_QUEUE, "answered", 1.0)]
