@@ -92,6 +92,26 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/import/{job_id}": ADMINS,
     "/api/basic/{kind}": SUPERVISORS,
     "/api/import/{job_id}": ADMINS,
+    # The service configuration: category tree and routing rules (config_admin.py)
+    "/admin/categories": ADMINS,
+    "/admin/categories/save": ADMINS,
+    "/admin/categories/{category_id}/delete": ADMINS,
+    "/admin/categories/export": ADMINS,
+    "/admin/categories/import": ADMINS,
+    "/api/categories": ADMINS,
+    "/api/categories/{category_id}": ADMINS,
+    "/api/categories/{category_id}/delete": ADMINS,
+    "/admin/routing": ADMINS,
+    "/admin/routing/save": ADMINS,
+    "/admin/routing/{rule_id}/delete": ADMINS,
+    "/admin/routing/coverage": ADMINS,
+    "/admin/routing/export": ADMINS,
+    "/admin/routing/import": ADMINS,
+    "/api/routing/rules": ADMINS,
+    "/api/routing/rules/{rule_id}": ADMINS,
+    "/api/routing/rules/{rule_id}/delete": ADMINS,
+    "/api/routing/preview": ADMINS,
+    "/api/routing/coverage": ADMINS,
     # The messaging desk (messages.py)
     "/admin/messages": SUPERVISORS,
     # Work orders: the console's API (orders_api.py), list and detail (orders_pages.py)
@@ -164,6 +184,8 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/admin/audit", "admin.audit", frozenset({"admin"})),
     NavLink("/admin/basic", "basic.title", frozenset({"admin"})),
     NavLink("/admin/ivr", "ivr.title", frozenset({"admin"})),
+    NavLink("/admin/categories", "config.categories", frozenset({"admin"})),
+    NavLink("/admin/routing", "config.routing", frozenset({"admin"})),
 )
 
 

@@ -1,0 +1,54 @@
+"""administrators' configuration: national category codes, rule grids and validity dates, the
+configuration stamps, the holiday calendar
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = '0011'
+down_revision = '0010'
+branch_labels = None
+depends_on = None
+
+S = sqlmodel.sql.sqltypes.AutoString
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("category", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("national_code", S(length=6), nullable=False, server_default=""))
+    with op.batch_alter_table("routing_rule", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("grid_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("valid_from", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("valid_until", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("note", S(length=255), nullable=False, server_default=""))
+        batch_op.create_foreign_key("fk_routing_rule_grid_id", "grid", ["grid_id"], ["id"])
+    stamp = op.create_table(
+        "config_stamp",
+        sa.Column("name", S(length=32), primary_key=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+    )
+    op.bulk_insert(stamp, [{"name": "routing", "version": 0}, {"name": "calendar", "version": 0}])
+    op.create_table(
+        "holiday",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("workday", sa.Boolean(), nullable=False),
+        sa.Column("name", S(length=32), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("holiday")
+    op.drop_table("config_stamp")
+    with op.batch_alter_table("routing_rule", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_routing_rule_grid_id", type_="foreignkey")
+        batch_op.drop_column("note")
+        batch_op.drop_column("valid_until")
+        batch_op.drop_column("valid_from")
+        batch_op.drop_column("grid_id")
+    with op.batch_alter_table("category", schema=None) as batch_op:
+        batch_op.drop_column("national_code")
