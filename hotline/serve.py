@@ -22,6 +22,7 @@ from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, session_scope
 from callcenter.statistics.follower import rebuild
+from dispatch.workers import ConfigFollower
 from hotline.demo import DEMO_BROWSER_SEAT, DEMO_PASSWORD, load_demo, use_browser_phone
 from hotline.doctor import run_doctor
 from hotline.engine import Engine
@@ -46,10 +47,14 @@ async def serve(
     bus = make_bus(settings.redis_url)
     await bus.start()
     eng = Engine(settings, bus) if engine else None
+    # A web worker without the engine follows administrators' changes itself.
+    follower = ConfigFollower(bus) if web and not engine else None
     server = None
     try:
         if eng:
             await eng.start()
+        if follower:
+            await follower.start()
         if web:
             app = create_app(settings, bus)
             app.state.engine = eng
@@ -72,6 +77,8 @@ async def serve(
         else:
             await stop.wait()
     finally:
+        if follower:
+            await follower.stop()
         if eng:
             await eng.stop()
         await bus.close()

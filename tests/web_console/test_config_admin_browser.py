@@ -1,0 +1,89 @@
+"""The category tree and the routing rules' coverage report in Chromium, as an administrator:
+add, move, a refused national code shown in the page's language, the uncovered pairs listed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from callcenter.database import session_scope
+from dispatch import routing
+from dispatch.models import Category, RoutingRule
+from dispatch.testing import build_world
+
+pytestmark = pytest.mark.browser
+
+
+async def _admin_page(live, browser):
+    page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(live.base_url + "/login")
+    await page.fill("#username", "admin")
+    await page.fill("#password", "pw-admin-Secret!")
+    await page.click("#login-submit")
+    await page.wait_for_load_state()
+    return page, errors
+
+
+async def test_the_category_tree_in_chromium(live, browser):
+    with session_scope(live.settings) as s:
+        world = build_world(s)
+    page, errors = await _admin_page(live, browser)
+    await page.goto(live.base_url + "/admin/categories")
+    await page.fill('#add-category input[name="name"]', "管道疏通")
+    await page.select_option('#add-category select[name="parent_id"]', str(world.cat_water))
+    await page.fill('#add-category input[name="national_code"]', "010101")
+    await page.click('#add-category button[type="submit"]')
+    await page.wait_for_selector("#done")
+    with session_scope(live.settings) as s:
+        pipe = s.exec(select(Category).where(Category.name == "管道疏通")).one()
+    row = page.locator(f'#categories tr[data-id="{pipe.id}"]')
+    assert await row.get_attribute("data-depth") == "2"
+    # Move it under elder care with a wrong national code: refused, with the catalogue's words.
+    await row.locator("summary").click()
+    form = row.locator('form[data-form="edit"]')
+    await form.locator('select[name="parent_id"]').select_option(str(world.cat_elder))
+    await form.locator('input[name="national_code"]').fill("12a")
+    await form.locator('button[type="submit"]').click()
+    assert "国标编码须为6位数字" in await page.text_content("#error")
+    row = page.locator(f'#categories tr[data-id="{pipe.id}"]')
+    await row.locator("summary").click()
+    form = row.locator('form[data-form="edit"]')
+    await form.locator('select[name="parent_id"]').select_option(str(world.cat_elder))
+    await form.locator('button[type="submit"]').click()
+    await page.wait_for_selector("#done")
+    with session_scope(live.settings) as s:
+        assert s.get(Category, pipe.id).parent_id == world.cat_elder
+    # A used category offers no delete button; the unused leaf does.
+    assert (
+        await page.locator(f'#categories tr[data-id="{world.cat_water}"] [data-action="delete"]').count() == 0
+    )
+    await page.click(f'#categories tr[data-id="{pipe.id}"] [data-action="delete"]')
+    await page.wait_for_selector("#done")
+    assert await page.locator(f'#categories tr[data-id="{pipe.id}"]').count() == 0
+    assert errors == []
+    await page.close()
+
+
+async def test_the_coverage_report_in_chromium(live, browser):
+    with session_scope(live.settings) as s:
+        world = build_world(s)
+        # Only water in the first community is left covered.
+        for r in s.exec(select(RoutingRule)):
+            if not (r.category_id == world.cat_water):
+                s.delete(r)
+        routing.invalidate(s)
+        s.commit()
+    page, errors = await _admin_page(live, browser)
+    await page.goto(live.base_url + "/admin/routing")
+    await page.click("#coverage-link")
+    await page.wait_for_selector("#uncovered")
+    pairs = await page.eval_on_selector_all(
+        "#uncovered tr[data-category]", "rows => rows.map(r => [r.dataset.category, r.dataset.community])"
+    )
+    assert sorted(pairs) == sorted(
+        [[str(world.cat_elder), str(world.community)], [str(world.cat_elder), str(world.other_community)]]
+    )
+    assert errors == []
+    await page.close()
