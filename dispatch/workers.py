@@ -12,7 +12,7 @@ import logging
 from callcenter import topics
 from callcenter.bus import EventBus, Subscription
 from callcenter.messages import ConfigChanged
-from dispatch import routing
+from dispatch import holidays, routing
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class ConfigFollower:
                 continue
             if msg.part in ("routing", "categories"):
                 routing.forget()
+            elif msg.part == "calendar":
+                holidays.forget()
             self.seen += 1
 
     async def stop(self) -> None:

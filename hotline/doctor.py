@@ -32,6 +32,7 @@ from callcenter.ami.client import close_manager, open_manager, sender
 from callcenter.config import Settings
 from callcenter.database import get_engine, saved_id, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
+from dispatch.holidays import missing_years
 
 DOCTOR_QUEUE = "cc-doctor"
 DOCTOR_USER = "ccdoctor"
@@ -126,6 +127,15 @@ async def run_doctor(settings: Settings) -> int:
         step("database", False, str(exc))
         print(json.dumps(report))
         return 1
+
+    # The holiday calendar: a warning (the service runs; deadlines count weekdays only).
+    missing = await asyncio.to_thread(missing_years, settings)
+    report["calendar_missing"] = missing
+    if missing:
+        years = ", ".join(map(str, missing))
+        print(f"⚠ holiday calendar: no holidays for {years} (enter them at /admin/calendar)", flush=True)
+    else:
+        step("holiday calendar", True)
 
     if settings.redis_url:
         try:

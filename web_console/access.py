@@ -112,6 +112,12 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/routing/rules/{rule_id}/delete": ADMINS,
     "/api/routing/preview": ADMINS,
     "/api/routing/coverage": ADMINS,
+    "/admin/calendar": ADMINS,
+    "/admin/calendar/save": ADMINS,
+    "/admin/calendar/delete": ADMINS,
+    "/admin/calendar/import": ADMINS,
+    "/admin/calendar/export": ADMINS,
+    "/api/calendar": ADMINS,
     # The messaging desk (messages.py)
     "/admin/messages": SUPERVISORS,
     # Work orders: the console's API (orders_api.py), list and detail (orders_pages.py)
@@ -186,6 +192,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/admin/ivr", "ivr.title", frozenset({"admin"})),
     NavLink("/admin/categories", "config.categories", frozenset({"admin"})),
     NavLink("/admin/routing", "config.routing", frozenset({"admin"})),
+    NavLink("/admin/calendar", "config.calendar", frozenset({"admin"})),
 )
 
 

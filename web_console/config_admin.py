@@ -22,13 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from callcenter.accounts.models import Account
 from callcenter.audit.service import record as audit
 from callcenter.bus import EventBus
+from callcenter.clock import china_now
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory import imports
 from callcenter.directory.models import Community, Grid, Outlet, ServiceArea
 from callcenter.messages import ConfigChanged
 from callcenter.statistics.exports import safe_cell
-from dispatch import categories, routing, rules, stamps
+from dispatch import categories, holidays, routing, rules, stamps
 from dispatch.errors import ConfigError
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, protected_router
 from web_console.render import render, show_errors_on
@@ -48,9 +49,11 @@ def _editor(request: Request, account: Account) -> categories.Editor:
 
 
 async def _changed(bus: EventBus, settings: Settings, part: str) -> None:
+    stamp = holidays.STAMP if part == "calendar" else routing.STAMP
+
     def version() -> int:
         with session_scope(settings) as s:
-            return stamps.current(s, routing.STAMP)
+            return stamps.current(s, stamp)
 
     msg = ConfigChanged(part=part, version=await run_in_threadpool(version))
     await bus.publish(msg.topic, msg.to_json())
@@ -498,3 +501,108 @@ def api_routing_coverage(
 ) -> JSONResponse:
     with session_scope(request.app.state.settings) as s:
         return JSONResponse(rules.coverage(s, day), headers={"Cache-Control": "no-store"})
+
+
+# --- the holiday calendar -----------------------------------------------------------------------
+
+
+def _calendar_year(request: Request) -> int:
+    asked = request.query_params.get("year", "")
+    if asked.isdigit() and len(asked) == 4 and 2000 <= int(asked) <= 2100:
+        return int(asked)
+    return china_now(request.app.state.settings).year
+
+
+def _calendar_page(request: Request, account: Account, status_code: int = 200, error: str = "") -> Response:
+    year = _calendar_year(request)
+    with session_scope(request.app.state.settings) as s:
+        days = holidays.listing(s, year)
+        cal = holidays.current(s)
+    return render(
+        request,
+        "admin_calendar.html",
+        status_code=status_code,
+        account=account,
+        year=year,
+        days=days,
+        package_knows=holidays.package_knows(year),
+        entered=year in cal.years,
+        error=error,
+        done=request.query_params.get("done", "")[:16],
+    )
+
+
+def _calendar_errors(request: Request, account: Account) -> None:
+    show_errors_on(request, lambda exc, message: _calendar_page(request, account, exc.status, error=message))
+
+
+@router.get("/admin/calendar")
+def calendar_page(request: Request, account: CurrentAccount) -> Response:
+    return _calendar_page(request, account)
+
+
+@router.post("/admin/calendar/save", dependencies=[CsrfChecked])
+async def calendar_save(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    _calendar_errors(request, account)
+    form = {k: str(v)[:64] for k, v in (await request.form()).items() if isinstance(v, str)}
+    editor = _editor(request, account)
+    day = await _write(
+        request.app.state.settings,
+        lambda s: (
+            holidays.save_day(s, editor, form.get("day"), form.get("workday", ""), form.get("name")).day
+        ),
+    )
+    await _changed(bus, request.app.state.settings, "calendar")
+    return RedirectResponse(f"/admin/calendar?year={day.year}&done=saved", status_code=303)
+
+
+@router.post("/admin/calendar/delete", dependencies=[CsrfChecked])
+async def calendar_delete(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    _calendar_errors(request, account)
+    form = {k: str(v)[:64] for k, v in (await request.form()).items() if isinstance(v, str)}
+    editor = _editor(request, account)
+    await _write(request.app.state.settings, lambda s: holidays.delete_day(s, editor, form.get("day")))
+    await _changed(bus, request.app.state.settings, "calendar")
+    year = form.get("day", "")[:4]
+    return RedirectResponse(
+        f"/admin/calendar?year={year if year.isdigit() else ''}&done=deleted", status_code=303
+    )
+
+
+@router.post("/admin/calendar/import", dependencies=[CsrfChecked])
+async def calendar_import(
+    request: Request, account: CurrentAccount, bus: BusDep, file: UploadFile | None = File(None)
+) -> Response:
+    _calendar_errors(request, account)
+    rows = await _read_upload(file, holidays.COLUMNS)
+    editor = _editor(request, account)
+    await _write(request.app.state.settings, lambda s: holidays.import_rows(s, editor, rows))
+    await _changed(bus, request.app.state.settings, "calendar")
+    return RedirectResponse("/admin/calendar?done=imported", status_code=303)
+
+
+@router.get("/admin/calendar/export")
+def calendar_export(request: Request, account: CurrentAccount) -> Response:
+    with session_scope(request.app.state.settings) as s:
+        rows = holidays.export_rows(s)
+    return _export(request, account, "holidays", _xlsx(holidays.COLUMNS, rows, "holidays"), len(rows))
+
+
+@router.get("/api/calendar")
+def api_calendar(
+    request: Request, account: CurrentAccount, year: int | None = Query(None, ge=2000, le=2100)
+) -> JSONResponse:
+    settings = request.app.state.settings
+    year = year or china_now(settings).year
+    with session_scope(settings) as s:
+        days = [
+            {"day": h.day.isoformat(), "workday": h.workday, "name": h.name}
+            for h in holidays.listing(s, year)
+        ]
+    body = {
+        "year": year,
+        "package_knows": holidays.package_knows(year),
+        "days": days,
+        "missing": holidays.missing_years(settings),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

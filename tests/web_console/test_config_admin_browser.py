@@ -87,3 +87,29 @@ async def test_the_coverage_report_in_chromium(live, browser):
     )
     assert errors == []
     await page.close()
+
+
+async def test_the_holiday_calendar_and_its_banner_in_chromium(live, browser, web):
+    live.settings.clock = "2030-11-02T10:00:00"  # the business clock: never the wall date
+    page, errors = await _admin_page(live, browser)
+    await page.goto(live.base_url + "/admin/calendar?year=2031")
+    banner = await page.text_content("#calendar-banner")
+    assert "2030、2031" in banner
+    assert await page.get_attribute("#year-state", "data-known") == "0"
+    await page.fill('#add-day input[name="day"]', "2031-01-01")
+    await page.fill('#add-day input[name="name"]', "元旦")
+    await page.click('#add-day button[type="submit"]')
+    await page.wait_for_selector('#holidays tr[data-day="2031-01-01"][data-workday="0"]')
+    assert "2031" not in await page.text_content("#calendar-banner")
+    assert await page.get_attribute("#year-state", "data-known") == "1"
+    # A make-up working day on a Wednesday is refused with the catalogue's words.
+    await page.fill('#add-day input[name="day"]', "2031-01-08")
+    await page.select_option('#add-day select[name="workday"]', "1")
+    await page.click('#add-day button[type="submit"]')
+    assert "调休上班日须在周末" in await page.text_content("#error")
+    # A seat's pages carry no banner.
+    seat = web.TestClient(live.app)
+    assert web.login(seat, "seat1001").status_code == 303
+    assert "calendar-banner" not in seat.get("/orders").text
+    assert errors == []
+    await page.close()
