@@ -596,7 +596,7 @@ class DispatchOverdue:
 
 
 # The parts of the administrators' configuration a ``ConfigChanged`` names.
-CONFIG_PARTS: frozenset[str] = frozenset({"routing", "categories", "calendar"})
+CONFIG_PARTS: frozenset[str] = frozenset({"routing", "categories", "calendar", "deadlines", "templates"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum, nonmember
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from callcenter.clock import utcnow
@@ -222,3 +223,21 @@ class Holiday(SQLModel, table=True):
     day: date = Field(primary_key=True)
     workday: bool = False  # True: a make-up working day
     name: str = Field(default="", max_length=32)  # 春节, 国庆节 …
+
+
+class DeadlinePolicy(SQLModel, table=True):
+    """An administrator's deadline policy for one order type and urgency (without a row, the
+    defaults in ``dispatch.deadlines`` hold): the completion limit in working days or hours, the
+    acceptance (签收) limit, the reminder's (催办) lead time and who hears of a supervision (督办)."""
+
+    __tablename__ = "deadline_policy"
+    __table_args__ = (UniqueConstraint("order_type", "urgency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_type: str = Field(max_length=8)
+    urgency: str = Field(max_length=8)
+    amount: int  # the completion limit
+    unit: str = Field(default="workdays", max_length=8)  # workdays | hours
+    accept_minutes: int = 120
+    remind_lead_hours: int = 0  # 0: one working day before (a quarter of an hours limit)
+    escalate_to: str = Field(default="", max_length=255)  # E.164 mobiles and e-mail addresses

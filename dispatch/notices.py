@@ -25,7 +25,7 @@ from callcenter.clock import aware, local_minute
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import MailTemplates, enqueue_mail, valid_address
-from dispatch import texts
+from dispatch import policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
 from dispatch.models import Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
@@ -138,7 +138,9 @@ def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, his
         deadline=_deadline_text(order),
         status=order.status,
     )
-    for i, phone in enumerate(settings.supervisor_phones):
+    policy = policies.current(session).get(order.order_type, order.urgency)
+    phones = list(dict.fromkeys([*settings.supervisor_phones, *policy.escalate_phones]))
+    for i, phone in enumerate(phones):
         _sms(session, settings, phone, body, f"order:{order.id}:{hist.id}:sup{i}", order)
 
 
@@ -194,10 +196,12 @@ def enqueue_order_mail(
     to, subject, text, html = order_notice(session, order, action, link)
     key = f"order:{order.id}:{history_id}"
     enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
-    if action == Action.SUPERVISE and settings.supervisor_emails:
+    escalate = policies.current(session).get(order.order_type, order.urgency).escalate_emails
+    supervisors = list(dict.fromkeys([*settings.supervisor_emails, *escalate]))
+    if action == Action.SUPERVISE and supervisors:
         enqueue_mail(
             session,
-            settings.supervisor_emails,
+            supervisors,
             subject,
             text,
             html,

@@ -26,7 +26,7 @@ from callcenter.clock import aware, utcnow
 from callcenter.config import Settings, get_settings
 from callcenter.directory.models import Outlet
 from callcenter.residents.models import ServiceArchive
-from dispatch import deadlines, holidays, notices
+from dispatch import deadlines, holidays, notices, policies
 from dispatch.actors import OUTLET, STAFF, SUPERVISORS, SYSTEM, Actor
 from dispatch.errors import DispatchError
 from dispatch.models import Action, Status, WorkOrder
@@ -98,15 +98,16 @@ def _set_deadline(step: Step) -> None:
     order, now = step.order, step.now
     assumed: set[int] = set()
     calendar = holidays.current(step.session)
+    policy = policies.current(step.session).get(order.order_type, order.urgency)
     order.deadline_at, order.remind_at = deadlines.deadline(
-        now, order.order_type, order.urgency, calendar, assumed
+        now, order.order_type, order.urgency, calendar, assumed, policy
     )
     if assumed:  # no calendar knows these years: counted on weekdays, and the history says so
         step.extra["calendar_assumed"] = sorted(assumed)
         log.warning(
             "order %s: no holiday calendar for %s; deadline counted on weekdays", order.number, assumed
         )
-    order.accept_due_at = deadlines.accept_deadline(now, order.urgency)
+    order.accept_due_at = deadlines.accept_deadline(now, order.urgency, policy)
     order.reminded_at = None
     order.supervised_at = None
     order.extension_requested_until = None

@@ -12,7 +12,7 @@ import logging
 from callcenter import topics
 from callcenter.bus import EventBus, Subscription
 from callcenter.messages import ConfigChanged
-from dispatch import holidays, routing
+from dispatch import holidays, policies, routing
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class ConfigFollower:
                 routing.forget()
             elif msg.part == "calendar":
                 holidays.forget()
+            elif msg.part == "deadlines":
+                policies.forget()
             self.seen += 1
 
     async def stop(self) -> None:

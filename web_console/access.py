@@ -118,6 +118,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/calendar/import": ADMINS,
     "/admin/calendar/export": ADMINS,
     "/api/calendar": ADMINS,
+    "/admin/deadlines": ADMINS,
+    "/admin/deadlines/save": ADMINS,
+    "/api/deadlines": ADMINS,
     # The messaging desk (messages.py)
     "/admin/messages": SUPERVISORS,
     # Work orders: the console's API (orders_api.py), list and detail (orders_pages.py)
@@ -193,6 +196,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/admin/categories", "config.categories", frozenset({"admin"})),
     NavLink("/admin/routing", "config.routing", frozenset({"admin"})),
     NavLink("/admin/calendar", "config.calendar", frozenset({"admin"})),
+    NavLink("/admin/deadlines", "config.deadlines", frozenset({"admin"})),
 )
 
 

@@ -29,7 +29,7 @@ from callcenter.directory import imports
 from callcenter.directory.models import Community, Grid, Outlet, ServiceArea
 from callcenter.messages import ConfigChanged
 from callcenter.statistics.exports import safe_cell
-from dispatch import categories, holidays, routing, rules, stamps
+from dispatch import categories, holidays, policies, routing, rules, stamps
 from dispatch.errors import ConfigError
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, protected_router
 from web_console.render import render, show_errors_on
@@ -49,7 +49,7 @@ def _editor(request: Request, account: Account) -> categories.Editor:
 
 
 async def _changed(bus: EventBus, settings: Settings, part: str) -> None:
-    stamp = holidays.STAMP if part == "calendar" else routing.STAMP
+    stamp = {"calendar": holidays.STAMP, "deadlines": policies.STAMP}.get(part, routing.STAMP)
 
     def version() -> int:
         with session_scope(settings) as s:
@@ -606,3 +606,64 @@ def api_calendar(
         "missing": holidays.missing_years(settings),
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+# --- deadline policies ----------------------------------------------------------------------------
+
+
+def _policy_json(p: policies.Policy) -> dict[str, Any]:
+    return {"order_type": p.order_type, "urgency": p.urgency, "custom": p.custom, **policies.settings_of(p)}
+
+
+def _deadlines_page(request: Request, account: Account, status_code: int = 200, error: str = "") -> Response:
+    with session_scope(request.app.state.settings) as s:
+        table = policies.current(s).table()
+    return render(
+        request,
+        "admin_deadlines.html",
+        status_code=status_code,
+        account=account,
+        table=table,
+        units=policies.UNITS,
+        error=error,
+        done=request.query_params.get("done", "")[:16],
+    )
+
+
+@router.get("/admin/deadlines")
+def deadlines_page(request: Request, account: CurrentAccount) -> Response:
+    return _deadlines_page(request, account)
+
+
+async def _save_policy(
+    request: Request, account: Account, bus: EventBus, data: dict[str, Any]
+) -> policies.Policy:
+    settings = request.app.state.settings
+    editor = _editor(request, account)
+    kind = (str(data.get("order_type", ""))[:8], str(data.get("urgency", ""))[:8])
+    saved = await _write(settings, lambda s: policies.save(s, settings, editor, *kind, data))
+    await _changed(bus, settings, "deadlines")
+    return saved
+
+
+@router.post("/admin/deadlines/save", dependencies=[CsrfChecked])
+async def deadlines_save(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    show_errors_on(request, lambda exc, message: _deadlines_page(request, account, exc.status, error=message))
+    form = {k: str(v)[:300] for k, v in (await request.form()).items() if isinstance(v, str)}
+    await _save_policy(request, account, bus, form)
+    return RedirectResponse("/admin/deadlines?done=saved", status_code=303)
+
+
+@router.get("/api/deadlines")
+def api_deadlines(request: Request, account: CurrentAccount) -> JSONResponse:
+    with session_scope(request.app.state.settings) as s:
+        body = [_policy_json(p) for p in policies.current(s).table()]
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/api/deadlines", dependencies=[CsrfChecked])
+async def api_deadline_save(request: Request, account: CurrentAccount, bus: BusDep) -> JSONResponse:
+    data = await _json_body(request)
+    if isinstance(data.get("escalate_to"), list):
+        data["escalate_to"] = ",".join(str(x) for x in data["escalate_to"][:20])
+    return JSONResponse(_policy_json(await _save_policy(request, account, bus, data)))

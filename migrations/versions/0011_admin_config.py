@@ -32,7 +32,10 @@ def upgrade() -> None:
         sa.Column("name", S(length=32), primary_key=True),
         sa.Column("version", sa.Integer(), nullable=False),
     )
-    op.bulk_insert(stamp, [{"name": "routing", "version": 0}, {"name": "calendar", "version": 0}])
+    op.bulk_insert(
+        stamp,
+        [{"name": name, "version": 0} for name in ("routing", "calendar", "deadlines")],
+    )
     op.create_table(
         "holiday",
         sa.Column("day", sa.Date(), primary_key=True),
@@ -41,7 +44,22 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "deadline_policy",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("order_type", S(length=8), nullable=False),
+        sa.Column("urgency", S(length=8), nullable=False),
+        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("unit", S(length=8), nullable=False),
+        sa.Column("accept_minutes", sa.Integer(), nullable=False),
+        sa.Column("remind_lead_hours", sa.Integer(), nullable=False),
+        sa.Column("escalate_to", S(length=255), nullable=False),
+        sa.UniqueConstraint("order_type", "urgency"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("deadline_policy")
     op.drop_table("holiday")
     op.drop_table("config_stamp")
     with op.batch_alter_table("routing_rule", schema=None) as batch_op:

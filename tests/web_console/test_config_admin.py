@@ -177,3 +177,38 @@ def test_the_outlet_form_leaves_coverage_to_the_rules(db, app, web, world):
         data={"csrf": token, "id": str(world.outlet_a), "phone": "13900000001", "areas": "十里店片区"},
     )
     assert r.status_code == 422
+
+
+def test_deadline_policies_over_http(db, app, web, world):
+    c, token = _admin(web, app)
+    page = c.get("/admin/deadlines").text
+    assert page.count('action="/admin/deadlines/save"') == 12
+    r = c.post(
+        "/api/deadlines",
+        json={
+            "order_type": "投诉",
+            "urgency": "normal",
+            "amount": 7,
+            "unit": "workdays",
+            "accept_minutes": 90,
+            "remind_lead_hours": 0,
+            "escalate_to": ["13900002222"],
+        },
+        headers={"X-CSRF-Token": token},
+    )
+    assert r.status_code == 200 and r.json()["amount"] == 7 and r.json()["escalate_to"] == ["+8613900002222"]
+    row = [p for p in c.get("/api/deadlines").json() if (p["order_type"], p["urgency"]) == ("投诉", "normal")]
+    assert row[0]["custom"] is True
+    r = c.post(
+        "/admin/deadlines/save",
+        data={
+            "csrf": token,
+            "order_type": "咨询",
+            "urgency": "urgent",
+            "amount": "2",
+            "unit": "hours",
+            "accept_minutes": "30",
+            "remind_lead_hours": "5",
+        },
+    )
+    assert r.status_code == 422 and "催办提前量须短于办结时限" in r.text

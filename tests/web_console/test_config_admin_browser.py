@@ -113,3 +113,19 @@ async def test_the_holiday_calendar_and_its_banner_in_chromium(live, browser, we
     assert "calendar-banner" not in seat.get("/orders").text
     assert errors == []
     await page.close()
+
+
+async def test_deadline_policies_in_chromium(live, browser):
+    page, errors = await _admin_page(live, browser)
+    await page.goto(live.base_url + "/admin/deadlines")
+    row = page.locator('#policies tr[data-type="投诉"][data-urgency="normal"]')
+    assert await row.get_attribute("data-custom") == "0"
+    await row.locator('input[name="amount"]').fill("7")
+    await row.locator('input[name="escalate_to"]').fill("13900002222")
+    await row.locator('button[type="submit"]').click()
+    await page.wait_for_selector("#done")
+    row = page.locator('#policies tr[data-type="投诉"][data-urgency="normal"]')
+    assert await row.get_attribute("data-custom") == "1"
+    assert await row.locator('input[name="escalate_to"]').input_value() == "+8613900002222"
+    assert errors == []
+    await page.close()
