@@ -225,6 +225,21 @@ class Holiday(SQLModel, table=True):
     name: str = Field(default="", max_length=32)  # 春节, 国庆节 …
 
 
+class MessageTemplate(SQLModel, table=True):
+    """An administrator's text for one registered message (``dispatch.message_templates``): the
+    body with named ``{variables}``, and the domestic provider's registered template code with
+    the mapping of its parameter names to our variables. No row: the registry's default text."""
+
+    __tablename__ = "message_template"
+
+    name: str = Field(primary_key=True, max_length=48)
+    body: str = Field(max_length=1000)
+    provider_code: str = Field(default="", max_length=32)
+    param_map: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(default="", max_length=64)
+
+
 class DeadlinePolicy(SQLModel, table=True):
     """An administrator's deadline policy for one order type and urgency (without a row, the
     defaults in ``dispatch.deadlines`` hold): the completion limit in working days or hours, the

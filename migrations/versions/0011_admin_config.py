@@ -34,7 +34,7 @@ def upgrade() -> None:
     )
     op.bulk_insert(
         stamp,
-        [{"name": name, "version": 0} for name in ("routing", "calendar", "deadlines")],
+        [{"name": name, "version": 0} for name in ("routing", "calendar", "deadlines", "templates")],
     )
     op.create_table(
         "holiday",
@@ -58,7 +58,25 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table("sms_message", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("template_code", S(length=32), nullable=False, server_default=""))
+        batch_op.add_column(sa.Column("template_params", sa.JSON(), nullable=True))
+    op.create_table(
+        "message_template",
+        sa.Column("name", S(length=48), primary_key=True),
+        sa.Column("body", S(length=1000), nullable=False),
+        sa.Column("provider_code", S(length=32), nullable=False),
+        sa.Column("param_map", sa.JSON(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_by", S(length=64), nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("message_template")
+    with op.batch_alter_table("sms_message", schema=None) as batch_op:
+        batch_op.drop_column("template_params")
+        batch_op.drop_column("template_code")
     op.drop_table("deadline_policy")
     op.drop_table("holiday")
     op.drop_table("config_stamp")
