@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import string
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from callcenter.clock import utcnow
 from dispatch import stamps, texts
 from dispatch.categories import Editor
 from dispatch.errors import ConfigError
-from dispatch.models import MessageTemplate
+from dispatch.models import MessageTemplate, WorkOrder
 
 STAMP = "templates"
 MAX_BODY = 1000
@@ -39,6 +40,13 @@ class Spec:
 
 
 REGISTRY: dict[str, Spec] = {}
+# How to fill a template's variables from an order, for the page's preview with a real order
+# (the code that sends the message registers it: ``register_values``).
+SAMPLES: dict[str, Callable[[WorkOrder], dict[str, str]]] = {}
+
+
+def register_values(name: str, values: Callable[[WorkOrder], dict[str, str]]) -> None:
+    SAMPLES[name] = values
 
 
 def register(spec: Spec) -> Spec:

@@ -126,6 +126,10 @@ def supervisor_sms_values(order: WorkOrder) -> dict[str, str]:
     }
 
 
+message_templates.register_values("outlet_order", lambda order: outlet_sms_values(order, Action.DISPATCH))
+message_templates.register_values("supervisor_overdue", supervisor_sms_values)
+
+
 def _sms(
     session: Session,
     settings: Settings,

@@ -12,7 +12,7 @@ import logging
 from callcenter import topics
 from callcenter.bus import EventBus, Subscription
 from callcenter.messages import ConfigChanged
-from dispatch import holidays, policies, routing
+from dispatch import holidays, message_templates, policies, routing
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class ConfigFollower:
                 holidays.forget()
             elif msg.part == "deadlines":
                 policies.forget()
+            elif msg.part == "templates":
+                message_templates.forget()
             self.seen += 1
 
     async def stop(self) -> None:

@@ -121,6 +121,11 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/deadlines": ADMINS,
     "/admin/deadlines/save": ADMINS,
     "/api/deadlines": ADMINS,
+    "/admin/templates": ADMINS,
+    "/admin/templates/save": ADMINS,
+    "/admin/templates/reset": ADMINS,
+    "/api/templates": ADMINS,
+    "/api/templates/preview": ADMINS,
     # The messaging desk (messages.py)
     "/admin/messages": SUPERVISORS,
     # Work orders: the console's API (orders_api.py), list and detail (orders_pages.py)
@@ -197,6 +202,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/admin/routing", "config.routing", frozenset({"admin"})),
     NavLink("/admin/calendar", "config.calendar", frozenset({"admin"})),
     NavLink("/admin/deadlines", "config.deadlines", frozenset({"admin"})),
+    NavLink("/admin/templates", "config.templates", frozenset({"admin"})),
 )
 
 

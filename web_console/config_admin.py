@@ -29,10 +29,12 @@ from callcenter.directory import imports
 from callcenter.directory.models import Community, Grid, Outlet, ServiceArea
 from callcenter.messages import ConfigChanged
 from callcenter.statistics.exports import safe_cell
-from dispatch import categories, holidays, policies, routing, rules, stamps
+from dispatch import categories, holidays, message_templates, policies, routing, rules, stamps
 from dispatch.errors import ConfigError
+from dispatch.service import find_by_number
+from sms import text as sms_text
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, protected_router
-from web_console.render import render, show_errors_on
+from web_console.render import render, show_errors_on, user_message
 from web_console.sessions import client_ip
 
 router = protected_router()
@@ -48,8 +50,16 @@ def _editor(request: Request, account: Account) -> categories.Editor:
     return categories.Editor(account.username, account.role, client_ip(request))
 
 
+# Which stamp each part of the configuration moves (categories move the routing one).
+STAMPS = {"calendar": holidays.STAMP, "deadlines": policies.STAMP, "templates": message_templates.STAMP}
+
+
 async def _changed(bus: EventBus, settings: Settings, part: str) -> None:
-    stamp = {"calendar": holidays.STAMP, "deadlines": policies.STAMP}.get(part, routing.STAMP)
+    stamp = {
+        "calendar": holidays.STAMP,
+        "deadlines": policies.STAMP,
+        "templates": message_templates.STAMP,
+    }.get(part, routing.STAMP)
 
     def version() -> int:
         with session_scope(settings) as s:
@@ -667,3 +677,135 @@ async def api_deadline_save(request: Request, account: CurrentAccount, bus: BusD
     if isinstance(data.get("escalate_to"), list):
         data["escalate_to"] = ",".join(str(x) for x in data["escalate_to"][:20])
     return JSONResponse(_policy_json(await _save_policy(request, account, bus, data)))
+
+
+# --- message templates ----------------------------------------------------------------------------
+
+
+def _template_rows(s: Session) -> list[dict[str, Any]]:
+    out = []
+    for name, spec in message_templates.REGISTRY.items():
+        body, code, mapping = message_templates.effective(s, name)
+        out.append(
+            {
+                "name": name,
+                "label": spec.label,
+                "channel": spec.channel,
+                "variables": list(spec.variables),
+                "body": body,
+                "default": spec.default,
+                "custom": name in message_templates.current(s).rows,
+                "provider_code": code,
+                "param_map": mapping,
+            }
+        )
+    return out
+
+
+def _template_preview(s: Session, name: str, number: str, body: str | None) -> dict[str, Any]:
+    spec = message_templates.REGISTRY.get(name)
+    if spec is None:
+        raise ConfigError(f"no template {name[:48]!r}", "not_found")
+    order = find_by_number(s, number) if number else None
+    if number and order is None:
+        raise ConfigError(f"no order {number[:32]!r}", "template_order")
+    sample = message_templates.SAMPLES.get(name)
+    values = sample(order) if (order is not None and sample) else {v: "{" + v + "}" for v in spec.variables}
+    text = message_templates.render(s, name, values, body)
+    return {
+        "name": name,
+        "order": order.number if order else None,
+        "body": text.body,
+        "length": len(text.body),
+        "segments": sms_text.segments(text.body),
+        "provider_code": text.provider_code,
+        "params": text.params,
+    }
+
+
+def _templates_page(request: Request, account: Account, status_code: int = 200, error: str = "") -> Response:
+    q = request.query_params
+    with session_scope(request.app.state.settings) as s:
+        rows = _template_rows(s)
+        preview = None
+        if q.get("preview") in message_templates.REGISTRY:
+            try:
+                preview = _template_preview(s, q["preview"], q.get("order", "")[:32].strip(), None)
+            except ConfigError as exc:
+                error = error or user_message(request, exc)
+    return render(
+        request,
+        "admin_templates.html",
+        status_code=status_code,
+        account=account,
+        rows=rows,
+        preview=preview,
+        order=q.get("order", "")[:32],
+        error=error,
+        done=q.get("done", "")[:16],
+    )
+
+
+def _templates_errors(request: Request, account: Account) -> None:
+    show_errors_on(request, lambda exc, message: _templates_page(request, account, exc.status, error=message))
+
+
+@router.get("/admin/templates")
+def templates_page(request: Request, account: CurrentAccount) -> Response:
+    return _templates_page(request, account)
+
+
+async def _save_template(request: Request, account: Account, bus: EventBus, data: dict[str, Any]) -> None:
+    settings = request.app.state.settings
+    editor = _editor(request, account)
+    name = str(data.get("name", ""))[:48]
+    await _write(settings, lambda s: message_templates.save(s, editor, name, data))
+    await _changed(bus, settings, "templates")
+
+
+@router.post("/admin/templates/save", dependencies=[CsrfChecked])
+async def templates_save(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    _templates_errors(request, account)
+    form = {k: str(v)[:2000] for k, v in (await request.form()).items() if isinstance(v, str)}
+    await _save_template(request, account, bus, form)
+    return RedirectResponse("/admin/templates?done=saved", status_code=303)
+
+
+@router.post("/admin/templates/reset", dependencies=[CsrfChecked])
+async def templates_reset(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    _templates_errors(request, account)
+    form = await request.form()
+    name = str(form.get("name", ""))[:48]
+    editor = _editor(request, account)
+    await _write(request.app.state.settings, lambda s: message_templates.reset(s, editor, name))
+    await _changed(bus, request.app.state.settings, "templates")
+    return RedirectResponse("/admin/templates?done=reset", status_code=303)
+
+
+@router.get("/api/templates")
+def api_templates(request: Request, account: CurrentAccount) -> JSONResponse:
+    with session_scope(request.app.state.settings) as s:
+        return JSONResponse(_template_rows(s), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/api/templates", dependencies=[CsrfChecked])
+async def api_template_save(request: Request, account: CurrentAccount, bus: BusDep) -> JSONResponse:
+    data = await _json_body(request)
+    await _save_template(request, account, bus, data)
+    with session_scope(request.app.state.settings) as s:
+        row = [r for r in _template_rows(s) if r["name"] == data.get("name")]
+    return JSONResponse(row[0])
+
+
+@router.get("/api/templates/preview")
+def api_template_preview(
+    request: Request,
+    account: CurrentAccount,
+    name: str = Query("", max_length=48),
+    order: str = Query("", max_length=32),
+    body: str | None = Query(None, max_length=message_templates.MAX_BODY),
+) -> JSONResponse:
+    with session_scope(request.app.state.settings) as s:
+        return JSONResponse(
+            _template_preview(s, name, order.strip(), body), headers={"Cache-Control": "no-store"}
+        )

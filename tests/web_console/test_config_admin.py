@@ -212,3 +212,49 @@ def test_deadline_policies_over_http(db, app, web, world):
         },
     )
     assert r.status_code == 422 and "催办提前量须短于办结时限" in r.text
+
+
+def test_templates_api_preview_and_provider_mapping(db, app, web, world):
+    from dispatch import service, transitions
+    from sms.models import SmsMessage
+
+    c, token = _admin(web, app)
+    h = {"X-CSRF-Token": token}
+    names = [t["name"] for t in c.get("/api/templates").json()]
+    assert {"outlet_order", "supervisor_overdue"} <= set(names)
+    bad = c.post("/api/templates", json={"name": "outlet_order", "body": "{number!r}"}, headers=h)
+    assert bad.status_code == 422 and bad.json()["code"] == "template_variable"
+    bad = c.post(
+        "/api/templates", json={"name": "outlet_order", "body": "{number", "provider_code": ""}, headers=h
+    )
+    assert bad.json()["code"] == "template_braces"
+    bad = c.post(
+        "/api/templates",
+        json={"name": "outlet_order", "body": "{number}", "provider_code": "SMS_1", "param_map": "x=phone"},
+        headers=h,
+    )
+    assert bad.json()["code"] == "template_variable"
+    ok = c.post(
+        "/api/templates",
+        json={
+            "name": "outlet_order",
+            "body": "工单{number}，回复 签收 {code}",
+            "provider_code": "SMS_270001",
+            "param_map": "no=number\ncode=code",
+        },
+        headers=h,
+    )
+    assert ok.status_code == 200 and ok.json()["param_map"] == {"no": "number", "code": "code"}
+    with session_scope(db) as s:
+        order = service.create_order(s, world.seat, order_type="求助", summary="灯坏了", settings=db)
+        transitions.transition(s, order, "派单", world.seat, outlet_id=world.outlet_a, settings=db)
+        s.commit()
+        sms = s.exec(select(SmsMessage).where(SmsMessage.order_id == order.id)).one()
+        assert sms.body == f"工单{order.number}，回复 签收 {order.short_code}"
+        assert sms.template_code == "SMS_270001"
+        assert sms.template_params == {"no": order.number, "code": order.short_code}
+        number = order.number
+    p = c.get("/api/templates/preview", params={"name": "outlet_order", "order": number}).json()
+    assert p["body"].startswith(f"工单{number}") and p["segments"] == 1 and p["params"]["no"] == number
+    assert c.get("/api/templates/preview", params={"name": "outlet_order", "order": "GD0"}).status_code == 422
+    assert c.get("/api/templates/preview", params={"name": "nope"}).status_code == 404
