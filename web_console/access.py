@@ -126,6 +126,11 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/templates/reset": ADMINS,
     "/api/templates": ADMINS,
     "/api/templates/preview": ADMINS,
+    "/admin/config": ADMINS,
+    "/admin/config/export": ADMINS,
+    "/admin/config/dry-run": ADMINS,
+    "/admin/config/apply": ADMINS,
+    "/api/config": ADMINS,
     # The messaging desk (messages.py)
     "/admin/messages": SUPERVISORS,
     # Work orders: the console's API (orders_api.py), list and detail (orders_pages.py)
@@ -203,6 +208,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/admin/calendar", "config.calendar", frozenset({"admin"})),
     NavLink("/admin/deadlines", "config.deadlines", frozenset({"admin"})),
     NavLink("/admin/templates", "config.templates", frozenset({"admin"})),
+    NavLink("/admin/config", "config.file", frozenset({"admin"})),
 )
 
 

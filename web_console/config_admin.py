@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import File, Path, Query, Request, UploadFile
@@ -29,7 +31,7 @@ from callcenter.directory import imports
 from callcenter.directory.models import Community, Grid, Outlet, ServiceArea
 from callcenter.messages import ConfigChanged
 from callcenter.statistics.exports import safe_cell
-from dispatch import categories, holidays, message_templates, policies, routing, rules, stamps
+from dispatch import categories, config_file, holidays, message_templates, policies, routing, rules, stamps
 from dispatch.errors import ConfigError
 from dispatch.service import find_by_number
 from sms import text as sms_text
@@ -809,3 +811,123 @@ def api_template_preview(
         return JSONResponse(
             _template_preview(s, name, order.strip(), body), headers={"Cache-Control": "no-store"}
         )
+
+
+# --- the whole configuration as one file ----------------------------------------------------------
+
+STAGING = "config-staging"  # under the data folder: a dry-run's file, until applied
+
+
+def _staged(settings: Settings, token: str) -> FsPath:
+    if not (token.isalnum() and 16 <= len(token) <= 64):
+        raise ConfigError("the staged file is gone: upload it again", "config_staged")
+    return FsPath(settings.data_dir) / STAGING / f"{token}.json"
+
+
+def _config_page(
+    request: Request, account: Account, status_code: int = 200, error: str = "", **extra: Any
+) -> Response:
+    return render(
+        request,
+        "admin_config.html",
+        status_code=status_code,
+        account=account,
+        error=error,
+        parts=config_file.PARTS,
+        diff=extra.get("diff"),
+        token=extra.get("token", ""),
+        applied=extra.get("applied", False),
+    )
+
+
+@router.get("/admin/config")
+def config_page(request: Request, account: CurrentAccount) -> Response:
+    return _config_page(request, account)
+
+
+@router.get("/admin/config/export")
+def config_export(request: Request, account: CurrentAccount) -> Response:
+    with session_scope(request.app.state.settings) as s:
+        body = config_file.dumps(config_file.export(s))
+        audit(s, account.username, "config.export", target="config", role=account.role, ip=client_ip(request))
+        s.commit()
+    return Response(
+        body.encode(),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="hotline-config.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/admin/config/dry-run", dependencies=[CsrfChecked])
+async def config_dry_run(
+    request: Request, account: CurrentAccount, file: UploadFile | None = File(None)
+) -> Response:
+    """The difference the file would make; the file waits (staged) for the administrator's apply."""
+    show_errors_on(request, lambda exc, message: _config_page(request, account, exc.status, error=message))
+    if file is None or not file.filename:
+        raise ConfigError("choose a file", "config_file")
+    raw = await file.read(config_file.MAX_BYTES + 1)
+    data = config_file.loads(raw)
+    settings = request.app.state.settings
+
+    def stage() -> tuple[dict[str, Any], str]:
+        with session_scope(settings) as s:
+            changes = config_file.diff(s, data)
+        token = secrets.token_hex(16)
+        path = _staged(settings, token)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"owner": account.username, "data": data}, ensure_ascii=False))
+        return changes, token
+
+    changes, token = await run_in_threadpool(stage)
+    return _config_page(request, account, diff=changes, token=token)
+
+
+@router.post("/admin/config/apply", dependencies=[CsrfChecked])
+async def config_apply(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    show_errors_on(request, lambda exc, message: _config_page(request, account, exc.status, error=message))
+    form = await request.form()
+    settings = request.app.state.settings
+    path = _staged(settings, str(form.get("token", ""))[:64])
+    try:
+        staged = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise ConfigError("the staged file is gone: upload it again", "config_staged") from None
+    if staged.get("owner") != account.username:
+        raise ConfigError("the staged file is gone: upload it again", "config_staged")
+    editor = _editor(request, account)
+    changes = await _write(settings, lambda s: config_file.apply(s, settings, editor, staged["data"]))
+    path.unlink(missing_ok=True)
+    for part in ("routing", "calendar", "deadlines", "templates"):
+        await _changed(bus, settings, part)
+    return _config_page(request, account, diff=changes, applied=True)
+
+
+@router.get("/api/config")
+def api_config_export(request: Request, account: CurrentAccount) -> JSONResponse:
+    with session_scope(request.app.state.settings) as s:
+        return JSONResponse(config_file.export(s), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/api/config", dependencies=[CsrfChecked])
+async def api_config_import(
+    request: Request, account: CurrentAccount, bus: BusDep, dry_run: bool = Query(True)
+) -> JSONResponse:
+    """The dry run (the default) or, with ``dry_run=false``, the import of a whole configuration."""
+    data = config_file.loads(await request.body())
+    settings = request.app.state.settings
+    if dry_run:
+
+        def preview() -> dict[str, Any]:
+            with session_scope(settings) as s:
+                return config_file.diff(s, data)
+
+        return JSONResponse({"dry_run": True, "diff": await run_in_threadpool(preview)})
+    editor = _editor(request, account)
+    changes = await _write(settings, lambda s: config_file.apply(s, settings, editor, data))
+    for part in ("routing", "calendar", "deadlines", "templates"):
+        await _changed(bus, settings, part)
+    return JSONResponse({"dry_run": False, "diff": changes})

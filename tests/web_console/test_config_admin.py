@@ -5,6 +5,7 @@ announced on the bus; Excel export and import round-trip."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from openpyxl import load_workbook
@@ -258,3 +259,38 @@ def test_templates_api_preview_and_provider_mapping(db, app, web, world):
     assert p["body"].startswith(f"工单{number}") and p["segments"] == 1 and p["params"]["no"] == number
     assert c.get("/api/templates/preview", params={"name": "outlet_order", "order": "GD0"}).status_code == 422
     assert c.get("/api/templates/preview", params={"name": "nope"}).status_code == 404
+
+
+def test_configuration_file_dry_run_then_apply(db, app, web, world):
+    import json
+
+    c, token = _admin(web, app)
+    exported = c.get("/admin/config/export")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/json")
+    data = json.loads(exported.content)
+    data["holidays"].append({"day": "2031-01-01", "workday": False, "name": "元旦"})
+    data["rules"] = data["rules"][1:]
+    raw = json.dumps(data, ensure_ascii=False).encode()
+    page = c.post(
+        "/admin/config/dry-run",
+        data={"csrf": token},
+        files={"file": ("config.json", raw, "application/json")},
+    )
+    assert page.status_code == 200
+    assert 'data-part="holidays" data-added="1" data-removed="0"' in page.text
+    assert 'data-part="rules" data-added="0" data-removed="1"' in page.text
+    with session_scope(db) as s:
+        assert len(s.exec(select(RoutingRule)).all()) == 4  # a dry run changes nothing
+    staged = re.search(r'name="token" value="([0-9a-f]+)"', page.text).group(1)
+    done = c.post("/admin/config/apply", data={"csrf": token, "token": staged})
+    assert done.status_code == 200 and 'id="applied"' in done.text
+    with session_scope(db) as s:
+        assert len(s.exec(select(RoutingRule)).all()) == 3
+    again = c.post("/admin/config/apply", data={"csrf": token, "token": staged})
+    assert again.status_code == 422 and "预演的文件已失效" in again.text
+    bad = c.post(
+        "/admin/config/dry-run", data={"csrf": token}, files={"file": ("x.json", b"[]", "application/json")}
+    )
+    assert bad.status_code == 422
+    api = c.post("/api/config", content=raw, headers={"X-CSRF-Token": token})
+    assert api.json()["dry_run"] is True and api.json()["diff"]["unchanged"] is True
