@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from callcenter.clock import utcnow
@@ -60,14 +61,18 @@ class Entry:
         )
 
 
+def key_of(category: int | None, grid: int | None, community: int | None, area: int | None) -> Key:
+    if grid is not None:
+        return (category, "g", grid)
+    if community is not None:
+        return (category, "c", community)
+    if area is not None:
+        return (category, "a", area)
+    return (category, "*", None)
+
+
 def rule_key(rule: RoutingRule) -> Key:
-    if rule.grid_id is not None:
-        return (rule.category_id, "g", rule.grid_id)
-    if rule.community_id is not None:
-        return (rule.category_id, "c", rule.community_id)
-    if rule.area_id is not None:
-        return (rule.category_id, "a", rule.area_id)
-    return (rule.category_id, "*", None)
+    return key_of(rule.category_id, rule.grid_id, rule.community_id, rule.area_id)
 
 
 @dataclass
@@ -93,9 +98,23 @@ class RuleTable:
             if gid is not None:
                 table.community_of_grid[gid] = community_id
         inactive = set(session.exec(select(col(Outlet.id)).where(col(Outlet.active) == False)))  # noqa: E712
-        for rule in session.exec(select(RoutingRule).where(RoutingRule.active == True)):  # noqa: E712
-            if rule.outlet_id not in inactive:
-                table.add(rule)
+        # Plain rows, not ORM objects: ten thousand rules load in a fraction of the time.
+        query = sa_select(
+            col(RoutingRule.id),
+            col(RoutingRule.category_id),
+            col(RoutingRule.grid_id),
+            col(RoutingRule.community_id),
+            col(RoutingRule.area_id),
+            col(RoutingRule.outlet_id),
+            col(RoutingRule.priority),
+            col(RoutingRule.valid_from),
+            col(RoutingRule.valid_until),
+        ).where(col(RoutingRule.active) == True)  # noqa: E712
+        for rid, cat, grid, com, area, outlet, priority, start, end in session.connection().execute(query):
+            if outlet in inactive:
+                continue
+            key = key_of(cat, grid, com, area)
+            table.rules.setdefault(key, []).append(Entry(priority, rid or 0, outlet, start, end))
         for entries in table.rules.values():
             entries.sort()
         return table

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from callcenter.audit.service import record as audit
@@ -258,19 +259,27 @@ def coverage(session: Session, day: date | None = None) -> dict[str, Any]:
     can never win (expired, disabled outlet, or always beaten by a rule of the same key)."""
     day = day or routing.today()
     table = routing.table(session)
-    cats = sorted(leaves(session), key=lambda c: c.code)
-    communities = list(session.exec(select(Community).order_by(col(Community.id))))
+    cats = [(c.id, c.name, table.chain(c.id)) for c in sorted(leaves(session), key=lambda c: c.code)]
+    communities = list(session.exec(select(col(Community.id), Community.name).order_by(col(Community.id))))
+    # The categories with a rule valid on the day at each place; a (leaf, community) pair is
+    # covered when the leaf or a parent (or "any category") has one at a place of the community.
+    at_place: dict[tuple[str, int | None], set[int | None]] = {}
+    for (cat_id, kind, place), entries in table.rules.items():
+        if kind != "g" and any(e.valid_on(day) for e in entries):
+            at_place.setdefault((kind, place), set()).add(cat_id)
     uncovered = []
-    for com in communities:
-        places = table.places(com.id)
-        for cat in cats:
-            if not _covered(table, cat.id, places, day):
+    for com_id, com_name in communities:
+        here: set[int | None] = set()
+        for kind, place in table.places(com_id):
+            here |= at_place.get((kind, place), set())
+        for cat_id, cat_name, chain in cats:
+            if here.isdisjoint(chain):
                 uncovered.append(
                     {
-                        "category_id": cat.id,
-                        "category": cat.name,
-                        "community_id": com.id,
-                        "community": com.name,
+                        "category_id": cat_id,
+                        "category": cat_name,
+                        "community_id": com_id,
+                        "community": com_name,
                     }
                 )
     return {
@@ -281,22 +290,24 @@ def coverage(session: Session, day: date | None = None) -> dict[str, Any]:
     }
 
 
-def _covered(table: routing.RuleTable, cat_id: int | None, places: list, day: date) -> bool:
-    for cat in table.chain(cat_id):
-        for kind, place in places:
-            entries = table.rules.get((cat, kind, place))
-            if entries and any(e.valid_on(day) for e in entries):
-                return True
-    return False
-
-
 def never_win(session: Session, day: date) -> list[dict[str, Any]]:
-    names = Names.load(session)
     inactive_outlets = set(session.exec(select(col(Outlet.id)).where(col(Outlet.active) == False)))  # noqa: E712
-    by_key: dict[routing.Key, list[RoutingRule]] = {}
+    inactive_cats = set(session.exec(select(col(Category.id)).where(col(Category.active) == False)))  # noqa: E712
+    by_key: dict[routing.Key, list[Any]] = {}
     out: list[dict[str, Any]] = []
-    for r in session.exec(select(RoutingRule).where(RoutingRule.active == True)):  # noqa: E712
-        by_key.setdefault(routing.rule_key(r), []).append(r)
+    query = sa_select(
+        col(RoutingRule.id),
+        col(RoutingRule.category_id),
+        col(RoutingRule.grid_id),
+        col(RoutingRule.community_id),
+        col(RoutingRule.area_id),
+        col(RoutingRule.outlet_id),
+        col(RoutingRule.priority),
+        col(RoutingRule.valid_from),
+        col(RoutingRule.valid_until),
+    ).where(col(RoutingRule.active) == True)  # noqa: E712
+    for r in session.connection().execute(query):  # plain rows: ten thousand rules stay quick
+        by_key.setdefault(routing.key_of(r.category_id, r.grid_id, r.community_id, r.area_id), []).append(r)
     for rules in by_key.values():
         rules.sort(key=lambda r: (r.priority, r.id or 0))
         for i, r in enumerate(rules):
@@ -305,10 +316,7 @@ def never_win(session: Session, day: date) -> list[dict[str, Any]]:
                 why = "expired"
             elif r.outlet_id in inactive_outlets:
                 why = "outlet_inactive"
-            elif (
-                r.category_id is not None
-                and not names.categories.get(r.category_id, Category(code="", name="")).active
-            ):
+            elif r.category_id in inactive_cats:
                 why = "category_inactive"
             else:
                 for better in rules[:i]:
@@ -324,7 +332,7 @@ def never_win(session: Session, day: date) -> list[dict[str, Any]]:
     return sorted(out, key=lambda x: x["id"] or 0)
 
 
-def _contains(better: RoutingRule, rule: RoutingRule) -> bool:
+def _contains(better: Any, rule: Any) -> bool:
     """``better`` is valid on every day ``rule`` is."""
     start_ok = better.valid_from is None or (
         rule.valid_from is not None and better.valid_from <= rule.valid_from
