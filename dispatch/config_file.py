@@ -142,7 +142,9 @@ def apply(session: Session, settings: Settings, editor: Editor, data: dict[str, 
         part = "deadlines"
         kept = set()
         for r in data.get("deadlines", []):
-            fields = {**r, "escalate_to": ",".join(str(x) for x in r.get("escalate_to") or [])}
+            wanted = r.get("escalate_to") or []
+            recipients = ",".join(str(x) for x in wanted) if isinstance(wanted, list) else str(wanted)
+            fields = {**r, "escalate_to": recipients}
             p = policies.save(
                 session, settings, editor, str(r.get("order_type")), str(r.get("urgency")), fields
             )

@@ -120,7 +120,7 @@ def forget() -> None:
 
 def _int(data: dict[str, Any], name: str, low: int, high: int) -> int:
     text = str(data.get(name, "")).strip()
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or not low <= int(text) <= high:
         raise ConfigError(f"{name}: {low} to {high}", "policy_range", field=name, low=low, high=high)
     return int(text)
 

@@ -63,7 +63,7 @@ def _int_or_none(value: Any, field: str) -> int | None:
     if value in (None, ""):
         return None
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ConfigError(f"{field}: not an id: {text[:20]!r}", "rule_field", field=field)
     return int(text)
 
@@ -99,7 +99,7 @@ def clean(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     if sum(out[f] is not None for f in ("community_id", "area_id", "grid_id")) > 1:
         raise ConfigError("a rule covers one place: a grid, a community or a service area", "rule_place")
     priority = str(data.get("priority", "") or "100").strip()
-    if not priority.isdigit() or not 0 <= int(priority) <= 9999:
+    if not (priority.isascii() and priority.isdigit()) or len(priority) > 4:
         raise ConfigError(f"priority is 0 to 9999: {priority[:10]!r}", "rule_priority")
     out["priority"] = int(priority)
     out["valid_from"] = _day(data.get("valid_from"), "valid_from")
@@ -125,7 +125,7 @@ def _audit(session: Session, editor: Editor, action: str, rule: RoutingRule, old
 
 
 def get(session: Session, rule_id: int) -> RoutingRule:
-    rule = session.get(RoutingRule, rule_id)
+    rule = session.get(RoutingRule, rule_id) if 0 < rule_id < 2**31 else None
     if rule is None:
         raise ConfigError(f"no rule {rule_id}", "not_found")
     return rule

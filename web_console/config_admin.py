@@ -173,11 +173,11 @@ async def categories_save(request: Request, account: CurrentAccount, bus: BusDep
     editor = _editor(request, account)
     item = form.get("id", "")
     parent = form.get("parent_id", "")
-    if parent and not parent.isdigit():
+    if parent and not (parent.isascii() and parent.isdigit()):
         raise ConfigError("no such parent", "category_parent")
 
     def work(s: Session) -> None:
-        if item.isdigit():
+        if item.isascii() and item.isdigit():
             categories.update(
                 s,
                 editor,
@@ -334,7 +334,7 @@ def _choices(s: Session) -> dict[str, Any]:
 
 def _int_param(value: str) -> int | None:
     value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _routing_page(request: Request, account: Account, status_code: int = 200, error: str = "") -> Response:
@@ -396,7 +396,7 @@ async def routing_save(request: Request, account: CurrentAccount, bus: BusDep) -
         form[field] = value
 
     def work(s: Session) -> None:
-        if item.isdigit():
+        if item.isascii() and item.isdigit():
             rules.update(s, editor, int(item), form)
         else:
             rules.create(s, editor, form)
@@ -520,7 +520,7 @@ def api_routing_coverage(
 
 def _calendar_year(request: Request) -> int:
     asked = request.query_params.get("year", "")
-    if asked.isdigit() and len(asked) == 4 and 2000 <= int(asked) <= 2100:
+    if asked.isascii() and asked.isdigit() and len(asked) == 4 and 2000 <= int(asked) <= 2100:
         return int(asked)
     return china_now(request.app.state.settings).year
 
@@ -577,7 +577,8 @@ async def calendar_delete(request: Request, account: CurrentAccount, bus: BusDep
     await _changed(bus, request.app.state.settings, "calendar")
     year = form.get("day", "")[:4]
     return RedirectResponse(
-        f"/admin/calendar?year={year if year.isdigit() else ''}&done=deleted", status_code=303
+        f"/admin/calendar?year={year if year.isascii() and year.isdigit() else ''}&done=deleted",
+        status_code=303,
     )
 
 
@@ -819,7 +820,7 @@ STAGING = "config-staging"  # under the data folder: a dry-run's file, until app
 
 
 def _staged(settings: Settings, token: str) -> FsPath:
-    if not (token.isalnum() and 16 <= len(token) <= 64):
+    if not (token.isascii() and token.isalnum() and 16 <= len(token) <= 64):
         raise ConfigError("the staged file is gone: upload it again", "config_staged")
     return FsPath(settings.data_dir) / STAGING / f"{token}.json"
 

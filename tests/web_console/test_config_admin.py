@@ -294,3 +294,55 @@ def test_configuration_file_dry_run_then_apply(db, app, web, world):
     assert bad.status_code == 422
     api = c.post("/api/config", content=raw, headers={"X-CSRF-Token": token})
     assert api.json()["dry_run"] is True and api.json()["diff"]["unchanged"] is True
+
+
+ODD_VALUES = [None, [], {}, {"a": [1]}, "²", "١٢", "9" * 5000, 2**40, -1, True, "<script>", "2031-02-30"]
+
+
+def test_odd_json_gets_a_4xx_never_a_5xx(db, app, web, world):
+    c, token = _admin(web, app)
+    h = {"X-CSRF-Token": token}
+    routes = [
+        ("/api/categories", ("name", "parent_id", "code", "national_code", "approval_matter")),
+        (f"/api/categories/{world.cat_water}", ("name", "parent_id", "national_code", "active")),
+        (
+            "/api/routing/rules",
+            ("category_id", "community_id", "outlet_id", "priority", "valid_from", "active"),
+        ),
+        ("/api/deadlines", ("order_type", "urgency", "amount", "unit", "accept_minutes", "escalate_to")),
+        ("/api/templates", ("name", "body", "provider_code", "param_map")),
+    ]
+    for path, fields in routes:
+        for field in fields:
+            for value in ODD_VALUES:
+                body = {
+                    "name": "outlet_order",
+                    "outlet_id": world.outlet_a,
+                    "order_type": "求助",
+                    "urgency": "normal",
+                }
+                body[field] = value
+                r = c.post(path, json=body, headers=h)
+                assert r.status_code < 500, (path, field, value, r.text)
+    for value in ODD_VALUES:
+        r = c.post(
+            "/api/config",
+            json={
+                "format": "anning-hotline-config",
+                "version": 1,
+                "deadlines": [
+                    {
+                        "order_type": "求助",
+                        "urgency": "normal",
+                        "amount": value,
+                        "unit": "hours",
+                        "escalate_to": value,
+                    }
+                ],
+            },
+            headers=h,
+            params={"dry_run": "false"},
+        )
+        assert r.status_code < 500, (value, r.text)
+    assert c.post("/api/routing/rules/2147483647", json={}, headers=h).status_code == 404
+    assert c.post("/api/routing/rules/2147483648", json={}, headers=h).status_code == 422
