@@ -142,8 +142,8 @@ def apply(session: Session, settings: Settings, editor: Editor, data: dict[str, 
         part = "deadlines"
         kept = set()
         for r in data.get("deadlines", []):
-            wanted = r.get("escalate_to") or []
-            recipients = ",".join(str(x) for x in wanted) if isinstance(wanted, list) else str(wanted)
+            given = r.get("escalate_to") or []
+            recipients = ",".join(str(x) for x in given) if isinstance(given, list) else str(given)
             fields = {**r, "escalate_to": recipients}
             p = policies.save(
                 session, settings, editor, str(r.get("order_type")), str(r.get("urgency")), fields
