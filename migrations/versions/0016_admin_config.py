@@ -1,8 +1,8 @@
 """administrators' configuration: national category codes, rule grids and validity dates, the
 configuration stamps, the holiday calendar
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0016
+Revises: 0013
 """
 
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0016'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
