@@ -2,7 +2,7 @@
 configuration stamps, the holiday calendar
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 """
 
 from alembic import op
