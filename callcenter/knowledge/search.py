@@ -1,0 +1,347 @@
+"""The search index and the ranking, the same on both databases.
+
+A published article's fields are segmented (``segment``) and stored as space-separated tokens in
+``kb_doc``; the database's full-text index over them (SQLite FTS5 external content, or a
+PostgreSQL tsvector built from the token arrays, never re-parsed) finds the candidates. The
+final order is computed here, in Python, with BM25 over the fields (title and question forms
+weighted most) from the stored tokens and the document frequencies in ``kb_term``, so SQLite and
+PostgreSQL rank the same candidates the same way.
+
+A query's words each become a group of alternatives: the word, its synonyms (``kb_synonym``),
+its pinyin (homophone typos: 低包 finds 低保), and for letters typed, full pinyin and initials
+(``dibao``, ``db``), as a prefix while the seat is still typing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlmodel import Session, col, delete, func, select
+
+from callcenter.knowledge import segment
+from callcenter.knowledge.models import Article, ArticleStatus, SearchDoc, Synonym, Term
+
+FIELDS = ("title", "questions", "answer", "extra")
+# Field weights and typical lengths (fixed, so both databases and every process agree).
+WEIGHTS = {"title": 3.0, "questions": 2.5, "answer": 1.0, "extra": 1.5}
+AVG_LEN = {"title": 6.0, "questions": 30.0, "answer": 60.0, "extra": 60.0}
+K1 = 1.2
+B = 0.75
+CANDIDATES = 100
+MAX_QUERY = 100  # characters of a query that are read
+MAX_GROUPS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Alt:
+    term: str
+    weight: float
+    prefix: bool = False
+
+
+@dataclass
+class Query:
+    groups: list[list[Alt]] = field(default_factory=list)
+
+    def terms(self) -> list[Alt]:
+        return [a for g in self.groups for a in g]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    article_id: int
+    score: float
+
+
+# --- indexing -------------------------------------------------------------------------------
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def doc_tokens(article: Article) -> dict[str, list[str]]:
+    title = segment.words(article.title)
+    questions = segment.words(article.questions)
+    keywords = segment.words(article.keywords.replace(",", " ").replace("，", " "))
+    answer = segment.words(f"{article.spoken} {article.answer}")
+    named = title + questions + keywords
+    extra = segment.sounds(named) + segment.initial_tokens(named)
+    # Keywords are the editors' own choice: weighted as question forms.
+    return {"title": title, "questions": questions + keywords, "answer": answer, "extra": extra}
+
+
+def _terms_of(doc: SearchDoc) -> set[str]:
+    return {t for f in FIELDS for t in getattr(doc, f).split()}
+
+
+def _bump(session: Session, counts: Counter[str], sign: int) -> None:
+    if not counts:
+        return
+    terms = list(counts)
+    have = {t.term: t for t in session.exec(select(Term).where(col(Term.term).in_(terms)))}
+    for term, n in counts.items():
+        row = have.get(term)
+        if row is None:
+            if sign > 0:
+                session.add(Term(term=term, df=n))
+        else:
+            row.df = max(0, row.df + sign * n)
+            session.add(row)
+
+
+_PG_TSV = (
+    "setweight(array_to_tsvector(string_to_array(title, ' ')), 'A') || "
+    "setweight(array_to_tsvector(string_to_array(questions, ' ')), 'B') || "
+    "setweight(array_to_tsvector(string_to_array(answer, ' ')), 'D') || "
+    "setweight(array_to_tsvector(string_to_array(extra, ' ')), 'C')"
+)
+
+
+def unindex(session: Session, article_id: int) -> None:
+    """Take an article out of search (it left the published state)."""
+    doc = session.get(SearchDoc, article_id)
+    if doc is None:
+        return
+    if _dialect(session) == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO kb_fts(kb_fts, rowid, title, questions, answer, extra) "
+                "VALUES('delete', :id, :title, :questions, :answer, :extra)"
+            ),
+            {"id": article_id, **{f: getattr(doc, f) for f in FIELDS}},
+        )
+    _bump(session, Counter(_terms_of(doc)), -1)
+    session.delete(doc)
+    session.flush()
+
+
+def index(session: Session, article: Article) -> None:
+    """Put a published article's current text into search (replacing what was there)."""
+    assert article.id is not None
+    unindex(session, article.id)
+    _synonyms(session)  # the segmenter knows the synonym words before it cuts
+    tokens = doc_tokens(article)
+    doc = SearchDoc(
+        article_id=article.id,
+        category_id=article.category_id,
+        **{f: " ".join(t[:64] for t in tokens[f]) for f in FIELDS},
+    )
+    session.add(doc)
+    session.flush()
+    _bump(session, Counter(_terms_of(doc)), +1)
+    if _dialect(session) == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO kb_fts(rowid, title, questions, answer, extra) "
+                "VALUES(:id, :title, :questions, :answer, :extra)"
+            ),
+            {"id": article.id, **{f: getattr(doc, f) for f in FIELDS}},
+        )
+    else:
+        session.execute(text(f"UPDATE kb_doc SET tsv = {_PG_TSV} WHERE article_id = :id"), {"id": article.id})
+    _cache.clear()
+
+
+def rebuild(session: Session) -> int:
+    """Index every published article anew, in bulk (after an import, or to repair)."""
+    _cache.clear()
+    _synonyms(session)  # the segmenter knows the synonym words before it cuts
+    session.exec(delete(SearchDoc))
+    session.exec(delete(Term))
+    counts: Counter[str] = Counter()
+    rows = []
+    published = select(Article).where(Article.status == ArticleStatus.PUBLISHED.value)
+    for article in session.exec(published):
+        tokens = doc_tokens(article)
+        row = {f: " ".join(t[:64] for t in tokens[f]) for f in FIELDS}
+        counts.update({t for f in FIELDS for t in row[f].split()})
+        rows.append({"article_id": article.id, "category_id": article.category_id, **row})
+    if rows:
+        session.execute(SearchDoc.__table__.insert(), rows)  # type: ignore[attr-defined]
+        session.execute(Term.__table__.insert(), [{"term": t, "df": n} for t, n in counts.items()])  # type: ignore[attr-defined]
+    if _dialect(session) == "sqlite":
+        session.execute(text("INSERT INTO kb_fts(kb_fts) VALUES('rebuild')"))
+    else:
+        session.execute(text(f"UPDATE kb_doc SET tsv = {_PG_TSV}"))
+    session.flush()
+    _cache.clear()
+    return len(rows)
+
+
+# --- queries --------------------------------------------------------------------------------
+
+# Per process: the synonym groups and the count of indexed articles, refreshed every few seconds
+# (an editor's new synonym reaches every web worker without a restart).
+_cache: dict[str, object] = {}
+_TTL = 5.0
+
+
+def _synonyms(session: Session) -> dict[str, list[str]]:
+    now = time.monotonic()
+    cached = _cache.get("syn")
+    if cached is not None and now - float(_cache["syn_at"]) < _TTL:  # type: ignore[arg-type]
+        return cached  # type: ignore[return-value]
+    groups: dict[str, list[str]] = {}
+    words: list[str] = []
+    for row in session.exec(select(Synonym)):
+        members = [segment.normalise(w.strip()) for w in row.words.replace("，", ",").split(",") if w.strip()]
+        words.extend(members)
+        for w in members:
+            groups.setdefault(w, []).extend(m for m in members if m != w)
+    if words != _cache.get("syn_words"):
+        segment.add_words(words)
+        _cache["syn_words"] = words
+    _cache["syn"] = groups
+    _cache["syn_at"] = now
+    return groups
+
+
+def parse(session: Session, raw: str, typing: bool = False) -> Query:
+    """The query's groups of alternatives. ``typing``: the last word may be unfinished."""
+    raw = segment.normalise(raw)[:MAX_QUERY]
+    synonyms = _synonyms(session)
+    ws = segment.words(raw)
+    q = Query()
+    seen: set[str] = set()
+    for i, w in enumerate(ws):
+        if w in seen:
+            continue
+        seen.add(w)
+        last = typing and i == len(ws) - 1 and raw.rstrip() == raw
+        if w.isascii():
+            if not w.isalpha():
+                q.groups.append([Alt(w, 1.0, prefix=last)])
+                continue
+            q.groups.append(
+                [
+                    Alt(w, 1.0),
+                    Alt("py" + w, 0.9, prefix=last),
+                    Alt("sx" + w, 0.8, prefix=last and len(w) <= 4),
+                ]
+            )
+            continue
+        # A part of a longer word of the query (十里 of 十里桃乡) counts less than the word.
+        part = 0.3 if any(w != v and w in v for v in ws) else 1.0
+        alts = [Alt(w, part)]
+        for syn in synonyms.get(w, []):
+            alts.extend(Alt(s, 0.9 * part) for s in segment.words(syn) if s != w)
+        if len(w) > 1:
+            alts.append(Alt("py" + segment.pinyin(w), 0.7 * part))
+        q.groups.append(alts)
+    # Homophone typos split a word into pieces jieba does not know (低包 → 低 包): the sound of
+    # two neighbours put together is looked for too.
+    plain = [w for w in segment.words(raw, keep_stopwords=True) if not w.isascii()]
+    for a, b in zip(plain, plain[1:], strict=False):
+        pair = a + b
+        if 2 <= len(pair) <= 4 and (len(a) == 1 or len(b) == 1) and pair not in seen:
+            seen.add(pair)
+            q.groups.append([Alt("py" + segment.pinyin(pair), 0.6)])
+    q.groups = q.groups[:MAX_GROUPS]
+    return q
+
+
+def _fts_query(alts: list[Alt]) -> str:
+    return " OR ".join(f'"{a.term}"' + ("*" if a.prefix else "") for a in alts)
+
+
+def _ts_query(alts: list[Alt]) -> str:
+    return " | ".join(f"'{a.term}'" + (":*" if a.prefix else "") for a in alts)
+
+
+def _candidates(session: Session, alts: list[Alt], category_id: int | None) -> list[int]:
+    if _dialect(session) == "sqlite":
+        sql = (
+            "SELECT rowid FROM kb_fts WHERE kb_fts MATCH :q "
+            "ORDER BY bm25(kb_fts, 3.0, 2.5, 1.0, 1.5) LIMIT :n"
+        )
+        rows = session.execute(text(sql), {"q": _fts_query(alts), "n": CANDIDATES})
+    else:
+        sql = (
+            "SELECT article_id FROM kb_doc, to_tsquery('simple', :q) q WHERE tsv @@ q "
+            "ORDER BY ts_rank(tsv, q, 0) DESC, article_id LIMIT :n"
+        )
+        rows = session.execute(text(sql), {"q": _ts_query(alts), "n": CANDIDATES})
+    found = [int(r[0]) for r in rows]
+    return found
+
+
+def _stats(session: Session, terms: list[str]) -> tuple[int, dict[str, int]]:
+    n = session.exec(select(func.count()).select_from(SearchDoc)).one()
+    dfs = {t.term: t.df for t in session.exec(select(Term).where(col(Term.term).in_(terms)))}
+    return int(n), dfs
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def _score(q: Query, doc: SearchDoc, n: int, dfs: dict[str, int], prefix_df: dict[str, int]) -> float:
+    fields = {f: Counter(getattr(doc, f).split()) for f in FIELDS}
+    lens = {f: sum(c.values()) for f, c in fields.items()}
+    total = 0.0
+    matched = 0
+    for group in q.groups:
+        best = 0.0
+        for alt in group:
+            if alt.prefix:
+                tfs = {f: sum(k for t, k in c.items() if t.startswith(alt.term)) for f, c in fields.items()}
+                df = prefix_df.get(alt.term, 1)
+            else:
+                tfs = {f: c.get(alt.term, 0) for f, c in fields.items()}
+                df = dfs.get(alt.term, 0)
+            s = 0.0
+            for f, tf in tfs.items():
+                if tf:
+                    norm = K1 * (1 - B + B * lens[f] / AVG_LEN[f])
+                    s += WEIGHTS[f] * tf * (K1 + 1) / (tf + norm)
+            if s:
+                best = max(best, alt.weight * _idf(n, df) * s)
+        if best:
+            matched += 1
+            total += best
+    if not matched:
+        return 0.0
+    # Articles answering more of the question's words come first among equals.
+    return round(total * math.sqrt(matched / len(q.groups)), 6)
+
+
+def search(
+    session: Session,
+    raw: str,
+    limit: int = 5,
+    typing: bool = False,
+    category_id: int | None = None,
+) -> list[Hit]:
+    """The best published articles for a question, best first (ties: the older article)."""
+    q = parse(session, raw, typing=typing)
+    alts = q.terms()
+    if not alts:
+        return []
+    exact = sorted({a.term for a in alts if not a.prefix})
+    n, dfs = _stats(session, exact)
+    # A word in most articles finds nothing by itself: left out of the candidates' query when
+    # rarer words are there, still counted in the score.
+    rare = [a for a in alts if a.prefix or dfs.get(a.term, 0) <= max(50, n // 5)]
+    ids = _candidates(session, rare or alts, category_id)
+    if not ids:
+        return []
+    docs = list(session.exec(select(SearchDoc).where(col(SearchDoc.article_id).in_(ids))))
+    prefix_df = {
+        a.term: max(1, sum(1 for d in docs if any(t.startswith(a.term) for t in d.extra.split())))
+        for a in alts
+        if a.prefix
+    }
+    hits = []
+    for doc in docs:
+        s = _score(q, doc, n, dfs, prefix_df)
+        if category_id is not None and doc.category_id == category_id:
+            s *= 1.2
+        if s > 0:
+            hits.append(Hit(doc.article_id, s))
+    hits.sort(key=lambda h: (-h.score, h.article_id))
+    return hits[:limit]
