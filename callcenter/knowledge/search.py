@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlmodel import Session, col, delete, func, select
 
 from callcenter.knowledge import segment
@@ -31,7 +31,7 @@ WEIGHTS = {"title": 3.0, "questions": 2.5, "answer": 1.0, "extra": 1.5}
 AVG_LEN = {"title": 6.0, "questions": 30.0, "answer": 60.0, "extra": 60.0}
 K1 = 1.2
 B = 0.75
-CANDIDATES = 100
+CANDIDATES = 40  # the database's own ranking picks them; ours orders them
 MAX_QUERY = 100  # characters of a query that are read
 MAX_GROUPS = 12
 
@@ -93,6 +93,12 @@ def _bump(session: Session, counts: Counter[str], sign: int) -> None:
             row.df = max(0, row.df + sign * n)
             session.add(row)
 
+
+# The migration creates the same table; a schema made by ``create_all`` (some tests) gets it here.
+FTS5_TABLE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS kb_fts USING fts5(title, questions, answer, extra, "
+    "content='kb_doc', content_rowid='article_id', tokenize='unicode61', prefix='4 5 6')"
+)
 
 _PG_TSV = (
     "setweight(array_to_tsvector(string_to_array(title, ' ')), 'A') || "
@@ -165,6 +171,7 @@ def rebuild(session: Session) -> int:
         session.execute(SearchDoc.__table__.insert(), rows)  # type: ignore[attr-defined]
         session.execute(Term.__table__.insert(), [{"term": t, "df": n} for t, n in counts.items()])  # type: ignore[attr-defined]
     if _dialect(session) == "sqlite":
+        session.execute(text(FTS5_TABLE))
         session.execute(text("INSERT INTO kb_fts(kb_fts) VALUES('rebuild')"))
     else:
         session.execute(text(f"UPDATE kb_doc SET tsv = {_PG_TSV}"))
@@ -220,7 +227,8 @@ def parse(session: Session, raw: str, typing: bool = False) -> Query:
             q.groups.append(
                 [
                     Alt(w, 1.0),
-                    Alt("py" + w, 0.9, prefix=last),
+                    # Two letters are the start of too many syllables to look for all of them.
+                    Alt("py" + w, 0.9, prefix=last and len(w) >= 3),
                     Alt("sx" + w, 0.8, prefix=last and len(w) <= 4),
                 ]
             )
@@ -271,7 +279,13 @@ def _candidates(session: Session, alts: list[Alt], category_id: int | None) -> l
 
 
 def _stats(session: Session, terms: list[str]) -> tuple[int, dict[str, int]]:
-    n = session.exec(select(func.count()).select_from(SearchDoc)).one()
+    now = time.monotonic()
+    key = f"n:{session.get_bind().engine.url}"
+    cached = _cache.get(key)
+    if cached is None or now - cached[1] >= _TTL:  # type: ignore[index]
+        cached = (session.exec(select(func.count()).select_from(SearchDoc)).one(), now)
+        _cache[key] = cached
+    n = cached[0]  # type: ignore[index]
     dfs = {t.term: t.df for t in session.exec(select(Term).where(col(Term.term).in_(terms)))}
     return int(n), dfs
 
@@ -280,22 +294,40 @@ def _idf(n: int, df: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def _score(q: Query, doc: SearchDoc, n: int, dfs: dict[str, int], prefix_df: dict[str, int]) -> float:
-    fields = {f: Counter(getattr(doc, f).split()) for f in FIELDS}
-    lens = {f: sum(c.values()) for f, c in fields.items()}
+def _score(
+    q: Query,
+    doc: tuple[str, str, str, str],
+    n: int,
+    dfs: dict[str, int],
+    prefix_df: dict[str, int],
+    exact: set[str],
+    prefixes: tuple[str, ...],
+) -> float:
+    """BM25 over the fields, the best alternative of each group counted."""
+    tfs: dict[str, Counter[str]] = {}
+    lens: dict[str, int] = {}
+    for f, value in zip(FIELDS, doc, strict=True):
+        tokens = value.split()
+        lens[f] = len(tokens)
+        c: Counter[str] = Counter()
+        for t in tokens:
+            if t in exact:
+                c[t] += 1
+            if prefixes and t.startswith(prefixes):
+                for p in prefixes:
+                    if t.startswith(p):
+                        c["*" + p] += 1
+        tfs[f] = c
     total = 0.0
     matched = 0
     for group in q.groups:
         best = 0.0
         for alt in group:
-            if alt.prefix:
-                tfs = {f: sum(k for t, k in c.items() if t.startswith(alt.term)) for f, c in fields.items()}
-                df = prefix_df.get(alt.term, 1)
-            else:
-                tfs = {f: c.get(alt.term, 0) for f, c in fields.items()}
-                df = dfs.get(alt.term, 0)
+            key = "*" + alt.term if alt.prefix else alt.term
+            df = prefix_df.get(alt.term, 1) if alt.prefix else dfs.get(alt.term, 0)
             s = 0.0
-            for f, tf in tfs.items():
+            for f in FIELDS:
+                tf = tfs[f].get(key, 0)
                 if tf:
                     norm = K1 * (1 - B + B * lens[f] / AVG_LEN[f])
                     s += WEIGHTS[f] * tf * (K1 + 1) / (tf + norm)
@@ -310,6 +342,11 @@ def _score(q: Query, doc: SearchDoc, n: int, dfs: dict[str, int], prefix_df: dic
     return round(total * math.sqrt(matched / len(q.groups)), 6)
 
 
+_DOCS = text(
+    "SELECT article_id, title, questions, answer, extra, category_id FROM kb_doc WHERE article_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
 def search(
     session: Session,
     raw: str,
@@ -322,26 +359,64 @@ def search(
     alts = q.terms()
     if not alts:
         return []
-    exact = sorted({a.term for a in alts if not a.prefix})
-    n, dfs = _stats(session, exact)
+    n, dfs = _stats(session, sorted({a.term for a in alts if not a.prefix}))
     # A word in most articles finds nothing by itself: left out of the candidates' query when
     # rarer words are there, still counted in the score.
     rare = [a for a in alts if a.prefix or dfs.get(a.term, 0) <= max(50, n // 5)]
     ids = _candidates(session, rare or alts, category_id)
     if not ids:
         return []
-    docs = list(session.exec(select(SearchDoc).where(col(SearchDoc.article_id).in_(ids))))
+    docs = [(int(r[0]), (r[1], r[2], r[3], r[4]), r[5]) for r in session.execute(_DOCS, {"ids": ids})]
     prefix_df = {
-        a.term: max(1, sum(1 for d in docs if any(t.startswith(a.term) for t in d.extra.split())))
+        a.term: max(1, sum(1 for d in docs if any(t.startswith(a.term) for t in d[1][3].split())))
         for a in alts
         if a.prefix
     }
+    exact = {a.term for a in alts if not a.prefix}
+    prefixes = tuple(a.term for a in alts if a.prefix)
     hits = []
-    for doc in docs:
-        s = _score(q, doc, n, dfs, prefix_df)
-        if category_id is not None and doc.category_id == category_id:
+    for article_id, fields, doc_category in docs:
+        s = _score(q, fields, n, dfs, prefix_df, exact, prefixes)
+        if category_id is not None and doc_category == category_id:
             s *= 1.2
         if s > 0:
-            hits.append(Hit(doc.article_id, s))
+            hits.append(Hit(article_id, s))
     hits.sort(key=lambda h: (-h.score, h.article_id))
     return hits[:limit]
+
+
+def suggest(
+    session: Session, texts: list[str], category_ids: set[int] | None = None, limit: int = 5
+) -> list[Hit]:
+    """Articles for a ringing call, before anyone speaks: from what the caller chose in the voice
+    menu and what they called about recently (``texts``), articles of the menu's categories
+    first; topped up with the categories' most used articles."""
+    category_ids = category_ids or set()
+    raw = " ".join(t.strip()[:40] for t in texts if t and t.strip())[:MAX_QUERY]
+    hits = search(session, raw, limit=limit * 3) if raw else []
+    if category_ids:
+        in_cats = {
+            d.article_id
+            for d in session.exec(
+                select(SearchDoc).where(
+                    col(SearchDoc.article_id).in_([h.article_id for h in hits]),
+                    col(SearchDoc.category_id).in_(category_ids),
+                )
+            )
+        }
+        hits = [Hit(h.article_id, h.score * (1.5 if h.article_id in in_cats else 1.0)) for h in hits]
+        hits.sort(key=lambda h: (-h.score, h.article_id))
+    hits = hits[:limit]
+    if len(hits) < limit and category_ids:
+        have = {h.article_id for h in hits}
+        more = session.exec(
+            select(Article.id)
+            .join(SearchDoc, col(SearchDoc.article_id) == col(Article.id))
+            .where(col(SearchDoc.category_id).in_(category_ids))
+            .order_by(col(Article.uses).desc(), col(Article.id))
+            .limit(limit * 2)
+        )
+        for article_id in more:
+            if article_id is not None and article_id not in have and len(hits) < limit:
+                hits.append(Hit(article_id, 0.0))
+    return hits

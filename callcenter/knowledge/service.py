@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from callcenter.audit.service import record as audit
@@ -116,7 +117,10 @@ def _apply(article: Article, data: dict[str, Any]) -> None:
         article.questions = "\n".join(lines)
     if "category_id" in data:
         value = data["category_id"]
-        article.category_id = int(value) if value not in (None, "") else None
+        try:
+            article.category_id = int(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            raise KnowledgeError("category_id: not a number") from None
     if "valid_from" in data:
         article.valid_from = _date(data["valid_from"], "valid_from")
     if "valid_until" in data:
@@ -152,6 +156,14 @@ def record_version(session: Session, article: Article, action: str, actor: str, 
     )
 
 
+def _check_category(session: Session, article: Article) -> None:
+    # The category tree is the order domain's table (above this one): read by its name only.
+    if article.category_id is not None:
+        found = session.execute(text("SELECT 1 FROM category WHERE id = :id"), {"id": article.category_id})
+        if found.first() is None:
+            raise KnowledgeError("unknown category")
+
+
 def _step(session: Session, article: Article, action: str, person: Person, note: str = "") -> None:
     record_version(session, article, action, person.username, note)
     audit(
@@ -178,6 +190,7 @@ def create(session: Session, person: Person, data: dict[str, Any], demo: bool = 
     _need(session, person, KbRole.EDITOR)
     article = Article(title="", created_by=person.username, edited_by=person.username, demo=demo)
     _apply(article, data)
+    _check_category(session, article)
     if not article.owner:
         article.owner = person.username
     session.add(article)
@@ -193,6 +206,7 @@ def edit(session: Session, person: Person, article_id: int, data: dict[str, Any]
     article = get(session, article_id)
     was_published = article.status == ArticleStatus.PUBLISHED
     _apply(article, data)
+    _check_category(session, article)
     article.version += 1
     article.status = ArticleStatus.DRAFT.value
     article.edited_by = person.username

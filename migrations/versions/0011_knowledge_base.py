@@ -116,7 +116,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE kb_fts USING fts5(title, questions, answer, extra, "
-            "content='kb_doc', content_rowid='article_id', tokenize='unicode61')"
+            "content='kb_doc', content_rowid='article_id', tokenize='unicode61', prefix='4 5 6')"
         )
     else:
         op.add_column("kb_doc", sa.Column("tsv", sa.dialects.postgresql.TSVECTOR(), nullable=True))
