@@ -105,6 +105,18 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/orders/{order_id}/links/revoke": STAFF,
     "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
     "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
+    # The knowledge base (knowledge.py): seats search and answer; its own roles (editor,
+    # reviewer) are checked by callcenter.knowledge.service; managers see the page
+    "/api/kb/search": STAFF,
+    "/api/kb/suggest": STAFF,
+    "/api/kb/articles/{article_id}": STAFF,
+    "/api/kb/answer": STAFF,
+    "/api/kb/feedback": STAFF,
+    "/api/kb/articles": STAFF,
+    "/api/kb/articles/{article_id}/{step}": STAFF,
+    "/kb": SUPERVISORS,
+    "/kb/export": SUPERVISORS,
+    "/kb/import": SUPERVISORS,
     # The outlet's mobile pages (outlet_pages.py)
     "/outlet": OUTLET_ONLY,
     "/outlet/orders/{order_id}": OUTLET_ONLY,
@@ -160,6 +172,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/reports", "stats.title", frozenset({"admin"})),
     NavLink("/reports/orders", "stats.orders_title", frozenset({"admin"})),
     NavLink("/reports/scorecard", "stats.scorecard", frozenset({"admin"})),
+    NavLink("/kb", "kb.title", frozenset({"admin"})),
     NavLink("/admin/accounts", "admin.accounts", frozenset({"admin"})),
     NavLink("/admin/audit", "admin.audit", frozenset({"admin"})),
     NavLink("/admin/basic", "basic.title", frozenset({"admin"})),

@@ -34,6 +34,7 @@ B = 0.75
 CANDIDATES = 40  # the database's own ranking picks them; ours orders them
 MAX_QUERY = 100  # characters of a query that are read
 MAX_GROUPS = 12
+COMMON = 200  # a word in more articles than this and 2 % of all is left out of the candidates' query
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,17 @@ FTS5_TABLE = (
     "content='kb_doc', content_rowid='article_id', tokenize='unicode61', prefix='4 5 6')"
 )
 
+_fts_ready: set[str] = set()
+
+
+def _ensure_fts(session: Session) -> None:
+    """The FTS5 table exists (made once per database and process)."""
+    url = str(session.get_bind().engine.url)
+    if url not in _fts_ready:
+        session.execute(text(FTS5_TABLE))
+        _fts_ready.add(url)
+
+
 _PG_TSV = (
     "setweight(array_to_tsvector(string_to_array(title, ' ')), 'A') || "
     "setweight(array_to_tsvector(string_to_array(questions, ' ')), 'B') || "
@@ -141,6 +153,7 @@ def index(session: Session, article: Article) -> None:
     session.flush()
     _bump(session, Counter(_terms_of(doc)), +1)
     if _dialect(session) == "sqlite":
+        _ensure_fts(session)
         session.execute(
             text(
                 "INSERT INTO kb_fts(rowid, title, questions, answer, extra) "
@@ -171,7 +184,7 @@ def rebuild(session: Session) -> int:
         session.execute(SearchDoc.__table__.insert(), rows)  # type: ignore[attr-defined]
         session.execute(Term.__table__.insert(), [{"term": t, "df": n} for t, n in counts.items()])  # type: ignore[attr-defined]
     if _dialect(session) == "sqlite":
-        session.execute(text(FTS5_TABLE))
+        _ensure_fts(session)
         session.execute(text("INSERT INTO kb_fts(kb_fts) VALUES('rebuild')"))
     else:
         session.execute(text(f"UPDATE kb_doc SET tsv = {_PG_TSV}"))
@@ -263,6 +276,7 @@ def _ts_query(alts: list[Alt]) -> str:
 
 def _candidates(session: Session, alts: list[Alt], category_id: int | None) -> list[int]:
     if _dialect(session) == "sqlite":
+        _ensure_fts(session)
         sql = (
             "SELECT rowid FROM kb_fts WHERE kb_fts MATCH :q "
             "ORDER BY bm25(kb_fts, 3.0, 2.5, 1.0, 1.5) LIMIT :n"
@@ -362,7 +376,7 @@ def search(
     n, dfs = _stats(session, sorted({a.term for a in alts if not a.prefix}))
     # A word in most articles finds nothing by itself: left out of the candidates' query when
     # rarer words are there, still counted in the score.
-    rare = [a for a in alts if a.prefix or dfs.get(a.term, 0) <= max(50, n // 5)]
+    rare = [a for a in alts if a.prefix or dfs.get(a.term, 0) <= max(COMMON, n // 50)]
     ids = _candidates(session, rare or alts, category_id)
     if not ids:
         return []
@@ -389,34 +403,32 @@ def suggest(
     session: Session, texts: list[str], category_ids: set[int] | None = None, limit: int = 5
 ) -> list[Hit]:
     """Articles for a ringing call, before anyone speaks: from what the caller chose in the voice
-    menu and what they called about recently (``texts``), articles of the menu's categories
-    first; topped up with the categories' most used articles."""
+    menu (``category_ids``: its category and those under it) and what they called about recently
+    (``texts``). The menu's categories come first: their articles the texts find, then their most
+    used ones, then what the texts find elsewhere."""
     category_ids = category_ids or set()
     raw = " ".join(t.strip()[:40] for t in texts if t and t.strip())[:MAX_QUERY]
     hits = search(session, raw, limit=limit * 3) if raw else []
-    if category_ids:
-        in_cats = {
-            d.article_id
-            for d in session.exec(
-                select(SearchDoc).where(
-                    col(SearchDoc.article_id).in_([h.article_id for h in hits]),
-                    col(SearchDoc.category_id).in_(category_ids),
-                )
+    if not category_ids:
+        return hits[:limit]
+    in_cats = {
+        int(r[0])
+        for r in session.execute(
+            select(col(SearchDoc.article_id)).where(
+                col(SearchDoc.article_id).in_([h.article_id for h in hits]),
+                col(SearchDoc.category_id).in_(category_ids),
             )
-        }
-        hits = [Hit(h.article_id, h.score * (1.5 if h.article_id in in_cats else 1.0)) for h in hits]
-        hits.sort(key=lambda h: (-h.score, h.article_id))
-    hits = hits[:limit]
-    if len(hits) < limit and category_ids:
-        have = {h.article_id for h in hits}
-        more = session.exec(
-            select(Article.id)
-            .join(SearchDoc, col(SearchDoc.article_id) == col(Article.id))
-            .where(col(SearchDoc.category_id).in_(category_ids))
-            .order_by(col(Article.uses).desc(), col(Article.id))
-            .limit(limit * 2)
         )
-        for article_id in more:
-            if article_id is not None and article_id not in have and len(hits) < limit:
-                hits.append(Hit(article_id, 0.0))
-    return hits
+    }
+    first = [h for h in hits if h.article_id in in_cats]
+    have = {h.article_id for h in first}
+    more = session.exec(
+        select(Article.id)
+        .join(SearchDoc, col(SearchDoc.article_id) == col(Article.id))
+        .where(col(SearchDoc.category_id).in_(category_ids))
+        .order_by(col(Article.uses).desc(), col(Article.id))
+        .limit(limit)
+    )
+    first += [Hit(a, 0.0) for a in more if a is not None and a not in have]
+    have |= {h.article_id for h in first}
+    return (first + [h for h in hits if h.article_id not in have])[:limit]

@@ -6,11 +6,11 @@ log. Only published articles are in search."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from callcenter.audit.service import record as audit
 from callcenter.clock import utcnow
@@ -378,3 +378,49 @@ def note_miss(session: Session, query: str, seat: str) -> None:
     query = query.strip()[:200]
     if query:
         session.add(SearchMiss(query=query, seat=seat[:64]))
+
+
+# --- what managers see ------------------------------------------------------------------------
+
+
+def most_used(session: Session, since: datetime, limit: int = 20) -> list[tuple[Article, int]]:
+    """Articles by the calls they answered since ``since``, most first."""
+    uses = func.count(col(Use.id)).label("n")
+    rows = session.exec(
+        select(Article, uses)
+        .join(Use, col(Use.article_id) == col(Article.id))
+        .where(col(Use.at) >= since)
+        .group_by(col(Article.id))
+        .order_by(uses.desc(), col(Article.id))
+        .limit(limit)
+    ).all()
+    return [(a, int(n)) for a, n in rows]
+
+
+def misses(session: Session, since: datetime, limit: int = 50) -> list[tuple[str, int]]:
+    """Searches that found nothing since ``since``, the most asked first: articles to write."""
+    n = func.count(col(SearchMiss.id)).label("n")
+    rows = session.exec(
+        select(SearchMiss.query, n)
+        .where(col(SearchMiss.at) >= since)
+        .group_by(col(SearchMiss.query))
+        .order_by(n.desc(), col(SearchMiss.query))
+        .limit(limit)
+    ).all()
+    return [(q, int(c)) for q, c in rows]
+
+
+def by_status(session: Session, status: str, limit: int = 200) -> list[Article]:
+    q = select(Article).where(Article.status == status).order_by(col(Article.updated_at).desc())
+    return list(session.exec(q.limit(limit)))
+
+
+def open_feedback(session: Session, owner: str = "", limit: int = 200) -> list[Feedback]:
+    q = select(Feedback).where(col(Feedback.resolved).is_(False))
+    if owner:
+        q = q.where(Feedback.owner == owner)
+    return list(session.exec(q.order_by(col(Feedback.at).desc()).limit(limit)))
+
+
+def uses_since(session: Session, since: datetime) -> int:
+    return int(session.exec(select(func.count(col(Use.id))).where(col(Use.at) >= since)).one())

@@ -25,6 +25,8 @@ from callcenter.dialout import policy as dialout_policy
 from callcenter.directory import imports
 from callcenter.i18n import CATALOGUES
 from callcenter.ivr.service import SCHEDULES
+from callcenter.knowledge.models import ArticleStatus
+from callcenter.knowledge.service import FEEDBACK_KINDS
 from callcenter.statistics import exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
@@ -83,6 +85,8 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "stats.part.": Settings.model_fields["stats_score_weights"].default,
     "stats.call.": (*exports.CALL_COLUMNS, *exports.RECORD_COLUMNS),
     "admin.phone.": values(Phone),
+    "kb.status.": values(ArticleStatus),
+    "kb.feedback.": FEEDBACK_KINDS,
 }
 
 # Page-script prefixes (keys without "js.") -> values.
