@@ -21,6 +21,7 @@ from callcenter.accounts.models import Account
 from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, session_scope
+from callcenter.knowledge import segment
 from callcenter.statistics.follower import rebuild
 from hotline.demo import DEMO_BROWSER_SEAT, DEMO_PASSWORD, load_demo, use_browser_phone
 from hotline.doctor import run_doctor
@@ -51,6 +52,9 @@ async def serve(
         if eng:
             await eng.start()
         if web:
+            # The segmenter's dictionary takes a second to load: loaded now, not on the first
+            # search a seat types.
+            warming = asyncio.create_task(asyncio.to_thread(segment.warm))
             app = create_app(settings, bus)
             app.state.engine = eng
             config = uvicorn.Config(
@@ -69,6 +73,7 @@ async def serve(
             server.should_exit = True
             await web_task
             stop_task.cancel()
+            await warming
         else:
             await stop.wait()
     finally:

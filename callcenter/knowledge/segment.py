@@ -48,6 +48,11 @@ def _load() -> jieba.Tokenizer:
     return _tokenizer
 
 
+def warm() -> None:
+    """Load the dictionary now (a process that will search calls it at start)."""
+    words("低保")
+
+
 def add_words(words: list[str]) -> None:
     """Teach the segmenter more whole words (the synonyms editors add)."""
     tok = _load()

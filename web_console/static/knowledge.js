@@ -36,7 +36,7 @@
       var b = document.createElement("button");
       b.type = "button";
       b.dataset.articleId = String(a.id);
-      b.textContent = (i < 9 ? (i + 1) + ". " : "") + str(a.title);
+      b.textContent = str(a.title); // the list numbers it: Alt+number opens it
       b.addEventListener("click", function () { open(a.id); });
       li.appendChild(b);
       var cat = document.createElement("span");
