@@ -84,6 +84,12 @@ def test_seat_searches_answers_and_reports(db, client, web, kb):
         assert s.get(Article, kb["dibao-apply"]).uses == 1
         assert [m.query for m in s.exec(select(SearchMiss))] == ["航天飞船"]
         assert s.exec(select(Feedback)).one().kind == "wrong"
+    # Out-of-range and unknown ids, hostile queries: clear 4xx answers or plain text, never a 500.
+    assert client.get("/api/kb/articles/99999999999").status_code == 422
+    assert client.get("/api/kb/articles/99999").status_code == 404
+    assert client.get("/api/kb/suggest", params={"resident_id": 0}).status_code == 422
+    for q in ('"低保" OR *', "低保' | '", "NEAR(a b)", "\x00", "％＿"):
+        assert client.get("/api/kb/search", params={"q": q, "typing": "true"}).status_code == 200
     # Seats do not see the managers' page, nor write articles without the editor role.
     assert client.get("/kb").status_code == 403
     new = {"title": "桃农补贴", "spoken": "到村委会登记。"}
