@@ -21,6 +21,7 @@ from callcenter.config import Settings
 from callcenter.ivr.routing import IvrRuntime
 from callcenter.ivr.service import read_menu
 from callcenter.ivr.voicemail import VoicemailPurge
+from callcenter.knowledge.workers import ExpirySweep
 from callcenter.seats.workers import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
@@ -72,6 +73,7 @@ class Engine:
         # Order deadlines (催办 / 督办) and follow-up ratings: once per deployment, here.
         self.deadlines = DeadlineScheduler(settings, bus)
         self.followups = FollowUpResults(settings, bus)
+        self.kb_expiry = ExpirySweep(settings)  # knowledge-base articles past their last day
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # Started in this order, stopped in reverse; the AMI login comes last, when every
@@ -90,6 +92,7 @@ class Engine:
             self.voicemail_purge,
             self.deadlines,
             self.followups,
+            self.kb_expiry,
         ]
         self._started: list[Component] = []
 

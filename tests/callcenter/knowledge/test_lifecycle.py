@@ -4,6 +4,7 @@ audit line; bad input refused with a clear error."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -167,3 +168,31 @@ def test_feedback_reaches_the_owner_and_uses_are_counted(kb):
         s.commit()
         assert a.uses == 1 and fb.owner == "zhang" and missing.owner == ""
         assert s.get(Feedback, fb.id).text == "金额已调整"
+
+
+async def test_the_engines_sweep_expires_by_chinas_date(kb, tmp_path):
+    from callcenter.config import Settings, set_settings
+    from callcenter.knowledge.workers import ExpirySweep, sweep
+
+    with session_scope(kb) as s:
+        a = service.create(s, EDITOR, {**DATA, "valid_until": "2026-12-31"})
+        service.review(s, REVIEWER, a.id)
+        service.publish(s, REVIEWER, a.id, TODAY)
+        s.commit()
+    # 2026-12-31 16:30 UTC is already 2027-01-01 in China.
+    late = set_settings(kb.model_copy(update={"clock": "2027-01-01T00:30:00+08:00"}))
+    assert isinstance(late, Settings)
+    assert sweep(kb.model_copy(update={"clock": "2026-12-31T23:59:00+08:00"})) == []
+    task = ExpirySweep(late, interval=3600)
+    await task.start()
+    try:
+        for _ in range(200):
+            with session_scope(late) as s:
+                if s.get(service.Article, a.id).status == ArticleStatus.EXPIRED:
+                    break
+            await asyncio.sleep(0.05)
+    finally:
+        await task.stop()
+    with session_scope(late) as s:
+        assert s.get(service.Article, a.id).status == ArticleStatus.EXPIRED
+        assert search.search(s, "高龄补贴") == []
