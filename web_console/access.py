@@ -114,6 +114,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/kb/feedback": STAFF,
     "/api/kb/articles": STAFF,
     "/api/kb/articles/{article_id}/{step}": STAFF,
+    "/api/kb/synonyms": STAFF,
     "/kb": SUPERVISORS,
     "/kb/export": SUPERVISORS,
     "/kb/import": SUPERVISORS,

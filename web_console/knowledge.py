@@ -22,7 +22,7 @@ from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.imports import MAX_BYTES, ImportFileError, check_xlsx
 from callcenter.knowledge import search, service, sheets
-from callcenter.knowledge.models import Article, ArticleStatus
+from callcenter.knowledge.models import Article, ArticleStatus, Synonym
 from callcenter.residents.models import Resident
 from dispatch.actors import Actor
 from dispatch.flows import Caller, Requester, answer_with_article
@@ -263,6 +263,27 @@ def api_kb_step(
             a = service.expire(db, person, article_id, body.note)
         db.commit()
         return JSONResponse(_item(a, _category_names(db)))
+
+
+class SynonymsIn(BaseModel):
+    words: list[str] = Field(min_length=2, max_length=20)
+
+
+@router.get("/api/kb/synonyms")
+def api_kb_synonyms(request: Request, account: CurrentAccount) -> JSONResponse:
+    """The synonym groups search expands a word with (低保 = 最低生活保障 …)."""
+    with open_db(request) as db:
+        rows = db.exec(select(Synonym).order_by(col(Synonym.id))).all()
+        return JSONResponse([{"id": r.id, "words": r.words.split(",")} for r in rows])
+
+
+@router.post("/api/kb/synonyms", dependencies=[CsrfChecked])
+def api_kb_synonyms_add(request: Request, body: SynonymsIn, account: CurrentAccount) -> Response:
+    """A new synonym group (editors); the index is cut anew with its words."""
+    with open_db(request) as db:
+        row = service.add_synonyms(db, _person(request, account), body.words)
+        db.commit()
+        return JSONResponse({"id": row.id, "words": row.words.split(",")}, status_code=201)
 
 
 # --- the managers' page ---------------------------------------------------------------------

@@ -129,6 +129,17 @@ def test_managers_page_lifecycle_api_import_export(db, client, web, kb):
     assert seat.get("/api/kb/search", params={"q": "桃农补贴"}).json()[0]["id"] == aid
     assert "<b>" in seat.get(f"/api/kb/articles/{aid}").json()["spoken"]  # text, shown with textContent
 
+    # A synonym group an editor adds finds the article by the new word at once.
+    assert client.post("/api/kb/synonyms", json={"words": ["桃农", "种桃户"]}, headers=h).status_code == 201
+    assert seat.get("/api/kb/search", params={"q": "种桃户补贴"}).json()[0]["id"] == aid
+    assert (
+        seat.post(
+            "/api/kb/synonyms", json={"words": ["甲", "乙"]}, headers={"X-CSRF-Token": seat_token}
+        ).status_code
+        == 403
+    )
+    assert any(g["words"] == ["桃农", "种桃户"] for g in seat.get("/api/kb/synonyms").json())
+
     export = client.get("/kb/export", params={"status": "published"})
     assert export.status_code == 200
     rows = list(load_workbook(io.BytesIO(export.content)).active.iter_rows(values_only=True))
