@@ -13,6 +13,7 @@ from callcenter import ids
 from callcenter.ivr.routing import request_key
 from callcenter.messages import IvrRequest
 from callcenter.phone import normalize
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,7 @@ log = logging.getLogger(__name__)
 async def after_hours(request: AgiRequest, context) -> None:
     settings = context.settings
     kind, did, linkedid, uniqueid = (request.arg(i) for i in (1, 2, 3, 4))
-    if (
-        kind not in ("voicemail", "callback")
-        or not (did.isascii() and did.isdigit())
-        or not ids.CALL_ID.match(linkedid)
-    ):
+    if kind not in ("voicemail", "callback") or not is_digits(did, 32) or not ids.CALL_ID.fullmatch(linkedid):
         log.warning("after_hours: refused arguments kind=%r did=%r", kind[:16], did[:32])
         return
     raw = request.headers.get("agi_callerid", "")
@@ -36,7 +33,7 @@ async def after_hours(request: AgiRequest, context) -> None:
         await request.set_variable("CC_REQUEST_OK", "0")
         return
     resident_id = (await context.ivr.facts(caller)).resident_id if caller else None
-    recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.match(uniqueid) else ""
+    recording = f"{uniqueid}.wav" if kind == "voicemail" and ids.CALL_ID.fullmatch(uniqueid) else ""
     message = IvrRequest(
         kind=kind,
         did=did,

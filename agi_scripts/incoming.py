@@ -18,8 +18,9 @@ from callcenter.calls.state import Identified
 from callcenter.config import Settings
 from callcenter.ivr.routing import CallerFacts
 from callcenter.phone import normalize
+from callcenter.text import is_digits
 
-_ORDER = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+_ORDER = re.compile(r"[A-Za-z0-9_\-]{1,40}")
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def clean_text(value: str | None, limit: int) -> str:
 
 def order_number(raw: str | None) -> str:
     """The 12345 platform's order number header, or "" when it is not a plain bounded token."""
-    return raw if raw and _ORDER.match(raw) else ""
+    return raw if raw and _ORDER.fullmatch(raw) else ""
 
 
 def route_variables(
@@ -74,7 +75,7 @@ async def incoming(request: AgiRequest, context) -> None:
     h = request.headers
     # Arguments from the dialplan: source, DID, queue, linkedid (never caller text).
     source, did, queue, linkedid = (request.arg(i) for i in (1, 2, 3, 4))
-    if not ids.CALL_ID.match(linkedid or ""):
+    if not ids.CALL_ID.fullmatch(linkedid or ""):
         linkedid = await request.get_variable("CHANNEL(linkedid)") or h.get("agi_uniqueid", "")
     caller = normalize(h.get("agi_callerid"), settings.default_region, settings.default_area_code)
 
@@ -104,9 +105,9 @@ async def incoming(request: AgiRequest, context) -> None:
             linkedid=linkedid,
             caller=caller,
             resident_id=resident_id,
-            did=did if did.isdigit() else "",
+            did=did if is_digits(did, 32) else "",
             source=source if source in ("carrier", "12345") else "carrier",
-            queue=queue if ids.QUEUE.match(queue or "") else "",
+            queue=queue if ids.QUEUE.fullmatch(queue or "") else "",
             order_12345=order,
             summary_12345=summary,
         )

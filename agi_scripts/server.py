@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hmac
 import logging
 import re
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from callcenter.aio import new_event_loop
 
 log = logging.getLogger(__name__)
 
 MAX_HEADERS = 16 * 1024
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,.\-]*\))?$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,.\-]*\))?")
 # Values MSet can carry unquoted: no separator, quote, escape, paren or bracket.
-_MSET_VALUE = re.compile(r"^[A-Za-z0-9+._:@/ -]{0,200}$")
+_MSET_VALUE = re.compile(r"[A-Za-z0-9+._:@/ -]{0,200}")
 _RESULT = re.compile(r"^200 result=(-?\d+)(?: \((.*)\))?", re.DOTALL)
 
 
@@ -95,7 +97,7 @@ class AgiRequest:
 
     async def get_variables(self, *names: str) -> list[str | None]:
         for name in names:
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"bad variable name {name!r}")
         replies = await self.commands([f"GET VARIABLE {name}" for name in names])
         return [data if result == 1 else None for result, data in replies]
@@ -105,10 +107,10 @@ class AgiRequest:
 
     async def set_variables(self, values: dict[str, str]) -> None:
         for name in values:
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"bad variable name {name!r}")
         plain = {k: v for k, v in values.items() if "(" not in k}
-        if len(plain) > 1 and all(_MSET_VALUE.match(str(v)) for v in plain.values()):
+        if len(plain) > 1 and all(_MSET_VALUE.fullmatch(str(v)) for v in plain.values()):
             # One round trip instead of one per variable: Asterisk's MSet(a=1,b=2). Only values
             # that cannot end an argument (no comma, quote, backslash, bracket) go this way.
             result, _ = await self.command(
@@ -143,14 +145,22 @@ class _EngineLoopRequest(AgiRequest):
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(io, self.io_loop))
 
 
+def _key_matches(query: str, secret: str) -> bool:
+    given = parse_qs(query, max_num_fields=4).get("k", [""])[0]
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
 class FastAgiServer:
     """Routes by ``agi_network_script``; each connection handled under a read timeout.
 
     Serves on a thread with its own event loop; routes added with ``thread_safe=True`` run
     there, the others on the loop that created the server (the engine's)."""
 
-    def __init__(self, read_timeout: float = 5.0) -> None:
+    def __init__(self, read_timeout: float = 5.0, secret: str = "") -> None:
         self.read_timeout = read_timeout
+        # Asterisk's dialplan calls agi://host:port/<route>?k=<secret>; anything else that
+        # reaches the port (another local process) is turned away before any route runs.
+        self.secret = secret
         self._engine_loop = asyncio.get_running_loop()
         self._io_loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[str, tuple[Route, bool]] = {}
@@ -214,11 +224,16 @@ class FastAgiServer:
         for line in raw.decode("utf-8", "replace").split("\n"):
             key, sep, value = line.partition(": ")
             if sep:
-                headers[key] = value
+                headers.setdefault(key, value)  # the first wins: a repeated header adds nothing
         script = headers.get("agi_network_script", "")
-        route, thread_safe = self._routes.get(script.split("?", 1)[0], (None, False))
+        path, _, query = script.partition("?")
+        if self.secret and not _key_matches(query, self.secret):
+            log.warning("FastAGI request for %r without the right key refused", path[:80])
+            writer.close()
+            return
+        route, thread_safe = self._routes.get(path, (None, False))
         if route is None:
-            log.error("no FastAGI route for %r", script[:80])
+            log.error("no FastAGI route for %r", path[:80])
             writer.close()
             return
         try:

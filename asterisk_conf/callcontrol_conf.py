@@ -10,16 +10,25 @@ from callcenter.config import Settings
 
 log = logging.getLogger(__name__)
 
-_CONTACT = re.compile(r"^sip:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*$")
-_HOST = re.compile(r"^[0-9A-Za-z.:_-]+$")
+_CONTACT = re.compile(r"sip:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*")
+_HOST = re.compile(r"[0-9A-Za-z.:_-]+")
 
 
 def _contact(value: str, what: str) -> str:
     value = (value or "").strip()
-    if value and not _CONTACT.match(value):
+    if value and not _CONTACT.fullmatch(value):
         log.warning("%s %r ignored: not a plain sip: URI", what, value)
         return ""
     return value
+
+
+def agi_key(settings: Settings) -> str:
+    """The FastAGI key as the dialplan carries it (?k=); token_urlsafe is safe in a URL and a
+    dialplan, anything else is refused rather than spliced in."""
+    key = (settings.agi_secret or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", key):
+        raise ValueError("invalid agi_secret: 16 to 128 characters of A-Z a-z 0-9 _ -")
+    return key
 
 
 def callcontrol_context(settings: Settings) -> dict:
@@ -32,7 +41,7 @@ def callcontrol_context(settings: Settings) -> dict:
         if contact:
             lines.append({"name": name, "contact": contact})
     digit = settings.callback_digit if re.fullmatch(r"[0-9*#]", settings.callback_digit or "") else "1"
-    host = settings.agi_host if _HOST.match(settings.agi_host or "") else "127.0.0.1"
+    host = settings.agi_host if _HOST.fullmatch(settings.agi_host or "") else "127.0.0.1"
     if host in ("", "0.0.0.0", "::", "*"):
         host = "127.0.0.1"
     return {
@@ -42,4 +51,5 @@ def callcontrol_context(settings: Settings) -> dict:
         "callback_offer_after_s": max(5, int(settings.callback_offer_after_s)),
         "followup_digit_wait_s": max(2, int(settings.followup_digit_wait_s)),
         "cc_agi_base": f"agi://{host}:{int(settings.agi_port)}",
+        "cc_agi_query": f"?k={agi_key(settings)}",
     }

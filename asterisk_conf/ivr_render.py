@@ -17,6 +17,7 @@ from callcenter.ids import PERSONAL_QUEUE_PREFIX
 from callcenter.ivr.models import IvrOption, ServiceHours
 from callcenter.ivr.service import DIGITS, hours_prompt_name, option_prompt_name
 from callcenter.ivr.voicemail import VOICEMAIL_DIR
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,22 @@ def ivr_context(settings: Settings, instance_path: str, agi_url: str, ivr: IvrDa
         "personal_seats": ivr.personal_seats,
         "voicemail_dir": f"{instance_path}/spool/{VOICEMAIL_DIR}",
         "voicemail_max": max(5, int(settings.voicemail_max_s)),
-        "agi_after_hours": agi_url.rsplit("/", 1)[0] + "/after_hours",
+        "agi_after_hours": _sibling_route(agi_url, "after_hours"),
         "static_route": _static_route(settings, ivr),
     }
+
+
+def _sibling_route(agi_url: str, route: str) -> str:
+    """``agi://h:p/incoming?k=…`` → ``agi://h:p/<route>?k=…`` (the same server and key)."""
+    base, _, last = agi_url.rpartition("/")
+    _, q, query = last.partition("?")
+    return f"{base}/{route}{q}{query}"
 
 
 def _static_route(settings: Settings, ivr: IvrData) -> dict | None:
     """Benchmarks: ``bench_static_did`` leads to the first menu without the FastAGI step."""
     did = settings.bench_static_did.strip()
-    if not did or not did.isdigit() or not ivr.menus:
+    if not did or not is_digits(did, 32) or not ivr.menus:
         return None
     menu = ivr.menus[0]
     return {"did": did, "menu_did": menu.number, "queue": menu.keys[0].queue}

@@ -32,7 +32,7 @@ from callcenter.records.models import MailMessage
 
 log = logging.getLogger(__name__)
 
-_ADDRESS = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
+_ADDRESS = re.compile(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}")
 
 
 class MailError(Exception):
@@ -44,7 +44,7 @@ class MailServerUnreachable(MailError):
 
 
 def valid_address(addr: str) -> bool:
-    return bool(_ADDRESS.match(addr or ""))
+    return bool(_ADDRESS.fullmatch(addr or ""))
 
 
 def _header(text: str) -> str:

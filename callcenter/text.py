@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import TypeGuard
 
 # Characters that end a value, start a comment, split a list or close a quote in Asterisk configs.
 _NAME_BAD = set(';,"<>\\[]{}$`')
@@ -31,3 +32,14 @@ def clean_name(value: str | None, fallback: str = "", maxlen: int = 40) -> str:
     text = "".join(ch for ch in text if ch not in _NAME_BAD)
     text = " ".join(text.split())[:maxlen].strip()
     return text or fallback
+
+
+def is_digits(value: object, max_len: int = 18) -> TypeGuard[str]:
+    """ASCII digits only, 1 to ``max_len`` of them: ``str.isdigit`` accepts '²' and '١', which
+    ``int`` then refuses or reads, and a 5,000-digit number is beyond what ``int`` parses."""
+    return isinstance(value, str) and 0 < len(value) <= max_len and value.isascii() and value.isdigit()
+
+
+def digits_int(value: object, max_len: int = 18) -> int | None:
+    """The number ``value`` spells in ASCII digits, else None (see ``is_digits``)."""
+    return int(value) if is_digits(value, max_len) else None

@@ -136,7 +136,7 @@ def create_order(
     if category_id is not None and category is None:
         raise DispatchError("unknown category")
     linkedid = clean(call_linkedid, 64)
-    if linkedid and not ids.CALL_ID.match(linkedid):
+    if linkedid and not ids.CALL_ID.fullmatch(linkedid):
         raise DispatchError("not a call id")
     order = WorkOrder(
         number=next_number(session, now),
@@ -214,7 +214,7 @@ def find_repeat(session: Session, order: WorkOrder, now: datetime) -> WorkOrder 
 
 def link_call(session: Session, order: WorkOrder, linkedid: str, recording: str = "") -> OrderCall:
     linkedid = clean(linkedid, 64)
-    if not ids.CALL_ID.match(linkedid):
+    if not ids.CALL_ID.fullmatch(linkedid):
         raise DispatchError("not a call id")
     existing = session.exec(
         select(OrderCall).where(OrderCall.order_id == order.id, OrderCall.linkedid == linkedid)

@@ -26,7 +26,11 @@ from sms.inbound import InboundSms, Outcome
 
 COMMANDS = ("签收", "办结", "退单", "进度")
 NEEDS_TEXT = {"退单": "原因", "进度": "说明"}
-_REPLY = re.compile(r"^(签收|办结|退单|进度)\s*[#＃:：]?\s*(\d{3,8})(?:[\s,，:：]+(.*))?$", re.S)
+# Linear in the body's length: the separator is optional as a whole, so two runs of spaces never
+# compete for the same characters; ASCII digits only (the code is an int to the order domain).
+_REPLY = re.compile(r"(签收|办结|退单|进度)\s*(?:[#＃:：]\s*)?([0-9]{3,8})(?:[\s,，:：]+(.*))?", re.S)
+# Longer than any SMS a phone sends (Twilio's cap); the rest of a longer body is not read.
+MAX_REPLY_CHARS = 1600
 
 HELP = texts.REPLY_HELP
 UNKNOWN_SENDER = texts.REPLY_UNKNOWN_SENDER
@@ -43,9 +47,9 @@ def parse(body: str) -> Reply | None:
     """The reply's command, order code and text; None when it is not one of the four forms.
 
     Full-width digits, letters and spaces (common from Chinese phone keyboards) are folded first."""
-    text = unicodedata.normalize("NFKC", body or "").strip()
+    text = unicodedata.normalize("NFKC", (body or "")[:MAX_REPLY_CHARS]).strip()
     text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
-    m = _REPLY.match(text)
+    m = _REPLY.fullmatch(text)
     if m is None:
         return None
     command, code, rest = m.group(1), m.group(2), " ".join((m.group(3) or "").split())

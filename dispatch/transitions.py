@@ -25,6 +25,7 @@ from callcenter.clock import aware, utcnow
 from callcenter.config import Settings, get_settings
 from callcenter.directory.models import Outlet
 from callcenter.residents.models import ServiceArchive
+from callcenter.text import is_digits
 from dispatch import deadlines, notices
 from dispatch.actors import OUTLET, STAFF, SUPERVISORS, SYSTEM, Actor
 from dispatch.errors import DispatchError
@@ -180,6 +181,10 @@ def _return(step: Step) -> None:
     step.extra["outlet_id"] = step.order.outlet_id
 
 
+# Past a century a date is a typo (9999-12-31), and deadline arithmetic near year 9999 overflows.
+MAX_EXTENSION = timedelta(days=36_525)
+
+
 def _extend(step: Step) -> None:
     order = step.order
     until = step.details.get("until")
@@ -192,6 +197,9 @@ def _extend(step: Step) -> None:
     deadline = aware(order.deadline_at)
     if until is None or (deadline is not None and until <= deadline):
         raise DispatchError("ask for a new deadline later than the current one")
+    base = deadline or aware(order.created_at)
+    if base is not None and until - base > MAX_EXTENSION:
+        raise DispatchError("ask for a new deadline within a century")
     if not step.note:
         raise DispatchError("a reason is required for an extension")
     order.extension_requested_until = until
@@ -263,7 +271,9 @@ def _merge(step: Step) -> None:
     order, session = step.order, step.session
     into = step.details.get("into")
     target = None
-    if isinstance(into, int) or (isinstance(into, str) and into.isdigit()):
+    if isinstance(into, int) and not isinstance(into, bool) and 0 < into < 2**62:
+        target = session.get(WorkOrder, into)
+    elif is_digits(into):
         target = session.get(WorkOrder, int(into))
     elif isinstance(into, str) and into.strip():
         target = find_by_number(session, into)

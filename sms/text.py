@@ -13,9 +13,24 @@ GSM7 = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
 )
-_LINK = re.compile(
-    r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|gov|io)(?:/\S*)?"
-)
+# A URL, or a whole dotted name (taken at once, never re.tried from inside: linear in the text's
+# length) whose part up to a known top-level domain is a link (``_unlink``).
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S+|(?<![a-z0-9.-])(?>[a-z0-9-]+(?:\.[a-z0-9-]+)+)(?:/\S*)?")
+_TLDS = frozenset({"com", "cn", "net", "org", "gov", "io"})
+
+
+def _unlink(m: re.Match[str]) -> str:
+    found = m.group(0)
+    if "/" in found.split(".", 1)[0] or found.lower().startswith("www."):
+        return ""  # a URL (the first alternative)
+    name, slash, _path = found.partition("/")
+    labels = name.split(".")
+    last = max((i for i in range(1, len(labels)) if labels[i].lower() in _TLDS), default=0)
+    if last == 0:
+        return found
+    if last == len(labels) - 1:
+        return ""  # the name and its path
+    return "." + ".".join(labels[last + 1 :]) + slash + _path
 
 
 class MessageTooLong(ValueError):
@@ -36,7 +51,7 @@ def segments(text: str) -> int:
 
 
 def strip_links(text: str) -> str:
-    return re.sub(r"[ \t]{2,}", " ", _LINK.sub("", text)).strip()
+    return re.sub(r"[ \t]{2,}", " ", _LINK.sub(_unlink, text)).strip()
 
 
 def prepare(text: str, *, china: bool, max_segments: int) -> tuple[str, int]:

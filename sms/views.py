@@ -26,6 +26,7 @@ from callcenter import phone
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.service import outlets_by_sms_number
+from callcenter.text import digits_int
 from sms.inbound import InboundSms, Outcome, ReplyHandler, receive
 from sms.service import apply_status_callback, enqueue_sms
 
@@ -37,8 +38,6 @@ INBOUND = "/sms/twilio/inbound"
 STATUS = "/sms/twilio/status"
 ALIYUN_INBOUND = "/sms/aliyun/inbound"
 ROUTES = frozenset({INBOUND, STATUS, ALIYUN_INBOUND})
-
-MAX_FORM_BYTES = 16_384
 
 
 def _ignore(session: Session, settings: Settings, message: InboundSms) -> Outcome:
@@ -68,8 +67,6 @@ async def _signed_form(request: Request) -> dict[str, str] | None:
     token = settings.twilio_auth_token
     signature = request.headers.get("x-twilio-signature", "")
     if not token or not signature:
-        return None
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         return None
     form = await request.form()
     params = {k: str(v) for k, v in form.multi_items()}
@@ -111,6 +108,9 @@ async def twilio_inbound(request: Request) -> Response:
     log.info("SMS reply %s from %s: %s", sid, params.get("From", ""), outcome.code)
     if outcome.code == "replay":
         return Response("replayed", status_code=409, media_type="text/plain")
+    if outcome.code == "unknown_sender":
+        # A stranger gets no answer: each reply is a paid SMS (as on the Aliyun path).
+        return twiml("")
     return twiml(outcome.reply)
 
 
@@ -121,7 +121,7 @@ async def twilio_status(request: Request) -> Response:
         return Response("forbidden", status_code=403, media_type="text/plain")
     settings: Settings = request.app.state.settings
     raw_id = request.query_params.get("m", "")
-    message_id = int(raw_id) if raw_id.isdigit() else None
+    message_id = digits_int(raw_id)
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
 
     def work() -> bool:
@@ -228,8 +228,8 @@ async def aliyun_inbound(request: Request) -> Response:
     if not aliyun_token_ok(settings, request.query_params.get("token", "")):
         log.warning("Aliyun push refused: no valid token (from %s)", host)
         return Response(status_code=403)
-    declared = request.headers.get("content-length") or "0"
-    if not declared.isdigit() or int(declared) > MAX_PUSH_BYTES:
+    declared = digits_int(request.headers.get("content-length") or "0")
+    if declared is None or declared > MAX_PUSH_BYTES:
         return Response(status_code=413)
     body = bytearray()
     async for chunk in request.stream():  # bounded even when the length was not declared

@@ -28,6 +28,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/": ALL_ROLES,  # every role has a home page (outlets: their orders)
     "/logout": ALL_ROLES,
     "/api/me": ALL_ROLES,
+    "/api/openapi.json": SUPERVISORS,  # the JSON API's description (api_schema.py)
     "/password": ALL_ROLES,
     "/console": STAFF,
     "/ws/console": STAFF,
@@ -41,6 +42,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts": ADMINS,
     "/admin/accounts/{account_id}/active": ADMINS,
     "/admin/accounts/{account_id}/password": ADMINS,
+    "/admin/accounts/{account_id}/sip-password": ADMINS,
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/accounts/{account_id}/phone": ADMINS,
     "/admin/audit": ADMINS,
@@ -103,6 +105,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/orders/{order_id}": STAFF,
     "/orders/{order_id}/action": STAFF,
     "/orders/{order_id}/links/revoke": STAFF,
+    "/orders/{order_id}/public": SUPERVISORS,
     "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
     "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
     # The knowledge base (knowledge.py): seats search and answer; its own roles (editor,
@@ -132,7 +135,8 @@ PUBLIC_ROUTES: frozenset[str] = frozenset(
         "/sms/twilio/inbound",
         "/sms/twilio/status",
         "/sms/aliyun/inbound",
-        # Open311 GeoReport v2: an api_key for POST, as the standard says (open311.py)
+        # Open311 GeoReport v2: an api_key for POST, as the standard says, and a read key for
+        # hotline-taken orders in GET requests (open311.py)
         "/open311/v2/discovery.{fmt}",
         "/open311/v2/services.{fmt}",
         "/open311/v2/services/{service_code}.{fmt}",

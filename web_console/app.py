@@ -26,6 +26,7 @@ from dispatch.sms_replies import handle_reply
 from sms.views import router as sms_router
 from web_console import (
     admin,
+    api_schema,
     basic_data,
     callcontrol,
     ivr_admin,
@@ -42,6 +43,7 @@ from web_console import (
     softphone,
 )
 from web_console.access import nav_links
+from web_console.limits import RequestGate
 from web_console.render import install_exception_handlers
 from web_console.resident_access import RedisSeatCalls, SeatCalls
 from web_console.sessions import SESSION_MAX_AGE, RedisSessionRevocations, SessionRevocations
@@ -65,24 +67,29 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, production: bool) -> None:
         self.app = app
+        self.production = production
         self.headers = [
             (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"same-origin"),
         ]
-        if production:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+        self.hsts = [(b"strict-transport-security", b"max-age=31536000")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # HSTS only over TLS: https here, or X-Forwarded-Proto https from a trusted proxy (uvicorn
+        # rewrites the scheme for the addresses in settings.trusted_proxies).
+        headers = (
+            self.headers + self.hsts if self.production and scope.get("scheme") == "https" else self.headers
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
+                extra = [(k, v) for k, v in headers if k not in present]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
@@ -129,6 +136,7 @@ ROUTERS = (
     softphone.router,
     softphone.relay,
     admin.router,
+    api_schema.router,  # the JSON API's OpenAPI description (supervisors)
     basic_data.router,
     callcontrol.router,
     ivr_admin.router,
@@ -151,6 +159,7 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         settings.load_secrets()
     app = FastAPI(
         title="Anning community hotline console",
+        # No public documentation: supervisors read the JSON API's description (api_schema.py).
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -168,7 +177,9 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
         app.state.seat_calls = SeatCalls()
-    app.state.ws_recheck_interval = 60.0
+    # A logged-out or disabled seat stops receiving pops within this time (one small read per
+    # open socket each time).
+    app.state.ws_recheck_interval = 5.0
 
     install_exception_handlers(app)
     # Outlets' SMS replies reach the order domain through the webhook (sms does not import dispatch).
@@ -177,6 +188,8 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
+    # Inside the session middleware (it reads the session), outside everything that reads a body.
+    app.add_middleware(RequestGate)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,

@@ -37,7 +37,8 @@ from callcenter.directory.models import (
 from callcenter.directory.service import EDIT_FIELDS, EDITABLE, MODELS, Editor, update_item, update_outlet
 from callcenter.residents.imports import import_table
 from callcenter.statistics.exports import safe_cell
-from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
+from callcenter.text import is_digits
+from web_console.deps import CsrfChecked, CurrentAccount, RowId, open_db, protected_router
 from web_console.render import render, user_message
 from web_console.sessions import client_ip
 
@@ -145,10 +146,10 @@ async def basic_save(request: Request, kind: str, account: CurrentAccount) -> Re
 
     def save() -> tuple[bool, Any]:
         with session_scope(settings) as s:
-            if item_id.isdigit() and kind == "outlets":
+            if is_digits(item_id) and kind == "outlets":
                 errors = update_outlet(s, settings, int(item_id), form, editor)
                 return not errors, errors
-            if item_id.isdigit():
+            if is_digits(item_id):
                 errors = update_item(s, kind, int(item_id), form, editor)
                 return not errors, errors
             row = {f: form.get(f, "").strip() for f in imports.COLUMNS[kind]}
@@ -177,7 +178,7 @@ async def basic_save(request: Request, kind: str, account: CurrentAccount) -> Re
 
 
 @router.post("/admin/basic/{kind}/{item_id}/delete", dependencies=[CsrfChecked])
-def basic_delete(request: Request, kind: str, item_id: int, account: CurrentAccount) -> Response:
+def basic_delete(request: Request, kind: str, item_id: RowId, account: CurrentAccount) -> Response:
     if kind not in EDITABLE:
         return render(request, "error.html", status_code=404)
     with open_db(request) as s:

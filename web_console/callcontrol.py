@@ -10,6 +10,7 @@ and every play or download is audited.
 from __future__ import annotations
 
 import secrets
+import time
 
 from fastapi import Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -34,7 +35,7 @@ from callcenter.calls.models import CallRecord
 from callcenter.dialout import policy
 from callcenter.dialout.service import DialoutRefused, note_refusal
 from callcenter.directory.models import CallQueue
-from callcenter.messages import CallControlCommand
+from callcenter.messages import CallControlCommand, sign
 from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
 from web_console.sessions import client_ip
 
@@ -44,7 +45,7 @@ router = protected_router()
 async def _command(request: Request, account: Account, action: str, **fields: str) -> Response:
     """Publish a command for the engine with the account's own extension (never the body's)."""
     ext = account.extension or ""
-    if not EXT.match(ext):
+    if not EXT.fullmatch(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
     request_id = secrets.token_hex(8)
     command = CallControlCommand(
@@ -68,7 +69,9 @@ async def _command(request: Request, account: Account, action: str, **fields: st
                 db.commit()
 
         await run_in_threadpool(log_it)
-    await request.app.state.bus.publish(command.topic, command.to_json())
+    # Signed, so the engine can tell a web worker's command from anything else on the bus.
+    payload = sign(command.to_json(), request.app.state.settings.bus_secret, time.time())
+    await request.app.state.bus.publish(command.topic, payload)
     return JSONResponse({"accepted": True, "request_id": request_id}, status_code=202)
 
 
@@ -99,7 +102,7 @@ class SpyRequest(BaseModel):
 
 @router.post("/api/call/hangup", dependencies=[CsrfChecked])
 async def api_hangup(request: Request, body: HangupRequest, account: CurrentAccount) -> Response:
-    if not LINKEDID.match(body.linkedid):
+    if not LINKEDID.fullmatch(body.linkedid):
         return JSONResponse({"error": "bad call id"}, status_code=422)
     return await _command(request, account, "hangup", linkedid=body.linkedid)
 
@@ -107,7 +110,7 @@ async def api_hangup(request: Request, body: HangupRequest, account: CurrentAcco
 @router.post("/api/call/transfer", dependencies=[CsrfChecked])
 async def api_transfer(request: Request, body: TransferRequest, account: CurrentAccount) -> Response:
     if (
-        not LINKEDID.match(body.linkedid)
+        not LINKEDID.fullmatch(body.linkedid)
         or body.mode not in TRANSFER_MODES
         or body.kind not in TRANSFER_KINDS
     ):
@@ -140,7 +143,7 @@ def api_seat_queues(request: Request, account: CurrentAccount) -> JSONResponse:
         [
             {"name": q.name, "title": q.title, "static": q.name in static}
             for q in queues
-            if QUEUE.match(q.name)
+            if QUEUE.fullmatch(q.name)
         ],
         headers={"Cache-Control": "no-store"},
     )
@@ -150,7 +153,7 @@ def api_seat_queues(request: Request, account: CurrentAccount) -> JSONResponse:
 async def api_seat_queue_login(
     request: Request, body: QueueLoginRequest, account: CurrentAccount
 ) -> Response:
-    if not QUEUE.match(body.queue):
+    if not QUEUE.fullmatch(body.queue):
         return JSONResponse({"error": "bad queue"}, status_code=422)
     return await _command(request, account, "queue_login" if body.login else "queue_logout", queue=body.queue)
 
@@ -158,7 +161,7 @@ async def api_seat_queue_login(
 @router.post("/api/spy", dependencies=[CsrfChecked])
 async def api_spy(request: Request, body: SpyRequest, account: CurrentAccount) -> Response:
     """Listen, whisper or barge into a seat's live call: the supervisor's phone rings first."""
-    if not EXT.match(body.ext) or body.mode not in SPY_MODES:
+    if not EXT.fullmatch(body.ext) or body.mode not in SPY_MODES:
         return JSONResponse({"error": "bad request"}, status_code=422)
 
     def log_it() -> None:
@@ -182,7 +185,7 @@ def api_recording(
     request: Request, linkedid: str, account: CurrentAccount, download: bool = Query(False)
 ) -> Response:
     """A call's recording: a seat only its own calls, supervisors and administrators any call."""
-    if not LINKEDID.match(linkedid):
+    if not LINKEDID.fullmatch(linkedid):
         return JSONResponse({"error": "no such call"}, status_code=404)
     settings = request.app.state.settings
     with open_db(request) as db:
@@ -191,7 +194,7 @@ def api_recording(
             return JSONResponse({"error": "no such call"}, status_code=404)
         if account.role == Role.SEAT.value and (not account.extension or rec.seat != account.extension):
             return JSONResponse({"error": "not your call"}, status_code=403)
-        if not RECORDING.match(rec.recording or ""):
+        if not RECORDING.fullmatch(rec.recording or ""):
             return JSONResponse({"error": "no recording"}, status_code=404)
         path = recordings_dir(settings) / rec.recording
         if not path.is_file():
@@ -225,7 +228,7 @@ class FollowUpRequest(BaseModel):
 async def api_followup(request: Request, body: FollowUpRequest, account: CurrentAccount) -> Response:
     """A supervisor asks for a follow-up call (回访) by hand; dispatch does it on the bus
     (``followup.request``) when an order is resolved."""
-    if not REFERENCE.match(body.reference):
+    if not REFERENCE.fullmatch(body.reference):
         return JSONResponse({"error": "bad phone or reference"}, status_code=422)
     decision = policy.check(body.phone, request.app.state.settings)
     if not decision.allowed:

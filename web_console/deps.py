@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated
 
+import annotated_types
 from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
+from starlette.exceptions import HTTPException
 
 from callcenter.accounts.models import Account
 from callcenter.bus import EventBus
@@ -44,6 +46,15 @@ class PasswordChangeRequired(Exception):
 
 class CsrfRejected(Exception):
     """A state-changing request without the session's CSRF token."""
+
+
+class RequestTooLarge(HTTPException):
+    """A body past its route's limit (``limits.RequestGate`` counts it). An ``HTTPException`` so
+    FastAPI's body parsing passes it on (it turns other errors into 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail="request body too large")
+        self.limit = limit
 
 
 def current_account(request: Request) -> Account:
@@ -98,6 +109,10 @@ def db_session(request: Request) -> Iterator[Session]:
     with session_scope(request.app.state.settings) as db:
         yield db
 
+
+# A row id from a path, query or body: bounded, so a 30-digit number is a 422, not a database
+# overflow (SQLite and PostgreSQL keep 64-bit integers).
+RowId = Annotated[int, annotated_types.Ge(0), annotated_types.Le(2**62)]
 
 CurrentAccount = Annotated[Account, Depends(authorize)]
 CsrfChecked = Depends(check_csrf)

@@ -25,7 +25,15 @@ from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ivr import service
 from callcenter.ivr.models import CallerRequest, IvrOption, ServiceHours
 from callcenter.messages import ConfigRequest
-from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
+from web_console.deps import (
+    BusDep,
+    CsrfChecked,
+    CurrentAccount,
+    RowId,
+    SettingsDep,
+    open_db,
+    protected_router,
+)
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
 
@@ -137,7 +145,7 @@ async def admin_ivr_save_option(
 
 @router.post("/admin/ivr/options/{option_id}/delete", dependencies=[CsrfChecked])
 async def admin_ivr_delete_option(
-    request: Request, option_id: int, account: CurrentAccount, bus: BusDep
+    request: Request, option_id: RowId, account: CurrentAccount, bus: BusDep
 ) -> Response:
     with open_db(request) as db:
         option = db.get(IvrOption, option_id)
@@ -162,7 +170,7 @@ async def admin_ivr_delete_option(
 @router.post("/admin/ivr/options/{option_id}/upload", dependencies=[CsrfChecked])
 async def admin_ivr_upload(
     request: Request,
-    option_id: int,
+    option_id: RowId,
     account: CurrentAccount,
     bus: BusDep,
     recording: UploadFile | None = File(None),
@@ -255,7 +263,7 @@ def caller_requests(request: Request, account: CurrentAccount) -> Response:
 
 
 @router.post("/api/caller-requests/{request_id}/done", dependencies=[CsrfChecked])
-async def caller_request_done(request: Request, request_id: int, account: CurrentAccount) -> Response:
+async def caller_request_done(request: Request, request_id: RowId, account: CurrentAccount) -> Response:
     with open_db(request) as db:
         item = db.get(CallerRequest, request_id)
         if item is None:
@@ -277,7 +285,7 @@ async def caller_request_done(request: Request, request_id: int, account: Curren
 
 
 @router.get("/api/caller-requests/{request_id}/recording")
-def caller_request_recording(request: Request, request_id: int, account: CurrentAccount) -> Response:
+def caller_request_recording(request: Request, request_id: RowId, account: CurrentAccount) -> Response:
     """The voicemail itself (a resident's voice: every listen is audited)."""
     settings = request.app.state.settings
     with session_scope(settings) as db:
@@ -296,4 +304,7 @@ def caller_request_recording(request: Request, request_id: int, account: Current
             ip=client_ip(request),
         )
         db.commit()
-    return FileResponse(path, media_type="audio/wav", filename=item.recording)
+    # A resident's voice: never kept by a browser or a proxy cache.
+    return FileResponse(
+        path, media_type="audio/wav", filename=item.recording, headers={"Cache-Control": "no-store"}
+    )

@@ -1,8 +1,10 @@
 """Open311 GeoReport v2 over the work orders, in both of its formats (``.json`` and ``.xml``), for
 city platforms and apps that speak it.
 
-GET services, service definitions, requests and tokens are public as the spec has them; POST
-requests needs an ``api_key`` from ``open311_api_keys``. Errors are the spec's list of
+GET services, service definitions and tokens are public as the spec has them; POST requests
+needs an ``api_key`` from ``open311_api_keys``. GET requests shows an anonymous client only the
+requests filed through Open311: orders taken on the hotline (their categories, communities and
+sequential numbers) need an ``api_key`` from ``open311_read_keys``. Errors are the spec's list of
 ``{"code", "description"}``. What a request shows is what the spec defines: no caller name or
 phone leaves through it. Access rules: ``access.PUBLIC_ROUTES`` (these routes authenticate by
 api_key themselves).
@@ -38,6 +40,7 @@ router = APIRouter(prefix="/open311/v2")
 CLOSED = Status.FINAL | {Status.RESOLVED, Status.FOLLOWED_UP}
 MAX_RESULTS = 1000
 DEFAULT_SPAN = timedelta(days=90)
+OPEN311_ACTOR = "open311:"  # the created_by of an order filed through Open311, before the client
 
 
 FORMATS = ("json", "xml")
@@ -107,6 +110,23 @@ def _api_client(settings: Settings, key: str) -> str | None:
         if key and hmac.compare_digest(known.encode(), key.encode()):
             return hashlib.sha256(key.encode()).hexdigest()[:12]
     return None
+
+
+def _may_read_hotline(settings: Settings, key: str) -> bool:
+    """Whether the api_key is a read key (hotline-taken orders are shown only then)."""
+    return bool(key) and any(
+        hmac.compare_digest(k.encode(), key.encode()) for k in settings.open311_read_keys
+    )
+
+
+def filed_through_open311(order: WorkOrder) -> bool:
+    return order.created_by.startswith(OPEN311_ACTOR)
+
+
+def publicly_listed(order: WorkOrder) -> bool:
+    """What an anonymous GeoReport client may read: requests filed through Open311, and hotline
+    orders a supervisor marked public (shown with their category and community only)."""
+    return filed_through_open311(order) or order.public
 
 
 def _service(cat: Category, groups: dict[int, str]) -> dict[str, Any]:
@@ -193,7 +213,7 @@ def _request_view(order: WorkOrder, code_of: dict[int, str], agency: str, commun
     # Orders taken on the hotline hold what residents told a seat (names, flat numbers, health):
     # the public API shows their category and community only. Orders filed through Open311 show
     # what their filer wrote.
-    public = order.created_by.startswith("open311:")
+    public = filed_through_open311(order)
     closed = order.status in CLOSED
     return {
         "service_request_id": order.number,
@@ -254,7 +274,7 @@ def _create(settings: Settings, form: dict[str, str], client: str, ip: str) -> t
         cat = db.exec(select(Category).where(Category.code == code, Category.active)).first()
         if cat is None:
             return 404, "service_code not found"
-        actor = dispatch.Actor(username=f"open311:{client}", role="seat")
+        actor = dispatch.Actor(username=f"{OPEN311_ACTOR}{client}", role="seat")
         try:
             order = dispatch.create_order(
                 db,
@@ -298,9 +318,14 @@ async def post_request(request: Request, fmt: str):
     return respond(fmt, "service_requests", body, 201)
 
 
-def _search(settings: Settings, params: Any) -> tuple[int, Any]:
-    ids = [i.strip() for i in params.get("service_request_id", "").split(",") if i.strip()][:MAX_RESULTS]
+def _search(settings: Settings, params: Any, hotline: bool) -> tuple[int, Any]:
+    ids = [i.strip()[:64] for i in params.get("service_request_id", "").split(",") if i.strip()][:MAX_RESULTS]
     q = select(WorkOrder)
+    if not hotline:
+        q = q.where(
+            col(WorkOrder.created_by).startswith(OPEN311_ACTOR, autoescape=True)
+            | (col(WorkOrder.public).is_(True))
+        )
     if ids:
         q = q.where(col(WorkOrder.number).in_(ids))
     else:
@@ -341,7 +366,9 @@ async def get_requests(request: Request, fmt: str):
         return error(404, "format is json or xml")
     if not _jurisdiction_ok(request, request.query_params):
         return error(404, "jurisdiction_id not found", fmt)
-    status, body = await run_in_threadpool(_search, request.app.state.settings, request.query_params)
+    settings: Settings = request.app.state.settings
+    hotline = _may_read_hotline(settings, request.query_params.get("api_key", ""))
+    status, body = await run_in_threadpool(_search, settings, request.query_params, hotline)
     return error(status, body, fmt) if status != 200 else respond(fmt, "service_requests", body)
 
 
@@ -352,11 +379,14 @@ async def get_request(request: Request, request_id: str, fmt: str):
     if not _jurisdiction_ok(request, request.query_params):
         return error(404, "jurisdiction_id not found", fmt)
     settings: Settings = request.app.state.settings
+    hotline = _may_read_hotline(settings, request.query_params.get("api_key", ""))
 
     def one() -> list[dict[str, Any]]:
         with session_scope(settings) as db:
-            order = dispatch.find_by_number(db, request_id)
-        return _views(settings, [order]) if order else []
+            order = dispatch.find_by_number(db, request_id[:64])
+        if order is None or not (hotline or publicly_listed(order)):
+            return []  # a hotline order is "not found" to a client without the read key
+        return _views(settings, [order])
 
     found = await run_in_threadpool(one)
     if not found:

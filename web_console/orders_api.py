@@ -26,7 +26,7 @@ from dispatch.actors import Actor
 from dispatch.errors import DispatchError
 from dispatch.models import ORDER_TYPES, OrderCall, WorkOrder
 from dispatch.queries import categories, order_view, order_views, outlets
-from web_console.deps import CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
+from web_console.deps import CsrfChecked, CurrentAccount, RowId, SettingsDep, open_db, protected_router
 
 router = protected_router()
 
@@ -50,9 +50,9 @@ def api_dispatch_options(request: Request, account: CurrentAccount) -> JSONRespo
 def api_orders_suggest(
     request: Request,
     account: CurrentAccount,
-    category_id: int | None = Query(None),
-    community_id: int | None = Query(None),
-    resident_id: int | None = Query(None),
+    category_id: RowId | None = Query(None),
+    community_id: RowId | None = Query(None),
+    resident_id: RowId | None = Query(None),
     address: str = Query("", max_length=255),
 ) -> JSONResponse:
     """The routing suggestion and an open order about the same matter (for 并单)."""
@@ -81,18 +81,18 @@ def api_orders_suggest(
 
 class NewOrder(BaseModel):
     linkedid: str = Field(default="", max_length=64)
-    resident_id: int | None = None
+    resident_id: RowId | None = None
     caller_phone: str = Field(default="", max_length=40)
     caller_name: str = Field(default="", max_length=64)
     order_type: str = Field(max_length=8)
-    category_id: int | None = None
+    category_id: RowId | None = None
     urgency: str = Field(default="normal", max_length=8)
-    community_id: int | None = None
-    grid_id: int | None = None
+    community_id: RowId | None = None
+    grid_id: RowId | None = None
     address: str = Field(default="", max_length=255)
     summary: str = Field(max_length=1000)
     # What happens right away: dispatch to this outlet, or answer on the call (直接答复).
-    outlet_id: int | None = None
+    outlet_id: RowId | None = None
     answer: str = Field(default="", max_length=1000)
     merge_into: str = Field(default="", max_length=32)
 
@@ -147,7 +147,7 @@ def api_orders(
     request: Request,
     account: CurrentAccount,
     linkedid: str = Query("", max_length=64),
-    resident_id: int | None = Query(None),
+    resident_id: RowId | None = Query(None),
 ) -> JSONResponse:
     """Orders of one call or one resident (the console's pop and tests)."""
     with open_db(request) as db:
@@ -170,7 +170,7 @@ class LinkCall(BaseModel):
     linkedid: str = Field(max_length=64)
 
 
-def _link(settings: Settings, order_id: int, linkedid: str, account: Account) -> dict[str, Any]:
+def _link(settings: Settings, order_id: RowId, linkedid: str, account: Account) -> dict[str, Any]:
     with session_scope(settings) as db:
         order = db.get(WorkOrder, order_id)
         if order is None:
@@ -191,7 +191,7 @@ def _link(settings: Settings, order_id: int, linkedid: str, account: Account) ->
 
 @router.post("/api/orders/{order_id}/calls", dependencies=[CsrfChecked])
 async def api_order_link_call(
-    order_id: int, body: LinkCall, account: CurrentAccount, settings: SettingsDep
+    order_id: RowId, body: LinkCall, account: CurrentAccount, settings: SettingsDep
 ) -> Response:
     """A later call about an order (the resident rings again): linked to it."""
     view = await run_in_threadpool(_link, settings, order_id, body.linkedid, account)

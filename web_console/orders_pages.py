@@ -35,7 +35,7 @@ from dispatch.queries import (
     order_views,
     outlets,
 )
-from web_console.deps import CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
+from web_console.deps import CsrfChecked, CurrentAccount, RowId, SettingsDep, open_db, protected_router
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
 
@@ -96,7 +96,7 @@ def orders_page(
 
 
 def _detail(
-    request: Request, account: Account, order_id: int, status_code: int = 200, error: str = ""
+    request: Request, account: Account, order_id: RowId, status_code: int = 200, error: str = ""
 ) -> Response:
     actor = Actor.of(account)
     with open_db(request) as db:
@@ -154,12 +154,12 @@ def _detail(
 
 
 @router.get("/orders/{order_id}")
-def order_page(request: Request, order_id: int, account: CurrentAccount) -> Response:
+def order_page(request: Request, order_id: RowId, account: CurrentAccount) -> Response:
     return _detail(request, account, order_id)
 
 
 def _apply(
-    settings: Settings, order_id: int, action: str, actor: Actor, args: dict[str, Any], who: Requester
+    settings: Settings, order_id: RowId, action: str, actor: Actor, args: dict[str, Any], who: Requester
 ) -> None:
     with session_scope(settings) as db:
         act_on_order(db, settings, order_id, action, actor, who, args)
@@ -168,7 +168,7 @@ def _apply(
 
 @router.post("/orders/{order_id}/action", dependencies=[CsrfChecked])
 async def order_action(
-    request: Request, order_id: int, account: CurrentAccount, settings: SettingsDep
+    request: Request, order_id: RowId, account: CurrentAccount, settings: SettingsDep
 ) -> Response:
     form = form_fields(await request.form())
     action = form.get("action", "")[:16]
@@ -217,6 +217,35 @@ def order_links_revoke(request: Request, order_id: int, account: CurrentAccount)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 
+@router.post("/orders/{order_id}/public", dependencies=[CsrfChecked])
+async def order_public(request: Request, order_id: RowId, account: CurrentAccount) -> Response:
+    """List the order on the public Open311 read API, or take it off (supervisors): its category,
+    community, outlet and dates become readable without a key; the resident's words never are."""
+    listed = form_fields(await request.form()).get("list", "") == "1"
+    show_errors_on(request, lambda _exc, _message: render(request, "error.html", status_code=404))
+    await run_in_threadpool(_set_public, request, order_id, account, listed)
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
+
+
+def _set_public(request: Request, order_id: RowId, account: Account, form_public: bool) -> None:
+    with open_db(request) as db:
+        order = db.get(WorkOrder, order_id)
+        if order is None:
+            raise DispatchError("no such order", "not_found")
+        if order.public != form_public:
+            order.public = form_public
+            db.add(order)
+            audit(
+                db,
+                account.username,
+                "order.public" if form_public else "order.private",
+                order.number,
+                role=account.role,
+                ip=client_ip(request),
+            )
+            db.commit()
+
+
 # --- attachments ---------------------------------------------------------------------------
 
 
@@ -228,7 +257,7 @@ def _may_see(account: Account, order: WorkOrder) -> bool:
 
 def _store(
     settings: Settings,
-    order_id: int,
+    order_id: RowId,
     account_name: str,
     filename: str,
     data: bytes,
@@ -247,7 +276,7 @@ def _store(
 @router.post("/orders/{order_id}/attachments", dependencies=[CsrfChecked])
 async def order_upload(
     request: Request,
-    order_id: int,
+    order_id: RowId,
     account: CurrentAccount,
     settings: SettingsDep,
     file: UploadFile | None = File(None),
@@ -279,7 +308,7 @@ async def order_upload(
 
 @router.get("/orders/{order_id}/attachments/{attachment_id}")
 def order_attachment(
-    request: Request, order_id: int, attachment_id: int, account: CurrentAccount, settings: SettingsDep
+    request: Request, order_id: RowId, attachment_id: RowId, account: CurrentAccount, settings: SettingsDep
 ) -> Response:
     with open_db(request) as db:
         order = db.get(WorkOrder, order_id)

@@ -19,7 +19,7 @@ from dispatch.errors import DispatchError
 from dispatch.flows import Requester, act_on_order
 from dispatch.models import OrderAttachment, Status, WorkOrder
 from dispatch.queries import history_view, order_view, order_views
-from web_console.deps import CsrfChecked, CurrentAccount, check_csrf, open_db, protected_router
+from web_console.deps import CsrfChecked, CurrentAccount, RowId, check_csrf, open_db, protected_router
 from web_console.orders_pages import form_fields, transition_args
 from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip, csrf_token
@@ -53,7 +53,7 @@ def outlet_home(request: Request, account: CurrentAccount) -> Response:
 
 def _outlet_page(
     request: Request,
-    order_id: int,
+    order_id: RowId,
     actor: Actor,
     post_url: str,
     account: Account | None,
@@ -85,7 +85,13 @@ def _outlet_page(
 
 
 async def _outlet_post(
-    request: Request, order_id: int, actor: Actor, who: str, via: str, post_url: str, account: Account | None
+    request: Request,
+    order_id: RowId,
+    actor: Actor,
+    who: str,
+    via: str,
+    post_url: str,
+    account: Account | None,
 ) -> Response:
     """One outlet action from the page, with an optional photo; the page again, saying what was
     done, or (409) why not."""
@@ -120,7 +126,7 @@ async def _outlet_post(
 
 
 @router.get("/outlet/orders/{order_id}")
-def outlet_order(request: Request, order_id: int, account: CurrentAccount) -> Response:
+def outlet_order(request: Request, order_id: RowId, account: CurrentAccount) -> Response:
     return _outlet_page(
         request,
         order_id,
@@ -132,7 +138,7 @@ def outlet_order(request: Request, order_id: int, account: CurrentAccount) -> Re
 
 
 @router.post("/outlet/orders/{order_id}", dependencies=[CsrfChecked])
-async def outlet_order_post(request: Request, order_id: int, account: CurrentAccount) -> Response:
+async def outlet_order_post(request: Request, order_id: RowId, account: CurrentAccount) -> Response:
     actor = Actor.of(account)
     return await _outlet_post(
         request, order_id, actor, account.username, "outlet page", f"/outlet/orders/{order_id}", account

@@ -52,7 +52,8 @@ def healthz(request: Request) -> JSONResponse:
     body: dict = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "error"}
     engine = getattr(request.app.state, "engine", None)
     if engine is not None:  # the engine runs in this process
-        body["engine"] = {"ami": engine.ami.logged_in.is_set(), "calls": len(engine.calls.model.calls)}
+        # Public: whether the engine is up, never what it is doing (no live call counts).
+        body["engine"] = {"ami": engine.ami.logged_in.is_set()}
     return JSONResponse(
         body,
         status_code=200 if db_ok else 503,
@@ -156,7 +157,7 @@ async def seat_pause(
     """Pause or resume the seat's own phone in its queues; the engine asks Asterisk, and the new
     state comes back to every console and wallboard from Asterisk's own event."""
     ext = account.extension
-    if not ext or not ids.EXTENSION.match(ext):
+    if not ext or not ids.EXTENSION.fullmatch(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
     reasons = settings.pause_reasons
     if body.paused and body.reason not in reasons:
@@ -175,7 +176,7 @@ def wallboard(request: Request, account: CurrentAccount) -> Response:
 @router.get("/console")
 def console(request: Request, account: CurrentAccount, settings: SettingsDep) -> Response:
     lang = current_lang(request)
-    ext = account.extension if account.extension and ids.EXTENSION.match(account.extension) else None
+    ext = account.extension if account.extension and ids.EXTENSION.fullmatch(account.extension) else None
     return render(
         request,
         "console.html",

@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from callcenter.errors import UserError
 from callcenter.i18n import DEFAULT_LANG, translate, translator
-from web_console.deps import CsrfRejected, Forbidden, NotAuthenticated, PasswordChangeRequired
+from web_console.deps import (
+    CsrfRejected,
+    Forbidden,
+    NotAuthenticated,
+    PasswordChangeRequired,
+    RequestTooLarge,
+)
 from web_console.i18n import LOCALE_TAGS, normalize_lang
 from web_console.protocol import client_constants
 from web_console.sessions import csrf_token
@@ -85,6 +91,43 @@ def unauthenticated_response(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+def password_change_response(request: Request) -> Response:
+    if is_api(request.url.path):
+        return JSONResponse({"detail": "password change required"}, status_code=403)
+    return RedirectResponse("/password", status_code=303)
+
+
+def refusal_response(
+    request: Request, exc: NotAuthenticated | Forbidden | PasswordChangeRequired
+) -> Response:
+    """The answer to a request the access check refused (the gate and the handlers alike)."""
+    if isinstance(exc, NotAuthenticated):
+        return unauthenticated_response(request)
+    if isinstance(exc, PasswordChangeRequired):
+        return password_change_response(request)
+    return forbidden_response(request)
+
+
+def too_large_response(request: Request, limit: int) -> Response:
+    """413 with the limit, in the person's language: JSON except for pages, which show it."""
+    mib = max(1, limit // (1024 * 1024))
+    lang = current_lang(request)
+    message = translate(lang, "errors.request.too_large", limit_mib=mib)
+    # The rest of the body is not read: the connection cannot carry another request.
+    headers = {"Connection": "close"}
+    if request.method == "POST" and not _wants_json(request):
+        page = render(request, "error.html", status_code=413, message=message)
+        page.headers.update(headers)
+        return page
+    body = {"error": "request body too large", "code": "too_large", "message": message, "limit": limit}
+    return JSONResponse(body, status_code=413, headers=headers)
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return is_api(request.url.path) or "text/html" not in accept
+
+
 def install_exception_handlers(app: FastAPI) -> None:
     async def on_unauthenticated(request: Request, exc: Exception) -> Response:
         return unauthenticated_response(request)
@@ -93,9 +136,11 @@ def install_exception_handlers(app: FastAPI) -> None:
         return forbidden_response(request)
 
     async def on_password_change(request: Request, exc: Exception) -> Response:
-        if is_api(request.url.path):
-            return JSONResponse({"detail": "password change required"}, status_code=403)
-        return RedirectResponse("/password", status_code=303)
+        return password_change_response(request)
+
+    async def on_too_large(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestTooLarge)
+        return too_large_response(request, exc.limit)
 
     async def on_csrf(request: Request, exc: Exception) -> Response:
         if is_api(request.url.path):
@@ -117,3 +162,4 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, on_forbidden)
     app.add_exception_handler(CsrfRejected, on_csrf)
     app.add_exception_handler(UserError, on_user_error)
+    app.add_exception_handler(RequestTooLarge, on_too_large)

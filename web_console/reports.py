@@ -258,7 +258,7 @@ def api_client(request: Request) -> str:
     settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer ") and settings.stats_api_token:
-        if hmac.compare_digest(header[7:].strip(), settings.stats_api_token):
+        if hmac.compare_digest(header[7:].strip().encode(), settings.stats_api_token.encode()):
             return "token"
         raise NotAuthenticated()
     account = resolve_account(request.app.state, request.session)

@@ -31,11 +31,12 @@ from callcenter.messages import CallsResident, ResidentLookupAlert
 from callcenter.phone import display, mask_phone
 from callcenter.residents import service as resident_service
 from callcenter.residents.models import Resident, ServiceArchive
+from callcenter.text import digits_int
 from dispatch import profile as profiles
 from dispatch.models import WorkOrder
 from dispatch.queries import STATUSES
 from web_console import resident_access as access
-from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, open_db, protected_router
+from web_console.deps import BusDep, CsrfChecked, CurrentAccount, DbSession, RowId, open_db, protected_router
 from web_console.render import render, show_errors_on, user_error_json
 from web_console.sessions import client_ip
 
@@ -50,8 +51,8 @@ class RegisterResident(BaseModel):
     linkedid: str = Field(default="", max_length=40)
     name: str = Field(max_length=64)
     phone: str = Field(max_length=40)
-    community_id: int | None = None
-    grid_id: int | None = None
+    community_id: RowId | None = None
+    grid_id: RowId | None = None
     address: str = Field(default="", max_length=255)
 
 
@@ -60,9 +61,9 @@ class LinkPhone(BaseModel):
     phone: str = Field(max_length=40)
 
 
-async def _repop(bus: EventBus, linkedid: str, resident_id: int | None) -> None:
+async def _repop(bus: EventBus, linkedid: str, resident_id: RowId | None) -> None:
     """The caller's pop shows the resident now: the engine rebuilds it."""
-    if ids.CALL_ID.match(linkedid):
+    if ids.CALL_ID.fullmatch(linkedid):
         linked = CallsResident(linkedid=linkedid, resident_id=resident_id)
         await bus.publish(linked.topic, linked.to_json())
 
@@ -82,7 +83,7 @@ def _show_resident_errors(request: Request) -> None:
 def api_my_calls(request: Request, account: CurrentAccount) -> JSONResponse:
     """The seat's calls today (China time), newest first: the console's 'my recent calls'."""
     ext = account.extension
-    if not ext or not ids.EXTENSION.match(ext):
+    if not ext or not ids.EXTENSION.fullmatch(ext):
         return JSONResponse([])
     today = datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     with open_db(request) as db:
@@ -124,7 +125,7 @@ async def _alert(request: Request, alert: ResidentLookupAlert | None) -> None:
 
 
 @router.get("/api/residents/{resident_id}/identity")
-async def api_resident_identity(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def api_resident_identity(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     """A resident's full ID number and phones, for a resident linked to the account's calls or
     orders (``resident_access``); anyone else's needs the POST with a reason. Always audited."""
     settings = request.app.state.settings
@@ -160,7 +161,7 @@ class RevealReason(BaseModel):
 
 @router.post("/api/residents/{resident_id}/identity", dependencies=[CsrfChecked])
 async def api_reveal_identity(
-    request: Request, resident_id: int, body: RevealReason, account: CurrentAccount
+    request: Request, resident_id: RowId, body: RevealReason, account: CurrentAccount
 ) -> Response:
     """The same for a resident not linked to the account's work: with a stated reason, within the
     hourly limit, audited with the reason."""
@@ -228,7 +229,7 @@ async def api_register_resident(
 
 @router.post("/api/residents/{resident_id}/phones", dependencies=[CsrfChecked])
 async def api_link_phone(
-    request: Request, resident_id: int, body: LinkPhone, account: CurrentAccount, bus: BusDep
+    request: Request, resident_id: RowId, body: LinkPhone, account: CurrentAccount, bus: BusDep
 ) -> Response:
     _show_resident_errors(request)
     with open_db(request) as db:
@@ -269,7 +270,7 @@ def _masked_page(
 
 
 def _page(
-    request: Request, account: Account, resident_id: int, status_code: int = 200, error: str = ""
+    request: Request, account: Account, resident_id: RowId, status_code: int = 200, error: str = ""
 ) -> Response:
     with open_db(request) as db:
         r = db.get(Resident, resident_id)
@@ -348,7 +349,7 @@ def _page(
     )
 
 
-def _show_page_errors(request: Request, account: Account, resident_id: int) -> None:
+def _show_page_errors(request: Request, account: Account, resident_id: RowId) -> None:
     """A refused change shows the page again with the reason (404 for an unknown resident)."""
     show_errors_on(
         request,
@@ -356,7 +357,7 @@ def _show_page_errors(request: Request, account: Account, resident_id: int) -> N
     )
 
 
-def _audit_view(request: Request, account: Account, resident_id: int) -> ResidentLookupAlert | None:
+def _audit_view(request: Request, account: Account, resident_id: RowId) -> ResidentLookupAlert | None:
     """Every opening of a resident's page is audited, with why its sensitive data was shown (or
     that it was not)."""
     settings = request.app.state.settings
@@ -375,13 +376,13 @@ def _audit_view(request: Request, account: Account, resident_id: int) -> Residen
 
 
 @router.get("/residents/{resident_id}")
-async def resident_page(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def resident_page(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     await _alert(request, await run_in_threadpool(_audit_view, request, account, resident_id))
     return await run_in_threadpool(_page, request, account, resident_id)
 
 
 @router.post("/residents/{resident_id}/reveal", dependencies=[CsrfChecked])
-async def resident_reveal(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def resident_reveal(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     """A stated reason opens a record not linked to the account's work for a while (within the
     hourly limit); a refusal shows the page again with the reason why (422, 429)."""
     form = await request.form()
@@ -412,14 +413,14 @@ async def resident_reveal(request: Request, resident_id: int, account: CurrentAc
     return RedirectResponse(f"/residents/{resident_id}", status_code=303)
 
 
-def _require_basis(db: Session, request: Request, account: Account, resident_id: int) -> None:
+def _require_basis(db: Session, request: Request, account: Account, resident_id: RowId) -> None:
     """Changing a record shows it again: only for a record the account may see."""
     if not access.basis(db, request.app.state.settings, request.app.state.seat_calls, account, resident_id):
         raise access.ResidentAccessError("a reason is needed", code="forbidden")
 
 
 @router.post("/residents/{resident_id}/household", dependencies=[CsrfChecked])
-async def resident_household(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def resident_household(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     form = await request.form()
     year = str(form.get("birth_year", "")).strip()
 
@@ -434,7 +435,7 @@ async def resident_household(request: Request, resident_id: int, account: Curren
                 name=str(form.get("name", ""))[:64],
                 relation=str(form.get("relation", ""))[:16],
                 phone=str(form.get("phone", ""))[:40],
-                birth_year=int(year) if year.isdigit() else None,
+                birth_year=digits_int(year, 4),
             )
             db.commit()
 
@@ -444,7 +445,7 @@ async def resident_household(request: Request, resident_id: int, account: Curren
 
 
 @router.post("/residents/{resident_id}/elderly", dependencies=[CsrfChecked])
-async def resident_elderly(request: Request, resident_id: int, account: CurrentAccount) -> Response:
+async def resident_elderly(request: Request, resident_id: RowId, account: CurrentAccount) -> Response:
     form = await request.form()
 
     def work() -> None:

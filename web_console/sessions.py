@@ -88,7 +88,9 @@ def csrf_token(session: dict[str, Any]) -> str:
 
 def csrf_ok(session: dict[str, Any], submitted: str | None) -> bool:
     expected = session.get("csrf")
-    return bool(expected and submitted) and hmac.compare_digest(str(expected), str(submitted))
+    if not (expected and submitted):
+        return False
+    return hmac.compare_digest(str(expected).encode(), str(submitted).encode())
 
 
 def resolve_account(state: Any, session: dict[str, Any]) -> Account | None:
@@ -107,7 +109,7 @@ def resolve_account(state: Any, session: dict[str, Any]) -> Account | None:
     if account is None or not account.active:
         return None
     expected = password_fingerprint(settings, account.password_hash)
-    if not hmac.compare_digest(str(session.get("pwfp", "")), expected):
+    if not hmac.compare_digest(str(session.get("pwfp", "")).encode(), expected.encode()):
         return None
     return account
 

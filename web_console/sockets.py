@@ -51,7 +51,7 @@ async def close_socket(websocket: WebSocket, code: int, reason: str) -> None:
 def _console_topic(account: Account) -> TopicChoice | None:
     """A seat's console: its own extension's topic, from the account record only."""
     ext = account.extension
-    if not ext or not ids.EXTENSION.match(ext):
+    if not ext or not ids.EXTENSION.fullmatch(ext):
         return None
     return topics.seat(ext), Kind.CONSOLE.value, PageHello(Kind.CONSOLE.value, ext)
 

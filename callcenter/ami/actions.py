@@ -24,15 +24,14 @@ from typing import Any
 from callcenter import ids
 
 # PJSIP/seat1001, PJSIP/seat1001-0000000a, PJSIP/13919310001@cc-outbound, Local/...;1
-_CHANNEL = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@;-]{1,80}$")
-_CONTEXT = re.compile(r"^[a-z0-9_-]{1,40}$")
-_EXTEN = re.compile(r"^[A-Za-z0-9*#+_-]{1,32}$")
-_NUMBER = re.compile(r"^[0-9]{1,20}$")
-_VARIABLE = re.compile(r"^[A-Z_]{1,32}$")
-_VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]{0,64}$")
-_MODULE = re.compile(r"^[a-z0-9_]{1,40}\.so$")
-_QUEUE_LOG_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]{0,64}$")
-_QUEUE_LOG_INTERFACE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}$")
+_CHANNEL = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@;-]{1,80}")
+_CONTEXT = re.compile(r"[a-z0-9_-]{1,40}")
+_EXTEN = re.compile(r"[A-Za-z0-9*#+_-]{1,32}")
+_NUMBER = re.compile(r"[0-9]{1,20}")
+_VARIABLE = re.compile(r"[A-Z_]{1,32}")
+_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
+_QUEUE_LOG_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
+_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
 _QUEUE_LOG_EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
 SPY_OPTIONS = {"listen": "", "whisper": "w", "barge": "B"}
 
@@ -93,28 +92,28 @@ class Reply:
 
 
 def hangup(channel: str) -> Action | None:
-    if not _CHANNEL.match(channel or ""):
+    if not _CHANNEL.fullmatch(channel or ""):
         return None
     return _action("Hangup", as_list=False, Channel=channel, Cause="16")
 
 
 def redirect(channel: str, context: str, exten: str) -> Action | None:
     """The channel leaves for ``exten`` in ``context`` (a blind transfer)."""
-    if not (_CHANNEL.match(channel or "") and _CONTEXT.match(context) and _EXTEN.match(exten)):
+    if not (_CHANNEL.fullmatch(channel or "") and _CONTEXT.fullmatch(context) and _EXTEN.fullmatch(exten)):
         return None
     return _action("Redirect", as_list=False, Channel=channel, Context=context, Exten=exten, Priority="1")
 
 
 def atxfer(channel: str, context: str, exten: str) -> Action | None:
     """An attended transfer from ``channel`` to ``exten`` in ``context``."""
-    if not (_CHANNEL.match(channel or "") and _CONTEXT.match(context) and _EXTEN.match(exten)):
+    if not (_CHANNEL.fullmatch(channel or "") and _CONTEXT.fullmatch(context) and _EXTEN.fullmatch(exten)):
         return None
     return _action("Atxfer", as_list=False, Channel=channel, Context=context, Exten=exten)
 
 
 def _variables(variables: Mapping[str, str]) -> str | None:
     for k, v in variables.items():
-        if not _VARIABLE.match(k) or not _VARIABLE_VALUE.match(v):
+        if not _VARIABLE.fullmatch(k) or not _VARIABLE_VALUE.fullmatch(v):
             return None
     return ",".join(f"{k}={v}" for k, v in variables.items())
 
@@ -131,11 +130,11 @@ def originate(
     """Call ``channel``; when it answers, into ``exten`` in ``context``. Not asynchronous, the
     reply comes when the phone answers (Success) or gives up (Error)."""
     assigned = _variables(variables)
-    if assigned is None or not (_CHANNEL.match(channel or "") and _CONTEXT.match(context)):
+    if assigned is None or not (_CHANNEL.fullmatch(channel or "") and _CONTEXT.fullmatch(context)):
         return None
-    if not _EXTEN.match(exten) or not _NUMBER.match(caller_id):
+    if not _EXTEN.fullmatch(exten) or not _NUMBER.fullmatch(caller_id):
         return None
-    if channel_id and not ids.CALL_ID.match(channel_id):
+    if channel_id and not ids.CALL_ID.fullmatch(channel_id):
         return None
     headers = {
         "Channel": channel,
@@ -156,9 +155,9 @@ def originate(
 def chanspy(ext: str, channel: str, mode: str, caller_id: str) -> Action | None:
     """Seat ``ext``'s phone listens to ``channel`` (listen, whisper or barge): q no beep or
     announcement, E ends when the spied channel hangs up."""
-    if mode not in SPY_OPTIONS or not ids.EXTENSION.match(ext) or not _CHANNEL.match(channel or ""):
+    if mode not in SPY_OPTIONS or not ids.EXTENSION.fullmatch(ext) or not _CHANNEL.fullmatch(channel or ""):
         return None
-    if not _NUMBER.match(caller_id):
+    if not _NUMBER.fullmatch(caller_id):
         return None
     return _action(
         "Originate",
@@ -176,7 +175,7 @@ def chanspy(ext: str, channel: str, mode: str, caller_id: str) -> Action | None:
 
 
 def queue_add(queue: str, ext: str, member_name: str) -> Action | None:
-    if not ids.QUEUE.match(queue) or not ids.EXTENSION.match(ext) or not _text(member_name):
+    if not ids.QUEUE.fullmatch(queue) or not ids.EXTENSION.fullmatch(ext) or not _text(member_name):
         return None
     return _action(
         "QueueAdd",
@@ -190,14 +189,14 @@ def queue_add(queue: str, ext: str, member_name: str) -> Action | None:
 
 
 def queue_remove(queue: str, ext: str) -> Action | None:
-    if not ids.QUEUE.match(queue) or not ids.EXTENSION.match(ext):
+    if not ids.QUEUE.fullmatch(queue) or not ids.EXTENSION.fullmatch(ext):
         return None
     return _action("QueueRemove", as_list=False, Queue=queue, Interface=f"PJSIP/seat{ext}")
 
 
 def queue_pause(ext: str, paused: bool, reason: str = "") -> Action | None:
     """Pause (with a reason) or unpause a seat in every queue it is in."""
-    if not ids.EXTENSION.match(ext) or not _text(reason):
+    if not ids.EXTENSION.fullmatch(ext) or not _text(reason):
         return None
     headers = {"Interface": f"PJSIP/seat{ext}", "Paused": "true" if paused else "false"}
     if paused:
@@ -208,11 +207,11 @@ def queue_pause(ext: str, paused: bool, reason: str = "") -> Action | None:
 def queue_log(queue: str, event: str, uniqueid: str, interface: str, message: str = "") -> Action | None:
     """One queue_log line (``QueueLog``), or None when a value is not one we write (nothing from
     outside reaches queue_log through here)."""
-    if event not in _QUEUE_LOG_EVENTS or not ids.QUEUE.match(queue):
+    if event not in _QUEUE_LOG_EVENTS or not ids.QUEUE.fullmatch(queue):
         return None
-    if not (_QUEUE_LOG_INTERFACE.match(interface) or interface == "NONE"):
+    if not (_QUEUE_LOG_INTERFACE.fullmatch(interface) or interface == "NONE"):
         return None
-    if not _QUEUE_LOG_VALUE.match(uniqueid) or not _QUEUE_LOG_VALUE.match(message):
+    if not _QUEUE_LOG_VALUE.fullmatch(uniqueid) or not _QUEUE_LOG_VALUE.fullmatch(message):
         return None
     return _action(
         "QueueLog",
@@ -228,11 +227,9 @@ def queue_log(queue: str, event: str, uniqueid: str, interface: str, message: st
 # --- the engine's own --------------------------------------------------------------------------
 
 
-def reload(module: str) -> Action | None:
-    """Reload one module (``res_pjsip.so``) after the configuration was rendered."""
-    if not _MODULE.match(module):
-        return None
-    return _action("Reload", Module=module)
+def core_settings() -> Action:
+    """Asterisk's version and settings (the doctor reports the version)."""
+    return _action("CoreSettings", as_list=False)
 
 
 def queue_status() -> Action:

@@ -46,6 +46,7 @@ from callcenter.database import saved_id, session_scope
 from callcenter.dialout import policy
 from callcenter.dialout.service import note_refusal, shown
 from callcenter.messages import CallbackRequest, CallbacksChanged, FollowUpRequest, FollowUpResult
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ CALLBACKS_CHANGED = topics.CALLBACKS_CHANGED
 FOLLOWUP_REQUEST = topics.FOLLOWUP_REQUEST
 FOLLOWUP_RATED = topics.FOLLOWUP_RATED
 FOLLOWUP_RESULT = topics.FOLLOWUP_RESULT
-REFERENCE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+REFERENCE = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
 REFUSED = "refused"  # a callback the dial-out policy refused (its reason in ``outcome``)
 POLL_S = 1.0
 
@@ -120,7 +121,7 @@ def request_followup(session: Session, phone: str, reference: str, settings: Set
     """A follow-up call, added to the caller's transaction (the worker polls for pending ones):
     an order resolved and its follow-up requested commit together. False: a bad reference, or a
     number the dial-out policy refuses (the refusal is audited in the same transaction)."""
-    if not REFERENCE.match(reference):
+    if not REFERENCE.fullmatch(reference):
         return False
     decision = policy.check(phone, settings, calls_today=lambda n: automatic_calls_today(session, n))
     if not decision.allowed:
@@ -293,8 +294,8 @@ class CallbackWorker(_Worker):
         the worker (a bus message), not here. Only the caller's number as normalised (E.164) is
         ever called, never the raw caller ID; a number the policy refuses is not booked (the
         caller keeps their place in the queue) but stored as refused, so a seat sees why."""
-        call = self.model.calls.get(linkedid) if LINKEDID.match(linkedid or "") else None
-        if call is None or not QUEUE.match(call.queue or ""):
+        call = self.model.calls.get(linkedid) if LINKEDID.fullmatch(linkedid or "") else None
+        if call is None or not QUEUE.fullmatch(call.queue or ""):
             return False, ""
         waited = time.time() - call.queued_at if call.queued_at else 0.0
         if waited < self.settings.callback_offer_after_s:
@@ -314,7 +315,7 @@ class CallbackWorker(_Worker):
         async for _topic, payload in sub:
             request = CallbackRequest.from_json(payload)
             phone, queue, linkedid = request.phone[:40], request.queue, request.linkedid
-            if not QUEUE.match(queue):
+            if not QUEUE.fullmatch(queue):
                 continue
             try:
                 await asyncio.to_thread(self._insert, linkedid[:64], phone, queue)
@@ -383,7 +384,7 @@ class CallbackWorker(_Worker):
             )
             await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
             variables = {"CC_CB_QUEUE": cb.queue, "CC_CB_ID": str(cb_id)}
-            if LINKEDID.match(cb.linkedid or ""):
+            if LINKEDID.fullmatch(cb.linkedid or ""):
                 variables["CC_CB_FOR"] = cb.linkedid  # statistics: the booking, in queue_log
             ok, detail = await self.originator.originate(cb.phone, "cc-callback", variables)
             if ok:
@@ -453,7 +454,7 @@ class FollowUpWorker(_Worker):
     # -- the FastAGI route's message: quick, no database --------------------------------------
     def rated(self, followup_id: str, digit: str) -> bool:
         """The digit the resident pressed (or nothing). True when it is a valid rating."""
-        if not (followup_id.isascii() and followup_id.isdigit()) or len(followup_id) > 18:
+        if not is_digits(followup_id):
             return False
         rating = int(digit) if digit in ("1", "2", "3", "4", "5") else None
         future = self._ratings.get(int(followup_id))
@@ -478,7 +479,7 @@ class FollowUpWorker(_Worker):
                 and str(row.get("caller", "")).startswith("+")
             ):
                 reference = f"call:{row.get('linkedid', '')}"
-                if REFERENCE.match(reference):
+                if REFERENCE.fullmatch(reference):
                     request = FollowUpRequest(phone=row["caller"], reference=reference)
                     await self.bus.publish(request.topic, request.to_json())
 
@@ -486,7 +487,7 @@ class FollowUpWorker(_Worker):
         async for _topic, payload in sub:
             request = FollowUpRequest.from_json(payload)
             phone, reference = request.phone[:40], request.reference
-            if not REFERENCE.match(reference):
+            if not REFERENCE.fullmatch(reference):
                 log.warning("follow-up request refused: bad reference %r", reference[:64])
                 continue
             try:

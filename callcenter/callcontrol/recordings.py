@@ -20,7 +20,7 @@ from callcenter.calls.models import CallRecord
 from callcenter.config import Settings, get_settings
 from callcenter.database import session_scope
 
-RECORDING = re.compile(ids.CALL_ID.pattern.removesuffix("$") + r"\.wav$")
+RECORDING = re.compile(ids.CALL_ID.pattern + r"\.wav")
 
 
 def recordings_dir(settings: Settings) -> Path:
@@ -40,7 +40,7 @@ def purge(
         sorted(
             p.name
             for p in folder.glob("*.wav")
-            if RECORDING.match(p.name) and p.is_file() and p.stat().st_mtime < cutoff
+            if RECORDING.fullmatch(p.name) and p.is_file() and p.stat().st_mtime < cutoff
         )
         if folder.is_dir()
         else []

@@ -41,7 +41,7 @@ from callcenter.database import session_scope
 from callcenter.dialout import policy
 from callcenter.dialout.service import record_refusal
 from callcenter.directory.models import CallQueue, ServiceNumber
-from callcenter.messages import CallControlCommand, CallControlResult
+from callcenter.messages import SIGNATURE_MAX_AGE_S, CallControlCommand, CallControlResult, signature_ok
 from callcenter.text import clean_name
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,9 @@ RESULT_TOPIC = topics.CALLCONTROL_RESULT
 
 EXT = ids.EXTENSION
 QUEUE = ids.QUEUE
-NUMBER = re.compile(r"^[0-9]{3,20}$")  # the hotline's own caller ID
+NUMBER = re.compile(r"[0-9]{3,20}")  # the hotline's own caller ID
 LINKEDID = ids.CALL_ID
-_CHANNEL = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}$")
+_CHANNEL = re.compile(r"PJSIP/[A-Za-z0-9_.-]{1,64}-[0-9a-fA-F]{1,16}")
 
 TRANSFER_MODES = ("blind", "attended")
 TRANSFER_KINDS = ("seat", "queue", "outside", "12345")
@@ -84,12 +84,12 @@ class Refused(Exception):
 
 def seat_call(model: LiveModel, ext: str, linkedid: str) -> LiveCall:
     """The call ``linkedid`` if seat ``ext`` is talking on it now, else Refused."""
-    if not LINKEDID.match(linkedid or ""):
+    if not LINKEDID.fullmatch(linkedid or ""):
         raise Refused("bad call id")
     call = model.calls.get(linkedid)
     if call is None or call.seat != ext or call.talk_end is not None or call.answered_at is None:
         raise Refused("not your call")
-    if not _CHANNEL.match(call.seat_channel or ""):
+    if not _CHANNEL.fullmatch(call.seat_channel or ""):
         raise Refused("the seat's channel is not known")
     return call
 
@@ -108,8 +108,23 @@ class CallControl(TopicWorker):
         self.directory = directory
         # linkedid of a click-to-call -> (the seat's extension, when it was placed)
         self.outbound: dict[str, tuple[str, float]] = {}
+        self._seen: dict[str, float] = {}  # signatures of commands already run -> when
 
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
+        now = time.time()
+        sig = str(payload.get("sig", ""))
+        if not signature_ok(payload, self.settings.bus_secret, now) or sig in self._seen:
+            # Anything that can reach the bus could publish here: only the web workers' signed
+            # commands, each once, move calls.
+            log.warning(
+                "unsigned, forged, stale or replayed call-control command dropped (action %r, ext %r)",
+                str(payload.get("action", ""))[:20],
+                str(payload.get("ext", ""))[:20],
+            )
+            return
+        self._seen[sig] = now
+        for old in [k for k, t in self._seen.items() if now - t > 2 * SIGNATURE_MAX_AGE_S]:
+            del self._seen[old]
         # Off the subscription loop: an AMI round trip must not hold up the next command.
         asyncio.create_task(self.run(payload))
 
@@ -119,7 +134,7 @@ class CallControl(TopicWorker):
         result: dict[str, Any] = {}  # what the command was about, as far as it got
         ok, error = False, None
         try:
-            if not EXT.match(ext):
+            if not EXT.fullmatch(ext):
                 raise Refused("bad extension")
             handler = getattr(self, f"_do_{action}", None)
             if handler is None:
@@ -146,7 +161,7 @@ class CallControl(TopicWorker):
         message = CallControlResult(
             ext, action, ok, request_id=command.request_id, error=error, details=result
         )
-        if EXT.match(ext):
+        if EXT.fullmatch(ext):
             await self.bus.publish(message.topic, message.to_json())
         await self.bus.publish(RESULT_TOPIC, message.result_json())
         return message.to_json()
@@ -157,7 +172,7 @@ class CallControl(TopicWorker):
         result["linkedid"] = linkedid
         if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
             channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
-            if not _CHANNEL.match(channel):
+            if not _CHANNEL.fullmatch(channel):
                 raise Refused("the seat's channel is not known")
         else:
             channel = seat_call(self.model, ext, linkedid).seat_channel
@@ -174,7 +189,7 @@ class CallControl(TopicWorker):
         result["target"] = target
         context = XFER_CONTEXT[kind]
         if mode == "blind":
-            if not _CHANNEL.match(call.channel or ""):
+            if not _CHANNEL.fullmatch(call.channel or ""):
                 raise Refused("the caller's channel is not known")
             # The caller leaves the seat for the target; the seat's leg is hung up.
             return actions.redirect(call.channel, context, target)
@@ -185,13 +200,13 @@ class CallControl(TopicWorker):
     async def _target(self, command: CallControlCommand, kind: str, target: str, call: LiveCall) -> str:
         ext = command.ext
         if kind == "seat":
-            if not EXT.match(target) or target == ext:
+            if not EXT.fullmatch(target) or target == ext:
                 raise Refused("bad seat")
             if target not in await self.directory.extensions():
                 raise Refused("no such seat")
             return target
         if kind == "queue":
-            if not QUEUE.match(target) or target not in await self.directory.queues():
+            if not QUEUE.fullmatch(target) or target not in await self.directory.queues():
                 raise Refused("no such queue")
             return target
         if kind == "outside":
@@ -269,13 +284,13 @@ class CallControl(TopicWorker):
     async def _do_spy(self, ext: str, command: CallControlCommand, result: dict) -> Action | None:
         target_ext, mode = command.target_ext, command.mode
         result.update(target_ext=target_ext, mode=mode)
-        if mode not in SPY_MODES or not EXT.match(target_ext) or target_ext == ext:
+        if mode not in SPY_MODES or not EXT.fullmatch(target_ext) or target_ext == ext:
             raise Refused("bad listen request")
         seat = self.model.seats.get(target_ext)
         call = self.model.calls.get(seat.linkedid) if seat and seat.linkedid else None
         if call is None or call.seat != target_ext or call.talk_end is not None:
             raise Refused("the seat is not on a call")
-        if not _CHANNEL.match(call.seat_channel or ""):
+        if not _CHANNEL.fullmatch(call.seat_channel or ""):
             raise Refused("the seat's channel is not known")
         result["linkedid"] = call.linkedid
         return actions.chanspy(ext, call.seat_channel, mode, caller_id=target_ext)
@@ -292,7 +307,7 @@ class CallControl(TopicWorker):
     async def _own_queue(self, command: CallControlCommand, result: dict) -> str:
         queue = command.queue
         result["queue"] = queue
-        if not QUEUE.match(queue) or queue not in await self.directory.queues():
+        if not QUEUE.fullmatch(queue) or queue not in await self.directory.queues():
             raise Refused("no such queue")
         return queue
 
@@ -312,15 +327,15 @@ class Directory:
     def _load(self) -> dict[str, Any]:
         with session_scope(self.settings) as s:
             accounts = s.exec(select(Account).where(Account.active == True)).all()  # noqa: E712
-            queues = {q.name for q in s.exec(select(CallQueue)).all() if QUEUE.match(q.name or "")}
+            queues = {q.name for q in s.exec(select(CallQueue)).all() if QUEUE.fullmatch(q.name or "")}
             numbers = [n.number for n in s.exec(select(ServiceNumber).order_by(col(ServiceNumber.id))).all()]
         names = {
             a.extension: clean_name(a.display_name, fallback=a.extension or "")
             for a in accounts
-            if a.extension and EXT.match(a.extension)
+            if a.extension and EXT.fullmatch(a.extension)
         }
-        clid = self.settings.outbound_caller_id or next((n for n in numbers if NUMBER.match(n or "")), "")
-        return {"names": names, "queues": queues, "clid": clid if NUMBER.match(clid) else "0"}
+        clid = self.settings.outbound_caller_id or next((n for n in numbers if NUMBER.fullmatch(n or "")), "")
+        return {"names": names, "queues": queues, "clid": clid if NUMBER.fullmatch(clid) else "0"}
 
     async def _get(self) -> dict[str, Any]:
         async with self._lock:

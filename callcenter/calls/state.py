@@ -15,23 +15,24 @@ from typing import Any, Literal
 from callcenter.ami import events as ev
 from callcenter.ids import CALL_ID, PERSONAL_QUEUE_PREFIX
 from callcenter.messages import SeatStatus
+from callcenter.text import digits_int
 
-_SEAT = re.compile(r"^PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?$")
+_SEAT = re.compile(r"PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?")
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
 # A seat's own queue (a returning caller's first try): not a skill queue
-_CHOICE = re.compile(r"^[0-9]$|^(invalid|timeout|voicemail|callback)$")
+_CHOICE = re.compile(r"[0-9]|invalid|timeout|voicemail|callback")
 
 
 def ivr_choice_of(event: ev.ChannelEvent) -> str:
     """The caller's menu choice from the channel's variables (checked: it names a key or a case)."""
     choice = event.variables.get("CC_IVR_CHOICE", "")
-    return choice if _CHOICE.match(choice) else ""
+    return choice if _CHOICE.fullmatch(choice) else ""
 
 
 def seat_of(interface_or_channel: str) -> str | None:
     """The seat's extension from ``PJSIP/seat1001`` or a channel ``PJSIP/seat1001-0000002a``."""
-    m = _SEAT.match(interface_or_channel or "")
+    m = _SEAT.fullmatch(interface_or_channel or "")
     return m.group(1) if m else None
 
 
@@ -116,10 +117,14 @@ class SeatState:
 
     @property
     def state(self) -> str:
+        # No phone of the seat is registered (Asterisk's device state of its endpoint): whatever
+        # else holds, the queue offers it nothing, and the seat must see why.
+        if self.status in (4, 5):
+            return "unavailable"
         if self.paused:
             return "paused"
         state = {1: "available", 2: "talking", 3: "talking", 6: "ringing", 7: "ringing", 8: "talking"}.get(
-            self.status, "unavailable" if self.status in (4, 5) else "available"
+            self.status, "available"
         )
         if state == "available" and time.time() < self.wrapup_until:
             return "wrapup"
@@ -187,6 +192,7 @@ class LiveModel:
             ext=seat.ext,
             name=seat.name,
             state=seat.state,
+            paused=seat.paused,
             paused_reason=seat.paused_reason,
             queues=sorted(seat.queues),
             since=seat.since,
@@ -329,7 +335,7 @@ class LiveModel:
             call.answered_at = at
             call.seat_channel = event.dest_channel
             # The dialplan records the caller's channel (MixMonitor) as <its uniqueid>.wav.
-            if CALL_ID.match(event.uniqueid):
+            if CALL_ID.fullmatch(event.uniqueid):
                 call.recording = f"{event.uniqueid}.wav"
             began = call.ringing.pop(ext, None)
             call.ring_s = (at - began) if began is not None else float(event.ring_time)
@@ -424,7 +430,7 @@ class LiveModel:
                 call.source = SOURCES.get(ch.context, "other")
                 # What the FastAGI route found travels on the channel (manager.conf channelvars).
                 rid = ch.variables.get("CC_RESIDENT_ID", "")
-                call.resident_id = int(rid) if rid.isdigit() else None
+                call.resident_id = digits_int(rid)
                 call.order_12345 = ch.variables.get("CC_ORDER12345", "")
                 call.ivr_choice = ivr_choice_of(ch)
             entry = entry_by_channel.get(ch.channel)

@@ -39,6 +39,7 @@ from callcenter.directory.models import (
     ServiceNumber,
 )
 from callcenter.errors import UserError
+from callcenter.text import is_digits
 
 MAX_ROWS = 200_000
 MAX_BYTES = 50 * 1024 * 1024
@@ -91,7 +92,7 @@ KINDS = tuple(COLUMNS)
 
 _YES = {"1", "true", "yes", "y", "是", "√", "有"}
 _NO = {"", "0", "false", "no", "n", "否", "无"}
-EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}$")
+EMAIL = re.compile(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,255}")
 
 
 class ImportFileError(UserError, domain="import"):
@@ -401,7 +402,7 @@ def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: S
             raise RowError("kind: outlet/supplier (服务网点/供应商)")
         emails = split_list(f["emails"])
         for e in ([f["email"]] if f["email"] else []) + emails:
-            if not EMAIL.match(e):
+            if not EMAIL.fullmatch(e):
                 raise RowError(f"{e!r} is not an e-mail address")
         outlet = Outlet(
             name=clean_text(f["name"], 128, "name"),
@@ -419,7 +420,7 @@ def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: S
         s.flush()
         return [OutletArea(outlet_id=saved_id(outlet), area_id=saved_id(a)) for a in areas]
     if kind == "service_numbers":
-        if not f["number"].isdigit():
+        if not is_digits(f["number"], 32):
             raise RowError("number: digits only")
         if s.exec(select(ServiceNumber).where(ServiceNumber.number == f["number"])).first():
             raise RowError(f"service number {f['number']} exists")

@@ -150,7 +150,7 @@ def update_outlet(
         numbers.append(n)
     emails = [form.get("email", "")] + imports.split_list(form.get("emails", ""))
     for e in emails:
-        if e and not imports.EMAIL.match(e):
+        if e and not imports.EMAIL.fullmatch(e):
             errors.append(f"{e!r} is not an e-mail address")
     if not form.get("phone"):
         errors.append("phone is required")

@@ -32,6 +32,7 @@ from callcenter.ivr.models import CallerRequest, ServiceHours
 from callcenter.ivr.voicemail import VOICEMAIL, voicemail_dir
 from callcenter.messages import IvrRequest, IvrRequestAdded
 from callcenter.residents.service import RESIDENT_BY_PHONE
+from callcenter.text import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def caller_facts(reads: Reads, caller: str | None, since: datetime) -> CallerFac
     if resident:
         resident_id, elderly, alone, vulnerable = resident
         priority = bool(vulnerable or (elderly and alone))
-    last_seat = seat[0] if seat and seat[0] and seat[0].isdigit() else ""
+    last_seat = seat[0] if seat and seat[0] and is_digits(seat[0]) else ""
     return CallerFacts(resident_id=resident_id, priority=priority, last_seat=last_seat)
 
 
@@ -213,7 +214,7 @@ class RequestWriter(TopicWorker):
         with session_scope(self.settings) as s:
             if requests_today(s, key) >= self.settings.caller_requests_daily_cap:
                 # Over the caller's share: nothing is kept, not even a recording made anyway.
-                if request.recording and VOICEMAIL.match(request.recording):
+                if request.recording and VOICEMAIL.fullmatch(request.recording):
                     (voicemail_dir(self.settings) / request.recording).unlink(missing_ok=True)
                 log.warning("out-of-hours %s from %r refused: today's share is used", request.kind, key)
                 audit(s, "system", "caller_request.refused", target=key, kind=request.kind, did=request.did)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DIGITS = "0123456789"
 SCHEDULES = ("always", "daily", "workdays")
 KINDS = ("voicemail", "callback")
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
 # Prompt texts are spoken and rendered into no config file; still: one line, bounded.
 _PROMPT_MAX = 200
 # What CC_IVR_CHOICE holds when the caller chose nothing valid (a seat took over).
@@ -97,7 +97,7 @@ def check_hours(schedule: str, open_time: str, close_time: str) -> None:
         raise MenuError(f"unknown schedule {schedule!r}")
     if schedule == "always":
         return
-    if not _HHMM.match(open_time) or not _HHMM.match(close_time):
+    if not _HHMM.fullmatch(open_time) or not _HHMM.fullmatch(close_time):
         raise MenuError("times are HH:MM")
     if _minutes(open_time) >= _minutes(close_time):
         raise MenuError("opening time must come before closing time")
@@ -127,7 +127,7 @@ def clean_prompt(text: str) -> str:
 def check_option(digit: str, queue_name: str, known_queues: set[str], prompt_text: str) -> None:
     if len(digit) != 1 or digit not in DIGITS:
         raise MenuError("the key must be one digit 0-9")
-    if not ids.QUEUE.match(queue_name or "") or queue_name not in known_queues:
+    if not ids.QUEUE.fullmatch(queue_name or "") or queue_name not in known_queues:
         raise MenuError(f"unknown queue {queue_name!r}")
     if not clean_prompt(prompt_text):
         raise MenuError("the prompt text is empty")

@@ -31,7 +31,7 @@ WEIGHTS = {"title": 3.0, "questions": 2.5, "answer": 1.0, "extra": 1.5}
 AVG_LEN = {"title": 6.0, "questions": 30.0, "answer": 60.0, "extra": 60.0}
 K1 = 1.2
 B = 0.75
-CANDIDATES = 40  # the database's own ranking picks them; ours orders them
+CANDIDATES = 100  # the database's own ranking picks them; ours orders them
 MAX_QUERY = 100  # characters of a query that are read
 MAX_GROUPS = 12
 COMMON = 200  # a word in more articles than this and 2 % of all is left out of the candidates' query
@@ -274,22 +274,35 @@ def _ts_query(alts: list[Alt]) -> str:
     return " | ".join(f"'{a.term}'" + (":*" if a.prefix else "") for a in alts)
 
 
-def _candidates(session: Session, alts: list[Alt], category_id: int | None) -> list[int]:
+def _candidates(session: Session, groups: list[list[Alt]], n: int, dfs: dict[str, int]) -> list[int]:
+    alts = [a for g in groups for a in g]
     if _dialect(session) == "sqlite":
         _ensure_fts(session)
         sql = (
             "SELECT rowid FROM kb_fts WHERE kb_fts MATCH :q "
-            "ORDER BY bm25(kb_fts, 3.0, 2.5, 1.0, 1.5) LIMIT :n"
+            "ORDER BY bm25(kb_fts, 3.0, 2.5, 1.0, 1.5), rowid LIMIT :n"
         )
         rows = session.execute(text(sql), {"q": _fts_query(alts), "n": CANDIDATES})
-    else:
-        sql = (
-            "SELECT article_id FROM kb_doc, to_tsquery('simple', :q) q WHERE tsv @@ q "
-            "ORDER BY ts_rank(tsv, q, 0) DESC, article_id LIMIT :n"
-        )
-        rows = session.execute(text(sql), {"q": _ts_query(alts), "n": CANDIDATES})
-    found = [int(r[0]) for r in rows]
-    return found
+        return [int(r[0]) for r in rows]
+    # ts_rank knows no word's rarity: alone it lets long articles full of common words crowd out
+    # the one naming a rare place. Each word's rank is weighted by its IDF, as FTS5's bm25 does,
+    # the best alternative of each group counted (the fields weighted D answer, C extra,
+    # B questions, A title, in the proportions of WEIGHTS).
+    params: dict[str, object] = {"q": _ts_query(alts), "n": CANDIDATES}
+    parts = []
+    for g in groups:
+        exprs = []
+        for a in g:
+            k = f"t{len(params)}"
+            params[k] = f"'{a.term}'" + (":*" if a.prefix else "")
+            factor = round(a.weight * _idf(n, 1 if a.prefix else max(1, dfs.get(a.term, 1))), 6)
+            exprs.append(f"{factor} * ts_rank('{{0.333,0.5,0.833,1}}', tsv, to_tsquery('simple', :{k}), 1)")
+        parts.append(exprs[0] if len(exprs) == 1 else f"GREATEST({', '.join(exprs)})")
+    sql = (
+        "SELECT article_id FROM kb_doc, to_tsquery('simple', :q) q WHERE tsv @@ q "
+        f"ORDER BY ({' + '.join(parts)}) DESC, article_id LIMIT :n"
+    )
+    return [int(r[0]) for r in session.execute(text(sql), params)]
 
 
 def _stats(session: Session, terms: list[str]) -> tuple[int, dict[str, int]]:
@@ -376,8 +389,9 @@ def search(
     n, dfs = _stats(session, sorted({a.term for a in alts if not a.prefix}))
     # A word in most articles finds nothing by itself: left out of the candidates' query when
     # rarer words are there, still counted in the score.
-    rare = [a for a in alts if a.prefix or dfs.get(a.term, 0) <= max(COMMON, n // 50)]
-    ids = _candidates(session, rare or alts, category_id)
+    rare = [[a for a in g if a.prefix or dfs.get(a.term, 0) <= max(COMMON, n // 50)] for g in q.groups]
+    rare = [g for g in rare if g]
+    ids = _candidates(session, rare or q.groups, n, dfs)
     if not ids:
         return []
     docs = [(int(r[0]), (r[1], r[2], r[3], r[4]), r[5]) for r in session.execute(_DOCS, {"ids": ids})]

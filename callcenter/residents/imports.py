@@ -31,6 +31,7 @@ from callcenter.directory.imports import (
     run_rows,
 )
 from callcenter.residents.models import Resident
+from callcenter.text import is_digits
 
 KIND = "residents"
 COLUMNS: Columns = {
@@ -110,7 +111,7 @@ def _resident(f: dict[str, str], look: Lookups, settings: Settings) -> tuple[Res
         raise RowError("grid needs its community")
     birth_year = None
     if f["birth_year"]:
-        if not f["birth_year"].isdigit() or not 1900 <= int(f["birth_year"]) <= date.today().year:
+        if not is_digits(f["birth_year"], 4) or not 1900 <= int(f["birth_year"]) <= date.today().year:
             raise RowError("birth_year: a year such as 1948")
         birth_year = int(f["birth_year"])
     elif id_number:

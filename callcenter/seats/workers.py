@@ -28,7 +28,7 @@ def check_command(settings: Settings, command: SeatCommand) -> str | None:
     """Why a command may not be carried out, or None. Only listed reasons reach AMI headers."""
     if command.action not in ("pause", "unpause"):
         return "unknown action"
-    if not ids.EXTENSION.match(command.ext):
+    if not ids.EXTENSION.fullmatch(command.ext):
         return "bad extension"
     if command.action == "pause" and command.reason not in settings.pause_reasons:
         return "unknown pause reason"

@@ -335,3 +335,18 @@ def test_concurrent_seats_get_distinct_numbers_and_codes(settings, world):
     assert errors == []
     assert len(made) == 60
     assert len({n for n, _ in made}) == 60 and len({c for _, c in made}) == 60
+
+
+def test_odd_extension_dates_and_merge_targets_are_refused(db, world):
+    order = order_in(db, world, Status.ACCEPTED)
+    for until in (
+        "9999-12-31T00:00:00+00:00",
+        datetime(9999, 12, 31, tzinfo=UTC),
+        order.deadline_at + transitions.MAX_EXTENSION + timedelta(days=1),
+    ):
+        with pytest.raises(DispatchError):
+            transition(db, order, "延期申请", world.outlet, now=NOW, until=until, reason="等配件")
+    repeat = new_order(db, world)
+    for into in ("²", "١٢", "9" * 5000, 10**30, -1, True):
+        with pytest.raises(DispatchError):
+            transition(db, repeat, "并单", world.seat, now=NOW, into=into)

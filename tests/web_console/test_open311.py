@@ -12,11 +12,13 @@ from callcenter.database import session_scope
 from dispatch.models import Category, WorkOrder
 
 KEY = "xyz-open311-test-key"
+READ_KEY = "xyz-open311-read-key"
 
 
 @pytest.fixture
 def o311(db, web):
     db.open311_api_keys = [KEY]
+    db.open311_read_keys = [READ_KEY]
     with session_scope(db) as s:
         root = Category(code="PUBLIC", name="市政设施")
         s.add(root)
@@ -171,9 +173,81 @@ def test_hotline_orders_show_no_resident_text(o311, app, web):
         s.commit()
         number = order.number
     with web.TestClient(app) as client:
-        [req] = client.get(f"/open311/v2/requests/{number}.json").json()
+        [req] = client.get(f"/open311/v2/requests/{number}.json?api_key={READ_KEY}").json()
     assert req["description"] == "路灯损坏" and req["address"] == "十里店东社区"
     assert "王秀英" not in str(req) and "502" not in str(req)
+
+
+def test_anonymous_clients_see_only_open311_requests(o311, app, web):
+    from dispatch import service as dispatch
+
+    with session_scope(o311) as s:
+        cat = s.exec(select(Category).where(Category.code == "002")).one()
+        hotline = dispatch.create_order(
+            s, dispatch.Actor("seat1001", "seat"), order_type="求助", category_id=cat.id, summary="路灯"
+        )
+        s.commit()
+        hotline_number = hotline.number
+    with web.TestClient(app) as client:
+        r = _post(client, f"api_key={KEY}&service_code=001&address_string=十里店南街")
+        assert r.status_code == 201
+        filed = r.json()[0]["service_request_id"]
+        for fmt in ("json", "xml"):
+            anonymous = client.get(f"/open311/v2/requests.{fmt}")
+            assert anonymous.status_code == 200
+            assert filed in anonymous.text and hotline_number not in anonymous.text
+        assert client.get(f"/open311/v2/requests/{hotline_number}.json").status_code == 404
+        by_id = client.get(f"/open311/v2/requests.json?service_request_id={hotline_number},{filed}").json()
+        assert [x["service_request_id"] for x in by_id] == [filed]
+        # The POST key is not a read key; a wrong key reads like no key.
+        for key in (KEY, "wrong", "ü"):
+            assert hotline_number not in client.get("/open311/v2/requests.json", params={"api_key": key}).text
+        keyed = client.get(f"/open311/v2/requests.json?api_key={READ_KEY}").json()
+        assert {hotline_number, filed} <= {x["service_request_id"] for x in keyed}
+        assert client.get(f"/open311/v2/requests/{hotline_number}.json?api_key={READ_KEY}").status_code == 200
+
+
+def test_a_supervisor_lists_a_hotline_order_publicly_and_takes_it_off(o311, app, web):
+    from dispatch import service as dispatch
+
+    with session_scope(o311) as s:
+        cat = s.exec(select(Category).where(Category.code == "002")).one()
+        order = dispatch.create_order(
+            s,
+            dispatch.Actor("seat1001", "seat"),
+            order_type="求助",
+            category_id=cat.id,
+            summary="王秀英家门口路灯坏了",
+        )
+        s.commit()
+        order_id, number = order.id, order.number
+    with web.TestClient(app) as anon, web.TestClient(app) as seat, web.TestClient(app) as boss:
+        assert number not in anon.get("/open311/v2/requests.json").text
+        # A seat may not publish an order.
+        assert web.login(seat, "seat1001").status_code == 303
+        token = web.csrf(seat.get(f"/orders/{order_id}").text)
+        assert seat.post(f"/orders/{order_id}/public", data={"csrf": token, "list": "1"}).status_code == 403
+        assert web.login(boss, "super").status_code == 303
+        page = boss.get(f"/orders/{order_id}")
+        assert 'id="order-public"' in page.text and "公开本工单" in page.text
+        token = web.csrf(page.text)
+        assert (
+            boss.post(f"/orders/{order_id}/public", data={"csrf": "forged", "list": "1"}).status_code == 403
+        )
+        r = boss.post(f"/orders/{order_id}/public", data={"csrf": token, "list": "1"})
+        assert r.status_code == 200 and "取消公开" in r.text
+        listed = anon.get("/open311/v2/requests.json").json()
+        [req] = [x for x in listed if x["service_request_id"] == number]
+        # Listed with its category only: the resident's words stay inside.
+        assert req["description"] == "路灯损坏" and "王秀英" not in anon.get("/open311/v2/requests.json").text
+        assert anon.get(f"/open311/v2/requests/{number}.json").status_code == 200
+        boss.post(f"/orders/{order_id}/public", data={"csrf": token, "list": "0"})
+        assert number not in anon.get("/open311/v2/requests.json").text
+        assert anon.get(f"/open311/v2/requests/{number}.json").status_code == 404
+        assert boss.post("/orders/999999/public", data={"csrf": token, "list": "1"}).status_code == 404
+    with session_scope(o311) as s:
+        actions = [e.action for e in s.exec(select(AuditEntry).where(AuditEntry.target == number))]
+    assert actions.count("order.public") == 1 and actions.count("order.private") == 1
 
 
 def _xml(r):

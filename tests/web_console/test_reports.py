@@ -102,6 +102,9 @@ def test_api_by_session_and_token(client, stats):
     assert r.status_code == 200 and r.json()["total"]["offered"] == 2
     bad = client.get("/api/stats/today", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
+    # A token that is not ASCII is a wrong token, not a server error.
+    odd = client.get("/api/stats/today", headers={"Authorization": "Bearer ü€".encode()})
+    assert odd.status_code == 401
     login(client, "seat1001")
     assert client.get("/api/stats/today").status_code == 403
     login(client, "super")

@@ -1,8 +1,8 @@
 """the knowledge base: articles, versions, roles, synonyms, the search index (FTS5 on SQLite, a
 tsvector with GIN on PostgreSQL), uses, feedback and searches that found nothing
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 """
 
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,167 @@
+"""The gate in front of every HTTP route: who may ask, and how much they may send.
+
+``RequestGate`` is an ASGI middleware that runs before FastAPI reads anything of a request:
+
+1. It finds the route the request is for and runs the route's own access checks (``ACCESS_CHECKS``
+   among its dependencies: the session and role check ``authorize``, or the statistics API's
+   token-or-session check) here, so a stranger's body is never read at all (FastAPI parses
+   bodies before it solves dependencies). The route runs them again; they are cheap.
+2. It counts the body's bytes as the route reads them, whether the client declared a
+   ``Content-Length`` or streams a chunked body, and stops at the route's limit with 413. A
+   declared length above the limit is refused before the route runs.
+
+Every route gets ``DEFAULT_BODY_LIMIT``; ``BODY_LIMITS`` names the routes that take more (imports
+and uploads) or less (the SMS webhooks), in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callcenter.directory import imports
+from callcenter.text import digits_int
+from dispatch import attachments
+from sms import views as sms_views
+from web_console.deps import Forbidden, NotAuthenticated, PasswordChangeRequired, RequestTooLarge, authorize
+from web_console.render import refusal_response, too_large_response
+from web_console.reports import api_client
+
+MIB = 1024 * 1024
+
+# The dependencies that decide who may use a route (they raise the refusals below).
+ACCESS_CHECKS: frozenset[Callable[[Request], object]] = frozenset({authorize, api_client})
+
+# What a form, a JSON document or an attachment of up to 5 MiB needs, with room for multipart.
+DEFAULT_BODY_LIMIT = 6 * MIB
+
+# Routes whose limit differs from the default: route path (as declared) → bytes.
+BODY_LIMITS: dict[str, int] = {
+    # Uploads
+    "/admin/import": imports.MAX_BYTES + 5 * MIB,  # a spreadsheet of up to 50 MiB
+    "/admin/ivr/options/{option_id}/upload": 12 * MIB,  # a WAV prompt (settings.prompt_upload_max_bytes)
+    "/orders/{order_id}/attachments": attachments.MAX_BYTES + MIB,
+    "/outlet/orders/{order_id}": attachments.MAX_BYTES + MIB,  # the outlet's photo
+    "/o/{token}": attachments.MAX_BYTES + MIB,
+    # Provider webhooks: Twilio posts a small form; Aliyun a JSON list of up to 100 replies
+    sms_views.INBOUND: 16 * 1024,
+    sms_views.STATUS: 16 * 1024,
+    sms_views.ALIYUN_INBOUND: 256 * 1024,
+}
+
+
+def body_limit(path: str | None) -> int:
+    return BODY_LIMITS.get(path or "", DEFAULT_BODY_LIMIT)
+
+
+def declared_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every declared route, through included routers (FastAPI keeps them as wrappers; the web
+    console includes its routers without a prefix, so each route matches the full path)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from declared_routes(inner.routes)
+        else:
+            yield route
+
+
+def _route_of(scope: Scope, routes: list[BaseRoute]) -> tuple[BaseRoute | None, str | None]:
+    """The route a request is for (a full match, else a path-only match) and its declared path."""
+    partial = None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route, getattr(route, "path", None)
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return None, getattr(partial, "path", None)
+
+
+class RequestGate:
+    """The access check and the body limit, before the route reads the body (see the module)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.routes: list[BaseRoute] | None = None
+        self.checks: dict[int, list[Callable[[Request], object]]] = {}
+
+    def checks_of(self, route: BaseRoute | None) -> list[Callable[[Request], object]]:
+        """The access checks among the route's dependencies (remembered per route)."""
+        if route is None:
+            return []
+        key = id(route)
+        if key not in self.checks:
+            dependant = getattr(route, "dependant", None)
+            calls = [d.call for d in getattr(dependant, "dependencies", [])]
+            self.checks[key] = list(dict.fromkeys(c for c in calls if c in ACCESS_CHECKS))
+        return self.checks[key]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.routes is None:  # the app's routes are complete by its first request
+            self.routes = list(declared_routes(scope["app"].router.routes))
+        route, path = _route_of(scope, self.routes)
+        limit = body_limit(path)
+        request = Request(scope, receive)
+        checks = self.checks_of(route)
+        if checks:
+            try:
+                for check in checks:
+                    await run_in_threadpool(check, Request({**scope, "route": route}))
+            except (NotAuthenticated, Forbidden, PasswordChangeRequired) as exc:
+                refusal = refusal_response(request, exc)
+                if _has_body(scope):  # left unread: the connection cannot carry another request
+                    refusal.headers["Connection"] = "close"
+                await refusal(scope, receive, send)
+                return
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await too_large_response(request, limit)(scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestTooLarge(limit)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except RequestTooLarge:
+            # Read outside FastAPI's handlers (a streaming route): answer here if still possible.
+            if started:
+                raise
+            await too_large_response(request, limit)(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    for key, value in scope.get("headers", []):
+        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            text = value.decode("latin-1").strip()
+            return digits_int(text)
+    return None
