@@ -119,6 +119,14 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/kb/articles/{article_id}/{step}": STAFF,
     "/api/kb/synonyms": STAFF,
     "/kb": SUPERVISORS,
+    # Editors' and reviewers' pages: staff accounts; the knowledge-base role is checked inside.
+    "/kb/articles": STAFF,
+    "/kb/articles/new": STAFF,
+    "/kb/articles/{article_id}": STAFF,
+    "/kb/articles/{article_id}/step": STAFF,
+    "/kb/articles/{article_id}/attachments": STAFF,
+    "/kb/articles/{article_id}/attachments/{file_id}": STAFF,
+    "/kb/articles/{article_id}/attachments/{file_id}/remove": STAFF,
     "/kb/export": SUPERVISORS,
     "/kb/import": SUPERVISORS,
     # The outlet's mobile pages (outlet_pages.py)

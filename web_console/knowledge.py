@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import File, Path, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 from starlette.concurrency import run_in_threadpool
@@ -21,14 +21,15 @@ from callcenter.clock import china_now, local_day, utcnow
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.imports import MAX_BYTES, ImportFileError, check_xlsx
-from callcenter.knowledge import search, service, sheets
-from callcenter.knowledge.models import Article, ArticleStatus, Synonym
+from callcenter.errors import UserError
+from callcenter.knowledge import attachments, search, service, sheets
+from callcenter.knowledge.models import Article, ArticleStatus, KbRole, Synonym
 from callcenter.residents.models import Resident
 from dispatch.actors import Actor
 from dispatch.flows import Caller, Requester, answer_with_article
 from dispatch.models import Category, OrderHistory, WorkOrder
 from web_console.deps import CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
-from web_console.render import render
+from web_console.render import render, show_errors_on
 from web_console.sessions import client_ip
 
 router = protected_router()
@@ -216,7 +217,6 @@ class ArticleIn(BaseModel):
     source_number: str = Field(default="", max_length=64)
     valid_from: str = Field(default="", max_length=10)
     valid_until: str = Field(default="", max_length=10)
-    attachments: list[str] = Field(default_factory=list, max_length=service.MAX_ATTACHMENTS)
 
 
 @router.post("/api/kb/articles", dependencies=[CsrfChecked])
@@ -379,4 +379,234 @@ async def kb_import(
         page = _page_data(db, settings)
     return render(
         request, "kb.html", account=account, report=report, status_code=200 if report["ok"] else 422, **page
+    )
+
+
+# --- the editors' and reviewers' pages -------------------------------------------------------
+
+FORM_FIELDS = (*service.CONTENT_FIELDS, "category_id", "valid_from", "valid_until")
+STEPS = ("review", "send_back", "publish", "expire")
+
+
+def _form_of(a: Article) -> dict[str, str]:
+    out = {f: str(getattr(a, f) or "") for f in service.CONTENT_FIELDS}
+    out["category_id"] = str(a.category_id or "")
+    out["valid_from"] = a.valid_from.isoformat() if a.valid_from else ""
+    out["valid_until"] = a.valid_until.isoformat() if a.valid_until else ""
+    return out
+
+
+def _editor_page(
+    request: Request,
+    account: Account,
+    article_id: int | None,
+    form: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    with open_db(request) as db:
+        roles = service.roles_of(db, _person(request, account))
+        article = service.get(db, article_id) if article_id is not None else None
+        if not roles and article is not None and article.status != ArticleStatus.PUBLISHED:
+            raise service.KnowledgeError("no such article", "not_found")
+        versions = service.versions(db, article_id) if article_id is not None else []
+        cats = db.exec(select(Category).order_by(col(Category.code))).all()
+        if form is None:
+            form = _form_of(article) if article is not None else {f: "" for f in FORM_FIELDS}
+        return render(
+            request,
+            "kb_article.html",
+            status_code=status_code,
+            account=account,
+            article=article,
+            form=form,
+            roles=roles,
+            categories=cats,
+            versions=versions,
+            error=error,
+            steps=STEPS,
+            day=local_day,
+            max_mb=attachments.MAX_BYTES // (1024 * 1024),
+        )
+
+
+@router.get("/kb/articles")
+def kb_articles(
+    request: Request,
+    account: CurrentAccount,
+    status: str = Query("", max_length=16),
+    q: str = Query("", max_length=100),
+) -> Response:
+    """The articles editors and reviewers work on, by status or title."""
+    with open_db(request) as db:
+        roles = service.roles_of(db, _person(request, account))
+        stmt = select(Article).order_by(col(Article.updated_at).desc(), col(Article.id).desc()).limit(200)
+        if not roles:  # seats without a knowledge-base role read the published articles
+            status = ArticleStatus.PUBLISHED.value
+        if status in {s.value for s in ArticleStatus}:
+            stmt = stmt.where(Article.status == status)
+        if q.strip():
+            stmt = stmt.where(col(Article.title).contains(q.strip()))
+        rows = db.exec(stmt).all()
+        return render(
+            request, "kb_articles.html", account=account, articles=rows, status=status, q=q, roles=roles
+        )
+
+
+def _form(raw: Any) -> dict[str, str]:
+    return {
+        f: str(raw.get(f, ""))[: service.CONTENT_FIELDS.get(f, 10)]
+        for f in FORM_FIELDS
+        if isinstance(raw.get(f, ""), str)
+    }
+
+
+@router.get("/kb/articles/new")
+def kb_article_new(request: Request, account: CurrentAccount) -> Response:
+    with open_db(request) as db:
+        if KbRole.EDITOR.value not in service.roles_of(db, _person(request, account)):
+            return RedirectResponse("/kb/articles", status_code=303)
+    return _editor_page(request, account, None)
+
+
+@router.post("/kb/articles/new", dependencies=[CsrfChecked])
+async def kb_article_create(request: Request, account: CurrentAccount) -> Response:
+    form = _form(await request.form())
+
+    def refused(exc: UserError, message: str) -> Response:
+        if exc.code == "forbidden":
+            return render(request, "error.html", status_code=exc.status)
+        return _editor_page(request, account, None, form, message, exc.status)
+
+    show_errors_on(request, refused)
+    if not form.get("title", "").strip():
+        raise service.KnowledgeError("title: required")
+    with open_db(request) as db:
+        a = service.create(db, _person(request, account), dict(form))
+        db.commit()
+        return RedirectResponse(f"/kb/articles/{a.id}", status_code=303)
+
+
+@router.get("/kb/articles/{article_id}")
+def kb_article_page(request: Request, article_id: ArticleId, account: CurrentAccount) -> Response:
+    return _editor_page(request, account, article_id)
+
+
+@router.post("/kb/articles/{article_id}", dependencies=[CsrfChecked])
+async def kb_article_save(request: Request, article_id: ArticleId, account: CurrentAccount) -> Response:
+    """A new version (back to draft: reviewed and published again before seats see it)."""
+    form = _form(await request.form())
+
+    def refused(exc: UserError, message: str) -> Response:
+        if exc.code in ("not_found", "forbidden"):
+            return render(request, "error.html", status_code=exc.status)
+        return _editor_page(request, account, article_id, form, message, exc.status)
+
+    show_errors_on(request, refused)
+    with open_db(request) as db:
+        service.edit(db, _person(request, account), article_id, dict(form))
+        db.commit()
+    return RedirectResponse(f"/kb/articles/{article_id}", status_code=303)
+
+
+@router.post("/kb/articles/{article_id}/step", dependencies=[CsrfChecked])
+async def kb_article_step(
+    request: Request, article_id: ArticleId, account: CurrentAccount, settings: SettingsDep
+) -> Response:
+    raw = await request.form()
+    step = str(raw.get("step", ""))[:16]
+    note = str(raw.get("note", ""))[:500]
+
+    def refused(exc: UserError, message: str) -> Response:
+        if exc.code in ("not_found", "forbidden"):
+            return render(request, "error.html", status_code=exc.status)
+        return _editor_page(request, account, article_id, None, message, exc.status)
+
+    show_errors_on(request, refused)
+    if step not in STEPS:
+        raise service.KnowledgeError(f"unknown step {step!r}")
+    person = _person(request, account)
+    with open_db(request) as db:
+        if step == "review":
+            service.review(db, person, article_id, note)
+        elif step == "send_back":
+            service.send_back(db, person, article_id, note)
+        elif step == "publish":
+            service.publish(db, person, article_id, china_now(settings).date())
+        elif step == "expire":
+            service.expire(db, person, article_id, note)
+        else:
+            raise service.KnowledgeError(f"unknown step {step!r}")
+        db.commit()
+    return RedirectResponse(f"/kb/articles/{article_id}", status_code=303)
+
+
+@router.post("/kb/articles/{article_id}/attachments", dependencies=[CsrfChecked])
+async def kb_attachment_upload(
+    request: Request,
+    article_id: ArticleId,
+    account: CurrentAccount,
+    settings: SettingsDep,
+    file: UploadFile | None = File(None),
+) -> Response:
+    """One file for the article (editors): PDF, image, Word or Excel, up to 5 MB."""
+
+    def refused(exc: UserError, message: str) -> Response:
+        if exc.code in ("not_found", "forbidden"):
+            return render(request, "error.html", status_code=exc.status)
+        return _editor_page(request, account, article_id, None, message, exc.status)
+
+    show_errors_on(request, refused)
+    if file is None or not file.filename:
+        raise service.KnowledgeError("choose a file")
+    data = await file.read(attachments.MAX_BYTES + 1)
+    with open_db(request) as db:
+        attachments.add(db, settings, _person(request, account), article_id, file.filename, data)
+        db.commit()
+    return RedirectResponse(f"/kb/articles/{article_id}", status_code=303)
+
+
+@router.post("/kb/articles/{article_id}/attachments/{file_id}/remove", dependencies=[CsrfChecked])
+def kb_attachment_remove(
+    request: Request,
+    article_id: ArticleId,
+    file_id: Annotated[str, Path(max_length=40)],
+    account: CurrentAccount,
+) -> Response:
+    def refused(exc: UserError, message: str) -> Response:
+        if exc.code in ("not_found", "forbidden"):
+            return render(request, "error.html", status_code=exc.status)
+        return _editor_page(request, account, article_id, None, message, exc.status)
+
+    show_errors_on(request, refused)
+    with open_db(request) as db:
+        attachments.remove(db, _person(request, account), article_id, file_id)
+        db.commit()
+    return RedirectResponse(f"/kb/articles/{article_id}", status_code=303)
+
+
+@router.get("/kb/articles/{article_id}/attachments/{file_id}")
+def kb_attachment(
+    request: Request,
+    article_id: ArticleId,
+    file_id: Annotated[str, Path(max_length=40)],
+    account: CurrentAccount,
+    settings: SettingsDep,
+) -> Response:
+    """A signed-in seat opens the files of a published article; editors and reviewers any."""
+    with open_db(request) as db:
+        a = db.get(Article, article_id)
+        if a is None or (
+            a.status != ArticleStatus.PUBLISHED and not service.roles_of(db, _person(request, account))
+        ):
+            return render(request, "error.html", status_code=404)
+        try:
+            path, entry = attachments.find(settings, a, file_id)
+        except service.KnowledgeError:
+            return render(request, "error.html", status_code=404)
+    return FileResponse(
+        path,
+        media_type=entry["type"],
+        filename=entry["name"],
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
@@ -42,7 +43,8 @@ class Article(SQLModel, table=True):
     source_number: str = Field(default="", max_length=64)  # 文号
     valid_from: date | None = None
     valid_until: date | None = Field(default=None, index=True)
-    attachments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # {"id": stored name, "name", "type", "size"} (callcenter.knowledge.attachments)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=ArticleStatus.DRAFT.value, max_length=16, index=True)
     version: int = 1
     demo: bool = False

@@ -83,7 +83,7 @@ def grant(session: Session, username: str, role: str) -> None:
         session.add(KbMember(username=username[:64], role=role))
 
 
-def _need(session: Session, person: Person, role: KbRole) -> None:
+def need(session: Session, person: Person, role: KbRole) -> None:
     if role.value not in roles_of(session, person):
         raise KnowledgeError(f"the {role.value} role is needed", "forbidden")
 
@@ -125,13 +125,6 @@ def _apply(article: Article, data: dict[str, Any]) -> None:
         article.valid_from = _date(data["valid_from"], "valid_from")
     if "valid_until" in data:
         article.valid_until = _date(data["valid_until"], "valid_until")
-    if "attachments" in data:
-        items = data["attachments"] or []
-        if isinstance(items, str):
-            items = items.splitlines()
-        article.attachments = [clean_text(str(a), 200, "attachments") for a in items if str(a).strip()][
-            :MAX_ATTACHMENTS
-        ]
     if not article.title.strip():
         raise KnowledgeError("a title is required")
     if not (article.spoken.strip() or article.answer.strip()):
@@ -164,7 +157,7 @@ def _check_category(session: Session, article: Article) -> None:
             raise KnowledgeError("unknown category")
 
 
-def _step(session: Session, article: Article, action: str, person: Person, note: str = "") -> None:
+def step(session: Session, article: Article, action: str, person: Person, note: str = "") -> None:
     record_version(session, article, action, person.username, note)
     audit(
         session,
@@ -187,7 +180,7 @@ def get(session: Session, article_id: int) -> Article:
 
 def create(session: Session, person: Person, data: dict[str, Any], demo: bool = False) -> Article:
     """A new draft (editors)."""
-    _need(session, person, KbRole.EDITOR)
+    need(session, person, KbRole.EDITOR)
     article = Article(title="", created_by=person.username, edited_by=person.username, demo=demo)
     _apply(article, data)
     _check_category(session, article)
@@ -195,14 +188,14 @@ def create(session: Session, person: Person, data: dict[str, Any], demo: bool = 
         article.owner = person.username
     session.add(article)
     session.flush()
-    _step(session, article, "create", person)
+    step(session, article, "create", person)
     return article
 
 
 def edit(session: Session, person: Person, article_id: int, data: dict[str, Any]) -> Article:
     """A new version of the content; it goes back to draft and out of search until reviewed and
     published again (a changed answer is checked before seats read it out)."""
-    _need(session, person, KbRole.EDITOR)
+    need(session, person, KbRole.EDITOR)
     article = get(session, article_id)
     was_published = article.status == ArticleStatus.PUBLISHED
     _apply(article, data)
@@ -215,13 +208,13 @@ def edit(session: Session, person: Person, article_id: int, data: dict[str, Any]
     if was_published:
         search.unindex(session, article_id)
     session.add(article)
-    _step(session, article, "edit", person)
+    step(session, article, "edit", person)
     return article
 
 
 def review(session: Session, person: Person, article_id: int, note: str = "") -> Article:
     """draft → reviewed, by a reviewer other than the last editor."""
-    _need(session, person, KbRole.REVIEWER)
+    need(session, person, KbRole.REVIEWER)
     article = get(session, article_id)
     if article.status != ArticleStatus.DRAFT:
         raise KnowledgeError(f"only a draft is reviewed (this one is {article.status})", "state")
@@ -231,13 +224,13 @@ def review(session: Session, person: Person, article_id: int, note: str = "") ->
     article.reviewed_by = person.username
     article.updated_at = utcnow()
     session.add(article)
-    _step(session, article, "review", person, note)
+    step(session, article, "review", person, note)
     return article
 
 
 def send_back(session: Session, person: Person, article_id: int, note: str) -> Article:
     """reviewed or draft → draft with the reviewer's note (what to change)."""
-    _need(session, person, KbRole.REVIEWER)
+    need(session, person, KbRole.REVIEWER)
     article = get(session, article_id)
     if article.status not in (ArticleStatus.DRAFT, ArticleStatus.REVIEWED):
         raise KnowledgeError(f"not under review (this one is {article.status})", "state")
@@ -246,13 +239,13 @@ def send_back(session: Session, person: Person, article_id: int, note: str) -> A
     article.status = ArticleStatus.DRAFT.value
     article.reviewed_by = ""
     session.add(article)
-    _step(session, article, "send_back", person, note)
+    step(session, article, "send_back", person, note)
     return article
 
 
 def publish(session: Session, person: Person, article_id: int, today: date) -> Article:
     """reviewed → published (in search), unless already past its last valid day."""
-    _need(session, person, KbRole.REVIEWER)
+    need(session, person, KbRole.REVIEWER)
     article = get(session, article_id)
     if article.status != ArticleStatus.REVIEWED:
         raise KnowledgeError(f"only a reviewed article is published (this one is {article.status})", "state")
@@ -262,13 +255,13 @@ def publish(session: Session, person: Person, article_id: int, today: date) -> A
     article.published_at = utcnow()
     session.add(article)
     search.index(session, article)
-    _step(session, article, "publish", person)
+    step(session, article, "publish", person)
     return article
 
 
 def expire(session: Session, person: Person, article_id: int, note: str = "") -> Article:
     """published → expired (withdrawn by a reviewer)."""
-    _need(session, person, KbRole.REVIEWER)
+    need(session, person, KbRole.REVIEWER)
     article = get(session, article_id)
     if article.status != ArticleStatus.PUBLISHED:
         raise KnowledgeError(f"only a published article expires (this one is {article.status})", "state")
@@ -282,7 +275,7 @@ def _expire(session: Session, article: Article, person: Person, note: str) -> No
     article.updated_at = utcnow()
     session.add(article)
     search.unindex(session, article.id)
-    _step(session, article, "expire", person, note)
+    step(session, article, "expire", person, note)
 
 
 SYSTEM = Person("system", "system")
@@ -322,7 +315,7 @@ def versions(session: Session, article_id: int) -> list[ArticleVersion]:
 
 def add_synonyms(session: Session, person: Person, words: list[str]) -> Synonym:
     """A synonym group (editors): 低保, 最低生活保障 …"""
-    _need(session, person, KbRole.EDITOR)
+    need(session, person, KbRole.EDITOR)
     cleaned = [clean_text(w, 40, "words") for w in words if w.strip()]
     if len(cleaned) < 2:
         raise KnowledgeError("a synonym group has at least two words")

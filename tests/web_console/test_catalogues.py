@@ -33,6 +33,7 @@ from callcenter.statistics import service as stats_service
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
 from dispatch.transitions import ACTIONS
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
+from web_console.knowledge import STEPS as KB_STEPS
 from web_console.reports import ORDER_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "admin.phone.": values(Phone),
     "kb.status.": values(ArticleStatus),
     "kb.feedback.": FEEDBACK_KINDS,
+    "kb.step.": KB_STEPS,
 }
 
 # Page-script prefixes (keys without "js.") -> values.

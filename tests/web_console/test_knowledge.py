@@ -168,3 +168,41 @@ def test_managers_page_lifecycle_api_import_export(db, client, web, kb):
     with session_scope(db) as s:
         imported = s.exec(select(Article).where(Article.title == "居住证续签")).one()
         assert imported.status == "draft" and imported.category_id is not None
+
+
+def test_attachments_bounded_checked_and_for_editors_only(db, client, web, kb):
+    token = login(client, web, "seat1001")
+    url = f"/kb/articles/{kb['dibao-apply']}/attachments"
+    pdf = ("a.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")
+    # A seat without the editor role: refused, nothing stored.
+    assert client.post(url, data={"csrf": token}, files={"file": pdf}).status_code == 403
+    page = client.get(f"/kb/articles/{kb['dibao-apply']}")  # published: readable, not editable
+    assert page.status_code == 200 and 'id="kb-save"' not in page.text and 'id="kb-upload"' not in page.text
+    with session_scope(db) as s:
+        from_db = s.get(Article, kb["dibao-apply"])
+        assert from_db is not None and from_db.attachments == []
+    client.post("/logout", data={"csrf": token})
+    token = login(client, web, "admin")
+    big = ("big.pdf", b"%PDF-" + b"0" * (5 * 1024 * 1024), "application/pdf")
+    exe = ("tool.pdf", b"MZ\x90\x00" * 10, "application/pdf")
+    html = ("page.png", b"<html><script>alert(1)</script>", "image/png")
+    for bad in (big, exe, html):
+        r = client.post(url, data={"csrf": token}, files={"file": bad})
+        assert r.status_code == 422, (bad[0], r.status_code)
+    for _ in range(10):
+        assert (
+            client.post(url, data={"csrf": token}, files={"file": pdf}, follow_redirects=False).status_code
+            == 303
+        )
+    assert client.post(url, data={"csrf": token}, files={"file": pdf}).status_code == 422  # at most 10
+    for hostile in ("..%2F..%2Fsecrets.json", "0" * 32 + ".exe", "x"):
+        assert client.get(f"/kb/articles/{kb['dibao-apply']}/attachments/{hostile}").status_code == 404
+    with session_scope(db) as s:
+        a = s.get(Article, kb["dibao-apply"])
+        assert a is not None and len(a.attachments) == 10
+        first = a.attachments[0]["id"]
+    r = client.post(f"{url}/{first}/remove", data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303
+    with session_scope(db) as s:
+        a = s.get(Article, kb["dibao-apply"])
+        assert a is not None and len(a.attachments) == 9 and first not in {x["id"] for x in a.attachments}
