@@ -375,4 +375,5 @@ ORDER_KEYS = (
     "return_rate",
     "rehandle_rate",
     "satisfaction",
+    "answered_directly",
 )

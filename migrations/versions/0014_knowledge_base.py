@@ -1,5 +1,6 @@
 """the knowledge base: articles, versions, roles, synonyms, the search index (FTS5 on SQLite, a
-tsvector with GIN on PostgreSQL), uses, feedback and searches that found nothing
+tsvector with GIN on PostgreSQL), uses, feedback and searches that found nothing; the order
+statistics' count of orders answered directly
 
 Revision ID: 0014
 Revises: 0013
@@ -121,9 +122,14 @@ def upgrade() -> None:
     else:
         op.add_column("kb_doc", sa.Column("tsv", sa.dialects.postgresql.TSVECTOR(), nullable=True))
         op.execute("CREATE INDEX kb_doc_tsv ON kb_doc USING gin (tsv)")
+    # The order statistics count the orders answered directly on the call (直接答复).
+    with op.batch_alter_table("stat_order_day") as batch:
+        batch.add_column(sa.Column("answered", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("stat_order_day") as batch:
+        batch.drop_column("answered")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE kb_fts")
     for table in (
