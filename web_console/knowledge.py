@@ -434,6 +434,7 @@ def _editor_page(
 def kb_articles(
     request: Request,
     account: CurrentAccount,
+    settings: SettingsDep,
     status: str = Query("", max_length=16),
     q: str = Query("", max_length=100),
 ) -> Response:
@@ -448,8 +449,17 @@ def kb_articles(
         if q.strip():
             stmt = stmt.where(col(Article.title).contains(q.strip()))
         rows = db.exec(stmt).all()
+        # The owner's own articles that lapse within 30 days, above the list (timely updates).
+        mine = service.expiring(db, china_now(settings).date(), 30, owner=account.username)
         return render(
-            request, "kb_articles.html", account=account, articles=rows, status=status, q=q, roles=roles
+            request,
+            "kb_articles.html",
+            account=account,
+            articles=rows,
+            status=status,
+            q=q,
+            roles=roles,
+            mine=mine,
         )
 
 

@@ -5,11 +5,13 @@ the managers' page, Excel import and export."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlmodel import select
 
+from callcenter.clock import china_now
 from callcenter.database import session_scope
 from callcenter.knowledge.models import Article, Feedback, SearchMiss, Use
 from dispatch.models import OrderHistory, Status, WorkOrder
@@ -206,3 +208,19 @@ def test_attachments_bounded_checked_and_for_editors_only(db, client, web, kb):
     with session_scope(db) as s:
         a = s.get(Article, kb["dibao-apply"])
         assert a is not None and len(a.attachments) == 9 and first not in {x["id"] for x in a.attachments}
+
+
+def test_owner_sees_their_articles_lapsing_soon(db, client, web, kb):
+    today = china_now(db).date()
+    with session_scope(db) as s:
+        a = s.get(Article, kb["dibao-apply"])
+        assert a is not None
+        a.owner, a.valid_until = "seat1001", today + timedelta(days=10)
+        s.add(a)
+        s.commit()
+    login(client, web, "seat1001")
+    page = client.get("/kb/articles").text
+    assert 'id="kb-mine-expiring"' in page and f'data-id="{a.id}"' in page
+    assert (today + timedelta(days=10)).isoformat() in page
+    login(client, web, "seat1002")
+    assert 'id="kb-mine-expiring"' not in client.get("/kb/articles").text
