@@ -451,6 +451,8 @@ def kb_articles(
         rows = db.exec(stmt).all()
         # The owner's own articles that lapse within 30 days, above the list (timely updates).
         mine = service.expiring(db, china_now(settings).date(), 30, owner=account.username)
+        # Seats' "wrong or missing" reports on the owner's articles.
+        told = service.open_feedback(db, owner=account.username, limit=50)
         return render(
             request,
             "kb_articles.html",
@@ -460,6 +462,8 @@ def kb_articles(
             q=q,
             roles=roles,
             mine=mine,
+            told=told,
+            day=local_day,
         )
 
 

@@ -210,7 +210,7 @@ def test_attachments_bounded_checked_and_for_editors_only(db, client, web, kb):
         assert a is not None and len(a.attachments) == 9 and first not in {x["id"] for x in a.attachments}
 
 
-def test_owner_sees_their_articles_lapsing_soon(db, client, web, kb):
+def test_owner_sees_their_articles_lapsing_soon_and_reports_on_them(db, client, web, kb):
     today = china_now(db).date()
     with session_scope(db) as s:
         a = s.get(Article, kb["dibao-apply"])
@@ -218,9 +218,14 @@ def test_owner_sees_their_articles_lapsing_soon(db, client, web, kb):
         a.owner, a.valid_until = "seat1001", today + timedelta(days=10)
         s.add(a)
         s.commit()
+        s.add(
+            Feedback(article_id=a.id, kind="wrong", text="材料清单变了<b>", owner="seat1001", by="seat1002")
+        )
+        s.commit()
     login(client, web, "seat1001")
     page = client.get("/kb/articles").text
     assert 'id="kb-mine-expiring"' in page and f'data-id="{a.id}"' in page
+    assert 'id="kb-mine-feedback"' in page and "材料清单变了&lt;b&gt;" in page
     assert (today + timedelta(days=10)).isoformat() in page
     login(client, web, "seat1002")
     assert 'id="kb-mine-expiring"' not in client.get("/kb/articles").text
