@@ -11,10 +11,11 @@ from sqlmodel import Session
 
 from callcenter.audit.service import record as audit
 from callcenter.config import Settings
-from dispatch import attachments, transitions
+from callcenter.knowledge import service as knowledge
+from dispatch import attachments, service, transitions
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
-from dispatch.models import WorkOrder
+from dispatch.models import Action, WorkOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,62 @@ def act_on_order(
         transition=transitions.canonical_action(action),
         before=before,
         after=order.status,
+        via=requester.via,
+    )
+    return order
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The call a question came on: its id, the resident if known, the number and name shown."""
+
+    linkedid: str = ""
+    resident_id: int | None = None
+    phone: str = ""
+    name: str = ""
+
+
+def answer_with_article(
+    session: Session,
+    settings: Settings,
+    article_id: int,
+    actor: Actor,
+    requester: Requester,
+    caller: Caller,
+    summary: str = "",
+) -> WorkOrder:
+    """A 咨询 answered on the call from a knowledge-base article: a new order, closed at once by
+    直接答复 with the article's spoken answer, the use counted on the article and linked to the
+    order, and the audit line; the caller commits."""
+    article = knowledge.get(session, article_id)
+    if article.status != "published":
+        raise knowledge.KnowledgeError("only a published article answers a call", "state")
+    order = service.create_order(
+        session,
+        actor,
+        order_type="咨询",
+        summary=summary.strip() or article.title,
+        category_id=article.category_id,
+        resident_id=caller.resident_id,
+        caller_phone=caller.phone,
+        caller_name=caller.name,
+        call_linkedid=caller.linkedid,
+        settings=settings,
+    )
+    answer = f"知识库#{article.id} v{article.version}《{article.title}》：{article.spoken or article.answer}"
+    transitions.transition(session, order, Action.ANSWER.value, actor, settings=settings, note=answer[:1000])
+    assert order.id is not None
+    knowledge.record_use(session, article_id, order.id, actor.username)
+    audit(
+        session,
+        requester.name,
+        "order.create",
+        target=f"order:{order.number}",
+        role=requester.role,
+        ip=requester.ip,
+        status=order.status,
+        linkedid=order.call_linkedid,
+        article=article_id,
         via=requester.via,
     )
     return order

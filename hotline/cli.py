@@ -10,6 +10,7 @@ from asterisk_conf.cli import register as register_asterisk
 from callcenter.callcontrol.recordings import register as register_recordings
 from callcenter.config import get_settings
 from callcenter.database import migrate
+from callcenter.knowledge.cli import register as register_knowledge
 from dispatch.cli import register as register_dispatch
 from hotline.serve import register as register_serve
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_serve(sub)
     register_dispatch(sub)
     register_recordings(sub)
+    register_knowledge(sub)
     return parser
 
 

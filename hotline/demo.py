@@ -48,10 +48,12 @@ from callcenter.config import CHINA_TZ
 from callcenter.database import saved_id, table_of
 from callcenter.directory.models import CallQueue, Community, Grid, Jurisdiction, Outlet, ServiceNumber
 from callcenter.ivr.demo import load_ivr_demo
+from callcenter.knowledge import demo as knowledge_demo
+from callcenter.knowledge.models import Article
 from callcenter.residents.models import Resident
 from callcenter.statistics.demo import load_history
 from dispatch.demo import DemoOrder, PastOrder, load_dispatch_demo
-from dispatch.models import WorkOrder
+from dispatch.models import Category, WorkOrder
 
 DEMO_PASSWORD = "demo12345"
 # Settings.sip_realm's default; each account keeps the realm its digest was made for.
@@ -597,6 +599,7 @@ def demo_counts(session: Session) -> dict[str, int]:
         "service_numbers": _count(session, ServiceNumber.id),
         "work_orders": _count(session, WorkOrder.id),
         "call_records": _count(session, CallRecord.id),
+        "kb_articles": _count(session, Article.id),
     }
 
 
@@ -733,6 +736,10 @@ def load_demo(
     load_history(session)
     # Skill queues, the 12345 queue, a menu and office hours on 96346
     load_ivr_demo(session, HOTLINE_QUEUE)
+    # The knowledge base: articles about the district's services and places, with synonyms
+    category_ids = {c.code: c.id for c in session.exec(select(Category)) if c.id is not None}
+    places = [(name, list(urban), rural) for name, _code, urban, rural in DISTRICT]
+    knowledge_demo.load(session, places, category_ids, now.date())
     session.commit()
     return {**demo_counts(session), "created": True}
 

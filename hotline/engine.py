@@ -21,6 +21,7 @@ from callcenter.config import Settings
 from callcenter.ivr.routing import IvrRuntime
 from callcenter.ivr.service import read_menu
 from callcenter.ivr.voicemail import VoicemailPurge
+from callcenter.knowledge.workers import ExpirySweep
 from callcenter.seats.workers import SeatCommands
 from callcenter.statistics.daily import DailyMailer
 from callcenter.statistics.follower import StatsFollower
@@ -75,6 +76,7 @@ class Engine:
         self.followups = FollowUpResults(settings, bus)
         # Administrators' changes (routing rules, categories): cached tables dropped at once.
         self.config_follower = ConfigFollower(bus)
+        self.kb_expiry = ExpirySweep(settings)  # knowledge-base articles past their last day
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # Started in this order, stopped in reverse; the AMI login comes last, when every
@@ -94,6 +96,7 @@ class Engine:
             self.deadlines,
             self.followups,
             self.config_follower,
+            self.kb_expiry,
         ]
         self._started: list[Component] = []
 

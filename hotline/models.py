@@ -8,6 +8,7 @@ import callcenter.callcontrol.models
 import callcenter.calls.models
 import callcenter.directory.models
 import callcenter.ivr.models
+import callcenter.knowledge.models
 import callcenter.records.models
 import callcenter.residents.models
 import callcenter.statistics.models
@@ -21,6 +22,7 @@ MODEL_MODULES = (
     callcenter.calls.models,
     callcenter.directory.models,
     callcenter.ivr.models,
+    callcenter.knowledge.models,
     callcenter.records.models,
     callcenter.residents.models,
     callcenter.statistics.models,

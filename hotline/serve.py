@@ -25,6 +25,7 @@ from callcenter.accounts.models import Account
 from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, saved_id, session_scope
+from callcenter.knowledge import segment
 from callcenter.mail import demo_mailbox
 from callcenter.statistics.follower import rebuild
 from dispatch.workers import ConfigFollower
@@ -70,6 +71,9 @@ async def serve(
         if follower:
             await follower.start()
         if web:
+            # The segmenter's dictionary takes a second to load: loaded now, not on the first
+            # search a seat types.
+            warming = asyncio.create_task(asyncio.to_thread(segment.warm))
             app = create_app(settings, bus)
             app.state.engine = eng
             config = uvicorn.Config(
@@ -91,6 +95,7 @@ async def serve(
             server.should_exit = True
             await web_task
             stop_task.cancel()
+            await warming
         else:
             await stop.wait()
     finally:

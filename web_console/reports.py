@@ -378,4 +378,5 @@ ORDER_KEYS = (
     "return_rate",
     "rehandle_rate",
     "satisfaction",
+    "answered_directly",
 )

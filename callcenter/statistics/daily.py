@@ -82,6 +82,7 @@ def fmt(v: Any, key: str = "") -> str:
         "on_time_resolution",
         "return_rate",
         "rehandle_rate",
+        "answered_directly",
     ):
         return f"{v * 100:.1f}%"
     if isinstance(v, float):

@@ -163,6 +163,7 @@ class StatOrderDay(SQLModel, table=True):
     rehandled: int = 0
     followed_up: int = 0
     satisfied: int = 0
+    answered: int = 0  # 直接答复 on the call
 
 
 class DiagnosticRun(SQLModel, table=True):

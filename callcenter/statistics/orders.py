@@ -26,7 +26,9 @@ Definitions (docs/statistics.md):
   that were resolved;
 - return rate (回退率): orders returned at least once ÷ orders;
 - re-handling rate (重办率): orders re-handled at least once ÷ resolved orders;
-- satisfaction (满意率): 满意 + 基本满意 (or 4–5) ÷ orders followed up.
+- satisfaction (满意率): 满意 + 基本满意 (or 4–5) ÷ orders followed up;
+- answered directly (直接答复率): orders whose history has a 直接答复 (answered on the call, from
+  the knowledge base or not) ÷ orders; the 咨询 row is the share of questions answered on the call.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, column, func, inspect, or_, select, table
+from sqlalchemy import Connection, and_, case, column, exists, func, inspect, or_, select, table
 from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -66,6 +68,10 @@ COLUMNS = {
     "satisfaction": "satisfaction",
 }
 SATISFIED = ("满意", "基本满意", "4", "5")
+# The order history (dispatch/models.py OrderHistory), read by name: a 直接答复 step marks an order
+# answered on the call.
+HISTORY = table("order_history", column("order_id"), column("action"))
+ANSWERED = "直接答复"
 GROUPS = ("type", "category", "community", "outlet", "seat")
 _GROUP_KEY = {
     "type": "order_type",
@@ -109,6 +115,7 @@ def _columns(conn: Connection) -> tuple[frozenset[str], dict[str, Any], Any]:
     cols = {
         k: column(v, UTCDateTime()) if k in _TIMES else column(v) for k, v in COLUMNS.items() if k in have
     }
+    cols["_id"] = column("id")  # every order has one; the history is joined on it
     return have, cols, table(TABLE, *cols.values())
 
 
@@ -136,6 +143,8 @@ def _parts(have: frozenset[str], cols: dict[str, Any], now: datetime) -> dict[st
         sat = cols["satisfaction"]
         parts["followed_up"] = cnt(and_(sat.is_not(None), sat != ""))
         parts["satisfied"] = cnt(sat.in_(SATISFIED))
+    answered = exists().where(HISTORY.c.order_id == cols["_id"], HISTORY.c.action == ANSWERED)
+    parts["answered"] = cnt(answered)
     return parts
 
 
@@ -275,6 +284,7 @@ def _figures(m: dict[str, Any]) -> dict[str, Any]:
         if "rehandled" in m and resolved is not None
         else None,
         "satisfaction": _rate(m["satisfied"], m.get("followed_up")) if "satisfied" in m else None,
+        "answered_directly": _rate(m["answered"], m.get("orders")) if "answered" in m else None,
     }
 
 

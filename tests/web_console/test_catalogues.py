@@ -25,6 +25,8 @@ from callcenter.dialout import policy as dialout_policy
 from callcenter.directory import imports
 from callcenter.i18n import CATALOGUES
 from callcenter.ivr.service import SCHEDULES
+from callcenter.knowledge.models import ArticleStatus
+from callcenter.knowledge.service import FEEDBACK_KINDS
 from callcenter.statistics import diagnostics, exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
@@ -32,6 +34,7 @@ from dispatch import config_file
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
 from dispatch.transitions import ACTIONS
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
+from web_console.knowledge import STEPS as KB_STEPS
 from web_console.reports import ORDER_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +89,9 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "admin.phone.": values(Phone),
     "config.part.": config_file.PARTS,
     "diag.": diagnostics.TIMINGS,
+    "kb.status.": values(ArticleStatus),
+    "kb.feedback.": FEEDBACK_KINDS,
+    "kb.step.": KB_STEPS,
 }
 
 # Page-script prefixes (keys without "js.") -> values.

@@ -55,6 +55,14 @@ def test_order_figures(settings):
                     ts(base),
                 ),
             )
+        # The last 咨询 was answered on the call (直接答复); another step on it counts once.
+        last = c.exec_driver_sql("SELECT id FROM workorder WHERE number = 'T3'").scalar()
+        for action in ("直接答复", "回访"):
+            c.exec_driver_sql(
+                "INSERT INTO order_history (order_id, at, actor, role, action, from_status, to_status, note)"
+                " VALUES (?, ?, 'seat1002', 'seat', ?, '受理', '归档', '')",
+                (last, ts(base), action),
+            )
     orders._present_cache.clear()
     with eng.connect() as c:
         direct = orders.order_report(c, "2026-11-27", "2026-11-27", "type", now=now)
@@ -64,7 +72,9 @@ def test_order_figures(settings):
     # 咨询: one accepted on time, one never accepted and past its deadline; one resolved (on time).
     assert by_type["咨询"]["on_time_acceptance"] == 0.5 and by_type["咨询"]["on_time_resolution"] == 0.5
     assert by_type["咨询"]["rehandle_rate"] == 1.0 and by_type["咨询"]["satisfaction"] == 1.0
+    assert by_type["咨询"]["answered_directly"] == 0.5 and by_type["投诉"]["answered_directly"] == 0.0
     assert direct["total"]["orders"] == 4 and direct["missing"] == []
+    assert direct["total"]["answered_directly"] == 0.25
     with eng.begin() as c:
         assert orders.refresh_rollup(c, now=now) > 0
     with eng.connect() as c:
