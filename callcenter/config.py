@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     supervisor_phones: list[str] = []  # mobiles that get the 督办 SMS (e-mail: supervisor_emails)
     deadline_check_s: float = 30.0  # how often the scheduler looks for 催办 / 督办
 
+    # The resident's page (order number + query code), as registered with the SMS platform: the
+    # one link a resident's SMS may carry (fixed, never a variable). Empty: public_url("/q").
+    resident_page_url: str = ""
+    # Rating replies and page ratings are taken for this long after 办结.
+    resident_rating_days: int = 15
+
+    def resident_page(self) -> str:
+        return self.resident_page_url or self.public_url("/q")
+
     def public_url(self, path: str) -> str:
         base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"
         return base.rstrip("/") + path

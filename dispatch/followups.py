@@ -4,7 +4,8 @@ Resolving an order requests the call in the same transaction (``transitions.tran
 telephony calls the resident and publishes ``followup.result`` with the order's reference. Here a
 keyed rating becomes the 回访 transition, by the system, so it counts for the seat who took the
 order and the outlet that resolved it. An unreachable resident leaves the order resolved, for a
-seat to follow up by phone (the order list shows it waiting for 回访).
+seat to follow up by phone (the order list shows it waiting for 回访), after an SMS has asked
+the resident for a rating by reply (``notices.ask_rating_by_sms``; the reply is the 回访 too).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from callcenter.database import session_scope
 from callcenter.messages import FollowUpResult
 from dispatch.actors import Actor
 from dispatch.models import Status, WorkOrder
+from dispatch.notices import ask_rating_by_sms
 from dispatch.transitions import RATING_SATISFACTION, transition
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ def apply_result(settings: Settings, result: FollowUpResult) -> str:
     number = reference[len(PREFIX) :]
     rating = result.rating
     if result.status != "rated" or rating is None or rating not in RATING_SATISFACTION:
-        return "unreachable"
+        return _unreachable(settings, number)
     with session_scope(settings) as s:
         order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).first()
         if order is None:
@@ -54,6 +56,17 @@ def apply_result(settings: Settings, result: FollowUpResult) -> str:
         )
         s.commit()
     return "followed up"
+
+
+def _unreachable(settings: Settings, number: str) -> str:
+    """The call found no one: ask by SMS; without a mobile (or after TD) a seat follows up."""
+    with session_scope(settings) as s:
+        order = s.exec(select(WorkOrder).where(WorkOrder.number == number)).first()
+        if order is None or order.status != Status.RESOLVED:
+            return "unreachable"
+        asked = ask_rating_by_sms(s, settings, order)
+        s.commit()
+    return "rating asked by SMS" if asked else "unreachable: for a seat"
 
 
 class FollowUpResults:

@@ -35,7 +35,7 @@ def test_resolving_requests_the_call_and_the_rating_becomes_the_follow_up(settin
 
     assert followups.apply_result(
         settings, FollowUpResult.from_json({"reference": f"order:{number}", "status": "unreachable"})
-    ) == ("unreachable")
+    ) == ("rating asked by SMS")  # the resident's mobile: the rating is asked for by SMS
     result = {"reference": f"order:{number}", "status": "rated", "rating": 4}
     assert followups.apply_result(settings, FollowUpResult.from_json(result)) == "followed up"
     with session_scope(settings) as s:

@@ -1,0 +1,45 @@
+"""calls and orders for the resident: seconds from answer to the first seat ringing, the
+order's query code and the resident's comment, SMS opt-outs
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("callrecord") as batch:
+        batch.add_column(sa.Column("first_ring_s", sa.Float(), nullable=True))
+    with op.batch_alter_table("workorder") as batch:
+        batch.add_column(
+            sa.Column("query_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False, server_default="")
+        )
+        batch.add_column(
+            sa.Column(
+                "resident_comment", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False, server_default=""
+            )
+        )
+    op.create_table(
+        "sms_optout",
+        sa.Column("number", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("number"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("sms_optout")
+    with op.batch_alter_table("workorder") as batch:
+        batch.drop_column("resident_comment")
+        batch.drop_column("query_code")
+    with op.batch_alter_table("callrecord") as batch:
+        batch.drop_column("first_ring_s")
