@@ -130,6 +130,9 @@ PUBLIC_ROUTES: frozenset[str] = frozenset(
         "/open311/v2/tokens/{token}.{fmt}",
         # Signed outlet links: the token names one order and one outlet (outlet_pages.py)
         "/o/{token}",
+        # The resident's page: the order number and its query code are the key (resident_query.py)
+        "/q",
+        "/q/rate",
     }
 )
 

@@ -28,6 +28,7 @@ from callcenter.ivr.service import SCHEDULES
 from callcenter.statistics import exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
+from dispatch import resident
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
 from dispatch.transitions import ACTIONS
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
@@ -75,7 +76,11 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "basic.field.": {f for kind in EDITABLE for f in imports.COLUMNS[kind]}
     | {f for fields in EDIT_FIELDS.values() for f in fields},
     # sms.flows.Outcome.code as stored on the inbound reply; "replay" is refused and never stored
-    "msg.outcome.": ("applied", "malformed", "unknown_sender", "unknown_code", "refused"),
+    "msg.outcome.": ("applied", "malformed", "unknown_sender", "unknown_code", "refused")
+    + ("opted_out", "rated", "no_order"),  # a resident's 退订 and rating replies
+    "resident.step.": set(resident.RESIDENT_STEPS.values()),
+    "resident.status.": resident.STATUS_KEYS,
+    "resident.rating.": ("1", "2", "3", "4", "5"),
     "stats.by.": stats_service.GROUPS,
     "stats.def.": [k for k, _ in exports.QUEUE_COLUMNS + exports.SEAT_COLUMNS] + list(ORDER_KEYS),
     "stats.orders.": ORDER_KEYS,
