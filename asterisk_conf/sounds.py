@@ -45,6 +45,8 @@ PROMPTS: dict[str, str] = {
         "一般请按三，不满意请按四，非常不满意请按五。"
     ),
     "followup_thanks": "感谢您的评价，再见。",
+    # A missed call called back: the resident hears who calls and why before the seat speaks.
+    "missed_callback_hello": "您好，这里是社区服务热线。您刚才来电没有接通，现在给您回电。",
 }
 _PIPELINE = f"espeak-ng -s {SPEED_WPM}/sox 8000 Hz mono s16 trimmed v2"
 # A C-major chime, note (Hz) and length (s); silence between repetitions.

@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     callback_offer_after_s: int = 30  # the offer is announced after this wait
     callback_attempts: int = 3
     callback_retry_s: int = 120
+    # Missed calls (abandoned in queue, out of hours) are listed for the seats; with this on the
+    # engine also calls them back by itself when a seat of the queue is free in opening hours.
+    missed_callbacks_auto: bool = True
+    # A missed-call callback waits at most this long for its call to end (the talk included).
+    missed_callback_max_s: float = 3 * 3600.0
     followup_attempts: int = 3
     followup_retry_s: int = 600
     followup_digit_wait_s: int = 10

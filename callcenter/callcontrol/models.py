@@ -14,7 +14,10 @@ from callcenter.clock import utcnow
 
 
 class Callback(SQLModel, table=True):
-    """A caller who pressed the callback key in the queue: called back when a seat is free."""
+    """A caller to call back when a seat is free: one who pressed the callback key in the queue
+    (``requested``), or a missed call (漏接): hung up while waiting (``abandoned``) or called
+    out of hours (``closed``). Missed calls from one number merge into one item; a missed one
+    is called seat first (the seat's phone rings, then the resident's)."""
 
     id: int | None = Field(default=None, primary_key=True)
     linkedid: str = Field(default="", max_length=64, index=True)  # the call that asked for it
@@ -28,6 +31,12 @@ class Callback(SQLModel, table=True):
     seat: str = Field(default="", max_length=16)  # who talked to the resident in the end
     outcome: str = Field(default="", max_length=32)  # answered | noanswer | busy | ...
     done_at: datetime | None = None
+    kind: str = Field(default="requested", max_length=16)  # requested | abandoned | closed
+    did: str = Field(default="", max_length=32)  # the number called (its opening hours apply)
+    missed_count: int = 1  # missed calls merged into this item
+    last_missed_at: datetime | None = None
+    first_dialled_at: datetime | None = None  # the resident's phone first dialled back
+    call_linkedid: str = Field(default="", max_length=64)  # the call that called back
 
 
 class FollowUp(SQLModel, table=True):

@@ -1,0 +1,112 @@
+"""Missed calls called back (漏接回拨) through the real Asterisk: a resident who hangs up after
+waiting 10 s is called back by the engine as soon as a seat is free, the seat's phone first,
+then the resident's; a resident who calls again first closes the item."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlmodel import select
+
+from asterisk_conf.sipp import SippUAS, place_call
+from callcenter.callcontrol.models import Callback
+from callcenter.database import session_scope
+from tests.e2e.conftest import OUTSIDE_PORT, SEAT_PORT
+from tests.e2e.test_callbacks import pause, wait_row
+
+pytestmark = pytest.mark.e2e
+
+
+def _restart(app, **update) -> None:
+    """The app again with these settings (the child process gets them in its environment)."""
+    app.stop()
+    app.settings = app.settings.model_copy(update=update)
+    app.start()
+
+
+def _close_open_items(settings) -> None:
+    """Items left by other tests' calls are not this module's to dial."""
+    with session_scope(settings) as s:
+        for row in s.exec(select(Callback).where(Callback.status == "waiting")).all():
+            row.status = "done"
+            s.add(row)
+        s.commit()
+
+
+@pytest.fixture(scope="module")
+async def auto_app(app):
+    _close_open_items(app.settings)
+    await asyncio.to_thread(_restart, app, missed_callbacks_auto=True)
+    yield app
+    _close_open_items(app.settings)
+    await asyncio.to_thread(_restart, app, missed_callbacks_auto=False)
+
+
+async def test_an_abandoned_call_is_called_back_seat_first(auto_app, ami):
+    settings = auto_app.settings
+    caller = "13800003333"
+    await pause(ami, True)  # no seat free: the caller waits, then gives up after 10 s
+    try:
+        result = await place_call(settings, did="96345", caller=caller, hold_ms=10000)
+        assert result.ok, result.output
+        missed = await wait_row(settings, Callback, lambda r: r.phone == "+86" + caller, timeout=20)
+        assert (missed.kind, missed.status, missed.queue, missed.did) == (
+            "abandoned",
+            "waiting",
+            "hotline",
+            "96345",
+        )
+        abandon = ami.seen("QueueCallerAbandon")[-1]
+        assert missed.linkedid == abandon["Linkedid"]
+        # A second missed call from the same number joins the item.
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=3000)).ok
+        await wait_row(settings, Callback, lambda r: r.id == missed.id and r.missed_count == 2, timeout=20)
+    finally:
+        mark = len(ami.events)
+        freed = time.monotonic()
+        await pause(ami, False)
+    # A seat is free: its phone rings first, then the resident's, who hears why.
+    async with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=4000), SippUAS(port=OUTSIDE_PORT, ring_ms=500):
+        outside = await ami.wait_for(
+            lambda e: (
+                e in ami.events[mark:]
+                and e.get("Event") == "Newchannel"
+                and e.get("Channel", "").startswith("PJSIP/cc-outbound-")
+            ),
+            timeout=60,
+        )
+        dialled_after = time.monotonic() - freed
+        seat_leg = [
+            e
+            for e in ami.events[mark:]
+            if e.get("Event") == "Newchannel" and e.get("Channel", "").startswith("PJSIP/seat1001-")
+        ]
+        assert seat_leg and seat_leg[0]["Linkedid"] == outside["Linkedid"]
+        assert ami.events.index(seat_leg[0]) < ami.events.index(outside)
+        done = await wait_row(
+            settings, Callback, lambda r: r.id == missed.id and r.status == "done", timeout=40
+        )
+    assert done.outcome == "answered" and done.seat == "1001" and done.attempts == 1
+    assert done.call_linkedid == outside["Linkedid"] and done.linkedid == missed.linkedid
+    assert done.first_dialled_at is not None and dialled_after < 30
+
+
+async def test_calling_again_closes_the_item(auto_app, ami):
+    settings = auto_app.settings
+    caller = "13800004444"
+    await pause(ami, True)
+    try:
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=4000)).ok
+        item = await wait_row(settings, Callback, lambda r: r.phone == "+86" + caller, timeout=20)
+        # Opening hours are checked before dialling: this item waits while the seat is paused.
+    finally:
+        await pause(ami, False)
+    # The resident calls again and a seat answers before the callback: the item is closed.
+    with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=1000):
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=3000)).ok
+        done = await wait_row(
+            settings, Callback, lambda r: r.id == item.id and r.status == "done", timeout=30
+        )
+    assert done.outcome in ("called_again", "answered")
