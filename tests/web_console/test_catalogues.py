@@ -98,6 +98,8 @@ JS_DYNAMIC: dict[str, Iterable[str]] = {
     "cc.done.": [name.removeprefix("_do_") for name in dir(CallControl) if name.startswith("_do_")],
     # callcenter.callcontrol.models.Callback.status
     "cc.cb.": ("waiting", "calling", "done", "failed", "refused"),
+    # callcenter.callcontrol.callbacks.MISSED_KINDS: a missed call's item in the list
+    "cc.cbkind.": ("abandoned", "closed"),
     # callcenter.dialout.policy: why a number is not dialled
     "dialout.": dialout_policy.REASONS,
     "conn.": _set_conn_states(),

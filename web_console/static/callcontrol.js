@@ -168,6 +168,10 @@
         var row = document.createElement("tr");
         var status = t("cc.cb." + str(c.status));
         if (c.reason) status += " · " + t("dialout." + str(c.reason));
+        // A missed call (漏接) says so, and how many calls it merges.
+        if (c.kind === "abandoned" || c.kind === "closed") {
+          status = t("cc.cbkind." + c.kind, { n: String(Number(c.missed_count) || 1) }) + " · " + status;
+        }
         [str(c.requested_at).replace("T", " ").slice(0, 19), str(c.phone), str(c.queue),
           status, String(Number(c.attempts) || 0)].forEach(function (text) {
           var td = document.createElement("td");
