@@ -86,10 +86,10 @@ def missed_kind(row: dict[str, Any], closed: bool) -> str | None:
         return None
     if not str(row.get("caller", "")).startswith("+"):
         return None  # only a number that was normalised (E.164), never the raw caller ID
+    if closed:
+        return "closed"  # out of hours (the record still names the number's queue)
     if row.get("queue") and row.get("outcome") in ("abandoned", "timeout"):
         return "abandoned"
-    if not row.get("queue") and closed:
-        return "closed"
     return None
 
 

@@ -49,6 +49,7 @@ def test_which_records_are_missed_calls():
     assert missed_kind(row(source="12345"), closed=False) is None  # 12345 follows up itself
     assert missed_kind(row(caller="13912345678"), closed=False) is None  # never the raw caller ID
     assert missed_kind(row(queue="", outcome="ivr"), closed=True) == "closed"
+    assert missed_kind(row(outcome="ivr"), closed=True) == "closed"
     assert missed_kind(row(queue="", outcome="ivr"), closed=False) is None
 
 

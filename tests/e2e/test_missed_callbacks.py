@@ -5,6 +5,7 @@ then the resident's; a resident who calls again first closes the item."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -20,9 +21,12 @@ pytestmark = pytest.mark.e2e
 
 
 def _restart(app, **update) -> None:
-    """The app again with these settings (the child process gets them in its environment)."""
+    """The app again with these settings (the child process reads them from its environment:
+    the stack's own keys from the settings, the business clock from CALLCENTER_CLOCK)."""
     app.stop()
     app.settings = app.settings.model_copy(update=update)
+    if "clock" in update:
+        os.environ["CALLCENTER_CLOCK"] = update["clock"]
     app.start()
 
 
@@ -110,3 +114,39 @@ async def test_calling_again_closes_the_item(auto_app, ami):
             settings, Callback, lambda r: r.id == item.id and r.status == "done", timeout=30
         )
     assert done.outcome in ("called_again", "answered")
+
+
+async def test_an_out_of_hours_call_is_called_back_at_opening_time(auto_app, ami):
+    """96346 keeps office hours (demo data): a call at night hears the closed-hours message and
+    hangs up; the item waits through the night and is dialled once the (injected) clock opens."""
+    settings = auto_app.settings
+    caller = "13800005555"
+    await asyncio.to_thread(_restart, auto_app, clock="2026-12-07T22:00:00")  # a Monday night
+    try:
+        assert (await place_call(settings, did="96346", caller=caller, hold_ms=3000)).ok
+        item = await wait_row(settings, Callback, lambda r: r.phone == "+86" + caller, timeout=20)
+        assert (item.kind, item.status, item.did, item.queue) == ("closed", "waiting", "96346", "hotline")
+        await asyncio.sleep(3)  # the worker polls every second: nothing is dialled at night
+        with session_scope(settings) as s:
+            assert s.get(Callback, item.id).attempts == 0
+        mark = len(ami.events)
+        async with (
+            SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=2000),
+            SippUAS(port=OUTSIDE_PORT, ring_ms=300),
+        ):
+            await asyncio.to_thread(_restart, auto_app, clock="2026-12-08T08:31:00")  # Tuesday, open
+            outside = await ami.wait_for(
+                lambda e: (
+                    e in ami.events[mark:]
+                    and e.get("Event") == "Newchannel"
+                    and e.get("Channel", "").startswith("PJSIP/cc-outbound-")
+                ),
+                timeout=60,
+            )
+            done = await wait_row(
+                settings, Callback, lambda r: r.id == item.id and r.status == "done", timeout=40
+            )
+        assert done.outcome == "answered" and done.call_linkedid == outside["Linkedid"]
+    finally:
+        await asyncio.to_thread(_restart, auto_app, clock="")
+        os.environ.pop("CALLCENTER_CLOCK", None)
