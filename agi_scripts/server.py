@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hmac
 import logging
 import re
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from callcenter.aio import new_event_loop
 
@@ -143,14 +145,22 @@ class _EngineLoopRequest(AgiRequest):
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(io, self.io_loop))
 
 
+def _key_matches(query: str, secret: str) -> bool:
+    given = parse_qs(query, max_num_fields=4).get("k", [""])[0]
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
 class FastAgiServer:
     """Routes by ``agi_network_script``; each connection handled under a read timeout.
 
     Serves on a thread with its own event loop; routes added with ``thread_safe=True`` run
     there, the others on the loop that created the server (the engine's)."""
 
-    def __init__(self, read_timeout: float = 5.0) -> None:
+    def __init__(self, read_timeout: float = 5.0, secret: str = "") -> None:
         self.read_timeout = read_timeout
+        # Asterisk's dialplan calls agi://host:port/<route>?k=<secret>; anything else that
+        # reaches the port (another local process) is turned away before any route runs.
+        self.secret = secret
         self._engine_loop = asyncio.get_running_loop()
         self._io_loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[str, tuple[Route, bool]] = {}
@@ -214,11 +224,16 @@ class FastAgiServer:
         for line in raw.decode("utf-8", "replace").split("\n"):
             key, sep, value = line.partition(": ")
             if sep:
-                headers[key] = value
+                headers.setdefault(key, value)  # the first wins: a repeated header adds nothing
         script = headers.get("agi_network_script", "")
-        route, thread_safe = self._routes.get(script.split("?", 1)[0], (None, False))
+        path, _, query = script.partition("?")
+        if self.secret and not _key_matches(query, self.secret):
+            log.warning("FastAGI request for %r without the right key refused", path[:80])
+            writer.close()
+            return
+        route, thread_safe = self._routes.get(path, (None, False))
         if route is None:
-            log.error("no FastAGI route for %r", script[:80])
+            log.error("no FastAGI route for %r", path[:80])
             writer.close()
             return
         try:

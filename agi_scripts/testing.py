@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+from callcenter.config import get_settings
+
 _GET = re.compile(r'^GET VARIABLE "?([^"\s]+)"?$')
 _SET = re.compile(r'^SET VARIABLE "?([^"\s]+)"? "((?:[^"\\]|\\.)*)"$')
 _MSET = re.compile(r'^EXEC MSet "((?:[^"\\]|\\.)*)"$')  # MSet(a=1,b=2): several at once
@@ -79,8 +81,15 @@ async def run_agi_call(
     env: dict[str, str] | None = None,
     variables: dict[str, str] | None = None,
     timeout: float = 5.0,
+    key: str | None = None,
 ) -> tuple[dict[str, str], list[str]]:
-    """Play one FastAGI call; return (variables the route set, command lines it sent)."""
+    """Play one FastAGI call; return (variables the route set, command lines it sent).
+
+    ``key``: the AGI key the URL carries as Asterisk's dialplan does (None: this process's
+    settings' ``agi_secret``; "": none)."""
+    key = get_settings().agi_secret if key is None else key
+    if key:
+        script = f"{script}?k={key}"
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(agi_env(script, args, env))
     await writer.drain()

@@ -22,6 +22,15 @@ def _contact(value: str, what: str) -> str:
     return value
 
 
+def agi_key(settings: Settings) -> str:
+    """The FastAGI key as the dialplan carries it (?k=); token_urlsafe is safe in a URL and a
+    dialplan, anything else is refused rather than spliced in."""
+    key = (settings.agi_secret or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", key):
+        raise ValueError("invalid agi_secret: 16 to 128 characters of A-Z a-z 0-9 _ -")
+    return key
+
+
 def callcontrol_context(settings: Settings) -> dict:
     lines = []
     for name, value, what in (
@@ -42,4 +51,5 @@ def callcontrol_context(settings: Settings) -> dict:
         "callback_offer_after_s": max(5, int(settings.callback_offer_after_s)),
         "followup_digit_wait_s": max(2, int(settings.followup_digit_wait_s)),
         "cc_agi_base": f"agi://{host}:{int(settings.agi_port)}",
+        "cc_agi_query": f"?k={agi_key(settings)}",
     }

@@ -1,4 +1,4 @@
-"""``callcenter asterisk install|render|start|stop|restart|status|reload``."""
+"""``callcenter asterisk install|render|start|stop|restart|status|reload|tls-cert``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import argparse
 import json
 import sys
 
-from asterisk_conf import ivr_sounds, process
-from asterisk_conf.installer import ensure_asterisk
+from asterisk_conf import ivr_sounds, process, tls
+from asterisk_conf.installer import ensure_asterisk, upgrade_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import get_settings
+from callcenter.database import migrate
 
 
 def _install(args: argparse.Namespace) -> int:
-    install = ensure_asterisk(get_settings())
+    settings = get_settings()
+    install = upgrade_asterisk(settings) if args.upgrade else ensure_asterisk(settings)
     print(
         json.dumps(
             {
@@ -40,7 +42,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    print(json.dumps(process.start(get_settings(), timeout=args.timeout), indent=2, ensure_ascii=False))
+    settings = get_settings()
+    migrate(settings)  # the configuration is rendered from the database: a first start makes it
+    print(json.dumps(process.start(settings, timeout=args.timeout), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -67,12 +71,27 @@ def _reload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls_cert(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    cert, key = tls.make_self_signed(settings, args.name or [settings.sip_host, "localhost"], args.days)
+    print(f"certificate {cert}\nkey {key}\n(render and reload Asterisk to use them)")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("asterisk", help="install, configure and run Asterisk")
     sub = p.add_subparsers(dest="asterisk_command", required=True)
 
     s = sub.add_parser("install", help="find Asterisk, or build the Debian sid root for it (~1 min)")
+    s.add_argument(
+        "--upgrade", action="store_true", help="apt upgrade inside the Asterisk root (restart Asterisk after)"
+    )
     s.set_defaults(func=_install)
+
+    s = sub.add_parser("tls-cert", help="make a self-signed certificate for SIP over TLS (tests, a lab)")
+    s.add_argument("--name", action="append", help="a host name or address (repeatable)")
+    s.add_argument("--days", type=int, default=825)
+    s.set_defaults(func=_tls_cert)
 
     s = sub.add_parser("render", help="render the configuration from settings and the database")
     s.add_argument("--no-sounds", action="store_true", help="do not generate the Mandarin prompts")

@@ -430,3 +430,37 @@ def check_modules(install: AsteriskInstall) -> None:
             f"Asterisk at {install.binary} lacks {', '.join(missing)} (needed by the browser phone): "
             "install the asterisk-modules package of Asterisk 22 or later"
         )
+
+
+def upgrade_command(root: Path) -> list[str]:
+    """apt inside the root: the newest Asterisk and security fixes of the suite."""
+    script = (
+        "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q; "
+        "apt-get -y -q -o Dpkg::Options::=--force-confold dist-upgrade; "
+        "apt-get -y -q autoremove; apt-get clean"
+    )
+    return ["chroot", str(root), "/bin/sh", "-c", script]
+
+
+def upgrade_asterisk(settings: Settings, timeout: float = 1800) -> AsteriskInstall:
+    """Bring the Asterisk root up to date (``callcenter asterisk install --upgrade``), under the
+    build lock. A running Asterisk keeps the old binary until it is restarted. In system mode the
+    machine's own package manager does this (``apt-get upgrade asterisk``)."""
+    install = ensure_asterisk(settings)
+    if install.mode == "system":
+        raise AsteriskInstallError(
+            "system mode: upgrade with the machine's package manager (apt-get upgrade)"
+        )
+    root = install.root
+    assert root is not None
+    lock_path = root.parent / f".{root.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            proc = subprocess.run(upgrade_command(root), capture_output=True, text=True, timeout=timeout)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    if proc.returncode != 0:
+        raise AsteriskInstallError(f"upgrading {root} failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
+    _fix_root(root)
+    return locate_asterisk(settings)

@@ -83,9 +83,16 @@ def ivr_context(settings: Settings, instance_path: str, agi_url: str, ivr: IvrDa
         "personal_seats": ivr.personal_seats,
         "voicemail_dir": f"{instance_path}/spool/{VOICEMAIL_DIR}",
         "voicemail_max": max(5, int(settings.voicemail_max_s)),
-        "agi_after_hours": agi_url.rsplit("/", 1)[0] + "/after_hours",
+        "agi_after_hours": _sibling_route(agi_url, "after_hours"),
         "static_route": _static_route(settings, ivr),
     }
+
+
+def _sibling_route(agi_url: str, route: str) -> str:
+    """``agi://h:p/incoming?k=…`` → ``agi://h:p/<route>?k=…`` (the same server and key)."""
+    base, _, last = agi_url.rpartition("/")
+    _, q, query = last.partition("?")
+    return f"{base}/{route}{q}{query}"
 
 
 def _static_route(settings: Settings, ivr: IvrData) -> dict | None:

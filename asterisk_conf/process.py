@@ -12,15 +12,22 @@ In chroot mode it runs in a private mount namespace so no mount leaks to the hos
         mount --bind INSTANCE ROOT/srv/cc-<hash> && exec chroot ROOT /usr/sbin/asterisk -f ...'
 
 so inside, the instance is at ``/srv/cc-<hash>`` (see ``AsteriskInstall.instance_path``).
-Asterisk runs as root (no ``-U``): with ``-U root`` it drops capabilities.
+
+Started by root, Asterisk runs as ``settings.asterisk_user`` (``-U``/``-G``; created if absent on
+the host and, with the same uid, in the chroot): the instance's run, log, spool, lib and cache
+folders are that user's (group-writable for its group, setgid), the rendered etc stays the app's
+with the group's read access. Asterisk's files are made with umask 007: its group (the app's user
+belongs to it) reads recordings and voicemail, nobody else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import logging
 import os
+import pwd
 import shlex
 import signal
 import socket
@@ -63,11 +70,121 @@ def _conf_path(settings: Settings, install: AsteriskInstall) -> str:
     return str(install.instance_path(_instance(settings)) / "etc" / "asterisk.conf")
 
 
+# --- Asterisk's own user ------------------------------------------------------------------------
+
+RUNTIME_DIRS = ("run", "log", "spool", "lib", "cache")  # what Asterisk writes
+
+
+def pbx_user(settings: Settings) -> str:
+    """The user Asterisk runs as, when this process may make it so (root); else ''."""
+    name = (settings.asterisk_user or "").strip()
+    if not name or os.geteuid() != 0:
+        return ""
+    if not name.replace("-", "").replace("_", "").isalnum() or name == "root":
+        raise AsteriskStartError(f"not an unprivileged user name: {name!r}")
+    return name
+
+
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """A system user with a group of its own name and no login (created if absent)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
+            + ["--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(name)
+
+
+def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
+    """The user and its group on the host (created if absent) and, with the same ids, in the
+    chroot's /etc/passwd and /etc/group (Asterisk's -U looks them up there). Returns (uid, gid)."""
+    entry = ensure_system_user(name)
+    uid, gid = entry.pw_uid, entry.pw_gid
+    if install.mode == "chroot" and install.root is not None:
+        group_name = grp.getgrgid(gid).gr_name
+        for path, line in (
+            (install.root / "etc" / "group", f"{group_name}:x:{gid}:"),
+            (install.root / "etc" / "passwd", f"{name}:x:{uid}:{gid}::/nonexistent:/usr/sbin/nologin"),
+        ):
+            names = {ln.split(":", 1)[0] for ln in path.read_text().splitlines()}
+            if line.split(":", 1)[0] not in names:
+                with open(path, "a") as fh:
+                    fh.write(line + "\n")
+    return uid, gid
+
+
+def hand_over(settings: Settings) -> None:
+    """Root lays out Asterisk's instance once (the launcher of a systemd unit); in a data
+    directory that belongs to the service user, what root created there (the database, the
+    secrets, the rendered configuration, the prompts) becomes that user's, so the engine and the
+    web console, which never run as root, can re-render and read their own files. Asterisk's
+    runtime folders are left to ``own_instance``."""
+    data = settings.data_dir.resolve()
+    owner = data.stat()
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return
+    runtime = {_instance(settings) / d for d in RUNTIME_DIRS}
+    for root, dirs, files in os.walk(str(data)):
+        dirs[:] = [d for d in dirs if Path(root, d) not in runtime and not Path(root, d).is_symlink()]
+        for path in (Path(root), *(Path(root, f) for f in files)):
+            st = path.lstat()
+            if st.st_uid == 0 and not path.is_symlink():
+                os.chown(path, owner.st_uid, owner.st_gid)
+
+
+def own_instance(settings: Settings, uid: int, gid: int) -> None:
+    """Asterisk's folders are its user's; the instance and etc are readable by its group only."""
+    inst = _instance(settings)
+    app_uid = inst.stat().st_uid
+    os.chown(inst, app_uid, gid)
+    inst.chmod(0o750)
+    etc = inst / "etc"
+    os.chown(etc, app_uid, gid)
+    etc.chmod(0o2750)  # new files (a re-render) get the group too
+    for f in etc.iterdir():
+        if f.is_file() and not f.is_symlink():
+            os.chown(f, app_uid, gid)
+            f.chmod(0o640)
+    for d in RUNTIME_DIRS:
+        top = inst / d
+        top.mkdir(exist_ok=True)
+        for root, dirs, files in os.walk(str(top)):
+            os.chown(root, uid, gid)
+            os.chmod(root, 0o2770)
+            for name in files:
+                file = Path(root) / name
+                if not file.is_symlink():
+                    os.chown(file, uid, gid)
+                    file.chmod(0o660)
+            for d2 in dirs:
+                if (Path(root) / d2).is_symlink():
+                    dirs.remove(d2)
+    # In system mode Asterisk reaches the instance through the data directory: let it pass
+    # (no listing; the database and secrets are 0600 anyway).
+    data = settings.data_dir.resolve()
+    if inst.parent == data and data.stat().st_mode & 0o001 == 0:
+        data.chmod((data.stat().st_mode & 0o777) | 0o001)
+
+
+def _group_of(user: str) -> str:
+    """The user's primary group (``useradd --user-group`` names it after the user)."""
+    try:
+        return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    except KeyError:
+        return user
+
+
 def command(settings: Settings, install: AsteriskInstall) -> list[str]:
     """The command line that runs Asterisk in the foreground for this instance."""
     conf = _conf_path(settings, install)
+    user = pbx_user(settings)
+    as_user = ["-U", user, "-G", _group_of(user)] if user else []
     if install.mode == "system":
-        return [str(install.binary), "-f", "-n", "-C", conf]
+        return [str(install.binary), "-f", "-n", *as_user, "-C", conf]
     root = install.root
     assert root is not None
     q = shlex.quote
@@ -75,6 +192,7 @@ def command(settings: Settings, install: AsteriskInstall) -> list[str]:
     inside = root / mount_point.relative_to("/")
     steps = [
         "set -e",
+        "umask 022",  # the mount point inside the root must be reachable by Asterisk's user
         f"mount --rbind /dev {q(str(root / 'dev'))}",
         f"mount --rbind /proc {q(str(root / 'proc'))}",
         f"mkdir -p {q(str(inside))}",
@@ -84,7 +202,9 @@ def command(settings: Settings, install: AsteriskInstall) -> list[str]:
         target = root / f.lstrip("/")
         if Path(f).exists() and target.is_file() and not target.is_symlink():
             steps.append(f"mount --bind {q(f)} {q(str(target))}")
-    steps.append(f"exec chroot {q(str(root))} {q(str(install.binary))} -f -n -C {q(conf)}")
+    steps.append("umask 007")  # Asterisk's recordings and logs: its user and group only
+    argv = [str(install.binary), "-f", "-n", *as_user, "-C", conf]
+    steps.append(f"exec chroot {q(str(root))} {' '.join(q(a) for a in argv)}")
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(steps)]
 
 
@@ -251,6 +371,10 @@ def start(settings: Settings, timeout: float = 60) -> dict:
         raise AsteriskStartError(f"the SIP port {settings.sip_host}:{settings.sip_port}/udp is in use")
 
     install = prepare(settings)
+    hand_over(settings)
+    user = pbx_user(settings)
+    if user:
+        own_instance(settings, *ensure_pbx_user(user, install))
     cmd = command(settings, install)
     out_path = output_log(settings)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,6 +384,7 @@ def start(settings: Settings, timeout: float = 60) -> dict:
         out.flush()
         proc = subprocess.Popen(
             cmd,
+            umask=0o007,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -358,7 +483,8 @@ def cli_command(settings: Settings, cmd: str, timeout: float = 30) -> str:
 
 def reload(settings: Settings) -> str:
     """Render the configuration again and make the running Asterisk take it: the modules that
-    read the rendered files (pjsip, queues, dialplan) are reloaded through AMI; calls go on.
+    read the rendered files (pjsip, queues, dialplan) are reloaded over its control socket;
+    calls go on.
 
     A changed modules.conf needs a restart. When Asterisk is not running, this only renders.
     """

@@ -29,10 +29,12 @@ does not know the queue, so a bad route answer can never strand a call.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, col, select
 
 from asterisk_conf import sounds
-from asterisk_conf.callcontrol_conf import callcontrol_context
+from asterisk_conf.callcontrol_conf import agi_key, callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 from callcenter import ids
@@ -91,6 +93,10 @@ STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rr
 _DIGITS = re.compile(r"[0-9]{1,32}")
 _MATCH = re.compile(r"[0-9A-Za-z.:/,_-]+")
 _HOST = re.compile(r"[0-9A-Za-z.:_-]+")
+_DIGEST = re.compile(r"[0-9a-f]{32}")
+_REALM = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The TLS certificate and key, copied into the instance (a chrooted Asterisk sees only that).
+TLS_DIR = "lib/tls"
 _CONTACT = re.compile(r"sips?:[A-Za-z0-9._~%!$&'()*+=:@\[\]-]+(;[A-Za-z0-9._~=-]+)*")
 
 
@@ -98,6 +104,9 @@ def conf_value(value: str | None) -> str:
     """A free value (password, secret): one line, ``;`` escaped so it does not start a comment."""
     text = no_controls(str(value or "")).strip()
     return text.replace(";", "\\;")
+
+
+_UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -115,7 +124,11 @@ class SeatConf:
     extension: str
     endpoint: str
     name: str
-    password: str
+    # MD5(endpoint:realm:password) as pjsip's password_digest; or, when the seat has none, a
+    # random password nobody knows (the endpoint exists, nothing can register as it).
+    digest: str
+    realm: str
+    password: str = ""
     contact: str = ""
     browser: bool = False  # the console's WebRTC phone (Phone.BROWSER), not a desk phone
 
@@ -185,15 +198,20 @@ def load_data(session: Session) -> DialplanData:
         if contact and not _CONTACT.fullmatch(contact):
             log.warning("seat %s: sip_contact %r ignored (not a plain sip: URI)", ext, contact)
             contact = ""
-        password = conf_value(a.sip_password)
-        if not password:
+        digest = (a.sip_digest or "").strip().lower()
+        realm = (a.sip_realm or "").strip()
+        if not (_DIGEST.fullmatch(digest) and _REALM.fullmatch(realm)):
+            if digest:
+                log.warning("seat %s: stored SIP digest or realm is malformed; set a new password", ext)
             # No password: nobody can register as this seat (a fixed contact still rings it).
-            password = secrets.token_urlsafe(24)
+            digest, realm = "", ""
         seats[saved_id(a)] = SeatConf(
             extension=ext,
             endpoint=f"seat{ext}",
             name=clean_name(a.display_name, fallback=clean_name(a.username, fallback=ext)),
-            password=password,
+            digest=digest,
+            realm=realm,
+            password="" if digest else secrets.token_urlsafe(24),
             contact=conf_value(contact),
             browser=a.phone == Phone.BROWSER,
         )
@@ -231,6 +249,77 @@ def load_data(session: Session) -> DialplanData:
     )
 
 
+def _address(value: str, what: str) -> str:
+    """An IP address or a host name (NAT's external addresses)."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return _checked(re.compile(r"[A-Za-z0-9.-]{1,253}"), value, what)
+
+
+def _networks(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError as exc:
+            raise ValueError(f"invalid sip_local_net entry: {value!r}") from exc
+    return out
+
+
+def sip_context(settings: Settings, instance: Path) -> dict:
+    """The SIP transports: UDP (and TCP) on sip_host:sip_port, TLS when a certificate is there,
+    and the NAT settings every transport carries. ``instance``: the instance as Asterisk sees it."""
+    host = _checked(_HOST, settings.sip_host, "sip_host")
+    tls = None
+    if settings.sip_tls_files() is not None:
+        tls = {
+            "port": int(settings.sip_tls_port),
+            "cert": f"{instance}/{TLS_DIR}/sip.crt",
+            "key": f"{instance}/{TLS_DIR}/sip.key",
+        }
+    nat = {
+        "external_media_address": _address(settings.sip_external_media_address, "sip_external_media_address"),
+        "external_signaling_address": _address(
+            settings.sip_external_signaling_address, "sip_external_signaling_address"
+        ),
+        "local_net": _networks(settings.sip_local_net),
+    }
+    return {
+        "host": host,
+        "port": int(settings.sip_port),
+        "tcp": bool(settings.sip_tcp),
+        "tls": tls,
+        "nat": nat,
+        "realm": _checked(_REALM, settings.sip_realm, "sip_realm"),
+        "max_contacts": max(1, int(settings.sip_max_contacts)),
+    }
+
+
+def install_tls_files(settings: Settings, instance_dir: Path) -> None:
+    """Copy the TLS certificate and key where Asterisk reads them (the key for the owner and
+    Asterisk's group only: lib/ is setgid to that group when Asterisk runs as its own user);
+    remove them when TLS is off."""
+    target = instance_dir / TLS_DIR
+    files = settings.sip_tls_files()
+    if files is None:
+        if target.exists():
+            shutil.rmtree(target)
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, 0o750)
+    cert, key = files
+    _write(target / "sip.crt", cert.read_text(), 0o644)
+    _write(target / "sip.key", key.read_text(), 0o640)
+    group = target.parent.stat().st_gid  # lib/: Asterisk's group once it runs as its own user
+    for path in (target, target / "sip.crt", target / "sip.key"):
+        if path.stat().st_gid != group:
+            os.chown(path, -1, group)
+
+
 def _loopback_for(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::", "*") else host
 
@@ -241,8 +330,8 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
     permits = ["127.0.0.1/255.255.255.255"]
     if ami_host not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and re.fullmatch(r"[0-9.]+", ami_host):
         permits.append(f"{ami_host}/255.255.255.255")
-    if not settings.ami_secret:
-        raise ValueError("settings.ami_secret is empty: call Settings.load_secrets() first")
+    if not (settings.ami_secret and settings.ami_engine_secret and settings.agi_secret):
+        raise ValueError("a secret is empty: call Settings.load_secrets() first")
     queue_names = {q.name for q in data.queues}
     trunk_queue = settings.trunk12345_queue
     if trunk_queue not in queue_names:
@@ -254,6 +343,10 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "instance": str(instance),
         "install": install,
         "modules_dir": str(install.modules_dir),
+        # Asterisk's user's group (the app's user is in it): owns the control socket.
+        "pbx_group": _checked(_UNIX_NAME, settings.asterisk_user, "asterisk_user")
+        if settings.asterisk_user
+        else "",
         "sbin_dir": str(install.binary.parent),
         "data_dir": f"{instance}/data",
         "ami": {
@@ -263,13 +356,14 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
             "engine_user": clean_name(settings.ami_engine_user, fallback="callcenter-engine"),
             "engine_events": ENGINE_EVENTS,
             "secret": conf_value(settings.ami_secret),
+            "engine_secret": conf_value(settings.ami_engine_secret),
             "permits": permits,
         },
-        "sip": {"host": _checked(_HOST, settings.sip_host, "sip_host"), "port": int(settings.sip_port)},
+        "sip": sip_context(settings, instance),
         "rtp": {"start": int(settings.rtp_start), "end": int(settings.rtp_end)},
         "http": {"port": int(settings.asterisk_http_port)},
         "agi_url": f"agi://{_loopback_for(_checked(_HOST, settings.agi_host, 'agi_host'))}"
-        f":{int(settings.agi_port)}/incoming",
+        f":{int(settings.agi_port)}/incoming?k={agi_key(settings)}",
         "carrier_match": _checked(_MATCH, settings.carrier_match, "carrier_match"),
         "trunk12345_match": _checked(_MATCH, settings.trunk12345_match, "trunk12345_match"),
         "trunk12345_queue": _checked(ids.QUEUE, trunk_queue, "trunk12345_queue"),
@@ -365,6 +459,7 @@ def render_config(
     (instance_dir / "spool" / "monitor").mkdir(exist_ok=True)
     (instance_dir / "lib" / "keys").mkdir(exist_ok=True)  # res_crypto reads astkeydir
     link_data_dir(install, instance_dir)
+    install_tls_files(settings, instance_dir)
 
     # Menus, opening hours, returning callers' seats
     (instance_dir / "spool" / VOICEMAIL_DIR).mkdir(exist_ok=True)
@@ -383,7 +478,9 @@ def render_config(
     for name in CONFIG_FILES:
         text = env.get_template(name + ".j2").render(**ctx)
         secret = name in ("manager.conf", "pjsip.conf")
-        _write(etc / name, text, 0o600 if secret else 0o644)
+        # Secrets: the app and Asterisk's group (etc is setgid to it when Asterisk has its own
+        # user, see asterisk_conf.process.own_instance), nobody else.
+        _write(etc / name, text, 0o640 if secret else 0o644)
     known = set(CONFIG_FILES)
     for stale in etc.glob("*.conf"):
         if stale.name not in known:

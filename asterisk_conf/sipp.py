@@ -34,6 +34,20 @@ _TOKEN = re.compile(r"[A-Za-z0-9!%*_+`'~.-]+")  # RFC 3261 token (header names)
 _USER = re.compile(r"[A-Za-z0-9+*#._-]{1,64}")
 
 
+def stop_group(proc: subprocess.Popen | None, timeout: float = 5) -> None:
+    """End a tool started in a process group of its own (sipp, baresip): TERM, then KILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 class SippMissing(RuntimeError):
     """The sipp binary (Debian package sip-tester) is not installed."""
 
@@ -192,8 +206,14 @@ def render_uac(
     text = (SCENARIOS / "uac_call.xml").read_text()
     keys, n_info = dtmf_actions(dtmf)
     if audio is not None:
-        # The caller speaks: RTP from a pcap (PCMU, as offered), from the answer on.
-        keys = f'  <nop><action><exec play_pcap_audio="{audio}"/></action></nop>\n' + keys
+        # The caller speaks from the answer on: RTP from a pcap (PCMU, as offered), or raw 8 kHz
+        # mu-law (payload 0) streamed in a loop.
+        if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(audio)):
+            raise ValueError(f"audio path must be a plain path: {audio}")
+        if str(audio).endswith(".pcap"):
+            keys = f'  <nop><action><exec play_pcap_audio="{audio}"/></action></nop>\n' + keys
+        else:
+            keys = f'  <nop><action><exec rtp_stream="{audio},-1,0"/></action></nop>\n' + keys
     text = text.replace("@@AFTER_ANSWER@@\n", keys)
     # In-dialog requests count up: the BYE comes after the INFOs.
     text = text.replace("CSeq: 2 BYE", f"CSeq: {2 + n_info} BYE")
@@ -597,15 +617,7 @@ class SippUAS:
 
     def stop(self, timeout: float = 5) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_group(proc, timeout)
         self._cleanup()
 
     def _cleanup(self) -> None:

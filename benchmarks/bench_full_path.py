@@ -121,7 +121,6 @@ def prepare() -> tuple[Settings, str, list[str]]:
                 role="seat",
                 must_change_password=False,
                 extension=ext,
-                sip_password="bench-" + ext,
             )
             s.add(acc)
             s.flush()

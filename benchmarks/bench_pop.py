@@ -90,7 +90,6 @@ def prepare() -> tuple[Settings, list[str], list[str]]:
                 role="seat",
                 must_change_password=False,
                 extension=ext,
-                sip_password="bench-" + ext,
             )
             s.add(acc)
             s.flush()

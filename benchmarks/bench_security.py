@@ -5,7 +5,10 @@ and the API. The web app runs in its own uvicorn process, as in production (SQLi
 BENCH_FUZZ_EXAMPLES (default 10) sets schemathesis' examples per operation and phase. Prints
 one JSON line:
 {"bench": "security", "fuzz_requests", "fuzz_server_errors", "fuzz_by_role", "fuzz_s",
-"hostile_inputs", "hostile_failures", "hostile_s", "oversize_refused", "oversize_tried"}.
+"hostile_inputs", "hostile_failures", "hostile_s", "oversize_refused", "oversize_tried",
+"dialout_refused_ok", "dialout_forbidden", "dialout_allowed"}: the dial-out policy over the corpus
+tests/data/hostile/dialout.json (1 when every forbidden number is refused and every valid one
+allowed; the e2e test tests/e2e/test_dialout.py dials them through Asterisk).
 A server error or a hostile failure is listed on stderr.
 """
 
@@ -27,6 +30,7 @@ from callcenter.accounts.service import hash_password  # noqa: E402
 from callcenter.bus import InProcessBus  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import migrate, session_scope  # noqa: E402
+from callcenter.dialout import policy  # noqa: E402
 from dispatch.models import Category  # noqa: E402
 from hotline.engine import Engine  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -62,6 +66,19 @@ def oversize(served) -> tuple[int, int]:
         status, _sent, _ = stream_chunked(served.port, path, headers, total=OVERSIZE)
         refused += status == 413
     return refused, len(cases)
+
+
+def dialout_corpus(settings: Settings) -> dict[str, int]:
+    corpus = json.loads((ROOT / "tests" / "data" / "hostile" / "dialout.json").read_text(encoding="utf-8"))
+    wrong = [n for n in corpus["forbidden"] if policy.check(n, settings).allowed]
+    wrong += [n for n in corpus["allowed"] if not policy.check(n, settings).allowed]
+    for number in wrong:
+        log(f"dial-out policy wrong for {number[:40]!r}")
+    return {
+        "dialout_refused_ok": int(not wrong),
+        "dialout_forbidden": len(corpus["forbidden"]),
+        "dialout_allowed": len(corpus["allowed"]),
+    }
 
 
 def main() -> None:
@@ -118,6 +135,7 @@ def main() -> None:
         hostile_s=round(time.monotonic() - started, 1),
         oversize_refused=refused,
         oversize_tried=tried,
+        **dialout_corpus(settings),
     )
     for line in errors + hostile.failures:
         log(line)

@@ -27,12 +27,21 @@ class Settings(BaseSettings):
     # Where the product keeps its state: the SQLite file, secrets, rendered Asterisk instance.
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: sqlite:///<data_dir>/callcenter.db
+    # PostgreSQL with two roles (README): migrations run as the owner role of this URL, and grant
+    # database_app_role (the role of database_url) its rights; the app's role owns no table.
+    migration_database_url: str = ""  # empty: database_url
+    database_app_role: str = ""
     redis_url: str = ""  # empty: in-process event bus
 
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     session_secret: str = ""
-    production: bool = False
+    # Production unless told otherwise: `callcenter demo` and the tests turn it off explicitly.
+    # In production the app refuses to start with a demo password or a weak secret.
+    production: bool = True
+    # Proxies whose X-Forwarded-Proto/For are believed (uvicorn's forwarded_allow_ips): behind a
+    # TLS-terminating proxy the request counts as https (Secure cookie, HSTS).
+    trusted_proxies: str = "127.0.0.1"
     # Failed logins (and wrong current passwords) within the window: per account and address,
     # per address (an office behind one NAT shares it: a higher ceiling), per account from any
     # address (many addresses guessing one password).
@@ -45,14 +54,45 @@ class Settings(BaseSettings):
     asterisk_mode: str = "auto"  # auto | system | chroot
     asterisk_root: Path = Path("/var/cache/callcenter/asterisk-sid")  # the Debian sid root (chroot mode)
     asterisk_mirror: str = ""  # empty: taken from the machine's apt sources
+    # The unprivileged user (and group) Asterisk runs as (-U/-G), created if absent; files it
+    # writes are its own, readable by its group (put the app's user in it). Empty: the user that
+    # starts it (as with an operator's own asterisk.service).
+    asterisk_user: str = "callcenter-pbx"
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
-    ami_user: str = "callcenter"  # tools (doctor, CLI) and the engine's held actions: every event
-    ami_secret: str = ""
+    ami_user: str = "callcenter"  # tools (doctor, benchmarks, CLI): every event
+    ami_secret: str = ""  # the tools' AMI user
+    ami_engine_secret: str = ""  # the engine's AMI user: a secret of its own
+    # The FastAGI routes only answer requests whose URL carries this key (?k=): the dialplan has it.
+    agi_secret: str = ""
+    # Call-control commands on the bus are signed with it (HMAC-SHA256) by the web workers; the
+    # engine drops unsigned or forged ones.
+    bus_secret: str = ""
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # SIP for seats' phones: UDP and TCP on sip_host:sip_port, TLS on sip_host:sip_tls_port when a
+    # certificate and key are there (sip_tls_cert/sip_tls_key, or the pair `callcenter asterisk
+    # tls-cert` writes into <data_dir>/tls). A LAN deployment sets sip_host to the LAN address
+    # (or 0.0.0.0 for every interface).
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
+    sip_tcp: bool = True
+    sip_tls_port: int = 5061  # 0: no TLS transport
+    sip_tls_cert: str = ""  # PEM; empty: <data_dir>/tls/sip.crt when it exists
+    sip_tls_key: str = ""  # PEM; empty: <data_dir>/tls/sip.key when it exists
+    # Behind NAT: the public address put in SDP and SIP headers, and the networks that are local
+    # (phones there get the private address). Empty: no NAT handling.
+    sip_external_media_address: str = ""
+    sip_external_signaling_address: str = ""
+    sip_local_net: list[str] = []
+    # What the administrator's provisioning page tells phones to use (empty: sip_host, or the
+    # external signaling address when set).
+    sip_server_name: str = ""
+    # The digest realm seat passwords are hashed with; changing it invalidates stored SIP
+    # passwords made for the old realm (each account keeps the realm its digest was made for).
+    sip_realm: str = "callcenter"
+    # How many phones (contacts) one seat may register at once: a desk phone and a softphone.
+    sip_max_contacts: int = 3
     rtp_start: int = 10000
     rtp_end: int = 10999
     # Asterisk's HTTP server (SIP over WebSocket for browser phones): loopback only; browsers reach
@@ -229,6 +269,22 @@ class Settings(BaseSettings):
             ipaddress.ip_network(net, strict=False)  # a ValueError names the bad entry
         return value
 
+    @field_validator("sip_realm")
+    @classmethod
+    def _realm(cls, value: str) -> str:
+        # Rendered into pjsip.conf and hashed into every seat's digest: a plain token only.
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+            raise ValueError(f"not a SIP realm: {value!r}")
+        return value
+
+    def sip_tls_files(self) -> tuple[Path, Path] | None:
+        """The TLS certificate and key the SIP TLS transport uses, or None (no TLS transport)."""
+        if self.sip_tls_port <= 0:
+            return None
+        cert = Path(self.sip_tls_cert) if self.sip_tls_cert else self.data_dir / "tls" / "sip.crt"
+        key = Path(self.sip_tls_key) if self.sip_tls_key else self.data_dir / "tls" / "sip.key"
+        return (cert, key) if cert.is_file() and key.is_file() else None
+
     @field_validator("header_12345_order", "header_12345_summary")
     @classmethod
     def _header_name(cls, value: str) -> str:
@@ -239,7 +295,7 @@ class Settings(BaseSettings):
 
     @property
     def ami_engine_user(self) -> str:
-        """The engine's own AMI user: the same secret, only the events it reads (ENGINE_EVENTS)."""
+        """The engine's own AMI user: its own secret, only the events it reads (ENGINE_EVENTS)."""
         return f"{self.ami_user}-engine"
 
     def resolved_database_url(self) -> str:
@@ -258,7 +314,7 @@ class Settings(BaseSettings):
         if path.exists():
             stored = json.loads(path.read_text())
         changed = False
-        for key in ("ami_secret", "session_secret", "webhook_secret"):
+        for key in SECRET_KEYS:
             if getattr(self, key):
                 continue
             if key not in stored:
@@ -266,11 +322,24 @@ class Settings(BaseSettings):
                 changed = True
             setattr(self, key, stored[key])
         if changed:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(stored, fh)
+        if path.exists():
+            path.chmod(0o600)  # O_CREAT's mode applies only to a new file; an old one is fixed here
         return self
+
+
+# The secrets generated into secrets.json when not configured.
+SECRET_KEYS = (
+    "ami_secret",
+    "ami_engine_secret",
+    "session_secret",
+    "webhook_secret",
+    "agi_secret",
+    "bus_secret",
+)
 
 
 class _Holder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, event
+from sqlalchemy import Connection, Table, event, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import CompoundSelect, Select
@@ -178,6 +179,9 @@ def hot_reads(settings: Settings | None = None) -> Iterator[Reads]:
         yield Reads(conn)
 
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
 def migrate(settings: Settings | None = None) -> None:
     """Bring the schema to the newest Alembic revision."""
     # Alembic is loaded only by the commands that migrate, not by every process that reads.
@@ -185,9 +189,35 @@ def migrate(settings: Settings | None = None) -> None:
     from alembic.config import Config
 
     settings = settings or get_settings()
-    root = Path(__file__).resolve().parent.parent / "migrations"
     cfg = Config()
-    cfg.set_main_option("script_location", str(root))
-    cfg.attributes["connection_url"] = settings.resolved_database_url()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    owner_url = settings.migration_database_url or settings.resolved_database_url()
+    cfg.attributes["connection_url"] = owner_url
     get_engine(settings)  # creates the SQLite folder
     command.upgrade(cfg, "head")
+    if settings.database_app_role and owner_url.startswith("postgresql"):
+        grant_app_role(owner_url, settings.database_app_role)
+
+
+_ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def grant_app_role(owner_url: str, role: str) -> None:
+    """What the application's PostgreSQL role may do, granted by the owner role that migrates:
+    read and write the tables, but only read and append to the audit log (no UPDATE, DELETE or
+    TRUNCATE; not being its owner it cannot drop or disable the table's triggers either)."""
+    if not _ROLE.fullmatch(role):
+        raise ValueError(f"not a PostgreSQL role name: {role!r}")
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+            conn.execute(
+                text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+            )
+            conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+            conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM {role}"))
+            conn.execute(text(f"REVOKE ALL ON alembic_version FROM {role}"))
+            conn.execute(text(f"GRANT SELECT ON alembic_version TO {role}"))
+    finally:
+        engine.dispose()

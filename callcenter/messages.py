@@ -10,6 +10,9 @@ values from the names here).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Protocol
 
@@ -61,6 +64,40 @@ class SeatCommand:
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> SeatCommand:
         return cls(action=_str(payload, "action"), ext=_str(payload, "ext"), reason=_str(payload, "reason"))
+
+
+# Call-control commands move calls (originate, barge, hang up): the engine acts only on those a
+# web worker signed with the secret they share (settings.bus_secret), over the payload and its time.
+SIGNATURE_MAX_AGE_S: Final = 30.0
+
+
+def _mac(payload: dict[str, Any], secret: str) -> str:
+    body = json.dumps(
+        {k: v for k, v in payload.items() if k != "sig"},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def sign(payload: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
+    """The payload with its time (``ts``) and HMAC-SHA256 (``sig``)."""
+    out = {**payload, "ts": round(now, 3)}
+    out["sig"] = _mac(out, secret)
+    return out
+
+
+def signature_ok(
+    payload: dict[str, Any], secret: str, now: float, max_age: float = SIGNATURE_MAX_AGE_S
+) -> bool:
+    """True when ``payload`` was signed with ``secret`` no more than ``max_age`` seconds ago."""
+    sig, ts = payload.get("sig"), payload.get("ts")
+    if not secret or not isinstance(sig, str) or isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return False
+    if abs(now - float(ts)) > max_age:
+        return False
+    return hmac.compare_digest(sig, _mac(payload, secret))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +246,12 @@ class SeatStatus:
 
     ext: str
     name: str
-    state: str
+    state: str  # unavailable (no phone registered) > paused > talking | ringing | wrapup | available
     paused_reason: str
     queues: list[str]
     since: float
     wrapup_until: float
+    paused: bool = False  # also while unavailable: the pause holds when a phone comes back
 
     @property
     def topic(self) -> str:
@@ -225,6 +263,7 @@ class SeatStatus:
             "ext": self.ext,
             "name": self.name,
             "state": self.state,
+            "paused": self.paused,
             "paused_reason": self.paused_reason,
             "queues": self.queues,
             "since": self.since,

@@ -3,6 +3,7 @@ by the name or type the browser claims), stored under ``<data_dir>/attachments``
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def sniff(data: bytes) -> tuple[str, str] | None:
 
 def folder(settings: Settings) -> Path:
     path = settings.data_dir.resolve() / "attachments"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # residents' photos: the app's only
     return path
 
 
@@ -54,7 +55,9 @@ def save(
         raise DispatchError("only JPEG, PNG, GIF, WebP images and PDF documents")
     ctype, ext = kind
     stored_as = secrets.token_hex(16) + ext
-    (folder(settings) / stored_as).write_bytes(data)
+    fd = os.open(folder(settings) / stored_as, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
     row = OrderAttachment(
         order_id=saved_id(order),
         filename=clean(Path(filename or "file").name, 128) or "file",

@@ -131,6 +131,7 @@ def order_views(db: Session, orders: Sequence[WorkOrder], actor: Actor | None = 
                 "return_reason": order.return_reason,
                 "satisfaction": order.satisfaction,
                 "reviewed": order.reviewed,
+                "public": order.public,
                 "reopen_count": order.reopen_count,
                 "repeat_of": repeat or "",
                 "merged_into": merged or "",
@@ -196,8 +197,8 @@ def list_orders(db: Session, filters: OrderFilters, page: int = 1) -> OrderPage:
             or_(
                 col(WorkOrder.number) == text,
                 col(WorkOrder.short_code) == text,
-                col(WorkOrder.summary).contains(text),
-                col(WorkOrder.address).contains(text),
+                col(WorkOrder.summary).contains(text, autoescape=True),
+                col(WorkOrder.address).contains(text, autoescape=True),
             )
         )
     if filters.overdue:

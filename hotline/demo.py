@@ -54,6 +54,8 @@ from dispatch.demo import DemoOrder, PastOrder, load_dispatch_demo
 from dispatch.models import WorkOrder
 
 DEMO_PASSWORD = "demo12345"
+# Settings.sip_realm's default; each account keeps the realm its digest was made for.
+DEMO_SIP_REALM = "callcenter"
 
 HOTLINE_QUEUE = "hotline"
 HOTLINE_QUEUE_TITLE = "社区服务热线"
@@ -765,10 +767,12 @@ def _demo_accounts(
             role=role.value,
             must_change_password=must_change,
             extension=ext,
-            sip_password=secrets.token_urlsafe(18) if ext else "",
             sip_contact=contact,
             outlet_id=outlet,
         )
+        if ext:
+            # Made per install, never from the seed; only its digest is kept.
+            account.set_sip_password(secrets.token_urlsafe(18), DEMO_SIP_REALM)
         session.add(account)
         session.flush()
         if ext and role == Role.SEAT:  # a supervisor's phone answers no queue
@@ -787,8 +791,8 @@ def use_browser_phone(session: Session, extension: str = DEMO_BROWSER_SEAT) -> b
         return False
     account.phone = Phone.BROWSER
     account.sip_contact = ""
-    if not account.sip_password:
-        account.sip_password = secrets.token_urlsafe(18)
+    if not account.sip_digest:
+        account.set_sip_password(secrets.token_urlsafe(18), DEMO_SIP_REALM)
     session.add(account)
     session.commit()
     return True

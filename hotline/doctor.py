@@ -27,6 +27,7 @@ from asterisk_conf.apply import apply_config
 from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.accounts.service import hash_password
+from callcenter.ami import actions
 from callcenter.ami import events as ev
 from callcenter.ami.client import close_manager, open_manager, sender
 from callcenter.config import Settings
@@ -53,6 +54,10 @@ def ensure_diagnostics(settings: Settings) -> bool:
             added = True
         acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
         contact = f"sip:seat{settings.doctor_extension}@127.0.0.1:{settings.doctor_sip_port}"
+        if acc is not None and not acc.active:
+            acc.active = True  # put away after the last run (put_away_diagnostics)
+            s.add(acc)
+            added = True
         if acc is None:
             acc = Account(
                 username=DOCTOR_USER,
@@ -60,15 +65,27 @@ def ensure_diagnostics(settings: Settings) -> bool:
                 password_hash=hash_password(secrets.token_urlsafe(24)),
                 role=Role.SEAT,
                 extension=settings.doctor_extension,
-                sip_password=secrets.token_urlsafe(12),
                 sip_contact=contact,
             )
+            acc.set_sip_password(secrets.token_urlsafe(18), settings.sip_realm)
             s.add(acc)
             s.flush()
             s.add(QueueMembership(account_id=saved_id(acc), queue_name=DOCTOR_QUEUE))
             added = True
         s.commit()
     return added
+
+
+def put_away_diagnostics(settings: Settings) -> None:
+    """After a run the diagnostics seat is disabled with a password nobody knows, so no live seat
+    account is left behind (the next run enables it again)."""
+    with session_scope(settings) as s:
+        acc = s.exec(select(Account).where(Account.username == DOCTOR_USER)).first()
+        if acc is not None:
+            acc.active = False
+            acc.password_hash = hash_password(secrets.token_urlsafe(24))
+            s.add(acc)
+            s.commit()
 
 
 def _reset_doctor_password(settings: Settings) -> str:
@@ -160,10 +177,18 @@ async def run_doctor(settings: Settings) -> int:
         print(json.dumps(report))
         return 1
 
+    try:
+        version = await sender(manager)(actions.core_settings())
+        report["asterisk_version"] = str(version.raw.get("AsteriskVersion", "")) if version.ok else ""
+        step("Asterisk version", version.ok, report["asterisk_version"] or str(version.message))
+    except Exception as exc:  # noqa: BLE001 - the doctor reports, it does not stop here
+        step("Asterisk version", False, str(exc))
+
     if ensure_diagnostics(settings):
-        # The diagnostics number, queue and seat are new: into Asterisk's configuration first.
+        # The diagnostics number, queue and seat are new (or were put away): into Asterisk's
+        # configuration first.
         try:
-            await apply_config(settings, sender(manager))
+            await apply_config(settings)
             step("diagnostics number configured", True, settings.doctor_did)
         except Exception as exc:
             step("diagnostics number configured", False, str(exc))
@@ -242,6 +267,7 @@ async def run_doctor(settings: Settings) -> int:
     )
     step("test call answered and ended", answered)
     close_manager(manager)
+    put_away_diagnostics(settings)
     report["doctor"] = "ok" if ok else "fail"
     print(json.dumps(report, ensure_ascii=False))
     return 0 if ok else 1

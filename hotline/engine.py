@@ -103,7 +103,7 @@ class Engine:
         await self.ami.start()
 
     async def start_agi(self) -> None:
-        self.agi = FastAgiServer(read_timeout=self.settings.agi_read_timeout)
+        self.agi = FastAgiServer(read_timeout=self.settings.agi_read_timeout, secret=self.settings.agi_secret)
         register_routes(self.agi, self)
         await self.agi.start(self.settings.agi_host, self.settings.agi_port)
         log.info("FastAGI listening on %s:%d", self.settings.agi_host, self.settings.agi_port)

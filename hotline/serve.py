@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import signal
+import sys
 from urllib.parse import urlparse
 
 import uvicorn
@@ -17,14 +18,22 @@ from asterisk_conf import process
 from asterisk_conf.sipp import place_call
 from asterisk_conf.sipp_media import MediaUAS
 from callcenter import aio
+from callcenter.accounts.flows import Actor, reset_password
 from callcenter.accounts.models import Account
 from callcenter.bus import make_bus
 from callcenter.config import Settings, get_settings
-from callcenter.database import migrate, session_scope
+from callcenter.database import migrate, saved_id, session_scope
 from callcenter.statistics.follower import rebuild
-from hotline.demo import DEMO_BROWSER_SEAT, DEMO_PASSWORD, load_demo, use_browser_phone
+from hotline.demo import (
+    DEFAULT_SEAT_CONTACT_BASE_PORT,
+    DEMO_BROWSER_SEAT,
+    DEMO_PASSWORD,
+    load_demo,
+    use_browser_phone,
+)
 from hotline.doctor import run_doctor
 from hotline.engine import Engine
+from hotline.safety import production_problems, secure_data
 from web_console.app import create_app
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,8 @@ log = logging.getLogger(__name__)
 DEMO_PHONE_RING_MS = 3000
 DEMO_PHONE_TALK_MS = 20000
 DEMO_RESIDENTS_PORT = 5070  # the demo outside line's phones
+# The console's socket carries small JSON messages both ways; uvicorn's default is 16 MiB.
+WS_MAX_BYTES = 64 * 1024
 
 
 async def serve(
@@ -60,6 +71,9 @@ async def serve(
                 log_level="warning",
                 lifespan="on",
                 ws_ping_interval=20,
+                ws_max_size=WS_MAX_BYTES,
+                proxy_headers=True,
+                forwarded_allow_ips=settings.trusted_proxies,
             )
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # ours stop it
@@ -79,16 +93,36 @@ async def serve(
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
+    secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
+    if settings.production:
+        problems = production_problems(settings)
+        if problems:
+            print(
+                "refusing to start in production (CALLCENTER_PRODUCTION=true):\n"
+                + "\n".join(f"  - {p}" for p in problems),
+                file=sys.stderr,
+            )
+            return 2
     aio.run(serve(settings, web=not args.no_web, engine=not args.no_engine))
     return 0
 
 
 def _cmd_load_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
+    secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
     with session_scope(settings) as s:
-        counts = load_demo(s, residents=args.residents, must_change_password=settings.production)
+        counts = load_demo(
+            s,
+            residents=args.residents,
+            # The fixed desk-phone contacts on this machine are the demo's (`callcenter demo`)
+            # only; elsewhere the seats' phones register.
+            seat_contact_base_port=None if settings.production else DEFAULT_SEAT_CONTACT_BASE_PORT,
+            must_change_password=settings.production,
+        )
     print(json.dumps(counts, ensure_ascii=False))
     return 0
 
@@ -106,9 +140,11 @@ def demo_phone_ports(settings: Settings) -> list[tuple[str, int]]:
 
 
 async def _run_demo(settings: Settings, residents: int) -> None:
+    secure_data(settings)
     migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
     with session_scope(settings) as s:
-        load_demo(s, residents=residents, must_change_password=settings.production)
+        load_demo(s, residents=residents, must_change_password=False)
         use_browser_phone(s)
     # Residents' phones behind a demo outside line (click-to-call, callbacks, follow-ups: they
     # answer, press 1 and speak); desk phones that send sound (recordings).
@@ -149,7 +185,26 @@ async def _run_demo(settings: Settings, residents: int) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    aio.run(_run_demo(get_settings(), args.residents))
+    settings = get_settings()
+    settings.production = False  # the demo, with its published password, on this machine only
+    aio.run(_run_demo(settings, args.residents))
+    return 0
+
+
+def _cmd_reset_password(args: argparse.Namespace) -> int:
+    """A temporary password for an account (changed at its next login): how an operator takes
+    the demo password off an account before serving in production."""
+    settings = get_settings()
+    secure_data(settings)
+    migrate(settings)
+    secure_data(settings)  # the database migrate may just have made
+    with session_scope(settings) as s:
+        acc = s.exec(select(Account).where(Account.username == args.username)).first()
+        if acc is None:
+            print(f"no account {args.username!r}", file=sys.stderr)
+            return 1
+        _acc, password = reset_password(s, Actor(username="cli", role="admin"), saved_id(acc))
+    print(f"temporary password for {args.username}: {password}")
     return 0
 
 
@@ -189,6 +244,10 @@ def register(sub) -> None:
     p.add_argument("--no-web", action="store_true", help="engine only (web workers elsewhere, Redis bus)")
     p.add_argument("--no-engine", action="store_true", help="web console only (needs the Redis bus)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("reset-password", help="give an account a temporary password (changed at login)")
+    p.add_argument("username")
+    p.set_defaults(func=_cmd_reset_password)
 
     p = sub.add_parser("load-demo", help="load Anning District demo data")
     p.add_argument("--residents", type=int, default=3000)

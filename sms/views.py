@@ -108,6 +108,9 @@ async def twilio_inbound(request: Request) -> Response:
     log.info("SMS reply %s from %s: %s", sid, params.get("From", ""), outcome.code)
     if outcome.code == "replay":
         return Response("replayed", status_code=409, media_type="text/plain")
+    if outcome.code == "unknown_sender":
+        # A stranger gets no answer: each reply is a paid SMS (as on the Aliyun path).
+        return twiml("")
     return twiml(outcome.reply)
 
 

@@ -21,6 +21,11 @@ from callcenter.database import migrate
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# The product runs in production unless told otherwise; the tests use throwaway secrets and the
+# demo password, so they say "not production" here (this process and the apps it starts).
+# Tests of production itself set production=True on their own settings.
+os.environ["CALLCENTER_PRODUCTION"] = "false"
+
 
 def missing_part(reason: str) -> None:
     """A real part (Asterisk, sipp, Redis, Chromium) is missing: a failure in CI, a skip elsewhere."""
@@ -94,13 +99,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+REDIS_PASSWORD = "test-redis-" + "p" * 16
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
+    """A redis-server that wants a password (requirepass), as the product's Redis must."""
     binary = require("redis-server")
     port = free_port()
     proc = subprocess.Popen(
         [
             binary,
+            "--requirepass",
+            REDIS_PASSWORD,
             "--port",
             str(port),
             "--bind",
@@ -122,7 +133,7 @@ def redis_url(tmp_path_factory):
             break
         except OSError:
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
+    yield f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(5)
 

@@ -42,6 +42,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/accounts": ADMINS,
     "/admin/accounts/{account_id}/active": ADMINS,
     "/admin/accounts/{account_id}/password": ADMINS,
+    "/admin/accounts/{account_id}/sip-password": ADMINS,
     "/admin/accounts/{account_id}/queues": ADMINS,
     "/admin/accounts/{account_id}/phone": ADMINS,
     "/admin/audit": ADMINS,
@@ -104,6 +105,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/orders/{order_id}": STAFF,
     "/orders/{order_id}/action": STAFF,
     "/orders/{order_id}/links/revoke": STAFF,
+    "/orders/{order_id}/public": SUPERVISORS,
     "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
     "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
     # The outlet's mobile pages (outlet_pages.py)

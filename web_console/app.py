@@ -67,24 +67,29 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, production: bool) -> None:
         self.app = app
+        self.production = production
         self.headers = [
             (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"same-origin"),
         ]
-        if production:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+        self.hsts = [(b"strict-transport-security", b"max-age=31536000")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # HSTS only over TLS: https here, or X-Forwarded-Proto https from a trusted proxy (uvicorn
+        # rewrites the scheme for the addresses in settings.trusted_proxies).
+        headers = (
+            self.headers + self.hsts if self.production and scope.get("scheme") == "https" else self.headers
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
+                extra = [(k, v) for k, v in headers if k not in present]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
@@ -172,7 +177,9 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
         app.state.seat_calls = SeatCalls()
-    app.state.ws_recheck_interval = 60.0
+    # A logged-out or disabled seat stops receiving pops within this time (one small read per
+    # open socket each time).
+    app.state.ws_recheck_interval = 5.0
 
     install_exception_handlers(app)
     # Outlets' SMS replies reach the order domain through the webhook (sms does not import dispatch).

@@ -10,6 +10,7 @@ and every play or download is audited.
 from __future__ import annotations
 
 import secrets
+import time
 
 from fastapi import Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -34,7 +35,7 @@ from callcenter.calls.models import CallRecord
 from callcenter.dialout import policy
 from callcenter.dialout.service import DialoutRefused, note_refusal
 from callcenter.directory.models import CallQueue
-from callcenter.messages import CallControlCommand
+from callcenter.messages import CallControlCommand, sign
 from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
 from web_console.sessions import client_ip
 
@@ -68,7 +69,9 @@ async def _command(request: Request, account: Account, action: str, **fields: st
                 db.commit()
 
         await run_in_threadpool(log_it)
-    await request.app.state.bus.publish(command.topic, command.to_json())
+    # Signed, so the engine can tell a web worker's command from anything else on the bus.
+    payload = sign(command.to_json(), request.app.state.settings.bus_secret, time.time())
+    await request.app.state.bus.publish(command.topic, payload)
     return JSONResponse({"accepted": True, "request_id": request_id}, status_code=202)
 
 

@@ -304,4 +304,7 @@ def caller_request_recording(request: Request, request_id: RowId, account: Curre
             ip=client_ip(request),
         )
         db.commit()
-    return FileResponse(path, media_type="audio/wav", filename=item.recording)
+    # A resident's voice: never kept by a browser or a proxy cache.
+    return FileResponse(
+        path, media_type="audio/wav", filename=item.recording, headers={"Cache-Control": "no-store"}
+    )

@@ -52,7 +52,8 @@ def healthz(request: Request) -> JSONResponse:
     body: dict = {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "error"}
     engine = getattr(request.app.state, "engine", None)
     if engine is not None:  # the engine runs in this process
-        body["engine"] = {"ami": engine.ami.logged_in.is_set(), "calls": len(engine.calls.model.calls)}
+        # Public: whether the engine is up, never what it is doing (no live call counts).
+        body["engine"] = {"ami": engine.ami.logged_in.is_set()}
     return JSONResponse(
         body,
         status_code=200 if db_ok else 503,

@@ -119,7 +119,7 @@ def basis(
         return "role"
     now = _utcnow()
     ext = account.extension or ""
-    if ids.EXTENSION.match(ext):
+    if ids.EXTENSION.fullmatch(ext):
         if seat_calls.seen(ext, resident_id):
             return "call"
         since = now - timedelta(hours=settings.resident_link_hours)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ _DIALOG_METHODS = frozenset(
     {"ACK", "BYE", "CANCEL", "INFO", "INVITE", "UPDATE", "PRACK", "NOTIFY", "OPTIONS"}
 )
 _COMPACT = {"f": "from", "t": "to", "v": "via", "i": "call-id"}
-_REQUEST_LINE = re.compile(r"^([A-Z]{2,16}) (\S+) SIP/2\.0$")
+_REQUEST_LINE = re.compile(r"([A-Z]{2,16}) (\S+) SIP/2\.0")
 _URI_USER = re.compile(r"<?sips?:([^@;>\s]+)@")
 _TAG = re.compile(r";\s*tag=", re.IGNORECASE)
 
@@ -57,23 +56,17 @@ _TAG = re.compile(r";\s*tag=", re.IGNORECASE)
 def phone_endpoint(account: Account) -> str | None:
     """The PJSIP endpoint of a browser seat, or None when the account has no browser phone."""
     ext = account.extension or ""
-    if account.phone != Phone.BROWSER or not ids.EXTENSION.match(ext):
+    if account.phone != Phone.BROWSER or not ids.EXTENSION.fullmatch(ext):
         return None
     return account.endpoint
 
 
-# The realm Asterisk challenges with: pjsip's default_realm, as the rendered auth sections name none.
-SIP_REALM = "asterisk"
-
-
 def phone_digest(account: Account) -> tuple[str, str] | None:
-    """The seat's SIP digest secret (HA1 = MD5(user:realm:password)) and its realm: what JsSIP
-    needs to answer Asterisk's challenge, so the password itself never reaches the browser."""
-    endpoint = phone_endpoint(account)
-    if endpoint is None or not account.sip_password:
+    """The seat's SIP digest secret (HA1 = MD5(user:realm:password), the only form stored) and
+    its realm: what JsSIP needs to answer Asterisk's challenge, so no password reaches the browser."""
+    if phone_endpoint(account) is None or not (account.sip_digest and account.sip_realm):
         return None
-    text = f"{endpoint}:{SIP_REALM}:{account.sip_password}"
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(), SIP_REALM
+    return account.sip_digest, account.sip_realm
 
 
 @router.get("/api/phone")
@@ -122,7 +115,7 @@ def parse_head(text: str) -> SipHead | None:
     first = lines[0]
     if first.startswith("SIP/2.0 "):
         method = None
-    elif m := _REQUEST_LINE.match(first):
+    elif m := _REQUEST_LINE.fullmatch(first):
         method = m.group(1)
     else:
         return None

@@ -36,6 +36,11 @@ def temporary_password() -> str:
     return secrets.token_urlsafe(9)
 
 
+def sip_password() -> str:
+    """A phone's SIP password: typed once into the phone, so long and random (144 bits)."""
+    return secrets.token_urlsafe(18)
+
+
 def _audit(session: Session, actor: Actor, action: str, target: str, **detail) -> None:
     record(session, actor.username, action, target=target, role=actor.role, ip=actor.ip, **detail)
 
@@ -56,8 +61,10 @@ def create_account(
     role: str,
     extension: str = "",
     queues: list[str] | None = None,
-) -> tuple[Account, str]:
-    """A new account with a temporary password (to be changed at first login)."""
+    sip_realm: str = "callcenter",
+) -> tuple[Account, str, str]:
+    """A new account with a temporary password (to be changed at first login); a seat gets its
+    phone's SIP password too. Both are returned to be shown once: neither is stored."""
     if not USERNAME.fullmatch(username):
         raise AccountError("username: 2-32 letters, digits, '.', '_' or '-'")
     if role not in {r.value for r in Role}:
@@ -81,8 +88,11 @@ def create_account(
         role=role,
         must_change_password=True,
         extension=extension or None,
-        sip_password=secrets.token_urlsafe(12) if role == Role.SEAT else "",
     )
+    phone_password = ""
+    if role == Role.SEAT:
+        phone_password = sip_password()
+        account.set_sip_password(phone_password, sip_realm)
     session.add(account)
     session.flush()
     for name in queue_names:
@@ -91,7 +101,7 @@ def create_account(
         session, actor, "account.create", username, account_role=role, extension=extension, queues=queue_names
     )
     session.commit()
-    return account, password
+    return account, password, phone_password
 
 
 def set_active(session: Session, actor: Actor, account_id: int, active: bool) -> Account:
@@ -121,7 +131,9 @@ def reset_password(session: Session, actor: Actor, account_id: int) -> tuple[Acc
     return account, password
 
 
-def set_phone(session: Session, actor: Actor, account_id: int, phone: str) -> Account:
+def set_phone(
+    session: Session, actor: Actor, account_id: int, phone: str, sip_realm: str = "callcenter"
+) -> Account:
     """Desk phone or the console's browser phone: the seat's endpoint changes with the next render
     (a browser endpoint speaks WebRTC only, so one endpoint cannot serve both)."""
     account = session.get(Account, account_id)
@@ -131,13 +143,32 @@ def set_phone(session: Session, actor: Actor, account_id: int, phone: str) -> Ac
         raise AccountError("unknown phone: desk or browser")
     if not account.extension:
         raise AccountError("only seats with an extension have a phone")
-    if not account.sip_password:
-        account.sip_password = secrets.token_urlsafe(12)  # the browser phone registers with it
+    if not account.sip_digest:
+        # The browser phone answers the challenge with the digest; the password is never shown.
+        account.set_sip_password(sip_password(), sip_realm)
     account.phone = phone
     session.add(account)
     _audit(session, actor, "account.phone", account.username, phone=phone)
     session.commit()
     return account
+
+
+def reset_sip_password(
+    session: Session, actor: Actor, account_id: int, sip_realm: str, password: str = ""
+) -> tuple[Account, str]:
+    """A new SIP password for a seat's phones (generated unless given, e.g. by test fixtures);
+    only its digest is kept. The phones registered with the old one fail at their next REGISTER."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountError("no such account")
+    if not account.extension or account.role not in (Role.SEAT, Role.SUPERVISOR):
+        raise AccountError("only accounts with an extension have a phone")
+    password = password or sip_password()
+    account.set_sip_password(password, sip_realm)
+    session.add(account)
+    _audit(session, actor, "account.sip_password_reset", account.username, extension=account.extension)
+    session.commit()
+    return account, password
 
 
 # A seat's skill in a queue is its Asterisk penalty: the queue offers a call to the lowest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
@@ -29,9 +30,12 @@ class Account(SQLModel, table=True):
     role: str = Field(default=Role.SEAT, max_length=16)
     active: bool = True
     must_change_password: bool = False
-    # Seats only: the extension and the SIP account their phone registers with.
+    # Seats only: the extension and the SIP account their phone registers with. The SIP password
+    # itself is never stored: only MD5(<endpoint>:<realm>:<password>), which is what Asterisk's
+    # digest check needs (pjsip ``password_digest``), and the realm it was made for.
     extension: str | None = Field(default=None, index=True, unique=True, max_length=16)
-    sip_password: str = Field(default="", max_length=64)
+    sip_digest: str = Field(default="", max_length=32)
+    sip_realm: str = Field(default="", max_length=64)
     # A fixed contact (sip:...@host:port) for desk phones that do not register.
     sip_contact: str = Field(default="", max_length=128)
     # desk | browser (Phone): a browser seat's endpoint speaks WebRTC over the console's /sip.
@@ -45,6 +49,16 @@ class Account(SQLModel, table=True):
     @property
     def interface(self) -> str:
         return f"PJSIP/{self.endpoint}"
+
+    def set_sip_password(self, password: str, realm: str) -> None:
+        """Keep the digest of a new SIP password (the password itself is shown once, elsewhere)."""
+        self.sip_realm = realm
+        self.sip_digest = sip_digest(self.endpoint, realm, password)
+
+
+def sip_digest(username: str, realm: str, password: str) -> str:
+    """RFC 2617's HA1: what a phone proves it knows when it answers Asterisk's challenge."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
 
 
 class QueueMembership(SQLModel, table=True):

@@ -30,7 +30,6 @@ _EXTEN = re.compile(r"[A-Za-z0-9*#+_-]{1,32}")
 _NUMBER = re.compile(r"[0-9]{1,20}")
 _VARIABLE = re.compile(r"[A-Z_]{1,32}")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
-_MODULE = re.compile(r"[a-z0-9_]{1,40}\.so")
 _QUEUE_LOG_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
 _QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
 _QUEUE_LOG_EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
@@ -228,11 +227,9 @@ def queue_log(queue: str, event: str, uniqueid: str, interface: str, message: st
 # --- the engine's own --------------------------------------------------------------------------
 
 
-def reload(module: str) -> Action | None:
-    """Reload one module (``res_pjsip.so``) after the configuration was rendered."""
-    if not _MODULE.fullmatch(module):
-        return None
-    return _action("Reload", Module=module)
+def core_settings() -> Action:
+    """Asterisk's version and settings (the doctor reports the version)."""
+    return _action("CoreSettings", as_list=False)
 
 
 def queue_status() -> Action:

@@ -43,11 +43,14 @@ class _LineSafeProtocol(AMIProtocol):
 def new_manager(settings: Settings, on_event, username: str = "", **options) -> Manager:
     """A panoramisk Manager for our AMI user (or ``username``), every event to ``on_event``; call
     ``connect()``."""
+    username = username or settings.ami_user
+    # The engine's user and the tools' user have secrets of their own.
+    secret = settings.ami_engine_secret if username == settings.ami_engine_user else settings.ami_secret
     manager = Manager(
         host=settings.ami_host,
         port=settings.ami_port,
-        username=username or settings.ami_user,
-        secret=settings.ami_secret,
+        username=username,
+        secret=secret,
         loop=asyncio.get_running_loop(),
         protocol_factory=_LineSafeProtocol,
         reconnect_timeout=1,
@@ -163,6 +166,14 @@ class AmiClient:
             raise RuntimeError("AMI client not started")
         result = await asyncio.wait_for(self._manager.send_action(dict(action), as_list=True), timeout)
         return result if isinstance(result, list) else [result]
+
+    async def refresh_members(self) -> None:
+        """Queue members as Asterisk has them now, applied in order with the live events: a
+        reload that adds a static member (a new seat) sends no event for it."""
+        lines = await self.list_action(actions.queue_status(), timeout=5)
+        for event in (ev.parse_event(m) for m in lines):
+            if isinstance(event, ev.QueueMemberStatus):
+                self.events.put_nowait(event)
 
     async def _resync(self) -> None:
         # Until it succeeds: without it the console would show a state Asterisk no longer has.

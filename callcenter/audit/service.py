@@ -41,7 +41,7 @@ def search(
     if action:
         query = query.where(col(AuditEntry.action).startswith(action))
     if target:
-        query = query.where(col(AuditEntry.target).contains(target))
+        query = query.where(col(AuditEntry.target).contains(target, autoescape=True))
     if since:
         query = query.where(AuditEntry.at >= since)
     if until:

@@ -41,7 +41,7 @@ from callcenter.database import session_scope
 from callcenter.dialout import policy
 from callcenter.dialout.service import record_refusal
 from callcenter.directory.models import CallQueue, ServiceNumber
-from callcenter.messages import CallControlCommand, CallControlResult
+from callcenter.messages import SIGNATURE_MAX_AGE_S, CallControlCommand, CallControlResult, signature_ok
 from callcenter.text import clean_name
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,23 @@ class CallControl(TopicWorker):
         self.directory = directory
         # linkedid of a click-to-call -> (the seat's extension, when it was placed)
         self.outbound: dict[str, tuple[str, float]] = {}
+        self._seen: dict[str, float] = {}  # signatures of commands already run -> when
 
     async def handle(self, payload: dict[str, Any], sub: Subscription) -> None:
+        now = time.time()
+        sig = str(payload.get("sig", ""))
+        if not signature_ok(payload, self.settings.bus_secret, now) or sig in self._seen:
+            # Anything that can reach the bus could publish here: only the web workers' signed
+            # commands, each once, move calls.
+            log.warning(
+                "unsigned, forged, stale or replayed call-control command dropped (action %r, ext %r)",
+                str(payload.get("action", ""))[:20],
+                str(payload.get("ext", ""))[:20],
+            )
+            return
+        self._seen[sig] = now
+        for old in [k for k, t in self._seen.items() if now - t > 2 * SIGNATURE_MAX_AGE_S]:
+            del self._seen[old]
         # Off the subscription loop: an AMI round trip must not hold up the next command.
         asyncio.create_task(self.run(payload))
 

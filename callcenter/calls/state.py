@@ -126,10 +126,14 @@ class SeatState:
 
     @property
     def state(self) -> str:
+        # No phone of the seat is registered (Asterisk's device state of its endpoint): whatever
+        # else holds, the queue offers it nothing, and the seat must see why.
+        if self.status in (4, 5):
+            return "unavailable"
         if self.paused:
             return "paused"
         state = {1: "available", 2: "talking", 3: "talking", 6: "ringing", 7: "ringing", 8: "talking"}.get(
-            self.status, "unavailable" if self.status in (4, 5) else "available"
+            self.status, "available"
         )
         if state == "available" and time.time() < self.wrapup_until:
             return "wrapup"
@@ -197,6 +201,7 @@ class LiveModel:
             ext=seat.ext,
             name=seat.name,
             state=seat.state,
+            paused=seat.paused,
             paused_reason=seat.paused_reason,
             queues=sorted(seat.queues),
             since=seat.since,

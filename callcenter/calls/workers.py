@@ -38,6 +38,7 @@ from callcenter.residents.service import find_resident_id
 
 log = logging.getLogger(__name__)
 
+RECORD_ATTEMPTS = 5  # a call record the database refuses this often is dropped (and logged)
 WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
 
 
@@ -101,6 +102,7 @@ class CallService:
         self._handover_pending = False
         self._profiles: asyncio.Queue[str] = asyncio.Queue()
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
+        self._record_failures: dict[str, int] = {}  # linkedid -> failed writes of its record
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
@@ -318,17 +320,32 @@ class CallService:
             while not self._records.empty() and len(batch) < 200:
                 batch.append(self._records.get_nowait())
             try:
-                await self._run_db(self._write, batch)
-                for c in batch:
-                    row = {
-                        k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()
-                    }
-                    await self.notify.send(CallRecorded(row))
+                await self._write_and_announce(batch)
             except Exception:
-                log.exception("writing %d call records failed; retrying", len(batch))
-                for c in batch:
-                    self._records.put_nowait(c)
+                log.exception("writing %d call records failed; trying them one by one", len(batch))
                 await asyncio.sleep(1)
+                # One record the database refuses must not hold up every later one: each is
+                # tried on its own, and one that keeps failing is dropped (logged in full).
+                for c in batch:
+                    try:
+                        await self._write_and_announce([c])
+                        self._record_failures.pop(c.linkedid, None)
+                    except Exception as exc:
+                        tries = self._record_failures.get(c.linkedid, 0) + 1
+                        if tries >= RECORD_ATTEMPTS:
+                            self._record_failures.pop(c.linkedid, None)
+                            log.error(
+                                "call record %s dropped after %d attempts (%r): %r", c.linkedid, tries, exc, c
+                            )
+                        else:
+                            self._record_failures[c.linkedid] = tries
+                            self._records.put_nowait(c)
+
+    async def _write_and_announce(self, batch: list[LiveCall]) -> None:
+        await self._run_db(self._write, batch)
+        for c in batch:
+            row = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()}
+            await self.notify.send(CallRecorded(row))
 
     async def _flush_records(self) -> None:
         batch = []

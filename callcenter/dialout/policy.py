@@ -63,7 +63,7 @@ EMERGENCY_NUMBERS = frozenset(
 )
 # Chinese service ranges that are never a resident's phone: 95xxx / 96xxx (banks, utilities,
 # hotlines like 96345), 1xxxx short service numbers (10086, 12345, 12315 ...), 400 / 800.
-_SERVICE = re.compile(r"^(?:9[56][0-9]{3,6}|1[0-2][0-9]{2,6}|400[0-9]{7}|800[0-9]{7})$")
+_SERVICE = re.compile(r"(?:9[56][0-9]{3,6}|1[0-2][0-9]{2,6}|400[0-9]{7}|800[0-9]{7})")
 _DIALLABLE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 # The prefixes carriers and callers put before a Chinese number's national part.
 _CN_PREFIXES = ("+86", "0086")
@@ -103,7 +103,7 @@ def _denied(national: str) -> str | None:
     bare = national.lstrip("0") if national.startswith("0") and len(national) <= 6 else national
     if national in EMERGENCY_NUMBERS or bare in EMERGENCY_NUMBERS:
         return EMERGENCY
-    if _SERVICE.match(national):
+    if _SERVICE.fullmatch(national):
         return SERVICE_NUMBER
     if len(national) <= 6:
         return SHORT_CODE

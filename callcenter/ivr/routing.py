@@ -214,7 +214,7 @@ class RequestWriter(TopicWorker):
         with session_scope(self.settings) as s:
             if requests_today(s, key) >= self.settings.caller_requests_daily_cap:
                 # Over the caller's share: nothing is kept, not even a recording made anyway.
-                if request.recording and VOICEMAIL.match(request.recording):
+                if request.recording and VOICEMAIL.fullmatch(request.recording):
                     (voicemail_dir(self.settings) / request.recording).unlink(missing_ok=True)
                 log.warning("out-of-hours %s from %r refused: today's share is used", request.kind, key)
                 audit(s, "system", "caller_request.refused", target=key, kind=request.kind, did=request.did)

@@ -23,7 +23,7 @@ from callcenter.ivr.models import CallerRequest
 log = logging.getLogger(__name__)
 
 VOICEMAIL_DIR = "cc-voicemail"  # under the instance's spool folder
-VOICEMAIL = re.compile(ids.CALL_ID.pattern.removesuffix("$") + r"\.wav$")
+VOICEMAIL = re.compile(ids.CALL_ID.pattern + r"\.wav")
 
 
 def voicemail_dir(settings: Settings) -> Path:
@@ -42,7 +42,7 @@ def purge_voicemail(settings: Settings, days: float | None = None, now: float | 
     old = sorted(
         p.name
         for p in folder.glob("*.wav")
-        if VOICEMAIL.match(p.name) and p.is_file() and p.stat().st_mtime < cutoff
+        if VOICEMAIL.fullmatch(p.name) and p.is_file() and p.stat().st_mtime < cutoff
     )
     if not old:
         return []

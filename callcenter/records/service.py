@@ -63,6 +63,9 @@ def queue_delivery(session: Session, kind: str, url: str, payload: dict[str, Any
 # --- the webhook worker ------------------------------------------------------------------
 
 
+MAX_ERROR_BYTES = 800  # of a failed delivery's response, kept as its error
+
+
 class WebhookWorker:
     def __init__(self, settings: Settings, batch: int = 16) -> None:
         self.settings = settings
@@ -120,11 +123,21 @@ class WebhookWorker:
             TIMESTAMP_HEADER: ts,
             SIGNATURE_HEADER: sign(self.settings.webhook_secret, ts, body),
         }
+        if self.settings.production and not d.url.lower().startswith("https://"):
+            # Residents' records travel only encrypted in production.
+            return None, "refused: production sends webhooks over https only"
         try:
-            r = await self._client.post(d.url, content=body, headers=headers)
+            # Streamed and cut off: a receiver's long answer is not read into memory.
+            async with self._client.stream("POST", d.url, content=body, headers=headers) as r:
+                head = b""
+                if not r.is_success:
+                    async for chunk in r.aiter_bytes():
+                        head += chunk
+                        if len(head) >= MAX_ERROR_BYTES:
+                            break
+                return r.status_code, head[:MAX_ERROR_BYTES].decode("utf-8", "replace")[:200]
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"
-        return r.status_code, "" if r.is_success else r.text[:200]
 
     def _record(self, results: list[tuple[WebhookDelivery, tuple[int | None, str]]]) -> None:
         with session_scope(self.settings) as s:

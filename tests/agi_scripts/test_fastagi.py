@@ -167,3 +167,19 @@ async def test_unknown_route_and_bad_arguments(agi):
     assert set(set_vars) == {"CC_ROUTE_OK", "CC_ROUTE_AT"}
     info = seen[-1]
     assert (info.source, info.did, info.queue, info.caller) == ("carrier", "", "", None)
+
+
+async def test_requests_without_the_key_are_refused(agi, settings):
+    """Only Asterisk's dialplan knows the key (?k= in the AGI URL): another local process that
+    reaches the port runs no route, with no key, a wrong one or a repeated script header."""
+    server, seen, port = agi
+    args = ["carrier", "96345", "hotline", "1700000000.9"]
+    for key in ("", "not-the-key-" + "x" * 16):
+        set_vars, sent = await run_agi_call("127.0.0.1", port, "incoming", args=args, key=key)
+        assert set_vars == {} and sent == []
+    # The first of a repeated header counts: a second agi_network_script cannot carry the key.
+    env = {"agi_network_script": "incoming"}
+    set_vars, sent = await run_agi_call("127.0.0.1", port, "incoming", args=args, key="", env=env)
+    assert set_vars == {}
+    set_vars, _ = await run_agi_call("127.0.0.1", port, "incoming", args=args)  # the settings' key
+    assert set_vars["CC_ROUTE_OK"] == "1"

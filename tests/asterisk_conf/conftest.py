@@ -42,7 +42,10 @@ def add_rows(
             s.add(ServiceNumber(**d))
         for seat in seats or []:
             queue_names = seat.pop("queues", ["hotline"])
+            sip_password = seat.pop("sip_password", "")
             a = Account(password_hash="x", role=seat.pop("role", "seat"), **seat)
+            if sip_password:
+                a.set_sip_password(sip_password, settings.sip_realm)
             s.add(a)
             s.commit()
             s.refresh(a)

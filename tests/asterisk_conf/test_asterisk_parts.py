@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import wave
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_locate_chroot_and_bad_modes(tmp_path, monkeypatch):
 
 
 def test_chroot_command_uses_a_private_mount_namespace(tmp_path):
-    s = Settings(data_dir=tmp_path / "var", _env_file=None)
+    s = Settings(data_dir=tmp_path / "var", asterisk_user="", _env_file=None)
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     install = AsteriskInstall(
@@ -128,7 +129,13 @@ def test_chroot_command_uses_a_private_mount_namespace(tmp_path):
     seen = install.instance_path(s.asterisk_instance_dir())
     assert f"mount --bind {s.asterisk_instance_dir()} {root}{seen}" in script
     assert f"exec chroot {root} /usr/sbin/asterisk -f -n -C {seen}/etc/asterisk.conf" in script
-    assert "-U" not in script.split()
+    assert "-U" not in script.split()  # no user of its own configured: the starting user
+    if os.geteuid() == 0:
+        # Started by root, Asterisk drops to its own user.
+        s.asterisk_user = "callcenter-pbx"
+        script = process.command(s, install)[-1]
+        assert "-f -n -U callcenter-pbx -G callcenter-pbx -C" in script
+        s.asterisk_user = ""
     system = AsteriskInstall(
         "system", None, Path("/usr/sbin/asterisk"), Path("/m"), Path("/usr/share/asterisk")
     )
@@ -392,3 +399,16 @@ def test_tone_pcap_and_detector(tmp_path):
     pcap = write_tone_pcap(tmp_path / "t.pcap", 1000, 1)
     # pcap header + 50 packets of 20 ms: (16 record header + 14 eth + 20 ip + 8 udp + 12 rtp + 160)
     assert pcap.stat().st_size == 24 + 50 * (16 + 14 + 20 + 8 + 12 + 160)
+
+
+def test_the_asterisk_root_can_be_upgraded(tmp_path):
+    """`callcenter asterisk install --upgrade` runs apt inside the root (not run here: it would
+    upgrade the machine's shared root under the other checkouts' running Asterisks)."""
+    from asterisk_conf.installer import upgrade_command
+    from hotline.cli import build_parser
+
+    cmd = upgrade_command(tmp_path)
+    assert cmd[:3] == ["chroot", str(tmp_path), "/bin/sh"]
+    assert "apt-get update" in cmd[-1] and "dist-upgrade" in cmd[-1]
+    args = build_parser().parse_args(["asterisk", "install", "--upgrade"])
+    assert args.upgrade is True

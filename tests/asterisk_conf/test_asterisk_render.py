@@ -10,6 +10,8 @@ import pytest
 
 from asterisk_conf.installer import chroot_instance_path
 from asterisk_conf.render import CONFIG_FILES, clean_name, conf_value, render_config
+from callcenter.accounts.models import Account, sip_digest
+from callcenter.database import session_scope
 from tests.asterisk_conf.conftest import add_rows, make_settings
 
 HOSTILE = 'Evil, "x"; <b>\n[general]\r\nsecret=1\u2028member => PJSIP/x,0'
@@ -118,18 +120,22 @@ def test_manager_conf_binds_loopback_with_the_settings_secret(tmp_path, fake_sys
     assert "secret = secret-from-settings-42" in lines
     assert lines.index("deny = 0.0.0.0/0.0.0.0") < lines.index("permit = 127.0.0.1/255.255.255.255")
     assert "read = system,call,agent" in lines
-    assert "write = call,agent,originate,reporting,config" in lines
+    # No config or system class: UpdateConfig + Reload would be a shell for the AMI secret.
+    assert "write = call,agent,originate,reporting" in lines
+    assert not any(ln.startswith("write") and ("config" in ln or "system" in ln) for ln in lines)
     assert "webenabled = no" in lines
-    assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o600"
+    assert oct((etc / "manager.conf").stat().st_mode & 0o777) == "0o640"  # the app and Asterisk's group
     # The engine's own user: the same rights, and only the events it turns into typed events.
     from callcenter.ami.events import ENGINE_EVENTS
 
     tools, engine = text.split("[callcenter-engine]")
     assert "eventfilter" not in tools  # the doctor and other tools see every event
     engine_lines = _lines(engine)
-    assert "secret = secret-from-settings-42" in engine_lines
+    # ... with a secret of its own.
+    assert f"secret = {settings.ami_engine_secret}" in engine_lines
+    assert "secret = secret-from-settings-42" not in engine_lines
     assert "read = system,call,agent" in engine_lines
-    assert "write = call,agent,originate,reporting,config" in engine_lines
+    assert "write = call,agent,originate,reporting" in engine_lines
     filters = [ln for ln in engine_lines if ln.startswith("eventfilter")]
     assert filters == [f"eventfilter(action(include),name({e})) =" for e in ENGINE_EVENTS]
     assert {"Newchannel", "Hangup", "AgentCalled", "QueueMemberStatus"} <= set(ENGINE_EVENTS)
@@ -176,12 +182,27 @@ def test_pjsip_trunks_and_seats(tmp_path, fake_system_install):
     # A supervisor with an extension has a phone: listen-in rings it.
     assert "[seat1009]" in text
     assert 'callerid = "张三" <1001>' in text
-    assert "password = pw\\;1" in text  # ';' would start a comment
+    # Only the digest of a seat's SIP password is in the file (and in the database).
+    assert "pw;1" not in text and "pw\\;1" not in text and "pw2" not in text
+    auth = text.split("[seat1001]\ntype = auth\n", 1)[1].split("\n\n", 1)[0]
+    assert auth.splitlines() == [
+        "auth_type = digest",
+        "username = seat1001",
+        "realm = callcenter",
+        f"password_digest = md5:{sip_digest('seat1001', 'callcenter', 'pw;1')}",
+    ]
     assert "contact = sip:seat1001@127.0.0.1:15081" in text
     seat1002 = text.split("[seat1002]\ntype = aor", 1)[1].split("\n\n", 1)[0]
+    # Several phones per seat (a desk phone and a softphone)
     assert (
-        "contact =" not in seat1002 and "max_contacts = 1" in seat1002 and "remove_existing = yes" in seat1002
+        "contact =" not in seat1002 and "max_contacts = 3" in seat1002 and "remove_existing = yes" in seat1002
     )
+    # A seat's phone is called back over the transport it registered on.
+    seat_endpoint = text.split("[seat1002]\ntype = endpoint\n", 1)[1].split("\n\n", 1)[0]
+    assert "transport =" not in seat_endpoint
+    # UDP and TCP on the same address; no certificate, no TLS transport
+    assert "[transport-tcp]\ntype = transport\nprotocol = tcp\nbind = 127.0.0.1:15060" in text
+    assert "transport-tls" not in text and "external_media_address" not in text
 
 
 def test_hostile_names_cannot_break_the_config(tmp_path, fake_system_install):
@@ -221,7 +242,7 @@ def test_hostile_names_cannot_break_the_config(tmp_path, fake_system_install):
         assert "general" not in sections or name != "pjsip.conf"
     pjsip = _conf(etc, "pjsip.conf")
     assert f'callerid = "{fields[2]}" <1001>' in pjsip
-    assert "password = ab\\;c\n" in pjsip
+    assert "ab;c" not in pjsip and "ab\\;c" not in pjsip
     assert "contact = sip:x@" not in pjsip  # an invalid contact is dropped, not injected
     assert "10;01" not in pjsip
     ext = _conf(etc, "extensions.conf")
@@ -264,8 +285,13 @@ def test_extensions_contract(tmp_path, fake_system_install):
     assert "exten => 96345,1,Gosub(cc-incoming,s,1(96345,hotline,carrier))" in text
     assert "exten => 96346,1,Gosub(cc-incoming,s,1(96346,elderly,carrier))" in text
     assert "exten => _X.,1,Gosub(cc-incoming,s,1(${EXTEN},hotline,12345))" in text
-    agi = "same => n,AGI(agi://127.0.0.1:14573/incoming,${ARG3},${ARG1},${ARG2},${CHANNEL(linkedid)})"
+    key = settings.agi_secret  # the FastAGI server answers only URLs with its key
+    agi = f"same => n,AGI(agi://127.0.0.1:14573/incoming?k={key},${{ARG3}},${{ARG1}},${{ARG2}},${{CHANNEL(linkedid)}})"
     assert agi in text
+    # Every FastAGI route the dialplan calls carries the key (one without it is refused).
+    routes = re.findall(r"AGI\((agi://[^,)]*)", text)
+    assert routes and all(f"?k={key}" in url for url in routes), routes
+    assert "/missed_callback?k=" in text
     assert 'Set(CC_PRIORITY=${IF($["${ARG3}" = "12345"]?7:0)})' in text
     assert "Playback(cc/welcome)" in text and "Playback(cc/not_in_service)" in text
     assert "Set(QUEUE_PRIO=${CC_PRIORITY})" in text
@@ -276,8 +302,9 @@ def test_extensions_contract(tmp_path, fake_system_install):
     greeting = incoming.index("Set(CHANNEL(musicclass)=cc-greeting)")
     assert greeting < incoming.index("n(menu),Playback(cc/welcome)")
     assert 'QUEUE_EXISTS(${CC_QUEUE})}" != "1"' in text
-    assert "exten => _XXXX,1,Dial(PJSIP/seat${EXTEN},30)" in text
-    assert "exten => 100234,1,Dial(PJSIP/seat100234,30)" in text
+    # every phone the seat registered rings
+    assert "exten => _XXXX,1,Dial(${PJSIP_DIAL_CONTACTS(seat${EXTEN})},30)" in text
+    assert "exten => 100234,1,Dial(${PJSIP_DIAL_CONTACTS(seat100234)},30)" in text
     carrier = text.split("[from-carrier]", 1)[1].split("\n[", 1)[0]
     # the known numbers come before the catch-all
     assert carrier.index("96345") < carrier.index("_X.")
@@ -343,5 +370,73 @@ def test_browser_seats_speak_webrtc_over_the_loopback_websocket(tmp_path, fake_s
     assert "webrtc = yes" in web and "transport = transport-ws" in web
     assert "allow = alaw,ulaw,opus" in web
     desk = _lines(_section(pjsip, "seat1001", "endpoint"))
-    assert "transport = transport-udp" in desk and not any("webrtc" in line for line in desk)
+    # A desk phone's endpoint has no fixed transport: it is called back over the one it used.
+    assert not any(line.startswith(("transport", "webrtc")) for line in desk)
     assert (settings.asterisk_instance_dir() / "lib" / "keys").is_dir()  # res_crypto's key folder
+
+
+def test_tls_transport_and_nat(tmp_path, fake_chroot_install):
+    """TLS listens when a certificate and key are there (copied into the instance, so a chrooted
+    Asterisk reads them); the NAT settings go on every transport."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    (tls / "sip.crt").write_text("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n")
+    (tls / "sip.key").write_text("-----BEGIN PRIVATE KEY-----\ny\n-----END PRIVATE KEY-----\n")
+    settings = make_settings(
+        tmp_path / "var",
+        sip_host="0.0.0.0",
+        sip_tls_port=15061,
+        sip_tls_cert=str(tls / "sip.crt"),
+        sip_tls_key=str(tls / "sip.key"),
+        sip_external_media_address="203.0.113.7",
+        sip_external_signaling_address="sip.example.org",
+        sip_local_net=["192.168.10.0/24", "10.1.2.3/8"],
+    )
+    add_rows(settings)
+    etc = render_config(settings, install=fake_chroot_install)
+    text = _conf(etc, "pjsip.conf")
+    instance = chroot_instance_path(settings.asterisk_instance_dir())
+    block = text.split("[transport-tls]\n", 1)[1].split("\n\n", 1)[0]
+    assert "protocol = tls" in block and "bind = 0.0.0.0:15061" in block
+    assert f"cert_file = {instance}/lib/tls/sip.crt" in block
+    assert f"priv_key_file = {instance}/lib/tls/sip.key" in block
+    key = settings.asterisk_instance_dir() / "lib" / "tls" / "sip.key"
+    assert (
+        key.read_text().startswith("-----BEGIN PRIVATE KEY") and (key.stat().st_mode & 0o777) == 0o640
+    )  # the owner and Asterisk's group
+    for transport in ("transport-udp", "transport-tcp", "transport-tls"):
+        block = text.split(f"[{transport}]\n", 1)[1].split("\n\n", 1)[0]
+        assert "external_media_address = 203.0.113.7" in block
+        assert "external_signaling_address = sip.example.org" in block
+        assert "local_net = 192.168.10.0/24\nlocal_net = 10.0.0.0/8" in block
+    # TLS off again: the transport and the copied key go
+    settings.sip_tls_port = 0
+    text = _conf(render_config(settings, install=fake_chroot_install), "pjsip.conf")
+    assert "transport-tls" not in text and not key.exists()
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("sip_local_net", ["192.168.1.0/24;x"]), ("sip_external_media_address", "1.2.3.4\n[evil]")],
+)
+def test_bad_nat_settings_are_refused(tmp_path, fake_system_install, field, value):
+    settings = make_settings(tmp_path / "var", **{field: value})
+    add_rows(settings)
+    with pytest.raises(ValueError):
+        render_config(settings, install=fake_system_install)
+
+
+def test_a_malformed_stored_digest_is_not_rendered(tmp_path, fake_system_install):
+    settings = make_settings(tmp_path / "var")
+    add_rows(settings, seats=[{"username": "zhang", "extension": "1001", "sip_password": "pw"}])
+    with session_scope(settings) as s:
+        seat = s.get(Account, 1)
+        assert seat is not None and seat.sip_digest == sip_digest("seat1001", "callcenter", "pw")
+        seat.sip_digest = "0" * 31 + "\n[x]"
+        s.add(seat)
+        s.commit()
+    text = _conf(render_config(settings, install=fake_system_install), "pjsip.conf")
+    auth = text.split("[seat1001]\ntype = auth\n", 1)[1].split("\n\n", 1)[0]
+    # Nobody can register: a random password stands in, the bad value goes nowhere.
+    assert "password_digest" not in auth and "[x]" not in text
+    assert re.search(r"^password = [A-Za-z0-9_-]{32}$", auth, flags=re.M)

@@ -50,3 +50,18 @@ async def test_slow_subscriber_loses_old_events_not_memory():
         await bus.publish("calls", {"i": i})
     assert sub.queue.qsize() == 1000
     assert (await sub.get(1))[1]["i"] == 500
+
+
+async def test_redis_without_the_password_is_refused(redis_url):
+    """The bus's Redis wants a password (requirepass): without it nothing can be published."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import AuthenticationError, ResponseError
+
+    assert "@" in redis_url  # the URL carries the credentials
+    anonymous = aioredis.from_url("redis://" + redis_url.split("@", 1)[1])
+    with pytest.raises((AuthenticationError, ResponseError), match="(?i)auth"):
+        await anonymous.publish("engine.callcontrol", "{}")
+    await anonymous.aclose()
+    authenticated = aioredis.from_url(redis_url)
+    assert await authenticated.ping()
+    await authenticated.aclose()

@@ -4,6 +4,7 @@ drives the real Asterisk."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -449,3 +450,30 @@ async def test_the_originator_checks_the_number_again(settings):
     worker = FollowUpWorker(settings, InProcessBus(), ami, FakeDirectory())
     ok, detail = await worker.originator.originate("110", "cc-followup", {"CC_FU_ID": "1"})
     assert not ok and detail == "refused: emergency" and ami.sent == []
+
+
+async def test_only_signed_commands_from_the_web_workers_move_calls(control, settings):
+    """Whoever reaches the bus could publish a command: the engine acts only on those signed
+    with the secret it shares with the web workers, fresh and once."""
+    from callcenter.bus import Subscription
+    from callcenter.messages import sign
+
+    cc, ami = control
+    sub = Subscription(("engine.callcontrol",), lambda _s: None)
+    command = {"action": "hangup", "ext": "1001", "linkedid": "100.1"}
+    now = time.time()
+    forged = [
+        command,  # unsigned
+        sign(command, "not-the-secret-" + "x" * 16, now),
+        {**sign(command, settings.bus_secret, now), "ext": "1002"},  # altered after signing
+        sign(command, settings.bus_secret, now - 3600),  # stale
+    ]
+    for payload in forged:
+        await cc.handle(payload, sub)
+    await asyncio.sleep(0.05)
+    assert ami.sent == []
+    signed = sign(command, settings.bus_secret, now)
+    await cc.handle(signed, sub)
+    await cc.handle(signed, sub)  # replayed: dropped
+    await asyncio.sleep(0.05)
+    assert ami.sent == [{"Action": "Hangup", "Channel": "PJSIP/seat1001-0000000a", "Cause": "16"}]

@@ -131,18 +131,19 @@ def test_accounts(demo_db):
         assert not s.exec(select(QueueMembership).where(QueueMembership.account_id == boss.id)).all()
         first_outlet = s.exec(select(Outlet).order_by(Outlet.id)).first()
         assert accounts["outlet1"].role == "outlet" and accounts["outlet1"].outlet_id == first_outlet.id
-        sip_passwords = set()
+        sip_digests = set()
         for n in range(1, 5):
             seat = accounts[f"seat100{n}"]
             assert seat.role == "seat" and seat.extension == f"100{n}"
             assert seat.display_name.startswith("座席")
             assert seat.sip_contact == f"sip:seat100{n}@127.0.0.1:{5080 + n}"
-            assert len(seat.sip_password) >= 16
-            sip_passwords.add(seat.sip_password)
+            # Only the digest of the SIP password is kept (MD5 hex), with its realm.
+            assert re.fullmatch(r"[0-9a-f]{32}", seat.sip_digest) and seat.sip_realm == "callcenter"
+            sip_digests.add(seat.sip_digest)
             memberships = s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id)).all()
             # The hotline, and the skill and 12345 queues of the voice menu demo.
             assert [m.queue_name for m in memberships] == [HOTLINE_QUEUE] + [q for q, _ in SKILL_QUEUES]
-        assert len(sip_passwords) == 4
+        assert len(sip_digests) == 4
         for a in accounts.values():
             assert a.must_change_password and a.active
             assert verify_password(a.password_hash, DEMO_PASSWORD)
@@ -241,8 +242,8 @@ def test_deterministic_and_options(settings, tmp_path):
         seats = a.exec(select(Account).where(Account.extension.is_not(None), Account.role == "seat")).all()
         assert len(seats) == 4 and all(seat.sip_contact == "" for seat in seats)
         # SIP passwords are made per install, not from the seed.
-        pw_b = {x.username: x.sip_password for x in b.exec(select(Account)).all()}
-        assert all(seat.sip_password != pw_b[seat.username] for seat in seats)
+        digest_b = {x.username: x.sip_digest for x in b.exec(select(Account)).all()}
+        assert all(seat.sip_digest != digest_b[seat.username] for seat in seats)
 
 
 def test_existing_accounts_and_queue_are_kept(settings):
@@ -303,7 +304,7 @@ def test_the_interactive_demo_gives_one_seat_the_browser_phone(settings):
         load_demo(s, residents=20)
         assert use_browser_phone(s)
         seat = s.exec(select(Account).where(Account.extension == DEMO_BROWSER_SEAT)).one()
-        assert seat.phone == "browser" and seat.sip_contact == "" and seat.sip_password
+        assert seat.phone == "browser" and seat.sip_contact == "" and seat.sip_digest
         others = s.exec(select(Account).where(Account.role == "seat", Account.extension != DEMO_BROWSER_SEAT))
         assert {a.phone for a in others} == {"desk"}
         assert not use_browser_phone(s, "9999")

@@ -197,3 +197,20 @@ def test_resync_takes_the_running_wrapup_from_last_call():
         now=now,
     )
     assert m2.seats["1001"].state == "available"
+
+
+def test_a_seat_with_no_registered_phone_is_unavailable_even_when_paused():
+    m = LiveModel()
+    member = {"queue": "hotline", "interface": "PJSIP/seat1001"}
+    m.apply(ev.QueueMemberStatus(**member, status=1, paused=True, paused_reason="用餐"))
+    assert m.seat_view("1001")["state"] == "paused"
+    # Its last phone unregistered: Asterisk's device state of the endpoint is Unavailable (5).
+    effects = m.apply(ev.QueueMemberStatus(**member, status=5, paused=True, paused_reason="用餐"))
+    assert [e.kind for e in effects] == ["seat"]
+    view = m.seat_view("1001")
+    assert view["state"] == "unavailable" and view["paused"] is True and view["paused_reason"] == "用餐"
+    # A phone registers again: the pause still holds.
+    m.apply(ev.QueueMemberStatus(**member, status=1, paused=True, paused_reason="用餐"))
+    assert m.seat_view("1001")["state"] == "paused"
+    m.apply(ev.QueueMemberStatus(**member, status=1))
+    assert m.seat_view("1001")["state"] == "available" and m.seat_view("1001")["paused"] is False

@@ -31,6 +31,7 @@ SEAT_PORT = 25081 + _OFF
 PORTS = {
     "ami_port": 25038 + _OFF,
     "sip_port": 25060 + _OFF,
+    "sip_tls_port": 25061 + _OFF,  # TLS listens once a test made a certificate (test_desk_phones.py)
     "agi_port": 24573 + _OFF,
     "web_port": 28080 + _OFF,
     "rtp_start": 12000 + _OFF,
@@ -67,6 +68,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "data_dir",
         "ami_port",
         "sip_port",
+        "sip_tls_port",
         "agi_port",
         "web_port",
         "rtp_start",

@@ -52,7 +52,6 @@ def phones(app):
                     password_hash=hash_password(DEMO_PASSWORD),
                     role="seat",
                     extension=SEAT2,
-                    sip_password="pw-seat-1006",
                     sip_contact=f"sip:seat{SEAT2}@127.0.0.1:{SEAT2_PORT}",
                 )
             )

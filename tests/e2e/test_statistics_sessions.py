@@ -50,8 +50,8 @@ def static_seat(app):
                 password_hash=hash_password(DEMO_PASSWORD),
                 role="seat",
                 extension=EXT,
-                sip_password=PASSWORD,
             )
+            seat.set_sip_password(PASSWORD, settings.sip_realm)
             s.add(seat)
             s.flush()
             s.add(QueueMembership(account_id=seat.id, queue_name="hotline", penalty=0))

@@ -57,7 +57,8 @@ async def test_return_needs_a_reason_and_applies_with_one(twilio, world, live_ap
 async def test_unregistered_sender_changes_nothing(twilio, world, live_app):
     code = world.code(world.order)
     r = await _reply(twilio, live_app, STRANGER, f"签收 {code}")
-    assert r.status_code == 200 and "未登记" in r.text
+    # A stranger gets no SMS back (each is paid), only an empty TwiML answer.
+    assert r.status_code == 200 and "<Message" not in r.text and "未登记" not in r.text
     # Another outlet's number cannot act on this order either; it reads as an unknown code.
     r = await _reply(twilio, live_app, OTHER_OUTLET_PHONE, f"签收 {code}")
     assert "未找到编号" in r.text

@@ -6,7 +6,7 @@ import re
 
 from sqlmodel import select
 
-from callcenter.accounts.models import Account, QueueMembership
+from callcenter.accounts.models import Account, QueueMembership, sip_digest
 from callcenter.accounts.service import verify_password
 from callcenter.audit.models import AuditEntry
 from callcenter.database import session_scope
@@ -46,15 +46,57 @@ def test_admin_creates_a_seat_and_the_engine_is_told(client, web, db, bus):
     assert r.status_code == 201
     password = re.search(r'data-field="password">([^<]+)<', r.text).group(1)
     assert xss not in r.text and "&lt;script&gt;" in r.text
+    # The phone's SIP account, with its password shown this once
+    sip = sip_fields(r.text)
+    assert sip["sip-username"] == "seat1005" and sip["sip-realm"] == "callcenter"
+    assert len(sip["sip-password"]) >= 24 and sip["sip-password"] != password
+    assert 'data-transport="udp"' in r.text and 'data-transport="tcp"' in r.text
     with session_scope(db) as s:
         seat = s.exec(select(Account).where(Account.username == "seat1005")).one()
-        assert seat.extension == "1005" and seat.must_change_password and seat.sip_password
+        assert seat.extension == "1005" and seat.must_change_password
         assert verify_password(seat.password_hash, password)
+        # Only the digest is stored, never the SIP password itself
+        assert seat.sip_digest == sip_digest("seat1005", "callcenter", sip["sip-password"])
+        assert sip["sip-password"] not in repr(seat.model_dump())
         assert [
             m.queue_name for m in s.exec(select(QueueMembership).where(QueueMembership.account_id == seat.id))
         ] == ["hotline"]
     assert config.queue.get_nowait()[1]["reason"] == "seat 1005 created"
     assert ("admin", "account.create", "seat1005") in audit_actions(db)
+
+
+def sip_fields(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-field="(sip-[a-z]+)">([^<]+)<', page))
+
+
+def test_admin_resets_a_seats_sip_password_shown_once(client, web, db, bus):
+    token = admin_client(client, web, db)
+    with session_scope(db) as s:
+        seat = s.exec(select(Account).where(Account.username == "seat1002")).one()
+        seat_id, old_digest = seat.id, seat.sip_digest
+        outlet_id = s.exec(select(Account.id).where(Account.role == "outlet")).first()
+    config = bus.subscribe("engine.config")
+    r = client.post(f"/admin/accounts/{seat_id}/sip-password", data={"csrf": token})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    sip = sip_fields(r.text)
+    assert sip["sip-username"] == "seat1002" and sip["sip-server"] == "127.0.0.1"
+    with session_scope(db) as s:
+        fresh = s.get(Account, seat_id)
+        assert fresh.sip_digest != old_digest
+        assert fresh.sip_digest == sip_digest("seat1002", "callcenter", sip["sip-password"])
+    assert config.queue.get_nowait()[1]["reason"] == "seat 1002 SIP password"
+    # Never shown again, and not in the audit log
+    assert sip["sip-password"] not in client.get("/admin/accounts").text
+    assert sip["sip-password"] not in client.get("/admin/audit").text
+    assert ("admin", "account.sip_password_reset", "seat1002") in audit_actions(db)
+    # An account without a phone has no SIP password; a seat cannot reset anyone's
+    if outlet_id is not None:
+        r = client.post(f"/admin/accounts/{outlet_id}/sip-password", data={"csrf": token})
+        assert r.status_code == 422
+    seat_client = web.TestClient(client.app)
+    web.login(seat_client, "seat1001")
+    r = seat_client.post(f"/admin/accounts/{seat_id}/sip-password", data={"csrf": token})
+    assert r.status_code in (401, 403)
 
 
 def test_bad_requests_are_explained_and_change_nothing(client, web, db):
@@ -150,7 +192,7 @@ def test_admin_gives_a_seat_the_browser_phone_and_asterisk_gets_a_webrtc_endpoin
     assert r.status_code == 200
     with session_scope(db) as s:
         changed = s.get(Account, seat.id)
-        assert changed is not None and changed.phone == "browser" and changed.sip_password
+        assert changed is not None and changed.phone == "browser" and changed.sip_digest
     assert config.queue.get_nowait()[1]["reason"] == "seat 1002 phone browser"
     pjsip = (render_config(db, install=fake_system_install) / "pjsip.conf").read_text()
     endpoint = pjsip.split("[seat1002]\ntype = endpoint")[1].split("\n[")[0]

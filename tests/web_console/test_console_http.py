@@ -120,6 +120,15 @@ def test_production_cookie_is_secure(db, bus, web):
         assert "strict-transport-security" in r.headers
 
 
+def test_hsts_only_over_tls(db, bus, web):
+    """Production over plain http (a misconfigured proxy) sends no HSTS; the cookie stays Secure."""
+    db.production = True
+    with web.TestClient(create_app(db, bus), base_url="http://testserver") as c:
+        r = c.get("/login")
+        assert "strict-transport-security" not in r.headers
+        assert c.get("/healthz").json().keys() <= {"status", "database", "engine"}
+
+
 def test_login_failures_give_one_message(client, web):
     for username, password in (
         ("seat1001", "wrong"),

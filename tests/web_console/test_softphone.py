@@ -85,7 +85,7 @@ def _make_browser_seat(settings, password: str = "sip-secret-1001") -> None:
     with session_scope(settings) as s:
         seat = s.exec(select(Account).where(Account.username == ME)).one()
         seat.phone = Phone.BROWSER
-        seat.sip_password = password
+        seat.set_sip_password(password, "callcenter")
         s.add(seat)
         s.commit()
 
@@ -99,9 +99,9 @@ def test_credentials_only_for_a_browser_seat_and_never_cached(client, db, web):
     assert "no-store" in r.headers["cache-control"]
     body = r.json()
     assert body["enabled"] is True
-    assert body["authorization_user"] == ME and body["realm"] == "asterisk"
+    assert body["authorization_user"] == ME and body["realm"] == "callcenter"
     # Only the digest Asterisk's challenge needs: the password never reaches the browser.
-    assert body["ha1"] == hashlib.md5(f"{ME}:asterisk:sip-secret-1001".encode()).hexdigest()
+    assert body["ha1"] == hashlib.md5(f"{ME}:callcenter:sip-secret-1001".encode()).hexdigest()
     assert "sip-secret-1001" not in r.text
     assert body["uri"] == f"sip:{ME}@callcenter.invalid" and body["ws_path"] == "/sip"
     page = client.get("/console")

@@ -322,8 +322,10 @@
     stateEl.dataset.state = state;
     stateEl.textContent = t("seatstate." + state);
     tickState();
-    reasonEl.textContent = state === "paused" ? str(msg.paused_reason) : "";
-    var paused = state === "paused";
+    // Unavailable means no phone of the seat is registered: say so, and what to do.
+    if (state === "unavailable") reasonEl.textContent = t("seatstate.no_phone");
+    else reasonEl.textContent = state === "paused" ? str(msg.paused_reason) : "";
+    var paused = state === "paused" || msg.paused === true;
     pauseBtn.dataset.paused = paused ? "true" : "false";
     pauseBtn.textContent = paused ? pauseBtn.dataset.labelResume : pauseBtn.dataset.labelPause;
     reasonSel.disabled = paused;

@@ -91,7 +91,8 @@
       cell(row, String(seat.ext), "ext");
       cell(row, String(seat.name || ""), "name");
       cell(row, t("seatstate." + state), "state");
-      cell(row, state === "paused" ? String(seat.paused_reason || "") : "", "reason");
+      var why = state === "unavailable" ? t("seatstate.no_phone_short") : "";
+      cell(row, state === "paused" ? String(seat.paused_reason || "") : why, "reason");
       cell(row, duration(now - seatSince(seat, now)), "since");
       cell(row, String(seat.calls_today || 0), "calls-today");
       sBody.appendChild(row);

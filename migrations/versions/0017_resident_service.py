@@ -1,8 +1,8 @@
 """calls and orders for the resident: seconds from answer to the first seat ringing, the
 order's query code and the resident's comment, SMS opt-outs, missed calls to call back
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0017
+Revises: 0013
 """
 
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = "0011"
-down_revision = "0010"
+revision = "0017"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
