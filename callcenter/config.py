@@ -188,6 +188,8 @@ class Settings(BaseSettings):
     resident_page_url: str = ""
     # Rating replies and page ratings are taken for this long after 办结.
     resident_rating_days: int = 15
+    # An SMS asking for the rating unanswered this long: the 回访 becomes a seat's task.
+    resident_rating_reply_h: float = 48.0
 
     def resident_page(self) -> str:
         return self.resident_page_url or self.public_url("/q")

@@ -7,7 +7,8 @@
 - the outlet's e-mail for 派单 / 改派 / 催办 / 督办 / 重办, and the supervisors' for 督办;
 - the outlet's SMS for the same actions (督办: only while the order is at the outlet), and the
   supervisors' SMS for 督办;
-- the follow-up call (回访) when an order is resolved;
+- the follow-up call (回访) when an order is resolved; a seat's 回访 task closed once the 回访 is
+  recorded (or the order is archived);
 - the resident's SMS: the receipt with the order number and query code on 受理, a progress notice
   on 派单 and 办结 (these two not to a number that replied TD / 退订).
 
@@ -23,8 +24,8 @@ from typing import Any
 from sqlmodel import Session
 
 from callcenter import phone
-from callcenter.callcontrol.callbacks import request_followup
-from callcenter.clock import aware, local_minute
+from callcenter.callcontrol.callbacks import close_followup_tasks, request_followup
+from callcenter.clock import aware, local_minute, utcnow
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import MailTemplates, enqueue_mail, valid_address
@@ -99,6 +100,8 @@ def order_changed(
             log.exception("resident SMS for order %s", order.number)
     if action == Action.SUPERVISE:
         _sms_supervisors(session, settings, order, hist)
+    if action in (Action.FOLLOW_UP, Action.CLOSE):
+        close_followup_tasks(session, order.number, hist.at or utcnow())
 
 
 # --- SMS -----------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/spy": SUPERVISORS,
     "/api/recordings/{linkedid}": STAFF,
     "/api/callbacks": STAFF,
+    "/api/callbacks/{item_id}/done": STAFF,
     "/api/followups": SUPERVISORS,
     # Basic data and imports (basic_data.py)
     "/admin/basic": ADMINS,

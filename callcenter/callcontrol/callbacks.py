@@ -23,6 +23,12 @@ opening hours, when a seat of the queue is free, the seat's phone rings first (O
 and why before being put through. The route ``missed_callback`` hands over how the resident's
 leg ended (Dial's status), stored as the attempt's outcome.
 
+When the automatic calls end without reaching the resident (every attempt of a callback or a
+missed-call callback unanswered; a follow-up neither the call nor its SMS got an answer to), the
+item becomes a seat's ``task`` in the seats' callbacks list until a seat marks it done
+(:func:`finish_task`), the resident calls again (missed calls) or the order gets its 回访 some
+other way (:func:`close_followup_tasks`).
+
 Both dial only what the dial-out policy allows (callcenter/dialout/policy.py): the number is
 checked when the request arrives and again before each call, never the raw caller ID, and
 automatic calls to one number are capped per China day (:class:`DailyCalls`, counted from this
@@ -37,7 +43,7 @@ import contextlib
 import logging
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -48,6 +54,7 @@ from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
 from callcenter.callcontrol.models import Callback, FollowUp
 from callcenter.callcontrol.service import LINKEDID, QUEUE, Directory, new_channel_id
+from callcenter.calls.models import CallRecord
 from callcenter.calls.state import LiveModel
 from callcenter.clock import aware, china_now, utcnow
 from callcenter.config import CHINA_TZ, Settings
@@ -73,6 +80,8 @@ POLL_S = 1.0
 MISSED_KINDS = ("abandoned", "closed")
 MISSED_CONTEXT = "cc-missed-callback"
 OPEN = ("waiting", "calling")
+TASK = "task"  # the automatic calls did not reach the resident: a seat's to do
+FOLLOWUP_TASK = "followup"  # a task's kind: a 回访 nobody answered (the order in ``reference``)
 DIAL_STATUSES = frozenset({"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"})
 # The share of missed calls called back within this time (the statistics' 15-minute figure).
 CALLED_BACK_WITHIN_S = 15 * 60
@@ -131,13 +140,61 @@ def close_on_return(session: Session, number: str, now: datetime) -> int:
     """The resident's own call reached a seat: their missed-call items are done (no commit)."""
     rows = session.exec(
         select(Callback).where(
-            Callback.phone == number, Callback.status == "waiting", col(Callback.kind).in_(MISSED_KINDS)
+            Callback.phone == number,
+            col(Callback.status).in_(("waiting", TASK)),
+            col(Callback.kind).in_(MISSED_KINDS),
         )
     ).all()
     for item in rows:
         item.status, item.outcome, item.done_at = "done", "called_again", now
         session.add(item)
     return len(rows)
+
+
+def add_followup_task(session: Session, number: str, reference: str, reason: str) -> Callback | None:
+    """A 回访 the automatic chain could not complete, for a seat (no commit): one open task per
+    reference. ``reason`` says why (``no_reply``: the SMS got no answer; ``no_sms``: no mobile
+    number, or the resident unsubscribed)."""
+    if not REFERENCE.fullmatch(reference):
+        return None
+    open_task = session.exec(
+        select(Callback).where(Callback.reference == reference, Callback.status == TASK)
+    ).first()
+    if open_task is not None:
+        return open_task
+    task = Callback(
+        phone=shown(number),
+        kind=FOLLOWUP_TASK,
+        status=TASK,
+        reference=reference,
+        outcome=reason[:32],
+        missed_count=0,
+    )
+    session.add(task)
+    return task
+
+
+def close_followup_tasks(session: Session, reference: str, now: datetime) -> int:
+    """The 回访 is recorded (by a seat, by SMS, on the resident's page): its task is done."""
+    rows = session.exec(
+        select(Callback).where(Callback.reference == reference, Callback.status == TASK)
+    ).all()
+    for task in rows:
+        task.status, task.done_at = "done", now
+        session.add(task)
+    return len(rows)
+
+
+def finish_task(session: Session, item_id: int, seat: str, now: datetime) -> bool:
+    """A seat has dealt with a task (called the resident by hand, or gave up): done (no commit).
+    False when there is no such open task."""
+    task = session.get(Callback, item_id)
+    if task is None or task.status != TASK:
+        return False
+    task.status, task.done_at, task.seat = "done", now, seat[:16]
+    task.outcome = (task.outcome + "; by seat")[-32:] if task.outcome else "by seat"
+    session.add(task)
+    return True
 
 
 def missed_callback_figures(session: Session, since: datetime, until: datetime) -> dict[str, Any]:
@@ -161,6 +218,35 @@ def missed_callback_figures(session: Session, since: datetime, until: datetime) 
         "called_back_15min": within,
         "ratio_15min": round(within / len(rows), 4) if rows else None,
         "delays_s": delays,
+    }
+
+
+def missed_callback_report(settings: Settings, start: str, end: str) -> dict[str, Any]:
+    """The statistics' figures for China days ``start``..``end`` (YYYY-MM-DD, both included):
+    calls abandoned in queue, how many were called back, within 15 minutes and the share, the
+    median and 95th percentile of the delay; and the out-of-hours calls (called back from
+    opening time, so not in the 15-minute share)."""
+    since = datetime.combine(date.fromisoformat(start), datetime.min.time(), CHINA_TZ).astimezone(UTC)
+    until = datetime.combine(date.fromisoformat(end), datetime.min.time(), CHINA_TZ).astimezone(UTC)
+    until += timedelta(days=1)
+    with session_scope(settings) as s:
+        figures = missed_callback_figures(s, since, until)
+        closed = s.exec(
+            select(Callback).where(
+                Callback.kind == "closed", Callback.requested_at >= since, Callback.requested_at < until
+            )
+        ).all()
+    delays = figures.pop("delays_s")
+
+    def pct(q: float) -> float | None:
+        return round(delays[min(len(delays) - 1, int(q * len(delays)))], 1) if delays else None
+
+    return {
+        **figures,
+        "delay_p50_s": pct(0.5),
+        "delay_p95_s": pct(0.95),
+        "closed": len(closed),
+        "closed_called_back": sum(1 for r in closed if r.first_dialled_at is not None),
     }
 
 
@@ -235,25 +321,47 @@ def request_followup(session: Session, phone: str, reference: str, settings: Set
     return True
 
 
+def _call_summary(record: CallRecord | None) -> dict[str, Any] | None:
+    """The call back as its call record tells it (shown on the item it called back)."""
+    if record is None:
+        return None
+    return {
+        "linkedid": record.linkedid,
+        "started_at": aware(record.started_at).isoformat(timespec="seconds"),
+        "seat": record.seat,
+        "talk_s": round(record.talk_s, 1) if record.talk_s is not None else None,
+        "outcome": record.outcome,
+    }
+
+
 def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
-    """Callbacks not yet done, oldest first (what the seats' list shows), and today's refused
-    ones with the reason (the seat may call the caller back by hand if it is a real number)."""
+    """What the seats' list shows, oldest first: callbacks not yet done, the seats' open tasks
+    (whatever their day), today's refused ones with the reason (the seat may call the caller back
+    by hand if it is a real number), and today's missed calls called back, each with the call
+    record of its call back."""
+    today = day_start()
     with session_scope(settings) as s:
         rows = s.exec(
             select(Callback)
             .where(
-                col(Callback.status).in_(("waiting", "calling"))
-                | ((Callback.status == REFUSED) & (Callback.requested_at >= day_start()))
-                # a missed call no attempt reached: a seat's task, listed for today
+                col(Callback.status).in_(("waiting", "calling", TASK))
+                | ((Callback.status == REFUSED) & (Callback.requested_at >= today))
                 | (
-                    (col(Callback.status) == "failed")
+                    col(Callback.status).in_(("done", "failed"))
                     & col(Callback.kind).in_(MISSED_KINDS)
-                    & (Callback.requested_at >= day_start())
+                    & (Callback.requested_at >= today)
                 )
             )
             .order_by(col(Callback.requested_at), col(Callback.id))
             .limit(200)
         ).all()
+        linked = [r.call_linkedid for r in rows if r.call_linkedid]
+        records = {
+            c.linkedid: c
+            for c in (
+                s.exec(select(CallRecord).where(col(CallRecord.linkedid).in_(linked))).all() if linked else []
+            )
+        }
     return [
         {
             "id": r.id,
@@ -264,6 +372,10 @@ def waiting_callbacks(settings: Settings) -> list[dict[str, Any]]:
             "attempts": r.attempts,
             "kind": r.kind,
             "missed_count": r.missed_count,
+            "outcome": r.outcome,
+            "reference": r.reference,
+            "seat": r.seat,
+            "call": _call_summary(records.get(r.call_linkedid)) if r.call_linkedid else None,
             **({"reason": r.outcome} if r.status == REFUSED else {}),
         }
         for r in rows
@@ -618,9 +730,8 @@ class CallbackWorker(_Worker):
                     self._update, cb_id, status="done", outcome="answered", done_at=utcnow()
                 )
             elif attempts >= self.settings.callback_attempts:
-                await asyncio.to_thread(
-                    self._update, cb_id, status="failed", outcome=status.lower(), done_at=utcnow()
-                )
+                # No attempt reached the resident: a seat takes it over (the list shows it).
+                await asyncio.to_thread(self._update, cb_id, status=TASK, outcome=status.lower())
             else:
                 await asyncio.to_thread(self._update, cb_id, status="waiting", outcome=status.lower())
             log.info("missed-call callback %s attempt %d via seat %s: %s", cb_id, attempts, ext, status)
@@ -650,9 +761,8 @@ class CallbackWorker(_Worker):
                     self._update, cb_id, status="done", outcome="answered", seat=seat, done_at=utcnow()
                 )
             elif attempts >= self.settings.callback_attempts:
-                await asyncio.to_thread(
-                    self._update, cb_id, status="failed", outcome=detail, done_at=utcnow()
-                )
+                # Every attempt unanswered: a seat's task now (statistics count it failed).
+                await asyncio.to_thread(self._update, cb_id, status=TASK, outcome=detail[:32])
                 await self._log_failed(cb)
             else:
                 await asyncio.to_thread(self._update, cb_id, status="waiting", outcome=detail)

@@ -1,5 +1,6 @@
 """calls and orders for the resident: seconds from answer to the first seat ringing, the
-order's query code and the resident's comment, SMS opt-outs, missed calls to call back
+order's query code and the resident's comment, SMS opt-outs, missed calls to call back and
+seats' tasks when the automatic calls found no one
 
 Revision ID: 0017
 Revises: 0013
@@ -39,6 +40,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("call_linkedid", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default="")
         )
+        batch.add_column(
+            sa.Column("reference", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default="")
+        )
     op.create_table(
         "sms_optout",
         sa.Column("number", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -50,7 +54,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("sms_optout")
     with op.batch_alter_table("callback") as batch:
-        for column in ("call_linkedid", "first_dialled_at", "last_missed_at", "missed_count", "did", "kind"):
+        for column in ("reference", "call_linkedid", "first_dialled_at", "last_missed_at", "missed_count", "did", "kind"):
             batch.drop_column(column)
     with op.batch_alter_table("workorder") as batch:
         batch.drop_column("resident_comment")

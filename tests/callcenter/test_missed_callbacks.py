@@ -3,13 +3,20 @@ when the resident is answered, opening hours on an injected clock, the 15-minute
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlmodel import select
 
 from callcenter.bus import InProcessBus
-from callcenter.callcontrol.callbacks import CallbackWorker, missed_callback_figures, missed_kind
+from callcenter.callcontrol.callbacks import (
+    CallbackWorker,
+    missed_callback_figures,
+    missed_kind,
+    waiting_callbacks,
+)
 from callcenter.callcontrol.models import Callback
+from callcenter.calls.models import CallRecord
 from callcenter.calls.state import LiveModel
 from callcenter.clock import utcnow
 from callcenter.database import session_scope
@@ -113,3 +120,44 @@ def test_the_share_called_back_within_15_minutes(settings):
         figures = missed_callback_figures(s, now - timedelta(hours=2), now)
     assert figures["missed"] == 4 and figures["called_back"] == 3 and figures["called_back_15min"] == 2
     assert figures["ratio_15min"] == 0.5 and figures["delays_s"] == [30.0, 600.0, 1200.0]
+
+
+async def test_a_missed_call_no_attempt_reached_becomes_a_seats_task(settings):
+    """Every attempt rang the seat, then the resident, who never answered: a seat's task,
+    listed with the call back's call record, closed when the resident calls again."""
+    one_try = settings.model_copy(update={"callback_attempts": 1, "outbound_contact": "sip:127.0.0.1:5070"})
+    w = worker(one_try)
+    assert w.record_seen(row())
+    [item] = items(settings)
+    call = asyncio.create_task(w._call_missed(item, "1001"))
+    sent = w.originator.ami.sent
+    while not [a for a in sent if a.get("Action") == "Originate"] or item.id not in w._dialled:
+        await asyncio.sleep(0.01)
+    [originate] = [a for a in sent if a.get("Action") == "Originate"]
+    assert originate["Channel"] == "PJSIP/seat1001" and originate["Exten"] == "13912345678"
+    assert w.dialled(str(item.id), "NOANSWER")
+    await call
+    [item] = items(settings)
+    assert (item.status, item.outcome, item.attempts, item.seat) == ("task", "noanswer", 1, "1001")
+    # The call back's own call record shows on the item.
+    with session_scope(settings) as s:
+        s.add(
+            CallRecord(
+                linkedid=item.call_linkedid,
+                caller="1001",
+                source="internal",
+                seat="1001",
+                started_at=utcnow(),
+                talk_s=0.0,
+                outcome="failed",
+            )
+        )
+        s.commit()
+    [listed] = [c for c in waiting_callbacks(settings) if c["id"] == item.id]
+    assert listed["status"] == "task" and listed["call"]["linkedid"] == item.call_linkedid
+    assert listed["call"]["seat"] == "1001" and listed["call"]["outcome"] == "failed"
+    assert w._due() == []  # a task is not dialled again
+    # The resident calls again and is answered: the task is done.
+    assert w.record_seen(row(linkedid="100.9", outcome="answered", seat="1002"))
+    [item] = items(settings)
+    assert (item.status, item.outcome) == ("done", "called_again")

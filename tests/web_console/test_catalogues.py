@@ -64,6 +64,17 @@ def _set_conn_states() -> set[str]:
 
 # Template and Python prefixes -> every value the rest of the key can take.
 DYNAMIC: dict[str, Iterable[str]] = {
+    # callcenter.callcontrol.callbacks.missed_callback_report: the reports' missed-call figures
+    "stats.missed.": (
+        "missed",
+        "called_back",
+        "called_back_15min",
+        "ratio_15min",
+        "delay_p50_s",
+        "delay_p95_s",
+        "closed",
+        "closed_called_back",
+    ),
     "status.": values(Status),
     "type.": ORDER_TYPES,
     # the order's actions, and "受理" (taking the order), which only the history records
@@ -97,9 +108,10 @@ JS_DYNAMIC: dict[str, Iterable[str]] = {
     "cc.spy.": SPY_MODES,
     "cc.done.": [name.removeprefix("_do_") for name in dir(CallControl) if name.startswith("_do_")],
     # callcenter.callcontrol.models.Callback.status
-    "cc.cb.": ("waiting", "calling", "done", "failed", "refused"),
+    "cc.cb.": ("waiting", "calling", "done", "failed", "refused", "task"),
     # callcenter.callcontrol.callbacks.MISSED_KINDS: a missed call's item in the list
-    "cc.cbkind.": ("abandoned", "closed"),
+    "cc.cbkind.": ("abandoned", "closed", "followup"),
+    "cc.cbwhy.": ("no_reply", "no_sms"),
     # callcenter.dialout.policy: why a number is not dialled
     "dialout.": dialout_policy.REASONS,
     "conn.": _set_conn_states(),
