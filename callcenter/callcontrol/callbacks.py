@@ -330,6 +330,13 @@ def _call_summary(record: CallRecord | None) -> dict[str, Any] | None:
         "started_at": aware(record.started_at).isoformat(timespec="seconds"),
         "seat": record.seat,
         "talk_s": round(record.talk_s, 1) if record.talk_s is not None else None,
+        # The whole call (the seat's leg included): a call back placed from a seat has no queue
+        # wait, so no queue talk time either.
+        "duration_s": (
+            round((aware(record.ended_at) - aware(record.started_at)).total_seconds(), 1)
+            if record.ended_at is not None
+            else None
+        ),
         "outcome": record.outcome,
     }
 

@@ -12,7 +12,9 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf.sipp import SippUAS, place_call
+from callcenter.callcontrol.callbacks import waiting_callbacks
 from callcenter.callcontrol.models import Callback
+from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
 from tests.e2e.conftest import OUTSIDE_PORT, SEAT_PORT
 from tests.e2e.test_callbacks import pause, wait_row
@@ -95,6 +97,11 @@ async def test_an_abandoned_call_is_called_back_seat_first(auto_app, ami):
     assert done.outcome == "answered" and done.seat == "1001" and done.attempts == 1
     assert done.call_linkedid == outside["Linkedid"] and done.linkedid == missed.linkedid
     assert done.first_dialled_at is not None and dialled_after < 30
+    # The call back's own call record, written when it ended, shows on the missed-call item.
+    record = await wait_row(settings, CallRecord, lambda r: r.linkedid == done.call_linkedid, timeout=30)
+    [item] = [c for c in await asyncio.to_thread(waiting_callbacks, settings) if c["id"] == missed.id]
+    assert item["status"] == "done" and item["call"]["linkedid"] == record.linkedid
+    assert item["call"]["duration_s"] is not None and item["call"]["duration_s"] > 0
 
 
 async def test_calling_again_closes_the_item(auto_app, ami):

@@ -179,8 +179,9 @@
         if (c.call) {
           status += " · " + t("cc.cb.call", {
             time: str(c.call.started_at).replace("T", " ").slice(11, 16),
-            seat: str(c.call.seat) || "—",
-            talk: c.call.talk_s === null ? "—" : String(Math.round(Number(c.call.talk_s) || 0))
+            seat: str(c.call.seat) || str(c.seat) || "—",
+            talk: (c.call.talk_s === null && c.call.duration_s === null) ? "—"
+              : String(Math.round(Number(c.call.talk_s === null ? c.call.duration_s : c.call.talk_s) || 0))
           });
         }
         row.dataset.id = String(Number(c.id) || 0);
