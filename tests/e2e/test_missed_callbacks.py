@@ -12,12 +12,13 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.callcontrol.callbacks import waiting_callbacks
+from callcenter.callcontrol.callbacks import add_followup_task, waiting_callbacks
 from callcenter.callcontrol.models import Callback
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
 from tests.e2e.conftest import OUTSIDE_PORT, SEAT_PORT
 from tests.e2e.test_callbacks import pause, wait_row
+from tests.e2e.test_console_browser import login_page
 
 pytestmark = pytest.mark.e2e
 
@@ -157,3 +158,24 @@ async def test_an_out_of_hours_call_is_called_back_at_opening_time(auto_app, ami
     finally:
         await asyncio.to_thread(_restart, auto_app, clock="")
         os.environ.pop("CALLCENTER_CLOCK", None)
+
+
+@pytest.mark.browser
+async def test_a_seat_sees_the_task_in_the_console_and_marks_it_done(app, browser):
+    """A 回访 the chain could not complete waits in the seat's callbacks list, with why, until
+    the seat marks it done."""
+    with session_scope(app.settings) as s:
+        task = add_followup_task(s, "+8613800006666", "GD20261205-00042", "no_reply")
+        s.commit()
+        task_id = task.id
+    seat = await login_page(browser, app, "seat1001")
+    row = seat.locator(f'#cc-callbacks tr[data-id="{task_id}"][data-status="task"]')
+    await row.wait_for(timeout=20000)
+    text = await row.inner_text()
+    assert "回访未联系上" in text and "GD20261205-00042" in text and "短信评价未回复" in text
+    await row.locator('button[data-action="task-done"]').click()
+    await row.wait_for(state="detached", timeout=10000)
+    with session_scope(app.settings) as s:
+        done = s.get(Callback, task_id)
+        assert (done.status, done.seat) == ("done", "1001")
+    await seat.close()
