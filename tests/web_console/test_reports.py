@@ -48,6 +48,7 @@ def stats(db, tmp_path):
                 source="12345",
                 order_12345="GS2026112700001",
                 outcome="answered",
+                first_ring_s=2.5,
             )
         )
         s.commit()
@@ -82,10 +83,11 @@ def test_exports_are_audited(client, stats):
     rows = [r[:4] for r in report.iter_rows(min_row=2, values_only=True)]
     assert rows == [(None, 1, 0, 1), ("96345", 1, 1, 0), ("合计", 2, 1, 1)]  # a2 came without a DID line
     rows = list(calls.iter_rows(values_only=True))
-    assert rows[0][-2:] == ("来源", "12345 工单号")
+    assert rows[0][-3:] == ("来源", "12345 工单号", "接听至首次振铃（秒）")
     assert [r[3] for r in rows[1:]] == ["13900000001", "'=1+2"]  # a formula stays text
-    # The AMI call record of the same linkedid adds the source and the 12345 order number.
-    assert rows[1][-2:] == ("12345", "GS2026112700001") and rows[2][-2:] == (None, None)
+    # The AMI call record of the same linkedid adds the source, the 12345 order number and the
+    # seconds from the hotline answering to the first seat ringing.
+    assert rows[1][-3:] == ("12345", "GS2026112700001", 2.5) and rows[2][-3:] == (None, None, None)
     assert client.get("/reports/export?format=pdf").status_code == 422
     with session_scope(stats) as s:
         entries = list(s.exec(select(AuditEntry).where(AuditEntry.action == "stats.export")))
