@@ -12,9 +12,10 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.callcontrol.callbacks import add_followup_task, waiting_callbacks
+from callcenter.callcontrol.callbacks import add_followup_task, finish_task, waiting_callbacks
 from callcenter.callcontrol.models import Callback
 from callcenter.calls.models import CallRecord
+from callcenter.clock import utcnow
 from callcenter.database import session_scope
 from tests.e2e.conftest import OUTSIDE_PORT, SEAT_PORT
 from tests.e2e.test_callbacks import pause, wait_row
@@ -166,9 +167,24 @@ async def test_a_seat_sees_the_task_in_the_console_and_marks_it_done(app, browse
     the seat marks it done."""
     with session_scope(app.settings) as s:
         task = add_followup_task(s, "+8613800006666", "GD20261205-00042", "no_reply")
+        # and a missed call whose calls back all went unanswered, also a seat's task now
+        missed = Callback(
+            phone="+8613800007777", queue="hotline", kind="abandoned", status="task", missed_count=2
+        )
+        s.add(missed)
         s.commit()
-        task_id = task.id
+        task_id, missed_id = task.id, missed.id
+    # The supervisor's wallboard lists the missed calls.
+    boss = await login_page(browser, app, "supervisor")
+    await boss.goto(app.base_url + "/wallboard")
+    on_board = boss.locator('#missed tr[data-status="task"]', has_text="+8613800007777")
+    await on_board.wait_for(timeout=20000)
+    assert "待座席处理" in await on_board.inner_text()
+    await boss.close()
     seat = await login_page(browser, app, "seat1001")
+    listed = seat.locator(f'#cc-callbacks tr[data-id="{missed_id}"][data-kind="abandoned"]')
+    await listed.wait_for(timeout=20000)
+    assert "漏接回拨（2次未接）" in await listed.inner_text()
     row = seat.locator(f'#cc-callbacks tr[data-id="{task_id}"][data-status="task"]')
     await row.wait_for(timeout=20000)
     text = await row.inner_text()
@@ -178,4 +194,6 @@ async def test_a_seat_sees_the_task_in_the_console_and_marks_it_done(app, browse
     with session_scope(app.settings) as s:
         done = s.get(Callback, task_id)
         assert (done.status, done.seat) == ("done", "1001")
+        finish_task(s, missed_id, "1001", utcnow())  # not left for other tests' lists
+        s.commit()
     await seat.close()
