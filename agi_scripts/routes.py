@@ -8,6 +8,7 @@ from agi_scripts.after_hours import after_hours
 from agi_scripts.callback import callback
 from agi_scripts.followup import followup
 from agi_scripts.incoming import incoming
+from agi_scripts.missed_callback import missed_callback
 from agi_scripts.server import FastAgiServer
 
 # path -> (route, thread_safe): a thread-safe route runs on the FastAGI server's own loop (reads
@@ -17,6 +18,7 @@ ROUTES = {
     "after_hours": (after_hours, False),
     "callback": (callback, False),
     "followup": (followup, False),
+    "missed_callback": (missed_callback, False),
 }
 
 

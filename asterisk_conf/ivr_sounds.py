@@ -292,9 +292,32 @@ def generate_all(settings: Settings, force: bool = False) -> list[Path]:
     """Every sound Asterisk plays: the base prompts (sounds.py), the IVR's (menus, hours, fixed
     prompts, Mandarin digits) and the hold music; return what was made."""
     made = sounds.generate_prompts(settings, force=force)
+    made += place_recorded_prompts(settings)
     made += generate_ivr_prompts(settings)
     moh = sounds.generate_moh(settings)
-    return made + ([moh] if moh else [])
+    made += [moh] if moh else []
+    return made + sounds.build_greeting_class(settings)
+
+
+def place_recorded_prompts(settings: Settings) -> list[Path]:
+    """The base prompts (welcome …) an administrator recorded: prompts.json names them as
+    ``upload:<sha256>`` of a file store_upload accepted; copy each over the spoken prompt."""
+    made: list[Path] = []
+    target = sounds.sounds_dir(settings)
+    for name, text in sounds.load_prompts(settings).items():
+        if not text.startswith(sounds.UPLOAD_PREFIX):
+            continue
+        sha = text.removeprefix(sounds.UPLOAD_PREFIX)
+        src = uploads_dir(settings) / f"{sha}.wav"
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)) or not src.exists():
+            raise ValueError(f"prompt {name}: no stored recording {sha!r} (store it with store_upload)")
+        wav = target / f"{name}.wav"
+        if _stamped(wav, f"upload:{sha}"):
+            continue
+        shutil.copyfile(src, wav)
+        _stamp(wav, f"upload:{sha}")
+        made.append(wav)
+    return made
 
 
 def generate_ivr_prompts(settings: Settings) -> list[Path]:

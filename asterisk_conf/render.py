@@ -12,6 +12,7 @@ The instance (``settings.asterisk_instance_dir()``) is self-contained::
       sounds/            a real folder: symlinks to each system language folder, plus
         zh/              our generated Mandarin prompts (sounds.py)
       moh/               our generated hold music (sounds.py)
+      moh-greeting/      the welcome then the hold music, heard while the seats ring
 
 Paths written into the files are the paths *as Asterisk sees them*
 (:meth:`AsteriskInstall.instance_path`): the host paths in system mode, ``/srv/cc-<hash>/...``
@@ -40,6 +41,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlmodel import Session, col, select
 
+from asterisk_conf import sounds
 from asterisk_conf.callcontrol_conf import agi_key, callcontrol_context
 from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
@@ -81,8 +83,11 @@ CONFIG_FILES = (
 INSTANCE_DIRS = ("etc", "lib", "spool", "run", "log", "cache", "data")
 # Our folders inside <instance>/data (never symlinked to the system's).
 OWN_SOUNDS_LANG = "zh"
-OWN_DATA_DIRS = ("sounds", "moh")
+OWN_DATA_DIRS = ("sounds", "moh", "moh-greeting")
 QUEUE_OPTIONS = "rt"  # r: ring instead of hold music; t: the seat may transfer (features atxfer)
+# A line without a menu: the caller hears the greeting class (the welcome, then hold music)
+# while the seats already ring, so no "r".
+QUEUE_OPTIONS_GREETING = "t"
 STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"}
 
 _DIGITS = re.compile(r"[0-9]{1,32}")
@@ -365,6 +370,8 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "trunk12345_priority": int(settings.trunk12345_priority),
         "queue_timeout": int(settings.queue_timeout),
         "queue_options": QUEUE_OPTIONS,
+        "queue_options_greeting": QUEUE_OPTIONS_GREETING,
+        "greeting_class": sounds.GREETING_CLASS,
         "dids": data.dids,
         "queues": data.queues,
         "seats": data.seats,
@@ -430,6 +437,7 @@ def link_data_dir(install: AsteriskInstall, instance_dir: Path) -> Path:
             _symlink(sounds / entry.name, install.data_dir / "sounds" / entry.name)
     (sounds / OWN_SOUNDS_LANG).mkdir(exist_ok=True)
     (data / "moh").mkdir(exist_ok=True)
+    (data / "moh-greeting").mkdir(exist_ok=True)
     # Drop links to entries the system no longer has.
     for folder, keep in ((data, wanted), (sounds, wanted_sounds)):
         for entry in folder.iterdir():

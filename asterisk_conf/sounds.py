@@ -17,13 +17,24 @@ import os
 import shutil
 import subprocess
 import tempfile
+import wave
 from pathlib import Path
 
 from callcenter.config import Settings
 
 VOICE = "cmn"
+# espeak-ng's Mandarin at its default 175 words a minute speaks about 2.5 syllables a second,
+# slower than a person reads a notice (4 to 5); 300 gives about 4, which still suits elderly callers.
+SPEED_WPM = 300
+# On a line without a menu the seats ring while the welcome plays (the hold music class
+# GREETING_CLASS begins with it): one short sentence, the emergency numbers in it, under 6 s.
+GREETING_CLASS = "cc-greeting"
+GREETING_MAX_S = 6.0
+# A prompt whose text in prompts.json is "upload:<sha256>" is an administrator's recording
+# (stored by ivr_sounds.store_upload), played instead of a synthetic voice.
+UPLOAD_PREFIX = "upload:"
 PROMPTS: dict[str, str] = {
-    "welcome": ("您好，安宁区社区服务热线。紧急情况请挂机拨打幺幺零、幺幺九、幺二零。正在为您接通，请稍候。"),
+    "welcome": "您好，社区服务热线。紧急情况请拨幺幺零、幺幺九、幺二零。",
     "not_in_service": "您拨打的号码暂不提供服务，谢谢。",
     # Callbacks and follow-up calls
     "callback_offer": "如不想继续等待，请按一键，挂机后我们会按您的排队顺序给您回电。",
@@ -34,8 +45,10 @@ PROMPTS: dict[str, str] = {
         "一般请按三，不满意请按四，非常不满意请按五。"
     ),
     "followup_thanks": "感谢您的评价，再见。",
+    # A missed call called back: the resident hears who calls and why before the seat speaks.
+    "missed_callback_hello": "您好，这里是社区服务热线。您刚才来电没有接通，现在给您回电。",
 }
-_PIPELINE = "espeak-ng/sox 8000 Hz mono s16 v1"
+_PIPELINE = f"espeak-ng -s {SPEED_WPM}/sox 8000 Hz mono s16 trimmed v2"
 # A C-major chime, note (Hz) and length (s); silence between repetitions.
 _MOH_NOTES = ((523.25, 0.5), (659.25, 0.5), (783.99, 0.5), (659.25, 0.5), (587.33, 0.5), (523.25, 1.0))
 
@@ -62,6 +75,38 @@ def moh_dir(settings: Settings) -> Path:
     return settings.asterisk_instance_dir() / "data" / "moh"
 
 
+def greeting_moh_dir(settings: Settings) -> Path:
+    """The hold music class a caller hears while the seats ring: the welcome, then the chime."""
+    return settings.asterisk_instance_dir() / "data" / "moh-greeting"
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / float(w.getframerate() or 8000)
+
+
+def build_greeting_class(settings: Settings) -> list[Path]:
+    """Copy the welcome (spoken or recorded) and the chime into the greeting class's folder,
+    sorted so the welcome plays first and the chime loops after it (``loop_last``); return
+    the files that changed."""
+    target = greeting_moh_dir(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    changed: list[Path] = []
+    for src, name in (
+        (sounds_dir(settings) / "welcome.wav", "1-welcome.wav"),
+        (moh_dir(settings) / "chime.wav", "2-hold.wav"),
+    ):
+        out = target / name
+        if not src.exists():
+            continue
+        if out.exists() and out.read_bytes() == src.read_bytes():
+            continue
+        shutil.copyfile(src, out)
+        os.chmod(out, 0o644)
+        changed.append(out)
+    return changed
+
+
 def speech_digest(text: str, voice: str) -> str:
     """What a synthesized prompt depends on; a prompt is made again when it changes."""
     return hashlib.sha256(f"{_PIPELINE}\n{voice}\n{text}".encode()).hexdigest()
@@ -82,8 +127,10 @@ def synthesize(text: str, out: Path, voice: str = VOICE) -> None:
         raw = Path(tmp) / "tts.wav"
         conv = Path(tmp) / "out.wav"
         # "--" so a text starting with "-" is not taken for an option
-        _run([espeak, "-v", voice, "-w", str(raw), "--", text])
-        _run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(conv)])
+        _run([espeak, "-v", voice, "-s", str(SPEED_WPM), "-w", str(raw), "--", text])
+        # The leading and trailing silence espeak-ng adds goes: a caller waits for nothing.
+        trim = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
+        _run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(conv), *trim])
         shutil.move(str(conv), out)
 
 
@@ -117,6 +164,8 @@ def generate_prompts(
     for name, text in prompts.items():
         if not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"bad prompt name {name!r}")
+        if text.startswith(UPLOAD_PREFIX):
+            continue  # a recording stands in for the text (ivr_sounds.place_recorded_prompts)
         wav = target / f"{name}.wav"
         stamp = target / f"{name}.wav.sha256"
         digest = speech_digest(text, voice)

@@ -185,6 +185,17 @@ class Settings(BaseSettings):
     supervisor_phones: list[str] = []  # mobiles that get the 督办 SMS (e-mail: supervisor_emails)
     deadline_check_s: float = 30.0  # how often the scheduler looks for 催办 / 督办
 
+    # The resident's page (order number + query code), as registered with the SMS platform: the
+    # one link a resident's SMS may carry (fixed, never a variable). Empty: public_url("/q").
+    resident_page_url: str = ""
+    # Rating replies and page ratings are taken for this long after 办结.
+    resident_rating_days: int = 15
+    # An SMS asking for the rating unanswered this long: the 回访 becomes a seat's task.
+    resident_rating_reply_h: float = 48.0
+
+    def resident_page(self) -> str:
+        return self.resident_page_url or self.public_url("/q")
+
     def public_url(self, path: str) -> str:
         base = self.public_base_url or f"http://{self.web_host}:{self.web_port}"
         return base.rstrip("/") + path
@@ -235,6 +246,11 @@ class Settings(BaseSettings):
     callback_offer_after_s: int = 30  # the offer is announced after this wait
     callback_attempts: int = 3
     callback_retry_s: int = 120
+    # Missed calls (abandoned in queue, out of hours) are listed for the seats; with this on the
+    # engine also calls them back by itself when a seat of the queue is free in opening hours.
+    missed_callbacks_auto: bool = True
+    # A missed-call callback waits at most this long for its call to end (the talk included).
+    missed_callback_max_s: float = 3 * 3600.0
     followup_attempts: int = 3
     followup_retry_s: int = 600
     followup_digit_wait_s: int = 10

@@ -42,6 +42,19 @@ def normalize(raw: str | None, region: str = "CN", area_code: str = "931") -> st
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_mobile(e164: str | None) -> bool:
+    """A mainland mobile number (+86 1xx xxxx xxxx): only these can receive an SMS."""
+    if not e164:
+        return False
+    try:
+        number = phonenumbers.parse(e164, "CN")
+    except phonenumbers.NumberParseException:
+        return False
+    kind = phonenumbers.number_type(number)
+    mobile = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return number.country_code == 86 and kind in mobile
+
+
 def display(e164: str | None, region: str = "CN") -> str:
     """How a seat reads a number: national format for Chinese numbers."""
     if not e164:

@@ -122,6 +122,10 @@ class WorkOrder(SQLModel, table=True):
     repeat_of_id: int | None = Field(default=None, foreign_key="workorder.id")  # flagged, not merged
     merged_into_id: int | None = Field(default=None, foreign_key="workorder.id")
     updated_at: datetime = Field(default_factory=utcnow)
+    # The resident's six-digit query code (提取码), sent with the order number in the receipt SMS.
+    query_code: str = Field(default="", max_length=6)
+    # The resident's own rating and words from the resident's page (shown to staff, never re-sent)
+    resident_comment: str = Field(default="", max_length=500)
 
 
 class OrderHistory(SQLModel, table=True):

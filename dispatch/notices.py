@@ -7,7 +7,10 @@
 - the outlet's e-mail for 派单 / 改派 / 催办 / 督办 / 重办, and the supervisors' for 督办;
 - the outlet's SMS for the same actions (督办: only while the order is at the outlet), and the
   supervisors' SMS for 督办;
-- the follow-up call (回访) when an order is resolved.
+- the follow-up call (回访) when an order is resolved; a seat's 回访 task closed once the 回访 is
+  recorded (or the order is archived);
+- the resident's SMS: the receipt with the order number and query code on 受理, a progress notice
+  on 派单 and 办结 (these two not to a number that replied TD / 退订).
 
 Every notice's idempotency key carries the history row's id: a change notifies once.
 """
@@ -20,8 +23,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from callcenter.callcontrol.callbacks import request_followup
-from callcenter.clock import aware, local_minute
+from callcenter import phone
+from callcenter.callcontrol.callbacks import close_followup_tasks, request_followup
+from callcenter.clock import aware, local_minute, utcnow
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import MailTemplates, enqueue_mail, valid_address
@@ -29,7 +33,7 @@ from dispatch import message_templates, policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
 from dispatch.models import Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
-from sms.service import enqueue_sms
+from sms.service import enqueue_optional_sms, enqueue_sms
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,14 @@ TEMPLATES = MailTemplates(Path(__file__).resolve().parent / "mail_templates")
 NOTICE_ACTIONS: frozenset[str] = frozenset(
     {Action.DISPATCH, Action.REDISPATCH, Action.REMIND, Action.SUPERVISE, Action.REOPEN}
 )
+
+
+# The actions a resident hears of by SMS, and whether the resident may refuse the message.
+RESIDENT_SMS: dict[str, tuple[str, bool]] = {
+    Action.RECEIVE: (texts.RESIDENT_SMS_RECEIPT, False),
+    Action.DISPATCH: (texts.RESIDENT_SMS_DISPATCHED, True),
+    Action.RESOLVE: (texts.RESIDENT_SMS_RESOLVED, True),
+}
 
 
 def followup_reference(order: WorkOrder) -> str:
@@ -81,8 +93,15 @@ def order_changed(
         log.exception("grid/approval record for order %s", order.number)
     if outlet_sms:
         _sms_outlet(session, settings, order, action, hist)
+    if action in RESIDENT_SMS:
+        try:
+            _sms_resident(session, settings, order, action, hist)
+        except ValueError:  # a number the outbox refuses: the order change stands
+            log.exception("resident SMS for order %s", order.number)
     if action == Action.SUPERVISE:
         _sms_supervisors(session, settings, order, hist)
+    if action in (Action.FOLLOW_UP, Action.CLOSE):
+        close_followup_tasks(session, order.number, hist.at or utcnow())
 
 
 # --- SMS -----------------------------------------------------------------------------------
@@ -161,13 +180,55 @@ def _sms_outlet(
     _sms(session, settings, outlet.phone, text, f"order:{order.id}:{hist.id}", order)
 
 
+def resident_number(settings: Settings, order: WorkOrder) -> str | None:
+    """The caller's mobile in E.164, or None (a landline or no number: no SMS)."""
+    number = phone.normalize(order.caller_phone, settings.default_region, settings.default_area_code)
+    return number if phone.is_mobile(number) else None
+
+
+def resident_sms_body(settings: Settings, template: str, order: WorkOrder) -> str:
+    return template.format(
+        signature=texts.SMS_SIGNATURE,
+        number=order.number,
+        code=order.query_code,
+        page=settings.resident_page(),
+    )
+
+
+def _sms_resident(
+    session: Session, settings: Settings, order: WorkOrder, action: str, hist: OrderHistory
+) -> None:
+    number = resident_number(settings, order)
+    if number is None or not order.query_code:
+        return
+    template, optional = RESIDENT_SMS[action]
+    body = resident_sms_body(settings, template, order)
+    key = f"order:{order.id}:{hist.id}:resident"
+    enqueue = enqueue_optional_sms if optional else enqueue_sms
+    enqueue(session, to=number, body=body, idempotency_key=key, order_id=order.id, settings=settings)
+
+
+def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) -> bool:
+    """The follow-up call found no one: ask for the rating by SMS reply (no commit); False when
+    the resident cannot get one (no mobile, or replied TD)."""
+    number = resident_number(settings, order)
+    if number is None:
+        return False
+    body = resident_sms_body(settings, texts.RESIDENT_SMS_RATE_ASK, order)
+    key = f"order:{order.id}:rate-ask:{order.reopen_count}"
+    sent = enqueue_optional_sms(
+        session, to=number, body=body, idempotency_key=key, order_id=order.id, settings=settings
+    )
+    return sent is not None
+
+
 def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, hist: OrderHistory) -> None:
     """督办: an SMS to each supervisor's mobile in the settings and the order's policy."""
     text = message_templates.render(session, "supervisor_overdue", supervisor_sms_values(order))
     policy = policies.current(session).get(order.order_type, order.urgency)
     phones = list(dict.fromkeys([*settings.supervisor_phones, *policy.escalate_phones]))
-    for i, phone in enumerate(phones):
-        _sms(session, settings, phone, text, f"order:{order.id}:{hist.id}:sup{i}", order)
+    for i, mobile in enumerate(phones):
+        _sms(session, settings, mobile, text, f"order:{order.id}:{hist.id}:sup{i}", order)
 
 
 # --- e-mail --------------------------------------------------------------------------------

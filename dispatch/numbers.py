@@ -39,6 +39,12 @@ def new_short_code(session: Session) -> str:
     raise DispatchError("no free short code", "invalid")
 
 
+def new_query_code() -> str:
+    """The six-digit code a resident types with the order number on the resident's page
+    (提取码): random, so one order's code says nothing about another's."""
+    return f"{secrets.randbelow(10**6):06d}"
+
+
 def insert_unique(session: Session, order: WorkOrder, now: datetime) -> None:
     """Insert with a fresh number and code; another seat may take the same ones between our read
     and our insert: the unique indexes refuse the second, which takes the next ones (savepoint)."""

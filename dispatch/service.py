@@ -29,7 +29,7 @@ from dispatch.models import (
     Status,
     WorkOrder,
 )
-from dispatch.numbers import insert_unique, new_short_code, next_number
+from dispatch.numbers import insert_unique, new_query_code, new_short_code, next_number
 
 __all__ = [
     "REPEAT_WINDOW",
@@ -157,6 +157,7 @@ def create_order(
         created_at=now,
         updated_at=now,
     )
+    order.query_code = new_query_code()
     code = new_short_code(session)
     order.short_code = code
     order.open_code = code

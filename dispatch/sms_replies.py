@@ -1,5 +1,8 @@
 """Outlets' SMS replies: ``签收 1234``, ``办结 1234 说明``, ``退单 1234 原因``, ``进度 1234 说明``.
 
+A number that is no outlet's is a resident's: ``TD`` / ``退订`` stops the optional messages, a
+single digit 1–5 rates the sender's latest resolved order (the 回访, as the follow-up call's key).
+
 Domestic SMS delivers a reply without the id of the message it answers, so every reply names the
 order by its short code. A reply applies the transition only when the sender's number is
 registered for the outlet that holds the order; anything else gets a short help text and
@@ -11,18 +14,22 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from callcenter.accounts.models import Role
+from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.directory.service import outlets_by_sms_number
 from dispatch import texts
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
+from dispatch.models import Status, WorkOrder
 from dispatch.service import find_by_short_code
-from dispatch.transitions import transition
-from sms.inbound import InboundSms, Outcome
+from dispatch.transitions import RATING_SATISFACTION, transition
+from sms.inbound import OPT_OUT_WORDS, RATING_DIGITS, InboundSms, Outcome, short_reply
+from sms.service import opt_out
 
 COMMANDS = ("签收", "办结", "退单", "进度")
 NEEDS_TEXT = {"退单": "原因", "进度": "说明"}
@@ -64,7 +71,7 @@ def handle_reply(session: Session, settings: Settings, message: InboundSms) -> O
     number = message.number
     outlets = outlets_by_sms_number(session, settings, number) if number else []
     if not outlets:
-        return Outcome("unknown_sender", UNKNOWN_SENDER)
+        return resident_reply(session, settings, message)
     reply = parse(message.body)
     if reply is None:
         return Outcome("malformed", HELP)
@@ -86,3 +93,53 @@ def handle_reply(session: Session, settings: Settings, message: InboundSms) -> O
         return Outcome("refused", text, order.id)
     verb = texts.REPLY_PROGRESS if reply.command == "进度" else texts.REPLY_DONE.format(command=reply.command)
     return Outcome("applied", texts.REPLY_APPLIED.format(verb=verb, number=order.number), order.id)
+
+
+def orders_of_number(number: str) -> list[str]:
+    """The forms a caller's number is kept in on an order (E.164 and the national digits)."""
+    forms = [number]
+    if number.startswith("+86"):
+        forms.append(number[3:])
+    return forms
+
+
+def latest_to_rate(session: Session, settings: Settings, number: str) -> WorkOrder | None:
+    """The sender's newest order waiting for its 回访, resolved within the rating window."""
+    since = utcnow() - timedelta(days=settings.resident_rating_days)
+    return session.exec(
+        select(WorkOrder)
+        .where(
+            WorkOrder.status == Status.RESOLVED.value,
+            col(WorkOrder.caller_phone).in_(orders_of_number(number)),
+            col(WorkOrder.resolved_at) >= since,
+        )
+        .order_by(col(WorkOrder.resolved_at).desc())
+        .limit(1)
+    ).first()
+
+
+def resident_reply(session: Session, settings: Settings, message: InboundSms) -> Outcome:
+    """A resident's SMS (no commit): 退订, or a rating 1–5 that becomes the 回访."""
+    number = message.number
+    text = short_reply(message.body)
+    if number and text in OPT_OUT_WORDS:
+        opt_out(session, number)
+        return Outcome("opted_out", texts.RESIDENT_REPLY_OPTED_OUT)
+    if not number or text not in RATING_DIGITS:
+        return Outcome("unknown_sender", UNKNOWN_SENDER)
+    order = latest_to_rate(session, settings, number)
+    if order is None:
+        return Outcome("no_order", texts.RESIDENT_REPLY_NO_ORDER)
+    rating = int(text)
+    transition(
+        session,
+        order,
+        "回访",
+        Actor.system("sms-rating"),
+        satisfaction=RATING_SATISFACTION[rating],
+        settings=settings,
+        note=f"短信回复评价 {rating}",
+        channel="sms",
+        rating=rating,
+    )
+    return Outcome("rated", texts.RESIDENT_REPLY_RATED.format(number=order.number), order.id)

@@ -41,3 +41,23 @@ REPLY_REFUSED: dict[str, str] = {
     "role": "本号码不能{command}工单。",
     "invalid": "{message}",
 }
+
+# --- residents' SMS (受理回执, progress, rating by reply) ------------------------------------
+# Named so an administrators' template store can take them over. China's SMS rules allow one
+# fixed, registered link in a template and never a link as a variable: {page} is the resident's
+# page from the settings, the same for every message; the order number and query code are the
+# variables. No content of the matter is sent (a resident may have asked for confidentiality).
+
+RESIDENT_SMS_RECEIPT = "{signature}您反映的问题已受理，工单号{number}，查询码{code}，可在{page}查询进度。"
+RESIDENT_SMS_DISPATCHED = (
+    "{signature}您的工单{number}已交承办单位办理，可凭查询码在{page}查看进度。回复TD退订"
+)
+RESIDENT_SMS_RESOLVED = "{signature}您的工单{number}已办结，可凭查询码在{page}查看结果并评价。回复TD退订"
+RESIDENT_SMS_RATE_ASK = (
+    "{signature}回访：工单{number}已办结，请回复数字评价："
+    "1非常满意 2满意 3一般 4不满意 5非常不满意。回复TD退订"
+)
+RESIDENT_REPLY_RATED = "感谢您对工单{number}的评价。"
+RESIDENT_REPLY_NO_ORDER = "未找到您待评价的工单。"
+RESIDENT_REPLY_OPTED_OUT = "已退订，您将不再收到工单进度和回访短信。"
+RESIDENT_REPLY_HELP = "如需评价已办结的工单，请回复数字1至5；退订请回复TD。"

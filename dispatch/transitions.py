@@ -259,6 +259,13 @@ def _follow_up(step: Step) -> None:
         raise DispatchError("satisfaction: 满意, 基本满意 or 不满意")
     step.order.satisfaction = satisfaction
     step.extra["satisfaction"] = satisfaction
+    # How the resident rated (call keypad, SMS reply, the resident's page) and the 1–5 given
+    channel = clean(step.details.get("channel"), 16)
+    if channel:
+        step.extra["channel"] = channel
+    rating = step.details.get("rating")
+    if isinstance(rating, int) and 1 <= rating <= 5:
+        step.extra["rating"] = rating
 
 
 def _review(step: Step) -> None:

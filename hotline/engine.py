@@ -15,6 +15,7 @@ from agi_scripts.server import FastAgiServer
 from asterisk_conf.apply import ConfigApplier
 from callcenter.ami.client import AmiClient
 from callcenter.bus import EventBus
+from callcenter.callcontrol.callbacks import missed_callback_report
 from callcenter.callcontrol.workers import CallControlServices
 from callcenter.calls.workers import CallService
 from callcenter.config import Settings
@@ -64,7 +65,7 @@ class Engine:
         self.messaging = MessagingWorkers(settings)
         # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
         self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
-        self.daily_mail = DailyMailer(settings)
+        self.daily_mail = DailyMailer(settings, missed_callback_report)
         # Static queue members' login / logout lines, written into queue_log through AMI.
         self.queue_log = QueueLogWriter(settings, bus, self.ami)
         self.order_stats = OrderRollupTask(settings)

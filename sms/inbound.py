@@ -7,6 +7,7 @@ registers a ``ReplyHandler`` (the order domain's reply grammar) on the web app a
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,23 @@ from sqlmodel import Session
 from callcenter import phone
 from callcenter.config import Settings
 from sms.models import SmsInbound
+
+# What a resident may text back: an unsubscribe word, or one digit (a rating asked for by SMS).
+OPT_OUT_WORDS = frozenset({"TD", "T", "N", "退订", "退订短信"})
+RATING_DIGITS = frozenset("12345")
+
+
+def short_reply(body: str) -> str:
+    """A resident's reply folded for matching: full-width forms folded, spaces and a closing
+    full stop dropped, upper case."""
+    text = unicodedata.normalize("NFKC", (body or "")[:64])
+    return "".join(ch for ch in text if ch.isprintable() and not ch.isspace()).upper().rstrip("。.!！")
+
+
+def is_resident_reply(body: str) -> bool:
+    """An unsubscribe or a rating digit: the two replies taken from a number that is no outlet's."""
+    text = short_reply(body)
+    return text in OPT_OUT_WORDS or text in RATING_DIGITS
 
 
 @dataclass(frozen=True)

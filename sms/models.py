@@ -63,3 +63,13 @@ class SmsInbound(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     outcome: str = Field(default="", max_length=32)  # applied | unknown_sender | unknown_code | ...
     order_id: int | None = Field(default=None, foreign_key="workorder.id")
+
+
+class SmsOptOut(SQLModel, table=True):
+    """A resident's number that replied TD / 退订: no more progress notices or rating requests
+    (the receipt with the order number still goes: the resident needs it to follow the order)."""
+
+    __tablename__ = "sms_optout"
+
+    number: str = Field(primary_key=True, max_length=20)  # E.164
+    at: datetime = Field(default_factory=utcnow)

@@ -27,7 +27,7 @@ from callcenter import phone
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings, get_settings
 from callcenter.database import session_scope
-from sms.models import SmsMessage, SmsStatus
+from sms.models import SmsMessage, SmsOptOut, SmsStatus
 from sms.providers import Outgoing, ProviderError, SmsProvider, make_provider
 from sms.text import prepare
 
@@ -45,6 +45,36 @@ def _wake_workers(_session=None) -> None:
         wakers = list(_wakers)
     for wake in wakers:
         wake()
+
+
+def opted_out(session: Session, number: str) -> bool:
+    return session.get(SmsOptOut, number) is not None
+
+
+def opt_out(session: Session, number: str) -> None:
+    """The number replied TD / 退订 (no commit)."""
+    if session.get(SmsOptOut, number) is None:
+        session.add(SmsOptOut(number=number[:20], at=utcnow()))
+
+
+def enqueue_optional_sms(
+    session: Session,
+    to: str,
+    body: str,
+    *,
+    idempotency_key: str,
+    order_id: int | None = None,
+    settings: Settings | None = None,
+) -> SmsMessage | None:
+    """A message the recipient may refuse (progress notices, rating requests): None when the
+    number replied TD / 退订; otherwise as ``enqueue_sms``."""
+    settings = settings or get_settings()
+    number = phone.normalize(to, settings.default_region, settings.default_area_code)
+    if number is not None and opted_out(session, number):
+        return None
+    return enqueue_sms(
+        session, to, body, idempotency_key=idempotency_key, order_id=order_id, settings=settings
+    )
 
 
 def enqueue_sms(
@@ -72,7 +102,12 @@ def enqueue_sms(
     for obj in session.new:  # enqueued earlier in this same transaction
         if isinstance(obj, SmsMessage) and obj.idempotency_key == idempotency_key:
             return obj
-    text, parts = prepare(body, china=settings.sms_china, max_segments=settings.sms_max_segments)
+    text, parts = prepare(
+        body,
+        china=settings.sms_china,
+        max_segments=settings.sms_max_segments,
+        registered_links=(settings.resident_page(),),
+    )
     msg = SmsMessage(
         idempotency_key=idempotency_key[:128],
         to=number,

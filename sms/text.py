@@ -54,13 +54,22 @@ def strip_links(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", _LINK.sub(_unlink, text)).strip()
 
 
-def prepare(text: str, *, china: bool, max_segments: int) -> tuple[str, int]:
+def prepare(
+    text: str, *, china: bool, max_segments: int, registered_links: tuple[str, ...] = ()
+) -> tuple[str, int]:
     """The body as it will be sent and its part count; too long for ``max_segments``: cut with '…'.
 
-    Cutting keeps the start (the order's code and the action come first in every notice)."""
+    ``registered_links``: fixed addresses registered with the SMS platform (the resident's page),
+    which domestic SMS may carry; every other link is taken out. Cutting keeps the start (the
+    order's code and the action come first in every notice)."""
     body = " ".join(text.replace("\r", "").split("\n")).strip() if china else text.strip()
     if china:
+        kept = [link for link in registered_links if link and link in body]
+        for i, link in enumerate(kept):
+            body = body.replace(link, f"\x00{i}\x00")
         body = strip_links(body)
+        for i, link in enumerate(kept):
+            body = body.replace(f"\x00{i}\x00", link)
     if not body:
         raise ValueError("empty SMS body")
     gsm = is_gsm7(body)

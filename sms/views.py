@@ -27,7 +27,7 @@ from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.service import outlets_by_sms_number
 from callcenter.text import digits_int
-from sms.inbound import InboundSms, Outcome, ReplyHandler, receive
+from sms.inbound import InboundSms, Outcome, ReplyHandler, is_resident_reply, receive
 from sms.service import apply_status_callback, enqueue_sms
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,9 @@ async def aliyun_inbound(request: Request) -> Response:
             number = phone.normalize(reply.phone_number, settings.default_region, settings.default_area_code)
             with session_scope(settings) as session:
                 registered = bool(number) and bool(outlets_by_sms_number(session, settings, number or ""))
-            if not registered:
+            # A resident's unsubscribe or rating is taken from any number (the order domain
+            # finds the sender's order); anything else from a stranger is dropped unanswered.
+            if not registered and not is_resident_reply(reply.content):
                 log.warning(
                     "Aliyun push: SMS %s from unregistered number %s dropped",
                     provider_id,

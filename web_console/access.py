@@ -84,6 +84,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/spy": SUPERVISORS,
     "/api/recordings/{linkedid}": STAFF,
     "/api/callbacks": STAFF,
+    "/api/callbacks/{item_id}/done": STAFF,
     "/api/followups": SUPERVISORS,
     # Basic data and imports (basic_data.py)
     "/admin/basic": ADMINS,
@@ -193,6 +194,9 @@ PUBLIC_ROUTES: frozenset[str] = frozenset(
         "/open311/v2/tokens/{token}.{fmt}",
         # Signed outlet links: the token names one order and one outlet (outlet_pages.py)
         "/o/{token}",
+        # The resident's page: the order number and its query code are the key (resident_query.py)
+        "/q",
+        "/q/rate",
     }
 )
 

@@ -39,6 +39,7 @@ from web_console import (
     outlet_pages,
     pages,
     reports,
+    resident_query,
     residents,
     sockets,
     softphone,
@@ -148,6 +149,7 @@ ROUTERS = (
     orders_pages.router,
     outlet_pages.router,
     outlet_pages.public,
+    resident_query.public,  # the resident's page: order number and query code, no login
     residents.router,
     reports.router,
     reports.api,  # a supervisor's session or the display platform's token

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from callcenter import messages
 from callcenter.accounts.models import Account, QueueMembership, Role
 from callcenter.audit.service import record as audit
-from callcenter.callcontrol.callbacks import REFERENCE, waiting_callbacks
+from callcenter.callcontrol.callbacks import REFERENCE, finish_task, waiting_callbacks
 from callcenter.callcontrol.recordings import RECORDING, recordings_dir
 from callcenter.callcontrol.service import (
     EXT,
@@ -32,11 +32,12 @@ from callcenter.callcontrol.service import (
     TRANSFER_MODES,
 )
 from callcenter.calls.models import CallRecord
+from callcenter.clock import utcnow
 from callcenter.dialout import policy
 from callcenter.dialout.service import DialoutRefused, note_refusal
 from callcenter.directory.models import CallQueue
 from callcenter.messages import CallControlCommand, sign
-from web_console.deps import CsrfChecked, CurrentAccount, open_db, protected_router
+from web_console.deps import CsrfChecked, CurrentAccount, RowId, open_db, protected_router
 from web_console.sessions import client_ip
 
 router = protected_router()
@@ -217,6 +218,19 @@ def api_recording(
 def api_callbacks(request: Request, account: CurrentAccount) -> JSONResponse:
     """Callers waiting for a callback, oldest first."""
     return JSONResponse(waiting_callbacks(request.app.state.settings), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/api/callbacks/{item_id}/done", dependencies=[CsrfChecked])
+def api_callback_done(request: Request, item_id: RowId, account: CurrentAccount) -> JSONResponse:
+    """A seat has dealt with a task the automatic calls left (called the resident by hand)."""
+    with open_db(request) as db:
+        if not finish_task(db, item_id, account.extension or account.username, utcnow()):
+            return JSONResponse({"error": "no such task"}, status_code=404)
+        audit(
+            db, account.username, "callback.task_done", str(item_id), role=account.role, ip=client_ip(request)
+        )
+        db.commit()
+    return JSONResponse({"id": item_id, "done": True})
 
 
 class FollowUpRequest(BaseModel):

@@ -21,6 +21,7 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from callcenter.audit.service import record as audit
+from callcenter.callcontrol.callbacks import missed_callback_report
 from callcenter.config import Settings
 from callcenter.database import get_engine, session_scope
 from callcenter.directory.models import CallQueue
@@ -121,11 +122,13 @@ async def reports_page(
         s, e = service.days_back(7)
         b, q = "day", ""
     rep = await run_in_threadpool(service.report, settings, s, e, b, q)
+    missed = await run_in_threadpool(missed_callback_report, settings, rep["start"], rep["end"])
     return render(
         request,
         "reports.html",
         account=account,
         report=rep,
+        missed=missed,
         chart=_chart(rep, t),
         columns=exports.columns(b),
         groups=service.GROUPS,
@@ -226,7 +229,7 @@ async def reports_daily(
         d = service.parse_day(day, yesterday())
     except ValueError:
         d = yesterday()
-    ctx = await run_in_threadpool(daily_context, settings, d, t)
+    ctx = await run_in_threadpool(daily_context, settings, d, t, missed_callback_report)
     return render(request, "report_daily.html", account=account, fmt=fmt, **ctx)
 
 

@@ -28,6 +28,8 @@ class CallRecord(SQLModel, table=True):
     ended_at: datetime | None = None
     wait_s: float | None = None  # queue entry to answer (or to abandon)
     ring_s: float | None = None  # seat's phone ringing to answer
+    # The hotline answering to the first seat's phone ringing (GB/T 33358's 15 s starts at answer)
+    first_ring_s: float | None = None
     talk_s: float | None = None
     outcome: str = Field(default="", max_length=16)  # answered | abandoned | timeout | ivr | failed
     # The menu key the caller chose (or invalid / timeout) and its category

@@ -156,6 +156,7 @@ def record_row(call: LiveCall) -> dict[str, Any]:
         "ended_at": datetime.fromtimestamp(call.ended_at, UTC) if call.ended_at else None,
         "wait_s": None if call.wait_s is None else round(call.wait_s, 3),
         "ring_s": None if call.ring_s is None else round(call.ring_s, 3),
+        "first_ring_s": None if call.first_ring_s is None else round(call.first_ring_s, 3),
         "talk_s": None if call.talk_s is None else round(call.talk_s, 3),
         "outcome": call.outcome,
         "ivr_choice": call.ivr_choice,

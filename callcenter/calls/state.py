@@ -68,6 +68,7 @@ class LiveCall:
     started: float = field(default_factory=time.time)
     queued_at: float | None = None
     ringing: dict[str, float] = field(default_factory=dict)  # ext -> when its phone began ringing
+    first_ring_at: float | None = None  # when the first seat's phone began ringing
     seat: str = ""
     answered_at: float | None = None
     ring_s: float | None = None
@@ -93,6 +94,14 @@ class LiveCall:
             return None
         end = self.answered_at or self.abandoned_at or self.ended_at
         return None if end is None else max(0.0, end - self.queued_at)
+
+    @property
+    def first_ring_s(self) -> float | None:
+        """The hotline answering (the caller's channel appearing: the dialplan answers at once)
+        to the first seat ringing."""
+        if self.first_ring_at is None or self.resynced:
+            return None
+        return max(0.0, self.first_ring_at - self.started)
 
     @property
     def talk_s(self) -> float | None:
@@ -338,6 +347,8 @@ class LiveModel:
             return []
         if isinstance(event, ev.AgentCalled):
             call.ringing[ext] = at
+            if call.first_ring_at is None:
+                call.first_ring_at = at
             self._set_seat_call(ext, call.linkedid, at)
             return [Effect("pop", ext=ext, call=call), Effect("seat", ext=ext)]
         if isinstance(event, ev.AgentConnect):

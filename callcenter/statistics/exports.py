@@ -54,7 +54,9 @@ SEAT_COLUMNS = [
     ("occupancy", "stats.occupancy"),
     ("satisfaction", "stats.satisfaction"),
 ]
-RECORD_COLUMNS = ("source", "order_12345")  # from the AMI call record (callrecord)
+# From the AMI call record (callrecord); first_ring_s: the hotline answering to the first seat
+# ringing (GB/T 33358 counts from answer).
+RECORD_COLUMNS = ("source", "order_12345", "first_ring_s")
 CALL_COLUMNS = (
     "entered_at",
     "queue",

@@ -196,7 +196,46 @@ def test_default_prompts_and_hold_music(tmp_path):
     names = {p.name for p in made}
     assert {"welcome.wav", "not_in_service.wav", "chime.wav"} <= names
     assert "幺幺九" in sounds.PROMPTS["welcome"] and "暂不提供服务" in sounds.PROMPTS["not_in_service"]
+    # The greeting class: the welcome first, then the hold music looped.
+    greeting = sorted(p.name for p in sounds.greeting_moh_dir(s).iterdir())
+    assert greeting == ["1-welcome.wav", "2-hold.wav"]
+    assert (sounds.greeting_moh_dir(s) / "1-welcome.wav").read_bytes() == (
+        sounds.sounds_dir(s) / "welcome.wav"
+    ).read_bytes()
     assert ivr_sounds.generate_all(s) == []
+
+
+def test_the_default_welcome_is_one_short_sentence_naming_the_emergency_numbers(tmp_path):
+    need("espeak-ng")
+    need("sox")
+    s = Settings(data_dir=tmp_path / "var", _env_file=None)
+    sounds.generate_prompts(s, prompts={"welcome": sounds.PROMPTS["welcome"]})
+    seconds = sounds.wav_seconds(sounds.sounds_dir(s) / "welcome.wav")
+    assert 2.0 < seconds <= sounds.GREETING_MAX_S, seconds
+    text = sounds.PROMPTS["welcome"]
+    assert all(n in text for n in ("幺幺零", "幺幺九", "幺二零"))
+    assert text.count("。") == 2  # a greeting and one sentence with the numbers
+
+
+def test_a_recorded_welcome_replaces_the_synthetic_one(tmp_path):
+    need("espeak-ng")
+    need("sox")
+    s = Settings(data_dir=tmp_path / "var", _env_file=None)
+    s.data_dir.mkdir(parents=True)
+    tone = tmp_path / "tone.wav"
+    subprocess.run(
+        ["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(tone), "synth", "2", "sine", "440"],
+        check=True,
+    )
+    sha = ivr_sounds.store_upload(s, tone.read_bytes())
+    sounds.prompts_file(s).write_text(f'{{"welcome": "upload:{sha}"}}', encoding="utf-8")
+    ivr_sounds.generate_all(s)
+    welcome = sounds.sounds_dir(s) / "welcome.wav"
+    assert welcome.read_bytes() == (ivr_sounds.uploads_dir(s) / f"{sha}.wav").read_bytes()
+    assert (sounds.greeting_moh_dir(s) / "1-welcome.wav").read_bytes() == welcome.read_bytes()
+    sounds.prompts_file(s).write_text('{"welcome": "upload:0000"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="no stored recording"):
+        ivr_sounds.generate_all(s)
 
 
 def test_prompts_json_overrides_the_texts(tmp_path):

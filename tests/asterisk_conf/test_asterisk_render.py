@@ -93,6 +93,9 @@ def test_chroot_paths_are_as_asterisk_sees_them(tmp_path, fake_chroot_install):
     text = _conf(etc, "asterisk.conf")
     assert f"astetcdir => {seen}/etc" in text and f"astlogdir => {seen}/log" in text
     assert f"directory = {seen}/data/moh" in _conf(etc, "musiconhold.conf")
+    moh = _conf(etc, "musiconhold.conf")
+    assert f"[cc-greeting]\nmode = files\ndirectory = {seen}/data/moh-greeting" in moh
+    assert "loop_last = yes" in moh
     data = settings.asterisk_instance_dir() / "data"
     # in-root absolute targets: dangling on the host, valid inside the chroot
     assert os.readlink(data / "firmware") == "/usr/share/asterisk/firmware"
@@ -285,10 +288,19 @@ def test_extensions_contract(tmp_path, fake_system_install):
     key = settings.agi_secret  # the FastAGI server answers only URLs with its key
     agi = f"same => n,AGI(agi://127.0.0.1:14573/incoming?k={key},${{ARG3}},${{ARG1}},${{ARG2}},${{CHANNEL(linkedid)}})"
     assert agi in text
+    # Every FastAGI route the dialplan calls carries the key (one without it is refused).
+    routes = re.findall(r"AGI\((agi://[^,)]*)", text)
+    assert routes and all(f"?k={key}" in url for url in routes), routes
+    assert "/missed_callback?k=" in text
     assert 'Set(CC_PRIORITY=${IF($["${ARG3}" = "12345"]?7:0)})' in text
     assert "Playback(cc/welcome)" in text and "Playback(cc/not_in_service)" in text
     assert "Set(QUEUE_PRIO=${CC_PRIORITY})" in text
-    assert "Queue(${CC_QUEUE},rt,,,240)" in text
+    assert "Queue(${CC_QUEUE},${CC_QOPTS},,,240)" in text
+    # Without a menu the seats ring while the greeting plays (no ringback option "r").
+    incoming = text.split("[cc-incoming]", 1)[1].split("\n[", 1)[0]
+    assert "Set(CHANNEL(musicclass)=cc-greeting)" in incoming and "Set(CC_QOPTS=t)" in incoming
+    greeting = incoming.index("Set(CHANNEL(musicclass)=cc-greeting)")
+    assert greeting < incoming.index("n(menu),Playback(cc/welcome)")
     assert 'QUEUE_EXISTS(${CC_QUEUE})}" != "1"' in text
     # every phone the seat registered rings
     assert "exten => _XXXX,1,Dial(${PJSIP_DIAL_CONTACTS(seat${EXTEN})},30)" in text

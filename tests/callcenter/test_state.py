@@ -85,6 +85,8 @@ def test_ring_no_answer_moves_pop_to_next_seat():
     m.apply(agent(ev.AgentConnect, "1002", 1023.1))
     rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1050.0)) if e.kind == "record"][0].call
     assert rec.seat == "1002" and round(rec.ring_s, 3) == 2.0 and round(rec.wait_s, 3) == 18.1
+    # From the hotline answering to the first seat ringing (the second seat's ring does not move it)
+    assert rec.first_ring_s == 1006.0 - rec.started
 
 
 def test_ringall_clears_the_others_on_answer():

@@ -57,6 +57,8 @@ CALLCONTROL = {
     "callback_retry_s": 2,
     "followup_retry_s": 2,
     "followup_digit_wait_s": 4,
+    # Calls the tests abandon are not called back unless a test asks (test_missed_callbacks.py).
+    "missed_callbacks_auto": False,
 }
 
 

@@ -56,10 +56,11 @@ async def test_callback_keeps_the_place_and_connects_the_seat_and_the_resident(p
         seat = await csrf_client(app, "seat1002")
         waiting = (await seat.get("/api/callbacks")).json()
         await seat.aclose()
-        # (Refused ones of other tests, e2e/test_dialout.py, are listed too, with their reason.)
-        assert [(c["id"], c["phone"], c["status"]) for c in waiting if c["status"] != "refused"] == [
-            (cb.id, "+8613800001111", "waiting")
-        ]
+        # (Refused ones of other tests, e2e/test_dialout.py, are listed too, with their reason, and
+        # today's missed calls already called back, e2e/test_missed_callbacks.py.)
+        assert [
+            (c["id"], c["phone"], c["status"]) for c in waiting if c["status"] in ("waiting", "calling")
+        ] == [(cb.id, "+8613800001111", "waiting")]
     finally:
         await pause(ami, False)
     # A seat is free now: the resident is called back and put through to it.

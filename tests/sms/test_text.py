@@ -80,3 +80,10 @@ def test_links_are_still_taken_out():
     assert strip_links("见 abc.com.cn/path 处") == "见 处"
     assert strip_links("版本 1.2 a.b") == "版本 1.2 a.b"
     assert strip_links("WWW.Foo.com") == ""
+
+
+def test_the_registered_page_address_is_kept_and_other_links_go():
+    body = "工单GD20261205-00001，查询码123456，可在https://rx.anning.gov.cn/q查询。另见 http://evil.example.com/x"
+    text, _parts = prepare(body, china=True, max_segments=3, registered_links=("https://rx.anning.gov.cn/q",))
+    assert "https://rx.anning.gov.cn/q" in text and "evil" not in text
+    assert "rx.anning.gov.cn" not in prepare(body, china=True, max_segments=3)[0]

@@ -30,7 +30,7 @@ from callcenter.knowledge.service import FEEDBACK_KINDS
 from callcenter.statistics import diagnostics, exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
-from dispatch import config_file
+from dispatch import config_file, resident
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
 from dispatch.transitions import ACTIONS
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
@@ -67,6 +67,17 @@ def _set_conn_states() -> set[str]:
 
 # Template and Python prefixes -> every value the rest of the key can take.
 DYNAMIC: dict[str, Iterable[str]] = {
+    # callcenter.callcontrol.callbacks.missed_callback_report: the reports' missed-call figures
+    "stats.missed.": (
+        "missed",
+        "called_back",
+        "called_back_15min",
+        "ratio_15min",
+        "delay_p50_s",
+        "delay_p95_s",
+        "closed",
+        "closed_called_back",
+    ),
     "status.": values(Status),
     "type.": ORDER_TYPES,
     # the order's actions, and "受理" (taking the order), which only the history records
@@ -79,7 +90,11 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "basic.field.": {f for kind in EDITABLE for f in imports.COLUMNS[kind]}
     | {f for fields in EDIT_FIELDS.values() for f in fields},
     # sms.flows.Outcome.code as stored on the inbound reply; "replay" is refused and never stored
-    "msg.outcome.": ("applied", "malformed", "unknown_sender", "unknown_code", "refused"),
+    "msg.outcome.": ("applied", "malformed", "unknown_sender", "unknown_code", "refused")
+    + ("opted_out", "rated", "no_order"),  # a resident's 退订 and rating replies
+    "resident.step.": set(resident.RESIDENT_STEPS.values()),
+    "resident.status.": resident.STATUS_KEYS,
+    "resident.rating.": ("1", "2", "3", "4", "5"),
     "stats.by.": stats_service.GROUPS,
     "stats.def.": [k for k, _ in exports.QUEUE_COLUMNS + exports.SEAT_COLUMNS] + list(ORDER_KEYS),
     "stats.orders.": ORDER_KEYS,
@@ -101,7 +116,10 @@ JS_DYNAMIC: dict[str, Iterable[str]] = {
     "cc.spy.": SPY_MODES,
     "cc.done.": [name.removeprefix("_do_") for name in dir(CallControl) if name.startswith("_do_")],
     # callcenter.callcontrol.models.Callback.status
-    "cc.cb.": ("waiting", "calling", "done", "failed", "refused"),
+    "cc.cb.": ("waiting", "calling", "done", "failed", "refused", "task"),
+    # callcenter.callcontrol.callbacks.MISSED_KINDS: a missed call's item in the list
+    "cc.cbkind.": ("abandoned", "closed", "followup"),
+    "cc.cbwhy.": ("no_reply", "no_sms"),
     # callcenter.dialout.policy: why a number is not dialled
     "dialout.": dialout_policy.REASONS,
     "conn.": _set_conn_states(),

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import email
 import io
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
 from sqlmodel import select
 
 from callcenter.audit.models import AuditEntry
+from callcenter.callcontrol.callbacks import missed_callback_report
+from callcenter.callcontrol.models import Callback
 from callcenter.config import CHINA_TZ
 from callcenter.database import session_scope
 from callcenter.statistics.daily import DailyMailer
@@ -45,6 +48,7 @@ def stats(db, tmp_path):
                 source="12345",
                 order_12345="GS2026112700001",
                 outcome="answered",
+                first_ring_s=2.5,
             )
         )
         s.commit()
@@ -79,10 +83,11 @@ def test_exports_are_audited(client, stats):
     rows = [r[:4] for r in report.iter_rows(min_row=2, values_only=True)]
     assert rows == [(None, 1, 0, 1), ("96345", 1, 1, 0), ("合计", 2, 1, 1)]  # a2 came without a DID line
     rows = list(calls.iter_rows(values_only=True))
-    assert rows[0][-2:] == ("来源", "12345 工单号")
+    assert rows[0][-3:] == ("来源", "12345 工单号", "接听至首次振铃（秒）")
     assert [r[3] for r in rows[1:]] == ["13900000001", "'=1+2"]  # a formula stays text
-    # The AMI call record of the same linkedid adds the source and the 12345 order number.
-    assert rows[1][-2:] == ("12345", "GS2026112700001") and rows[2][-2:] == (None, None)
+    # The AMI call record of the same linkedid adds the source, the 12345 order number and the
+    # seconds from the hotline answering to the first seat ringing.
+    assert rows[1][-3:] == ("12345", "GS2026112700001", 2.5) and rows[2][-3:] == (None, None, None)
     assert client.get("/reports/export?format=pdf").status_code == 422
     with session_scope(stats) as s:
         entries = list(s.exec(select(AuditEntry).where(AuditEntry.action == "stats.export")))
@@ -115,6 +120,60 @@ def test_api_by_session_and_token(client, stats):
     assert r.status_code == 200 and r.json()[0]["seat"] == "1001"
 
 
+def _missed_calls(settings) -> None:
+    """Four calls abandoned on DAY (China time) called back after 1, 10 and 20 minutes and
+    never, and one out-of-hours call: the 15-minute share is 2 of 4."""
+    missed_at = datetime(2026, 11, 27, 10, 0, tzinfo=CHINA_TZ).astimezone(UTC)
+    with session_scope(settings) as s:
+        for i, minutes in enumerate((1, 10, 20, None)):
+            s.add(
+                Callback(
+                    linkedid=f"m{i}",
+                    phone=f"+86139000000{i:02d}",
+                    queue="hotline",
+                    kind="abandoned",
+                    requested_at=missed_at,
+                    first_dialled_at=None if minutes is None else missed_at + timedelta(minutes=minutes),
+                    status="done" if minutes else "task",
+                )
+            )
+        s.add(
+            Callback(
+                linkedid="m9", phone="+8613900000099", queue="hotline", kind="closed", requested_at=missed_at
+            )
+        )
+        # The day before (China time) is not this day's.
+        s.add(
+            Callback(
+                linkedid="m8",
+                phone="+8613900000098",
+                kind="abandoned",
+                requested_at=datetime(2026, 11, 26, 23, 59, tzinfo=CHINA_TZ).astimezone(UTC),
+            )
+        )
+        s.commit()
+
+
+def _missed_row(html: str) -> dict[str, str]:
+    table = html.split('id="missed-callbacks"', 1)[1].split("</table>", 1)[0]
+    return dict(re.findall(r'data-key="([a-z0-9_]+)">([^<]*)<', table))
+
+
+def test_missed_calls_called_back_within_15_minutes_in_the_reports(client, stats):
+    _missed_calls(stats)
+    figures = missed_callback_report(stats, DAY, DAY)
+    assert (figures["missed"], figures["called_back"], figures["called_back_15min"]) == (4, 3, 2)
+    assert figures["ratio_15min"] == 0.5 and (figures["closed"], figures["closed_called_back"]) == (1, 0)
+    assert figures["delay_p50_s"] == 600.0
+    login(client, "super")
+    row = _missed_row(client.get(f"/reports?start={DAY}&end={DAY}&by=queue").text)
+    assert (row["missed"], row["called_back_15min"], row["ratio_15min"]) == ("4", "2", "50.0%")
+    row = _missed_row(client.get(f"/reports?start=2026-11-26&end={DAY}").text)
+    assert row["missed"] == "5" and row["ratio_15min"] == "40.0%"
+    r = client.get(f"/reports/daily?day={DAY}")
+    assert "15分钟回拨率" in r.text and _missed_row(r.text)["ratio_15min"] == "50.0%"
+
+
 def test_daily_page_and_scorecard(client, stats):
     login(client, "admin")
     r = client.get(f"/reports/daily?day={DAY}")
@@ -141,7 +200,8 @@ async def test_daily_mail_through_a_real_smtp_server(stats):
     try:
         stats.smtp_host, stats.smtp_port = "127.0.0.1", port  # read by callcenter.mail
         stats.stats_report_recipients = ["manager@example.org"]
-        mailer = DailyMailer(stats)
+        _missed_calls(stats)
+        mailer = DailyMailer(stats, missed_callback_report)
         morning = datetime(2026, 11, 28, 7, 30, tzinfo=CHINA_TZ).astimezone(UTC)
         assert await mailer.run_once(datetime(2026, 11, 28, 6, 0, tzinfo=CHINA_TZ)) is None  # too early
         assert await mailer.run_once(morning) == DAY
@@ -153,6 +213,8 @@ async def test_daily_mail_through_a_real_smtp_server(stats):
     msg = email.message_from_bytes(received[0])
     assert DAY in str(email.header.make_header(email.header.decode_header(msg["Subject"])))
     parts = [p.get_content_type() for p in msg.walk()]
+    [html] = [p.get_payload(decode=True).decode() for p in msg.walk() if p.get_content_type() == "text/html"]
+    assert _missed_row(html)["ratio_15min"] == "50.0%"
     assert (
         "text/html" in parts and "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in parts
     )

@@ -168,12 +168,45 @@
         var row = document.createElement("tr");
         var status = t("cc.cb." + str(c.status));
         if (c.reason) status += " · " + t("dialout." + str(c.reason));
+        // A missed call (漏接) says so, and how many calls it merges.
+        if (c.kind === "abandoned" || c.kind === "closed") {
+          status = t("cc.cbkind." + c.kind, { n: String(Number(c.missed_count) || 1) }) + " · " + status;
+        } else if (c.kind === "followup") {
+          status = t("cc.cbkind.followup", { order: str(c.reference) }) + " · " + status;
+          if (c.outcome === "no_reply" || c.outcome === "no_sms") status += " · " + t("cc.cbwhy." + c.outcome);
+        }
+        // The call back's own call record, on the item it called back.
+        if (c.call) {
+          status += " · " + t("cc.cb.call", {
+            time: str(c.call.started_at).replace("T", " ").slice(11, 16),
+            seat: str(c.call.seat) || str(c.seat) || "—",
+            talk: (c.call.talk_s === null && c.call.duration_s === null) ? "—"
+              : String(Math.round(Number(c.call.talk_s === null ? c.call.duration_s : c.call.talk_s) || 0))
+          });
+        }
+        row.dataset.id = String(Number(c.id) || 0);
+        row.dataset.status = str(c.status);
+        row.dataset.kind = str(c.kind);
+        if (c.call) row.dataset.call = str(c.call.linkedid);
         [str(c.requested_at).replace("T", " ").slice(0, 19), str(c.phone), window.ccI18n.queue(c.queue),
           status, String(Number(c.attempts) || 0)].forEach(function (text) {
           var td = document.createElement("td");
           td.textContent = text;
           row.appendChild(td);
         });
+        // A task the automatic calls left: the seat marks it done once dealt with.
+        if (c.status === "task") {
+          var td = document.createElement("td");
+          var done = document.createElement("button");
+          done.type = "button";
+          done.dataset.action = "task-done";
+          done.textContent = t("cc.cb.finish");
+          done.addEventListener("click", function () {
+            api("POST", "/api/callbacks/" + String(Number(c.id) || 0) + "/done").then(loadCallbacks);
+          });
+          td.appendChild(done);
+          row.appendChild(td);
+        }
         callbacksBody.appendChild(row);
       });
     });

@@ -152,4 +152,25 @@
     onState: function (state) { conn.dataset.conn = state; }
   });
   setInterval(render, 1000);  // the "for" column keeps counting between snapshots
+
+  // Missed calls waiting to be called back (漏接回拨), from the seats' callbacks list.
+  var missedBody = document.querySelector("#missed tbody");
+  function loadMissed() {
+    if (!missedBody) return;
+    window.cc.api("GET", "/api/callbacks").then(function (r) {
+      if (r.status !== 200 || !Array.isArray(r.data)) return;
+      missedBody.textContent = "";
+      r.data.forEach(function (c) {
+        if (c.kind !== "abandoned" && c.kind !== "closed") return;
+        var row = document.createElement("tr");
+        row.dataset.status = String(c.status);
+        [String(c.requested_at).replace("T", " ").slice(0, 19), String(c.phone), window.ccI18n.queue(String(c.queue)),
+          String(Number(c.missed_count) || 1), t("cc.cb." + String(c.status)),
+          String(Number(c.attempts) || 0)].forEach(function (text) { cell(row, text, ""); });
+        missedBody.appendChild(row);
+      });
+    });
+  }
+  loadMissed();
+  setInterval(loadMissed, 15000);
 })();
