@@ -15,7 +15,6 @@ Every notice's idempotency key carries the history row's id: a change notifies o
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -24,16 +23,14 @@ from callcenter.callcontrol.callbacks import request_followup
 from callcenter.clock import aware, local_minute
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
-from callcenter.mail import MailTemplates, enqueue_mail, valid_address
-from dispatch import message_templates, policies, texts
+from callcenter.mail import enqueue_mail, valid_address
+from dispatch import message_templates, operations, policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
 from dispatch.models import Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
 from sms.service import enqueue_sms
 
 log = logging.getLogger(__name__)
-
-TEMPLATES = MailTemplates(Path(__file__).resolve().parent / "mail_templates")
 
 # The actions that put an order in front of an outlet: it hears of them by e-mail and SMS.
 NOTICE_ACTIONS: frozenset[str] = frozenset(
@@ -126,8 +123,8 @@ def supervisor_sms_values(order: WorkOrder) -> dict[str, str]:
     }
 
 
-message_templates.register_values("outlet_order", lambda order: outlet_sms_values(order, Action.DISPATCH))
-message_templates.register_values("supervisor_overdue", supervisor_sms_values)
+message_templates.register_values("outlet_order", lambda _s, order: outlet_sms_values(order, Action.DISPATCH))
+message_templates.register_values("supervisor_overdue", lambda _s, order: supervisor_sms_values(order))
 
 
 def _sms(
@@ -165,7 +162,9 @@ def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, his
     """督办: an SMS to each supervisor's mobile in the settings and the order's policy."""
     text = message_templates.render(session, "supervisor_overdue", supervisor_sms_values(order))
     policy = policies.current(session).get(order.order_type, order.urgency)
-    phones = list(dict.fromkeys([*settings.supervisor_phones, *policy.escalate_phones]))
+    phones = list(
+        dict.fromkeys([*operations.current(session, settings).supervisor_phones, *policy.escalate_phones])
+    )
     for i, phone in enumerate(phones):
         _sms(session, settings, phone, text, f"order:{order.id}:{hist.id}:sup{i}", order)
 
@@ -174,7 +173,7 @@ def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, his
 
 
 def order_context(session: Session, order: WorkOrder) -> dict[str, Any]:
-    """An order as the e-mail templates show it."""
+    """An order as the e-mails show it."""
     outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
     community = session.get(Community, order.community_id) if order.community_id else None
     return {
@@ -193,6 +192,33 @@ def order_context(session: Session, order: WorkOrder) -> dict[str, Any]:
     }
 
 
+def order_mail_values(session: Session, order: WorkOrder, action: str) -> dict[str, str]:
+    """The variables of the order e-mails (templates ``order_mail`` and ``supervisor_mail``)."""
+    o = order_context(session, order)
+    return {
+        "outlet": o["outlet"],
+        "action": action,
+        "number": o["number"],
+        "code": o["code"],
+        "kind": o["type"],
+        "category": texts.OUTLET_SMS_CATEGORY.format(category=o["category"]) if o["category"] else "",
+        "urgent": texts.OUTLET_SMS_URGENT if o["urgent"] else "",
+        "status": o["status"],
+        "summary": _clean(o["summary"], 500),
+        "community": o["community"],
+        "address": _clean(o["address"], 200),
+        "deadline": o["deadline"],
+    }
+
+
+def _sample_mail(session: Session, order: WorkOrder) -> dict[str, str]:
+    return order_mail_values(session, order, Action.DISPATCH)
+
+
+message_templates.register_values("order_mail", _sample_mail)
+message_templates.register_values("supervisor_mail", lambda s, o: order_mail_values(s, o, Action.SUPERVISE))
+
+
 def order_notice(
     session: Session, order: WorkOrder, action: str, link: str = ""
 ) -> tuple[list[str], str, str, str | None]:
@@ -200,10 +226,14 @@ def order_notice(
     signed outlet page for this order (e-mail may carry links; domestic SMS may not)."""
     outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
     to = [a for a in (outlet.mail_addresses() if outlet else []) if valid_address(a)]
-    subject, text, html = TEMPLATES.render(
-        "order_notice", action=action, order=order_context(session, order), link=link
+    mail = message_templates.render_mail(
+        session,
+        "order_mail",
+        order_mail_values(session, order, action),
+        link=link,
+        link_label=texts.ORDER_MAIL_LINK,
     )
-    return to, subject, text, html
+    return to, mail.subject, mail.text, mail.html
 
 
 def enqueue_order_mail(
@@ -223,14 +253,17 @@ def enqueue_order_mail(
     key = f"order:{order.id}:{history_id}"
     enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
     escalate = policies.current(session).get(order.order_type, order.urgency).escalate_emails
-    supervisors = list(dict.fromkeys([*settings.supervisor_emails, *escalate]))
+    supervisors = list(dict.fromkeys([*operations.current(session, settings).supervisor_emails, *escalate]))
     if action == Action.SUPERVISE and supervisors:
+        mail = message_templates.render_mail(
+            session, "supervisor_mail", order_mail_values(session, order, action)
+        )
         enqueue_mail(
             session,
             supervisors,
-            subject,
-            text,
-            html,
+            mail.subject,
+            mail.text,
+            mail.html,
             idempotency_key=key + ":sup",
             order_id=order.id,
         )

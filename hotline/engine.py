@@ -73,8 +73,8 @@ class Engine:
         # Order deadlines (催办 / 督办) and follow-up ratings: once per deployment, here.
         self.deadlines = DeadlineScheduler(settings, bus)
         self.followups = FollowUpResults(settings, bus)
-        # Administrators' changes (routing rules, categories): cached tables dropped at once.
-        self.config_follower = ConfigFollower(bus)
+        # Administrators' changes: cached tables dropped at once, operational settings applied.
+        self.config_follower = ConfigFollower(bus, settings)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # Started in this order, stopped in reverse; the AMI login comes last, when every

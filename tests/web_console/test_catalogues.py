@@ -85,6 +85,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "stats.call.": (*exports.CALL_COLUMNS, *exports.RECORD_COLUMNS),
     "admin.phone.": values(Phone),
     "config.part.": config_file.PARTS,
+    "config.channel_": ("sms", "mail"),
 }
 
 # Page-script prefixes (keys without "js.") -> values.
