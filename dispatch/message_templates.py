@@ -43,6 +43,9 @@ class Spec:
     default: str
     channel: str = "sms"  # sms | mail
     subject: str = ""  # an e-mail's default subject
+    # An SMS the provider may send as its registered template (False: answers to replies, sent
+    # as plain text within the conversation the outlet started).
+    provider_template: bool = True
 
     @property
     def limit(self) -> int:
@@ -235,10 +238,11 @@ def save(session: Session, editor: Editor, name: str, data: dict[str, Any]) -> M
         raise ConfigError(f"no template {name[:48]!r}", "not_found")
     body = check_body(str(data.get("body") or ""), spec)
     subject = check_subject(str(data.get("subject") or ""), spec) if spec.channel == "mail" else ""
-    code = str(data.get("provider_code") or "").strip() if spec.channel == "sms" else ""
+    registered = spec.channel == "sms" and spec.provider_template
+    code = str(data.get("provider_code") or "").strip() if registered else ""
     if code and not (len(code) <= 32 and code.replace("_", "").isalnum() and code.isascii()):
         raise ConfigError(f"not a template code: {code[:32]!r}", "template_code")
-    mapping = _param_map(spec, data.get("param_map")) if spec.channel == "sms" else {}
+    mapping = _param_map(spec, data.get("param_map")) if registered else {}
     if code and not mapping:
         raise ConfigError("a registered template needs its parameters mapped", "template_param", name="")
     row = session.get(MessageTemplate, name)
@@ -324,6 +328,39 @@ SUPERVISOR_OVERDUE = register(
         "templates.supervisor_overdue",
         ("signature", "number", "kind", "deadline", "status"),
         texts.SUPERVISOR_SMS,
+    )
+)
+
+
+# The answers to an outlet's SMS replies (签收 / 进度 / 办结 / 退单).
+REPLY_APPLIED = register(
+    Spec(
+        "reply_applied",
+        "templates.reply_applied",
+        ("verb", "number"),
+        texts.REPLY_APPLIED,
+        provider_template=False,
+    )
+)
+REPLY_HELP = register(
+    Spec("reply_help", "templates.reply_help", (), texts.REPLY_HELP, provider_template=False)
+)
+REPLY_UNKNOWN_CODE = register(
+    Spec(
+        "reply_unknown_code",
+        "templates.reply_unknown_code",
+        ("code", "help"),
+        texts.REPLY_UNKNOWN_CODE,
+        provider_template=False,
+    )
+)
+REPLY_UNKNOWN_SENDER = register(
+    Spec(
+        "reply_unknown_sender",
+        "templates.reply_unknown_sender",
+        (),
+        texts.REPLY_UNKNOWN_SENDER,
+        provider_template=False,
     )
 )
 

@@ -710,6 +710,7 @@ def _template_rows(s: Session) -> list[dict[str, Any]]:
                 "body": body,
                 "subject": message_templates.effective_subject(s, name) if spec.channel == "mail" else "",
                 "limit": spec.limit,
+                "provider_template": spec.channel == "sms" and spec.provider_template,
                 "default": spec.default,
                 "custom": name in message_templates.current(s).rows,
                 "provider_code": code,
