@@ -214,8 +214,6 @@ def apply(session: Session, settings: Settings, editor: Editor, data: dict[str, 
         operations.import_rows(session, settings, editor, data.get("operations", []))
         part = "queues"
         _apply_telephony(session, data)
-    except MenuError as exc:
-        raise ConfigError(f"{part}: {exc}", "config_part", part=part, detail=str(exc)[:200]) from exc
     except ConfigError as exc:
         raise ConfigError(f"{part}: {exc}", exc.code, **{"part": part, **exc.params}) from exc
     session.flush()
@@ -297,7 +295,10 @@ def _apply_telephony(session: Session, data: dict[str, Any]) -> None:
             _text(r, "open_time", 5),
             _text(r, "close_time", 5),
         )
-        check_hours(schedule, opens, closes)
+        try:
+            check_hours(schedule, opens, closes)
+        except MenuError as exc:
+            raise ConfigError(str(exc), "config_part", part="service_hours", detail=str(exc)[:200]) from exc
         session.add(
             ServiceHours(
                 number=number,
@@ -315,7 +316,10 @@ def _apply_telephony(session: Session, data: dict[str, Any]) -> None:
                 f"menu key {number}/{digit}", "config_part", part="ivr", detail=f"{number}/{digit}"
             )
         queue_name, prompt = _text(r, "queue_name", 32), _text(r, "prompt_text", 200)
-        check_option(digit, queue_name, set(queues), prompt)
+        try:
+            check_option(digit, queue_name, set(queues), prompt)
+        except MenuError as exc:
+            raise ConfigError(str(exc), "config_part", part="ivr", detail=str(exc)[:200]) from exc
         seen.add((number, digit))
         session.add(
             IvrOption(

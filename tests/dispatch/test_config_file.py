@@ -130,7 +130,7 @@ def test_queues_menus_settings_and_mails_travel_in_the_file(settings, world, tmp
     with session_scope(fresh) as s:
         with pytest.raises(ConfigError) as err:
             config_file.apply(s, fresh, ADMIN, data)
-        assert err.value.params["part"] == "queues" and err.value.code == "config_part"
+        assert err.value.params["part"] == "ivr" and err.value.code == "config_part"
 
 
 def _behaviour(s, world) -> tuple:
