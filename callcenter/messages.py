@@ -635,7 +635,9 @@ class DispatchOverdue:
 
 
 # The parts of the administrators' configuration a ``ConfigChanged`` names.
-CONFIG_PARTS: frozenset[str] = frozenset({"routing", "categories", "calendar", "deadlines", "templates"})
+CONFIG_PARTS: frozenset[str] = frozenset(
+    {"routing", "categories", "calendar", "deadlines", "templates", "operations"}
+)
 
 
 @dataclass(frozen=True, slots=True)

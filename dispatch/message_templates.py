@@ -1,16 +1,19 @@
-"""Message templates: every text the product sends by SMS is a registered template with named
-variables, and administrators may change its text and map it to a domestic provider's registered
-template (Aliyun sends only pre-registered templates; their parameters carry our variables).
+"""Message templates: every text the product sends by SMS or e-mail is a registered template with
+named variables, and administrators may change its text (an e-mail's subject too) and map an SMS
+to a domestic provider's registered template (Aliyun sends only pre-registered templates; their
+parameters carry our variables).
 
 To add a message: ``register(Spec(name, label_key, variables, default_text))`` next to the code
 that sends it, and send it with ``render(session, name, values)``. The page lists the registry;
 a saved text is checked (only the spec's variables, no formatting tricks) and audited, and moves
 the ``templates`` stamp so the next message on any process uses it. Links are never variables
-(China's SMS gateways refuse links that are not part of the registered template).
+(China's SMS gateways refuse links that are not part of the registered template); an e-mail's
+link to the outlet page is added by the code that sends it, after the text (``render_mail``).
 """
 
 from __future__ import annotations
 
+import html
 import string
 import threading
 from collections.abc import Callable
@@ -27,7 +30,9 @@ from dispatch.errors import ConfigError
 from dispatch.models import MessageTemplate, WorkOrder
 
 STAMP = "templates"
-MAX_BODY = 1000
+MAX_BODY = 1000  # an SMS text
+MAX_MAIL_BODY = 4000
+MAX_SUBJECT = 200
 
 
 @dataclass(frozen=True)
@@ -36,16 +41,24 @@ class Spec:
     label: str  # catalogue key of its name on the page
     variables: tuple[str, ...]
     default: str
-    channel: str = "sms"
+    channel: str = "sms"  # sms | mail
+    subject: str = ""  # an e-mail's default subject
+    # An SMS the provider may send as its registered template (False: answers to replies, sent
+    # as plain text within the conversation the outlet started).
+    provider_template: bool = True
+
+    @property
+    def limit(self) -> int:
+        return MAX_MAIL_BODY if self.channel == "mail" else MAX_BODY
 
 
 REGISTRY: dict[str, Spec] = {}
 # How to fill a template's variables from an order, for the page's preview with a real order
 # (the code that sends the message registers it: ``register_values``).
-SAMPLES: dict[str, Callable[[WorkOrder], dict[str, str]]] = {}
+SAMPLES: dict[str, Callable[[Session, WorkOrder], dict[str, str]]] = {}
 
 
-def register_values(name: str, values: Callable[[WorkOrder], dict[str, str]]) -> None:
+def register_values(name: str, values: Callable[[Session, WorkOrder], dict[str, str]]) -> None:
     SAMPLES[name] = values
 
 
@@ -53,6 +66,8 @@ def register(spec: Spec) -> Spec:
     if spec.name in REGISTRY and REGISTRY[spec.name] != spec:
         raise ValueError(f"template {spec.name} registered twice")
     check_body(spec.default, spec)
+    if spec.channel == "mail":
+        check_subject(spec.subject, spec)
     REGISTRY[spec.name] = spec
     return spec
 
@@ -74,13 +89,26 @@ def fields_of(body: str) -> list[str]:
 
 
 def check_body(body: str, spec: Spec) -> str:
-    body = "".join(ch for ch in body if ch.isprintable() or ch == "\n").strip()
-    if not body or len(body) > MAX_BODY:
-        raise ConfigError(f"a text has 1 to {MAX_BODY} characters", "template_length", limit=MAX_BODY)
+    body = "".join(ch for ch in body.replace("\r\n", "\n") if ch.isprintable() or ch == "\n").strip()
+    if not body or len(body) > spec.limit:
+        raise ConfigError(f"a text has 1 to {spec.limit} characters", "template_length", limit=spec.limit)
     for name in fields_of(body):
         if name not in spec.variables:
             raise ConfigError(f"unknown variable {name}", "template_variable", name=name[:32])
     return body
+
+
+def check_subject(subject: str, spec: Spec) -> str:
+    """An e-mail's subject: one line (a line break would start another header)."""
+    subject = " ".join("".join(ch if ch.isprintable() else " " for ch in subject).split())
+    if not subject or len(subject) > MAX_SUBJECT:
+        raise ConfigError(
+            f"a subject has 1 to {MAX_SUBJECT} characters", "template_subject", limit=MAX_SUBJECT
+        )
+    for name in fields_of(subject):
+        if name not in spec.variables:
+            raise ConfigError(f"unknown variable {name}", "template_variable", name=name[:32])
+    return subject
 
 
 @dataclass(frozen=True)
@@ -128,6 +156,11 @@ def effective(session: Session, name: str) -> tuple[str, str, dict[str, str]]:
     return row.body, row.provider_code, dict(row.param_map or {})
 
 
+def effective_subject(session: Session, name: str) -> str:
+    row = current(session).rows.get(name)
+    return row.subject if row is not None and row.subject else REGISTRY[name].subject
+
+
 def fill(body: str, values: dict[str, Any]) -> str:
     return body.format_map({k: "" if v is None else str(v) for k, v in values.items()})
 
@@ -141,6 +174,41 @@ def render(session: Session, name: str, values: dict[str, Any], body: str | None
     text = fill(current_body if body is None else check_body(body, spec), full)
     params = {param: str(full.get(var, "")) for param, var in mapping.items()}
     return Rendered(text, code, params)
+
+
+@dataclass(frozen=True)
+class MailText:
+    subject: str
+    text: str
+    html: str
+
+
+def render_mail(
+    session: Session,
+    name: str,
+    values: dict[str, Any],
+    *,
+    link: str = "",
+    link_label: str = "",
+    body: str | None = None,
+    subject: str | None = None,
+) -> MailText:
+    """An e-mail from its template: the plain text, and the same text as HTML (everything escaped:
+    residents' words end up in the values). ``link``: added after the text by the sender, never a
+    variable; ``body``/``subject``: a text under edit (the preview)."""
+    spec = REGISTRY[name]
+    full = {v: values.get(v, "") for v in spec.variables}
+    current_body, _code, _mapping = effective(session, name)
+    text = fill(current_body if body is None else check_body(body, spec), full)
+    title = fill(effective_subject(session, name) if subject is None else check_subject(subject, spec), full)
+    paragraphs = [html.escape(p).replace("\n", "<br>") for p in text.split("\n\n")]
+    if link:
+        text += f"\n\n{link_label}{link}"
+        paragraphs.append(
+            f'<a href="{html.escape(link)}">{html.escape(link_label.rstrip("：: ") or link)}</a>'
+        )
+    page = '<!doctype html>\n<html lang="zh-CN"><body>\n' + "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return MailText(" ".join(title.split())[:MAX_SUBJECT], text, page + "\n</body></html>\n")
 
 
 def _param_map(spec: Spec, raw: Any) -> dict[str, str]:
@@ -169,17 +237,28 @@ def save(session: Session, editor: Editor, name: str, data: dict[str, Any]) -> M
     if spec is None:
         raise ConfigError(f"no template {name[:48]!r}", "not_found")
     body = check_body(str(data.get("body") or ""), spec)
-    code = str(data.get("provider_code") or "").strip()
+    subject = check_subject(str(data.get("subject") or ""), spec) if spec.channel == "mail" else ""
+    registered = spec.channel == "sms" and spec.provider_template
+    code = str(data.get("provider_code") or "").strip() if registered else ""
     if code and not (len(code) <= 32 and code.replace("_", "").isalnum() and code.isascii()):
         raise ConfigError(f"not a template code: {code[:32]!r}", "template_code")
-    mapping = _param_map(spec, data.get("param_map"))
+    mapping = _param_map(spec, data.get("param_map")) if registered else {}
     if code and not mapping:
         raise ConfigError("a registered template needs its parameters mapped", "template_param", name="")
     row = session.get(MessageTemplate, name)
-    old = {"body": row.body, "provider_code": row.provider_code, "param_map": row.param_map} if row else None
+    old = (
+        {
+            "body": row.body,
+            "subject": row.subject,
+            "provider_code": row.provider_code,
+            "param_map": row.param_map,
+        }
+        if row
+        else None
+    )
     if row is None:
         row = MessageTemplate(name=name, body=body)
-    row.body, row.provider_code, row.param_map = body, code, mapping
+    row.body, row.subject, row.provider_code, row.param_map = body, subject, code, mapping
     row.updated_at, row.updated_by = utcnow(), editor.username
     session.add(row)
     session.flush()
@@ -190,8 +269,8 @@ def save(session: Session, editor: Editor, name: str, data: dict[str, Any]) -> M
         target=f"template:{name}",
         role=editor.role,
         ip=editor.ip,
-        old=old or {"body": spec.default, "provider_code": "", "param_map": {}},
-        new={"body": body, "provider_code": code, "param_map": mapping},
+        old=old or {"body": spec.default, "subject": spec.subject, "provider_code": "", "param_map": {}},
+        new={"body": body, "subject": subject, "provider_code": code, "param_map": mapping},
     )
     stamps.bump(session, STAMP)
     return row
@@ -202,7 +281,12 @@ def reset(session: Session, editor: Editor, name: str) -> None:
     row = session.get(MessageTemplate, name)
     if row is None:
         return
-    old = {"body": row.body, "provider_code": row.provider_code, "param_map": row.param_map}
+    old = {
+        "body": row.body,
+        "subject": row.subject,
+        "provider_code": row.provider_code,
+        "param_map": row.param_map,
+    }
     session.delete(row)
     audit(
         session,
@@ -244,5 +328,150 @@ SUPERVISOR_OVERDUE = register(
         "templates.supervisor_overdue",
         ("signature", "number", "kind", "deadline", "status"),
         texts.SUPERVISOR_SMS,
+    )
+)
+
+
+# Residents' SMS. {page} is the resident's page from the settings, the same address in every
+# message (a provider's registered template carries it as fixed text); never an order's link.
+RESIDENT_RECEIPT = register(
+    Spec(
+        "resident_receipt",
+        "templates.resident_receipt",
+        ("signature", "number", "code", "page"),
+        texts.RESIDENT_SMS_RECEIPT,
+    )
+)
+RESIDENT_DISPATCHED = register(
+    Spec(
+        "resident_dispatched",
+        "templates.resident_dispatched",
+        ("signature", "number", "page"),
+        texts.RESIDENT_SMS_DISPATCHED,
+    )
+)
+RESIDENT_RESOLVED = register(
+    Spec(
+        "resident_resolved",
+        "templates.resident_resolved",
+        ("signature", "number", "page"),
+        texts.RESIDENT_SMS_RESOLVED,
+    )
+)
+RESIDENT_RATE_ASK = register(
+    Spec(
+        "resident_rate_ask",
+        "templates.resident_rate_ask",
+        ("signature", "number"),
+        texts.RESIDENT_SMS_RATE_ASK,
+    )
+)
+# The answers to a resident's SMS (a rating 1-5, TD).
+RESIDENT_REPLY_RATED = register(
+    Spec(
+        "resident_reply_rated",
+        "templates.resident_reply_rated",
+        ("number",),
+        texts.RESIDENT_REPLY_RATED,
+        provider_template=False,
+    )
+)
+RESIDENT_REPLY_NO_ORDER = register(
+    Spec(
+        "resident_reply_no_order",
+        "templates.resident_reply_no_order",
+        (),
+        texts.RESIDENT_REPLY_NO_ORDER,
+        provider_template=False,
+    )
+)
+RESIDENT_REPLY_OPTED_OUT = register(
+    Spec(
+        "resident_reply_opted_out",
+        "templates.resident_reply_opted_out",
+        (),
+        texts.RESIDENT_REPLY_OPTED_OUT,
+        provider_template=False,
+    )
+)
+
+
+# The answers to an outlet's SMS replies (签收 / 进度 / 办结 / 退单).
+REPLY_APPLIED = register(
+    Spec(
+        "reply_applied",
+        "templates.reply_applied",
+        ("verb", "number"),
+        texts.REPLY_APPLIED,
+        provider_template=False,
+    )
+)
+REPLY_HELP = register(
+    Spec("reply_help", "templates.reply_help", (), texts.REPLY_HELP, provider_template=False)
+)
+REPLY_UNKNOWN_CODE = register(
+    Spec(
+        "reply_unknown_code",
+        "templates.reply_unknown_code",
+        ("code", "help"),
+        texts.REPLY_UNKNOWN_CODE,
+        provider_template=False,
+    )
+)
+REPLY_UNKNOWN_SENDER = register(
+    Spec(
+        "reply_unknown_sender",
+        "templates.reply_unknown_sender",
+        (),
+        texts.REPLY_UNKNOWN_SENDER,
+        provider_template=False,
+    )
+)
+
+
+# --- the registry: every e-mail the order domain sends -------------------------------------------
+
+ORDER_MAIL_VARIABLES = (
+    "outlet",
+    "action",
+    "number",
+    "code",
+    "kind",
+    "category",
+    "urgent",
+    "status",
+    "summary",
+    "community",
+    "address",
+    "deadline",
+)
+ORDER_MAIL = register(
+    Spec(
+        "order_mail",
+        "templates.order_mail",
+        ORDER_MAIL_VARIABLES,
+        texts.ORDER_MAIL,
+        channel="mail",
+        subject=texts.ORDER_MAIL_SUBJECT,
+    )
+)
+SUPERVISOR_MAIL = register(
+    Spec(
+        "supervisor_mail",
+        "templates.supervisor_mail",
+        ORDER_MAIL_VARIABLES,
+        texts.SUPERVISOR_MAIL,
+        channel="mail",
+        subject=texts.SUPERVISOR_MAIL_SUBJECT,
+    )
+)
+DAILY_MAIL = register(
+    Spec(
+        "daily_summary_mail",
+        "templates.daily_summary_mail",
+        ("scope", "day", "created", "open", "overdue", "by_status", "overdue_list"),
+        texts.DAILY_MAIL,
+        channel="mail",
+        subject=texts.DAILY_MAIL_SUBJECT,
     )
 )

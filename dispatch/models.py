@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum, nonmember
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import JSON, Column, Field, SQLModel
@@ -234,15 +235,29 @@ class Holiday(SQLModel, table=True):
 
 class MessageTemplate(SQLModel, table=True):
     """An administrator's text for one registered message (``dispatch.message_templates``): the
-    body with named ``{variables}``, and the domestic provider's registered template code with
-    the mapping of its parameter names to our variables. No row: the registry's default text."""
+    body (and an e-mail's subject) with named ``{variables}``, and the domestic provider's
+    registered template code with the mapping of its parameter names to our variables. No row:
+    the registry's default text."""
 
     __tablename__ = "message_template"
 
     name: str = Field(primary_key=True, max_length=48)
-    body: str = Field(max_length=1000)
+    body: str = Field(max_length=4000)
+    subject: str = Field(default="", max_length=200)  # an e-mail's
     provider_code: str = Field(default="", max_length=32)
     param_map: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(default="", max_length=64)
+
+
+class OperationalSetting(SQLModel, table=True):
+    """An administrator's value for one operational setting (``dispatch.operations``: pause
+    reasons, supervisors' contacts, report recipients …); no row: the environment's value."""
+
+    __tablename__ = "operational_setting"
+
+    name: str = Field(primary_key=True, max_length=48)
+    value: Any = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str = Field(default="", max_length=64)
 

@@ -18,7 +18,6 @@ Every notice's idempotency key carries the history row's id: a change notifies o
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -28,16 +27,14 @@ from callcenter.callcontrol.callbacks import close_followup_tasks, request_follo
 from callcenter.clock import aware, local_minute, utcnow
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
-from callcenter.mail import MailTemplates, enqueue_mail, valid_address
-from dispatch import message_templates, policies, texts
+from callcenter.mail import enqueue_mail, valid_address
+from dispatch import message_templates, operations, policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
 from dispatch.models import Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
 from sms.service import enqueue_optional_sms, enqueue_sms
 
 log = logging.getLogger(__name__)
-
-TEMPLATES = MailTemplates(Path(__file__).resolve().parent / "mail_templates")
 
 # The actions that put an order in front of an outlet: it hears of them by e-mail and SMS.
 NOTICE_ACTIONS: frozenset[str] = frozenset(
@@ -47,9 +44,9 @@ NOTICE_ACTIONS: frozenset[str] = frozenset(
 
 # The actions a resident hears of by SMS, and whether the resident may refuse the message.
 RESIDENT_SMS: dict[str, tuple[str, bool]] = {
-    Action.RECEIVE: (texts.RESIDENT_SMS_RECEIPT, False),
-    Action.DISPATCH: (texts.RESIDENT_SMS_DISPATCHED, True),
-    Action.RESOLVE: (texts.RESIDENT_SMS_RESOLVED, True),
+    Action.RECEIVE: ("resident_receipt", False),
+    Action.DISPATCH: ("resident_dispatched", True),
+    Action.RESOLVE: ("resident_resolved", True),
 }
 
 
@@ -145,8 +142,8 @@ def supervisor_sms_values(order: WorkOrder) -> dict[str, str]:
     }
 
 
-message_templates.register_values("outlet_order", lambda order: outlet_sms_values(order, Action.DISPATCH))
-message_templates.register_values("supervisor_overdue", supervisor_sms_values)
+message_templates.register_values("outlet_order", lambda _s, order: outlet_sms_values(order, Action.DISPATCH))
+message_templates.register_values("supervisor_overdue", lambda _s, order: supervisor_sms_values(order))
 
 
 def _sms(
@@ -186,13 +183,13 @@ def resident_number(settings: Settings, order: WorkOrder) -> str | None:
     return number if phone.is_mobile(number) else None
 
 
-def resident_sms_body(settings: Settings, template: str, order: WorkOrder) -> str:
-    return template.format(
-        signature=texts.SMS_SIGNATURE,
-        number=order.number,
-        code=order.query_code,
-        page=settings.resident_page(),
-    )
+def resident_sms_values(settings: Settings, order: WorkOrder) -> dict[str, str]:
+    return {
+        "signature": texts.SMS_SIGNATURE,
+        "number": order.number,
+        "code": order.query_code or "",
+        "page": settings.resident_page(),
+    }
 
 
 def _sms_resident(
@@ -201,11 +198,15 @@ def _sms_resident(
     number = resident_number(settings, order)
     if number is None or not order.query_code:
         return
-    template, optional = RESIDENT_SMS[action]
-    body = resident_sms_body(settings, template, order)
+    name, optional = RESIDENT_SMS[action]
+    text = message_templates.render(session, name, resident_sms_values(settings, order))
     key = f"order:{order.id}:{hist.id}:resident"
-    enqueue = enqueue_optional_sms if optional else enqueue_sms
-    enqueue(session, to=number, body=body, idempotency_key=key, order_id=order.id, settings=settings)
+    if optional:  # progress notices: not to a number that replied TD
+        enqueue_optional_sms(
+            session, to=number, body=text.body, idempotency_key=key, order_id=order.id, settings=settings
+        )
+    else:
+        _sms(session, settings, number, text, key, order)
 
 
 def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) -> bool:
@@ -214,10 +215,10 @@ def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) ->
     number = resident_number(settings, order)
     if number is None:
         return False
-    body = resident_sms_body(settings, texts.RESIDENT_SMS_RATE_ASK, order)
+    text = message_templates.render(session, "resident_rate_ask", resident_sms_values(settings, order))
     key = f"order:{order.id}:rate-ask:{order.reopen_count}"
     sent = enqueue_optional_sms(
-        session, to=number, body=body, idempotency_key=key, order_id=order.id, settings=settings
+        session, to=number, body=text.body, idempotency_key=key, order_id=order.id, settings=settings
     )
     return sent is not None
 
@@ -226,7 +227,9 @@ def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, his
     """督办: an SMS to each supervisor's mobile in the settings and the order's policy."""
     text = message_templates.render(session, "supervisor_overdue", supervisor_sms_values(order))
     policy = policies.current(session).get(order.order_type, order.urgency)
-    phones = list(dict.fromkeys([*settings.supervisor_phones, *policy.escalate_phones]))
+    phones = list(
+        dict.fromkeys([*operations.current(session, settings).supervisor_phones, *policy.escalate_phones])
+    )
     for i, mobile in enumerate(phones):
         _sms(session, settings, mobile, text, f"order:{order.id}:{hist.id}:sup{i}", order)
 
@@ -235,7 +238,7 @@ def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, his
 
 
 def order_context(session: Session, order: WorkOrder) -> dict[str, Any]:
-    """An order as the e-mail templates show it."""
+    """An order as the e-mails show it."""
     outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
     community = session.get(Community, order.community_id) if order.community_id else None
     return {
@@ -254,6 +257,33 @@ def order_context(session: Session, order: WorkOrder) -> dict[str, Any]:
     }
 
 
+def order_mail_values(session: Session, order: WorkOrder, action: str) -> dict[str, str]:
+    """The variables of the order e-mails (templates ``order_mail`` and ``supervisor_mail``)."""
+    o = order_context(session, order)
+    return {
+        "outlet": o["outlet"],
+        "action": action,
+        "number": o["number"],
+        "code": o["code"],
+        "kind": o["type"],
+        "category": texts.OUTLET_SMS_CATEGORY.format(category=o["category"]) if o["category"] else "",
+        "urgent": texts.OUTLET_SMS_URGENT if o["urgent"] else "",
+        "status": o["status"],
+        "summary": _clean(o["summary"], 500),
+        "community": o["community"],
+        "address": _clean(o["address"], 200),
+        "deadline": o["deadline"],
+    }
+
+
+def _sample_mail(session: Session, order: WorkOrder) -> dict[str, str]:
+    return order_mail_values(session, order, Action.DISPATCH)
+
+
+message_templates.register_values("order_mail", _sample_mail)
+message_templates.register_values("supervisor_mail", lambda s, o: order_mail_values(s, o, Action.SUPERVISE))
+
+
 def order_notice(
     session: Session, order: WorkOrder, action: str, link: str = ""
 ) -> tuple[list[str], str, str, str | None]:
@@ -261,10 +291,14 @@ def order_notice(
     signed outlet page for this order (e-mail may carry links; domestic SMS may not)."""
     outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
     to = [a for a in (outlet.mail_addresses() if outlet else []) if valid_address(a)]
-    subject, text, html = TEMPLATES.render(
-        "order_notice", action=action, order=order_context(session, order), link=link
+    mail = message_templates.render_mail(
+        session,
+        "order_mail",
+        order_mail_values(session, order, action),
+        link=link,
+        link_label=texts.ORDER_MAIL_LINK,
     )
-    return to, subject, text, html
+    return to, mail.subject, mail.text, mail.html
 
 
 def enqueue_order_mail(
@@ -284,14 +318,17 @@ def enqueue_order_mail(
     key = f"order:{order.id}:{history_id}"
     enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
     escalate = policies.current(session).get(order.order_type, order.urgency).escalate_emails
-    supervisors = list(dict.fromkeys([*settings.supervisor_emails, *escalate]))
+    supervisors = list(dict.fromkeys([*operations.current(session, settings).supervisor_emails, *escalate]))
     if action == Action.SUPERVISE and supervisors:
+        mail = message_templates.render_mail(
+            session, "supervisor_mail", order_mail_values(session, order, action)
+        )
         enqueue_mail(
             session,
             supervisors,
-            subject,
-            text,
-            html,
+            mail.subject,
+            mail.text,
+            mail.html,
             idempotency_key=key + ":sup",
             order_id=order.id,
         )

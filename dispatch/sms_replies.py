@@ -22,7 +22,7 @@ from callcenter.accounts.models import Role
 from callcenter.clock import utcnow
 from callcenter.config import Settings
 from callcenter.directory.service import outlets_by_sms_number
-from dispatch import texts
+from dispatch import message_templates, texts
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
 from dispatch.models import Status, WorkOrder
@@ -38,9 +38,6 @@ NEEDS_TEXT = {"退单": "原因", "进度": "说明"}
 _REPLY = re.compile(r"(签收|办结|退单|进度)\s*(?:[#＃:：]\s*)?([0-9]{3,8})(?:[\s,，:：]+(.*))?", re.S)
 # Longer than any SMS a phone sends (Twilio's cap); the rest of a longer body is not read.
 MAX_REPLY_CHARS = 1600
-
-HELP = texts.REPLY_HELP
-UNKNOWN_SENDER = texts.REPLY_UNKNOWN_SENDER
 
 
 @dataclass(frozen=True)
@@ -72,14 +69,18 @@ def handle_reply(session: Session, settings: Settings, message: InboundSms) -> O
     outlets = outlets_by_sms_number(session, settings, number) if number else []
     if not outlets:
         return resident_reply(session, settings, message)
+    help_text = message_templates.render(session, "reply_help", {}).body
     reply = parse(message.body)
     if reply is None:
-        return Outcome("malformed", HELP)
+        return Outcome("malformed", help_text)
     order = find_by_short_code(session, reply.code)
     outlet = next((o for o in outlets if order is not None and o.id == order.outlet_id), None)
     if order is None or outlet is None:
         # Another outlet's order reads the same as no order: the code tells a stranger nothing.
-        return Outcome("unknown_code", texts.REPLY_UNKNOWN_CODE.format(code=reply.code, help=HELP))
+        unknown = message_templates.render(
+            session, "reply_unknown_code", {"code": reply.code, "help": help_text}
+        )
+        return Outcome("unknown_code", unknown.body)
     actor = Actor(username=f"sms:{number}"[:64], role=Role.OUTLET.value, outlet_id=outlet.id)
     # What a refusal says is read before the savepoint's rollback expires the order.
     number_text, status_text = order.number, order.status
@@ -92,7 +93,8 @@ def handle_reply(session: Session, settings: Settings, message: InboundSms) -> O
         )
         return Outcome("refused", text, order.id)
     verb = texts.REPLY_PROGRESS if reply.command == "进度" else texts.REPLY_DONE.format(command=reply.command)
-    return Outcome("applied", texts.REPLY_APPLIED.format(verb=verb, number=order.number), order.id)
+    applied = message_templates.render(session, "reply_applied", {"verb": verb, "number": order.number})
+    return Outcome("applied", applied.body, order.id)
 
 
 def orders_of_number(number: str) -> list[str]:
@@ -124,12 +126,12 @@ def resident_reply(session: Session, settings: Settings, message: InboundSms) ->
     text = short_reply(message.body)
     if number and text in OPT_OUT_WORDS:
         opt_out(session, number)
-        return Outcome("opted_out", texts.RESIDENT_REPLY_OPTED_OUT)
+        return Outcome("opted_out", message_templates.render(session, "resident_reply_opted_out", {}).body)
     if not number or text not in RATING_DIGITS:
-        return Outcome("unknown_sender", UNKNOWN_SENDER)
+        return Outcome("unknown_sender", message_templates.render(session, "reply_unknown_sender", {}).body)
     order = latest_to_rate(session, settings, number)
     if order is None:
-        return Outcome("no_order", texts.RESIDENT_REPLY_NO_ORDER)
+        return Outcome("no_order", message_templates.render(session, "resident_reply_no_order", {}).body)
     rating = int(text)
     transition(
         session,
@@ -142,4 +144,5 @@ def resident_reply(session: Session, settings: Settings, message: InboundSms) ->
         channel="sms",
         rating=rating,
     )
-    return Outcome("rated", texts.RESIDENT_REPLY_RATED.format(number=order.number), order.id)
+    rated = message_templates.render(session, "resident_reply_rated", {"number": order.number})
+    return Outcome("rated", rated.body, order.id)

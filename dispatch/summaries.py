@@ -8,12 +8,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from callcenter.clock import aware
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Outlet
 from callcenter.mail import enqueue_mail, valid_address
 from callcenter.records.models import MailMessage
+from dispatch import message_templates, operations, texts
 from dispatch.models import Status, WorkOrder
-from dispatch.notices import TEMPLATES, order_context
+from dispatch.notices import order_context
 
 
 def summary_context(session: Session, day: date, outlet_id: int | None = None) -> dict[str, Any]:
@@ -62,14 +64,49 @@ def enqueue_daily_summaries(session: Session, settings: Settings, day: date) -> 
         to = [a for a in outlet.mail_addresses() if valid_address(a)]
         if to and outlet.active:
             jobs.append((f"{prefix}outlet:{outlet.id}", to, outlet.name, outlet.id))
-    if settings.supervisor_emails:
-        jobs.append((f"{prefix}all", list(settings.supervisor_emails), "全区", None))
+    supervisors = operations.current(session, settings).supervisor_emails
+    if supervisors:
+        jobs.append((f"{prefix}all", list(supervisors), "全区", None))
     n = 0
     for key, to, scope, outlet_id in jobs:
         if key in done:
             continue
-        subject, text, html = TEMPLATES.render(
-            "daily_summary", scope=scope, summary=summary_context(session, day, outlet_id)
+        mail = message_templates.render_mail(
+            session, "daily_summary_mail", summary_values(scope, summary_context(session, day, outlet_id))
         )
-        n += enqueue_mail(session, to, subject, text, html, idempotency_key=key) is not None
+        n += enqueue_mail(session, to, mail.subject, mail.text, mail.html, idempotency_key=key) is not None
     return n
+
+
+def summary_values(scope: str, summary: dict[str, Any]) -> dict[str, str]:
+    """The variables of the daily summary's e-mail (template ``daily_summary_mail``): the lists
+    are made here, one line each, so the text stays plain ``{variables}``."""
+    by_status = "\n".join(texts.DAILY_MAIL_STATUS_LINE.format(status=s, n=n) for s, n in summary["by_status"])
+    overdue = "\n".join(
+        texts.DAILY_MAIL_OVERDUE_LINE.format(
+            number=o["number"],
+            kind=o["type"],
+            summary=" ".join(str(o["summary"]).split())[:60],
+            deadline=o["deadline"],
+            status=o["status"],
+            outlet=o["outlet"],
+        )
+        for o in summary["overdue"][:100]
+    )
+    return {
+        "scope": scope,
+        "day": summary["day"],
+        "created": str(summary["created"]),
+        "open": str(summary["open"]),
+        "overdue": str(len(summary["overdue"])),
+        "by_status": by_status,
+        "overdue_list": overdue,
+    }
+
+
+message_templates.register_values(
+    "daily_summary_mail",
+    lambda s, order: summary_values(
+        "全区", summary_context(s, aware(order.created_at).astimezone(CHINA_TZ).date())
+    ),
+)

@@ -25,6 +25,45 @@ OUTLET_SMS_ADDRESS = "，地址：{address}"
 
 SUPERVISOR_SMS = "{signature}督办：工单{number}（{kind}）已超过办结时限{deadline}，状态{status}。"
 
+# --- e-mail ---------------------------------------------------------------------------------
+
+MAIL_FOOTER = "安宁区社区服务热线"
+
+ORDER_MAIL_SUBJECT = "【安宁社区热线】{action}：工单{number}（{kind}{urgent}）"
+ORDER_MAIL = (
+    "{outlet}：\n\n"
+    "{action}工单 {number}（回复编号 {code}）\n"
+    "类型：{kind}{category}{urgent}\n"
+    "诉求：{summary}\n"
+    "地点：{community} {address}\n"
+    "办结时限：{deadline}\n\n"
+    "请回复短信“签收 {code}”签收，“进度 {code} 说明”反馈进度，“办结 {code} 说明”办结，"
+    "“退单 {code} 原因”退单；或登录网点页面办理。\n\n"
+    "安宁区社区服务热线"
+)
+# The link to the outlet's page for this order, after the text (never a template variable).
+ORDER_MAIL_LINK = "本工单办理页面（仅限本工单，限时有效）："
+
+SUPERVISOR_MAIL_SUBJECT = "【安宁社区热线】督办：工单{number}（{kind}）超过办结时限"
+SUPERVISOR_MAIL = (
+    "工单 {number}（{kind}{category}{urgent}）已超过办结时限 {deadline}，当前状态：{status}。\n"
+    "承办网点：{outlet}\n"
+    "诉求：{summary}\n"
+    "地点：{community} {address}\n\n"
+    "安宁区社区服务热线"
+)
+
+DAILY_MAIL_SUBJECT = "【安宁社区热线】{scope} {day} 工单日报：新增{created}件，在办{open}件，超期{overdue}件"
+DAILY_MAIL = (
+    "{scope} {day} 工单日报\n\n"
+    "新增工单：{created}\n{by_status}\n"
+    "在办工单：{open}\n"
+    "超期工单：{overdue}\n{overdue_list}\n\n"
+    "安宁区社区服务热线"
+)
+DAILY_MAIL_STATUS_LINE = "  {status}：{n}"
+DAILY_MAIL_OVERDUE_LINE = "  {number} {kind} {summary}（时限 {deadline}，{status}，{outlet}）"
+
 # --- answers to SMS replies ----------------------------------------------------------------
 
 REPLY_HELP = "回复格式：签收 编号；进度 编号 说明；办结 编号 说明；退单 编号 原因。编号见派单短信。"

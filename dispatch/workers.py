@@ -1,7 +1,9 @@
 """The order domain's bus consumer for administrators' changes: on ``ConfigChanged`` every process
 (the engine and each web worker) drops what it cached of that part at once. The configuration
 stamps (``dispatch.stamps``) already make the next lookup reload; this spares the stale table
-its memory and makes the reload happen before the next order rather than during it."""
+its memory and makes the reload happen before the next order rather than during it. Operational
+settings (``dispatch.operations``) are written onto the process's ``Settings``: at start, then on
+each of their changes."""
 
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ import logging
 
 from callcenter import topics
 from callcenter.bus import EventBus, Subscription
+from callcenter.config import Settings
 from callcenter.messages import ConfigChanged
-from dispatch import holidays, message_templates, policies, routing
+from dispatch import holidays, message_templates, operations, policies, routing
 
 log = logging.getLogger(__name__)
 
 
 class ConfigFollower:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, settings: Settings | None = None) -> None:
         self.bus = bus
+        self.settings = settings
         self.seen = 0  # messages applied (for tests and the doctor)
         self._sub: Subscription | None = None
         self._task: asyncio.Task | None = None
@@ -27,6 +31,8 @@ class ConfigFollower:
     async def start(self) -> None:
         self._sub = self.bus.subscribe(topics.CONFIG_CHANGED)
         await self._sub.ready.wait()
+        if self.settings is not None:
+            await asyncio.to_thread(operations.reload, self.settings)
         self._task = asyncio.create_task(self._run(self._sub), name="config-follower")
 
     async def _run(self, sub: Subscription) -> None:
@@ -42,6 +48,11 @@ class ConfigFollower:
                 policies.forget()
             elif msg.part == "templates":
                 message_templates.forget()
+            elif msg.part == "operations" and self.settings is not None:
+                try:
+                    await asyncio.to_thread(operations.reload, self.settings)
+                except Exception:  # the database away: the stamp catches up on the next lookup
+                    log.exception("operational settings not reloaded")
             self.seen += 1
 
     async def stop(self) -> None:

@@ -75,8 +75,8 @@ class Engine:
         # Order deadlines (催办 / 督办) and follow-up ratings: once per deployment, here.
         self.deadlines = DeadlineScheduler(settings, bus)
         self.followups = FollowUpResults(settings, bus)
-        # Administrators' changes (routing rules, categories): cached tables dropped at once.
-        self.config_follower = ConfigFollower(bus)
+        # Administrators' changes: cached tables dropped at once, operational settings applied.
+        self.config_follower = ConfigFollower(bus, settings)
         self.kb_expiry = ExpirySweep(settings)  # knowledge-base articles past their last day
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi

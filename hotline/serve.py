@@ -63,7 +63,7 @@ async def serve(
     await bus.start()
     eng = Engine(settings, bus) if engine else None
     # A web worker without the engine follows administrators' changes itself.
-    follower = ConfigFollower(bus) if web and not engine else None
+    follower = ConfigFollower(bus, settings) if web and not engine else None
     server = None
     try:
         if eng:

@@ -130,6 +130,11 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/admin/templates/reset": ADMINS,
     "/api/templates": ADMINS,
     "/api/templates/preview": ADMINS,
+    "/admin/operations": ADMINS,
+    "/admin/operations/save": ADMINS,
+    "/api/operations": ADMINS,
+    "/admin/operations/queue": ADMINS,
+    "/api/operations/queues/{name}": ADMINS,
     "/admin/config": ADMINS,
     "/admin/config/export": ADMINS,
     "/admin/config/dry-run": ADMINS,
@@ -240,6 +245,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/admin/calendar", "config.calendar", frozenset({"admin"})),
     NavLink("/admin/deadlines", "config.deadlines", frozenset({"admin"})),
     NavLink("/admin/templates", "config.templates", frozenset({"admin"})),
+    NavLink("/admin/operations", "operations.title", frozenset({"admin"})),
     NavLink("/admin/config", "config.file", frozenset({"admin"})),
 )
 

@@ -28,10 +28,21 @@ from callcenter.clock import china_now
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory import imports
-from callcenter.directory.models import Community, Grid, Outlet, ServiceArea
-from callcenter.messages import ConfigChanged
+from callcenter.directory.models import CallQueue, Community, Grid, Outlet, ServiceArea
+from callcenter.messages import ConfigChanged, ConfigRequest
 from callcenter.statistics.exports import safe_cell
-from dispatch import categories, config_file, holidays, message_templates, policies, routing, rules, stamps
+from dispatch import (
+    categories,
+    config_file,
+    holidays,
+    message_templates,
+    operations,
+    policies,
+    routing,
+    rules,
+    stamps,
+    summaries,  # noqa: F401  (the daily summary's e-mail registers its preview values there)
+)
 from dispatch.errors import ConfigError
 from dispatch.service import find_by_number
 from sms import text as sms_text
@@ -61,6 +72,7 @@ async def _changed(bus: EventBus, settings: Settings, part: str) -> None:
         "calendar": holidays.STAMP,
         "deadlines": policies.STAMP,
         "templates": message_templates.STAMP,
+        "operations": operations.STAMP,
     }.get(part, routing.STAMP)
 
     def version() -> int:
@@ -696,6 +708,9 @@ def _template_rows(s: Session) -> list[dict[str, Any]]:
                 "channel": spec.channel,
                 "variables": list(spec.variables),
                 "body": body,
+                "subject": message_templates.effective_subject(s, name) if spec.channel == "mail" else "",
+                "limit": spec.limit,
+                "provider_template": spec.channel == "sms" and spec.provider_template,
                 "default": spec.default,
                 "custom": name in message_templates.current(s).rows,
                 "provider_code": code,
@@ -705,7 +720,9 @@ def _template_rows(s: Session) -> list[dict[str, Any]]:
     return out
 
 
-def _template_preview(s: Session, name: str, number: str, body: str | None) -> dict[str, Any]:
+def _template_preview(
+    s: Session, name: str, number: str, body: str | None, subject: str | None = None
+) -> dict[str, Any]:
     spec = message_templates.REGISTRY.get(name)
     if spec is None:
         raise ConfigError(f"no template {name[:48]!r}", "not_found")
@@ -713,11 +730,28 @@ def _template_preview(s: Session, name: str, number: str, body: str | None) -> d
     if number and order is None:
         raise ConfigError(f"no order {number[:32]!r}", "template_order")
     sample = message_templates.SAMPLES.get(name)
-    values = sample(order) if (order is not None and sample) else {v: "{" + v + "}" for v in spec.variables}
+    values = (
+        sample(s, order) if (order is not None and sample) else {v: "{" + v + "}" for v in spec.variables}
+    )
+    if spec.channel == "mail":
+        mail = message_templates.render_mail(s, name, values, body=body, subject=subject)
+        return {
+            "name": name,
+            "channel": spec.channel,
+            "order": order.number if order else None,
+            "subject": mail.subject,
+            "body": mail.text,
+            "length": len(mail.text),
+            "segments": 0,
+            "provider_code": "",
+            "params": {},
+        }
     text = message_templates.render(s, name, values, body)
     return {
         "name": name,
+        "channel": spec.channel,
         "order": order.number if order else None,
+        "subject": "",
         "body": text.body,
         "length": len(text.body),
         "segments": sms_text.segments(text.body),
@@ -769,7 +803,7 @@ async def _save_template(request: Request, account: Account, bus: EventBus, data
 @router.post("/admin/templates/save", dependencies=[CsrfChecked])
 async def templates_save(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
     _templates_errors(request, account)
-    form = {k: str(v)[:2000] for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = {k: str(v)[:5000] for k, v in (await request.form()).items() if isinstance(v, str)}
     await _save_template(request, account, bus, form)
     return RedirectResponse("/admin/templates?done=saved", status_code=303)
 
@@ -806,12 +840,137 @@ def api_template_preview(
     account: CurrentAccount,
     name: str = Query("", max_length=48),
     order: str = Query("", max_length=32),
-    body: str | None = Query(None, max_length=message_templates.MAX_BODY),
+    body: str | None = Query(None, max_length=message_templates.MAX_MAIL_BODY),
+    subject: str | None = Query(None, max_length=message_templates.MAX_SUBJECT),
 ) -> JSONResponse:
     with session_scope(request.app.state.settings) as s:
         return JSONResponse(
-            _template_preview(s, name, order.strip(), body), headers={"Cache-Control": "no-store"}
+            _template_preview(s, name, order.strip(), body, subject), headers={"Cache-Control": "no-store"}
         )
+
+
+# --- operational settings -------------------------------------------------------------------------
+
+
+def _operations_rows(s: Session, settings: Settings) -> list[dict[str, Any]]:
+    operations.current(s, settings)
+    saved = operations.saved(s)
+    env = operations.defaults(settings)
+    out = []
+    for f in operations.FIELDS:
+        value = getattr(settings, f.name)
+        out.append(
+            {
+                "name": f.name,
+                "label": f.label,
+                "kind": f.kind,
+                "value": value,
+                "text": "\n".join(value)
+                if f.kind == "list"
+                else (f"{value * 100:g}" if f.kind == "rate" else str(value)),
+                "custom": f.name in saved,
+                "default": env[f.name],
+            }
+        )
+    return out
+
+
+def _queue_rows(s: Session) -> list[dict[str, Any]]:
+    return [
+        {"name": q.name, "title": q.title, **{k: getattr(q, k) for k in operations.QUEUE_FIELDS}}
+        for q in s.exec(select(CallQueue).order_by(col(CallQueue.name)))
+    ]
+
+
+def _operations_page(request: Request, account: Account, status_code: int = 200, error: str = "") -> Response:
+    settings = request.app.state.settings
+    with session_scope(settings) as s:
+        rows = _operations_rows(s, settings)
+        queues = _queue_rows(s)
+    return render(
+        request,
+        "admin_operations.html",
+        status_code=status_code,
+        account=account,
+        rows=rows,
+        queues=queues,
+        error=error,
+        done=request.query_params.get("done", "")[:16],
+    )
+
+
+@router.get("/admin/operations")
+def operations_page(request: Request, account: CurrentAccount) -> Response:
+    return _operations_page(request, account)
+
+
+async def _save_operations(request: Request, account: Account, bus: EventBus, data: dict[str, Any]) -> None:
+    settings = request.app.state.settings
+    editor = _editor(request, account)
+    await _write(settings, lambda s: operations.save(s, settings, editor, data))
+    await run_in_threadpool(operations.reload, settings)
+    await _changed(bus, settings, "operations")
+
+
+@router.post("/admin/operations/save", dependencies=[CsrfChecked])
+async def operations_save(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    show_errors_on(
+        request, lambda exc, message: _operations_page(request, account, exc.status, error=message)
+    )
+    form = await request.form()
+    data: dict[str, Any] = {
+        k: str(v)[:2000] for k, v in form.items() if isinstance(v, str) and k in operations.BY_NAME
+    }
+    data["reset"] = [str(v)[:48] for v in form.getlist("reset")][:20]
+    await _save_operations(request, account, bus, data)
+    return RedirectResponse("/admin/operations?done=saved", status_code=303)
+
+
+async def _save_queue(
+    request: Request, account: Account, bus: EventBus, name: str, data: dict[str, Any]
+) -> None:
+    settings = request.app.state.settings
+    editor = _editor(request, account)
+    changes = await _write(settings, lambda s: operations.save_queue(s, editor, name, data))
+    if changes:
+        # queues.conf carries the figures; the calls worker reads them again once it is applied.
+        msg = ConfigRequest(reason=f"queue {name[:32]} edited", modules=["app_queue.so"])
+        await bus.publish(msg.topic, msg.to_json())
+
+
+@router.post("/admin/operations/queue", dependencies=[CsrfChecked])
+async def operations_queue_save(request: Request, account: CurrentAccount, bus: BusDep) -> Response:
+    show_errors_on(
+        request, lambda exc, message: _operations_page(request, account, exc.status, error=message)
+    )
+    form = {k: str(v)[:200] for k, v in (await request.form()).items() if isinstance(v, str)}
+    await _save_queue(request, account, bus, form.pop("name", ""), form)
+    return RedirectResponse("/admin/operations?done=saved", status_code=303)
+
+
+@router.get("/api/operations")
+def api_operations(request: Request, account: CurrentAccount) -> JSONResponse:
+    settings = request.app.state.settings
+    with session_scope(settings) as s:
+        rows = _operations_rows(s, settings)
+        queues = _queue_rows(s)
+    body = {r["name"]: {"value": r["value"], "custom": r["custom"]} for r in rows}
+    return JSONResponse({**body, "queues": queues}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/api/operations/queues/{name}", dependencies=[CsrfChecked])
+async def api_queue_save(
+    request: Request, account: CurrentAccount, bus: BusDep, name: str = Path(max_length=32)
+) -> JSONResponse:
+    await _save_queue(request, account, bus, name, await _json_body(request))
+    return api_operations(request, account)
+
+
+@router.post("/api/operations", dependencies=[CsrfChecked])
+async def api_operations_save(request: Request, account: CurrentAccount, bus: BusDep) -> JSONResponse:
+    data = await _json_body(request)
+    await _save_operations(request, account, bus, data)
+    return api_operations(request, account)
 
 
 # --- the whole configuration as one file ----------------------------------------------------------
@@ -902,9 +1061,18 @@ async def config_apply(request: Request, account: CurrentAccount, bus: BusDep) -
     editor = _editor(request, account)
     changes = await _write(settings, lambda s: config_file.apply(s, settings, editor, staged["data"]))
     path.unlink(missing_ok=True)
-    for part in ("routing", "calendar", "deadlines", "templates"):
-        await _changed(bus, settings, part)
+    await _imported(bus, settings, changes)
     return _config_page(request, account, diff=changes, applied=True)
+
+
+async def _imported(bus: EventBus, settings: Settings, changes: dict[str, Any]) -> None:
+    """Every process hears of the imported parts; Asterisk gets queues, numbers and menus."""
+    await run_in_threadpool(operations.reload, settings)
+    for part in ("routing", "calendar", "deadlines", "templates", "operations"):
+        await _changed(bus, settings, part)
+    if any(any(changes[p].values()) for p in config_file.TELEPHONY_PARTS):
+        msg = ConfigRequest(reason="configuration file imported")
+        await bus.publish(msg.topic, msg.to_json())
 
 
 @router.get("/api/config")
@@ -929,6 +1097,5 @@ async def api_config_import(
         return JSONResponse({"dry_run": True, "diff": await run_in_threadpool(preview)})
     editor = _editor(request, account)
     changes = await _write(settings, lambda s: config_file.apply(s, settings, editor, data))
-    for part in ("routing", "calendar", "deadlines", "templates"):
-        await _changed(bus, settings, part)
+    await _imported(bus, settings, changes)
     return JSONResponse({"dry_run": False, "diff": changes})

@@ -10,13 +10,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from callcenter import ids
 from callcenter.accounts.models import Account, Phone
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
+from callcenter.config import Settings
+from callcenter.database import session_scope
 from callcenter.directory.service import load_display_names
 from callcenter.messages import SeatCommand
+from dispatch import operations
 from web_console.access import HOME_BY_ROLE
 from web_console.deps import BusDep, CsrfChecked, CurrentAccount, SettingsDep, open_db, protected_router
 from web_console.i18n import js_catalogue
@@ -151,6 +155,12 @@ class PauseRequest(BaseModel):
     reason: str = Field(default="", max_length=32)
 
 
+def _pause_reasons(settings: Settings) -> list[str]:
+    """The administrators' list (``dispatch.operations``), as it stands now."""
+    with session_scope(settings) as s:
+        return list(operations.current(s, settings).pause_reasons)
+
+
 @router.post("/api/seat/pause", dependencies=[CsrfChecked])
 async def seat_pause(
     body: PauseRequest, account: CurrentAccount, settings: SettingsDep, bus: BusDep
@@ -160,7 +170,7 @@ async def seat_pause(
     ext = account.extension
     if not ext or not ids.EXTENSION.fullmatch(ext):
         return JSONResponse({"error": "no extension"}, status_code=409)
-    reasons = settings.pause_reasons
+    reasons = await run_in_threadpool(_pause_reasons, settings)
     if body.paused and body.reason not in reasons:
         return JSONResponse({"error": "unknown pause reason", "reasons": reasons}, status_code=422)
     command = SeatCommand(action="pause" if body.paused else "unpause", ext=ext, reason=body.reason)
@@ -190,7 +200,7 @@ def console(request: Request, account: CurrentAccount, settings: SettingsDep) ->
         account=account,
         extension=ext,
         browser_phone=bool(ext) and account.phone == Phone.BROWSER,
-        pause_reasons=settings.pause_reasons,
+        pause_reasons=_pause_reasons(settings),
         js_strings=js_catalogue(lang),
         names=load_display_names(settings).for_page(),
     )

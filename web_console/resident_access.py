@@ -32,9 +32,9 @@ from callcenter.audit.service import record as audit
 from callcenter.calls.models import CallRecord
 from callcenter.config import Settings
 from callcenter.errors import UserError
-from callcenter.i18n import DEFAULT_LANG, translate
 from callcenter.mail import enqueue_mail
 from callcenter.messages import ResidentLookupAlert
+from dispatch import message_templates
 from dispatch.models import Status, WorkOrder
 
 PRIVILEGED = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
@@ -202,6 +202,20 @@ def reveal(
     return text
 
 
+# The supervisors' e-mail about a burst of lookups: a template administrators may reword.
+LOOKUP_ALERT = message_templates.register(
+    message_templates.Spec(
+        "resident_lookup_alert",
+        "templates.resident_lookup_alert",
+        ("actor", "name", "n", "minutes"),
+        "账号 {name}（{actor}）在 {minutes} 分钟内查询了 {n} 条与其来电、工单无关的居民档案。"
+        "请在审计日志中核查（操作：resident.lookup_denied / resident.reveal）。",
+        channel="mail",
+        subject="居民信息异常查询：{name}（{actor}）",
+    )
+)
+
+
 def burst_alert(session: Session, settings: Settings, account: Account) -> ResidentLookupAlert | None:
     """After an unlinked lookup (flushed in ``session``): at the burst threshold, and at every
     further multiple of it, the supervisors' e-mail is queued in ``session`` and the wallboard's
@@ -222,11 +236,13 @@ def burst_alert(session: Session, settings: Settings, account: Account) -> Resid
     }
     now = _utcnow()
     bucket = int(now.timestamp() // max(60.0, window * 60))
+    mail = message_templates.render_mail(session, LOOKUP_ALERT.name, params)
     enqueue_mail(
         session,
         settings.supervisor_emails,
-        translate(DEFAULT_LANG, "privacy.alert_subject", **params),
-        translate(DEFAULT_LANG, "privacy.alert_body", **params),
+        mail.subject,
+        mail.text,
+        mail.html,
         idempotency_key=f"resident-lookups:{account.username}:{bucket}:{n}",
     )
     return ResidentLookupAlert(

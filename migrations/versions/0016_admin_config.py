@@ -1,5 +1,5 @@
 """administrators' configuration: national category codes, rule grids and validity dates, the
-configuration stamps, the holiday calendar
+configuration stamps, the holiday calendar, message templates, operational settings
 
 Revision ID: 0016
 Revises: 0015
@@ -64,7 +64,8 @@ def upgrade() -> None:
     op.create_table(
         "message_template",
         sa.Column("name", S(length=48), primary_key=True),
-        sa.Column("body", S(length=1000), nullable=False),
+        sa.Column("body", S(length=4000), nullable=False),
+        sa.Column("subject", S(length=200), nullable=False),
         sa.Column("provider_code", S(length=32), nullable=False),
         sa.Column("param_map", sa.JSON(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -72,7 +73,17 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "operational_setting",
+        sa.Column("name", S(length=48), primary_key=True),
+        sa.Column("value", sa.JSON(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_by", S(length=64), nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("operational_setting")
     op.drop_table("message_template")
     with op.batch_alter_table("sms_message", schema=None) as batch_op:
         batch_op.drop_column("template_params")

@@ -6,10 +6,23 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from sqlmodel import select
 
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.database import migrate, session_scope
-from dispatch import categories, config_file, deadlines, holidays, message_templates, policies, routing, rules
+from callcenter.directory.models import CallQueue, ServiceNumber
+from callcenter.ivr.models import IvrOption, ServiceHours
+from dispatch import (
+    categories,
+    config_file,
+    deadlines,
+    holidays,
+    message_templates,
+    operations,
+    policies,
+    routing,
+    rules,
+)
 from dispatch.errors import ConfigError
 from dispatch.testing import build_world
 
@@ -56,6 +69,68 @@ def _configure(s, settings, world) -> None:
             "param_map": {"no": "number"},
         },
     )
+
+
+def _configure_telephony(s, settings) -> None:
+    s.add(CallQueue(name="q12345", title="热线", service_level=20))
+    s.add(CallQueue(name="q-elder", title="养老", agent_timeout=20))
+    s.add(ServiceNumber(number="96301", title="热线", queue_name="q12345"))
+    s.add(ServiceHours(number="96301", schedule="daily", open_time="08:00", close_time="20:00"))
+    s.add(
+        IvrOption(
+            number="96301", digit="1", queue_name="q-elder", category="养老服务", prompt_text="养老服务请按1"
+        )
+    )
+    s.flush()
+    operations.save(
+        s, settings, ADMIN, {"pause_reasons": "用餐\n会议", "supervisor_emails": "a@anning.example"}
+    )
+    message_templates.save(s, ADMIN, "order_mail", {"subject": "{action}{number}", "body": "请办理{number}"})
+
+
+def _telephony(s) -> tuple:
+    return (
+        [
+            (q.name, q.title, q.agent_timeout, q.service_level)
+            for q in s.exec(select(CallQueue).order_by(CallQueue.name))
+        ],
+        [(n.number, n.queue_name) for n in s.exec(select(ServiceNumber))],
+        [(h.number, h.schedule, h.open_time, h.close_time) for h in s.exec(select(ServiceHours))],
+        [(o.number, o.digit, o.queue_name, o.prompt_text) for o in s.exec(select(IvrOption))],
+        operations.saved(s),
+        message_templates.render_mail(s, "order_mail", {"action": "派单", "number": "GD1"}).subject,
+    )
+
+
+def test_queues_menus_settings_and_mails_travel_in_the_file(settings, world, tmp_path):
+    with session_scope(settings) as s:
+        _configure_telephony(s, settings)
+        s.commit()
+    with session_scope(settings) as s:
+        raw = config_file.dumps(config_file.export(s)).encode()
+        before = _telephony(s)
+    fresh = Settings(data_dir=tmp_path / "fresh", _env_file=None)
+    migrate(fresh)
+    with session_scope(fresh) as s:
+        build_world(s)
+    with session_scope(fresh) as s:
+        dry = config_file.diff(s, config_file.loads(raw))
+        assert dry["queues"]["added"] == ["q-elder", "q12345"] and dry["ivr"]["added"] == ["96301/1"]
+        assert dry["operations"]["added"] == ["pause_reasons", "supervisor_emails"]
+        assert dry["service_hours"]["added"] == ["96301"] and dry["templates"]["added"] == ["order_mail"]
+        config_file.apply(s, fresh, ADMIN, config_file.loads(raw))
+        s.commit()
+    with session_scope(fresh) as s:
+        assert config_file.dumps(config_file.export(s)) == raw.decode()
+        assert _telephony(s) == before
+        assert operations.current(s, fresh).pause_reasons == ["用餐", "会议"]
+    # A menu key to a queue the file does not have: the whole file refused, naming its part.
+    data = config_file.loads(raw)
+    data["ivr"].append({"number": "96301", "digit": "2", "queue_name": "nosuch", "prompt_text": "x"})
+    with session_scope(fresh) as s:
+        with pytest.raises(ConfigError) as err:
+            config_file.apply(s, fresh, ADMIN, data)
+        assert err.value.params["part"] == "ivr" and err.value.code == "config_part"
 
 
 def _behaviour(s, world) -> tuple:

@@ -203,3 +203,18 @@ def test_cli_reply_goes_through_the_same_checks(world, msettings, tmp_path):
     r = run(OUTLET_PHONE, "签收", code)
     assert r.returncode == 0 and r.stdout.startswith("applied") and "已签收" in r.stdout
     assert _order(world.order).status == Status.ACCEPTED
+
+
+async def test_the_answer_to_a_return_is_the_administrators_template(twilio, world, live_app):
+    """退单 by SMS: the outlet's answer is the text an administrator set (template ``reply_applied``)."""
+    from dispatch import categories, message_templates
+
+    with session_scope() as s:
+        admin = categories.Editor("admin", "admin")
+        message_templates.save(s, admin, "reply_applied", {"body": "【热线】{number}：{verb}，谢谢"})
+        s.commit()
+    code = world.code(world.order)
+    r = await _reply(twilio, live_app, OUTLET_PHONE, f"退单 {code} 不属于本片区")
+    number = _order(world.order).number
+    assert f"【热线】{number}：已退单，谢谢" in r.text
+    assert _order(world.order).status == Status.RETURNED

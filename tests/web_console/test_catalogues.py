@@ -107,6 +107,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "kb.status.": values(ArticleStatus),
     "kb.feedback.": FEEDBACK_KINDS,
     "kb.step.": KB_STEPS,
+    "config.channel_": ("sms", "mail"),
 }
 
 # Page-script prefixes (keys without "js.") -> values.

@@ -129,3 +129,53 @@ async def test_deadline_policies_in_chromium(live, browser):
     assert await row.locator('input[name="escalate_to"]').input_value() == "+8613900002222"
     assert errors == []
     await page.close()
+
+
+async def test_operational_settings_and_an_email_template_in_chromium(live, browser):
+    page, errors = await _admin_page(live, browser)
+    await page.goto(live.base_url + "/admin/operations")
+    row = page.locator('#operations tr[data-setting="pause_reasons"]')
+    assert await row.get_attribute("data-custom") == "0"
+    await page.fill("#op-pause_reasons", "用餐\n党建学习")
+    await page.fill("#op-supervisor_emails", "坏地址")
+    await page.click('form[data-form="operations"] button[type="submit"]')
+    assert "不是有效的邮箱地址" in await page.text_content("#error")
+    assert live.settings.pause_reasons != ["用餐", "党建学习"]  # a refused form saves nothing
+    await page.goto(live.base_url + "/admin/operations")
+    await page.fill("#op-pause_reasons", "用餐\n党建学习")
+    await page.fill("#op-supervisor_emails", "banzhang@anning.example")
+    await page.click('form[data-form="operations"] button[type="submit"]')
+    await page.wait_for_selector("#done")
+    row = page.locator('#operations tr[data-setting="pause_reasons"]')
+    assert await row.get_attribute("data-custom") == "1"
+    assert live.settings.pause_reasons == ["用餐", "党建学习"]
+    assert live.settings.supervisor_emails == ["banzhang@anning.example"]
+    # The e-mail templates sit beside the SMS ones: a subject, a text, a preview.
+    await page.goto(live.base_url + "/admin/templates")
+    mail = page.locator('article[data-template="order_mail"]')
+    assert await mail.get_attribute("data-channel") == "mail"
+    await mail.locator('input[name="subject"]').fill("【测试】{action} {number}")
+    await mail.locator('button[type="submit"]').first.click()
+    await page.wait_for_selector("#done")
+    mail = page.locator('article[data-template="order_mail"]')
+    await mail.locator('form[data-form="preview"] button[type="submit"]').click()
+    assert (await page.text_content('#preview-result [data-field="preview-subject"]')).strip() == (
+        "【测试】{action} {number}"
+    )
+    assert errors == []
+    await page.close()
+
+
+@pytest.mark.parametrize(
+    "user,password", [("seat1001", "pw-seat1001-Secret!"), ("outlet", "pw-outlet-Secret!")]
+)
+async def test_the_operations_page_is_refused_to_seats_and_outlets(live, browser, user, password):
+    page = await browser.new_page(locale="zh-CN")
+    await page.goto(live.base_url + "/login")
+    await page.fill("#username", user)
+    await page.fill("#password", password)
+    await page.click("#login-submit")
+    await page.wait_for_load_state()
+    response = await page.goto(live.base_url + "/admin/operations")
+    assert response is not None and response.status == 403
+    await page.close()
