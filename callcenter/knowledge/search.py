@@ -292,7 +292,10 @@ def _candidates(session: Session, groups: list[list[Alt]], n: int, dfs: dict[str
     parts = []
     for g in groups:
         exprs = []
-        for a in g:
+        # A word's sound is in the same articles as the word: ranked by the word alone (a rank
+        # less per row), by the sound when the group has nothing else (typed pinyin, typos).
+        words = [a for a in g if not a.term.isascii()]
+        for a in words or g:
             k = f"t{len(params)}"
             params[k] = f"'{a.term}'" + (":*" if a.prefix else "")
             factor = round(a.weight * _idf(n, 1 if a.prefix else max(1, dfs.get(a.term, 1))), 6)

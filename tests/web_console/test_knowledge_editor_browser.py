@@ -107,6 +107,15 @@ async def test_editor_writes_reviewer_publishes_with_attachment(live, browser, w
     r = await ed_ctx.request.get(base + href)
     assert r.status == 200 and await r.body() == PDF
     assert r.headers["x-content-type-options"] == "nosniff"
+    # In the seat's console the article's files are listed with it.
+    await ed.goto(base + "/console")
+    await ed.fill("#kb-q", "高龄津贴")
+    await ed.wait_for_selector(f'#kb-results [data-id="{article_id}"], #kb-results li')
+    await ed.keyboard.press("Alt+1")
+    await ed.wait_for_selector(
+        "#kb-article:not([hidden]) [data-field=files] a:has-text('实施办法.pdf')", state="attached"
+    )
+    assert await ed.get_attribute("#kb-article [data-field=files] a", "href") == href
     anon = await browser.new_context()
     r = await anon.request.get(base + href, max_redirects=0)
     assert r.status in (302, 303, 401)

@@ -57,6 +57,18 @@
       field("office").textContent = str(current.owner_office);
       field("source").textContent = str(current.source);
       field("until").textContent = current.valid_until ? t("kb.console.until", { day: str(current.valid_until) }) : "";
+      var files = field("files");
+      files.textContent = "";
+      (current.attachments || []).forEach(function (f) {
+        var li = document.createElement("li");
+        var a = document.createElement("a");
+        a.href = "/kb/articles/" + Number(current.id) + "/attachments/" + encodeURIComponent(str(f.id));
+        a.target = "_blank";
+        a.rel = "noopener";
+        a.textContent = str(f.name);
+        li.appendChild(a);
+        files.appendChild(li);
+      });
       detail.hidden = false;
       detail.dataset.articleId = String(current.id);
       say("");
