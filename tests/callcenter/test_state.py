@@ -236,6 +236,8 @@ def test_the_seats_state_is_the_pops_while_a_call_is_on_it():
     assert (s.state, s.paused_reason) == ("paused", "用餐")
     m.apply(member("1001", 5, at=1042.0))
     assert m.seat_status("1001").state == "unavailable"
+
+
 def test_a_seat_with_no_registered_phone_is_unavailable_even_when_paused():
     m = LiveModel()
     member = {"queue": "hotline", "interface": "PJSIP/seat1001"}
