@@ -55,7 +55,7 @@ def prepare() -> Settings:
     return settings
 
 
-def _client(port: int, n: int, concurrency: int, out) -> None:
+def _client(port: int, n: int, concurrency: int, out, key: str) -> None:
     from hotline.demo import bulk_phone
 
     async def main():
@@ -72,6 +72,7 @@ def _client(port: int, n: int, concurrency: int, out) -> None:
                     "incoming",
                     args=["carrier", "96345", "hotline", f"1800000000.{i}"],
                     env={"agi_callerid": phone.replace("+86", "")},
+                    key=key,
                 )
                 lat.append(time.perf_counter() - t0)
                 assert got.get("CC_RESIDENT_ID"), got
@@ -101,10 +102,12 @@ async def fastagi(settings: Settings) -> dict:
     out = ctx.Queue()
     # Warm-up, then the measured run, each in a client process of its own.
     for n in (500, CALLS):
-        proc = ctx.Process(target=_client, args=(port, n, CONCURRENCY, out))
+        proc = ctx.Process(target=_client, args=(port, n, CONCURRENCY, out, settings.agi_secret))
         c0 = time.process_time()
         proc.start()
         while out.empty():
+            if not proc.is_alive() and out.empty():
+                raise SystemExit(f"the FastAGI client process died (exit code {proc.exitcode})")
             await asyncio.sleep(0.05)
         lat, elapsed = out.get()
         proc.join()

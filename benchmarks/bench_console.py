@@ -49,6 +49,7 @@ from bench_pop import App, log, on_stack, percentile  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from benchmarks.common import PORT_OFFSET, ports  # noqa: E402
 from callcenter.ami import actions  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager, sender  # noqa: E402
@@ -66,18 +67,18 @@ SOCKETS = int(os.environ.get("BENCH_CONSOLE_SOCKETS", "20"))
 CPU_WINDOW_S = float(os.environ.get("BENCH_CONSOLE_CPU_WINDOW_S", "20"))
 
 POP_EXT = "1001"
-ANSWER_PORT = 27081  # seat 1001's phone: answers after RING_MS
-NEVER_PORT = 27082  # every other seat's phone: rings until the queue gives up
-PORTS = {
-    "ami_port": 27038,
-    "sip_port": 27060,
-    "agi_port": 26573,
-    "web_port": 30080,
-    "rtp_start": 14000,
-    "rtp_end": 14999,
-    "doctor_sip_port": 27099,
-    "asterisk_http_port": 27088,
-}
+ANSWER_PORT = 27081 + PORT_OFFSET  # seat 1001's phone: answers after RING_MS
+NEVER_PORT = 27082 + PORT_OFFSET  # every other seat's phone: rings until the queue gives up
+PORTS = ports(
+    ami_port=27038,
+    sip_port=27060,
+    agi_port=26573,
+    web_port=30080,
+    rtp_start=14000,
+    rtp_end=14999,
+    doctor_sip_port=27099,
+    asterisk_http_port=27088,
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -51,7 +51,7 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
-from benchmarks.common import fresh_data_dir, log, on_stack  # noqa: E402
+from benchmarks.common import PORT_OFFSET, fresh_data_dir, log, on_stack, ports  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
@@ -72,17 +72,17 @@ IDLE_S = 5.0
 CLOCK = "2026-11-27T10:00:00"  # a working Friday morning: the menu's number is open
 CACHE = ROOT / "benchmarks" / ".cache" / "full_path"
 # Apart from the other benchmarks' ports and from the e2e tests' (which add 1000s to theirs).
-UAS_PORT = 23081
-PORTS = {
-    "ami_port": 23038,
-    "sip_port": 23060,
-    "agi_port": 23573,
-    "web_port": 23080,
-    "rtp_start": 18000,
-    "rtp_end": 19999,
-    "doctor_sip_port": 23099,
-    "asterisk_http_port": 23088,
-}
+UAS_PORT = 23081 + PORT_OFFSET
+PORTS = ports(
+    ami_port=23038,
+    sip_port=23060,
+    agi_port=23573,
+    web_port=23080,
+    rtp_start=18000,
+    rtp_end=19999,
+    doctor_sip_port=23099,
+    asterisk_http_port=23088,
+)
 
 
 def make_settings() -> Settings:

@@ -43,7 +43,7 @@ from sqlmodel import select  # noqa: E402
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import place_call  # noqa: E402
 from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_tone_wav  # noqa: E402
-from benchmarks.common import fresh_data_dir, log, on_stack, percentile  # noqa: E402
+from benchmarks.common import fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import saved_id, session_scope  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, AmiWatch  # noqa: E402
@@ -58,16 +58,16 @@ SEAT = f"seat{EXT}"
 INTERFACE = f"PJSIP/{SEAT}"
 DID = "96350"
 QUEUE = "browser"
-PORTS = {
-    "ami_port": 29038,
-    "sip_port": 29060,
-    "agi_port": 28573,
-    "web_port": 32080,
-    "rtp_start": 16000,
-    "rtp_end": 16999,
-    "doctor_sip_port": 29099,
-    "asterisk_http_port": 32088,
-}
+PORTS = ports(
+    ami_port=29038,
+    sip_port=29060,
+    agi_port=28573,
+    web_port=32080,
+    rtp_start=16000,
+    rtp_end=16999,
+    doctor_sip_port=29099,
+    asterisk_http_port=32088,
+)
 
 
 def prepare() -> Settings:

@@ -17,6 +17,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+# Shifts every port a benchmark listens on, so a benchmark can run beside tests or helpers' stacks
+# (the benchmark smoke test in `make test` sets it).
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET", "0"))
+
+
+def ports(**base: int) -> dict[str, int]:
+    """The stack's ports (Settings' field names), shifted by BENCH_PORT_OFFSET."""
+    return {name: port + PORT_OFFSET for name, port in base.items()}
+
+
 def log(msg: str) -> None:
     """Progress goes to stderr; stdout carries only the result's JSON line."""
     print(f"# {msg}", file=sys.stderr, flush=True)

@@ -634,3 +634,34 @@ class DispatchOverdue:
 
     def to_json(self) -> dict[str, Any]:
         return {"number": self.number, "action": self.action}
+
+
+# The parts of the administrators' configuration a ``ConfigChanged`` names.
+CONFIG_PARTS: frozenset[str] = frozenset({"routing", "categories", "calendar", "deadlines", "templates"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    """An administrator saved a part of the service's configuration: every process drops what it
+    cached of it (the stamp in the database makes the next lookup reload anyway; this makes the
+    engine and the other workers forget at once)."""
+
+    topic: ClassVar[str] = topics.CONFIG_CHANGED
+
+    part: str
+    version: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"part": self.part, "version": self.version}
+
+    @classmethod
+    def from_json(cls, payload: Any) -> ConfigChanged | None:
+        if not isinstance(payload, dict):
+            return None
+        part = _str(payload, "part")
+        version = payload.get("version")
+        if part not in CONFIG_PARTS:
+            return None
+        return cls(
+            part=part, version=version if isinstance(version, int) and not isinstance(version, bool) else 0
+        )

@@ -26,6 +26,7 @@ FOLLOWUP_RESULT = "followup.result"
 IVR_REQUEST = "ivr.request"  # an out-of-hours message, to be stored
 IVR_REQUEST_ADDED = "ivr.request.added"
 DISPATCH_OVERDUE = "dispatch.overdue"  # supervisors' pages listen for 督办
+CONFIG_CHANGED = "config.changed"  # an administrator changed routing, categories, the calendar …
 
 # The live pages: a console subscribes to its seat, the wallboard to its own topic. A page that
 # opens publishes ``<kind>.hello`` and the engine answers on the page's topic.

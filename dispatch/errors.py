@@ -12,3 +12,10 @@ class DispatchError(UserError, domain="dispatch"):
 
     def __init__(self, message: str, code: str = "invalid") -> None:
         super().__init__(message, code)
+
+
+class ConfigError(UserError, domain="config"):
+    """An administrator's configuration change refused (categories, routing rules, the holiday
+    calendar …). ``code``: ``invalid`` (a field is wrong: ``field`` names it), ``in_use`` (still
+    used by orders or rules), ``cycle`` (a category moved below itself), ``not_found``,
+    ``duplicate``."""

@@ -8,9 +8,10 @@ holds the state machine.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum, nonmember
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from callcenter.clock import utcnow
@@ -69,6 +70,8 @@ class Category(SQLModel, table=True):
     # Matters the approval platform (审批平台) tracks as 办件.
     approval_matter: bool = False
     active: bool = True
+    # The national six-digit code of the matter (GB/T 39666-2020 style), optional (migration 0011).
+    national_code: str = Field(default="", max_length=6)
 
 
 class WorkOrder(SQLModel, table=True):
@@ -179,6 +182,22 @@ class RoutingRule(SQLModel, table=True):
     outlet_id: int = Field(foreign_key="outlet.id")
     priority: int = 100
     active: bool = True
+    # --- migration 0011: grids, validity dates (China dates, both inclusive), a note ---
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    valid_from: date | None = None
+    valid_until: date | None = None
+    note: str = Field(default="", max_length=255)
+
+
+class ConfigStamp(SQLModel, table=True):
+    """A counter per part of the administrators' configuration (``routing`` …), bumped in the
+    transaction of every change: each process compares it with the one its cache was built from,
+    so a change applies to the very next lookup on every web worker and the engine."""
+
+    __tablename__ = "config_stamp"
+
+    name: str = Field(primary_key=True, max_length=32)
+    version: int = 0
 
 
 class OutletLink(SQLModel, table=True):
@@ -195,3 +214,48 @@ class OutletLink(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+class Holiday(SQLModel, table=True):
+    """A day of the holiday calendar entered by an administrator (or imported from the State
+    Council's notice): a public holiday, or a make-up working day (调休上班) on a weekend. A year
+    with any row here is known; its other days follow the week (Monday to Friday work)."""
+
+    __tablename__ = "holiday"
+
+    day: date = Field(primary_key=True)
+    workday: bool = False  # True: a make-up working day
+    name: str = Field(default="", max_length=32)  # 春节, 国庆节 …
+
+
+class MessageTemplate(SQLModel, table=True):
+    """An administrator's text for one registered message (``dispatch.message_templates``): the
+    body with named ``{variables}``, and the domestic provider's registered template code with
+    the mapping of its parameter names to our variables. No row: the registry's default text."""
+
+    __tablename__ = "message_template"
+
+    name: str = Field(primary_key=True, max_length=48)
+    body: str = Field(max_length=1000)
+    provider_code: str = Field(default="", max_length=32)
+    param_map: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(default="", max_length=64)
+
+
+class DeadlinePolicy(SQLModel, table=True):
+    """An administrator's deadline policy for one order type and urgency (without a row, the
+    defaults in ``dispatch.deadlines`` hold): the completion limit in working days or hours, the
+    acceptance (签收) limit, the reminder's (催办) lead time and who hears of a supervision (督办)."""
+
+    __tablename__ = "deadline_policy"
+    __table_args__ = (UniqueConstraint("order_type", "urgency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_type: str = Field(max_length=8)
+    urgency: str = Field(max_length=8)
+    amount: int  # the completion limit
+    unit: str = Field(default="workdays", max_length=8)  # workdays | hours
+    accept_minutes: int = 120
+    remind_lead_hours: int = 0  # 0: one working day before (a quarter of an hours limit)
+    escalate_to: str = Field(default="", max_length=255)  # E.164 mobiles and e-mail addresses

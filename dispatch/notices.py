@@ -25,7 +25,7 @@ from callcenter.clock import aware, local_minute
 from callcenter.config import CHINA_TZ, Settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import MailTemplates, enqueue_mail, valid_address
-from dispatch import texts
+from dispatch import message_templates, policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
 from dispatch.models import Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
@@ -98,25 +98,57 @@ def _deadline_text(order: WorkOrder) -> str:
     return due.astimezone(CHINA_TZ).strftime("%m-%d %H:%M") if due else ""
 
 
-def outlet_sms_body(order: WorkOrder, action: str) -> str:
-    """Plain text, no links (China's SMS gateways refuse them), the reply forms spelled out."""
-    return texts.OUTLET_SMS.format(
-        signature=texts.SMS_SIGNATURE,
-        head=texts.OUTLET_SMS_HEAD.get(action, ""),
-        number=order.number,
-        kind=order.order_type,
-        category=texts.OUTLET_SMS_CATEGORY.format(category=order.category) if order.category else "",
-        urgent=texts.OUTLET_SMS_URGENT if order.urgency == "urgent" else "",
-        summary=_clean(order.summary, 60),
-        address=texts.OUTLET_SMS_ADDRESS.format(address=order.address) if order.address else "",
-        deadline=_deadline_text(order),
-        code=order.short_code,
-    )
+def outlet_sms_values(order: WorkOrder, action: str) -> dict[str, str]:
+    """The variables of the outlet's SMS (template ``outlet_order``): plain text, no links (China's
+    SMS gateways refuse them), the reply forms spelled out by the text itself."""
+    return {
+        "signature": texts.SMS_SIGNATURE,
+        "head": texts.OUTLET_SMS_HEAD.get(action, ""),
+        "number": order.number,
+        "kind": order.order_type,
+        "category": texts.OUTLET_SMS_CATEGORY.format(category=order.category) if order.category else "",
+        "urgent": texts.OUTLET_SMS_URGENT if order.urgency == "urgent" else "",
+        "summary": _clean(order.summary, 60),
+        "address": texts.OUTLET_SMS_ADDRESS.format(address=order.address) if order.address else "",
+        "deadline": _deadline_text(order),
+        "code": order.short_code,
+    }
 
 
-def _sms(session: Session, settings: Settings, to: str, body: str, key: str, order: WorkOrder) -> None:
+def supervisor_sms_values(order: WorkOrder) -> dict[str, str]:
+    """The variables of the supervisors' 督办 SMS (template ``supervisor_overdue``)."""
+    return {
+        "signature": texts.SMS_SIGNATURE,
+        "number": order.number,
+        "kind": order.order_type,
+        "deadline": _deadline_text(order),
+        "status": order.status,
+    }
+
+
+message_templates.register_values("outlet_order", lambda order: outlet_sms_values(order, Action.DISPATCH))
+message_templates.register_values("supervisor_overdue", supervisor_sms_values)
+
+
+def _sms(
+    session: Session,
+    settings: Settings,
+    to: str,
+    text: message_templates.Rendered,
+    key: str,
+    order: WorkOrder,
+) -> None:
     if to:
-        enqueue_sms(session, to=to, body=body, idempotency_key=key, order_id=order.id, settings=settings)
+        enqueue_sms(
+            session,
+            to=to,
+            body=text.body,
+            idempotency_key=key,
+            order_id=order.id,
+            settings=settings,
+            template_code=text.provider_code,
+            template_params=text.params,
+        )
 
 
 def _sms_outlet(
@@ -125,21 +157,17 @@ def _sms_outlet(
     outlet = session.get(Outlet, order.outlet_id) if order.outlet_id else None
     if outlet is None:
         return
-    body = outlet_sms_body(order, action)
-    _sms(session, settings, outlet.phone, body, f"order:{order.id}:{hist.id}", order)
+    text = message_templates.render(session, "outlet_order", outlet_sms_values(order, action))
+    _sms(session, settings, outlet.phone, text, f"order:{order.id}:{hist.id}", order)
 
 
 def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, hist: OrderHistory) -> None:
-    """督办: an SMS to each supervisor's mobile in the settings."""
-    body = texts.SUPERVISOR_SMS.format(
-        signature=texts.SMS_SIGNATURE,
-        number=order.number,
-        kind=order.order_type,
-        deadline=_deadline_text(order),
-        status=order.status,
-    )
-    for i, phone in enumerate(settings.supervisor_phones):
-        _sms(session, settings, phone, body, f"order:{order.id}:{hist.id}:sup{i}", order)
+    """督办: an SMS to each supervisor's mobile in the settings and the order's policy."""
+    text = message_templates.render(session, "supervisor_overdue", supervisor_sms_values(order))
+    policy = policies.current(session).get(order.order_type, order.urgency)
+    phones = list(dict.fromkeys([*settings.supervisor_phones, *policy.escalate_phones]))
+    for i, phone in enumerate(phones):
+        _sms(session, settings, phone, text, f"order:{order.id}:{hist.id}:sup{i}", order)
 
 
 # --- e-mail --------------------------------------------------------------------------------
@@ -194,10 +222,12 @@ def enqueue_order_mail(
     to, subject, text, html = order_notice(session, order, action, link)
     key = f"order:{order.id}:{history_id}"
     enqueue_mail(session, to, subject, text, html, idempotency_key=key, order_id=order.id)
-    if action == Action.SUPERVISE and settings.supervisor_emails:
+    escalate = policies.current(session).get(order.order_type, order.urgency).escalate_emails
+    supervisors = list(dict.fromkeys([*settings.supervisor_emails, *escalate]))
+    if action == Action.SUPERVISE and supervisors:
         enqueue_mail(
             session,
-            settings.supervisor_emails,
+            supervisors,
             subject,
             text,
             html,

@@ -160,7 +160,7 @@ def create_order(
     code = new_short_code(session)
     order.short_code = code
     order.open_code = code
-    suggestion = routing.suggest(session, category_id, community_id)
+    suggestion = routing.suggest(session, category_id, community_id, grid_id, routing.china_date(now))
     order.suggested_outlet_id = suggestion.outlet_id if suggestion else None
     repeat = find_repeat(session, order, now)
     order.repeat_of_id = repeat.id if repeat else None

@@ -13,6 +13,7 @@ Actions (with the aliases SMS replies and forms use): 直接答复, 派单, 改�
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,11 +27,13 @@ from callcenter.config import Settings, get_settings
 from callcenter.directory.models import Outlet
 from callcenter.residents.models import ServiceArchive
 from callcenter.text import is_digits
-from dispatch import deadlines, notices
+from dispatch import deadlines, holidays, notices, policies
 from dispatch.actors import OUTLET, STAFF, SUPERVISORS, SYSTEM, Actor
 from dispatch.errors import DispatchError
 from dispatch.models import Action, Status, WorkOrder
 from dispatch.service import add_history, clean, find_by_number
+
+log = logging.getLogger(__name__)
 
 SATISFACTION = ("满意", "基本满意", "不满意")
 
@@ -92,9 +95,20 @@ class Rule:
 # --- the effects, one per action ----------------------------------------------------------------
 
 
-def _set_deadline(order: WorkOrder, now: datetime) -> None:
-    order.deadline_at, order.remind_at = deadlines.deadline(now, order.order_type, order.urgency)
-    order.accept_due_at = deadlines.accept_deadline(now, order.urgency)
+def _set_deadline(step: Step) -> None:
+    order, now = step.order, step.now
+    assumed: set[int] = set()
+    calendar = holidays.current(step.session)
+    policy = policies.current(step.session).get(order.order_type, order.urgency)
+    order.deadline_at, order.remind_at = deadlines.deadline(
+        now, order.order_type, order.urgency, calendar, assumed, policy
+    )
+    if assumed:  # no calendar knows these years: counted on weekdays, and the history says so
+        step.extra["calendar_assumed"] = sorted(assumed)
+        log.warning(
+            "order %s: no holiday calendar for %s; deadline counted on weekdays", order.number, assumed
+        )
+    order.accept_due_at = deadlines.accept_deadline(now, order.urgency, policy)
     order.reminded_at = None
     order.supervised_at = None
     order.extension_requested_until = None
@@ -145,7 +159,7 @@ def _dispatch(step: Step, redispatch: bool = False) -> None:
     order.dispatched_at = step.now
     order.accepted_at = None
     order.return_reason = ""
-    _set_deadline(order, step.now)
+    _set_deadline(step)
     step.outlet_sms = True
 
 
@@ -263,7 +277,7 @@ def _reopen(step: Step) -> None:
     if order.outlet_id is None:
         raise DispatchError("choose the outlet to dispatch to")
     order.dispatched_at = step.now
-    _set_deadline(order, step.now)
+    _set_deadline(step)
     step.outlet_sms = True
 
 

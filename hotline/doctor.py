@@ -42,6 +42,7 @@ from callcenter.database import get_engine, saved_id, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics.diagnostics import record_run
+from dispatch.holidays import missing_years
 
 DOCTOR_QUEUE = DIAGNOSTICS_QUEUE
 DOCTOR_USER = "ccdoctor"
@@ -192,6 +193,15 @@ async def run_doctor(settings: Settings) -> int:
         step("database", False, str(exc))
         print(json.dumps(report))
         return 1
+
+    # The holiday calendar: a warning (the service runs; deadlines count weekdays only).
+    missing = await asyncio.to_thread(missing_years, settings)
+    report["calendar_missing"] = missing
+    if missing:
+        years = ", ".join(map(str, missing))
+        print(f"⚠ holiday calendar: no holidays for {years} (enter them at /admin/calendar)", flush=True)
+    else:
+        step("holiday calendar", True)
 
     if settings.redis_url:
         try:

@@ -31,6 +31,7 @@ from dispatch.categories import seed_if_empty
 from dispatch.followups import FollowUpResults
 from dispatch.profile import pop_extras
 from dispatch.scheduler import DeadlineScheduler
+from dispatch.workers import ConfigFollower
 from hotline.messaging import MessagingWorkers
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class Engine:
         # Order deadlines (催办 / 督办) and follow-up ratings: once per deployment, here.
         self.deadlines = DeadlineScheduler(settings, bus)
         self.followups = FollowUpResults(settings, bus)
+        # Administrators' changes (routing rules, categories): cached tables dropped at once.
+        self.config_follower = ConfigFollower(bus)
         self.agi: FastAgiServer | None = None
         self._agi_enabled = agi
         # Started in this order, stopped in reverse; the AMI login comes last, when every
@@ -90,6 +93,7 @@ class Engine:
             self.voicemail_purge,
             self.deadlines,
             self.followups,
+            self.config_follower,
         ]
         self._started: list[Component] = []
 

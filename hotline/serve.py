@@ -27,6 +27,7 @@ from callcenter.config import Settings, get_settings
 from callcenter.database import migrate, saved_id, session_scope
 from callcenter.mail import demo_mailbox
 from callcenter.statistics.follower import rebuild
+from dispatch.workers import ConfigFollower
 from hotline.demo import (
     DEFAULT_SEAT_CONTACT_BASE_PORT,
     DEMO_BROWSER_SEAT,
@@ -60,10 +61,14 @@ async def serve(
     bus = make_bus(settings.redis_url)
     await bus.start()
     eng = Engine(settings, bus) if engine else None
+    # A web worker without the engine follows administrators' changes itself.
+    follower = ConfigFollower(bus) if web and not engine else None
     server = None
     try:
         if eng:
             await eng.start()
+        if follower:
+            await follower.start()
         if web:
             app = create_app(settings, bus)
             app.state.engine = eng
@@ -89,6 +94,8 @@ async def serve(
         else:
             await stop.wait()
     finally:
+        if follower:
+            await follower.stop()
         if eng:
             await eng.stop()
         await bus.close()

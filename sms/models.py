@@ -42,6 +42,10 @@ class SmsMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
+    # A domestic provider's registered template for this text and its parameters (migration
+    # 0011); empty: the provider's default template with the whole text as ``content``.
+    template_code: str = Field(default="", max_length=32)
+    template_params: dict = Field(default_factory=dict, sa_column=Column(JSON))
     # Every status callback as the provider sent it (status, error code, time).
     callbacks: list = Field(default_factory=list, sa_column=Column(JSON))
 

@@ -28,6 +28,8 @@ class Outgoing:
     body: str
     idempotency_key: str
     created_at: datetime
+    template_code: str = ""  # a registered domestic template (Aliyun), with its parameters
+    template_params: dict[str, str] | None = None
 
 
 class ProviderError(Exception):
@@ -185,8 +187,10 @@ class AliyunProvider:
         req = SendSmsRequest(
             phone_numbers=self._national(msg.to),
             sign_name=self.sign_name,
-            template_code=self.template_code,
-            template_param=json.dumps({"content": msg.body}, ensure_ascii=False),
+            template_code=msg.template_code or self.template_code,
+            template_param=json.dumps(
+                msg.template_params if msg.template_code else {"content": msg.body}, ensure_ascii=False
+            ),
             out_id=self.out_id(msg),
         )
         try:

@@ -55,6 +55,8 @@ def enqueue_sms(
     idempotency_key: str,
     order_id: int | None = None,
     settings: Settings | None = None,
+    template_code: str = "",
+    template_params: dict[str, str] | None = None,
 ) -> SmsMessage:
     """Add a message to the outbox in ``session`` (not committed: it goes with the caller's change).
 
@@ -72,7 +74,13 @@ def enqueue_sms(
             return obj
     text, parts = prepare(body, china=settings.sms_china, max_segments=settings.sms_max_segments)
     msg = SmsMessage(
-        idempotency_key=idempotency_key[:128], to=number, body=text, segments=parts, order_id=order_id
+        idempotency_key=idempotency_key[:128],
+        to=number,
+        body=text,
+        segments=parts,
+        order_id=order_id,
+        template_code=template_code[:32],
+        template_params=dict(template_params or {}),
     )
     session.add(msg)
     # Deliver right after the commit instead of at the next poll (in this process).
@@ -228,6 +236,8 @@ class OutboxWorker:
             body=msg.body,
             idempotency_key=msg.idempotency_key,
             created_at=aware(msg.created_at) or utcnow(),
+            template_code=msg.template_code,
+            template_params=msg.template_params or None,
         )
 
     def _deliver(self, msg_id: int) -> bool:

@@ -29,6 +29,7 @@ from web_console import (
     api_schema,
     basic_data,
     callcontrol,
+    config_admin,
     ivr_admin,
     messages,
     open311,
@@ -138,6 +139,7 @@ ROUTERS = (
     api_schema.router,  # the JSON API's OpenAPI description (supervisors)
     basic_data.router,
     callcontrol.router,
+    config_admin.router,
     ivr_admin.router,
     messages.router,
     orders_api.router,

@@ -38,6 +38,8 @@ from callcenter.directory.service import EDIT_FIELDS, EDITABLE, MODELS, Editor, 
 from callcenter.residents.imports import import_table
 from callcenter.statistics.exports import safe_cell
 from callcenter.text import is_digits
+from dispatch.errors import ConfigError
+from dispatch.models import RoutingRule
 from web_console.deps import CsrfChecked, CurrentAccount, RowId, open_db, protected_router
 from web_console.render import render, user_message
 from web_console.sessions import client_ip
@@ -53,7 +55,6 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
     with session_scope(settings) as s:
         jur = {j.id: j.name for j in s.exec(select(Jurisdiction))}
         com = {c.id: c.name for c in s.exec(select(Community))}
-        areas = {a.id: a.name for a in s.exec(select(ServiceArea))}
         if kind == "jurisdictions":
             return [{"id": j.id, "name": j.name, "code": j.code} for j in s.exec(select(Jurisdiction))]
         if kind == "communities":
@@ -75,17 +76,18 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
                 for a in s.exec(select(ServiceArea))
             ]
         if kind == "outlets":
-            covered: dict[int | None, list[str]] = {}
-            for oa in s.exec(select(OutletArea)):
-                covered.setdefault(oa.outlet_id, []).append(areas.get(oa.area_id, ""))
+            # What an outlet serves is its routing rules (the one source of truth): counted here,
+            # listed on the routing page.
+            rule_counts: dict[int, int] = {}
+            for outlet_id in s.exec(select(RoutingRule.outlet_id)):
+                rule_counts[outlet_id] = rule_counts.get(outlet_id, 0) + 1
             return [
                 {
                     "id": o.id,
                     "name": o.name,
                     "kind": o.kind,
                     "community": com.get(o.community_id, "") if o.community_id else "",
-                    "categories": o.categories,
-                    "areas": "；".join(covered.get(o.id, [])),
+                    "rules": rule_counts.get(o.id or 0, 0),
                     "phone": phone.display(o.phone) if o.phone.startswith("+") else o.phone,
                     "phones": o.phones,
                     "email": o.email,
@@ -101,6 +103,14 @@ def _rows(settings: Settings, kind: str) -> list[dict[str, Any]]:
                 for n in s.exec(select(ServiceNumber))
             ]
     raise KeyError(kind)
+
+
+# Columns the routing rules own: not shown, edited or exported with the outlet.
+RULE_COLUMNS = frozenset({"categories", "areas"})
+
+
+def _fields(kind: str) -> list[str]:
+    return [f for f in imports.COLUMNS[kind] if not (kind == "outlets" and f in RULE_COLUMNS)]
 
 
 @router.get("/admin/basic")
@@ -119,7 +129,7 @@ def _kind_page(
         status_code=status_code,
         account=account,
         kind=kind,
-        fields=list(imports.COLUMNS[kind]),
+        fields=_fields(kind),
         edit_fields=EDIT_FIELDS.get(kind, ()),
         rows=_rows(settings, kind),
         error=notice.get("error"),
@@ -143,6 +153,9 @@ async def basic_save(request: Request, kind: str, account: CurrentAccount) -> Re
     settings: Settings = request.app.state.settings
     item_id = form.get("id", "")
     editor = Editor(account.username, account.role, client_ip(request))
+    if kind == "outlets" and any(form.get(f, "").strip() for f in RULE_COLUMNS):
+        refused = ConfigError("categories and areas an outlet serves are routing rules", "outlet_rules")
+        return _kind_page(request, account, kind, status_code=422, errors=[user_message(request, refused)])
 
     def save() -> tuple[bool, Any]:
         with session_scope(settings) as s:
@@ -152,7 +165,7 @@ async def basic_save(request: Request, kind: str, account: CurrentAccount) -> Re
             if is_digits(item_id):
                 errors = update_item(s, kind, int(item_id), form, editor)
                 return not errors, errors
-            row = {f: form.get(f, "").strip() for f in imports.COLUMNS[kind]}
+            row = {f: form.get(f, "").strip() for f in _fields(kind)}
             report = imports.run_import(s, settings, kind, [row])
             if report.ok:
                 with session_scope(settings) as s2:
@@ -189,7 +202,7 @@ def basic_delete(request: Request, kind: str, item_id: RowId, account: CurrentAc
         try:
             if kind == "outlets":
                 for oa in s.exec(select(OutletArea).where(OutletArea.outlet_id == item_id)):
-                    s.delete(oa)
+                    s.delete(oa)  # legacy coverage rows; the rules refuse the delete while they exist
             s.delete(obj)
             audit(
                 s,
@@ -215,7 +228,7 @@ def basic_export(request: Request, kind: str, account: CurrentAccount) -> Respon
         return render(request, "error.html", status_code=404)
     settings = request.app.state.settings
     rows = _rows(settings, kind)
-    fields = list(imports.COLUMNS[kind])
+    fields = _fields(kind)
     wb = Workbook()
     ws = wb.active
     ws.title = kind

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from callcenter.errors import UserError
 from callcenter.i18n import DEFAULT_LANG, translate, translator
+from dispatch.holidays import missing_years
 from web_console.deps import (
     CsrfRejected,
     Forbidden,
@@ -47,6 +48,11 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         csrf=csrf_token(request.session),
         protocol=client_constants(),
     )
+    account = context.get("account")
+    # Administrators see, on every page, the years the holiday calendar lacks (from 1 November:
+    # next year too), until someone enters them.
+    admin = account is not None and getattr(account, "role", "") == "admin"
+    context["calendar_missing"] = missing_years(request.app.state.settings) if admin else []
     return request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code, headers={"Cache-Control": "no-store"}
     )

@@ -33,7 +33,6 @@ from callcenter.directory.models import (
     Grid,
     Jurisdiction,
     Outlet,
-    OutletArea,
     ServiceArea,
     ServiceAreaCommunity,
     ServiceNumber,
@@ -66,6 +65,8 @@ COLUMNS: dict[str, Columns] = {
         "name": ("name", "名称", "网点"),
         "kind": ("kind", "类型"),
         "community": ("community", "社区"),
+        # What an outlet serves (categories, areas) is set by the routing rules alone; a file that
+        # still fills these columns is refused (read below), never silently half-imported.
         "categories": ("categories", "服务类别"),
         "areas": ("areas", "服务片区", "片区"),
         "phone": ("phone", "电话", "联系电话"),
@@ -408,17 +409,17 @@ def _build(kind: str, f: dict[str, str], look: Lookups, settings: Settings, s: S
             name=clean_text(f["name"], 128, "name"),
             kind=kind_value,
             community_id=look.community(f["community"]).id if f["community"] else None,
-            categories=clean_text("，".join(split_list(f["categories"])), 255, "categories"),
             phone=parse_phone(settings, f["phone"], "phone"),
             phones=",".join(parse_phone(settings, p, "phones") for p in split_list(f["phones"])),
             email=f["email"],
             emails=",".join(emails),
             working_hours=clean_text(f["working_hours"], 64, "working_hours"),
         )
-        areas = [look.area(a) for a in split_list(f["areas"])]
-        s.add(outlet)
-        s.flush()
-        return [OutletArea(outlet_id=saved_id(outlet), area_id=saved_id(a)) for a in areas]
+        if f["categories"].strip() or f["areas"].strip():
+            raise RowError(
+                "categories and areas an outlet serves are routing rules (派单规则): import them there"
+            )
+        return [outlet]
     if kind == "service_numbers":
         if not is_digits(f["number"], 32):
             raise RowError("number: digits only")

@@ -22,7 +22,6 @@ from callcenter.directory.models import (
     Grid,
     Jurisdiction,
     Outlet,
-    OutletArea,
     ServiceArea,
     ServiceAreaCommunity,
     ServiceNumber,
@@ -193,24 +192,11 @@ def update_outlet(
             errors.append(f"{e!r} is not an e-mail address")
     if not form.get("phone"):
         errors.append("phone is required")
-    area_ids: list[int] | None = None
-    if "areas" in form:
-        look = imports.Lookups(s)
-        area_ids = []
-        for name in imports.split_list(form["areas"]):
-            try:
-                area_ids.append(look.area(name).id or 0)
-            except imports.RowError as exc:
-                errors.append(str(exc))
+    if form.get("categories", "").strip() or form.get("areas", "").strip():
+        # What an outlet serves is the routing rules' (one source of truth), not the outlet's.
+        errors.append("categories and areas an outlet serves are routing rules (派单规则)")
     if errors:
         return errors
-    if "categories" in form:
-        outlet.categories = "，".join(imports.split_list(form["categories"]))[:255]
-    if area_ids is not None:
-        for oa in s.exec(select(OutletArea).where(OutletArea.outlet_id == outlet.id)):
-            s.delete(oa)
-        for aid in area_ids:
-            s.add(OutletArea(outlet_id=outlet.id, area_id=aid))
     before = {"phone": outlet.phone, "phones": outlet.phones, "email": outlet.email, "emails": outlet.emails}
     outlet.phone = numbers[0] or ""
     outlet.phones = ",".join(n for n in numbers[1:] if n)

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from callcenter.database import session_scope
 from callcenter.directory.imports import ImportFileError, read_table
-from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet, OutletArea
+from callcenter.directory.models import Community, Grid, Jurisdiction, Outlet
 from callcenter.residents.imports import import_table, valid_id_number
 from callcenter.residents.models import Resident
 
@@ -63,13 +63,11 @@ def test_basic_data_chain_from_csv_and_excel(settings):
     assert r.ok
     outlets = _xlsx(
         [
-            ["名称", "类型", "社区", "服务类别", "服务片区", "电话", "短信号码", "邮箱", "工作时间"],
+            ["名称", "类型", "社区", "电话", "短信号码", "邮箱", "工作时间"],
             [
                 "十里店服务站",
                 "服务网点",
                 "十里店东社区",
-                "水电维修、居家养老",
-                "十里店片区",
                 13900000001.0,
                 "0931-8123456",
                 "a@x.cn",
@@ -88,7 +86,12 @@ def test_basic_data_chain_from_csv_and_excel(settings):
             "a@x.cn",
             "08:30-17:30",
         )
-        assert len(s.exec(select(OutletArea)).all()) == 1
+        # What it serves is routing rules: a file that still fills 服务类别 / 服务片区 is refused.
+        bad = _xlsx(
+            [["名称", "社区", "服务片区", "电话"], ["另一站", "十里店东社区", "十里店片区", "13900000002"]]
+        )
+        r = import_table(s, settings, "outlets", read_table("o.xlsx", bad))
+        assert not r.ok and "派单规则" in r.errors[0][1]
         assert s.exec(select(Community).where(Community.name == "桃林村")).one().urban is False
 
 

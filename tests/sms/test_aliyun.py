@@ -81,3 +81,21 @@ def test_bad_signature_and_bad_number(asettings, aliyun):
     with pytest.raises(ProviderError) as exc:
         AliyunProvider(asettings).send(Outgoing(1, "+86123", "x", "k", datetime.now(UTC)))
     assert exc.value.permanent
+
+
+async def test_a_message_with_its_registered_template_goes_with_its_parameters(asettings, aliyun):
+    """An administrator's template mapped to a registered Aliyun template: that code, and our
+    variables under the platform's parameter names (the text itself is not sent)."""
+    with session_scope(asettings) as s:
+        enqueue_sms(
+            s,
+            "13900000001",
+            "工单GD7，回复 签收 4321",
+            idempotency_key="t1",
+            template_code="SMS_270001",
+            template_params={"no": "GD7", "code": "4321"},
+        )
+        s.commit()
+    await OutboxWorker(asettings).run_once()
+    [sent] = aliyun.messages
+    assert sent["template"] == "SMS_270001" and sent["params"] == {"no": "GD7", "code": "4321"}

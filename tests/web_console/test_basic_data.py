@@ -228,33 +228,27 @@ def test_edit_items(db, app, web):
     assert "十里店街道办" in c.get("/admin/basic/jurisdictions").text
 
 
-def test_outlet_categories_and_areas(db, app, web):
-    from callcenter.directory.models import OutletArea
-
+def test_outlet_coverage_is_left_to_the_routing_rules(db, app, web):
+    """What an outlet serves is its routing rules (one source of truth): the outlet's form and
+    import refuse categories and areas instead of storing what routing would never read."""
     c, token = _admin(web, app)
     c.post("/admin/basic/jurisdictions/save", data={"csrf": token, "name": "十里店街道"})
     c.post(
         "/admin/basic/communities/save", data={"csrf": token, "name": "甲社区", "jurisdiction": "十里店街道"}
     )
-    for name in ("片区一", "片区二"):
-        c.post("/admin/basic/service_areas/save", data={"csrf": token, "name": name, "communities": "甲社区"})
-    c.post(
+    c.post("/admin/basic/service_areas/save", data={"csrf": token, "name": "片区一", "communities": "甲社区"})
+    r = c.post(
         "/admin/basic/outlets/save",
         data={"csrf": token, "name": "服务站", "phone": "13900000001", "areas": "片区一"},
     )
+    assert r.status_code == 422 and "派单规则" in r.text
+    assert c.post(
+        "/admin/basic/outlets/save", data={"csrf": token, "name": "服务站", "phone": "13900000001"}
+    ).status_code in (200, 303)
     with session_scope(db) as s:
         outlet = s.exec(select(Outlet)).one()
-    form = {
-        "csrf": token,
-        "id": str(outlet.id),
-        "phone": "13900000001",
-        "categories": "水电维修、家政",
-        "areas": "片区二；片区一",
-        "active": "on",
-    }
+    form = {"csrf": token, "id": str(outlet.id), "phone": "13900000001", "active": "on"}
     assert c.post("/admin/basic/outlets/save", data=form, follow_redirects=False).status_code == 303
-    assert c.post("/admin/basic/outlets/save", data={**form, "areas": "无此片区"}).status_code == 422
+    assert c.post("/admin/basic/outlets/save", data={**form, "categories": "水电维修"}).status_code == 422
     [row] = c.get("/api/basic/outlets").json()
-    assert row["categories"] == "水电维修，家政" and sorted(row["areas"].split("；")) == ["片区一", "片区二"]
-    with session_scope(db) as s:
-        assert len(s.exec(select(OutletArea)).all()) == 2
+    assert row["rules"] == 0 and "categories" not in row

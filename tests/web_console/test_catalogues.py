@@ -28,6 +28,7 @@ from callcenter.ivr.service import SCHEDULES
 from callcenter.statistics import diagnostics, exports
 from callcenter.statistics import orders as order_stats
 from callcenter.statistics import service as stats_service
+from dispatch import config_file
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
 from dispatch.transitions import ACTIONS
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
@@ -83,6 +84,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     "stats.part.": Settings.model_fields["stats_score_weights"].default,
     "stats.call.": (*exports.CALL_COLUMNS, *exports.RECORD_COLUMNS),
     "admin.phone.": values(Phone),
+    "config.part.": config_file.PARTS,
     "diag.": diagnostics.TIMINGS,
 }
 

@@ -1,0 +1,248 @@
+"""Message templates: every text the product sends by SMS is a registered template with named
+variables, and administrators may change its text and map it to a domestic provider's registered
+template (Aliyun sends only pre-registered templates; their parameters carry our variables).
+
+To add a message: ``register(Spec(name, label_key, variables, default_text))`` next to the code
+that sends it, and send it with ``render(session, name, values)``. The page lists the registry;
+a saved text is checked (only the spec's variables, no formatting tricks) and audited, and moves
+the ``templates`` stamp so the next message on any process uses it. Links are never variables
+(China's SMS gateways refuse links that are not part of the registered template).
+"""
+
+from __future__ import annotations
+
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from callcenter.audit.service import record as audit
+from callcenter.clock import utcnow
+from dispatch import stamps, texts
+from dispatch.categories import Editor
+from dispatch.errors import ConfigError
+from dispatch.models import MessageTemplate, WorkOrder
+
+STAMP = "templates"
+MAX_BODY = 1000
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    label: str  # catalogue key of its name on the page
+    variables: tuple[str, ...]
+    default: str
+    channel: str = "sms"
+
+
+REGISTRY: dict[str, Spec] = {}
+# How to fill a template's variables from an order, for the page's preview with a real order
+# (the code that sends the message registers it: ``register_values``).
+SAMPLES: dict[str, Callable[[WorkOrder], dict[str, str]]] = {}
+
+
+def register_values(name: str, values: Callable[[WorkOrder], dict[str, str]]) -> None:
+    SAMPLES[name] = values
+
+
+def register(spec: Spec) -> Spec:
+    if spec.name in REGISTRY and REGISTRY[spec.name] != spec:
+        raise ValueError(f"template {spec.name} registered twice")
+    check_body(spec.default, spec)
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def fields_of(body: str) -> list[str]:
+    """The variables a text names; a ``ConfigError`` for a broken brace or a formatting trick."""
+    try:
+        parsed = list(string.Formatter().parse(body))
+    except ValueError:
+        raise ConfigError("unbalanced braces", "template_braces") from None
+    names = []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if spec or conversion or not name.isidentifier():
+            raise ConfigError(f"only plain {{name}} variables: {name!r}", "template_variable", name=name[:32])
+        names.append(name)
+    return names
+
+
+def check_body(body: str, spec: Spec) -> str:
+    body = "".join(ch for ch in body if ch.isprintable() or ch == "\n").strip()
+    if not body or len(body) > MAX_BODY:
+        raise ConfigError(f"a text has 1 to {MAX_BODY} characters", "template_length", limit=MAX_BODY)
+    for name in fields_of(body):
+        if name not in spec.variables:
+            raise ConfigError(f"unknown variable {name}", "template_variable", name=name[:32])
+    return body
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: str
+    provider_code: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Texts:
+    rows: dict[str, MessageTemplate] = field(default_factory=dict)
+    version: int = -1
+
+
+_cache: dict[str, Texts] = {}
+_lock = threading.Lock()
+
+
+def current(session: Session) -> Texts:
+    key = str(session.get_bind().engine.url)
+    version = stamps.current(session, STAMP)
+    cached = _cache.get(key)
+    if cached is None or cached.version != version:
+        rows = {r.name: r for r in session.exec(select(MessageTemplate))}
+        for r in rows.values():
+            session.expunge(r)
+        cached = Texts(rows, version)
+        with _lock:
+            _cache[key] = cached
+    return cached
+
+
+def forget() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def effective(session: Session, name: str) -> tuple[str, str, dict[str, str]]:
+    """(body, provider code, parameter map) in force for ``name``."""
+    spec = REGISTRY[name]
+    row = current(session).rows.get(name)
+    if row is None:
+        return spec.default, "", {}
+    return row.body, row.provider_code, dict(row.param_map or {})
+
+
+def fill(body: str, values: dict[str, Any]) -> str:
+    return body.format_map({k: "" if v is None else str(v) for k, v in values.items()})
+
+
+def render(session: Session, name: str, values: dict[str, Any], body: str | None = None) -> Rendered:
+    """The text for ``values`` (every variable of the spec is given; missing ones are empty);
+    ``body``: a text under edit (the preview)."""
+    spec = REGISTRY[name]
+    current_body, code, mapping = effective(session, name)
+    full = {v: values.get(v, "") for v in spec.variables}
+    text = fill(current_body if body is None else check_body(body, spec), full)
+    params = {param: str(full.get(var, "")) for param, var in mapping.items()}
+    return Rendered(text, code, params)
+
+
+def _param_map(spec: Spec, raw: Any) -> dict[str, str]:
+    """``param=variable`` lines (or a dict): the provider's parameter names to our variables."""
+    items: list[tuple[str, str]]
+    if isinstance(raw, dict):
+        items = [(str(k), str(v)) for k, v in raw.items()]
+    else:
+        items = []
+        for line in str(raw or "").replace("；", "\n").replace(";", "\n").splitlines():
+            if line.strip():
+                param, _, var = line.partition("=")
+                items.append((param.strip(), var.strip()))
+    out: dict[str, str] = {}
+    for param, var in items[:20]:
+        if not param.isidentifier() or len(param) > 32:
+            raise ConfigError(f"not a parameter name: {param[:32]!r}", "template_param", name=param[:32])
+        if var not in spec.variables:
+            raise ConfigError(f"unknown variable {var[:32]}", "template_variable", name=var[:32])
+        out[param] = var
+    return out
+
+
+def save(session: Session, editor: Editor, name: str, data: dict[str, Any]) -> MessageTemplate:
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise ConfigError(f"no template {name[:48]!r}", "not_found")
+    body = check_body(str(data.get("body") or ""), spec)
+    code = str(data.get("provider_code") or "").strip()
+    if code and not (len(code) <= 32 and code.replace("_", "").isalnum() and code.isascii()):
+        raise ConfigError(f"not a template code: {code[:32]!r}", "template_code")
+    mapping = _param_map(spec, data.get("param_map"))
+    if code and not mapping:
+        raise ConfigError("a registered template needs its parameters mapped", "template_param", name="")
+    row = session.get(MessageTemplate, name)
+    old = {"body": row.body, "provider_code": row.provider_code, "param_map": row.param_map} if row else None
+    if row is None:
+        row = MessageTemplate(name=name, body=body)
+    row.body, row.provider_code, row.param_map = body, code, mapping
+    row.updated_at, row.updated_by = utcnow(), editor.username
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        editor.username,
+        "template.save",
+        target=f"template:{name}",
+        role=editor.role,
+        ip=editor.ip,
+        old=old or {"body": spec.default, "provider_code": "", "param_map": {}},
+        new={"body": body, "provider_code": code, "param_map": mapping},
+    )
+    stamps.bump(session, STAMP)
+    return row
+
+
+def reset(session: Session, editor: Editor, name: str) -> None:
+    """Back to the registry's default text."""
+    row = session.get(MessageTemplate, name)
+    if row is None:
+        return
+    old = {"body": row.body, "provider_code": row.provider_code, "param_map": row.param_map}
+    session.delete(row)
+    audit(
+        session,
+        editor.username,
+        "template.reset",
+        target=f"template:{name}",
+        role=editor.role,
+        ip=editor.ip,
+        old=old,
+    )
+    session.flush()
+    stamps.bump(session, STAMP)
+
+
+# --- the registry: every SMS the order domain sends ----------------------------------------------
+
+OUTLET_ORDER = register(
+    Spec(
+        "outlet_order",
+        "templates.outlet_order",
+        (
+            "signature",
+            "head",
+            "number",
+            "kind",
+            "category",
+            "urgent",
+            "summary",
+            "address",
+            "deadline",
+            "code",
+        ),
+        texts.OUTLET_SMS,
+    )
+)
+SUPERVISOR_OVERDUE = register(
+    Spec(
+        "supervisor_overdue",
+        "templates.supervisor_overdue",
+        ("signature", "number", "kind", "deadline", "status"),
+        texts.SUPERVISOR_SMS,
+    )
+)
