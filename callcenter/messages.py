@@ -246,12 +246,14 @@ class SeatStatus:
 
     ext: str
     name: str
-    state: str  # unavailable (no phone registered) > paused > talking | ringing | wrapup | available
+    # ringing | talking (a call on the seat: paused is then a note) > unavailable (no phone
+    # registered) > paused > wrapup | available
+    state: str
     paused_reason: str
     queues: list[str]
     since: float
     wrapup_until: float
-    paused: bool = False  # also while unavailable: the pause holds when a phone comes back
+    paused: bool = False  # also while a call is on the seat or no phone is registered: it holds after
 
     @property
     def topic(self) -> str:

@@ -198,11 +198,13 @@ class LiveModel:
     def seat_status(self, ext: str) -> SeatStatus:
         """The seat's one state, as the console's top bar and the wallboard show it: while a call
         rings or talks on the seat it is the pop's state (the same call, the same clock), else what
-        Asterisk says of the seat (paused with its reason, wrap-up, its phone's device state)."""
+        Asterisk says of the seat (no phone registered, paused with its reason, wrap-up, its
+        phone's device state). A pause asked for during a call is a note (``paused``, with its
+        reason) on the call's state: it takes effect when the call ends."""
         seat = self.seats[ext]
         state, since = seat.state, seat.since
         call = self.pop_for(ext)
-        if call is not None and not seat.paused:
+        if call is not None:
             if call.seat == ext and call.answered_at is not None:
                 state, since = "talking", call.answered_at
             elif ext in call.ringing:

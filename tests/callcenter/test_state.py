@@ -240,6 +240,33 @@ def test_the_seats_state_is_the_pops_while_a_call_is_on_it():
     assert m.seat_status("1001").state == "unavailable"
 
 
+def test_a_pause_asked_for_during_a_call_is_a_note_on_the_calls_state():
+    """One state, not two: paused during a call the seat stays talking (the pop's state and
+    clock) with the pause as a note and its reason; the pause shows as the state once it ends."""
+    m = LiveModel()
+    m.apply(member("1001", 1))
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    m.apply(member("1001", 6, paused=True, reason="用餐", at=1007.0))  # paused while it rings
+    s = m.seat_status("1001")
+    assert (s.state, s.since, s.paused, s.paused_reason) == ("ringing", 1006.0, True, "用餐")
+    m.apply(agent(ev.AgentConnect, "1001", 1009.0))
+    m.apply(member("1001", 2, paused=True, reason="用餐", at=1009.1))
+    view = m.seat_view("1001")
+    assert (view["state"], view["since"], view["paused"], view["paused_reason"]) == (
+        "talking",
+        1009.0,
+        True,
+        "用餐",
+    )
+    assert m.snapshot(now=1010.0)["seats"][0]["state"] == "talking"  # the wallboard agrees
+    m.apply(agent(ev.AgentComplete, "1001", 1039.0, talk_time=30))
+    effects = m.apply(ev.Hangup(**CALLER, received=1039.5))
+    assert ("seat", "1001", "") in kinds(effects)
+    s = m.seat_status("1001")
+    assert (s.state, s.paused, s.paused_reason) == ("paused", True, "用餐")
+
+
 def test_a_seat_with_no_registered_phone_is_unavailable_even_when_paused():
     m = LiveModel()
     member = {"queue": "hotline", "interface": "PJSIP/seat1001"}

@@ -22,6 +22,7 @@ from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_ton
 from hotline.demo import DEMO_PASSWORD
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, missing_part
 from tests.e2e.conftest import BROWSER_DID, BROWSER_EXT, BROWSER_EXT2, OUTSIDE_PORT
+from tests.web_console.test_visual_browser import on_screen
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -162,6 +163,11 @@ async def test_browser_seat_answers_and_audio_flows_both_ways(app, ami, phone_br
         channel = connect["DestChannel"]
         assert channel.startswith(INTERFACE + "-")
         await page.wait_for_selector('#phone[data-call="talking"]', timeout=5000)
+        # At 1366x768 the pop, the call's controls, the order form and this phone share the screen.
+        await page.set_viewport_size({"width": 1366, "height": 768})
+        await page.wait_for_selector('#pop[data-state="talking"]', timeout=5000)
+        await page.wait_for_selector("#order-panel:not([hidden])", timeout=5000)
+        assert await on_screen(page, (1366, 768)) == {}
         recorder = Recorder(ami, app.settings, channel)
         # The level meter moves with the seat's (fake) microphone; the device lists are filled.
         await page.wait_for_function(

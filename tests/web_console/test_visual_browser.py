@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from callcenter.accounts.models import Account
+from callcenter.accounts.models import Account, Phone
 from callcenter.database import session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
 from dispatch import service, transitions
 from dispatch.testing import build_world
+from web_console.access import NAV
 
 pytestmark = pytest.mark.browser
 
@@ -102,12 +103,64 @@ ARCHIVE = {
 }
 
 
-def seat_state(state: str, reason: str = "", since: float | None = None) -> dict:
+# What a seat needs during a call, each wholly inside the window (the page not scrolled).
+DURING_A_CALL = {
+    "the pop": "#pop",
+    "hang up": '#call-control [data-action="hangup"]',
+    "transfer": '#call-control [data-action="attended"]',
+    "order summary": '#order-form [name="summary"]',
+    "order outlet": '#order-form [name="outlet_id"]',
+    "save the order": "#order-save",
+    "phone": "#phone",
+    "phone's hang-up": '#phone [data-phone="hangup"]',
+    "phone's keypad": '#phone [data-field="phone-keypad"]',
+}
+
+# The browser phone's panel as phone.js shows it during a call (its buttons and keypad): here no
+# SIP call reaches it (tests/e2e/test_webrtc_browser.py has real ones), so the page shows it so.
+PHONE_TALKING = """() => {
+  const root = document.getElementById("phone");
+  root.dataset.call = "talking";
+  root.querySelector('[data-field="phone-call-state"]').textContent = window.ccI18n.t("phone.call.talking");
+  root.querySelector('[data-field="phone-caller"]').textContent = "13912345678";
+  for (const sel of ['[data-phone="hangup"]', '[data-phone="mute"]', '[data-phone="hold"]',
+                     '[data-field="phone-keypad"]']) root.querySelector(sel).hidden = false;
+}"""
+PHONE_IDLE = """() => {
+  const root = document.getElementById("phone");
+  root.dataset.call = "idle";
+  root.querySelector('[data-field="phone-call-state"]').textContent = "";
+  root.querySelector('[data-field="phone-caller"]').textContent = "";
+  for (const sel of ['[data-phone="hangup"]', '[data-phone="mute"]', '[data-phone="hold"]',
+                     '[data-field="phone-keypad"]']) root.querySelector(sel).hidden = true;
+}"""
+
+
+async def on_screen(page, size: tuple[int, int]) -> dict[str, object]:
+    """What of DURING_A_CALL is hidden or not wholly in the window: {name: its box}."""
+    assert await page.evaluate("window.scrollY") == 0
+    off: dict[str, object] = {}
+    for name, selector in DURING_A_CALL.items():
+        box = await page.locator(selector).bounding_box()
+        if (
+            box is None
+            or not await page.is_visible(selector)
+            or box["x"] < 0
+            or box["y"] < 0
+            or box["x"] + box["width"] > size[0]
+            or box["y"] + box["height"] > size[1]
+        ):
+            off[name] = box
+    return off
+
+
+def seat_state(state: str, reason: str = "", since: float | None = None, paused: bool = False) -> dict:
     return {
         "type": "state",
         "ext": "1001",
         "name": "张丽",
         "state": state,
+        "paused": paused or state == "paused",
         "paused_reason": reason,
         "queues": ["complaint", "elderly", "hotline"],
         "since": since or time.time() - 42,
@@ -119,6 +172,11 @@ def seat_state(state: str, reason: str = "", since: float | None = None) -> dict
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
 async def test_the_console_reads_at_a_glance(directory, browser, web, lang, size):
     live = directory
+    with session_scope(live.settings) as s:  # the browser phone's panel takes its room too
+        seat = s.exec(select(Account).where(Account.username == "seat1001")).one()
+        seat.phone = Phone.BROWSER
+        s.add(seat)
+        s.commit()
     page = await open_page(browser, live, web, "seat1001", "/console", lang, *size)
     await page.wait_for_selector('#conn[data-conn="online"]')
     tag = f"console-{size[0]}" if size != (1366, 768) else "console"
@@ -154,13 +212,27 @@ async def test_the_console_reads_at_a_glance(directory, browser, web, lang, size
     await page.wait_for_selector('#seat-state[data-state="talking"]', state="attached")
     assert not await page.is_visible("#seat-state")  # the pop says it: once
     assert await page.text_content("#pop [data-field=state]") == ("通话中" if zh else "On call")
-    # The pop and the call controls under it, without scrolling.
-    hangup = await page.locator('#call-control [data-action="hangup"]').bounding_box()
-    assert hangup is not None and hangup["y"] + hangup["height"] <= size[1], hangup
+    # The pop, the call's controls, the order form and the browser phone, without scrolling.
+    await page.evaluate(PHONE_TALKING)
+    await page.wait_for_selector("#order-panel:not([hidden])")
+    assert await on_screen(page, size) == {}
     assert await audit(page) == []
     await shoot(page, f"{tag}-talking", lang)
 
+    # Paused during the call: still one state (the call's), the pause a note on the pop.
+    pausing = seat_state("talking", reason="用餐", since=time.time() - 70, paused=True)
+    await live.bus.publish("seat.1001", pausing)
+    await page.wait_for_selector('#pop [data-field="pause-note"]:not([hidden])')
+    note = await page.text_content('#pop [data-field="pause-note"]')
+    assert note == ("通话后暂停：用餐" if zh else "pauses after the call: 用餐")
+    assert await page.text_content("#pop [data-field=state]") == ("通话中" if zh else "On call")
+    assert not await page.is_visible("#seat-state") and not await page.is_visible("#seat-state-reason")
+    assert await page.get_attribute("#pause-toggle", "data-paused") == "true"  # it can be taken back
+    assert await audit(page) == []
+    assert await on_screen(page, size) == {}
+
     # Paused, with its reason, after the call.
+    await page.evaluate(PHONE_IDLE)
     await live.bus.publish("seat.1001", {"type": "clear", "linkedid": "1700000000.77", "reason": "hangup"})
     await page.wait_for_selector("#pop", state="detached")
     await live.bus.publish("seat.1001", seat_state("paused", reason="用餐"))
@@ -209,7 +281,15 @@ async def test_the_wallboard_and_the_reports_read_at_a_glance(directory, browser
                 },
             },
             "seats": [
-                {**seat, "ext": "1001", "name": "张丽", "state": "talking", "calls_today": 23},
+                {
+                    **seat,
+                    "ext": "1001",
+                    "name": "张丽",
+                    "state": "talking",
+                    "paused": True,
+                    "paused_reason": "用餐",
+                    "calls_today": 23,
+                },
                 {
                     **seat,
                     "ext": "1002",
@@ -226,6 +306,13 @@ async def test_the_wallboard_and_the_reports_read_at_a_glance(directory, browser
     )
     await page.wait_for_selector('#queues tr[data-queue="hotline"]')
     assert await page.text_content('#queues tr[data-queue="hotline"] [data-field=queue]') == "综合热线"
+    # A seat paused during its call: one state (talking), the pause a note beside it.
+    talking = '#seats tr[data-ext="1001"]'
+    assert await page.get_attribute(talking, "data-state") == "talking"
+    state = await page.text_content(talking + " [data-field=state]")
+    assert state == ("通话中" if lang == "zh-CN" else "On a call")
+    reason = await page.text_content(talking + " [data-field=reason]")
+    assert reason == ("通话后暂停：用餐" if lang == "zh-CN" else "pauses after the call: 用餐")
     assert await audit(page) == []
     # The board is read across the room: its tables fit the window, nothing to scroll sideways.
     widths = await page.evaluate(
@@ -271,18 +358,10 @@ async def test_the_outlet_page_reads_at_a_glance(live, browser, web, lang):
         await page.close()
 
 
-# Every other page of the menus, as the administrator (who sees them all) opens them at 1366×768.
-PAGES = (
-    "/orders",
-    "/reports/orders",
-    "/reports/scorecard",
+# Every other page of the menus (the navigation's own table, so a new page is audited too), as the
+# administrator (who sees them all) opens them at 1366×768; /reports and the wallboard are above.
+PAGES = tuple(link.path for link in NAV if link.path not in ("/console", "/wallboard", "/reports")) + (
     "/reports/daily",
-    "/admin/messages",
-    "/admin/accounts",
-    "/admin/audit",
-    "/admin/diagnostics",
-    "/admin/basic",
-    "/admin/ivr",
 )
 
 
@@ -292,7 +371,8 @@ async def test_every_menu_page_reads_at_a_glance(directory, browser, web, lang):
     page = await open_page(browser, live, web, "admin", "/wallboard", lang)
     problems = {}
     for path in PAGES:
-        await page.goto(live.base_url + path)
+        response = await page.goto(live.base_url + path)
+        assert response is not None and response.status == 200, path
         if found := await audit(page):
             problems[path] = found
     assert problems == {}

@@ -199,6 +199,7 @@
     pop.dataset.linkedid = str(msg.linkedid);
 
     setText(pop, "state", t("state." + state));
+    showPauseNote(pop);
     setText(pop, "source", t("source." + source));
 
     var caller = setText(pop, "caller", msg.caller_display || msg.caller);
@@ -340,6 +341,15 @@
     });
   }
 
+  var pauseNote = "";
+  function pausedAfterCall(reason) {
+    return str(reason) ? t("seatstate.paused_after_call_reason", { reason: str(reason) }) : t("seatstate.paused_after_call");
+  }
+  function showPauseNote(pop) {
+    var note = setText(pop, "pause-note", pauseNote);
+    if (note) show(note, pauseNote !== "");
+  }
+
   function onState(msg) {
     if (!stateEl) return;
     stateSince = Number(msg.since) || 0;
@@ -348,10 +358,14 @@
     stateEl.dataset.state = state;
     stateEl.textContent = t("seatstate." + state);
     tickState();
-    // Unavailable means no phone of the seat is registered: say so, and what to do.
-    if (state === "unavailable") reasonEl.textContent = t("seatstate.no_phone");
-    else reasonEl.textContent = state === "paused" ? str(msg.paused_reason) : "";
+    // Unavailable means no phone of the seat is registered: say so, and what to do. A pause
+    // asked for during a call is a note on the call's state (the pop's), not a second state.
     var paused = state === "paused" || msg.paused === true;
+    pauseNote = paused && (state === "ringing" || state === "talking") ? pausedAfterCall(msg.paused_reason) : "";
+    if (state === "unavailable") reasonEl.textContent = t("seatstate.no_phone");
+    else reasonEl.textContent = state === "paused" ? str(msg.paused_reason) : pauseNote;
+    var pop = document.getElementById("pop");
+    if (pop) showPauseNote(pop);
     pauseBtn.dataset.paused = paused ? "true" : "false";
     pauseBtn.textContent = paused ? pauseBtn.dataset.labelResume : pauseBtn.dataset.labelPause;
     reasonSel.disabled = paused;

@@ -59,6 +59,7 @@
     if (!statusEl) return;
     statusEl.dataset.phone = key;
     statusEl.textContent = t("phone.status." + key);
+    statusEl.title = statusEl.textContent; // the pill may be shortened
     if (leader && channel) channel.postMessage({ type: "status", status: key, call: callState });
   }
   function showCall() {

@@ -95,6 +95,11 @@
       cell(row, String(seat.name || ""), "name");
       cell(row, t("seatstate." + state), "state");
       var why = state === "unavailable" ? t("seatstate.no_phone_short") : "";
+      if ((state === "ringing" || state === "talking") && seat.paused === true) {
+        // Paused during the call: one state (the call's), the pause a note until it ends.
+        why = seat.paused_reason ? t("seatstate.paused_after_call_reason", { reason: String(seat.paused_reason) })
+          : t("seatstate.paused_after_call");
+      }
       cell(row, state === "paused" ? String(seat.paused_reason || "") : why, "reason");
       cell(row, duration(now - seatSince(seat, now)), "since");
       cell(row, String(seat.calls_today || 0), "calls-today");
