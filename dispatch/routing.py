@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -61,6 +62,24 @@ class Entry:
         )
 
 
+def active_rule_rows(session: Session) -> Any:
+    """The active routing rules as plain rows (id, category, grid, community, area, outlet,
+    priority, validity): not ORM objects, so ten thousand rules load in a fraction of the time."""
+    return session.connection().execute(
+        sa_select(
+            col(RoutingRule.id),
+            col(RoutingRule.category_id),
+            col(RoutingRule.grid_id),
+            col(RoutingRule.community_id),
+            col(RoutingRule.area_id),
+            col(RoutingRule.outlet_id),
+            col(RoutingRule.priority),
+            col(RoutingRule.valid_from),
+            col(RoutingRule.valid_until),
+        ).where(col(RoutingRule.active) == True)  # noqa: E712
+    )
+
+
 def key_of(category: int | None, grid: int | None, community: int | None, area: int | None) -> Key:
     if grid is not None:
         return (category, "g", grid)
@@ -98,19 +117,7 @@ class RuleTable:
             if gid is not None:
                 table.community_of_grid[gid] = community_id
         inactive = set(session.exec(select(col(Outlet.id)).where(col(Outlet.active) == False)))  # noqa: E712
-        # Plain rows, not ORM objects: ten thousand rules load in a fraction of the time.
-        query = sa_select(
-            col(RoutingRule.id),
-            col(RoutingRule.category_id),
-            col(RoutingRule.grid_id),
-            col(RoutingRule.community_id),
-            col(RoutingRule.area_id),
-            col(RoutingRule.outlet_id),
-            col(RoutingRule.priority),
-            col(RoutingRule.valid_from),
-            col(RoutingRule.valid_until),
-        ).where(col(RoutingRule.active) == True)  # noqa: E712
-        for rid, cat, grid, com, area, outlet, priority, start, end in session.connection().execute(query):
+        for rid, cat, grid, com, area, outlet, priority, start, end in active_rule_rows(session):
             if outlet in inactive:
                 continue
             key = key_of(cat, grid, com, area)

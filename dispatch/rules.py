@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from callcenter.audit.service import record as audit
@@ -295,18 +294,7 @@ def never_win(session: Session, day: date) -> list[dict[str, Any]]:
     inactive_cats = set(session.exec(select(col(Category.id)).where(col(Category.active) == False)))  # noqa: E712
     by_key: dict[routing.Key, list[Any]] = {}
     out: list[dict[str, Any]] = []
-    query = sa_select(
-        col(RoutingRule.id),
-        col(RoutingRule.category_id),
-        col(RoutingRule.grid_id),
-        col(RoutingRule.community_id),
-        col(RoutingRule.area_id),
-        col(RoutingRule.outlet_id),
-        col(RoutingRule.priority),
-        col(RoutingRule.valid_from),
-        col(RoutingRule.valid_until),
-    ).where(col(RoutingRule.active) == True)  # noqa: E712
-    for r in session.connection().execute(query):  # plain rows: ten thousand rules stay quick
+    for r in routing.active_rule_rows(session):
         by_key.setdefault(routing.key_of(r.category_id, r.grid_id, r.community_id, r.area_id), []).append(r)
     for rules in by_key.values():
         rules.sort(key=lambda r: (r.priority, r.id or 0))
