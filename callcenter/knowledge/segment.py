@@ -6,7 +6,9 @@ toneless pinyin and initials of each word, so ``dibao``, ``db`` and a homophone 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from functools import lru_cache
@@ -33,12 +35,27 @@ STOPWORDS: frozenset[str] = frozenset(
 _WORD = re.compile(r"[0-9a-z]+|[\u3400-\u9fff]+")
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "callcenter"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_uid == os.getuid() and os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="callcenter-jieba-"))  # owner-only, used for this process
+
+
 def _load() -> jieba.Tokenizer:
     global _tokenizer
     with _lock:
         if _tokenizer is None:
             logging.getLogger("jieba").setLevel(logging.WARNING)
             tok = jieba.Tokenizer()
+            # jieba caches its parsed dictionary in the shared /tmp by default, where another user's
+            # file can block the write or be read in place of ours: keep it in a private directory.
+            tok.tmp_dir = str(_cache_dir())
             tok.initialize()
             for line in USER_DICT.read_text(encoding="utf-8").splitlines():
                 parts = line.split()

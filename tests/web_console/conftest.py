@@ -435,10 +435,12 @@ def stream_chunked(
     kind = headers.get("Content-Type", "")
     chunk = FORM_CHUNK if "urlencoded" in kind else b"a" * CHUNK_SIZE
     first = MULTIPART_HEAD if "multipart" in kind else b"[" if "json" in kind else b""
+    # poll, not select: a long test session may hold file descriptors above select's 1024 limit.
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
     try:
         while sent < total:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if readable:
+            if poller.poll(0):
                 break
             data = first + chunk if sent == 0 else chunk
             sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
