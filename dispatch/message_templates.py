@@ -246,3 +246,25 @@ SUPERVISOR_OVERDUE = register(
         texts.SUPERVISOR_SMS,
     )
 )
+
+# The resident's SMS. ``page`` is the resident's page as registered with the SMS platform
+# (``resident_page_url``, one fixed address from the configuration, never per-message data); a
+# domestic provider's registered template carries it as literal text, not as a parameter.
+RESIDENT_VARIABLES = ("signature", "number", "code", "page")
+RESIDENT_RECEIPT = register(
+    Spec("resident_receipt", "templates.resident_receipt", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RECEIPT)
+)
+RESIDENT_DISPATCHED = register(
+    Spec(
+        "resident_dispatched",
+        "templates.resident_dispatched",
+        RESIDENT_VARIABLES,
+        texts.RESIDENT_SMS_DISPATCHED,
+    )
+)
+RESIDENT_RESOLVED = register(
+    Spec("resident_resolved", "templates.resident_resolved", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RESOLVED)
+)
+RESIDENT_RATE_ASK = register(
+    Spec("resident_rate_ask", "templates.resident_rate_ask", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RATE_ASK)
+)

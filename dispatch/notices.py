@@ -26,7 +26,7 @@ from sqlmodel import Session
 from callcenter import phone
 from callcenter.callcontrol.callbacks import close_followup_tasks, request_followup
 from callcenter.clock import aware, local_minute, utcnow
-from callcenter.config import CHINA_TZ, Settings
+from callcenter.config import CHINA_TZ, Settings, get_settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import MailTemplates, enqueue_mail, valid_address
 from dispatch import message_templates, policies, texts
@@ -46,10 +46,11 @@ NOTICE_ACTIONS: frozenset[str] = frozenset(
 
 
 # The actions a resident hears of by SMS, and whether the resident may refuse the message.
+# Their texts are registered templates (``message_templates``), which administrators may edit.
 RESIDENT_SMS: dict[str, tuple[str, bool]] = {
-    Action.RECEIVE: (texts.RESIDENT_SMS_RECEIPT, False),
-    Action.DISPATCH: (texts.RESIDENT_SMS_DISPATCHED, True),
-    Action.RESOLVE: (texts.RESIDENT_SMS_RESOLVED, True),
+    Action.RECEIVE: ("resident_receipt", False),
+    Action.DISPATCH: ("resident_dispatched", True),
+    Action.RESOLVE: ("resident_resolved", True),
 }
 
 
@@ -186,13 +187,42 @@ def resident_number(settings: Settings, order: WorkOrder) -> str | None:
     return number if phone.is_mobile(number) else None
 
 
-def resident_sms_body(settings: Settings, template: str, order: WorkOrder) -> str:
-    return template.format(
-        signature=texts.SMS_SIGNATURE,
-        number=order.number,
-        code=order.query_code,
-        page=settings.resident_page(),
+def resident_sms_values(settings: Settings, order: WorkOrder) -> dict[str, str]:
+    """The variables of the resident's SMS templates (``resident_*``)."""
+    return {
+        "signature": texts.SMS_SIGNATURE,
+        "number": order.number,
+        "code": order.query_code,
+        "page": settings.resident_page(),
+    }
+
+
+def _sms_resident_text(
+    session: Session,
+    settings: Settings,
+    to: str,
+    name: str,
+    order: WorkOrder,
+    key: str,
+    optional: bool,
+) -> bool:
+    text = message_templates.render(session, name, resident_sms_values(settings, order))
+    enqueue = enqueue_optional_sms if optional else enqueue_sms
+    sent = enqueue(
+        session,
+        to=to,
+        body=text.body,
+        idempotency_key=key,
+        order_id=order.id,
+        settings=settings,
+        template_code=text.provider_code,
+        template_params=text.params,
     )
+    return sent is not None
+
+
+for _name in ("resident_receipt", "resident_dispatched", "resident_resolved", "resident_rate_ask"):
+    message_templates.register_values(_name, lambda order: resident_sms_values(get_settings(), order))
 
 
 def _sms_resident(
@@ -201,11 +231,10 @@ def _sms_resident(
     number = resident_number(settings, order)
     if number is None or not order.query_code:
         return
-    template, optional = RESIDENT_SMS[action]
-    body = resident_sms_body(settings, template, order)
-    key = f"order:{order.id}:{hist.id}:resident"
-    enqueue = enqueue_optional_sms if optional else enqueue_sms
-    enqueue(session, to=number, body=body, idempotency_key=key, order_id=order.id, settings=settings)
+    name, optional = RESIDENT_SMS[action]
+    _sms_resident_text(
+        session, settings, number, name, order, f"order:{order.id}:{hist.id}:resident", optional
+    )
 
 
 def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) -> bool:
@@ -214,12 +243,8 @@ def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) ->
     number = resident_number(settings, order)
     if number is None:
         return False
-    body = resident_sms_body(settings, texts.RESIDENT_SMS_RATE_ASK, order)
     key = f"order:{order.id}:rate-ask:{order.reopen_count}"
-    sent = enqueue_optional_sms(
-        session, to=number, body=body, idempotency_key=key, order_id=order.id, settings=settings
-    )
-    return sent is not None
+    return _sms_resident_text(session, settings, number, "resident_rate_ask", order, key, optional=True)
 
 
 def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, hist: OrderHistory) -> None:
