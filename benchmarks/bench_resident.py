@@ -36,7 +36,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import fresh_data_dir, log, on_stack, percentile  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    PORT_OFFSET,
+    dataset_dir,
+    fresh_data_dir,
+    log,
+    on_stack,
+    percentile,
+    ports,
+)
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
 
@@ -46,24 +54,25 @@ RING_CALLS = int(os.environ.get("BENCH_RESIDENT_CALLS", "20"))
 MISSED = int(os.environ.get("BENCH_RESIDENT_MISSED", "40"))
 SIM_RUNS = int(os.environ.get("BENCH_RESIDENT_SIM_RUNS", "20"))
 CACHE = ROOT / "benchmarks" / ".cache"
-UAS_PORT = 21081
-PORTS = {
-    "ami_port": 21038,
-    "sip_port": 21060,
-    "agi_port": 21573,
-    "web_port": 21080,
-    "rtp_start": 16000,
-    "rtp_end": 16999,
-    "doctor_sip_port": 21099,
-    "asterisk_http_port": 21088,
-}
+UAS_PORT = 21081 + PORT_OFFSET
+PORTS = ports(
+    ami_port=21038,
+    sip_port=21060,
+    agi_port=21573,
+    web_port=21080,
+    rtp_start=16000,
+    rtp_end=16999,
+    doctor_sip_port=21099,
+    asterisk_http_port=21088,
+)
 
 
 # --- the resident's page with ORDERS orders ------------------------------------------------
 
 
 def page_settings() -> Settings:
-    folder = CACHE / f"resident-{ORDERS}"
+    # Named by the code that makes it (this script, the migrations): a new schema, a new data set.
+    folder = dataset_dir("resident", ORDERS)
     settings = set_settings(Settings(data_dir=folder, _env_file=None, session_secret="b" * 40))
     migrate(settings)
     ready = folder / "ready"

@@ -70,12 +70,17 @@ def fresh_data_dir(settings, cache: Path) -> None:
     import json
 
     from asterisk_conf import process
+    from callcenter.config import SECRET_KEYS
     from callcenter.database import migrate
 
     process.stop(settings)  # a previous run that died before its teardown
     shutil.rmtree(cache, ignore_errors=True)
     settings.data_dir.mkdir(parents=True)
     migrate(settings)
+    # Secrets the settings read from the removed folder would not be written again, and the app
+    # (another process) would make new ones that Asterisk's config does not know: new ones here.
+    for key in SECRET_KEYS:
+        setattr(settings, key, "")
     settings.load_secrets()
     (settings.data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
 

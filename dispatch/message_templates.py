@@ -331,41 +331,29 @@ SUPERVISOR_OVERDUE = register(
     )
 )
 
-
-# Residents' SMS. {page} is the resident's page from the settings, the same address in every
-# message (a provider's registered template carries it as fixed text); never an order's link.
+# The resident's SMS. ``page`` is the resident's page as registered with the SMS platform
+# (``resident_page_url``, one fixed address from the configuration, never per-message data); a
+# domestic provider's registered template carries it as literal text, not as a parameter.
+RESIDENT_VARIABLES = ("signature", "number", "code", "page")
 RESIDENT_RECEIPT = register(
-    Spec(
-        "resident_receipt",
-        "templates.resident_receipt",
-        ("signature", "number", "code", "page"),
-        texts.RESIDENT_SMS_RECEIPT,
-    )
+    Spec("resident_receipt", "templates.resident_receipt", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RECEIPT)
 )
 RESIDENT_DISPATCHED = register(
     Spec(
         "resident_dispatched",
         "templates.resident_dispatched",
-        ("signature", "number", "page"),
+        RESIDENT_VARIABLES,
         texts.RESIDENT_SMS_DISPATCHED,
     )
 )
 RESIDENT_RESOLVED = register(
-    Spec(
-        "resident_resolved",
-        "templates.resident_resolved",
-        ("signature", "number", "page"),
-        texts.RESIDENT_SMS_RESOLVED,
-    )
+    Spec("resident_resolved", "templates.resident_resolved", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RESOLVED)
 )
 RESIDENT_RATE_ASK = register(
-    Spec(
-        "resident_rate_ask",
-        "templates.resident_rate_ask",
-        ("signature", "number"),
-        texts.RESIDENT_SMS_RATE_ASK,
-    )
+    Spec("resident_rate_ask", "templates.resident_rate_ask", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RATE_ASK)
 )
+
+
 # The answers to a resident's SMS (a rating 1-5, TD).
 RESIDENT_REPLY_RATED = register(
     Spec(

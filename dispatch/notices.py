@@ -25,7 +25,7 @@ from sqlmodel import Session
 from callcenter import phone
 from callcenter.callcontrol.callbacks import close_followup_tasks, request_followup
 from callcenter.clock import aware, local_minute, utcnow
-from callcenter.config import CHINA_TZ, Settings
+from callcenter.config import CHINA_TZ, Settings, get_settings
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import enqueue_mail, valid_address
 from dispatch import message_templates, operations, policies, texts
@@ -43,6 +43,7 @@ NOTICE_ACTIONS: frozenset[str] = frozenset(
 
 
 # The actions a resident hears of by SMS, and whether the resident may refuse the message.
+# Their texts are registered templates (``message_templates``), which administrators may edit.
 RESIDENT_SMS: dict[str, tuple[str, bool]] = {
     Action.RECEIVE: ("resident_receipt", False),
     Action.DISPATCH: ("resident_dispatched", True),
@@ -153,18 +154,23 @@ def _sms(
     text: message_templates.Rendered,
     key: str,
     order: WorkOrder,
-) -> None:
-    if to:
-        enqueue_sms(
-            session,
-            to=to,
-            body=text.body,
-            idempotency_key=key,
-            order_id=order.id,
-            settings=settings,
-            template_code=text.provider_code,
-            template_params=text.params,
-        )
+    optional: bool = False,
+) -> bool:
+    """Queue the SMS; an optional one (a progress notice) not to a number that replied TD."""
+    if not to:
+        return False
+    enqueue = enqueue_optional_sms if optional else enqueue_sms
+    sent = enqueue(
+        session,
+        to=to,
+        body=text.body,
+        idempotency_key=key,
+        order_id=order.id,
+        settings=settings,
+        template_code=text.provider_code,
+        template_params=text.params,
+    )
+    return sent is not None
 
 
 def _sms_outlet(
@@ -184,12 +190,17 @@ def resident_number(settings: Settings, order: WorkOrder) -> str | None:
 
 
 def resident_sms_values(settings: Settings, order: WorkOrder) -> dict[str, str]:
+    """The variables of the resident's SMS templates (``resident_*``)."""
     return {
         "signature": texts.SMS_SIGNATURE,
         "number": order.number,
-        "code": order.query_code or "",
+        "code": order.query_code,
         "page": settings.resident_page(),
     }
+
+
+for _name in ("resident_receipt", "resident_dispatched", "resident_resolved", "resident_rate_ask"):
+    message_templates.register_values(_name, lambda _s, order: resident_sms_values(get_settings(), order))
 
 
 def _sms_resident(
@@ -200,13 +211,7 @@ def _sms_resident(
         return
     name, optional = RESIDENT_SMS[action]
     text = message_templates.render(session, name, resident_sms_values(settings, order))
-    key = f"order:{order.id}:{hist.id}:resident"
-    if optional:  # progress notices: not to a number that replied TD
-        enqueue_optional_sms(
-            session, to=number, body=text.body, idempotency_key=key, order_id=order.id, settings=settings
-        )
-    else:
-        _sms(session, settings, number, text, key, order)
+    _sms(session, settings, number, text, f"order:{order.id}:{hist.id}:resident", order, optional)
 
 
 def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) -> bool:
@@ -215,12 +220,9 @@ def ask_rating_by_sms(session: Session, settings: Settings, order: WorkOrder) ->
     number = resident_number(settings, order)
     if number is None:
         return False
-    text = message_templates.render(session, "resident_rate_ask", resident_sms_values(settings, order))
     key = f"order:{order.id}:rate-ask:{order.reopen_count}"
-    sent = enqueue_optional_sms(
-        session, to=number, body=text.body, idempotency_key=key, order_id=order.id, settings=settings
-    )
-    return sent is not None
+    text = message_templates.render(session, "resident_rate_ask", resident_sms_values(settings, order))
+    return _sms(session, settings, number, text, key, order, optional=True)
 
 
 def _sms_supervisors(session: Session, settings: Settings, order: WorkOrder, hist: OrderHistory) -> None:

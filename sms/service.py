@@ -65,6 +65,8 @@ def enqueue_optional_sms(
     idempotency_key: str,
     order_id: int | None = None,
     settings: Settings | None = None,
+    template_code: str = "",
+    template_params: dict[str, str] | None = None,
 ) -> SmsMessage | None:
     """A message the recipient may refuse (progress notices, rating requests): None when the
     number replied TD / 退订; otherwise as ``enqueue_sms``."""
@@ -73,7 +75,14 @@ def enqueue_optional_sms(
     if number is not None and opted_out(session, number):
         return None
     return enqueue_sms(
-        session, to, body, idempotency_key=idempotency_key, order_id=order_id, settings=settings
+        session,
+        to,
+        body,
+        idempotency_key=idempotency_key,
+        order_id=order_id,
+        settings=settings,
+        template_code=template_code,
+        template_params=template_params,
     )
 
 

@@ -12,8 +12,9 @@ from sqlmodel import select
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.messages import FollowUpResult
+from dispatch import message_templates, transitions
 from dispatch import service as dispatch
-from dispatch import transitions
+from dispatch.categories import Editor
 from dispatch.followups import apply_result
 from dispatch.models import OrderHistory, Status, WorkOrder
 from sms.models import SmsOptOut
@@ -80,6 +81,30 @@ async def test_receipt_and_progress_notices(twilio, world, msettings):
     _order(msettings, LANDLINE, world.outlet, ("派单",))
     await _drain(msettings)
     assert twilio.to(LANDLINE) == []
+
+
+async def test_an_administrators_text_is_what_the_resident_receives(twilio, world, msettings):
+    with session_scope(msettings) as s:
+        message_templates.save(
+            s,
+            Editor("admin", "admin"),
+            "resident_receipt",
+            {"body": "{signature}已收到，单号{number}，查询码{code}，进度请看{page}"},
+        )
+        s.commit()
+    try:
+        order_id = _order(msettings, RESIDENT, world.outlet)
+        await _drain(msettings)
+        order = _get(order_id)
+        [receipt] = [m.body for m in twilio.to(RESIDENT) if order.number in m.body]
+        assert (
+            f"已收到，单号{order.number}，查询码{order.query_code}，进度请看{msettings.resident_page()}"
+            in receipt
+        )
+    finally:
+        with session_scope(msettings) as s:
+            message_templates.reset(s, Editor("admin", "admin"), "resident_receipt")
+            s.commit()
 
 
 async def test_rating_by_reply_becomes_the_follow_up(twilio, world, msettings, live_app):
