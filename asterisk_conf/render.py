@@ -125,7 +125,24 @@ class SeatConf:
     realm: str
     password: str = ""
     contact: str = ""
-    browser: bool = False  # the console's WebRTC phone (Phone.BROWSER), not a desk phone
+    browser: bool = False  # the endpoint is the console's WebRTC phone (Phone.BROWSER)
+    # With both kinds of phone (Phone.BOTH): the browser's own WebRTC endpoint, next to the desk
+    # phones' ``endpoint``; it signs in with the same digest (its auth's user name is ``endpoint``).
+    web_endpoint: str = ""
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every endpoint of the seat: its phones all ring for a call (cc-ring-seat)."""
+        return [self.endpoint, self.web_endpoint] if self.web_endpoint else [self.endpoint]
+
+    @property
+    def interface(self) -> str:
+        """The seat as a queue member (see ``ids.seat_interface``)."""
+        return ids.seat_interface(self.extension)
+
+    @property
+    def state_interface(self) -> str:
+        return ids.seat_state_interface(self.extension)
 
 
 @dataclass
@@ -133,6 +150,7 @@ class MemberConf:
     interface: str
     penalty: int
     name: str
+    state_interface: str = ""
 
 
 @dataclass
@@ -202,13 +220,14 @@ def load_data(session: Session) -> DialplanData:
             digest, realm = "", ""
         seats[saved_id(a)] = SeatConf(
             extension=ext,
-            endpoint=f"seat{ext}",
+            endpoint=f"{ids.DESK_ENDPOINT_PREFIX}{ext}",
             name=clean_name(a.display_name, fallback=clean_name(a.username, fallback=ext)),
             digest=digest,
             realm=realm,
             password="" if digest else secrets.token_urlsafe(24),
             contact=conf_value(contact),
             browser=a.phone == Phone.BROWSER,
+            web_endpoint=f"{ids.BROWSER_ENDPOINT_PREFIX}{ext}" if a.phone == Phone.BOTH else "",
         )
 
     for m in session.exec(select(QueueMembership).order_by(col(QueueMembership.id))).all():
@@ -216,11 +235,14 @@ def load_data(session: Session) -> DialplanData:
         queue = queues.get(m.queue_name)
         if seat is None or queue is None:
             continue
-        if any(x.interface == f"PJSIP/{seat.endpoint}" for x in queue.members):
+        if any(x.interface == seat.interface for x in queue.members):
             continue
         queue.members.append(
             MemberConf(
-                interface=f"PJSIP/{seat.endpoint}", penalty=max(0, int(m.penalty or 0)), name=seat.name
+                interface=seat.interface,
+                penalty=max(0, int(m.penalty or 0)),
+                name=seat.name,
+                state_interface=seat.state_interface,
             )
         )
 
@@ -295,7 +317,8 @@ def sip_context(settings: Settings, instance: Path) -> dict:
 
 
 def install_tls_files(settings: Settings, instance_dir: Path) -> None:
-    """Copy the TLS certificate and key where Asterisk reads them (key mode 0600); remove them
+    """Copy the TLS certificate and key where Asterisk reads them (the key readable by Asterisk's
+    group only: the group of the instance's ``lib``, see ``process.own_instance``); remove them
     when TLS is off."""
     target = instance_dir / TLS_DIR
     files = settings.sip_tls_files()
@@ -304,10 +327,15 @@ def install_tls_files(settings: Settings, instance_dir: Path) -> None:
             shutil.rmtree(target)
         return
     target.mkdir(parents=True, exist_ok=True)
-    os.chmod(target, 0o700)
+    os.chmod(target, 0o750)
     cert, key = files
     _write(target / "sip.crt", cert.read_text(), 0o644)
-    _write(target / "sip.key", key.read_text(), 0o600)
+    _write(target / "sip.key", key.read_text(), 0o640)
+    gid = target.parent.stat().st_gid
+    if os.geteuid() == 0 and gid != os.getegid():
+        # Asterisk runs as its own user (a TLS certificate set after it started included).
+        for path in (target, target / "sip.crt", target / "sip.key"):
+            os.chown(path, -1, gid)
 
 
 def _loopback_for(host: str) -> str:
@@ -363,6 +391,7 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "dids": data.dids,
         "queues": data.queues,
         "seats": data.seats,
+        "seat_ring_context": ids.SEAT_RING_CONTEXT,
         # Outbound lines, callback key, FastAGI base
         **callcontrol_context(settings),
         "supervisor_phones": data.supervisor_phones,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from callcenter import ids
-from callcenter.accounts.models import Account, Phone
+from callcenter.accounts.models import Account
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
 from callcenter.messages import SeatCommand
@@ -182,7 +182,7 @@ def console(request: Request, account: CurrentAccount, settings: SettingsDep) ->
         "console.html",
         account=account,
         extension=ext,
-        browser_phone=bool(ext) and account.phone == Phone.BROWSER,
+        browser_phone=bool(ext) and account.browser_endpoint is not None,
         pause_reasons=settings.pause_reasons,
         js_strings=js_catalogue(lang),
     )

@@ -31,7 +31,7 @@ _NUMBER = re.compile(r"[0-9]{1,20}")
 _VARIABLE = re.compile(r"[A-Z_]{1,32}")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
 _QUEUE_LOG_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
-_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
+_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}(/n)?")
 _QUEUE_LOG_EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
 SPY_OPTIONS = {"listen": "", "whisper": "w", "barge": "B"}
 
@@ -181,8 +181,8 @@ def queue_add(queue: str, ext: str, member_name: str) -> Action | None:
         "QueueAdd",
         as_list=False,
         Queue=queue,
-        Interface=f"PJSIP/seat{ext}",
-        StateInterface=f"PJSIP/seat{ext}",
+        Interface=ids.seat_interface(ext),
+        StateInterface=ids.seat_state_interface(ext),
         MemberName=member_name,
         Penalty="0",
     )
@@ -191,14 +191,14 @@ def queue_add(queue: str, ext: str, member_name: str) -> Action | None:
 def queue_remove(queue: str, ext: str) -> Action | None:
     if not ids.QUEUE.fullmatch(queue) or not ids.EXTENSION.fullmatch(ext):
         return None
-    return _action("QueueRemove", as_list=False, Queue=queue, Interface=f"PJSIP/seat{ext}")
+    return _action("QueueRemove", as_list=False, Queue=queue, Interface=ids.seat_interface(ext))
 
 
 def queue_pause(ext: str, paused: bool, reason: str = "") -> Action | None:
     """Pause (with a reason) or unpause a seat in every queue it is in."""
     if not ids.EXTENSION.fullmatch(ext) or not _text(reason):
         return None
-    headers = {"Interface": f"PJSIP/seat{ext}", "Paused": "true" if paused else "false"}
+    headers = {"Interface": ids.seat_interface(ext), "Paused": "true" if paused else "false"}
     if paused:
         headers["Reason"] = reason
     return _action("QueuePause", as_list=False, **headers)

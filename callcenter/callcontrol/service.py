@@ -89,7 +89,7 @@ def seat_call(model: LiveModel, ext: str, linkedid: str) -> LiveCall:
     call = model.calls.get(linkedid)
     if call is None or call.seat != ext or call.talk_end is not None or call.answered_at is None:
         raise Refused("not your call")
-    if not _CHANNEL.fullmatch(call.seat_channel or ""):
+    if not _CHANNEL.fullmatch(model.seat_channel(call)):
         raise Refused("the seat's channel is not known")
     return call
 
@@ -290,7 +290,7 @@ class CallControl(TopicWorker):
         call = self.model.calls.get(seat.linkedid) if seat and seat.linkedid else None
         if call is None or call.seat != target_ext or call.talk_end is not None:
             raise Refused("the seat is not on a call")
-        if not _CHANNEL.fullmatch(call.seat_channel or ""):
+        if not _CHANNEL.fullmatch(self.model.seat_channel(call)):
             raise Refused("the seat's channel is not known")
         result["linkedid"] = call.linkedid
         return actions.chanspy(ext, call.seat_channel, mode, caller_id=target_ext)

@@ -191,13 +191,17 @@ async def test_queue_login_and_logout(control):
     assert ami.sent[-1] == {
         "Action": "QueueAdd",
         "Queue": "helpdesk",
-        "Interface": "PJSIP/seat1001",
-        "StateInterface": "PJSIP/seat1001",
+        "Interface": "Local/1001@cc-ring-seat/n",
+        "StateInterface": "hint:1001@cc-ring-seat",
         "MemberName": "座席1001",
         "Penalty": "0",
     }
     assert (await cc.run({"action": "queue_logout", "ext": "1001", "queue": "helpdesk"}))["ok"]
-    assert ami.sent[-1] == {"Action": "QueueRemove", "Queue": "helpdesk", "Interface": "PJSIP/seat1001"}
+    assert ami.sent[-1] == {
+        "Action": "QueueRemove",
+        "Queue": "helpdesk",
+        "Interface": "Local/1001@cc-ring-seat/n",
+    }
     assert (await cc.run({"action": "queue_login", "ext": "1001", "queue": "other"}))[
         "error"
     ] == "no such queue"

@@ -116,7 +116,12 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
     page = await login_page(browser, app, "seat1001")
     await page.wait_for_selector('#my-queues:text("hotline 等待 0")', timeout=5000)
     await ami.manager.send_action(
-        {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "整理工单"},
+        {
+            "Action": "QueuePause",
+            "Interface": "Local/1001@cc-ring-seat/n",
+            "Paused": "true",
+            "Reason": "整理工单",
+        },
         as_list=False,
     )
     await page.wait_for_selector('#seat-state[data-state="paused"]', timeout=3000)
@@ -125,7 +130,8 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
         call = asyncio.create_task(place_call(app.settings, did="96345", caller="13919310001", hold_ms=9000))
         await page.wait_for_selector('#my-queues:text("hotline 等待 1")', timeout=10000)
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}, as_list=False
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/n", "Paused": "false"},
+            as_list=False,
         )
         await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)
         assert (await call).ok
