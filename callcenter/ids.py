@@ -26,10 +26,10 @@ DESK_ENDPOINT_PREFIX = "seat"
 BROWSER_ENDPOINT_PREFIX = "web"
 _ENDPOINT = f"PJSIP/(?:{DESK_ENDPOINT_PREFIX}|{BROWSER_ENDPOINT_PREFIX})([0-9]{{2,8}})"
 # An interface or channel of a seat: PJSIP/seat1001, PJSIP/web1001-0000002a (a phone's channel),
-# Local/1001@cc-ring-seat/n (the queue member), Local/1001@cc-ring-seat-0000001;1, hint:1001@...
+# Local/1001@cc-ring-seat/nm (the queue member), Local/1001@cc-ring-seat-0000001;1, hint:1001@...
 _SEAT_REF = re.compile(
     rf"{_ENDPOINT}(?:-[0-9a-fA-F]{{1,16}})?"
-    rf"|Local/([0-9]{{2,8}})@{SEAT_RING_CONTEXT}(?:/n|-[0-9a-fA-F]{{1,16}};[12])?"
+    rf"|Local/([0-9]{{2,8}})@{SEAT_RING_CONTEXT}(?:/nm?|-[0-9a-fA-F]{{1,16}};[12])?"
     rf"|hint:([0-9]{{2,8}})@{SEAT_RING_CONTEXT}"
 )
 _SEAT_PHONE_CHANNEL = re.compile(rf"{_ENDPOINT}-[0-9a-fA-F]{{1,16}}")
@@ -48,9 +48,10 @@ def is_call_id(value: object) -> bool:
 
 
 def seat_interface(ext: str) -> str:
-    """A seat's queue member interface (``/n``: the Local channel stays, so the queue's call and
-    the seat's phone channel keep their names for the whole call)."""
-    return f"Local/{ext}@{SEAT_RING_CONTEXT}/n"
+    """A seat's queue member interface. ``n``: the Local channel stays, so the queue's call and
+    the seat's phone channel keep their names for the whole call; ``m``: a phone's hold passes
+    through to the caller's channel, which plays the music on hold itself."""
+    return f"Local/{ext}@{SEAT_RING_CONTEXT}/nm"
 
 
 def seat_state_interface(ext: str) -> str:

@@ -31,7 +31,7 @@ _NUMBER = re.compile(r"[0-9]{1,20}")
 _VARIABLE = re.compile(r"[A-Z_]{1,32}")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
 _QUEUE_LOG_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
-_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}(/n)?")
+_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}(/[a-z]{1,3})?")
 _QUEUE_LOG_EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
 SPY_OPTIONS = {"listen": "", "whisper": "w", "barge": "B"}
 

@@ -30,7 +30,7 @@ def ivr_choice_of(event: ev.ChannelEvent) -> str:
 
 
 def seat_of(interface_or_channel: str) -> str | None:
-    """The seat's extension from its queue member interface (``Local/1001@cc-ring-seat/n``), an
+    """The seat's extension from its queue member interface (``Local/1001@cc-ring-seat/nm``), an
     endpoint (``PJSIP/seat1001``) or a channel (``PJSIP/web1001-0000002a``, ``Local/...;1``)."""
     return ids.seat_of(interface_or_channel)
 

@@ -231,7 +231,7 @@ def test_hostile_names_cannot_break_the_config(tmp_path, fake_system_install):
     fields = members[0].split("=>", 1)[1].split(",")
     assert (
         len(fields) == 4
-        and fields[0].strip() == "Local/1001@cc-ring-seat/n"
+        and fields[0].strip() == "Local/1001@cc-ring-seat/nm"
         and fields[3] == "hint:1001@cc-ring-seat"
     )
     assert fields[2].startswith("Evil x b general secret=1 member")
@@ -325,7 +325,7 @@ def test_queues_conf(tmp_path, fake_system_install):
         "leavewhenempty = no",
         "ringinuse = no",
         "announce-frequency = 0",
-        "member => Local/1001@cc-ring-seat/n,0,甲,hint:1001@cc-ring-seat",
+        "member => Local/1001@cc-ring-seat/nm,0,甲,hint:1001@cc-ring-seat",
     ):
         assert line in hotline
     assert "strategy = rrmemory" in text.split("[odd]", 1)[1]

@@ -191,7 +191,7 @@ async def test_queue_login_and_logout(control):
     assert ami.sent[-1] == {
         "Action": "QueueAdd",
         "Queue": "helpdesk",
-        "Interface": "Local/1001@cc-ring-seat/n",
+        "Interface": "Local/1001@cc-ring-seat/nm",
         "StateInterface": "hint:1001@cc-ring-seat",
         "MemberName": "座席1001",
         "Penalty": "0",
@@ -200,7 +200,7 @@ async def test_queue_login_and_logout(control):
     assert ami.sent[-1] == {
         "Action": "QueueRemove",
         "Queue": "helpdesk",
-        "Interface": "Local/1001@cc-ring-seat/n",
+        "Interface": "Local/1001@cc-ring-seat/nm",
     }
     assert (await cc.run({"action": "queue_login", "ext": "1001", "queue": "other"}))[
         "error"

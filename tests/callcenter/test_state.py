@@ -53,7 +53,7 @@ def test_seat_of():
     assert seat_of("PJSIP/carrier-00000001") is None
     assert seat_of("SIP/seat1001") is None
     # The queue member, its Local channels, the hint, and a seat's browser endpoint with desk phones
-    assert seat_of("Local/1001@cc-ring-seat/n") == "1001"
+    assert seat_of("Local/1001@cc-ring-seat/nm") == "1001"
     assert seat_of("Local/1001@cc-ring-seat-0000001f;1") == "1001"
     assert seat_of("hint:1001@cc-ring-seat") == "1001"
     assert seat_of("PJSIP/web1001-0000002b") == "1001"
@@ -66,7 +66,7 @@ def test_a_seat_rung_through_its_local_member_knows_the_phone_that_answered():
     hung up when it did), never on the Local leg."""
     m = LiveModel()
     start_call(m)
-    local = {"interface": "Local/1001@cc-ring-seat/n", "dest_channel": "Local/1001@cc-ring-seat-00000001;1"}
+    local = {"interface": "Local/1001@cc-ring-seat/nm", "dest_channel": "Local/1001@cc-ring-seat-00000001;1"}
     called = ev.AgentCalled(**CALLER, queue="hotline", **local, received=1006.0)
     assert kinds(m.apply(called)) == [("pop", "1001", "")]
     legs = {"100.5": "PJSIP/seat1001-00000005", "100.6": "PJSIP/web1001-00000006"}

@@ -33,7 +33,7 @@ async def test_new_and_disabled_seats_reach_asterisk_without_dropping_a_call(app
     token = re.search(r'name="csrf" value="([^"]+)"', (await admin.get("/admin/accounts")).text).group(1)
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=9000))
-        await ami.wait_for("AgentConnect", Interface="Local/1001@cc-ring-seat/n")
+        await ami.wait_for("AgentConnect", Interface="Local/1001@cc-ring-seat/nm")
         r = await admin.post(
             "/admin/accounts",
             data={
@@ -50,7 +50,7 @@ async def test_new_and_disabled_seats_reach_asterisk_without_dropping_a_call(app
         members = await asyncio.to_thread(process.cli_command, settings, "queue show hotline")
         assert "seat1005" in members
         # The call that was up during the reload ends normally, answered, with its full talk time.
-        done = await ami.wait_for("AgentComplete", Interface="Local/1001@cc-ring-seat/n", timeout=20)
+        done = await ami.wait_for("AgentComplete", Interface="Local/1001@cc-ring-seat/nm", timeout=20)
         assert int(done["TalkTime"]) >= 6 and done["Reason"] == "caller"
         assert (await call).ok
     seat_id = re.search(

@@ -78,7 +78,7 @@ async def answered_call(ami, n_before: int, timeout: float = 30) -> dict:
     """The next AgentConnect (after ``n_before`` of them) for seat 1001."""
 
     def pred(e):
-        return e.get("Event") == "AgentConnect" and e.get("Interface") == "Local/1001@cc-ring-seat/n"
+        return e.get("Event") == "AgentConnect" and e.get("Interface") == "Local/1001@cc-ring-seat/nm"
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -93,7 +93,7 @@ def connects(ami) -> int:
     return sum(
         1
         for e in ami.events
-        if e.get("Event") == "AgentConnect" and e.get("Interface") == "Local/1001@cc-ring-seat/n"
+        if e.get("Event") == "AgentConnect" and e.get("Interface") == "Local/1001@cc-ring-seat/nm"
     )
 
 
@@ -372,7 +372,7 @@ async def test_queue_login_and_logout_survive_an_app_restart(phones, app, ami):
     assert "helpdesk" in state["queues"] and "hotline" in state["queues"]
     r = await client.post("/api/seat/queues", json={"queue": "helpdesk", "login": False})
     assert r.status_code == 202
-    await ami.wait_for("QueueMemberRemoved", Queue="helpdesk", Interface="Local/1001@cc-ring-seat/n")
+    await ami.wait_for("QueueMemberRemoved", Queue="helpdesk", Interface="Local/1001@cc-ring-seat/nm")
     state, _ = await next_message(
         ws, lambda m: m.get("type") == "state" and "helpdesk" not in m.get("queues", [])
     )

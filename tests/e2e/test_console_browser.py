@@ -118,7 +118,7 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
     await ami.manager.send_action(
         {
             "Action": "QueuePause",
-            "Interface": "Local/1001@cc-ring-seat/n",
+            "Interface": "Local/1001@cc-ring-seat/nm",
             "Paused": "true",
             "Reason": "整理工单",
         },
@@ -130,7 +130,7 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
         call = asyncio.create_task(place_call(app.settings, did="96345", caller="13919310001", hold_ms=9000))
         await page.wait_for_selector('#my-queues:text("hotline 等待 1")', timeout=10000)
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/n", "Paused": "false"},
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"},
             as_list=False,
         )
         await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)

@@ -231,7 +231,7 @@ async def test_baresip_registers_and_answers_a_queue_call_with_audio_both_ways(
         contact = re.search(r"^ contact +: (\S+)", out, flags=re.M).group(1).lower()
         assert ("transport=tcp" in contact) == (transport == "tcp"), contact
         await ami.wait_for(
-            "QueueMemberStatus", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/n", Status="1"
+            "QueueMemberStatus", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/nm", Status="1"
         )
         await next_message(
             console, lambda m: m.get("type") == "state" and m.get("ext") == EXT and m["state"] == "available"
@@ -243,7 +243,7 @@ async def test_baresip_registers_and_answers_a_queue_call_with_audio_both_ways(
             place_call(settings, did=DID, caller=caller, hold_ms=9000, audio=tones["resident"])
         )
         connect = await ami.wait_for(
-            "AgentConnect", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/n", timeout=30
+            "AgentConnect", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/nm", timeout=30
         )
         seat_channel = connect["DestChannel"]
         base = f"desk-{transport}-{connect['DestUniqueid']}"
@@ -381,7 +381,7 @@ async def test_a_queue_call_rings_every_registered_phone_of_the_seat(desk_seat, 
         call = asyncio.create_task(
             place_call(settings, did=DID, caller="13919310023", hold_ms=9000, audio=tones["resident"])
         )
-        await ami.wait_for("AgentConnect", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/n", timeout=30)
+        await ami.wait_for("AgentConnect", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/nm", timeout=30)
         answered = await ami.wait_for(
             lambda e: (
                 e.get("Event") == "DialEnd"

@@ -174,7 +174,12 @@ async def test_priority_caller_overtakes_a_waiting_caller(ivr_app, ami):
     settings = ivr_app.settings
     normal = "17009310004"
     await ami.manager.send_action(
-        {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/n", "Paused": "true", "Reason": "test"}
+        {
+            "Action": "QueuePause",
+            "Interface": "Local/1001@cc-ring-seat/nm",
+            "Paused": "true",
+            "Reason": "test",
+        }
     )
     try:
         with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=1500):
@@ -186,7 +191,7 @@ async def test_priority_caller_overtakes_a_waiting_caller(ivr_app, ami):
             assert join_normal["Position"] == "1" and join_wang["Position"] == "1"
             n_called = len(ami.seen("AgentCalled"))
             await ami.manager.send_action(
-                {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/n", "Paused": "false"}
+                {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"}
             )
             called = await ami.wait_for(
                 lambda e: e.get("Event") == "AgentCalled" and len(ami.seen("AgentCalled")) > n_called
@@ -198,7 +203,7 @@ async def test_priority_caller_overtakes_a_waiting_caller(ivr_app, ami):
             assert call_record(settings, join_normal["Linkedid"]).outcome == "answered"
     finally:
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/n", "Paused": "false"}
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"}
         )
 
 
@@ -215,7 +220,7 @@ async def test_returning_caller_is_offered_to_their_seat_first(ivr_app, ami):
         connect = await ami.wait_for(
             lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == again["Linkedid"]
         )
-        assert connect["Queue"] == "cc-seat-1001" and connect["Interface"] == "Local/1001@cc-ring-seat/n"
+        assert connect["Queue"] == "cc-seat-1001" and connect["Interface"] == "Local/1001@cc-ring-seat/nm"
         pop, _ = await next_message(
             ws, lambda m: m.get("type") == "pop" and m["linkedid"] == again["Linkedid"]
         )

@@ -62,7 +62,7 @@ def number() -> str:
 async def pause(ami, paused: bool) -> None:
     action = {
         "Action": "QueuePause",
-        "Interface": "Local/1001@cc-ring-seat/n",
+        "Interface": "Local/1001@cc-ring-seat/nm",
         "Paused": "true" if paused else "false",
     }
     if paused:

@@ -65,7 +65,7 @@ def static_seat(app):
 async def pause(ami, ext: str, paused: bool, reason: str = "") -> None:
     action = {
         "Action": "QueuePause",
-        "Interface": f"Local/{ext}@cc-ring-seat/n",
+        "Interface": f"Local/{ext}@cc-ring-seat/nm",
         "Paused": str(paused).lower(),
     }
     if paused:
@@ -80,7 +80,7 @@ def member_state(ami, mark: int, unavailable: bool) -> dict:
     for e in ami.events[mark:]:
         if (
             e.get("Event") == "QueueMemberStatus"
-            and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/n"
+            and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/nm"
             and e.get("Queue") == "hotline"
             and (e.get("Status") in ("4", "5")) == unavailable
         ):
@@ -102,7 +102,7 @@ def pause_seconds(ami, mark: int, reason: str) -> int:
         e
         for e in ami.events[mark:]
         if e.get("Event") == "QueueMemberPause"
-        and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/n"
+        and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/nm"
         and e.get("Queue") == "hotline"
     ]
     total, since = 0, None
@@ -159,7 +159,7 @@ async def test_static_seat_login_occupancy_and_a_callback(static_seat, app, ami)
                     ),
                     timeout=40,
                 )
-                assert connect["Interface"] == f"Local/{EXT}@cc-ring-seat/n"
+                assert connect["Interface"] == f"Local/{EXT}@cc-ring-seat/nm"
                 # By the call, not the caller's channel: when the resident hangs up first, Asterisk's
                 # AgentComplete carries no caller channel (seen in a CI run).
                 await ami.wait_for("AgentComplete", DestLinkedid=connect["Linkedid"], timeout=30)
@@ -177,7 +177,7 @@ async def test_static_seat_login_occupancy_and_a_callback(static_seat, app, ami)
     completes = [
         e
         for e in ami.events[mark:]
-        if e.get("Event") == "AgentComplete" and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/n"
+        if e.get("Event") == "AgentComplete" and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/nm"
     ]
     assert len(completes) == 2  # the call, and the call back
     talk = sum(int(e["TalkTime"]) for e in completes)

@@ -47,7 +47,7 @@ async def test_pause_with_reason_reaches_the_wallboard(app, ami):
     assert seen_at - sent < 1.0
     assert seat_row(snap, "1001")["paused_reason"] == "用餐"
     await ami.wait_for(
-        "QueueMemberPause", Interface="Local/1001@cc-ring-seat/n", Paused="1", PausedReason="用餐"
+        "QueueMemberPause", Interface="Local/1001@cc-ring-seat/nm", Paused="1", PausedReason="用餐"
     )
     state, _ = await next_message(console, lambda m: m.get("type") == "state" and m["state"] == "paused")
     assert state["paused_reason"] == "用餐"
@@ -84,7 +84,7 @@ async def test_wallboard_counts_match_the_calls_placed(app, ami):
         await ami.manager.send_action(
             {
                 "Action": "QueuePause",
-                "Interface": "Local/1001@cc-ring-seat/n",
+                "Interface": "Local/1001@cc-ring-seat/nm",
                 "Paused": "true",
                 "Reason": "会议",
             },
@@ -92,7 +92,7 @@ async def test_wallboard_counts_match_the_calls_placed(app, ami):
         )
         await place_call(app.settings, did="96345", caller="13800001111", hold_ms=8000)
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/n", "Paused": "false"},
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"},
             as_list=False,
         )
     after, _ = await next_message(

@@ -164,7 +164,7 @@ def test_admin_sets_a_seats_skills_and_asterisk_gets_the_penalties(client, web, 
     etc = render_config(db, install=fake_system_install)
     queues = (etc / "queues.conf").read_text()
     elderly = queues.split("[elderly]")[1].split("\n[")[0]
-    assert "member => Local/1001@cc-ring-seat/n,2," in elderly
+    assert "member => Local/1001@cc-ring-seat/nm,2," in elderly
     assert ("admin", "account.queues", "seat1001") in audit_actions(db)
 
     # An unknown level or queue changes nothing and says why; not in any queue is allowed.
