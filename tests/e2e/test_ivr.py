@@ -275,7 +275,7 @@ async def test_bad_caller_names_and_unknown_numbers(ivr_app, ami):
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         # A very long caller name, and one that is not UTF-8 (raw bytes 0xff 0xfe on the wire).
         for caller, name in (("17009310006", "长" * 300), ("17009310007", "\udcff\udcfe张")):
-            assert (await place_call(settings, did="96345", caller=caller, caller_name=name, hold_ms=2000)).ok
+            assert (await place_call(settings, did="96345", caller=caller, caller_name=name, hold_ms=4000)).ok
             join = await joined(ami, caller)
             pop, _ = await next_message(
                 ws, lambda m, j=join: m.get("type") == "pop" and m["linkedid"] == j["Linkedid"]

@@ -160,9 +160,16 @@ async def test_static_seat_login_occupancy_and_a_callback(static_seat, app, ami)
                     timeout=40,
                 )
                 assert connect["Interface"] == f"Local/{EXT}@cc-ring-seat/nm"
-                # By the call, not the caller's channel: when the resident hangs up first, Asterisk's
-                # AgentComplete carries no caller channel (seen in a CI run).
-                await ami.wait_for("AgentComplete", DestLinkedid=connect["Linkedid"], timeout=30)
+                # By the call, not one channel: whichever side hangs up first may be gone from
+                # Asterisk's AgentComplete (the resident's channel: seen in a CI run; the seat's
+                # Local channel, when the seat hangs up first).
+                await ami.wait_for(
+                    lambda e: (
+                        e.get("Event") == "AgentComplete"
+                        and connect["Linkedid"] in (e.get("Linkedid"), e.get("DestLinkedid"))
+                    ),
+                    timeout=30,
+                )
                 await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=20)
         # The phone unregisters: logged out.
         unreg = await register_phone(settings, f"seat{EXT}", PASSWORD, PHONE_PORT, expires=0)
