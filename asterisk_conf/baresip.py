@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from asterisk_conf.sipp import stop_group
 
 MODULES = Path("/usr/lib/baresip/modules")
 
@@ -124,15 +125,7 @@ class Baresip:
 
     def stop(self, timeout: float = 5) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_group(proc, timeout)
         self.log_text = self.log()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -10,6 +10,7 @@ from asterisk_conf import ivr_sounds, process, tls
 from asterisk_conf.installer import ensure_asterisk, upgrade_asterisk
 from asterisk_conf.render import render_config
 from callcenter.config import get_settings
+from callcenter.database import migrate
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -41,7 +42,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    print(json.dumps(process.start(get_settings(), timeout=args.timeout), indent=2, ensure_ascii=False))
+    settings = get_settings()
+    migrate(settings)  # the configuration is rendered from the database: a first start makes it
+    print(json.dumps(process.start(settings, timeout=args.timeout), indent=2, ensure_ascii=False))
     return 0
 
 

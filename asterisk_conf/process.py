@@ -85,11 +85,10 @@ def pbx_user(settings: Settings) -> str:
     return name
 
 
-def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
-    """The user and its group on the host (created if absent) and, with the same ids, in the
-    chroot's /etc/passwd and /etc/group (Asterisk's -U looks them up there). Returns (uid, gid)."""
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """A system user with a group of its own name and no login (created if absent)."""
     try:
-        entry = pwd.getpwnam(name)
+        return pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
@@ -97,7 +96,13 @@ def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
             check=True,
             capture_output=True,
         )
-        entry = pwd.getpwnam(name)
+        return pwd.getpwnam(name)
+
+
+def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
+    """The user and its group on the host (created if absent) and, with the same ids, in the
+    chroot's /etc/passwd and /etc/group (Asterisk's -U looks them up there). Returns (uid, gid)."""
+    entry = ensure_system_user(name)
     uid, gid = entry.pw_uid, entry.pw_gid
     if install.mode == "chroot" and install.root is not None:
         group_name = grp.getgrgid(gid).gr_name
@@ -110,6 +115,25 @@ def ensure_pbx_user(name: str, install: AsteriskInstall) -> tuple[int, int]:
                 with open(path, "a") as fh:
                     fh.write(line + "\n")
     return uid, gid
+
+
+def hand_over(settings: Settings) -> None:
+    """Root lays out Asterisk's instance once (the launcher of a systemd unit); in a data
+    directory that belongs to the service user, what root created there (the database, the
+    secrets, the rendered configuration, the prompts) becomes that user's, so the engine and the
+    web console, which never run as root, can re-render and read their own files. Asterisk's
+    runtime folders are left to ``own_instance``."""
+    data = settings.data_dir.resolve()
+    owner = data.stat()
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        return
+    runtime = {_instance(settings) / d for d in RUNTIME_DIRS}
+    for root, dirs, files in os.walk(str(data)):
+        dirs[:] = [d for d in dirs if Path(root, d) not in runtime and not Path(root, d).is_symlink()]
+        for path in (Path(root), *(Path(root, f) for f in files)):
+            st = path.lstat()
+            if st.st_uid == 0 and not path.is_symlink():
+                os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def own_instance(settings: Settings, uid: int, gid: int) -> None:
@@ -347,6 +371,7 @@ def start(settings: Settings, timeout: float = 60) -> dict:
         raise AsteriskStartError(f"the SIP port {settings.sip_host}:{settings.sip_port}/udp is in use")
 
     install = prepare(settings)
+    hand_over(settings)
     user = pbx_user(settings)
     if user:
         own_instance(settings, *ensure_pbx_user(user, install))
@@ -458,7 +483,8 @@ def cli_command(settings: Settings, cmd: str, timeout: float = 30) -> str:
 
 def reload(settings: Settings) -> str:
     """Render the configuration again and make the running Asterisk take it: the modules that
-    read the rendered files (pjsip, queues, dialplan) are reloaded through AMI; calls go on.
+    read the rendered files (pjsip, queues, dialplan) are reloaded over its control socket;
+    calls go on.
 
     A changed modules.conf needs a restart. When Asterisk is not running, this only renders.
     """

@@ -317,9 +317,9 @@ def sip_context(settings: Settings, instance: Path) -> dict:
 
 
 def install_tls_files(settings: Settings, instance_dir: Path) -> None:
-    """Copy the TLS certificate and key where Asterisk reads them (the key readable by Asterisk's
-    group only: the group of the instance's ``lib``, see ``process.own_instance``); remove them
-    when TLS is off."""
+    """Copy the TLS certificate and key where Asterisk reads them (the key for the owner and
+    Asterisk's group only: lib/ is setgid to that group when Asterisk runs as its own user);
+    remove them when TLS is off."""
     target = instance_dir / TLS_DIR
     files = settings.sip_tls_files()
     if files is None:
@@ -331,11 +331,10 @@ def install_tls_files(settings: Settings, instance_dir: Path) -> None:
     cert, key = files
     _write(target / "sip.crt", cert.read_text(), 0o644)
     _write(target / "sip.key", key.read_text(), 0o640)
-    gid = target.parent.stat().st_gid
-    if os.geteuid() == 0 and gid != os.getegid():
-        # Asterisk runs as its own user (a TLS certificate set after it started included).
-        for path in (target, target / "sip.crt", target / "sip.key"):
-            os.chown(path, -1, gid)
+    group = target.parent.stat().st_gid  # lib/: Asterisk's group once it runs as its own user
+    for path in (target, target / "sip.crt", target / "sip.key"):
+        if path.stat().st_gid != group:
+            os.chown(path, -1, group)
 
 
 def _loopback_for(host: str) -> str:

@@ -34,6 +34,20 @@ _TOKEN = re.compile(r"[A-Za-z0-9!%*_+`'~.-]+")  # RFC 3261 token (header names)
 _USER = re.compile(r"[A-Za-z0-9+*#._-]{1,64}")
 
 
+def stop_group(proc: subprocess.Popen | None, timeout: float = 5) -> None:
+    """End a tool started in a process group of its own (sipp, baresip): TERM, then KILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 class SippMissing(RuntimeError):
     """The sipp binary (Debian package sip-tester) is not installed."""
 
@@ -603,15 +617,7 @@ class SippUAS:
 
     def stop(self, timeout: float = 5) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_group(proc, timeout)
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -111,6 +111,9 @@ class WorkOrder(SQLModel, table=True):
     return_reason: str = Field(default="", max_length=255)
     satisfaction: str = Field(default="", max_length=16)  # 满意 | 基本满意 | 不满意
     reviewed: bool = False  # complaints: a supervisor's review before closing
+    # Listed on the public Open311 read API (a supervisor's choice, e.g. a road repair the whole
+    # community may follow); a hotline order is confidential until then.
+    public: bool = False
     reopen_count: int = 0
     return_count: int = 0  # 退单 by outlets (the return rate, 回退率)
     repeat_of_id: int | None = Field(default=None, foreign_key="workorder.id")  # flagged, not merged

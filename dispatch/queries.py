@@ -131,6 +131,7 @@ def order_views(db: Session, orders: Sequence[WorkOrder], actor: Actor | None = 
                 "return_reason": order.return_reason,
                 "satisfaction": order.satisfaction,
                 "reviewed": order.reviewed,
+                "public": order.public,
                 "reopen_count": order.reopen_count,
                 "repeat_of": repeat or "",
                 "merged_into": merged or "",

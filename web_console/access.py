@@ -105,6 +105,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/orders/{order_id}": STAFF,
     "/orders/{order_id}/action": STAFF,
     "/orders/{order_id}/links/revoke": STAFF,
+    "/orders/{order_id}/public": SUPERVISORS,
     "/orders/{order_id}/attachments": ALL_ROLES,  # outlets: their own orders only
     "/orders/{order_id}/attachments/{attachment_id}": ALL_ROLES,
     # The outlet's mobile pages (outlet_pages.py)

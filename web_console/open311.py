@@ -123,6 +123,12 @@ def filed_through_open311(order: WorkOrder) -> bool:
     return order.created_by.startswith(OPEN311_ACTOR)
 
 
+def publicly_listed(order: WorkOrder) -> bool:
+    """What an anonymous GeoReport client may read: requests filed through Open311, and hotline
+    orders a supervisor marked public (shown with their category and community only)."""
+    return filed_through_open311(order) or order.public
+
+
 def _service(cat: Category, groups: dict[int, str]) -> dict[str, Any]:
     return {
         "service_code": cat.code,
@@ -316,7 +322,10 @@ def _search(settings: Settings, params: Any, hotline: bool) -> tuple[int, Any]:
     ids = [i.strip()[:64] for i in params.get("service_request_id", "").split(",") if i.strip()][:MAX_RESULTS]
     q = select(WorkOrder)
     if not hotline:
-        q = q.where(col(WorkOrder.created_by).startswith(OPEN311_ACTOR, autoescape=True))
+        q = q.where(
+            col(WorkOrder.created_by).startswith(OPEN311_ACTOR, autoescape=True)
+            | (col(WorkOrder.public).is_(True))
+        )
     if ids:
         q = q.where(col(WorkOrder.number).in_(ids))
     else:
@@ -375,7 +384,7 @@ async def get_request(request: Request, request_id: str, fmt: str):
     def one() -> list[dict[str, Any]]:
         with session_scope(settings) as db:
             order = dispatch.find_by_number(db, request_id[:64])
-        if order is None or not (hotline or filed_through_open311(order)):
+        if order is None or not (hotline or publicly_listed(order)):
             return []  # a hotline order is "not found" to a client without the read key
         return _views(settings, [order])
 

@@ -217,6 +217,35 @@ def order_links_revoke(request: Request, order_id: int, account: CurrentAccount)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 
+@router.post("/orders/{order_id}/public", dependencies=[CsrfChecked])
+async def order_public(request: Request, order_id: RowId, account: CurrentAccount) -> Response:
+    """List the order on the public Open311 read API, or take it off (supervisors): its category,
+    community, outlet and dates become readable without a key; the resident's words never are."""
+    listed = form_fields(await request.form()).get("list", "") == "1"
+    show_errors_on(request, lambda _exc, _message: render(request, "error.html", status_code=404))
+    await run_in_threadpool(_set_public, request, order_id, account, listed)
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
+
+
+def _set_public(request: Request, order_id: RowId, account: Account, form_public: bool) -> None:
+    with open_db(request) as db:
+        order = db.get(WorkOrder, order_id)
+        if order is None:
+            raise DispatchError("no such order", "not_found")
+        if order.public != form_public:
+            order.public = form_public
+            db.add(order)
+            audit(
+                db,
+                account.username,
+                "order.public" if form_public else "order.private",
+                order.number,
+                role=account.role,
+                ip=client_ip(request),
+            )
+            db.commit()
+
+
 # --- attachments ---------------------------------------------------------------------------
 
 

@@ -396,8 +396,8 @@ def test_tls_transport_and_nat(tmp_path, fake_chroot_install):
     assert f"priv_key_file = {instance}/lib/tls/sip.key" in block
     key = settings.asterisk_instance_dir() / "lib" / "tls" / "sip.key"
     assert (
-        key.read_text().startswith("-----BEGIN PRIVATE KEY") and (key.stat().st_mode & 0o037) == 0
-    )  # its group (Asterisk) reads it
+        key.read_text().startswith("-----BEGIN PRIVATE KEY") and (key.stat().st_mode & 0o777) == 0o640
+    )  # the owner and Asterisk's group
     for transport in ("transport-udp", "transport-tcp", "transport-tls"):
         block = text.split(f"[{transport}]\n", 1)[1].split("\n\n", 1)[0]
         assert "external_media_address = 203.0.113.7" in block

@@ -36,47 +36,23 @@ RESIDENT_HZ = 1000.0  # the resident's tone (sipp rtp_stream)
 PHONE_HZ = 440.0  # baresip's microphone (aufile)
 
 
-def _sox(*args: str) -> None:
-    subprocess.run([require("sox"), *args], check=True, capture_output=True, timeout=30)
+def _tone(path: Path, hz: int, seconds: int, *encoding: str) -> Path:
+    """A sine tone, 8 kHz mono, in the given sox output encoding."""
+    command = [require("sox"), "-n", "-r", "8000", "-c", "1", *encoding, str(path)]
+    subprocess.run(
+        [*command, "synth", str(seconds), "sine", str(hz)], check=True, capture_output=True, timeout=30
+    )
+    return path
 
 
 @pytest.fixture(scope="module")
 def tones(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("tones")
-    phone, resident = folder / "phone.wav", folder / "resident.ul"
-    _sox(
-        "-n",
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-b",
-        "16",
-        "-e",
-        "signed-integer",
-        str(phone),
-        "synth",
-        "60",
-        "sine",
-        "440",
-    )
-    _sox(
-        "-n",
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-e",
-        "u-law",
-        "-t",
-        "raw",
-        str(resident),
-        "synth",
-        "30",
-        "sine",
-        "1000",
-    )
-    return {"phone": phone, "resident": resident}
+    return {
+        # the phone's microphone (a WAV baresip plays) and the resident's raw mu-law for sipp
+        "phone": _tone(folder / "phone.wav", 440, 60, "-b", "16", "-e", "signed-integer"),
+        "resident": _tone(folder / "resident.ul", 1000, 30, "-e", "u-law", "-t", "raw"),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -453,6 +453,10 @@ def stream_chunked(
             data = sock.recv(65536)
         except ConnectionResetError:
             break
+        except TimeoutError:
+            if answer:
+                break  # answered, but the connection was kept open: the answer is what counts
+            raise
         if not data:
             break
         answer += data

@@ -207,6 +207,49 @@ def test_anonymous_clients_see_only_open311_requests(o311, app, web):
         assert client.get(f"/open311/v2/requests/{hotline_number}.json?api_key={READ_KEY}").status_code == 200
 
 
+def test_a_supervisor_lists_a_hotline_order_publicly_and_takes_it_off(o311, app, web):
+    from dispatch import service as dispatch
+
+    with session_scope(o311) as s:
+        cat = s.exec(select(Category).where(Category.code == "002")).one()
+        order = dispatch.create_order(
+            s,
+            dispatch.Actor("seat1001", "seat"),
+            order_type="求助",
+            category_id=cat.id,
+            summary="王秀英家门口路灯坏了",
+        )
+        s.commit()
+        order_id, number = order.id, order.number
+    with web.TestClient(app) as anon, web.TestClient(app) as seat, web.TestClient(app) as boss:
+        assert number not in anon.get("/open311/v2/requests.json").text
+        # A seat may not publish an order.
+        assert web.login(seat, "seat1001").status_code == 303
+        token = web.csrf(seat.get(f"/orders/{order_id}").text)
+        assert seat.post(f"/orders/{order_id}/public", data={"csrf": token, "list": "1"}).status_code == 403
+        assert web.login(boss, "super").status_code == 303
+        page = boss.get(f"/orders/{order_id}")
+        assert 'id="order-public"' in page.text and "公开本工单" in page.text
+        token = web.csrf(page.text)
+        assert (
+            boss.post(f"/orders/{order_id}/public", data={"csrf": "forged", "list": "1"}).status_code == 403
+        )
+        r = boss.post(f"/orders/{order_id}/public", data={"csrf": token, "list": "1"})
+        assert r.status_code == 200 and "取消公开" in r.text
+        listed = anon.get("/open311/v2/requests.json").json()
+        [req] = [x for x in listed if x["service_request_id"] == number]
+        # Listed with its category only: the resident's words stay inside.
+        assert req["description"] == "路灯损坏" and "王秀英" not in anon.get("/open311/v2/requests.json").text
+        assert anon.get(f"/open311/v2/requests/{number}.json").status_code == 200
+        boss.post(f"/orders/{order_id}/public", data={"csrf": token, "list": "0"})
+        assert number not in anon.get("/open311/v2/requests.json").text
+        assert anon.get(f"/open311/v2/requests/{number}.json").status_code == 404
+        assert boss.post("/orders/999999/public", data={"csrf": token, "list": "1"}).status_code == 404
+    with session_scope(o311) as s:
+        actions = [e.action for e in s.exec(select(AuditEntry).where(AuditEntry.target == number))]
+    assert actions.count("order.public") == 1 and actions.count("order.private") == 1
+
+
 def _xml(r):
     assert r.headers["content-type"].startswith("text/xml")
     return ET.fromstring(r.content)
