@@ -171,8 +171,10 @@ class CallControl(TopicWorker):
         linkedid = command.linkedid
         result["linkedid"] = linkedid
         if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
-            channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
-            if not _CHANNEL.fullmatch(channel):
+            # A click-to-call's first channel: the seat's member interface (the Local channel
+            # ringing all of its phones); hanging it up ends the phones' and the resident's legs.
+            channel = self.model.calls[linkedid].channel
+            if ids.seat_of(channel) != ext:
                 raise Refused("the seat's channel is not known")
         else:
             channel = seat_call(self.model, ext, linkedid).seat_channel
@@ -232,7 +234,7 @@ class CallControl(TopicWorker):
         self.outbound[channel_id] = (ext, time.monotonic())
         result["linkedid"] = channel_id
         return actions.originate(
-            f"PJSIP/seat{ext}",  # the seat's phone first
+            ids.seat_interface(ext),  # the seat's phones first (all of them ring, as for a queue call)
             DIALOUT_CONTEXT,
             number,
             clid,

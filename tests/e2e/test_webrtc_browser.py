@@ -240,11 +240,14 @@ async def test_click_to_call_rings_the_browser_phone_which_answers_by_itself(app
     async with MediaUAS(port=OUTSIDE_PORT, ring_ms=300, talk_ms=None):
         await page.fill('[data-form="dial"] [name="number"]', "139 1931 0352")
         await page.click('[data-form="dial"] [type="submit"]')
-        # The seat's own phone rings first and is answered without a second click.
+        # The seat's own phone rings first (through the seat's member interface, the Local
+        # channel that starts the call) and is answered without a second click.
+        start = await ami.wait_for("Newchannel", Channel=f"Local/{BROWSER_EXT}@cc-ring-seat-", timeout=15)
         seat_leg = await ami.wait_for("Newchannel", Channel=PHONE + "-", timeout=15)
+        assert seat_leg["Linkedid"] == start["Linkedid"] == start["Uniqueid"]
         await page.wait_for_selector('#phone[data-call="talking"]', timeout=10000)
         out = await ami.wait_for("Newchannel", Channel="PJSIP/cc-outbound-", timeout=15)
-        assert out["Linkedid"] == seat_leg["Uniqueid"]
+        assert out["Linkedid"] == start["Uniqueid"]
         await ami.wait_for("BridgeEnter", Channel=out["Channel"], timeout=15)
         await media_for(page, 500)
         await page.click('[data-phone="hangup"]')
@@ -481,3 +484,34 @@ async def test_a_seat_with_both_phones_rings_both_and_the_browser_takes_the_call
                 )
                 await asyncio.wait_for(call, 30)
             await page.close()
+
+
+async def test_click_to_call_rings_both_phones_of_the_seat_and_the_browser_takes_it(
+    app, ami, phone_browser, both_seat
+):
+    """Click-to-call goes through the seat's member interface like a queue call: the desk phone
+    and the browser ring, the browser answers its own call by itself, the desk phone stops."""
+    with Baresip(both_seat, audio=Path("/dev/null"), port=free_udp_port()):
+        page = await phone_page(phone_browser, app, f"seat{BOTH_EXT}")
+        await registered(page)
+        await _cli_until(app.settings, f"pjsip show aor seat{BOTH_EXT}", rf"^ +Contact: +seat{BOTH_EXT}/")
+        await page.wait_for_selector('#conn[data-conn="online"]', timeout=10000)
+        ami.events.clear()
+        async with MediaUAS(port=OUTSIDE_PORT, ring_ms=300, talk_ms=None):
+            await page.fill('[data-form="dial"] [name="number"]', "139 1931 0361")
+            await page.click('[data-form="dial"] [type="submit"]')
+            start = await ami.wait_for("Newchannel", Channel=f"Local/{BOTH_EXT}@cc-ring-seat-", timeout=15)
+            desk = await ami.wait_for("DialBegin", DestChannel=f"PJSIP/seat{BOTH_EXT}-", timeout=10)
+            web = await ami.wait_for("DialBegin", DestChannel=f"PJSIP/web{BOTH_EXT}-", timeout=10)
+            assert desk["Linkedid"] == web["Linkedid"] == start["Uniqueid"]
+            await page.wait_for_selector('#phone[data-call="talking"]', timeout=10000)
+            await ami.wait_for("DialEnd", DestChannel=desk["DestChannel"], DialStatus="CANCEL", timeout=10)
+            out = await ami.wait_for("Newchannel", Channel="PJSIP/cc-outbound-", timeout=15)
+            assert out["Linkedid"] == start["Uniqueid"]
+            await ami.wait_for("BridgeEnter", Channel=out["Channel"], timeout=15)
+            counters = await media_for(page, 500)
+            assert counters["packetsSent"] > 0
+            await page.click('[data-phone="hangup"]')
+            await ami.wait_for("Hangup", Channel=out["Channel"], timeout=10)
+            await page.wait_for_selector('#phone[data-call="idle"]', timeout=10000)
+        await page.close()
