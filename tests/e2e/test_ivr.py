@@ -211,11 +211,13 @@ async def test_returning_caller_is_offered_to_their_seat_first(ivr_app, ami):
     settings = ivr_app.settings
     caller = "17009310005"
     _c, ws = await seat_console(ivr_app, "seat1001")
+    # Each call stays 4 s from Asterisk's answer: the queue's ring goes through the seat's Local
+    # channel to its phone (and a busy machine is slower), which 2 s did not always cover.
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
-        assert (await place_call(settings, did="96345", caller=caller, hold_ms=2000)).ok
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=4000)).ok
         first = await joined(ami, caller, "hotline")
         assert call_record(settings, first["Linkedid"]).seat == "1001"
-        assert (await place_call(settings, did="96345", caller=caller, hold_ms=2000)).ok
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=4000)).ok
         again = await joined(ami, caller, "cc-seat-1001")
         connect = await ami.wait_for(
             lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == again["Linkedid"]
