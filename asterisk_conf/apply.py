@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 CONFIG_TOPIC = topics.CONFIG
 APPLIED_TOPIC = topics.CONFIG_APPLIED
-RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+# The dialplan before the queues: a queue member's state interface is a hint of the dialplan
+# (hint:<ext>@cc-ring-seat), and a member made before its hint exists never follows its state.
+RELOAD_MODULES = ("res_pjsip.so", "pbx_config.so", "app_queue.so")
 SETTLE_S = 0.3  # a burst of edits makes one reload
 _MODULE = re.compile(r"[a-z0-9_]{1,40}\.so")
 

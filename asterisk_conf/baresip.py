@@ -1,7 +1,8 @@
 """A real softphone for tests and checks: Debian's ``baresip`` registered as a seat's desk phone.
 
 It registers with the SIP account the administrator's page showed (server, port, transport,
-username, password), answers every call by itself (``answermode=auto``), and sends a WAV file as
+username, password), answers every call by itself (``answermode=auto``; or lets it ring:
+``manual``), and sends a WAV file as
 its microphone (the ``aufile`` module: 8 kHz, mono, 16-bit, for G.711). What it hears is not
 played anywhere (the ``aubridge`` player). Run it with a context manager::
 
@@ -45,16 +46,20 @@ class SipAccount:
     transport: str  # udp | tcp | tls
     username: str
     password: str
+    # auto: answers every call at once; manual: rings until the call is answered elsewhere or ends
+    answermode: str = "auto"
 
     def uri(self) -> str:
         if self.transport not in ("udp", "tcp", "tls"):
             raise ValueError(f"unknown transport {self.transport!r}")
+        if self.answermode not in ("auto", "manual"):
+            raise ValueError(f"unknown answer mode {self.answermode!r}")
         for value in (self.server, self.username, self.password):
             if not value or any(c in value for c in '<>;\n\r "'):
                 raise ValueError("server, username and password must be plain tokens")
         return (
             f"<sip:{self.username}@{self.server}:{int(self.port)};transport={self.transport}>"
-            f";auth_pass={self.password};answermode=auto;audio_codecs=PCMU,PCMA;regint=600"
+            f";auth_pass={self.password};answermode={self.answermode};audio_codecs=PCMU,PCMA;regint=600"
         )
 
 

@@ -68,7 +68,7 @@ def load_ivr(session: Session, data) -> IvrData:
         if h.number in numbers and h.schedule != "always"
     ]
     in_queues = {m.interface for q in data.queues for m in q.members}
-    personal = [s for s in data.seats if f"PJSIP/{s.endpoint}" in in_queues]
+    personal = [s for s in data.seats if s.interface in in_queues]
     return IvrData(menus=list(menus.values()), closed_numbers=closed, personal_seats=personal)
 
 

@@ -130,7 +130,24 @@ class SeatConf:
     realm: str
     password: str = ""
     contact: str = ""
-    browser: bool = False  # the console's WebRTC phone (Phone.BROWSER), not a desk phone
+    browser: bool = False  # the endpoint is the console's WebRTC phone (Phone.BROWSER)
+    # With both kinds of phone (Phone.BOTH): the browser's own WebRTC endpoint, next to the desk
+    # phones' ``endpoint``; it signs in with the same digest (its auth's user name is ``endpoint``).
+    web_endpoint: str = ""
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every endpoint of the seat: its phones all ring for a call (cc-ring-seat)."""
+        return [self.endpoint, self.web_endpoint] if self.web_endpoint else [self.endpoint]
+
+    @property
+    def interface(self) -> str:
+        """The seat as a queue member (see ``ids.seat_interface``)."""
+        return ids.seat_interface(self.extension)
+
+    @property
+    def state_interface(self) -> str:
+        return ids.seat_state_interface(self.extension)
 
 
 @dataclass
@@ -138,6 +155,7 @@ class MemberConf:
     interface: str
     penalty: int
     name: str
+    state_interface: str = ""
 
 
 @dataclass
@@ -207,13 +225,14 @@ def load_data(session: Session) -> DialplanData:
             digest, realm = "", ""
         seats[saved_id(a)] = SeatConf(
             extension=ext,
-            endpoint=f"seat{ext}",
+            endpoint=f"{ids.DESK_ENDPOINT_PREFIX}{ext}",
             name=clean_name(a.display_name, fallback=clean_name(a.username, fallback=ext)),
             digest=digest,
             realm=realm,
             password="" if digest else secrets.token_urlsafe(24),
             contact=conf_value(contact),
             browser=a.phone == Phone.BROWSER,
+            web_endpoint=f"{ids.BROWSER_ENDPOINT_PREFIX}{ext}" if a.phone == Phone.BOTH else "",
         )
 
     for m in session.exec(select(QueueMembership).order_by(col(QueueMembership.id))).all():
@@ -221,11 +240,14 @@ def load_data(session: Session) -> DialplanData:
         queue = queues.get(m.queue_name)
         if seat is None or queue is None:
             continue
-        if any(x.interface == f"PJSIP/{seat.endpoint}" for x in queue.members):
+        if any(x.interface == seat.interface for x in queue.members):
             continue
         queue.members.append(
             MemberConf(
-                interface=f"PJSIP/{seat.endpoint}", penalty=max(0, int(m.penalty or 0)), name=seat.name
+                interface=seat.interface,
+                penalty=max(0, int(m.penalty or 0)),
+                name=seat.name,
+                state_interface=seat.state_interface,
             )
         )
 
@@ -375,6 +397,7 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
         "dids": data.dids,
         "queues": data.queues,
         "seats": data.seats,
+        "seat_ring_context": ids.SEAT_RING_CONTEXT,
         # Outbound lines, callback key, FastAGI base
         **callcontrol_context(settings),
         "supervisor_phones": data.supervisor_phones,

@@ -44,6 +44,7 @@ from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import place_call  # noqa: E402
 from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_tone_wav  # noqa: E402
 from benchmarks.common import fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
+from callcenter import ids  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import saved_id, session_scope  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, AmiWatch  # noqa: E402
@@ -55,7 +56,7 @@ RECORD_MS = int(os.environ.get("BENCH_WEBRTC_RECORD_MS", "1000"))
 CACHE = ROOT / "benchmarks" / ".cache" / "webrtc"
 EXT = "1003"
 SEAT = f"seat{EXT}"
-INTERFACE = f"PJSIP/{SEAT}"
+INTERFACE = ids.seat_interface(EXT)  # the seat as a queue member (a Local channel to its phones)
 DID = "96350"
 QUEUE = "browser"
 PORTS = ports(
@@ -137,6 +138,21 @@ async def agent_connect(ami: AmiWatch, after: int, timeout: float = 10) -> dict:
     raise RuntimeError("no AgentConnect for the browser seat")
 
 
+async def phone_channel(ami: AmiWatch, connect: dict, timeout: float = 10) -> str:
+    """The browser phone's own channel that answered the call of ``connect`` (the queue's leg is
+    the member's Local channel, which dialled the phone)."""
+    answered = await ami.wait_for(
+        lambda e: (
+            e.get("Event") == "DialEnd"
+            and e.get("DialStatus") == "ANSWER"
+            and e.get("Linkedid") == connect["Linkedid"]
+            and str(e.get("DestChannel", "")).startswith(f"PJSIP/{SEAT}-")
+        ),
+        timeout=timeout,
+    )
+    return str(answered["DestChannel"])
+
+
 async def two_way(settings: Settings, ami: AmiWatch, page, channel: str) -> bool:
     folder = settings.asterisk_instance_dir() / "spool" / "monitor"
     name = f"bench-{uuid.uuid4().hex[:10]}"
@@ -201,7 +217,7 @@ async def measure(app) -> dict:
             )
             try:
                 await page.wait_for_selector('#phone[data-call="talking"]', timeout=30000)
-                channel = (await agent_connect(ami, before))["DestChannel"]
+                channel = await phone_channel(ami, await agent_connect(ami, before))
                 delays_ms.append(await page.evaluate("() => window.ccPhone.audioDelay()"))
                 if await two_way(settings, ami, page, channel):
                     two_way_calls += 1

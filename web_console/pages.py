@@ -13,7 +13,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from callcenter import ids
-from callcenter.accounts.models import Account, Phone
+from callcenter.accounts.models import Account
 from callcenter.accounts.service import authenticate, hash_password, verify_password
 from callcenter.audit.service import record as audit
 from callcenter.config import Settings
@@ -199,7 +199,7 @@ def console(request: Request, account: CurrentAccount, settings: SettingsDep) ->
         "console.html",
         account=account,
         extension=ext,
-        browser_phone=bool(ext) and account.phone == Phone.BROWSER,
+        browser_phone=bool(ext) and account.browser_endpoint is not None,
         pause_reasons=_pause_reasons(settings),
         js_strings=js_catalogue(lang),
         names=load_display_names(settings).for_page(),

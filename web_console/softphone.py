@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketState
 
 from callcenter import ids
-from callcenter.accounts.models import Account, Phone
+from callcenter.accounts.models import Account
 from callcenter.config import Settings
 from web_console.access import ROUTE_ROLES
 from web_console.deps import CurrentAccount, protected_router
@@ -54,11 +54,12 @@ _TAG = re.compile(r";\s*tag=", re.IGNORECASE)
 
 
 def phone_endpoint(account: Account) -> str | None:
-    """The PJSIP endpoint of a browser seat, or None when the account has no browser phone."""
-    ext = account.extension or ""
-    if account.phone != Phone.BROWSER or not ids.EXTENSION.fullmatch(ext):
+    """The PJSIP endpoint of a seat's browser phone, or None when the account has none. A seat
+    with desk phones too has a browser endpoint of its own (``web<ext>``): the relay lets the
+    browser speak for that endpoint only, never for the desk phones'."""
+    if not ids.EXTENSION.fullmatch(account.extension or ""):
         return None
-    return account.endpoint
+    return account.browser_endpoint
 
 
 def phone_digest(account: Account) -> tuple[str, str] | None:
@@ -83,7 +84,9 @@ def phone_credentials(account: CurrentAccount) -> JSONResponse:
             "enabled": True,
             "extension": account.extension,
             "uri": f"sip:{endpoint}@callcenter.invalid",
-            "authorization_user": endpoint,
+            # The digest is made for the seat's SIP account (``seat<ext>``), which the browser
+            # endpoint of a seat with both kinds of phone shares (its auth's user name).
+            "authorization_user": account.endpoint,
             "ha1": ha1,
             "realm": realm,
             "display_name": account.display_name or account.username,

@@ -134,13 +134,14 @@ def reset_password(session: Session, actor: Actor, account_id: int) -> tuple[Acc
 def set_phone(
     session: Session, actor: Actor, account_id: int, phone: str, sip_realm: str = "callcenter"
 ) -> Account:
-    """Desk phone or the console's browser phone: the seat's endpoint changes with the next render
-    (a browser endpoint speaks WebRTC only, so one endpoint cannot serve both)."""
+    """Desk phones, the console's browser phone, or both: the seat's endpoints change with the next
+    render (a browser endpoint speaks WebRTC only, so with both the browser gets an endpoint of
+    its own, see ``Account.browser_endpoint``)."""
     account = session.get(Account, account_id)
     if account is None:
         raise AccountError("no such account")
     if phone not in {p.value for p in Phone}:
-        raise AccountError("unknown phone: desk or browser")
+        raise AccountError("unknown phone: desk, browser or both")
     if not account.extension:
         raise AccountError("only seats with an extension have a phone")
     if not account.sip_digest:

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
+from callcenter import ids
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -16,10 +18,12 @@ class Role(StrEnum):
 
 
 class Phone(StrEnum):
-    """What rings for a seat: a SIP phone on the desk, or the phone inside the console page."""
+    """What rings for a seat: SIP phones on the desk, the phone inside the console page, or both
+    (every phone rings; the first to answer takes the call)."""
 
     DESK = "desk"
     BROWSER = "browser"
+    BOTH = "both"
 
 
 class Account(SQLModel, table=True):
@@ -38,13 +42,26 @@ class Account(SQLModel, table=True):
     sip_realm: str = Field(default="", max_length=64)
     # A fixed contact (sip:...@host:port) for desk phones that do not register.
     sip_contact: str = Field(default="", max_length=128)
-    # desk | browser (Phone): a browser seat's endpoint speaks WebRTC over the console's /sip.
+    # desk | browser | both (Phone): a browser phone's endpoint speaks WebRTC over the console's
+    # /sip; with both, the desk phones keep ``seat<ext>`` and the browser gets ``web<ext>``.
     phone: str = Field(default=Phone.DESK, max_length=8)
     outlet_id: int | None = Field(default=None, foreign_key="outlet.id")
 
     @property
     def endpoint(self) -> str:
-        return f"seat{self.extension}"
+        """The seat's SIP account: its desk phones' endpoint and the digest's user name."""
+        return f"{ids.DESK_ENDPOINT_PREFIX}{self.extension}"
+
+    @property
+    def browser_endpoint(self) -> str | None:
+        """The endpoint of the console's browser phone, None without one: a browser-only seat's
+        phone is the seat's endpoint itself; with both, the browser has an endpoint of its own
+        (WebRTC) next to the desk phones', signed in with the same digest."""
+        if self.phone == Phone.BROWSER:
+            return self.endpoint
+        if self.phone == Phone.BOTH:
+            return f"{ids.BROWSER_ENDPOINT_PREFIX}{self.extension}"
+        return None
 
     @property
     def interface(self) -> str:

@@ -25,14 +25,18 @@ from callcenter import ids
 
 # PJSIP/seat1001, PJSIP/seat1001-0000000a, PJSIP/13919310001@cc-outbound, Local/...;1
 _CHANNEL = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@;-]{1,80}")
+# What Originate may call: a channel name or a dial string with Local options (a seat's member
+# interface, ``Local/1001@cc-ring-seat/nm``, rings all of its phones).
+_DIALLED = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@;-]{1,80}(/[a-z]{1,3})?")
 _CONTEXT = re.compile(r"[a-z0-9_-]{1,40}")
 _EXTEN = re.compile(r"[A-Za-z0-9*#+_-]{1,32}")
 _NUMBER = re.compile(r"[0-9]{1,20}")
 _VARIABLE = re.compile(r"[A-Z_]{1,32}")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
 _QUEUE_LOG_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{0,64}")
-_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}")
+_QUEUE_LOG_INTERFACE = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64}(/[a-z]{1,3})?")
 _QUEUE_LOG_EVENTS = frozenset({"ADDMEMBER", "REMOVEMEMBER", "CALLBACKFAIL"})
+ORIGINATE_CODECS = "alaw,ulaw"
 SPY_OPTIONS = {"listen": "", "whisper": "w", "barge": "B"}
 
 
@@ -130,7 +134,7 @@ def originate(
     """Call ``channel``; when it answers, into ``exten`` in ``context``. Not asynchronous, the
     reply comes when the phone answers (Success) or gives up (Error)."""
     assigned = _variables(variables)
-    if assigned is None or not (_CHANNEL.fullmatch(channel or "") and _CONTEXT.fullmatch(context)):
+    if assigned is None or not (_DIALLED.fullmatch(channel or "") and _CONTEXT.fullmatch(context)):
         return None
     if not _EXTEN.fullmatch(exten) or not _NUMBER.fullmatch(caller_id):
         return None
@@ -146,6 +150,10 @@ def originate(
     }
     if channel_id:
         headers["ChannelId"] = channel_id
+    # The formats the new channel is requested with (AMI's default is signed linear, which a
+    # seat's member interface, a Local channel, would carry through: the resident's audio then
+    # did not reach a browser phone): the hotline's G.711, as its endpoints allow.
+    headers["Codecs"] = ORIGINATE_CODECS
     headers["Variable"] = assigned
     if asynchronous:
         headers["Async"] = "true"
@@ -181,8 +189,8 @@ def queue_add(queue: str, ext: str, member_name: str) -> Action | None:
         "QueueAdd",
         as_list=False,
         Queue=queue,
-        Interface=f"PJSIP/seat{ext}",
-        StateInterface=f"PJSIP/seat{ext}",
+        Interface=ids.seat_interface(ext),
+        StateInterface=ids.seat_state_interface(ext),
         MemberName=member_name,
         Penalty="0",
     )
@@ -191,14 +199,14 @@ def queue_add(queue: str, ext: str, member_name: str) -> Action | None:
 def queue_remove(queue: str, ext: str) -> Action | None:
     if not ids.QUEUE.fullmatch(queue) or not ids.EXTENSION.fullmatch(ext):
         return None
-    return _action("QueueRemove", as_list=False, Queue=queue, Interface=f"PJSIP/seat{ext}")
+    return _action("QueueRemove", as_list=False, Queue=queue, Interface=ids.seat_interface(ext))
 
 
 def queue_pause(ext: str, paused: bool, reason: str = "") -> Action | None:
     """Pause (with a reason) or unpause a seat in every queue it is in."""
     if not ids.EXTENSION.fullmatch(ext) or not _text(reason):
         return None
-    headers = {"Interface": f"PJSIP/seat{ext}", "Paused": "true" if paused else "false"}
+    headers = {"Interface": ids.seat_interface(ext), "Paused": "true" if paused else "false"}
     if paused:
         headers["Reason"] = reason
     return _action("QueuePause", as_list=False, **headers)

@@ -89,7 +89,7 @@ def seat_call(model: LiveModel, ext: str, linkedid: str) -> LiveCall:
     call = model.calls.get(linkedid)
     if call is None or call.seat != ext or call.talk_end is not None or call.answered_at is None:
         raise Refused("not your call")
-    if not _CHANNEL.fullmatch(call.seat_channel or ""):
+    if not _CHANNEL.fullmatch(model.seat_channel(call)):
         raise Refused("the seat's channel is not known")
     return call
 
@@ -171,8 +171,10 @@ class CallControl(TopicWorker):
         linkedid = command.linkedid
         result["linkedid"] = linkedid
         if self.outbound.get(linkedid, ("",))[0] == ext and linkedid in self.model.calls:
-            channel = self.model.calls[linkedid].channel  # the seat's own leg of a click-to-call
-            if not _CHANNEL.fullmatch(channel):
+            # A click-to-call's first channel: the seat's member interface (the Local channel
+            # ringing all of its phones); hanging it up ends the phones' and the resident's legs.
+            channel = self.model.calls[linkedid].channel
+            if ids.seat_of(channel) != ext:
                 raise Refused("the seat's channel is not known")
         else:
             channel = seat_call(self.model, ext, linkedid).seat_channel
@@ -232,7 +234,7 @@ class CallControl(TopicWorker):
         self.outbound[channel_id] = (ext, time.monotonic())
         result["linkedid"] = channel_id
         return actions.originate(
-            f"PJSIP/seat{ext}",  # the seat's phone first
+            ids.seat_interface(ext),  # the seat's phones first (all of them ring, as for a queue call)
             DIALOUT_CONTEXT,
             number,
             clid,
@@ -290,7 +292,7 @@ class CallControl(TopicWorker):
         call = self.model.calls.get(seat.linkedid) if seat and seat.linkedid else None
         if call is None or call.seat != target_ext or call.talk_end is not None:
             raise Refused("the seat is not on a call")
-        if not _CHANNEL.fullmatch(call.seat_channel or ""):
+        if not _CHANNEL.fullmatch(self.model.seat_channel(call)):
             raise Refused("the seat's channel is not known")
         result["linkedid"] = call.linkedid
         return actions.chanspy(ext, call.seat_channel, mode, caller_id=target_ext)

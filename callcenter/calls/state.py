@@ -12,12 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from callcenter import ids
 from callcenter.ami import events as ev
 from callcenter.ids import CALL_ID, PERSONAL_QUEUE_PREFIX
 from callcenter.messages import SeatStatus
 from callcenter.text import digits_int
-
-_SEAT = re.compile(r"PJSIP/seat(\d{2,8})(?:-[0-9a-fA-F]+)?")
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
 # A seat's own queue (a returning caller's first try): not a skill queue
@@ -31,9 +30,9 @@ def ivr_choice_of(event: ev.ChannelEvent) -> str:
 
 
 def seat_of(interface_or_channel: str) -> str | None:
-    """The seat's extension from ``PJSIP/seat1001`` or a channel ``PJSIP/seat1001-0000002a``."""
-    m = _SEAT.fullmatch(interface_or_channel or "")
-    return m.group(1) if m else None
+    """The seat's extension from its queue member interface (``Local/1001@cc-ring-seat/nm``), an
+    endpoint (``PJSIP/seat1001``) or a channel (``PJSIP/web1001-0000002a``, ``Local/...;1``)."""
+    return ids.seat_of(interface_or_channel)
 
 
 @dataclass
@@ -84,7 +83,8 @@ class LiveCall:
     ivr_category: str = ""
     ivr_label: str = ""
     personal_first: bool = False  # offered to the returning caller's seat before the queue
-    # The seat's own channel (call control acts on it) and the recording
+    # The seat's phone's own channel (call control acts on it; see LiveModel.seat_channel) and
+    # the recording
     seat_channel: str = ""
     recording: str = ""
 
@@ -166,6 +166,10 @@ class LiveModel:
     def __init__(self) -> None:
         self.calls: dict[str, LiveCall] = {}
         self.channels: dict[str, str] = {}  # uniqueid -> linkedid, for secondary channels
+        # The seats' phones' channels alive now: uniqueid -> (linkedid, extension, channel). A queue
+        # rings a seat through a Local channel that dials all of its phones; the one that answered
+        # is the one still up once the others stopped ringing.
+        self.phone_legs: dict[str, tuple[str, str, str]] = {}
         self.seats: dict[str, SeatState] = {}
         self.wrapup_s: dict[str, int] = {}  # queue -> wrap-up seconds (queues.conf wrapuptime)
 
@@ -275,6 +279,9 @@ class LiveModel:
                 call.source = SOURCES.get(event.context, call.source if call.identified else "other")
             else:
                 self.channels[event.uniqueid] = event.linkedid
+                ext = ids.seat_phone_of(event.channel)
+                if ext is not None:
+                    self.phone_legs[event.uniqueid] = (event.linkedid, ext, event.channel)
             return []
 
         if isinstance(event, ev.QueueCallerJoin):
@@ -356,7 +363,8 @@ class LiveModel:
         if isinstance(event, ev.AgentConnect):
             call.seat = ext
             call.answered_at = at
-            call.seat_channel = event.dest_channel
+            # The queue's leg is the Local channel; the phone that answered is found from it.
+            call.seat_channel = event.dest_channel if ids.seat_phone_of(event.dest_channel) else ""
             # The dialplan records the caller's channel (MixMonitor) as <its uniqueid>.wav.
             if CALL_ID.fullmatch(event.uniqueid):
                 call.recording = f"{event.uniqueid}.wav"
@@ -412,9 +420,24 @@ class LiveModel:
         effects.append(Effect("record", call=call))
         return effects
 
+    def seat_channel(self, call: LiveCall) -> str:
+        """The channel of the seat's phone that answered ``call`` ("" while not known): the one
+        phone channel of the seat still up in the call (the others were hung up when it answered);
+        the oldest when several are (a second call the seat's phone made itself)."""
+        if call.seat_channel or not call.seat:
+            return call.seat_channel
+        legs = [ch for lid, ext, ch in self.phone_legs.values() if lid == call.linkedid and ext == call.seat]
+        if legs:
+            call.seat_channel = legs[0]
+        return call.seat_channel
+
     def _hangup(self, event: ev.Hangup) -> list[Effect]:
         if event.uniqueid != event.linkedid:
             self.channels.pop(event.uniqueid, None)
+            leg = self.phone_legs.pop(event.uniqueid, None)
+            call = self.calls.get(event.linkedid)
+            if leg is not None and call is not None and call.seat_channel == leg[2]:
+                call.seat_channel = ""  # e.g. an attended transfer's phone leg: look again
             return []
         call = self.calls.get(event.linkedid)
         if call is None:
@@ -464,9 +487,15 @@ class LiveModel:
                 if call.queued_at is None:
                     call.queued_at = now - entry.wait
 
+        live = {ch.uniqueid for ch in channels}
+        for uid in [u for u in self.phone_legs if u not in live]:
+            del self.phone_legs[uid]
         for ch in channels:
-            ext = seat_of(ch.channel)
+            # The seats' phones' channels (the queue's Local legs between them say nothing more).
+            ext = ids.seat_phone_of(ch.channel)
             call = self.calls.get(ch.linkedid)
+            if ext is not None and ch.uniqueid != ch.linkedid:
+                self.phone_legs[ch.uniqueid] = (ch.linkedid, ext, ch.channel)
             if ext is None or call is None or ch.uniqueid == ch.linkedid:
                 continue
             if ch.state == "Up" and call.seat != ext:

@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 
+from callcenter import ids
 from callcenter.accounts.models import Account
 from callcenter.config import CHINA_TZ
 from callcenter.statistics.follower import write_batch
@@ -32,7 +33,7 @@ def history_lines(seats: dict[str, str], days: int = 30, per_day: int = 120, see
     for back in range(days, 0, -1):
         day0 = datetime.combine(today - timedelta(days=back), time(0), CHINA_TZ).timestamp()
         for name in names:
-            iface = f"PJSIP/seat{seats[name]}"
+            iface = ids.seat_interface(seats[name])
             # Demo seats are static members: the engine logs their phones in (presence.py).
             out.append((day0 + 8 * 3600, f"STATIC|hotline|{iface}|ADDMEMBER|"))
             out.append((day0 + 12 * 3600, f"NONE|hotline|{name}|PAUSE|用餐"))
@@ -83,7 +84,7 @@ def load_history(session: Session, days: int = 30, service_level: float = 15) ->
         if a.extension is not None  # the query's own filter, said again for the type checker
     }
     r = Reconciler(
-        seat_of=lambda agent: seats.get(agent) or agent.removeprefix("PJSIP/seat"), wrapup={"hotline": 5}
+        seat_of=lambda agent: seats.get(agent) or ids.seat_of(agent) or agent, wrapup={"hotline": 5}
     )
     for line in history_lines(seats, days):
         entry = parse_line(line)

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, col
 
+from callcenter import ids
 from callcenter.accounts.models import Account
 from callcenter.calls.models import CallRecord
 from callcenter.config import Settings
@@ -353,7 +354,8 @@ class StatsIngest:
             ):
                 if ext is None:  # excluded by the query; said again for the type checker
                     continue
-                seats[f"PJSIP/seat{ext}"] = ext
+                seats[f"PJSIP/seat{ext}"] = ext  # queue_log lines written before members were Local
+                seats[ids.seat_interface(ext)] = ext
                 seats[clean_name(display, fallback=clean_name(username, fallback=ext))] = ext
         self._seats = seats
         return seats
@@ -365,8 +367,8 @@ class StatsIngest:
             # A member name not seen yet (a seat added since): look again, at most every 5 s.
             self._names_at = time.monotonic()
             ext = self.refresh_seats().get(agent)
-        if ext is None and agent.startswith("PJSIP/seat"):
-            ext = agent.removeprefix("PJSIP/seat")
+        if ext is None:
+            ext = ids.seat_of(agent)
         return (ext or agent)[:64]
 
     # -- cursor -------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ async def test_calls_reach_the_seat_through_the_queue_without_fastagi(live, ami)
         assert probe.connect_ex(("127.0.0.1", live.agi_port)) != 0
     queue_status = await ami.manager.send_action({"Action": "QueueStatus"})
     assert any(
-        m.get("Event") == "QueueMember" and m.get("Location") == "PJSIP/seat1001" for m in queue_status
+        m.get("Event") == "QueueMember" and m.get("Location") == "Local/1001@cc-ring-seat/nm"
+        for m in queue_status
     )
 
     async with SippUAS(SEAT_PORT, ring_ms=300):
@@ -114,15 +115,15 @@ async def test_calls_reach_the_seat_through_the_queue_without_fastagi(live, ami)
         )
         await ami.wait_for("QueueCallerJoin", Channel="PJSIP/carrier-", Queue="hotline")
         await ami.wait_for("QueueCallerJoin", Channel="PJSIP/trunk12345-", Queue="hotline")
-        called = await ami.wait_for("AgentCalled", Interface="PJSIP/seat1001")
+        called = await ami.wait_for("AgentCalled", Interface="Local/1001@cc-ring-seat/nm")
         assert called["Queue"] == "hotline"
-        await ami.wait_for("AgentConnect", Interface="PJSIP/seat1001")
+        await ami.wait_for("AgentConnect", Interface="Local/1001@cc-ring-seat/nm")
         channels = await ami.manager.send_action({"Action": "CoreShowChannels"})
         listed = [m.get("Channel", "") for m in channels if m.get("Event") == "CoreShowChannel"]
         assert any(c.startswith("PJSIP/seat1001-") for c in listed), listed
         results = await asyncio.gather(carrier, trunk)
         assert all(r.ok for r in results), [(r.returncode, r.errors) for r in results]
-        await ami.wait_for("AgentComplete", Interface="PJSIP/seat1001")
+        await ami.wait_for("AgentComplete", Interface="Local/1001@cc-ring-seat/nm")
     await ami.wait_for("Hangup", Channel="PJSIP/trunk12345-")
     joined = {e["Channel"].split("-")[0]: e for e in ami.seen("QueueCallerJoin")}
     assert joined["PJSIP/carrier"]["CallerIDNum"] == "13800138000"
@@ -159,7 +160,7 @@ def test_reload_applies_new_queues_numbers_and_seats(live):
         seats=[{"username": "seat1002", "display_name": "李四", "extension": "1002", "queues": ["elderly"]}],
     )
     process.reload(live)
-    assert "李四 (PJSIP/seat1002)" in process.cli_command(live, "queue show elderly")
+    assert "李四 (Local/1002@cc-ring-seat/nm" in process.cli_command(live, "queue show elderly")
     assert "Gosub(cc-incoming,s,1(96346,elderly,carrier))" in process.cli_command(
         live, "dialplan show 96346@from-carrier"
     )

@@ -232,7 +232,11 @@ def test_hostile_names_cannot_break_the_config(tmp_path, fake_system_install):
     members = [line for line in hotline.splitlines() if line.startswith("member =>")]
     assert len(members) == 1
     fields = members[0].split("=>", 1)[1].split(",")
-    assert len(fields) == 4 and fields[0].strip() == "PJSIP/seat1001" and fields[3] == "PJSIP/seat1001"
+    assert (
+        len(fields) == 4
+        and fields[0].strip() == "Local/1001@cc-ring-seat/nm"
+        and fields[3] == "hint:1001@cc-ring-seat"
+    )
     assert fields[2].startswith("Evil x b general secret=1 member")
     assert not set(fields[2]) & set(';,"<>[]\\\n')
     for name in ("queues.conf", "pjsip.conf", "extensions.conf"):
@@ -304,7 +308,9 @@ def test_extensions_contract(tmp_path, fake_system_install):
     assert 'QUEUE_EXISTS(${CC_QUEUE})}" != "1"' in text
     # every phone the seat registered rings
     assert "exten => _XXXX,1,Dial(${PJSIP_DIAL_CONTACTS(seat${EXTEN})},30)" in text
-    assert "exten => 100234,1,Dial(${PJSIP_DIAL_CONTACTS(seat100234)},30)" in text
+    assert "exten => 100234,1,Gosub(cc-seat-phones,100234,1)" in text
+    assert "exten => 100234,hint,PJSIP/seat100234\n" in text
+    assert "exten => 100234,1,Set(CC_RING=${PJSIP_DIAL_CONTACTS(seat100234)})" in text
     carrier = text.split("[from-carrier]", 1)[1].split("\n[", 1)[0]
     # the known numbers come before the catch-all
     assert carrier.index("96345") < carrier.index("_X.")
@@ -331,7 +337,7 @@ def test_queues_conf(tmp_path, fake_system_install):
         "leavewhenempty = no",
         "ringinuse = no",
         "announce-frequency = 0",
-        "member => PJSIP/seat1001,0,甲,PJSIP/seat1001",
+        "member => Local/1001@cc-ring-seat/nm,0,甲,hint:1001@cc-ring-seat",
     ):
         assert line in hotline
     assert "strategy = rrmemory" in text.split("[odd]", 1)[1]

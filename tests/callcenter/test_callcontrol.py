@@ -62,13 +62,16 @@ def talking_model(ext="1001") -> LiveModel:
         ev.Newchannel(**CALLER, caller_num="13912345678", exten="96345", context="from-carrier", received=1.0)
     )
     m.apply(ev.QueueCallerJoin(**CALLER, queue="hotline", received=2.0))
+    # The queue rings the seat's member interface; its Local channel rings the seat's phone.
     base = {
         **CALLER,
         "queue": "hotline",
-        "interface": f"PJSIP/seat{ext}",
-        "dest_channel": f"PJSIP/seat{ext}-0000000a",
+        "interface": f"Local/{ext}@cc-ring-seat/nm",
+        "dest_channel": f"Local/{ext}@cc-ring-seat-00000003;1",
     }
     m.apply(ev.AgentCalled(**base, received=3.0))
+    phone = {"channel": f"PJSIP/seat{ext}-0000000a", "uniqueid": "100.4", "linkedid": "100.1"}
+    m.apply(ev.Newchannel(**phone, caller_num=ext, exten="", context="seats", received=3.1))
     m.apply(ev.AgentConnect(**base, received=4.0))
     return m
 
@@ -160,11 +163,13 @@ async def test_click_to_call_and_listen_in(control):
     r = await cc.run({"action": "dial", "ext": "1002", "number": "+86 139-1931-0001"})
     assert r["ok"]
     sent = ami.sent[-1]
-    assert sent["Channel"] == "PJSIP/seat1002" and sent["Exten"] == "13919310001"
+    # every phone of the seat rings, through the queue member interface
+    assert sent["Channel"] == "Local/1002@cc-ring-seat/nm" and sent["Exten"] == "13919310001"
     assert (
         sent["Context"] == "cc-dialout"
         and sent["Variable"] == "CC_CLID=96345"
         and sent["ChannelId"] == r["linkedid"]
+        and sent["Codecs"] == "alaw,ulaw"  # not AMI's signed-linear default through the Local channel
     )
     assert (await cc.run({"action": "dial", "ext": "1002", "number": "13919310002"}))[
         "error"
@@ -174,6 +179,29 @@ async def test_click_to_call_and_listen_in(control):
     cc.outbound[dialled] = ("1002", time.monotonic() - 11)
     assert (await cc.run({"action": "dial", "ext": "1002", "number": "13919310002"}))["ok"]
     assert dialled not in cc.outbound
+    # Its first channel shows: the seat's Local channel; hanging up ends that one (and so all of
+    # the seat's phones and the resident's leg with it). Another seat's Local channel is refused.
+    latest = ami.sent[-1]["ChannelId"]
+    cc.model.apply(
+        ev.Newchannel(
+            channel="Local/1002@cc-ring-seat-0000000b;1",
+            uniqueid=latest,
+            linkedid=latest,
+            caller_num="96345",
+            exten="13919310002",
+            context="cc-ring-seat",
+            received=5.0,
+        )
+    )
+    r = await cc.run({"action": "hangup", "ext": "1002", "linkedid": latest})
+    assert r["ok"] and ami.sent[-1] == {
+        "Action": "Hangup",
+        "Channel": "Local/1002@cc-ring-seat-0000000b;1",
+        "Cause": "16",
+    }
+    cc.model.calls[latest].channel = "Local/1001@cc-ring-seat-0000000c;1"
+    r = await cc.run({"action": "hangup", "ext": "1002", "linkedid": latest})
+    assert r["error"] == "the seat's channel is not known"
     r = await cc.run({"action": "spy", "ext": "1900", "target_ext": "1001", "mode": "whisper"})
     assert r["ok"] and ami.sent[-1]["Application"] == "ChanSpy"
     assert (
@@ -191,13 +219,17 @@ async def test_queue_login_and_logout(control):
     assert ami.sent[-1] == {
         "Action": "QueueAdd",
         "Queue": "helpdesk",
-        "Interface": "PJSIP/seat1001",
-        "StateInterface": "PJSIP/seat1001",
+        "Interface": "Local/1001@cc-ring-seat/nm",
+        "StateInterface": "hint:1001@cc-ring-seat",
         "MemberName": "座席1001",
         "Penalty": "0",
     }
     assert (await cc.run({"action": "queue_logout", "ext": "1001", "queue": "helpdesk"}))["ok"]
-    assert ami.sent[-1] == {"Action": "QueueRemove", "Queue": "helpdesk", "Interface": "PJSIP/seat1001"}
+    assert ami.sent[-1] == {
+        "Action": "QueueRemove",
+        "Queue": "helpdesk",
+        "Interface": "Local/1001@cc-ring-seat/nm",
+    }
     assert (await cc.run({"action": "queue_login", "ext": "1001", "queue": "other"}))[
         "error"
     ] == "no such queue"

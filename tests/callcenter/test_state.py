@@ -52,6 +52,34 @@ def test_seat_of():
     assert seat_of("PJSIP/seat1001-0000002a") == "1001"
     assert seat_of("PJSIP/carrier-00000001") is None
     assert seat_of("SIP/seat1001") is None
+    # The queue member, its Local channels, the hint, and a seat's browser endpoint with desk phones
+    assert seat_of("Local/1001@cc-ring-seat/nm") == "1001"
+    assert seat_of("Local/1001@cc-ring-seat-0000001f;1") == "1001"
+    assert seat_of("hint:1001@cc-ring-seat") == "1001"
+    assert seat_of("PJSIP/web1001-0000002b") == "1001"
+    assert seat_of("Local/1001@elsewhere/n") is None
+
+
+def test_a_seat_rung_through_its_local_member_knows_the_phone_that_answered():
+    """Queue members are Local channels ringing every phone of the seat: the pop comes from the
+    member, and call control later acts on the phone channel that answered (the others were
+    hung up when it did), never on the Local leg."""
+    m = LiveModel()
+    start_call(m)
+    local = {"interface": "Local/1001@cc-ring-seat/nm", "dest_channel": "Local/1001@cc-ring-seat-00000001;1"}
+    called = ev.AgentCalled(**CALLER, queue="hotline", **local, received=1006.0)
+    assert kinds(m.apply(called)) == [("pop", "1001", ""), ("seat", "1001", "")]
+    legs = {"100.5": "PJSIP/seat1001-00000005", "100.6": "PJSIP/web1001-00000006"}
+    for uid, channel in legs.items():
+        m.apply(ev.Newchannel(channel=channel, uniqueid=uid, linkedid="100.1", received=1006.1))
+    # The browser answers; the desk phone stops ringing.
+    m.apply(ev.Hangup(channel=legs["100.5"], uniqueid="100.5", linkedid="100.1", received=1008.0))
+    connect = ev.AgentConnect(**CALLER, queue="hotline", **local, received=1008.1)
+    assert [e.kind for e in m.apply(connect)] == ["pop", "seat"]
+    call = m.calls["100.1"]
+    assert call.seat == "1001" and m.seat_channel(call) == "PJSIP/web1001-00000006"
+    m.apply(ev.Hangup(channel=legs["100.6"], uniqueid="100.6", linkedid="100.1", received=1020.0))
+    assert m.seat_channel(call) == "" and not m.phone_legs
 
 
 def test_answered_call():

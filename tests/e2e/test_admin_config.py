@@ -33,7 +33,7 @@ async def test_new_and_disabled_seats_reach_asterisk_without_dropping_a_call(app
     token = re.search(r'name="csrf" value="([^"]+)"', (await admin.get("/admin/accounts")).text).group(1)
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=9000))
-        await ami.wait_for("AgentConnect", Interface="PJSIP/seat1001")
+        await ami.wait_for("AgentConnect", Interface="Local/1001@cc-ring-seat/nm")
         r = await admin.post(
             "/admin/accounts",
             data={
@@ -47,10 +47,16 @@ async def test_new_and_disabled_seats_reach_asterisk_without_dropping_a_call(app
         )
         assert r.status_code == 201
         await wait_endpoint(settings, "seat1005", present=True)
-        members = await asyncio.to_thread(process.cli_command, settings, "queue show hotline")
-        assert "seat1005" in members
+        # The queues are reloaded after the dialplan (the new member's hint exists first).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        members = ""
+        while "Local/1005@cc-ring-seat/nm" not in members and loop.time() < deadline:
+            members = await asyncio.to_thread(process.cli_command, settings, "queue show hotline")
+            await asyncio.sleep(0.2)
+        assert "Local/1005@cc-ring-seat/nm" in members and "hint:1005@cc-ring-seat" in members, members
         # The call that was up during the reload ends normally, answered, with its full talk time.
-        done = await ami.wait_for("AgentComplete", Interface="PJSIP/seat1001", timeout=20)
+        done = await ami.wait_for("AgentComplete", Interface="Local/1001@cc-ring-seat/nm", timeout=20)
         assert int(done["TalkTime"]) >= 6 and done["Reason"] == "caller"
         assert (await call).ok
     seat_id = re.search(

@@ -47,7 +47,7 @@ async def test_pop_reaches_the_right_seat_before_it_answers(app, ami):
             received.append(await next_message(ws1))
         called = await ami.wait_for(lambda e: e.get("Event") == "AgentCalled")
         connect = await ami.wait_for(lambda e: e.get("Event") == "AgentConnect")
-        assert connect["Interface"] == "PJSIP/seat1001"
+        assert connect["Interface"] == "Local/1001@cc-ring-seat/nm"
         pops = [(m, t) for m, t in received if m.get("type") == "pop"]
         first, _ = pops[0]
         assert first["linkedid"] == called["Linkedid"] and first["state"] == "ringing"

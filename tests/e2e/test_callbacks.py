@@ -32,7 +32,11 @@ async def wait_row(settings, model, pred, timeout: float = 60):
 
 async def pause(ami, paused: bool) -> None:
     await ami.manager.send_action(
-        {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true" if paused else "false"},
+        {
+            "Action": "QueuePause",
+            "Interface": "Local/1001@cc-ring-seat/nm",
+            "Paused": "true" if paused else "false",
+        },
         as_list=False,
     )
 
@@ -71,7 +75,7 @@ async def test_callback_keeps_the_place_and_connects_the_seat_and_the_resident(p
             ),
             timeout=40,
         )
-        assert connect["Interface"] == "PJSIP/seat1001"
+        assert connect["Interface"] == "Local/1001@cc-ring-seat/nm"
         done = await wait_row(settings, Callback, lambda r: r.id == cb.id and r.status == "done", timeout=30)
         assert done.seat == "1001" and done.outcome == "answered" and done.attempts == 1
         await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=20)

@@ -75,23 +75,37 @@ async def csrf_client(app, username: str):
 
 
 async def answered_call(ami, n_before: int, timeout: float = 30) -> dict:
-    """The next AgentConnect (after ``n_before`` of them) for seat 1001."""
+    """The next AgentConnect (after ``n_before`` of them) for seat 1001. Its ``DestChannel`` is the
+    seat's leg in the caller's bridge (the member's Local channel); ``PhoneChannel`` is added: the
+    channel of the seat's phone that answered, which the app's call control acts on."""
 
     def pred(e):
-        return e.get("Event") == "AgentConnect" and e.get("Interface") == "PJSIP/seat1001"
+        return e.get("Event") == "AgentConnect" and e.get("Interface") == "Local/1001@cc-ring-seat/nm"
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         hits = [e for e in ami.events if pred(e)]
         if len(hits) > n_before:
-            return hits[n_before]
+            connect = hits[n_before]
+            phone = await ami.wait_for(
+                lambda e, linkedid=connect["Linkedid"]: (
+                    e.get("Event") == "DialEnd"
+                    and e.get("DialStatus") == "ANSWER"
+                    and e.get("Linkedid") == linkedid
+                    and e.get("DestChannel", "").startswith("PJSIP/seat1001-")
+                ),
+                timeout=10,
+            )
+            return {**connect, "PhoneChannel": phone["DestChannel"]}
         await asyncio.sleep(0.05)
     raise AssertionError("seat 1001 never answered")
 
 
 def connects(ami) -> int:
     return sum(
-        1 for e in ami.events if e.get("Event") == "AgentConnect" and e.get("Interface") == "PJSIP/seat1001"
+        1
+        for e in ami.events
+        if e.get("Event") == "AgentConnect" and e.get("Interface") == "Local/1001@cc-ring-seat/nm"
     )
 
 
@@ -215,8 +229,22 @@ async def test_click_to_call_rings_the_seat_then_the_resident_with_the_service_n
     ):
         r = await seat.post("/api/call/dial", json={"number": "139 1931 0001"})
         assert r.status_code == 202
-        # The seat's phone first, then the resident, from the hotline's number.
-        seat_leg = await ami.wait_for("Newchannel", Channel="PJSIP/seat1001-")
+        # The seat's phones first (through the seat's member interface, as a queue call rings
+        # them), then the resident, from the hotline's number. The call is the Local channel's.
+        seat_leg = await ami.wait_for(
+            lambda e: (
+                e.get("Event") == "Newchannel"
+                and e.get("Channel", "").startswith("Local/1001@cc-ring-seat-")
+                and e.get("Uniqueid") == e.get("Linkedid")
+            )
+        )
+        phone = await ami.wait_for(
+            lambda e: (
+                e.get("Event") == "Newchannel"
+                and e.get("Channel", "").startswith("PJSIP/seat1001-")
+                and e.get("Linkedid") == seat_leg["Uniqueid"]
+            )
+        )
         out = await ami.wait_for("Newchannel", Channel="PJSIP/cc-outbound-", timeout=15)
         assert out["Linkedid"] == seat_leg["Uniqueid"]
         await ami.wait_for("BridgeEnter", Channel=out["Channel"], timeout=15)
@@ -230,7 +258,7 @@ async def test_click_to_call_rings_the_seat_then_the_resident_with_the_service_n
         await other.aclose()
         r = await seat.post("/api/call/hangup", json={"linkedid": seat_leg["Uniqueid"]})
         assert r.status_code == 202
-        await ami.wait_for("Hangup", Channel=seat_leg["Channel"], timeout=10)
+        await ami.wait_for("Hangup", Channel=phone["Channel"], timeout=10)
         await ami.wait_for("Hangup", Channel=out["Channel"], timeout=10)
         invite = resident.messages().split("INVITE sip:", 1)[1].split("\n\n", 1)[0]
         assert invite.startswith("13919310001@")  # digits only: the spaces are gone
@@ -265,7 +293,7 @@ async def test_supervisor_listens_whispers_barges_and_seats_may_not(phones, app,
             start = await ami.wait_for(
                 lambda e: (
                     e.get("Event") == "ChanSpyStart"
-                    and e.get("SpyeeChannel") == connect["DestChannel"]
+                    and e.get("SpyeeChannel") == connect["PhoneChannel"]
                     and e.get("SpyerChannel", "").startswith(f"PJSIP/seat{SUPERVISOR_EXT}-")
                     and e.get("SpyerChannel") not in spyers
                 ),
@@ -273,8 +301,8 @@ async def test_supervisor_listens_whispers_barges_and_seats_may_not(phones, app,
             )
             spyers.add(start["SpyerChannel"])
             answered = ami.seen("OriginateResponse", Channel=start["SpyerChannel"])
-            assert answered and answered[0]["Data"] == f"{connect['DestChannel']},{option}", answered
-        assert not ami.seen("Hangup", Channel=connect["DestChannel"])
+            assert answered and answered[0]["Data"] == f"{connect['PhoneChannel']},{option}", answered
+        assert not ami.seen("Hangup", Channel=connect["PhoneChannel"])
         assert (await call).ok
     with session_scope(settings) as s:
         actions = {a.action for a in s.exec(select(AuditEntry).where(AuditEntry.actor == "supervisor")).all()}
@@ -370,7 +398,7 @@ async def test_queue_login_and_logout_survive_an_app_restart(phones, app, ami):
     assert "helpdesk" in state["queues"] and "hotline" in state["queues"]
     r = await client.post("/api/seat/queues", json={"queue": "helpdesk", "login": False})
     assert r.status_code == 202
-    await ami.wait_for("QueueMemberRemoved", Queue="helpdesk", Interface="PJSIP/seat1001")
+    await ami.wait_for("QueueMemberRemoved", Queue="helpdesk", Interface="Local/1001@cc-ring-seat/nm")
     state, _ = await next_message(
         ws, lambda m: m.get("type") == "state" and "helpdesk" not in m.get("queues", [])
     )

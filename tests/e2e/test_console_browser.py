@@ -117,7 +117,12 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
     # The callers waiting, by the queue's name (the whole list in the tooltip)
     await page.wait_for_selector(f'#my-queues[title*="{HOTLINE_QUEUE_TITLE} 等待 0"]', timeout=5000)
     await ami.manager.send_action(
-        {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "整理工单"},
+        {
+            "Action": "QueuePause",
+            "Interface": "Local/1001@cc-ring-seat/nm",
+            "Paused": "true",
+            "Reason": "整理工单",
+        },
         as_list=False,
     )
     await page.wait_for_selector('#seat-state[data-state="paused"]', timeout=3000)
@@ -127,7 +132,8 @@ async def test_status_bar_and_my_calls(app, ami, browser):  # noqa: F811
         await page.wait_for_selector(f'#my-queues:text("{HOTLINE_QUEUE_TITLE} 1")', timeout=10000)
         assert f"{HOTLINE_QUEUE_TITLE} 等待 1" in await page.get_attribute("#my-queues", "title")
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}, as_list=False
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"},
+            as_list=False,
         )
         await page.wait_for_selector('#pop[data-state="talking"]', timeout=10000)
         assert (await call).ok

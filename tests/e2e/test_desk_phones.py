@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,18 @@ async def wait_cli(settings, command: str, text: str, present: bool = True, time
     raise AssertionError(f"{command!r}: {text!r} {'never' if present else 'still'} there:\n{out}")
 
 
+async def wait_contacts(settings, endpoint: str, count: int, timeout: float = 20) -> str:
+    """``pjsip show aor`` once the endpoint has ``count`` registered contacts."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        out = await asyncio.to_thread(process.cli_command, settings, f"pjsip show aor {endpoint}")
+        if len(re.findall(rf"^ +Contact: +{endpoint}/", out, flags=re.M)) == count:
+            return out
+        assert loop.time() < deadline, out
+        await asyncio.sleep(0.2)
+
+
 def account_for(shown: dict, transport: str) -> SipAccount:
     return SipAccount(
         server=shown["sip-server"],
@@ -193,7 +206,9 @@ async def test_baresip_registers_and_answers_a_queue_call_with_audio_both_ways(
         # Asterisk keeps the phone's contact with the transport it registered on
         contact = re.search(r"^ contact +: (\S+)", out, flags=re.M).group(1).lower()
         assert ("transport=tcp" in contact) == (transport == "tcp"), contact
-        await ami.wait_for("QueueMemberStatus", Queue=QUEUE, Interface=f"PJSIP/seat{EXT}", Status="1")
+        await ami.wait_for(
+            "QueueMemberStatus", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/nm", Status="1"
+        )
         await next_message(
             console, lambda m: m.get("type") == "state" and m.get("ext") == EXT and m["state"] == "available"
         )
@@ -203,7 +218,9 @@ async def test_baresip_registers_and_answers_a_queue_call_with_audio_both_ways(
         call = asyncio.create_task(
             place_call(settings, did=DID, caller=caller, hold_ms=9000, audio=tones["resident"])
         )
-        connect = await ami.wait_for("AgentConnect", Queue=QUEUE, Interface=f"PJSIP/seat{EXT}", timeout=30)
+        connect = await ami.wait_for(
+            "AgentConnect", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/nm", timeout=30
+        )
         seat_channel = connect["DestChannel"]
         base = f"desk-{transport}-{connect['DestUniqueid']}"
         # Each direction of the seat's leg in its own file (the CLI: the AMI users may not
@@ -316,3 +333,71 @@ async def test_a_seat_with_two_phones_registered_rings_both_on_a_seat_call(desk_
         ended = ami.seen("DialEnd", DestChannel=f"PJSIP/seat{EXT}-")
         assert len(begun) == 2, begun
         assert sorted(e["DialStatus"] for e in ended) == ["ANSWER", "CANCEL"], ended
+
+
+async def test_a_queue_call_rings_every_registered_phone_of_the_seat(desk_seat, app, ami, tones):
+    """A queue dialling PJSIP/<endpoint> would ring only the first contact (Asterisk issue #837):
+    the seat is a Local member that dials every contact. A desk phone that lets it ring and a
+    softphone that answers are registered on the seat: both ring, the softphone takes the call
+    with audio both ways, the desk phone stops ringing, and the seat gets the pop."""
+    settings = app.settings
+    client, console = await seat_console(app, f"seat{EXT}")
+    desk = Baresip(
+        replace(account_for(desk_seat, "udp"), answermode="manual"),
+        audio=tones["phone"],
+        port=free_udp_port(),
+    )
+    soft = Baresip(account_for(desk_seat, "tcp"), audio=tones["phone"], port=free_udp_port())
+    with desk, soft:
+        await wait_contacts(settings, f"seat{EXT}", 2)
+        await next_message(
+            console, lambda m: m.get("type") == "state" and m.get("ext") == EXT and m["state"] == "available"
+        )
+        ami.events.clear()
+        call = asyncio.create_task(
+            place_call(settings, did=DID, caller="13919310023", hold_ms=9000, audio=tones["resident"])
+        )
+        await ami.wait_for("AgentConnect", Queue=QUEUE, Interface=f"Local/{EXT}@cc-ring-seat/nm", timeout=30)
+        answered = await ami.wait_for(
+            lambda e: (
+                e.get("Event") == "DialEnd"
+                and e.get("DialStatus") == "ANSWER"
+                and str(e.get("DestChannel", "")).startswith(f"PJSIP/seat{EXT}-")
+            ),
+            timeout=10,
+        )
+        seat_channel = answered["DestChannel"]
+        base = f"both-phones-{answered['DestUniqueid']}"
+        await asyncio.to_thread(
+            process.cli_command,
+            settings,
+            f"mixmonitor start {seat_channel} {base}.wav,r({base}-from-phone.wav)t({base}-to-phone.wav)",
+        )
+        pop, _ = await next_message(console, lambda m: m.get("type") == "pop", timeout=10)
+        assert pop["linkedid"] == answered["Linkedid"]
+        begun = ami.seen("DialBegin", DestChannel=f"PJSIP/seat{EXT}-")
+        assert len(begun) == 2, begun
+        ended = await ami.wait_for(
+            lambda e: (
+                e.get("Event") == "DialEnd"
+                and e.get("DialStatus") == "CANCEL"
+                and str(e.get("DestChannel", "")).startswith(f"PJSIP/seat{EXT}-")
+            ),
+            timeout=10,
+        )
+        assert ended["DestChannel"] != seat_channel
+        # The desk phone rang (its contact was dialled) and was left alone once the softphone answered.
+        assert desk.running() and soft.running()
+        result = await call
+        assert result.ok, result.errors
+        await ami.wait_for("Hangup", Channel=seat_channel, timeout=20)
+    monitor = settings.asterisk_instance_dir() / "spool" / "monitor"
+    from_phone, to_phone = monitor / f"{base}-from-phone.wav", monitor / f"{base}-to-phone.wav"
+    for _ in range(50):
+        if from_phone.exists() and to_phone.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert tone_share(from_phone, PHONE_HZ) > 0.5, soft.log_text[-2000:]
+    assert tone_share(to_phone, RESIDENT_HZ) > 0.5
+    await console.close()
+    await client.aclose()

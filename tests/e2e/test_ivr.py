@@ -174,7 +174,12 @@ async def test_priority_caller_overtakes_a_waiting_caller(ivr_app, ami):
     settings = ivr_app.settings
     normal = "17009310004"
     await ami.manager.send_action(
-        {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "test"}
+        {
+            "Action": "QueuePause",
+            "Interface": "Local/1001@cc-ring-seat/nm",
+            "Paused": "true",
+            "Reason": "test",
+        }
     )
     try:
         with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=1500):
@@ -186,7 +191,7 @@ async def test_priority_caller_overtakes_a_waiting_caller(ivr_app, ami):
             assert join_normal["Position"] == "1" and join_wang["Position"] == "1"
             n_called = len(ami.seen("AgentCalled"))
             await ami.manager.send_action(
-                {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}
+                {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"}
             )
             called = await ami.wait_for(
                 lambda e: e.get("Event") == "AgentCalled" and len(ami.seen("AgentCalled")) > n_called
@@ -198,7 +203,7 @@ async def test_priority_caller_overtakes_a_waiting_caller(ivr_app, ami):
             assert call_record(settings, join_normal["Linkedid"]).outcome == "answered"
     finally:
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"}
         )
 
 
@@ -206,16 +211,18 @@ async def test_returning_caller_is_offered_to_their_seat_first(ivr_app, ami):
     settings = ivr_app.settings
     caller = "17009310005"
     _c, ws = await seat_console(ivr_app, "seat1001")
+    # Each call stays 4 s from Asterisk's answer: the queue's ring goes through the seat's Local
+    # channel to its phone (and a busy machine is slower), which 2 s did not always cover.
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
-        assert (await place_call(settings, did="96345", caller=caller, hold_ms=2000)).ok
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=4000)).ok
         first = await joined(ami, caller, "hotline")
         assert call_record(settings, first["Linkedid"]).seat == "1001"
-        assert (await place_call(settings, did="96345", caller=caller, hold_ms=2000)).ok
+        assert (await place_call(settings, did="96345", caller=caller, hold_ms=4000)).ok
         again = await joined(ami, caller, "cc-seat-1001")
         connect = await ami.wait_for(
             lambda e: e.get("Event") == "AgentConnect" and e.get("Linkedid") == again["Linkedid"]
         )
-        assert connect["Queue"] == "cc-seat-1001" and connect["Interface"] == "PJSIP/seat1001"
+        assert connect["Queue"] == "cc-seat-1001" and connect["Interface"] == "Local/1001@cc-ring-seat/nm"
         pop, _ = await next_message(
             ws, lambda m: m.get("type") == "pop" and m["linkedid"] == again["Linkedid"]
         )
@@ -270,7 +277,7 @@ async def test_bad_caller_names_and_unknown_numbers(ivr_app, ami):
     with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
         # A very long caller name, and one that is not UTF-8 (raw bytes 0xff 0xfe on the wire).
         for caller, name in (("17009310006", "长" * 300), ("17009310007", "\udcff\udcfe张")):
-            assert (await place_call(settings, did="96345", caller=caller, caller_name=name, hold_ms=2000)).ok
+            assert (await place_call(settings, did="96345", caller=caller, caller_name=name, hold_ms=4000)).ok
             join = await joined(ami, caller)
             pop, _ = await next_message(
                 ws, lambda m, j=join: m.get("type") == "pop" and m["linkedid"] == j["Linkedid"]

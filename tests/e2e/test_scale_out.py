@@ -37,7 +37,7 @@ async def test_pops_reach_consoles_on_every_web_worker(app, ami, redis_url):
             call = asyncio.create_task(place_call(base, did="96345", caller="13919310001", hold_ms=5000))
             pop_a, _ = await next_message(ws_a, lambda m: m.get("type") == "pop")
             pop_b, _ = await next_message(ws_b, lambda m: m.get("type") == "pop")
-            called = await ami.wait_for("AgentCalled", Interface="PJSIP/seat1001")
+            called = await ami.wait_for("AgentCalled", Interface="Local/1001@cc-ring-seat/nm")
             assert pop_a["linkedid"] == pop_b["linkedid"] == called["Linkedid"]
             assert pop_a["caller"] == "+8613919310001"
             await next_message(ws_a, lambda m: m.get("type") == "clear")

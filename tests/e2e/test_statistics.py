@@ -60,7 +60,11 @@ def number() -> str:
 
 
 async def pause(ami, paused: bool) -> None:
-    action = {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true" if paused else "false"}
+    action = {
+        "Action": "QueuePause",
+        "Interface": "Local/1001@cc-ring-seat/nm",
+        "Paused": "true" if paused else "false",
+    }
     if paused:
         action["Reason"] = "会议"
     await ami.manager.send_action(action, as_list=False)

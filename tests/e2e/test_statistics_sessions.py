@@ -63,7 +63,11 @@ def static_seat(app):
 
 
 async def pause(ami, ext: str, paused: bool, reason: str = "") -> None:
-    action = {"Action": "QueuePause", "Interface": f"PJSIP/seat{ext}", "Paused": str(paused).lower()}
+    action = {
+        "Action": "QueuePause",
+        "Interface": f"Local/{ext}@cc-ring-seat/nm",
+        "Paused": str(paused).lower(),
+    }
     if paused:
         action["Reason"] = reason
     reply = await ami.manager.send_action(action, as_list=False)
@@ -76,7 +80,7 @@ def member_state(ami, mark: int, unavailable: bool) -> dict:
     for e in ami.events[mark:]:
         if (
             e.get("Event") == "QueueMemberStatus"
-            and e.get("Interface") == f"PJSIP/seat{EXT}"
+            and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/nm"
             and e.get("Queue") == "hotline"
             and (e.get("Status") in ("4", "5")) == unavailable
         ):
@@ -98,7 +102,7 @@ def pause_seconds(ami, mark: int, reason: str) -> int:
         e
         for e in ami.events[mark:]
         if e.get("Event") == "QueueMemberPause"
-        and e.get("Interface") == f"PJSIP/seat{EXT}"
+        and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/nm"
         and e.get("Queue") == "hotline"
     ]
     total, since = 0, None
@@ -155,10 +159,17 @@ async def test_static_seat_login_occupancy_and_a_callback(static_seat, app, ami)
                     ),
                     timeout=40,
                 )
-                assert connect["Interface"] == f"PJSIP/seat{EXT}"
-                # By the call, not the caller's channel: when the resident hangs up first, Asterisk's
-                # AgentComplete carries no caller channel (seen in a CI run).
-                await ami.wait_for("AgentComplete", DestLinkedid=connect["Linkedid"], timeout=30)
+                assert connect["Interface"] == f"Local/{EXT}@cc-ring-seat/nm"
+                # By the call, not one channel: whichever side hangs up first may be gone from
+                # Asterisk's AgentComplete (the resident's channel: seen in a CI run; the seat's
+                # Local channel, when the seat hangs up first).
+                await ami.wait_for(
+                    lambda e: (
+                        e.get("Event") == "AgentComplete"
+                        and connect["Linkedid"] in (e.get("Linkedid"), e.get("DestLinkedid"))
+                    ),
+                    timeout=30,
+                )
                 await ami.wait_for("Hangup", Channel=connect["Channel"], timeout=20)
         # The phone unregisters: logged out.
         unreg = await register_phone(settings, f"seat{EXT}", PASSWORD, PHONE_PORT, expires=0)
@@ -173,7 +184,7 @@ async def test_static_seat_login_occupancy_and_a_callback(static_seat, app, ami)
     completes = [
         e
         for e in ami.events[mark:]
-        if e.get("Event") == "AgentComplete" and e.get("Interface") == f"PJSIP/seat{EXT}"
+        if e.get("Event") == "AgentComplete" and e.get("Interface") == f"Local/{EXT}@cc-ring-seat/nm"
     ]
     assert len(completes) == 2  # the call, and the call back
     talk = sum(int(e["TalkTime"]) for e in completes)

@@ -46,7 +46,9 @@ async def test_pause_with_reason_reaches_the_wallboard(app, ami):
     )
     assert seen_at - sent < 1.0
     assert seat_row(snap, "1001")["paused_reason"] == "用餐"
-    await ami.wait_for("QueueMemberPause", Interface="PJSIP/seat1001", Paused="1", PausedReason="用餐")
+    await ami.wait_for(
+        "QueueMemberPause", Interface="Local/1001@cc-ring-seat/nm", Paused="1", PausedReason="用餐"
+    )
     state, _ = await next_message(console, lambda m: m.get("type") == "state" and m["state"] == "paused")
     assert state["paused_reason"] == "用餐"
 
@@ -80,12 +82,18 @@ async def test_wallboard_counts_match_the_calls_placed(app, ami):
         assert (await place_call(app.settings, did="96345", caller="13919310001", hold_ms=3000)).ok
         # Nobody free: the caller waits about 7 s in the queue and gives up.
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "true", "Reason": "会议"},
+            {
+                "Action": "QueuePause",
+                "Interface": "Local/1001@cc-ring-seat/nm",
+                "Paused": "true",
+                "Reason": "会议",
+            },
             as_list=False,
         )
         await place_call(app.settings, did="96345", caller="13800001111", hold_ms=8000)
         await ami.manager.send_action(
-            {"Action": "QueuePause", "Interface": "PJSIP/seat1001", "Paused": "false"}, as_list=False
+            {"Action": "QueuePause", "Interface": "Local/1001@cc-ring-seat/nm", "Paused": "false"},
+            as_list=False,
         )
     after, _ = await next_message(
         board,

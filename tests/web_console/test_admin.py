@@ -165,7 +165,7 @@ def test_admin_sets_a_seats_skills_and_asterisk_gets_the_penalties(client, web, 
     etc = render_config(db, install=fake_system_install)
     queues = (etc / "queues.conf").read_text()
     elderly = queues.split("[elderly]")[1].split("\n[")[0]
-    assert "member => PJSIP/seat1001,2," in elderly
+    assert "member => Local/1001@cc-ring-seat/nm,2," in elderly
     assert ("admin", "account.queues", "seat1001") in audit_actions(db)
 
     # An unknown level or queue changes nothing and says why; not in any queue is allowed.
@@ -199,8 +199,44 @@ def test_admin_gives_a_seat_the_browser_phone_and_asterisk_gets_a_webrtc_endpoin
     endpoint = pjsip.split("[seat1002]\ntype = endpoint")[1].split("\n[")[0]
     assert "webrtc = yes" in endpoint and "transport = transport-ws" in endpoint
     assert ("admin", "account.phone", "seat1002") in audit_actions(db)
-    # Anything but desk or browser changes nothing and says why.
+    # Anything but desk, browser or both changes nothing and says why.
     r = client.post(f"/admin/accounts/{seat.id}/phone", data={"csrf": token, "phone": "pager"})
-    assert r.status_code == 422 and "desk or browser" in r.text
+    assert r.status_code == 422 and "desk, browser or both" in r.text
     with session_scope(db) as s:
         assert s.get(Account, seat.id).phone == "browser"
+
+
+def test_admin_gives_a_seat_both_phones_and_asterisk_gets_two_endpoints_one_digest(
+    client, web, db, bus, fake_system_install
+):
+    from asterisk_conf.render import render_config
+
+    token = admin_client(client, web, db)
+    with session_scope(db) as s:
+        seat = s.exec(select(Account).where(Account.username == "seat1002")).one()
+    page = client.get("/admin/accounts").text
+    assert 'value="both"' in page
+    r = client.post(f"/admin/accounts/{seat.id}/phone", data={"csrf": token, "phone": "both"})
+    assert r.status_code == 200
+    with session_scope(db) as s:
+        changed = s.get(Account, seat.id)
+        assert changed is not None and changed.phone == "both" and changed.sip_digest
+        digest = changed.sip_digest
+    etc = render_config(db, install=fake_system_install)
+    pjsip = (etc / "pjsip.conf").read_text()
+    desk = pjsip.split("[seat1002]\ntype = endpoint")[1].split("\n[")[0]
+    web_endpoint = pjsip.split("[web1002]\ntype = endpoint")[1].split("\n[")[0]
+    web_auth = pjsip.split("[web1002]\ntype = auth")[1].split("\n[")[0]
+    assert "webrtc" not in desk and "transport-ws" not in desk
+    assert (
+        "webrtc = yes" in web_endpoint
+        and "auth = web1002" in web_endpoint
+        and "aors = web1002" in web_endpoint
+    )
+    # The browser signs in with the seat's own digest: the auth's user name is the seat's account.
+    assert "username = seat1002" in web_auth and f"password_digest = md5:{digest}" in web_auth
+    assert "[web1002]\ntype = aor" in pjsip
+    extensions = (etc / "extensions.conf").read_text()
+    # Queue calls ring both endpoints; the queue watches the hint over both.
+    assert "exten => 1002,hint,PJSIP/seat1002&PJSIP/web1002\n" in extensions
+    assert "Set(CC_RING_WEB=${PJSIP_DIAL_CONTACTS(web1002)})" in extensions

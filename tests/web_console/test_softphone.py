@@ -81,10 +81,10 @@ def test_a_refusal_answers_403_with_the_request_s_transaction():
     assert forbidden_response(request("ACK", to_tag=True), "x") is None
 
 
-def _make_browser_seat(settings, password: str = "sip-secret-1001") -> None:
+def _make_browser_seat(settings, password: str = "sip-secret-1001", phone: Phone = Phone.BROWSER) -> None:
     with session_scope(settings) as s:
         seat = s.exec(select(Account).where(Account.username == ME)).one()
-        seat.phone = Phone.BROWSER
+        seat.phone = phone
         seat.set_sip_password(password, "callcenter")
         s.add(seat)
         s.commit()
@@ -106,6 +106,17 @@ def test_credentials_only_for_a_browser_seat_and_never_cached(client, db, web):
     assert body["uri"] == f"sip:{ME}@callcenter.invalid" and body["ws_path"] == "/sip"
     page = client.get("/console")
     assert 'id="phone"' in page.text and body["ha1"] not in page.text
+
+
+def test_a_seat_with_both_phones_gets_the_browser_endpoint_and_the_seat_s_digest(client, db, web):
+    _make_browser_seat(db, phone=Phone.BOTH)
+    web.login(client, ME)
+    body = client.get("/api/phone").json()
+    # The browser speaks for web1001 (its own WebRTC endpoint); the desk phones keep seat1001.
+    assert body["enabled"] is True and body["uri"] == "sip:web1001@callcenter.invalid"
+    assert body["authorization_user"] == ME
+    assert body["ha1"] == hashlib.md5(f"{ME}:callcenter:sip-secret-1001".encode()).hexdigest()
+    assert 'id="phone"' in client.get("/console").text
 
 
 def test_a_desk_seat_s_console_has_no_phone(client, web):
@@ -174,6 +185,20 @@ async def test_relay_carries_the_seat_s_own_sip_and_refuses_the_rest(live, fake_
         assert (await asyncio.wait_for(ws.recv(), 5)).startswith("SIP/2.0 403 Forbidden")
     await http.aclose()
     assert fake_asterisk == [request("REGISTER")]
+
+
+async def test_relay_of_a_seat_with_both_phones_speaks_for_the_browser_endpoint_only(live, fake_asterisk):
+    _make_browser_seat(live.settings, phone=Phone.BOTH)
+    http = await live.login(ME)
+    async with sip_connect(live, live.cookie_header(http)) as ws:
+        await ws.send(request("REGISTER", from_user="web1001"))
+        assert (await asyncio.wait_for(ws.recv(), 5)).startswith("SIP/2.0 200 OK")
+        # Not as the seat's desk phones, nor as another seat's browser.
+        for other in (ME, "web1002"):
+            await ws.send(request("REGISTER", from_user=other))
+            assert (await asyncio.wait_for(ws.recv(), 5)).startswith("SIP/2.0 403 Forbidden")
+    await http.aclose()
+    assert fake_asterisk == [request("REGISTER", from_user="web1001")]
 
 
 async def test_relay_refuses_no_session_a_desk_seat_and_a_foreign_origin(live, fake_asterisk):
