@@ -406,6 +406,24 @@ REPLY_UNKNOWN_CODE = register(
         provider_template=False,
     )
 )
+# Why an outlet's reply was refused, by ``DispatchError.code`` (an invalid note answers with the
+# validation's own message).
+REPLY_REFUSED = {
+    code: register(
+        Spec(
+            f"reply_refused_{code}",
+            f"templates.reply_refused_{code}",
+            variables,
+            text,
+            provider_template=False,
+        )
+    )
+    for code, variables, text in (
+        ("state", ("number", "status", "command"), texts.REPLY_REFUSED["state"]),
+        ("outlet", ("number",), texts.REPLY_REFUSED["outlet"]),
+        ("role", ("command",), texts.REPLY_REFUSED["role"]),
+    )
+}
 REPLY_UNKNOWN_SENDER = register(
     Spec(
         "reply_unknown_sender",

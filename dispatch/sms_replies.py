@@ -88,10 +88,11 @@ def handle_reply(session: Session, settings: Settings, message: InboundSms) -> O
         with session.begin_nested():
             transition(session, order, reply.command, actor, note=reply.text, settings=settings)
     except DispatchError as exc:
-        text = texts.REPLY_REFUSED.get(exc.code, "{message}").format(
-            number=number_text, status=status_text, command=reply.command, message=str(exc)
-        )
-        return Outcome("refused", text, order.id)
+        if exc.code not in message_templates.REPLY_REFUSED:
+            return Outcome("refused", str(exc), order.id)  # the validation's own message
+        values = {"number": number_text, "status": status_text, "command": reply.command}
+        text = message_templates.render(session, message_templates.REPLY_REFUSED[exc.code].name, values)
+        return Outcome("refused", text.body, order.id)
     verb = texts.REPLY_PROGRESS if reply.command == "进度" else texts.REPLY_DONE.format(command=reply.command)
     applied = message_templates.render(session, "reply_applied", {"verb": verb, "number": order.number})
     return Outcome("applied", applied.body, order.id)

@@ -78,7 +78,6 @@ REPLY_REFUSED: dict[str, str] = {
     "state": "工单{number}当前为{status}，不能{command}。",
     "outlet": "工单{number}不由本网点办理。",
     "role": "本号码不能{command}工单。",
-    "invalid": "{message}",
 }
 
 # --- residents' SMS (受理回执, progress, rating by reply) ------------------------------------

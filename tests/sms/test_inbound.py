@@ -218,3 +218,20 @@ async def test_the_answer_to_a_return_is_the_administrators_template(twilio, wor
     number = _order(world.order).number
     assert f"【热线】{number}：已退单，谢谢" in r.text
     assert _order(world.order).status == Status.RETURNED
+
+
+async def test_a_refusal_is_the_administrators_template(twilio, world, live_app):
+    """办结 before 签收: the refusal's answer is the text an administrator set (``reply_refused_state``)."""
+    from dispatch import categories, message_templates
+
+    with session_scope() as s:
+        admin = categories.Editor("admin", "admin")
+        message_templates.save(
+            s, admin, "reply_refused_state", {"body": "{number}现为{status}，暂不能{command}"}
+        )
+        s.commit()
+    code = world.code(world.order)
+    r = await _reply(twilio, live_app, OUTLET_PHONE, f"办结 {code} 修好了")
+    order = _order(world.order)
+    assert f"{order.number}现为{order.status}，暂不能办结" in r.text
+    assert order.status == Status.DISPATCHED
