@@ -6,7 +6,7 @@ username, password), answers every call by itself (``answermode=auto``; or lets 
 its microphone (the ``aufile`` module: 8 kHz, mono, 16-bit, for G.711). What it hears is not
 played anywhere (the ``aubridge`` player). Run it with a context manager::
 
-    with Baresip(account, audio=Path("tone.wav"), port=free_udp_port()) as phone:
+    with Baresip(account, audio=Path("tone.wav"), port=free_sip_port()) as phone:
         ...
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +29,34 @@ MODULES = Path("/usr/lib/baresip/modules")
 
 class BaresipMissing(RuntimeError):
     pass
+
+
+def free_sip_port(ip: str = "127.0.0.1", tries: int = 50) -> int:
+    """A port baresip can listen on: it binds UDP and TCP on ``sip_listen`` and TLS on the next
+    port, so a port free only for UDP may already be some TCP connection's and fail to register."""
+    for _ in range(tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((ip, 0))
+            port = int(u.getsockname()[1])
+            if port >= 65535:
+                continue
+            held: list[socket.socket] = []
+            try:
+                for p, kind in (
+                    (port, socket.SOCK_STREAM),
+                    (port + 1, socket.SOCK_STREAM),
+                    (port + 1, socket.SOCK_DGRAM),
+                ):
+                    s = socket.socket(socket.AF_INET, kind)
+                    held.append(s)
+                    s.bind((ip, p))
+            except OSError:
+                continue
+            finally:
+                for s in held:
+                    s.close()
+            return port
+    raise OSError("no free port for a SIP phone")
 
 
 def baresip_binary() -> str:

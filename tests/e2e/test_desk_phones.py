@@ -16,8 +16,8 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf import process, tls
-from asterisk_conf.baresip import Baresip, SipAccount
-from asterisk_conf.sipp import free_udp_port, place_call
+from asterisk_conf.baresip import Baresip, SipAccount, free_sip_port
+from asterisk_conf.sipp import place_call
 from callcenter.accounts.models import Account, sip_digest
 from callcenter.accounts.service import hash_password
 from callcenter.database import session_scope
@@ -200,7 +200,7 @@ async def test_baresip_registers_and_answers_a_queue_call_with_audio_both_ways(
 ):
     settings = app.settings
     client, console = await seat_console(app, f"seat{EXT}")
-    phone = Baresip(account_for(desk_seat, transport), audio=tones["phone"], port=free_udp_port())
+    phone = Baresip(account_for(desk_seat, transport), audio=tones["phone"], port=free_sip_port())
     with phone:
         out = await wait_cli(settings, f"pjsip show aor seat{EXT}", f"seat{EXT}/sip:")
         # Asterisk keeps the phone's contact with the transport it registered on
@@ -253,7 +253,7 @@ async def test_tls_transport_accepts_a_tls_registration(desk_seat, app):
     phone = Baresip(
         account_for(desk_seat, "tls"),
         audio=Path("/dev/null"),
-        port=free_udp_port(),
+        port=free_sip_port(),
         ca_file=settings.data_dir / "tls" / "sip.crt",
     )
     with phone:
@@ -262,7 +262,7 @@ async def test_tls_transport_accepts_a_tls_registration(desk_seat, app):
     await wait_cli(settings, f"pjsip show aor seat{EXT}", f"seat{EXT}/sip:", present=False, timeout=15)
     # A wrong password is refused: the phone gets no contact.
     wrong = SipAccount(**{**account_for(desk_seat, "tls").__dict__, "password": "not-the-password"})
-    with Baresip(wrong, audio=Path("/dev/null"), port=free_udp_port(), ca_file=phone.ca_file) as impostor:
+    with Baresip(wrong, audio=Path("/dev/null"), port=free_sip_port(), ca_file=phone.ca_file) as impostor:
         assert await asyncio.to_thread(impostor.wait_log, "403", 15) or "401" in impostor.log()
         out = await asyncio.to_thread(process.cli_command, settings, f"pjsip show aor seat{EXT}")
         assert f"seat{EXT}/sip:" not in out
@@ -280,7 +280,7 @@ async def test_the_seats_console_says_no_phone_is_registered(desk_seat, app, ton
     await page.wait_for_url(app.base_url + "/console")
     await page.wait_for_selector('#seat-state[data-state="unavailable"]', timeout=10000)
     assert "话机未注册" in (await page.text_content("#seat-state-reason") or "")
-    with Baresip(account_for(desk_seat, "udp"), audio=tones["phone"], port=free_udp_port()):
+    with Baresip(account_for(desk_seat, "udp"), audio=tones["phone"], port=free_sip_port()):
         await page.wait_for_selector('#seat-state[data-state="available"]', timeout=15000)
         assert "话机未注册" not in (await page.text_content("#seat-state-reason") or "")
     await page.wait_for_selector('#seat-state[data-state="unavailable"]', timeout=15000)
@@ -291,8 +291,8 @@ async def test_a_seat_with_two_phones_registered_rings_both_on_a_seat_call(desk_
     """A desk phone and a second phone (softphone) on one seat: a call to the seat's extension
     rings every registered phone; the first to answer takes it, the other stops ringing."""
     settings = app.settings
-    desk = Baresip(account_for(desk_seat, "udp"), audio=tones["phone"], port=free_udp_port())
-    soft = Baresip(account_for(desk_seat, "tcp"), audio=tones["phone"], port=free_udp_port())
+    desk = Baresip(account_for(desk_seat, "udp"), audio=tones["phone"], port=free_sip_port())
+    soft = Baresip(account_for(desk_seat, "tcp"), audio=tones["phone"], port=free_sip_port())
     with desk, soft:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 20
@@ -300,7 +300,9 @@ async def test_a_seat_with_two_phones_registered_rings_both_on_a_seat_call(desk_
             out = await asyncio.to_thread(process.cli_command, settings, f"pjsip show aor seat{EXT}")
             if len(re.findall(r"^ +Contact: +seat", out, flags=re.M)) == 2:
                 break
-            assert loop.time() < deadline, out
+            assert loop.time() < deadline, (
+                f"{out}\n--- udp phone:\n{desk.log()}\n--- tcp phone:\n{soft.log()}"
+            )
             await asyncio.sleep(0.2)
         ami.events.clear()
         reply = await ami.manager.send_action(
@@ -345,9 +347,9 @@ async def test_a_queue_call_rings_every_registered_phone_of_the_seat(desk_seat, 
     desk = Baresip(
         replace(account_for(desk_seat, "udp"), answermode="manual"),
         audio=tones["phone"],
-        port=free_udp_port(),
+        port=free_sip_port(),
     )
-    soft = Baresip(account_for(desk_seat, "tcp"), audio=tones["phone"], port=free_udp_port())
+    soft = Baresip(account_for(desk_seat, "tcp"), audio=tones["phone"], port=free_sip_port())
     with desk, soft:
         await wait_contacts(settings, f"seat{EXT}", 2)
         await next_message(

@@ -18,8 +18,8 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf import process
-from asterisk_conf.baresip import Baresip, SipAccount
-from asterisk_conf.sipp import free_udp_port, place_call
+from asterisk_conf.baresip import Baresip, SipAccount, free_sip_port
+from asterisk_conf.sipp import place_call
 from asterisk_conf.sipp_media import MediaUAS
 from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_tone_wav
 from callcenter.accounts.models import Account
@@ -442,7 +442,7 @@ async def test_a_seat_with_both_phones_rings_both_and_the_browser_takes_the_call
     both ways, and the desk phone stops ringing."""
     settings = app.settings
     assert both_seat.username == f"seat{BOTH_EXT}"
-    with Baresip(both_seat, audio=Path("/dev/null"), port=free_udp_port()):
+    with Baresip(both_seat, audio=Path("/dev/null"), port=free_sip_port()):
         page = await phone_page(phone_browser, app, f"seat{BOTH_EXT}")
         await registered(page)
         # One seat, two endpoints, each with its phone's contact
@@ -497,7 +497,7 @@ async def test_click_to_call_rings_both_phones_of_the_seat_and_the_browser_takes
 ):
     """Click-to-call goes through the seat's member interface like a queue call: the desk phone
     and the browser ring, the browser answers its own call by itself, the desk phone stops."""
-    with Baresip(both_seat, audio=Path("/dev/null"), port=free_udp_port()):
+    with Baresip(both_seat, audio=Path("/dev/null"), port=free_sip_port()):
         page = await phone_page(phone_browser, app, f"seat{BOTH_EXT}")
         await registered(page)
         await _cli_until(app.settings, f"pjsip show aor seat{BOTH_EXT}", rf"^ +Contact: +seat{BOTH_EXT}/")

@@ -18,7 +18,7 @@
   var str = window.ccI18n.str;
   var api = window.cc.api; // cc.js
 
-  var call = { linkedid: "", resident_id: null, caller_phone: "", caller_name: "" };
+  var call = { linkedid: "", resident_id: null, ivr_category: "", caller_phone: "", caller_name: "" };
   var items = [];
   var current = null;
   var seq = 0; // answers to older requests are dropped
@@ -98,12 +98,21 @@
     var linkedid = str(msg.linkedid);
     var rid = msg.resident && typeof msg.resident === "object" ? Number(msg.resident.id) || null : null;
     var fresh = linkedid !== call.linkedid;
-    call = { linkedid: linkedid, resident_id: rid, caller_phone: str(msg.caller), caller_name: str(msg.caller_name) };
-    if (!fresh) return;
-    detail.hidden = true;
-    current = null;
-    say("");
-    var url = "/api/kb/suggest?ivr_category=" + encodeURIComponent(str(msg.ivr_category)) +
+    var ivr = str(msg.ivr_category);
+    // The pop can learn the resident or the menu choice after it first rang (the route, a
+    // re-sync, a seat's link): suggest again then, unless the seat is already searching.
+    var learned = !fresh && (rid !== call.resident_id || ivr !== call.ivr_category) && !input.value.trim();
+    call = {
+      linkedid: linkedid, resident_id: rid, ivr_category: ivr,
+      caller_phone: str(msg.caller), caller_name: str(msg.caller_name)
+    };
+    if (!fresh && !learned) return;
+    if (fresh) {
+      detail.hidden = true;
+      current = null;
+      say("");
+    }
+    var url = "/api/kb/suggest?ivr_category=" + encodeURIComponent(ivr) +
       (rid ? "&resident_id=" + rid : "");
     var mine = ++seq;
     api("GET", url).then(function (r) {
