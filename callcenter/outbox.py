@@ -4,6 +4,9 @@ A row is ``queued`` until a worker claims it (``sending``, ``claimed_at``, one m
 a conditional update, so two workers never take the same row; a row left ``sending`` longer than
 ``stale_s`` by a worker that died is queued again (receivers de-duplicate by idempotency key).
 The table needs ``id``, ``status``, ``claimed_at``, ``next_attempt_at`` and ``attempts``.
+
+A row a worker gave up on (a permanent error, or too many attempts) is ``failed``: a dead letter
+that stays until a supervisor retries it on the messaging desk (``requeue_failed``).
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from callcenter.config import Settings
 from callcenter.database import session_scope
@@ -46,3 +49,27 @@ def claim_due(settings: Settings, model: Any, batch: int, stale_s: float) -> lis
                 if row is not None:
                     out.append(row)
     return out
+
+
+FAILED = "failed"
+
+
+def failed_rows(session: Session, model: Any, limit: int) -> list[Any]:
+    """The dead letters of an outbox table, oldest first."""
+    query = select(model).where(model.status == FAILED).order_by(col(model.id)).limit(limit)
+    return list(session.exec(query))
+
+
+def count_failed(session: Session, model: Any) -> int:
+    return session.exec(select(func.count()).select_from(model).where(model.status == FAILED)).one()
+
+
+def requeue_failed(session: Session, model: Any, row_id: int) -> bool:
+    """A dead letter queued again now, with its attempts counted afresh (no commit). False when
+    the row is not (or no longer) failed: two supervisors retrying at once send it once."""
+    result = session.exec(
+        update(model)
+        .where(model.id == row_id, model.status == FAILED)
+        .values(status="queued", attempts=0, next_attempt_at=datetime.now(UTC), claimed_at=None)
+    )
+    return result.rowcount == 1

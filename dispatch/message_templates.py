@@ -471,6 +471,16 @@ SUPERVISOR_MAIL = register(
         subject=texts.SUPERVISOR_MAIL_SUBJECT,
     )
 )
+REOPEN_REVIEW_MAIL = register(
+    Spec(
+        "reopen_review_mail",
+        "templates.reopen_review_mail",
+        (*ORDER_MAIL_VARIABLES, "rating", "comment"),
+        texts.REOPEN_REVIEW_MAIL,
+        channel="mail",
+        subject=texts.REOPEN_REVIEW_MAIL_SUBJECT,
+    )
+)
 DAILY_MAIL = register(
     Spec(
         "daily_summary_mail",

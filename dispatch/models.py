@@ -18,6 +18,9 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from callcenter.clock import utcnow
 
 ORDER_TYPES: tuple[str, ...] = ("咨询", "求助", "投诉", "举报", "建议", "表扬")
+# The 回访's result; a dissatisfied order waits for a supervisor's 重办 review (re-open or close)
+SATISFACTION: tuple[str, ...] = ("满意", "基本满意", "不满意")
+DISSATISFIED = SATISFACTION[2]
 URGENCIES: tuple[str, ...] = ("normal", "urgent")
 
 
@@ -113,7 +116,7 @@ class WorkOrder(SQLModel, table=True):
     extension_reason: str = Field(default="", max_length=255)
     resolution: str = Field(default="", max_length=1000)
     return_reason: str = Field(default="", max_length=255)
-    satisfaction: str = Field(default="", max_length=16)  # 满意 | 基本满意 | 不满意
+    satisfaction: str = Field(default="", max_length=16)  # SATISFACTION
     reviewed: bool = False  # complaints: a supervisor's review before closing
     # Listed on the public Open311 read API (a supervisor's choice, e.g. a road repair the whole
     # community may follow); a hotline order is confidential until then.

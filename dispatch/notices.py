@@ -9,6 +9,8 @@
   supervisors' SMS for 督办;
 - the follow-up call (回访) when an order is resolved; a seat's 回访 task closed once the 回访 is
   recorded (or the order is archived);
+- the supervisors' e-mail when a 回访 finds the resident dissatisfied: the order waits for their
+  重办 review (re-open or close), listed on the orders page;
 - the resident's SMS: the receipt with the order number and query code on 受理, a progress notice
   on 派单 and 办结 (these two not to a number that replied TD / 退订).
 
@@ -30,7 +32,7 @@ from callcenter.directory.models import Community, Outlet
 from callcenter.mail import enqueue_mail, valid_address
 from dispatch import message_templates, operations, policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
-from dispatch.models import Action, OrderHistory, Status, WorkOrder
+from dispatch.models import DISSATISFIED, Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
 from sms.service import enqueue_optional_sms, enqueue_sms
 
@@ -98,6 +100,11 @@ def order_changed(
             log.exception("resident SMS for order %s", order.number)
     if action == Action.SUPERVISE:
         _sms_supervisors(session, settings, order, hist)
+    if action == Action.FOLLOW_UP and order.satisfaction == DISSATISFIED:
+        try:
+            _mail_reopen_review(session, settings, order, hist)
+        except Exception:  # a template or address problem must not undo the 回访
+            log.exception("re-handling review e-mail for order %s", order.number)
     if action in (Action.FOLLOW_UP, Action.CLOSE):
         close_followup_tasks(session, order.number, hist.at or utcnow())
 
@@ -278,12 +285,46 @@ def order_mail_values(session: Session, order: WorkOrder, action: str) -> dict[s
     }
 
 
+# How the resident gave a dissatisfied rating, for the supervisors' e-mail
+RATING_CHANNEL = {"page": "居民查询页", "sms": "短信回复"}
+
+
+def reopen_review_values(session: Session, order: WorkOrder, detail: dict[str, Any]) -> dict[str, str]:
+    """The variables of the supervisors' e-mail after a dissatisfied 回访 (``reopen_review_mail``)."""
+    rating = detail.get("rating")
+    words = "非常不满意" if rating == 5 else order.satisfaction or DISSATISFIED
+    channel = RATING_CHANNEL.get(str(detail.get("channel") or ""), "回访")
+    return {
+        **order_mail_values(session, order, Action.FOLLOW_UP),
+        "rating": f"{words}，{channel}",
+        "comment": _clean(order.resident_comment, 200) or "无",
+    }
+
+
+def _mail_reopen_review(session: Session, settings: Settings, order: WorkOrder, hist: OrderHistory) -> None:
+    """The supervisors (settings and the order's policy) hear that a resident was dissatisfied."""
+    escalate = policies.current(session).get(order.order_type, order.urgency).escalate_emails
+    to = list(dict.fromkeys([*operations.current(session, settings).supervisor_emails, *escalate]))
+    mail = message_templates.render_mail(
+        session, "reopen_review_mail", reopen_review_values(session, order, hist.detail or {})
+    )
+    key = f"order:{order.id}:{hist.id}:review"
+    row = enqueue_mail(
+        session, to, mail.subject, mail.text, mail.html, idempotency_key=key, order_id=order.id
+    )
+    if row is None:
+        log.warning("order %s rated dissatisfied: no supervisor e-mail address to tell", order.number)
+
+
 def _sample_mail(session: Session, order: WorkOrder) -> dict[str, str]:
     return order_mail_values(session, order, Action.DISPATCH)
 
 
 message_templates.register_values("order_mail", _sample_mail)
 message_templates.register_values("supervisor_mail", lambda s, o: order_mail_values(s, o, Action.SUPERVISE))
+message_templates.register_values(
+    "reopen_review_mail", lambda s, o: reopen_review_values(s, o, {"rating": 5, "channel": "page"})
+)
 
 
 def order_notice(

@@ -21,7 +21,7 @@ from callcenter.directory.models import Community, Grid, Outlet
 from callcenter.residents.models import Resident
 from dispatch import service, transitions
 from dispatch.actors import Actor
-from dispatch.models import ORDER_TYPES, Category, Status, WorkOrder
+from dispatch.models import DISSATISFIED, ORDER_TYPES, Category, Status, WorkOrder
 
 PAGE_SIZE = 50
 # The statuses the list filters by, in the order of an order's life.
@@ -169,6 +169,21 @@ class OrderFilters:
     order_type: str = ""
     q: str = ""
     overdue: bool = False
+    # Rated dissatisfied at the 回访 and waiting for a supervisor to re-open (重办) or close it
+    reopen_review: bool = False
+
+
+def awaiting_reopen_review() -> list[Any]:
+    """The conditions of an order a resident rated dissatisfied that no supervisor has decided on:
+    it stays 已回访 until a supervisor re-opens it (重办) or closes it (``transitions``)."""
+    return [WorkOrder.status == Status.FOLLOWED_UP, WorkOrder.satisfaction == DISSATISFIED]
+
+
+def count_reopen_review(db: Session) -> int:
+    count = select(func.count()).select_from(WorkOrder)
+    for c in awaiting_reopen_review():
+        count = count.where(c)
+    return db.exec(count).one()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +219,8 @@ def list_orders(db: Session, filters: OrderFilters, page: int = 1) -> OrderPage:
     if filters.overdue:
         conds.append(col(WorkOrder.status).in_(Status.AT_OUTLET))
         conds.append(col(WorkOrder.deadline_at) < utcnow())
+    if filters.reopen_review:
+        conds.extend(awaiting_reopen_review())
     for c in conds:
         query = query.where(c)
         count = count.where(c)

@@ -1,8 +1,9 @@
 """What a resident sees of their order on the resident's page (no login): found by its number and
 the six-digit query code sent in the receipt SMS, a timeline of what happened in plain words
 (no staff names, no notes, no outlet), and the resident's own rating, which becomes the 回访
-when there is none yet. A dissatisfied rating leaves the order for a supervisor's 重办 review
-(``transitions``: only a supervisor closes or re-opens a dissatisfied order)."""
+when there is none yet. A dissatisfied rating puts the order in front of the supervisors for
+重办 review (listed on the orders page, told by e-mail: ``notices``); only a supervisor closes or
+re-opens it (``transitions``), and until then the resident reads that it is being reviewed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlmodel import Session, col, select
 from callcenter.clock import local_minute
 from callcenter.config import Settings
 from dispatch.actors import Actor
-from dispatch.models import Action, OrderHistory, Status, WorkOrder
+from dispatch.models import DISSATISFIED, Action, OrderHistory, Status, WorkOrder
 from dispatch.service import clean
 from dispatch.transitions import RATING_SATISFACTION, transition
 
@@ -45,7 +46,7 @@ RESIDENT_STEPS: dict[str, str] = {
 }
 
 
-STATUS_KEYS = ("received", "in_progress", "resolved", "done", "merged")
+STATUS_KEYS = ("received", "in_progress", "resolved", "reviewing", "done", "merged")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ def status_key(order: WorkOrder) -> str:
     """The order's state in a resident's words (``resident.status.<key>``)."""
     if order.status == Status.RESOLVED:
         return "resolved"
+    if order.status == Status.FOLLOWED_UP and order.satisfaction == DISSATISFIED:
+        return "reviewing"
     if order.status in (Status.FOLLOWED_UP, Status.CLOSED):
         return "done"
     if order.status == Status.MERGED:

@@ -53,6 +53,16 @@ SUPERVISOR_MAIL = (
     "安宁区社区服务热线"
 )
 
+REOPEN_REVIEW_MAIL_SUBJECT = "【安宁社区热线】重办审核：工单{number}（{kind}）回访不满意"
+REOPEN_REVIEW_MAIL = (
+    "工单 {number}（{kind}{category}{urgent}）回访结果为不满意（{rating}），请审核：重办或归档。\n"
+    "居民意见：{comment}\n"
+    "承办网点：{outlet}\n"
+    "诉求：{summary}\n"
+    "地点：{community} {address}\n\n"
+    "安宁区社区服务热线"
+)
+
 DAILY_MAIL_SUBJECT = "【安宁社区热线】{scope} {day} 工单日报：新增{created}件，在办{open}件，超期{overdue}件"
 DAILY_MAIL = (
     "{scope} {day} 工单日报\n\n"

@@ -30,12 +30,11 @@ from callcenter.text import is_digits
 from dispatch import deadlines, holidays, notices, policies
 from dispatch.actors import OUTLET, STAFF, SUPERVISORS, SYSTEM, Actor
 from dispatch.errors import DispatchError
-from dispatch.models import Action, Status, WorkOrder
+from dispatch.models import DISSATISFIED, SATISFACTION, Action, Status, WorkOrder
 from dispatch.service import add_history, clean, find_by_number
 
 log = logging.getLogger(__name__)
 
-SATISFACTION = ("满意", "基本满意", "不满意")
 
 # The follow-up call's keypad rating (1 very satisfied … 5 very dissatisfied) as 回访 records it.
 RATING_SATISFACTION = {1: "满意", 2: "满意", 3: "基本满意", 4: "不满意", 5: "不满意"}
@@ -368,12 +367,12 @@ def _check(order: WorkOrder, action: str, actor: Actor, now: datetime) -> Rule:
     if action == Action.APPROVE_EXTENSION:
         if order.extension_requested_until is None:
             raise DispatchError("no extension has been requested", "state")
-    if action == Action.REOPEN and order.satisfaction != "不满意":
+    if action == Action.REOPEN and order.satisfaction != DISSATISFIED:
         raise DispatchError("only a dissatisfied follow-up reopens an order", "state")
     if action == Action.CLOSE:
         if order.order_type == "投诉" and not order.reviewed:
             raise DispatchError("complaints (投诉) need a supervisor's review before closing", "state")
-        if order.satisfaction == "不满意" and actor.role not in SUPERVISORS:
+        if order.satisfaction == DISSATISFIED and actor.role not in SUPERVISORS:
             raise DispatchError("a dissatisfied order is reopened (重办) or closed by a supervisor", "role")
     if action == Action.REVIEW and (order.order_type != "投诉" or order.reviewed):
         raise DispatchError("only complaints not yet reviewed need a review", "state")

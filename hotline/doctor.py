@@ -43,6 +43,7 @@ from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ids import DIAGNOSTICS_QUEUE
 from callcenter.statistics.diagnostics import record_run
 from dispatch.holidays import missing_years
+from web_console.messages import count_dead_letters
 
 DOCTOR_QUEUE = DIAGNOSTICS_QUEUE
 DOCTOR_USER = "ccdoctor"
@@ -202,6 +203,15 @@ async def run_doctor(settings: Settings) -> int:
         print(f"⚠ holiday calendar: no holidays for {years} (enter them at /admin/calendar)", flush=True)
     else:
         step("holiday calendar", True)
+
+    # Dead letters: a warning (each waits for a supervisor's retry on the messaging desk).
+    dead = await asyncio.to_thread(count_dead_letters, settings)
+    report["dead_letters"] = dead
+    if any(dead.values()):
+        counts = ", ".join(f"{kind} {n}" for kind, n in dead.items() if n)
+        print(f"⚠ messages that failed: {counts} (see and retry them at /admin/messages)", flush=True)
+    else:
+        step("messages", True, "none failed")
 
     if settings.redis_url:
         try:

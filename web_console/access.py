@@ -142,6 +142,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/config": ADMINS,
     # The messaging desk (messages.py)
     "/admin/messages": SUPERVISORS,
+    "/admin/messages/{kind}/{row_id}/retry": SUPERVISORS,
     # Work orders: the console's API (orders_api.py), list and detail (orders_pages.py)
     "/api/orders": STAFF,
     "/api/orders/{order_id}/calls": STAFF,

@@ -29,6 +29,7 @@ from dispatch.models import ORDER_TYPES, OrderAttachment, OrderCall, WorkOrder
 from dispatch.queries import (
     STATUSES,
     OrderFilters,
+    count_reopen_review,
     history_view,
     list_orders,
     order_view,
@@ -75,12 +76,14 @@ def orders_page(
     order_type: str = Query("", max_length=8),
     q: str = Query("", max_length=64),
     overdue: bool = Query(False),
+    review: bool = Query(False),
     page: int = Query(1, ge=1, le=10000),
 ) -> Response:
-    filters = OrderFilters(status=status, order_type=order_type, q=q, overdue=overdue)
+    filters = OrderFilters(status=status, order_type=order_type, q=q, overdue=overdue, reopen_review=review)
     with open_db(request) as db:
         found = list_orders(db, filters, page)
         orders = order_views(db, found.orders, Actor.of(account))
+        to_review = count_reopen_review(db)
     return render(
         request,
         "orders_list.html",
@@ -91,7 +94,8 @@ def orders_page(
         pages=found.pages,
         statuses=STATUSES,
         types=ORDER_TYPES,
-        filters={"status": status, "order_type": order_type, "q": q, "overdue": overdue},
+        filters={"status": status, "order_type": order_type, "q": q, "overdue": overdue, "review": review},
+        to_review=to_review,
     )
 
 

@@ -77,6 +77,7 @@ class LiveCall:
     outcome: str = ""
     resynced: bool = False
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
+    profile_requested: bool = False  # asked of the profile worker for a call the route never named
     events: list[dict[str, Any]] = field(default_factory=list)
     # The menu key chosen (CC_IVR_CHOICE) and what the menu says it means
     ivr_choice: str = ""

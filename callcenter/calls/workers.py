@@ -186,6 +186,8 @@ class CallService:
             await self.notify.send(CallsResync(at=item.received, calls=len(self.model.calls)))
         else:
             effects = self.model.apply(item)
+            if isinstance(item, ev.QueueCallerJoin | ev.AgentCalled):
+                self._profile_unrouted(item.linkedid)
         for effect in effects:
             await self._effect(effect)
         for line in self.presence.observe(item):  # sent by the engine's QueueLogWriter
@@ -193,6 +195,16 @@ class CallService:
         # Callers joining or leaving a queue change the wallboard without any other effect; the
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()
+
+    def _profile_unrouted(self, linkedid: str) -> None:
+        """A call queued or ringing that the FastAGI route never identified (the route failed or
+        timed out, a callback, a transfer): the profile worker identifies it from the caller ID,
+        so the pop shows the resident, not the bare number."""
+        call = self.model.calls.get(linkedid)
+        if call is None or call.identified or call.profile is not None or call.profile_requested:
+            return
+        call.profile_requested = True
+        self._profiles.put_nowait(linkedid)
 
     def _label(self, call: LiveCall) -> None:
         """What the caller's menu key means, from the menu in memory."""

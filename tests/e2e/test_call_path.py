@@ -14,7 +14,8 @@ from sqlmodel import select
 from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from tests.e2e.conftest import SEAT_PORT, next_message, seat_console
+from tests.conftest import free_port
+from tests.e2e.conftest import SEAT_PORT, App, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
 
@@ -151,6 +152,32 @@ async def test_call_reaches_the_seat_when_fastagi_is_down_or_broken(app, ami):
                 closer.cancel()
                 srv.close()
     finally:
+        app.start()
+
+
+async def test_a_call_the_route_never_names_still_pops_the_resident(app, ami):
+    """The app is up but its FastAGI route is not reachable (Asterisk's dialplan names a port
+    nobody listens on): the call falls back to its queue, and the engine identifies the caller
+    from the caller ID, so the seat sees the resident while the phone rings."""
+    app.stop()
+    unrouted = App(app.settings.model_copy(update={"agi_port": free_port()}), name="app-unrouted")
+    unrouted.start()
+    try:
+        _c, ws = await seat_console(unrouted, "seat1001")
+        with SippUAS(port=SEAT_PORT, ring_ms=1500, talk_ms=0):
+            call = asyncio.create_task(
+                place_call(app.settings, did="96345", caller="13919310001", hold_ms=5000)
+            )
+            pop, _ = await next_message(ws, lambda m: m.get("type") == "pop" and m.get("profile_ready"))
+            assert pop["state"] == "ringing" and pop["caller"] == WANG
+            assert pop["resident"]["name"] == "王秀英" and pop["resident"]["elderly"]
+            assert pop["history"]["orders"] >= 1
+            assert (await call).ok
+        rec = call_record(app.settings, pop["linkedid"])
+        assert rec.resident_id == pop["resident"]["id"] and rec.outcome == "answered"
+        await ws.close()
+    finally:
+        unrouted.stop()
         app.start()
 
 

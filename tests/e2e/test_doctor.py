@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import col, func, select
@@ -40,17 +41,21 @@ def _doctor(app) -> subprocess.CompletedProcess:
     )
 
 
+STARTED = date.fromisoformat(today())
+
+
 async def _figures(client) -> dict:
-    d = today()
+    # The days around the test (not only today: a run across midnight compares the same days)
+    start, end = STARTED - timedelta(days=1), STARTED + timedelta(days=1)
     out = {}
     for by in ("queue", "seat", "did", "total"):
-        r = await client.get(f"/api/stats/report?start={d}&end={d}&by={by}")
+        r = await client.get(f"/api/stats/report?start={start}&end={end}&by={by}")
         assert r.status_code == 200, r.text
         body = r.json()
         out[by] = {"rows": body["rows"], "total": body["total"]}
         if by == "seat":  # login time runs on while seats stay logged in
             out[by] = {"rows": [(x["key"], x["handled"], x["talk_s"]) for x in body["rows"]]}
-    export = await client.get(f"/reports/export?format=csv&start={d}&end={d}&by=queue")
+    export = await client.get(f"/reports/export?format=csv&start={start}&end={end}&by=queue")
     assert export.status_code == 200
     out["export"] = export.text
     return out

@@ -11,12 +11,14 @@ from sqlmodel import select
 
 from callcenter.config import Settings
 from callcenter.database import session_scope
+from callcenter.mail import MailMessage
 from callcenter.messages import FollowUpResult
 from dispatch import message_templates, transitions
 from dispatch import service as dispatch
 from dispatch.categories import Editor
 from dispatch.followups import apply_result
 from dispatch.models import OrderHistory, Status, WorkOrder
+from dispatch.queries import OrderFilters, count_reopen_review, list_orders
 from sms.models import SmsOptOut
 from sms.service import OutboxWorker
 
@@ -125,10 +127,19 @@ async def test_rating_by_reply_becomes_the_follow_up(twilio, world, msettings, l
 
 
 async def test_dissatisfied_reply_goes_to_review(twilio, world, msettings, live_app):
+    msettings.supervisor_emails = ["duty@example.org", "not an address"]
     order_id = _order(msettings, RESIDENT, world.outlet, ("派单", "签收", "办结"))
     await _reply(twilio, live_app, RESIDENT, "5")
     order = _get(order_id)
     assert order.status == Status.FOLLOWED_UP and order.satisfaction == "不满意"
+    # The supervisors hear of it, and the orders page lists it as awaiting 重办 review.
+    with session_scope() as s:
+        mails = s.exec(select(MailMessage).where(MailMessage.order_id == order_id)).all()
+        review = [m for m in mails if m.idempotency_key.endswith(":review")]
+        assert len(review) == 1 and review[0].to == ["duty@example.org"]
+        assert "重办审核" in review[0].subject and "非常不满意，短信回复" in review[0].text
+        listed = list_orders(s, OrderFilters(reopen_review=True))
+        assert [o.id for o in listed.orders] == [order_id] and count_reopen_review(s) == 1
     # A supervisor decides: re-handling (重办) sends it back to the outlet.
     with session_scope() as s:
         o = s.get(WorkOrder, order_id)
@@ -137,6 +148,8 @@ async def test_dissatisfied_reply_goes_to_review(twilio, world, msettings, live_
         )
         s.commit()
     assert _get(order_id).status == Status.DISPATCHED
+    with session_scope() as s:
+        assert count_reopen_review(s) == 0
 
 
 async def test_unsubscribe_stops_progress_but_not_the_receipt(twilio, world, msettings, live_app):

@@ -33,6 +33,7 @@ from callcenter.statistics import service as stats_service
 from dispatch import config_file, resident
 from dispatch.models import ORDER_TYPES, URGENCIES, Status
 from dispatch.transitions import ACTIONS
+from web_console import messages
 from web_console.basic_data import EDIT_FIELDS, EDITABLE, IMPORTABLE
 from web_console.knowledge import STEPS as KB_STEPS
 from web_console.reports import ORDER_KEYS
@@ -92,6 +93,7 @@ DYNAMIC: dict[str, Iterable[str]] = {
     # sms.flows.Outcome.code as stored on the inbound reply; "replay" is refused and never stored
     "msg.outcome.": ("applied", "malformed", "unknown_sender", "unknown_code", "refused")
     + ("opted_out", "rated", "no_order"),  # a resident's 退订 and rating replies
+    "msg.kind.": messages.OUTBOXES,
     "resident.step.": set(resident.RESIDENT_STEPS.values()),
     "resident.status.": resident.STATUS_KEYS,
     "resident.rating.": ("1", "2", "3", "4", "5"),

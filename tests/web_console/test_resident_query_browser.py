@@ -1,6 +1,8 @@
 """The resident's page in Chromium at a phone's size (390×844) with WeChat's in-app browser's
 user agent: wrong codes refused then throttled, the timeline in plain words without staff names
-or notes, a rating that becomes the order's 回访. Every request stays on the app's own host."""
+or notes, a rating that becomes the order's 回访; a dissatisfied one goes to the supervisors for
+重办 review, and the resident sees the order handled again. Every request stays on the app's own
+host."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import pytest
 from sqlmodel import select
 
 from callcenter.database import session_scope
+from callcenter.mail import MailMessage
 from dispatch import transitions
 from dispatch.models import OrderHistory, Status, WorkOrder
 from dispatch.service import create_order
 from dispatch.testing import build_world
+from tests.web_console.conftest import csrf_from
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +46,7 @@ def resolved_order(settings) -> tuple[str, str, int]:
 
 async def test_resident_follows_and_rates_an_order_on_a_phone(live, browser):
     number, code, order_id = resolved_order(live.settings)
+    live.settings.supervisor_emails = ["duty@example.org"]
     context = await browser.new_context(
         viewport={"width": 390, "height": 844},
         user_agent=WECHAT_UA,
@@ -97,6 +102,36 @@ async def test_resident_follows_and_rates_an_order_on_a_phone(live, browser):
         assert order.resident_comment == "灯还是不亮<script>"
         last = s.exec(select(OrderHistory).where(OrderHistory.order_id == order_id)).all()[-1]
         assert last.action == "回访" and last.detail["channel"] == "page" and last.detail["rating"] == 5
+        # The supervisors are told, with the resident's words
+        mails = s.exec(select(MailMessage).where(MailMessage.order_id == order_id)).all()
+        review = [m for m in mails if "重办审核" in m.subject]
+        assert len(review) == 1 and review[0].to == ["duty@example.org"]
+        assert number in review[0].subject and "非常不满意，居民查询页" in review[0].text
+        assert "灯还是不亮<script>" in review[0].text
+    assert "正在复核" in await page.text_content("#q-status")
+    # A supervisor finds it among the orders awaiting 重办 review and re-opens it.
+    sup = await live.login("super")
+    listed = await sup.get("/orders")
+    assert "1 件工单居民评价不满意，待重办审核" in listed.text
+    listed = await sup.get("/orders", params={"review": "true"})
+    assert f'data-number="{number}"' in listed.text and "共 1 条" in listed.text
+    detail = await sup.get(f"/orders/{order_id}")
+    r = await sup.post(f"/orders/{order_id}/action", data={"csrf": csrf_from(detail.text), "action": "重办"})
+    assert r.status_code == 303, r.text
+    assert "共 0 条" in (await sup.get("/orders", params={"review": "true"})).text
+    await sup.aclose()
+    # The resident's page says it is being handled again.
+    await page.goto(live.base_url + "/q")
+    await page.fill('input[name="number"]', number)
+    await page.fill('input[name="code"]', code)
+    await page.click("#q-form button")
+    await page.wait_for_selector("#q-timeline")
+    assert "正在办理" in await page.text_content("#q-status")
+    steps = await page.locator("#q-timeline li").all_text_contents()
+    assert [x.rsplit(" ", 1)[-1] for x in steps[-2:]] == ["已回访", "已安排重新办理"]
+    with session_scope(live.settings) as s:
+        order = s.get(WorkOrder, order_id)
+        assert order is not None and order.status == Status.DISPATCHED and order.reopen_count == 1
     assert hosts == {urlparse(live.base_url).netloc} and not errors
     await context.close()
 
