@@ -59,6 +59,8 @@ def apply_result(settings: Settings, result: FollowUpResult) -> str:
             satisfaction=RATING_SATISFACTION[rating],
             settings=settings,
             note=f"回访电话按键 {rating}",
+            channel="call",
+            rating=rating,
         )
         s.commit()
     return "followed up"

@@ -286,7 +286,7 @@ def order_mail_values(session: Session, order: WorkOrder, action: str) -> dict[s
 
 
 # How the resident gave a dissatisfied rating, for the supervisors' e-mail
-RATING_CHANNEL = {"page": "居民查询页", "sms": "短信回复"}
+RATING_CHANNEL = {"call": "回访电话按键", "page": "居民查询页", "sms": "短信回复"}
 
 
 def reopen_review_values(session: Session, order: WorkOrder, detail: dict[str, Any]) -> dict[str, str]:

@@ -12,13 +12,20 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from callcenter.config import Settings
+from callcenter.config import CHINA_TZ, Settings
 
 log = logging.getLogger(__name__)
+
+# A crash recovery's look at the provider: how many of the number's latest messages, and how far
+# the provider's clock may differ from ours.
+LOOKUP_LIMIT = 200
+CLOCK_SKEW = timedelta(minutes=5)
+ALIYUN_PAGE_SIZE = 50  # QuerySendDetails' largest page
+ALIYUN_MAX_PAGES = 20  # a thousand messages to one number in a day: something else is wrong
 
 
 @dataclass(frozen=True)
@@ -133,14 +140,24 @@ class TwilioProvider:
         return created.sid
 
     def lookup(self, msg: Outgoing) -> list[str]:
-        """Ids of the sender's messages to this number since the row was written, same body."""
+        """Ids of the sender's messages to this number created since the row was written, with
+        the same body.
+
+        Twilio's list filters by To, From and DateSent only, and DateSent stays empty until the
+        message leaves Twilio (its documented create response reads ``"status": "queued",
+        "date_sent": null``): a DateSent filter would miss exactly the message a crash left
+        queued. So the list is read by To and From (newest first, ``LOOKUP_LIMIT`` at most) and
+        the creation time and body are compared here.
+        https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources
+        """
+        since = msg.created_at - CLOCK_SKEW
         try:
-            found = self.client.messages.list(
-                to=msg.to, from_=self.sender, date_sent_after=msg.created_at, limit=200
-            )
+            found = self.client.messages.list(to=msg.to, from_=self.sender, limit=LOOKUP_LIMIT, page_size=50)
         except Exception as exc:
             raise ProviderError(f"twilio lookup failed: {exc}") from exc
-        return [m.sid for m in found if m.body == msg.body]
+        return [
+            m.sid for m in found if m.body == msg.body and (m.date_created is None or m.date_created >= since)
+        ]
 
 
 # --- Aliyun ---------------------------------------------------------------------------------
@@ -208,21 +225,44 @@ class AliyunProvider:
         return body.biz_id
 
     def lookup(self, msg: Outgoing) -> list[str]:
+        """Our id (``OutId``) if Aliyun has the message.
+
+        QuerySendDetails reads one number's records of one send date, ``SendDate`` (yyyyMMdd, the
+        date in China, within the last 30 days), ``PageSize`` 1-50 records a page with
+        ``CurrentPage``, and tells ``TotalCount``
+        (https://help.aliyun.com/document_detail/419277.html). A row written at 23:59 may go out
+        after midnight, and between 00:00 and 08:00 in China the UTC date is the day before: so
+        every China date from the row's to today is read, each page by page."""
         from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest  # Aliyun configured
 
-        req = QuerySendDetailsRequest(
-            phone_number=self._national(msg.to),
-            send_date=msg.created_at.strftime("%Y%m%d"),
-            page_size=50,
-            current_page=1,
-        )
-        try:
-            resp = self.client.query_send_details(req)
-        except Exception as exc:
-            raise ProviderError(f"aliyun lookup failed: {exc}") from exc
-        dtos = resp.body.sms_send_detail_dtos
-        rows = (dtos.sms_send_detail_dto if dtos else None) or []
-        return [d.out_id for d in rows if d.out_id == self.out_id(msg)]
+        want = self.out_id(msg)
+        first = msg.created_at.astimezone(CHINA_TZ).date()
+        today = datetime.now(CHINA_TZ).date()
+        days = [first + timedelta(days=n) for n in range(max(0, (today - first).days) + 1)][-30:]
+        for day in days:
+            seen = 0
+            for page in range(1, ALIYUN_MAX_PAGES + 1):
+                req = QuerySendDetailsRequest(
+                    phone_number=self._national(msg.to),
+                    send_date=day.strftime("%Y%m%d"),
+                    page_size=ALIYUN_PAGE_SIZE,
+                    current_page=page,
+                )
+                try:
+                    resp = self.client.query_send_details(req)
+                except Exception as exc:
+                    raise ProviderError(f"aliyun lookup failed: {exc}") from exc
+                if resp.body.code != "OK":
+                    raise ProviderError(f"aliyun lookup failed: {resp.body.code}: {resp.body.message}")
+                dtos = resp.body.sms_send_detail_dtos
+                rows = (dtos.sms_send_detail_dto if dtos else None) or []
+                hits = [d.out_id for d in rows if d.out_id == want]
+                if hits:
+                    return hits
+                seen += len(rows)
+                if not rows or seen >= int(resp.body.total_count or 0):
+                    break
+        return []
 
 
 def make_provider(settings: Settings) -> SmsProvider:

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from urllib.parse import quote, urlencode
 
@@ -33,6 +33,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")  # Aliyun's dates are China's
 
 
 class _ThreadServer:
@@ -247,30 +249,62 @@ class FakeTwilio:
         return JSONResponse(self._resource(m), status_code=201)
 
     def _list(self, request: Request) -> Response:
+        """GET Messages.json as Twilio documents it ("Read multiple Message resources",
+        https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources):
+        filters ``To``, ``From`` and ``DateSent`` (``DateSent``, ``DateSent<``, ``DateSent>``: a
+        GMT date, YYYY-MM-DD, the day inclusive); newest first; paged by ``PageSize`` (default
+        50, at most 1,000) and ``Page``. ``DateSent`` is empty until a message leaves Twilio (the
+        documented create response is ``"status": "queued", "date_sent": null``), so a DateSent
+        filter never matches a message still queued."""
         q = request.query_params
-        after = _parse_when(q.get("DateSent>", "")) if q.get("DateSent>") else None
+
+        def day(key: str):
+            when = _parse_when(q.get(key, "")) if q.get(key) else None
+            return when.date() if when else None
+
+        on, before, after = day("DateSent"), day("DateSent<"), day("DateSent>")
+        dated = on or before or after
+
+        def sent_on(m: Sent):
+            return m.created.date() if m.status not in ("queued", "accepted") else None
+
         found = [
             m
             for m in self.messages
             if (not q.get("To") or m.to == q["To"])
             and (not q.get("From") or m.sender == q["From"])
             and (
-                after is None or m.created.replace(microsecond=0) >= after.replace(hour=0, minute=0, second=0)
+                not dated
+                or (
+                    (d := sent_on(m)) is not None
+                    and (on is None or d == on)
+                    and (before is None or d <= before)
+                    and (after is None or d >= after)
+                )
             )
         ]
-        size = int(q.get("PageSize", "50"))
+        found.sort(key=lambda m: m.created, reverse=True)
+        size = max(1, min(int(q.get("PageSize", "50")), 1000))
+        page = max(0, int(q.get("Page", "0")))
+        chunk = found[page * size : (page + 1) * size]
         uri = f"/{self.API}/Accounts/{self.account_sid}/Messages.json"
+        keep = urlencode({k: v for k, v in q.items() if k not in ("Page", "PageSize", "PageToken")})
+
+        def page_uri(n: int) -> str:
+            return f"{uri}?{keep + '&' if keep else ''}PageSize={size}&Page={n}"
+
+        more = (page + 1) * size < len(found)
         return JSONResponse(
             {
-                "messages": [self._resource(m) for m in reversed(found)][:size],
-                "end": min(len(found), size) - 1,
-                "first_page_uri": uri + "?PageSize=" + str(size) + "&Page=0",
-                "next_page_uri": None,
-                "page": 0,
+                "messages": [self._resource(m) for m in chunk],
+                "end": page * size + len(chunk) - 1,
+                "first_page_uri": page_uri(0),
+                "next_page_uri": page_uri(page + 1) + f"&PageToken=PA{page + 1}" if more else None,
+                "page": page,
                 "page_size": size,
-                "previous_page_uri": None,
-                "start": 0,
-                "uri": uri,
+                "previous_page_uri": page_uri(page - 1) if page > 0 else None,
+                "start": page * size,
+                "uri": page_uri(page),
             }
         )
 
@@ -369,6 +403,8 @@ class FakeAliyun:
         self.key_id = key_id
         self.key_secret = key_secret or secrets.token_hex(16)
         self.messages: list[dict] = []
+        # When a message is sent (a test sets it to play a send just after midnight in China)
+        self.clock = lambda: datetime.now(UTC)
         self.errors = 0
         self.requests = 0
         self._sequence = 1_000_000
@@ -468,6 +504,7 @@ class FakeAliyun:
                 return self._answer(200, Code="isv.MOBILE_NUMBER_ILLEGAL", Message="非法手机号")
             params = json.loads(q.get("TemplateParam") or "{}")
             biz = f"{int(time.time() * 1000)}^{len(self.messages)}"
+            sent = self.clock().astimezone(CHINA)
             self.messages.append(
                 {
                     "phone": number,
@@ -476,35 +513,54 @@ class FakeAliyun:
                     "params": params,
                     "out_id": q.get("OutId", ""),
                     "biz_id": biz,
-                    "date": datetime.now(UTC).strftime("%Y%m%d"),
+                    "date": sent.strftime("%Y%m%d"),  # the send date in China
+                    "sent": sent.strftime("%Y-%m-%d %H:%M:%S"),
                 }
             )
             return self._answer(200, Code="OK", Message="OK", BizId=biz)
         if action == "QuerySendDetails":
-            found = [
-                m
-                for m in self.messages
-                if m["phone"] == q.get("PhoneNumber") and m["date"] == q.get("SendDate")
-            ]
-            dtos = [
-                {
-                    "PhoneNum": m["phone"],
-                    "SendStatus": 3,
-                    "ErrCode": "DELIVERED",
-                    "TemplateCode": m["template"],
-                    "Content": f"【{m['sign']}】{m['params'].get('content', '')}",
-                    "OutId": m["out_id"],
-                }
-                for m in found
-            ]
-            return self._answer(
-                200,
-                Code="OK",
-                Message="OK",
-                TotalCount=len(dtos),
-                SmsSendDetailDTOs={"SmsSendDetailDTO": dtos},
-            )
+            return self._query_send_details(q)
         return self._answer(404, Code="InvalidAction.NotFound", Message=f"unknown action {action}")
+
+    def _query_send_details(self, q) -> JSONResponse:
+        """QuerySendDetails as documented (https://help.aliyun.com/document_detail/419277.html):
+        one ``PhoneNumber``, one ``SendDate`` (yyyyMMdd, China's date of the send, the last 30
+        days), an optional ``BizId``, ``PageSize`` 1-50 and ``CurrentPage``; ``TotalCount`` (a
+        string in the documented sample) counts every record of the query, the page carries at
+        most ``PageSize`` of them."""
+        try:
+            size, page = int(q.get("PageSize", "")), int(q.get("CurrentPage", "1"))
+        except ValueError:
+            size = page = 0
+        if not q.get("PhoneNumber") or not q.get("SendDate") or not 1 <= size <= 50 or page < 1:
+            return self._answer(200, Code="isv.INVALID_PARAMETERS", Message="参数异常")
+        found = [
+            m
+            for m in self.messages
+            if m["phone"] == q["PhoneNumber"]
+            and m["date"] == q["SendDate"]
+            and (not q.get("BizId") or m["biz_id"] == q["BizId"])
+        ]
+        dtos = [
+            {
+                "PhoneNum": m["phone"],
+                "SendStatus": 3,
+                "ErrCode": "DELIVERED",
+                "TemplateCode": m["template"],
+                "Content": f"【{m['sign']}】{m['params'].get('content', '')}",
+                "SendDate": m["sent"],
+                "ReceiveDate": m["sent"],
+                "OutId": m["out_id"],
+            }
+            for m in found[(page - 1) * size : page * size]
+        ]
+        return self._answer(
+            200,
+            Code="OK",
+            Message="OK",
+            TotalCount=str(len(found)),
+            SmsSendDetailDTOs={"SmsSendDetailDTO": dtos},
+        )
 
 
 __all__ = ["FakeAliyun", "FakeTwilio", "Sent", "urlencode"]

@@ -108,3 +108,57 @@ async def test_followup_call_stores_the_keyed_rating_or_unreachable(phones, app,
     assert gone.attempts == settings.followup_attempts and gone.rating is None
     await boss.aclose()
     await seat.aclose()
+
+
+async def test_the_follow_up_chain_from_resolved_to_reopened(phones, app, ami):  # noqa: F811
+    """办结 → the follow-up call through the real Asterisk → the resident presses 5 (very
+    dissatisfied) → the order's 回访 → listed for the supervisors' 重办 review → 重办: the order is
+    back at the outlet with a new deadline."""
+    import random
+
+    from callcenter.directory.models import Outlet
+    from dispatch import service as dispatch
+    from dispatch import transitions
+    from dispatch.models import OrderHistory, Status, WorkOrder
+
+    settings = phones
+    phone = f"1391931{random.randrange(10**4):04d}"
+    with session_scope(settings) as s:
+        outlet = s.exec(select(Outlet).where(Outlet.active == True)).first()  # noqa: E712
+        assert outlet is not None and outlet.id is not None
+        order = dispatch.create_order(
+            s, dispatch.Actor("seat1001", "seat"), order_type="求助", summary="楼道灯不亮", caller_phone=phone
+        )
+        s.flush()
+        at_outlet = dispatch.Actor("station", "outlet", outlet.id)
+        transitions.transition(s, order, "派单", dispatch.Actor("seat1001", "seat"), outlet_id=outlet.id)
+        transitions.transition(s, order, "签收", at_outlet)
+        transitions.transition(s, order, "办结", at_outlet, note="已更换灯泡")
+        s.commit()
+        order_id, number = order.id, order.number
+    async with MediaUAS(port=OUTSIDE_PORT, audio=False, keys=[2500, "5"], ring_ms=300):
+        called = await wait_row(
+            settings, FollowUp, lambda f: f.reference == f"order:{number}" and f.status == "rated", timeout=60
+        )
+        assert called.rating == 5 and called.phone == "+86" + phone
+
+        def followed_up(o: WorkOrder) -> bool:
+            return o.id == order_id and o.status == Status.FOLLOWED_UP
+
+        order = await wait_row(settings, WorkOrder, followed_up, timeout=30)
+    assert order.satisfaction == "不满意"
+    with session_scope(settings) as s:
+        last = s.exec(select(OrderHistory).where(OrderHistory.order_id == order_id)).all()[-1]
+        assert last.action == "回访" and last.detail["channel"] == "call" and last.detail["rating"] == 5
+    boss = await csrf_client(app, "supervisor")
+    try:
+        listed = await boss.get("/orders", params={"review": "true", "q": number})
+        assert f'data-number="{number}"' in listed.text
+        r = await boss.post(f"/orders/{order_id}/action", data={"action": "重办", "note": "居民仍不满意"})
+        assert r.status_code == 303, r.text
+    finally:
+        await boss.aclose()
+    with session_scope(settings) as s:
+        reopened = s.get(WorkOrder, order_id)
+        assert reopened is not None and reopened.status == Status.DISPATCHED
+        assert reopened.reopen_count == 1 and reopened.outlet_id == outlet.id and reopened.deadline_at

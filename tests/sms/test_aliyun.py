@@ -99,3 +99,49 @@ async def test_a_message_with_its_registered_template_goes_with_its_parameters(a
     await OutboxWorker(asettings).run_once()
     [sent] = aliyun.messages
     assert sent["template"] == "SMS_270001" and sent["params"] == {"no": "GD7", "code": "4321"}
+
+
+async def test_a_crash_after_midnight_in_china_finds_the_message_on_a_later_page(asettings, aliyun):
+    """Between 00:00 and 08:00 in China the UTC date is the day before, and QuerySendDetails
+    pages 50 records: a message sent at 01:30 China time, after 60 others to the same number
+    that day, is found on page 2 of the China date, and is not sent again after a crash."""
+    from datetime import timedelta
+
+    from callcenter.config import CHINA_TZ
+
+    yesterday = datetime.now(CHINA_TZ).date() - timedelta(days=1)
+    sent_at = datetime(yesterday.year, yesterday.month, yesterday.day, 1, 30, tzinfo=CHINA_TZ)
+    assert sent_at.astimezone(UTC).date() != sent_at.date()  # the UTC date is the day before
+    aliyun.clock = lambda: sent_at
+    provider = AliyunProvider(asettings)
+    for i in range(60):
+        provider.send(Outgoing(10_000 + i, "+8613900000001", f"通知{i}", f"other{i}", sent_at))
+    with session_scope(asettings) as s:
+        m = enqueue_sms(s, "13900000001", "工单GD2：楼道灯不亮", idempotency_key="midnight")
+        m.created_at = sent_at.astimezone(UTC)
+        s.commit()
+        # Worker A claimed it, Aliyun took it, the worker died before recording that.
+        provider.send(OutboxWorker._outgoing(m))
+        m.status, m.claimed_by, m.attempts = SmsStatus.SENDING, "dead", 1
+        m.claimed_at = datetime.now(UTC) - timedelta(minutes=5)
+        s.add(m)
+        s.commit()
+        row_id = m.id
+    assert len(aliyun.messages) == 61
+    await OutboxWorker(asettings).run_once()
+    with session_scope(asettings) as s:
+        row = s.get(SmsMessage, row_id)
+        assert row is not None and row.status == SmsStatus.SENT
+    assert len(aliyun.messages) == 61  # found at Aliyun, not sent twice
+    # A message Aliyun never got is sent after the crash, once.
+    with session_scope(asettings) as s:
+        lost = enqueue_sms(s, "13900000001", "工单GD3：电梯停运", idempotency_key="lost")
+        lost.status, lost.claimed_by, lost.attempts = SmsStatus.SENDING, "dead", 1
+        lost.claimed_at = datetime.now(UTC) - timedelta(minutes=5)
+        s.add(lost)
+        s.commit()
+    aliyun.clock = lambda: datetime.now(UTC)
+    worker = OutboxWorker(asettings)
+    for _ in range(2):
+        await worker.run_once()
+    assert [m["out_id"] for m in aliyun.messages].count(f"cc{lost.id}") == 1

@@ -198,3 +198,41 @@ async def test_two_rows_with_the_same_text_are_not_taken_for_one(msettings, twil
     msgs = _messages(msettings)
     assert [m.status for m in msgs] == [SmsStatus.SENT, SmsStatus.SENT]
     assert len(twilio.messages) == 2 and len({m.provider_id for m in msgs}) == 2
+
+
+async def test_a_message_still_queued_at_twilio_is_found_after_a_crash(msettings, twilio):
+    """Twilio leaves DateSent empty while a message is queued, so its DateSent filter does not
+    match it (as documented); the recovery reads the number's list instead and finds it."""
+    from datetime import UTC, datetime, timedelta
+
+    twilio.deliver_callbacks = False  # the message stays "queued" at Twilio
+    [row_id] = _enqueue(msettings, 1, prefix="queued")
+    provider = TwilioProvider(msettings)
+    with session_scope(msettings) as s:
+        m = s.get(SmsMessage, row_id)
+        sid = provider.send(OutboxWorker._outgoing(m))
+        m.status, m.claimed_by, m.attempts = SmsStatus.SENDING, "dead", 1
+        m.claimed_at = datetime.now(UTC) - timedelta(minutes=5)
+        s.add(m)
+        s.commit()
+        created = m.created_at
+    # What a DateSent filter sees (the earlier recovery asked this): nothing.
+    by_date = provider.client.messages.list(to=m.to, date_sent_after=created - timedelta(days=1))
+    assert by_date == [] and twilio.messages[0].status == "queued"
+    await OutboxWorker(msettings).run_once()
+    [row] = _messages(msettings)
+    assert row.status == SmsStatus.SENT and row.provider_id == sid
+    assert len(twilio.messages) == 1
+
+
+def test_twilio_list_pages_newest_first(msettings, twilio):
+    """The stand-in pages as Twilio documents it; the SDK follows next_page_uri."""
+    from datetime import UTC, datetime
+
+    from sms.providers import Outgoing
+
+    provider = TwilioProvider(msettings)
+    for i in range(120):
+        provider.send(Outgoing(i, OUTLET_PHONE, f"m{i}", f"k{i}", datetime.now(UTC)))
+    listed = provider.client.messages.list(to=OUTLET_PHONE, page_size=50, limit=120)
+    assert [m.body for m in listed] == [f"m{i}" for i in reversed(range(120))]
