@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from callcenter.clock import utcnow
@@ -77,6 +78,7 @@ class KbMember(SQLModel, table=True):
     """An account's knowledge-base role beyond what its account role gives."""
 
     __tablename__ = "kb_member"
+    __table_args__ = (UniqueConstraint("username", "role"),)
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, index=True)
