@@ -56,6 +56,13 @@ def get_engine(settings: Settings | None = None) -> Engine:
     return engine
 
 
+def dispose_engine(settings: Settings) -> None:
+    """Close and forget the engine of these settings' database (its pooled connections too)."""
+    engine = _engines.pop(_url(settings), None)
+    if engine is not None:
+        engine.dispose()
+
+
 @contextmanager
 def session_scope(settings: Settings | None = None) -> Iterator[Session]:
     with Session(get_engine(settings), expire_on_commit=False) as session:

@@ -15,6 +15,13 @@ def no_controls(value: str, replacement: str = "") -> str:
     return "".join(replacement if unicodedata.category(ch) in _CONTROL_CATEGORIES else ch for ch in value)
 
 
+def storable(value: str) -> str:
+    """Text as a database keeps it: a NUL character (PostgreSQL refuses it in text) becomes U+FFFD,
+    so what came in is recorded, visibly damaged, rather than lost. For text that is not refused
+    at the edge (a provider's SMS)."""
+    return value.replace("\x00", "\ufffd")
+
+
 CALLER_NAME_MAX = 80
 
 

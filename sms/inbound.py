@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from callcenter import phone
 from callcenter.config import Settings
+from callcenter.text import storable
 from sms.models import SmsInbound
 
 # What a resident may text back: an unsubscribe word, or one digit (a rating asked for by SMS).
@@ -75,6 +76,7 @@ def receive(
     """Record the message and hand it to ``handler``. Commits (the inbound row, whatever the
     handler changed and any SMS it queued go in one transaction); a provider id seen before is a
     replay and changes nothing."""
+    sender, provider_id, body = storable(sender), storable(provider_id), storable(body)
     number = phone.normalize(sender, settings.default_region, settings.default_area_code) or ""
     row = SmsInbound(
         provider=provider, provider_id=provider_id[:64], sender=(number or sender)[:40], body=body[:1600]

@@ -27,6 +27,7 @@ from callcenter import phone
 from callcenter.clock import aware, utcnow
 from callcenter.config import Settings, get_settings
 from callcenter.database import session_scope
+from callcenter.text import storable
 from sms.models import SmsMessage, SmsOptOut, SmsStatus
 from sms.providers import Outgoing, ProviderError, SmsProvider, make_provider
 from sms.text import prepare
@@ -146,6 +147,7 @@ def apply_status_callback(
     session: Session, message_id: int | None, provider_id: str, status: str, error_code: str = ""
 ) -> SmsMessage | None:
     """Store a delivery status callback on its message (found by our id, else the provider's)."""
+    provider_id, status, error_code = storable(provider_id), storable(status), storable(error_code)
     msg = session.get(SmsMessage, message_id) if message_id else None
     if msg is None and provider_id:
         msg = session.exec(select(SmsMessage).where(SmsMessage.provider_id == provider_id)).first()

@@ -27,6 +27,20 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 os.environ["CALLCENTER_PRODUCTION"] = "false"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the database of the web console's and the call path's tests: the embedded SQLite, "
+        "or a throwaway local PostgreSQL server (`make test` runs a part of the suite on each)",
+    )
+
+
+def on_postgres(config: pytest.Config) -> bool:
+    return config.getoption("--database") == "postgres"
+
+
 def missing_part(reason: str) -> None:
     """A real part (Asterisk, sipp, Redis, Chromium) is missing: a failure in CI, a skip elsewhere."""
     if IN_CI:
@@ -164,6 +178,41 @@ def postgres_url():
     yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/callcenter"
     pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url, tmp_path_factory) -> str:
+    """A database migrated to the newest revision once, the template of each test's own."""
+    from sqlalchemy import create_engine, text
+
+    from callcenter.database import dispose_engine
+
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE cc_template"))
+    admin.dispose()
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("pg-template"),
+        database_url=postgres_url.rsplit("/", 1)[0] + "/cc_template",
+        _env_file=None,
+    )
+    migrate(settings)
+    dispose_engine(settings)  # a template must have no connection when it is copied
+    return "cc_template"
+
+
+def fresh_postgres_database(postgres_url: str, template: str) -> str:
+    """A new database copied from the migrated template (a fraction of a second); its URL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture

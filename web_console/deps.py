@@ -48,6 +48,15 @@ class CsrfRejected(Exception):
     """A state-changing request without the session's CSRF token."""
 
 
+class NulInRequest(HTTPException):
+    """A NUL character in a request's text (``limits.RequestGate`` looks for it): no person types
+    one, and PostgreSQL cannot keep it in text. An ``HTTPException`` for the same reason as
+    ``RequestTooLarge``."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=400, detail="NUL character in the request")
+
+
 class RequestTooLarge(HTTPException):
     """A body past its route's limit (``limits.RequestGate`` counts it). An ``HTTPException`` so
     FastAPI's body parsing passes it on (it turns other errors into 400)."""

@@ -9,6 +9,9 @@
 2. It counts the body's bytes as the route reads them, whether the client declared a
    ``Content-Length`` or streams a chunked body, and stops at the route's limit with 413. A
    declared length above the limit is refused before the route runs.
+3. It refuses text with a NUL character (400): in the path, the query string, or a form or JSON
+   body (as ``%00`` or ``\u0000``), looked for as the body streams in. No person types one, and
+   PostgreSQL cannot keep it. The SMS webhooks are the providers' text: cleaned where stored.
 
 Every route gets ``DEFAULT_BODY_LIMIT``; ``BODY_LIMITS`` names the routes that take more (imports
 and uploads) or less (the SMS webhooks), in one place.
@@ -27,8 +30,15 @@ from callcenter.directory import imports
 from callcenter.text import digits_int
 from dispatch import attachments
 from sms import views as sms_views
-from web_console.deps import Forbidden, NotAuthenticated, PasswordChangeRequired, RequestTooLarge, authorize
-from web_console.render import refusal_response, too_large_response
+from web_console.deps import (
+    Forbidden,
+    NotAuthenticated,
+    NulInRequest,
+    PasswordChangeRequired,
+    RequestTooLarge,
+    authorize,
+)
+from web_console.render import nul_response, refusal_response, too_large_response
 from web_console.reports import api_client
 
 MIB = 1024 * 1024
@@ -52,6 +62,15 @@ BODY_LIMITS: dict[str, int] = {
     sms_views.STATUS: 16 * 1024,
     sms_views.ALIYUN_INBOUND: 256 * 1024,
 }
+
+
+# How a NUL character looks in a text body, by content type (other bodies are files).
+NUL_IN_BODY: dict[bytes, bytes] = {
+    b"application/x-www-form-urlencoded": b"%00",
+    b"application/json": b"\\u0000",
+}
+# Routes whose text is a provider's (SMS replies and receipts): cleaned where stored, never refused
+PROVIDER_TEXT = frozenset({sms_views.INBOUND, sms_views.STATUS, sms_views.ALIYUN_INBOUND})
 
 
 def body_limit(path: str | None) -> int:
@@ -120,6 +139,9 @@ class RequestGate:
                     refusal.headers["Connection"] = "close"
                 await refusal(scope, receive, send)
                 return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await nul_response(request)(scope, receive, send)
+            return
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             await too_large_response(request, limit)(scope, receive, send)
@@ -127,14 +149,22 @@ class RequestGate:
 
         received = 0
         started = False
+        marker = None if path in PROVIDER_TEXT else NUL_IN_BODY.get(_content_type(scope))
+        tail = b""  # the end of the previous chunk: a marker may span two
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise RequestTooLarge(limit)
+                if marker is not None:
+                    text = tail + chunk
+                    if marker in text or b"\x00" in text:
+                        raise NulInRequest()
+                    tail = text[-(len(marker) - 1) :]
             return message
 
         async def watching_send(message: Message) -> None:
@@ -150,6 +180,17 @@ class RequestGate:
             if started:
                 raise
             await too_large_response(request, limit)(scope, receive, send)
+        except NulInRequest:
+            if started:
+                raise
+            await nul_response(request)(scope, receive, send)
+
+
+def _content_type(scope: Scope) -> bytes:
+    for key, value in scope.get("headers", []):
+        if key == b"content-type":
+            return value.split(b";", 1)[0].strip().lower()
+    return b""
 
 
 def _has_body(scope: Scope) -> bool:

@@ -17,6 +17,7 @@ from web_console.deps import (
     CsrfRejected,
     Forbidden,
     NotAuthenticated,
+    NulInRequest,
     PasswordChangeRequired,
     RequestTooLarge,
 )
@@ -129,6 +130,17 @@ def too_large_response(request: Request, limit: int) -> Response:
     return JSONResponse(body, status_code=413, headers=headers)
 
 
+def nul_response(request: Request) -> Response:
+    """400 for text with a NUL character in it, in the person's language."""
+    message = translate(current_lang(request), "errors.request.nul")
+    if request.method == "POST" and not _wants_json(request):
+        page = render(request, "error.html", status_code=400, message=message)
+        page.headers["Connection"] = "close"
+        return page
+    body = {"error": "NUL character in the request", "code": "nul_character", "message": message}
+    return JSONResponse(body, status_code=400, headers={"Connection": "close"})
+
+
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return is_api(request.url.path) or "text/html" not in accept
@@ -147,6 +159,9 @@ def install_exception_handlers(app: FastAPI) -> None:
     async def on_too_large(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestTooLarge)
         return too_large_response(request, exc.limit)
+
+    async def on_nul(request: Request, exc: Exception) -> Response:
+        return nul_response(request)
 
     async def on_csrf(request: Request, exc: Exception) -> Response:
         if is_api(request.url.path):
@@ -169,3 +184,4 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRejected, on_csrf)
     app.add_exception_handler(UserError, on_user_error)
     app.add_exception_handler(RequestTooLarge, on_too_large)
+    app.add_exception_handler(NulInRequest, on_nul)

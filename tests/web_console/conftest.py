@@ -28,8 +28,9 @@ from callcenter.accounts.models import Account
 from callcenter.accounts.service import hash_password
 from callcenter.bus import InProcessBus
 from callcenter.config import Settings
-from callcenter.database import get_engine, session_scope
+from callcenter.database import dispose_engine, get_engine, session_scope
 from hotline.models import import_all_models
+from tests.conftest import fresh_postgres_database, on_postgres
 from tests.hostile import WebTarget
 from web_console.app import SESSION_COOKIE, create_app
 
@@ -62,10 +63,24 @@ def password_hashes() -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path, session_secret="test-session-secret-" + "x" * 24, production=False, _env_file=None
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The app's settings on the test's own database: SQLite in its folder, or (``--database
+    postgres``) a PostgreSQL database of its own, migrated."""
+    url = ""
+    if on_postgres(request.config):
+        url = fresh_postgres_database(
+            request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_template")
+        )
+    s = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        session_secret="test-session-secret-" + "x" * 24,
+        production=False,
+        _env_file=None,
     )
+    yield s
+    if url:
+        dispose_engine(s)
 
 
 def add_accounts(settings: Settings, hashes: dict[str, str]) -> None:

@@ -126,3 +126,44 @@ def test_uploads_and_webhooks_have_their_declared_limits():
     assert BODY_LIMITS["/admin/import"] > 50 * 1024 * 1024
     assert BODY_LIMITS["/sms/twilio/inbound"] < DEFAULT_BODY_LIMIT
     assert DEFAULT_BODY_LIMIT == 6 * 1024 * 1024
+
+
+def test_a_nul_character_is_refused_wherever_text_comes_in(served):
+    """In the query, the path, a form or a JSON body (even split across two chunks): 400 with a
+    clear message, nothing stored; a file with NUL bytes in it is a file and goes through."""
+    seat, csrf = served.login("seat1001")
+    headers = {"X-CSRF-Token": csrf}
+    r = seat.get("/api/orders", params={"q": "GD\x00"})
+    assert r.status_code == 400 and r.json()["code"] == "nul_character"
+    assert seat.get("/orders/1%00").status_code == 400
+
+    def split(body: bytes, at: int):
+        yield body[:at]
+        yield body[at:]
+
+    form = b"summary=%E6%BC%8F%00%E6%B0%B4&order_type=%E6%B1%82%E5%8A%A9"
+    r = seat.post(
+        "/api/orders",
+        content=split(form, form.index(b"%00") + 2),  # "%0" | "0…"
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 400 and r.json()["code"] == "nul_character"
+    body = '{"order_type": "求助", "summary": "漏\\u0000水"}'.encode()
+    r = seat.post(
+        "/api/orders",
+        content=split(body, body.index(b"\\u0000") + 3),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["code"] == "nul_character"
+    # The same order without the NUL is taken: the refusal was the character, not the request.
+    r = seat.post("/api/orders", json={"order_type": "求助", "summary": "漏水"}, headers=headers)
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+    # A file is bytes: NUL bytes in a photo are not text.
+    photo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    r = seat.post(
+        f"/orders/{order_id}/attachments",
+        files={"file": ("门.png", photo, "image/png")},
+        data={"csrf": csrf},
+    )
+    assert r.status_code in (303, 200), r.text
