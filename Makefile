@@ -11,9 +11,14 @@ install:
 demo: install
 	$(BIN)/callcenter demo
 
+# The whole suite on the embedded SQLite, then the web console's tests (not the browser ones)
+# and the call path's end to end on PostgreSQL.
+PG_TESTS := tests/web_console tests/e2e/test_call_path.py tests/e2e/test_order_lifecycle.py tests/e2e/test_statistics.py
+
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra --database=postgres -m "not browser" $(PG_TESTS)
 
 bench: install
 	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -23,7 +23,7 @@ from sqlmodel import select
 
 from callcenter.config import Settings, set_settings
 from callcenter.database import migrate, session_scope
-from tests.conftest import AmiWatch, require
+from tests.conftest import AmiWatch, fresh_postgres_database, on_postgres, require
 
 # CC_TEST_PORT_OFFSET lets two checkouts run their end-to-end tests on one machine at once.
 _OFF = int(os.environ.get("CC_TEST_PORT_OFFSET", "0"))
@@ -87,11 +87,19 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def stack_settings(tmp_path_factory) -> Settings:
+def stack_settings(request, tmp_path_factory) -> Settings:
     require("sipp")
     require("espeak-ng")
     data_dir = tmp_path_factory.mktemp("stack") / "var"
-    settings = set_settings(Settings(data_dir=data_dir, _env_file=None, **PORTS, **CALLCONTROL))
+    # The call path on PostgreSQL (``--database postgres``): a database of its own, migrated
+    url = ""
+    if on_postgres(request.config):
+        url = fresh_postgres_database(
+            request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_template")
+        )
+    settings = set_settings(
+        Settings(data_dir=data_dir, database_url=url, _env_file=None, **PORTS, **CALLCONTROL)
+    )
     migrate(settings)
     # A short welcome keeps the calls short; the prompt is data an administrator edits.
     (data_dir / "prompts.json").write_text(json.dumps({"welcome": "您好。"}, ensure_ascii=False))
