@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from benchmarks.common import log, percentile  # noqa: E402
+from benchmarks.common import CACHE_ROOT, log, percentile  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import migrate, session_scope  # noqa: E402
 
@@ -43,7 +43,7 @@ CATEGORIES = int(os.environ.get("BENCH_CATEGORIES", "2000"))
 COMMUNITIES = int(os.environ.get("BENCH_COMMUNITIES", "59"))
 OUTLETS = int(os.environ.get("BENCH_ADMIN_OUTLETS", "200"))
 TRIALS = int(os.environ.get("BENCH_ADMIN_TRIALS", "20"))
-CACHE = ROOT / "benchmarks" / ".cache" / "admin"
+CACHE = CACHE_ROOT / "admin"
 PASSWORD = "bench-Admin-pass-1!"
 SECRET = "bench-admin-session-secret-" + "x" * 24
 

@@ -49,7 +49,7 @@ from bench_pop import App, log, on_stack, percentile  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
-from benchmarks.common import PORT_OFFSET, ports  # noqa: E402
+from benchmarks.common import CACHE_ROOT, PORT_OFFSET, ports  # noqa: E402
 from callcenter.ami import actions  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager, sender  # noqa: E402
@@ -106,7 +106,7 @@ PAINT_OBSERVER = """() => {
 def prepare():
     """bench_pop's data dir (demo data, extra seats), pointed at this benchmark's cache and ports;
     every seat's phone rings forever except seat 1001's, which answers."""
-    bench_pop.CACHE = ROOT / "benchmarks" / ".cache" / "console"
+    bench_pop.CACHE = CACHE_ROOT / "console"
     bench_pop.PORTS = PORTS
     bench_pop.UAS_PORT = NEVER_PORT
     bench_pop.SEATS = max(0, SEATS - 4)  # the demo has seats 1001-1004

@@ -51,7 +51,7 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
-from benchmarks.common import PORT_OFFSET, fresh_data_dir, log, on_stack, ports  # noqa: E402
+from benchmarks.common import CACHE_ROOT, PORT_OFFSET, fresh_data_dir, log, on_stack, ports  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
@@ -70,7 +70,7 @@ STATIC_DID = "96398"
 KEY = "1"
 IDLE_S = 5.0
 CLOCK = "2026-11-27T10:00:00"  # a working Friday morning: the menu's number is open
-CACHE = ROOT / "benchmarks" / ".cache" / "full_path"
+CACHE = CACHE_ROOT / "full_path"
 # Apart from the other benchmarks' ports and from the e2e tests' (which add 1000s to theirs).
 UAS_PORT = 23081 + PORT_OFFSET
 PORTS = ports(

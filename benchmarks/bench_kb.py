@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import log, percentile  # noqa: E402
+from benchmarks.common import CACHE_ROOT, log, percentile  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, migrate, session_scope  # noqa: E402
 from callcenter.knowledge import search  # noqa: E402
@@ -35,7 +35,7 @@ from callcenter.knowledge.models import Article  # noqa: E402
 from tests.callcenter.knowledge import labelled  # noqa: E402
 
 ARTICLES = int(os.environ.get("BENCH_KB_ARTICLES", "100000"))
-CACHE = ROOT / "benchmarks" / ".cache" / f"kb-{ARTICLES}"
+CACHE = CACHE_ROOT / f"kb-{ARTICLES}"
 
 MATTERS = (
     "低保 高龄补贴 老年证 居住证 残疾证 医保 社保 养老保险 失业金 公租房 廉租房 "

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from sqlmodel import select  # noqa: E402
 
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
-from benchmarks.common import PORT_OFFSET, fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
+from benchmarks.common import CACHE_ROOT, PORT_OFFSET, fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
@@ -45,7 +45,7 @@ SEATS = int(os.environ.get("BENCH_POP_SEATS", "50"))
 HOLD_MS = int(os.environ.get("BENCH_POP_HOLD_MS", "4000"))
 RING_MS = 300
 DID = "96345"
-CACHE = ROOT / "benchmarks" / ".cache" / "pop"
+CACHE = CACHE_ROOT / "pop"
 UAS_PORT = 26081 + PORT_OFFSET
 PORTS = ports(
     ami_port=26038,

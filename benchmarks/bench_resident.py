@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (  # noqa: E402
+    CACHE_ROOT,
     PORT_OFFSET,
     dataset_dir,
     fresh_data_dir,
@@ -53,7 +54,7 @@ PAGE_LOOKUPS = int(os.environ.get("BENCH_RESIDENT_LOOKUPS", "400"))
 RING_CALLS = int(os.environ.get("BENCH_RESIDENT_CALLS", "20"))
 MISSED = int(os.environ.get("BENCH_RESIDENT_MISSED", "40"))
 SIM_RUNS = int(os.environ.get("BENCH_RESIDENT_SIM_RUNS", "20"))
-CACHE = ROOT / "benchmarks" / ".cache"
+CACHE = CACHE_ROOT
 UAS_PORT = 21081 + PORT_OFFSET
 PORTS = ports(
     ami_port=21038,

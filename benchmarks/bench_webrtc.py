@@ -43,7 +43,7 @@ from sqlmodel import select  # noqa: E402
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import place_call  # noqa: E402
 from asterisk_conf.tones import read_wav, tone_share, write_tone_pcap, write_tone_wav  # noqa: E402
-from benchmarks.common import fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
+from benchmarks.common import CACHE_ROOT, fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
 from callcenter import ids  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import saved_id, session_scope  # noqa: E402
@@ -53,7 +53,7 @@ CALLS = int(os.environ.get("BENCH_WEBRTC_CALLS", "100"))
 REGISTRATIONS = int(os.environ.get("BENCH_WEBRTC_REGISTRATIONS", "20"))
 RECORD_MS = int(os.environ.get("BENCH_WEBRTC_RECORD_MS", "1000"))
 
-CACHE = ROOT / "benchmarks" / ".cache" / "webrtc"
+CACHE = CACHE_ROOT / "webrtc"
 EXT = "1003"
 SEAT = f"seat{EXT}"
 INTERFACE = ids.seat_interface(EXT)  # the seat as a queue member (a Local channel to its phones)

@@ -20,6 +20,8 @@ if str(ROOT) not in sys.path:
 # Shifts every port a benchmark listens on, so a benchmark can run beside tests or helpers' stacks
 # (the benchmark smoke test in `make test` sets it).
 PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET", "0"))
+# Where generated data sets and the benchmarks' stacks live (the smoke test gives its own folder)
+CACHE_ROOT = Path(os.environ.get("BENCH_CACHE_DIR") or ROOT / "benchmarks" / ".cache")
 
 
 def ports(**base: int) -> dict[str, int]:
@@ -43,7 +45,7 @@ def dataset_dir(name: str, *sizes: object, code: tuple[str, ...] = ()) -> Path:
     for f in files:
         digest.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())
     stem = "-".join([name, *(str(s) for s in sizes)])
-    path = ROOT / "benchmarks" / ".cache" / f"{stem}-{digest.hexdigest()[:12]}"
+    path = CACHE_ROOT / f"{stem}-{digest.hexdigest()[:12]}"
     for old in path.parent.glob(f"{stem}-*"):
         if old != path and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,133 @@
+"""Every benchmark still runs: each script at tiny sizes, as `make bench` runs it, must exit 0
+and print its JSON line with the figures the README reports. Sizes are cut to seconds; the
+figures are not checked (speed is measured by `make bench`, never asserted in a test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+# Per script: the tiny sizes, and figure names its JSON line must carry.
+SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "bench_admin.py": (
+        {
+            "BENCH_RULES": "200",
+            "BENCH_CATEGORIES": "60",
+            "BENCH_ADMIN_OUTLETS": "20",
+            "BENCH_ADMIN_TRIALS": "2",
+        },
+        ("routing_change_visible_ms", "coverage_report_ms", "config_roundtrip_ok"),
+    ),
+    "bench_agi.py": (
+        {"BENCH_RESIDENTS": "2000", "BENCH_AGI_CALLS": "200", "BENCH_AGI_PROCESS_CALLS": "2"},
+        ("agi_routes_per_s", "agi_p99_ms", "agi_vs_process_ratio"),
+    ),
+    "bench_console.py": (
+        {
+            "BENCH_CONSOLE_CALLS": "3",
+            "BENCH_CONSOLE_SEATS": "6",
+            "BENCH_CONSOLE_WAITING": "2",
+            "BENCH_CONSOLE_TOGGLES": "3",
+            "BENCH_CONSOLE_SOCKETS": "2",
+            "BENCH_CONSOLE_CPU_WINDOW_S": "2",
+        },
+        ("pop_paint_p99_ms", "wallboard_update_p99_ms", "wallboard_cpu_pct"),
+    ),
+    "bench_dispatch.py": (
+        {
+            "BENCH_RESIDENTS": "2000",
+            "BENCH_ORDERS": "500",
+            "BENCH_RULES": "100",
+            "BENCH_DISPATCHES": "20",
+            "BENCH_DISPATCH_LATENCY_ORDERS": "5",
+            "BENCH_ROUTING_LOOKUPS": "1000",
+        },
+        ("dispatch_per_s", "dispatch_p99_ms"),
+    ),
+    "bench_full_path.py": (
+        {"BENCH_FULL_RATES": "2", "BENCH_FULL_STEP_S": "3", "BENCH_FULL_SEATS": "10"},
+        ("python_overhead_ratio", "app_cpu_ms_per_call"),
+    ),
+    "bench_kb.py": (
+        {"BENCH_KB_ARTICLES": "500"},
+        ("kb_recall_at_5", "kb_mrr", "kb_search_p95_ms", "kb_search_p95_ms_postgres", "kb_suggest_p95_ms"),
+    ),
+    "bench_pop.py": (
+        {"BENCH_POP_CALLS": "4", "BENCH_POP_SEATS": "4", "BENCH_POP_HOLD_MS": "1500"},
+        ("pop_lead_p50_ms", "pop_lead_p99_ms"),
+    ),
+    "bench_reports.py": (
+        {
+            "BENCH_CALLS": "2000",
+            "BENCH_ORDERS": "500",
+            "BENCH_INGEST_LINES": "2000",
+            "BENCH_REPEAT": "1",
+            "BENCH_FOLLOW_S": "2",
+        },
+        ("queue_log_lines_per_s", "excel_month_s", "follow_rss_growth_mb"),
+    ),
+    "bench_resident.py": (
+        {
+            "BENCH_RESIDENT_ORDERS": "500",
+            "BENCH_RESIDENT_LOOKUPS": "30",
+            "BENCH_RESIDENT_CALLS": "2",
+            "BENCH_RESIDENT_MISSED": "2",
+            "BENCH_RESIDENT_SIM_RUNS": "1",
+        },
+        (
+            "answer_to_first_ring_p50_s",
+            "missed_callback_p95_s",
+            "missed_callback_ratio_15min",
+            "resident_page_p95_ms",
+        ),
+    ),
+    "bench_security.py": (
+        {"BENCH_FUZZ_EXAMPLES": "1"},
+        ("fuzz_requests", "fuzz_server_errors", "hostile_inputs", "hostile_failures", "dialout_refused_ok"),
+    ),
+    "bench_webrtc.py": (
+        {"BENCH_WEBRTC_CALLS": "2", "BENCH_WEBRTC_REGISTRATIONS": "2"},
+        ("webrtc_register_p95_s", "webrtc_answer_to_audio_p95_ms", "webrtc_two_way_ratio"),
+    ),
+}
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    assert sorted(SMOKE) == sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
+
+
+@pytest.mark.parametrize("script", sorted(SMOKE))
+def test_the_benchmark_runs_and_prints_its_figures(script: str, tmp_path: Path) -> None:
+    sizes, figures = SMOKE[script]
+    env = {
+        **os.environ,
+        **sizes,
+        "CI": "true",  # a missing part (PostgreSQL, Chromium, Asterisk) fails, as in `make bench`
+        # Beside the e2e stack (and another checkout's suite, shifted by CC_TEST_PORT_OFFSET)
+        "BENCH_PORT_OFFSET": str(3000 + int(os.environ.get("CC_TEST_PORT_OFFSET", "0"))),
+        "BENCH_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stderr[-4000:]}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, f"{script} printed nothing:\n{done.stderr[-2000:]}"
+    result = json.loads(lines[-1])
+    assert result.get("bench"), result
+    missing = [f for f in figures if f not in result]
+    assert not missing, f"{script}: no {missing} in {result}"
