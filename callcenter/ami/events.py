@@ -111,6 +111,19 @@ class Hangup(ChannelEvent):
 
 
 @dataclass(slots=True)
+class SoftHangupRequest(ChannelEvent):
+    """Asterisk hangs a channel up itself; ``cause`` is the reason flag (AST_SOFTHANGUP_*), not a
+    Q.850 cause: SHUTDOWN and APPUNLOAD mean Asterisk is going away, not that the caller left."""
+
+    name: ClassVar[str] = "SoftHangupRequest"
+    cause: int = 0
+
+
+SOFTHANGUP_SHUTDOWN = 0x04
+SOFTHANGUP_APPUNLOAD = 0x10
+
+
+@dataclass(slots=True)
 class CoreShowChannel(ChannelEvent):
     """One line of a CoreShowChannels re-sync."""
 
@@ -248,6 +261,7 @@ ENGINE_EVENTS: tuple[str, ...] = (
     "FullyBooted",
     "Newchannel",
     "Hangup",
+    "SoftHangupRequest",
     "QueueCallerJoin",
     "QueueCallerLeave",
     "QueueCallerAbandon",
@@ -304,10 +318,12 @@ def _parse(msg: Mapping[str, Any]) -> AmiEvent | None:
     kind = _s(msg, "Event")
     if kind == "FullyBooted":
         return FullyBooted()
-    if kind in ("Newchannel", "Hangup", "CoreShowChannel"):
+    if kind in ("Newchannel", "Hangup", "SoftHangupRequest", "CoreShowChannel"):
         base = ChannelEvent._channel_fields(msg)
         if kind == "Hangup":
             return Hangup(**base, cause=_i(msg, "Cause"))
+        if kind == "SoftHangupRequest":
+            return SoftHangupRequest(**base, cause=_i(msg, "Cause"))
         if kind == "CoreShowChannel":
             dur = _s(msg, "Duration")  # HH:MM:SS
             secs = 0

@@ -19,6 +19,8 @@ from callcenter.messages import SeatStatus
 from callcenter.text import digits_int
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
+# Asterisk hanging calls up because it is stopping or unloading the application they are in
+SYSTEM_HANGUPS = frozenset({ev.SOFTHANGUP_SHUTDOWN, ev.SOFTHANGUP_APPUNLOAD})
 # A seat's own queue (a returning caller's first try): not a skill queue
 _CHOICE = re.compile(r"[0-9]|invalid|timeout|voicemail|callback")
 
@@ -76,6 +78,7 @@ class LiveCall:
     ended_at: float | None = None
     outcome: str = ""
     resynced: bool = False
+    cut: bool = False  # Asterisk itself hung the caller up (shutting down): not the caller's choice
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
     profile_requested: bool = False  # asked of the profile worker for a call the route never named
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -304,6 +307,12 @@ class LiveModel:
         if isinstance(event, ev.AgentEvent):
             return self._agent_event(event)
 
+        if isinstance(event, ev.SoftHangupRequest):
+            call = self.calls.get(event.linkedid)
+            if call is not None and event.uniqueid == event.linkedid and event.cause in SYSTEM_HANGUPS:
+                call.cut = True  # app_queue will report an abandon: the caller did not leave
+            return []
+
         if isinstance(event, ev.QueueCallerAbandon):
             call = self.calls.get(event.linkedid)
             if call is None:
@@ -401,10 +410,10 @@ class LiveModel:
         call.ended_at = at
         if call.answered_at is not None:
             call.outcome = "answered"
+        elif call.cut or reason == "resync":
+            call.outcome = "failed"  # Asterisk went away with the call still waiting
         elif call.abandoned_at is not None:
             call.outcome = "abandoned"
-        elif reason == "resync":
-            call.outcome = "failed"  # Asterisk went away with the call still waiting
         elif call.queued_at is not None:
             call.outcome = "timeout"
         else:

@@ -310,3 +310,22 @@ def test_a_seat_with_no_registered_phone_is_unavailable_even_when_paused():
     assert m.seat_view("1001")["state"] == "paused"
     m.apply(ev.QueueMemberStatus(**member, status=1))
     assert m.seat_view("1001")["state"] == "available" and m.seat_view("1001")["paused"] is False
+
+
+def test_a_caller_cut_by_asterisk_stopping_did_not_abandon():
+    """Stopping, Asterisk hangs the caller up (SoftHangupRequest, SHUTDOWN) and app_queue then
+    reports an abandon: the record says the call failed, not that the resident gave up."""
+    m = LiveModel()
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    m.apply(ev.SoftHangupRequest(**CALLER, cause=ev.SOFTHANGUP_SHUTDOWN, received=1010.0))
+    m.apply(ev.QueueCallerAbandon(**CALLER, queue="hotline", received=1010.1))
+    rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1010.2)) if e.kind == "record"][0].call
+    assert rec.outcome == "failed"
+    # A hang-up request Asterisk makes for another reason (a supervisor's hangup) is no fault.
+    m = LiveModel()
+    start_call(m)
+    m.apply(ev.SoftHangupRequest(**CALLER, cause=0x20, received=1010.0))
+    m.apply(ev.QueueCallerAbandon(**CALLER, queue="hotline", received=1010.1))
+    rec = [e for e in m.apply(ev.Hangup(**CALLER, received=1010.2)) if e.kind == "record"][0].call
+    assert rec.outcome == "abandoned"
