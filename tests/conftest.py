@@ -116,40 +116,62 @@ def free_port() -> int:
 REDIS_PASSWORD = "test-redis-" + "p" * 16
 
 
+class RedisServer:
+    """A redis-server that wants a password (requirepass), as the product's Redis must; on a
+    fixed port, so a test can stop it and start it again where the clients expect it."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.binary = require("redis-server")
+        self.folder = folder
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--requirepass",
+                REDIS_PASSWORD,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """A redis-server that wants a password (requirepass), as the product's Redis must."""
-    binary = require("redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--requirepass",
-            REDIS_PASSWORD,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path_factory.mktemp("redis")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(5)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 
 from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.bus import make_bus
+from tests.conftest import RedisServer
 from tests.e2e.conftest import SEAT_PORT, App, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
@@ -49,4 +50,51 @@ async def test_pops_reach_consoles_on_every_web_worker(app, ami, redis_url):
         for proc in (web_a, web_b, engine):
             proc.stop()
         await bus.close()
+        app.start()
+
+
+async def test_pops_reach_every_web_worker_again_once_redis_is_back(app, ami, tmp_path):
+    """Redis restarted under an engine and two web workers: once it is back, the next call pops
+    on both workers' consoles (their bus connections come back by themselves)."""
+    redis = RedisServer(tmp_path / "redis").start()
+    base = app.settings.model_copy(update={"redis_url": redis.url})
+    engine = App(base, "--no-web", name="engine-r")
+    web_a = App(base.model_copy(update={"web_port": base.web_port + 1}), "--no-engine", name="web-a-r")
+    web_b = App(base.model_copy(update={"web_port": base.web_port + 2}), "--no-engine", name="web-b-r")
+    bus = make_bus(redis.url)
+    await bus.start()
+    app.stop()
+    try:
+        resynced = bus.subscribe("calls.resync")
+        await resynced.ready.wait()
+        engine.start()
+        await resynced.get(30)
+        await bus.close()
+        web_a.start()
+        web_b.start()
+        _ca, ws_a = await seat_console(web_a, "seat1001")
+        _cb, ws_b = await seat_console(web_b, "seat1001")
+
+        async def both_pop(timeout: float) -> None:
+            with SippUAS(port=SEAT_PORT, ring_ms=1500, talk_ms=0):
+                call = asyncio.create_task(place_call(base, did="96345", caller="13919310001", hold_ms=4000))
+                pop_a, _ = await next_message(ws_a, lambda m: m.get("type") == "pop", timeout=timeout)
+                pop_b, _ = await next_message(ws_b, lambda m: m.get("type") == "pop", timeout=timeout)
+                assert pop_a["linkedid"] == pop_b["linkedid"]
+                await next_message(ws_a, lambda m: m.get("type") == "clear")
+                await next_message(ws_b, lambda m: m.get("type") == "clear")
+                assert (await call).ok
+
+        await both_pop(30)
+        redis.stop()
+        await asyncio.sleep(2)  # the workers notice: their reads fail and retry
+        redis.start()
+        await asyncio.sleep(2)  # a retry's interval: the readers subscribe again
+        await both_pop(20)
+        await ws_a.close()
+        await ws_b.close()
+    finally:
+        for proc in (web_a, web_b, engine):
+            proc.stop()
+        redis.stop()
         app.start()
