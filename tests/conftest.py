@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -174,32 +175,52 @@ def redis_url(tmp_path_factory):
     server.stop()
 
 
+class PostgresServer:
+    """A throwaway PostgreSQL server (Debian's postgresql) on a free port, run as `postgres`;
+    a test may stop it and start it again (a database restart under the app)."""
+
+    def __init__(self) -> None:
+        bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        if not bindirs or shutil.which("runuser") is None:
+            missing_part("PostgreSQL server (Debian package postgresql) is not installed")
+        self.bindir = bindirs[-1]
+        # Outside pytest's root-only folders: the server runs as the postgres user.
+        self.root = Path(tempfile.mkdtemp(prefix="cc-pg-"))
+        self.data = self.root / "data"
+        self.as_pg: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            self.as_pg = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "callcenter")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/callcenter"
+
+    def _pg(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_pg, str(self.bindir / tool), *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.root / "log"), "-o", options, "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A throwaway PostgreSQL server (Debian's postgresql) on a free port, run as `postgres`."""
-    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    if not bindirs or shutil.which("runuser") is None:
-        missing_part("PostgreSQL server (Debian package postgresql) is not installed")
-    bindir = bindirs[-1]
-    # Outside pytest's root-only folders: the server runs as the postgres user.
-    root = Path(tempfile.mkdtemp(prefix="cc-pg-"))
-    data = root / "data"
-    as_pg = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-
-    def pg(tool: str, *args: str) -> None:
-        subprocess.run([*as_pg, str(bindir / tool), *args], check=True, capture_output=True)
-
-    pg("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg("pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o", options, "start")
-    pg("createdb", "-h", "127.0.0.1", "-p", str(port), "callcenter")
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/callcenter"
-    pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
-    shutil.rmtree(root, ignore_errors=True)
+    server = PostgresServer()
+    yield server.url
+    server.remove()
 
 
 @pytest.fixture(scope="session")

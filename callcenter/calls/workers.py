@@ -12,12 +12,14 @@ import collections
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import col
 
 from callcenter import topics
@@ -39,6 +41,16 @@ from callcenter.residents.service import find_resident_id
 log = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 5  # a call record the database refuses this often is dropped (and logged)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (down, restarting, the connection lost), as opposed to
+    refusing a row: the first passes, the second does not."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
 WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
 
 
@@ -326,6 +338,7 @@ class CallService:
                 await self.notify.send(notifier.pop_message(call, ext))
 
     async def _record_worker(self) -> None:
+        down_since: float | None = None  # the database stopped answering (said once, and once back)
         while True:
             call = await self._records.get()
             batch = [call]
@@ -333,7 +346,16 @@ class CallService:
                 batch.append(self._records.get_nowait())
             try:
                 await self._write_and_announce(batch)
-            except Exception:
+            except Exception as exc:
+                if database_unavailable(exc):
+                    # Not the records' fault: keep every one and try again until it is back.
+                    if down_since is None:
+                        down_since = time.monotonic()
+                        log.error("database unavailable (%s): call records wait in memory", exc)
+                    for c in batch:
+                        self._records.put_nowait(c)
+                    await asyncio.sleep(min(5.0, 0.5 + (time.monotonic() - down_since) / 10))
+                    continue
                 log.exception("writing %d call records failed; trying them one by one", len(batch))
                 await asyncio.sleep(1)
                 # One record the database refuses must not hold up every later one: each is
@@ -343,7 +365,8 @@ class CallService:
                         await self._write_and_announce([c])
                         self._record_failures.pop(c.linkedid, None)
                     except Exception as exc:
-                        tries = self._record_failures.get(c.linkedid, 0) + 1
+                        counted = 0 if database_unavailable(exc) else 1  # down again: not its fault
+                        tries = self._record_failures.get(c.linkedid, 0) + counted
                         if tries >= RECORD_ATTEMPTS:
                             self._record_failures.pop(c.linkedid, None)
                             log.error(
@@ -352,6 +375,13 @@ class CallService:
                         else:
                             self._record_failures[c.linkedid] = tries
                             self._records.put_nowait(c)
+                continue
+            if down_since is not None:
+                log.warning(
+                    "database answers again after %.0f s: the waiting call records are written",
+                    time.monotonic() - down_since,
+                )
+                down_since = None
 
     async def _write_and_announce(self, batch: list[LiveCall]) -> None:
         await self._run_db(self._write, batch)

@@ -70,3 +70,68 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
     assert build_profile(settings, rid, WANG, pop_extras)["history"]["calls"] == calls_before + 1
     service._pool.shutdown()
     await engine.stop_agi()
+
+
+async def test_call_records_wait_while_postgresql_is_down_and_are_written_once_it_is_back(tmp_path, caplog):
+    """PostgreSQL stopped under the engine (connections lost) for longer than a refused record's
+    retries last: the records wait in memory and are written once it answers again, once each."""
+    import asyncio
+    import logging
+
+    from callcenter.calls import workers
+    from callcenter.database import dispose_engine
+    from tests.conftest import PostgresServer
+
+    server = PostgresServer()
+    settings = set_settings(Settings(data_dir=tmp_path / "var", database_url=server.url, _env_file=None))
+    service = None
+    task = None
+    try:
+        migrate(settings)
+        service = CallService(settings, InProcessBus())
+        task = asyncio.create_task(service._record_worker())
+        server.stop()
+        now = time.time()
+        for i in range(3):
+            service._records.put_nowait(
+                LiveCall(
+                    linkedid=f"pgdown.{i}",
+                    caller=WANG,
+                    queue="hotline",
+                    seat="1001",
+                    started=now - 30,
+                    queued_at=now - 25,
+                    answered_at=now - 20,
+                    ended_at=now,
+                    outcome="answered",
+                )
+            )
+        with caplog.at_level(logging.ERROR, logger="callcenter.calls.workers"):
+            for _ in range(100):
+                if any("database unavailable" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.1)
+            # Down for longer than RECORD_ATTEMPTS tries of a refused record would last
+            await asyncio.sleep(workers.RECORD_ATTEMPTS + 3)
+        assert not any("dropped" in r.getMessage() for r in caplog.records)
+        server.start()
+        deadline = time.monotonic() + 30
+        count = 0
+        while time.monotonic() < deadline:
+            with session_scope(settings) as s:
+                count = s.exec(
+                    select(func.count())
+                    .select_from(CallRecord)
+                    .where(CallRecord.linkedid.startswith("pgdown."))
+                ).one()
+            if count == 3:
+                break
+            await asyncio.sleep(0.2)
+        assert count == 3
+    finally:
+        if task is not None:
+            task.cancel()
+        if service is not None:
+            service._pool.shutdown()
+        dispose_engine(settings)
+        server.remove()
