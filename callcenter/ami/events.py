@@ -113,14 +113,14 @@ class Hangup(ChannelEvent):
 @dataclass(slots=True)
 class SoftHangupRequest(ChannelEvent):
     """Asterisk hangs a channel up itself; ``cause`` is the reason flag (AST_SOFTHANGUP_*), not a
-    Q.850 cause: SHUTDOWN and APPUNLOAD mean Asterisk is going away, not that the caller left."""
+    Q.850 cause: SHUTDOWN means Asterisk is going away, not that the caller left. (A caller who
+    hangs up in a queue is followed by one with 16 too: only SHUTDOWN tells a fault.)"""
 
     name: ClassVar[str] = "SoftHangupRequest"
     cause: int = 0
 
 
 SOFTHANGUP_SHUTDOWN = 0x04
-SOFTHANGUP_APPUNLOAD = 0x10
 
 
 @dataclass(slots=True)

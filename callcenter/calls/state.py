@@ -19,8 +19,8 @@ from callcenter.messages import SeatStatus
 from callcenter.text import digits_int
 
 SOURCES = {"from-carrier": "carrier", "from-12345": "12345", "seats": "internal"}
-# Asterisk hanging calls up because it is stopping or unloading the application they are in
-SYSTEM_HANGUPS = frozenset({ev.SOFTHANGUP_SHUTDOWN, ev.SOFTHANGUP_APPUNLOAD})
+# Asterisk hanging calls up because it is stopping
+SYSTEM_HANGUPS = frozenset({ev.SOFTHANGUP_SHUTDOWN})
 # A seat's own queue (a returning caller's first try): not a skill queue
 _CHOICE = re.compile(r"[0-9]|invalid|timeout|voicemail|callback")
 
