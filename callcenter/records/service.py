@@ -108,8 +108,22 @@ class WebhookWorker:
         due = await asyncio.to_thread(self._claim_due)
         if not due:
             return 0
-        results = await asyncio.gather(*(self._post(d) for d in due))
-        await asyncio.to_thread(self._record, list(zip(due, results, strict=True)))
+        # One record's versions go one after another, oldest first, so the receiver sees them
+        # in order; different records go at once.
+        records: dict[tuple[str, str], list[WebhookDelivery]] = {}
+        for d in sorted(due, key=lambda d: d.id or 0):
+            records.setdefault((d.kind, d.order_number), []).append(d)
+
+        async def in_order(rows: list[WebhookDelivery]) -> list[tuple[int | None, str]]:
+            return [await self._post(d) for d in rows]
+
+        posted = await asyncio.gather(*(in_order(rows) for rows in records.values()))
+        results = [
+            (d, r)
+            for rows, answers in zip(records.values(), posted, strict=True)
+            for d, r in zip(rows, answers, strict=True)
+        ]
+        await asyncio.to_thread(self._record, results)
         return len(due)
 
     async def _post(self, d: WebhookDelivery) -> tuple[int | None, str]:
