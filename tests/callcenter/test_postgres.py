@@ -21,6 +21,22 @@ from hotline.engine import Engine
 WANG = "+8613919310001"
 
 
+def answered_call(linkedid: str, now: float, **extra) -> LiveCall:
+    """A call seat 1001 answered after 5 s in the hotline queue and talked on for 20 s."""
+    return LiveCall(
+        linkedid=linkedid,
+        caller=WANG,
+        queue="hotline",
+        seat="1001",
+        started=now - 30,
+        queued_at=now - 25,
+        answered_at=now - 20,
+        ended_at=now,
+        outcome="answered",
+        **extra,
+    )
+
+
 async def test_postgres_end_to_end(postgres_url, tmp_path):
     settings = set_settings(Settings(data_dir=tmp_path / "var", database_url=postgres_url, _env_file=None))
     migrate(settings)
@@ -39,18 +55,7 @@ async def test_postgres_end_to_end(postgres_url, tmp_path):
 
     service = CallService(settings, InProcessBus(), profile_extras=pop_extras)
     now = time.time()
-    call = LiveCall(
-        linkedid="pg.1",
-        caller=WANG,
-        resident_id=rid,
-        queue="hotline",
-        seat="1001",
-        started=now - 30,
-        queued_at=now - 25,
-        answered_at=now - 20,
-        ended_at=now,
-        outcome="answered",
-    )
+    call = answered_call("pg.1", now, resident_id=rid)
     call.events = [{"at": now - 25, "event": "QueueCallerJoin", "queue": "hotline", "interface": ""}]
     service._write([call])
     service._write([call])  # seen again after a re-sync: updated, not counted twice
@@ -93,19 +98,7 @@ async def test_call_records_wait_while_postgresql_is_down_and_are_written_once_i
         server.stop()
         now = time.time()
         for i in range(3):
-            service._records.put_nowait(
-                LiveCall(
-                    linkedid=f"pgdown.{i}",
-                    caller=WANG,
-                    queue="hotline",
-                    seat="1001",
-                    started=now - 30,
-                    queued_at=now - 25,
-                    answered_at=now - 20,
-                    ended_at=now,
-                    outcome="answered",
-                )
-            )
+            service._records.put_nowait(answered_call(f"pgdown.{i}", now))
         with caplog.at_level(logging.ERROR, logger="callcenter.calls.workers"):
             for _ in range(100):
                 if any("database unavailable" in r.getMessage() for r in caplog.records):

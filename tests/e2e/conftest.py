@@ -219,3 +219,15 @@ async def next_message(ws, pred=lambda m: True, timeout: float = 30.0) -> tuple[
         msg = json.loads(await asyncio.wait_for(ws.recv(), left))
         if pred(msg):
             return msg, time.time()
+
+
+async def a_new_call_pops(settings: Settings, ws, not_linkedid: str) -> None:
+    """After a fault: a new call to the hotline pops on ``ws`` (another call than the one cut)
+    and is answered."""
+    from asterisk_conf.sipp import SippUAS, place_call
+
+    with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
+        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=3000))
+        pop, _ = await next_message(ws, lambda m: m.get("type") == "pop", timeout=30)
+        assert pop["linkedid"] != not_linkedid
+        assert (await call).ok

@@ -15,7 +15,7 @@ from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
 from tests.conftest import free_port
-from tests.e2e.conftest import SEAT_PORT, App, next_message, seat_console
+from tests.e2e.conftest import SEAT_PORT, App, a_new_call_pops, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
 
@@ -196,11 +196,7 @@ async def test_console_is_right_again_after_asterisk_restarts(app, ami):
         assert cleared_at - restarted < 10
         call.cancel()
     # The console works again: a new call pops.
-    with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
-        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=3000))
-        pop2, _ = await next_message(ws, lambda m: m.get("type") == "pop", timeout=30)
-        assert pop2["linkedid"] != pop["linkedid"]
-        assert (await call).ok
+    await a_new_call_pops(settings, ws, pop["linkedid"])
     rec = call_record(settings, pop["linkedid"])
     # Stopped, Asterisk hangs the caller up itself (SoftHangupRequest, SHUTDOWN) before app_queue
     # reports an abandon: the resident did not give up, the call failed.

@@ -16,7 +16,7 @@ from asterisk_conf import process
 from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from tests.e2e.conftest import SEAT_PORT, next_message, seat_console
+from tests.e2e.conftest import SEAT_PORT, a_new_call_pops, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
 
@@ -86,11 +86,7 @@ async def test_asterisk_killed_mid_call_the_console_is_right_and_the_call_is_rec
         assert cleared - back < 10  # the console is right within seconds of Asterisk's return
         call.cancel()
     # A new call pops: the engine is back on the new Asterisk.
-    with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
-        again = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=3000))
-        pop2, _ = await next_message(ws, lambda m: m.get("type") == "pop", timeout=30)
-        assert pop2["linkedid"] != pop["linkedid"]
-        assert (await again).ok
+    await a_new_call_pops(settings, ws, pop["linkedid"])
     # The caller did not give up: Asterisk went away. One record, not "abandoned".
     [rec] = await wait_records(settings, pop["linkedid"])
     assert rec.outcome == "failed" and rec.seat == ""
