@@ -13,12 +13,18 @@
    body (as ``%00`` or ``\u0000``), looked for as the body streams in. No person types one, and
    PostgreSQL cannot keep it. The SMS webhooks are the providers' text: cleaned where stored.
 
+A refusal sent while the client is still sending its body lingers before it ends, as nginx's
+lingering close does: what the client sends meanwhile is read and dropped until it pauses
+(``LINGER_IDLE_S``, at most ``LINGER_S``). Closed with unread bytes, the connection would be reset
+and the client (a browser uploading a file too large) could lose the clear answer.
+
 Every route gets ``DEFAULT_BODY_LIMIT``; ``BODY_LIMITS`` names the routes that take more (imports
 and uploads) or less (the SMS webhooks), in one place.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator
 
 from starlette.concurrency import run_in_threadpool
@@ -60,7 +66,7 @@ BODY_LIMITS: dict[str, int] = {
     # Provider webhooks: Twilio posts a small form; Aliyun a JSON list of up to 100 replies
     sms_views.INBOUND: 16 * 1024,
     sms_views.STATUS: 16 * 1024,
-    sms_views.ALIYUN_INBOUND: 256 * 1024,
+    sms_views.ALIYUN_INBOUND: sms_views.MAX_PUSH_BYTES,
 }
 
 
@@ -127,6 +133,8 @@ class RequestGate:
             self.routes = list(declared_routes(scope["app"].router.routes))
         route, path = _route_of(scope, self.routes)
         limit = body_limit(path)
+        body = _BodyState(receive, _has_body(scope))
+        send = body.lingering(send)
         request = Request(scope, receive)
         checks = self.checks_of(route)
         if checks:
@@ -154,7 +162,7 @@ class RequestGate:
 
         async def counting_receive() -> Message:
             nonlocal received, tail
-            message = await receive()
+            message = await body.receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 received += len(chunk)
@@ -184,6 +192,45 @@ class RequestGate:
             if started:
                 raise
             await nul_response(request)(scope, receive, send)
+
+
+LINGER_S = 2.0  # the longest a refusal waits for the client to stop sending
+LINGER_IDLE_S = 0.3  # a pause this long means the client has stopped
+
+
+class _BodyState:
+    """Whether the request's body has been read to its end, and a ``send`` that lingers (see the
+    module) when the response ends before it has."""
+
+    def __init__(self, receive: Receive, has_body: bool) -> None:
+        self._receive = receive
+        self.done = not has_body
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.done = True
+        return message
+
+    def lingering(self, send: Send) -> Send:
+        async def lingering_send(message: Message) -> None:
+            if self.done or message["type"] != "http.response.body" or message.get("more_body", False):
+                await send(message)
+                return
+            await send({**message, "more_body": True})  # the answer is on the wire now
+            await self.drain()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        return lingering_send
+
+    async def drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + LINGER_S
+        while not self.done and (left := end - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self.receive(), min(left, LINGER_IDLE_S))
+            except TimeoutError:
+                return
 
 
 def _content_type(scope: Scope) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -219,6 +220,39 @@ async def next_message(ws, pred=lambda m: True, timeout: float = 30.0) -> tuple[
         msg = json.loads(await asyncio.wait_for(ws.recv(), left))
         if pred(msg):
             return msg, time.time()
+
+
+async def no_calls_up(settings: Settings, timeout: float = 30.0) -> None:
+    """Wait until Asterisk has no channel up (an earlier test's call has ended everywhere)."""
+    from asterisk_conf.process import cli_command
+
+    deadline = time.monotonic() + timeout
+    while True:
+        out = await asyncio.to_thread(cli_command, settings, "core show channels count")
+        if re.search(r"^0 active channels", out, re.M):
+            return
+        assert time.monotonic() < deadline, out
+        await asyncio.sleep(0.2)
+
+
+async def settled_snapshot(ws, figures, same_for: float = 3.0, timeout: float = 60.0) -> dict:
+    """The wallboard's snapshot once ``figures(snapshot)`` has not moved for ``same_for`` seconds:
+    an earlier test's last call records and statistics are written by then."""
+    deadline = time.monotonic() + timeout
+    snap, _ = await next_message(ws, lambda m: m.get("type") == "snapshot", timeout=timeout)
+    since = time.monotonic()
+    while True:
+        assert time.monotonic() < deadline, "the wallboard never settled"
+        left = same_for - (time.monotonic() - since)
+        if left <= 0:
+            return snap
+        try:
+            newer, _ = await next_message(ws, lambda m: m.get("type") == "snapshot", timeout=left)
+        except (AssertionError, TimeoutError):
+            return snap  # nothing new within the window
+        if figures(newer) != figures(snap):
+            since = time.monotonic()
+        snap = newer
 
 
 async def a_new_call_pops(settings: Settings, ws, not_linkedid: str) -> None:
