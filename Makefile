@@ -17,8 +17,8 @@ PG_TESTS := tests/web_console tests/e2e/test_call_path.py tests/e2e/test_order_l
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -ra
-	$(BIN)/pytest -q -ra --database=postgres -m "not browser" $(PG_TESTS)
+	$(BIN)/pytest -q -ra --durations=25
+	$(BIN)/pytest -q -ra --durations=10 --database=postgres -m "not browser" $(PG_TESTS)
 
 bench: install
 	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -10,7 +10,7 @@ Two clocks, on purpose:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import overload
 
 from callcenter.config import CHINA_TZ, Settings
@@ -44,6 +44,13 @@ def china_now(settings: Settings | None = None) -> datetime:
 def china_day(ts: datetime | None = None) -> str:
     """The date in China (ISO), of ``ts`` or of now."""
     return (ts or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).date().isoformat()
+
+
+def seconds_to_china_midnight(now: datetime | None = None) -> float:
+    """Seconds from ``now`` (or now) to the next 00:00 in China."""
+    local = (now or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), CHINA_TZ)
+    return (midnight - local).total_seconds()
 
 
 def local_minute(ts: datetime | None) -> str:

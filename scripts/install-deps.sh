@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(sip-tester redis-server espeak-ng sox libsox-fmt-mp3 debootstrap chromium fonts-wqy-microhei postgresql make baresip-core openssl)
+DEB_PACKAGES=(sip-tester faketime redis-server espeak-ng sox libsox-fmt-mp3 debootstrap chromium fonts-wqy-microhei postgresql make baresip-core openssl)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

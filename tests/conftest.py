@@ -114,6 +114,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def mail_part(raw: bytes, content_type: str = "text/plain") -> str:
+    """The decoded text of a received mail's part of that type."""
+    import email
+
+    [text] = [
+        p.get_payload(decode=True).decode()
+        for p in email.message_from_bytes(raw).walk()
+        if p.get_content_type() == content_type
+    ]
+    return text
+
+
 REDIS_PASSWORD = "test-redis-" + "p" * 16
 
 

@@ -30,7 +30,7 @@ from callcenter.calls.models import CallRecord, QueueEventRow
 from callcenter.calls.notifier import Notifier
 from callcenter.calls.service import ProfileExtras, build_profile, record_row
 from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
-from callcenter.clock import china_day
+from callcenter.clock import china_day, seconds_to_china_midnight
 from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.directory.service import QueueParams, queue_params
@@ -271,7 +271,9 @@ class CallService:
         hello_task = asyncio.create_task(self._wallboard_hellos(hello))
         try:
             while True:
-                await self._wallboard_dirty.wait()
+                # Midnight turns the board to the new day's figures even when nothing happens.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wallboard_dirty.wait(), seconds_to_china_midnight() + 0.5)
                 self._wallboard_dirty.clear()
                 if china_day() != self.today.day:  # midnight in Lanzhou: a new day's figures
                     await self.refresh_today()

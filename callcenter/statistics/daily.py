@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web_console" / "templates"
 MARKER = "daily-report"
+# A call still going on at the report hour delays the mail this long at most (a call the
+# follower never saw end must not hold the managers' report back for ever).
+OPEN_CALLS_WAIT = timedelta(hours=2)
+OPEN_CALLS_POLL_S = 5.0
 
 
 # Figures other domains add to the report for a range of China days (the missed calls called
@@ -136,6 +141,7 @@ class DailyMailer:
     def __init__(self, settings: Settings, missed: ExtraFigures | None = None) -> None:
         self.settings = settings
         self.missed = missed
+        self.waiting = False  # the report is due but waits for calls of its day still going on
         self._task: asyncio.Task | None = None
 
     def _last_sent(self) -> str:
@@ -155,13 +161,40 @@ class DailyMailer:
             ):
                 c.execute(t.insert().values(name=MARKER, state=day, updated_at=datetime.now(UTC)))
 
+    def _calls_open_from(self, day: str) -> int:
+        """Queue calls that entered on ``day`` or before and have not ended yet, by the queue_log
+        followers' saved state (every Asterisk's): the day counts them once they end."""
+        end = datetime.combine(date.fromisoformat(day) + timedelta(days=1), time(0), CHINA_TZ).timestamp()
+        with get_engine(self.settings).connect() as c:
+            states = c.execute(select(col(StatCursor.state)).where(col(StatCursor.name) != MARKER)).scalars()
+            found = 0
+            for state in states:
+                try:
+                    open_calls = json.loads(state or "{}").get("open", {})
+                except (ValueError, AttributeError):
+                    continue  # another cursor's state, not a follower's
+                found += sum(
+                    1 for st in open_calls.values() if isinstance(st, dict) and st.get("enter_ts", end) < end
+                )
+        return found
+
     def due(self, now: datetime) -> str | None:
-        """The day to send now, if any."""
+        """The day to send now, if any. A call that began before midnight and still goes on
+        belongs to that day's report: the mail waits for it, up to ``OPEN_CALLS_WAIT``."""
+        was_waiting, self.waiting = self.waiting, False
         local = now.astimezone(CHINA_TZ)
         if local.hour < self.settings.stats_report_hour:
             return None
         day = (local.date() - timedelta(days=1)).isoformat()
-        return day if self._last_sent() < day else None
+        if self._last_sent() >= day:
+            return None
+        report_time = datetime.combine(local.date(), time(self.settings.stats_report_hour), CHINA_TZ)
+        if local - report_time < OPEN_CALLS_WAIT and (n := self._calls_open_from(day)):
+            if not was_waiting:
+                log.info("daily report for %s waits for %d call(s) of that day still going on", day, n)
+            self.waiting = True
+            return None
+        return day
 
     async def run_once(self, now: datetime | None = None) -> str | None:
         day = await asyncio.to_thread(self.due, now or datetime.now(UTC))
@@ -187,6 +220,9 @@ class DailyMailer:
                 await self.run_once()
             except Exception:
                 log.exception("sending the daily report failed; trying again later")
+            if self.waiting:
+                await asyncio.sleep(OPEN_CALLS_POLL_S)
+                continue
             now = datetime.now(CHINA_TZ)
             nxt = datetime.combine(now.date(), time(self.settings.stats_report_hour), CHINA_TZ)
             if nxt <= now:

@@ -143,9 +143,12 @@ def asterisk(stack_settings):
 class App:
     """`callcenter serve` in its own process, as an operator runs it."""
 
-    def __init__(self, settings: Settings, *options: str, name: str = "app") -> None:
+    def __init__(
+        self, settings: Settings, *options: str, name: str = "app", env: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.options = list(options)  # --no-web / --no-engine
+        self.env = env or {}  # more of the process's environment (settings, a shifted clock)
         self.proc: subprocess.Popen | None = None
         self.log = settings.data_dir / f"{name}.log"
         self.base_url = f"http://127.0.0.1:{settings.web_port}"
@@ -155,7 +158,7 @@ class App:
         to AMI. An engine without web is not waited for: its readiness shows on the bus."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hotline.cli", "serve", *self.options],
-            env=env_for(self.settings),
+            env={**env_for(self.settings), **self.env},
             stdout=open(self.log, "ab"),
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],

@@ -309,3 +309,71 @@ def test_people_read_names_where_the_api_keeps_ids(client, stats):
     page = client.get(f"/reports/daily?day={DAY}").text
     assert "综合热线" in page
     orders._present_cache.clear()
+
+
+async def test_the_daily_mail_waits_for_a_call_that_began_before_midnight(db, tmp_path, caplog):
+    """A call that entered the queue at 23:59:50 and is still talking at the report hour belongs
+    to that day: the mail waits until the call ends (at most OPEN_CALLS_WAIT), then counts it."""
+    from aiosmtpd.controller import Controller
+
+    from callcenter.statistics.daily import OPEN_CALLS_WAIT
+    from tests.conftest import free_port, mail_part
+
+    t0 = int(datetime(2026, 11, 27, 23, 59, 50, tzinfo=CHINA_TZ).timestamp())
+    log = tmp_path / "queue_log"
+    log.write_text(
+        f"{t0}|m1|hotline|NONE|DID|96345\n"
+        f"{t0}|m1|hotline|NONE|ENTERQUEUE||13900000009|1\n"
+        f"{t0 + 4}|m1|hotline|张丽|CONNECT|4|x|2\n"
+    )
+    follower = StatsFollower(db, path=log)
+    while follower.step():
+        pass
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope.content)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        db.smtp_host, db.smtp_port = "127.0.0.1", port
+        db.stats_report_recipients = ["manager@example.org"]
+        db.stats_report_hour = 0
+        mailer = DailyMailer(db)
+        just_after = datetime(2026, 11, 28, 0, 0, 1, tzinfo=CHINA_TZ)
+        with caplog.at_level("INFO", logger="callcenter.statistics.daily"):
+            assert await mailer.run_once(just_after) is None and mailer.waiting
+        assert "waits for 1 call" in caplog.text
+        # The call ends after midnight; the follower closes it, and the mail goes out.
+        with log.open("a") as f:
+            f.write(f"{t0 + 40}|m1|hotline|张丽|COMPLETECALLER|4|36|1\n")
+        while follower.step():
+            pass
+        assert await mailer.run_once(just_after + timedelta(seconds=35)) == DAY
+        assert not mailer.waiting
+        # A call the follower never saw end holds the mail back OPEN_CALLS_WAIT at most.
+        with log.open("a") as f:
+            f.write(f"{t0 + 86400}|m2|hotline|NONE|ENTERQUEUE||13900000010|1\n")
+        while follower.step():
+            pass
+        next_day = just_after + timedelta(days=1)
+        assert await mailer.run_once(next_day) is None and mailer.waiting
+        assert await mailer.run_once(next_day + OPEN_CALLS_WAIT) == "2026-11-28"
+        await asyncio.sleep(0.1)
+    finally:
+        controller.stop()
+    assert len(received) == 2
+    from callcenter.i18n import translator
+
+    t = translator("zh")
+
+    def counts(raw: bytes) -> str:
+        return mail_part(raw).splitlines()[1]
+
+    # Counted once, on the day it entered the queue (docs/statistics.md), not on the next.
+    assert counts(received[0]).startswith(f"{t('stats.offered')}: 1  {t('stats.answered')}: 1  ")
+    assert counts(received[1]).startswith(f"{t('stats.offered')}: 0  {t('stats.answered')}: 0  ")
