@@ -133,6 +133,7 @@ class Settings(BaseSettings):
     sms_max_attempts: int = 8
     sms_retry_base_s: float = 2.0
     sms_retry_max_s: float = 300.0
+    sms_timeout_s: float = 15.0  # the provider's answer to one request; later, it is asked first
     sms_claim_timeout_s: float = 60.0  # a message "sending" longer than this is checked with the provider
     sms_poll_interval_s: float = 1.0
     twilio_account_sid: str = ""

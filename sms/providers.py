@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,11 +41,40 @@ class Outgoing:
 
 
 class ProviderError(Exception):
-    """The provider refused or could not be reached. ``permanent``: retrying cannot help."""
+    """The provider refused or could not be reached. ``permanent``: retrying cannot help.
+    ``maybe_sent``: the request may have reached the provider (no answer in time, or the
+    connection dropped after it was sent): the provider is asked before sending again."""
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool = False, maybe_sent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.maybe_sent = maybe_sent
+
+
+def _causes(exc: BaseException):
+    """``exc`` and what it wraps: chained exceptions, urllib3's ``reason``, Tea's
+    ``inner_exception``, exceptions passed as arguments (requests wraps urllib3's that way)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        more = [e.__cause__, e.__context__, getattr(e, "reason", None), getattr(e, "inner_exception", None)]
+        more += list(e.args)
+        todo += [m for m in more if isinstance(m, BaseException)]
+
+
+def never_reached(exc: BaseException) -> bool:
+    """The request cannot have reached the provider: no connection was made (refused, no route,
+    no name, the connect timed out). Anything else without an HTTP answer may have reached it."""
+    from urllib3.exceptions import ConnectTimeoutError  # NewConnectionError is one too
+
+    return any(
+        isinstance(e, ConnectTimeoutError | ConnectionRefusedError | socket.gaierror) for e in _causes(exc)
+    )
 
 
 class SmsProvider(Protocol):
@@ -79,7 +109,7 @@ class LogProvider:
 # --- Twilio ---------------------------------------------------------------------------------
 
 
-def _twilio_http_client(api_base: str):
+def _twilio_http_client(api_base: str, timeout: float):
     """Twilio's own HTTP client, sending to ``api_base`` instead of https://api.twilio.com.
 
     The SDK builds absolute URLs; the documented way to change how it talks HTTP is a subclass
@@ -95,7 +125,7 @@ def _twilio_http_client(api_base: str):
             url = urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, ""))
             return super().request(method, url, *args, **kwargs)
 
-    return RebasedHttpClient(timeout=15)
+    return RebasedHttpClient(timeout=timeout)
 
 
 class TwilioProvider:
@@ -111,16 +141,16 @@ class TwilioProvider:
                 "Twilio needs CALLCENTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and CALLCENTER_SMS_FROM"
             )
         http = (
-            _twilio_http_client(settings.twilio_api_base)
+            _twilio_http_client(settings.twilio_api_base, settings.sms_timeout_s)
             if settings.twilio_api_base
-            else TwilioHttpClient(timeout=15)
+            else TwilioHttpClient(timeout=settings.sms_timeout_s)
         )
         self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http)
         self.sender = settings.sms_from
         self.status_callback = settings.public_url("/sms/twilio/status")
 
     def send(self, msg: Outgoing) -> str:
-        from twilio.base.exceptions import TwilioException, TwilioRestException  # Twilio configured
+        from twilio.base.exceptions import TwilioRestException  # Twilio configured
 
         try:
             created = self.client.messages.create(
@@ -133,10 +163,12 @@ class TwilioProvider:
             # 400/404: a bad number or body (e.g. 21211, 21617); everything else may pass later.
             permanent = exc.status in (400, 404)
             raise ProviderError(f"twilio {exc.status} {exc.code}: {exc.msg}", permanent) from exc
-        except (TwilioException, OSError) as exc:
-            raise ProviderError(f"twilio unreachable: {exc}") from exc
-        except Exception as exc:  # requests' ConnectionError and friends
-            raise ProviderError(f"twilio unreachable: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # no HTTP answer: requests' ConnectionError, a timeout, the SDK's own
+            if never_reached(exc):
+                raise ProviderError(f"twilio unreachable: {type(exc).__name__}: {exc}") from exc
+            raise ProviderError(
+                f"twilio did not answer: {type(exc).__name__}: {exc}", maybe_sent=True
+            ) from exc
         return created.sid
 
     def lookup(self, msg: Outgoing) -> list[str]:
@@ -182,7 +214,7 @@ class AliyunProvider:
             access_key_secret=settings.aliyun_access_key_secret,
             endpoint=settings.aliyun_endpoint,
             protocol=settings.aliyun_protocol,
-            read_timeout=15000,
+            read_timeout=int(settings.sms_timeout_s * 1000),
             connect_timeout=5000,
         )
         self.client = Client(config)
@@ -216,6 +248,8 @@ class AliyunProvider:
             # The SDK raises for HTTP errors; 4xx with an isv.* code cannot pass on a retry.
             code = str(getattr(exc, "code", "") or "")
             status = getattr(exc, "status_code", None) or getattr(exc, "statusCode", None)
+            if not status and not code and not never_reached(exc):
+                raise ProviderError(f"aliyun did not answer: {exc}", maybe_sent=True) from exc
             permanent = code.startswith("isv.") and code != "isv.BUSINESS_LIMIT_CONTROL"
             raise ProviderError(f"aliyun {status} {code}: {exc}", permanent) from exc
         body = resp.body

@@ -297,7 +297,10 @@ class OutboxWorker:
         try:
             provider_id = self.provider.send(out)
         except ProviderError as exc:
-            self._failed(msg_id, attempts, str(exc), exc.permanent)
+            if exc.maybe_sent and not exc.permanent:
+                self._unanswered(msg_id, attempts, str(exc))
+            else:
+                self._failed(msg_id, attempts, str(exc), exc.permanent)
             return True
         except Exception as exc:  # a bug or an SDK surprise: retry, never lose the message
             log.exception("SMS %s: provider raised", msg_id)
@@ -339,6 +342,27 @@ class OutboxWorker:
             s.commit()
         log.warning(
             "SMS %s attempt %d failed%s: %s", msg_id, attempts, " (giving up)" if give_up else "", error
+        )
+
+    def _unanswered(self, msg_id: int, attempts: int, error: str) -> None:
+        """The provider may have the message though it never answered: sending again could send
+        it twice. The row stays "sending", claimed as if for the claim timeout less the retry's
+        backoff, so the stale check asks the provider when the retry is due."""
+        self.failed_tries += 1
+        wait = backoff(self.settings, attempts)
+        with session_scope(self.settings) as s:
+            msg = s.get(SmsMessage, msg_id)
+            if msg is None or msg.status != SmsStatus.SENDING:
+                return
+            msg.last_error = error[:500]
+            msg.claimed_at = utcnow() - timedelta(seconds=max(0.0, self.settings.sms_claim_timeout_s - wait))
+            s.add(msg)
+            s.commit()
+        log.warning(
+            "SMS %s attempt %d unanswered (%s): the provider is asked before any resend",
+            msg_id,
+            attempts,
+            error,
         )
 
     def _recover_stale(self) -> None:

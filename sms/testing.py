@@ -406,6 +406,7 @@ class FakeAliyun:
         # When a message is sent (a test sets it to play a send just after midnight in China)
         self.clock = lambda: datetime.now(UTC)
         self.errors = 0
+        self.response_delay = 0.0  # keep the message, then answer this much later
         self.requests = 0
         self._sequence = 1_000_000
         self._srv = _ThreadServer(Starlette(routes=[Route("/", self._api, methods=["GET", "POST"])]), port)
@@ -517,6 +518,8 @@ class FakeAliyun:
                     "sent": sent.strftime("%Y-%m-%d %H:%M:%S"),
                 }
             )
+            if self.response_delay:
+                await asyncio.sleep(self.response_delay)
             return self._answer(200, Code="OK", Message="OK", BizId=biz)
         if action == "QuerySendDetails":
             return self._query_send_details(q)

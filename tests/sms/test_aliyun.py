@@ -145,3 +145,31 @@ async def test_a_crash_after_midnight_in_china_finds_the_message_on_a_later_page
     for _ in range(2):
         await worker.run_once()
     assert [m["out_id"] for m in aliyun.messages].count(f"cc{lost.id}") == 1
+
+
+async def test_no_answer_in_time_is_looked_up_by_out_id_not_sent_again(asettings, aliyun):
+    """Aliyun keeps the message but answers after the SDK's read timeout: the request reached it,
+    so the outbox asks QuerySendDetails (by OutId) before any resend, and finds it."""
+    import asyncio
+    import time
+
+    with session_scope(asettings) as s:
+        for i in range(3):
+            enqueue_sms(s, "13900000001", f"工单GD{i}：楼道灯不亮", idempotency_key=f"late{i}")
+        s.commit()
+    asettings.sms_timeout_s = 0.5
+    asettings.sms_claim_timeout_s = 2.0
+    aliyun.response_delay = 1.5
+    worker = OutboxWorker(asettings)
+    deadline = time.monotonic() + 20
+    while True:
+        await worker.run_once()
+        with session_scope(asettings) as s:
+            msgs = s.exec(select(SmsMessage)).all()
+        if all(m.status == SmsStatus.SENT for m in msgs) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert [m.status for m in msgs] == [SmsStatus.SENT] * 3
+    assert len(aliyun.messages) == 3 and aliyun.requests == 3  # each sent once
+    assert {m.provider_id for m in msgs} == {f"cc{m.id}" for m in msgs}  # found by OutId
+    assert all("did not answer" in m.last_error or m.last_error == "" for m in msgs)

@@ -108,6 +108,35 @@ async def test_provider_errors_then_back_every_message_once(msettings, twilio):
     assert twilio.requests == 5 + 12
 
 
+async def test_provider_errors_then_no_answer_then_back_every_message_once(msettings, twilio, caplog):
+    """Twilio answers errors, then takes messages without answering in time (the request reached
+    it: sending again would send twice), then answers again. Every message reaches Twilio once:
+    an unanswered one is looked up before any resend, and found."""
+    import logging
+
+    _enqueue(msettings, 5)
+    msettings.sms_max_attempts = 100
+    msettings.sms_timeout_s = 0.5
+    msettings.sms_claim_timeout_s = 2.0
+    twilio.errors = 3  # HTTP 500 at once
+    twilio.response_delay = 1.5  # then each create is kept, and answered after the client gave up
+    worker = OutboxWorker(msettings)
+    with caplog.at_level(logging.WARNING, logger="sms.service"):
+        await worker.start()
+        try:
+            await _until(lambda: len(twilio.messages) == 5, 20)
+            twilio.response_delay = 0.0  # back
+            await _until(lambda: all(m.status == SmsStatus.SENT for m in _messages(msettings)), 20)
+        finally:
+            await worker.stop()
+    msgs = _messages(msettings)
+    assert len(twilio.messages) == 5 and twilio.requests == 5 + 3  # none sent twice
+    assert sorted(m.body for m in twilio.messages) == sorted(m.body for m in msgs)
+    assert {m.provider_id for m in msgs} == {m.sid for m in twilio.messages}
+    said = [r.getMessage() for r in caplog.records]
+    assert any("unanswered" in line and "asked before any resend" in line for line in said), said
+
+
 async def test_provider_down_messages_wait_then_all_go_once(msettings, twilio):
     twilio.stop()  # connection refused
     msettings.sms_max_attempts = 100
