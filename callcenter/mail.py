@@ -101,6 +101,14 @@ async def _deliver(settings: Settings, msg: EmailMessage) -> None:
             start_tls=True if settings.smtp_tls == "starttls" else False,
             timeout=settings.smtp_timeout_s,
         )
+    except aiosmtplib.SMTPTimeoutError as exc:
+        # A server that does not answer in time is down for this round: the rest of the round
+        # must not wait its timeout each. (A message whose end of DATA went unanswered may have
+        # arrived; sent again, it carries the same Message-ID, which receivers use to drop it.)
+        where = f"{settings.smtp_host}:{settings.smtp_port}"
+        raise MailServerUnreachable(
+            f"SMTP {where} does not answer within {settings.smtp_timeout_s:g} s"
+        ) from exc
     except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
         raise MailServerUnreachable(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
