@@ -7,6 +7,7 @@ two indexed reads (callcenter/ivr/routing.py) and a few AGI round trips; the pop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -95,7 +96,18 @@ async def incoming(request: AgiRequest, context) -> None:
     elif source != "carrier":
         log.warning("incoming call %s: unknown source %r, routed as a carrier call", linkedid, source[:16])
 
-    facts = await context.ivr.facts(caller)
+    try:
+        facts = await asyncio.wait_for(context.ivr.facts(caller), settings.route_budget_s)
+        looked_up = True
+    except TimeoutError:
+        # The caller must not wait in silence for a slow database: the dialplan goes on to the
+        # queue, and the engine's profile worker finds the resident for the pop.
+        log.warning(
+            "incoming call %s: the caller's lookup took over %g s; routed without it",
+            linkedid,
+            settings.route_budget_s,
+        )
+        facts, looked_up = CallerFacts(), False
     resident_id = facts.resident_id
     values = route_variables(settings, source, did, caller, order, facts, context.ivr.is_open)
     await request.set_variables(values)
@@ -110,5 +122,6 @@ async def incoming(request: AgiRequest, context) -> None:
             queue=queue if ids.QUEUE.fullmatch(queue or "") else "",
             order_12345=order,
             summary_12345=summary,
+            looked_up=looked_up,
         )
     )

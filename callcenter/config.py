@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # Why a seat may pause (the console offers these; nothing else reaches Asterisk).
     pause_reasons: list[str] = ["用餐", "休息", "培训", "整理工单", "会议"]
     agi_read_timeout: float = 5.0
+    # The incoming route's reads (the resident, the last seat) on a database reached from a thread:
+    # past this the call goes on to its queue and the engine finds the resident for the pop.
+    route_budget_s: float = 1.0
 
     # SMS, e-mail, grid/approval webhooks, Open311
     # How outside services reach this app's webhooks (Twilio signs this exact URL).

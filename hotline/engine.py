@@ -25,7 +25,7 @@ from callcenter.ivr.voicemail import VoicemailPurge
 from callcenter.knowledge.workers import ExpirySweep
 from callcenter.seats.workers import SeatCommands
 from callcenter.statistics.daily import DailyMailer
-from callcenter.statistics.follower import StatsFollower
+from callcenter.statistics.follower import StatsFollower, settled_call_records
 from callcenter.statistics.orders import OrderRollupTask
 from callcenter.statistics.presence import QueueLogWriter, StaticPresence
 from callcenter.statistics.today import DayStats
@@ -58,13 +58,16 @@ class Engine:
             read_menu=read_menu,
             read_today=DayStats.load,
             presence=StaticPresence(settings.stats_source),
+            settled=settled_call_records,
         )
         self.seats = SeatCommands(settings, bus, self.ami)
         self.config = ConfigApplier(settings, bus, self.ami)
         # The SMS, e-mail and grid/approval webhook outboxes.
         self.messaging = MessagingWorkers(settings)
         # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
-        self.stats = StatsFollower(settings, on_batch=self.calls.refresh_today)
+        self.stats = StatsFollower(
+            settings, on_batch=self.calls.refresh_today, on_settled=self.calls.announce_records
+        )
         self.daily_mail = DailyMailer(settings, missed_callback_report)
         # Static queue members' login / logout lines, written into queue_log through AMI.
         self.queue_log = QueueLogWriter(settings, bus, self.ami)

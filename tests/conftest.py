@@ -42,6 +42,17 @@ def on_postgres(config: pytest.Config) -> bool:
     return config.getoption("--database") == "postgres"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of PostgreSQL's own behaviour (marked ``postgres``) run in the PostgreSQL pass only:
+    deselected, not skipped, in the SQLite one."""
+    if on_postgres(config):
+        return
+    dropped = [item for item in items if item.get_closest_marker("postgres")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+
+
 def missing_part(reason: str) -> None:
     """A real part (Asterisk, sipp, Redis, Chromium) is missing: a failure in CI, a skip elsewhere."""
     if IN_CI:

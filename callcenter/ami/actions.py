@@ -240,6 +240,12 @@ def core_settings() -> Action:
     return _action("CoreSettings", as_list=False)
 
 
+def core_status() -> Action:
+    """When Asterisk started (CoreStartupDate / CoreStartupTime): a re-sync compares it with the
+    last login's to tell an Asterisk restart from a lost connection."""
+    return _action("CoreStatus", as_list=False)
+
+
 def queue_status() -> Action:
     return _action("QueueStatus", as_list=True)
 

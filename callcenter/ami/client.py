@@ -97,6 +97,13 @@ def close_manager(manager: Manager) -> None:
     manager.close()
 
 
+def asterisk_started(status: Reply) -> str:
+    """Asterisk's start as CoreStatus tells it (its own local time, compared only with itself)."""
+    raw = status.raw if status.ok and hasattr(status.raw, "get") else {}
+    date, at = str(raw.get("CoreStartupDate", "")), str(raw.get("CoreStartupTime", ""))
+    return f"{date} {at}" if date and at else ""
+
+
 class AmiClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -105,6 +112,7 @@ class AmiClient:
         self.logins = 0
         self._manager: Manager | None = None
         self._resync_task: asyncio.Task | None = None
+        self._asterisk_started = ""  # CoreStatus's start date and time at the last re-sync
 
     async def start(self) -> None:
         self._manager = new_manager(
@@ -181,16 +189,29 @@ class AmiClient:
         while True:
             attempt += 1
             try:
+                status = await self.action(actions.core_status(), timeout=5)
                 queue_lines = await self.list_action(actions.queue_status(), timeout=5)
                 chan_lines = await self.list_action(actions.core_show_channels(), timeout=5)
                 break
             except Exception as exc:
                 log.warning("AMI re-sync attempt %d failed (%r); trying again", attempt, exc)
                 await asyncio.sleep(min(5, attempt))
+        started = asterisk_started(status)
+        # Unknown (no answer, or the first login) counts as a restart: calls that vanished were cut.
+        restarted = not started or started != self._asterisk_started
+        if self._asterisk_started and not restarted:
+            log.warning(
+                "AMI back with Asterisk still up since %s: calls that ended meanwhile are "
+                "settled from queue_log",
+                started,
+            )
+        self._asterisk_started = started
         parsed = [ev.parse_event(m) for m in queue_lines + chan_lines]
         channels = [e for e in parsed if isinstance(e, ev.CoreShowChannel)]
         members = [e for e in parsed if isinstance(e, ev.QueueMemberStatus)]
         entries = [e for e in parsed if isinstance(e, ev.QueueEntry)]
         # Through the event queue, so the re-sync is applied in order with the live events.
-        self.events.put_nowait(ev.Resync(channels=channels, members=members, entries=entries))
+        self.events.put_nowait(
+            ev.Resync(channels=channels, members=members, entries=entries, asterisk_restarted=restarted)
+        )
         self.logged_in.set()

@@ -250,6 +250,9 @@ class Resync(AmiEvent):
     channels: list[CoreShowChannel] = field(default_factory=list)
     members: list[QueueMemberStatus] = field(default_factory=list)
     entries: list[QueueEntry] = field(default_factory=list)
+    # False when Asterisk ran on while the connection was down (the same start time as at the
+    # last login): calls that ended meanwhile were not cut, the engine only lost sight of them.
+    asterisk_restarted: bool = True
 
 
 # The events the engine's AMI session asks Asterisk for (manager.conf renders them as the engine

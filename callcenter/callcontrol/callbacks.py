@@ -97,7 +97,8 @@ def missed_kind(row: dict[str, Any], closed: bool) -> str | None:
         return None  # only a number that was normalised (E.164), never the raw caller ID
     if closed:
         return "closed"  # out of hours (the record still names the number's queue)
-    if row.get("queue") and row.get("outcome") in ("abandoned", "timeout"):
+    # failed: cut off by a fault of ours (Asterisk went away) while waiting: called back too.
+    if row.get("queue") and row.get("outcome") in ("abandoned", "timeout", "failed"):
         return "abandoned"
     return None
 

@@ -7,6 +7,10 @@ from datetime import datetime
 from sqlalchemy import Index
 from sqlmodel import JSON, Column, Field, SQLModel
 
+# A call whose end the engine did not see (its AMI connection was down while Asterisk ran on):
+# the statistics follower settles it from queue_log (statistics/follower.py).
+UNSETTLED = "unsettled"
+
 
 class CallRecord(SQLModel, table=True):
     # A caller's latest call (the route offers it to the same seat first)
@@ -31,7 +35,8 @@ class CallRecord(SQLModel, table=True):
     # The hotline answering to the first seat's phone ringing (GB/T 33358's 15 s starts at answer)
     first_ring_s: float | None = None
     talk_s: float | None = None
-    outcome: str = Field(default="", max_length=16)  # answered | abandoned | timeout | ivr | failed
+    # answered | abandoned | timeout | ivr | failed, or UNSETTLED until queue_log tells
+    outcome: str = Field(default="", max_length=16)
     # The menu key the caller chose (or invalid / timeout) and its category
     ivr_choice: str = Field(default="", max_length=16)
     ivr_category: str = Field(default="", max_length=64)

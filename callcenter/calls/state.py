@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from callcenter import ids
 from callcenter.ami import events as ev
+from callcenter.calls.models import UNSETTLED
 from callcenter.ids import CALL_ID, PERSONAL_QUEUE_PREFIX
 from callcenter.messages import SeatStatus
 from callcenter.text import digits_int
@@ -49,6 +50,7 @@ class Identified:
     queue: str = ""
     order_12345: str = ""
     summary_12345: str = ""
+    looked_up: bool = True  # False: the route ran out of time before finding the resident
     received: float = field(default_factory=time.time)
 
 
@@ -79,6 +81,7 @@ class LiveCall:
     outcome: str = ""
     resynced: bool = False
     cut: bool = False  # Asterisk itself hung the caller up (shutting down): not the caller's choice
+    settle_rechecked: bool = False  # an unsettled record was queued for one more look
     profile: dict[str, Any] | None = None  # resident profile + history, built off the event path
     profile_requested: bool = False  # asked of the profile worker for a call the route never named
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -260,7 +263,7 @@ class LiveModel:
     # -- events ----------------------------------------------------------------------------
     def identify(self, info: Identified) -> LiveCall:
         call = self._call(info.linkedid, info.received)
-        call.identified = True
+        call.identified = info.looked_up  # if not, the profile worker finds the resident
         call.caller = info.caller
         call.resident_id = info.resident_id
         call.did = info.did or call.did
@@ -408,7 +411,9 @@ class LiveModel:
 
     def _finish(self, call: LiveCall, at: float, reason: str) -> list[Effect]:
         call.ended_at = at
-        if call.answered_at is not None:
+        if reason == "unseen" and not call.cut:
+            call.outcome = UNSETTLED  # queue_log, which Asterisk wrote meanwhile, settles it
+        elif call.answered_at is not None:
             call.outcome = "answered"
         elif call.cut or reason == "resync":
             call.outcome = "failed"  # Asterisk went away with the call still waiting
@@ -463,15 +468,18 @@ class LiveModel:
         members: list[ev.QueueMemberStatus],
         entries: list[ev.QueueEntry],
         now: float | None = None,
+        asterisk_restarted: bool = True,
     ) -> list[Effect]:
-        """Make the model match what Asterisk reports now; calls that ended meanwhile are recorded."""
+        """Make the model match what Asterisk reports now; calls that ended meanwhile are recorded:
+        as failed when Asterisk restarted under them, as unsettled when it ran on (the engine
+        only lost its connection and does not know how they ended)."""
         now = now or time.time()
         effects: list[Effect] = []
         live_ids = {c.linkedid for c in channels}
         for ended in list(self.calls.values()):
             if ended.linkedid not in live_ids:
                 ended.resynced = True
-                effects += self._finish(ended, now, "resync")
+                effects += self._finish(ended, now, "resync" if asterisk_restarted else "unseen")
 
         entry_by_channel = {e.channel: e for e in entries}
         for ch in channels:

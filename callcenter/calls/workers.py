@@ -26,7 +26,7 @@ from callcenter import topics
 from callcenter.ami import events as ev
 from callcenter.bus import EventBus
 from callcenter.calls import notifier
-from callcenter.calls.models import CallRecord, QueueEventRow
+from callcenter.calls.models import UNSETTLED, CallRecord, QueueEventRow
 from callcenter.calls.notifier import Notifier
 from callcenter.calls.service import ProfileExtras, build_profile, record_row
 from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
@@ -68,6 +68,22 @@ class Presence(Protocol):
     def observe(self, event: Any) -> list[dict[str, Any]]: ...
 
 
+class Settled(Protocol):
+    """What queue_log already says of calls the engine lost sight of, as call-record fields
+    (``callcenter.statistics.follower.settled_call_records``)."""
+
+    def __call__(self, conn: Any, linkedids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+
+def _nothing_settled(conn: Any, linkedids: list[str]) -> dict[str, dict[str, Any]]:
+    return {}
+
+
+SETTLE_RECHECK_S = 10.0  # an unsettled record is looked at once more (the follower may lag)
+# Fields only queue_log knows for an unsettled call: never overwritten by the engine's guess.
+_SETTLED_FIELDS = ("outcome", "seat", "queue", "ended_at", "wait_s", "ring_s", "talk_s")
+
+
 class _NoMenu:
     def meaning(self, did: str, key: str) -> tuple[str, str | None]:
         return "", None
@@ -97,8 +113,10 @@ class CallService:
         read_menu: Callable[[Settings], Menu] | None = None,
         read_today: Callable[[Settings, str | None], DayFigures] | None = None,
         presence: Presence | None = None,
+        settled: Settled | None = None,
     ) -> None:
         self.settings = settings
+        self._settled = settled or _nothing_settled
         self._read_menu = read_menu
         self._read_today = read_today or _no_figures
         self.profile_extras = profile_extras
@@ -188,10 +206,17 @@ class CallService:
     async def _apply(self, item: ev.AmiEvent | Identified) -> None:
         if isinstance(item, Identified):
             call = self.model.identify(item)
+            call.profile_requested = True
             self._profiles.put_nowait(call.linkedid)
             return
         if isinstance(item, ev.Resync):
-            effects = self.model.resync(item.channels, item.members, item.entries, now=item.received)
+            effects = self.model.resync(
+                item.channels,
+                item.members,
+                item.entries,
+                now=item.received,
+                asterisk_restarted=item.asterisk_restarted,
+            )
             for call in self.model.calls.values():
                 if call.profile is None:
                     self._profiles.put_nowait(call.linkedid)
@@ -302,11 +327,13 @@ class CallService:
             if call is None:
                 continue
             try:
-                if not call.identified and call.caller is None:
-                    # Re-synced or un-routed calls: identify from the channel's caller ID.
-                    call.caller = normalize(
-                        call.caller_raw, self.settings.default_region, self.settings.default_area_code
-                    )
+                if not call.identified:
+                    # Re-synced or un-routed calls (or the route ran out of time): identify from
+                    # the caller ID.
+                    if call.caller is None:
+                        call.caller = normalize(
+                            call.caller_raw, self.settings.default_region, self.settings.default_area_code
+                        )
                     if call.resident_id is None:
                         call.resident_id = await self._run_db(find_resident_id, self.settings, call.caller)
                 call.profile = await self._run_db(
@@ -385,6 +412,24 @@ class CallService:
                 )
                 down_since = None
 
+    async def announce_records(self, linkedids: list[str]) -> None:
+        """Records written after the call (settled from queue_log): announced as the engine
+        announces its own, so the missed-call list and the consoles learn how they ended."""
+
+        def read() -> list[dict[str, Any]]:
+            with session_scope(self.settings) as s:
+                rows = s.scalars(select(CallRecord).where(col(CallRecord.linkedid).in_(linkedids)))
+                return [r.model_dump(exclude={"id"}) for r in rows]
+
+        for row in await self._run_db(read):
+            out = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+            await self.notify.send(CallRecorded(out))
+
+    def _recheck(self, call: LiveCall) -> None:
+        """Write an unsettled record once more in a while: the follower may have closed the call
+        meanwhile in a transaction this one did not see."""
+        self._loop.call_later(SETTLE_RECHECK_S, self._records.put_nowait, call)
+
     async def _write_and_announce(self, batch: list[LiveCall]) -> None:
         await self._run_db(self._write, batch)
         for c in batch:
@@ -407,11 +452,22 @@ class CallService:
             existing = {
                 r.linkedid: r for r in s.scalars(select(CallRecord).where(col(CallRecord.linkedid).in_(ids)))
             }
+            unsettled = [c.linkedid for c in calls if c.outcome == UNSETTLED]
+            settled = self._settled(s.connection(), unsettled) if unsettled else {}
             new: dict[str, dict[str, Any]] = {}
             events: list[dict[str, Any]] = []
             for call in calls:
                 row = record_row(call)
                 rec = existing.get(call.linkedid)
+                if call.outcome == UNSETTLED:
+                    if call.linkedid in settled:
+                        row.update(settled[call.linkedid])
+                        call.outcome, call.seat = row["outcome"], row["seat"]  # as announced
+                    elif rec is not None and rec.outcome not in ("", UNSETTLED):
+                        row = {k: v for k, v in row.items() if k not in _SETTLED_FIELDS}  # settled
+                    elif not call.settle_rechecked:
+                        call.settle_rechecked = True
+                        self._loop.call_soon_threadsafe(self._recheck, call)
                 if rec is not None:
                     # A call seen again after a re-sync: update, never count twice.
                     for k, v in row.items():

@@ -33,7 +33,7 @@ from sqlmodel import SQLModel, col
 
 from callcenter import ids
 from callcenter.accounts.models import Account
-from callcenter.calls.models import CallRecord
+from callcenter.calls.models import UNSETTLED, CallRecord
 from callcenter.config import Settings
 from callcenter.database import get_engine, table_of
 from callcenter.directory.models import CallQueue
@@ -312,6 +312,64 @@ def _fill_from_call_records(conn: Connection, closed: list[dict[str, Any]]) -> N
             r["did"] = found.get(r["linkedid"], "")
 
 
+# queue_log's outcome → the call record's (a caller who left the queue without hanging up, by a
+# key, an empty queue or its timeout, is a timeout there; lost: Asterisk restarted under it).
+RECORD_OUTCOMES = {"answered": "answered", "abandoned": "abandoned", "lost": "failed"}
+
+
+def record_fields(row: Any) -> dict[str, Any]:
+    """A call record's outcome and times as queue_log tells them (``row``: a stat_call row)."""
+    return {
+        "outcome": RECORD_OUTCOMES.get(row["outcome"], "timeout"),
+        "seat": (row["seat"] or "")[:16],
+        "queue": row["queue"],
+        "ended_at": row["ended_at"],
+        "wait_s": row["wait_s"],
+        "ring_s": row["ring_s"],
+        "talk_s": row["talk_s"],
+    }
+
+
+def settle_call_records(conn: Connection, closed: list[dict[str, Any]]) -> list[str]:
+    """Call records the engine wrote as unsettled (it lost sight of the call while Asterisk ran on)
+    take their outcome from the calls queue_log closed now. Returns the linkedids settled."""
+    first = {r["linkedid"]: r for r in closed if r["seq"] == 0 and r["linkedid"]}
+    if not first:
+        return []
+    t = table_of(CallRecord)
+    settled: list[str] = []
+    ids_ = list(first)
+    for i in range(0, len(ids_), 500):
+        part = ids_[i : i + 500]
+        waiting = conn.execute(select(t.c.linkedid).where(t.c.linkedid.in_(part), t.c.outcome == UNSETTLED))
+        for (linkedid,) in list(waiting):
+            conn.execute(
+                update(t)
+                .where(t.c.linkedid == linkedid, t.c.outcome == UNSETTLED)
+                .values(**record_fields(first[linkedid]))
+            )
+            settled.append(linkedid)
+    if settled:
+        log.info("%d call record(s) the engine lost sight of settled from queue_log", len(settled))
+    return settled
+
+
+def settled_call_records(conn: Connection, linkedids: list[str]) -> dict[str, dict[str, Any]]:
+    """What queue_log already says of these calls (first queue), as call-record fields: the
+    engine asks when it writes records it could not settle itself."""
+    t = table_of(StatCall)
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(linkedids), 500):
+        rows = conn.execute(
+            select(t.c.linkedid, t.c.outcome, t.c.seat, t.c.queue, t.c.ended_at)
+            .add_columns(t.c.wait_s, t.c.ring_s, t.c.talk_s)
+            .where(t.c.linkedid.in_(linkedids[i : i + 500]), t.c.seq == 0)
+        )
+        for r in rows.mappings():
+            found[r["linkedid"]] = record_fields(r)
+    return found
+
+
 class StatsIngest:
     """queue_log lines → the statistics tables, with the cursor in the same transaction."""
 
@@ -333,6 +391,7 @@ class StatsIngest:
         self._alive_at = 0.0
         self._names_at = 0.0
         self.lines = 0
+        self.settled: list[str] = []  # call records settled from queue_log, not yet announced
 
     # -- who is who ---------------------------------------------------------------------------
     def _wrapups(self) -> dict[str, float]:
@@ -401,6 +460,7 @@ class StatsIngest:
     def _write(self, pos: Position) -> set[str]:
         closed, seat_time, marks = self.reconciler.take()
         with self.engine.begin() as conn:
+            settled = settle_call_records(conn, closed) if closed else []
             days = write_batch(
                 conn,
                 self.settings.service_level_s,
@@ -411,6 +471,7 @@ class StatsIngest:
                 frozenset({self.settings.doctor_extension}),
             )
             self._save(conn, pos)
+        self.settled += settled  # once committed
         return days | {row["day"] for row in closed} | {k[0] for k in seat_time}
 
     def idle(self, pos: Position, now: float) -> set[str]:
@@ -449,10 +510,12 @@ class StatsFollower:
         path: Path | None = None,
         on_batch: Callable[[set[str]], Any] | None = None,
         poll_s: float = 0.25,
+        on_settled: Callable[[list[str]], Any] | None = None,
     ) -> None:
         self.settings = settings
         self.path = path or queue_log_path(settings)
         self.on_batch = on_batch
+        self.on_settled = on_settled  # call records settled from queue_log (linkedids)
         self.poll_s = poll_s
         self.ingest: StatsIngest | None = None
         self.tail: QueueLogTail | None = None
@@ -506,6 +569,14 @@ class StatsFollower:
                         await res
                 except Exception:
                     log.exception("after a queue_log batch: on_batch failed")
+            if self.ingest is not None and self.ingest.settled and self.on_settled is not None:
+                settled, self.ingest.settled = self.ingest.settled, []
+                try:
+                    res = self.on_settled(settled)
+                    if asyncio.iscoroutine(res):
+                        await res
+                except Exception:
+                    log.exception("announcing %d settled call record(s) failed", len(settled))
             if not days:
                 await asyncio.sleep(self.poll_s)
 

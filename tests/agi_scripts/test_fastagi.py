@@ -127,6 +127,34 @@ async def test_incoming_route_identifies_a_resident(agi, settings):
     )
 
 
+async def test_a_slow_caller_lookup_does_not_hold_the_caller(agi, settings, monkeypatch):
+    """The resident's lookup takes 2 s (a slow database): the route answers within its budget,
+    so the dialplan goes on to the queue, and tells the engine the resident is still to be found."""
+    from callcenter.ivr.routing import CallerFacts, IvrRuntime
+
+    async def slow_facts(self, caller):
+        await asyncio.sleep(2.0)
+        return CallerFacts(resident_id=1)
+
+    monkeypatch.setattr(IvrRuntime, "facts", slow_facts)
+    settings.route_budget_s = 0.3
+    server, seen, port = agi
+    started = time.monotonic()
+    set_vars, _ = await run_agi_call(
+        "127.0.0.1",
+        port,
+        "incoming",
+        args=["carrier", "96345", "hotline", "1700000000.9"],
+        env={"agi_callerid": "13919310001"},
+    )
+    took = time.monotonic() - started
+    assert took < 1.5, took
+    assert set_vars["CC_ROUTE_OK"] == "1" and set_vars["CC_CALLER"] == "+8613919310001"
+    assert "CC_RESIDENT_ID" not in set_vars
+    info = seen[-1]
+    assert info.linkedid == "1700000000.9" and info.resident_id is None and info.looked_up is False
+
+
 async def test_12345_headers_are_validated(agi, settings):
     server, seen, port = agi
     hostile = 'GS001" EXEC System rm'

@@ -52,6 +52,7 @@ def items(settings) -> list[Callback]:
 def test_which_records_are_missed_calls():
     assert missed_kind(row(), closed=False) == "abandoned"
     assert missed_kind(row(outcome="timeout"), closed=False) == "abandoned"
+    assert missed_kind(row(outcome="failed"), closed=False) == "abandoned"  # cut off by a fault
     assert missed_kind(row(outcome="answered", seat="1001"), closed=False) is None
     assert missed_kind(row(source="12345"), closed=False) is None  # 12345 follows up itself
     assert missed_kind(row(caller="13912345678"), closed=False) is None  # never the raw caller ID

@@ -3,6 +3,7 @@
 import time
 
 from callcenter.ami import events as ev
+from callcenter.calls.models import UNSETTLED
 from callcenter.calls.state import Identified, LiveModel, seat_of
 
 CALLER = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": "100.1"}
@@ -184,6 +185,25 @@ def test_resync_after_restart_records_lost_calls_and_restores_live_ones():
     )
     assert m.pop_for("1002") is restored and m.pop_for("1001") is None
     assert m.seats["1002"].state == "ringing" and m.seats["1001"].state == "available"
+
+
+def test_resync_after_a_lost_connection_leaves_vanished_calls_to_queue_log():
+    """The AMI connection was cut while Asterisk ran on: a call that ended meanwhile was not cut
+    by Asterisk, so it is neither failed nor guessed; its record waits for queue_log's word. A
+    call Asterisk itself hung up while shutting down stays failed."""
+    m = LiveModel()
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    effects = m.resync([], [], [], now=2000.0, asterisk_restarted=False)
+    [gone] = [e.call for e in effects if e.kind == "record"]
+    assert gone.linkedid == "100.1" and gone.outcome == UNSETTLED
+    assert ("clear", "1001", "unseen") in kinds(effects) and m.pop_for("1001") is None
+    m2 = LiveModel()
+    start_call(m2)
+    m2.calls["100.1"].cut = True
+    effects = m2.resync([], [], [], now=2000.0, asterisk_restarted=False)
+    [cut] = [e.call for e in effects if e.kind == "record"]
+    assert cut.outcome == "failed"
 
 
 def test_wrapup_after_a_call_then_available_again():

@@ -181,6 +181,50 @@ async def test_a_call_the_route_never_names_still_pops_the_resident(app, ami):
         app.start()
 
 
+@pytest.mark.postgres
+async def test_a_slow_database_does_not_hold_the_caller_and_the_pop_still_names_the_resident(app, ami):
+    """The residents' table is locked for 4 s (a slow PostgreSQL): the FastAGI route gives up on
+    the lookup after its budget (1 s), so the caller goes on to the queue at once; the engine
+    finds the resident when the database answers, and the seat's pop names them."""
+    from sqlalchemy import create_engine, text
+
+    settings = app.settings
+    owner = create_engine(settings.migration_database_url or settings.database_url)
+    locked = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def hold_lock() -> None:
+        with owner.connect() as conn:
+            conn.execute(text("LOCK TABLE resident IN ACCESS EXCLUSIVE MODE"))
+            loop.call_soon_threadsafe(locked.set)
+            time.sleep(4.0)
+            conn.rollback()
+
+    _c, ws = await seat_console(app, "seat1001")
+    with SippUAS(port=SEAT_PORT, ring_ms=1500, talk_ms=0):
+        holder = asyncio.create_task(asyncio.to_thread(hold_lock))
+        await locked.wait()
+        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=8000))
+        joined = await ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin", timeout=20)
+        new = await ami.wait_for(
+            lambda e: e.get("Event") == "Newchannel" and e.get("Uniqueid") == joined["Linkedid"]
+        )
+        held_s = float(joined["Timestamp"]) - float(new["Timestamp"])
+        assert held_s < 3.0, held_s  # not the 4 s of the lock
+        pop, _ = await next_message(
+            ws,
+            lambda m: (
+                m.get("type") == "pop" and m.get("linkedid") == new["Linkedid"] and bool(m.get("resident"))
+            ),
+        )
+        assert pop["resident"]["name"] == "王秀英" and pop["profile_ready"]
+        await holder
+        assert (await call).ok
+    assert "routed without it" in app.log.read_text()
+    owner.dispose()
+    await ws.close()
+
+
 async def test_console_is_right_again_after_asterisk_restarts(app, ami):
     from asterisk_conf import process
 

@@ -1,6 +1,7 @@
 """Parts that fail under a call, with the real parts: the engine killed with -9 mid-call and
-started again, Asterisk killed with -9. What must hold: the seat's console shows the true state
-again, and each call has exactly one record with the right outcome."""
+started again, Asterisk killed with -9, the AMI connection cut while Asterisk runs on. What must
+hold: the seat's console shows the true state again, and each call has exactly one record with
+the right outcome."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from sqlmodel import select
 
 from asterisk_conf import process
 from asterisk_conf.sipp import SippUAS, place_call
-from callcenter.calls.models import CallRecord
+from callcenter.calls.models import UNSETTLED, CallRecord
 from callcenter.database import session_scope
-from tests.e2e.conftest import SEAT_PORT, a_new_call_pops, next_message, seat_console
+from tests.conftest import free_port
+from tests.e2e.conftest import SEAT_PORT, App, a_new_call_pops, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +93,115 @@ async def test_asterisk_killed_mid_call_the_console_is_right_and_the_call_is_rec
     [rec] = await wait_records(settings, pop["linkedid"])
     assert rec.outcome == "failed" and rec.seat == ""
     await ws.close()
+
+
+class CuttableRelay:
+    """A TCP relay in front of Asterisk's AMI port that a test cuts (every connection closed, new
+    ones refused) and restores: the engine loses AMI while Asterisk itself runs on."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.open = True
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    def cut(self) -> None:
+        self.open = False
+        for w in self._writers:
+            w.close()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_the_ami_connection_cut_while_asterisk_runs_on(app, ami):
+    """Call A rings the seat; the engine's AMI connection is cut; the resident hangs up while it
+    is down and call B starts ringing the seat. Once AMI is back the console shows B and no
+    longer A, and A is recorded once as abandoned (queue_log tells, not the engine's guess)."""
+    settings = app.settings
+    relay = CuttableRelay(settings.ami_port)
+    await relay.start()
+    app.stop()
+    relayed = App(settings.model_copy(update={"ami_port": relay.port}), name="app-ami-relay")
+    relayed.start()
+    try:
+        _c, ws = await seat_console(relayed, "seat1001")
+        with SippUAS(port=SEAT_PORT, ring_ms=60000, talk_ms=0):
+            call_a = asyncio.create_task(
+                place_call(settings, did="96345", caller="13919310001", hold_ms=12000)
+            )
+            pop_a, _ = await next_message(ws, lambda m: m.get("type") == "pop")
+            a = pop_a["linkedid"]
+            relay.cut()
+            cut_at = time.time()
+            call_b = asyncio.create_task(
+                place_call(settings, did="96345", caller="13919310002", hold_ms=40000)
+            )
+            # While AMI is down (seen on a session of the test's own): A's caller hangs up, B rings.
+            hangup = await ami.wait_for(
+                lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == a, timeout=30
+            )
+            called_b = await ami.wait_for(
+                lambda e: e.get("Event") == "AgentCalled" and e.get("Linkedid") != a, timeout=30
+            )
+            b = called_b["Linkedid"]
+            assert (await call_a).ok
+            assert float(hangup["Timestamp"]) > cut_at and relay.open is False
+            relay.restore()
+            back = time.time()
+            seen: dict[str, float] = {}
+            while len(seen) < 2:
+                msg, at = await next_message(ws, timeout=30)
+                if msg.get("type") == "clear" and msg.get("linkedid") == a:
+                    seen["clear_a"] = at
+                if msg.get("type") == "pop" and msg.get("linkedid") == b and msg.get("state") == "ringing":
+                    seen["pop_b"] = at
+            recovered_s = max(seen.values()) - back
+            assert recovered_s < 10, seen
+            call_b.cancel()
+        # A: one record, abandoned by the resident (not failed: Asterisk never went away).
+        deadline = time.monotonic() + 30
+        while True:
+            [rec] = await wait_records(settings, a)
+            if rec.outcome != UNSETTLED or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert (rec.outcome, rec.seat) == ("abandoned", ""), rec
+        assert rec.wait_s is not None and rec.wait_s > 0
+        log = relayed.log.read_text()
+        assert "AMI connection lost" in log and "Asterisk still up" in log
+        print(f"AMI back → console right in {recovered_s:.2f} s (clear of A and pop of B)")
+        await ws.close()
+    finally:
+        relayed.stop()
+        relay.close()
+        app.start()

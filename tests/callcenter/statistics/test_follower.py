@@ -202,3 +202,38 @@ def test_the_doctors_calls_are_kept_apart_from_the_figures(settings, tmp_path):
         t = table_of(StatCall)
         kept = c.execute(select(t.c.queue, t.c.outcome, t.c.talk_s).where(t.c.callid == "d1")).all()
     assert [tuple(r) for r in kept] == [(DIAGNOSTICS_QUEUE, "answered", 1.0)]
+
+
+def test_call_records_the_engine_lost_sight_of_are_settled_from_queue_log(settings, tmp_path):
+    """The engine's AMI connection was down while Asterisk ran on: it wrote the calls that ended
+    meanwhile as unsettled. queue_log, which Asterisk kept writing, tells how they ended; a record
+    the engine had settled itself is left alone."""
+    from datetime import UTC, datetime
+
+    from callcenter.calls.models import UNSETTLED, CallRecord
+    from callcenter.database import session_scope
+    from callcenter.statistics.follower import settled_call_records
+
+    started = datetime(2026, 11, 28, tzinfo=UTC)
+    with session_scope(settings) as s:
+        engine_saw = {"c1": UNSETTLED, "c2": UNSETTLED, "c3": "abandoned", "c4": UNSETTLED}
+        for linkedid, outcome in engine_saw.items():
+            s.add(CallRecord(linkedid=linkedid, started_at=started, outcome=outcome, seat="9999"))
+        s.commit()
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO)
+    follower = StatsFollower(settings, path=log)
+    drain(follower)
+    assert follower.ingest is not None and sorted(follower.ingest.settled) == ["c1", "c2", "c4"]  # announced
+    with session_scope(settings) as s:
+        recs = {r.linkedid: r for r in s.exec(select(CallRecord)).scalars()}
+    assert (recs["c1"].outcome, recs["c1"].wait_s, recs["c1"].talk_s) == ("answered", 20, 60)
+    assert recs["c1"].queue == "hotline" and recs["c1"].seat != "9999" and recs["c1"].ended_at is not None
+    assert (recs["c2"].outcome, recs["c2"].wait_s, recs["c2"].seat) == ("abandoned", 30, "")
+    assert recs["c4"].outcome == "timeout"  # left the queue at its timeout, did not hang up
+    assert (recs["c3"].outcome, recs["c3"].seat) == ("abandoned", "9999")  # the engine's own, kept
+    # Written after the follower closed the call, a record is settled by this lookup instead.
+    with get_engine(settings).connect() as conn:
+        found = settled_call_records(conn, ["c5", "c2", "nothing"])
+    assert found["c5"]["outcome"] == "timeout" and "nothing" not in found
+    assert found["c2"] == {**found["c2"], "outcome": "abandoned", "wait_s": 30, "seat": ""}
