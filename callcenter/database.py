@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table, event, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -228,3 +229,11 @@ def grant_app_role(owner_url: str, role: str) -> None:
             conn.execute(text(f"GRANT SELECT ON alembic_version TO {role}"))
     finally:
         engine.dispose()
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (down, restarting, the connection lost, locked), as opposed
+    to refusing a row: the first passes, the second does not."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )

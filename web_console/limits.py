@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
 
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callcenter.database import database_unavailable
 from callcenter.directory import imports
 from callcenter.text import digits_int
 from dispatch import attachments
@@ -44,7 +46,12 @@ from web_console.deps import (
     RequestTooLarge,
     authorize,
 )
-from web_console.render import nul_response, refusal_response, too_large_response
+from web_console.render import (
+    database_unavailable_response,
+    nul_response,
+    refusal_response,
+    too_large_response,
+)
 from web_console.reports import api_client
 
 MIB = 1024 * 1024
@@ -141,8 +148,13 @@ class RequestGate:
             try:
                 for check in checks:
                     await run_in_threadpool(check, Request({**scope, "route": route}))
-            except (NotAuthenticated, Forbidden, PasswordChangeRequired) as exc:
-                refusal = refusal_response(request, exc)
+            except (NotAuthenticated, Forbidden, PasswordChangeRequired, DBAPIError) as exc:
+                if isinstance(exc, DBAPIError):  # the session's account could not be read
+                    if not database_unavailable(exc):
+                        raise
+                    refusal = database_unavailable_response(request, exc)
+                else:
+                    refusal = refusal_response(request, exc)
                 if _has_body(scope):  # left unread: the connection cannot carry another request
                     refusal.headers["Connection"] = "close"
                 await refusal(scope, receive, send)

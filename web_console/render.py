@@ -4,12 +4,16 @@ every ``UserError`` into a page or JSON in the user's language."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError
 
+from callcenter.database import database_unavailable
 from callcenter.errors import UserError
 from callcenter.i18n import DEFAULT_LANG, translate, translator
 from dispatch.holidays import missing_years
@@ -24,6 +28,8 @@ from web_console.deps import (
 from web_console.i18n import LOCALE_TAGS, normalize_lang
 from web_console.protocol import client_constants
 from web_console.sessions import csrf_token
+
+log = logging.getLogger(__name__)
 
 
 def is_api(path: str) -> bool:
@@ -141,6 +147,28 @@ def nul_response(request: Request) -> Response:
     return JSONResponse(body, status_code=400, headers={"Connection": "close"})
 
 
+_DB_LOG_EVERY_S = 10.0
+_db_logged_at = 0.0
+
+
+def database_unavailable_response(request: Request, exc: Exception) -> Response:
+    """503 while the database cannot be reached (restarting, say): the person is told to try
+    again shortly, nothing was changed, and the log says so (at most every 10 s, not per request)."""
+    global _db_logged_at
+    now = time.monotonic()
+    if now - _db_logged_at >= _DB_LOG_EVERY_S:
+        _db_logged_at = now
+        log.warning("database unavailable: answering 503 (%s)", str(exc).splitlines()[0][:200])
+    message = translate(current_lang(request), "errors.database.unavailable")
+    headers = {"Retry-After": "5", "Cache-Control": "no-store"}
+    if request.method == "GET" and not _wants_json(request):
+        page = render(request, "error.html", status_code=503, message=message)
+        page.headers.update(headers)
+        return page
+    body = {"error": "database unavailable", "code": "database_unavailable", "message": message}
+    return JSONResponse(body, status_code=503, headers=headers)
+
+
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return is_api(request.url.path) or "text/html" not in accept
@@ -178,6 +206,12 @@ def install_exception_handlers(app: FastAPI) -> None:
             return user_error_json(request, exc)
         return render(request, "error.html", status_code=exc.status, message=user_message(request, exc))
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            raise exc  # a refused statement is a bug: the server error it is
+        return database_unavailable_response(request, exc)
+
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(PasswordChangeRequired, on_password_change)
     app.add_exception_handler(NotAuthenticated, on_unauthenticated)
     app.add_exception_handler(Forbidden, on_forbidden)

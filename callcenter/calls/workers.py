@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import col
 
 from callcenter import topics
@@ -32,7 +31,7 @@ from callcenter.calls.service import ProfileExtras, build_profile, record_row
 from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
 from callcenter.clock import china_day, seconds_to_china_midnight
 from callcenter.config import Settings
-from callcenter.database import session_scope
+from callcenter.database import database_unavailable, session_scope
 from callcenter.directory.service import QueueParams, queue_params
 from callcenter.messages import CallRecorded, CallsResident, CallsResync, Clear, PageHello, WallboardSnapshot
 from callcenter.phone import normalize
@@ -41,14 +40,6 @@ from callcenter.residents.service import find_resident_id
 log = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 5  # a call record the database refuses this often is dropped (and logged)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """The database cannot be reached (down, restarting, the connection lost), as opposed to
-    refusing a row: the first passes, the second does not."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
 
 
 WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
