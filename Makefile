@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench lint asterisk-stop
+.PHONY: install demo test bench bench-report lint asterisk-stop
 
 install:
 	./scripts/install-deps.sh
@@ -22,6 +22,16 @@ test: install
 
 bench: install
 	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# The README's benchmark table from BENCH_RUNS runs of `make bench` (benchmarks/report.py).
+BENCH_RUNS ?= 3
+bench-report: install
+	@dir=benchmarks/.runs/$$(date -u +%Y%m%dT%H%M%SZ); mkdir -p $$dir; \
+	for i in $$(seq 1 $(BENCH_RUNS)); do \
+	  echo "run $$i: load average $$(cut -d' ' -f1-3 /proc/loadavg)" >> $$dir/load.txt; \
+	  $(MAKE) -s bench > $$dir/run-$$i.jsonl || exit 1; \
+	done; \
+	$(BIN)/python benchmarks/report.py $$dir/run-*.jsonl --note "before each run, $$(paste -sd';' $$dir/load.txt)"
 
 # Style, the layer contracts (pyproject.toml [tool.importlinter]) and the types ([tool.mypy]).
 lint: install
