@@ -4,8 +4,9 @@ shows a history that leads to the order's status, its place and (once dispatched
 deadline.
 
 The demo runs its own Asterisk, console and phones on ports of its own (not the defaults, so a
-running `make demo` is not disturbed). It is left alone for two minutes from its start
-(CC_DEMO_QUIET_WINDOW_S: shorter for a quick local run).
+running `make demo` is not disturbed). It is left alone for 90 s from its start, long enough for
+a warning repeated every few seconds to show twice (CC_DEMO_QUIET_WINDOW_S: shorter for a quick
+local run).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ PORTS = {
     "asterisk_http_port": 31088 + _OFF,
     "demo_smtp_port": 31025 + _OFF,
 }
-QUIET_WINDOW_S = float(os.environ.get("CC_DEMO_QUIET_WINDOW_S", "120"))
+QUIET_WINDOW_S = float(os.environ.get("CC_DEMO_QUIET_WINDOW_S", "90"))
 LEVEL = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+): (.*)$")
 
 
