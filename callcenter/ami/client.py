@@ -29,6 +29,16 @@ class _LineSafeProtocol(AMIProtocol):
     def connection_made(self, transport):
         super().connection_made(transport)
         self._pending = b""
+        self.lost_unadopted = False
+
+    def connection_lost(self, exc):
+        if self.factory is None:
+            # Closed before the manager adopted this connection (its callback runs a loop turn
+            # after the connect): panoramisk would raise here and never connect again.
+            self.closed = True
+            self.lost_unadopted = True
+            return
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         data = self._pending + data
@@ -40,13 +50,30 @@ class _LineSafeProtocol(AMIProtocol):
         super().data_received(data[: cut + 2])
 
 
+class _Manager(Manager):
+    closed_for_good = False
+
+    def connection_made(self, f):
+        if self.closed_for_good:  # a connect that was under way when the manager was closed
+            if not f.cancelled() and f.exception() is None:
+                f.result()[0].close()
+            return
+        # A connection the peer closed at once (Asterisk starting or stopping, a proxy between)
+        # is not adopted: panoramisk would send Login on it and wait forever. Connect again.
+        if not f.cancelled() and f.exception() is None and getattr(f.result()[1], "lost_unadopted", False):
+            log.warning("AMI connection closed as soon as it opened; connecting again")
+            self.loop.call_later(self.reconnect_timeout, self.connect)
+            return
+        super().connection_made(f)
+
+
 def new_manager(settings: Settings, on_event, username: str = "", **options) -> Manager:
     """A panoramisk Manager for our AMI user (or ``username``), every event to ``on_event``; call
     ``connect()``."""
     username = username or settings.ami_user
     # The engine's user and the tools' user have secrets of their own.
     secret = settings.ami_engine_secret if username == settings.ami_engine_user else settings.ami_secret
-    manager = Manager(
+    manager = _Manager(
         host=settings.ami_host,
         port=settings.ami_port,
         username=username,
@@ -94,6 +121,7 @@ def sender(manager: Manager) -> Callable[[Action], Awaitable[Reply]]:
 def close_manager(manager: Manager) -> None:
     """Close for good: panoramisk reconnects on any lost connection unless told not to."""
     manager.connection_lost = lambda exc: None
+    manager.closed_for_good = True
     manager.close()
 
 

@@ -152,7 +152,7 @@ async def test_the_ami_connection_cut_while_asterisk_runs_on(app, ami):
     await relay.start()
     app.stop()
     relayed = App(settings.model_copy(update={"ami_port": relay.port}), name="app-ami-relay")
-    relayed.start()
+    await asyncio.to_thread(relayed.start)  # the relay serves on this loop meanwhile
     try:
         _c, ws = await seat_console(relayed, "seat1001")
         with SippUAS(port=SEAT_PORT, ring_ms=60000, talk_ms=0):
