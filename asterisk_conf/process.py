@@ -354,6 +354,9 @@ def prepare(settings: Settings, install: AsteriskInstall | None = None) -> Aster
     return install
 
 
+PORT_RELEASE_S = 5.0  # how long start() waits for a dying Asterisk to let go of the AMI port
+
+
 def start(settings: Settings, timeout: float = 60) -> dict:
     """Start this instance's Asterisk and wait until AMI reports FullyBooted. Idempotent."""
     if not settings.ami_secret:
@@ -363,6 +366,13 @@ def start(settings: Settings, timeout: float = 60) -> dict:
         log.info("Asterisk already runs for %s (pid %s)", _instance(settings), pid)
         return status(settings)
     ami_host, ami_port = _ami_address(settings)
+    # An Asterisk just killed may still be exiting: its main thread is a zombie (so it no longer
+    # counts as running) while other threads still hold its sockets, for a few milliseconds.
+    released = time.monotonic() + PORT_RELEASE_S
+    while time.monotonic() < released and (
+        _port_open(ami_host, ami_port) or not _udp_port_free(settings.sip_host, int(settings.sip_port))
+    ):
+        time.sleep(0.1)
     if _port_open(ami_host, ami_port):
         raise AsteriskStartError(
             f"something already listens on the AMI port {ami_host}:{ami_port} (another Asterisk?)"
