@@ -75,6 +75,11 @@ SETTLE_RECHECK_S = 10.0  # an unsettled record is looked at once more (the follo
 _SETTLED_FIELDS = ("outcome", "seat", "queue", "ended_at", "wait_s", "ring_s", "talk_s")
 
 
+def _recorded(row: dict[str, Any]) -> CallRecorded:
+    """A call record's row as announced: times as ISO text."""
+    return CallRecorded({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
+
+
 class _NoMenu:
     def meaning(self, did: str, key: str) -> tuple[str, str | None]:
         return "", None
@@ -413,8 +418,7 @@ class CallService:
                 return [r.model_dump(exclude={"id"}) for r in rows]
 
         for row in await self._run_db(read):
-            out = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
-            await self.notify.send(CallRecorded(out))
+            await self.notify.send(_recorded(row))
 
     def _recheck(self, call: LiveCall) -> None:
         """Write an unsettled record once more in a while: the follower may have closed the call
@@ -424,8 +428,7 @@ class CallService:
     async def _write_and_announce(self, batch: list[LiveCall]) -> None:
         await self._run_db(self._write, batch)
         for c in batch:
-            row = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record_row(c).items()}
-            await self.notify.send(CallRecorded(row))
+            await self.notify.send(_recorded(record_row(c)))
 
     async def _flush_records(self) -> None:
         batch = []
