@@ -27,7 +27,9 @@ killed, at the fault.
 Figures:
   fault_calls               resident calls this benchmark's AMI saw (Newchannel); sipp's created
                             calls are reported beside it (load.sipp_calls_created), they include
-                            calls sent while Asterisk was down, which never reached it.
+                            calls sent while Asterisk was down, which never reached it; sipp's
+                            total less the records is the cross-check (load, not per fault:
+                            sipp counts for the whole run only).
   fault_records_lost        of those calls, the ones with no ``callrecord`` row after the drain.
                             Calls that reached Asterisk while this AMI connection was away (just
                             after an Asterisk restart) cannot be known by linkedid: records with
@@ -718,6 +720,12 @@ def analyse(
             f"calls without a record ({len(lost_in_stats)} of them with a stat_call row from queue_log): "
             + ", ".join(f"{lid} (ended {rel(ended[lid]) if lid in ended else '?'} s)" for lid in lost[:20])
         )
+    if sipp_result is not None:
+        log(
+            f"cross-check: sipp created {sipp_result.calls} calls, {len(records)} records: "
+            f"{sipp_result.calls - len(records)} created calls left no record (sent while Asterisk "
+            "was down, or lost)"
+        )
     if records_unseen:
         log("records without a Newchannel seen: " + ", ".join(records_unseen[:20]))
     log(
@@ -767,6 +775,11 @@ def analyse(
             "records": len(records),
             "records_without_ami_newchannel": len(records_unseen),
             "records_lost_with_stat_call_row": len(lost_in_stats),
+            # sipp's count cannot be split by fault: calls it created that left no record at all,
+            # including those sent while Asterisk was down (they never reached it)
+            "sipp_calls_created_minus_records": (
+                sipp_result.calls - len(records) if sipp_result is not None else None
+            ),
             "outcomes": dict(outcomes),
         },
     }
