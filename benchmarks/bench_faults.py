@@ -774,6 +774,8 @@ def analyse(
             "sipp_calls_failed": getattr(sipp_result, "failed", None),
             "records": len(records),
             "records_without_ami_newchannel": len(records_unseen),
+            # a record no call of Asterisk's can have (an event without the caller's channel)
+            "records_with_empty_linkedid": sum(1 for lid in records if not lid),
             "records_lost_with_stat_call_row": len(lost_in_stats),
             # sipp's count cannot be split by fault: calls it created that left no record at all,
             # including those sent while Asterisk was down (they never reached it)
