@@ -416,8 +416,8 @@ async def inject(name: str, app: App, ast_settings: Settings, ami_relay: Relay, 
         pid = process.status(ast_settings)["pid"]
         os.kill(pid, signal.SIGKILL)
         await asyncio.to_thread(process.stop, ast_settings)  # the pid file of a dead Asterisk
-        # A killed Asterisk's main thread is reaped before its other threads have gone (they
-        # still hold the AMI port for a moment): process.start would refuse the port in use.
+        # A killed Asterisk's threads hold its AMI port a moment after its main thread ended;
+        # process.stop waits for them: the wait here shows whether it did (it should be ~0).
         waited = await wait_port_closed(ast_settings.ami_port)
         log(f"  the killed Asterisk's AMI port closed {waited:.2f} s after process.stop returned")
         await asyncio.to_thread(process.start, ast_settings)
