@@ -220,11 +220,18 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _is_zombie(pid: int) -> bool:
+    """Exited, waiting to be reaped. A process killed with -9 shows its main thread as a zombie
+    while its other threads are still going down, holding its ports: not gone until they are."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    if stat.rsplit(")", 1)[-1].split()[0] != "Z":
+        return False
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except OSError:
+        return True
 
 
 def _reap(pid: int) -> None:
@@ -257,6 +264,10 @@ def _running_pid(settings: Settings) -> int | None:
         return None
     if not _alive(pid):
         return None
+    if str(pid) in _children:
+        # Started here and not reaped yet, so the pid cannot have been reused; the command line
+        # is empty while a killed Asterisk goes down (its main thread a zombie, its ports open).
+        return pid
     inst = _instance(settings)
     expected = {
         str(inst / "etc" / "asterisk.conf"),

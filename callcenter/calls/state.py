@@ -363,6 +363,18 @@ class LiveModel:
     def _agent_event(self, event: ev.AgentEvent) -> list[Effect]:
         at = event.received
         ext = seat_of(event.interface) or seat_of(event.dest_channel)
+        if not event.linkedid:
+            # Asterisk sends some of these once the caller's channel is gone (an AgentComplete as
+            # the caller hangs up, or as Asterisk stops) without its fields: there is no call to
+            # file it under, and a call of linkedid "" would be recorded as one. The seat's
+            # wrap-up still starts; the call itself ends with its Hangup or the next re-sync.
+            if ext is None:
+                return []
+            if isinstance(event, ev.AgentComplete):
+                seat = self._seat(ext)
+                seat.wrapup_until = at + self.wrapup_s.get(event.queue, 0)
+                seat.since = at
+            return [Effect("seat", ext=ext)]
         call = self._call(event.linkedid, at)
         self._log(call, event)
         if ext is None:

@@ -53,6 +53,28 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
         },
         ("dispatch_per_s", "dispatch_p99_ms"),
     ),
+    "bench_faults.py": (
+        {
+            "BENCH_FAULTS_RATE": "1",
+            "BENCH_FAULTS_HOLD_MS": "3000",
+            "BENCH_FAULTS_WARMUP_S": "4",
+            "BENCH_FAULTS_SETTLE_S": "6",
+            "BENCH_FAULTS_CUT_S": "2",
+            "BENCH_FAULTS_BUDGET_S": "3",
+            "BENCH_FAULTS_DRAIN_S": "20",
+        },
+        (
+            "fault_calls",
+            "fault_records_lost",
+            "fault_records_duplicated",
+            "fault_console_recover_p99_s",
+            "fault_console_recover_n",
+            "fault_messages_lost",
+            "fault_unrouted_pops_with_profile",
+            "fault_unrouted_calls",
+            "faults",
+        ),
+    ),
     "bench_full_path.py": (
         {"BENCH_FULL_RATES": "2", "BENCH_FULL_STEP_S": "3", "BENCH_FULL_SEATS": "10"},
         ("python_overhead_ratio", "app_cpu_ms_per_call"),

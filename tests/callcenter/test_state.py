@@ -225,6 +225,32 @@ def test_wrapup_after_a_call_then_available_again():
     assert seat.state == "paused"
 
 
+def test_an_agent_complete_without_the_callers_channel_makes_no_call():
+    """Asterisk sends AgentComplete without the caller's fields once its channel is gone (seen
+    in benchmarks/bench_faults.py as Asterisk stopped, and now and then as a caller hung up):
+    it starts the seat's wrap-up but is no call, so nothing of linkedid "" is ever recorded."""
+    m = LiveModel()
+    m.wrapup_s = {"hotline": 30}
+    start_call(m)
+    m.apply(agent(ev.AgentCalled, "1001", 1006.0))
+    m.apply(agent(ev.AgentConnect, "1001", 1009.0))
+    orphan = ev.AgentComplete(
+        queue="hotline",
+        interface="Local/1001@cc-ring-seat/nm",
+        dest_channel="",
+        talk_time=30,
+        reason="caller",
+        received=1039.0,
+    )
+    assert kinds(m.apply(orphan)) == [("seat", "1001", "")]
+    assert "" not in m.calls and m.seats["1001"].wrapup_until == 1069.0
+    # The call ends with its Hangup as usual; a re-sync finds nothing else to record.
+    effects = m.apply(ev.Hangup(**CALLER, received=1039.5))
+    [rec] = [e.call for e in effects if e.kind == "record"]
+    assert rec.linkedid == "100.1" and rec.outcome == "answered"
+    assert not [e for e in m.resync([], [], [], now=1100.0) if e.kind == "record"]
+
+
 def test_resync_takes_the_running_wrapup_from_last_call():
     m = LiveModel()
     m.wrapup_s = {"hotline": 60}
