@@ -62,6 +62,8 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "BENCH_FAULTS_CUT_S": "2",
             "BENCH_FAULTS_BUDGET_S": "3",
             "BENCH_FAULTS_DRAIN_S": "20",
+            # Two faults keep it short; the kills are end-to-end tests of their own (test_faults.py).
+            "BENCH_FAULTS_LIST": "asterisk_restart,ami_cut",
         },
         (
             "fault_calls",
