@@ -66,7 +66,10 @@ class Engine:
         self.messaging = MessagingWorkers(settings)
         # Asterisk's queue_log, followed into the statistics; each batch refreshes the wallboard.
         self.stats = StatsFollower(
-            settings, on_batch=self.calls.refresh_today, on_settled=self.calls.announce_records
+            settings,
+            on_batch=self.calls.refresh_today,
+            on_settled=self.calls.announce_records,
+            seen=self.ami.saw_end,
         )
         self.daily_mail = DailyMailer(settings, missed_callback_report)
         # Static queue members' login / logout lines, written into queue_log through AMI.

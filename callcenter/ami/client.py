@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from panoramisk import Manager
@@ -141,6 +142,7 @@ class AmiClient:
         self._manager: Manager | None = None
         self._resync_task: asyncio.Task | None = None
         self._asterisk_started = ""  # CoreStatus's start date and time at the last re-sync
+        self.watching_since = 0.0  # the current session's login: calls ending later are seen
 
     async def start(self) -> None:
         self._manager = new_manager(
@@ -166,7 +168,13 @@ class AmiClient:
         if event is not None:
             self.events.put_nowait(event)
 
+    def saw_end(self, at: float) -> bool:
+        """Whether a call that ended at ``at`` (epoch seconds) ended while this client was logged
+        in: if not, the engine never saw it end, and may never have seen it at all."""
+        return self.logged_in.is_set() and at >= self.watching_since
+
     def _on_login(self, _manager: Manager) -> None:
+        self.watching_since = time.time()
         self.logins += 1
         log.info("AMI logged in (%d); re-syncing", self.logins)
         if self._resync_task is not None:

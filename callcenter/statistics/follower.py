@@ -36,8 +36,9 @@ from callcenter.accounts.models import Account
 from callcenter.calls.models import UNSETTLED, CallRecord
 from callcenter.config import Settings
 from callcenter.database import get_engine, table_of
-from callcenter.directory.models import CallQueue
+from callcenter.directory.models import CallQueue, ServiceNumber
 from callcenter.ids import DIAGNOSTICS_QUEUE
+from callcenter.phone import normalize
 from callcenter.statistics import definitions as defs
 from callcenter.statistics import models
 from callcenter.statistics.models import StatAggHour, StatAggSeat, StatCall, StatCursor, StatSeatTime
@@ -354,6 +355,63 @@ def settle_call_records(conn: Connection, closed: list[dict[str, Any]]) -> list[
     return settled
 
 
+def record_unseen_calls(
+    conn: Connection, closed: list[dict[str, Any]], settings: Settings, seen: Callable[[float], bool]
+) -> list[str]:
+    """Call records for calls the engine never saw end (they ended while it was down or without
+    its AMI session), made from queue_log: none is missing from the records. A record the engine
+    wrote is kept (the insert does nothing on its linkedid). Returns the linkedids written."""
+    rows = [
+        r
+        for r in closed
+        if r["seq"] == 0
+        and r["linkedid"]
+        and r["ended_at"] is not None
+        and not seen(r["ended_at"].timestamp())
+    ]
+    if not rows:
+        return []
+    numbers = {n for (n,) in conn.execute(select(col(ServiceNumber.number)))}
+    t = table_of(CallRecord)
+    have = {
+        linkedid
+        for (linkedid,) in conn.execute(
+            select(t.c.linkedid).where(t.c.linkedid.in_([r["linkedid"] for r in rows]))
+        )
+    }
+    new = [
+        {
+            "linkedid": r["linkedid"],
+            "caller": normalize(r["caller"], settings.default_region, settings.default_area_code)
+            or r["caller"][:40],
+            "caller_raw": r["caller"][:80],
+            "did": r["did"],
+            # A call to a service number came from a carrier; 12345 transfers arrive on its trunk.
+            "source": "carrier" if r["did"] in numbers else "12345",
+            "started_at": r["entered_at"],
+            # What only the engine learns (the route, the menu, the recording) stays empty.
+            "caller_name": "",
+            "order_12345": "",
+            "summary_12345": "",
+            "resident_id": None,
+            "first_ring_s": None,
+            "ivr_choice": "",
+            "ivr_category": "",
+            "recording": "",
+            **record_fields(r),
+        }
+        for r in rows
+        if r["linkedid"] not in have
+    ]
+    if new:
+        conn.execute(_insert(conn.engine)(t).on_conflict_do_nothing(index_elements=["linkedid"]), new)
+        log.warning(
+            "%d call record(s) made from queue_log: the calls ended while the engine did not see them",
+            len(new),
+        )
+    return [r["linkedid"] for r in new]
+
+
 def settled_call_records(conn: Connection, linkedids: list[str]) -> dict[str, dict[str, Any]]:
     """What queue_log already says of these calls (first queue), as call-record fields: the
     engine asks when it writes records it could not settle itself."""
@@ -374,9 +432,14 @@ class StatsIngest:
     """queue_log lines → the statistics tables, with the cursor in the same transaction."""
 
     def __init__(
-        self, settings: Settings, name: str | None = None, seat_of: Callable[[str], str] | None = None
+        self,
+        settings: Settings,
+        name: str | None = None,
+        seat_of: Callable[[str], str] | None = None,
+        seen: Callable[[float], bool] | None = None,
     ):
         self.settings = settings
+        self.seen = seen  # whether the engine saw a call that ended then (None: not asked)
         self.levels: dict[str, float] = {}  # queue → service-level threshold, with the wrap-ups
         self.name = name or settings.stats_source
         self.engine = get_engine(settings)
@@ -461,6 +524,8 @@ class StatsIngest:
         closed, seat_time, marks = self.reconciler.take()
         with self.engine.begin() as conn:
             settled = settle_call_records(conn, closed) if closed else []
+            if closed and self.seen is not None:
+                settled += record_unseen_calls(conn, closed, self.settings, self.seen)
             days = write_batch(
                 conn,
                 self.settings.service_level_s,
@@ -511,8 +576,10 @@ class StatsFollower:
         on_batch: Callable[[set[str]], Any] | None = None,
         poll_s: float = 0.25,
         on_settled: Callable[[list[str]], Any] | None = None,
+        seen: Callable[[float], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.seen = seen  # the engine's AMI client's saw_end: calls it missed get records here
         self.path = path or queue_log_path(settings)
         self.on_batch = on_batch
         self.on_settled = on_settled  # call records settled from queue_log (linkedids)
@@ -524,7 +591,7 @@ class StatsFollower:
     def step(self, max_bytes: int = CHUNK) -> set[str]:
         """Read and write one batch (in a worker thread); the days of the calls it finished."""
         if self.ingest is None or self.tail is None:
-            self.ingest = StatsIngest(self.settings)
+            self.ingest = StatsIngest(self.settings, seen=self.seen)
             self.tail = QueueLogTail(self.path, self.ingest.load())
         ingest, tail = self.ingest, self.tail
         lines = tail.read(max_bytes)

@@ -43,7 +43,7 @@ async def test_the_engine_killed_mid_call_restores_the_pop_and_records_the_call_
     settings = app.settings
     _c, ws = await seat_console(app, "seat1001")
     with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
-        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=20000))
+        call = asyncio.create_task(place_call(settings, did="96345", caller="13919310001", hold_ms=25000))
         talking, _ = await next_message(ws, lambda m: m.get("type") == "pop" and m.get("state") == "talking")
         linkedid = talking["linkedid"]
         await ws.close()
@@ -53,6 +53,12 @@ async def test_the_engine_killed_mid_call_restores_the_pop_and_records_the_call_
         app.proc.wait(10)
         app.proc = None
         killed = time.monotonic()
+        # While the engine is down another resident calls, waits (the seat is busy) and hangs up.
+        assert (await place_call(settings, did="96345", caller="13919310002", hold_ms=3000)).ok
+        joined = await ami.wait_for(
+            lambda e: e.get("Event") == "QueueCallerJoin" and "13919310002" in e.get("CallerIDNum", "")
+        )
+        unseen = joined["Linkedid"]
         app.start()
         # The seat's console (reconnecting, as the page does) shows the call it is on.
         _c2, ws2 = await seat_console(app, "seat1001")
@@ -66,6 +72,9 @@ async def test_the_engine_killed_mid_call_restores_the_pop_and_records_the_call_
         await next_message(ws2, lambda m: m.get("type") == "clear" and m.get("linkedid") == linkedid)
     [rec] = await wait_records(settings, linkedid)
     assert rec.outcome == "answered" and rec.seat == "1001" and rec.caller == "+8613919310001"
+    # The call that began and ended while the engine was down has its record too, from queue_log.
+    [missed] = await wait_records(settings, unseen)
+    assert (missed.outcome, missed.caller, missed.seat) == ("abandoned", "+8613919310002", "")
     print(f"engine killed → pop restored in {restored_s:.1f} s (including the app's start)")
     await ws2.close()
 

@@ -237,3 +237,50 @@ def test_call_records_the_engine_lost_sight_of_are_settled_from_queue_log(settin
         found = settled_call_records(conn, ["c5", "c2", "nothing"])
     assert found["c5"]["outcome"] == "timeout" and "nothing" not in found
     assert found["c2"] == {**found["c2"], "outcome": "abandoned", "wait_s": 30, "seat": ""}
+
+
+def test_calls_the_engine_never_saw_end_get_their_record_from_queue_log(settings, tmp_path):
+    """The engine was down (killed) while calls ended: queue_log, read when it is back, gives each
+    its call record (outcome, queue, seat, times, the caller in E.164); a record the engine wrote
+    itself is kept; calls the engine saw are left to it."""
+    from datetime import UTC, datetime
+
+    from callcenter.calls.models import CallRecord
+    from callcenter.database import session_scope
+    from callcenter.directory.models import ServiceNumber
+
+    with session_scope(settings) as s:
+        s.add(ServiceNumber(number="96345", title="社区热线", queue_name="hotline"))
+        s.add(CallRecord(linkedid="c2", started_at=datetime(2026, 11, 28, tzinfo=UTC), outcome="abandoned"))
+        s.commit()
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO)
+    blind = StatsFollower(settings, path=log, seen=lambda at: at > 1e12)  # saw nothing of these
+    drain(blind)
+    with session_scope(settings) as s:
+        recs = {r.linkedid: r for r in s.exec(select(CallRecord)).scalars()}
+    assert set(recs) == {"c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"}
+    c1 = recs["c1"]
+    assert (c1.outcome, c1.queue, c1.wait_s, c1.talk_s, c1.did, c1.source) == (
+        "answered",
+        "hotline",
+        20,
+        60,
+        "96345",
+        "carrier",
+    )
+    assert c1.caller == "+8613900000001" and c1.started_at is not None and c1.ended_at is not None
+    assert recs["c6"].source == "12345"  # its DID line names the 12345 trunk's number
+    assert recs["c2"].wait_s is None  # the engine's own record, untouched
+    assert blind.ingest is not None and "c1" in blind.ingest.settled and "c2" not in blind.ingest.settled
+
+
+def test_calls_the_engine_saw_are_left_to_it(settings, tmp_path):
+    from callcenter.calls.models import CallRecord
+    from callcenter.database import session_scope
+
+    log = tmp_path / "queue_log"
+    write(log, SCENARIO)
+    drain(StatsFollower(settings, path=log, seen=lambda at: True))
+    with session_scope(settings) as s:
+        assert s.exec(select(CallRecord)).first() is None
