@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from asterisk_conf.sipp import SippUAS, place_call
 from asterisk_conf.sipp_media import MediaUAS
+from callcenter.callcontrol.callbacks import MISSED_KINDS
 from callcenter.callcontrol.models import Callback, FollowUp
 from callcenter.database import session_scope
 from tests.e2e.conftest import OUTSIDE_PORT, SEAT_PORT
@@ -61,9 +62,12 @@ async def test_callback_keeps_the_place_and_connects_the_seat_and_the_resident(p
         waiting = (await seat.get("/api/callbacks")).json()
         await seat.aclose()
         # (Refused ones of other tests, e2e/test_dialout.py, are listed too, with their reason, and
-        # today's missed calls already called back, e2e/test_missed_callbacks.py.)
+        # other tests' missed calls, a kind of their own: e.g. the call cut by test_call_path's
+        # Asterisk restart waits to be called back, as the tests call no one back by themselves.)
         assert [
-            (c["id"], c["phone"], c["status"]) for c in waiting if c["status"] in ("waiting", "calling")
+            (c["id"], c["phone"], c["status"])
+            for c in waiting
+            if c["status"] in ("waiting", "calling") and c["kind"] not in MISSED_KINDS
         ] == [(cb.id, "+8613800001111", "waiting")]
     finally:
         await pause(ami, False)
