@@ -105,8 +105,16 @@ async def test_12345_transfer_shows_the_order_number(app, ami):
                 hold_ms=4000,
             )
         )
-        pop, _ = await next_message(ws, lambda m: m.get("type") == "pop")
-        assert pop["source"] == "12345"
+        pop, _ = await next_message(ws, lambda m: m.get("type") == "pop" and m.get("source") == "12345")
+        if not pop["order_12345"]:
+            # The route's facts reach the engine's loop from the FastAGI thread; on a loaded
+            # machine the first ring may be applied just before them: the pop is sent again with
+            # them within moments (seen once in CI).
+            pop, _ = await next_message(
+                ws,
+                lambda m: m.get("type") == "pop" and m["linkedid"] == pop["linkedid"] and m["order_12345"],
+                timeout=5,
+            )
         assert pop["order_12345"] == "GS2026112800123"
         assert pop["summary_12345"] == "楼道灯不亮 <b>急</b>"
         joined = await ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin")
