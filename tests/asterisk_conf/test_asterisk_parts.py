@@ -414,20 +414,18 @@ def test_the_asterisk_root_can_be_upgraded(tmp_path):
     assert args.upgrade is True
 
 
-# exit(2) of one thread (not exit_group): the main thread ends, the others run on
-_SYS_EXIT = {"x86_64": 60, "aarch64": 93}.get(os.uname().machine)
+# pthread_exit in the main thread (not exit): the main thread ends, the others run on
 _LEADER_EXITS = """
-import ctypes, socket, sys, threading, time
+import ctypes, socket, threading, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen()
 print(s.getsockname()[1], flush=True)
 threading.Thread(target=time.sleep, args=(60,)).start()
-ctypes.CDLL(None).syscall(int(sys.argv[1]), 0)
+ctypes.CDLL(None).pthread_exit(None)
 """
 
 
-@pytest.mark.skipif(_SYS_EXIT is None, reason="the exit syscall's number is known for x86_64 and aarch64")
 def test_a_process_whose_main_thread_exited_is_alive_while_its_threads_run(tmp_path: Path) -> None:
     """An Asterisk killed with -9 shows its main thread as a zombie (and an empty command line)
     while its other threads are still going down with its AMI port open: process.stop must not
@@ -438,9 +436,7 @@ def test_a_process_whose_main_thread_exited_is_alive_while_its_threads_run(tmp_p
     import time
 
     settings = Settings(data_dir=tmp_path, _env_file=None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _LEADER_EXITS, str(_SYS_EXIT)], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", _LEADER_EXITS], stdout=subprocess.PIPE, text=True)
     process._children[str(proc.pid)] = proc  # as process.start keeps the Asterisk it started
     process.pid_file(settings).parent.mkdir(parents=True)
     process.pid_file(settings).write_text(f"{proc.pid}\n")
