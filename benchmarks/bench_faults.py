@@ -103,7 +103,7 @@ from callcenter.calls.models import UNSETTLED, CallRecord  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, session_scope  # noqa: E402
-from tests.e2e.conftest import App  # noqa: E402
+from tests.e2e.conftest import App, CuttableRelay  # noqa: E402
 
 RATE = float(os.environ.get("BENCH_FAULTS_RATE", "2"))
 HOLD_MS = int(os.environ.get("BENCH_FAULTS_HOLD_MS", "15000"))
@@ -191,58 +191,6 @@ def prepare() -> tuple[Settings, list[str], list[str], int]:
     calls = int(RATE * (WARMUP_S + len(FAULTS) * (SETTLE_S + FAULT_BUDGET_S)))
     callers = [phones[i % len(phones)][3:] for i in range(max(1, calls))]
     return settings, sorted(exts), callers, last_id
-
-
-class Relay:
-    """A TCP relay in front of a port (as CuttableRelay in tests/e2e/test_faults.py). ``cut``
-    closes every connection and stops listening, so new connections are refused (the part behind
-    is unreachable); ``restore`` listens again."""
-
-    def __init__(self, port: int, target_port: int) -> None:
-        self.port = port
-        self.target_port = target_port
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-        self.connections = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:  # the part behind is down (Asterisk restarting): as if refused
-            writer.close()
-            return
-        self.connections += 1
-        self._writers |= {writer, up_writer}
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.close()
-                self._writers.discard(dst)
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-    def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for w in self._writers:
-            w.close()
-        self._writers.clear()
-
-    async def restore(self) -> None:
-        await self.start()
-
-    def close(self) -> None:
-        self.cut()
 
 
 @dataclass
@@ -408,7 +356,9 @@ async def wait_port_closed(port: int, timeout: float = 15) -> float:
     return time.monotonic() - started
 
 
-async def inject(name: str, app: App, ast_settings: Settings, ami_relay: Relay, agi_relay: Relay) -> float:
+async def inject(
+    name: str, app: App, ast_settings: Settings, ami_relay: CuttableRelay, agi_relay: CuttableRelay
+) -> float:
     """Make the fault; return when the part is back (monotonic)."""
     if name == "asterisk_restart":
         await asyncio.to_thread(process.restart, ast_settings)
@@ -485,8 +435,8 @@ async def measure(
     settings: Settings, exts: list[str], callers: list[str], last_record_id: int
 ) -> dict[str, Any]:
     wall0, mono0 = time.time(), time.monotonic()
-    ami_relay = Relay(AMI_RELAY_PORT, settings.ami_port)
-    agi_relay = Relay(AGI_RELAY_PORT, settings.agi_port)
+    ami_relay = CuttableRelay(AMI_RELAY_PORT, settings.ami_port)
+    agi_relay = CuttableRelay(AGI_RELAY_PORT, settings.agi_port)
     await ami_relay.start()
     await agi_relay.start()
     # Asterisk reaches the route through the AGI relay; the app reaches AMI through the AMI relay.

@@ -268,3 +268,55 @@ async def a_new_call_pops(settings: Settings, ws, not_linkedid: str) -> None:
         pop, _ = await next_message(ws, lambda m: m.get("type") == "pop", timeout=30)
         assert pop["linkedid"] != not_linkedid
         assert (await call).ok
+
+
+class CuttableRelay:
+    """A TCP relay in front of a port (Asterisk's AMI, the FastAGI route) that a test or a
+    benchmark cuts (every connection closed, new ones refused: the part behind is unreachable
+    while it runs on) and restores."""
+
+    def __init__(self, port: int, target_port: int) -> None:
+        self.port = port
+        self.target_port = target_port
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.connections = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:  # the part behind is down (Asterisk restarting): as if refused
+            writer.close()
+            return
+        self.connections += 1
+        self._writers |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for w in self._writers:
+            w.close()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    def close(self) -> None:
+        self.cut()
