@@ -39,6 +39,11 @@ def tone_samples(hz: float, seconds: float, rate: int = RATE, amplitude: float =
     return [int(amplitude * 32767 * math.sin(2 * math.pi * hz * i / rate)) for i in range(n)]
 
 
+def ulaw_bytes(samples: list[int]) -> bytes:
+    """Raw 8 kHz G.711 µ-law (sipp's ``rtp_stream`` plays such a file, looped)."""
+    return bytes(_ulaw(s) for s in samples)
+
+
 def write_tone_wav(path: Path, hz: float, seconds: float, rate: int = 48000) -> Path:
     """A mono 16-bit WAV of a sine (Chromium's --use-file-for-fake-audio-capture loops it)."""
     samples = tone_samples(hz, seconds, rate)
@@ -54,7 +59,7 @@ def write_tone_pcap(path: Path, hz: float, seconds: float, ssrc: int = 0x1234ABC
     """A pcap of RTP packets (PCMU, payload type 0, 20 ms each) carrying a sine, for sipp's
     ``play_pcap_audio`` (it sends the UDP payloads with the captured timing)."""
     samples = tone_samples(hz, seconds)
-    payload = bytes(_ulaw(s) for s in samples)
+    payload = ulaw_bytes(samples)
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # Ethernet
     for seq, start in enumerate(range(0, len(payload) - FRAME + 1, FRAME)):
         rtp = (

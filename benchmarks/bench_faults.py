@@ -78,13 +78,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
-from sqlmodel import select  # noqa: E402
+from sqlmodel import col, select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
@@ -105,15 +105,32 @@ from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, session_scope  # noqa: E402
 from tests.e2e.conftest import App, CuttableRelay  # noqa: E402
 
-RATE = float(os.environ.get("BENCH_FAULTS_RATE", "2"))
-HOLD_MS = int(os.environ.get("BENCH_FAULTS_HOLD_MS", "15000"))
-SEATS = int(os.environ.get("BENCH_FAULTS_SEATS", "8"))
+RATE = float(os.environ.get("BENCH_FAULTS_RATE", "5"))
+# Residents stay this long after Asterisk answers: three sipp streams, one per hold, share the rate
+HOLDS_MS = [int(h) for h in os.environ.get("BENCH_FAULTS_HOLDS_MS", "30000,45000,60000").split(",") if h]
+SEATS = int(os.environ.get("BENCH_FAULTS_SEATS", "240"))
 CONSOLES = int(os.environ.get("BENCH_FAULTS_CONSOLES", "4"))
-WARMUP_S = float(os.environ.get("BENCH_FAULTS_WARMUP_S", "20"))
+WARMUP_S = float(os.environ.get("BENCH_FAULTS_WARMUP_S", "30"))
 SETTLE_S = float(os.environ.get("BENCH_FAULTS_SETTLE_S", "40"))
 CUT_S = float(os.environ.get("BENCH_FAULTS_CUT_S", "5"))
-DRAIN_S = float(os.environ.get("BENCH_FAULTS_DRAIN_S", "60"))
-ALL_FAULTS = ("asterisk_restart", "asterisk_kill", "engine_kill", "ami_cut", "agi_cut")
+OUTAGE_S = float(os.environ.get("BENCH_FAULTS_OUTAGE_S", "60"))  # SMS provider / SMTP: errors, then silence
+AGI_DELAY_S = float(os.environ.get("BENCH_FAULTS_AGI_DELAY_S", "2"))
+DRAIN_S = float(os.environ.get("BENCH_FAULTS_DRAIN_S", "90"))
+MESSAGES_DRAIN_S = float(os.environ.get("BENCH_FAULTS_MESSAGES_DRAIN_S", "400"))
+ORDER_EVERY_S = float(os.environ.get("BENCH_FAULTS_ORDER_EVERY_S", "2"))
+AUDIO = os.environ.get("BENCH_FAULTS_AUDIO", "1") != "0"
+ALL_FAULTS = (
+    "asterisk_restart",
+    "asterisk_kill",
+    "engine_kill",
+    "ami_cut",
+    "agi_cut",
+    "agi_slow",
+    "redis_restart",
+    "postgres_restart",
+    "sms_outage",
+    "smtp_outage",
+)
 FAULTS = [f.strip() for f in os.environ.get("BENCH_FAULTS_LIST", ",".join(ALL_FAULTS)).split(",")]
 FAULTS = [f for f in FAULTS if f]
 ASTERISK_FAULTS = ("asterisk_restart", "asterisk_kill")
@@ -126,28 +143,40 @@ CACHE = CACHE_ROOT / "faults"
 UAS_PORT = 10881 + PORT_OFFSET
 AMI_RELAY_PORT = 10839 + PORT_OFFSET  # the engine's way to AMI
 AGI_RELAY_PORT = 10874 + PORT_OFFSET  # Asterisk's way to the FastAGI route
+REDIS_PORT = 10879 + PORT_OFFSET
+SMS_PORT = 10877 + PORT_OFFSET  # the SMS provider's stand-in (Aliyun's API)
+SMTP_PORT = 10825 + PORT_OFFSET  # the outlets' mail server as the engine reaches it
 PORTS = ports(
     ami_port=10838,
     sip_port=10860,
     agi_port=10873,
     web_port=10880,
-    rtp_start=10200,
-    rtp_end=10599,
+    rtp_start=20000,
+    rtp_end=21999,
     doctor_sip_port=10899,
     asterisk_http_port=10888,
 )
 
 
-def make_settings() -> Settings:
-    return set_settings(Settings(data_dir=CACHE / "var", _env_file=None, **PORTS))
+def make_settings(database_url: str, redis_url: str) -> Settings:
+    return set_settings(
+        Settings(
+            data_dir=CACHE / "var",
+            database_url=database_url,
+            redis_url=redis_url,
+            _env_file=None,
+            **PORTS,
+        )
+    )
 
 
-def prepare() -> tuple[Settings, list[str], list[str], int]:
-    """A fresh data dir: demo data, seats up to SEATS, every seat's phone on one sipp port.
+def prepare(database_url: str, redis_url: str) -> tuple[Settings, list[str], list[str], int]:
+    """A fresh data dir and database: demo data, seats up to SEATS, every seat's phone on one sipp
+    port.
 
     Returns the settings, the seat extensions, the callers (national mobile numbers, one per
     planned call) and the highest call record id before the run (the demo's history)."""
-    settings = make_settings()
+    settings = make_settings(database_url, redis_url)
     fresh_data_dir(settings, CACHE)
 
     from callcenter.accounts.models import Account, QueueMembership
@@ -188,7 +217,8 @@ def prepare() -> tuple[Settings, list[str], list[str], int]:
         phones = [p for p in s.exec(select(Resident.phone)).all() if p.startswith("+861") and len(p) == 14]
         last_id = max((r or 0 for r in s.exec(select(CallRecord.id)).all()), default=0)
     phones = sorted(set(phones))
-    calls = int(RATE * (WARMUP_S + len(FAULTS) * (SETTLE_S + FAULT_BUDGET_S)))
+    outages = sum(1 for f in FAULTS if f in ("sms_outage", "smtp_outage"))
+    calls = int(RATE * (WARMUP_S + len(FAULTS) * (SETTLE_S + FAULT_BUDGET_S) + outages * OUTAGE_S))
     callers = [phones[i % len(phones)][3:] for i in range(max(1, calls))]
     return settings, sorted(exts), callers, last_id
 
@@ -201,6 +231,7 @@ class Truth:
     hangup: dict[str, float] = field(default_factory=dict)  # linkedid -> caller channel Hangup
     connected: dict[str, tuple[float, str]] = field(default_factory=dict)  # -> AgentConnect, seat
     called: dict[tuple[str, str], float] = field(default_factory=dict)  # (linkedid, ext) -> AgentCalled
+    joined: dict[str, float] = field(default_factory=dict)  # linkedid -> QueueCallerJoin
     logins: list[float] = field(default_factory=list)
     disconnects: list[float] = field(default_factory=list)
 
@@ -212,8 +243,13 @@ class Truth:
             if msg.get("Context") == "from-carrier" and uid and uid == lid:
                 self.started.setdefault(lid, t)
         elif name == "Hangup":
-            if uid and uid == lid and lid in self.started:
+            # Every caller's hangup, also of calls that began while this connection was away
+            # (just after an Asterisk restart): a seat's call must be known to end.
+            if uid and uid == lid:
                 self.hangup.setdefault(lid, t)
+        elif name == "QueueCallerJoin":
+            if lid in self.started:
+                self.joined.setdefault(lid, t)
         elif name in ("AgentCalled", "AgentConnect"):
             event = ev.parse_event(msg)
             if isinstance(event, ev.AgentCalled):
@@ -298,7 +334,7 @@ class Console:
         return None
 
 
-async def keep_console(app: App, con: Console) -> None:
+async def keep_console(base_url: str, con: Console) -> None:
     """Keep the seat's console socket open for the whole run, as the page does: a closed socket
     is opened again every 0.5 s (logging in again when the session is refused)."""
     from hotline.demo import DEMO_PASSWORD
@@ -310,9 +346,9 @@ async def keep_console(app: App, con: Console) -> None:
             if con.client is None or failures >= 20:
                 if con.client is not None:
                     await con.client.aclose()
-                con.client = await console_login(app.base_url, f"seat{con.ext}", DEMO_PASSWORD)
+                con.client = await console_login(base_url, f"seat{con.ext}", DEMO_PASSWORD)
                 failures = 0
-            ws = await open_console_ws(app.base_url, con.client)
+            ws = await open_console_ws(base_url, con.client)
         except Exception:
             failures += 1
             await asyncio.sleep(0.5)
@@ -356,10 +392,110 @@ async def wait_port_closed(port: int, timeout: float = 15) -> float:
     return time.monotonic() - started
 
 
-async def inject(
-    name: str, app: App, ast_settings: Settings, ami_relay: CuttableRelay, agi_relay: CuttableRelay
-) -> float:
+class SmtpFront:
+    """The outlets' mail server as the engine reaches it, on a fixed port: relayed to a real SMTP
+    server (aiosmtpd) while ``mode`` is "ok"; while "errors", every command after the greeting
+    answered 451 (a server refusing for a while); while "silent", connections accepted and never
+    answered (a server that hangs: the sender's timeout must end the round)."""
+
+    def __init__(self, port: int) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = port
+        self.mode = "ok"
+        self.received: list[str] = []  # Message-IDs, as the real server received them
+        self._server: asyncio.Server | None = None
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                import email
+                import email.policy
+
+                msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                inbox.received.append(str(msg.get("Message-ID", "")).strip("<>").split("@")[0])
+                return "250 OK"
+
+        from tests.conftest import free_port
+
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+
+    async def start(self) -> None:
+        self._controller.start()
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if self.mode == "silent":
+                await reader.read()  # until the sender gives up
+            elif self.mode == "errors":
+                writer.write(b"220 busy.example ESMTP\r\n")
+                while line := await reader.readline():
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        writer.write(b"250 busy.example\r\n")
+                    elif verb == b"QUIT":
+                        writer.write(b"221 bye\r\n")
+                        break
+                    else:
+                        writer.write(b"451 4.3.0 Temporary local problem, try again later\r\n")
+                    await writer.drain()
+            else:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._controller.port)
+
+                async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                    with contextlib.suppress(ConnectionError, OSError):
+                        while data := await src.read(65536):
+                            dst.write(data)
+                            await dst.drain()
+                    dst.close()
+
+                await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self._controller.stop()
+
+
+@dataclass
+class Stack:
+    """The scale-out configuration under test: Asterisk, one engine and two web workers joined
+    by Redis, all on PostgreSQL; the SMS provider's and the mail server's stand-ins; the relays
+    that cut the engine's AMI connection and Asterisk's FastAGI connection."""
+
+    settings: Settings
+    ast_settings: Settings
+    engine: App
+    webs: list[App]
+    pg: Any
+    redis: Any
+    sms: Any
+    smtp: SmtpFront
+    ami_relay: CuttableRelay
+    agi_relay: CuttableRelay
+    bus: Any = None
+
+
+async def engine_ready(stack: Stack, timeout: float = 60) -> None:
+    """The engine is logged in to AMI and in step with Asterisk: its calls.resync on the bus."""
+    sub = stack.bus.subscribe("calls.resync")
+    try:
+        await asyncio.wait_for(sub.ready.wait(), 10)
+        if stack.engine.proc is None:
+            await asyncio.to_thread(stack.engine.start)
+        await sub.get(timeout)
+    finally:
+        await sub.close()
+
+
+async def inject(name: str, stack: Stack) -> float:
     """Make the fault; return when the part is back (monotonic)."""
+    ast_settings = stack.ast_settings
     if name == "asterisk_restart":
         await asyncio.to_thread(process.restart, ast_settings)
     elif name == "asterisk_kill":
@@ -372,22 +508,169 @@ async def inject(
         log(f"  the killed Asterisk's AMI port closed {waited:.2f} s after process.stop returned")
         await asyncio.to_thread(process.start, ast_settings)
     elif name == "engine_kill":
-        assert app.proc is not None
-        app.proc.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(app.proc.wait, 10)
-        app.proc = None
-        await asyncio.to_thread(app.start)
+        assert stack.engine.proc is not None
+        stack.engine.proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(stack.engine.proc.wait, 10)
+        stack.engine.proc = None
+        await engine_ready(stack)  # back: logged in to AMI and re-synced
     elif name == "ami_cut":
-        ami_relay.cut()
+        stack.ami_relay.cut()
         await asyncio.sleep(CUT_S)
-        await ami_relay.restore()
+        await stack.ami_relay.restore()
     elif name == "agi_cut":
-        agi_relay.cut()
+        stack.agi_relay.cut()
         await asyncio.sleep(CUT_S)
-        await agi_relay.restore()
+        await stack.agi_relay.restore()
+    elif name == "agi_slow":
+        # Every route answers AGI_DELAY_S late for CUT_S x 2 (Asterisk waits; the app runs on)
+        stack.agi_relay.first_answer_delay_s = AGI_DELAY_S
+        await asyncio.sleep(CUT_S * 2)
+        stack.agi_relay.first_answer_delay_s = 0.0
+    elif name == "redis_restart":
+        await asyncio.to_thread(stack.redis.stop)
+        await asyncio.sleep(1)
+        await asyncio.to_thread(stack.redis.start)
+    elif name == "postgres_restart":
+        await asyncio.to_thread(stack.pg.stop, "immediate")  # every connection lost, no goodbye
+        await asyncio.sleep(1)
+        await asyncio.to_thread(stack.pg.start)
+    elif name == "sms_outage":
+        # Errors (503) for half the outage, then requests kept and answered after the sender's
+        # timeout (the provider may have the message: the sender must ask before sending again).
+        stack.sms.errors = 10**9
+        await asyncio.sleep(OUTAGE_S / 2)
+        stack.sms.errors = 0
+        stack.sms.response_delay = stack.settings.sms_timeout_s + 5
+        await asyncio.sleep(OUTAGE_S / 2)
+        stack.sms.response_delay = 0.0
+    elif name == "smtp_outage":
+        stack.smtp.mode = "errors"
+        await asyncio.sleep(OUTAGE_S / 2)
+        stack.smtp.mode = "silent"
+        await asyncio.sleep(OUTAGE_S / 2)
+        stack.smtp.mode = "ok"
     else:
         raise SystemExit(f"unknown fault {name!r} (known: {', '.join(ALL_FAULTS)})")
     return time.monotonic()
+
+
+@dataclass
+class Orders:
+    """Seats opening and dispatching orders through both web workers all through the run (one
+    every ORDER_EVERY_S, each to an outlet with a mobile and an e-mail address: one SMS and one
+    e-mail due per order), and every answer's status."""
+
+    created: dict[str, float] = field(default_factory=dict)  # order number -> when
+    statuses: list[tuple[float, int | str, str]] = field(default_factory=list)  # t, status|error, worker
+    bad_503: int = 0  # 503 without Retry-After or without a message
+
+
+async def csrf_client(base_url: str, username: str) -> Any:
+    import re
+
+    from hotline.demo import DEMO_PASSWORD
+    from hotline.doctor import console_login
+
+    client = await console_login(base_url, username, DEMO_PASSWORD)
+    page = await client.get("/console")
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    if m is None:
+        raise RuntimeError(f"no CSRF token on {username}'s console")
+    client.headers["X-CSRF-Token"] = m.group(1)
+    return client
+
+
+async def open_orders(stack: Stack, seats: list[str], plan: dict[str, Any], orders: Orders) -> None:
+    import random
+
+    rng = random.Random(13)
+    clients: list[Any] = []
+    for i, ext in enumerate(seats):
+        web = stack.webs[i % len(stack.webs)]
+        clients.append((web.base_url, ext, await csrf_client(web.base_url, f"seat{ext}")))
+    i = 0
+    try:
+        while True:
+            base_url, ext, client = clients[i % len(clients)]
+            i += 1
+            t = time.monotonic()
+            resident_id, phone = rng.choice(plan["residents"])
+            body = {
+                "order_type": "求助",
+                "summary": f"故障压测工单 {i}",
+                "category_id": rng.choice(plan["categories"]),
+                "community_id": rng.choice(plan["communities"]),
+                "resident_id": resident_id,
+                "caller_phone": phone,
+                "address": f"测试路{i}号",
+                "outlet_id": rng.choice(plan["outlets"]),
+            }
+            try:
+                r = await client.post("/api/orders", json=body, timeout=30)
+                orders.statuses.append((t, r.status_code, base_url))
+                if r.status_code == 201:
+                    orders.created[r.json()["number"]] = t
+                elif r.status_code == 503 and (not r.headers.get("retry-after") or not r.text):
+                    orders.bad_503 += 1
+                elif r.status_code in (401, 403):  # the session was lost: log in again
+                    clients[(i - 1) % len(clients)] = (
+                        base_url,
+                        ext,
+                        await csrf_client(base_url, f"seat{ext}"),
+                    )
+            except Exception as exc:  # a worker restarting: the seat tries the next order
+                orders.statuses.append((t, type(exc).__name__, base_url))
+            await asyncio.sleep(max(0.0, ORDER_EVERY_S - (time.monotonic() - t)))
+    finally:
+        for _b, _e, client in clients:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+def order_plan(settings: Settings) -> dict[str, Any]:
+    """What the seats' orders draw from: leaf categories, communities, outlets with a mobile and
+    an e-mail address, residents with a mobile."""
+    from callcenter.directory.models import Community, Outlet
+    from callcenter.residents.models import Resident
+    from dispatch.models import Category
+
+    with session_scope(settings) as s:
+        outlets = {o.id: o.phone for o in s.exec(select(Outlet)).all() if o.active and o.phone and o.email}
+        cats = s.exec(select(Category)).all()
+        parents = {c.parent_id for c in cats}
+        leaves = [c.id for c in cats if c.id not in parents and c.active]
+        communities = list(s.exec(select(Community.id)).all())
+        residents = [(r.id, r.phone) for r in s.exec(select(Resident)).all() if r.phone.startswith("+861")]
+    if not outlets or not leaves or not residents:
+        raise SystemExit("the demo data has no outlet with a mobile and an e-mail address")
+    return {
+        "outlets": list(outlets),
+        "outlet_phones": set(outlets.values()),
+        "categories": leaves,
+        "communities": communities,
+        "residents": residents[:200],
+    }
+
+
+def read_messages(settings: Settings, numbers: list[str]) -> dict[str, Any]:
+    """The outbox rows (SMS and e-mail) of the run's orders, and which orders have none."""
+    from callcenter.records.models import MailMessage
+    from dispatch.models import WorkOrder
+    from sms.models import SmsMessage
+
+    with session_scope(settings) as s:
+        ids = {
+            o.id: o.number for o in s.exec(select(WorkOrder).where(col(WorkOrder.number).in_(numbers))).all()
+        }
+        sms = s.exec(select(SmsMessage).where(col(SmsMessage.order_id).in_(list(ids)))).all()
+        mail = s.exec(select(MailMessage).where(col(MailMessage.order_id).in_(list(ids)))).all()
+        return {
+            "orders_found": len(ids),
+            "sms": [(m.id, m.order_id, m.to, m.status, m.attempts, m.last_error) for m in sms],
+            "mail": [(m.id, m.order_id, m.idempotency_key, m.status, m.attempts, m.last_error) for m in mail],
+            "orders_without_sms": sorted(set(ids) - {m.order_id for m in sms}),
+            "orders_without_mail": sorted(set(ids) - {m.order_id for m in mail}),
+        }
 
 
 def read_records(settings: Settings, after_id: int) -> dict[str, CallRecord]:
@@ -432,52 +715,109 @@ def as_monotonic(at: datetime, wall0: float, mono0: float) -> float:
 
 
 async def measure(
-    settings: Settings, exts: list[str], callers: list[str], last_record_id: int
+    settings: Settings, exts: list[str], callers: list[str], last_record_id: int, pg: Any, redis: Any
 ) -> dict[str, Any]:
+    from callcenter.bus import make_bus
+    from sms.testing import FakeAliyun
+
     wall0, mono0 = time.time(), time.monotonic()
+    sms = FakeAliyun(port=SMS_PORT)
+    smtp = SmtpFront(SMTP_PORT)
     ami_relay = CuttableRelay(AMI_RELAY_PORT, settings.ami_port)
     agi_relay = CuttableRelay(AGI_RELAY_PORT, settings.agi_port)
-    await ami_relay.start()
-    await agi_relay.start()
-    # Asterisk reaches the route through the AGI relay; the app reaches AMI through the AMI relay.
+    # The engine's messages go to the stand-ins; its settings come from its environment.
+    env = {
+        **sms.settings_env(),
+        "CALLCENTER_SMTP_HOST": "127.0.0.1",
+        "CALLCENTER_SMTP_PORT": str(SMTP_PORT),
+        "CALLCENTER_MAIL_FROM": "hotline@anning.example",
+    }
+    # Asterisk reaches the route through the AGI relay; the engine reaches AMI through the AMI relay.
     ast_settings = settings.model_copy(update={"agi_port": AGI_RELAY_PORT})
-    app = App(settings.model_copy(update={"ami_port": AMI_RELAY_PORT}), name="app-faults")
+    engine = App(
+        settings.model_copy(update={"ami_port": AMI_RELAY_PORT}), "--no-web", name="engine-faults", env=env
+    )
+    webs = [
+        App(
+            settings.model_copy(update={"web_port": settings.web_port + 1 + i}),
+            "--no-engine",
+            name=f"web-{i}",
+        )
+        for i in range(2)
+    ]
+    stack = Stack(settings, ast_settings, engine, webs, pg, redis, sms, smtp, ami_relay, agi_relay)
     truth = Truth()
     own = OwnAmi(settings, truth)
     consoles = [Console(ext) for ext in exts[:CONSOLES]]
+    orders = Orders()
     tasks: list[asyncio.Task[Any]] = []
     runs: list[FaultRun] = []
-    sipp_result = None
+    sipp_results: list[Any] = []
+    plan = await asyncio.to_thread(order_plan, settings)
     try:
+        sms.start()
+        await smtp.start()
+        await ami_relay.start()
+        await agi_relay.start()
+        stack.bus = make_bus(settings.redis_url)
+        await stack.bus.start()
         await asyncio.to_thread(process.start, ast_settings)
         log("Asterisk up")
-        await asyncio.to_thread(app.start)
-        log("app up (AMI through the relay)")
+        await engine_ready(stack)
+        log("engine up (AMI through the relay)")
+        for web in webs:
+            await asyncio.to_thread(web.start)
+        log(f"web workers up: {', '.join(w.base_url for w in webs)}")
         await own.open()
-        tasks = [asyncio.create_task(keep_console(app, c)) for c in consoles]
+        # The consoles alternate between the two web workers, as a load balancer spreads seats.
+        tasks = [
+            asyncio.create_task(keep_console(webs[i % len(webs)].base_url, c)) for i, c in enumerate(consoles)
+        ]
         deadline = time.monotonic() + 20
         while any(not c.opened for c in consoles) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         log(f"{sum(bool(c.opened) for c in consoles)}/{len(consoles)} consoles connected: {exts[:CONSOLES]}")
-        with SippUAS(port=UAS_PORT, ring_ms=RING_MS, talk_ms=0) as uas:
+        order_seats = exts[CONSOLES : CONSOLES + 2]
+        tasks.append(asyncio.create_task(open_orders(stack, order_seats, plan, orders)))
+        audio = None
+        if AUDIO:
+            from asterisk_conf.tones import tone_samples, ulaw_bytes
+
+            audio = CACHE / "resident.ul"  # the resident speaks: a 1 kHz tone, 8 kHz mu-law, looped
+            audio.write_bytes(ulaw_bytes(tone_samples(1000, 10)))
+        uas_class: Any = SippUAS
+        uas_options: dict[str, Any] = {}
+        if AUDIO:
+            from asterisk_conf.sipp_media import MediaUAS
+
+            uas_class, uas_options = MediaUAS, {"audio": True}
+        with uas_class(port=UAS_PORT, ring_ms=RING_MS, talk_ms=0, **uas_options) as uas:
             planned_s = len(callers) / RATE
-            log(f"placing {len(callers)} calls at {RATE:g}/s over {planned_s:.0f} s (hold {HOLD_MS} ms)")
-            sipp = asyncio.create_task(
-                run_calls(
-                    settings,
-                    DID,
-                    callers,
-                    rate=RATE,
-                    hold_ms=HOLD_MS,
-                    timeout=planned_s + HOLD_MS / 1000 + 120,
-                )
+            streams = [callers[k :: len(HOLDS_MS)] for k in range(len(HOLDS_MS))]
+            log(
+                f"placing {len(callers)} calls at {RATE:g}/s over {planned_s:.0f} s (holds "
+                f"{', '.join(str(h) for h in HOLDS_MS)} ms, audio {'on' if AUDIO else 'off'})"
             )
+            sipps = [
+                asyncio.create_task(
+                    run_calls(
+                        settings,
+                        DID,
+                        stream,
+                        rate=RATE / len(HOLDS_MS),
+                        hold_ms=hold,
+                        timeout=planned_s + hold / 1000 + 300,
+                        audio=audio,
+                    )
+                )
+                for stream, hold in zip(streams, HOLDS_MS, strict=True)
+            ]
             load_started = time.monotonic()
             await asyncio.sleep(WARMUP_S)
             for i, name in enumerate(FAULTS):
                 log(f"fault {i + 1}/{len(FAULTS)}: {name}")
                 injected = time.monotonic()
-                back = await inject(name, app, ast_settings, ami_relay, agi_relay)
+                back = await inject(name, stack)
                 runs.append(FaultRun(name, injected, back))
                 log(f"  {name}: back after {back - injected:.1f} s")
                 if name in ASTERISK_FAULTS:
@@ -490,11 +830,13 @@ async def measure(
                     f"({planned_s:.0f} s): the last settle period ran partly without new calls"
                 )
             log("faults done; waiting for sipp's last calls")
-            sipp_result = await sipp
-            log(
-                f"sipp: created {sipp_result.calls}, successful {sipp_result.successful}, "
-                f"failed {sipp_result.failed}, rc {sipp_result.returncode}"
-            )
+            tasks[-1].cancel()  # no more orders: the messages due are known
+            sipp_results = list(await asyncio.gather(*sipps))
+            for r in sipp_results:
+                log(
+                    f"sipp: created {r.calls}, successful {r.successful}, failed {r.failed}, "
+                    f"rc {r.returncode}"
+                )
             log(f"seat phone: {uas.stats().get('SuccessfulCall(C)', '?')} calls answered")
         run_end = time.monotonic()
         for i, r in enumerate(runs):
@@ -513,6 +855,18 @@ async def measure(
             f"drain: {len(waiting)} calls without a record, {len(unsettled)} unsettled after "
             f"{time.monotonic() - run_end:.0f} s"
         )
+        # Messages: every one of the run's orders' messages sent or given up (retries back off
+        # up to sms_retry_max_s), or MESSAGES_DRAIN_S passed.
+        deadline = time.monotonic() + MESSAGES_DRAIN_S
+        while True:
+            messages = await asyncio.to_thread(read_messages, settings, list(orders.created))
+            pending = [
+                m for m in messages["sms"] + messages["mail"] if m[3] not in ("sent", "delivered", "failed")
+            ]
+            if not pending or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(2)
+        log(f"messages drain: {len(pending)} still pending after {time.monotonic() - run_end:.0f} s")
         dup_records, dup_stats = await asyncio.to_thread(count_duplicates, settings)
         lost = [lid for lid in truth.started if lid not in records]
         in_stats = await asyncio.to_thread(stat_call_rows, settings, lost)
@@ -527,14 +881,23 @@ async def measure(
                 with contextlib.suppress(Exception):
                     await c.client.aclose()
         own.close()
-        await asyncio.to_thread(app.stop)
+        for web in webs:
+            await asyncio.to_thread(web.stop)
+        await asyncio.to_thread(engine.stop)
         await asyncio.to_thread(process.stop, ast_settings)
+        if stack.bus is not None:
+            with contextlib.suppress(Exception):
+                await stack.bus.close()
         ami_relay.close()
         agi_relay.close()
+        smtp.close()
+        sms.stop()
 
-    return analyse(
-        truth, consoles, runs, records, in_stats, sipp_result, dup_records, dup_stats, wall0, mono0, run_end
+    result = analyse(
+        truth, consoles, runs, records, in_stats, sipp_results, dup_records, dup_stats, wall0, mono0, run_end
     )
+    result.update(analyse_messages(messages, sms, smtp, orders, plan["outlet_phones"]))
+    return result
 
 
 def analyse(
@@ -543,7 +906,7 @@ def analyse(
     runs: list[FaultRun],
     records: dict[str, CallRecord],
     lost_in_stats: set[str],
-    sipp_result: Any,
+    sipp_results: list[Any],
     dup_records: int,
     dup_stats: int,
     wall0: float,
@@ -567,6 +930,7 @@ def analyse(
         return c is not None and c[0] < before
 
     recover: list[float] = []
+    offer_lags: list[float] = []  # first call offered to a console's seat after "back" -> its pop
     not_recovered = 0
     faults: dict[str, Any] = {}
     records_unseen = [lid for lid in records if lid not in truth.started]
@@ -610,35 +974,60 @@ def analyse(
         )
         per_console = []
         for con in consoles:
+            # Asterisk's truth at "back": the call this seat is talking on (if any)
+            talking = [
+                (t, lid)
+                for lid, (t, seat) in truth.connected.items()
+                if seat == con.ext and t < r.back and ended.get(lid, float("inf")) > r.back
+            ]
+            current = max(talking)[1] if talking else None
             shown = con.shown_at(r.back)
+            # (a) a call that had ended by "back" no longer shown
             t_a: float | None = r.back
-            if shown is not None and ended.get(shown, float("inf")) <= r.back:
+            if shown is not None and shown != current and ended.get(shown, float("inf")) <= r.back:
                 t_a = con.changed_after(r.back, shown)
-            before = {lid for at, kind, lid in con.events if kind == "pop" and at <= r.back}
-            t_b = next(
-                (
-                    at
-                    for at, kind, lid in con.events
-                    if kind == "pop" and r.back < at < r.until and lid not in before
-                ),
-                None,
+            # (c) the seat's current call shown (a pop of it, or its end if that came first)
+            t_c: float | None = r.back
+            if current is not None and shown != current:
+                pop_c = next(
+                    (at for at, kind, lid in con.events if kind == "pop" and lid == current and at > r.back),
+                    None,
+                )
+                end_c = ended.get(current)
+                t_c = min(x for x in (pop_c, end_c) if x is not None) if (pop_c or end_c) else None
+            # (b) the first call offered to the seat after "back" pops (its lag from the offer)
+            offers = sorted(
+                (t, lid) for (lid, ext), t in truth.called.items() if ext == con.ext and r.back < t < r.until
             )
-            new_lid = next(
-                (lid for at, kind, lid in con.events if kind == "pop" and at == t_b and lid not in before),
-                None,
-            )
-            offered = truth.called.get((new_lid, con.ext)) if new_lid else None
-            entry = {
+            offer_lag: float | None = None
+            offer_popped = True
+            if offers:
+                t_offer, lid_offer = offers[0]
+                pop_b = next(
+                    (
+                        at
+                        for at, kind, lid in con.events
+                        if kind == "pop" and lid == lid_offer and at >= t_offer - 1
+                    ),
+                    None,
+                )
+                offer_popped = pop_b is not None
+                offer_lag = None if pop_b is None else pop_b - t_offer
+            entry: dict[str, Any] = {
                 "ext": con.ext,
+                "talking_at_back": current,
                 "stale_at_back": shown if t_a != r.back else None,
                 "stale_dropped_s": None if t_a is None else round(t_a - r.back, 3),
-                "new_pop_s": None if t_b is None else round(t_b - r.back, 3),
-                "new_call_offered_s": None if offered is None else round(offered - r.back, 3),
+                "current_shown_s": None if t_c is None else round(t_c - r.back, 3),
+                "first_offer_after_back_s": round(offers[0][0] - r.back, 3) if offers else None,
+                "first_offer_pop_lag_s": None if offer_lag is None else round(offer_lag, 3),
                 "sockets_opened_in_phase": sum(1 for t in con.opened if r.injected <= t < r.until),
             }
-            if t_a is not None and t_b is not None and t_a < r.until:
-                entry["recover_s"] = round(max(t_a, t_b) - r.back, 3)
-                recover.append(max(t_a, t_b) - r.back)
+            if offer_lag is not None:
+                offer_lags.append(offer_lag)
+            if t_a is not None and t_c is not None and t_a < r.until and t_c < r.until and offer_popped:
+                entry["recover_s"] = round(max(t_a, t_c) - r.back, 3)
+                recover.append(max(t_a, t_c) - r.back)
             else:
                 entry["recover_s"] = None
                 not_recovered += 1
@@ -654,6 +1043,14 @@ def analyse(
             d["unrouted_calls_entered"] = len(unrouted)
             d["unrouted_calls_popped"] = len(popped)
             d["unrouted_pops_with_profile"] = sum(popped.values())
+        if r.name == "agi_slow":
+            # The route answered late: every caller must still reach the queue (2 s later)
+            slow = [lid for lid, s in truth.started.items() if r.injected <= s < r.back]
+            waits = sorted(truth.joined[x] - truth.started[x] for x in slow if x in truth.joined)
+            d["slow_route_calls_entered"] = len(slow)
+            d["slow_route_calls_reached_queue"] = len(waits)
+            d["slow_route_to_queue_p50_s"] = round(percentile(waits, 50), 2) if waits else None
+            d["slow_route_to_queue_max_s"] = round(waits[-1], 2) if waits else None
         faults[r.name] = d
         log(f"{r.name}: {json.dumps(d, ensure_ascii=False)}")
 
@@ -670,10 +1067,11 @@ def analyse(
             f"calls without a record ({len(lost_in_stats)} of them with a stat_call row from queue_log): "
             + ", ".join(f"{lid} (ended {rel(ended[lid]) if lid in ended else '?'} s)" for lid in lost[:20])
         )
-    if sipp_result is not None:
+    sipp_created = sum(r.calls for r in sipp_results) if sipp_results else None
+    if sipp_created is not None:
         log(
-            f"cross-check: sipp created {sipp_result.calls} calls, {len(records)} records: "
-            f"{sipp_result.calls - len(records)} created calls left no record (sent while Asterisk "
+            f"cross-check: sipp created {sipp_created} calls, {len(records)} records: "
+            f"{sipp_created - len(records)} created calls left no record (sent while Asterisk "
             "was down, or lost)"
         )
     if records_unseen:
@@ -681,10 +1079,6 @@ def analyse(
     log(
         f"duplicates: {dup_records} linkedids with >1 call record, {dup_stats} with >1 stat_call seq 0 "
         "(both unique-constrained in the schema: a duplicate write fails instead, so 0 is expected)"
-    )
-    log(
-        "messages: not measured in this benchmark: see tests/sms and tests/callcenter/test_mail.py "
-        "(fault_messages_lost / _duplicated are null)"
     )
     log(f"own AMI connection: {len(truth.logins)} logins, {len(truth.disconnects)} losses")
     n = len(recover)
@@ -703,14 +1097,19 @@ def analyse(
         "fault_console_recover_max_s": round(max(recover), 3) if recover else None,
         "fault_console_recover_n": n,
         "fault_console_not_recovered": not_recovered,
-        "fault_messages_lost": None,
-        "fault_messages_duplicated": None,
+        "fault_first_offer_pop_lag_max_s": round(max(offer_lags), 3) if offer_lags else None,
+        "fault_first_offer_pop_lag_n": len(offer_lags),
         "fault_unrouted_pops_with_profile": agi.get("unrouted_pops_with_profile"),
         "fault_unrouted_calls": agi.get("unrouted_calls_popped"),
         "faults": faults,
         "load": {
             "rate_per_s": RATE if RATE != int(RATE) else int(RATE),
-            "hold_ms": HOLD_MS,
+            "holds_ms": HOLDS_MS,
+            "audio": AUDIO,
+            "recording": "MixMonitor of every call a seat answers (the product's dialplan)",
+            "topology": "PostgreSQL, Redis, one engine, two web workers",
+            "outage_s": OUTAGE_S,
+            "agi_delay_s": AGI_DELAY_S,
             "seats": SEATS,
             "consoles": len(consoles),
             "seat_ring_ms": RING_MS,
@@ -719,9 +1118,9 @@ def analyse(
             "cut_s": CUT_S,
             "run_s": round(run_end - mono0, 1),
             "fault_calls_source": "own AMI Newchannel (from-carrier, Uniqueid == Linkedid)",
-            "sipp_calls_created": getattr(sipp_result, "calls", None),
-            "sipp_calls_successful": getattr(sipp_result, "successful", None),
-            "sipp_calls_failed": getattr(sipp_result, "failed", None),
+            "sipp_calls_created": sipp_created,
+            "sipp_calls_successful": sum(r.successful for r in sipp_results) if sipp_results else None,
+            "sipp_calls_failed": sum(r.failed for r in sipp_results) if sipp_results else None,
             "records": len(records),
             "records_without_ami_newchannel": len(records_unseen),
             # a record no call of Asterisk's can have (an event without the caller's channel)
@@ -730,26 +1129,109 @@ def analyse(
             # sipp's count cannot be split by fault: calls it created that left no record at all,
             # including those sent while Asterisk was down (they never reached it)
             "sipp_calls_created_minus_records": (
-                sipp_result.calls - len(records) if sipp_result is not None else None
+                sipp_created - len(records) if sipp_created is not None else None
             ),
             "outcomes": dict(outcomes),
         },
     }
 
 
+def analyse_messages(
+    messages: dict[str, Any], sms: Any, smtp: SmtpFront, orders: Orders, outlet_phones: set[str]
+) -> dict[str, Any]:
+    """Messages due (one SMS and one e-mail to the outlet of every order the seats opened) against
+    what the provider's and the mail server's stand-ins received."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from sms.providers import AliyunProvider
+
+    n_orders = len(orders.created)
+    sms_rows, mail_rows = messages["sms"], messages["mail"]
+    # Aliyun's OutId carries our row id; each mail's Message-ID is derived from its key (callcenter/mail.py)
+    sms_got = Counter(m["out_id"] for m in sms.messages)
+    mail_got = Counter(smtp.received)
+    outlet_sms = [m for m in sms_rows if m[2] in outlet_phones]
+    sms_ids = {m[0]: AliyunProvider.out_id(cast(Any, SimpleNamespace(id=m[0]))) for m in sms_rows}
+    mail_ids = {m[0]: hashlib.sha256(m[2].encode()).hexdigest()[:32] for m in mail_rows}
+    sms_lost = [m for m in sms_rows if sms_got[sms_ids[m[0]]] == 0]
+    mail_lost = [m for m in mail_rows if mail_got[mail_ids[m[0]]] == 0]
+    sms_dup = sum(max(0, sms_got[sms_ids[m[0]]] - 1) for m in sms_rows)
+    mail_dup = sum(max(0, mail_got[mail_ids[m[0]]] - 1) for m in mail_rows)
+    # Due by the orders themselves: an order that has no outlet SMS or no outlet e-mail row lost it
+    # before the outbox (the dispatch and its messages are one transaction: expected 0)
+    no_sms = len(messages["orders_without_sms"])
+    no_mail = len(messages["orders_without_mail"])
+    dead = [m for m in sms_rows + mail_rows if m[3] == "failed"]
+    statuses = Counter(str(st) for _t, st, _w in orders.statuses)
+    server_errors = sum(
+        1 for _t, st, _w in orders.statuses if isinstance(st, int) and st >= 500 and st != 503
+    )
+    log(
+        f"orders: {n_orders} opened ({dict(statuses)}); due {len(outlet_sms)} outlet SMS of "
+        f"{len(sms_rows)} SMS rows, {len(mail_rows)} e-mails; provider got {sum(sms_got.values())} SMS "
+        f"requests kept, mail server {sum(mail_got.values())} mails"
+    )
+    for m in (sms_lost + mail_lost)[:20]:
+        log(f"  not received: {m}")
+    return {
+        "fault_messages_lost": len(sms_lost) + len(mail_lost) + no_sms + no_mail,
+        "fault_messages_duplicated": sms_dup + mail_dup,
+        "fault_messages_due": len(sms_rows) + len(mail_rows) + no_sms + no_mail,
+        "fault_http_5xx_not_503": server_errors,
+        "messages": {
+            "orders_opened": n_orders,
+            "order_answers": dict(statuses),
+            "orders_503_without_retry_after_or_message": orders.bad_503,
+            "sms_due": len(sms_rows),
+            "sms_to_outlets": len(outlet_sms),
+            "sms_received": sum(sms_got.values()),
+            "sms_lost": len(sms_lost),
+            "sms_duplicated": sms_dup,
+            "mail_due": len(mail_rows),
+            "mail_received": sum(mail_got.values()),
+            "mail_lost": len(mail_lost),
+            "mail_duplicated": mail_dup,
+            "orders_without_sms": no_sms,
+            "orders_without_mail": no_mail,
+            "dead_letters": len(dead),
+            "dead_letter_reasons": dict(Counter(m[5][:60] for m in dead)),
+            "provider_send_requests": sms.requests,
+            "outcome_statuses": dict(Counter(m[3] for m in sms_rows + mail_rows)),
+        },
+    }
+
+
 def main() -> None:
     started = time.monotonic()
-    if shutil.which("sipp") is None:
-        # Without the residents' and seats' phones nothing here can run.
-        missing_part("sipp (apt-get install sip-tester)")
+    missing = [
+        what
+        for what, here in (
+            ("sipp (apt-get install sip-tester)", shutil.which("sipp")),
+            ("redis-server (apt-get install redis-server)", shutil.which("redis-server")),
+            ("PostgreSQL (apt-get install postgresql)", any(Path("/usr/lib/postgresql").glob("*/bin"))),
+        )
+        if not here
+    ]
+    if missing:
+        # The faults are those of the scale-out configuration: without its parts nothing runs.
+        missing_part(", ".join(missing))
         print(json.dumps({"bench": "faults", "fault_calls": None, "faults": {}, "load": {}}))
         return
-    settings, exts, callers, last_id = prepare()
-    if len(exts) < CONSOLES:
-        raise SystemExit(f"{len(exts)} seats, fewer than {CONSOLES} consoles")
-    took = time.monotonic() - started
-    log(f"data dir ready ({len(exts)} seats) in {took:.1f} s; faults: {', '.join(FAULTS)}")
-    result = asyncio.run(measure(settings, exts, callers, last_id))
+    from tests.conftest import PostgresServer, RedisServer
+
+    pg = PostgresServer()
+    redis = RedisServer(CACHE / "redis", port=REDIS_PORT).start()
+    try:
+        settings, exts, callers, last_id = prepare(pg.url, redis.url)
+        if len(exts) < CONSOLES + 2:
+            raise SystemExit(f"{len(exts)} seats, fewer than {CONSOLES} consoles and 2 seats opening orders")
+        took = time.monotonic() - started
+        log(f"data dir and database ready ({len(exts)} seats) in {took:.1f} s; faults: {', '.join(FAULTS)}")
+        result = asyncio.run(measure(settings, exts, callers, last_id, pg, redis))
+    finally:
+        redis.stop()
+        pg.remove()
     log(f"total {time.monotonic() - started:.1f} s")
     print(json.dumps(result, ensure_ascii=False))
 

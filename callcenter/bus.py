@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -25,6 +26,40 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
     async def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
     def subscribe(self, *patterns: str) -> Subscription: ...
+
+
+def bus_unavailable(exc: BaseException) -> bool:
+    """Redis (the bus, the web workers' shared sessions) cannot be reached: down or restarting,
+    as opposed to a bug. The caller says so once and answers 503, or keeps what it must send."""
+    if not type(exc).__module__.startswith("redis"):
+        return False
+    # redis is loaded only with a Redis bus (an exception from it means it is)
+    from redis.exceptions import ConnectionError as RedisConnectionError  # only with a Redis bus
+    from redis.exceptions import TimeoutError as RedisTimeoutError  # only with a Redis bus
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+
+
+class OutageLog:
+    """Says once that a part stopped answering and once that it is back, instead of a traceback
+    per attempt (a Redis restart would otherwise log one every half second per process)."""
+
+    def __init__(self, what: str, logger: logging.Logger = log) -> None:
+        self.what = what
+        self.log = logger
+        self.down_since: float | None = None
+
+    def down(self, exc: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.log.error(
+                "%s unavailable: %s", self.what, str(exc).splitlines()[0][:200] if str(exc) else repr(exc)
+            )
+
+    def up(self) -> None:
+        if self.down_since is not None:
+            self.log.warning("%s answers again after %.1f s", self.what, time.monotonic() - self.down_since)
+            self.down_since = None
 
 
 def _matches(pattern: str, topic: str) -> bool:
@@ -156,21 +191,32 @@ class RedisBus:
                 self._channels[p] -= 1
                 if self._channels[p] == 0:
                     del self._channels[p]
-                    if p.endswith("*"):
-                        await self._pubsub.punsubscribe(self._redis_name(p))
-                    else:
-                        await self._pubsub.unsubscribe(self._redis_name(p))
+                    try:
+                        if p.endswith("*"):
+                            await self._pubsub.punsubscribe(self._redis_name(p))
+                        else:
+                            await self._pubsub.unsubscribe(self._redis_name(p))
+                    except Exception as exc:
+                        # Redis is down: nobody here reads the channel any more; whatever it
+                        # still sends once back is dropped (no local subscriber matches).
+                        if not bus_unavailable(exc):
+                            raise
 
     async def _read(self) -> None:
+        outage = OutageLog("redis bus (reading)")
         while True:
             try:
                 msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("redis bus read failed; retrying")
+            except Exception as exc:
+                if bus_unavailable(exc):
+                    outage.down(exc)  # redis-py subscribes again by itself once it is back
+                else:
+                    log.exception("redis bus read failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
+            outage.up()
             if not msg or msg.get("type") not in ("message", "pmessage"):
                 continue
             channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]

@@ -27,13 +27,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callcenter.database import database_unavailable
 from callcenter.directory import imports
 from callcenter.text import digits_int
 from dispatch import attachments
@@ -47,10 +45,11 @@ from web_console.deps import (
     authorize,
 )
 from web_console.render import (
-    database_unavailable_response,
     nul_response,
     refusal_response,
     too_large_response,
+    unavailable_part,
+    unavailable_response,
 )
 from web_console.reports import api_client
 
@@ -148,13 +147,14 @@ class RequestGate:
             try:
                 for check in checks:
                     await run_in_threadpool(check, Request({**scope, "route": route}))
-            except (NotAuthenticated, Forbidden, PasswordChangeRequired, DBAPIError) as exc:
-                if isinstance(exc, DBAPIError):  # the session's account could not be read
-                    if not database_unavailable(exc):
-                        raise
-                    refusal = database_unavailable_response(request, exc)
-                else:
+            except Exception as exc:
+                if isinstance(exc, NotAuthenticated | Forbidden | PasswordChangeRequired):
                     refusal = refusal_response(request, exc)
+                else:  # the session's account or its revocation could not be read
+                    part = unavailable_part(exc)
+                    if part is None:
+                        raise
+                    refusal = unavailable_response(request, exc, part)
                 if _has_body(scope):  # left unread: the connection cannot carry another request
                     refusal.headers["Connection"] = "close"
                 await refusal(scope, receive, send)

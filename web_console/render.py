@@ -11,8 +11,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
+from callcenter.bus import bus_unavailable
 from callcenter.database import database_unavailable
 from callcenter.errors import UserError
 from callcenter.i18n import DEFAULT_LANG, translate, translator
@@ -151,21 +154,32 @@ _DB_LOG_EVERY_S = 10.0
 _db_logged_at = 0.0
 
 
-def database_unavailable_response(request: Request, exc: Exception) -> Response:
-    """503 while the database cannot be reached (restarting, say): the person is told to try
-    again shortly, nothing was changed, and the log says so (at most every 10 s, not per request)."""
+def unavailable_part(exc: BaseException) -> str | None:
+    """Which part a request failed on because it cannot be reached ("database", "bus": Redis,
+    which also keeps the workers' shared sessions), or None for any other error."""
+    if database_unavailable(exc):
+        return "database"
+    if bus_unavailable(exc):
+        return "bus"
+    return None
+
+
+def unavailable_response(request: Request, exc: Exception, part: str) -> Response:
+    """503 while the database or Redis cannot be reached (restarting, say): the person is told to
+    try again shortly, nothing was changed, and the log says so (at most every 10 s, not per
+    request)."""
     global _db_logged_at
     now = time.monotonic()
     if now - _db_logged_at >= _DB_LOG_EVERY_S:
         _db_logged_at = now
-        log.warning("database unavailable: answering 503 (%s)", str(exc).splitlines()[0][:200])
-    message = translate(current_lang(request), "errors.database.unavailable")
+        log.warning("%s unavailable: answering 503 (%s)", part, (str(exc) or repr(exc)).splitlines()[0][:200])
+    message = translate(current_lang(request), f"errors.{part}.unavailable")
     headers = {"Retry-After": "5", "Cache-Control": "no-store"}
     if request.method == "GET" and not _wants_json(request):
         page = render(request, "error.html", status_code=503, message=message)
         page.headers.update(headers)
         return page
-    body = {"error": "database unavailable", "code": "database_unavailable", "message": message}
+    body = {"error": f"{part} unavailable", "code": f"{part}_unavailable", "message": message}
     return JSONResponse(body, status_code=503, headers=headers)
 
 
@@ -206,12 +220,15 @@ def install_exception_handlers(app: FastAPI) -> None:
             return user_error_json(request, exc)
         return render(request, "error.html", status_code=exc.status, message=user_message(request, exc))
 
-    async def on_database_error(request: Request, exc: Exception) -> Response:
-        if not database_unavailable(exc):
+    async def on_part_error(request: Request, exc: Exception) -> Response:
+        part = unavailable_part(exc)
+        if part is None:
             raise exc  # a refused statement is a bug: the server error it is
-        return database_unavailable_response(request, exc)
+        return unavailable_response(request, exc, part)
 
-    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(DBAPIError, on_part_error)
+    app.add_exception_handler(RedisConnectionError, on_part_error)
+    app.add_exception_handler(RedisTimeoutError, on_part_error)
     app.add_exception_handler(PasswordChangeRequired, on_password_change)
     app.add_exception_handler(NotAuthenticated, on_unauthenticated)
     app.add_exception_handler(Forbidden, on_forbidden)

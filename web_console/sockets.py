@@ -19,6 +19,7 @@ from callcenter.accounts.models import Account
 from callcenter.messages import PageHello
 from web_console.access import ROUTE_ROLES
 from web_console.protocol import PING, CloseCode, Control, Kind, MessageType, control_topic, encode, envelope
+from web_console.render import unavailable_part
 from web_console.resident_access import popped_resident
 from web_console.sessions import resolve_account
 
@@ -93,7 +94,16 @@ async def serve_topic(
         await close_socket(websocket, CloseCode.FORBIDDEN, "cross-origin request refused")
         return
     session = dict(websocket.scope.get("session") or {})
-    account = await run_in_threadpool(resolve_account, state, session)
+    try:
+        account = await run_in_threadpool(resolve_account, state, session)
+    except Exception as err:
+        part = unavailable_part(err)
+        if part is None:
+            raise
+        # The database or Redis (sessions) is restarting: the page tries again in a moment.
+        log.warning("%s socket refused: %s unavailable (%s)", route, part, str(err).splitlines()[0][:200])
+        await close_socket(websocket, CloseCode.SERVER_ERROR, f"{part} unavailable")
+        return
     if account is None:
         await close_socket(websocket, CloseCode.UNAUTHENTICATED, "not logged in")
         return
@@ -142,7 +152,14 @@ async def serve_topic(
         """Ends the socket when the session stops being valid (logout, disabled, role change)."""
         while True:
             await asyncio.sleep(state.ws_recheck_interval)
-            current = await run_in_threadpool(resolve_account, state, session)
+            try:
+                current = await run_in_threadpool(resolve_account, state, session)
+            except Exception as exc:
+                if unavailable_part(exc) is None:
+                    raise
+                # The database or Redis is restarting: the seat keeps its console and the
+                # session is checked again at the next interval (it was valid until now).
+                continue
             if current is None:
                 return CloseCode.UNAUTHENTICATED
             if current.role not in ROUTE_ROLES[route]:
@@ -168,7 +185,12 @@ async def serve_topic(
         if finished.cancelled():
             pass
         elif (exc := finished.exception()) is not None:
-            if not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+            if (part := unavailable_part(exc)) is not None:
+                log.warning(
+                    "%s socket closed: %s unavailable (%s)", topic, part, str(exc).splitlines()[0][:200]
+                )
+                await close_socket(websocket, CloseCode.SERVER_ERROR, f"{part} unavailable")
+            elif not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
                 log.error("%s socket failed", topic, exc_info=exc)
                 await close_socket(websocket, CloseCode.SERVER_ERROR, "server error")
         elif finished.get_name().startswith("ws-recheck") and finished.result():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from callcenter.bus import EventBus
+from callcenter.bus import EventBus, OutageLog, bus_unavailable
 from callcenter.calls.state import DayFigures, LiveCall, LiveModel
 from callcenter.clock import iso_epoch_ms
 from callcenter.config import Settings
@@ -90,10 +90,23 @@ def seat_queues(board: WallboardSnapshot) -> list[SeatQueues]:
 
 
 class Notifier:
-    """Publishes a message on its own topic."""
+    """Publishes a message on its own topic.
+
+    The pages' messages (pops, clears, seat states, the wallboard) are sent as well as the bus
+    allows: while Redis is down they are dropped (said once), since a page that reconnects asks
+    for the current state again; the engine's event path must not stop for them. What must
+    arrive (a call's record) is sent with ``must_arrive`` and raises, for its sender to keep it."""
 
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
+        self.outage = OutageLog("event bus (the engine's messages to the pages)")
 
-    async def send(self, message: Message) -> None:
-        await self.bus.publish(message.topic, message.to_json())
+    async def send(self, message: Message, must_arrive: bool = False) -> None:
+        try:
+            await self.bus.publish(message.topic, message.to_json())
+        except Exception as exc:
+            if must_arrive or not bus_unavailable(exc):
+                raise
+            self.outage.down(exc)
+            return
+        self.outage.up()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from sqlmodel import col
 
 from callcenter import topics
 from callcenter.ami import events as ev
-from callcenter.bus import EventBus
+from callcenter.bus import EventBus, OutageLog, bus_unavailable
 from callcenter.calls import notifier
 from callcenter.calls.models import UNSETTLED, CallRecord, QueueEventRow
 from callcenter.calls.notifier import Notifier
@@ -94,6 +95,15 @@ def _no_figures(settings: Settings, day: str | None = None) -> DayFigures:
     return DayFigures(day=day or china_day())
 
 
+class Unannounced(Exception):
+    """Call records written whose announcement could not be sent (the bus is down)."""
+
+    def __init__(self, calls: list[LiveCall], cause: Exception) -> None:
+        super().__init__(f"{len(calls)} call records not announced: {cause!r}")
+        self.calls = calls
+        self.cause = cause
+
+
 class CallService:
     """The menu's meanings, today's figures and the static members' presence belong to the IVR
     and the statistics, which read the call records: the composition root hands them in, so
@@ -128,6 +138,9 @@ class CallService:
         self._handover_pending = False
         self._profiles: asyncio.Queue[str] = asyncio.Queue()
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
+        # Seats' presence lines for queue_log (bounded: a bus down for hours loses the oldest)
+        self._queue_log_lines: deque[dict[str, Any]] = deque(maxlen=100_000)
+        self._queue_log_outage = OutageLog("event bus (presence lines for queue_log)")
         self._record_failures: dict[str, int] = {}  # linkedid -> failed writes of its record
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
         self._tasks: list[asyncio.Task] = []
@@ -223,11 +236,25 @@ class CallService:
                 self._profile_unrouted(item.linkedid)
         for effect in effects:
             await self._effect(effect)
-        for line in self.presence.observe(item):  # sent by the engine's QueueLogWriter
-            await self.bus.publish(topics.QUEUELOG, line)
+        # Written by the engine's QueueLogWriter; kept here in order while the bus is down
+        self._queue_log_lines.extend(self.presence.observe(item))
+        if self._queue_log_lines:
+            await self._send_queue_log()
         # Callers joining or leaving a queue change the wallboard without any other effect; the
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()
+
+    async def _send_queue_log(self) -> None:
+        while self._queue_log_lines:
+            try:
+                await self.bus.publish(topics.QUEUELOG, self._queue_log_lines[0])
+            except Exception as exc:
+                if not bus_unavailable(exc):
+                    raise
+                self._queue_log_outage.down(exc)  # sent with the next event once it is back
+                return
+            self._queue_log_outage.up()
+            self._queue_log_lines.popleft()
 
     def _profile_unrouted(self, linkedid: str) -> None:
         """A call queued or ringing that the FastAGI route never identified (the route failed or
@@ -372,11 +399,15 @@ class CallService:
             try:
                 await self._write_and_announce(batch)
             except Exception as exc:
-                if database_unavailable(exc):
-                    # Not the records' fault: keep every one and try again until it is back.
+                if isinstance(exc, Unannounced):
+                    batch = exc.calls  # on file: only their announcements are still due
+                    exc = exc.cause
+                if database_unavailable(exc) or bus_unavailable(exc):
+                    # Not the records' fault: keep every one and try again until it is back (a
+                    # record written before the bus failed is written again: an update).
                     if down_since is None:
                         down_since = time.monotonic()
-                        log.error("database unavailable (%s): call records wait in memory", exc)
+                        log.error("database or bus unavailable (%s): call records wait in memory", exc)
                     for c in batch:
                         self._records.put_nowait(c)
                     await asyncio.sleep(min(5.0, 0.5 + (time.monotonic() - down_since) / 10))
@@ -390,7 +421,8 @@ class CallService:
                         await self._write_and_announce([c])
                         self._record_failures.pop(c.linkedid, None)
                     except Exception as exc:
-                        counted = 0 if database_unavailable(exc) else 1  # down again: not its fault
+                        # down again: not its fault
+                        counted = 0 if database_unavailable(exc) or bus_unavailable(exc) else 1
                         tries = self._record_failures.get(c.linkedid, 0) + counted
                         if tries >= RECORD_ATTEMPTS:
                             self._record_failures.pop(c.linkedid, None)
@@ -403,7 +435,7 @@ class CallService:
                 continue
             if down_since is not None:
                 log.warning(
-                    "database answers again after %.0f s: the waiting call records are written",
+                    "database and bus answer again after %.0f s: the waiting call records are written",
                     time.monotonic() - down_since,
                 )
                 down_since = None
@@ -427,8 +459,12 @@ class CallService:
 
     async def _write_and_announce(self, batch: list[LiveCall]) -> None:
         await self._run_db(self._write, batch)
-        for c in batch:
-            await self.notify.send(_recorded(record_row(c)))
+        for i, c in enumerate(batch):
+            # Announced for the missed-call list and the consoles: it must arrive.
+            try:
+                await self.notify.send(_recorded(record_row(c)), must_arrive=True)
+            except Exception as exc:
+                raise Unannounced(batch[i:], exc) from exc
 
     async def _flush_records(self) -> None:
         batch = []

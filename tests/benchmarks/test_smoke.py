@@ -56,14 +56,19 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "bench_faults.py": (
         {
             "BENCH_FAULTS_RATE": "1",
-            "BENCH_FAULTS_HOLD_MS": "3000",
+            "BENCH_FAULTS_HOLDS_MS": "3000",
+            "BENCH_FAULTS_SEATS": "8",
+            "BENCH_FAULTS_OUTAGE_S": "4",
+            "BENCH_FAULTS_ORDER_EVERY_S": "1",
+            "BENCH_FAULTS_MESSAGES_DRAIN_S": "90",
             "BENCH_FAULTS_WARMUP_S": "4",
             "BENCH_FAULTS_SETTLE_S": "6",
             "BENCH_FAULTS_CUT_S": "2",
             "BENCH_FAULTS_BUDGET_S": "3",
             "BENCH_FAULTS_DRAIN_S": "20",
-            # Two faults keep it short; the kills are end-to-end tests of their own (test_faults.py).
-            "BENCH_FAULTS_LIST": "asterisk_restart,ami_cut",
+            # Three faults keep it short; the others are end-to-end tests of their own
+            # (tests/e2e/test_faults.py, test_scale_out.py, tests/web_console/test_database_outage.py).
+            "BENCH_FAULTS_LIST": "asterisk_restart,ami_cut,sms_outage",
         },
         (
             "fault_calls",
@@ -72,6 +77,8 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "fault_console_recover_p99_s",
             "fault_console_recover_n",
             "fault_messages_lost",
+            "fault_messages_duplicated",
+            "fault_http_5xx_not_503",
             "fault_unrouted_pops_with_profile",
             "fault_unrouted_calls",
             "faults",

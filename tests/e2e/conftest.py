@@ -281,6 +281,8 @@ class CuttableRelay:
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self.connections = 0
+        # > 0: the first answer of each connection held this long (a slow route behind the relay)
+        self.first_answer_delay_s = 0.0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -294,9 +296,12 @@ class CuttableRelay:
         self.connections += 1
         self._writers |= {writer, up_writer}
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, hold: float = 0.0) -> None:
             try:
                 while data := await src.read(65536):
+                    if hold:
+                        await asyncio.sleep(hold)
+                        hold = 0.0
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -305,7 +310,7 @@ class CuttableRelay:
                 dst.close()
                 self._writers.discard(dst)
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer, self.first_answer_delay_s))
 
     def cut(self) -> None:
         if self._server is not None:

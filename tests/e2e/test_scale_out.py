@@ -13,6 +13,7 @@ from asterisk_conf.sipp import SippUAS, place_call
 from callcenter.bus import make_bus
 from tests.conftest import RedisServer
 from tests.e2e.conftest import SEAT_PORT, App, next_message, seat_console
+from tests.e2e.test_faults import wait_records
 
 pytestmark = pytest.mark.e2e
 
@@ -86,9 +87,18 @@ async def test_pops_reach_every_web_worker_again_once_redis_is_back(app, ami, tm
                 assert (await call).ok
 
         await both_pop(30)
-        redis.stop()
+        # A call answered before Redis stops and ended while it is down: the engine cannot tell
+        # the pages, yet the call's record is written, once.
+        with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
+            call = asyncio.create_task(place_call(base, did="96345", caller="13919310002", hold_ms=3000))
+            connect = await ami.wait_for("AgentConnect", Interface="Local/1001@cc-ring-seat/nm")
+            redis.stop()
+            await ami.wait_for("Hangup", Uniqueid=connect["Linkedid"], timeout=20)
+            assert (await call).ok
         await asyncio.sleep(2)  # the workers notice: their reads fail and retry
         redis.start()
+        rows = await wait_records(base, connect["Linkedid"])
+        assert [r.outcome for r in rows] == ["answered"]
         await asyncio.sleep(2)  # a retry's interval: the readers subscribe again
         await both_pop(20)
         await ws_a.close()

@@ -192,3 +192,38 @@ async def test_extension_change_closes_4409(live):
             s.commit()
         assert (await _closed_with(ws))[0] == 4409
     await http.aclose()
+
+
+async def test_an_open_socket_outlives_a_redis_outage_and_logout_still_ends_it(live, monkeypatch):
+    """While Redis (the shared logouts) cannot be read, the periodic session check waits for the
+    next interval instead of closing every seat's console; once it answers, a logout ends the
+    socket as before. (The outage is played here; tests/e2e/test_scale_out.py stops a real Redis.)"""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from web_console import sockets
+
+    live.app.state.ws_recheck_interval = 0.05
+    real = sockets.resolve_account
+    outage = {"left": 0, "refused": 0}
+
+    def resolve(state, session):
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            outage["refused"] += 1
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return real(state, session)
+
+    monkeypatch.setattr(sockets, "resolve_account", resolve)
+    http = await live.login("seat1001")
+    async with live.connect(live.cookie_header(http)) as ws:
+        await _ready(ws, "1001")
+        outage["left"] = 10  # ten checks in a row fail
+        assert await _wait_for(lambda: outage["left"] == 0)
+        await live.bus.publish("seat.1001", {"type": "clear", "linkedid": "1.1"})
+        assert (await _recv_json(ws))["linkedid"] == "1.1"  # still open and serving
+        page = await http.get("/console")
+        token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert (await http.post("/logout", data={"csrf": token})).status_code == 303
+        assert (await _closed_with(ws))[0] == 4401
+    assert outage["refused"] == 10
+    await http.aclose()
