@@ -119,6 +119,8 @@ DRAIN_S = float(os.environ.get("BENCH_FAULTS_DRAIN_S", "90"))
 MESSAGES_DRAIN_S = float(os.environ.get("BENCH_FAULTS_MESSAGES_DRAIN_S", "400"))
 ORDER_EVERY_S = float(os.environ.get("BENCH_FAULTS_ORDER_EVERY_S", "2"))
 AUDIO = os.environ.get("BENCH_FAULTS_AUDIO", "1") != "0"
+# The consoles: pages in Chromium (1), or this benchmark's own WebSocket clients (0)
+BROWSER = os.environ.get("BENCH_FAULTS_BROWSER", "1") != "0"
 ALL_FAULTS = (
     "asterisk_restart",
     "asterisk_kill",
@@ -334,6 +336,56 @@ class Console:
         return None
 
 
+def console_frame(con: Console, raw: str | bytes) -> None:
+    """One message the console's socket received (the page's own, or this benchmark's)."""
+    t = time.monotonic()
+    try:
+        msg = json.loads(raw)
+    except (TypeError, ValueError):
+        return
+    kind = msg.get("type")
+    lid = str(msg.get("linkedid", ""))
+    if kind == "pop":
+        con.events.append((t, "pop", lid))
+        con.pops.append((t, lid, bool(msg.get("profile_ready")), bool(msg.get("resident"))))
+    elif kind == "clear":
+        con.events.append((t, "clear", lid))
+
+
+async def keep_browser_console(browser: Any, base_url: str, con: Console) -> None:
+    """The seat's console page open in Chromium for the whole run: the page keeps its socket
+    itself (its own reconnect and back-off); every frame its socket receives is recorded. A page
+    sent to the login form (its session refused) logs in again, as the seat would."""
+    from hotline.demo import DEMO_PASSWORD
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+
+    def on_socket(ws: Any) -> None:
+        if "/ws/console" not in ws.url:
+            return
+        con.opened.append(time.monotonic())
+        ws.on("framereceived", lambda payload: console_frame(con, payload))
+        ws.on("close", lambda _ws: con.closed.append(time.monotonic()))
+
+    page.on("websocket", on_socket)
+    try:
+        while True:
+            if "/console" not in page.url:
+                try:
+                    await page.goto(base_url + "/login")
+                    await page.fill("#username", f"seat{con.ext}")
+                    await page.fill("#password", DEMO_PASSWORD)
+                    await page.click("#login-submit")
+                    await page.wait_for_url(base_url + "/console", timeout=15000)
+                except Exception as exc:  # the web worker restarting: try again shortly
+                    log(f"console {con.ext}: login failed ({type(exc).__name__}); again in 1 s")
+            await asyncio.sleep(1)
+    finally:
+        with contextlib.suppress(Exception):
+            await context.close()
+
+
 async def keep_console(base_url: str, con: Console) -> None:
     """Keep the seat's console socket open for the whole run, as the page does: a closed socket
     is opened again every 0.5 s (logging in again when the session is refused)."""
@@ -357,15 +409,7 @@ async def keep_console(base_url: str, con: Console) -> None:
         con.opened.append(time.monotonic())
         with contextlib.suppress(Exception):
             async for raw in ws:
-                t = time.monotonic()
-                msg = json.loads(raw)
-                kind = msg.get("type")
-                lid = str(msg.get("linkedid", ""))
-                if kind == "pop":
-                    con.events.append((t, "pop", lid))
-                    con.pops.append((t, lid, bool(msg.get("profile_ready")), bool(msg.get("resident"))))
-                elif kind == "clear":
-                    con.events.append((t, "clear", lid))
+                console_frame(con, raw)
         con.closed.append(time.monotonic())
         with contextlib.suppress(Exception):
             await ws.close()
@@ -753,6 +797,8 @@ async def measure(
     tasks: list[asyncio.Task[Any]] = []
     runs: list[FaultRun] = []
     sipp_results: list[Any] = []
+    playwright: Any = None
+    browser: Any = None
     plan = await asyncio.to_thread(order_plan, settings)
     try:
         sms.start()
@@ -770,10 +816,25 @@ async def measure(
         log(f"web workers up: {', '.join(w.base_url for w in webs)}")
         await own.open()
         # The consoles alternate between the two web workers, as a load balancer spreads seats.
-        tasks = [
-            asyncio.create_task(keep_console(webs[i % len(webs)].base_url, c)) for i, c in enumerate(consoles)
-        ]
-        deadline = time.monotonic() + 20
+        if BROWSER:
+            from playwright.async_api import async_playwright
+
+            from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+            playwright = await async_playwright().start()
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            tasks = [
+                asyncio.create_task(keep_browser_console(browser, webs[i % len(webs)].base_url, c))
+                for i, c in enumerate(consoles)
+            ]
+        else:
+            tasks = [
+                asyncio.create_task(keep_console(webs[i % len(webs)].base_url, c))
+                for i, c in enumerate(consoles)
+            ]
+        deadline = time.monotonic() + 30
         while any(not c.opened for c in consoles) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         log(f"{sum(bool(c.opened) for c in consoles)}/{len(consoles)} consoles connected: {exts[:CONSOLES]}")
@@ -880,6 +941,12 @@ async def measure(
             if c.client is not None:
                 with contextlib.suppress(Exception):
                     await c.client.aclose()
+        if browser is not None:
+            with contextlib.suppress(Exception):
+                await browser.close()
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                await playwright.stop()
         own.close()
         for web in webs:
             await asyncio.to_thread(web.stop)
@@ -1112,6 +1179,9 @@ def analyse(
             "agi_delay_s": AGI_DELAY_S,
             "seats": SEATS,
             "consoles": len(consoles),
+            "consoles_in": "Chromium (the console page)"
+            if BROWSER
+            else "WebSocket clients of this benchmark",
             "seat_ring_ms": RING_MS,
             "warmup_s": WARMUP_S,
             "settle_s": SETTLE_S,
@@ -1213,6 +1283,8 @@ def main() -> None:
         )
         if not here
     ]
+    if BROWSER and not Path("/usr/bin/chromium").exists():
+        missing.append("Chromium (apt-get install chromium), or BENCH_FAULTS_BROWSER=0")
     if missing:
         # The faults are those of the scale-out configuration: without its parts nothing runs.
         missing_part(", ".join(missing))

@@ -4,6 +4,7 @@ the wallboard's snapshot, each as its message (callcenter/messages.py) on its to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from callcenter.bus import EventBus, OutageLog, bus_unavailable
@@ -100,13 +101,19 @@ class Notifier:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self.outage = OutageLog("event bus (the engine's messages to the pages)")
+        self.on_back: Callable[[], None] | None = None  # after an outage: the pages missed messages
 
-    async def send(self, message: Message, must_arrive: bool = False) -> None:
+    async def send(self, message: Message, must_arrive: bool = False) -> bool:
+        """Whether the message went out (False: dropped, the bus is down)."""
         try:
             await self.bus.publish(message.topic, message.to_json())
         except Exception as exc:
             if must_arrive or not bus_unavailable(exc):
                 raise
             self.outage.down(exc)
-            return
-        self.outage.up()
+            return False
+        if self.outage.down_since is not None:
+            self.outage.up()
+            if self.on_back is not None:
+                self.on_back()
+        return True

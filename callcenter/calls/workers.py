@@ -95,6 +95,9 @@ def _no_figures(settings: Settings, day: str | None = None) -> DayFigures:
     return DayFigures(day=day or china_day())
 
 
+RESEND_AFTER_OUTAGE_S = 2.0
+
+
 class Unannounced(Exception):
     """Call records written whose announcement could not be sent (the bus is down)."""
 
@@ -138,6 +141,7 @@ class CallService:
         self._handover_pending = False
         self._profiles: asyncio.Queue[str] = asyncio.Queue()
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
+        self._shown: dict[str, str] = {}  # seat -> linkedid of the last pop sent, until cleared
         # Seats' presence lines for queue_log (bounded: a bus down for hours loses the oldest)
         self._queue_log_lines: deque[dict[str, Any]] = deque(maxlen=100_000)
         self._queue_log_outage = OutageLog("event bus (presence lines for queue_log)")
@@ -163,6 +167,10 @@ class CallService:
         await resident_set.ready.wait()
         await hello.ready.wait()
         await wallboard_hello.ready.wait()
+        # Pages that missed messages while the bus was down get the whole state again.
+        self.notify.on_back = lambda: self._tasks.append(
+            asyncio.create_task(self._resend_pages(), name="calls-resend-pages")
+        )
         self._tasks = [
             asyncio.create_task(self._consume(), name="calls-consume"),
             asyncio.create_task(self._profile_worker(), name="calls-profiles"),
@@ -277,9 +285,11 @@ class CallService:
         if effect.call is not None:
             self._label(effect.call)
         if effect.kind == "pop" and effect.call is not None:
-            await self.notify.send(notifier.pop_message(effect.call, effect.ext))
+            await self._send_pop(effect.call, effect.ext)
         elif effect.kind == "clear" and effect.call is not None:
-            await self.notify.send(Clear(effect.ext, effect.call.linkedid, effect.reason))
+            sent = await self.notify.send(Clear(effect.ext, effect.call.linkedid, effect.reason))
+            if sent and self._shown.get(effect.ext) == effect.call.linkedid:
+                del self._shown[effect.ext]  # (not sent: cleared again once the bus is back)
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
         elif effect.kind == "seat":
@@ -367,7 +377,7 @@ class CallService:
                 continue
             # A pop already sent without the profile is sent again, complete.
             for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
-                await self.notify.send(notifier.pop_message(call, ext))
+                await self._send_pop(call, ext)
 
     async def _resident_worker(self, sub) -> None:
         """A seat registered or linked the caller: rebuild the pop with the resident."""
@@ -380,14 +390,34 @@ class CallService:
 
     async def _hello_worker(self, sub) -> None:
         async for _topic, payload in sub:
-            ext = PageHello.from_json("console", payload).ext
-            if ext in self.model.seats:
-                await self.notify.send(self.model.seat_status(ext))
-                self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
-                self._wallboard_dirty.set()
-            call = self.model.pop_for(ext)
-            if call is not None:
-                await self.notify.send(notifier.pop_message(call, ext))
+            await self._send_seat_page(PageHello.from_json("console", payload).ext)
+
+    async def _send_seat_page(self, ext: str) -> None:
+        """What a seat's console shows, sent whole: its state, and the pop of its call, or the
+        clearing of the last call popped (a page that kept it over a reconnect, or missed its
+        clear while the bus was down, must not show an ended call)."""
+        if ext in self.model.seats:
+            await self.notify.send(self.model.seat_status(ext))
+            self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
+            self._wallboard_dirty.set()
+        call = self.model.pop_for(ext)
+        if call is not None:
+            await self._send_pop(call, ext)
+        elif (shown := self._shown.pop(ext, None)) is not None:
+            await self.notify.send(Clear(ext, shown, "hangup"))
+
+    async def _send_pop(self, call: LiveCall, ext: str) -> None:
+        self._shown[ext] = call.linkedid
+        await self.notify.send(notifier.pop_message(call, ext))
+
+    async def _resend_pages(self) -> None:
+        """The bus is back after an outage: what the pages missed meanwhile is sent again, once
+        the web workers' readers, retrying every half second, are subscribed again."""
+        await asyncio.sleep(RESEND_AFTER_OUTAGE_S)
+        seats = sorted(set(self.model.seats) | set(self._shown))
+        log.warning("the bus is back: sending %d seats' consoles their state again", len(seats))
+        for ext in seats:
+            await self._send_seat_page(ext)
 
     async def _record_worker(self) -> None:
         down_since: float | None = None  # the database stopped answering (said once, and once back)

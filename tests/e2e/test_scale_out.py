@@ -91,7 +91,9 @@ async def test_pops_reach_every_web_worker_again_once_redis_is_back(app, ami, tm
         # the pages, yet the call's record is written, once.
         with SippUAS(port=SEAT_PORT, ring_ms=300, talk_ms=0):
             call = asyncio.create_task(place_call(base, did="96345", caller="13919310002", hold_ms=3000))
-            connect = await ami.wait_for("AgentConnect", Interface="Local/1001@cc-ring-seat/nm")
+            connect = await ami.wait_for(
+                lambda e: e.get("Event") == "AgentConnect" and "13919310002" in e.get("CallerIDNum", "")
+            )
             redis.stop()
             await ami.wait_for("Hangup", Uniqueid=connect["Linkedid"], timeout=20)
             assert (await call).ok
@@ -99,6 +101,13 @@ async def test_pops_reach_every_web_worker_again_once_redis_is_back(app, ami, tm
         redis.start()
         rows = await wait_records(base, connect["Linkedid"])
         assert [r.outcome for r in rows] == ["answered"]
+        # The consoles stayed open; the clear they missed is sent again once Redis is back.
+        for ws in (ws_a, ws_b):
+            await next_message(
+                ws,
+                lambda m: m.get("type") == "clear" and m.get("linkedid") == connect["Linkedid"],
+                timeout=15,
+            )
         await asyncio.sleep(2)  # a retry's interval: the readers subscribe again
         await both_pop(20)
         await ws_a.close()
