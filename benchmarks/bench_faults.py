@@ -1,23 +1,37 @@
 """Faults under a steady load (issue 13): parts of the stack fail one after another while residents
-keep calling, and this measures what is lost, duplicated or wrong afterwards.
+keep calling and seats keep dispatching orders, and this measures what is lost, duplicated or
+wrong afterwards.
 
-The stack runs as in production: Asterisk (asterisk_conf.process), ``callcenter serve`` in its own
-process, one sipp answering machine as every seat's phone (answers after RING_MS, holds until the
-caller hangs up) and residents' calls placed by one sipp at a fixed rate for the whole run, from
-demo residents' numbers. CONSOLES seats are logged in to the console over WebSockets the whole run;
-a socket that closes is opened again every 0.5 s, as the page does (the page backs off from 0.5 s).
-The engine reaches AMI through a TCP relay of this benchmark and Asterisk reaches the FastAGI route
-through another, from the start, so both connections can be cut while the parts stay up.
+The stack is the scale-out configuration, as a district runs it: Asterisk (asterisk_conf.process),
+one engine (``callcenter serve --no-web``) and two web workers (``--no-engine``) joined by Redis,
+all on PostgreSQL (the throwaway servers of tests/conftest.py); the SMS provider's stand-in
+(sms.testing.FakeAliyun, Aliyun's documented API, through the real SDK) and the outlets' mail
+server (aiosmtpd behind a front this benchmark can turn to errors or silence). One sipp answering
+machine is every seat's phone (answers after RING_MS, plays speech back, holds until the caller
+hangs up); residents' calls come from three sipp streams at RATE/3 each, holding 30, 45 and 60 s
+after Asterisk answers, speaking (a looped 1 kHz mu-law tone) the whole call; every call a seat
+answers is recorded (MixMonitor in the product's dialplan). CONSOLES seats' console pages are open
+in Chromium the whole run (their own sockets, reconnects and back-off), alternating between the
+two web workers; two more seats open an order every ORDER_EVERY_S through the web workers' API,
+each dispatched at once to an outlet with a mobile and an e-mail address. The engine reaches AMI
+through a TCP relay of this benchmark and Asterisk reaches the FastAGI route through another, so
+both connections can be cut, or the route slowed, while the parts stay up.
 
 The faults, one after another, each followed by SETTLE_S of load (the settle period):
   asterisk_restart  Asterisk stopped (SIGTERM) and started (asterisk_conf.process.restart);
   asterisk_kill     Asterisk killed with -9, then started again;
-  engine_kill       ``callcenter serve`` killed with -9 and started again (consoles reconnect);
+  engine_kill       the engine killed with -9 and started again (its SMS and mail workers too);
   ami_cut           the engine's AMI connection cut (relay closed, new connections refused) for
                     CUT_S while Asterisk runs on, then restored;
-  agi_cut           the FastAGI route unreachable (relay closed) for CUT_S while the app runs on.
-"back" is when the part is back: process.start returned, app.start returned (the web answers and
-the engine is logged in to AMI) or the relay listens again.
+  agi_cut           the FastAGI route unreachable (relay closed) for CUT_S while the app runs on;
+  agi_slow          every route's answer held AGI_DELAY_S (2 s) for 2 x CUT_S;
+  redis_restart     Redis stopped and started (the bus, the workers' shared sessions);
+  postgres_restart  PostgreSQL stopped in immediate mode (every connection lost) and started;
+  sms_outage        the provider answering 503 for OUTAGE_S/2, then keeping each message and
+                    answering after the sender's timeout for OUTAGE_S/2 (60 s in all);
+  smtp_outage       the mail server answering 451 for OUTAGE_S/2, then silent for OUTAGE_S/2.
+"back" is when the part is back: process.start returned, the engine re-synced with Asterisk (its
+calls.resync on the bus), the relay listens again, the server started, the outage ended.
 
 Truth is Asterisk's, read on an AMI connection of this benchmark (straight to Asterisk, reconnected
 after an Asterisk restart): a resident call is a Newchannel in context ``from-carrier`` with
@@ -26,10 +40,7 @@ killed, at the fault.
 
 Figures:
   fault_calls               resident calls this benchmark's AMI saw (Newchannel); sipp's created
-                            calls are reported beside it (load.sipp_calls_created), they include
-                            calls sent while Asterisk was down, which never reached it; sipp's
-                            total less the records is the cross-check (load, not per fault:
-                            sipp counts for the whole run only).
+                            calls are reported beside it (load.sipp_calls_created).
   fault_records_lost        of those calls, the ones with no ``callrecord`` row after the drain.
                             Calls that reached Asterisk while this AMI connection was away (just
                             after an Asterisk restart) cannot be known by linkedid: records with
@@ -38,30 +49,42 @@ Figures:
                             ``stat_call`` row of seq 0 (both unique-constrained: 0 unless the
                             constraint is gone).
   fault_console_recover_*   per fault and console (n = faults x consoles): from "back" until the
-                            console shows Asterisk's truth again, i.e. the later of
-                            (a) the page no longer shows a call that had ended by "back" (a
-                                ``clear`` for it, or a pop of another call replacing it, as the
-                                page's single pop does; the page keeps its pop over a reconnect),
-                            (b) a pop arrives for a call this console had not shown before "back".
-                            A console not recovered before the next fault counts in
+                            page shows Asterisk's truth again, i.e. the later of
+                            (a) the page no longer shows a call that had ended by "back",
+                            (c) the page shows the call its seat is talking on at "back" (or that
+                                call ended);
+                            and the first call offered to the seat after "back" within the phase
+                            must pop (its lag from AgentCalled: fault_first_offer_pop_lag_*). A
+                            console not right before the next fault counts in
                             fault_console_not_recovered and not in the figure. p99 only from at
                             least 1,000 samples; below that _p99_s is null and _max_s is given.
   fault_unrouted_*          during agi_cut: calls that entered while the route was unreachable
                             and popped on a console, and of those the ones whose pop came with
                             ``profile_ready`` and a resident.
-  fault_messages_*          null: not measured here (tests/sms, tests/callcenter/test_mail.py).
+  fault_messages_due        the outbox rows (SMS and e-mail) of the orders the seats opened (an
+                            order with no SMS or no e-mail row counts as one lost besides).
+  fault_messages_lost       of those, the ones the stand-in never received (by Aliyun's OutId,
+                            by the mail's Message-ID) after the drain; messages given up after
+                            their attempts (dead letters, on /admin/messages) are counted in
+                            messages.dead_letters.
+  fault_messages_duplicated receptions beyond the first of one message.
+  fault_http_5xx_not_503    the seats' order requests answered 5xx other than a 503 (a 503 must
+                            carry Retry-After and a message: messages.orders_503_without_...).
 Per fault (``faults``): the calls up at the fault and their recorded outcomes, calls cut by an
 Asterisk fault before reaching a seat that are recorded ``abandoned`` (they should be ``failed``),
-records left ``unsettled``, records lost in the fault's phase and each console's (a) and (b) times.
+records left ``unsettled``, records lost in the fault's phase, each console's times; agi_slow:
+the calls that entered and how long they took to reach the queue.
 
 Prints progress to stderr and one JSON line last on stdout.
 
-Sizes: BENCH_FAULTS_RATE (2 calls/s), BENCH_FAULTS_HOLD_MS (15000: how long a resident stays after
-Asterisk answers), BENCH_FAULTS_SEATS (8), BENCH_FAULTS_CONSOLES (4), BENCH_FAULTS_WARMUP_S (20),
-BENCH_FAULTS_SETTLE_S (40), BENCH_FAULTS_CUT_S (5), BENCH_FAULTS_DRAIN_S (60),
-BENCH_FAULTS_BUDGET_S (15: the time a fault itself is expected to take; sipp places
-RATE x (WARMUP_S + faults x (SETTLE_S + BUDGET_S)) calls), BENCH_FAULTS_LIST (all five,
-comma-separated, in this order).
+Sizes: BENCH_FAULTS_RATE (5 calls/s), BENCH_FAULTS_HOLDS_MS (30000,45000,60000), BENCH_FAULTS_SEATS
+(240), BENCH_FAULTS_CONSOLES (4), BENCH_FAULTS_WARMUP_S (30), BENCH_FAULTS_SETTLE_S (40),
+BENCH_FAULTS_CUT_S (5), BENCH_FAULTS_OUTAGE_S (60), BENCH_FAULTS_AGI_DELAY_S (2),
+BENCH_FAULTS_DRAIN_S (90), BENCH_FAULTS_MESSAGES_DRAIN_S (400: retries back off up to
+sms_retry_max_s), BENCH_FAULTS_ORDER_EVERY_S (2), BENCH_FAULTS_BUDGET_S (15: the time a fault
+itself is expected to take; sipp's call count is planned from it), BENCH_FAULTS_AUDIO (1),
+BENCH_FAULTS_BROWSER (1: Chromium pages; 0: WebSocket clients of this benchmark),
+BENCH_FAULTS_LIST (all ten, comma-separated, in this order).
 """
 
 from __future__ import annotations
