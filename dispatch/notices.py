@@ -28,6 +28,7 @@ from callcenter import phone
 from callcenter.callcontrol.callbacks import close_followup_tasks, request_followup
 from callcenter.clock import aware, local_minute, utcnow
 from callcenter.config import CHINA_TZ, Settings, get_settings
+from callcenter.database import database_unavailable
 from callcenter.directory.models import Community, Outlet
 from callcenter.mail import enqueue_mail, valid_address
 from dispatch import message_templates, operations, policies, texts
@@ -58,6 +59,13 @@ def followup_reference(order: WorkOrder) -> str:
     return f"order:{order.number}"
 
 
+def _unless_database_lost(exc: Exception) -> None:
+    """A side effect's own failure is logged and the order change stands; but a lost database
+    connection has lost the whole transaction: the change fails as one (a 503 for the person)."""
+    if database_unavailable(exc):
+        raise exc
+
+
 def order_changed(
     session: Session,
     settings: Settings,
@@ -81,7 +89,8 @@ def order_changed(
     if action in NOTICE_ACTIONS:
         try:
             enqueue_order_mail(session, settings, order, action, hist.id)
-        except Exception:  # a template or address problem must not undo the order change
+        except Exception as exc:  # a template or address problem must not undo the order change
+            _unless_database_lost(exc)
             log.exception("e-mail notice for order %s", order.number)
     if followup_call:
         requested = request_followup(session, order.caller_phone, followup_reference(order), settings)
@@ -89,7 +98,8 @@ def order_changed(
         session.add(hist)
     try:
         sync_order(session, order, settings)
-    except Exception:  # never let a record break the order change itself
+    except Exception as exc:  # never let a record break the order change itself
+        _unless_database_lost(exc)
         log.exception("grid/approval record for order %s", order.number)
     if outlet_sms:
         _sms_outlet(session, settings, order, action, hist)
@@ -103,7 +113,8 @@ def order_changed(
     if action == Action.FOLLOW_UP and order.satisfaction == DISSATISFIED:
         try:
             _mail_reopen_review(session, settings, order, hist)
-        except Exception:  # a template or address problem must not undo the 回访
+        except Exception as exc:  # a template or address problem must not undo the 回访
+            _unless_database_lost(exc)
             log.exception("re-handling review e-mail for order %s", order.number)
     if action in (Action.FOLLOW_UP, Action.CLOSE):
         close_followup_tasks(session, order.number, hist.at or utcnow())

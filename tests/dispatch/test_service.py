@@ -350,3 +350,33 @@ def test_odd_extension_dates_and_merge_targets_are_refused(db, world):
     for into in ("²", "١٢", "9" * 5000, 10**30, -1, True):
         with pytest.raises(DispatchError):
             transition(db, repeat, "并单", world.seat, now=NOW, into=into)
+
+
+def test_a_lost_database_connection_fails_the_order_change_whole(db, world, monkeypatch, caplog):
+    """A side effect that fails on its own (the grid/approval record) is logged and the change
+    stands; one that fails because the connection to the database is lost fails the change, so
+    the person gets the database's 503 instead of the next statement's 500."""
+    from sqlalchemy.exc import OperationalError
+
+    from dispatch import notices
+
+    order = new_order(db, world)
+    db.commit()
+
+    def refused(*_args, **_kw):
+        raise ValueError("a template problem")
+
+    monkeypatch.setattr(notices, "sync_order", refused)
+    transition(db, order, "派单", world.seat, now=NOW + timedelta(minutes=5), outlet_id=world.outlet_a)
+    assert order.status == Status.DISPATCHED
+    assert "grid/approval record" in caplog.text
+    db.rollback()
+
+    def lost(*_args, **_kw):
+        raise OperationalError(
+            "UPDATE grid_event", {}, Exception("server closed the connection unexpectedly")
+        )
+
+    monkeypatch.setattr(notices, "sync_order", lost)
+    with pytest.raises(OperationalError):
+        transition(db, order, "派单", world.seat, now=NOW + timedelta(minutes=5), outlet_id=world.outlet_a)
