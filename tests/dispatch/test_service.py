@@ -373,9 +373,7 @@ def test_a_lost_database_connection_fails_the_order_change_whole(db, world, monk
     db.rollback()
 
     def lost(*_args, **_kw):
-        raise OperationalError(
-            "UPDATE grid_event", {}, Exception("server closed the connection unexpectedly")
-        )
+        raise OperationalError("UPDATE grid_event", {}, Exception("server closed the connection"))
 
     monkeypatch.setattr(notices, "sync_order", lost)
     with pytest.raises(OperationalError):
