@@ -67,8 +67,8 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "BENCH_FAULTS_BUDGET_S": "3",
             "BENCH_FAULTS_DRAIN_S": "20",
             # Three faults keep it short; the others are end-to-end tests of their own
-            # (tests/e2e/test_faults.py, test_scale_out.py, tests/web_console/test_database_outage.py).
-            "BENCH_FAULTS_LIST": "asterisk_restart,ami_cut,sms_outage",
+            # (tests/e2e/test_faults.py, test_scale_out.py, test_call_path.py).
+            "BENCH_FAULTS_LIST": "redis_restart,postgres_restart,sms_outage",
         },
         (
             "fault_calls",
