@@ -126,6 +126,7 @@ from callcenter.calls.models import UNSETTLED, CallRecord  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
 from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import get_engine, session_scope  # noqa: E402
+from tests.conftest import SmtpFront  # noqa: E402
 from tests.e2e.conftest import App, CuttableRelay  # noqa: E402
 
 RATE = float(os.environ.get("BENCH_FAULTS_RATE", "5"))
@@ -459,19 +460,15 @@ async def wait_port_closed(port: int, timeout: float = 15) -> float:
     return time.monotonic() - started
 
 
-class SmtpFront:
-    """The outlets' mail server as the engine reaches it, on a fixed port: relayed to a real SMTP
-    server (aiosmtpd) while ``mode`` is "ok"; while "errors", every command after the greeting
-    answered 451 (a server refusing for a while); while "silent", connections accepted and never
-    answered (a server that hangs: the sender's timeout must end the round)."""
+class MailServer:
+    """The outlets' mail server: aiosmtpd, keeping each mail's Message-ID as received."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self) -> None:
         from aiosmtpd.controller import Controller
 
-        self.port = port
-        self.mode = "ok"
-        self.received: list[str] = []  # Message-IDs, as the real server received them
-        self._server: asyncio.Server | None = None
+        from tests.conftest import free_port
+
+        self.received: list[str] = []
         inbox = self
 
         class Handler:
@@ -483,49 +480,13 @@ class SmtpFront:
                 inbox.received.append(str(msg.get("Message-ID", "")).strip("<>").split("@")[0])
                 return "250 OK"
 
-        from tests.conftest import free_port
+        self.port = free_port()
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
-
-    async def start(self) -> None:
+    def start(self) -> None:
         self._controller.start()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            if self.mode == "silent":
-                await reader.read()  # until the sender gives up
-            elif self.mode == "errors":
-                writer.write(b"220 busy.example ESMTP\r\n")
-                while line := await reader.readline():
-                    verb = line[:4].upper()
-                    if verb in (b"EHLO", b"HELO"):
-                        writer.write(b"250 busy.example\r\n")
-                    elif verb == b"QUIT":
-                        writer.write(b"221 bye\r\n")
-                        break
-                    else:
-                        writer.write(b"451 4.3.0 Temporary local problem, try again later\r\n")
-                    await writer.drain()
-            else:
-                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._controller.port)
-
-                async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-                    with contextlib.suppress(ConnectionError, OSError):
-                        while data := await src.read(65536):
-                            dst.write(data)
-                            await dst.drain()
-                    dst.close()
-
-                await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+    def stop(self) -> None:
         self._controller.stop()
 
 
@@ -542,7 +503,7 @@ class Stack:
     pg: Any
     redis: Any
     sms: Any
-    smtp: SmtpFront
+    smtp: SmtpFront  # the engine's way to the mail server, which the outage turns off
     ami_relay: CuttableRelay
     agi_relay: CuttableRelay
     bus: Any = None
@@ -789,7 +750,8 @@ async def measure(
 
     wall0, mono0 = time.time(), time.monotonic()
     sms = FakeAliyun(port=SMS_PORT)
-    smtp = SmtpFront(SMTP_PORT)
+    mail = MailServer()
+    smtp = SmtpFront(SMTP_PORT, mail.port)
     ami_relay = CuttableRelay(AMI_RELAY_PORT, settings.ami_port)
     agi_relay = CuttableRelay(AGI_RELAY_PORT, settings.agi_port)
     # The engine's messages go to the stand-ins; its settings come from its environment.
@@ -825,6 +787,7 @@ async def measure(
     plan = await asyncio.to_thread(order_plan, settings)
     try:
         sms.start()
+        mail.start()
         await smtp.start()
         await ami_relay.start()
         await agi_relay.start()
@@ -981,12 +944,13 @@ async def measure(
         ami_relay.close()
         agi_relay.close()
         smtp.close()
+        mail.stop()
         sms.stop()
 
     result = analyse(
         truth, consoles, runs, records, in_stats, sipp_results, dup_records, dup_stats, wall0, mono0, run_end
     )
-    result.update(analyse_messages(messages, sms, smtp, orders, plan["outlet_phones"]))
+    result.update(analyse_messages(messages, sms, mail, orders, plan["outlet_phones"]))
     return result
 
 
@@ -1230,7 +1194,7 @@ def analyse(
 
 
 def analyse_messages(
-    messages: dict[str, Any], sms: Any, smtp: SmtpFront, orders: Orders, outlet_phones: set[str]
+    messages: dict[str, Any], sms: Any, mail: MailServer, orders: Orders, outlet_phones: set[str]
 ) -> dict[str, Any]:
     """Messages due (one SMS and one e-mail to the outlet of every order the seats opened) against
     what the provider's and the mail server's stand-ins received."""
@@ -1243,7 +1207,7 @@ def analyse_messages(
     sms_rows, mail_rows = messages["sms"], messages["mail"]
     # Aliyun's OutId carries our row id; each mail's Message-ID is derived from its key (callcenter/mail.py)
     sms_got = Counter(m["out_id"] for m in sms.messages)
-    mail_got = Counter(smtp.received)
+    mail_got = Counter(mail.received)
     outlet_sms = [m for m in sms_rows if m[2] in outlet_phones]
     sms_ids = {m[0]: AliyunProvider.out_id(cast(Any, SimpleNamespace(id=m[0]))) for m in sms_rows}
     mail_ids = {m[0]: hashlib.sha256(m[2].encode()).hexdigest()[:32] for m in mail_rows}

@@ -198,6 +198,63 @@ def redis_url(tmp_path_factory):
     server.stop()
 
 
+class SmtpFront:
+    """A mail server as its sender reaches it, on a fixed port: relayed to a real SMTP server
+    (aiosmtpd on ``target_port``) while ``mode`` is "ok"; while "errors", every command after the
+    greeting and the login answered 451 (a server refusing for a while); while "silent",
+    connections accepted and never answered (a server that hangs: the sender's timeout must end
+    the round)."""
+
+    def __init__(self, port: int, target_port: int) -> None:
+        self.port = port
+        self.target_port = target_port
+        self.mode = "ok"
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> SmtpFront:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if self.mode == "silent":
+                await reader.read()  # until the sender gives up
+            elif self.mode == "errors":
+                writer.write(b"220 busy.example ESMTP\r\n")
+                while line := await reader.readline():
+                    verb = line[:4].upper()
+                    if verb in (b"EHLO", b"HELO"):
+                        writer.write(b"250-busy.example\r\n250 AUTH PLAIN LOGIN\r\n")
+                    elif verb == b"AUTH":
+                        writer.write(b"235 2.7.0 Authentication successful\r\n")
+                    elif verb == b"QUIT":
+                        writer.write(b"221 bye\r\n")
+                        break
+                    else:
+                        writer.write(b"451 4.3.0 Temporary local problem, try again later\r\n")
+                    await writer.drain()
+            else:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+                async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                    with contextlib.suppress(ConnectionError, OSError):
+                        while data := await src.read(65536):
+                            dst.write(data)
+                            await dst.drain()
+                    dst.close()
+
+                await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+
 class PostgresServer:
     """A throwaway PostgreSQL server (Debian's postgresql) on a free port, run as `postgres`;
     a test may stop it and start it again (a database restart under the app)."""

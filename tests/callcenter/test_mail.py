@@ -17,6 +17,7 @@ from callcenter.directory.models import Community, Jurisdiction, Outlet
 from callcenter.mail import MailError, send_mail
 from dispatch.notices import order_notice
 from dispatch.summaries import enqueue_daily_summaries
+from tests.conftest import SmtpFront
 
 
 class Inbox:
@@ -261,37 +262,6 @@ async def test_a_mail_server_that_is_down_costs_one_try_a_round(mail_settings, s
     assert sorted(m["Subject"] for m in smtp.messages()) == ["通知 0", "通知 1", "通知 2"]
 
 
-async def _smtp_stub(mode: str):
-    """An SMTP server that refuses every sender with 451 (``errors``) or accepts connections and
-    never says a word (``silent``)."""
-    import asyncio
-
-    async def serve(reader, writer):
-        try:
-            if mode == "silent":
-                await reader.read()  # until the client gives up
-                return
-            writer.write(b"220 busy.example ESMTP\r\n")
-            while line := await reader.readline():
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"HELO"):
-                    writer.write(b"250-busy.example\r\n250 AUTH PLAIN\r\n")
-                elif verb == b"AUTH":
-                    writer.write(b"235 2.7.0 Authentication successful\r\n")
-                elif verb == b"QUIT":
-                    writer.write(b"221 bye\r\n")
-                    break
-                else:
-                    writer.write(b"451 4.3.0 Temporary local problem, try again later\r\n")
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(serve, "127.0.0.1", 0)
-
-
 async def test_a_mail_server_answering_errors_then_silent_then_back_delivers_each_mail_once(
     mail_settings, smtp, caplog
 ):
@@ -319,13 +289,12 @@ async def test_a_mail_server_answering_errors_then_silent_then_back_delivers_eac
         with session_scope(mail_settings) as s:
             return s.exec(select(MailMessage).order_by(MailMessage.id)).all()
 
-    errors = await _smtp_stub("errors")
-    mail_settings.smtp_port = errors.sockets[0].getsockname()[1]
+    front = await SmtpFront(_free_port(), smtp.port).start()
+    mail_settings.smtp_port = front.port
+    front.mode = "errors"
     assert await worker.run_once() == 5
     assert all(r.status == "queued" and "451" in r.last_error for r in rows())
-    errors.close()
-    silent = await _smtp_stub("silent")
-    mail_settings.smtp_port = silent.sockets[0].getsockname()[1]
+    front.mode = "silent"
     await asyncio.sleep(0.1)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="callcenter.mail"):
@@ -336,11 +305,11 @@ async def test_a_mail_server_answering_errors_then_silent_then_back_delivers_eac
     said = [r.getMessage() for r in caplog.records if r.name == "callcenter.mail"]
     assert len(said) == 1 and "does not answer within 0.5 s" in said[0], said
     assert all(r.status == "queued" for r in rows())
-    silent.close()
-    mail_settings.smtp_port = smtp.port
+    front.mode = "ok"
     deadline = time.monotonic() + 10
     while any(r.status != "sent" for r in rows()) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         await worker.run_once()
     assert [r.status for r in rows()] == ["sent"] * 5
     assert sorted(m["Subject"] for m in smtp.messages()) == [f"派单通知 {i}" for i in range(5)]
+    front.close()
