@@ -59,8 +59,9 @@ Figures:
                             fault_console_not_recovered and not in the figure. p99 only from at
                             least 1,000 samples; below that _p99_s is null and _max_s is given.
   fault_unrouted_*          during agi_cut: calls that entered while the route was unreachable
-                            and popped on a console, and of those the ones whose pop came with
-                            ``profile_ready`` and a resident.
+                            and popped on any seat (the engine's pops on the bus, as the web
+                            workers receive them; the pages' own are reported beside), and of
+                            those the ones whose pop came with ``profile_ready`` and a resident.
   fault_messages_due        the outbox rows (SMS and e-mail) of the orders the seats opened (an
                             order with no SMS or no e-mail row counts as one lost besides).
   fault_messages_lost       of those, the ones the stand-in never received (by Aliyun's OutId,
@@ -376,6 +377,15 @@ def console_frame(con: Console, raw: str | bytes) -> None:
         con.events.append((t, "clear", lid))
 
 
+async def follow_pops(sub: Any, pops: dict[str, bool]) -> None:
+    """Every seat's pops as the engine publishes them: whether one carried the resident."""
+    async for _topic, payload in sub:
+        if payload.get("type") == "pop":
+            lid = str(payload.get("linkedid", ""))
+            ready = bool(payload.get("profile_ready")) and bool(payload.get("resident"))
+            pops[lid] = pops.get(lid, False) or ready
+
+
 async def keep_browser_console(browser: Any, base_url: str, con: Console) -> None:
     """The seat's console page open in Chromium for the whole run: the page keeps its socket
     itself (its own reconnect and back-off); every frame its socket receives is recorded. A page
@@ -615,11 +625,19 @@ async def open_orders(stack: Stack, seats: list[str], plan: dict[str, Any], orde
     clients: list[Any] = []
     for i, ext in enumerate(seats):
         web = stack.webs[i % len(stack.webs)]
-        clients.append((web.base_url, ext, await csrf_client(web.base_url, f"seat{ext}")))
+        clients.append((web.base_url, ext, None))
     i = 0
     try:
         while True:
             base_url, ext, client = clients[i % len(clients)]
+            if client is None:  # signed in when first needed, and again after a refusal
+                try:
+                    client = await csrf_client(base_url, f"seat{ext}")
+                except Exception as exc:
+                    log(f"seat{ext} could not sign in to open orders ({exc!r}); trying again")
+                    await asyncio.sleep(1)
+                    continue
+                clients[i % len(clients)] = (base_url, ext, client)
             i += 1
             t = time.monotonic()
             resident_id, phone = rng.choice(plan["residents"])
@@ -640,19 +658,17 @@ async def open_orders(stack: Stack, seats: list[str], plan: dict[str, Any], orde
                     orders.created[r.json()["number"]] = t
                 elif r.status_code == 503 and (not r.headers.get("retry-after") or not r.text):
                     orders.bad_503 += 1
-                elif r.status_code in (401, 403):  # the session was lost: log in again
-                    clients[(i - 1) % len(clients)] = (
-                        base_url,
-                        ext,
-                        await csrf_client(base_url, f"seat{ext}"),
-                    )
+                elif r.status_code in (401, 403):  # the session was lost: sign in again
+                    await client.aclose()
+                    clients[(i - 1) % len(clients)] = (base_url, ext, None)
             except Exception as exc:  # a worker restarting: the seat tries the next order
                 orders.statuses.append((t, type(exc).__name__, base_url))
             await asyncio.sleep(max(0.0, ORDER_EVERY_S - (time.monotonic() - t)))
     finally:
         for _b, _e, client in clients:
-            with contextlib.suppress(Exception):
-                await client.aclose()
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
 
 def order_plan(settings: Settings) -> dict[str, Any]:
@@ -784,6 +800,7 @@ async def measure(
     sipp_results: list[Any] = []
     playwright: Any = None
     browser: Any = None
+    bus_pops: dict[str, bool] = {}  # linkedid -> a pop of it carried the resident's profile
     plan = await asyncio.to_thread(order_plan, settings)
     try:
         sms.start()
@@ -793,6 +810,9 @@ async def measure(
         await agi_relay.start()
         stack.bus = make_bus(settings.redis_url)
         await stack.bus.start()
+        pops_sub = stack.bus.subscribe("seat.*")
+        await pops_sub.ready.wait()
+        tasks.append(asyncio.create_task(follow_pops(pops_sub, bus_pops)))
         await asyncio.to_thread(process.start, ast_settings)
         log("Asterisk up")
         await engine_ready(stack)
@@ -811,12 +831,12 @@ async def measure(
             browser = await playwright.chromium.launch(
                 executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
             )
-            tasks = [
+            tasks += [
                 asyncio.create_task(keep_browser_console(browser, webs[i % len(webs)].base_url, c))
                 for i, c in enumerate(consoles)
             ]
         else:
-            tasks = [
+            tasks += [
                 asyncio.create_task(keep_console(webs[i % len(webs)].base_url, c))
                 for i, c in enumerate(consoles)
             ]
@@ -948,7 +968,18 @@ async def measure(
         sms.stop()
 
     result = analyse(
-        truth, consoles, runs, records, in_stats, sipp_results, dup_records, dup_stats, wall0, mono0, run_end
+        truth,
+        consoles,
+        runs,
+        records,
+        in_stats,
+        bus_pops,
+        sipp_results,
+        dup_records,
+        dup_stats,
+        wall0,
+        mono0,
+        run_end,
     )
     result.update(analyse_messages(messages, sms, mail, orders, plan["outlet_phones"]))
     return result
@@ -960,6 +991,7 @@ def analyse(
     runs: list[FaultRun],
     records: dict[str, CallRecord],
     lost_in_stats: set[str],
+    bus_pops: dict[str, bool],
     sipp_results: list[Any],
     dup_records: int,
     dup_stats: int,
@@ -1089,14 +1121,18 @@ def analyse(
         d["consoles"] = per_console
         if r.name == "agi_cut":
             unrouted = {lid for lid, s in truth.started.items() if r.injected <= s < r.back}
-            popped: dict[str, bool] = {}
+            on_pages: dict[str, bool] = {}
             for con in consoles:
                 for _t, lid, ready, resident in con.pops:
                     if lid in unrouted:
-                        popped[lid] = popped.get(lid, False) or (ready and resident)
+                        on_pages[lid] = on_pages.get(lid, False) or (ready and resident)
+            # Every seat's pops (the bus, as the web workers receive them), not only the pages'
+            popped = {lid: ok for lid, ok in bus_pops.items() if lid in unrouted}
             d["unrouted_calls_entered"] = len(unrouted)
             d["unrouted_calls_popped"] = len(popped)
             d["unrouted_pops_with_profile"] = sum(popped.values())
+            d["unrouted_calls_popped_on_the_pages"] = len(on_pages)
+            d["unrouted_pops_with_profile_on_the_pages"] = sum(on_pages.values())
         if r.name == "agi_slow":
             # The route answered late: every caller must still reach the queue (2 s later)
             slow = [lid for lid, s in truth.started.items() if r.injected <= s < r.back]
