@@ -16,11 +16,13 @@ in bulk, a fifth of them elderly (60 and over), with what a known caller's pop r
 Bulk resident ``i`` calls from ``hotline.demo.bulk_phone(i)`` (+86199…); unknown callers from
 +86170… numbers, which no resident has. Everything but the demo part (which dates its history
 from today) follows fixed seeds. Rows go in by Core ``executemany`` in batches, one transaction
-per batch (on PostgreSQL the same statements through psycopg), not through the ORM.
+per batch, not through the ORM.
 
 The SQLite database is made once into a template file under benchmarks/.cache, named by the
 size and a hash of this file, the generators in hotline/ and dispatch/ and the migrations
-(``common.dataset_dir``), and copied into each benchmark's data dir (``install``).
+(``common.dataset_dir``), and copied into each benchmark's data dir (``install``). A benchmark
+on PostgreSQL gets the same rows: ``install`` migrates its database and COPYs every table of the
+template into it (in foreign-key order), then moves the id sequences past the copied ids.
 
 Environment: BENCH_RESIDENTS (1000000), BENCH_UNKNOWN_SHARE (0.1: the share of callers whose
 number no resident has).
@@ -166,8 +168,9 @@ def template(residents: int = RESIDENTS) -> Path:
 
 
 def install(settings, residents: int = RESIDENTS) -> None:
-    """The data set in ``settings``' database, which must be fresh (migrated and empty): on
-    SQLite the cached template is copied over it, on PostgreSQL it is generated into it."""
+    """The data set in ``settings``' database, which must be fresh (empty or just migrated): on
+    SQLite the cached template is copied over it, on PostgreSQL the template's rows are COPYed
+    into it."""
     url = settings.resolved_database_url()
     started = time.monotonic()
     if url.startswith("sqlite"):
@@ -180,8 +183,78 @@ def install(settings, residents: int = RESIDENTS) -> None:
         shutil.copyfile(template(residents), target)
         log(f"data set: {residents} residents copied in {time.monotonic() - started:.1f} s")
     else:
-        counts = generate(settings, residents)
-        log(f"data set: generated {counts} in {time.monotonic() - started:.1f} s")
+        rows = _copy_to_postgres(template(residents), settings)
+        log(f"data set: {rows} rows copied to PostgreSQL in {time.monotonic() - started:.1f} s")
+
+
+def _copy_field(value) -> str:
+    """One value in COPY's text format (SQLite keeps booleans as 0/1, which PostgreSQL reads)."""
+    if value is None:
+        return "\\N"
+    text = str(value)
+    if any(c in text for c in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _copy_to_postgres(db: Path, settings) -> int:
+    """Every row of the SQLite template ``db`` into ``settings``' PostgreSQL database, migrated
+    here; tables in foreign-key order, rows in id order, by COPY. Returns the rows copied."""
+    import io
+
+    from sqlalchemy import Integer, MetaData, text
+
+    from callcenter.database import get_engine, migrate
+
+    migrate(settings)
+    engine = get_engine(settings)
+    meta = MetaData()
+    meta.reflect(bind=engine)
+    total = 0
+    source = sqlite3.connect(db)
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")  # the template's datetimes are naive UTC
+            # Rows a migration seeded (the template has them too) go first.
+            seeded = []
+            for table in meta.sorted_tables:
+                cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{table.name}")')
+                if table.name != "alembic_version" and cur.fetchone()[0]:
+                    seeded.append(f'"{table.name}"')
+            if seeded:
+                cur.execute(f"TRUNCATE {', '.join(seeded)} CASCADE")
+            for table in meta.sorted_tables:
+                if table.name == "alembic_version":
+                    continue
+                exists = source.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+                ).fetchone()
+                if not exists:
+                    continue
+                cols = [c[1] for c in source.execute(f'PRAGMA table_info("{table.name}")')]
+                cols = [c for c in cols if c in table.c]
+                order = " ORDER BY id" if "id" in cols else ""
+                quoted = ", ".join(f'"{c}"' for c in cols)
+                rows = source.execute(f'SELECT {quoted} FROM "{table.name}"{order}')
+                while chunk := rows.fetchmany(BATCH * 5):
+                    buf = io.StringIO("".join("\t".join(map(_copy_field, row)) + "\n" for row in chunk))
+                    cur.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN', buf)
+                    total += len(chunk)
+                id_col = table.c.get("id")
+                if id_col is not None and id_col.primary_key and isinstance(id_col.type, Integer):
+                    cur.execute(
+                        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                        f'COALESCE((SELECT max(id) FROM "{table.name}"), 0) + 1, false) '
+                        f"WHERE pg_get_serial_sequence('\"{table.name}\"', 'id') IS NOT NULL"
+                    )
+        raw.commit()
+    finally:
+        raw.close()
+        source.close()
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return total
 
 
 def generate(settings, residents: int) -> dict[str, int]:

@@ -72,3 +72,41 @@ def test_callers_are_residents_and_a_share_of_unknown_numbers(dataset) -> None:
     assert {c for c in callers if dataset.is_known(c)} <= residents
     assert not set(unknown) & residents
     assert dataset.callers(200, residents=RESIDENTS, seed=3) == callers  # seeded
+
+
+def test_the_data_set_loads_into_postgresql(dataset, tmp_path, postgres_url) -> None:
+    from sqlmodel import Session
+
+    from callcenter.calls.service import build_profile
+    from callcenter.config import Settings
+    from callcenter.database import dispose_engine, get_engine
+    from callcenter.residents.models import Resident
+    from dispatch.profile import pop_extras
+    from tests.conftest import fresh_postgres_database
+
+    sqlite_settings = Settings(data_dir=tmp_path / "var", _env_file=None)
+    sqlite_settings.data_dir.mkdir()
+    dataset.install(sqlite_settings, RESIDENTS)
+    url = fresh_postgres_database(postgres_url, "template1")
+    settings = Settings(data_dir=tmp_path / "pg", database_url=url, _env_file=None)
+    dataset.install(settings, RESIDENTS)
+    try:
+        tables = ("resident", "household_member", "elderly_profile", "workorder", "service_archive")
+        tables += ("callrecord",)
+        for table in tables:
+            counts = []
+            for s in (sqlite_settings, settings):
+                with get_engine(s).connect() as conn:
+                    counts.append(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+            assert counts[0] == counts[1] > 0, table
+        with get_engine(settings).connect() as conn:
+            rid = conn.execute(
+                text("SELECT resident_id FROM service_archive WHERE order_id IS NOT NULL LIMIT 1")
+            ).scalar_one()
+        profile = build_profile(settings, rid, None, pop_extras)
+        assert profile["resident"]["elderly"] and profile["dispatch"]["archive"]
+        with Session(get_engine(settings)) as s:  # the id sequences were moved past the copied ids
+            s.add(Resident(name="新居民", phone="+8617000000001"))
+            s.commit()
+    finally:
+        dispose_engine(settings)
