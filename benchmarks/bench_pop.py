@@ -20,7 +20,8 @@ WebSocket. Both clocks are the host's wall clock (same machine). Figures:
   and the resident). p99 only from at least 1,000 samples, else null (the max with n is there).
 - ``pop_ready_unknown_*``: unknown callers, end = the first pop with their (number-only) profile.
 - ``pop_without_profile_*``: pairs whose first pop frame came without the profile (the engine
-  sends one when the profile is late): how many, and AgentCalled -> that frame.
+  sends one when the profile is late): how many (``_known_n`` of them known callers), and
+  AgentCalled -> that frame.
 - ``pop_never_ready_n``: pairs that got a pop but never one with the profile;
   ``pop_known_unidentified_n``: known callers whose profile came without the resident.
 - ``pop_before_answer_share``: of the profile pops, the share still in state ``ringing``.
@@ -260,7 +261,7 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
     ready_known: list[float] = []  # AgentCalled -> the pop with the resident's profile
     ready_unknown: list[float] = []  # AgentCalled -> the pop with an unknown number's profile
     without_profile: list[float] = []  # AgentCalled -> a first frame without the profile
-    never_ready = unidentified = ringing = unmatched = 0
+    never_ready = unidentified = ringing = unmatched = without_profile_known = 0
     for key, called_at in rec.called.items():
         pops = rec.pops.get(key)
         if pops is None:
@@ -268,6 +269,7 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
             continue
         if not pops.first_ready:
             without_profile.append((pops.first - called_at) * 1000)
+            without_profile_known += dataset.is_known(pops.caller.removeprefix("+86"))
         if pops.ready is None:
             never_ready += 1
             continue
@@ -286,8 +288,8 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
         f"AgentCalled for {calls_rung} calls ({len(rec.called)} call/seat pairs, {rec.untimed} without "
         f"Asterisk's Timestamp), {rec.connects} AgentConnect, pops for {len(rec.pops)} pairs; "
         f"with profile: {len(ready_known)} known, {len(ready_unknown)} unknown; first frame without "
-        f"profile {len(without_profile)}, never ready {never_ready}, known but unidentified "
-        f"{unidentified}, no pop {unmatched}"
+        f"profile {len(without_profile)} ({without_profile_known} known callers), never ready "
+        f"{never_ready}, known but unidentified {unidentified}, no pop {unmatched}"
     )
     for name, values in (("known", ready_known), ("unknown", ready_unknown), ("no profile", without_profile)):
         if values:
@@ -305,6 +307,7 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
         **_figures("pop_ready", ready_known),
         **_figures("pop_ready_unknown", ready_unknown, p99=False),
         **_figures("pop_without_profile", without_profile, p99=False),
+        "pop_without_profile_known_n": without_profile_known,
         "pop_never_ready_n": never_ready,
         "pop_known_unidentified_n": unidentified,
         "pop_missing_n": unmatched,
