@@ -3,7 +3,9 @@
 The whole stack runs as in production (Asterisk, ``callcenter serve`` in its own process, sipp
 phones), set up by ``bench_pop``'s helpers in a data dir and on ports of its own. 100 seats are
 members of the hotline queue: seat 1001's phone is a sipp answering machine, every other seat's
-phone a sipp UAS that rings forever.
+phone a sipp UAS that rings forever. The database is the shared benchmark data set
+(benchmarks/dataset.py: BENCH_RESIDENTS residents, 1,000,000), callers drawn from its residents
+with BENCH_UNKNOWN_SHARE (10 %) unknown numbers.
 
 1. Pop paint. Every seat but 1001 is paused, so each call rings seat 1001 alone. Seat 1001 is
    logged in to the console in headless Chromium (Playwright); a MutationObserver on
@@ -104,7 +106,8 @@ PAINT_OBSERVER = """() => {
 
 
 def prepare():
-    """bench_pop's data dir (demo data, extra seats), pointed at this benchmark's cache and ports;
+    """bench_pop's data dir (the shared benchmark data set, extra seats; callers drawn from its
+    residents, 10 % unknown), pointed at this benchmark's cache and ports;
     every seat's phone rings forever except seat 1001's, which answers."""
     bench_pop.CACHE = CACHE_ROOT / "console"
     bench_pop.PORTS = PORTS

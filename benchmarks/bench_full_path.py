@@ -13,6 +13,12 @@ the key would fall into the welcome and be lost (the call then never reaches the
 call). ``route_p50_ms`` / ``route_max_ms`` per step: channel created -> the route's answer
 (CC_ROUTE_AT), the 500 ms answer wait included.
 
+The database is the shared benchmark data set (benchmarks/dataset.py: BENCH_RESIDENTS residents,
+1,000,000, with households, elderly profiles, service archives, earlier calls and orders); every
+call of the run comes from a different number, drawn from its residents, with BENCH_UNKNOWN_SHARE
+(10 %) numbers no resident has, so at every rate the route finds the resident and the engine
+builds a known caller's profile for about nine calls in ten.
+
 A step places RATE calls/s for STEP_S seconds. It passes when sipp reports no failed call, every
 call joined the menu's queue with the route's answer (CC_ROUTE_OK=1: a FastAGI timeout would fall
 back silently) and every call was answered by a seat. A failed step is run once more (the machine
@@ -32,7 +38,7 @@ Prints progress to stderr and one JSON line last on stdout:
 Sizes: BENCH_FULL_RATES (comma-separated calls/s, "16,24,32,40,48,52,56,60,64,68,72,80": finer
 steps near the machine's limit, where steps of 8 could only give a ratio of 1.0 or 0.875),
 BENCH_FULL_STEP_S (10), BENCH_FULL_SEATS (extra seats, 200), BENCH_FULL_HOLD_MS (1000),
-BENCH_FULL_KEY_AT_MS (3000).
+BENCH_FULL_KEY_AT_MS (3000), BENCH_RESIDENTS, BENCH_UNKNOWN_SHARE.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf import process  # noqa: E402
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from benchmarks import dataset  # noqa: E402
 from benchmarks.common import CACHE_ROOT, PORT_OFFSET, fresh_data_dir, log, on_stack, ports  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
@@ -92,20 +99,19 @@ def make_settings() -> Settings:
 
 
 def prepare() -> tuple[Settings, str, list[str]]:
-    """A fresh data dir: demo data, SEATS extra seats in the menu's queue, every seat's phone on
-    one sipp port, short prompts. Returns the settings, the menu key's queue, the callers."""
+    """A fresh data dir: the benchmark data set, SEATS extra seats in the menu's queue, every
+    seat's phone on one sipp port, short prompts. Returns the settings, the menu key's queue, the
+    callers."""
     settings = make_settings()
-    fresh_data_dir(settings, CACHE)
+    fresh_data_dir(settings, CACHE, residents=dataset.RESIDENTS)
 
     from callcenter.accounts.models import Account, QueueMembership
     from callcenter.accounts.service import hash_password
     from callcenter.directory.models import CallQueue
     from callcenter.ivr.models import IvrOption
-    from callcenter.residents.models import Resident
-    from hotline.demo import DEMO_PASSWORD, load_demo
+    from hotline.demo import DEMO_PASSWORD
 
     with session_scope(settings) as s:
-        load_demo(s, residents=2000, seat_contact_base_port=None, must_change_password=False)
         options = s.exec(select(IvrOption).where(IvrOption.number == MENU_DID)).all()
         for o in options:
             o.prompt_text = f"按{o.digit}"
@@ -133,12 +139,10 @@ def prepare() -> tuple[Settings, str, list[str]]:
             q.wrapup = 0
             s.add(q)
         s.commit()
-        phones = [p for p in s.exec(select(Resident.phone)).all() if p.startswith("+861") and len(p) == 14]
-    # Each call of the run from a different number (residents first, then unknown callers): a
-    # caller answered minutes ago would be offered to that seat first, a different path.
-    callers = [p[3:] for p in sorted(set(phones))]
-    callers += [f"170{n:08d}" for n in range(20000)]
-    return settings, queue, callers
+    # Each call of the run from a different number (a caller answered minutes ago would be
+    # offered to that seat first, a different path): enough for every step run twice, both paths.
+    needed = sum(max(1, int(rate * STEP_S)) for rate in RATES) * 4
+    return settings, queue, dataset.callers(needed)
 
 
 class Counter:
@@ -210,6 +214,7 @@ async def step(settings: Settings, counter: Counter, did: str, rate: float, call
     return {
         "rate": rate,
         "calls": n,
+        "known_callers": sum(dataset.is_known(c) for c in batch),
         "ok": ok,
         "sipp_ok": result.successful,
         "sipp_failed": result.failed,
@@ -298,6 +303,8 @@ async def measure(app: App, queue: str, callers: list[str]) -> dict:
             round(cpu_total["static"] / calls_total["static"], 2) if calls_total["static"] else None
         ),
         "app_idle_cpu_ms_per_s": round(idle_ms_per_s, 1),
+        "residents": dataset.RESIDENTS,
+        "unknown_share": dataset.UNKNOWN_SHARE,
         "rates_tried": RATES,
         "step_s": STEP_S,
         "hold_ms": HOLD_MS,

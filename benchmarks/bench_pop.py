@@ -1,18 +1,38 @@
-"""Screen-pop lead time through the real Asterisk: AMI AgentCalled -> the seat console's pop.
+"""The screen pop through the real Asterisk: AgentCalled (Asterisk's own timestamp) -> the pop
+with the resident's profile on the seat console's WebSocket.
 
 The whole stack runs as in production: Asterisk (asterisk_conf.process), ``callcenter serve`` in
 its own process, one sipp answering machine serving every seat's phone, and residents' calls
-placed by sipp at a fixed rate. Every seat is logged in to the console over its own WebSocket.
+placed by sipp at a fixed rate to the hotline (the FastAGI route identifies the caller, the
+engine builds the profile). Every seat is logged in to the console over its own WebSocket.
 
-For each call and seat, lead = (time the first pop for that call reaches that seat's console
-WebSocket) - (time this benchmark's own AMI connection receives AgentCalled for that call and
-seat). Both are read from the same monotonic clock in this process.
+The database is the shared benchmark data set (benchmarks/dataset.py: BENCH_RESIDENTS residents,
+1,000,000, with households, elderly profiles, service archives, earlier calls and orders).
+Callers are drawn from its residents, each number once, with BENCH_UNKNOWN_SHARE (10 %) numbers
+no resident has.
 
-Prints progress to stderr and one JSON line last on stdout:
-{"bench": "pop", "pop_lead_p50_ms", "pop_lead_p99_ms", "calls", "pops_matched", "rate_per_s"}.
+For each call and ringing seat: start = the ``Timestamp`` header of AgentCalled (Asterisk's clock
+when it raised the event; manager.conf has ``timestampevents = yes``), read on this benchmark's
+own AMI connection; end = ``time.time()`` when a pop for that call reaches that seat's console
+WebSocket. Both clocks are the host's wall clock (same machine). Figures:
 
-Sizes: BENCH_POP_CALLS (200), BENCH_POP_RATE (10 calls/s), BENCH_POP_SEATS (extra seats, 50),
-BENCH_POP_HOLD_MS (4000: how long a resident stays after Asterisk answers).
+- ``pop_ready_*``: known callers, end = the first pop carrying the profile (``profile_ready``
+  and the resident). p99 only from at least 1,000 samples, else null (the max with n is there).
+- ``pop_ready_unknown_*``: unknown callers, end = the first pop with their (number-only) profile.
+- ``pop_without_profile_*``: pairs whose first pop frame came without the profile (the engine
+  sends one when the profile is late): how many (``_known_n`` of them known callers), and
+  AgentCalled -> that frame.
+- ``pop_never_ready_n``: pairs that got a pop but never one with the profile;
+  ``pop_known_unidentified_n``: known callers whose profile came without the resident.
+- ``pop_before_answer_share``: of the profile pops, the share still in state ``ringing``.
+
+Prints progress to stderr and one JSON line last on stdout (every figure with its n):
+{"bench": "pop", "pop_ready_p50_ms", "pop_ready_p99_ms", "pop_ready_max_ms", "pop_ready_n", ...,
+ "calls", "rate_per_s", "residents", "unknown_share"}.
+
+Sizes: BENCH_POP_CALLS (1200: with 10 % unknown, 1,080 known callers for the p99),
+BENCH_POP_RATE (20 calls/s), BENCH_POP_SEATS (extra seats, 120), BENCH_POP_HOLD_MS (4000: how
+long a resident stays after Asterisk answers), BENCH_RESIDENTS, BENCH_UNKNOWN_SHARE.
 """
 
 from __future__ import annotations
@@ -31,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from sqlmodel import select  # noqa: E402
 
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
+from benchmarks import dataset  # noqa: E402
 from benchmarks.common import CACHE_ROOT, PORT_OFFSET, fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
@@ -39,10 +60,11 @@ from callcenter.config import Settings, set_settings  # noqa: E402
 from callcenter.database import session_scope  # noqa: E402
 from tests.e2e.conftest import App  # noqa: E402
 
-CALLS = int(os.environ.get("BENCH_POP_CALLS", "200"))
-RATE = float(os.environ.get("BENCH_POP_RATE", "10"))
-SEATS = int(os.environ.get("BENCH_POP_SEATS", "50"))
+CALLS = int(os.environ.get("BENCH_POP_CALLS", "1200"))  # 1,080 known callers: p99 from ≥ 1,000
+RATE = float(os.environ.get("BENCH_POP_RATE", "20"))
+SEATS = int(os.environ.get("BENCH_POP_SEATS", "120"))
 HOLD_MS = int(os.environ.get("BENCH_POP_HOLD_MS", "4000"))
+MIN_P99_SAMPLES = 1000  # fewer: p99 is printed as null, the max with n stands instead
 RING_MS = 300
 DID = "96345"
 CACHE = CACHE_ROOT / "pop"
@@ -64,28 +86,23 @@ def make_settings() -> Settings:
 
 
 def prepare() -> tuple[Settings, list[str], list[str]]:
-    """A fresh data dir: demo data, SEATS extra seats, every seat's phone on one sipp port.
-
-    Returns the settings, the seat extensions and the callers (national mobile numbers)."""
+    """A fresh data dir: the benchmark data set, SEATS extra seats, every seat's phone on one
+    sipp port. Returns the settings, the seat extensions and the callers (national numbers)."""
     settings = make_settings()
-    fresh_data_dir(settings, CACHE)
+    fresh_data_dir(settings, CACHE, residents=dataset.RESIDENTS)
 
     from callcenter.accounts.models import Account, QueueMembership
     from callcenter.accounts.service import hash_password
     from callcenter.directory.models import CallQueue
-    from callcenter.residents.models import Resident
-    from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE, load_demo
+    from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE
 
     with session_scope(settings) as s:
-        load_demo(
-            s, residents=max(300, min(CALLS, 2000)), seat_contact_base_port=None, must_change_password=False
-        )
         pw = hash_password(DEMO_PASSWORD)
         for i in range(1, SEATS + 1):
             ext = str(2000 + i)
             acc = Account(
                 username=f"seat{ext}",
-                display_name=f"压测坐席{i:02d}",
+                display_name=f"压测坐席{i:03d}",
                 password_hash=pw,
                 role="seat",
                 must_change_password=False,
@@ -107,24 +124,46 @@ def prepare() -> tuple[Settings, list[str], list[str]]:
         hotline.wrapup = 0
         s.add(hotline)
         s.commit()
-        phones = [p for p in s.exec(select(Resident.phone)).all() if p.startswith("+861") and len(p) == 14]
-    phones = sorted(set(phones))
-    callers = [phones[i % len(phones)][3:] for i in range(CALLS)]
-    return settings, sorted(exts), callers
+    return settings, sorted(exts), dataset.callers(CALLS)
+
+
+class Pops:
+    """What one seat's console received for one call: the first frame and the first with the
+    profile (receive time, state, whether the resident was in it)."""
+
+    __slots__ = ("caller", "first", "first_ready", "ready", "resident", "ready_state")
+
+    def __init__(self, at: float, msg: dict) -> None:
+        self.caller = msg.get("caller", "")
+        self.first = at
+        self.first_ready = bool(msg.get("profile_ready"))
+        self.ready: float | None = None
+        self.resident = False
+        self.ready_state = ""
+        self.see(at, msg)
+
+    def see(self, at: float, msg: dict) -> None:
+        if self.ready is None and msg.get("profile_ready"):
+            self.ready = at
+            self.resident = msg.get("resident") is not None
+            self.ready_state = msg.get("state", "")
 
 
 class Recorder:
     def __init__(self) -> None:
-        self.called: dict[tuple[str, str], float] = {}  # (linkedid, ext) -> AMI receive time
-        self.pops: dict[tuple[str, str], tuple[float, str]] = {}  # -> (WS receive time, state)
+        self.called: dict[tuple[str, str], float] = {}  # (linkedid, ext) -> AgentCalled (Asterisk's clock)
+        self.pops: dict[tuple[str, str], Pops] = {}
         self.connects = 0
+        self.untimed = 0  # AgentCalled without Asterisk's Timestamp header
         self.ready: set[str] = set()
 
     def on_ami(self, _manager, msg) -> None:
-        t = time.perf_counter()
         event = ev.parse_event(msg)
         if isinstance(event, ev.AgentCalled):
-            self.called.setdefault((event.linkedid, seat_of(event.interface) or event.interface), t)
+            if not msg.get("Timestamp"):
+                self.untimed += 1
+            key = (event.linkedid, seat_of(event.interface) or event.interface)
+            self.called.setdefault(key, event.emitted)
         elif isinstance(event, ev.AgentConnect):
             self.connects += 1
 
@@ -132,13 +171,32 @@ class Recorder:
 async def read_console(ws, ext: str, rec: Recorder) -> None:
     with contextlib.suppress(Exception):
         async for raw in ws:
-            t = time.perf_counter()
+            t = time.time()  # the wall clock, as Asterisk's Timestamp
             msg = json.loads(raw)
             kind = msg.get("type")
             if kind == "pop":
-                rec.pops.setdefault((msg.get("linkedid", ""), ext), (t, msg.get("state", "")))
+                key = (msg.get("linkedid", ""), ext)
+                seen = rec.pops.get(key)
+                if seen is None:
+                    rec.pops[key] = Pops(t, msg)
+                else:
+                    seen.see(t, msg)
             elif msg.get("topic") == "console.ready":
                 rec.ready.add(ext)
+
+
+def _ms(values: list[float], p: float) -> float | None:
+    return round(percentile(values, p), 2) if values else None
+
+
+def _figures(name: str, values: list[float], p99: bool = True) -> dict:
+    """p50, p99 (from MIN_P99_SAMPLES samples, else null), max and n of ``values`` (ms)."""
+    out = {f"{name}_p50_ms": _ms(values, 50)}
+    if p99:
+        out[f"{name}_p99_ms"] = _ms(values, 99) if len(values) >= MIN_P99_SAMPLES else None
+    out[f"{name}_max_ms"] = round(max(values), 2) if values else None
+    out[f"{name}_n"] = len(values)
+    return out
 
 
 async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
@@ -147,8 +205,11 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
 
     settings = app.settings
     rec = Recorder()
-    manager = await open_manager(settings, rec.on_ami)
+    # As the engine's user: Asterisk sends only the events the engine reads (AgentCalled among
+    # them), not every call event for this process to parse beside the calls.
+    manager = await open_manager(settings, rec.on_ami, username=settings.ami_engine_user)
     clients, sockets, readers = [], [], []
+    result = None
     try:
         log(f"logging {len(exts)} seats in to the console")
         for ext in exts:
@@ -157,14 +218,18 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
             ws = await open_console_ws(app.base_url, client)
             sockets.append(ws)
             readers.append(asyncio.create_task(read_console(ws, ext, rec)))
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while len(rec.ready) < len(exts) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if len(rec.ready) < len(exts):
             log(f"WARNING: only {len(rec.ready)}/{len(exts)} consoles said console.ready")
 
         with SippUAS(port=UAS_PORT, ring_ms=RING_MS, talk_ms=0) as uas:
-            log(f"placing {len(callers)} calls at {RATE:g}/s (hold {HOLD_MS} ms after answer)")
+            known = sum(dataset.is_known(c) for c in callers)
+            log(
+                f"placing {len(callers)} calls ({known} known residents) at {RATE:g}/s "
+                f"(hold {HOLD_MS} ms after answer)"
+            )
             t0 = time.monotonic()
             result = await run_calls(
                 settings,
@@ -193,34 +258,69 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
                 await client.aclose()
         close_manager(manager)
 
-    leads = []
-    first_states: dict[str, int] = {}
+    ready_known: list[float] = []  # AgentCalled -> the pop with the resident's profile
+    ready_unknown: list[float] = []  # AgentCalled -> the pop with an unknown number's profile
+    without_profile: list[float] = []  # AgentCalled -> a first frame without the profile
+    never_ready = unidentified = ringing = unmatched = without_profile_known = 0
     for key, called_at in rec.called.items():
-        pop = rec.pops.get(key)
-        if pop is None:
+        pops = rec.pops.get(key)
+        if pops is None:
+            unmatched += 1
             continue
-        leads.append((pop[0] - called_at) * 1000)
-        first_states[pop[1]] = first_states.get(pop[1], 0) + 1
+        if not pops.first_ready:
+            without_profile.append((pops.first - called_at) * 1000)
+            without_profile_known += dataset.is_known(pops.caller.removeprefix("+86"))
+        if pops.ready is None:
+            never_ready += 1
+            continue
+        ringing += pops.ready_state == "ringing"
+        lead = (pops.ready - called_at) * 1000
+        if dataset.is_known(pops.caller.removeprefix("+86")):
+            if pops.resident:
+                ready_known.append(lead)
+            else:
+                unidentified += 1
+        else:
+            ready_unknown.append(lead)
     calls_rung = len({linkedid for linkedid, _ in rec.called})
+    ready_n = len(ready_known) + len(ready_unknown)
     log(
-        f"AgentCalled for {calls_rung} calls ({len(rec.called)} call/seat pairs), "
-        f"{rec.connects} AgentConnect, {len(rec.pops)} first pops, {len(leads)} matched; "
-        f"first pop states {first_states}"
+        f"AgentCalled for {calls_rung} calls ({len(rec.called)} call/seat pairs, {rec.untimed} without "
+        f"Asterisk's Timestamp), {rec.connects} AgentConnect, pops for {len(rec.pops)} pairs; "
+        f"with profile: {len(ready_known)} known, {len(ready_unknown)} unknown; first frame without "
+        f"profile {len(without_profile)} ({without_profile_known} known callers), never ready "
+        f"{never_ready}, known but unidentified {unidentified}, no pop {unmatched}"
     )
-    if leads:
-        log(
-            f"lead ms: min {min(leads):.2f}, p50 {percentile(leads, 50):.2f}, "
-            f"p90 {percentile(leads, 90):.2f}, p99 {percentile(leads, 99):.2f}, max {max(leads):.2f}"
-        )
-    if len(leads) < 0.95 * len(callers):
-        log(f"WARNING: only {len(leads)} of {len(callers)} calls have a matched pop (< 95 %)")
+    for name, values in (("known", ready_known), ("unknown", ready_unknown), ("no profile", without_profile)):
+        if values:
+            log(
+                f"{name} ms: min {min(values):.2f}, p50 {percentile(values, 50):.2f}, "
+                f"p90 {percentile(values, 90):.2f}, p99 {percentile(values, 99):.2f} (n {len(values)}), "
+                f"max {max(values):.2f}"
+            )
+    if len(ready_known) < MIN_P99_SAMPLES:
+        log(f"pop_ready_p99_ms is null: {len(ready_known)} samples < {MIN_P99_SAMPLES} (see the max and n)")
+    if rec.untimed:
+        log(f"WARNING: {rec.untimed} AgentCalled without Asterisk's Timestamp (received time used)")
     return {
         "bench": "pop",
-        "pop_lead_p50_ms": round(percentile(leads, 50), 2) if leads else None,
-        "pop_lead_p99_ms": round(percentile(leads, 99), 2) if leads else None,
+        **_figures("pop_ready", ready_known),
+        **_figures("pop_ready_unknown", ready_unknown, p99=False),
+        **_figures("pop_without_profile", without_profile, p99=False),
+        "pop_without_profile_known_n": without_profile_known,
+        "pop_never_ready_n": never_ready,
+        "pop_known_unidentified_n": unidentified,
+        "pop_missing_n": unmatched,
+        "pop_before_answer_share": round(ringing / ready_n, 3) if ready_n else None,
+        "pop_before_answer_n": ready_n,
+        "agent_called_n": len(rec.called),
         "calls": len(callers),
-        "pops_matched": len(leads),
+        "calls_sipp_ok": result.successful if result else None,
+        "calls_sipp_failed": result.failed if result else None,
         "rate_per_s": RATE if RATE != int(RATE) else int(RATE),
+        "residents": dataset.RESIDENTS,
+        "unknown_share": dataset.UNKNOWN_SHARE,
+        "seats": len(exts),
     }
 
 

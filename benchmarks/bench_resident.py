@@ -4,7 +4,9 @@ resident's page with half a million orders.
 - ``answer_to_first_ring_p50_s``: real calls (sipp) through Asterisk and ``callcenter serve`` on
   the default service number with the default spoken welcome: from the caller's channel
   appearing (the dialplan answers at once) to the first seat's phone ringing (AMI AgentCalled),
-  Asterisk's own timestamps. Target ≤ 6 s.
+  Asterisk's own timestamps. The database is the shared benchmark data set
+  (benchmarks/dataset.py, BENCH_RESIDENTS residents), callers drawn from its residents with
+  BENCH_UNKNOWN_SHARE unknown numbers. Target ≤ 6 s.
 - ``missed_callback_p95_s``: the engine's callback worker as in production (its poll loop, the
   database, the dial-out policy) with a free seat in the live model and the AMI connection
   replaced by a recorder: from the abandoned call's record being published to the Originate of
@@ -36,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import dataset  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     CACHE_ROOT,
     PORT_OFFSET,
@@ -306,16 +309,14 @@ def measure_ratio() -> dict:
 def stack_settings() -> Settings:
     folder = CACHE / "resident-stack"
     settings = set_settings(Settings(data_dir=folder / "var", _env_file=None, **PORTS))
-    fresh_data_dir(settings, folder)
+    fresh_data_dir(settings, folder, residents=dataset.RESIDENTS)
     (settings.data_dir / "prompts.json").write_text("{}")  # the default welcome, as residents hear it
     from sqlmodel import select
 
     from callcenter.accounts.models import Account
     from callcenter.directory.models import CallQueue
-    from hotline.demo import load_demo
 
     with session_scope(settings) as s:
-        load_demo(s, residents=200, seat_contact_base_port=None, must_change_password=False)
         for acc in s.exec(select(Account).where(Account.role == "seat")).all():
             if acc.extension:
                 acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{UAS_PORT}"
@@ -344,7 +345,7 @@ async def measure_ring(app) -> dict:
 
     manager = await open_manager(app.settings, on_ami)
     try:
-        callers = [f"170{n:08d}" for n in range(RING_CALLS)]
+        callers = dataset.callers(RING_CALLS)
         with SippUAS(port=UAS_PORT, ring_ms=300, talk_ms=500):
             result = await run_calls(app.settings, "96345", callers, rate=1.0, hold_ms=2500, timeout=120)
         await asyncio.sleep(1)

@@ -66,9 +66,10 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def fresh_data_dir(settings, cache: Path) -> None:
+def fresh_data_dir(settings, cache: Path, residents: int | None = None) -> None:
     """An empty data dir for a stack benchmark: the schema, secrets, and a short welcome (the
-    calls' timing is the benchmark's, not the prompt's)."""
+    calls' timing is the benchmark's, not the prompt's). With ``residents``, the database is a
+    copy of the shared benchmark data set of that many residents (benchmarks/dataset.py)."""
     import json
 
     from asterisk_conf import process
@@ -78,6 +79,10 @@ def fresh_data_dir(settings, cache: Path) -> None:
     process.stop(settings)  # a previous run that died before its teardown
     shutil.rmtree(cache, ignore_errors=True)
     settings.data_dir.mkdir(parents=True)
+    if residents is not None:
+        from benchmarks import dataset
+
+        dataset.install(settings, residents)
     migrate(settings)
     # Secrets the settings read from the removed folder would not be written again, and the app
     # (another process) would make new ones that Asterisk's config does not know: new ones here.

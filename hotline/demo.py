@@ -281,8 +281,11 @@ class _ResidentMaker:
     which keeps a million rows to a few seconds of Python.
     """
 
-    def __init__(self, rng: random.Random, places: list[_Place], year: int) -> None:
+    def __init__(
+        self, rng: random.Random, places: list[_Place], year: int, elderly_share: float = 0.18
+    ) -> None:
         self.rand = rng.random
+        self.elderly_share = elderly_share
         self.places = places or [_Place(None, "", True, _STREETS, (None,))]
         # Urban communities are denser: three residents for every one in a village.
         self.place_cum = list(accumulate(3 if p.urban else 1 for p in self.places))
@@ -327,7 +330,7 @@ class _ResidentMaker:
         place = self.places[bisect(self.place_cum, rand() * self.place_cum[-1])]
         male = rand() < 0.49
         surname = self.surname()
-        elderly = rand() < 0.18
+        elderly = rand() < self.elderly_share
         if elderly:  # 60 and over, fewer with every year: median about 68
             age = min(ELDERLY_AGE + int(-12 * log(1.0 - rand())), 100)
         else:
@@ -855,18 +858,27 @@ def _batches(n: int, batch: int, start: int) -> Iterator[tuple[int, int]]:
         yield lo, min(lo + batch, start + n)
 
 
-def bulk_residents(engine: Engine, n: int, seed: int = 7, batch: int = 20000, *, start: int = 0) -> None:
+def bulk_residents(
+    engine: Engine,
+    n: int,
+    seed: int = 7,
+    batch: int = 20000,
+    *,
+    start: int = 0,
+    elderly_share: float = 0.18,
+) -> None:
     """Insert ``n`` synthetic residents fast (Core inserts, one transaction per batch).
 
     Resident ``i`` (from ``start``) has the mobile number ``bulk_phone(i)``: unique, 199 numbers
     that the demo residents never use. They are spread over the communities and grids already
-    in the database (none when there are none). Names and the other fields follow ``seed``.
+    in the database (none when there are none). Names and the other fields follow ``seed``;
+    ``elderly_share`` of them are 60 or over.
     """
     if n <= 0:
         return
     with engine.connect() as conn:
         places = _places(conn)
-    maker = _ResidentMaker(random.Random(seed), places, datetime.now(CHINA_TZ).year)
+    maker = _ResidentMaker(random.Random(seed), places, datetime.now(CHINA_TZ).year, elderly_share)
     table = table_of(Resident)
     for lo, hi in _batches(n, max(batch, 1), start):
         rows = _bulk_rows(maker, lo, hi)

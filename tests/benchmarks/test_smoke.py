@@ -85,7 +85,12 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
         ),
     ),
     "bench_full_path.py": (
-        {"BENCH_FULL_RATES": "2", "BENCH_FULL_STEP_S": "3", "BENCH_FULL_SEATS": "10"},
+        {
+            "BENCH_FULL_RATES": "2",
+            "BENCH_FULL_STEP_S": "3",
+            "BENCH_FULL_SEATS": "10",
+            "BENCH_RESIDENTS": "500",
+        },
         ("python_overhead_ratio", "app_cpu_ms_per_call"),
     ),
     "bench_kb.py": (
@@ -93,8 +98,21 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
         ("kb_recall_at_5", "kb_mrr", "kb_search_p95_ms", "kb_search_p95_ms_postgres", "kb_suggest_p95_ms"),
     ),
     "bench_pop.py": (
-        {"BENCH_POP_CALLS": "4", "BENCH_POP_SEATS": "4", "BENCH_POP_HOLD_MS": "1500"},
-        ("pop_lead_p50_ms", "pop_lead_p99_ms"),
+        {
+            "BENCH_POP_CALLS": "10",
+            "BENCH_POP_RATE": "5",
+            "BENCH_POP_SEATS": "4",
+            "BENCH_POP_HOLD_MS": "1500",
+            "BENCH_RESIDENTS": "500",
+        },
+        (
+            "pop_ready_p50_ms",
+            "pop_ready_p99_ms",
+            "pop_ready_max_ms",
+            "pop_ready_n",
+            "pop_ready_unknown_n",
+            "pop_without_profile_n",
+        ),
     ),
     "bench_reports.py": (
         {
@@ -141,6 +159,8 @@ def test_the_benchmark_runs_and_prints_its_figures(script: str, tmp_path: Path) 
     sizes, figures = SMOKE[script]
     env = {
         **os.environ,
+        # The shared data set (benchmarks/dataset.py) at a tiny size unless a script sets its own
+        "BENCH_RESIDENTS": "500",
         **sizes,
         "CI": "true",  # a missing part (PostgreSQL, Chromium, Asterisk) fails, as in `make bench`
         # Beside the e2e stack (and another checkout's suite, shifted by CC_TEST_PORT_OFFSET)
