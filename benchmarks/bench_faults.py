@@ -284,9 +284,6 @@ class Truth:
             elif isinstance(event, ev.AgentConnect):
                 self.connected.setdefault(event.linkedid, (t, seat_of(event.interface) or event.interface))
 
-    def open_at(self, t: float) -> list[str]:
-        return [lid for lid, s in self.started.items() if s < t and self.hangup.get(lid, float("inf")) >= t]
-
 
 class OwnAmi:
     """This benchmark's AMI connection straight to Asterisk; panoramisk reconnects it after an
@@ -1022,7 +1019,12 @@ def analyse(
     records_unseen = [lid for lid in records if lid not in truth.started]
     for r in runs:
         d: dict[str, Any] = {"injected_at_s": rel(r.injected), "back_after_s": round(r.back - r.injected, 2)}
-        up = truth.open_at(r.injected)
+        # (calls cut by an earlier Asterisk fault have no Hangup: they ended at that fault)
+        up = [
+            lid
+            for lid, st in truth.started.items()
+            if st < r.injected and ended.get(lid, float("inf")) >= r.injected
+        ]
         d["calls_up_at_fault"] = len(up)
         window = [lid for lid, t in ended.items() if r.injected <= t <= r.back]
         d["calls_ended_in_fault"] = len(window)
@@ -1187,6 +1189,7 @@ def analyse(
         "fault_console_recover_max_s": round(max(recover), 3) if recover else None,
         "fault_console_recover_n": n,
         "fault_console_not_recovered": not_recovered,
+        "fault_first_offer_pop_lag_p50_s": round(percentile(offer_lags, 50), 3) if offer_lags else None,
         "fault_first_offer_pop_lag_max_s": round(max(offer_lags), 3) if offer_lags else None,
         "fault_first_offer_pop_lag_n": len(offer_lags),
         "fault_unrouted_pops_with_profile": agi.get("unrouted_pops_with_profile"),
