@@ -27,6 +27,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from callcenter.aio import new_event_loop
+from callcenter.bus import OutageLog
+from callcenter.database import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,9 @@ class FastAgiServer:
         self._routes: dict[str, tuple[Route, bool]] = {}
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
+        # Routes failing because the database is away (restarting) are said once, not one
+        # traceback a call: the dialplan sends those callers on to their queue meanwhile.
+        self._db_outage = OutageLog("database (FastAGI routes; callers go on to the queue)", log)
 
     def add_route(self, path: str, route: Route, thread_safe: bool = False) -> None:
         """``thread_safe``: the route touches nothing of the engine's loop (reads and
@@ -251,9 +256,13 @@ class FastAgiServer:
                 )
                 done = asyncio.run_coroutine_threadsafe(route(request), self._engine_loop)
                 await asyncio.wrap_future(done)
+            self._db_outage.up()
         except (AgiError, TimeoutError, ConnectionError) as exc:
             log.warning("FastAGI %s ended early: %s", script, exc)
-        except Exception:
-            log.exception("FastAGI route %s failed", script)
+        except Exception as exc:
+            if database_unavailable(exc):
+                self._db_outage.down(exc)
+            else:
+                log.exception("FastAGI route %s failed", script)
         finally:
             writer.close()

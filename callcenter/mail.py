@@ -208,6 +208,9 @@ class MailWorker:
         self.down_since: datetime | None = None
         self._task: asyncio.Task | None = None
         self._summaries_day: date | None = None  # queued for this day: no need to look again
+        # Rows delivered whose "sent" could not be written (the database went away just then):
+        # when they come round again they are marked sent, not delivered a second time.
+        self._delivered: set[int] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mail-outbox")
@@ -284,6 +287,9 @@ class MailWorker:
                 # connection (and its timeout) each, and without a log line each.
                 await asyncio.to_thread(self._record, row.id, unreachable)
                 continue
+            if row.id in self._delivered:
+                await self._record_delivered(row.id, None)
+                continue
             try:
                 msg = build_message(
                     self.settings,
@@ -312,8 +318,18 @@ class MailWorker:
             except Exception as exc:  # refused, bad address: retry, then give up
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("mail %s: %s", row.idempotency_key, error)
-            await asyncio.to_thread(self._record, row.id, error)
+            await self._record_delivered(row.id, error)
         return len(rows)
+
+    async def _record_delivered(self, row_id: int | None, error: str | None) -> None:
+        try:
+            await asyncio.to_thread(self._record, row_id, error)
+        except Exception:
+            if error is None and row_id is not None:
+                self._delivered.add(row_id)
+            raise
+        if row_id is not None:
+            self._delivered.discard(row_id)
 
 
 # --- the demo's mailbox ------------------------------------------------------------------------

@@ -211,3 +211,29 @@ async def test_requests_without_the_key_are_refused(agi, settings):
     assert set_vars == {}
     set_vars, _ = await run_agi_call("127.0.0.1", port, "incoming", args=args)  # the settings' key
     assert set_vars["CC_ROUTE_OK"] == "1"
+
+
+async def test_routes_failing_while_the_database_is_away_are_said_once(agi, caplog):
+    """A route that fails because the database cannot be reached (restarting) is one log line for
+    the outage and one when it answers again, not a traceback a call."""
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    server, _seen, port = agi
+    database_up = False
+
+    async def lookup(request) -> None:
+        if not database_up:
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    server.add_route("lookup", lookup, thread_safe=True)
+    with caplog.at_level(logging.INFO, logger="agi_scripts.server"):
+        for _ in range(3):
+            await run_agi_call("127.0.0.1", port, "lookup")
+        database_up = True
+        await run_agi_call("127.0.0.1", port, "lookup")
+    said = [r.getMessage() for r in caplog.records if r.name == "agi_scripts.server"]
+    assert len(said) == 2, said
+    assert "unavailable" in said[0] and "answers again" in said[1]
+    assert not any(r.exc_info for r in caplog.records if r.name == "agi_scripts.server")

@@ -313,3 +313,41 @@ async def test_a_mail_server_answering_errors_then_silent_then_back_delivers_eac
     assert [r.status for r in rows()] == ["sent"] * 5
     assert sorted(m["Subject"] for m in smtp.messages()) == [f"派单通知 {i}" for i in range(5)]
     front.close()
+
+
+async def test_a_mail_delivered_just_before_the_database_goes_away_is_not_sent_again(
+    mail_settings, smtp, monkeypatch
+):
+    """The server took the mail, then writing "sent" failed (PostgreSQL restarting): when the
+    row comes round again it is marked sent, not delivered a second time (found by
+    bench_faults: the same Message-ID twice)."""
+    import asyncio
+
+    from sqlalchemy.exc import OperationalError
+    from sqlmodel import select
+
+    from callcenter.mail import MailWorker, enqueue_mail
+    from callcenter.records.models import MailMessage
+
+    with session_scope(mail_settings) as s:
+        enqueue_mail(s, ["zhan@anning.example"], "派单通知", "正文", idempotency_key="once")
+        s.commit()
+    mail_settings.sms_claim_timeout_s = 0.05
+    worker = MailWorker(mail_settings)
+    record = worker._record
+    failures = iter([True])
+
+    def record_once_failing(row_id, error):
+        if error is None and next(failures, False):
+            raise OperationalError("UPDATE mail_message", {}, Exception("server closed the connection"))
+        record(row_id, error)
+
+    monkeypatch.setattr(worker, "_record", record_once_failing)
+    with pytest.raises(OperationalError):
+        await worker.run_once()
+    assert len(smtp.messages()) == 1
+    await asyncio.sleep(0.1)  # the claim runs out: the row is due again
+    assert await worker.run_once() == 1
+    with session_scope(mail_settings) as s:
+        assert [r.status for r in s.exec(select(MailMessage)).all()] == ["sent"]
+    assert len(smtp.messages()) == 1
