@@ -151,7 +151,11 @@ def nul_response(request: Request) -> Response:
 
 
 _DB_LOG_EVERY_S = 10.0
-_db_logged_at = 0.0
+_logged_at: dict[str, float] = {}  # part -> when its 503s were last said in the log
+
+
+# What the person is told while a part cannot be reached
+UNAVAILABLE_MESSAGES = {"database": "errors.database.unavailable", "bus": "errors.bus.unavailable"}
 
 
 def unavailable_part(exc: BaseException) -> str | None:
@@ -168,12 +172,11 @@ def unavailable_response(request: Request, exc: Exception, part: str) -> Respons
     """503 while the database or Redis cannot be reached (restarting, say): the person is told to
     try again shortly, nothing was changed, and the log says so (at most every 10 s, not per
     request)."""
-    global _db_logged_at
     now = time.monotonic()
-    if now - _db_logged_at >= _DB_LOG_EVERY_S:
-        _db_logged_at = now
+    if now - _logged_at.get(part, -_DB_LOG_EVERY_S) >= _DB_LOG_EVERY_S:
+        _logged_at[part] = now
         log.warning("%s unavailable: answering 503 (%s)", part, (str(exc) or repr(exc)).splitlines()[0][:200])
-    message = translate(current_lang(request), f"errors.{part}.unavailable")
+    message = translate(current_lang(request), UNAVAILABLE_MESSAGES[part])
     headers = {"Retry-After": "5", "Cache-Control": "no-store"}
     if request.method == "GET" and not _wants_json(request):
         page = render(request, "error.html", status_code=503, message=message)

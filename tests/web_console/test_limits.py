@@ -61,7 +61,9 @@ def test_fifty_mib_chunked_bodies_are_refused_and_memory_stays_put(served, web):
     assert status == 413
     assert BODY_LIMITS["/admin/import"] < sent < 70 * 1024 * 1024
     grown = served.rss_kib() - before
-    assert grown < 8 * 1024, f"the app grew by {grown} KiB"
+    # A refused body kept in memory would be 50 MiB or more; the worker threads' malloc arenas add
+    # a few MiB under load (8.2 MiB once in CI, about 60 KiB on an idle machine).
+    assert grown < 16 * 1024, f"the app grew by {grown} KiB"
     # Not even for a moment: one body read whole would lift the peak by 50 MiB or more.
     peak = served.rss_kib("VmHWM") - peak_before
     assert peak < 16 * 1024, f"the app's peak grew by {peak} KiB"
