@@ -548,3 +548,18 @@ def serve_process(db: Settings, workdir: Path) -> Iterator[Served]:
 def served(db: Settings, tmp_path: Path):
     with serve_process(db, tmp_path / "served") as s:
         yield s
+
+
+def statuses_until_answered(client, path: str, within: float = 20) -> list[int]:
+    """The statuses of ``path`` asked every 0.2 s until it answers 200 (a part back after an
+    outage), or ``within`` seconds passed."""
+    import time
+
+    statuses: list[int] = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        statuses.append(client.get(path).status_code)
+        if statuses[-1] == 200:
+            break
+        time.sleep(0.2)
+    return statuses

@@ -4,13 +4,12 @@ the API answer a clear 503 in the person's language, never a 500, and work again
 from __future__ import annotations
 
 import logging
-import time
 
 from callcenter.bus import InProcessBus
 from callcenter.config import Settings
 from callcenter.database import migrate
 from tests.conftest import RedisServer
-from tests.web_console.conftest import TestClient, add_accounts, login
+from tests.web_console.conftest import TestClient, add_accounts, login, statuses_until_answered
 from web_console.app import create_app
 
 
@@ -41,13 +40,7 @@ def test_pages_and_the_api_answer_503_while_redis_is_down(tmp_path, password_has
             said = [r.getMessage() for r in caplog.records if r.name == "web_console.render"]
             assert len(said) == 1 and "bus unavailable" in said[0]  # once, not per request
             redis.start()
-            statuses = []
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                statuses.append(client.get("/api/orders").status_code)
-                if statuses[-1] == 200:
-                    break
-                time.sleep(0.2)
+            statuses = statuses_until_answered(client, "/api/orders")
             assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
     finally:
         redis.stop()

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from callcenter.bus import InProcessBus
 from callcenter.config import Settings
 from callcenter.database import dispose_engine, migrate
 from tests.conftest import PostgresServer
-from tests.web_console.conftest import TestClient, add_accounts, login
+from tests.web_console.conftest import TestClient, add_accounts, login, statuses_until_answered
 from web_console.app import create_app
 
 pytestmark = pytest.mark.postgres
@@ -49,13 +47,7 @@ def test_pages_and_the_api_answer_503_while_postgresql_is_down(tmp_path, passwor
             said = [r.getMessage() for r in caplog.records if r.name == "web_console.render"]
             assert len(said) == 1 and "database unavailable" in said[0]  # once, not per request
             server.start()
-            statuses = []
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                statuses.append(client.get("/api/orders").status_code)
-                if statuses[-1] == 200:
-                    break
-                time.sleep(0.2)
+            statuses = statuses_until_answered(client, "/api/orders")
             assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
     finally:
         dispose_engine(settings)
