@@ -38,9 +38,12 @@ long a resident stays after Asterisk answers), BENCH_RESIDENTS, BENCH_UNKNOWN_SH
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,7 +55,16 @@ from sqlmodel import select  # noqa: E402
 
 from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
 from benchmarks import dataset  # noqa: E402
-from benchmarks.common import CACHE_ROOT, PORT_OFFSET, fresh_data_dir, log, on_stack, percentile, ports  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    CACHE_ROOT,
+    PORT_OFFSET,
+    cpu_ms,
+    fresh_data_dir,
+    log,
+    on_stack,
+    percentile,
+    ports,
+)
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.calls.state import seat_of  # noqa: E402
@@ -64,6 +76,9 @@ CALLS = int(os.environ.get("BENCH_POP_CALLS", "1200"))  # 1,080 known callers: p
 RATE = float(os.environ.get("BENCH_POP_RATE", "20"))
 SEATS = int(os.environ.get("BENCH_POP_SEATS", "120"))
 HOLD_MS = int(os.environ.get("BENCH_POP_HOLD_MS", "4000"))
+IDLE_S = float(os.environ.get("BENCH_POP_IDLE_S", "5"))  # the app's idle CPU, measured first
+# py-spy's flame graph of the app during the calls, when set (a path): where the CPU per call goes
+PROFILE = os.environ.get("BENCH_POP_PROFILE", "")
 MIN_P99_SAMPLES = 1000  # fewer: p99 is printed as null, the max with n stands instead
 RING_MS = 300
 DID = "96345"
@@ -156,8 +171,11 @@ class Recorder:
         self.connects = 0
         self.untimed = 0  # AgentCalled without Asterisk's Timestamp header
         self.ready: set[str] = set()
+        self.frames: collections.Counter[str] = collections.Counter()  # console frames by type
+        self.ami_events: collections.Counter[str] = collections.Counter()  # as the engine gets them
 
     def on_ami(self, _manager, msg) -> None:
+        self.ami_events[str(msg.get("Event", ""))] += 1
         event = ev.parse_event(msg)
         if isinstance(event, ev.AgentCalled):
             if not msg.get("Timestamp"):
@@ -174,6 +192,7 @@ async def read_console(ws, ext: str, rec: Recorder) -> None:
             t = time.time()  # the wall clock, as Asterisk's Timestamp
             msg = json.loads(raw)
             kind = msg.get("type")
+            rec.frames[kind or msg.get("topic", "?")] += 1
             if kind == "pop":
                 key = (msg.get("linkedid", ""), ext)
                 seen = rec.pops.get(key)
@@ -210,6 +229,7 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
     manager = await open_manager(settings, rec.on_ami, username=settings.ami_engine_user)
     clients, sockets, readers = [], [], []
     result = None
+    app_cpu = busy_s = idle_ms_per_s = 0.0
     try:
         log(f"logging {len(exts)} seats in to the console")
         for ext in exts:
@@ -224,7 +244,31 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
         if len(rec.ready) < len(exts):
             log(f"WARNING: only {len(rec.ready)}/{len(exts)} consoles said console.ready")
 
+        assert app.proc is not None
+        pid = app.proc.pid
+        idle0, t0 = cpu_ms(pid), time.monotonic()
+        await asyncio.sleep(IDLE_S)
+        idle_ms_per_s = (cpu_ms(pid) - idle0) / (time.monotonic() - t0)
+        profiler = None
+        if PROFILE:
+            profiler = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-o",
+                    PROFILE,
+                    "-r",
+                    "50",
+                    "--gil",
+                ]
+                + (["-f", "raw"] if PROFILE.endswith(".txt") else []),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         with SippUAS(port=UAS_PORT, ring_ms=RING_MS, talk_ms=0) as uas:
+            cpu0, busy0 = cpu_ms(pid), time.monotonic()
             known = sum(dataset.is_known(c) for c in callers)
             log(
                 f"placing {len(callers)} calls ({known} known residents) at {RATE:g}/s "
@@ -246,6 +290,11 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
             if result.failed or result.returncode:
                 log("sipp errors: " + (result.errors or result.output).strip()[-1500:])
             await asyncio.sleep(2)  # late pops
+            busy_s = time.monotonic() - busy0
+            app_cpu = cpu_ms(pid) - cpu0 - idle_ms_per_s * busy_s
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(30)
             log(f"seat phone: {uas.stats().get('SuccessfulCall(C)', '?')} calls answered")
     finally:
         for ws in sockets:
@@ -302,8 +351,20 @@ async def measure(app: App, exts: list[str], callers: list[str]) -> dict:
         log(f"pop_ready_p99_ms is null: {len(ready_known)} samples < {MIN_P99_SAMPLES} (see the max and n)")
     if rec.untimed:
         log(f"WARNING: {rec.untimed} AgentCalled without Asterisk's Timestamp (received time used)")
+    completed = result.successful if result else 0
+    log(f"console frames by type: {dict(rec.frames.most_common())}")
+    log(f"AMI events (the engine's filter) by name: {dict(rec.ami_events.most_common())}")
+    log(
+        f"app CPU: {app_cpu:.0f} ms over {busy_s:.1f} s beyond its idle {idle_ms_per_s:.1f} ms/s, "
+        f"{completed} calls completed"
+    )
     return {
         "bench": "pop",
+        # The one definition of CPU per call: the app's CPU (user + system, less its idle CPU over
+        # the same time) from the first call to 2 s after the last ended, ÷ calls completed.
+        "app_cpu_ms_per_call": round(app_cpu / completed, 2) if completed else None,
+        "app_cpu_calls_n": completed,
+        "app_idle_cpu_ms_per_s": round(idle_ms_per_s, 1),
         **_figures("pop_ready", ready_known),
         **_figures("pop_ready_unknown", ready_unknown, p99=False),
         **_figures("pop_without_profile", without_profile, p99=False),

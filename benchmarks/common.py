@@ -52,6 +52,13 @@ def dataset_dir(name: str, *sizes: object, code: tuple[str, ...] = ()) -> Path:
     return path
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def missing_part(what: str) -> None:
     """A part a benchmark needs is not here: in CI (CI=true) that fails the run, elsewhere the
     figure is left out with a note."""

@@ -68,6 +68,58 @@ def _matches(pattern: str, topic: str) -> bool:
     return pattern == topic
 
 
+class _Routes:
+    """The local subscribers by pattern: a message finds its subscribers by its topic and the few
+    wildcard patterns, not by testing every subscription (a web worker holds one per open page,
+    and the engine publishes many messages a call)."""
+
+    def __init__(self) -> None:
+        self.subs: list[Subscription] = []
+        self._exact: dict[str, list[Subscription]] = {}
+        self._prefixes: dict[str, list[Subscription]] = {}  # "console.*" -> under "console."
+        self._multi = 0  # subscriptions of several patterns (a message must reach them once)
+
+    def add(self, sub: Subscription) -> None:
+        self.subs.append(sub)
+        for p in dict.fromkeys(sub.patterns):
+            table, key = (self._prefixes, p[:-1]) if p.endswith("*") else (self._exact, p)
+            table.setdefault(key, []).append(sub)
+        self._multi += len(sub.patterns) > 1
+
+    def remove(self, sub: Subscription) -> bool:
+        if sub not in self.subs:
+            return False
+        self.subs.remove(sub)
+        for p in dict.fromkeys(sub.patterns):
+            table, key = (self._prefixes, p[:-1]) if p.endswith("*") else (self._exact, p)
+            subs = table.get(key, [])
+            if sub in subs:
+                subs.remove(sub)
+            if not subs:
+                table.pop(key, None)
+        self._multi -= len(sub.patterns) > 1
+        return True
+
+    def clear(self) -> None:
+        self.subs.clear()
+        self._exact.clear()
+        self._prefixes.clear()
+        self._multi = 0
+
+    def matching(self, topic: str) -> list[Subscription]:
+        found = list(self._exact.get(topic, ()))
+        for prefix, subs in self._prefixes.items():
+            if topic.startswith(prefix):
+                found.extend(subs)
+        return list(dict.fromkeys(found)) if self._multi else found
+
+    def via(self, pattern: str) -> list[Subscription]:
+        """Those subscribed with ``pattern`` itself."""
+        if pattern.endswith("*"):
+            return list(self._prefixes.get(pattern[:-1], ()))
+        return list(self._exact.get(pattern, ()))
+
+
 class Subscription:
     """An async iterator of (topic, payload); close it (or use ``async with``) when done."""
 
@@ -106,28 +158,26 @@ class Subscription:
 
 class InProcessBus:
     def __init__(self) -> None:
-        self._subs: list[Subscription] = []
+        self._routes = _Routes()
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._subs.clear()
+        self._routes.clear()
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        for sub in list(self._subs):
-            if any(_matches(p, topic) for p in sub.patterns):
-                sub.deliver(topic, payload)
+        for sub in self._routes.matching(topic):
+            sub.deliver(topic, payload)
 
     def subscribe(self, *patterns: str) -> Subscription:
         sub = Subscription(patterns, self._unsubscribe)
-        self._subs.append(sub)
+        self._routes.add(sub)
         sub.ready.set()
         return sub
 
     async def _unsubscribe(self, sub: Subscription) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
+        self._routes.remove(sub)
 
 
 class RedisBus:
@@ -139,7 +189,7 @@ class RedisBus:
         self._redis = aioredis.from_url(url)
         self._prefix = prefix
         self._pubsub = self._redis.pubsub()
-        self._subs: list[Subscription] = []
+        self._routes = _Routes()
         self._reader: asyncio.Task | None = None
         self._channels: dict[str, int] = {}
         self._lock = asyncio.Lock()
@@ -164,7 +214,7 @@ class RedisBus:
 
     def subscribe(self, *patterns: str) -> Subscription:
         sub = Subscription(patterns, self._unsubscribe)
-        self._subs.append(sub)
+        self._routes.add(sub)
         asyncio.get_running_loop().create_task(self._add(sub))
         return sub
 
@@ -183,9 +233,8 @@ class RedisBus:
         sub.ready.set()
 
     async def _unsubscribe(self, sub: Subscription) -> None:
-        if sub not in self._subs:
+        if not self._routes.remove(sub):
             return
-        self._subs.remove(sub)
         async with self._lock:
             for p in sub.patterns:
                 self._channels[p] -= 1
@@ -231,7 +280,7 @@ class RedisBus:
             pattern = msg.get("pattern")
             via = (pattern.decode() if isinstance(pattern, bytes) else pattern) if pattern else channel
             via = via.removeprefix(self._prefix)
-            for sub in list(self._subs):
+            for sub in self._routes.via(via):
                 first = next((p for p in sub.patterns if _matches(p, topic)), None)
                 if first == via:
                     sub.deliver(topic, payload)

@@ -148,17 +148,32 @@ def _reset_doctor_password(settings: Settings) -> str:
     return password
 
 
-async def console_login(base_url: str, username: str, password: str):
-    """Log in like a browser does (CSRF token from the form); return the httpx client."""
+async def console_login(base_url: str, username: str, password: str, patience_s: float = 30.0):
+    """Log in like a browser does (CSRF token from the form); return the httpx client. A 503
+    (the database busy or restarting) is tried again after its Retry-After, for ``patience_s``."""
     client = httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10)
-    page = await client.get("/login")
-    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    if not m:
-        raise RuntimeError("login page has no CSRF token")
-    resp = await client.post("/login", data={"username": username, "password": password, "csrf": m.group(1)})
-    if resp.status_code not in (302, 303):
-        raise RuntimeError(f"login as {username} failed: HTTP {resp.status_code}")
-    return client
+    deadline = time.monotonic() + patience_s
+    try:
+        while True:
+            page = await client.get("/login")
+            m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            if m:
+                resp = await client.post(
+                    "/login", data={"username": username, "password": password, "csrf": m.group(1)}
+                )
+                if resp.status_code in (302, 303):
+                    return client
+            else:
+                resp = page
+            if resp.status_code != 503 or time.monotonic() > deadline:
+                if not m:
+                    raise RuntimeError(f"login page has no CSRF token (HTTP {page.status_code})")
+                raise RuntimeError(f"login as {username} failed: HTTP {resp.status_code}")
+            retry = resp.headers.get("Retry-After", "1")
+            await asyncio.sleep(min(5.0, float(retry)) if retry.isdigit() else 1.0)
+    except BaseException:
+        await client.aclose()
+        raise
 
 
 async def open_console_ws(base_url: str, client, path: str = "/ws/console") -> Any:

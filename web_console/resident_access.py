@@ -69,6 +69,8 @@ class SeatCalls:
     """The residents popped on each seat's console lately (the seat's current call): the web
     worker's own memory, enough for one worker."""
 
+    blocking = False  # remembering waits on the network (run it off the event loop)
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._seen: dict[tuple[str, int], float] = {}
@@ -91,6 +93,7 @@ class RedisSeatCalls(SeatCalls):
     """The same in Redis, so that any web worker knows what another worker's socket forwarded."""
 
     PREFIX = "cc:seat-call:"
+    blocking = True
 
     def __init__(self, url: str) -> None:
         super().__init__()

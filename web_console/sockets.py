@@ -133,12 +133,22 @@ async def serve_topic(
                 await remember_pop(payload)
             await send(envelope(msg_topic, payload))
 
+    remembered: list[tuple[str, int]] = []  # the call and resident last remembered
+
     async def remember_pop(payload: dict[str, Any]) -> None:
-        """The resident of the seat's current call: its sensitive data is open to this seat."""
+        """The resident of the seat's current call: its sensitive data is open to this seat (once
+        per call and resident: a call pops several times as it rings, gets its profile, is answered)."""
         rid = popped_resident(payload)
         if rid is not None and hello.ext:
+            seen = (str(payload.get("linkedid", "")), rid)
+            if remembered and remembered[0] == seen:
+                return
             ttl = state.settings.resident_link_hours * 3600
-            await run_in_threadpool(state.seat_calls.remember, hello.ext, rid, ttl)
+            if state.seat_calls.blocking:
+                await run_in_threadpool(state.seat_calls.remember, hello.ext, rid, ttl)
+            else:
+                state.seat_calls.remember(hello.ext, rid, ttl)
+            remembered[:] = [seen]
 
     async def listen() -> None:
         while True:

@@ -43,16 +43,36 @@ class _LineSafeProtocol(AMIProtocol):
 
     def data_received(self, data: bytes) -> None:
         data = self._pending + data
-        cut = data.rfind(b"\r\n")
+        cut = data.rfind(b"\r\n\r\n")  # whole messages only
         if cut < 0:
             self._pending = data
             return
-        self._pending = data[cut + 2 :]
-        super().data_received(data[: cut + 2])
+        self._pending = data[cut + 4 :]
+        whole = data[: cut + 4]
+        on_headers = getattr(self.factory, "on_headers", None)
+        if on_headers is None:
+            super().data_received(whole)
+            return
+        # The engine's events skip panoramisk's Message (a case-insensitive dict built key by
+        # key, then matched against every registered pattern): most of the engine's AMI cost.
+        # Replies, and events that belong to an action (ActionID), go through panoramisk.
+        encoding = getattr(self, "encoding", "utf8")
+        for packet in whole.decode(encoding, "ignore").split("\r\n\r\n")[:-1]:
+            packet = packet.strip()
+            if (
+                packet.startswith("Event: ")
+                and "\r\nActionID: " not in packet
+                and not packet.startswith("Event: Shutdown")
+            ):
+                on_headers(ev.parse_packet(packet))
+            elif packet:
+                super().data_received((packet + "\r\n\r\n").encode(encoding))
 
 
 class _Manager(Manager):
     closed_for_good = False
+    # Events (without ActionID) as parsed headers, instead of through panoramisk's dispatch
+    on_headers: Callable[[ev.Headers], None] | None = None
 
     def connection_made(self, f):
         if self.closed_for_good:  # a connect that was under way when the manager was closed
@@ -68,7 +88,7 @@ class _Manager(Manager):
         super().connection_made(f)
 
 
-def new_manager(settings: Settings, on_event, username: str = "", **options) -> Manager:
+def new_manager(settings: Settings, on_event, username: str = "", **options) -> _Manager:
     """A panoramisk Manager for our AMI user (or ``username``), every event to ``on_event``; call
     ``connect()``."""
     username = username or settings.ami_user
@@ -145,7 +165,7 @@ class AmiClient:
         self.watching_since = 0.0  # the current session's login: calls ending later are seen
 
     async def start(self) -> None:
-        self._manager = new_manager(
+        manager = new_manager(
             self.settings,
             self._on_event,
             username=self.settings.ami_engine_user,  # Asterisk sends it only ENGINE_EVENTS
@@ -153,7 +173,9 @@ class AmiClient:
             on_login=self._on_login,
             on_disconnect=self._on_disconnect,
         )
-        self._manager.connect()
+        manager.on_headers = self._on_headers
+        self._manager = manager
+        manager.connect()
 
     async def stop(self) -> None:
         if self._resync_task:
@@ -165,6 +187,11 @@ class AmiClient:
     # -- callbacks (run in panoramisk's reader: keep them tiny) ----------------------------
     def _on_event(self, _manager: Manager, message) -> None:
         event = ev.parse_event(message)
+        if event is not None:
+            self.events.put_nowait(event)
+
+    def _on_headers(self, headers: ev.Headers) -> None:
+        event = ev.parse_event(headers)
         if event is not None:
             self.events.put_nowait(event)
 

@@ -22,6 +22,40 @@ def unescape(value: str) -> str:
     return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
+class Headers(dict[str, Any]):
+    """One AMI message's headers, names case-insensitive (as panoramisk's Message), repeated
+    headers (ChanVariable) as lists: a plain dict underneath, read by the engine's hot path."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.lower(), default)
+
+    def __getitem__(self, key: str) -> Any:
+        return dict.__getitem__(self, key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+
+def parse_packet(text: str) -> Headers:
+    """The headers of one AMI message (its lines without the blank line that ends it)."""
+    headers = Headers()
+    for line in text.split("\r\n"):
+        name, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        name = name.lower()
+        old = dict.get(headers, name)
+        if old is None:
+            dict.__setitem__(headers, name, value)
+        elif isinstance(old, list):
+            old.append(value)
+        else:
+            dict.__setitem__(headers, name, [old, value])
+    return headers
+
+
 def _s(msg: Mapping[str, Any], key: str) -> str:
     value = msg.get(key, "")
     if isinstance(value, list):  # repeated headers (ChanVariable) come as lists

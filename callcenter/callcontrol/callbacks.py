@@ -137,11 +137,11 @@ def note_missed(
     return item
 
 
-def close_on_return(session: Session, number: str, now: datetime) -> int:
-    """The resident's own call reached a seat: their missed-call items are done (no commit)."""
+def close_on_return(session: Session, numbers: list[str], now: datetime) -> int:
+    """The residents' own calls reached a seat: their missed-call items are done (no commit)."""
     rows = session.exec(
         select(Callback).where(
-            Callback.phone == number,
+            col(Callback.phone).in_(numbers),
             col(Callback.status).in_(("waiting", TASK)),
             col(Callback.kind).in_(MISSED_KINDS),
         )
@@ -557,23 +557,49 @@ class CallbackWorker(_Worker):
     # -- missed calls ---------------------------------------------------------------------------
     async def _missed_calls(self, sub) -> None:
         async for _topic, payload in sub:
+            # The records that came meanwhile are read together: answered calls (most of them)
+            # close their numbers' items in one query, not one transaction a call.
+            rows = [payload]
+            while len(rows) < 200 and not sub.queue.empty():
+                rows.append(sub.queue.get_nowait()[1])
             try:
-                changed = await asyncio.to_thread(self.record_seen, payload)
+                changed = await asyncio.to_thread(self.records_seen, rows)
                 if changed:
                     await self.bus.publish(CALLBACKS_CHANGED, CallbacksChanged().to_json())
             except Exception:
-                log.exception("reading a call record for missed calls failed")
+                log.exception("reading %d call records for missed calls failed", len(rows))
+
+    def records_seen(self, rows: list[dict[str, Any]]) -> bool:
+        """Call records, in order: True when the list changed."""
+        returned: list[str] = []
+        changed = False
+        for row in rows:
+            number = str(row.get("caller", ""))
+            if row.get("outcome") == "answered" and row.get("source") == "carrier" and number.startswith("+"):
+                returned.append(number)
+                continue
+            if returned:  # in order: a return before a later missed call of the same number
+                changed |= self._returned(returned)
+                returned = []
+            changed |= self.record_seen(row)
+        if returned:
+            changed |= self._returned(returned)
+        return changed
+
+    def _returned(self, numbers: list[str]) -> bool:
+        with session_scope(self.settings) as s:
+            closed_items = close_on_return(s, sorted(set(numbers)), utcnow())
+            s.commit()
+        return closed_items > 0
 
     def record_seen(self, row: dict[str, Any]) -> bool:
         """A call record: a missed call becomes (or joins) an item; an answered call of the same
         number closes its items. True when the list changed."""
         now = utcnow()
         number = str(row.get("caller", ""))
+        if row.get("outcome") == "answered" and row.get("source") == "carrier" and number.startswith("+"):
+            return self._returned([number])
         with session_scope(self.settings) as s:
-            if row.get("outcome") == "answered" and row.get("source") == "carrier" and number.startswith("+"):
-                closed_items = close_on_return(s, number, now)
-                s.commit()
-                return closed_items > 0
             did = str(row.get("did", ""))[:32]
             hours = s.exec(select(ServiceHours).where(ServiceHours.number == did)).first() if did else None
             kind = missed_kind(row, closed=not is_open(hours, china_now(self.settings)))

@@ -44,6 +44,9 @@ RECORD_ATTEMPTS = 5  # a call record the database refuses this often is dropped 
 
 
 WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not hundreds
+# s: a seat's status bar (callers waiting in its queues) changes at most this often: one message
+# per seat and change would be most of the engine's messages with a hundred seats in one queue.
+SEAT_QUEUES_INTERVAL = 1.0
 
 
 class Menu(Protocol):
@@ -150,6 +153,9 @@ class CallService:
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
+        self._seat_queues_at: dict[str, float] = {}  # seat -> when its status bar was last sent
+        self._seat_queues_later: asyncio.TimerHandle | None = None
+        self._seat_sent: dict[str, Any] = {}  # seat -> the state last sent (the same is not resent)
         self.today = DayFigures(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
         self.menu: Menu = _NoMenu()
@@ -293,7 +299,10 @@ class CallService:
         elif effect.kind == "record" and effect.call is not None:
             self._records.put_nowait(effect.call)
         elif effect.kind == "seat":
-            await self.notify.send(self.model.seat_status(effect.ext))
+            # A call's events change a seat's state a few times over; the console hears changes.
+            status = self.model.seat_status(effect.ext)
+            if self._seat_sent.get(effect.ext) != status and await self.notify.send(status):
+                self._seat_sent[effect.ext] = status
 
     async def _load_config(self) -> None:
         """What the configuration says about calls: queues' wrap-up and service-level thresholds,
@@ -343,11 +352,26 @@ class CallService:
             hello_task.cancel()
 
     async def _publish_seat_queues(self, board: WallboardSnapshot) -> None:
-        """Each seat's status bar: the callers waiting in its own queues, sent when they change."""
+        """Each seat's status bar: the callers waiting in its own queues, sent when they change,
+        at most every SEAT_QUEUES_INTERVAL (a change held back is sent when the interval ends)."""
+        now = time.monotonic()
+        held = 0.0
         for message in notifier.seat_queues(board):
-            if self._seat_queues_sent.get(message.ext) != message.waiting:
-                self._seat_queues_sent[message.ext] = message.waiting
-                await self.notify.send(message)
+            if self._seat_queues_sent.get(message.ext) == message.waiting:
+                continue
+            wait = self._seat_queues_at.get(message.ext, -SEAT_QUEUES_INTERVAL) + SEAT_QUEUES_INTERVAL - now
+            if wait > 0 and message.ext in self._seat_queues_sent:
+                held = max(held, wait)
+                continue
+            self._seat_queues_sent[message.ext] = message.waiting
+            self._seat_queues_at[message.ext] = now
+            await self.notify.send(message)
+        if held and self._seat_queues_later is None:
+            self._seat_queues_later = self._loop.call_later(held, self._seat_queues_due)
+
+    def _seat_queues_due(self) -> None:
+        self._seat_queues_later = None
+        self._wallboard_dirty.set()
 
     async def _wallboard_hellos(self, sub) -> None:
         async for _topic, _payload in sub:
@@ -397,7 +421,9 @@ class CallService:
         clearing of the last call popped (a page that kept it over a reconnect, or missed its
         clear while the bus was down, must not show an ended call)."""
         if ext in self.model.seats:
-            await self.notify.send(self.model.seat_status(ext))
+            status = self.model.seat_status(ext)
+            if await self.notify.send(status):
+                self._seat_sent[ext] = status
             self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
             self._wallboard_dirty.set()
         call = self.model.pop_for(ext)

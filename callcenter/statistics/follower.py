@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -177,8 +178,6 @@ def _upsert_counters(
 ) -> None:
     if not rows:
         return
-    insert = _insert(conn.engine)
-    greatest = func.greatest if conn.engine.dialect.name == "postgresql" else func.max
     cols = (*defs.COUNTERS, *defs.MAX_COUNTERS)
     params = []
     for k, c in rows.items():
@@ -186,11 +185,19 @@ def _upsert_counters(
         for name in cols:
             p[name] = c.get(name, 0)
         params.append(p)
+    conn.execute(_upsert_statement(conn.engine.dialect.name, table, key), params)
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: type[SQLModel], key: tuple[str, ...]) -> Any:
+    """Add the counters to a row, made once per table (building it cost more than running it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    greatest = func.greatest if dialect == "postgresql" else func.max
     t = table_of(table)
     stmt = insert(t)
     set_ = {name: t.c[name] + stmt.excluded[name] for name in defs.COUNTERS}
     set_["max_wait_s"] = greatest(t.c.max_wait_s, stmt.excluded.max_wait_s)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=set_), params)
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=set_)
 
 
 _CALL_COLS = tuple(c.name for c in table_of(StatCall).columns if c.name != "id")
@@ -575,6 +582,7 @@ class StatsFollower:
         path: Path | None = None,
         on_batch: Callable[[set[str]], Any] | None = None,
         poll_s: float = 0.25,
+        batch_s: float = 0.5,
         on_settled: Callable[[list[str]], Any] | None = None,
         seen: Callable[[float], bool] | None = None,
     ) -> None:
@@ -584,6 +592,11 @@ class StatsFollower:
         self.on_batch = on_batch
         self.on_settled = on_settled  # call records settled from queue_log (linkedids)
         self.poll_s = poll_s
+        # Under load the lines of several calls make one batch (one transaction, one refresh of
+        # today's figures) instead of one per call: a batch is followed by this pause unless it
+        # read a whole chunk (catching up).
+        self.batch_s = batch_s
+        self.last_read = 0  # bytes the last step read
         self.ingest: StatsIngest | None = None
         self.tail: QueueLogTail | None = None
         self._task: asyncio.Task | None = None
@@ -594,7 +607,9 @@ class StatsFollower:
             self.ingest = StatsIngest(self.settings, seen=self.seen)
             self.tail = QueueLogTail(self.path, self.ingest.load())
         ingest, tail = self.ingest, self.tail
+        before = tail.pos.offset
         lines = tail.read(max_bytes)
+        self.last_read = tail.pos.offset - before
         if not lines:
             if not tail.is_open:  # no file yet
                 return set()
@@ -646,6 +661,8 @@ class StatsFollower:
                     log.exception("announcing %d settled call record(s) failed", len(settled))
             if not days:
                 await asyncio.sleep(self.poll_s)
+            elif self.last_read < CHUNK // 2:
+                await asyncio.sleep(self.batch_s)
 
 
 def rotated_files(path: Path) -> list[Path]:

@@ -103,3 +103,82 @@ def test_a_connection_lost_before_panoramisk_adopts_it_leads_to_a_new_attempt(tm
         return attempts
 
     assert aio.run(scenario()) == ["connect"]
+
+
+def ami(*lines: str) -> bytes:
+    """One AMI message from header lines joined by "|"."""
+    return ("\r\n".join("|".join(lines).split("|")) + "\r\n\r\n").encode()
+
+
+class EventingAmi:
+    """After the login, events cut at awkward places (inside a Chinese name's UTF-8 bytes, between
+    a message's lines); a QueueStatus is answered with a list of events carrying its ActionID."""
+
+    NAME = "王秀英"
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+        while block := await reader.readuntil(b"\r\n\r\n"):
+            fields = dict(
+                line.split(": ", 1) for line in block.decode().strip().split("\r\n") if ": " in line
+            )
+            aid = fields.get("ActionID", "")
+            if fields.get("Action") == "Login":
+                writer.write(ami(f"Response: Success|ActionID: {aid}|Message: Authentication accepted"))
+                stream = ami(
+                    "Event: Newchannel|Timestamp: 1700000000.250000|Channel: PJSIP/trunk-1",
+                    f"CallerIDNum: 13800000001|CallerIDName: {self.NAME}|Uniqueid: 1.1|Linkedid: 1.1",
+                    "ChanVariable: CC_DID=96345|ChanVariable: CC_X=1",
+                ) + ami("Event: Hangup|Channel: PJSIP/trunk-1|Uniqueid: 1.1|Linkedid: 1.1|Cause: 16")
+                cut = stream.index(self.NAME.encode()) + 1  # inside the first character's bytes
+                for part in (stream[:cut], stream[cut : cut + 40], stream[cut + 40 :]):
+                    writer.write(part)
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+            elif fields.get("Action") == "QueueStatus":
+                writer.write(
+                    ami(f"Response: Success|ActionID: {aid}|EventList: start|Message: Queue status follows")
+                    + ami(f"Event: QueueMember|ActionID: {aid}|Queue: hotline|Name: seat1001")
+                    + ami(f"Event: QueueStatusComplete|ActionID: {aid}|EventList: Complete|ListItems: 1")
+                )
+            await writer.drain()
+
+
+def test_the_engines_events_are_read_whole_and_an_actions_events_still_reach_the_action(tmp_path):
+    from callcenter.ami import actions
+    from callcenter.ami import events as ev
+
+    async def scenario() -> tuple[list, list, list]:
+        server = EventingAmi()
+        port = await server.start()
+        settings = Settings(data_dir=tmp_path, ami_port=port, ami_secret="s", _env_file=None)
+        dispatched: list = []
+        manager = new_manager(settings, lambda _m, msg: dispatched.append(msg.get("Event")))
+        headers: list[ev.Headers] = []
+        manager.on_headers = headers.append
+        logged_in = asyncio.Event()
+        manager.on_login = lambda _m: logged_in.set()
+        manager.connect()
+        await asyncio.wait_for(logged_in.wait(), 5)
+        for _ in range(100):
+            if len(headers) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        listed = await asyncio.wait_for(manager.send_action(dict(actions.queue_status()), as_list=True), 5)
+        close_manager(manager)
+        server.server.close()
+        return headers, dispatched, listed
+
+    headers, dispatched, listed = aio.run(scenario())
+    events = [ev.parse_event(h) for h in headers]
+    assert [type(e) for e in events] == [ev.Newchannel, ev.Hangup]
+    new = events[0]
+    assert isinstance(new, ev.Newchannel)
+    assert (new.caller_name, new.linkedid, new.emitted) == (EventingAmi.NAME, "1.1", 1700000000.25)
+    assert headers[0]["ChanVariable"] == ["CC_DID=96345", "CC_X=1"]
+    assert dispatched == []  # not through panoramisk's dispatch as well
+    assert [m.get("Event") for m in listed if m.get("Event")] == ["QueueMember", "QueueStatusComplete"]

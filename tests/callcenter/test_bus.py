@@ -21,8 +21,17 @@ async def exercise(publisher, subscriber) -> None:
     assert (await everyone.get(5))[1]["n"] == 2
     with pytest.raises(asyncio.TimeoutError):
         await seat.get(0.3)  # seat 1001 never sees seat 1002's pop
+    # Several patterns matching one topic: the message arrives once.
+    both = subscriber.subscribe("seat.*", "seat.1001", "wallboard")
+    await both.ready.wait()
+    await publisher.publish("seat.1001", {"n": 4})
+    assert await both.get(5) == ("seat.1001", {"n": 4})
+    with pytest.raises(asyncio.TimeoutError):
+        await both.get(0.3)
+    await both.close()
     await seat.close()
     await publisher.publish("seat.1001", {"n": 3})
+    assert (await everyone.get(5))[1]["n"] == 4
     assert (await everyone.get(5))[1]["n"] == 3
 
 

@@ -83,6 +83,24 @@ def test_missed_calls_merge_per_number_and_an_answered_call_closes_them(settings
     assert (item.status, item.outcome) == ("done", "called_again")
 
 
+def test_records_read_together_keep_their_order(settings):
+    w = worker(settings)
+    other = "+8613900000002"
+    # An answered call before a later missed one leaves that one waiting; answered calls of two
+    # numbers after their missed calls close both, in one query.
+    assert w.records_seen([row(linkedid="1.1", outcome="answered", seat="1001"), row(linkedid="1.2")])
+    assert [(i.phone, i.status) for i in items(settings)] == [(RESIDENT, "waiting")]
+    assert w.records_seen([row(caller=other, linkedid="1.3")])
+    assert w.records_seen(
+        [
+            row(linkedid="1.4", outcome="answered", seat="1001"),
+            row(caller=other, linkedid="1.5", outcome="answered", seat="1002"),
+        ]
+    )
+    assert [(i.phone, i.status) for i in items(settings)] == [(RESIDENT, "done"), (other, "done")]
+    assert not w.records_seen([row(linkedid="1.6", outcome="answered", seat="1001")])
+
+
 def test_out_of_hours_calls_wait_for_opening_time(settings):
     with session_scope(settings) as s:
         s.add(CallQueue(name="hotline", title="热线"))

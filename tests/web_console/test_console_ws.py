@@ -31,7 +31,7 @@ async def _ready(ws, ext: str) -> None:
 
 
 def _seat_patterns(bus) -> list[tuple[str, ...]]:
-    return [s.patterns for s in bus._subs if any(p.startswith("seat") for p in s.patterns)]
+    return [s.patterns for s in bus._routes.subs if any(p.startswith("seat") for p in s.patterns)]
 
 
 async def _wait_for(predicate, timeout: float = 3.0) -> bool:
