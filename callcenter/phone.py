@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -10,6 +11,8 @@ _DIGITS = re.compile(r"[^0-9+]")
 MAX_RAW = 40
 
 
+# A call's number is read several times (the route, the profile, every pop): parsed once.
+@functools.lru_cache(maxsize=8192)
 def normalize(raw: str | None, region: str = "CN", area_code: str = "931") -> str | None:
     """Return the E.164 form of a caller number, or None when it is not a usable number.
 
@@ -55,6 +58,7 @@ def is_mobile(e164: str | None) -> bool:
     return number.country_code == 86 and kind in mobile
 
 
+@functools.lru_cache(maxsize=8192)
 def display(e164: str | None, region: str = "CN") -> str:
     """How a seat reads a number: national format for Chinese numbers."""
     if not e164:

@@ -139,13 +139,17 @@ def note_missed(
 
 def close_on_return(session: Session, numbers: list[str], now: datetime) -> int:
     """The residents' own calls reached a seat: their missed-call items are done (no commit)."""
-    rows = session.exec(
-        select(Callback).where(
+    # Most answered calls have no item: only ids are read, and items loaded when there are some.
+    ids = session.exec(
+        select(Callback.id).where(
             col(Callback.phone).in_(numbers),
             col(Callback.status).in_(("waiting", TASK)),
             col(Callback.kind).in_(MISSED_KINDS),
         )
     ).all()
+    if not ids:
+        return 0
+    rows = session.exec(select(Callback).where(col(Callback.id).in_(ids))).all()
     for item in rows:
         item.status, item.outcome, item.done_at = "done", "called_again", now
         session.add(item)

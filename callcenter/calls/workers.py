@@ -1,8 +1,8 @@
 """The call workers: apply AMI events to the live model, push screen pops, record calls.
 
 One consumer task applies events in order and only publishes; database work (the resident's
-profile for the pop, call records, queue events) runs in worker tasks on threads, so a slow
-database never delays the next event.
+profile for the pop, call records, queue events) runs in worker tasks, on threads where it may
+wait (writes, a networked database), so a slow database never delays the next event.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlmodel import col
 
 from callcenter import topics
@@ -32,7 +32,7 @@ from callcenter.calls.service import ProfileExtras, build_profile, record_row
 from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
 from callcenter.clock import china_day, seconds_to_china_midnight
 from callcenter.config import Settings
-from callcenter.database import database_unavailable, session_scope
+from callcenter.database import database_unavailable, get_engine, session_scope, table_of
 from callcenter.directory.service import QueueParams, queue_params
 from callcenter.messages import CallRecorded, CallsResident, CallsResync, Clear, PageHello, WallboardSnapshot
 from callcenter.phone import normalize
@@ -40,6 +40,7 @@ from callcenter.residents.service import find_resident_id
 
 log = logging.getLogger(__name__)
 
+RECORD_BATCH_S = 0.2  # s: call records that end this close together are written together
 RECORD_ATTEMPTS = 5  # a call record the database refuses this often is dropped (and logged)
 
 
@@ -47,6 +48,7 @@ WALLBOARD_INTERVAL = 0.2  # s: a burst of events makes one wallboard update, not
 # s: a seat's status bar (callers waiting in its queues) changes at most this often: one message
 # per seat and change would be most of the engine's messages with a hundred seats in one queue.
 SEAT_QUEUES_INTERVAL = 1.0
+PROFILES_AT_ONCE = 4  # the database threads' number: profiles built side by side
 
 
 class Menu(Protocol):
@@ -143,13 +145,17 @@ class CallService:
         self._handover_lock = threading.Lock()
         self._handover_pending = False
         self._profiles: asyncio.Queue[str] = asyncio.Queue()
+        self._profile_seq: dict[str, int] = {}  # linkedid -> the newest profile build asked for
+        self._profile_builds = 0
         self._records: asyncio.Queue[LiveCall] = asyncio.Queue()
+        self._taken: list[LiveCall] = []  # records the worker took and has not written yet
         self._shown: dict[str, str] = {}  # seat -> linkedid of the last pop sent, until cleared
         # Seats' presence lines for queue_log (bounded: a bus down for hours loses the oldest)
         self._queue_log_lines: deque[dict[str, Any]] = deque(maxlen=100_000)
         self._queue_log_outage = OutageLog("event bus (presence lines for queue_log)")
         self._record_failures: dict[str, int] = {}  # linkedid -> failed writes of its record
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="calls-db")
+        self._inline_reads = get_engine(settings).dialect.name == "sqlite"
         self._tasks: list[asyncio.Task] = []
         self._wallboard_dirty = asyncio.Event()
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
@@ -216,6 +222,15 @@ class CallService:
 
     async def _run_db(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _hot_read(self, fn, *args):
+        """The pop's reads (``database.hot_reads``): on the embedded SQLite file they take a
+        fraction of a millisecond and run here, as the FastAGI route's do; a thread hop cost more
+        than the reads, and under load the threads queued for the interpreter's lock. A
+        networked database's may wait on the network: a worker thread."""
+        if self._inline_reads:
+            return fn(*args)
+        return await self._run_db(fn, *args)
 
     # -- the event path: no database work here ---------------------------------------------
     async def _consume(self) -> None:
@@ -378,11 +393,26 @@ class CallService:
             self._wallboard_dirty.set()
 
     async def _profile_worker(self) -> None:
+        """Several profiles at once: one slow read (a busy disk, the threads waiting on the
+        interpreter's lock) must not hold up the pops of every call ringing after it."""
+        slots = asyncio.Semaphore(PROFILES_AT_ONCE)
+        building: set[asyncio.Task] = set()
         while True:
             linkedid = await self._profiles.get()
-            call = self.model.calls.get(linkedid)
-            if call is None:
-                continue
+            await slots.acquire()
+            task = asyncio.create_task(self._build_profile(linkedid))
+            building.add(task)
+            task.add_done_callback(building.discard)
+            task.add_done_callback(lambda _t: slots.release())
+
+    async def _build_profile(self, linkedid: str) -> None:
+        call = self.model.calls.get(linkedid)
+        if call is None:
+            return
+        # A newer request for the same call (a seat linked another resident) wins over this one.
+        self._profile_builds += 1
+        seq = self._profile_seq[linkedid] = self._profile_builds
+        try:
             try:
                 if not call.identified:
                     # Re-synced or un-routed calls (or the route ran out of time): identify from
@@ -392,16 +422,22 @@ class CallService:
                             call.caller_raw, self.settings.default_region, self.settings.default_area_code
                         )
                     if call.resident_id is None:
-                        call.resident_id = await self._run_db(find_resident_id, self.settings, call.caller)
-                call.profile = await self._run_db(
+                        call.resident_id = await self._hot_read(find_resident_id, self.settings, call.caller)
+                profile = await self._hot_read(
                     build_profile, self.settings, call.resident_id, call.caller, self.profile_extras
                 )
             except Exception:
                 log.exception("building the profile of %s failed", linkedid)
-                continue
+                return
+            if self._profile_seq.get(linkedid) != seq:
+                return
+            call.profile = profile
             # A pop already sent without the profile is sent again, complete.
             for ext in list(call.ringing) + ([call.seat] if call.seat and call.talk_end is None else []):
                 await self._send_pop(call, ext)
+        finally:
+            if self._profile_seq.get(linkedid) == seq:
+                del self._profile_seq[linkedid]
 
     async def _resident_worker(self, sub) -> None:
         """A seat registered or linked the caller: rebuild the pop with the resident."""
@@ -449,9 +485,14 @@ class CallService:
         down_since: float | None = None  # the database stopped answering (said once, and once back)
         while True:
             call = await self._records.get()
-            batch = [call]
+            # The calls ending meanwhile are written with it: one transaction for several calls
+            # under load (a record is wanted within a second, not within a millisecond).
+            self._taken = [call]
+            await asyncio.sleep(RECORD_BATCH_S)
+            batch = self._taken
             while not self._records.empty() and len(batch) < 200:
                 batch.append(self._records.get_nowait())
+            self._taken = []
             try:
                 await self._write_and_announce(batch)
             except Exception as exc:
@@ -523,7 +564,7 @@ class CallService:
                 raise Unannounced(batch[i:], exc) from exc
 
     async def _flush_records(self) -> None:
-        batch = []
+        batch, self._taken = self._taken, []  # taken by the worker, which was stopped before writing
         while not self._records.empty():
             batch.append(self._records.get_nowait())
         if batch:
@@ -531,36 +572,38 @@ class CallService:
 
     def _write(self, calls: list[LiveCall]) -> None:
         """One transaction per batch: the calls already on file in one read, the new ones and the
-        queue events as two multi-row inserts (ORM objects one by one cost the engine's process
-        ~5 ms a call under load, CPU its event loop then waited for)."""
+        queue events as two multi-row inserts, in SQLAlchemy Core (ORM objects cost the engine's
+        process several ms a call under load, CPU its event loop then waited for)."""
+        records, queue_events = table_of(CallRecord), table_of(QueueEventRow)
         with session_scope(self.settings) as s:
             ids = list({c.linkedid for c in calls})
-            existing = {
-                r.linkedid: r for r in s.scalars(select(CallRecord).where(col(CallRecord.linkedid).in_(ids)))
-            }
+            found = s.execute(
+                select(records.c.linkedid, records.c.outcome).where(records.c.linkedid.in_(ids))
+            )
+            existing: dict[str, str] = {linkedid: outcome for linkedid, outcome in found}
             unsettled = [c.linkedid for c in calls if c.outcome == UNSETTLED]
             settled = self._settled(s.connection(), unsettled) if unsettled else {}
             new: dict[str, dict[str, Any]] = {}
+            changed: dict[str, dict[str, Any]] = {}
             events: list[dict[str, Any]] = []
             for call in calls:
                 row = record_row(call)
-                rec = existing.get(call.linkedid)
+                on_file = existing.get(call.linkedid)
                 if call.outcome == UNSETTLED:
                     if call.linkedid in settled:
                         row.update(settled[call.linkedid])
                         call.outcome, call.seat = row["outcome"], row["seat"]  # as announced
-                    elif rec is not None and rec.outcome not in ("", UNSETTLED):
+                    elif on_file is not None and on_file not in ("", UNSETTLED):
                         row = {k: v for k, v in row.items() if k not in _SETTLED_FIELDS}  # settled
                     elif not call.settle_rechecked:
                         call.settle_rechecked = True
                         self._loop.call_soon_threadsafe(self._recheck, call)
-                if rec is not None:
+                values = {k: v for k, v in row.items() if v not in (None, "")}
+                if on_file is not None:
                     # A call seen again after a re-sync: update, never count twice.
-                    for k, v in row.items():
-                        if v not in (None, ""):
-                            setattr(rec, k, v)
+                    changed.setdefault(call.linkedid, {}).update(values)
                 elif call.linkedid in new:  # twice in one batch: the later values win
-                    new[call.linkedid].update({k: v for k, v in row.items() if v not in (None, "")})
+                    new[call.linkedid].update(values)
                 else:
                     new[call.linkedid] = row
                 for e in call.events:
@@ -576,7 +619,10 @@ class CallService:
                     )
                 call.events = []
             if new:
-                s.execute(insert(CallRecord), list(new.values()))
+                s.execute(insert(records), list(new.values()))
+            for linkedid, values in changed.items():
+                if values:
+                    s.execute(update(records).where(records.c.linkedid == linkedid).values(**values))
             if events:
-                s.execute(insert(QueueEventRow), events)
+                s.execute(insert(queue_events), events)
             s.commit()

@@ -170,6 +170,10 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
     day = _china_day(conn, created)
     rt = table_of(StatOrderDay)
     n = 0
+    # Every count is read before the first write: on SQLite the write lock is held from the first
+    # DELETE to the commit, and counting a district's orders under it (seconds, the first time)
+    # held up every call record and login meanwhile.
+    counted = []
     for dim in GROUPS:
         gk = _GROUP_KEY[dim]
         if gk not in have:
@@ -181,7 +185,6 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
         if since:
             dq = dq.where(rt.c.day >= since)
             q = q.where(created >= _range(since, since)[0])
-        conn.execute(dq)
         rows = [
             {
                 "dim": dim,
@@ -191,6 +194,9 @@ def refresh_rollup(conn: Connection, since: str | None = None, now: datetime | N
             }
             for r in conn.execute(q.group_by(day, cols[gk]))
         ]
+        counted.append((dq, rows))
+    for dq, rows in counted:
+        conn.execute(dq)
         if rows:
             conn.execute(rt.insert(), rows)
         n += len(rows)

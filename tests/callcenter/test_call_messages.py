@@ -76,3 +76,80 @@ async def test_the_status_bar_changes_at_most_once_an_interval_and_ends_on_the_l
     await asyncio.wait_for(service._wallboard_dirty.wait(), 2)
     await service._publish_seat_queues(board(2))
     assert [m["waiting"] for m in await received(sub, 0.1)] == [{"hotline": 2}]
+
+
+async def test_profiles_are_built_side_by_side_and_the_newest_request_for_a_call_wins(settings, monkeypatch):
+    import threading
+
+    from callcenter.calls.state import LiveCall
+
+    release_slow = threading.Event()
+
+    def build(_settings, resident_id, caller, _extras):
+        if resident_id == 1:  # a slow read: the calls behind it must not wait for it
+            release_slow.wait(5)
+        return {"resident": {"id": resident_id}, "history": {}}
+
+    monkeypatch.setattr(workers, "build_profile", build)
+    bus = InProcessBus()
+    service = CallService(settings, bus)
+    service._inline_reads = False  # as on PostgreSQL: the reads on the database threads
+    for linkedid, rid in (("a", 1), ("b", 2)):
+        service.model.calls[linkedid] = LiveCall(
+            linkedid, caller="+8613800000001", resident_id=rid, identified=True
+        )
+    worker = asyncio.create_task(service._profile_worker())
+    try:
+        service._profiles.put_nowait("a")
+        service._profiles.put_nowait("b")
+        for _ in range(100):
+            if service.model.calls["b"].profile is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert service.model.calls["b"].profile == {"resident": {"id": 2}, "history": {}}
+        assert service.model.calls["a"].profile is None  # still reading
+        # A seat linked another resident to call "a" meanwhile: its newer profile stands.
+        service.model.calls["a"].resident_id = 3
+        service._profiles.put_nowait("a")
+        for _ in range(100):
+            if service.model.calls["a"].profile is not None:
+                break
+            await asyncio.sleep(0.02)
+        release_slow.set()
+        await asyncio.sleep(0.2)
+        assert service.model.calls["a"].profile == {"resident": {"id": 3}, "history": {}}
+    finally:
+        release_slow.set()
+        worker.cancel()
+        service._pool.shutdown()
+
+
+async def test_records_ending_together_are_written_together_and_none_is_lost_when_the_engine_stops(settings):
+    import time
+
+    from sqlalchemy import func, select
+
+    from callcenter.calls.models import CallRecord
+    from callcenter.database import session_scope
+    from tests.callcenter.test_postgres import answered_call
+
+    bus = InProcessBus()
+    recorded = bus.subscribe(topics.CALLS_RECORDED)
+    service = CallService(settings, bus)
+    writes: list[int] = []
+    write = service._write
+    service._write = lambda calls: (writes.append(len(calls)), write(calls))[1]  # type: ignore[method-assign]
+    worker = asyncio.create_task(service._record_worker())
+    now = time.time()
+    for i in range(3):
+        service._records.put_nowait(answered_call(f"batch.{i}", now))
+    assert [(await recorded.get(5))[1]["linkedid"] for _ in range(3)] == ["batch.0", "batch.1", "batch.2"]
+    assert writes == [3]
+    # Stopped while it waits for more: the record it took is written by the stop.
+    service._records.put_nowait(answered_call("batch.3", now))
+    await asyncio.sleep(0.05)
+    worker.cancel()
+    await service._flush_records()
+    with session_scope(settings) as s:
+        assert s.execute(select(func.count()).select_from(CallRecord)).scalar_one() == 4
+    service._pool.shutdown()

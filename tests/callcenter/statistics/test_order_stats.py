@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event
+
 from callcenter.config import CHINA_TZ
 from callcenter.database import get_engine
 from callcenter.statistics import orders
@@ -75,8 +77,21 @@ def test_order_figures(settings):
     assert by_type["咨询"]["answered_directly"] == 0.5 and by_type["投诉"]["answered_directly"] == 0.0
     assert direct["total"]["orders"] == 4 and direct["missing"] == []
     assert direct["total"]["answered_directly"] == 0.25
-    with eng.begin() as c:
-        assert orders.refresh_rollup(c, now=now) > 0
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(eng, "before_cursor_execute", seen)
+    try:
+        with eng.begin() as c:
+            assert orders.refresh_rollup(c, now=now) > 0
+    finally:
+        event.remove(eng, "before_cursor_execute", seen)
+    # Counted before the first write: SQLite's write lock is not held while the orders are read.
+    first_write = statements.index("DELETE")
+    assert statements.count("SELECT") >= len(orders.GROUPS)
+    assert "SELECT" not in statements[first_write : first_write + 2 * len(orders.GROUPS)]
     with eng.connect() as c:
         for by in orders.GROUPS:
             rolled = orders.order_report(c, "2026-11-27", "2026-11-27", by, now=now)
