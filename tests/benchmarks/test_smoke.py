@@ -49,9 +49,17 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "BENCH_RULES": "100",
             "BENCH_DISPATCHES": "20",
             "BENCH_DISPATCH_LATENCY_ORDERS": "5",
+            "BENCH_DISPATCH_ADDED_ORDERS": "10",
             "BENCH_ROUTING_LOOKUPS": "1000",
         },
-        ("dispatch_per_s", "dispatch_p99_ms"),
+        (
+            "dispatch_per_s",
+            "dispatch_p99_ms",
+            "dispatch_added_p50_ms",
+            "dispatch_added_p99_ms",
+            "dispatch_added_max_ms",
+            "dispatch_added_n",
+        ),
     ),
     "bench_faults.py": (
         {
