@@ -33,14 +33,25 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     ),
     "bench_console.py": (
         {
-            "BENCH_CONSOLE_CALLS": "3",
+            "BENCH_CONSOLE_CALLS": "8",
+            "BENCH_CONSOLE_PAGES": "2",
+            "BENCH_CONSOLE_ANSWERING": "1",
             "BENCH_CONSOLE_SEATS": "6",
             "BENCH_CONSOLE_WAITING": "2",
             "BENCH_CONSOLE_TOGGLES": "3",
             "BENCH_CONSOLE_SOCKETS": "2",
             "BENCH_CONSOLE_CPU_WINDOW_S": "2",
         },
-        ("pop_paint_p99_ms", "wallboard_update_p99_ms", "wallboard_cpu_pct"),
+        (
+            "pop_paint_p50_ms",
+            "pop_paint_p99_ms",
+            "pop_paint_max_ms",
+            "pop_paint_n",
+            "pop_paint_first_frame_max_ms",
+            "pop_paint_without_profile_n",
+            "wallboard_update_p99_ms",
+            "wallboard_cpu_pct",
+        ),
     ),
     "bench_dispatch.py": (
         {
