@@ -114,6 +114,9 @@ class FakeTwilio:
         self.deliver_callbacks = True
         self.callback_delay = 0.05
         self.response_delay = 0.0  # accept the message, then answer this much later (a crash window)
+        # A remote provider's latency: each create is held this long before the message is taken
+        # (its ``created`` is then), as the request's trip to a distant API would delay it.
+        self.latency = 0.0
         self.callback_results: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         app = Starlette(
@@ -216,6 +219,8 @@ class FakeTwilio:
         if request.method == "GET":
             return self._list(request)
         form = await request.form()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         with self._lock:
             self.requests += 1
             if self.errors > 0:

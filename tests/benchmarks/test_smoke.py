@@ -33,14 +33,25 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     ),
     "bench_console.py": (
         {
-            "BENCH_CONSOLE_CALLS": "3",
+            "BENCH_CONSOLE_CALLS": "8",
+            "BENCH_CONSOLE_PAGES": "2",
+            "BENCH_CONSOLE_ANSWERING": "1",
             "BENCH_CONSOLE_SEATS": "6",
             "BENCH_CONSOLE_WAITING": "2",
             "BENCH_CONSOLE_TOGGLES": "3",
             "BENCH_CONSOLE_SOCKETS": "2",
             "BENCH_CONSOLE_CPU_WINDOW_S": "2",
         },
-        ("pop_paint_p99_ms", "wallboard_update_p99_ms", "wallboard_cpu_pct"),
+        (
+            "pop_paint_p50_ms",
+            "pop_paint_p99_ms",
+            "pop_paint_max_ms",
+            "pop_paint_n",
+            "pop_paint_first_frame_max_ms",
+            "pop_paint_without_profile_n",
+            "wallboard_update_p99_ms",
+            "wallboard_cpu_pct",
+        ),
     ),
     "bench_dispatch.py": (
         {
@@ -49,9 +60,17 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "BENCH_RULES": "100",
             "BENCH_DISPATCHES": "20",
             "BENCH_DISPATCH_LATENCY_ORDERS": "5",
+            "BENCH_DISPATCH_ADDED_ORDERS": "10",
             "BENCH_ROUTING_LOOKUPS": "1000",
         },
-        ("dispatch_per_s", "dispatch_p99_ms"),
+        (
+            "dispatch_per_s",
+            "dispatch_p99_ms",
+            "dispatch_added_p50_ms",
+            "dispatch_added_p99_ms",
+            "dispatch_added_max_ms",
+            "dispatch_added_n",
+        ),
     ),
     "bench_faults.py": (
         {

@@ -265,3 +265,18 @@ def test_twilio_list_pages_newest_first(msettings, twilio):
         provider.send(Outgoing(i, OUTLET_PHONE, f"m{i}", f"k{i}", datetime.now(UTC)))
     listed = provider.client.messages.list(to=OUTLET_PHONE, page_size=50, limit=120)
     assert [m.body for m in listed] == [f"m{i}" for i in reversed(range(120))]
+
+
+async def test_the_stand_in_plays_a_remote_providers_latency(msettings, twilio):
+    """With ``latency`` the stand-in takes each message that long after the request reached it
+    (benchmarks subtract it to leave what the app adds), and the SDK's send waits for it."""
+    twilio.latency = 0.3
+    [row_id] = _enqueue(msettings, 1, prefix="far")
+    with session_scope(msettings) as s:
+        out = OutboxWorker._outgoing(s.get(SmsMessage, row_id))
+    started = time.time()
+    TwilioProvider(msettings).send(out)
+    took = time.time() - started
+    [m] = twilio.messages
+    assert took >= 0.3
+    assert m.created.timestamp() - started >= 0.3
