@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from sqlalchemy import event, update
@@ -188,6 +189,9 @@ class OutboxWorker:
         self.settings = settings
         self.provider = provider or make_provider(settings)
         self.batch = batch
+        # Its own threads: a send waits on the provider, and must not wait for (or hold up) the
+        # threads the rest of the engine shares.
+        self._pool = self._new_pool()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self.sent = 0
         self.failed_tries = 0
@@ -208,6 +212,9 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="sms-outbox")
         log.info("SMS outbox worker started (provider %s)", self.provider.name)
 
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.batch + 1, thread_name_prefix="sms")
+
     async def stop(self) -> None:
         with _wakers_lock:
             _wakers.discard(self.wake)
@@ -218,6 +225,8 @@ class OutboxWorker:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._pool.shutdown(wait=False)  # a send still under way finishes on its thread
+        self._pool = self._new_pool()  # started again, it sends again
 
     async def _run(self) -> None:
         while True:
@@ -234,28 +243,46 @@ class OutboxWorker:
             self._wake.clear()
 
     async def run_once(self) -> int:
-        """One round: recover stale claims, then send what is due. Returns messages handled."""
-        await asyncio.to_thread(self._recover_stale)
+        """One round: recover stale claims, then send what is due, ``batch`` messages at a time
+        (a message is taken as soon as one of those is done, not when the slowest of a batch is:
+        a provider answering in 150 ms must not cap the outbox at one batch per slowest answer).
+        Returns messages handled."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._recover_stale)
         handled = 0
+        sending: dict[int, asyncio.Future[bool]] = {}
+        more = True  # stops taking messages once one was taken by another worker, or failed
+        failure: BaseException | None = None
         while True:
-            ids = await asyncio.to_thread(self._due_ids)
-            if not ids:
+            if more and len(sending) < self.batch:
+                due = await loop.run_in_executor(self._pool, self._due_ids, self.batch + len(sending))
+                for msg_id in [i for i in due if i not in sending][: self.batch - len(sending)]:
+                    sending[msg_id] = loop.run_in_executor(self._pool, self._deliver, msg_id)
+            if not sending:
+                if failure is not None:
+                    raise failure
                 return handled
-            results = await asyncio.gather(*(asyncio.to_thread(self._deliver, i) for i in ids))
-            done = sum(1 for r in results if r)
-            handled += done
-            if done == 0:
-                return handled
+            done, _ = await asyncio.wait(sending.values(), return_when=asyncio.FIRST_COMPLETED)
+            for msg_id, future in list(sending.items()):
+                if future not in done:
+                    continue
+                del sending[msg_id]
+                if future.exception() is not None:
+                    failure, more = future.exception(), False
+                elif future.result():
+                    handled += 1
+                else:
+                    more = False
 
     # --- blocking parts (worker threads) ---
 
-    def _due_ids(self) -> list[int]:
+    def _due_ids(self, limit: int) -> list[int]:
         with session_scope(self.settings) as s:
             rows = s.exec(
                 select(SmsMessage.id)
                 .where(SmsMessage.status == SmsStatus.QUEUED, col(SmsMessage.next_attempt_at) <= utcnow())
                 .order_by(col(SmsMessage.next_attempt_at), col(SmsMessage.id))
-                .limit(self.batch)
+                .limit(limit)
             ).all()
         return [row_id for row_id in rows if row_id is not None]
 

@@ -292,6 +292,10 @@ class CallService:
         call = self.model.calls.get(linkedid)
         if call is None or call.identified or call.profile is not None or call.profile_requested:
             return
+        if call.caller is None:  # the pop about to go shows the number as the route would have
+            call.caller = normalize(
+                call.caller_raw, self.settings.default_region, self.settings.default_area_code
+            )
         call.profile_requested = True
         self._profiles.put_nowait(linkedid)
 

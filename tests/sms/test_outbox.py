@@ -280,3 +280,32 @@ async def test_the_stand_in_plays_a_remote_providers_latency(msettings, twilio):
     [m] = twilio.messages
     assert took >= 0.3
     assert m.created.timestamp() - started >= 0.3
+
+
+async def test_a_slow_answer_holds_up_only_its_own_message(msettings):
+    """Messages are taken as sends finish, not a batch at a time: one answer that takes a second
+    does not make the messages behind it wait for it."""
+    import threading
+
+    from sms.providers import LogProvider
+
+    class OneSlowAnswer(LogProvider):
+        def __init__(self) -> None:
+            super().__init__()
+            self.done: list[int] = []
+            self.lock = threading.Lock()
+
+        def send(self, msg) -> str:
+            time.sleep(1.0 if msg.id == first else 0.05)
+            with self.lock:
+                self.done.append(msg.id)
+            return super().send(msg)
+
+    ids = _enqueue(msettings, 12)
+    first = ids[0]
+    provider = OneSlowAnswer()
+    worker = OutboxWorker(msettings, provider=provider, batch=2)
+    assert await worker.run_once() == 12
+    # 11 quick sends on the one free slot came back while the slow one was out
+    assert provider.done[-1] == first and sorted(provider.done) == sorted(ids)
+    assert all(m.status == SmsStatus.SENT for m in _messages(msettings))
