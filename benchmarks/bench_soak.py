@@ -7,10 +7,11 @@ Asterisk (asterisk_conf.process), one engine (``callcenter serve --no-web``) and
 (``callcenter serve --no-engine``) joined by Redis, on SQLite (the product's default database, as
 tests/e2e/test_scale_out.py runs it). The database is the shared benchmark data set
 (benchmarks/dataset.py: BENCH_RESIDENTS residents, 1,000,000). One sipp answering machine is
-every seat's phone: it answers after RING_MS and speaks the whole call (a looped 500 Hz A-law
-tone, sipp's ``rtp_stream``). Residents' calls come from one sipp stream per hold in
-BENCH_SOAK_HOLDS_S (60, 120, 180 s after Asterisk answers), the rate shared between them, each
-resident speaking the whole call (a looped 1 kHz mu-law tone), so calls last 60-180 s evenly
+every seat's phone: it answers after RING_MS in G.711 mu-law (the residents' codec: no
+transcoding) and speaks the whole call (a looped 500 Hz tone, sipp's ``rtp_stream``).
+Residents' calls come from one sipp stream per hold in BENCH_SOAK_HOLDS_S (60, 120, 180 s after
+Asterisk answers), the rate shared between them, each resident speaking the whole call (a looped
+1 kHz mu-law tone), so calls last 60-180 s evenly
 spread. Callers: ``dataset.callers`` (each number once, 10 % numbers no resident has). Every call
 a seat answers is recorded by the product's dialplan (MixMonitor). Recordings are checked and
 then removed once their call has ended (size, and for the first RECORDINGS_CHECKED files that
@@ -46,10 +47,11 @@ Figures (one JSON line last on stdout, every figure with its n):
   soak_pop_ready_{first,last}_*  pop_ready as bench_pop measures it (its code): AgentCalled
                               (Asterisk's own Timestamp) -> the first pop with the resident's
                               profile on that seat's WebSocket, known callers, by the window the
-                              AgentCalled falls in: p50, p99 (only from >= 1,000 samples, else
-                              null), max, n.
+                              AgentCalled falls in: p50, p95 (from >= 100 samples, else null),
+                              p99 (only from >= 1,000 samples, else null), max, n.
   soak_pop_p99_drift_ms       last window's p99 minus the first's (null unless both have n >=
-                              1,000); soak_pop_p50_drift_ms likewise for the p50.
+                              1,000); soak_pop_p95_drift_ms (p95 only from >= 100 samples)
+                              and soak_pop_p50_drift_ms likewise.
   soak_calls_placed / _answered / _failed   sipp's created, successful and failed calls;
   soak_calls_seen             calls Asterisk reported on this benchmark's AMI connection (a
                               Newchannel in from-carrier, Uniqueid == Linkedid);
@@ -171,7 +173,9 @@ from callcenter.database import session_scope  # noqa: E402
 from tests.e2e.conftest import App, env_for  # noqa: E402
 
 SOAK_S = float(os.environ.get("BENCH_SOAK_S", "1800"))
-RATE = float(os.environ.get("BENCH_SOAK_RATE", "5"))
+# Issue 17 asks 5 calls/s (~600 recorded calls up at once with 60-180 s holds); on the 2-core
+# machine Asterisk runs out at ~150 (see the docstring): 1 call/s (~120 up) unless told.
+RATE = float(os.environ.get("BENCH_SOAK_RATE", "1"))
 # One sipp stream per hold (seconds after Asterisk answers), sharing the rate: holds evenly spread
 HOLDS_S = [float(h) for h in os.environ.get("BENCH_SOAK_HOLDS_S", "60,120,180").split(",") if h.strip()]
 _STEADY_CALLS = RATE * sum(HOLDS_S) / len(HOLDS_S)  # calls up at once once the load is steady
@@ -182,6 +186,7 @@ SAMPLE_S = float(os.environ.get("BENCH_SOAK_SAMPLE_S", "10"))
 SERIES_S = float(os.environ.get("BENCH_SOAK_SERIES_S", "60"))
 DRAIN_S = float(os.environ.get("BENCH_SOAK_DRAIN_S", "90"))
 MIN_P99_SAMPLES = 1000  # fewer: p99 is printed as null, the max with n stands instead
+MIN_P95_SAMPLES = 100  # the p95 (the 5th-worst of 100 at the least) beside it
 RECORDINGS_CHECKED = 20  # recordings whose sound is checked (the rest: their size)
 RING_MS = 300
 DID = "96345"
@@ -199,6 +204,12 @@ PORTS = ports(
     rtp_end=37999,
     doctor_sip_port=31199,
     asterisk_http_port=31188,
+)
+RATE_NOTE = (
+    "issue 17 asks 5 calls/s (~600 recorded calls up with 60-180 s holds); in trials on this "
+    "shared 2-core machine Asterisk used over a core and the load average passed 50 beyond "
+    "~150 bridged, recorded calls with audio both ways (pops then took seconds), so the soak "
+    "runs at a rate the machine holds"
 )
 MEASURED = ("engine", "web")  # the processes soak_*_growth is the max over (issue 17)
 
@@ -363,22 +374,11 @@ class Truth:
 # --- the phones --------------------------------------------------------------------------------
 
 
-def _alaw(sample: int) -> int:
-    """One 16-bit linear sample as G.711 A-law (ITU-T G.711; the seat's phone answers PCMA)."""
-    mask = 0xD5 if sample >= 0 else 0x55
-    magnitude = (sample if sample >= 0 else -sample - 1) >> 3  # 13 bits
-    magnitude = min(magnitude, 0x0FFF)
-    if magnitude < 32:
-        segment, mantissa = 0, magnitude >> 1
-    else:
-        segment = magnitude.bit_length() - 5
-        mantissa = (magnitude >> segment) & 0x0F
-    return ((segment << 4) | mantissa) ^ mask
-
-
 class SpeakingSeatPhone(MediaUAS):
-    """Every seat's phone: answers PCMA after ``ring_ms`` and speaks a looped A-law tone
-    (``rtp_stream``) for the whole call, instead of MediaUAS's few seconds of speech pcap."""
+    """Every seat's phone: answers after ``ring_ms`` with G.711 mu-law (the caller's codec, the
+    first Asterisk offers seats: no transcoding; MediaUAS answers A-law, which would add a
+    transcoding per frame in each direction) and speaks a looped tone (``rtp_stream``) for the
+    whole call, instead of MediaUAS's few seconds of speech pcap."""
 
     def __init__(self, port: int, audio: Path, **options: Any) -> None:
         super().__init__(port, audio=False, **options)
@@ -386,12 +386,21 @@ class SpeakingSeatPhone(MediaUAS):
 
     def render_scenario(self, workdir: Path) -> Path:
         out = super().render_scenario(workdir)
-        stream = f'  <nop><action><exec rtp_stream="{self.stream},-1,8"/></action></nop>\n'
-        marker = '<recv request="ACK" rtd="true" crlf="true"/>\n'  # the stream starts once the call is up
         text = out.read_text()
-        if marker not in text:
-            raise RuntimeError("uas_media.xml changed: no ACK to start the seat's audio after")
-        text = text.replace(marker, marker + stream, 1)
+        changes = (
+            ("m=audio [media_port] RTP/AVP 8 101", "m=audio [media_port] RTP/AVP 0 101"),
+            ("a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000"),
+            # The stream starts once the call is up
+            (
+                '<recv request="ACK" rtd="true" crlf="true"/>\n',
+                '<recv request="ACK" rtd="true" crlf="true"/>\n'
+                f'  <nop><action><exec rtp_stream="{self.stream},-1,0"/></action></nop>\n',
+            ),
+        )
+        for before, after in changes:
+            if before not in text:
+                raise RuntimeError(f"uas_media.xml changed: no {before!r}")
+            text = text.replace(before, after, 1)
         out.write_text(text)
         return out
 
@@ -546,8 +555,8 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
 
         caller_audio = CACHE / "resident.ul"  # 8 kHz mu-law, looped by sipp
         caller_audio.write_bytes(ulaw_bytes(tone_samples(CALLER_HZ, 10)))
-        seat_audio = CACHE / "seat.al"  # 8 kHz A-law, looped by the seat's phone
-        seat_audio.write_bytes(bytes(_alaw(s) for s in tone_samples(SEAT_HZ, 10)))
+        seat_audio = CACHE / "seat.ul"  # 8 kHz mu-law, looped by the seat's phone
+        seat_audio.write_bytes(ulaw_bytes(tone_samples(SEAT_HZ, 10)))
         streams = [callers[k :: len(HOLDS_S)] for k in range(len(HOLDS_S))]
         with SpeakingSeatPhone(UAS_PORT, seat_audio, ring_ms=RING_MS, talk_ms=0) as uas:
             known = sum(dataset.is_known(c) for c in callers)
@@ -599,7 +608,7 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
                     next_log = t + max(10.0, SOAK_S / 30)
                 await asyncio.sleep(1)
             for s in sipps:
-                with contextlib.suppress(asyncio.CancelledError):
+                if not s.cancelled():  # cancelled when a process under test exited
                     sipp_results.append(await s)
             for r in sipp_results:
                 log(
@@ -669,6 +678,7 @@ def _diff(last: float | None, first: float | None, digits: int = 2) -> float | N
 def _pops(values: list[float]) -> dict[str, Any]:
     return {
         "p50_ms": round(percentile(values, 50), 2) if values else None,
+        "p95_ms": round(percentile(values, 95), 2) if len(values) >= MIN_P95_SAMPLES else None,
         "p99_ms": round(percentile(values, 99), 2) if len(values) >= MIN_P99_SAMPLES else None,
         "max_ms": round(max(values), 2) if values else None,
         "n": len(values),
@@ -812,14 +822,17 @@ def analyse(
             for p in MEASURED
         ),
         "soak_pop_ready_first_p50_ms": pf["p50_ms"],
+        "soak_pop_ready_first_p95_ms": pf["p95_ms"],
         "soak_pop_ready_first_p99_ms": pf["p99_ms"],
         "soak_pop_ready_first_max_ms": pf["max_ms"],
         "soak_pop_ready_first_n": pf["n"],
         "soak_pop_ready_last_p50_ms": pl["p50_ms"],
+        "soak_pop_ready_last_p95_ms": pl["p95_ms"],
         "soak_pop_ready_last_p99_ms": pl["p99_ms"],
         "soak_pop_ready_last_max_ms": pl["max_ms"],
         "soak_pop_ready_last_n": pl["n"],
         "soak_pop_p99_drift_ms": _diff(pl["p99_ms"], pf["p99_ms"]),
+        "soak_pop_p95_drift_ms": _diff(pl["p95_ms"], pf["p95_ms"]),
         "soak_pop_p50_drift_ms": _diff(pl["p50_ms"], pf["p50_ms"]),
         "soak_pop_without_profile_n": without_profile,
         "soak_pop_never_ready_n": never_ready,
@@ -843,11 +856,14 @@ def analyse(
         "soak_bridged_calls_n": len(bridged_last),
         "soak_asterisk_rss_last_mb": processes["asterisk"]["rss_last_mb"],
         "soak_process_exits": exits,
+        "soak_rate_per_s": RATE if RATE != int(RATE) else int(RATE),
         "processes": processes,
         "series": series,
         "load": {
             "soak_s": SOAK_S,
             "rate_per_s": RATE if RATE != int(RATE) else int(RATE),
+            "rate_asked_by_issue_17": 5,
+            "rate_note": RATE_NOTE,
             "holds_s": HOLDS_S,
             "steady_calls_expected": round(_STEADY_CALLS),
             "seats": seats,
@@ -857,7 +873,7 @@ def analyse(
             "sample_s": SAMPLE_S,
             "windows_s": [list(first), list(last)],
             "load_s": round(load_end, 1),
-            "audio": "both ways: resident 1 kHz mu-law, seat 500 Hz A-law, looped the whole call",
+            "audio": "both ways, G.711 mu-law, looped tones the whole call (resident 1 kHz, seat 500 Hz)",
             "recording": "MixMonitor of every call a seat answers (the product's dialplan)",
             "topology": "Asterisk, one engine, one web worker, Redis, SQLite",
             "residents": dataset.RESIDENTS,
