@@ -64,7 +64,8 @@ Figures (one JSON line last on stdout, every figure with its n):
                               tones (the resident's 1 kHz and the seat's 500 Hz) are heard;
   soak_bridged_calls_*        calls at a seat (AgentConnect, not yet hung up) in the last window.
 Per process (``processes``): RSS, fds, threads, tasks per window and CPU share over the load;
-``series``: per SERIES_S the processes' RSS, the calls at a seat and the pop's p50/max/n;
+``series``: per SERIES_S the processes' RSS (median), fds, threads and tasks (max), the calls at
+a seat and the pop's p50/max/n;
 ``load``: sizes, the load average during the run (min, median, max).
 
 The run fails (exit 1, after its JSON line) when the engine or the web worker exits during it.
@@ -778,8 +779,15 @@ def analyse(
         span = (b * SERIES_S, (b + 1) * SERIES_S)
         row: dict[str, Any] = {"t_s": int(span[0])}
         for name in ("engine", "web", "asterisk"):
-            rss = _median([s.rss_kb / 1024 for s in samples[name] if within(s.t, span)])
+            inside = [s for s in samples[name] if within(s.t, span)]
+            rss = _median([s.rss_kb / 1024 for s in inside])
             row[f"{name}_rss_mb"] = round(rss, 1) if rss is not None else None
+            row[f"{name}_fds"] = max((s.fds for s in inside), default=None)
+            row[f"{name}_threads"] = max((s.threads for s in inside), default=None)
+            if name in probe:
+                row[f"{name}_tasks"] = max(
+                    (n for t, n in probe[name] if within(t - load0, span)), default=None
+                )
         seated = [n for t, n in at_seat if within(t, span)]
         row["at_seat"] = max(seated) if seated else None
         lags = series_pops.get(b, [])
