@@ -38,7 +38,7 @@ benchmarks/.cache, keyed by a hash of the code that generates it.
    the product's own stamp in the transaction that saves the dispatch) - 150 ms. Both are the
    host's wall clock. ``dispatch_added_from_request_*`` is the same from when the seat's request
    started instead (it adds creating the order). p99 only from at least 1,000 orders, else null
-   (the max with n is there). Target (issue 17): dispatch_added_p99_ms ≤ 100.
+   (the max with n is there). Target: dispatch_added_p99_ms ≤ 100.
 
 Prints progress to stderr and one JSON line last on stdout (figures with their n):
 {"bench": "dispatch", "dispatch_per_s", "dispatch_p50_ms", "dispatch_p99_ms", "routing_p50_us",

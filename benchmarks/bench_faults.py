@@ -1,4 +1,4 @@
-"""Faults under a steady load (issue 13): parts of the stack fail one after another while residents
+"""Faults under a steady load: parts of the stack fail one after another while residents
 keep calling and seats keep dispatching orders, and this measures what is lost, duplicated or
 wrong afterwards.
 

@@ -1,4 +1,4 @@
-"""The soak (issue 17, point 5): a long steady load of multi-minute calls with audio and recording,
+"""The soak: a long steady load of multi-minute calls with audio and recording,
 and whether anything grows or slows over time: every process's memory, open file descriptors,
 threads and asyncio tasks, and the screen pop's latency.
 
@@ -19,7 +19,7 @@ both voices are in them), so that a long run does not fill the disk; Asterisk wr
 as in production. Every seat is logged in to the console over its own WebSocket on the web
 worker, so pops flow as in production.
 
-Rate and seats: issue 17 asks 5 calls/s, which with holds of 60/120/180 s is ~600 bridged,
+Rate and seats: the target is 5 calls/s, which with holds of 60/120/180 s is ~600 bridged,
 recorded calls with audio both ways at once. On this project's shared 2-core machine it is not
 held: in two short trials (2026-12-07, 670 and 280 seats) Asterisk took over a core with ~1,800
 threads and the load average passed 50 beyond ~150 such calls, sipp reported overload and pops
@@ -214,12 +214,12 @@ PORTS = ports(
     asterisk_http_port=31188,
 )
 RATE_NOTE = (
-    "issue 17 asks 5 calls/s (~600 recorded calls up with 60-180 s holds); in trials on this "
+    "the target is 5 calls/s (~600 recorded calls up with 60-180 s holds); in trials on this "
     "shared 2-core machine Asterisk used over a core and the load average passed 50 beyond "
     "~150 bridged, recorded calls with audio both ways (pops then took seconds), so the soak "
     "runs at a rate the machine holds"
 )
-MEASURED = ("engine", "web")  # the processes soak_*_growth is the max over (issue 17)
+MEASURED = ("engine", "web")  # the processes soak_*_growth is the max over
 
 
 def make_settings(redis_url: str) -> Settings:
