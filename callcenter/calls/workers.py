@@ -29,7 +29,7 @@ from callcenter.calls import notifier
 from callcenter.calls.models import UNSETTLED, CallRecord, QueueEventRow
 from callcenter.calls.notifier import Notifier
 from callcenter.calls.service import ProfileExtras, build_profile, record_row
-from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel
+from callcenter.calls.state import DayFigures, Effect, Identified, LiveCall, LiveModel, seat_of
 from callcenter.clock import china_day, seconds_to_china_midnight
 from callcenter.config import Settings
 from callcenter.database import database_unavailable, get_engine, session_scope, table_of
@@ -161,6 +161,8 @@ class CallService:
         self._seat_queues_sent: dict[str, dict[str, int]] = {}
         self._seat_queues_at: dict[str, float] = {}  # seat -> when its status bar was last sent
         self._seat_queues_later: asyncio.TimerHandle | None = None
+        self._seat_queues_counts: dict[str, int] | None = None  # callers waiting per queue, last looked at
+        self._seat_queues_stale = False  # a seat's bar is due although no count changed
         self._seat_sent: dict[str, Any] = {}  # seat -> the state last sent (the same is not resent)
         self.today = DayFigures(day=china_day())
         self.queue_params: dict[str, QueueParams] = {}
@@ -260,6 +262,10 @@ class CallService:
                     self._profiles.put_nowait(call.linkedid)
             await self.notify.send(CallsResync(at=item.received, calls=len(self.model.calls)))
         else:
+            if isinstance(item, ev.QueueMemberStatus):
+                seat = self.model.seats.get(seat_of(item.interface) or "")
+                if seat is None or item.queue not in seat.queues:
+                    self._seat_queues_stale = True  # a seat in a queue it was not in
             effects = self.model.apply(item)
             if isinstance(item, ev.QueueCallerJoin | ev.AgentCalled):
                 self._profile_unrouted(item.linkedid)
@@ -269,6 +275,8 @@ class CallService:
         self._queue_log_lines.extend(self.presence.observe(item))
         if self._queue_log_lines:
             await self._send_queue_log()
+        if isinstance(item, ev.Resync | ev.QueueMemberRemoved):
+            self._seat_queues_stale = True  # a seat's queues changed: its status bar may have
         # Callers joining or leaving a queue change the wallboard without any other effect; the
         # wallboard worker coalesces, so marking it on every event costs one snapshot per interval.
         self._wallboard_dirty.set()
@@ -338,6 +346,7 @@ class CallService:
                 await self._load_config()
             except Exception:
                 log.exception("reloading the call configuration failed")
+            self._seat_queues_stale = True
             self._wallboard_dirty.set()
 
     async def refresh_today(self, days: set[str] | None = None) -> None:
@@ -373,6 +382,10 @@ class CallService:
     async def _publish_seat_queues(self, board: WallboardSnapshot) -> None:
         """Each seat's status bar: the callers waiting in its own queues, sent when they change,
         at most every SEAT_QUEUES_INTERVAL (a change held back is sent when the interval ends)."""
+        counts = {q: v.get("waiting", 0) for q, v in board.queues.items()}
+        if counts == self._seat_queues_counts and not self._seat_queues_stale:
+            return  # no queue's count changed: no seat's bar did (most wallboard updates)
+        self._seat_queues_counts, self._seat_queues_stale = counts, False
         now = time.monotonic()
         held = 0.0
         for message in notifier.seat_queues(board):
@@ -390,6 +403,7 @@ class CallService:
 
     def _seat_queues_due(self) -> None:
         self._seat_queues_later = None
+        self._seat_queues_stale = True
         self._wallboard_dirty.set()
 
     async def _wallboard_hellos(self, sub) -> None:
@@ -465,6 +479,7 @@ class CallService:
             if await self.notify.send(status):
                 self._seat_sent[ext] = status
             self._seat_queues_sent.pop(ext, None)  # the new page gets its queues line too
+            self._seat_queues_stale = True
             self._wallboard_dirty.set()
         call = self.model.pop_for(ext)
         if call is not None:
