@@ -87,11 +87,24 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "bench_full_path.py": (
         {
             "BENCH_FULL_RATES": "2",
-            "BENCH_FULL_STEP_S": "3",
+            "BENCH_FULL_STEP_S": "2",
             "BENCH_FULL_SEATS": "10",
+            "BENCH_FULL_PRODUCTION_RATE": "1",
             "BENCH_RESIDENTS": "500",
         },
-        ("python_overhead_ratio", "app_cpu_ms_per_call"),
+        (
+            "full_path_max_cps",
+            "full_path_max_cps_n",
+            "static_path_max_cps",
+            "python_overhead_ratio",
+            "python_overhead_ratio_n",
+            "full_path_app_cpu_ms_per_call",
+            "full_path_app_cpu_ms_per_call_n",
+            "static_path_app_cpu_ms_per_call",
+            "production_prompts_full_path_held",
+            "production_prompts_static_path_held",
+            "production_prompts_n",
+        ),
     ),
     "bench_kb.py": (
         {"BENCH_KB_ARTICLES": "500"},
