@@ -419,13 +419,13 @@ async def ramp(
                 < MIN_RECORDING_SHARE * RECORDING_BYTES_PER_S * (window - 1)
             )
             lags = sorted(calls.lag_ms[lag_from:])
-            failed_sipps = [t.result() for t in sipps if t.done()]
+            failed_sipps = [t for t in sipps if t.done()]  # a caller's sipp ends only when its calls do
             log_text = ""
             with contextlib.suppress(OSError):
                 with open(messages, "rb") as f:
                     f.seek(log_start)
                     log_text = f.read().decode(errors="replace")
-            no_rtp_port = "No RTP ports remaining" in log_text or "Unable to allocate RTP" in log_text
+            no_rtp_port = "couldn't allocate a port for RTP" in log_text  # res_rtp_asterisk's words
             checks = {
                 "answered": len(calls.connected) >= target and len(calls.created) >= target,
                 "none_hung_up": not calls.hung_up,
@@ -484,6 +484,10 @@ async def ramp(
         calls.ending = True
         with contextlib.suppress(Exception):
             await asyncio.to_thread(process.cli_command, settings, "channel request hangup all")
+        if sipps:
+            _, pending = await asyncio.wait(sipps, timeout=60)  # Asterisk's BYEs end them
+            for t in pending:
+                t.cancel()  # a call Asterisk forgot: run_calls kills its sipp
         results = await asyncio.gather(*sipps, return_exceptions=True)
         close_manager(manager)
     sipp_failed = sum(r.failed for r in results if isinstance(r, SippResult))
@@ -500,7 +504,8 @@ async def ramp(
 def limit_part_of(step: dict, rtp_ports: int) -> str:
     """Which part ran out in a failed step (see the docstring for the order)."""
     checks = step["checks"]
-    if step["no_rtp_port_logged"] or step["asterisk_rtp_sockets"] >= 0.95 * rtp_ports:
+    # A channel's RTP socket takes an even port and leaves the odd one for RTCP: P / 2 sockets fit
+    if step["no_rtp_port_logged"] or step["asterisk_rtp_sockets"] >= 0.95 * rtp_ports / 2:
         return "rtp_ports"
     if step["asterisk_fd_limit"] and step["asterisk_fds"] >= 0.95 * step["asterisk_fd_limit"]:
         return "asterisk_fds"
