@@ -56,10 +56,11 @@ Figures (each with its n):
 - ``full_path_app_cpu_ms_per_call`` / ``static_path_app_cpu_ms_per_call``: the app process's CPU
   time (user + system) during that path's steps at ``cpu_rate_cps`` (the highest rate both paths
   held, so both figures come from the same rate), less its idle CPU over the same time (measured
-  first), divided by the calls of those steps (``*_n``). Not ``app_cpu_ms_per_call``, which
-  bench_pop.py defines (fixed 20 calls/s). ``*_asterisk_cpu_ms_per_call`` is Asterisk's, the same
-  way (idle not taken off). The machine has 2 cores shared by Asterisk, the app and both sipp:
-  the ceiling of either path is where the machine runs out.
+  before and after the steps, the lower taken), divided by the calls of those steps (``*_n``).
+  Not ``app_cpu_ms_per_call``, which bench_pop.py defines (fixed 20 calls/s).
+  ``*_asterisk_cpu_ms_per_call`` is Asterisk's, the same way (idle not taken off). The machine
+  has 2 cores shared by Asterisk, the app and both sipp: the ceiling of either path is where the
+  machine runs out.
 - ``production_prompts_*`` (see Prompts): the rate, whether each path held it, the calls per path.
 - ``load_average_start`` / ``_end``: the machine's load (1, 5, 15 min) before and after.
 
@@ -367,16 +368,26 @@ class Runner:
         self.audio = audio
         self.uas_pid = uas_pid
         self.asterisk_pid = int(process.pid_file(app.settings).read_text().split()[0])
-        self.idle_ms_per_s = 0.0
+        self.idles: list[float] = []  # the app's CPU ms per s with no call, before and after the steps
         self.steps: list[dict] = []
+
+    @property
+    def idle_ms_per_s(self) -> float:
+        """The lower of the two idle measurements: on a busy machine the app's start-up work (re-sync,
+        first snapshots) can run late into the first one."""
+        return min(self.idles, default=0.0)
 
     async def measure_idle(self) -> None:
         # The app's CPU when no call comes (AMI keep-alive, wallboard timer): taken off each step.
-        await asyncio.sleep(IDLE_S)  # the start-up's own work (re-sync, first snapshots) is over
+        await asyncio.sleep(IDLE_S)  # the start-up's own work or the last calls are over
         idle0, t0 = cpu_ms(self.app.proc.pid), time.monotonic()
         await asyncio.sleep(IDLE_S)
-        self.idle_ms_per_s = (cpu_ms(self.app.proc.pid) - idle0) / (time.monotonic() - t0)
-        log(f"app idle: {self.idle_ms_per_s:.1f} ms CPU per second")
+        self.idles.append((cpu_ms(self.app.proc.pid) - idle0) / (time.monotonic() - t0))
+        log(f"app idle: {self.idles[-1]:.1f} ms CPU per second")
+
+    def take_idle_off(self) -> None:
+        for s in self.steps:
+            s["app_cpu_ms"] = round(s["app_cpu_raw_ms"] - self.idle_ms_per_s * s["wall_s"])
 
     async def run(self, path: str, did: str, rate: float, number: int, key_at_ms: int, prompts: str) -> bool:
         cpu0, ast0, uas0, t0 = (
@@ -387,7 +398,7 @@ class Runner:
         )
         o = await step(self.app.settings, self.counter, did, rate, self.callers, key_at_ms, self.audio)
         wall = time.monotonic() - t0
-        cpu = cpu_ms(self.app.proc.pid) - cpu0 - self.idle_ms_per_s * wall
+        cpu = cpu_ms(self.app.proc.pid) - cpu0  # the idle CPU is taken off at the end
         ast = cpu_ms(self.asterisk_pid) - ast0
         uas = cpu_ms(self.uas_pid) - uas0
         o |= {
@@ -395,7 +406,7 @@ class Runner:
             "step_of_rate": number,
             "prompts": prompts,
             "key_at_ms": key_at_ms,
-            "app_cpu_ms": round(cpu),
+            "app_cpu_raw_ms": round(cpu),
             "asterisk_cpu_ms": round(ast),
             "seat_sipp_cpu_ms": round(uas),
             "wall_s": round(wall, 1),
@@ -407,7 +418,7 @@ class Runner:
             f"{o['sipp_ok']} failed {o['sipp_failed']}, joined {o['joined']}, answered {o['answered']}, "
             f"recorded {o['recorded']} (p50 {o['recording_p50_s']} s, two-way min {o['two_way_min']}), "
             f"fallback/wrong {o['fallback_or_wrong_queue']}, route p50/max {o['route_p50_ms']}/"
-            f"{o['route_max_ms']} ms, cpu app {cpu:.0f} asterisk {ast:.0f} seat sipp {uas:.0f} ms "
+            f"{o['route_max_ms']} ms, cpu app (idle in) {cpu:.0f} asterisk {ast:.0f} seat sipp {uas:.0f} ms "
             f"in {o['wall_s']} s, load {o['load_average'][0]} -> {'PASS' if o['ok'] else 'FAIL'}"
         )
         await asyncio.sleep(2)  # calls drain before the next step
@@ -467,8 +478,10 @@ async def measure(app: App, queue: str, callers: list[str], production: dict[str
                 production_held = await runner.hold(
                     PRODUCTION_RATE, list(PATHS), production_key_at, "production"
                 )
+            await runner.measure_idle()  # again, the calls over
     finally:
         close_manager(manager)
+    runner.take_idle_off()
     # The CPU per call of both paths at one rate: the highest both held
     cpu_rate = min(best.values())
     full_cpu, full_cpu_n = runner.cpu_per_call("full", cpu_rate, "app_cpu_ms")
@@ -500,6 +513,7 @@ async def measure(app: App, queue: str, callers: list[str], production: dict[str
         "full_path_asterisk_cpu_ms_per_call": full_ast,
         "static_path_asterisk_cpu_ms_per_call": static_ast,
         "app_idle_cpu_ms_per_s": round(runner.idle_ms_per_s, 1),
+        "app_idle_cpu_ms_per_s_measured": [round(x, 1) for x in runner.idles],
         "prompts": PROMPTS,
         "key_at_ms": KEY_AT_MS if PROMPTS == "short" else production_key_at_ms(settings),
         "production_prompts_rate": PRODUCTION_RATE if production_held else None,
