@@ -61,7 +61,8 @@ Figures (each with its n):
   ``*_asterisk_cpu_ms_per_call`` is Asterisk's, the same way (idle not taken off). The machine
   has 2 cores shared by Asterisk, the app and both sipp: the ceiling of either path is where the
   machine runs out.
-- ``production_prompts_*`` (see Prompts): the rate, whether each path held it, the calls per path.
+- ``production_prompts_*`` (see Prompts): the rate, whether each path held it, the calls each
+  path placed at it (``*_n``: its steps stop at the first that fails).
 - ``load_average_start`` / ``_end``: the machine's load (1, 5, 15 min) before and after.
 
 Prints progress to stderr and one JSON line last on stdout:
@@ -493,7 +494,10 @@ async def measure(app: App, queue: str, callers: list[str], production: dict[str
         return max(1, int(rate * STEP_S)) * STEPS_PER_RATE if rate else 0
 
     ratio = round(best["full"] / best["static"], 3) if best["static"] else None
-    production_n = held_n(PRODUCTION_RATE) if production_held else 0
+
+    def production_n(path: str) -> int:
+        return sum(s["calls"] for s in runner.steps if s["path"] == path and s["prompts"] != PROMPTS)
+
     return {
         "bench": "full_path",
         "full_path_max_cps": best["full"],
@@ -519,7 +523,8 @@ async def measure(app: App, queue: str, callers: list[str], production: dict[str
         "production_prompts_rate": PRODUCTION_RATE if production_held else None,
         "production_prompts_full_path_held": production_held.get("full"),
         "production_prompts_static_path_held": production_held.get("static"),
-        "production_prompts_n": production_n,
+        "production_prompts_full_path_n": production_n("full"),
+        "production_prompts_static_path_n": production_n("static"),
         "production_prompts_key_at_ms": production_key_at,
         "audio": f"both ways: caller {CALLER_TONE_HZ} Hz, seat {SEAT_TONE_HZ} Hz, looped PCMU",
         "recording": "MixMonitor of every call a seat answers (the product's dialplan)",

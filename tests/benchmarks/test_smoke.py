@@ -123,7 +123,7 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "static_path_app_cpu_ms_per_call",
             "production_prompts_full_path_held",
             "production_prompts_static_path_held",
-            "production_prompts_n",
+            "production_prompts_full_path_n",
         ),
     ),
     "bench_kb.py": (
