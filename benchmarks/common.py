@@ -117,3 +117,85 @@ def on_stack(settings, measure: Callable[..., Awaitable[dict]], *args) -> dict:
         app.stop()
         process.stop(settings)
         log(f"stack ran {time.monotonic() - started:.1f} s")
+
+
+# --- audio both ways, and what the recordings hold ------------------------------------------------
+
+CALLER_TONE_HZ = 1000  # what a resident "says": a looped tone, so a recording shows who was heard
+SEAT_TONE_HZ = 440
+
+
+def looped_tone(path: Path, hz: float, seconds: float = 10) -> Path:
+    """Raw 8 kHz G.711 µ-law of a tone, which sipp's ``rtp_stream`` plays in a loop for the whole
+    call (payload type 0, 20 ms packets)."""
+    from asterisk_conf.tones import tone_samples, ulaw_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ulaw_bytes(tone_samples(hz, seconds)))
+    return path
+
+
+def speaking_seat_phone(port: int, audio: Path, ring_ms: int):
+    """Every seat's phone on one sipp (a :class:`~asterisk_conf.sipp_media.MediaUAS`), answering
+    in PCMU (the seats' first codec: no transcoding) and speaking ``audio`` (raw µ-law, looped)
+    from the answer to the hang-up, however long the call lasts (the speech pcap MediaUAS plays
+    lasts about 7 s)."""
+    from asterisk_conf.sipp_media import MediaUAS
+
+    class SpeakingSeatPhone(MediaUAS):
+        def render_scenario(self, workdir: Path) -> Path:
+            out = super().render_scenario(workdir)
+            text = out.read_text()
+            replaced = (
+                text.replace("RTP/AVP 8 101", "RTP/AVP 0 101")
+                .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000")
+                .replace(
+                    '<recv request="ACK" rtd="true" crlf="true"/>\n',
+                    '<recv request="ACK" rtd="true" crlf="true"/>\n'
+                    f'  <nop><action><exec rtp_stream="{audio},-1,0"/></action></nop>\n',
+                )
+            )
+            if replaced.count("PCMU") != 1 or replaced.count("rtp_stream") != 1:
+                raise RuntimeError("uas_media.xml changed: the seat phone's audio could not be set")
+            out.write_text(replaced)
+            return out
+
+    return SpeakingSeatPhone(port, audio=False, ring_ms=ring_ms, talk_ms=0)
+
+
+def two_way_share(path: Path) -> float | None:
+    """Of a recording's non-silent 50 ms blocks, the share in which both the caller's tone and the
+    seat's carry energy (each at least a tenth of the block's): about 1.0 when audio went both
+    ways and was recorded, 0 when only one side was heard. None for a file that cannot be read."""
+    from asterisk_conf.tones import goertzel_power, read_wav
+
+    try:
+        samples, rate = read_wav(path)
+    except (OSError, EOFError, ValueError):
+        return None
+    block = rate // 20
+    heard = both = 0
+    for i in range(0, len(samples) - block + 1, block):
+        b = samples[i : i + block]
+        energy = sum(x * x for x in b) / len(b)
+        if energy < 1000:  # silence (about -45 dBFS)
+            continue
+        heard += 1
+        # A sine's Goertzel power (per n²) is A²/4, its mean power A²/2.
+        caller = goertzel_power(b, rate, CALLER_TONE_HZ) * 2
+        seat = goertzel_power(b, rate, SEAT_TONE_HZ) * 2
+        if caller >= 0.1 * energy and seat >= 0.1 * energy:
+            both += 1
+    return both / heard if heard else 0.0
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 min load averages (it is shared: say what else ran)."""
+    return [round(x, 2) for x in os.getloadavg()]

@@ -31,6 +31,26 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
         {"BENCH_RESIDENTS": "2000", "BENCH_AGI_CALLS": "200", "BENCH_AGI_PROCESS_CALLS": "2"},
         ("agi_routes_per_s", "agi_p99_ms", "agi_vs_process_ratio"),
     ),
+    "bench_capacity.py": (
+        {
+            "BENCH_CAPACITY_STEP_CALLS": "3",
+            "BENCH_CAPACITY_STEP_S": "2",
+            "BENCH_CAPACITY_WINDOW_S": "3",
+            "BENCH_CAPACITY_SETTLE_S": "10",
+            "BENCH_CAPACITY_MAX_CALLS": "6",
+        },
+        (
+            "max_concurrent_recorded_calls",
+            "max_concurrent_recorded_calls_steps",
+            "capacity_limit_part",
+            "full_path_cpu_pct_at_limit",
+            "max_concurrent_recorded_calls_static",
+            "max_concurrent_recorded_calls_static_steps",
+            "capacity_limit_part_static",
+            "static_path_cpu_pct_at_limit",
+            "rtp_ports_ceiling_calls",
+        ),
+    ),
     "bench_console.py": (
         {
             "BENCH_CONSOLE_CALLS": "8",
@@ -106,11 +126,24 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "bench_full_path.py": (
         {
             "BENCH_FULL_RATES": "2",
-            "BENCH_FULL_STEP_S": "3",
+            "BENCH_FULL_STEP_S": "2",
             "BENCH_FULL_SEATS": "10",
+            "BENCH_FULL_PRODUCTION_RATE": "1",
             "BENCH_RESIDENTS": "500",
         },
-        ("python_overhead_ratio", "app_cpu_ms_per_call"),
+        (
+            "full_path_max_cps",
+            "full_path_max_cps_n",
+            "static_path_max_cps",
+            "python_overhead_ratio",
+            "python_overhead_ratio_n",
+            "full_path_app_cpu_ms_per_call",
+            "full_path_app_cpu_ms_per_call_n",
+            "static_path_app_cpu_ms_per_call",
+            "production_prompts_full_path_held",
+            "production_prompts_static_path_held",
+            "production_prompts_full_path_n",
+        ),
     ),
     "bench_kb.py": (
         {"BENCH_KB_ARTICLES": "500"},
