@@ -93,8 +93,10 @@ class Settings(BaseSettings):
     sip_realm: str = "callcenter"
     # How many phones (contacts) one seat may register at once: a desk phone and a softphone.
     sip_max_contacts: int = 3
+    # Asterisk's own default range: a bridged call holds four ports (two channels, RTP and RTCP),
+    # so 10,000 ports carry 2,500 calls (the former 1,000 stopped a 2-core machine at 250).
     rtp_start: int = 10000
-    rtp_end: int = 10999
+    rtp_end: int = 19999
     # Asterisk's HTTP server (SIP over WebSocket for browser phones): loopback only; browsers reach
     # it through the console's /sip route on the console's own origin.
     asterisk_http_port: int = 8088
