@@ -42,7 +42,8 @@ passed and in the failed step is reported (``*_cpu_pct_at_limit``, ``*_cpu_pct_f
 RTP ports: each call is two channels (the resident's and the seat's), each an RTP and an RTCP
 port, so a range of P ports holds P / 4 calls. By default the range has the product's default
 size (Settings.rtp_start..rtp_end: 10,000 ports, 2,500 calls; it was 1,000 ports, which stopped
-this benchmark at 250 calls); BENCH_CAPACITY_RTP_PORTS sets another size. ``rtp_ports_ceiling_calls`` is printed with the figures.
+this benchmark at 250 calls); BENCH_CAPACITY_RTP_PORTS sets another size.
+``rtp_ports_ceiling_calls`` is printed with the figures.
 
 The two paths run one after the other (full path first); between them every call is hung up
 (``channel request hangup all``) and the stack idles DRAIN_S.

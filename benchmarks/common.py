@@ -189,13 +189,6 @@ def two_way_share(path: Path) -> float | None:
     return both / heard if heard else 0.0
 
 
-def cpu_ms(pid: int) -> float:
-    """CPU time (user + system) a process has used, in ms."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
-
-
 def load_average() -> list[float]:
     """The machine's 1, 5 and 15 min load averages (it is shared: say what else ran)."""
     return [round(x, 2) for x in os.getloadavg()]
