@@ -86,6 +86,7 @@ from benchmarks.common import (  # noqa: E402
     CALLER_TONE_HZ,
     PORT_OFFSET,
     SEAT_TONE_HZ,
+    add_seats,
     cpu_ms,
     fresh_data_dir,
     load_average,
@@ -93,6 +94,7 @@ from benchmarks.common import (  # noqa: E402
     looped_tone,
     on_stack,
     ports,
+    ring_every_seat_at,
     speaking_seat_phone,
 )
 from callcenter.ami import events as ev  # noqa: E402
@@ -155,33 +157,14 @@ def prepare() -> tuple[Settings, str, list[str]]:
     fresh_data_dir(settings, CACHE, residents=dataset.RESIDENTS)
     sounds.prompts_file(settings).unlink(missing_ok=True)  # the product's welcome, not the short one
 
-    from callcenter.accounts.models import Account, QueueMembership
-    from callcenter.accounts.service import hash_password
     from callcenter.directory.models import CallQueue
     from callcenter.ivr.models import IvrOption
-    from hotline.demo import DEMO_PASSWORD
 
     with session_scope(settings) as s:
         options = s.exec(select(IvrOption).where(IvrOption.number == MENU_DID)).all()
         queue = next(o.queue_name for o in options if o.digit == KEY)
-        pw = hash_password(DEMO_PASSWORD)
-        for i in range(1, MAX_CALLS + 1):
-            ext = str(4000 + i)
-            acc = Account(
-                username=f"seat{ext}",
-                display_name=f"容量坐席{i:04d}",
-                password_hash=pw,
-                role="seat",
-                must_change_password=False,
-                extension=ext,
-            )
-            s.add(acc)
-            s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=queue, penalty=0))
-        for acc in s.exec(select(Account).where(Account.role == "seat")).all():
-            if acc.extension:
-                acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{UAS_PORT}"
-                s.add(acc)
+        add_seats(s, MAX_CALLS, 4000, "容量坐席", queue)
+        ring_every_seat_at(s, UAS_PORT)
         for q in s.exec(select(CallQueue)).all():
             q.wrapup = 0
             s.add(q)

@@ -98,6 +98,7 @@ from benchmarks.common import (  # noqa: E402
     CALLER_TONE_HZ,
     PORT_OFFSET,
     SEAT_TONE_HZ,
+    add_seats,
     cpu_ms,
     fresh_data_dir,
     load_average,
@@ -105,6 +106,7 @@ from benchmarks.common import (  # noqa: E402
     looped_tone,
     on_stack,
     ports,
+    ring_every_seat_at,
     speaking_seat_phone,
     two_way_share,
 )
@@ -177,11 +179,8 @@ def prepare() -> tuple[Settings, str, list[str], dict[str, str]]:
     elif PROMPTS != "short":
         raise SystemExit(f"BENCH_FULL_PROMPTS must be short or production, not {PROMPTS!r}")
 
-    from callcenter.accounts.models import Account, QueueMembership
-    from callcenter.accounts.service import hash_password
     from callcenter.directory.models import CallQueue
     from callcenter.ivr.models import IvrOption
-    from hotline.demo import DEMO_PASSWORD
 
     with session_scope(settings) as s:
         options = s.exec(select(IvrOption).where(IvrOption.number == MENU_DID)).all()
@@ -191,24 +190,8 @@ def prepare() -> tuple[Settings, str, list[str], dict[str, str]]:
                 o.prompt_text = f"按{o.digit}"
                 s.add(o)
         queue = next(o.queue_name for o in options if o.digit == KEY)
-        pw = hash_password(DEMO_PASSWORD)
-        for i in range(1, SEATS + 1):
-            ext = str(3000 + i)
-            acc = Account(
-                username=f"seat{ext}",
-                display_name=f"压测坐席{i:03d}",
-                password_hash=pw,
-                role="seat",
-                must_change_password=False,
-                extension=ext,
-            )
-            s.add(acc)
-            s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=queue, penalty=0))
-        for acc in s.exec(select(Account).where(Account.role == "seat")).all():
-            if acc.extension:
-                acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{UAS_PORT}"
-                s.add(acc)
+        add_seats(s, SEATS, 3000, "压测坐席", queue)
+        ring_every_seat_at(s, UAS_PORT)
         for q in s.exec(select(CallQueue)).all():
             q.wrapup = 0
             s.add(q)

@@ -58,12 +58,14 @@ from benchmarks import dataset  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     CACHE_ROOT,
     PORT_OFFSET,
+    add_seats,
     cpu_ms,
     fresh_data_dir,
     log,
     on_stack,
     percentile,
     ports,
+    ring_every_seat_at,
 )
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
@@ -106,35 +108,13 @@ def prepare() -> tuple[Settings, list[str], list[str]]:
     settings = make_settings()
     fresh_data_dir(settings, CACHE, residents=dataset.RESIDENTS)
 
-    from callcenter.accounts.models import Account, QueueMembership
-    from callcenter.accounts.service import hash_password
     from callcenter.directory.models import CallQueue
-    from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE
+    from hotline.demo import HOTLINE_QUEUE
 
     with session_scope(settings) as s:
-        pw = hash_password(DEMO_PASSWORD)
-        for i in range(1, SEATS + 1):
-            ext = str(2000 + i)
-            acc = Account(
-                username=f"seat{ext}",
-                display_name=f"压测坐席{i:03d}",
-                password_hash=pw,
-                role="seat",
-                must_change_password=False,
-                extension=ext,
-            )
-            s.add(acc)
-            s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=HOTLINE_QUEUE, penalty=0))
-        s.flush()
-        exts = []
-        for acc in s.exec(select(Account).where(Account.role == "seat")).all():
-            if not acc.extension:
-                continue
-            # Every seat (the demo's 1001-1004 too) rings the same sipp answering machine.
-            acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{UAS_PORT}"
-            s.add(acc)
-            exts.append(acc.extension)
+        add_seats(s, SEATS, 2000, "压测坐席", HOTLINE_QUEUE)
+        # Every seat (the demo's 1001-1004 too) rings the same sipp answering machine.
+        exts = ring_every_seat_at(s, UAS_PORT)
         hotline = s.exec(select(CallQueue).where(CallQueue.name == HOTLINE_QUEUE)).one()
         hotline.wrapup = 0
         s.add(hotline)

@@ -168,11 +168,13 @@ from benchmarks.bench_pop import Recorder, read_console  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     CACHE_ROOT,
     PORT_OFFSET,
+    add_seats,
     fresh_data_dir,
     log,
     missing_part,
     percentile,
     ports,
+    ring_every_seat_at,
 )
 from callcenter.ami.client import close_manager, open_manager  # noqa: E402
 from callcenter.calls.models import UNSETTLED, CallRecord  # noqa: E402
@@ -232,36 +234,14 @@ def prepare(redis_url: str) -> tuple[Settings, list[str], list[str]]:
     settings = make_settings(redis_url)
     fresh_data_dir(settings, CACHE, residents=dataset.RESIDENTS)
 
-    from callcenter.accounts.models import Account, QueueMembership
-    from callcenter.accounts.service import hash_password
+    from callcenter.accounts.models import Account
     from callcenter.directory.models import CallQueue
-    from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE
+    from hotline.demo import HOTLINE_QUEUE
 
     with session_scope(settings) as s:
         have = [a for a in s.exec(select(Account).where(Account.role == "seat")).all() if a.extension]
-        pw = hash_password(DEMO_PASSWORD)
-        for i in range(1, max(0, SEATS - len(have)) + 1):
-            ext = str(3000 + i)
-            acc = Account(
-                username=f"seat{ext}",
-                display_name=f"长稳坐席{i:03d}",
-                password_hash=pw,
-                role="seat",
-                must_change_password=False,
-                extension=ext,
-            )
-            s.add(acc)
-            s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=HOTLINE_QUEUE, penalty=0))
-        s.flush()
-        exts = []
-        for acc in s.exec(select(Account).where(Account.role == "seat")).all():
-            if not acc.extension:
-                continue
-            acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{UAS_PORT}"
-            acc.must_change_password = False
-            s.add(acc)
-            exts.append(acc.extension)
+        add_seats(s, max(0, SEATS - len(have)), 3000, "长稳坐席", HOTLINE_QUEUE)
+        exts = ring_every_seat_at(s, UAS_PORT)
         hotline = s.exec(select(CallQueue).where(CallQueue.name == HOTLINE_QUEUE)).one()
         hotline.wrapup = 0  # seats take the next call at once: the load stays steady
         s.add(hotline)

@@ -192,3 +192,44 @@ def two_way_share(path: Path) -> float | None:
 def load_average() -> list[float]:
     """The machine's 1, 5 and 15 min load averages (it is shared: say what else ran)."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def add_seats(session, count: int, first_ext: int, label: str, queue: str) -> None:
+    """``count`` seat accounts (extensions first_ext+1 …, display names ``label`` + number, the
+    demo's password) in ``queue``."""
+    from callcenter.accounts.models import Account, QueueMembership
+    from callcenter.accounts.service import hash_password
+    from hotline.demo import DEMO_PASSWORD
+
+    pw = hash_password(DEMO_PASSWORD)
+    for i in range(1, count + 1):
+        ext = str(first_ext + i)
+        acc = Account(
+            username=f"seat{ext}",
+            display_name=f"{label}{i:03d}",
+            password_hash=pw,
+            role="seat",
+            must_change_password=False,
+            extension=ext,
+        )
+        session.add(acc)
+        session.flush()
+        session.add(QueueMembership(account_id=acc.id, queue_name=queue, penalty=0))
+    session.flush()
+
+
+def ring_every_seat_at(session, port: int) -> list[str]:
+    """Every seat's phone is the one sipp answering machine on ``port``; their extensions."""
+    from sqlmodel import select
+
+    from callcenter.accounts.models import Account
+
+    exts = []
+    for acc in session.exec(select(Account).where(Account.role == "seat")).all():
+        if not acc.extension:
+            continue
+        acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{port}"
+        acc.must_change_password = False
+        session.add(acc)
+        exts.append(acc.extension)
+    return exts
