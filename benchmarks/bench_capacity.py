@@ -1,5 +1,5 @@
 """How many bridged, recorded calls with audio both ways the machine holds at once
-(``max_concurrent_recorded_calls``, issue 17), through the FastAGI route and through the static
+(``max_concurrent_recorded_calls``), through the FastAGI route and through the static
 dialplan, and which part runs out first.
 
 The stack runs as in production: Asterisk (asterisk_conf.process), ``callcenter serve`` in its own

@@ -127,7 +127,7 @@ RING_MS = 100
 KEY_AT_MS = int(os.environ.get("BENCH_FULL_KEY_AT_MS", "3000"))  # during the menu (short prompts)
 PROMPTS = os.environ.get("BENCH_FULL_PROMPTS", "short")
 PRODUCTION_RATE = float(os.environ.get("BENCH_FULL_PRODUCTION_RATE", "20"))
-STEPS_PER_RATE = 3  # a rate is held when this many consecutive steps pass (issue 17)
+STEPS_PER_RATE = 3  # a rate is held when this many consecutive steps pass
 # Before the welcome in the short configuration the route had 1.4 s, Answer() waits up to 0.5 s
 # for the caller's audio: the production key keeps both after the prompts the caller must hear.
 PRODUCTION_KEY_SLACK_MS = 1900
