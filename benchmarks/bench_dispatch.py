@@ -75,6 +75,7 @@ from benchmarks.common import (  # noqa: E402
     dataset_dir,
     fresh_data_dir,
     log,
+    order_body,
     percentile,
     ports,
 )
@@ -598,17 +599,8 @@ async def added_measure(app, provider: Provider, plan: dict) -> dict:
     answers: dict[str, int] = {}
 
     async def post(k: int) -> None:
-        resident_id, caller = plan["residents"][k % len(plan["residents"])]
-        body = {
-            "order_type": "求助",
-            "summary": f"压测派单 {k}",
-            "category_id": rng.choice(plan["categories"]),
-            "community_id": rng.choice(plan["communities"]),
-            "resident_id": resident_id,
-            "caller_phone": caller,
-            "address": f"测试路{k}号",
-            "outlet_id": rng.choice(plan["outlets"]),
-        }
+        resident = plan["residents"][k % len(plan["residents"])]
+        body = order_body(plan, rng, k, resident, f"压测派单 {k}")
         t = time.time()
         try:
             r = await clients[k % len(clients)].post("/api/orders", json=body, timeout=30)

@@ -115,11 +115,14 @@ from asterisk_conf.sipp import SippUAS, run_calls  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     CACHE_ROOT,
     PORT_OFFSET,
+    add_seats,
     fresh_data_dir,
     log,
     missing_part,
+    order_body,
     percentile,
     ports,
+    ring_every_seat_at,
 )
 from callcenter.ami import events as ev  # noqa: E402
 from callcenter.ami.client import close_manager, new_manager  # noqa: E402
@@ -206,37 +209,16 @@ def prepare(database_url: str, redis_url: str) -> tuple[Settings, list[str], lis
     settings = make_settings(database_url, redis_url)
     fresh_data_dir(settings, CACHE)
 
-    from callcenter.accounts.models import Account, QueueMembership
-    from callcenter.accounts.service import hash_password
+    from callcenter.accounts.models import Account
     from callcenter.directory.models import CallQueue
     from callcenter.residents.models import Resident
-    from hotline.demo import DEMO_PASSWORD, HOTLINE_QUEUE, load_demo
+    from hotline.demo import HOTLINE_QUEUE, load_demo
 
     with session_scope(settings) as s:
         load_demo(s, residents=300, seat_contact_base_port=None, must_change_password=False)
         have = [a for a in s.exec(select(Account).where(Account.role == "seat")).all() if a.extension]
-        pw = hash_password(DEMO_PASSWORD)
-        for i in range(1, max(0, SEATS - len(have)) + 1):
-            ext = str(2000 + i)
-            acc = Account(
-                username=f"seat{ext}",
-                display_name=f"压测坐席{i:02d}",
-                password_hash=pw,
-                role="seat",
-                must_change_password=False,
-                extension=ext,
-            )
-            s.add(acc)
-            s.flush()
-            s.add(QueueMembership(account_id=acc.id, queue_name=HOTLINE_QUEUE, penalty=0))
-        s.flush()
-        exts = []
-        for acc in s.exec(select(Account).where(Account.role == "seat")).all():
-            if not acc.extension:
-                continue
-            acc.sip_contact = f"sip:seat{acc.extension}@127.0.0.1:{UAS_PORT}"
-            s.add(acc)
-            exts.append(acc.extension)
+        add_seats(s, max(0, SEATS - len(have)), 2000, "压测坐席", HOTLINE_QUEUE)
+        exts = ring_every_seat_at(s, UAS_PORT)
         hotline = s.exec(select(CallQueue).where(CallQueue.name == HOTLINE_QUEUE)).one()
         hotline.wrapup = 0  # seats take the next call at once: the load stays steady
         s.add(hotline)
@@ -637,17 +619,7 @@ async def open_orders(stack: Stack, seats: list[str], plan: dict[str, Any], orde
                 clients[i % len(clients)] = (base_url, ext, client)
             i += 1
             t = time.monotonic()
-            resident_id, phone = rng.choice(plan["residents"])
-            body = {
-                "order_type": "求助",
-                "summary": f"故障压测工单 {i}",
-                "category_id": rng.choice(plan["categories"]),
-                "community_id": rng.choice(plan["communities"]),
-                "resident_id": resident_id,
-                "caller_phone": phone,
-                "address": f"测试路{i}号",
-                "outlet_id": rng.choice(plan["outlets"]),
-            }
+            body = order_body(plan, rng, i, rng.choice(plan["residents"]), f"故障压测工单 {i}")
             try:
                 r = await client.post("/api/orders", json=body, timeout=30)
                 orders.statuses.append((t, r.status_code, base_url))

@@ -233,3 +233,19 @@ def ring_every_seat_at(session, port: int) -> list[str]:
         session.add(acc)
         exts.append(acc.extension)
     return exts
+
+
+def order_body(plan: dict, rng, n: int, resident: tuple[int, str], summary: str) -> dict:
+    """A seat's order for ``resident`` (id, phone) as ``POST /api/orders`` takes it: help
+    ("求助") in a random category and community of ``plan``, dispatched to a random outlet."""
+    resident_id, phone = resident
+    return {
+        "order_type": "求助",
+        "summary": summary,
+        "category_id": rng.choice(plan["categories"]),
+        "community_id": rng.choice(plan["communities"]),
+        "resident_id": resident_id,
+        "caller_phone": phone,
+        "address": f"测试路{n}号",
+        "outlet_id": rng.choice(plan["outlets"]),
+    }
