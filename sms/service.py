@@ -251,10 +251,11 @@ class OutboxWorker:
         await loop.run_in_executor(self._pool, self._recover_stale)
         handled = 0
         sending: dict[int, asyncio.Future[bool]] = {}
-        more = True  # stops taking messages once one was taken by another worker, or failed
+        # A message another worker claimed first is no reason to stop: it leaves the due list, so
+        # every pass either sends or finds fewer due. A failure stops taking more, then is raised.
         failure: BaseException | None = None
         while True:
-            if more and len(sending) < self.batch:
+            if failure is None and len(sending) < self.batch:
                 due = await loop.run_in_executor(self._pool, self._due_ids, self.batch + len(sending))
                 for msg_id in [i for i in due if i not in sending][: self.batch - len(sending)]:
                     sending[msg_id] = loop.run_in_executor(self._pool, self._deliver, msg_id)
@@ -268,11 +269,9 @@ class OutboxWorker:
                     continue
                 del sending[msg_id]
                 if future.exception() is not None:
-                    failure, more = future.exception(), False
+                    failure = future.exception()
                 elif future.result():
                     handled += 1
-                else:
-                    more = False
 
     # --- blocking parts (worker threads) ---
 

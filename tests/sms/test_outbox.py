@@ -309,3 +309,27 @@ async def test_a_slow_answer_holds_up_only_its_own_message(msettings):
     # 11 quick sends on the one free slot came back while the slow one was out
     assert provider.done[-1] == first and sorted(provider.done) == sorted(ids)
     assert all(m.status == SmsStatus.SENT for m in _messages(msettings))
+
+
+async def test_a_message_another_worker_took_does_not_end_the_round(msettings):
+    """Two workers read the same due list; the one that loses a claim sends the rest anyway."""
+    from sms.providers import LogProvider
+
+    ids = _enqueue(msettings, 6)
+    worker = OutboxWorker(msettings, provider=LogProvider(), batch=2)
+    other = OutboxWorker(msettings, provider=LogProvider(), batch=2)
+    claim = worker._claim
+    taken: list[int] = []
+
+    def the_other_claims_first(s, msg_id: int) -> bool:
+        if not taken:  # the other worker's claim commits between this one's read and its claim
+            taken.append(msg_id)
+            with session_scope(msettings) as s2:
+                assert other._claim(s2, msg_id)
+        return claim(s, msg_id)
+
+    worker._claim = the_other_claims_first  # type: ignore[method-assign]
+    assert await worker.run_once() == 5
+    rest = [m for m in _messages(msettings) if m.id != taken[0]]
+    assert sorted(m.id for m in rest) == sorted(i for i in ids if i != taken[0])
+    assert all(m.status == SmsStatus.SENT and m.attempts == 1 for m in rest)
