@@ -47,7 +47,7 @@ from asterisk_conf.installer import AsteriskInstall, locate_asterisk
 from asterisk_conf.ivr_render import VOICEMAIL_DIR, ivr_context, load_ivr
 from callcenter import ids
 from callcenter.accounts.models import Account, Phone, QueueMembership
-from callcenter.ami.events import ENGINE_EVENTS
+from callcenter.ami.events import ENGINE_EVENTS, ENGINE_EXCLUDED_CHANNELS
 from callcenter.config import Settings
 from callcenter.database import saved_id, session_scope
 from callcenter.directory.models import CallQueue, ServiceNumber
@@ -377,6 +377,7 @@ def build_context(settings: Settings, install: AsteriskInstall, data: DialplanDa
             "user": clean_name(settings.ami_user, fallback="callcenter"),
             "engine_user": clean_name(settings.ami_engine_user, fallback="callcenter-engine"),
             "engine_events": ENGINE_EVENTS,
+            "engine_excluded_channels": ENGINE_EXCLUDED_CHANNELS,
             "secret": conf_value(settings.ami_secret),
             "engine_secret": conf_value(settings.ami_engine_secret),
             "permits": permits,

@@ -314,6 +314,16 @@ ENGINE_EVENTS: tuple[str, ...] = (
 )
 
 
+# Channel events the engine never reads, left out at Asterisk (manager.conf ``action(exclude)``
+# filters on the event's name and a regular expression on its Channel header). A Local channel's
+# second half (``Local/1001@cc-ring-seat-0000002a;2``: a queue member's or a click-to-call's leg
+# to the seat's phones) never carries a call's linkedid (the first half does when it starts the
+# call) and is not a seat's phone: the live model reads nothing from it.
+ENGINE_EXCLUDED_CHANNELS: tuple[tuple[str, str], ...] = tuple(
+    (name, "^Local/[^;]*;2$") for name in ("Newchannel", "Hangup", "SoftHangupRequest")
+)
+
+
 def _agent_fields(msg: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "queue": _s(msg, "Queue"),

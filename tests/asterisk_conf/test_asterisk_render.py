@@ -137,7 +137,10 @@ def test_manager_conf_binds_loopback_with_the_settings_secret(tmp_path, fake_sys
     assert "read = system,call,agent" in engine_lines
     assert "write = call,agent,originate,reporting" in engine_lines
     filters = [ln for ln in engine_lines if ln.startswith("eventfilter")]
-    assert filters == [f"eventfilter(action(include),name({e})) =" for e in ENGINE_EVENTS]
+    assert filters == [f"eventfilter(action(include),name({e})) =" for e in ENGINE_EVENTS] + [
+        f"eventfilter(action(exclude),name({e}),header(Channel),method(regex)) = ^Local/[^\\;]*\\;2$"
+        for e in ("Newchannel", "Hangup", "SoftHangupRequest")
+    ]
     assert {"Newchannel", "Hangup", "AgentCalled", "QueueMemberStatus"} <= set(ENGINE_EVENTS)
 
 

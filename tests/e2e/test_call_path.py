@@ -12,9 +12,10 @@ import pytest
 from sqlmodel import select
 
 from asterisk_conf.sipp import SippUAS, place_call
+from callcenter.ami.client import open_manager
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
-from tests.conftest import free_port
+from tests.conftest import AmiWatch, free_port
 from tests.e2e.conftest import SEAT_PORT, App, a_new_call_pops, next_message, seat_console
 
 pytestmark = pytest.mark.e2e
@@ -85,6 +86,41 @@ async def test_pop_reaches_the_right_seat_before_it_answers(app, ami):
     assert 2.5 <= rec.talk_s <= 5.0, rec.talk_s
     await ws1.close()
     await ws2.close()
+
+
+async def test_the_engine_is_sent_the_call_events_it_reads_and_not_the_queue_members(app, ami):
+    """Asterisk filters the engine's events: the caller's and the seat phone's channels come,
+    the second half of the queue member's Local channel pair (which the live model never reads)
+    does not."""
+    settings = app.settings
+    engine = AmiWatch()
+    engine.manager = await open_manager(
+        settings, lambda _m, msg: engine.events.append(dict(msg)), username=settings.ami_engine_user
+    )
+    try:
+        with SippUAS(port=SEAT_PORT, ring_ms=500, talk_ms=0):
+            result = await place_call(settings, did="96345", caller="13919310001", hold_ms=1500)
+        assert result.ok
+        complete = await ami.wait_for("AgentComplete")
+        linkedid = complete["Linkedid"]
+        await engine.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == linkedid)
+        # Every channel of the call ended, seen by the tools' connection (all events).
+        channels = {e["Channel"] for e in ami.seen("Hangup", Linkedid=linkedid)}
+        member = {c for c in channels if "@cc-ring-seat-" in c}
+        assert len(member) == 2 and len(channels) == 4, channels
+        [second] = [c for c in member if c.endswith(";2")]
+        mine = [e for e in engine.events if e.get("Linkedid") == linkedid]
+        seen = {(e["Event"], e.get("Channel", "")) for e in mine}
+        phone = next(c for c in channels if c.startswith("PJSIP/seat1001-"))
+        caller = next(c for c in channels if c not in member and c != phone)
+        assert {("Newchannel", caller), ("Hangup", caller), ("Newchannel", phone), ("Hangup", phone)} <= seen
+        assert not [e for e in mine if e.get("Channel") == second], mine
+        # The queue's events still come; they name the member in DestChannel.
+        called = [e for e in mine if e["Event"] == "AgentCalled"]
+        assert called and called[0]["DestChannel"] in member
+        assert {"AgentConnect", "AgentComplete", "QueueCallerJoin"} <= {e["Event"] for e in mine}
+    finally:
+        engine.close()
 
 
 async def test_12345_transfer_shows_the_order_number(app, ami):
