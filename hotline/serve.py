@@ -84,6 +84,10 @@ async def serve(
                 lifespan="on",
                 ws_ping_interval=20,
                 ws_max_size=WS_MAX_BYTES,
+                # Frames are small JSON on the district's network: compressing each cost the
+                # engine's loop more CPU than any other part of sending it, and a zlib context
+                # per open console.
+                ws_per_message_deflate=False,
                 proxy_headers=True,
                 forwarded_allow_ips=settings.trusted_proxies,
             )

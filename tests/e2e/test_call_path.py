@@ -123,6 +123,16 @@ async def test_the_engine_is_sent_the_call_events_it_reads_and_not_the_queue_mem
         engine.close()
 
 
+async def test_the_console_socket_is_not_compressed(app):
+    """A browser offers permessage-deflate; the server declines it (small frames, CPU per frame)."""
+    _client, ws = await seat_console(app, "seat1001")
+    try:
+        assert "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    finally:
+        await ws.close()
+
+
 async def test_12345_transfer_shows_the_order_number(app, ami):
     settings = app.settings
     _c, ws = await seat_console(app, "seat1001")
