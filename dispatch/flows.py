@@ -63,6 +63,26 @@ def act_on_order(
     return order
 
 
+def create_and_dispatch(
+    session: Session, settings: Settings, actor: Actor, outlet_id: int, **fields: Any
+) -> WorkOrder:
+    """受理 and 派单 in one go (the console's order form with an outlet chosen): a new order
+    (``service.create_order`` with ``fields``) dispatched to ``outlet_id`` at once. The resident
+    gets one SMS, the receipt saying the order is already with an outlet, instead of the receipt
+    and the dispatch notice; the outlet's SMS and e-mail are those of any 派单. The caller commits."""
+    order = service.create_order(session, actor, settings=settings, receipt=False, **fields)
+    transitions.transition(
+        session,
+        order,
+        Action.DISPATCH.value,
+        actor,
+        settings=settings,
+        with_receipt=True,
+        outlet_id=outlet_id,
+    )
+    return order
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The call a question came on: its id, the resident if known, the number and name shown."""

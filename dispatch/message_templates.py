@@ -346,6 +346,16 @@ RESIDENT_DISPATCHED = register(
         texts.RESIDENT_SMS_DISPATCHED,
     )
 )
+# 受理 and 派单 in one request (the console's order form with an outlet chosen): one SMS instead
+# of the receipt and the dispatch notice.
+RESIDENT_RECEIPT_DISPATCHED = register(
+    Spec(
+        "resident_receipt_dispatched",
+        "templates.resident_receipt_dispatched",
+        RESIDENT_VARIABLES,
+        texts.RESIDENT_SMS_RECEIPT_DISPATCHED,
+    )
+)
 RESIDENT_RESOLVED = register(
     Spec("resident_resolved", "templates.resident_resolved", RESIDENT_VARIABLES, texts.RESIDENT_SMS_RESOLVED)
 )

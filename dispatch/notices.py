@@ -12,7 +12,10 @@
 - the supervisors' e-mail when a 回访 finds the resident dissatisfied: the order waits for their
   重办 review (re-open or close), listed on the orders page;
 - the resident's SMS: the receipt with the order number and query code on 受理, a progress notice
-  on 派单 and 办结 (these two not to a number that replied TD / 退订).
+  on 派单 and 办结 (these two not to a number that replied TD / 退订). An order taken and
+  dispatched in one request (``flows.create_and_dispatch``) sends one SMS instead of the receipt
+  and the dispatch notice: the receipt that says the order is already with an outlet, queued by
+  the 派单 (``with_receipt``) while the 受理 queues none (``resident_sms=False``).
 
 Every notice's idempotency key carries the history row's id: a change notifies once.
 """
@@ -35,7 +38,7 @@ from dispatch import message_templates, operations, policies, texts
 from dispatch.links import InsecureLinkBase, outlet_link, revoke_links
 from dispatch.models import DISSATISFIED, Action, OrderHistory, Status, WorkOrder
 from dispatch.records import sync_order
-from sms.service import enqueue_optional_sms, enqueue_sms
+from sms.service import enqueue_optional_sms, enqueue_sms, opted_out
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,9 @@ RESIDENT_SMS: dict[str, tuple[str, bool]] = {
     Action.DISPATCH: ("resident_dispatched", True),
     Action.RESOLVE: ("resident_resolved", True),
 }
+# The 派单 that carries the receipt (the order taken and dispatched in one request): sent as the
+# receipt is, whoever replied TD; a number that did gets the plain receipt (no progress notice).
+RESIDENT_RECEIPT_DISPATCHED = "resident_receipt_dispatched"
 
 
 def followup_reference(order: WorkOrder) -> str:
@@ -74,11 +80,15 @@ def order_changed(
     *,
     outlet_sms: bool = False,
     followup_call: bool = False,
+    resident_sms: bool = True,
+    with_receipt: bool = False,
 ) -> None:
     """Queue what the change recorded in ``hist`` causes (see the module's docstring).
 
     ``outlet_sms``: the action sends the outlet its SMS; ``followup_call``: request the resident's
-    follow-up call (its outcome goes into the history row's detail)."""
+    follow-up call (its outcome goes into the history row's detail); ``resident_sms=False``: no SMS
+    to the resident for this change (a 受理 whose receipt goes with the 派单 that follows);
+    ``with_receipt``: this 派单's SMS to the resident is the receipt too."""
     session.flush()  # the keys carry the history row's id; the records read the order as it is now
     action = hist.action
     if order.id is not None:
@@ -103,9 +113,9 @@ def order_changed(
         log.exception("grid/approval record for order %s", order.number)
     if outlet_sms:
         _sms_outlet(session, settings, order, action, hist)
-    if action in RESIDENT_SMS:
+    if action in RESIDENT_SMS and resident_sms:
         try:
-            _sms_resident(session, settings, order, action, hist)
+            _sms_resident(session, settings, order, action, hist, with_receipt)
         except ValueError:  # a number the outbox refuses: the order change stands
             log.exception("resident SMS for order %s", order.number)
     if action == Action.SUPERVISE:
@@ -217,17 +227,31 @@ def resident_sms_values(settings: Settings, order: WorkOrder) -> dict[str, str]:
     }
 
 
-for _name in ("resident_receipt", "resident_dispatched", "resident_resolved", "resident_rate_ask"):
+for _name in (
+    "resident_receipt",
+    "resident_dispatched",
+    RESIDENT_RECEIPT_DISPATCHED,
+    "resident_resolved",
+    "resident_rate_ask",
+):
     message_templates.register_values(_name, lambda _s, order: resident_sms_values(get_settings(), order))
 
 
 def _sms_resident(
-    session: Session, settings: Settings, order: WorkOrder, action: str, hist: OrderHistory
+    session: Session,
+    settings: Settings,
+    order: WorkOrder,
+    action: str,
+    hist: OrderHistory,
+    with_receipt: bool = False,
 ) -> None:
     number = resident_number(settings, order)
     if number is None or not order.query_code:
         return
     name, optional = RESIDENT_SMS[action]
+    if with_receipt:  # one SMS for 受理 and 派单: the receipt, which goes whoever replied TD
+        name = "resident_receipt" if opted_out(session, number) else RESIDENT_RECEIPT_DISPATCHED
+        optional = False
     text = message_templates.render(session, name, resident_sms_values(settings, order))
     _sms(session, settings, number, text, f"order:{order.id}:{hist.id}:resident", order, optional)
 

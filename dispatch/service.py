@@ -117,10 +117,13 @@ def create_order(
     call_linkedid: str = "",
     now: datetime | None = None,
     settings: Settings | None = None,
+    receipt: bool = True,
 ) -> WorkOrder:
     """受理: a new order (status 受理), with the routing suggestion and a repeat flag. No commit.
 
-    ``settings``: where its records are pushed (the process's settings when not given)."""
+    ``settings``: where its records are pushed (the process's settings when not given);
+    ``receipt=False``: the resident's receipt SMS is not queued here but by the 派单 that follows
+    in the same transaction (``flows.create_and_dispatch``), as one SMS saying both."""
     settings = settings or get_settings()
     now = now or utcnow()
     if actor.role not in STAFF:
@@ -179,7 +182,7 @@ def create_order(
         suggested_outlet=order.suggested_outlet_id,
         repeat_of=repeat.number if repeat else None,
     )
-    notices.order_changed(session, settings, order, hist)
+    notices.order_changed(session, settings, order, hist, resident_sms=receipt)
     return order
 
 

@@ -100,6 +100,11 @@ RESIDENT_SMS_RECEIPT = "{signature}您反映的问题已受理，工单号{numbe
 RESIDENT_SMS_DISPATCHED = (
     "{signature}您的工单{number}已交承办单位办理，可凭查询码在{page}查看进度。回复TD退订"
 )
+# 受理 and 派单 in one request: the receipt and the dispatch notice as one message.
+RESIDENT_SMS_RECEIPT_DISPATCHED = (
+    "{signature}您反映的问题已受理并交承办单位办理，工单号{number}，查询码{code}，"
+    "可在{page}查询进度。回复TD退订"
+)
 RESIDENT_SMS_RESOLVED = "{signature}您的工单{number}已办结，可凭查询码在{page}查看结果并评价。回复TD退订"
 RESIDENT_SMS_RATE_ASK = (
     "{signature}回访：工单{number}已办结，请回复数字评价："

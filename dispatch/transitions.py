@@ -407,6 +407,7 @@ def transition(
     now: datetime | None = None,
     *,
     settings: Settings | None = None,
+    with_receipt: bool = False,
     **details: Any,
 ) -> WorkOrder:
     """Apply ``action`` to ``order`` for ``actor`` (see the module's docstring). No commit.
@@ -414,10 +415,14 @@ def transition(
     Raises ``DispatchError`` when the role or status does not allow it, or a required detail is
     missing: ``note``, ``reason``, ``outlet_id``, ``until``, ``approve``, ``satisfaction``,
     ``into``. ``settings``: where the notices go (the process's settings when not given).
+    ``with_receipt``: a 派单 of an order just taken without its receipt SMS
+    (``create_order(receipt=False)``): the resident's SMS for it is the receipt too.
     """
     settings = settings or get_settings()
     now = now or utcnow()
     name = canonical_action(action)
+    if with_receipt and name != Action.DISPATCH:
+        raise ValueError(f"only 派单 carries the resident's receipt, not {name}")
     rule = _check(order, name, actor, now)
     note = clean(details.get("note") or details.get("reason") or "", 1000)
     step = Step(session, order, actor, now, details, note, before=order.status)
@@ -430,6 +435,12 @@ def transition(
     session.add(order)
     hist = add_history(session, order, actor, name, step.before, note=note, now=now, **step.extra)
     notices.order_changed(
-        session, settings, order, hist, outlet_sms=step.outlet_sms, followup_call=step.followup_call
+        session,
+        settings,
+        order,
+        hist,
+        outlet_sms=step.outlet_sms,
+        followup_call=step.followup_call,
+        with_receipt=with_receipt,
     )
     return order

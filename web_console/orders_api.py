@@ -21,7 +21,7 @@ from callcenter.database import session_scope
 from callcenter.directory.models import Community, Grid, Outlet
 from callcenter.phone import mask_phone
 from callcenter.residents.models import Resident
-from dispatch import routing, service, transitions
+from dispatch import flows, routing, service, transitions
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError
 from dispatch.models import ORDER_TYPES, OrderCall, WorkOrder
@@ -100,29 +100,34 @@ class NewOrder(BaseModel):
 def _create(settings: Settings, account: Account, body: NewOrder) -> dict[str, Any]:
     actor = Actor.of(account)
     with session_scope(settings) as db:
-        order = service.create_order(
-            db,
-            actor,
-            order_type=body.order_type,
-            summary=body.summary,
-            category_id=body.category_id,
-            urgency=body.urgency,
-            resident_id=body.resident_id if body.resident_id and db.get(Resident, body.resident_id) else None,
-            caller_phone=body.caller_phone,
-            caller_name=body.caller_name,
-            community_id=body.community_id
+        fields: dict[str, Any] = {
+            "order_type": body.order_type,
+            "summary": body.summary,
+            "category_id": body.category_id,
+            "urgency": body.urgency,
+            "resident_id": body.resident_id
+            if body.resident_id and db.get(Resident, body.resident_id)
+            else None,
+            "caller_phone": body.caller_phone,
+            "caller_name": body.caller_name,
+            "community_id": body.community_id
             if body.community_id and db.get(Community, body.community_id)
             else None,
-            grid_id=body.grid_id if body.grid_id and db.get(Grid, body.grid_id) else None,
-            address=body.address,
-            call_linkedid=body.linkedid,
-        )
+            "grid_id": body.grid_id if body.grid_id and db.get(Grid, body.grid_id) else None,
+            "address": body.address,
+            "call_linkedid": body.linkedid,
+        }
         if body.merge_into:
-            transitions.transition(db, order, "并单", actor, into=body.merge_into)
+            order = service.create_order(db, actor, settings=settings, **fields)
+            transitions.transition(db, order, "并单", actor, settings=settings, into=body.merge_into)
         elif body.answer.strip():
-            transitions.transition(db, order, "直接答复", actor, note=body.answer)
+            order = service.create_order(db, actor, settings=settings, **fields)
+            transitions.transition(db, order, "直接答复", actor, settings=settings, note=body.answer)
         elif body.outlet_id is not None:
-            transitions.transition(db, order, "派单", actor, outlet_id=body.outlet_id)
+            # Taken and dispatched at once: the resident gets one SMS saying both.
+            order = flows.create_and_dispatch(db, settings, actor, body.outlet_id, **fields)
+        else:
+            order = service.create_order(db, actor, settings=settings, **fields)
         audit(
             db,
             account.username,

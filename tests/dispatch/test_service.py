@@ -378,3 +378,76 @@ def test_a_lost_database_connection_fails_the_order_change_whole(db, world, monk
     monkeypatch.setattr(notices, "sync_order", lost)
     with pytest.raises(OperationalError):
         transition(db, order, "派单", world.seat, now=NOW + timedelta(minutes=5), outlet_id=world.outlet_a)
+
+
+RESIDENT_MOBILE = "+8613919310001"
+
+
+def resident_sms(db, order: WorkOrder) -> list:
+    from sms.models import SmsMessage
+
+    db.flush()
+    query = select(SmsMessage).where(SmsMessage.order_id == order.id, SmsMessage.to == RESIDENT_MOBILE)
+    return list(db.exec(query.order_by(SmsMessage.id)))
+
+
+def test_taken_and_dispatched_at_once_the_resident_gets_one_sms_once(db, world, settings):
+    from dispatch import flows, notices
+
+    order = flows.create_and_dispatch(
+        db,
+        settings,
+        world.seat,
+        world.outlet_a,
+        order_type="求助",
+        summary="厨房水管漏水",
+        category_id=world.cat_water,
+        caller_phone=RESIDENT_MOBILE,
+        now=NOW,
+    )
+    assert order.status == Status.DISPATCHED and order.outlet_id == world.outlet_a
+    received, dispatched = service.history(db, order.id)
+    assert (received.action, dispatched.action) == ("受理", "派单")
+    [sms] = resident_sms(db, order)
+    assert "已受理并交承办单位办理" in sms.body and order.number in sms.body
+    assert f"查询码{order.query_code}" in sms.body
+    # Keyed by the 派单's history row, as each of the resident's messages is by its change: queued
+    # again (a retried notice), it is still the one message.
+    assert sms.idempotency_key == f"order:{order.id}:{dispatched.id}:resident"
+    notices.order_changed(db, settings, order, dispatched, with_receipt=True)
+    assert [m.id for m in resident_sms(db, order)] == [sms.id]
+
+
+def test_taken_then_dispatched_the_resident_gets_the_receipt_then_the_notice(db, world, settings):
+    order = new_order(db, world, caller_phone=RESIDENT_MOBILE)
+    transition(db, order, "派单", world.seat, now=NOW, settings=settings, outlet_id=world.outlet_a)
+    received, dispatched = service.history(db, order.id)
+    receipt, notice = resident_sms(db, order)
+    assert "已受理" in receipt.body and "承办单位" not in receipt.body and order.number in receipt.body
+    assert "已交承办单位办理" in notice.body and order.number in notice.body
+    assert receipt.idempotency_key == f"order:{order.id}:{received.id}:resident"
+    assert notice.idempotency_key == f"order:{order.id}:{dispatched.id}:resident"
+
+
+def test_taken_and_dispatched_at_once_to_a_number_that_replied_td_the_receipt_only(db, world, settings):
+    from dispatch import flows
+    from sms.service import opt_out
+
+    opt_out(db, RESIDENT_MOBILE)
+    order = flows.create_and_dispatch(
+        db,
+        settings,
+        world.seat,
+        world.outlet_a,
+        order_type="求助",
+        summary="厨房水管漏水",
+        caller_phone=RESIDENT_MOBILE,
+    )
+    [sms] = resident_sms(db, order)
+    assert "已受理" in sms.body and "承办单位" not in sms.body and order.query_code in sms.body
+
+
+def test_only_a_dispatch_carries_the_receipt(db, world):
+    order = new_order(db, world, caller_phone=RESIDENT_MOBILE)
+    with pytest.raises(ValueError):
+        transition(db, order, "直接答复", world.seat, now=NOW, with_receipt=True, note="已电话答复")

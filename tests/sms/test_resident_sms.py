@@ -13,7 +13,7 @@ from callcenter.config import Settings
 from callcenter.database import session_scope
 from callcenter.mail import MailMessage
 from callcenter.messages import FollowUpResult
-from dispatch import message_templates, transitions
+from dispatch import flows, message_templates, transitions
 from dispatch import service as dispatch
 from dispatch.categories import Editor
 from dispatch.followups import apply_result
@@ -21,6 +21,7 @@ from dispatch.models import OrderHistory, Status, WorkOrder
 from dispatch.queries import OrderFilters, count_reopen_review, list_orders
 from sms.models import SmsOptOut
 from sms.service import OutboxWorker
+from tests.sms.conftest import OUTLET_PHONE
 
 RESIDENT = "+8613800138000"
 LANDLINE = "+869318123456"
@@ -83,6 +84,29 @@ async def test_receipt_and_progress_notices(twilio, world, msettings):
     _order(msettings, LANDLINE, world.outlet, ("派单",))
     await _drain(msettings)
     assert twilio.to(LANDLINE) == []
+
+
+def _order_dispatched_at_once(settings: Settings, caller: str, outlet_id: int) -> int:
+    """受理 and 派单 in one request, as the console's order form with an outlet chosen."""
+    seat = dispatch.Actor("seat1001", "seat")
+    with session_scope(settings) as s:
+        o = flows.create_and_dispatch(
+            s, settings, seat, outlet_id, order_type="求助", summary="楼道灯不亮", caller_phone=caller
+        )
+        s.commit()
+        assert o.id is not None
+        return o.id
+
+
+async def test_taken_and_dispatched_at_once_one_sms(twilio, world, msettings):
+    order_id = _order_dispatched_at_once(msettings, "13800138000", world.outlet)
+    await _drain(msettings)
+    order = _get(order_id)
+    [sms] = [m.body for m in twilio.to(RESIDENT)]
+    assert "已受理并交承办单位办理" in sms and order.number in sms and f"查询码{order.query_code}" in sms
+    assert msettings.resident_page() in sms and "TD" in sms
+    assert "楼道灯" not in sms and "服务站" not in sms
+    assert [m for m in twilio.to(OUTLET_PHONE) if order.number in m.body]
 
 
 async def test_an_administrators_text_is_what_the_resident_receives(twilio, world, msettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dispatch.models import Status, WorkOrder
 from tests.sms.test_aliyun_inbound import TOKEN, _drain, _push, aliyun, msettings  # noqa: F401
-from tests.sms.test_resident_sms import _get, _order
+from tests.sms.test_resident_sms import _get, _order, _order_dispatched_at_once
 
 
 async def test_receipt_rating_and_unsubscribe_through_aliyun(aliyun, world, live_app, msettings):  # noqa: F811
@@ -31,3 +31,14 @@ async def test_receipt_rating_and_unsubscribe_through_aliyun(aliyun, world, live
     assert any("已退订" in c for c in later)
     assert [c for c in later if _get(second).number in c and "已受理" in c]
     assert not [c for c in later if "已交承办单位" in c]
+
+
+async def test_taken_and_dispatched_at_once_one_sms_through_aliyun(aliyun, world, msettings):  # noqa: F811
+    order_id = _order_dispatched_at_once(msettings, "13800138000", world.outlet)
+    await _drain(msettings)
+    order: WorkOrder = _get(order_id)
+    [sent] = [m for m in aliyun.messages if m["phone"] == "13800138000"]
+    # No registered template of its own yet: the provider's default template carries the text.
+    assert sent["template"] == msettings.aliyun_template_code
+    content = sent["params"]["content"]
+    assert "已受理并交承办单位办理" in content and order.number in content and order.query_code in content

@@ -16,6 +16,7 @@ from callcenter.database import session_scope
 from dispatch import links
 from dispatch.models import OrderAttachment, OutletLink, Status, WorkOrder
 from dispatch.testing import build_world
+from sms.models import SmsMessage
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -116,6 +117,52 @@ def test_detail_actions_and_refusals(db, client, web, world):
     with session_scope(db) as s:
         o = s.get(WorkOrder, order["id"])
         assert o.outlet_id == world.outlet_b and o.reminded_at is not None
+
+
+def sms_to(db, number: str) -> list[str]:
+    """The SMS queued for ``number``, oldest first."""
+    with session_scope(db) as s:
+        rows = s.exec(select(SmsMessage).where(SmsMessage.to == number).order_by(SmsMessage.id)).all()
+        return [m.body for m in rows]
+
+
+RESIDENT_PHONE = "+8613919310001"
+OUTLET_A_PHONE = "+8613900000001"
+
+
+def test_taken_and_dispatched_at_once_the_resident_gets_one_sms(db, client, web, world):
+    token = seat(client, web)
+    order = create(client, token, world).json()
+    assert order["status"] == Status.DISPATCHED
+    with session_scope(db) as s:
+        code = s.get(WorkOrder, order["id"]).query_code
+    [sms] = sms_to(db, RESIDENT_PHONE)
+    # One message: taken, already with an outlet, the order number and the query code.
+    assert "已受理并交承办单位办理" in sms
+    assert order["number"] in sms and f"查询码{code}" in sms and "TD" in sms
+    # Nothing of the matter or the outlet goes to the resident's phone.
+    assert "停电" not in sms and "服务站" not in sms
+    # The outlet's SMS is that of any dispatch.
+    [outlet_sms] = sms_to(db, OUTLET_A_PHONE)
+    assert order["number"] in outlet_sms and "签收" in outlet_sms
+
+
+def test_taken_then_dispatched_the_resident_gets_the_receipt_then_the_notice(db, client, web, world):
+    token = seat(client, web)
+    order = create(client, token, world, outlet_id=None).json()
+    assert order["status"] == Status.RECEIVED
+    [receipt] = sms_to(db, RESIDENT_PHONE)
+    assert "已受理" in receipt and "承办单位" not in receipt and order["number"] in receipt
+    r = client.post(
+        f"/orders/{order['id']}/action",
+        data={"csrf": token, "action": "派单", "outlet_id": str(world.outlet_a)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    first, notice = sms_to(db, RESIDENT_PHONE)
+    assert first == receipt
+    assert "已交承办单位办理" in notice and "已受理" not in notice and order["number"] in notice
+    assert len(sms_to(db, OUTLET_A_PHONE)) == 1
 
 
 def test_outlet_page_login_accept_progress_photo_resolve(db, client, web, world):
