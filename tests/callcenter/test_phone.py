@@ -37,3 +37,26 @@ def test_display():
     assert display("+8613912345678") == "139 1234 5678"
     assert display("+869318123456") == "0931 812 3456"
     assert display(None) == ""
+
+
+def test_display_of_mainland_mobiles_is_phonenumbers_national_format():
+    import random
+
+    import phonenumbers
+
+    rng = random.Random(7)
+    for prefix in range(130, 200):
+        for _ in range(50):
+            e164 = f"+86{prefix}{rng.randrange(10**8):08d}"
+            expected = phonenumbers.format_number(
+                phonenumbers.parse(e164, "CN"), phonenumbers.PhoneNumberFormat.NATIONAL
+            )
+            assert display(e164) == expected, e164
+    # Not a mobile's length or prefix: phonenumbers formats it, as before.
+    for other in ("+86139123456789", "+8612912345678", "+869318123456", "+85291234567"):
+        number = phonenumbers.parse(other, "CN")
+        fmt = phonenumbers.PhoneNumberFormat
+        expected = phonenumbers.format_number(
+            number, fmt.NATIONAL if number.country_code == 86 else fmt.INTERNATIONAL
+        )
+        assert display(other) == expected, other
