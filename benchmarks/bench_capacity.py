@@ -55,8 +55,8 @@ figure's n is the calls up (the figure itself) and ``steps_*`` (steps run).
 
 Sizes: BENCH_CAPACITY_STEP_CALLS (50), BENCH_CAPACITY_STEP_S (10), BENCH_CAPACITY_WINDOW_S (10),
 BENCH_CAPACITY_SETTLE_S (20), BENCH_CAPACITY_MAX_CALLS (600: the ramp stops there, seats are made
-for it), BENCH_CAPACITY_RTP_PORTS (1000), BENCH_CAPACITY_PATHS (full,static), BENCH_RESIDENTS,
-BENCH_UNKNOWN_SHARE.
+for it), BENCH_CAPACITY_RTP_PORTS (1000), BENCH_CAPACITY_PATHS (full,static),
+BENCH_CAPACITY_DRAIN_S (10: the idle between the paths), BENCH_RESIDENTS, BENCH_UNKNOWN_SHARE.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ MAX_CALLS = int(os.environ.get("BENCH_CAPACITY_MAX_CALLS", "600"))
 _DEFAULT = Settings(_env_file=None)
 RTP_PORTS = int(os.environ.get("BENCH_CAPACITY_RTP_PORTS", str(_DEFAULT.rtp_end - _DEFAULT.rtp_start + 1)))
 PATH_NAMES = [p for p in os.environ.get("BENCH_CAPACITY_PATHS", "full,static").split(",") if p]
-DRAIN_S = 10.0
+DRAIN_S = float(os.environ.get("BENCH_CAPACITY_DRAIN_S", "10"))
 RING_MS = 300
 HOLD_MS = 3_600_000  # callers stay until the ramp ends and Asterisk hangs up
 KEY_SLACK_MS = 1900  # after the prompts: the route's time and Answer()'s wait (as bench_full_path)

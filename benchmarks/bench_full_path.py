@@ -72,7 +72,10 @@ Prints progress to stderr and one JSON line last on stdout:
 Sizes: BENCH_FULL_RATES (comma-separated calls/s, "16,24,32,40,48,52,56,60,64,68,72,80"),
 BENCH_FULL_STEP_S (10), BENCH_FULL_SEATS (extra seats, 200), BENCH_FULL_HOLD_MS (1000),
 BENCH_FULL_KEY_AT_MS (3000, short prompts), BENCH_FULL_PROMPTS (short), BENCH_FULL_PRODUCTION_RATE
-(20), BENCH_RESIDENTS, BENCH_UNKNOWN_SHARE.
+(20), BENCH_FULL_PRODUCTION_PATHS (the paths run with the production prompts, "full,static"),
+BENCH_FULL_STEPS_PER_RATE (3), BENCH_FULL_IDLE_S (5: each of the two idle measurements waits
+twice this), BENCH_RESIDENTS, BENCH_UNKNOWN_SHARE. The smoke test (tests/benchmarks/test_smoke.py)
+runs one step per rate, the production prompts on the full path only, and short idle waits.
 """
 
 from __future__ import annotations
@@ -127,7 +130,8 @@ RING_MS = 100
 KEY_AT_MS = int(os.environ.get("BENCH_FULL_KEY_AT_MS", "3000"))  # during the menu (short prompts)
 PROMPTS = os.environ.get("BENCH_FULL_PROMPTS", "short")
 PRODUCTION_RATE = float(os.environ.get("BENCH_FULL_PRODUCTION_RATE", "20"))
-STEPS_PER_RATE = 3  # a rate is held when this many consecutive steps pass
+# a rate is held when this many consecutive steps pass
+STEPS_PER_RATE = int(os.environ.get("BENCH_FULL_STEPS_PER_RATE", "3"))
 # Before the welcome in the short configuration the route had 1.4 s, Answer() waits up to 0.5 s
 # for the caller's audio: the production key keeps both after the prompts the caller must hear.
 PRODUCTION_KEY_SLACK_MS = 1900
@@ -137,10 +141,11 @@ TWO_WAY_CHECKS = 3  # recordings per step checked for both tones
 MENU_DID = "96346"
 STATIC_DID = "96398"
 KEY = "1"
-IDLE_S = 5.0
+IDLE_S = float(os.environ.get("BENCH_FULL_IDLE_S", "5"))
 CLOCK = "2026-11-27T10:00:00"  # a working Friday morning: the menu's number is open
 CACHE = CACHE_ROOT / "full_path"
 PATHS = (("full", MENU_DID), ("static", STATIC_DID))
+PRODUCTION_PATHS = os.environ.get("BENCH_FULL_PRODUCTION_PATHS", "full,static").split(",")
 # Apart from the other benchmarks' ports and from the e2e tests' (which add 1000s to theirs).
 UAS_PORT = 23081 + PORT_OFFSET
 PORTS = ports(
@@ -178,6 +183,10 @@ def prepare() -> tuple[Settings, str, list[str], dict[str, str]]:
         sounds.prompts_file(settings).unlink(missing_ok=True)  # the product's welcome
     elif PROMPTS != "short":
         raise SystemExit(f"BENCH_FULL_PROMPTS must be short or production, not {PROMPTS!r}")
+    if not PRODUCTION_PATHS or not set(PRODUCTION_PATHS) <= {path for path, _ in PATHS}:
+        raise SystemExit(
+            f"BENCH_FULL_PRODUCTION_PATHS must name full and/or static, not {PRODUCTION_PATHS!r}"
+        )
 
     from callcenter.directory.models import CallQueue
     from callcenter.ivr.models import IvrOption
@@ -460,7 +469,10 @@ async def measure(app: App, queue: str, callers: list[str], production: dict[str
                 production_key_at = production_key_at_ms(settings)
                 log(f"production prompts at {PRODUCTION_RATE:g}/s: the key at {production_key_at} ms")
                 production_held = await runner.hold(
-                    PRODUCTION_RATE, list(PATHS), production_key_at, "production"
+                    PRODUCTION_RATE,
+                    [p for p in PATHS if p[0] in PRODUCTION_PATHS],
+                    production_key_at,
+                    "production",
                 )
             await runner.measure_idle()  # again, the calls over
     finally:

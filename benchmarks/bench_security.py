@@ -2,7 +2,9 @@
 hostile-input corpus (tests/data/hostile/) fed to the FastAGI routes, the SMS webhooks, Open311
 and the API. The web app runs in its own uvicorn process, as in production (SQLite).
 
-BENCH_FUZZ_EXAMPLES (default 10) sets schemathesis' examples per operation and phase. Prints
+BENCH_FUZZ_EXAMPLES (default 10) sets schemathesis' examples per operation and phase,
+BENCH_FUZZ_PHASES (default "examples,coverage,fuzzing") its phases; the coverage phase sends most
+of the requests whatever the examples (the smoke test leaves it out). Prints
 one JSON line:
 {"bench": "security", "fuzz_requests", "fuzz_server_errors", "fuzz_by_role", "fuzz_s",
 "hostile_inputs", "hostile_failures", "hostile_s", "oversize_refused", "oversize_tried",
@@ -46,6 +48,7 @@ from tests.web_console.conftest import (  # noqa: E402
 )
 
 EXAMPLES = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "10"))
+PHASES = os.environ.get("BENCH_FUZZ_PHASES", "examples,coverage,fuzzing")
 OVERSIZE = 50 * 1024 * 1024
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -102,7 +105,9 @@ def main() -> None:
         for role, username in FUZZ_ROLES.items():
             headers = served.role_headers(username)
             (work / role).mkdir()
-            run = run_fuzz(served.base_url, schema, headers, work / role, max_examples=EXAMPLES)
+            run = run_fuzz(
+                served.base_url, schema, headers, work / role, max_examples=EXAMPLES, phases=PHASES
+            )
             by_role[role] = run.requests
             errors += [f"{role}: {e}" for e in run.server_errors]
             log(f"fuzz as {role}: {run.requests} requests, {len(run.server_errors)} server errors")

@@ -380,10 +380,12 @@ def run_fuzz(
     workdir: Path,
     max_examples: int = 25,
     seed: int = 311,
+    phases: str = "examples,coverage,fuzzing",
 ) -> FuzzRun:
     """schemathesis against the running app from ``schema``, with ``headers`` on every request
     (a role's session cookie and CSRF token). Only the server-error check decides: a refusal
-    (401/403/404/422) is the right answer to most of what it sends."""
+    (401/403/404/422) is the right answer to most of what it sends. ``phases``: schemathesis'
+    --phases (the coverage phase sends most of the requests whatever ``max_examples`` is)."""
     har = workdir / "fuzz.har"
     har.unlink(missing_ok=True)
     cmd = [
@@ -404,7 +406,7 @@ def run_fuzz(
         "--no-shrink",
         "--continue-on-failure",
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         "--suppress-health-check",
         "all",
         "--request-timeout",
