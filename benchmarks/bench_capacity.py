@@ -252,11 +252,13 @@ def udp_drops(sipp_pids: list[int], rtp: tuple[int, int]) -> dict[str, int]:
     for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
         cols = line.split()
         port = int(cols[1].split(":")[1], 16)
-        if rtp[0] <= port <= rtp[1]:
+        # A sipp's socket first: its media ports come from the kernel's ephemeral range, which
+        # may overlap Asterisk's RTP range.
+        if cols[9] in inodes:
+            drops["sipp"] += int(cols[-1])
+        elif rtp[0] <= port <= rtp[1]:
             drops["asterisk"] += int(cols[-1])
             drops["asterisk_rtp_sockets"] += 1
-        elif cols[9] in inodes:
-            drops["sipp"] += int(cols[-1])
     return drops
 
 

@@ -314,7 +314,7 @@ async def step(
         did,
         batch,
         rate=rate,
-        hold_ms=key_at_ms + HOLD_MS,
+        hold_ms=HOLD_MS,  # counted from the key (the scenario pauses key_at_ms first)
         dtmf=[key_at_ms, KEY],
         timeout=STEP_S + 60 + key_at_ms / 1000,
         audio=audio,
