@@ -181,9 +181,10 @@ def create_app(settings: Settings, bus: EventBus) -> FastAPI:
         app.state.revocations = SessionRevocations()
         app.state.import_jobs = ImportJobs()
         app.state.seat_calls = SeatCalls()
-    # A logged-out or disabled seat stops receiving pops within this time (one small read per
-    # open socket each time).
+    # A logged-out or disabled seat stops receiving pops within this time (one read for all the
+    # open sockets each time).
     app.state.ws_recheck_interval = 5.0
+    app.state.session_recheck = sockets.SessionRecheck(app.state)
 
     install_exception_handlers(app)
     # Outlets' SMS replies reach the order domain through the webhook (sms does not import dispatch).

@@ -4,6 +4,7 @@ topic only, console.hello, and cleanup."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -203,17 +204,17 @@ async def test_an_open_socket_outlives_a_redis_outage_and_logout_still_ends_it(l
     from web_console import sockets
 
     live.app.state.ws_recheck_interval = 0.05
-    real = sockets.resolve_account
+    real = sockets.resolve_accounts
     outage = {"left": 0, "refused": 0}
 
-    def resolve(state, session):
+    def resolve(state, sessions):
         if outage["left"] > 0:
             outage["left"] -= 1
             outage["refused"] += 1
             raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        return real(state, session)
+        return real(state, sessions)
 
-    monkeypatch.setattr(sockets, "resolve_account", resolve)
+    monkeypatch.setattr(sockets, "resolve_accounts", resolve)
     http = await live.login("seat1001")
     async with live.connect(live.cookie_header(http)) as ws:
         await _ready(ws, "1001")
@@ -227,3 +228,38 @@ async def test_an_open_socket_outlives_a_redis_outage_and_logout_still_ends_it(l
         assert (await _closed_with(ws))[0] == 4401
     assert outage["refused"] == 10
     await http.aclose()
+
+
+async def test_every_open_socket_is_rechecked_in_one_read(live, monkeypatch):
+    """Three consoles open (seat 1001 in two browsers, seat 1002): each round reads their sessions
+    together, and a logout still ends only its own socket."""
+    from web_console import sockets
+
+    live.app.state.ws_recheck_interval = 0.1
+    real = sockets.resolve_accounts
+    rounds: list[int] = []
+
+    def resolve(state, sessions):
+        rounds.append(len(sessions))
+        return real(state, sessions)
+
+    monkeypatch.setattr(sockets, "resolve_accounts", resolve)
+    users = ("seat1001", "seat1002", "seat1001")
+    https = [await live.login(u) for u in users]
+    async with contextlib.AsyncExitStack() as stack:
+        opened = [await stack.enter_async_context(live.connect(live.cookie_header(h))) for h in https]
+        for user, ws in zip(users, opened, strict=True):
+            await _ready(ws, user.removeprefix("seat"))
+        assert await _wait_for(lambda: rounds.count(3) >= 2)
+        page = await https[1].get("/console")
+        token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert (await https[1].post("/logout", data={"csrf": token})).status_code == 303
+        assert (await _closed_with(opened[1]))[0] == 4401
+        await live.bus.publish("seat.1001", {"type": "clear", "linkedid": "1.3"})
+        for ws in (opened[0], opened[2]):  # the others stay open
+            assert (await _recv_json(ws))["linkedid"] == "1.3"
+        mark = len(rounds)
+        assert await _wait_for(lambda: len(rounds) > mark + 1)
+        assert set(rounds[mark + 1 :]) == {2}
+    for h in https:
+        await h.aclose()
