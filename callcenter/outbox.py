@@ -23,8 +23,20 @@ from callcenter.database import session_scope
 
 def claim_due(settings: Settings, model: Any, batch: int, stale_s: float) -> list[Any]:
     now = datetime.now(UTC)
-    out = []
+    out: list[Any] = []
     with session_scope(settings) as s:
+        # Polled every second while nothing is due: one read, not a write transaction (an
+        # UPDATE and its commit, to SQLite a file sync) each time.
+        work = s.exec(
+            select(model.id)
+            .where(
+                ((model.status == "queued") & (model.next_attempt_at <= now))
+                | ((model.status == "sending") & (model.claimed_at < now - timedelta(seconds=stale_s)))
+            )
+            .limit(1)
+        ).first()
+        if work is None:
+            return out
         s.exec(
             update(model)
             .where(model.status == "sending", model.claimed_at < now - timedelta(seconds=stale_s))
