@@ -164,6 +164,8 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "BENCH_POP_RATE": "5",
             "BENCH_POP_SEATS": "4",
             "BENCH_POP_HOLD_MS": "1500",
+            "BENCH_POP_IDLE_S": "1",
+            "BENCH_POP_IDLE_WINDOWS_MIN": "2",
             "BENCH_RESIDENTS": "500",
         },
         (
