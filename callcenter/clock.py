@@ -10,6 +10,7 @@ Two clocks, on purpose:
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, time, timedelta
 from typing import overload
 
@@ -71,6 +72,7 @@ def iso_seconds(ts: datetime | None) -> str | None:
     return ts.isoformat(timespec="seconds") if ts else None
 
 
+@functools.lru_cache(maxsize=4096)  # a call's times are written on each of its pops and states
 def iso_epoch_ms(ts: float | None) -> str | None:
     """An epoch time (AMI, the live model) as ISO 8601 UTC to the millisecond; None for none."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None

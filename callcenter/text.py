@@ -12,6 +12,10 @@ _CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
 
 def no_controls(value: str, replacement: str = "") -> str:
     """Replace control, format and line/paragraph separator characters (CR, LF, U+2028, ...)."""
+    if value.isprintable():
+        # None of them (isprintable is False for every "Other" and "Separator" character but
+        # the ASCII space), checked in C: every channel event's caller name passes here.
+        return value
     return "".join(replacement if unicodedata.category(ch) in _CONTROL_CATEGORIES else ch for ch in value)
 
 

@@ -12,10 +12,11 @@ sends nothing but the keepalive text ``ping``.
 
 from __future__ import annotations
 
-import json
 from enum import IntEnum, StrEnum
 from functools import cache
 from typing import Any
+
+import orjson
 
 from callcenter import messages
 
@@ -75,8 +76,14 @@ def envelope(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"topic": topic, **{k: v for k, v in payload.items() if k != "topic"}}
 
 
+# Anything not JSON by nature (a datetime, a dataclass) is written as its str(), as before.
+_ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, default=str)
+    """A message as the socket's text: orjson, as the pop with its profile is encoded once per
+    frame and the standard library's encoder took a tenth of the engine's CPU per call."""
+    return orjson.dumps(message, default=str, option=_ENCODE_OPTIONS).decode()
 
 
 @cache

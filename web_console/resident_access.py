@@ -16,6 +16,7 @@ and an e-mail to ``supervisor_emails`` through the mail outbox.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -78,10 +79,15 @@ class SeatCalls:
 
     def remember(self, ext: str, resident_id: int, ttl_s: float) -> None:
         now = self.clock()
+        key = (ext, resident_id)
         with self._lock:
-            for key in [k for k, until in self._seen.items() if until < now]:
-                del self._seen[key]
-            self._seen[(ext, resident_id)] = now + ttl_s
+            # Kept in the order remembered (a key remembered again moves to the end), so with one
+            # ttl the expired ones are at the front: a day's pops are not all scanned on each pop.
+            self._seen.pop(key, None)
+            self._seen[key] = now + ttl_s
+            expired = list(itertools.takewhile(lambda item: item[1] < now, self._seen.items()))
+            for oldest, _ in expired:
+                del self._seen[oldest]
 
     def seen(self, ext: str, resident_id: int) -> bool:
         with self._lock:

@@ -14,9 +14,10 @@ async def exercise(publisher, subscriber) -> None:
     everyone = subscriber.subscribe("seat.*")
     await seat.ready.wait()
     await everyone.ready.wait()
-    await publisher.publish("seat.1001", {"type": "pop", "caller_name": '<script>"x"</script>', "n": 1})
+    hostile = '<script>"张三"</script>'
+    await publisher.publish("seat.1001", {"type": "pop", "caller_name": hostile, "n": 1})
     await publisher.publish("seat.1002", {"type": "pop", "n": 2})
-    assert await seat.get(5) == ("seat.1001", {"type": "pop", "caller_name": '<script>"x"</script>', "n": 1})
+    assert await seat.get(5) == ("seat.1001", {"type": "pop", "caller_name": hostile, "n": 1})
     assert (await everyone.get(5))[1]["n"] == 1
     assert (await everyone.get(5))[1]["n"] == 2
     with pytest.raises(asyncio.TimeoutError):

@@ -248,3 +248,23 @@ def test_the_current_calls_residents_are_shared_by_web_workers_through_redis(red
     one.remember("1001", 42, ttl_s=60)
     assert other.seen("1001", 42) and not other.seen("1002", 42) and not other.seen("1001", 43)
     assert 0 < other.redis.ttl("cc:seat-call:1001:42") <= 60
+
+
+def test_a_web_worker_forgets_the_current_calls_residents_once_their_time_is_up():
+    from web_console.resident_access import SeatCalls
+
+    now = [1000.0]
+    calls = SeatCalls(clock=lambda: now[0])
+    calls.remember("1001", 1, ttl_s=60)
+    calls.remember("1002", 2, ttl_s=60)
+    now[0] += 30
+    calls.remember("1001", 1, ttl_s=60)  # popped again: its time starts again
+    now[0] += 40  # 1002's is up, 1001's not
+    calls.remember("1003", 3, ttl_s=60)
+    assert calls.seen("1001", 1) and calls.seen("1003", 3) and not calls.seen("1002", 2)
+    assert sorted(calls._seen) == [("1001", 1), ("1003", 3)]  # the expired one is gone from memory
+    # A day of pops stays bounded by the ones still in time
+    for i in range(1000):
+        now[0] += 1
+        calls.remember("1004", 100 + i, ttl_s=60)
+    assert len(calls._seen) == 61
