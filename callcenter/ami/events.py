@@ -430,6 +430,13 @@ def _parse(msg: Mapping[str, Any]) -> AmiEvent | None:
     return None
 
 
+_STORED_FIELDS: dict[type, tuple[str, ...]] = {}  # an event class's fields as written, found once
+
+
 def as_dict(event: AmiEvent) -> dict[str, Any]:
     """The event's fields (for persisting queue events)."""
-    return {f.name: getattr(event, f.name) for f in fields(event) if f.name not in ("received", "emitted")}
+    names = _STORED_FIELDS.get(type(event))
+    if names is None:
+        names = tuple(f.name for f in fields(event) if f.name not in ("received", "emitted"))
+        _STORED_FIELDS[type(event)] = names
+    return {name: getattr(event, name) for name in names}

@@ -27,6 +27,14 @@ def test_agent_called_is_typed():
     assert e.linkedid == "1700000000.1" and e.interface == "PJSIP/seat1001"
     assert e.caller_name == '<script>alert("x")</script>'
     assert e.member_name == "座席张敏"
+    stored = ev.as_dict(e)  # a queue event's row: every field but the two clocks
+    assert stored["queue"] == "hotline" and stored["dest_uniqueid"] == "1700000000.2"
+    assert "received" not in stored and "emitted" not in stored
+    assert ev.as_dict(ev.QueueCallerLeave(queue="q", count=2)) == {
+        **{f: getattr(ev.QueueCallerLeave(), f) for f in ("channel", "uniqueid", "linkedid", "state")},
+        **{"caller_num": "", "caller_name": "", "exten": "", "context": "", "application": ""},
+        **{"variables": {}, "queue": "q", "count": 2},
+    }
 
 
 def test_units_follow_asterisk():
