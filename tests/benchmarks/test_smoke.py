@@ -175,7 +175,7 @@ SMOKE: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
             "pop_ready_n",
             "pop_ready_unknown_n",
             "app_cpu_ms_per_call",
-            "app_cpu_gross_ms_per_call",
+            "app_cpu_beyond_idle_ms_per_call",
             "pop_without_profile_n",
         ),
     ),
