@@ -23,7 +23,7 @@ production prompts at one rate, BENCH_FULL_PRODUCTION_RATE (20 calls/s; 0: not r
 per path, as below (``production_prompts_*``).
 
 Calls are short (about 3 s of menu and HOLD_MS, 1 s, of talk): a disclosed deviation from the
-issue's 60-180 s calls. At the rates this ramp reaches, 60-180 s calls would mean thousands of
+shift's 60-180 s calls. At the rates this ramp reaches, 60-180 s calls would mean thousands of
 concurrent recorded calls, more than the 2-core machine holds, so the ramp would measure where
 the machine runs out of concurrent media, not the route's cost per call set-up. Long recorded
 calls are measured by bench_capacity.py (max_concurrent_recorded_calls) and the soak benchmark.

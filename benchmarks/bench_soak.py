@@ -76,7 +76,7 @@ a seat and the pop's p50/max/n;
 The run fails (exit 1, after its JSON line) when the engine or the web worker exits during it.
 A missing part (sipp, redis-server) fails it in CI mode (CI=true).
 
-Sizes: BENCH_SOAK_S (1800), BENCH_SOAK_RATE (1 call/s; the issue's 5 where a machine holds
+Sizes: BENCH_SOAK_S (1800), BENCH_SOAK_RATE (1 call/s; the target 5 where a machine holds
 it), BENCH_SOAK_HOLDS_S (60,120,180), BENCH_SOAK_SEATS (default: rate x mean hold x 1.1 + 10),
 BENCH_SOAK_WINDOW_S (300), BENCH_SOAK_WARMUP_S (300), BENCH_SOAK_SAMPLE_S (10),
 BENCH_SOAK_SERIES_S (60), BENCH_SOAK_DRAIN_S (90), BENCH_RESIDENTS, BENCH_UNKNOWN_SHARE.
@@ -857,7 +857,7 @@ def analyse(
         "load": {
             "soak_s": SOAK_S,
             "rate_per_s": RATE if RATE != int(RATE) else int(RATE),
-            "rate_asked_by_issue_17": 5,
+            "rate_target_per_s": 5,
             "rate_note": RATE_NOTE,
             "holds_s": HOLDS_S,
             "steady_calls_expected": round(_STEADY_CALLS),
