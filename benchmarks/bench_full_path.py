@@ -22,7 +22,7 @@ welcome in the short configuration and Answer()'s 0.5 s). With ``short``, the ru
 production prompts at one rate, BENCH_FULL_PRODUCTION_RATE (20 calls/s; 0: not run): three steps
 per path, as below (``production_prompts_*``).
 
-Calls are short (about 3 s of menu and HOLD_MS, 1 s, of talk): a disclosed deviation from the
+Calls are short (about 3 s of menu and HOLD_MS, 1 s, of talk): a disclosed deviation from a real
 shift's 60-180 s calls. At the rates this ramp reaches, 60-180 s calls would mean thousands of
 concurrent recorded calls, more than the 2-core machine holds, so the ramp would measure where
 the machine runs out of concurrent media, not the route's cost per call set-up. Long recorded
