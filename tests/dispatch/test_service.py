@@ -391,20 +391,26 @@ def resident_sms(db, order: WorkOrder) -> list:
     return list(db.exec(query.order_by(SmsMessage.id)))
 
 
-def test_taken_and_dispatched_at_once_the_resident_gets_one_sms_once(db, world, settings):
-    from dispatch import flows, notices
+def taken_and_dispatched(db, world, settings, **fields) -> WorkOrder:
+    """A resident's leak, taken and dispatched to outlet A in one request."""
+    from dispatch import flows
 
-    order = flows.create_and_dispatch(
+    return flows.create_and_dispatch(
         db,
         settings,
         world.seat,
         world.outlet_a,
         order_type="求助",
         summary="厨房水管漏水",
-        category_id=world.cat_water,
         caller_phone=RESIDENT_MOBILE,
-        now=NOW,
+        **fields,
     )
+
+
+def test_taken_and_dispatched_at_once_the_resident_gets_one_sms_once(db, world, settings):
+    from dispatch import notices
+
+    order = taken_and_dispatched(db, world, settings, category_id=world.cat_water, now=NOW)
     assert order.status == Status.DISPATCHED and order.outlet_id == world.outlet_a
     received, dispatched = service.history(db, order.id)
     assert (received.action, dispatched.action) == ("受理", "派单")
@@ -430,19 +436,10 @@ def test_taken_then_dispatched_the_resident_gets_the_receipt_then_the_notice(db,
 
 
 def test_taken_and_dispatched_at_once_to_a_number_that_replied_td_the_receipt_only(db, world, settings):
-    from dispatch import flows
     from sms.service import opt_out
 
     opt_out(db, RESIDENT_MOBILE)
-    order = flows.create_and_dispatch(
-        db,
-        settings,
-        world.seat,
-        world.outlet_a,
-        order_type="求助",
-        summary="厨房水管漏水",
-        caller_phone=RESIDENT_MOBILE,
-    )
+    order = taken_and_dispatched(db, world, settings)
     [sms] = resident_sms(db, order)
     assert "已受理" in sms.body and "承办单位" not in sms.body and order.query_code in sms.body
 
