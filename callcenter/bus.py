@@ -182,10 +182,9 @@ class InProcessBus:
 
 
 # Payloads are JSON by nature (messages' ``to_json()``): a datetime or dataclass in one is a bug,
-# refused as before. orjson: a pop with its profile is encoded and decoded on every hop.
-_PAYLOAD_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-)
+# refused here (the WebSocket's encoder writes it as text). orjson: a pop with its profile is
+# encoded and decoded on every hop.
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class RedisBus:
@@ -218,7 +217,7 @@ class RedisBus:
         await self._redis.aclose()
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        await self._redis.publish(self._prefix + topic, orjson.dumps(payload, option=_PAYLOAD_OPTIONS))
+        await self._redis.publish(self._prefix + topic, orjson.dumps(payload, option=JSON_OPTIONS))
 
     def subscribe(self, *patterns: str) -> Subscription:
         sub = Subscription(patterns, self._unsubscribe)

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from callcenter import messages
+from callcenter.bus import JSON_OPTIONS
 
 
 class CloseCode(IntEnum):
@@ -76,14 +77,11 @@ def envelope(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"topic": topic, **{k: v for k, v in payload.items() if k != "topic"}}
 
 
-# Anything not JSON by nature (a datetime, a dataclass) is written as its str(), as before.
-_ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
 def encode(message: dict[str, Any]) -> str:
     """A message as the socket's text: orjson, as the pop with its profile is encoded once per
     frame and the standard library's encoder took 4 % of the engine's CPU per call (py-spy)."""
-    return orjson.dumps(message, default=str, option=_ENCODE_OPTIONS).decode()
+    # The bus's options; anything not JSON by nature (a datetime, a dataclass) is written as its str().
+    return orjson.dumps(message, default=str, option=JSON_OPTIONS).decode()
 
 
 @cache

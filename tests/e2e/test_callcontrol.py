@@ -20,6 +20,7 @@ from callcenter.audit.models import AuditEntry
 from callcenter.calls.models import CallRecord
 from callcenter.database import session_scope
 from callcenter.statistics.follower import queue_log_path
+from callcenter.statistics.queue_log import parse_line
 from hotline.demo import DEMO_PASSWORD
 from hotline.doctor import console_login
 from tests.e2e.conftest import (
@@ -435,10 +436,9 @@ async def completed(settings, ami, uniqueid: str, timeout: float = 30.0) -> tupl
     while time.monotonic() < deadline:
         for event in ami.seen("AgentComplete", Uniqueid=uniqueid):
             return event["Reason"], int(event["TalkTime"])
-        for line in path.read_text(errors="replace").splitlines():
-            fields = line.split("|")  # time|callid|queue|agent|event|hold|talk|position
-            if len(fields) >= 7 and fields[1] == uniqueid and fields[4] in ENDS:
-                return ENDS[fields[4]], int(fields[6])
+        for entry in filter(None, map(parse_line, path.read_text(errors="replace").splitlines())):
+            if entry.callid == uniqueid and entry.event in ENDS:
+                return ENDS[entry.event], int(entry.get("calltime") or 0)
         await asyncio.sleep(0.1)
     raise AssertionError(f"call {uniqueid}: no AgentComplete and no COMPLETE line in queue_log")
 
