@@ -11,14 +11,11 @@ install:
 demo: install
 	$(BIN)/callcenter demo
 
-# The whole suite on the embedded SQLite, then the web console's tests (not the browser ones)
-# and the call path's end to end on PostgreSQL.
-PG_TESTS := tests/web_console tests/e2e/test_call_path.py tests/e2e/test_order_lifecycle.py tests/e2e/test_statistics.py
-
+# The whole suite: the calls' end-to-end tests beside every other test (SQLite, then the web
+# console's and the call path's tests on PostgreSQL), then the benchmarks' smoke runs alone.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -ra --durations=25
-	$(BIN)/pytest -q -ra --durations=10 --database=postgres -m "not browser" $(PG_TESTS)
+	./scripts/run-tests.sh
 
 bench: install
 	@for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -36,6 +36,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the database of the web console's and the call path's tests: the embedded SQLite, "
         "or a throwaway local PostgreSQL server (`make test` runs a part of the suite on each)",
     )
+    parser.addoption(
+        "--part",
+        choices=PARTS,
+        default=None,
+        help="one part of the suite (scripts/run-tests.sh runs the first two at once, then the "
+        "third): calls (the end-to-end tests through Asterisk), other (everything else), "
+        "benchmarks (the benchmarks' smoke runs and their tools)",
+    )
+
+
+PARTS = ("calls", "other", "benchmarks")
+
+
+def part_of(item: pytest.Item) -> str:
+    path = item.nodeid.split("::", 1)[0]
+    if path.startswith("tests/benchmarks/"):
+        return "benchmarks"
+    return "calls" if path.startswith("tests/e2e/") else "other"
 
 
 def on_postgres(config: pytest.Config) -> bool:
@@ -44,7 +62,14 @@ def on_postgres(config: pytest.Config) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of PostgreSQL's own behaviour (marked ``postgres``) run in the PostgreSQL pass only:
-    deselected, not skipped, in the SQLite one."""
+    deselected, not skipped, in the SQLite one. With ``--part``, the other parts' tests are
+    deselected too."""
+    part = config.getoption("--part")
+    if part is not None:
+        elsewhere = [item for item in items if part_of(item) != part]
+        if elsewhere:
+            config.hook.pytest_deselected(items=elsewhere)
+            items[:] = [item for item in items if part_of(item) == part]
     if on_postgres(config):
         return
     dropped = [item for item in items if item.get_closest_marker("postgres")]
