@@ -110,8 +110,9 @@ async def incoming(request: AgiRequest, context) -> None:
         facts, looked_up = CallerFacts(), False
     resident_id = facts.resident_id
     values = route_variables(settings, source, did, caller, order, facts, context.ivr.is_open)
-    await request.set_variables(values)
-
+    # The engine hears who calls before Asterisk has the answer: the queue rings a seat once the
+    # last variable is set, and its AgentCalled must find the call identified (its first pop
+    # then carries the resident and the 12345 order number, not only a later one).
     context.calls.identified(
         Identified(
             linkedid=linkedid,
@@ -125,3 +126,4 @@ async def incoming(request: AgiRequest, context) -> None:
             looked_up=looked_up,
         )
     )
+    await request.set_variables(values)
