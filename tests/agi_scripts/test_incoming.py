@@ -29,9 +29,6 @@ class Request:
     async def get_variables(self, *names: str) -> list[str | None]:
         return ["GS2026120700042", "楼道灯不亮"]
 
-    async def get_variable(self, name: str) -> str | None:
-        return None
-
     async def set_variables(self, values: dict[str, str]) -> None:
         self.steps.append("set " + ",".join(values))
 
