@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from callcenter.text import caller_name
 
@@ -22,41 +21,64 @@ def unescape(value: str) -> str:
     return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
-class Headers(dict[str, Any]):
-    """One AMI message's headers, names case-insensitive (as panoramisk's Message), repeated
-    headers (ChanVariable) as lists: a plain dict underneath, read by the engine's hot path."""
+class Message(Protocol):
+    """What the parsers read: a message's header by name (``Headers``, panoramisk's Message)."""
 
-    __slots__ = ()
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+class Headers:
+    """One AMI message as Asterisk sent it, its headers read on demand: the engine reads a dozen
+    of an event's forty-odd headers, and finding one in the text (in C) costs less than splitting
+    every line in Python did. Names are case-insensitive (as panoramisk's Message); Asterisk's own
+    spelling is found first. A repeated header (ChanVariable) reads as the list of its values."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = "\r\n" + text + "\r\n"  # every header, the first too, between line breaks
 
     def get(self, key: str, default: Any = None) -> Any:
-        return dict.get(self, key.lower(), default)
+        text = self._text
+        tag = "\r\n" + key + ": "
+        at = text.find(tag)
+        if at < 0:
+            found = re.search("\r\n" + re.escape(key) + ": ", text, re.IGNORECASE)
+            if found is None:
+                return default
+            at, tag = found.start(), found.group()
+        start = at + len(tag)
+        value = text[start : text.find("\r\n", start)]
+        if key.lower() not in _REPEATED:
+            return value
+        values = [value]
+        at = text.find(tag, start)
+        while at >= 0:
+            start = at + len(tag)
+            values.append(text[start : text.find("\r\n", start)])
+            at = text.find(tag, start)
+        return values
 
     def __getitem__(self, key: str) -> Any:
-        return dict.__getitem__(self, key.lower())
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and dict.__contains__(self, key.lower())
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+
+_MISSING = object()
+_REPEATED = frozenset({"chanvariable"})  # headers the engine reads that Asterisk may repeat
 
 
 def parse_packet(text: str) -> Headers:
     """The headers of one AMI message (its lines without the blank line that ends it)."""
-    headers = Headers()
-    for line in text.split("\r\n"):
-        name, sep, value = line.partition(": ")
-        if not sep:
-            continue
-        name = name.lower()
-        old = dict.get(headers, name)
-        if old is None:
-            dict.__setitem__(headers, name, value)
-        elif isinstance(old, list):
-            old.append(value)
-        else:
-            dict.__setitem__(headers, name, [old, value])
-    return headers
+    return Headers(text)
 
 
-def _s(msg: Mapping[str, Any], key: str) -> str:
+def _s(msg: Message, key: str) -> str:
     value = msg.get(key, "")
     if isinstance(value, list):  # repeated headers (ChanVariable) come as lists
         value = value[-1] if value else ""
@@ -64,7 +86,7 @@ def _s(msg: Mapping[str, Any], key: str) -> str:
     return "" if value in ("<unknown>", "(null)") else value
 
 
-def _chan_variables(msg: Mapping[str, Any]) -> dict[str, str]:
+def _chan_variables(msg: Message) -> dict[str, str]:
     raw = msg.get("ChanVariable") or []
     out = {}
     for item in raw if isinstance(raw, list) else [raw]:
@@ -74,13 +96,13 @@ def _chan_variables(msg: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _name(msg: Mapping[str, Any], key: str) -> str:
+def _name(msg: Message, key: str) -> str:
     """A caller-ID name: PJSIP keeps the SIP quoted-string escapes (\\" and \\\\), so undo those too;
     then no control or bidi characters and a bounded length (the caller chose it)."""
     return caller_name(unescape(_s(msg, key)))
 
 
-def _i(msg: Mapping[str, Any], key: str) -> int:
+def _i(msg: Message, key: str) -> int:
     try:
         return int(_s(msg, key) or 0)
     except ValueError:
@@ -118,7 +140,7 @@ class ChannelEvent(AmiEvent):
     variables: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def _channel_fields(cls, msg: Mapping[str, Any]) -> dict[str, Any]:
+    def _channel_fields(cls, msg: Message) -> dict[str, Any]:
         return {
             "variables": _chan_variables(msg),
             "channel": _s(msg, "Channel"),
@@ -324,7 +346,7 @@ ENGINE_EXCLUDED_CHANNELS: tuple[tuple[str, str], ...] = tuple(
 )
 
 
-def _agent_fields(msg: Mapping[str, Any]) -> dict[str, Any]:
+def _agent_fields(msg: Message) -> dict[str, Any]:
     return {
         "queue": _s(msg, "Queue"),
         "interface": _s(msg, "Interface"),
@@ -334,7 +356,7 @@ def _agent_fields(msg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _member_status(msg: Mapping[str, Any], cls: type = QueueMemberStatus) -> QueueMemberStatus:
+def _member_status(msg: Message, cls: type = QueueMemberStatus) -> QueueMemberStatus:
     return QueueMemberStatus(
         queue=_s(msg, "Queue"),
         interface=_s(msg, "Interface") or _s(msg, "Location") or _s(msg, "StateInterface"),
@@ -350,8 +372,8 @@ def _member_status(msg: Mapping[str, Any], cls: type = QueueMemberStatus) -> Que
     )
 
 
-def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
-    """Turn one AMI message (a case-insensitive mapping, as panoramisk gives) into a typed event."""
+def parse_event(msg: Message) -> AmiEvent | None:
+    """Turn one AMI message (``Headers`` from the socket, or panoramisk's Message) into a typed event."""
     event = _parse(msg)
     if event is not None:
         try:
@@ -361,7 +383,7 @@ def parse_event(msg: Mapping[str, Any]) -> AmiEvent | None:
     return event
 
 
-def _parse(msg: Mapping[str, Any]) -> AmiEvent | None:
+def _parse(msg: Message) -> AmiEvent | None:
     kind = _s(msg, "Event")
     if kind == "FullyBooted":
         return FullyBooted()

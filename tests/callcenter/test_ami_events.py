@@ -103,3 +103,49 @@ def test_caller_name_loses_bidi_and_control_characters_and_is_bounded():
         assert not any(ch in e.caller_name for ch in "\u202e\u200b\x07\x1b\u2028\u0085")
     e = ev.parse_event(msg(Event="Newchannel", Uniqueid="1.1", CallerIDName="\u202d\u2066"))
     assert e.caller_name == ""
+
+
+AGENT_CALLED_PACKET = "\r\n".join(
+    [
+        "Event: AgentCalled",
+        "Privilege: agent,all",
+        "Timestamp: 1765135000.123456",
+        "Channel: PJSIP/carrier-00000a1b",
+        "ChannelStateDesc: Ring",
+        "CallerIDNum: 13800138000",
+        'CallerIDName: 张\\"三',
+        "ConnectedLineName: <unknown>",
+        "AccountCode: ",
+        "Context: cc-queue",
+        "Exten: 96345",
+        "Uniqueid: 1765135000.2001",
+        "Linkedid: 1765135000.2001",
+        "ChanVariable: CC_CALLER=+8613800138000",
+        "ChanVariable: CC_RESIDENT=123456",
+        "DestChannel: Local/8001@cc-ring-seat-00000b2c;1",
+        "DestChanVariable: CC_CALLER=",
+        "DestUniqueid: 1765135000.2003",
+        "Queue: hotline",
+        "Interface: Local/8001@cc-ring-seat",
+        "MemberName: 8001",
+    ]
+)
+
+
+def test_a_packet_read_on_demand_gives_the_event_panoramisks_message_gives():
+    from panoramisk.message import Message as PanoramiskMessage
+
+    headers = ev.parse_packet(AGENT_CALLED_PACKET)
+    via_panoramisk = ev.parse_event(PanoramiskMessage.from_line(AGENT_CALLED_PACKET + "\r\n"))  # type: ignore[arg-type]
+    via_packet = ev.parse_event(headers)
+    assert isinstance(via_packet, ev.AgentCalled) and via_packet.emitted == 1765135000.123456
+    assert ev.as_dict(via_packet) == ev.as_dict(via_panoramisk)
+    assert via_packet.variables == {"CC_CALLER": "+8613800138000", "CC_RESIDENT": "123456"}
+    assert via_packet.caller_name == '张"三' and via_packet.dest_uniqueid == "1765135000.2003"
+    # names in any case, Asterisk's own first; a header that is not there; an empty value
+    assert headers["event"] == headers.get("EVENT") == "AgentCalled"
+    assert headers.get("Application") is None and "Application" not in headers and "queue" in headers
+    assert headers["AccountCode"] == ""
+    assert headers["ChanVariable"] == ["CC_CALLER=+8613800138000", "CC_RESIDENT=123456"]
+    # a header's name at the end of another's, or inside a value, is not that header
+    assert headers.get("Channel") == "PJSIP/carrier-00000a1b" and headers.get("Uniqueid") == "1765135000.2001"
