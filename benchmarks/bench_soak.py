@@ -24,10 +24,17 @@ recorded calls with audio both ways at once. On this project's shared 2-core mac
 held: in two short trials (2026-12-07, 670 and 280 seats) Asterisk took over a core with ~1,800
 threads and the load average passed 50 beyond ~150 such calls, sipp reported overload and pops
 took seconds. So the rate defaults to 1 call/s (~120 calls up, Asterisk ~85 % of a core), and the
-JSON line says which rate ran and why (``load.rate_per_s``, ``load.rate_note``). The seats
-default to enough for the steady state (rate x mean hold x 1.1 + 10: 142 at 1 call/s). At 1
-call/s a 5-minute window has ~270 known callers: the pop's p99 (and its drift) is null below
-1,000 samples; the p95 and the max stand beside it.
+JSON line says which rate ran and why (``load.rate_per_s``, ``load.rate_note``).
+
+The pop's samples: at 1 call/s a 5-minute window has ~270 known callers, too few for a p99. So
+short calls run beside the long ones, BENCH_SOAK_PROBE_RATE (3 calls/s) held
+BENCH_SOAK_PROBE_HOLD_S (2 s) after the answer, with the same audio and recording (each adds
+~10 calls up at once, and a call's set-up, the part of a call the engine works on, three times a
+second): with them a window has ~1,080 known callers, and the pop's p99 and its drift are
+measured. The pop is every call's (long and short), in the window its AgentCalled falls in; the
+short calls' own count is ``soak_probe_calls_placed``. The seats default to enough for the
+steady state ((rate x mean hold + probe rate x (probe hold + 1 s)) x 1.1 + 10: 178 at the
+defaults).
 
 Windows (times from the first call placed; the load lasts BENCH_SOAK_S):
   first window  [WARMUP_S, WARMUP_S + WINDOW_S): after the warm-up (by default 300 s, longer than
@@ -188,7 +195,11 @@ SOAK_S = float(os.environ.get("BENCH_SOAK_S", "1800"))
 RATE = float(os.environ.get("BENCH_SOAK_RATE", "1"))
 # One sipp stream per hold (seconds after Asterisk answers), sharing the rate: holds evenly spread
 HOLDS_S = [float(h) for h in os.environ.get("BENCH_SOAK_HOLDS_S", "60,120,180").split(",") if h.strip()]
-_STEADY_CALLS = RATE * sum(HOLDS_S) / len(HOLDS_S)  # calls up at once once the load is steady
+# Short calls beside the long ones: enough pops for a p99 in each window (see the docstring)
+PROBE_RATE = float(os.environ.get("BENCH_SOAK_PROBE_RATE", "3"))
+PROBE_HOLD_S = float(os.environ.get("BENCH_SOAK_PROBE_HOLD_S", "2"))
+# calls at a seat at once once the load is steady (a short call rings ~0.3 s, then holds)
+_STEADY_CALLS = RATE * sum(HOLDS_S) / len(HOLDS_S) + PROBE_RATE * (PROBE_HOLD_S + 1)
 SEATS = int(os.environ.get("BENCH_SOAK_SEATS", "0")) or int(_STEADY_CALLS * 1.1) + 10
 WINDOW_S = float(os.environ.get("BENCH_SOAK_WINDOW_S", "300"))
 WARMUP_S = float(os.environ.get("BENCH_SOAK_WARMUP_S", "300"))
@@ -246,7 +257,7 @@ def prepare(redis_url: str) -> tuple[Settings, list[str], list[str]]:
         hotline.wrapup = 0  # seats take the next call at once: the load stays steady
         s.add(hotline)
         s.commit()
-    calls = max(len(HOLDS_S), int(RATE * SOAK_S))
+    calls = max(len(HOLDS_S), int(RATE * SOAK_S)) + int(PROBE_RATE * SOAK_S)
     return settings, sorted(exts), dataset.callers(calls)
 
 
@@ -545,13 +556,19 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
         caller_audio.write_bytes(ulaw_bytes(tone_samples(CALLER_HZ, 10)))
         seat_audio = CACHE / "seat.ul"  # 8 kHz mu-law, looped by the seat's phone
         seat_audio.write_bytes(ulaw_bytes(tone_samples(SEAT_HZ, 10)))
-        streams = [callers[k :: len(HOLDS_S)] for k in range(len(HOLDS_S))]
+        probes = int(PROBE_RATE * SOAK_S)
+        long_calls = callers[: len(callers) - probes]
+        streams = [long_calls[k :: len(HOLDS_S)] for k in range(len(HOLDS_S))]
+        rates_holds = [(RATE / len(HOLDS_S), hold) for hold in HOLDS_S]
+        if probes:
+            streams.append(callers[len(callers) - probes :])
+            rates_holds.append((PROBE_RATE, PROBE_HOLD_S))
         with SpeakingSeatPhone(UAS_PORT, seat_audio, ring_ms=RING_MS, talk_ms=0) as uas:
             known = sum(dataset.is_known(c) for c in callers)
             log(
                 f"placing {len(callers)} calls ({known} known residents) at {RATE:g}/s for {SOAK_S:.0f} s, "
-                f"holds {', '.join(f'{h:g}' for h in HOLDS_S)} s, {len(exts)} seats, audio both ways, "
-                "recording on"
+                f"holds {', '.join(f'{h:g}' for h in HOLDS_S)} s, and {probes} short ones at "
+                f"{PROBE_RATE:g}/s held {PROBE_HOLD_S:g} s, {len(exts)} seats, audio both ways, recording on"
             )
             load0 = time.time()
             tasks.append(asyncio.create_task(sample_processes()))
@@ -562,13 +579,13 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
                         settings,
                         DID,
                         stream,
-                        rate=RATE / len(HOLDS_S),
+                        rate=rate,
                         hold_ms=int(hold * 1000),
                         timeout=SOAK_S + hold + 300,
                         audio=caller_audio,
                     )
                 )
-                for stream, hold in zip(streams, HOLDS_S, strict=True)
+                for stream, (rate, hold) in zip(streams, rates_holds, strict=True)
             ]
             next_log = 0.0
             while not all(s.done() for s in sipps):
@@ -642,6 +659,7 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
         loadavg,
         at_seat,
         sipp_results,
+        sipp_results[-1].calls if probes and len(sipp_results) == len(HOLDS_S) + 1 else None,
         uas_answered,
         records,
         recordings,
@@ -680,6 +698,7 @@ def analyse(
     loadavg: list[tuple[float, float]],
     at_seat: list[tuple[float, int]],
     sipp_results: list[Any],
+    probe_placed: int | None,
     uas_answered: str,
     records: dict[str, CallRecord],
     recordings: Recordings,
@@ -834,6 +853,7 @@ def analyse(
         "soak_pop_known_unidentified_n": unidentified,
         "soak_pop_missing_n": no_pop,
         "soak_calls_placed": created,
+        "soak_probe_calls_placed": probe_placed,
         "soak_calls_answered": sum(r.successful for r in sipp_results) if sipp_results else None,
         "soak_calls_failed": sum(r.failed for r in sipp_results) if sipp_results else None,
         "soak_calls_seen": len(seen),
@@ -860,6 +880,8 @@ def analyse(
             "rate_target_per_s": 5,
             "rate_note": RATE_NOTE,
             "holds_s": HOLDS_S,
+            "probe_rate_per_s": PROBE_RATE,
+            "probe_hold_s": PROBE_HOLD_S,
             "steady_calls_expected": round(_STEADY_CALLS),
             "seats": seats,
             "seat_ring_ms": RING_MS,
