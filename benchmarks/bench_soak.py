@@ -28,13 +28,14 @@ JSON line says which rate ran and why (``load.rate_per_s``, ``load.rate_note``).
 
 The pop's samples: at 1 call/s a 5-minute window has ~270 known callers, too few for a p99. So
 short calls run beside the long ones, BENCH_SOAK_PROBE_RATE (3 calls/s) held
-BENCH_SOAK_PROBE_HOLD_S (2 s) after the answer, with the same audio and recording (each adds
-~10 calls up at once, and a call's set-up, the part of a call the engine works on, three times a
-second): with them a window has ~1,080 known callers, and the pop's p99 and its drift are
+BENCH_SOAK_PROBE_HOLD_S (6 s) after Asterisk answers, with the same audio and recording: ~1 s of
+welcome and route, the ring, then ~4 s with the seat (in a first run with 2 s holds, 17 callers
+left before a seat answered and 24 answered calls' recordings were not written). They add ~20
+calls up at once, and a call's set-up (the part of a call the engine works on) three times a
+second: with them a window has ~1,080 known callers, and the pop's p99 and its drift are
 measured. The pop is every call's (long and short), in the window its AgentCalled falls in; the
 short calls' own count is ``soak_probe_calls_placed``. The seats default to enough for the
-steady state ((rate x mean hold + probe rate x (probe hold + 1 s)) x 1.1 + 10: 178 at the
-defaults).
+steady state ((rate x mean hold + probe rate x probe hold) x 1.1 + 10: 161 at the defaults).
 
 Windows (times from the first call placed; the load lasts BENCH_SOAK_S):
   first window  [WARMUP_S, WARMUP_S + WINDOW_S): after the warm-up (by default 300 s, longer than
@@ -197,9 +198,9 @@ RATE = float(os.environ.get("BENCH_SOAK_RATE", "1"))
 HOLDS_S = [float(h) for h in os.environ.get("BENCH_SOAK_HOLDS_S", "60,120,180").split(",") if h.strip()]
 # Short calls beside the long ones: enough pops for a p99 in each window (see the docstring)
 PROBE_RATE = float(os.environ.get("BENCH_SOAK_PROBE_RATE", "3"))
-PROBE_HOLD_S = float(os.environ.get("BENCH_SOAK_PROBE_HOLD_S", "2"))
-# calls at a seat at once once the load is steady (a short call rings ~0.3 s, then holds)
-_STEADY_CALLS = RATE * sum(HOLDS_S) / len(HOLDS_S) + PROBE_RATE * (PROBE_HOLD_S + 1)
+PROBE_HOLD_S = float(os.environ.get("BENCH_SOAK_PROBE_HOLD_S", "6"))
+# calls up at once once the load is steady (holds count from Asterisk's answer)
+_STEADY_CALLS = RATE * sum(HOLDS_S) / len(HOLDS_S) + PROBE_RATE * PROBE_HOLD_S
 SEATS = int(os.environ.get("BENCH_SOAK_SEATS", "0")) or int(_STEADY_CALLS * 1.1) + 10
 WINDOW_S = float(os.environ.get("BENCH_SOAK_WINDOW_S", "300"))
 WARMUP_S = float(os.environ.get("BENCH_SOAK_WARMUP_S", "300"))
