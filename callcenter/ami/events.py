@@ -21,7 +21,7 @@ def unescape(value: str) -> str:
     return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
-class Message(Protocol):
+class HeaderSource(Protocol):
     """What the parsers read: a message's header by name (``Headers``, panoramisk's Message)."""
 
     def get(self, key: str, default: Any = None) -> Any: ...
@@ -78,7 +78,7 @@ def parse_packet(text: str) -> Headers:
     return Headers(text)
 
 
-def _s(msg: Message, key: str) -> str:
+def _s(msg: HeaderSource, key: str) -> str:
     value = msg.get(key, "")
     if isinstance(value, list):  # repeated headers (ChanVariable) come as lists
         value = value[-1] if value else ""
@@ -86,7 +86,7 @@ def _s(msg: Message, key: str) -> str:
     return "" if value in ("<unknown>", "(null)") else value
 
 
-def _chan_variables(msg: Message) -> dict[str, str]:
+def _chan_variables(msg: HeaderSource) -> dict[str, str]:
     raw = msg.get("ChanVariable") or []
     out = {}
     for item in raw if isinstance(raw, list) else [raw]:
@@ -96,13 +96,13 @@ def _chan_variables(msg: Message) -> dict[str, str]:
     return out
 
 
-def _name(msg: Message, key: str) -> str:
+def _name(msg: HeaderSource, key: str) -> str:
     """A caller-ID name: PJSIP keeps the SIP quoted-string escapes (\\" and \\\\), so undo those too;
     then no control or bidi characters and a bounded length (the caller chose it)."""
     return caller_name(unescape(_s(msg, key)))
 
 
-def _i(msg: Message, key: str) -> int:
+def _i(msg: HeaderSource, key: str) -> int:
     try:
         return int(_s(msg, key) or 0)
     except ValueError:
@@ -140,7 +140,7 @@ class ChannelEvent(AmiEvent):
     variables: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def _channel_fields(cls, msg: Message) -> dict[str, Any]:
+    def _channel_fields(cls, msg: HeaderSource) -> dict[str, Any]:
         return {
             "variables": _chan_variables(msg),
             "channel": _s(msg, "Channel"),
@@ -346,7 +346,7 @@ ENGINE_EXCLUDED_CHANNELS: tuple[tuple[str, str], ...] = tuple(
 )
 
 
-def _agent_fields(msg: Message) -> dict[str, Any]:
+def _agent_fields(msg: HeaderSource) -> dict[str, Any]:
     return {
         "queue": _s(msg, "Queue"),
         "interface": _s(msg, "Interface"),
@@ -356,7 +356,7 @@ def _agent_fields(msg: Message) -> dict[str, Any]:
     }
 
 
-def _member_status(msg: Message, cls: type = QueueMemberStatus) -> QueueMemberStatus:
+def _member_status(msg: HeaderSource, cls: type = QueueMemberStatus) -> QueueMemberStatus:
     return QueueMemberStatus(
         queue=_s(msg, "Queue"),
         interface=_s(msg, "Interface") or _s(msg, "Location") or _s(msg, "StateInterface"),
@@ -372,7 +372,7 @@ def _member_status(msg: Message, cls: type = QueueMemberStatus) -> QueueMemberSt
     )
 
 
-def parse_event(msg: Message) -> AmiEvent | None:
+def parse_event(msg: HeaderSource) -> AmiEvent | None:
     """Turn one AMI message (``Headers`` from the socket, or panoramisk's Message) into a typed event."""
     event = _parse(msg)
     if event is not None:
@@ -383,7 +383,7 @@ def parse_event(msg: Message) -> AmiEvent | None:
     return event
 
 
-def _parse(msg: Message) -> AmiEvent | None:
+def _parse(msg: HeaderSource) -> AmiEvent | None:
     kind = _s(msg, "Event")
     if kind == "FullyBooted":
         return FullyBooted()
