@@ -199,6 +199,7 @@ HOLDS_S = [float(h) for h in os.environ.get("BENCH_SOAK_HOLDS_S", "60,120,180").
 # Short calls beside the long ones: enough pops for a p99 in each window (see the docstring)
 PROBE_RATE = float(os.environ.get("BENCH_SOAK_PROBE_RATE", "3"))
 PROBE_HOLD_S = float(os.environ.get("BENCH_SOAK_PROBE_HOLD_S", "6"))
+PROBE_CALLS = int(PROBE_RATE * SOAK_S)
 # calls up at once once the load is steady (holds count from Asterisk's answer)
 _STEADY_CALLS = RATE * sum(HOLDS_S) / len(HOLDS_S) + PROBE_RATE * PROBE_HOLD_S
 SEATS = int(os.environ.get("BENCH_SOAK_SEATS", "0")) or int(_STEADY_CALLS * 1.1) + 10
@@ -258,7 +259,7 @@ def prepare(redis_url: str) -> tuple[Settings, list[str], list[str]]:
         hotline.wrapup = 0  # seats take the next call at once: the load stays steady
         s.add(hotline)
         s.commit()
-    calls = max(len(HOLDS_S), int(RATE * SOAK_S)) + int(PROBE_RATE * SOAK_S)
+    calls = max(len(HOLDS_S), int(RATE * SOAK_S)) + PROBE_CALLS
     return settings, sorted(exts), dataset.callers(calls)
 
 
@@ -557,18 +558,17 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
         caller_audio.write_bytes(ulaw_bytes(tone_samples(CALLER_HZ, 10)))
         seat_audio = CACHE / "seat.ul"  # 8 kHz mu-law, looped by the seat's phone
         seat_audio.write_bytes(ulaw_bytes(tone_samples(SEAT_HZ, 10)))
-        probes = int(PROBE_RATE * SOAK_S)
-        long_calls = callers[: len(callers) - probes]
+        long_calls = callers[: len(callers) - PROBE_CALLS]
         streams = [long_calls[k :: len(HOLDS_S)] for k in range(len(HOLDS_S))]
         rates_holds = [(RATE / len(HOLDS_S), hold) for hold in HOLDS_S]
-        if probes:
-            streams.append(callers[len(callers) - probes :])
+        if PROBE_CALLS:
+            streams.append(callers[len(callers) - PROBE_CALLS :])
             rates_holds.append((PROBE_RATE, PROBE_HOLD_S))
         with SpeakingSeatPhone(UAS_PORT, seat_audio, ring_ms=RING_MS, talk_ms=0) as uas:
             known = sum(dataset.is_known(c) for c in callers)
             log(
                 f"placing {len(callers)} calls ({known} known residents) at {RATE:g}/s for {SOAK_S:.0f} s, "
-                f"holds {', '.join(f'{h:g}' for h in HOLDS_S)} s, and {probes} short ones at "
+                f"holds {', '.join(f'{h:g}' for h in HOLDS_S)} s, and {PROBE_CALLS} short ones at "
                 f"{PROBE_RATE:g}/s held {PROBE_HOLD_S:g} s, {len(exts)} seats, audio both ways, recording on"
             )
             load0 = time.time()
@@ -660,7 +660,7 @@ async def measure(settings: Settings, exts: list[str], callers: list[str], redis
         loadavg,
         at_seat,
         sipp_results,
-        sipp_results[-1].calls if probes and len(sipp_results) == len(HOLDS_S) + 1 else None,
+        sipp_results[-1].calls if PROBE_CALLS and len(sipp_results) == len(HOLDS_S) + 1 else None,
         uas_answered,
         records,
         recordings,

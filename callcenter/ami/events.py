@@ -43,20 +43,19 @@ class Headers:
         tag = "\r\n" + key + ": "
         at = text.find(tag)
         if at < 0:
-            found = re.search("\r\n" + re.escape(key) + ": ", text, re.IGNORECASE)
+            found = re.search(re.escape(tag), text, re.IGNORECASE)
             if found is None:
                 return default
             at, tag = found.start(), found.group()
-        start = at + len(tag)
-        value = text[start : text.find("\r\n", start)]
-        if key.lower() not in _REPEATED:
-            return value
-        values = [value]
-        at = text.find(tag, start)
+        repeated = key.lower() in _REPEATED
+        values = []
         while at >= 0:
             start = at + len(tag)
-            values.append(text[start : text.find("\r\n", start)])
-            at = text.find(tag, start)
+            end = text.find("\r\n", start)  # found: the text ends with a line break
+            if not repeated:
+                return text[start:end]
+            values.append(text[start:end])
+            at = text.find(tag, end)
         return values
 
     def __getitem__(self, key: str) -> Any:
