@@ -256,6 +256,7 @@ class OutboxWorker:
         failure: BaseException | None = None
         while True:
             if failure is None and len(sending) < self.batch:
+                self._wake.clear()  # before the read: a message committed after it wakes the wait below
                 due = await loop.run_in_executor(self._pool, self._due_ids, self.batch + len(sending))
                 for msg_id in [i for i in due if i not in sending][: self.batch - len(sending)]:
                     sending[msg_id] = loop.run_in_executor(self._pool, self._deliver, msg_id)
@@ -263,7 +264,16 @@ class OutboxWorker:
                 if failure is not None:
                     raise failure
                 return handled
-            done, _ = await asyncio.wait(sending.values(), return_when=asyncio.FIRST_COMPLETED)
+            # A message enqueued while sends are out goes on a free slot at once: waiting for a send
+            # to finish would add the provider's answer time (150 ms and more) to its delivery.
+            woken: asyncio.Task | None = None
+            if failure is None and len(sending) < self.batch:
+                woken = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait(
+                [*sending.values(), *([woken] if woken else [])], return_when=asyncio.FIRST_COMPLETED
+            )
+            if woken is not None and not woken.done():
+                woken.cancel()
             for msg_id, future in list(sending.items()):
                 if future not in done:
                     continue

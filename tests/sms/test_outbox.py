@@ -333,3 +333,42 @@ async def test_a_message_another_worker_took_does_not_end_the_round(msettings):
     rest = [m for m in _messages(msettings) if m.id != taken[0]]
     assert sorted(m.id for m in rest) == sorted(i for i in ids if i != taken[0])
     assert all(m.status == SmsStatus.SENT and m.attempts == 1 for m in rest)
+
+
+async def test_a_message_enqueued_while_another_is_out_does_not_wait_for_its_answer(msettings):
+    """The running worker sends a new message on a free slot at once, not when a send under way
+    comes back: a provider's answer time must not add to every message queued behind it."""
+    import threading
+
+    from sms.providers import LogProvider
+
+    class HeldFirstAnswer(LogProvider):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first_out = threading.Event()
+            self.second_sent = threading.Event()
+            self.order: list[str] = []
+
+        def send(self, msg) -> str:
+            if msg.idempotency_key == "held0":
+                self.first_out.set()
+                # held until the second message is through (or 10 s, when the worker waits for it)
+                self.second_sent.wait(10)
+                self.order.append("first")
+            else:
+                self.order.append("second")
+                self.second_sent.set()
+            return super().send(msg)
+
+    provider = HeldFirstAnswer()
+    worker = OutboxWorker(msettings, provider=provider, batch=4)
+    await worker.start()
+    try:
+        _enqueue(msettings, 1, prefix="held")
+        assert await asyncio.to_thread(provider.first_out.wait, 10)
+        _enqueue(msettings, 1, prefix="next")  # its commit wakes the worker
+        await _until(lambda: len(provider.order) == 2, timeout=15)
+        assert provider.order == ["second", "first"]
+    finally:
+        provider.second_sent.set()
+        await worker.stop()
