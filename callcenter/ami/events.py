@@ -134,7 +134,6 @@ class ChannelEvent(AmiEvent):
     caller_name: str = ""
     exten: str = ""
     context: str = ""
-    application: str = ""
     # manager.conf ``channelvars`` (what the FastAGI route set), from the ChanVariable headers
     variables: dict[str, str] = field(default_factory=dict)
 
@@ -150,7 +149,6 @@ class ChannelEvent(AmiEvent):
             "caller_name": _name(msg, "CallerIDName"),
             "exten": _s(msg, "Exten"),
             "context": _s(msg, "Context"),
-            "application": _s(msg, "Application"),
         }
 
 

@@ -32,7 +32,7 @@ def test_agent_called_is_typed():
     assert "received" not in stored and "emitted" not in stored
     assert ev.as_dict(ev.QueueCallerLeave(queue="q", count=2)) == {
         **{f: getattr(ev.QueueCallerLeave(), f) for f in ("channel", "uniqueid", "linkedid", "state")},
-        **{"caller_num": "", "caller_name": "", "exten": "", "context": "", "application": ""},
+        **{"caller_num": "", "caller_name": "", "exten": "", "context": ""},
         **{"variables": {}, "queue": "q", "count": 2},
     }
 
