@@ -153,3 +153,41 @@ async def test_records_ending_together_are_written_together_and_none_is_lost_whe
     with session_scope(settings) as s:
         assert s.execute(select(func.count()).select_from(CallRecord)).scalar_one() == 4
     service._pool.shutdown()
+
+
+async def test_a_ringing_queued_behind_the_routes_fact_pops_with_the_resident(settings, monkeypatch):
+    """Under load the route's fact and the call's AgentCalled wait in the consumer's queue
+    together: on SQLite the profile is read as the fact is applied, so the first pop names the
+    resident instead of a pop without it followed by a second one."""
+    from callcenter.calls.state import Identified
+
+    monkeypatch.setattr(
+        workers, "build_profile", lambda _s, rid, _c, _e: {"resident": {"id": rid}, "history": {}}
+    )
+    bus = InProcessBus()
+    service = CallService(settings, bus)
+    assert service._inline_reads  # the embedded SQLite file
+    sub = bus.subscribe(topics.seat("1001"))
+    caller = {"channel": "PJSIP/carrier-00000001", "uniqueid": "100.1", "linkedid": "100.1"}
+    for item in (
+        member(1),
+        ev.Newchannel(**caller, caller_num="13912345678", exten="96345", received=1000.0),
+        Identified(linkedid="100.1", caller="+8613912345678", resident_id=7, did="96345", received=1000.1),
+        ev.QueueCallerJoin(**caller, queue="hotline", received=1000.2),
+        ev.AgentCalled(
+            **caller,
+            queue="hotline",
+            interface="PJSIP/seat1001",
+            dest_channel="PJSIP/seat1001-00000002",
+            received=1000.3,
+        ),
+    ):
+        service.events.put_nowait(item)
+    consumer = asyncio.create_task(service._consume())
+    try:
+        pops = [m for m in await received(sub) if m["type"] == "pop"]
+    finally:
+        consumer.cancel()
+        service._pool.shutdown()
+    assert pops and pops[0]["resident"] == {"id": 7} and pops[0]["profile_ready"]
+    assert len(pops) == 1
