@@ -53,6 +53,8 @@ WALLBOARD_INTERVAL = 0.5
 # s: a seat's status bar (callers waiting in its queues) changes at most this often: one message
 # per seat and change would be most of the engine's messages with a hundred seats in one queue.
 SEAT_QUEUES_INTERVAL = 1.0
+# In the events queue: the FastAGI route handed facts over (``CallService._handover``)
+_FACTS = object()
 PROFILES_AT_ONCE = 4  # the database threads' number: profiles built side by side
 
 
@@ -210,10 +212,10 @@ class CallService:
         self._pool.shutdown(wait=True)
 
     def identified(self, info: Identified) -> None:
-        """Called by the FastAGI route on the server's own loop; applied by the consumer, in
-        order with the AMI events, on the engine's loop. A busy engine loop takes every answer
-        that came meanwhile in one wake-up (one per call would have the threads trade the GIL
-        on every call)."""
+        """Called by the FastAGI route on the server's own loop; applied by the consumer on the
+        engine's loop before the next AMI event it applies. A busy engine loop is woken once for
+        every answer that came meanwhile (one per call would have the threads trade the GIL on
+        every call)."""
         self._handover.append(info)
         with self._handover_lock:
             if self._handover_pending:
@@ -224,8 +226,7 @@ class CallService:
     def _take_handover(self) -> None:
         with self._handover_lock:
             self._handover_pending = False
-        while self._handover:
-            self.events.put_nowait(self._handover.popleft())
+        self.events.put_nowait(_FACTS)  # wakes the consumer, which takes them from the deque
 
     async def _run_db(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -243,10 +244,19 @@ class CallService:
     async def _consume(self) -> None:
         while True:
             item = await self.events.get()
-            try:
-                await self._apply(item)
-            except Exception:
-                log.exception("applying %r failed", item)
+            # The route's facts first: each was handed over before the route answered Asterisk,
+            # so before any ringing of its call, yet uvloop may read that ringing off the socket
+            # before it runs the callback that queues the facts (the pop then lacked the resident).
+            while self._handover:
+                await self._apply_logged(self._handover.popleft())
+            if item is not _FACTS:
+                await self._apply_logged(item)
+
+    async def _apply_logged(self, item: ev.AmiEvent | Identified) -> None:
+        try:
+            await self._apply(item)
+        except Exception:
+            log.exception("applying %r failed", item)
 
     async def _apply(self, item: ev.AmiEvent | Identified) -> None:
         if isinstance(item, Identified):
