@@ -18,15 +18,19 @@ from tests.conftest import free_port
 
 
 class Seen:
-    """What the route handed to the call service, read from the engine's event queue."""
+    """What the route handed to the call service: its facts, from the service's hand-over (the
+    engine's event queue gets only the wake-ups, taken here as the consumer would)."""
 
     def __init__(self, engine: Engine) -> None:
         self.queue = engine.ami.events
+        self.handover = engine.calls._handover
         self.items: list[Identified] = []
 
     def __getitem__(self, index: int) -> Identified:
         while not self.queue.empty():
-            self.items.append(self.queue.get_nowait())
+            self.queue.get_nowait()
+        while self.handover:
+            self.items.append(self.handover.popleft())
         return self.items[index]
 
 
