@@ -266,7 +266,7 @@ class CallService:
                 # The reads run on this loop wherever they are called from: run now, before the
                 # events queued behind this fact. Left to the profile worker, they waited until
                 # the queue ran dry, and under load the call's AgentCalled, already in the queue,
-                # popped first without the resident (a second frame, up to 17 % of pops).
+                # popped first without the resident, and a second, complete pop followed.
                 await self._build_profile(call.linkedid)
             else:
                 self._profiles.put_nowait(call.linkedid)
